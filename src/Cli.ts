@@ -1,0 +1,234 @@
+import { Command, Options, Prompt } from "@effect/cli"
+import { Effect, Either, Option, Record } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { logConfigWarnings, makeAppLayer } from "./App.js"
+import {
+  type AppConfig,
+  CONFIG_FLAGS,
+  type ConfigInput,
+  configFilePath,
+  describeConfig,
+  maskSecret,
+  resolveConfig,
+  toConfigFile
+} from "./Config.js"
+import { BEHAVIORS } from "./Domain/Behavior.js"
+import { ConfigError, FileError } from "./Domain/Errors.js"
+import { ensureDir, writeFileAtomic } from "./Files.js"
+import { makeProgress, printJson, printLine, table } from "./Output.js"
+import { TraceSource, type IngestSummary } from "./TraceSource.js"
+
+// ---------------------------------------------------------------------------
+// Options every command takes: --config, --json, and the config flags.
+// ---------------------------------------------------------------------------
+
+const configOption = Options.text("config").pipe(
+  Options.withDescription("Config file (default: AUTOTUNE_CONFIG_PATH, else $AUTOTUNE_HOME/autotune.json)"),
+  Options.optional
+)
+const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print exactly one JSON object on stdout"))
+const configFlags = Options.all(
+  Object.fromEntries(
+    CONFIG_FLAGS.map((f) => [f.flag, Options.text(f.flag).pipe(Options.withDescription(f.doc), Options.optional)])
+  ) as Record<string, Options.Options<Option.Option<string>>>
+)
+const common = { config: configOption, json: jsonOption, flags: configFlags }
+
+interface Common {
+  readonly config: Option.Option<string>
+  readonly json: boolean
+  readonly flags: Record<string, Option.Option<string>>
+}
+
+const configInput = (opts: Common): ConfigInput => ({
+  configPath: Option.getOrUndefined(opts.config),
+  flags: Record.map(opts.flags, Option.getOrUndefined)
+})
+
+/** Runs a command body with the application's services for the given options. */
+const withApp = <A, E, R>(opts: Common, body: Effect.Effect<A, E, R>) =>
+  Effect.zipRight(logConfigWarnings, body).pipe(Effect.provide(makeAppLayer(configInput(opts))))
+
+// ---------------------------------------------------------------------------
+// ingest
+// ---------------------------------------------------------------------------
+
+export const ingestSummaryLine = (s: IngestSummary) =>
+  `ingest: ${s.files} file(s), ${s.lines} line(s) read, ${s.ingested} new trace(s), ${s.duplicates} duplicate(s), ` +
+  `${s.malformed} malformed` +
+  (s.pendingPartial > 0 ? `, ${s.pendingPartial} unfinished last line(s) left for the next run` : "") +
+  (s.restarted > 0 ? `, ${s.restarted} file(s) re-read after truncation` : "") +
+  ` (${(s.elapsedMs / 1000).toFixed(1)} s)`
+
+export const runIngest = Effect.gen(function* () {
+  const source = yield* TraceSource
+  const progress = makeProgress("ingest")
+  const summary = yield* source
+    .ingest((p) => progress.update(p.bytesDone, p.bytesTotal, path.basename(p.file)))
+    .pipe(Effect.ensuring(Effect.sync(progress.done)))
+  return summary
+})
+
+const ingestCommand = Command.make("ingest", common, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const summary = yield* runIngest
+      yield* opts.json ? printJson(summary) : printLine(ingestSummaryLine(summary))
+    })
+  )
+).pipe(Command.withDescription("Read new DotClaw trace lines into the store (incremental, redacted, crash-safe)"))
+
+// ---------------------------------------------------------------------------
+// config
+// ---------------------------------------------------------------------------
+
+const configCommand = Command.make("config", common, (opts) =>
+  Effect.gen(function* () {
+    const resolved = yield* Either.match(resolveConfig(configInput(opts)), { onLeft: Effect.fail, onRight: Effect.succeed })
+    for (const warning of resolved.warnings) yield* Effect.logWarning(warning)
+    const rows = describeConfig(resolved)
+    if (opts.json) {
+      return yield* printJson({
+        configPath: resolved.configPath ?? null,
+        settings: Object.fromEntries(rows.map((r) => [r.key, { value: r.value, source: r.source, from: r.from, env: r.env }]))
+      })
+    }
+    yield* printLine(`config file: ${resolved.configPath ?? "(none)"}`)
+    yield* printLine(
+      table(
+        ["KEY", "VALUE", "SOURCE", "ENV"],
+        rows.map((r) => [r.key, Array.isArray(r.value) ? r.value.join(",") : String(r.value), r.source === "file" || r.source === "flag" ? `${r.source} (${r.from})` : r.source, r.env])
+      )
+    )
+  })
+).pipe(Command.withDescription("Print the resolved configuration and where each value came from (secrets masked)"))
+
+// ---------------------------------------------------------------------------
+// init
+// ---------------------------------------------------------------------------
+
+const initCommand = Command.make(
+  "init",
+  {
+    ...common,
+    yes: Options.boolean("yes").pipe(Options.withAlias("y"), Options.withDescription("Do not prompt: write what flags, env and defaults give")),
+    force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing config file"))
+  },
+  (opts) =>
+    Effect.gen(function* () {
+      const input = configInput(opts)
+      const resolved = yield* Either.match(resolveConfig(input), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const target = configFilePath(input, resolved.config.home).path
+      if (fs.existsSync(target) && !opts.force) {
+        return yield* new FileError({ path: target, operation: "initialise", detail: "the file exists already; pass --force to overwrite it" })
+      }
+      const interactive = !opts.yes && process.stdin.isTTY === true && process.stdout.isTTY === true
+      const config = interactive ? yield* wizard(resolved.config) : resolved.config
+      yield* writeFileAtomic(target, JSON.stringify(toConfigFile(config), null, 2) + "\n", 0o600)
+      for (const dir of [config.traceDir, config.outputDir, path.dirname(config.dbPath), config.behaviorReportDir, path.dirname(config.behaviorConfigPath)]) {
+        yield* ensureDir(dir)
+      }
+      if (opts.json) return yield* printJson({ configPath: target, created: true })
+      yield* printLine(`wrote ${target} (mode 0600)`)
+      yield* printLine(`traces from ${config.traceDir}; packs to ${config.outputDir}; store ${config.dbPath}`)
+    })
+).pipe(Command.withDescription("Write a config file (interactive on a TTY; --yes for defaults) and create the directories"))
+
+const wizard = (base: AppConfig) =>
+  Effect.gen(function* () {
+    const answers = yield* Prompt.all({
+      traceDir: Prompt.text({ message: "Trace directory (where DotClaw writes traces)", default: base.traceDir }),
+      outputDir: Prompt.text({ message: "Prompt pack directory (DotClaw's shared prompts dir)", default: base.outputDir }),
+      dbPath: Prompt.text({ message: "Database path", default: base.dbPath }),
+      provider: Prompt.select({
+        message: "LLM provider",
+        choices: [
+          { title: "auto (by which key is set)", value: "auto" as const },
+          { title: "Anthropic", value: "anthropic" as const },
+          { title: "OpenRouter", value: "openrouter" as const },
+          { title: "OpenAI-compatible server (Ollama, vLLM, LM Studio)", value: "openai-compatible" as const }
+        ]
+      }),
+      anthropicApiKey: Prompt.text({
+        message: `Anthropic API key (empty keeps ${maskSecret(base.anthropicApiKey)})`,
+        default: ""
+      }),
+      openrouterApiKey: Prompt.text({
+        message: `OpenRouter API key (empty keeps ${maskSecret(base.openrouterApiKey)})`,
+        default: ""
+      }),
+      behaviors: Prompt.text({ message: `Behaviors (comma-separated; known: ${BEHAVIORS.join(", ")})`, default: base.behaviors.join(",") }),
+      canaryFraction: Prompt.float({ message: "Canary share of requests (0-1]", min: 0.01, max: 1 }),
+      behaviorEnabled: Prompt.confirm({ message: "Tune behavior.json too?", initial: base.behaviorEnabled }),
+      redact: Prompt.confirm({ message: "Redact secrets and personal data (recommended)?", initial: base.redact })
+    })
+    const flags: Record<string, string> = {}
+    const env: Record<string, string> = {
+      AUTOTUNE_TRACE_DIR: answers.traceDir,
+      AUTOTUNE_OUTPUT_DIR: answers.outputDir,
+      AUTOTUNE_DB_PATH: answers.dbPath,
+      AUTOTUNE_PROVIDER: answers.provider,
+      AUTOTUNE_BEHAVIORS: answers.behaviors,
+      AUTOTUNE_CANARY_FRACTION: String(answers.canaryFraction),
+      AUTOTUNE_BEHAVIOR_ENABLED: answers.behaviorEnabled ? "1" : "0",
+      AUTOTUNE_REDACT: answers.redact ? "1" : "0",
+      AUTOTUNE_HOME: base.home
+    }
+    if (answers.anthropicApiKey !== "") env["ANTHROPIC_API_KEY"] = answers.anthropicApiKey
+    if (answers.openrouterApiKey !== "") env["OPENROUTER_API_KEY"] = answers.openrouterApiKey
+    // The answers go through the same validation as any other source.
+    const checked = resolveConfig({ flags, env: { ...process.env, ...env } })
+    if (Either.isLeft(checked)) return yield* Effect.fail(checked.left)
+    return checked.right.config
+  })
+
+// ---------------------------------------------------------------------------
+// once
+// ---------------------------------------------------------------------------
+
+const onceHandler = (opts: Common) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const ingest = yield* runIngest
+      if (opts.json) return yield* printJson({ ingest })
+      yield* printLine(ingestSummaryLine(ingest))
+    })
+  )
+
+const onceCommand = Command.make("once", common, onceHandler).pipe(
+  Command.withDescription("One full cycle: ingest, behavior, eval, optimize, deploy and canary decisions")
+)
+
+// ---------------------------------------------------------------------------
+
+const root = Command.make("autotune", common, onceHandler).pipe(
+  Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
+  Command.withSubcommands([initCommand, ingestCommand, onceCommand, configCommand])
+)
+
+export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })
+
+/** Exit codes: 2 for configuration and usage errors, 1 for any other failure. */
+export const exitCodeFor = (error: unknown): number =>
+  error instanceof ConfigError || (typeof error === "object" && error !== null && "_tag" in error && String(error._tag).endsWith("ValidationError")) ||
+  isCliValidationError(error)
+    ? 2
+    : 1
+
+const isCliValidationError = (error: unknown) =>
+  typeof error === "object" && error !== null && "_tag" in error &&
+  ["CommandMismatch", "CorrectedFlag", "InvalidArgument", "InvalidValue", "MissingValue", "MissingFlag", "MultipleValuesDetected", "MissingSubcommand", "NoBuiltInMatch", "UnclusteredFlag"].includes(String(error._tag))
+
+/** One clear line per error, never a stack; the exit code says what kind of failure it was. */
+export const reportFailure = (error: unknown) =>
+  Effect.sync(() => {
+    // @effect/cli has printed usage errors itself already.
+    if (!isCliValidationError(error)) {
+      const message = error instanceof Error ? error.message : String(error)
+      process.stderr.write(`autotune: error: ${message}\n`)
+    }
+    process.exitCode = exitCodeFor(error)
+  })

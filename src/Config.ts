@@ -1,0 +1,457 @@
+import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Behavior, BEHAVIORS } from "./Domain/Behavior.js"
+import { ConfigError } from "./Domain/Errors.js"
+
+// ---------------------------------------------------------------------------
+// The resolved configuration. Each field is validated by its schema whatever
+// source it came from; the env names and defaults are a contract with the
+// users of the original autotune (see README).
+// ---------------------------------------------------------------------------
+
+const between = (lo: number, hi: number) =>
+  Schema.Number.pipe(Schema.filter((n) => n >= lo && n <= hi, { message: () => `must be between ${lo} and ${hi}` }))
+const positive = Schema.Number.pipe(Schema.filter((n) => n > 0, { message: () => "must be greater than 0" }))
+const intAtLeast = (lo: number) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => Number.isInteger(n) && n >= lo, { message: () => `must be a whole number >= ${lo}` })
+  )
+const nonEmpty = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0, { message: () => "must not be empty" }))
+const url = Schema.String.pipe(
+  Schema.filter((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
+    message: () => "must be an http(s) URL"
+  })
+)
+const behaviorList = Schema.Array(Behavior).pipe(
+  Schema.filter((list) => list.length > 0, { message: () => "must name at least one behavior" })
+)
+
+export const Provider = Schema.Literal("auto", "anthropic", "openrouter", "openai-compatible")
+export type Provider = typeof Provider.Type
+
+export const AppConfig = Schema.Struct({
+  home: nonEmpty,
+  traceDir: nonEmpty,
+  outputDir: nonEmpty,
+  dbPath: nonEmpty,
+  behaviors: behaviorList,
+  intervalMinutes: positive,
+  redact: Schema.Boolean,
+  evalMaxTraces: intAtLeast(1),
+
+  canaryFraction: Schema.Number.pipe(
+    Schema.filter((n) => n > 0 && n <= 1, { message: () => "must be greater than 0 and at most 1" })
+  ),
+  canaryMinSamples: intAtLeast(1),
+  canaryMinImprovement: between(0, 0.5),
+  canaryHealthWindowHours: positive,
+  canaryMaxErrorRate: between(0, 1),
+  canaryMaxToolFailureRate: between(0, 1),
+  canaryMaxErrorRateDelta: between(0, 1),
+  canaryMaxToolFailureRateDelta: between(0, 1),
+  canaryMaxSamples: intAtLeast(1),
+  canaryMaxDays: positive,
+
+  candidateModel: nonEmpty,
+  rerankModel: nonEmpty,
+  predictorModel: nonEmpty,
+  judgeStage1Model: nonEmpty,
+  judgeStage2Model: nonEmpty,
+  judgeTemperature: between(0, 2),
+  judgeMaxOutputTokens: intAtLeast(64),
+  judgeUnsureLow: between(0, 1),
+  judgeUnsureHigh: between(0, 1),
+  judgeAuditShare: between(0, 1),
+
+  minImprovement: between(0, 1),
+  maxFailuresSample: intAtLeast(1),
+  maxCandidates: intAtLeast(1),
+  sampleSize: intAtLeast(2),
+
+  behaviorEnabled: Schema.Boolean,
+  behaviorDays: positive,
+  behaviorMinTraces: intAtLeast(0),
+  behaviorMaxTraces: intAtLeast(0),
+  behaviorEvalModel: Schema.String,
+  behaviorEvalSamples: intAtLeast(0),
+  behaviorPromptPacks: Schema.Boolean,
+  behaviorCanaryPercent: between(0, 100),
+  behaviorConfigPath: nonEmpty,
+  behaviorReportDir: nonEmpty,
+
+  provider: Provider,
+  anthropicApiKey: Schema.String,
+  anthropicBaseUrl: url,
+  openrouterApiKey: Schema.String,
+  openrouterBaseUrl: url,
+  llmTimeoutMs: intAtLeast(1000),
+  llmRetries: intAtLeast(0),
+  llmMinRetryDelayMs: intAtLeast(0),
+  llmMaxRetryDelayMs: intAtLeast(0),
+  llmConcurrency: intAtLeast(1),
+  maxCostUsd: Schema.Number.pipe(Schema.filter((n) => n >= 0, { message: () => "must be 0 (no limit) or more" })),
+  prices: Schema.String
+})
+export type AppConfig = typeof AppConfig.Type
+export type ConfigKey = keyof AppConfig
+
+type Kind = "string" | "path" | "number" | "boolean" | "list"
+
+interface Setting {
+  readonly kind: Kind
+  /** Environment variables, first one set wins. */
+  readonly env: ReadonlyArray<string>
+  /** Location in the JSON file the original `autotune init` wrote. */
+  readonly file?: ReadonlyArray<string>
+  readonly flag?: string
+  readonly secret?: boolean
+  readonly default: (home: string) => unknown
+  readonly doc: string
+}
+
+const inHome = (...segments: Array<string>) => (home: string) => path.join(home, ...segments)
+const constant = (value: unknown) => () => value
+
+export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
+  home: {
+    kind: "path", env: ["AUTOTUNE_HOME"], flag: "home",
+    default: () => path.join(os.homedir(), ".config", "dotclaw"),
+    doc: "Root for the default trace, prompt, database, report and behavior paths"
+  },
+  traceDir: { kind: "path", env: ["AUTOTUNE_TRACE_DIR"], file: ["traceDir"], flag: "trace-dir", default: inHome("traces"), doc: "Where DotClaw writes trace-YYYY-MM-DD.jsonl" },
+  outputDir: { kind: "path", env: ["AUTOTUNE_OUTPUT_DIR"], file: ["deploy", "outputDir"], flag: "output-dir", default: inHome("prompts"), doc: "Shared prompts dir DotClaw reads packs from" },
+  dbPath: { kind: "path", env: ["AUTOTUNE_DB_PATH"], file: ["dbPath"], flag: "db-path", default: inHome("autotune.db"), doc: "SQLite store" },
+  behaviors: { kind: "list", env: ["AUTOTUNE_BEHAVIORS"], file: ["behaviors"], flag: "behaviors", default: constant([...BEHAVIORS]), doc: "Behaviors to evaluate and tune (comma-separated)" },
+  intervalMinutes: { kind: "number", env: ["AUTOTUNE_INTERVAL_MINUTES"], file: ["intervalMinutes"], default: constant(60), doc: "Daemon cycle interval" },
+  redact: { kind: "boolean", env: ["AUTOTUNE_REDACT"], file: ["redact"], default: constant(true), doc: "Redact secrets and personal data before storing or sending" },
+  evalMaxTraces: { kind: "number", env: ["AUTOTUNE_EVAL_MAX_TRACES"], file: ["evalMaxTraces"], flag: "eval-max-traces", default: constant(200), doc: "Traces judged per behavior per run" },
+
+  canaryFraction: { kind: "number", env: ["AUTOTUNE_CANARY_FRACTION"], file: ["deploy", "canaryFraction"], default: constant(0.1), doc: "Share of requests a canary pack serves (1 = deploy as active)" },
+  canaryMinSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MIN_SAMPLES"], file: ["deploy", "canaryMinSamples"], default: constant(20), doc: "Canary samples before any decision" },
+  canaryMinImprovement: { kind: "number", env: ["AUTOTUNE_CANARY_MIN_IMPROVEMENT"], file: ["deploy", "canaryMinImprovement"], default: constant(0.02), doc: "Margin the canary must beat the active pack by" },
+  canaryHealthWindowHours: { kind: "number", env: ["AUTOTUNE_CANARY_HEALTH_WINDOW_HOURS"], file: ["deploy", "canaryHealthWindowHours"], default: constant(24), doc: "Window for the health gates" },
+  canaryMaxErrorRate: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_ERROR_RATE"], file: ["deploy", "canaryMaxErrorRate"], default: constant(0.12), doc: "Error-rate ceiling for a canary" },
+  canaryMaxToolFailureRate: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE"], file: ["deploy", "canaryMaxToolFailureRate"], default: constant(0.25), doc: "Tool-failure ceiling for a canary" },
+  canaryMaxErrorRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_ERROR_RATE_DELTA"], file: ["deploy", "canaryMaxErrorRateDelta"], default: constant(0.05), doc: "Allowed error-rate excess over the active pack" },
+  canaryMaxToolFailureRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE_DELTA"], file: ["deploy", "canaryMaxToolFailureRateDelta"], default: constant(0.12), doc: "Allowed tool-failure excess over the active pack" },
+  canaryMaxSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_SAMPLES"], file: ["deploy", "canaryMaxSamples"], default: constant(500), doc: "Canary samples after which an undecided canary expires" },
+  canaryMaxDays: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_DAYS"], file: ["deploy", "canaryMaxDays"], default: constant(14), doc: "Days after which an undecided canary expires" },
+
+  candidateModel: { kind: "string", env: ["AUTOTUNE_CANDIDATE_MODEL"], file: ["optimize", "candidateModel"], default: constant("anthropic/claude-haiku-4-5"), doc: "Proposes candidate instructions" },
+  rerankModel: { kind: "string", env: ["AUTOTUNE_RERANK_MODEL"], file: ["optimize", "rerankModel"], default: constant("anthropic/claude-sonnet-4-5"), doc: "Re-ranks the best candidates" },
+  predictorModel: { kind: "string", env: ["AUTOTUNE_PREDICTOR_MODEL"], file: ["optimize", "predictorModel"], default: constant("anthropic/claude-haiku-4-5"), doc: "Replays traces under a candidate" },
+  judgeStage1Model: { kind: "string", env: ["AUTOTUNE_JUDGE_STAGE1_MODEL"], file: ["judge", "stage1Model"], default: constant("anthropic/claude-haiku-4-5"), doc: "Scores every trace" },
+  judgeStage2Model: { kind: "string", env: ["AUTOTUNE_JUDGE_STAGE2_MODEL"], file: ["judge", "stage2Model"], default: constant("anthropic/claude-sonnet-4-5"), doc: "Re-judges unsure and audited traces" },
+  judgeTemperature: { kind: "number", env: ["AUTOTUNE_JUDGE_TEMPERATURE"], file: ["judge", "temperature"], default: constant(0), doc: "Judge sampling temperature" },
+  judgeMaxOutputTokens: { kind: "number", env: ["AUTOTUNE_JUDGE_MAX_OUTPUT_TOKENS"], file: ["judge", "maxOutputTokens"], default: constant(512), doc: "Judge answer token cap" },
+  judgeUnsureLow: { kind: "number", env: ["AUTOTUNE_JUDGE_UNSURE_LOW"], file: ["judge", "unsureLow"], default: constant(0.35), doc: "Stage-1 scores in [low, high] go to stage 2" },
+  judgeUnsureHigh: { kind: "number", env: ["AUTOTUNE_JUDGE_UNSURE_HIGH"], file: ["judge", "unsureHigh"], default: constant(0.65), doc: "Upper end of the unsure band" },
+  judgeAuditShare: { kind: "number", env: ["AUTOTUNE_JUDGE_AUDIT_SHARE"], file: ["judge", "auditShare"], default: constant(0.05), doc: "Random share of confident traces also re-judged by stage 2" },
+
+  minImprovement: { kind: "number", env: ["AUTOTUNE_MIN_IMPROVEMENT"], file: ["optimize", "minImprovement"], default: constant(0.05), doc: "Gain over the baseline a candidate needs in validation" },
+  maxFailuresSample: { kind: "number", env: ["AUTOTUNE_MAX_FAILURES_SAMPLE"], file: ["optimize", "maxFailuresSample"], default: constant(50), doc: "Low-scoring traces shown to the candidate model" },
+  maxCandidates: { kind: "number", env: ["AUTOTUNE_MAX_CANDIDATES"], file: ["optimize", "maxCandidates"], default: constant(6), doc: "Candidates generated per behavior" },
+  sampleSize: { kind: "number", env: ["AUTOTUNE_SAMPLE_SIZE"], file: ["optimize", "sampleSize"], default: constant(20), doc: "Held-out validation traces per behavior" },
+
+  behaviorEnabled: { kind: "boolean", env: ["AUTOTUNE_BEHAVIOR_ENABLED"], file: ["behavior", "enabled"], default: constant(false), doc: "Run behavior tuning inside `once`" },
+  behaviorDays: { kind: "number", env: ["AUTOTUNE_BEHAVIOR_DAYS"], file: ["behavior", "windowDays"], default: constant(7), doc: "Metrics window" },
+  behaviorMinTraces: { kind: "number", env: ["AUTOTUNE_BEHAVIOR_MIN_TRACES"], file: ["behavior", "minTraces"], default: constant(0), doc: "Below this many traces nothing changes" },
+  behaviorMaxTraces: { kind: "number", env: ["AUTOTUNE_BEHAVIOR_MAX_TRACES"], file: ["behavior", "maxTraces"], default: constant(0), doc: "Cap on traces (0 = no limit)" },
+  behaviorEvalModel: { kind: "string", env: ["AUTOTUNE_BEHAVIOR_EVAL_MODEL"], file: ["behavior", "evalModel"], default: constant(""), doc: "Model for the behavior eval score (empty = none)" },
+  behaviorEvalSamples: { kind: "number", env: ["AUTOTUNE_BEHAVIOR_EVAL_SAMPLES"], file: ["behavior", "evalSamples"], default: constant(6), doc: "Traces scored by the behavior eval model" },
+  behaviorPromptPacks: { kind: "boolean", env: ["AUTOTUNE_BEHAVIOR_PROMPT_PACKS"], file: ["behavior", "promptPacks"], default: constant(false), doc: "Also propose response/tool packs as canaries" },
+  behaviorCanaryPercent: { kind: "number", env: ["AUTOTUNE_BEHAVIOR_CANARY_PERCENT"], file: ["behavior", "canaryPercent"], default: constant(20), doc: "Canary share for behavior packs, in percent" },
+  behaviorConfigPath: { kind: "path", env: ["AUTOTUNE_BEHAVIOR_CONFIG_PATH"], file: ["behavior", "configPath"], default: inHome("behavior.json"), doc: "behavior.json DotClaw reads" },
+  behaviorReportDir: { kind: "path", env: ["AUTOTUNE_BEHAVIOR_REPORT_DIR"], file: ["behavior", "reportDir"], default: inHome("reports"), doc: "Daily reports" },
+
+  provider: { kind: "string", env: ["AUTOTUNE_PROVIDER"], file: ["llm", "provider"], flag: "provider", default: constant("auto"), doc: "anthropic | openrouter | openai-compatible | auto (by which key is set)" },
+  anthropicApiKey: { kind: "string", env: ["ANTHROPIC_API_KEY"], file: ["anthropic", "apiKey"], secret: true, default: constant(""), doc: "Anthropic API key" },
+  anthropicBaseUrl: { kind: "string", env: ["ANTHROPIC_BASE_URL"], file: ["anthropic", "baseUrl"], default: constant("https://api.anthropic.com"), doc: "Anthropic API base URL" },
+  openrouterApiKey: { kind: "string", env: ["OPENROUTER_API_KEY", "AUTOTUNE_OPENROUTER_API_KEY"], file: ["openrouter", "apiKey"], secret: true, default: constant(""), doc: "OpenRouter (or compatible server) API key" },
+  openrouterBaseUrl: { kind: "string", env: ["OPENROUTER_BASE_URL"], file: ["openrouter", "baseUrl"], default: constant("https://openrouter.ai/api/v1"), doc: "OpenRouter or any chat-completions server (Ollama, vLLM, LM Studio)" },
+  llmTimeoutMs: { kind: "number", env: ["AUTOTUNE_OPENROUTER_TIMEOUT_MS"], file: ["openrouter", "timeoutMs"], default: constant(120_000), doc: "Timeout per LLM call (every provider)" },
+  llmRetries: { kind: "number", env: ["AUTOTUNE_OPENROUTER_RETRIES"], file: ["openrouter", "retries"], default: constant(3), doc: "Retries of a transient LLM failure (every provider)" },
+  llmMinRetryDelayMs: { kind: "number", env: ["AUTOTUNE_OPENROUTER_MIN_RETRY_DELAY_MS"], file: ["openrouter", "minRetryDelayMs"], default: constant(500), doc: "First backoff delay" },
+  llmMaxRetryDelayMs: { kind: "number", env: ["AUTOTUNE_OPENROUTER_MAX_RETRY_DELAY_MS"], file: ["openrouter", "maxRetryDelayMs"], default: constant(4000), doc: "Largest backoff delay (a longer retry-after is honoured)" },
+  llmConcurrency: { kind: "number", env: ["AUTOTUNE_LLM_CONCURRENCY"], file: ["llm", "concurrency"], flag: "concurrency", default: constant(8), doc: "LLM calls in flight at once, shared by every stage" },
+  maxCostUsd: { kind: "number", env: ["AUTOTUNE_MAX_COST_USD"], file: ["llm", "maxCostUsd"], flag: "max-cost-usd", default: constant(0), doc: "Spend cap per run in USD (0 = none)" },
+  prices: { kind: "string", env: ["AUTOTUNE_PRICES"], file: ["llm", "prices"], default: constant(""), doc: "Price overrides: model=inUsdPerMTok:outUsdPerMTok,..." }
+}
+
+export const CONFIG_KEYS = Object.keys(SETTINGS) as ReadonlyArray<ConfigKey>
+
+/** Flag names that every command accepts, derived from the table. */
+export const CONFIG_FLAGS: ReadonlyArray<{ readonly key: ConfigKey; readonly flag: string; readonly doc: string }> =
+  CONFIG_KEYS.flatMap((key) => {
+    const flag = SETTINGS[key].flag
+    return flag === undefined ? [] : [{ key, flag, doc: SETTINGS[key].doc }]
+  })
+
+// ---------------------------------------------------------------------------
+// Resolution: flag > env > file > default, key by key.
+// ---------------------------------------------------------------------------
+
+export interface Origin {
+  readonly source: "flag" | "env" | "file" | "default"
+  /** The flag, variable or file path the value came from. */
+  readonly name: string
+}
+
+export interface ResolvedConfig {
+  readonly config: AppConfig
+  readonly origins: { readonly [K in ConfigKey]: Origin }
+  /** The config file that was read, if any. */
+  readonly configPath: string | undefined
+  readonly warnings: ReadonlyArray<string>
+}
+
+export interface ConfigInput {
+  /** Values of the command-line flags that were given, keyed by flag name. */
+  readonly flags?: Readonly<Record<string, string | undefined>>
+  /** `--config`; overrides AUTOTUNE_CONFIG_PATH. */
+  readonly configPath?: string | undefined
+  readonly env?: Readonly<Record<string, string | undefined>>
+}
+
+const expandHome = (p: string) => (p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p)
+
+const fail = (key: string, source: string, detail: string) => new ConfigError({ key, source, detail })
+
+const NUMBER_TEXT = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/
+const TRUE_WORDS = new Set(["1", "true", "yes", "on"])
+const FALSE_WORDS = new Set(["0", "false", "no", "off"])
+
+/** Turns a raw value (a string from a flag or env, any JSON from the file) into the kind a setting holds. */
+const coerce = (kind: Kind, raw: unknown): Either.Either<unknown, string> => {
+  switch (kind) {
+    case "number":
+      if (typeof raw === "number") return Either.right(raw)
+      if (typeof raw === "string" && NUMBER_TEXT.test(raw.trim())) return Either.right(Number(raw.trim()))
+      return Either.left(`expected a number, got ${JSON.stringify(raw)}`)
+    case "boolean": {
+      if (typeof raw === "boolean") return Either.right(raw)
+      const word = String(raw).trim().toLowerCase()
+      if (TRUE_WORDS.has(word)) return Either.right(true)
+      if (FALSE_WORDS.has(word)) return Either.right(false)
+      return Either.left(`expected 1/0, true/false, yes/no or on/off, got ${JSON.stringify(raw)}`)
+    }
+    case "list":
+      if (Array.isArray(raw)) return Either.right(raw.map((item) => String(item).trim()).filter((s) => s.length > 0))
+      if (typeof raw === "string") return Either.right(raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
+      return Either.left(`expected a comma-separated list, got ${JSON.stringify(raw)}`)
+    case "path":
+      return typeof raw === "string" ? Either.right(expandHome(raw.trim())) : Either.left(`expected a path, got ${JSON.stringify(raw)}`)
+    case "string":
+      return typeof raw === "string" ? Either.right(raw.trim()) : Either.left(`expected text, got ${JSON.stringify(raw)}`)
+  }
+}
+
+const fieldSchemas = AppConfig.fields as { readonly [K in ConfigKey]: Schema.Schema<AppConfig[K], AppConfig[K]> }
+
+const firstIssue = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const issue = issues[0]
+  if (issue === undefined) return error.message
+  return issue.path.length > 0 ? `item ${issue.path.join(".")}: ${issue.message}` : issue.message
+}
+
+const validate = (key: ConfigKey, value: unknown, origin: Origin): Either.Either<unknown, ConfigError> => {
+  const where = origin.source === "default" ? "default" : `${origin.source} ${origin.name}`
+  const coerced = coerce(SETTINGS[key].kind, value)
+  if (Either.isLeft(coerced)) return Either.left(fail(key, where, coerced.left))
+  const decoded = Schema.decodeUnknownEither(fieldSchemas[key] as Schema.Schema<unknown>)(coerced.right)
+  if (Either.isLeft(decoded)) {
+    const detail = key === "behaviors" ? behaviorsDetail(coerced.right) : firstIssue(decoded.left)
+    return Either.left(fail(key, where, detail))
+  }
+  return Either.right(decoded.right)
+}
+
+const behaviorsDetail = (list: unknown): string => {
+  const unknown = Array.isArray(list) ? list.filter((b) => !(BEHAVIORS as ReadonlyArray<unknown>).includes(b)) : []
+  return unknown.length > 0
+    ? `unknown behavior ${unknown.map((b) => JSON.stringify(b)).join(", ")} (known: ${BEHAVIORS.join(", ")})`
+    : `must name at least one of: ${BEHAVIORS.join(", ")}`
+}
+
+const getPath = (obj: unknown, segments: ReadonlyArray<string>): unknown => {
+  let cur: unknown = obj
+  for (const segment of segments) {
+    if (cur === null || typeof cur !== "object" || Array.isArray(cur)) return undefined
+    cur = (cur as Record<string, unknown>)[segment]
+  }
+  return cur
+}
+
+/** Where the config file is: --config, else AUTOTUNE_CONFIG_PATH, else $AUTOTUNE_HOME/autotune.json when present. */
+export const configFilePath = (
+  input: ConfigInput,
+  home: string
+): { readonly path: string; readonly explicit: boolean; readonly origin: string } => {
+  const env = input.env ?? process.env
+  if (input.configPath !== undefined && input.configPath !== "") {
+    return { path: expandHome(input.configPath), explicit: true, origin: "--config" }
+  }
+  const fromEnv = env["AUTOTUNE_CONFIG_PATH"]
+  if (fromEnv !== undefined && fromEnv !== "") {
+    return { path: expandHome(fromEnv), explicit: true, origin: "AUTOTUNE_CONFIG_PATH" }
+  }
+  return { path: path.join(home, "autotune.json"), explicit: false, origin: "default" }
+}
+
+const readConfigFile = (file: string, origin: string, warnings: Array<string>): Either.Either<unknown, ConfigError> => {
+  let text: string
+  try {
+    text = fs.readFileSync(file, "utf8")
+  } catch (error) {
+    return Either.left(fail("config file", `${origin} ${file}`, (error as Error).message))
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    return Either.left(fail("config file", `${origin} ${file}`, `not valid JSON: ${(error as Error).message}`))
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    return Either.left(fail("config file", `${origin} ${file}`, "must hold a JSON object"))
+  }
+  const holdsKey = CONFIG_KEYS.some((key) => {
+    const s = SETTINGS[key]
+    return s.secret === true && s.file !== undefined && typeof getPath(parsed, s.file) === "string" && getPath(parsed, s.file) !== ""
+  })
+  if (holdsKey) {
+    try {
+      const mode = fs.statSync(file).mode & 0o777
+      if ((mode & 0o077) !== 0) {
+        warnings.push(`config file ${file} holds an API key but is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`)
+      }
+    } catch {
+      // stat failing right after a successful read is not worth failing the run over
+    }
+  }
+  return Either.right(parsed)
+}
+
+/** Resolves every setting, first source that has it wins; any bad value is a ConfigError naming key and source. */
+export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedConfig, ConfigError> => {
+  const env = input.env ?? process.env
+  const flags = input.flags ?? {}
+  const warnings: Array<string> = []
+  const values: Record<string, unknown> = {}
+  const origins: Record<string, Origin> = {}
+  let fileLabel = ""
+
+  const pick = (key: ConfigKey, file: unknown, home: string): Either.Either<unknown, ConfigError> => {
+    const setting = SETTINGS[key]
+    const flagValue = setting.flag === undefined ? undefined : flags[setting.flag]
+    if (flagValue !== undefined) return settle(key, flagValue, { source: "flag", name: `--${setting.flag}` })
+    for (const name of setting.env) {
+      const value = env[name]
+      // An empty variable counts as unset, as in systemd env files and the original autotune.
+      if (value !== undefined && value !== "") return settle(key, value, { source: "env", name })
+    }
+    if (setting.file !== undefined) {
+      const value = getPath(file, setting.file)
+      if (value !== undefined && value !== null) {
+        return settle(key, value, { source: "file", name: `${fileLabel}: ${setting.file.join(".")}` })
+      }
+    }
+    return settle(key, setting.default(home), { source: "default", name: "default" })
+  }
+  const settle = (key: ConfigKey, raw: unknown, origin: Origin) =>
+    Either.map(validate(key, raw, origin), (value) => {
+      values[key] = value
+      origins[key] = origin
+      return value
+    })
+
+  const home = pick("home", undefined, "")
+  if (Either.isLeft(home)) return Either.left(home.left)
+  const where = configFilePath(input, home.right as string)
+  let file: unknown = undefined
+  let configPath: string | undefined = undefined
+  if (fs.existsSync(where.path)) {
+    const read = readConfigFile(where.path, where.origin, warnings)
+    if (Either.isLeft(read)) return Either.left(read.left)
+    file = read.right
+    configPath = where.path
+    fileLabel = where.path
+  } else if (where.explicit) {
+    warnings.push(`config file ${where.path} (from ${where.origin}) does not exist; using environment and defaults`)
+  }
+  for (const key of CONFIG_KEYS) {
+    if (key === "home") continue
+    const result = pick(key, file, home.right as string)
+    if (Either.isLeft(result)) return Either.left(result.left)
+  }
+  const config = values as AppConfig
+  if (config.judgeUnsureLow > config.judgeUnsureHigh) {
+    return Either.left(fail("judgeUnsureLow", origins.judgeUnsureLow!.name, "must not exceed judgeUnsureHigh"))
+  }
+  return Either.right({ config, origins: origins as ResolvedConfig["origins"], configPath, warnings })
+}
+
+/** Masks a secret for display: enough to recognise which key it is, never enough to use it. */
+export const maskSecret = (value: string): string =>
+  value === "" ? "(unset)" : value.length <= 8 ? "****" : `${value.slice(0, 3)}****${value.slice(-2)}`
+
+/** The configuration as shown to a person or a script: secrets masked. */
+export const describeConfig = (resolved: ResolvedConfig) =>
+  CONFIG_KEYS.map((key) => {
+    const value = resolved.config[key]
+    const shown = SETTINGS[key].secret === true ? maskSecret(String(value)) : value
+    return {
+      key,
+      env: SETTINGS[key].env[0] ?? "",
+      value: shown,
+      source: resolved.origins[key].source,
+      from: resolved.origins[key].name
+    }
+  })
+
+/** The nested JSON shape the original `autotune init` wrote, so files stay interchangeable. */
+export const toConfigFile = (config: AppConfig): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const key of CONFIG_KEYS) {
+    const file = SETTINGS[key].file
+    if (file === undefined) continue
+    let node = out
+    for (const segment of file.slice(0, -1)) {
+      node = (node[segment] ??= {}) as Record<string, unknown>
+    }
+    node[file[file.length - 1]!] = config[key]
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------
+// The service every stage reads its settings from.
+// ---------------------------------------------------------------------------
+
+export class Settings extends Context.Tag("autotune/Settings")<Settings, ResolvedConfig>() {}
+
+export const loadSettings = (input: ConfigInput = {}): Effect.Effect<ResolvedConfig, ConfigError> =>
+  Effect.suspend(() => Either.match(resolveConfig(input), { onLeft: Effect.fail, onRight: Effect.succeed }))
+
+export const SettingsLive = (input: ConfigInput = {}) => Layer.effect(Settings, loadSettings(input))
+
+/** Settings for tests and embedding: defaults, then the given overrides, validated like any other source. */
+export const settingsFrom = (overrides: Partial<Record<ConfigKey, unknown>>, home = "/nonexistent-autotune-home") =>
+  Layer.effect(
+    Settings,
+    loadSettings({
+      env: { AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json") },
+      flags: {}
+    }).pipe(
+      Effect.flatMap((base) => {
+        const merged = { ...base.config, ...overrides }
+        for (const key of Object.keys(overrides) as Array<ConfigKey>) {
+          const checked = validate(key, merged[key], { source: "flag", name: key })
+          if (Either.isLeft(checked)) return Effect.fail(checked.left)
+        }
+        return Effect.succeed({ ...base, config: merged as AppConfig, warnings: [] })
+      })
+    )
+  )

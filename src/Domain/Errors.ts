@@ -1,0 +1,43 @@
+import { Schema } from "effect"
+
+/** A configuration value that is missing, malformed or out of range. Exit code 2. */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  key: Schema.String,
+  source: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `invalid configuration: ${this.key} (from ${this.source}): ${this.detail}`
+  }
+}
+
+/** The store could not be opened, migrated or written. */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `database error during ${this.operation}: ${this.detail}`
+  }
+}
+
+/** A file or directory could not be read or written. */
+export class FileError extends Schema.TaggedError<FileError>()("FileError", {
+  path: Schema.String,
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `cannot ${this.operation} ${this.path}: ${this.detail}`
+  }
+}
+
+/** Another autotune run holds the run lock. */
+export class LockBusy extends Schema.TaggedError<LockBusy>()("LockBusy", {
+  path: Schema.String,
+  holderPid: Schema.Number
+}) {
+  override get message(): string {
+    return `another autotune run (pid ${this.holderPid}) is in progress (lock ${this.path}); try again when it finishes`
+  }
+}

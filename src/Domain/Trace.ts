@@ -1,0 +1,198 @@
+import { createHash } from "node:crypto"
+import { redactDeep, redactText } from "../Redactor.js"
+
+/**
+ * A DotClaw trace as autotune stores it (see shared/dotclaw-interop.md §1). Free text is redacted
+ * already when `redact` is on; structural fields (ids, timestamps, pack versions) never are.
+ */
+export interface ToolCall {
+  readonly name: string
+  readonly ok: boolean
+  readonly args?: unknown
+  readonly error?: string
+  readonly durationMs?: number
+}
+
+export interface Trace {
+  readonly traceId: string
+  readonly timestamp: string
+  readonly createdAt: number
+  readonly chatId: string | null
+  readonly groupFolder: string | null
+  readonly userId: string | null
+  readonly modelId: string | null
+  readonly source: string | null
+  readonly inputText: string
+  /** The message the agent answered: the last `<message>` element, unescaped; or the plain input. */
+  readonly messageText: string
+  readonly outputText: string | null
+  readonly memorySummary: string | null
+  readonly memoryFacts: ReadonlyArray<string>
+  readonly memoryRecall: ReadonlyArray<string>
+  readonly sessionRecall: ReadonlyArray<string>
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly latencyMs: number | null
+  readonly tokensPrompt: number | null
+  readonly tokensCompletion: number | null
+  readonly costUsd: number | null
+  readonly errorCode: string | null
+  readonly isError: boolean
+  /** behavior -> version; "*" holds a lone legacy `prompt_pack_version`. */
+  readonly packVersions: Readonly<Record<string, string>>
+  /** Fields DotClaw writes that autotune does not model (yet): kept, never dropped. */
+  readonly extra: Readonly<Record<string, unknown>>
+}
+
+export type ParseResult = { readonly ok: true; readonly trace: Trace } | { readonly ok: false; readonly reason: string }
+
+// Every field the normalizer reads, with its aliases; whatever is not listed goes to `extra`.
+const KNOWN = new Set([
+  "trace_id", "id", "timestamp", "time", "created_at", "chat_id", "chatId", "group_folder", "groupFolder",
+  "user_id", "userId", "input_text", "prompt", "input", "output_text", "response", "model_id", "model",
+  "prompt_pack_versions", "prompt_pack_versions_json", "prompt_pack_version", "memory_summary", "memory_facts",
+  "memory_recall", "session_recall", "tool_calls", "latency_ms", "tokens_prompt", "tokens_completion",
+  "cost_total_usd", "error_code", "source"
+])
+
+const first = (raw: Record<string, unknown>, ...keys: Array<string>): unknown => {
+  for (const key of keys) {
+    const value = raw[key]
+    if (value !== undefined && value !== null) return value
+  }
+  return undefined
+}
+
+const str = (value: unknown): string | null =>
+  typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : null
+
+const num = (value: unknown): number | null => {
+  if (typeof value === "number" && Number.isFinite(value)) return value
+  if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) return Number(value)
+  return null
+}
+
+const strings = (value: unknown): Array<string> =>
+  Array.isArray(value) ? value.map((v) => (typeof v === "string" ? v : JSON.stringify(v))) : typeof value === "string" && value !== "" ? [value] : []
+
+const XML_ENTITIES: Record<string, string> = { "&lt;": "<", "&gt;": ">", "&quot;": '"', "&amp;": "&", "&apos;": "'", "&#39;": "'" }
+const unescapeXml = (text: string) => text.replace(/&(?:lt|gt|quot|amp|apos|#39);/g, (e) => XML_ENTITIES[e] ?? e)
+
+const MESSAGE = /<message\b[^>]*>([\s\S]*?)<\/message>/g
+
+/** The last `<message>` of a chat turn, unescaped; plain text (scheduled tasks) as it is. */
+export const lastMessage = (input: string): string => {
+  let last: string | undefined
+  for (const match of input.matchAll(MESSAGE)) last = match[1]
+  return last === undefined ? input : unescapeXml(last)
+}
+
+const parsePackVersions = (raw: Record<string, unknown>): Record<string, string> | string => {
+  let value = first(raw, "prompt_pack_versions", "prompt_pack_versions_json")
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value)
+    } catch {
+      return "prompt_pack_versions is a string that is not JSON"
+    }
+  }
+  const out: Record<string, string> = {}
+  if (value !== undefined && value !== null) {
+    if (typeof value !== "object" || Array.isArray(value)) return "prompt_pack_versions is not an object"
+    for (const [behavior, version] of Object.entries(value)) {
+      const v = str(version)
+      if (v !== null && v !== "") out[behavior] = v
+    }
+  }
+  const single = str(raw["prompt_pack_version"])
+  if (single !== null && single !== "" && Object.keys(out).length === 0) out["*"] = single
+  return out
+}
+
+const parseToolCalls = (value: unknown, redact: boolean): Array<ToolCall> | string => {
+  if (value === undefined || value === null) return []
+  if (!Array.isArray(value)) return "tool_calls is not an array"
+  return value.map((call): ToolCall => {
+    const c = (call ?? {}) as Record<string, unknown>
+    const error = str(c["error"])
+    const duration = num(c["duration_ms"])
+    return {
+      name: str(c["name"]) ?? "unknown",
+      // A call without an explicit ok is judged by whether it reported an error.
+      ok: typeof c["ok"] === "boolean" ? c["ok"] : error === null,
+      ...(c["args"] !== undefined ? { args: redact ? redactDeep(c["args"]) : c["args"] } : {}),
+      ...(error !== null ? { error: redact ? redactText(error) : error } : {}),
+      ...(duration !== null ? { durationMs: duration } : {})
+    }
+  })
+}
+
+/** A stable id for a line without trace_id: the same line always gets the same id. */
+export const contentId = (line: string): string => "h_" + createHash("sha256").update(line).digest("hex").slice(0, 32)
+
+/** Parses and normalizes one JSONL line. Never throws: a bad line comes back with the reason. */
+export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
+  let raw: unknown
+  try {
+    raw = JSON.parse(line)
+  } catch (error) {
+    return { ok: false, reason: `invalid JSON: ${(error as Error).message}` }
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return { ok: false, reason: "not a JSON object" }
+  const r = raw as Record<string, unknown>
+
+  const createdAtRaw = num(r["created_at"])
+  const tsRaw = str(first(r, "timestamp", "time"))
+  const ms = tsRaw !== null ? Date.parse(tsRaw) : createdAtRaw
+  if (ms === null || !Number.isFinite(ms)) {
+    return { ok: false, reason: tsRaw === null ? "missing timestamp" : `timestamp ${JSON.stringify(tsRaw.slice(0, 40))} is not a date` }
+  }
+  const createdAt = createdAtRaw ?? ms
+  const packVersions = parsePackVersions(r)
+  if (typeof packVersions === "string") return { ok: false, reason: packVersions }
+  const toolCalls = parseToolCalls(r["tool_calls"], redact)
+  if (typeof toolCalls === "string") return { ok: false, reason: toolCalls }
+
+  const text = (value: unknown) => {
+    const s = str(value)
+    return s === null ? null : redact ? redactText(s) : s
+  }
+  const list = (value: unknown) => (redact ? strings(value).map(redactText) : strings(value))
+  const inputText = text(first(r, "input_text", "prompt", "input")) ?? ""
+  const outputRaw = first(r, "output_text", "response")
+  const outputText = outputRaw === undefined ? null : text(outputRaw)
+  const errorCode = text(r["error_code"])
+
+  const extra: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(r)) if (!KNOWN.has(key)) extra[key] = value
+
+  const traceId = str(first(r, "trace_id", "id"))
+  return {
+    ok: true,
+    trace: {
+      traceId: traceId !== null && traceId !== "" ? traceId : contentId(line),
+      timestamp: new Date(ms).toISOString(),
+      createdAt,
+      chatId: str(first(r, "chat_id", "chatId")),
+      groupFolder: str(first(r, "group_folder", "groupFolder")),
+      userId: str(first(r, "user_id", "userId")),
+      modelId: str(first(r, "model_id", "model")),
+      source: str(r["source"]),
+      inputText,
+      messageText: lastMessage(inputText),
+      outputText,
+      memorySummary: text(r["memory_summary"]),
+      memoryFacts: list(r["memory_facts"]),
+      memoryRecall: list(r["memory_recall"]),
+      sessionRecall: list(r["session_recall"]),
+      toolCalls,
+      latencyMs: num(r["latency_ms"]),
+      tokensPrompt: num(r["tokens_prompt"]),
+      tokensCompletion: num(r["tokens_completion"]),
+      costUsd: num(r["cost_total_usd"]),
+      errorCode,
+      isError: outputText === null || (errorCode !== null && errorCode !== ""),
+      packVersions,
+      extra: redact ? (redactDeep(extra) as Record<string, unknown>) : extra
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import { Cause, Effect, HashMap, Inspectable, Layer, List, Logger, LogLevel } from "effect"
+
+/**
+ * Where things go: stdout carries the command's result (a summary, or exactly one JSON object with
+ * --json); stderr carries logs and progress. Logs are human lines on a TTY and one JSON object per
+ * line otherwise, which is what journald and log shippers want.
+ */
+const stderrIsTty = () => process.stderr.isTTY === true
+
+const messageText = (message: unknown): string => {
+  const parts = Array.isArray(message) ? message : [message]
+  return parts.map((p) => (typeof p === "string" ? p : Inspectable.toStringUnknown(p))).join(" ")
+}
+
+const annotationsOf = (annotations: HashMap.HashMap<string, unknown>) => Object.fromEntries(HashMap.toEntries(annotations))
+
+export const humanLogger = Logger.make(({ logLevel, message, cause, annotations }) => {
+  const extra = annotationsOf(annotations)
+  const tail = Object.keys(extra).length > 0 ? " " + Object.entries(extra).map(([k, v]) => `${k}=${Inspectable.toStringUnknown(v)}`).join(" ") : ""
+  const level = logLevel._tag === "Info" ? "" : `${logLevel.label.toLowerCase()}: `
+  const causeText = Cause.isEmpty(cause) ? "" : ` (${Cause.pretty(cause).split("\n")[0]})`
+  process.stderr.write(`autotune: ${level}${messageText(message)}${tail}${causeText}\n`)
+})
+
+export const jsonLogger = Logger.make(({ logLevel, message, cause, annotations, date, spans }) => {
+  const entry: Record<string, unknown> = {
+    time: date.toISOString(),
+    level: logLevel.label.toLowerCase(),
+    msg: messageText(message),
+    ...annotationsOf(annotations)
+  }
+  if (!Cause.isEmpty(cause)) entry["cause"] = Cause.pretty(cause).split("\n")[0]
+  const span = List.head(spans)
+  if (span._tag === "Some") entry["span"] = span.value.label
+  process.stderr.write(JSON.stringify(entry) + "\n")
+})
+
+/** The logger for the CLI and daemon; AUTOTUNE_LOG_LEVEL=debug shows more. */
+export const LoggingLive = (level?: string) =>
+  Layer.merge(
+    Logger.replace(Logger.defaultLogger, stderrIsTty() ? humanLogger : jsonLogger),
+    Logger.minimumLogLevel(
+      LogLevel.allLevels.find((l) => l.label.toLowerCase() === (level ?? process.env["AUTOTUNE_LOG_LEVEL"] ?? "info").toLowerCase()) ??
+        LogLevel.Info
+    )
+  )
+
+/** Prints the result of a command on stdout. */
+export const printLine = (line: string) => Effect.sync(() => void process.stdout.write(line + "\n"))
+export const printJson = (value: unknown) => printLine(JSON.stringify(value))
+
+/** A one-line progress bar on stderr, only on a TTY; a no-op under systemd and in scripts. */
+export const makeProgress = (label: string, enabled = stderrIsTty()) => {
+  let last = 0
+  let shown = false
+  return {
+    update: (done: number, total: number, detail = "") => {
+      if (!enabled || total <= 0) return
+      const now = Date.now()
+      if (now - last < 100 && done < total) return
+      last = now
+      shown = true
+      const width = 30
+      const ratio = Math.min(1, done / total)
+      const bar = "#".repeat(Math.round(ratio * width)).padEnd(width, ".")
+      process.stderr.write(`\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${detail}`.slice(0, (process.stderr.columns ?? 100) - 1).padEnd(20))
+    },
+    done: () => {
+      if (enabled && shown) process.stderr.write("\r\x1b[K")
+    }
+  }
+}
+
+/** Right-pads cells into a plain text table. */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()
+  return [line(header), ...rows.map(line)].join("\n")
+}

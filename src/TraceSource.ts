@@ -1,0 +1,310 @@
+import { SqlClient, type SqlError } from "@effect/sql"
+import { Effect } from "effect"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Settings } from "./Config.js"
+import { FileError, type StoreError } from "./Domain/Errors.js"
+import { contentId, parseTraceLine, type Trace } from "./Domain/Trace.js"
+import { redactText } from "./Redactor.js"
+import { storeError, writeTransaction } from "./Db.js"
+
+export interface IngestSummary {
+  readonly files: number
+  /** Complete lines read this run (blank lines included). */
+  readonly lines: number
+  readonly ingested: number
+  readonly duplicates: number
+  readonly malformed: number
+  readonly bytes: number
+  /** Files that were read again from the start because they shrank or were replaced. */
+  readonly restarted: number
+  /** Files whose last line has no newline yet; it waits for the next run. */
+  readonly pendingPartial: number
+  readonly elapsedMs: number
+}
+
+export interface IngestProgress {
+  readonly bytesDone: number
+  readonly bytesTotal: number
+  readonly file: string
+}
+
+const CHUNK_BYTES = 1 << 20
+const BATCH_LINES = 2000
+const ROWS_PER_INSERT = 500
+const HEAD_BYTES = 512
+
+interface Position {
+  readonly fileId: string
+  readonly byteOffset: number
+  readonly lineNo: number
+  readonly headHash: string
+}
+
+interface Parsed {
+  readonly trace: Trace
+  readonly byteOffset: number
+  readonly lineNo: number
+}
+
+interface Bad {
+  readonly line: string
+  readonly reason: string
+  readonly byteOffset: number
+  readonly lineNo: number
+}
+
+const fileError = (file: string, operation: string) => (cause: unknown) =>
+  new FileError({ path: file, operation, detail: cause instanceof Error ? cause.message : String(cause) })
+
+const headHash = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex").slice(0, 16)
+
+const traceRow = (p: Parsed, file: string, now: number) => {
+  const t = p.trace
+  return {
+    trace_id: t.traceId,
+    ts: t.timestamp,
+    created_at: t.createdAt,
+    chat_id: t.chatId,
+    group_folder: t.groupFolder,
+    user_id: t.userId,
+    model_id: t.modelId,
+    source: t.source,
+    input_text: t.inputText,
+    message_text: t.messageText,
+    output_text: t.outputText,
+    memory_summary: t.memorySummary,
+    memory_facts_json: JSON.stringify(t.memoryFacts),
+    memory_recall_json: JSON.stringify(t.memoryRecall),
+    session_recall_json: JSON.stringify(t.sessionRecall),
+    tool_calls_json: JSON.stringify(t.toolCalls),
+    tool_call_count: t.toolCalls.length,
+    tool_failure_count: t.toolCalls.filter((c) => !c.ok).length,
+    latency_ms: t.latencyMs,
+    tokens_prompt: t.tokensPrompt,
+    tokens_completion: t.tokensCompletion,
+    cost_usd: t.costUsd,
+    error_code: t.errorCode,
+    is_error: t.isError ? 1 : 0,
+    extra_json: JSON.stringify(t.extra),
+    file,
+    byte_offset: p.byteOffset,
+    line_no: p.lineNo,
+    ingested_at: now
+  }
+}
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSource", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { config } = yield* Settings
+
+    const changes = (result: unknown) => Number((result as { changes?: number } | undefined)?.changes ?? 0)
+
+    /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
+    const commitBatch = (file: string, good: ReadonlyArray<Parsed>, bad: ReadonlyArray<Bad>, next: Position) =>
+      writeTransaction(
+        Effect.gen(function* () {
+          const now = Date.now()
+          let inserted = 0
+          for (const rows of chunks(good, ROWS_PER_INSERT)) {
+            const result = yield* sql`INSERT OR IGNORE INTO traces ${sql.insert(rows.map((p) => traceRow(p, file, now)))}`.raw
+            inserted += changes(result)
+          }
+          const packs = good.flatMap((p) =>
+            Object.entries(p.trace.packVersions).map(([behavior, version]) => ({
+              trace_id: p.trace.traceId,
+              behavior,
+              version,
+              created_at: p.trace.createdAt
+            }))
+          )
+          for (const rows of chunks(packs, ROWS_PER_INSERT)) {
+            yield* sql`INSERT OR IGNORE INTO trace_packs ${sql.insert(rows)}`
+          }
+          for (const rows of chunks(bad, ROWS_PER_INSERT)) {
+            yield* sql`INSERT OR IGNORE INTO malformed_lines ${sql.insert(
+              rows.map((b) => ({
+                line_hash: contentId(`${file}\n${b.byteOffset}\n${b.line}`),
+                file,
+                line_no: b.lineNo,
+                byte_offset: b.byteOffset,
+                reason: b.reason,
+                excerpt: (config.redact ? redactText(b.line) : b.line).slice(0, 300),
+                seen_at: now
+              }))
+            )}`
+          }
+          yield* sql`INSERT INTO ingest_positions ${sql.insert({
+            file,
+            file_id: next.fileId,
+            byte_offset: next.byteOffset,
+            line_no: next.lineNo,
+            head_hash: next.headHash,
+            updated_at: now
+          })} ON CONFLICT (file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
+            line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
+          return inserted
+        })
+      ).pipe(Effect.mapError(storeError(`ingest of ${file}`)))
+
+    const savedPosition = (file: string) =>
+      sql<{ fileId: string; byteOffset: number; lineNo: number; headHash: string }>`
+        SELECT file_id AS "fileId", byte_offset AS "byteOffset", line_no AS "lineNo", head_hash AS "headHash"
+        FROM ingest_positions WHERE file = ${file}`.pipe(
+        Effect.map((rows) => rows[0]),
+        Effect.mapError(storeError("read ingest positions"))
+      )
+
+    /**
+     * Where to resume: the saved offset, or 0 when the file shrank, was replaced, or was never seen.
+     * The head hash covers the first bytes already consumed, so appends never change it.
+     */
+    const startPosition = (file: string, handle: fs.promises.FileHandle, stat: fs.Stats) =>
+      Effect.gen(function* () {
+        const fileId = `${stat.dev}:${stat.ino}`
+        const saved = yield* savedPosition(file)
+        const head = Buffer.alloc(Math.min(HEAD_BYTES, stat.size))
+        yield* Effect.tryPromise({ try: () => handle.read(head, 0, head.length, 0), catch: fileError(file, "read") })
+        const hashAt = (offset: number) => headHash(head.subarray(0, Math.min(HEAD_BYTES, offset)))
+        if (saved === undefined) return { fileId, byteOffset: 0, lineNo: 0, restarted: false, hashAt }
+        const same = saved.fileId === fileId && saved.byteOffset <= stat.size && saved.headHash === hashAt(saved.byteOffset)
+        if (same) return { fileId, byteOffset: saved.byteOffset, lineNo: saved.lineNo, restarted: false, hashAt }
+        return { fileId, byteOffset: 0, lineNo: 0, restarted: saved.byteOffset > 0, hashAt }
+      })
+
+    const ingestFile = (
+      file: string,
+      totals: { lines: number; ingested: number; duplicates: number; malformed: number; bytes: number; restarted: number; pendingPartial: number },
+      progress: (bytes: number) => void
+    ) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => fs.promises.open(file, "r"), catch: fileError(file, "open") }),
+        (handle) =>
+          Effect.gen(function* () {
+            const stat = yield* Effect.tryPromise({ try: () => handle.stat(), catch: fileError(file, "stat") })
+            const start = yield* startPosition(file, handle, stat)
+            if (start.restarted) {
+              totals.restarted++
+              yield* Effect.logWarning(`${path.basename(file)} shrank or was replaced; reading it again from the start (duplicates are skipped)`)
+            }
+            let { byteOffset, lineNo } = start
+            const here = (): Position => ({ fileId: start.fileId, byteOffset, lineNo, headHash: start.hashAt(byteOffset) })
+            let carry: Buffer = Buffer.alloc(0)
+            let readAt = start.byteOffset
+            let good: Array<Parsed> = []
+            let bad: Array<Bad> = []
+            let batchLines = 0
+            const flush = Effect.gen(function* () {
+              if (batchLines === 0) return
+              const inserted = yield* commitBatch(file, good, bad, here())
+              totals.ingested += inserted
+              totals.duplicates += good.length - inserted
+              totals.malformed += bad.length
+              good = []
+              bad = []
+              batchLines = 0
+            })
+            const chunk = Buffer.alloc(CHUNK_BYTES)
+            // Read only up to the size seen at the start; a line DotClaw appends meanwhile waits for the next run.
+            while (readAt < stat.size) {
+              const want = Math.min(CHUNK_BYTES, stat.size - readAt)
+              const { bytesRead } = yield* Effect.tryPromise({
+                try: () => handle.read(chunk, 0, want, readAt),
+                catch: fileError(file, "read")
+              })
+              if (bytesRead === 0) break
+              readAt += bytesRead
+              progress(bytesRead)
+              const data: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead)
+              let lineStart = 0
+              let nl = data.indexOf(10, lineStart)
+              while (nl !== -1) {
+                const lineOffset = byteOffset
+                const raw = data.toString("utf8", lineStart, nl > lineStart && data[nl - 1] === 13 ? nl - 1 : nl)
+                byteOffset += nl - lineStart + 1
+                lineNo++
+                totals.lines++
+                batchLines++
+                if (raw.trim() !== "") {
+                  const parsed = parseTraceLine(raw, config.redact)
+                  if (parsed.ok) good.push({ trace: parsed.trace, byteOffset: lineOffset, lineNo })
+                  else bad.push({ line: raw, reason: parsed.reason, byteOffset: lineOffset, lineNo })
+                }
+                if (batchLines >= BATCH_LINES) yield* flush
+                lineStart = nl + 1
+                nl = data.indexOf(10, lineStart)
+              }
+              // Copy the unfinished tail: `chunk` is reused by the next read.
+              carry = Buffer.from(data.subarray(lineStart))
+            }
+            yield* flush
+            if (carry.length > 0) totals.pendingPartial++
+            // Record the position even when no line was new, so a replaced file is not re-read each run.
+            if (start.restarted || (yield* savedPosition(file)) === undefined) {
+              yield* commitBatch(file, [], [], here())
+            }
+            totals.bytes += readAt - start.byteOffset
+          }),
+        (handle) => Effect.promise(() => handle.close())
+      )
+
+    const listFiles = Effect.tryPromise({
+      try: async () => {
+        const entries = await fs.promises.readdir(config.traceDir, { withFileTypes: true })
+        return entries
+          .filter((e) => e.isFile() && e.name.endsWith(".jsonl"))
+          .map((e) => path.join(config.traceDir, e.name))
+          .sort()
+      },
+      catch: fileError(config.traceDir, "list trace dir")
+    })
+
+    const ingest = Effect.fn("TraceSource.ingest")(function* (onProgress?: (p: IngestProgress) => void) {
+      const started = Date.now()
+      const exists = fs.existsSync(config.traceDir)
+      if (!exists) {
+        yield* Effect.logWarning(`trace dir ${config.traceDir} does not exist yet; nothing to ingest (set AUTOTUNE_TRACE_DIR if DotClaw writes elsewhere)`)
+      }
+      const files = exists ? yield* listFiles : []
+      const sizes = files.map((f) => {
+        try {
+          return fs.statSync(f).size
+        } catch {
+          return 0
+        }
+      })
+      const bytesTotal = sizes.reduce((a, b) => a + b, 0)
+      let bytesDone = 0
+      const totals = { lines: 0, ingested: 0, duplicates: 0, malformed: 0, bytes: 0, restarted: 0, pendingPartial: 0 }
+      for (const file of files) {
+        yield* ingestFile(file, totals, (n) => {
+          bytesDone += n
+          onProgress?.({ bytesDone, bytesTotal, file })
+        }).pipe(
+          // A file deleted by DotClaw's retention between listing and reading is not an error.
+          Effect.catchIf(
+            (e): e is FileError => e._tag === "FileError" && !fs.existsSync(file),
+            () => Effect.logInfo(`${path.basename(file)} disappeared while ingesting; skipped`)
+          )
+        )
+      }
+      yield* sql`DELETE FROM ingest_positions WHERE file NOT IN ${sql.in(files.length > 0 ? files : [""])}`.pipe(
+        Effect.mapError(storeError("prune ingest positions"))
+      )
+      const summary: IngestSummary = { files: files.length, ...totals, elapsedMs: Date.now() - started }
+      return summary
+    })
+
+    return { ingest } as const
+  })
+}) {}
+
+export type IngestError = FileError | StoreError | SqlError.SqlError
