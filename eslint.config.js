@@ -1,7 +1,9 @@
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**"] },
+  { ignores: ["dist/**", "node_modules/**", ".bench/**"] },
+  // A --require preload must be CommonJS.
+  { files: ["**/*.cjs"], rules: { "@typescript-eslint/no-require-imports": "off" } },
   ...tseslint.configs.recommended,
   {
     rules: {

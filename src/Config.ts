@@ -28,7 +28,9 @@ const behaviorList = Schema.Array(Behavior).pipe(
   Schema.filter((list) => list.length > 0, { message: () => "must name at least one behavior" })
 )
 
-export const Provider = Schema.Literal("auto", "anthropic", "openrouter", "openai-compatible")
+export const Provider = Schema.Literal("auto", "anthropic", "openrouter", "openai-compatible").annotations({
+  message: () => "must be one of auto, anthropic, openrouter, openai-compatible"
+})
 export type Provider = typeof Provider.Type
 
 export const AppConfig = Schema.Struct({

@@ -39,6 +39,9 @@ const SECRET_NAMES =
   "secret[_-]?access[_-]?key|private[_-]?key[_-]?id|private[_-]?key|account[_-]?key|shared[_-]?access[_-]?key|" +
   "auth[_-]?key|credentials?|session[_-]?token)"
 
+// Every SECRET_NAMES entry contains one of these stems; a cheap test before the expensive pattern.
+const SECRET_WORD = /pass|pwd|secret|key|token|credential/i
+
 const RULES: ReadonlyArray<Rule> = [
   {
     name: "private_key",
@@ -110,9 +113,9 @@ const RULES: ReadonlyArray<Rule> = [
   {
     // "password": "x", password=x, api_key: x; the word alone in prose is left alone (it needs = or :).
     name: "key_value",
-    hint: (t) => t.includes("=") || t.includes(":"),
+    hint: (t) => SECRET_WORD.test(t),
     pattern: new RegExp(
-      `((?:["']?)\\b${SECRET_NAMES}\\b["']?\\s*[:=]\\s*)(?:"((?:[^"\\\\]|\\\\.){3,})"|'([^']{3,})'|([^\\s,;"'<>}{)]{3,}))`,
+      `((?:["']?)\\b(?:[A-Za-z0-9]+[_-])*${SECRET_NAMES}\\b["']?\\s*[:=]\\s*)(?:"((?:[^"\\\\]|\\\\.){3,})"|'([^']{3,})'|([^\\s,;"'<>}{)]{3,}))`,
       "gi"
     ),
     replace: (match: string, prefix: string, dq?: string, sq?: string) => {
@@ -171,7 +174,7 @@ export const redactDeep = (value: unknown): unknown => {
   return value
 }
 
-const SECRET_KEY = new RegExp(`^${SECRET_NAMES}$`, "i")
+const SECRET_KEY = new RegExp(`^(?:[A-Za-z0-9]+[_-])*${SECRET_NAMES}$`, "i")
 
 /** The names of the rules, for documentation and tests. */
 export const REDACTION_RULES: ReadonlyArray<string> = RULES.map((r) => r.name)

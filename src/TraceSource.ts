@@ -31,7 +31,7 @@ export interface IngestProgress {
 }
 
 const CHUNK_BYTES = 1 << 20
-const BATCH_LINES = 2000
+const BATCH_LINES = 1000
 const ROWS_PER_INSERT = 500
 const HEAD_BYTES = 512
 
@@ -197,7 +197,6 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
             }
             let { byteOffset, lineNo } = start
             const here = (): Position => ({ fileId: start.fileId, byteOffset, lineNo, headHash: start.hashAt(byteOffset) })
-            let carry: Buffer = Buffer.alloc(0)
             let readAt = start.byteOffset
             let good: Array<Parsed> = []
             let bad: Array<Bad> = []
@@ -212,23 +211,32 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
               bad = []
               batchLines = 0
             })
-            const chunk = Buffer.alloc(CHUNK_BYTES)
+            // One reused buffer: bytes [0, carried) are the unfinished line from the previous read. Allocating
+            // a fresh Buffer per chunk would pile up external memory faster than the GC returns it.
+            let buffer = Buffer.alloc(2 * CHUNK_BYTES)
+            let carried = 0
             // Read only up to the size seen at the start; a line DotClaw appends meanwhile waits for the next run.
             while (readAt < stat.size) {
-              const want = Math.min(CHUNK_BYTES, stat.size - readAt)
+              if (carried === buffer.length) {
+                const bigger = Buffer.alloc(buffer.length * 2)
+                buffer.copy(bigger, 0, 0, carried)
+                buffer = bigger
+              }
+              const want = Math.min(buffer.length - carried, stat.size - readAt)
+              const target = buffer
               const { bytesRead } = yield* Effect.tryPromise({
-                try: () => handle.read(chunk, 0, want, readAt),
+                try: () => handle.read(target, carried, want, readAt),
                 catch: fileError(file, "read")
               })
               if (bytesRead === 0) break
               readAt += bytesRead
               progress(bytesRead)
-              const data: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead)
+              const end = carried + bytesRead
               let lineStart = 0
-              let nl = data.indexOf(10, lineStart)
-              while (nl !== -1) {
+              let nl = buffer.indexOf(10, lineStart)
+              while (nl !== -1 && nl < end) {
                 const lineOffset = byteOffset
-                const raw = data.toString("utf8", lineStart, nl > lineStart && data[nl - 1] === 13 ? nl - 1 : nl)
+                const raw = buffer.toString("utf8", lineStart, nl > lineStart && buffer[nl - 1] === 13 ? nl - 1 : nl)
                 byteOffset += nl - lineStart + 1
                 lineNo++
                 totals.lines++
@@ -240,13 +248,13 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
                 }
                 if (batchLines >= BATCH_LINES) yield* flush
                 lineStart = nl + 1
-                nl = data.indexOf(10, lineStart)
+                nl = buffer.indexOf(10, lineStart)
               }
-              // Copy the unfinished tail: `chunk` is reused by the next read.
-              carry = Buffer.from(data.subarray(lineStart))
+              buffer.copy(buffer, 0, lineStart, end)
+              carried = end - lineStart
             }
             yield* flush
-            if (carry.length > 0) totals.pendingPartial++
+            if (carried > 0) totals.pendingPartial++
             // Record the position even when no line was new, so a replaced file is not re-read each run.
             if (start.restarted || (yield* savedPosition(file)) === undefined) {
               yield* commitBatch(file, [], [], here())

@@ -1,0 +1,54 @@
+/**
+ * npm run bench:ingest [-- --traces=200000]
+ * Generates DotClaw-like traces, runs `autotune ingest` on them in its own process, and beside it the floor
+ * (JSON.parse + one prepared statement in one transaction). Prints time, traces/s, MB/s and peak RSS.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { traceLine } from "../test/helpers/traces.js"
+import { arg, machine, measureCommand, measureNode } from "./util.js"
+
+const N = arg("traces", 200_000)
+const DAYS = 7
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-ingest-"))
+const traceDir = path.join(root, "traces")
+fs.mkdirSync(traceDir)
+
+const perDay = Math.ceil(N / DAYS)
+let bytes = 0
+for (let d = 0; d < DAYS; d++) {
+  const day = `2026-11-${String(10 + d).padStart(2, "0")}`
+  const fd = fs.openSync(path.join(traceDir, `trace-${day}.jsonl`), "w")
+  let buffer = ""
+  for (let i = 0; i < perDay && d * perDay + i < N; i++) {
+    const withSecret = i % 50 === 0 ? { text: `my key is sk-ant-api03-${"x".repeat(24)}${i} and mail me at user${i}@example.com` } : {}
+    buffer += traceLine(i, { day, packVersions: { "response-quality": i % 10 === 0 ? "rq-canary" : "rq-1", "tool-calling": "tc-1" }, toolFailure: i % 13 === 0, ...withSecret })
+    if (buffer.length > 1 << 20) {
+      bytes += Buffer.byteLength(buffer)
+      fs.writeSync(fd, buffer)
+      buffer = ""
+    }
+  }
+  bytes += Buffer.byteLength(buffer)
+  fs.writeSync(fd, buffer)
+  fs.closeSync(fd)
+}
+const mb = bytes / 2 ** 20
+console.log(`bench:ingest: ${N} traces, ${mb.toFixed(1)} MB in ${DAYS} files; machine: ${machine()}`)
+
+const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: path.join(root, "none.json") }
+const ours = await measureCommand("dist/bin.js", ["ingest", "--json"], env)
+const summary = JSON.parse(ours.stdout.trim().split("\n").pop() ?? "") as { ingested: number }
+if (ours.stdout.trim().includes("\n")) console.log("unexpected stdout:", ours.stdout.slice(0, 500))
+if (summary.ingested !== N) throw new Error(`ingest stored ${summary.ingested} of ${N} traces`)
+const floor = await measureNode([".bench/bench/floor-ingest.js", traceDir, path.join(root, "floor.db")])
+
+const row = (name: string, m: { seconds: number; maxRssMb: number }) =>
+  `${name.padEnd(18)} ${m.seconds.toFixed(2).padStart(7)} s ${(N / m.seconds).toFixed(0).padStart(8)} traces/s ${(mb / m.seconds).toFixed(1).padStart(6)} MB/s ${m.maxRssMb.toFixed(0).padStart(5)} MB peak RSS`
+console.log(row("autotune ingest", ours))
+console.log(row("floor", floor))
+const ratio = ours.seconds / floor.seconds
+console.log(`ratio to floor: ${ratio.toFixed(2)}x (target <= 2.5x); peak RSS ${ours.maxRssMb.toFixed(0)} MB (target < 200 MB)`)
+fs.rmSync(root, { recursive: true, force: true })
+if (ratio > 2.5 || ours.maxRssMb >= 200) process.exitCode = 1

@@ -1,0 +1,49 @@
+/** DotClaw-like trace lines for tests and benchmarks. Deterministic for a given index. */
+export interface TraceOptions {
+  readonly day?: string
+  readonly packVersions?: Record<string, string>
+  readonly error?: boolean
+  readonly toolFailure?: boolean
+  readonly text?: string
+}
+
+export const traceObject = (i: number, o: TraceOptions = {}) => {
+  const day = o.day ?? "2026-11-20"
+  const ts = new Date(Date.parse(`${day}T00:00:00.000Z`) + i * 1000).toISOString()
+  return {
+    trace_id: `t-${day}-${i}`,
+    timestamp: ts,
+    created_at: Date.parse(ts),
+    chat_id: `chat-${i % 17}`,
+    group_folder: `group-${i % 3}`,
+    user_id: `user-${i % 29}`,
+    input_text: `<message sender="Ana" sender_id="u${i % 29}" time="${ts}">${o.text ?? `Please check the weather in Lisbon for trip ${i} &amp; remind me tomorrow`}</message>`,
+    output_text: o.error === true ? null : `Sure. It will be sunny in Lisbon (trip ${i}); I set a reminder for 9:00.`,
+    model_id: "moonshotai/kimi-k2",
+    prompt_pack_versions: o.packVersions ?? { "response-quality": "rq-1", "tool-calling": "tc-1" },
+    memory_summary: "User travels often; prefers short answers.",
+    memory_facts: ["prefers Celsius", `trip ${i} planned`],
+    memory_recall: ["lives in Porto"],
+    session_recall: [],
+    tool_calls: [
+      { name: "weather", args: { city: "Lisbon" }, ok: o.toolFailure !== true, duration_ms: 120 + (i % 50), ...(o.toolFailure === true ? { error: "timeout" } : {}) },
+      { name: "reminder.create", args: { at: "09:00" }, ok: true, duration_ms: 40 }
+    ],
+    latency_ms: 1800 + (i % 400),
+    tokens_prompt: 2100,
+    tokens_completion: 180,
+    cost_total_usd: 0.0021,
+    ...(o.error === true ? { error_code: "429 rate limit from provider" } : {}),
+    source: "message",
+    timings: { llm_ms: 1500, tools_ms: 160 },
+    host_failover_attempts: 0
+  }
+}
+
+export const traceLine = (i: number, o: TraceOptions = {}) => JSON.stringify(traceObject(i, o)) + "\n"
+
+export const traceLines = (from: number, count: number, o: TraceOptions = {}) => {
+  let out = ""
+  for (let i = from; i < from + count; i++) out += traceLine(i, o)
+  return out
+}

@@ -1,0 +1,185 @@
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { TraceSource } from "../src/TraceSource.js"
+import { appLayer, tempHome } from "./helpers/app.js"
+import { traceLine, traceLines } from "./helpers/traces.js"
+
+const FIXTURE = new URL("../../shared/fixtures/dotclaw/scenario-traces.jsonl", import.meta.url)
+
+const ingest = (home: string, overrides = {}) =>
+  Effect.runPromise(Effect.flatMap(TraceSource, (s) => s.ingest()).pipe(Effect.provide(appLayer(home, overrides))))
+
+const db = (home: string) => new Database(path.join(home, "autotune.db"), { readonly: true })
+const count = (home: string, table: string) => {
+  const d = db(home)
+  try {
+    return (d.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n
+  } finally {
+    d.close()
+  }
+}
+const traceFile = (home: string, name = "trace-2026-11-20.jsonl") => path.join(home, "traces", name)
+
+describe("ingest", () => {
+  it("ingests DotClaw's scenario fixture: 16 traces, then 0 on a second run", async () => {
+    const home = tempHome()
+    fs.copyFileSync(FIXTURE, traceFile(home, "trace-2026-01-01.jsonl"))
+    const first = await ingest(home)
+    expect(first).toMatchObject({ files: 1, lines: 16, ingested: 16, duplicates: 0, malformed: 0 })
+    const second = await ingest(home)
+    expect(second).toMatchObject({ lines: 0, ingested: 0, duplicates: 0 })
+    expect(count(home, "traces")).toBe(16)
+    const d = db(home)
+    const errors = d.prepare("SELECT COUNT(*) AS n FROM traces WHERE is_error = 1").get() as { n: number }
+    const row = d.prepare("SELECT ts, tool_call_count, message_text FROM traces WHERE chat_id = 'memory:1'").get() as Record<string, unknown>
+    d.close()
+    expect(errors.n).toBe(5)
+    expect(row).toEqual({ ts: "2026-01-01T00:00:00.000Z", tool_call_count: 3, message_text: "[SCENARIO:memory] recall preference" })
+  })
+
+  it("adds nothing when a file is copied or its position is lost", async () => {
+    const home = tempHome()
+    fs.copyFileSync(FIXTURE, traceFile(home, "trace-2026-01-01.jsonl"))
+    await ingest(home)
+    fs.copyFileSync(FIXTURE, traceFile(home, "copy.jsonl"))
+    const copied = await ingest(home)
+    expect(copied).toMatchObject({ lines: 16, ingested: 0, duplicates: 16 })
+    const d = new Database(path.join(home, "autotune.db"))
+    d.prepare("DELETE FROM ingest_positions").run()
+    d.close()
+    const lost = await ingest(home)
+    expect(lost).toMatchObject({ lines: 32, ingested: 0, duplicates: 32 })
+    expect(count(home, "traces")).toBe(16)
+  })
+
+  it("leaves a half-written last line for the next run", async () => {
+    const home = tempHome()
+    const full = traceLine(2)
+    fs.writeFileSync(traceFile(home), traceLines(0, 2) + full.slice(0, 40))
+    const first = await ingest(home)
+    expect(first).toMatchObject({ lines: 2, ingested: 2, malformed: 0, pendingPartial: 1 })
+    fs.appendFileSync(traceFile(home), full.slice(40))
+    const second = await ingest(home)
+    expect(second).toMatchObject({ lines: 1, ingested: 1, malformed: 0, pendingPartial: 0 })
+    expect(count(home, "traces")).toBe(3)
+  })
+
+  it("reads a truncated or rotated file again from the start without doubling", async () => {
+    const home = tempHome()
+    fs.writeFileSync(traceFile(home), traceLines(0, 10))
+    await ingest(home)
+    fs.writeFileSync(traceFile(home), traceLines(100, 3))
+    const after = await ingest(home)
+    expect(after).toMatchObject({ restarted: 1, lines: 3, ingested: 3 })
+    // Same size, different content (replaced in place): still detected by the head hash.
+    fs.writeFileSync(traceFile(home), traceLines(200, 3))
+    const replaced = await ingest(home)
+    expect(replaced).toMatchObject({ ingested: 3 })
+    expect(count(home, "traces")).toBe(16)
+  })
+
+  it("counts duplicate lines once", async () => {
+    const home = tempHome()
+    fs.writeFileSync(traceFile(home), traceLine(1) + traceLine(1) + traceLine(2))
+    const fixtureLine = fs.readFileSync(FIXTURE, "utf8").split("\n")[0] + "\n"
+    fs.writeFileSync(traceFile(home, "b.jsonl"), fixtureLine + fixtureLine)
+    expect(await ingest(home)).toMatchObject({ lines: 5, ingested: 3, duplicates: 2 })
+  })
+
+  it("skips, counts and keeps malformed lines with file:line and reason, and goes on", async () => {
+    const home = tempHome()
+    fs.writeFileSync(traceFile(home), traceLine(0) + "{not json\n" + '{"input_text":"no time, key sk-ant-api03-abcdefghijklmnopqrstu"}\n' + "\n" + traceLine(1))
+    const summary = await ingest(home)
+    expect(summary).toMatchObject({ lines: 5, ingested: 2, malformed: 2 })
+    const d = db(home)
+    const rows = d.prepare("SELECT file, line_no, reason, excerpt FROM malformed_lines ORDER BY line_no").all() as Array<Record<string, string | number>>
+    d.close()
+    expect(rows.map((r) => [path.basename(String(r.file)), r.line_no])).toEqual([["trace-2026-11-20.jsonl", 2], ["trace-2026-11-20.jsonl", 3]])
+    expect(rows[0]?.reason).toContain("invalid JSON")
+    expect(rows[1]?.reason).toBe("missing timestamp")
+    expect(String(rows[1]?.excerpt)).not.toContain("abcdefghijklmnopqrstu")
+  })
+
+  it("survives an empty file, a deleted file, a missing trace dir and invalid UTF-8", async () => {
+    const home = tempHome()
+    fs.writeFileSync(traceFile(home, "empty.jsonl"), "")
+    const bad = Buffer.concat([Buffer.from('{"timestamp":"2026-01-01T00:00:00Z","input_text":"caf'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}\n')])
+    fs.writeFileSync(traceFile(home, "bad-utf8.jsonl"), bad)
+    fs.writeFileSync(traceFile(home), traceLines(0, 3))
+    expect(await ingest(home)).toMatchObject({ files: 3, ingested: 4, malformed: 0 })
+    fs.rmSync(traceFile(home))
+    expect(await ingest(home)).toMatchObject({ files: 2, ingested: 0 })
+    const d = db(home)
+    const positions = d.prepare("SELECT COUNT(*) AS n FROM ingest_positions").get() as { n: number }
+    d.close()
+    expect(positions.n).toBe(2)
+    const noDir = tempHome()
+    fs.rmSync(path.join(noDir, "traces"), { recursive: true })
+    expect(await ingest(noDir)).toMatchObject({ files: 0, ingested: 0 })
+  })
+
+  it("attributes pack versions per behavior in the indexed table", async () => {
+    const home = tempHome()
+    fs.writeFileSync(traceFile(home), traceLines(0, 4, { packVersions: { "tool-calling": "tc-canary", "response-quality": "rq-1" } }) + traceLines(10, 2))
+    await ingest(home)
+    const d = db(home)
+    const rows = d.prepare("SELECT behavior, version, COUNT(*) AS n FROM trace_packs GROUP BY behavior, version ORDER BY behavior, version").all()
+    const plan = d.prepare("EXPLAIN QUERY PLAN SELECT trace_id FROM trace_packs WHERE behavior = ? AND version = ?").all("tool-calling", "x") as Array<{ detail: string }>
+    d.close()
+    expect(rows).toEqual([
+      { behavior: "response-quality", version: "rq-1", n: 6 },
+      { behavior: "tool-calling", version: "tc-1", n: 2 },
+      { behavior: "tool-calling", version: "tc-canary", n: 4 }
+    ])
+    expect(plan.map((p) => p.detail).join(" ")).toContain("trace_packs_behavior_version")
+  })
+
+  it("loses and doubles nothing when the process is killed mid-ingest", async () => {
+    const home = tempHome()
+    const total = 60_000
+    const body = traceLines(0, total)
+    fs.writeFileSync(traceFile(home), body)
+    const env = { ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json") }
+    const child = spawn(process.execPath, ["dist/bin.js", "ingest"], { env, stdio: "ignore" })
+    const dbFile = path.join(home, "autotune.db")
+    // Kill it once at least one batch is committed and before it finishes.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (child.exitCode !== null) {
+          clearInterval(timer)
+          reject(new Error("ingest finished before it could be killed; make the file larger"))
+          return
+        }
+        if (!fs.existsSync(dbFile)) return
+        try {
+          const d = new Database(dbFile, { readonly: true, timeout: 50 })
+          const row = d.prepare("SELECT byte_offset FROM ingest_positions").get() as { byte_offset: number } | undefined
+          d.close()
+          if (row !== undefined && row.byte_offset > 0) {
+            child.kill("SIGKILL")
+            clearInterval(timer)
+            resolve()
+          }
+        } catch {
+          // the schema may not exist yet
+        }
+      }, 5)
+    })
+    await new Promise((r) => child.once("exit", r))
+    const d = db(home)
+    const saved = d.prepare("SELECT byte_offset, line_no FROM ingest_positions").get() as { byte_offset: number; line_no: number }
+    const rows = (d.prepare("SELECT COUNT(*) AS n FROM traces").get() as { n: number }).n
+    d.close()
+    const linesBefore = Buffer.from(body).subarray(0, saved.byte_offset).toString().split("\n").length - 1
+    expect(saved.line_no).toBe(linesBefore)
+    expect(rows).toBe(linesBefore)
+    expect(rows).toBeLessThan(total)
+    const rest = await ingest(home)
+    expect(rest).toMatchObject({ ingested: total - rows, duplicates: 0 })
+    expect(count(home, "traces")).toBe(total)
+  })
+})
