@@ -2,8 +2,6 @@ import tseslint from "typescript-eslint"
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", ".bench/**"] },
-  // A --require preload must be CommonJS.
-  { files: ["**/*.cjs"], rules: { "@typescript-eslint/no-require-imports": "off" } },
   ...tseslint.configs.recommended,
   {
     rules: {
@@ -12,5 +10,7 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-namespace": "off"
     }
-  }
+  },
+  // A --require preload must be CommonJS.
+  { files: ["**/*.cjs"], rules: { "@typescript-eslint/no-require-imports": "off" } }
 )
