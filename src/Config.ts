@@ -28,10 +28,13 @@ const behaviorList = Schema.Array(Behavior).pipe(
   Schema.filter((list) => list.length > 0, { message: () => "must name at least one behavior" })
 )
 
-export const Provider = Schema.Literal("auto", "anthropic", "openrouter", "openai-compatible").annotations({
-  message: () => "must be one of auto, anthropic, openrouter, openai-compatible"
-})
-export type Provider = typeof Provider.Type
+const PROVIDERS = ["auto", "anthropic", "openrouter", "openai-compatible"] as const
+export type Provider = (typeof PROVIDERS)[number]
+export const Provider = Schema.String.pipe(
+  Schema.filter((s): s is Provider => (PROVIDERS as ReadonlyArray<string>).includes(s), {
+    message: () => `must be one of ${PROVIDERS.join(", ")}`
+  })
+)
 
 export const AppConfig = Schema.Struct({
   home: nonEmpty,

@@ -1,0 +1,37 @@
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+
+export interface CliResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const BIN = path.resolve("dist/bin.js")
+
+/** Runs the built CLI with a clean environment: only what the test passes (plus PATH and HOME). */
+export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>, options: { input?: string; timeoutMs?: number } = {}) =>
+  new Promise<CliResult>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env["PATH"] ?? "", HOME: env["HOME"] ?? process.env["HOME"] ?? "/tmp", ...env },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
+    child.on("error", reject)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.end(options.input ?? "")
+  })
+
+/** The one JSON object a --json command printed. */
+export const jsonOut = (result: CliResult): Record<string, unknown> => {
+  const lines = result.stdout.trim().split("\n")
+  if (lines.length !== 1) throw new Error(`expected exactly one line on stdout, got ${lines.length}:\n${result.stdout}\nstderr:\n${result.stderr}`)
+  return JSON.parse(lines[0]!) as Record<string, unknown>
+}
