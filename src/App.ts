@@ -1,16 +1,23 @@
 import { Effect, Layer } from "effect"
 import { type ConfigInput, Settings, SettingsLive } from "./Config.js"
+import { AnthropicLlm } from "./AnthropicLlm.js"
 import { DbLive } from "./Db.js"
+import { Judge } from "./Judge.js"
+import { type Llm, LlmLive } from "./Llm.js"
+import { LlmRunner } from "./LlmRunner.js"
+import { OpenAiCompatibleLlm } from "./OpenAiCompatibleLlm.js"
 import { TraceSource } from "./TraceSource.js"
 
 /**
  * The application's layers for one configuration. Each stage is a service; the store and settings are
  * built once and shared. Later stages join this list as they are built.
  */
-export const makeAppLayer = (input: ConfigInput = {}) => {
+export const makeAppLayer = (input: ConfigInput = {}, llm?: Layer.Layer<Llm, never, Settings>) => {
   const settings = SettingsLive(input)
   const db = DbLive.pipe(Layer.provide(settings))
-  const stages = TraceSource.Default
+  const provider = llm ?? LlmLive({ anthropic: AnthropicLlm, openAiCompatible: OpenAiCompatibleLlm })
+  const runner = LlmRunner.Default.pipe(Layer.provideMerge(provider))
+  const stages = Layer.mergeAll(TraceSource.Default, Judge.Default).pipe(Layer.provideMerge(runner))
   return stages.pipe(Layer.provideMerge(db), Layer.provideMerge(settings))
 }
 

@@ -14,10 +14,12 @@ import {
   toConfigFile
 } from "./Config.js"
 import { BEHAVIORS } from "./Domain/Behavior.js"
-import { ConfigError, FileError } from "./Domain/Errors.js"
+import { ConfigError, FileError, LlmUnavailable, StageFailed } from "./Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "./Files.js"
 import { makeProgress, printJson, printLine, table } from "./Output.js"
 import { TraceSource, type IngestSummary } from "./TraceSource.js"
+import { type EvalSummary, Judge } from "./Judge.js"
+import { LlmRunner } from "./LlmRunner.js"
 
 // ---------------------------------------------------------------------------
 // Options every command takes: --config, --json, and the config flags.
@@ -79,6 +81,49 @@ const ingestCommand = Command.make("ingest", common, (opts) =>
     })
   )
 ).pipe(Command.withDescription("Read new DotClaw trace lines into the store (incremental, redacted, crash-safe)"))
+
+// ---------------------------------------------------------------------------
+// eval
+// ---------------------------------------------------------------------------
+
+const fmt = (x: number | null, digits = 3) => (x === null ? "-" : x.toFixed(digits))
+
+export const evalSummaryText = (s: EvalSummary) =>
+  table(
+    ["BEHAVIOR", "SCORED", "UNSCORED", "FAILED", "MEAN", "CANARY", "STAGE-2", "CALLS", "TOKENS", "COST $"],
+    Object.entries(s.behaviors).map(([b, e]) => [
+      b, String(e.scored), String(e.unscored), String(e.failed), fmt(e.mean), String(e.canaryTraces),
+      `${(e.stage2Share * 100).toFixed(0)}%`, String(e.calls), String(e.tokensIn + e.tokensOut), e.costUsd.toFixed(4)
+    ])
+  ) + `\neval: ${s.calls} call(s), $${s.costUsd.toFixed(4)}${s.budgetExhausted ? "; stopped early: AUTOTUNE_MAX_COST_USD reached" : ""}`
+
+/** Runs the judge when a provider is configured; otherwise says in one line what was skipped and why. */
+export const runEval = Effect.gen(function* () {
+  const runner = yield* LlmRunner
+  if (!runner.provider.available) return { skipped: runner.provider.why } as const
+  const judge = yield* Judge
+  const progress = makeProgress("eval")
+  const summary = yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
+  return { summary } as const
+})
+
+const evalCommand = Command.make("eval", common, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const result = yield* runEval
+      if ("skipped" in result) {
+        if (opts.json) yield* printJson({ skipped: result.skipped })
+        return yield* Effect.fail(new LlmUnavailable({ detail: result.skipped }))
+      }
+      yield* opts.json ? printJson(result.summary) : printLine(evalSummaryText(result.summary))
+      const failed = Object.values(result.summary.behaviors).reduce((n, b) => n + b.failed, 0)
+      if (failed > 0 && !result.summary.budgetExhausted) {
+        return yield* Effect.fail(new StageFailed({ stage: "eval", detail: `${failed} judge call(s) failed; those traces are retried next run` }))
+      }
+    })
+  )
+).pipe(Command.withDescription("Score new traces with the LLM judge (two stages; idempotent; canary traces first)"))
 
 // ---------------------------------------------------------------------------
 // config
@@ -193,8 +238,11 @@ const onceHandler = (opts: Common) =>
     opts,
     Effect.gen(function* () {
       const ingest = yield* runIngest
-      if (opts.json) return yield* printJson({ ingest })
+      const evaluation = yield* runEval
+      if (opts.json) return yield* printJson({ ingest, eval: "skipped" in evaluation ? { skipped: evaluation.skipped } : evaluation.summary })
       yield* printLine(ingestSummaryLine(ingest))
+      if ("skipped" in evaluation) yield* printLine(`skipped eval, optimize and deploy: ${evaluation.skipped}`)
+      else yield* printLine(evalSummaryText(evaluation.summary))
     })
   )
 
@@ -206,7 +254,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, onceCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, onceCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })

@@ -97,7 +97,12 @@ export const AppConfig = Schema.Struct({
   llmMaxRetryDelayMs: intAtLeast(0),
   llmConcurrency: intAtLeast(1),
   maxCostUsd: Schema.Number.pipe(Schema.filter((n) => n >= 0, { message: () => "must be 0 (no limit) or more" })),
-  prices: Schema.String
+  prices: Schema.String.pipe(
+    Schema.filter(
+      (s) => s.split(",").map((e) => e.trim()).filter((e) => e !== "").every((e) => /^[^=]+=[\d.]+:[\d.]+$/.test(e)),
+      { message: () => "must be model=inUsdPerMTok:outUsdPerMTok entries separated by commas" }
+    )
+  )
 })
 export type AppConfig = typeof AppConfig.Type
 export type ConfigKey = keyof AppConfig

@@ -41,3 +41,22 @@ export class LockBusy extends Schema.TaggedError<LockBusy>()("LockBusy", {
     return `another autotune run (pid ${this.holderPid}) is in progress (lock ${this.path}); try again when it finishes`
   }
 }
+
+/** An LLM stage was asked for but no provider is configured. */
+export class LlmUnavailable extends Schema.TaggedError<LlmUnavailable>()("LlmUnavailable", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/** A stage finished but part of its work failed; the run reports it and exits non-zero. */
+export class StageFailed extends Schema.TaggedError<StageFailed>()("StageFailed", {
+  stage: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.stage}: ${this.detail}`
+  }
+}

@@ -1,0 +1,93 @@
+import { Schema } from "effect"
+
+/** A structured answer the model must give: Anthropic gets it as a forced tool, others as a JSON reply. */
+export interface OutputTool {
+  readonly name: string
+  readonly description: string
+  /** JSON Schema of the tool input / the JSON reply. */
+  readonly inputSchema: Record<string, unknown>
+}
+
+export interface LlmMessage {
+  readonly role: "user" | "assistant"
+  readonly content: string
+}
+
+export interface LlmRequest {
+  /** Which pipeline stage spends the call: recorded with it, for the bill. */
+  readonly stage: string
+  readonly model: string
+  readonly system: string
+  readonly messages: ReadonlyArray<LlmMessage>
+  readonly maxTokens: number
+  readonly temperature: number
+  readonly output?: OutputTool
+}
+
+export interface LlmResponse {
+  /** The text of the reply (for structured output with a tool, the tool input as JSON). */
+  readonly text: string
+  /** The tool input when the provider returned one. */
+  readonly structured?: unknown
+  readonly tokensIn: number
+  readonly tokensOut: number
+  /** Cost the provider reported, when it does (OpenRouter's usage.cost). */
+  readonly reportedCostUsd?: number
+}
+
+export const LlmErrorReason = Schema.Literal(
+  "RateLimited",
+  "Overloaded",
+  "ServerError",
+  "Timeout",
+  "Transport",
+  "BadRequest",
+  "Auth",
+  "BadResponse",
+  "BudgetExhausted",
+  "Unavailable"
+)
+export type LlmErrorReason = typeof LlmErrorReason.Type
+
+// A garbage body at HTTP 200 comes from a proxy or a provider hiccup far more often than from a stable fault.
+const RETRYABLE: ReadonlySet<LlmErrorReason> = new Set(["RateLimited", "Overloaded", "ServerError", "Timeout", "Transport", "BadResponse"])
+
+/** One failed LLM call, after classification. Only the transient reasons are retried. */
+export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
+  reason: LlmErrorReason,
+  status: Schema.optional(Schema.Number),
+  retryAfterMs: Schema.optional(Schema.Number),
+  detail: Schema.String
+}) {
+  get retryable(): boolean {
+    return RETRYABLE.has(this.reason)
+  }
+  override get message(): string {
+    return `LLM call failed (${this.reason}${this.status === undefined ? "" : ` ${this.status}`}): ${this.detail}`
+  }
+}
+
+/** Classifies an HTTP status the same way for every provider. */
+export const reasonForStatus = (status: number): LlmErrorReason =>
+  status === 429
+    ? "RateLimited"
+    : status === 529 || status === 503
+      ? "Overloaded"
+      : status === 408
+        ? "Timeout"
+        : status >= 500
+          ? "ServerError"
+          : status === 401 || status === 403
+            ? "Auth"
+            : "BadRequest"
+
+/** `retry-after` in seconds or as an HTTP date; `retry-after-ms` when a provider sends it. */
+export const parseRetryAfter = (get: (name: string) => string | null | undefined, now = Date.now()): number | undefined => {
+  const ms = get("retry-after-ms")
+  if (ms != null && ms !== "" && Number.isFinite(Number(ms))) return Math.max(0, Number(ms))
+  const value = get("retry-after")
+  if (value == null || value === "") return undefined
+  if (Number.isFinite(Number(value))) return Math.max(0, Number(value) * 1000)
+  const date = Date.parse(value)
+  return Number.isFinite(date) ? Math.max(0, date - now) : undefined
+}

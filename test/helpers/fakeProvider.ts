@@ -1,0 +1,125 @@
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+
+/** What the fake provider saw of one request, in a provider-neutral form. */
+export interface SeenRequest {
+  readonly api: "anthropic" | "chat"
+  readonly path: string
+  readonly headers: http.IncomingHttpHeaders
+  readonly body: Record<string, unknown>
+  readonly model: string
+  readonly system: string
+  readonly user: string
+  readonly toolName: string | undefined
+}
+
+/** A scripted fault for the next request(s): an HTTP error, a garbage body, or a hang. */
+export type Fault =
+  | { readonly status: number; readonly body?: string; readonly headers?: Record<string, string> }
+  | { readonly garbage: true }
+  | { readonly hangMs: number }
+
+/** The answer to a request: structured input for the requested tool, or plain text. */
+export type Answer = { readonly tool: unknown } | { readonly text: string }
+
+export type Responder = (request: SeenRequest) => Answer
+
+export interface FakeProvider {
+  readonly url: string
+  readonly requests: Array<SeenRequest>
+  readonly faults: Array<Fault>
+  respond: Responder
+  latencyMs: number
+  readonly close: () => Promise<void>
+}
+
+/** Scores a judge request from a `SCORE=0.x` marker in the trace, else 0.8. */
+export const markerScorer: Responder = (r) => {
+  const marker = /SCORE=([\d.]+)/.exec(r.user)
+  return { tool: { score: marker ? Number(marker[1]) : 0.8, reason: "scripted" } }
+}
+
+const textOf = (content: unknown): string =>
+  typeof content === "string" ? content : Array.isArray(content) ? content.map((c) => (c as { text?: string }).text ?? "").join("") : ""
+
+/**
+ * A small LLM provider on 127.0.0.1 speaking the Anthropic Messages API (tool use included) and OpenAI chat
+ * completions, for end-to-end tests and benchmarks through the real SDK and HTTP stack.
+ */
+export const startFakeProvider = async (respond: Responder = markerScorer): Promise<FakeProvider> => {
+  const state = { requests: [] as Array<SeenRequest>, faults: [] as Array<Fault>, respond, latencyMs: 0 }
+  const server = http.createServer((req, res) => {
+    let raw = ""
+    req.on("data", (d: Buffer) => (raw += d.toString()))
+    req.on("end", () => {
+      const body = (() => {
+        try {
+          return JSON.parse(raw) as Record<string, unknown>
+        } catch {
+          return {}
+        }
+      })()
+      const api = req.url?.endsWith("/messages") ? "anthropic" : "chat"
+      const messages = (body["messages"] as Array<{ role: string; content: unknown }> | undefined) ?? []
+      const tools = body["tools"] as Array<{ name: string }> | undefined
+      const seen: SeenRequest = {
+        api,
+        path: req.url ?? "",
+        headers: req.headers,
+        body,
+        model: String(body["model"] ?? ""),
+        system: api === "anthropic" ? textOf(body["system"]) : textOf(messages.find((m) => m.role === "system")?.content),
+        user: messages.filter((m) => m.role === "user").map((m) => textOf(m.content)).join("\n"),
+        toolName: tools?.[0]?.name ?? (/JSON Schema/.test(textOf(messages[0]?.content)) ? "json" : undefined)
+      }
+      state.requests.push(seen)
+      const fault = state.faults.shift()
+      const send = () => {
+        if (fault !== undefined && "status" in fault) {
+          res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers })
+          res.end(fault.body ?? JSON.stringify({ type: "error", error: { type: "scripted", message: `scripted ${fault.status}` } }))
+          return
+        }
+        if (fault !== undefined && "garbage" in fault) {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end("<html>502 bad gateway</html>")
+          return
+        }
+        const answer = state.respond(seen)
+        const tokensIn = Math.ceil((seen.system.length + seen.user.length) / 4)
+        if (api === "anthropic") {
+          const content = "tool" in answer
+            ? [{ type: "tool_use", id: "toolu_fake", name: tools?.[0]?.name ?? "tool", input: answer.tool }]
+            : [{ type: "text", text: answer.text }]
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(JSON.stringify({
+            id: "msg_fake", type: "message", role: "assistant", model: seen.model, content,
+            stop_reason: "tool" in answer ? "tool_use" : "end_turn", stop_sequence: null,
+            usage: { input_tokens: tokensIn, output_tokens: 25 }
+          }))
+        } else {
+          const content = "tool" in answer ? JSON.stringify(answer.tool) : answer.text
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(JSON.stringify({
+            id: "chatcmpl-fake", object: "chat.completion", model: seen.model,
+            choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+            usage: { prompt_tokens: tokensIn, completion_tokens: 25 }
+          }))
+        }
+      }
+      const delay = fault !== undefined && "hangMs" in fault ? fault.hangMs : state.latencyMs
+      if (delay > 0) setTimeout(send, delay)
+      else send()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const port = (server.address() as AddressInfo).port
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+  }) as FakeProvider
+}
