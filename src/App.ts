@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
 import { type ConfigInput, Settings, SettingsLive } from "./Config.js"
+import type { ConfigError } from "./Domain/Errors.js"
 import { AnthropicLlm } from "./AnthropicLlm.js"
 import { DbLive } from "./Db.js"
 import { Judge } from "./Judge.js"
@@ -12,8 +13,12 @@ import { TraceSource } from "./TraceSource.js"
  * The application's layers for one configuration. Each stage is a service; the store and settings are
  * built once and shared. Later stages join this list as they are built.
  */
-export const makeAppLayer = (input: ConfigInput = {}, llm?: Layer.Layer<Llm, never, Settings>) => {
-  const settings = SettingsLive(input)
+export const makeAppLayer = (
+  input: ConfigInput = {},
+  llm?: Layer.Layer<Llm, never, Settings>,
+  settingsLayer: Layer.Layer<Settings, ConfigError> = SettingsLive(input)
+) => {
+  const settings = settingsLayer
   const db = DbLive.pipe(Layer.provide(settings))
   const provider = llm ?? LlmLive({ anthropic: AnthropicLlm, openAiCompatible: OpenAiCompatibleLlm })
   const runner = LlmRunner.Default.pipe(Layer.provideMerge(provider))

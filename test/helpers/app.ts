@@ -2,8 +2,11 @@ import { Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { type ConfigKey, settingsFrom } from "../../src/Config.js"
-import { makeDbLayer } from "../../src/Db.js"
+import { makeAppLayer } from "../../src/App.js"
+import { type ConfigKey, Settings, settingsFrom } from "../../src/Config.js"
+import { DbLive } from "../../src/Db.js"
+import type { Llm } from "../../src/Llm.js"
+import { UnavailableLlm } from "../../src/Llm.js"
 import { TraceSource } from "../../src/TraceSource.js"
 
 /** A fresh home with a trace dir, for one test. */
@@ -13,21 +16,22 @@ export const tempHome = (prefix = "autotune-test-") => {
   return home
 }
 
-/** Settings (defaults plus overrides under `home`), the real SQLite store and the real services. */
+const homeOverrides = (home: string) => ({
+  traceDir: path.join(home, "traces"),
+  outputDir: path.join(home, "prompts"),
+  dbPath: path.join(home, "autotune.db"),
+  behaviorConfigPath: path.join(home, "behavior.json"),
+  behaviorReportDir: path.join(home, "reports")
+})
+
+/** Settings (defaults plus overrides under `home`), the real SQLite store and TraceSource. */
 export const appLayer = (home: string, overrides: Partial<Record<ConfigKey, unknown>> = {}) => {
-  const settings = settingsFrom(
-    {
-      traceDir: path.join(home, "traces"),
-      outputDir: path.join(home, "prompts"),
-      dbPath: path.join(home, "autotune.db"),
-      behaviorConfigPath: path.join(home, "behavior.json"),
-      behaviorReportDir: path.join(home, "reports"),
-      ...overrides
-    },
-    home
-  )
-  return TraceSource.Default.pipe(
-    Layer.provideMerge(makeDbLayer(path.join(home, "autotune.db"))),
-    Layer.provideMerge(settings)
-  )
+  const settings = settingsFrom({ ...homeOverrides(home), ...overrides }, home)
+  return TraceSource.Default.pipe(Layer.provideMerge(DbLive.pipe(Layer.provide(settings))), Layer.provideMerge(settings))
 }
+
+/** Every service of the application, over a mock (or no) LLM provider. */
+export const fullLayer = (home: string, llm: Layer.Layer<Llm> | undefined, overrides: Partial<Record<ConfigKey, unknown>> = {}) =>
+  makeAppLayer({}, llm ?? UnavailableLlm("no provider in this test"), settingsFrom({ ...homeOverrides(home), ...overrides }, home))
+
+export { Settings }
