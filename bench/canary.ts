@@ -1,0 +1,226 @@
+/**
+ * npm run bench:canary [-- --runs=10000]
+ * Seeded Monte Carlo of the canary decision (shared/canary-statistics.md), through the monitor's real
+ * decision code (src/CanaryStats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
+ * original autotune.
+ * Each run: hourly looks until a decision or 500 canary samples.
+ */
+import * as os from "node:os"
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
+import { CanaryProcess, naiveDecide, type Sample, type Thresholds } from "../src/CanaryStats.js"
+import { arg, machine } from "./util.js"
+
+type Dist = "likert" | "beta" | "bimodal" | "passfail"
+interface Cell {
+  readonly dist: Dist
+  readonly lift: number
+  readonly split: readonly [number, number] | "sparse"
+  readonly drift: boolean
+}
+interface CellResult {
+  readonly cell: Cell
+  readonly runs: number
+  readonly promoted: number
+  readonly rolledBack: number
+  readonly naivePromoted: number
+  readonly naiveRolledBack: number
+  readonly samplesToPromote: ReadonlyArray<number>
+}
+
+// mulberry32: small, fast, seedable.
+const rng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+type Rng = () => number
+const normal = (r: Rng) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
+const gamma = (r: Rng, k: number): number => {
+  // Marsaglia-Tsang
+  if (k < 1) return gamma(r, k + 1) * Math.pow(r(), 1 / k)
+  const d = k - 1 / 3
+  const c = 1 / Math.sqrt(9 * d)
+  for (;;) {
+    let x: number
+    let v: number
+    do {
+      x = normal(r)
+      v = 1 + c * x
+    } while (v <= 0)
+    v = v * v * v
+    const u = r()
+    if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v
+  }
+}
+const beta = (r: Rng, a: number, b: number) => {
+  const x = gamma(r, a)
+  return x / (x + gamma(r, b))
+}
+const LIKERT_P = [0.04, 0.06, 0.15, 0.37, 0.38]
+const MEANS: Record<Dist, number> = { likert: 0.7475, beta: 6 / 7.5, bimodal: 0.6, passfail: 0.7 }
+const draw = (r: Rng, dist: Dist): number => {
+  switch (dist) {
+    case "likert": {
+      let u = r()
+      for (let i = 0; i < 5; i++) if ((u -= LIKERT_P[i]!) < 0) return i / 4
+      return 1
+    }
+    case "beta":
+      return Math.round(beta(r, 6, 1.5) * 10) / 10
+    case "bimodal":
+      return r() < 0.25 ? 0 : beta(r, 8, 2)
+    case "passfail":
+      return r() < 0.7 ? 1 : 0
+  }
+}
+const clip = (x: number) => (x < 0 ? 0 : x > 1 ? 1 : x)
+/** Shifts a score so the arm's mean moves by exactly `lift` and stays in [0, 1]. */
+const lifted = (s: number, lift: number, mean: number) => (lift >= 0 ? s + (lift * (1 - s)) / (1 - mean) : s + (lift * s) / mean)
+
+const THRESHOLDS: Thresholds = {
+  minImprovement: 0.02,
+  minSamples: 20,
+  maxSamples: 500,
+  maxAgeMs: Number.MAX_SAFE_INTEGER,
+  healthWindowMs: 24 * 3_600_000,
+  maxErrorRate: 0.12,
+  maxToolFailureRate: 0.25,
+  maxErrorRateDelta: 0.05,
+  maxToolFailureRateDelta: 0.12
+}
+const HOUR = 3_600_000
+
+const runOnce = (cell: Cell, seed: number) => {
+  const r = rng(seed)
+  const process = new CanaryProcess(THRESHOLDS)
+  const sums = { canary: 0, active: 0, nCanary: 0, nActive: 0 }
+  let drift = 0
+  let naive: "promote" | "rollback" | undefined
+  const sample = (at: number, lift: number): Sample => {
+    const base = clip(draw(r, cell.dist) + drift)
+    const score = clip(lifted(base, lift, MEANS[cell.dist]) + 0.1 * normal(r))
+    // Both arms fail and fail tools alike: the health gates must not fire on a canary that is no worse.
+    const error = r() < 0.04
+    const toolFailure = r() < 0.6 ? (r() < 0.08 ? 1 : 0) : null
+    return { at, score, error, toolFailure }
+  }
+  for (let hour = 0; ; hour++) {
+    if (cell.drift && hour % 24 === 0) drift = (r() * 2 - 1) * 0.1
+    const canaryThisHour = cell.split === "sparse" ? Math.floor(r() * 4) : cell.split[0]
+    const activeThisHour = cell.split === "sparse" ? 9 * Math.floor(r() * 4) + 3 : cell.split[1]
+    const batch: Array<{ s: Sample; arm: "canary" | "active" }> = []
+    for (let i = 0; i < canaryThisHour; i++) batch.push({ s: sample(hour * HOUR + r() * HOUR, cell.lift), arm: "canary" })
+    for (let i = 0; i < activeThisHour; i++) batch.push({ s: sample(hour * HOUR + r() * HOUR, 0), arm: "active" })
+    batch.sort((a, b) => a.s.at - b.s.at)
+    for (const { s, arm } of batch) {
+      process.add(s, arm)
+      const value = s.error ? 0 : s.score!
+      if (arm === "canary") {
+        sums.canary += value
+        sums.nCanary++
+      } else {
+        sums.active += value
+        sums.nActive++
+      }
+    }
+    const now = (hour + 1) * HOUR
+    if (naive === undefined) {
+      const n = naiveDecide(sums.nCanary, sums.canary / Math.max(1, sums.nCanary), sums.active / Math.max(1, sums.nActive), THRESHOLDS.minSamples, THRESHOLDS.minImprovement)
+      if (n === "promote" || n === "rollback") naive = n
+    }
+    const d = process.decision(now, 0)
+    if (d.action !== "wait") return { action: d.action, samples: d.figures.nCanary, naive }
+  }
+}
+
+const runCell = (cell: Cell, runs: number, seedBase: number): CellResult => {
+  let promoted = 0
+  let rolledBack = 0
+  let naivePromoted = 0
+  let naiveRolledBack = 0
+  const samplesToPromote: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    const result = runOnce(cell, seedBase + i * 7919)
+    if (result.action === "promote") {
+      promoted++
+      samplesToPromote.push(result.samples)
+    } else if (result.action === "rollback") rolledBack++
+    if (result.naive === "promote") naivePromoted++
+    else if (result.naive === "rollback") naiveRolledBack++
+  }
+  return { cell, runs, promoted, rolledBack, naivePromoted, naiveRolledBack, samplesToPromote }
+}
+
+const cellName = (c: Cell) => `${c.dist}, lift ${c.lift >= 0 ? "+" : ""}${c.lift.toFixed(2)}, ${c.split === "sparse" ? "sparse 0-3/h" : `${c.split[0]}/${c.split[1]}`}${c.drift ? ", drift" : ""}`
+
+/** Wilson 95% interval for k successes in n. */
+const wilson = (k: number, n: number) => {
+  const z = 1.96
+  const p = k / n
+  const centre = (p + (z * z) / (2 * n)) / (1 + (z * z) / n)
+  const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / (1 + (z * z) / n)
+  return [Math.max(0, centre - half), Math.min(1, centre + half)] as const
+}
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`
+const rate = (k: number, n: number) => {
+  const [lo, hi] = wilson(k, n)
+  return `${pct(k / n)} [${pct(lo)}, ${pct(hi)}]`
+}
+const quantile = (xs: ReadonlyArray<number>, q: number) => {
+  if (xs.length === 0) return NaN
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+}
+
+const cells = (): Array<Cell> => {
+  const out: Array<Cell> = []
+  const dists: Array<Dist> = ["likert", "beta", "bimodal", "passfail"]
+  for (const dist of dists) for (const lift of [0, 0.05, 0.1, -0.1]) out.push({ dist, lift, split: [10, 90], drift: false })
+  for (const dist of dists) for (const split of [[5, 95], [50, 50]] as const) for (const lift of [0, 0.1]) out.push({ dist, lift, split, drift: false })
+  for (const dist of dists) for (const lift of [0, 0.1]) out.push({ dist, lift, split: "sparse", drift: false })
+  for (const dist of dists) for (const lift of [0, 0.1]) out.push({ dist, lift, split: [10, 90], drift: true })
+  return out
+}
+
+if (isMainThread) {
+  const runs = arg("runs", 10_000)
+  const workers = Math.max(1, Math.min(os.cpus().length, 8))
+  const all = cells()
+  const started = Date.now()
+  console.log(`bench:canary: ${all.length} cells x ${runs} runs, ${workers} worker(s); machine: ${machine()}`)
+  const results: Array<CellResult> = []
+  await Promise.all(
+    Array.from({ length: workers }, (_, w) =>
+      new Promise<void>((resolve, reject) => {
+        const mine = all.map((cell, i) => ({ cell, i })).filter(({ i }) => i % workers === w)
+        const worker = new Worker(new URL(import.meta.url), { workerData: { cells: mine, runs } })
+        worker.on("message", (r: CellResult) => results.push(r))
+        worker.on("error", reject)
+        worker.on("exit", () => resolve())
+      })
+    )
+  )
+  const order = new Map(all.map((c, i) => [cellName(c), i]))
+  results.sort((a, b) => order.get(cellName(a.cell))! - order.get(cellName(b.cell))!)
+  console.log("\n| cell | e-process: promoted | e-process: rolled back | samples to promote (median / p90) | naive: promoted | naive: rolled back |")
+  console.log("| --- | --- | --- | --- | --- | --- |")
+  let worstFalsePromote = 0
+  let worstFalseRollback = 0
+  for (const r of results) {
+    if (r.cell.lift === 0) {
+      worstFalsePromote = Math.max(worstFalsePromote, wilson(r.promoted, r.runs)[1])
+      worstFalseRollback = Math.max(worstFalseRollback, wilson(r.rolledBack, r.runs)[1])
+    }
+    if (r.cell.lift > 0) worstFalseRollback = Math.max(worstFalseRollback, wilson(r.rolledBack, r.runs)[1])
+    console.log(
+      `| ${cellName(r.cell)} | ${rate(r.promoted, r.runs)} | ${rate(r.rolledBack, r.runs)} | ${r.samplesToPromote.length === 0 ? "-" : `${quantile(r.samplesToPromote, 0.5)} / ${quantile(r.samplesToPromote, 0.9)}`} | ${rate(r.naivePromoted, r.runs)} | ${rate(r.naiveRolledBack, r.runs)} |`
+    )
+  }
+  console.log(`\nworst upper 95% bound: false promotion ${pct(worstFalsePromote)}, false rollback ${pct(worstFalseRollback)} (both must be <= 5%)`)
+  console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`)
+  if (worstFalsePromote > 0.05 || worstFalseRollback > 0.05) process.exitCode = 1
+} else {
+  const { cells: mine, runs } = workerData as { cells: Array<{ cell: Cell; i: number }>; runs: number }
+  for (const { cell, i } of mine) parentPort!.postMessage(runCell(cell, runs, 1_000_003 * (i + 1)))
+}

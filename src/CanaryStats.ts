@@ -1,0 +1,354 @@
+/**
+ * The canary decision as a betting e-process on paired differences (testing by betting, Waudby-Smith &
+ * Ramdas, JRSS-B 2024), per shared/canary-statistics.md. By Ville's inequality the wealth of a fair bet
+ * exceeds 1/alpha with probability at most alpha at any time, so the error rates hold however often the
+ * monitor looks. Pure and deterministic: the same traces give the same decision.
+ */
+
+export interface Sample {
+  /** ms epoch of the turn */
+  readonly at: number
+  /** Judge score in [0, 1]; null when the judge could not score it (missing data, never 0). */
+  readonly score: number | null
+  readonly error: boolean
+  /** Failed tool calls / tool calls; null for a turn without tool calls. */
+  readonly toolFailure: number | null
+}
+
+export interface Thresholds {
+  readonly minImprovement: number
+  readonly minSamples: number
+  readonly maxSamples: number
+  readonly maxAgeMs: number
+  readonly healthWindowMs: number
+  readonly maxErrorRate: number
+  readonly maxToolFailureRate: number
+  readonly maxErrorRateDelta: number
+  readonly maxToolFailureRateDelta: number
+}
+
+/** Promotion gets 5%; the rollback side splits its 5% by a union bound over the score test and four gates. */
+export const ALPHA = {
+  promote: 0.05,
+  rollbackScore: 0.025,
+  errorDelta: 0.01,
+  toolDelta: 0.005,
+  errorCeiling: 0.005,
+  toolCeiling: 0.005
+} as const
+
+const LAMBDAS = [0.1, 0.2, 0.3, 0.45, 0.6, 0.8] as const
+const CEILING_LAMBDAS = [0.5, 1, 2, 4] as const
+
+export type Action = "promote" | "rollback" | "expire" | "wait"
+
+export interface Figures {
+  readonly nCanary: number
+  readonly nActive: number
+  readonly pairs: number
+  readonly meanCanary: number | null
+  readonly meanActive: number | null
+  readonly meanDiff: number | null
+  readonly eUp: number
+  readonly eDown: number
+  readonly health: Readonly<Record<"errorDelta" | "toolDelta" | "errorCeiling" | "toolCeiling", number>>
+  readonly canaryErrorRate: number | null
+  readonly canaryToolFailureRate: number | null
+}
+
+export interface Decision {
+  readonly action: Action
+  /** Which rule decided: "score", a health gate's name, "age", "samples", "min-samples", "no-evidence". */
+  readonly rule: string
+  readonly reason: string
+  readonly figures: Figures
+}
+
+/** A turn that failed counts as score 0: a canary must not look better by failing the hard requests. */
+const effectiveScore = (s: Sample): number | null => (s.error ? 0 : s.score)
+const errorValue = (s: Sample) => (s.error ? 1 : 0)
+const meanOf = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / xs.length
+const meanOrNull = (sum: number, n: number) => (n === 0 ? null : sum / n)
+
+/** Active samples older than this, relative to a canary sample, are not "the same time window". */
+const PAIR_WINDOW_MS = 6 * 3_600_000
+
+/** log(1 + lambda * x) per lambda. */
+const logs = (lambdas: ReadonlyArray<number>, x: number) => lambdas.map((l) => (1 + l * x > 0 ? Math.log(1 + l * x) : -Infinity))
+
+/** mean_j exp(sum_j) by log-sum-exp, so long streams do not overflow. */
+const wealthOf = (sums: ReadonlyArray<number>): number => {
+  const finite = sums.filter((l) => l !== -Infinity)
+  if (finite.length === 0) return 0
+  const max = Math.max(...finite)
+  return Math.exp(max + Math.log(finite.reduce((acc, l) => acc + Math.exp(l - max), 0) / sums.length))
+}
+
+const add = (sums: Array<number>, terms: ReadonlyArray<number> | null, sign = 1) => {
+  if (terms === null) return
+  for (let j = 0; j < sums.length; j++) sums[j]! += sign * terms[j]!
+}
+
+type Gate = "errorDelta" | "toolDelta" | "errorCeiling" | "toolCeiling"
+const GATES: ReadonlyArray<Gate> = ["errorDelta", "toolDelta", "errorCeiling", "toolCeiling"]
+
+/** One bet's contribution to each health gate's log-wealth, made once when its sample or pair arrives. */
+interface HealthBet {
+  readonly at: number
+  readonly gate: Gate
+  readonly terms: ReadonlyArray<number>
+  readonly error: number
+  readonly toolFailure: number | null
+}
+
+/**
+ * The e-process, fed in time order. Pairing is fixed when a canary sample arrives: it takes the
+ * k = max(1, min(9, floor(active seen / canary seen))) most recent unused active samples of the last six
+ * hours, or waits for the next active samples when there are none. A pair, once made, never changes, so
+ * the wealth is one fixed sequence of bets whatever the schedule of looks: that is what makes it valid at
+ * every look. Health gates bet on the same pairs (deltas) and canary samples (ceilings) but count only the
+ * health window, kept as running sums. Pure and deterministic.
+ */
+export class CanaryProcess {
+  private readonly pool: Array<Sample> = []
+  private poolHead = 0
+  private readonly pending: Array<{ readonly sample: Sample; readonly k: number }> = []
+  private readonly upLambdas: ReadonlyArray<number>
+  private readonly lambdas: Record<Gate, ReadonlyArray<number>>
+  private readonly up: Array<number>
+  private readonly down: Array<number>
+  private readonly bets: Array<HealthBet> = []
+  private betHead = 0
+  private windowSince = -Infinity
+  private readonly window: Record<Gate, Array<number>>
+  private windowSamples = 0
+  private windowErrors = 0
+  private windowToolN = 0
+  private windowToolSum = 0
+  private diffSum = 0
+  private diffs = 0
+  private canarySeen = 0
+  private activeSeen = 0
+  private canaryScoreSum = 0
+  private canaryScored = 0
+  private activeScoreSum = 0
+  private activeScored = 0
+
+  constructor(private readonly t: Thresholds) {
+    this.upLambdas = LAMBDAS.map((l) => Math.min(l, 1 / (1 + t.minImprovement)))
+    this.up = LAMBDAS.map(() => 0)
+    this.down = LAMBDAS.map(() => 0)
+    this.lambdas = {
+      errorDelta: LAMBDAS.map((l) => Math.min(l, 1 / (1 + t.maxErrorRateDelta))),
+      toolDelta: LAMBDAS.map((l) => Math.min(l, 1 / (1 + t.maxToolFailureRateDelta))),
+      errorCeiling: CEILING_LAMBDAS.map((l) => Math.min(l, 0.95 / Math.max(t.maxErrorRate, 1e-9))),
+      toolCeiling: CEILING_LAMBDAS.map((l) => Math.min(l, 0.95 / Math.max(t.maxToolFailureRate, 1e-9)))
+    }
+    this.window = { errorDelta: this.zeros("errorDelta"), toolDelta: this.zeros("toolDelta"), errorCeiling: this.zeros("errorCeiling"), toolCeiling: this.zeros("toolCeiling") }
+  }
+
+  private zeros(gate: Gate) {
+    return this.lambdas[gate].map(() => 0)
+  }
+
+  add(sample: Sample, arm: "canary" | "active"): void {
+    const score = effectiveScore(sample)
+    if (arm === "active") {
+      this.activeSeen++
+      if (score !== null) {
+        this.activeScoreSum += score
+        this.activeScored++
+      }
+      this.pool.push(sample)
+      this.flushPending(sample.at)
+      return
+    }
+    this.canarySeen++
+    if (score !== null) {
+      this.canaryScoreSum += score
+      this.canaryScored++
+    }
+    this.bet(sample.at, "errorCeiling", errorValue(sample) - this.t.maxErrorRate, sample)
+    if (sample.toolFailure !== null) this.bet(sample.at, "toolCeiling", sample.toolFailure - this.t.maxToolFailureRate, sample)
+    this.track(sample)
+    const k = Math.max(1, Math.min(9, Math.floor(this.activeSeen / this.canarySeen)))
+    this.prune(sample.at)
+    if (this.pool.length - this.poolHead > 0) this.pair(sample, k)
+    else this.pending.push({ sample, k })
+  }
+
+  private prune(now: number) {
+    while (this.poolHead < this.pool.length && this.pool[this.poolHead]!.at < now - PAIR_WINDOW_MS) this.poolHead++
+    if (this.poolHead > 1024) {
+      this.pool.splice(0, this.poolHead)
+      this.poolHead = 0
+    }
+  }
+
+  private flushPending(now: number) {
+    while (this.pending.length > 0) {
+      const next = this.pending[0]!
+      if (next.sample.at < now - PAIR_WINDOW_MS) {
+        this.pending.shift()
+        continue
+      }
+      if (this.pool.length - this.poolHead < next.k) return
+      this.pending.shift()
+      this.pair(next.sample, next.k)
+    }
+  }
+
+  private pair(sample: Sample, k: number) {
+    const take = Math.min(k, this.pool.length - this.poolHead)
+    const block = this.pool.splice(this.pool.length - take, take)
+    const c = effectiveScore(sample)
+    const scores = block.flatMap((s) => (effectiveScore(s) === null ? [] : [effectiveScore(s)!]))
+    // Missing data on either side: no bet.
+    if (c !== null && scores.length > 0) {
+      const d = c - meanOf(scores)
+      this.diffSum += d
+      this.diffs++
+      add(this.up, logs(this.upLambdas, d - this.t.minImprovement))
+      add(this.down, logs(LAMBDAS, -d))
+    }
+    this.bet(sample.at, "errorDelta", errorValue(sample) - meanOf(block.map(errorValue)) - this.t.maxErrorRateDelta, sample)
+    const tools = block.flatMap((s) => (s.toolFailure === null ? [] : [s.toolFailure]))
+    if (sample.toolFailure !== null && tools.length > 0) {
+      this.bet(sample.at, "toolDelta", sample.toolFailure - meanOf(tools) - this.t.maxToolFailureRateDelta, sample)
+    }
+  }
+
+  private bet(at: number, gate: Gate, x: number, sample: Sample) {
+    const b: HealthBet = { at, gate, terms: logs(this.lambdas[gate], x), error: errorValue(sample), toolFailure: sample.toolFailure }
+    this.bets.push(b)
+    if (at >= this.windowSince) add(this.window[gate], b.terms)
+  }
+
+  /** Canary samples in the health window, for the rates shown beside the evidence. */
+  private readonly recent: Array<Sample> = []
+  private recentHead = 0
+  private track(sample: Sample) {
+    this.recent.push(sample)
+    if (sample.at >= this.windowSince) this.count(sample, 1)
+  }
+  private count(s: Sample, sign: number) {
+    this.windowSamples += sign
+    this.windowErrors += sign * errorValue(s)
+    if (s.toolFailure !== null) {
+      this.windowToolN += sign
+      this.windowToolSum += sign * s.toolFailure
+    }
+  }
+
+  /** Moves the health window to end at `now`: bets that fell out leave the running sums. */
+  private slide(now: number) {
+    const since = now - this.t.healthWindowMs
+    if (since < this.windowSince) {
+      // A look back in time: rebuild the sums from scratch (never happens in one pass of looks).
+      this.windowSince = since
+      for (const gate of GATES) this.window[gate] = this.zeros(gate)
+      this.windowSamples = this.windowErrors = this.windowToolN = this.windowToolSum = 0
+      this.betHead = this.bets.findIndex((b) => b.at >= since)
+      if (this.betHead < 0) this.betHead = this.bets.length
+      for (let i = this.betHead; i < this.bets.length; i++) add(this.window[this.bets[i]!.gate], this.bets[i]!.terms)
+      this.recentHead = this.recent.findIndex((s) => s.at >= since)
+      if (this.recentHead < 0) this.recentHead = this.recent.length
+      for (let i = this.recentHead; i < this.recent.length; i++) this.count(this.recent[i]!, 1)
+      return
+    }
+    this.windowSince = since
+    while (this.betHead < this.bets.length && this.bets[this.betHead]!.at < since) {
+      const b = this.bets[this.betHead++]!
+      add(this.window[b.gate], b.terms, -1)
+    }
+    while (this.recentHead < this.recent.length && this.recent[this.recentHead]!.at < since) this.count(this.recent[this.recentHead++]!, -1)
+  }
+
+  /** The decision at a look: promote, roll back, expire, or wait, with its figures. */
+  decision(now: number, startedAt: number, lone = false): Decision {
+    const t = this.t
+    this.slide(now)
+    const health = {
+      errorDelta: lone ? 0 : wealthOf(this.window.errorDelta),
+      toolDelta: lone ? 0 : wealthOf(this.window.toolDelta),
+      errorCeiling: wealthOf(this.window.errorCeiling),
+      toolCeiling: wealthOf(this.window.toolCeiling)
+    }
+    const figures: Figures = {
+      nCanary: this.canaryScored,
+      nActive: this.activeScored,
+      pairs: this.diffs,
+      meanCanary: meanOrNull(this.canaryScoreSum, this.canaryScored),
+      meanActive: meanOrNull(this.activeScoreSum, this.activeScored),
+      meanDiff: meanOrNull(this.diffSum, this.diffs),
+      eUp: wealthOf(this.up),
+      eDown: wealthOf(this.down),
+      health,
+      canaryErrorRate: meanOrNull(this.windowErrors, this.windowSamples),
+      canaryToolFailureRate: meanOrNull(this.windowToolSum, this.windowToolN)
+    }
+    const result = (action: Action, rule: string, reason: string): Decision => ({ action, rule, reason, figures })
+
+    if (this.canarySeen < t.minSamples) {
+      return result("wait", "min-samples", `${this.canarySeen} of ${t.minSamples} canary samples before any decision`)
+    }
+    const gates: ReadonlyArray<[keyof typeof health, number, string]> = [
+      ["errorCeiling", ALPHA.errorCeiling, `error rate above AUTOTUNE_CANARY_MAX_ERROR_RATE=${t.maxErrorRate}`],
+      ["toolCeiling", ALPHA.toolCeiling, `tool-failure rate above AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE=${t.maxToolFailureRate}`],
+      ["errorDelta", ALPHA.errorDelta, `error rate more than AUTOTUNE_CANARY_MAX_ERROR_RATE_DELTA=${t.maxErrorRateDelta} above the active pack`],
+      ["toolDelta", ALPHA.toolDelta, `tool-failure rate more than AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE_DELTA=${t.maxToolFailureRateDelta} above the active pack`]
+    ]
+    for (const [gate, alpha, what] of gates) {
+      if (health[gate] >= 1 / alpha) return result("rollback", gate, `health gate: ${what} (evidence ${health[gate].toFixed(1)} >= ${1 / alpha})`)
+    }
+    if (lone) {
+      return result("promote", "lone", "no active pack to compare with (DotClaw serves a lone canary to everyone) and the health gates pass")
+    }
+    if (figures.eUp >= 1 / ALPHA.promote) {
+      return result("promote", "score", `canary beats the active pack by more than ${t.minImprovement} (evidence ${figures.eUp.toFixed(1)} >= ${1 / ALPHA.promote})`)
+    }
+    if (figures.eDown >= 1 / ALPHA.rollbackScore) {
+      return result("rollback", "score", `canary scores worse than the active pack (evidence ${figures.eDown.toFixed(1)} >= ${1 / ALPHA.rollbackScore})`)
+    }
+    if (figures.nCanary >= t.maxSamples) {
+      return result("expire", "samples", `no conclusion after ${figures.nCanary} canary samples; keeping the active pack (inconclusive)`)
+    }
+    if (now - startedAt >= t.maxAgeMs) {
+      return result("expire", "age", `no conclusion after ${((now - startedAt) / 86_400_000).toFixed(1)} days; keeping the active pack (inconclusive)`)
+    }
+    return result("wait", "no-evidence", `evidence so far: toward promote ${figures.eUp.toFixed(2)} of ${1 / ALPHA.promote}, toward rollback ${figures.eDown.toFixed(2)} of ${1 / ALPHA.rollbackScore}`)
+  }
+}
+
+export interface DecideInput {
+  readonly canary: ReadonlyArray<Sample>
+  readonly active: ReadonlyArray<Sample>
+  /** When the canary went out (ms epoch), and now. */
+  readonly startedAt: number
+  readonly now: number
+  readonly thresholds: Thresholds
+  /** No active pack beside the canary: DotClaw serves it to everyone, so there is nothing to pair with. */
+  readonly lone?: boolean
+}
+
+/** The decision from all samples at once, as the monitor makes it from the store at each run. */
+export const decide = (input: DecideInput): Decision => {
+  const process = new CanaryProcess(input.thresholds)
+  const merged = [
+    ...input.canary.map((sample) => ({ sample, arm: "canary" as const })),
+    ...input.active.map((sample) => ({ sample, arm: "active" as const }))
+  ].sort((a, b) => a.sample.at - b.sample.at || (a.arm === b.arm ? 0 : a.arm === "active" ? -1 : 1))
+  for (const { sample, arm } of merged) process.add(sample, arm)
+  return process.decision(input.now, input.startedAt, input.lone === true)
+}
+
+/**
+ * The rule the original autotune used, kept as the benchmark's baseline: promote when the canary's mean beats
+ * the active mean by the margin after the minimum samples, roll back on the opposite. A coin flip with extra
+ * steps when the canary is no better.
+ */
+export const naiveDecide = (nCanary: number, meanCanary: number, meanActive: number, minSamples: number, margin: number): Action => {
+  if (nCanary < minSamples) return "wait"
+  const diff = meanCanary - meanActive
+  return diff >= margin ? "promote" : diff <= -margin ? "rollback" : "wait"
+}
