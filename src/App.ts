@@ -2,7 +2,10 @@ import { Effect, Layer } from "effect"
 import { type ConfigInput, Settings, SettingsLive } from "./Config.js"
 import type { ConfigError } from "./Domain/Errors.js"
 import { AnthropicLlm } from "./AnthropicLlm.js"
+import { CanaryMonitor } from "./CanaryMonitor.js"
 import { DbLive } from "./Db.js"
+import { Deployer } from "./Deployer.js"
+import { Optimizer } from "./Optimizer.js"
 import { Judge } from "./Judge.js"
 import { type Llm, LlmLive } from "./Llm.js"
 import { LlmRunner } from "./LlmRunner.js"
@@ -22,7 +25,13 @@ export const makeAppLayer = (
   const db = DbLive.pipe(Layer.provide(settings))
   const provider = llm ?? LlmLive({ anthropic: AnthropicLlm, openAiCompatible: OpenAiCompatibleLlm })
   const runner = LlmRunner.Default.pipe(Layer.provideMerge(provider))
-  const stages = Layer.mergeAll(TraceSource.Default, Judge.Default).pipe(Layer.provideMerge(runner))
+  const judge = Judge.Default.pipe(Layer.provideMerge(runner))
+  const deployer = Deployer.Default
+  const stages = Layer.mergeAll(
+    TraceSource.Default,
+    Optimizer.Default.pipe(Layer.provideMerge(judge)),
+    CanaryMonitor.Default.pipe(Layer.provideMerge(deployer))
+  )
   return stages.pipe(Layer.provideMerge(db), Layer.provideMerge(settings))
 }
 

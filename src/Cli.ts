@@ -1,4 +1,4 @@
-import { Command, Options, Prompt } from "@effect/cli"
+import { Args, Command, Options, Prompt } from "@effect/cli"
 import { Effect, Either, Option, Record } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -16,10 +16,13 @@ import {
 import { BEHAVIORS } from "./Domain/Behavior.js"
 import { ConfigError, FileError, LlmUnavailable, StageFailed } from "./Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "./Files.js"
-import { makeProgress, printJson, printLine, table } from "./Output.js"
-import { TraceSource, type IngestSummary } from "./TraceSource.js"
-import { type EvalSummary, Judge } from "./Judge.js"
+import { printJson, printLine, table } from "./Output.js"
+import type { IngestSummary } from "./TraceSource.js"
+import type { EvalSummary } from "./Judge.js"
 import { LlmRunner } from "./LlmRunner.js"
+import { Deployer } from "./Deployer.js"
+import { deployStage, evalStage, ingestStage, onceStages, optimizeStage } from "./Pipeline.js"
+import { statusReport } from "./Status.js"
 
 // ---------------------------------------------------------------------------
 // Options every command takes: --config, --json, and the config flags.
@@ -63,20 +66,11 @@ export const ingestSummaryLine = (s: IngestSummary) =>
   (s.restarted > 0 ? `, ${s.restarted} file(s) re-read after truncation` : "") +
   ` (${(s.elapsedMs / 1000).toFixed(1)} s)`
 
-export const runIngest = Effect.gen(function* () {
-  const source = yield* TraceSource
-  const progress = makeProgress("ingest")
-  const summary = yield* source
-    .ingest((p) => progress.update(p.bytesDone, p.bytesTotal, path.basename(p.file)))
-    .pipe(Effect.ensuring(Effect.sync(progress.done)))
-  return summary
-})
-
 const ingestCommand = Command.make("ingest", common, (opts) =>
   withApp(
     opts,
     Effect.gen(function* () {
-      const summary = yield* runIngest
+      const summary = yield* ingestStage
       yield* opts.json ? printJson(summary) : printLine(ingestSummaryLine(summary))
     })
   )
@@ -97,28 +91,20 @@ export const evalSummaryText = (s: EvalSummary) =>
     ])
   ) + `\neval: ${s.calls} call(s), $${s.costUsd.toFixed(4)}${s.budgetExhausted ? "; stopped early: AUTOTUNE_MAX_COST_USD reached" : ""}`
 
-/** Runs the judge when a provider is configured; otherwise says in one line what was skipped and why. */
-export const runEval = Effect.gen(function* () {
-  const runner = yield* LlmRunner
-  if (!runner.provider.available) return { skipped: runner.provider.why } as const
-  const judge = yield* Judge
-  const progress = makeProgress("eval")
-  const summary = yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
-  return { summary } as const
-})
+/** Fails with the one line that says which variable enables the LLM stages. */
+const requireProvider = Effect.flatMap(LlmRunner, (runner) =>
+  runner.provider.available ? Effect.void : Effect.fail(new LlmUnavailable({ detail: runner.provider.why }))
+)
 
 const evalCommand = Command.make("eval", common, (opts) =>
   withApp(
     opts,
     Effect.gen(function* () {
-      const result = yield* runEval
-      if ("skipped" in result) {
-        if (opts.json) yield* printJson({ skipped: result.skipped })
-        return yield* Effect.fail(new LlmUnavailable({ detail: result.skipped }))
-      }
-      yield* opts.json ? printJson(result.summary) : printLine(evalSummaryText(result.summary))
-      const failed = Object.values(result.summary.behaviors).reduce((n, b) => n + b.failed, 0)
-      if (failed > 0 && !result.summary.budgetExhausted) {
+      yield* requireProvider
+      const summary = yield* evalStage
+      yield* opts.json ? printJson(summary) : printLine(evalSummaryText(summary))
+      const failed = Object.values(summary.behaviors).reduce((n, b) => n + b.failed, 0)
+      if (failed > 0 && !summary.budgetExhausted) {
         return yield* Effect.fail(new StageFailed({ stage: "eval", detail: `${failed} judge call(s) failed; those traces are retried next run` }))
       }
     })
@@ -237,14 +223,131 @@ const onceHandler = (opts: Common) =>
   withApp(
     opts,
     Effect.gen(function* () {
-      const ingest = yield* runIngest
-      const evaluation = yield* runEval
-      if (opts.json) return yield* printJson({ ingest, eval: "skipped" in evaluation ? { skipped: evaluation.skipped } : evaluation.summary })
-      yield* printLine(ingestSummaryLine(ingest))
-      if ("skipped" in evaluation) yield* printLine(`skipped eval, optimize and deploy: ${evaluation.skipped}`)
-      else yield* printLine(evalSummaryText(evaluation.summary))
+      const run = yield* onceStages
+      if (opts.json) yield* printJson(run)
+      else yield* printLine(onceText(run))
+      if (run.failed.length > 0) return yield* Effect.fail(new StageFailed({ stage: "once", detail: `failed stage(s): ${run.failed.join(", ")}` }))
     })
   )
+
+const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
+  const lines: Array<string> = []
+  const { ingest, eval: evaluation, optimize, deploy } = run.stages
+  lines.push(ingest.status === "ok" ? ingestSummaryLine(ingest.summary) : `ingest: ${ingest.status === "failed" ? ingest.error : ingest.why}`)
+  if (run.skippedLlm !== undefined) lines.push(`skipped eval and optimize: ${run.skippedLlm}`)
+  else {
+    lines.push(evaluation.status === "ok" ? evalSummaryText(evaluation.summary) : `eval: ${evaluation.status === "failed" ? evaluation.error : evaluation.why}`)
+    lines.push(optimize.status === "ok" ? optimizeText(optimize.summary) : `optimize: ${optimize.status === "failed" ? optimize.error : optimize.why}`)
+  }
+  lines.push(deploy.status === "ok" ? deployText(deploy.summary) : `deploy: ${deploy.status === "failed" ? deploy.error : deploy.why}`)
+  return lines.join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// optimize, deploy, rollback, packs, status
+// ---------------------------------------------------------------------------
+
+const optimizeText = (s: Effect.Effect.Success<typeof optimizeStage>) =>
+  Object.entries(s.behaviors)
+    .map(([b, o]) =>
+      o.outcome === "skipped"
+        ? `optimize ${b}: skipped: ${o.why}`
+        : o.outcome === "no_gain"
+          ? `optimize ${b}: no gain, keeping the baseline: ${o.why} (${o.calls} calls, $${o.costUsd.toFixed(4)})`
+          : `optimize ${b}: selected ${o.version}: +${o.winner.meanDiff.toFixed(3)} over the baseline (95% lower bound ${o.winner.lowerBound.toFixed(3)}, n=${o.winner.n}; ${o.calls} calls, $${o.costUsd.toFixed(4)}); run \`autotune deploy\``
+    )
+    .join("\n")
+
+const optimizeCommand = Command.make("optimize", common, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      yield* requireProvider
+      const summary = yield* optimizeStage
+      yield* opts.json ? printJson(summary) : printLine(optimizeText(summary))
+    })
+  )
+).pipe(Command.withDescription("Propose better instructions per behavior and keep only measured, held-out gains"))
+
+const deployText = (s: Effect.Effect.Success<typeof deployStage>) => {
+  const lines = Object.entries(s.deployed).map(([b, d]) => {
+    const r = d as { version?: string; as?: string; rejected?: string }
+    return r.rejected !== undefined ? `deploy ${b}: not deployed: ${r.rejected}` : `deploy ${b}: ${r.version} out as ${r.as}`
+  })
+  for (const [b, d] of Object.entries(s.decisions)) {
+    if (d.action === "none") continue
+    lines.push(`canary ${b}: ${d.action} (${d.reason})`)
+  }
+  return lines.length === 0 ? "deploy: nothing selected, no canary out" : lines.join("\n")
+}
+
+const deployCommand = Command.make("deploy", common, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const summary = yield* deployStage
+      yield* opts.json ? printJson(summary) : printLine(deployText(summary))
+    })
+  )
+).pipe(Command.withDescription("Ship what optimize selected as canary packs, then promote, roll back or keep waiting on every canary"))
+
+const behaviorArg = Args.choice(BEHAVIORS.map((b) => [b, b] as const), { name: "behavior" })
+
+const rollbackCommand = Command.make(
+  "rollback",
+  { ...common, behavior: behaviorArg, to: Options.text("to").pipe(Options.withDescription("Restore this earlier version as the active pack"), Options.optional) },
+  (opts) =>
+    withApp(
+      opts,
+      Effect.gen(function* () {
+        const deployer = yield* Deployer
+        const result = yield* deployer.rollback(opts.behavior, Option.getOrUndefined(opts.to))
+        yield* opts.json
+          ? printJson({ behavior: opts.behavior, ...result })
+          : printLine("restored" in result ? `${opts.behavior}: ${result.restored} restored as the active pack` : `${opts.behavior}: canary ${result.removedCanary} removed`)
+      })
+    )
+).pipe(Command.withDescription("Remove a behavior's canary, or restore an earlier version with --to VERSION"))
+
+const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(behaviorArg) }, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const rows = yield* (yield* Deployer).history(Option.getOrUndefined(opts.behavior))
+      if (opts.json) return yield* printJson({ history: rows.map((r) => ({ ...r, detail: JSON.parse(r.detailJson), detailJson: undefined })) })
+      yield* printLine(
+        rows.length === 0
+          ? "no pack history yet"
+          : table(["WHEN", "BEHAVIOR", "VERSION", "ACTION", "STATUS"], rows.map((r) => [new Date(r.createdAt).toISOString().slice(0, 19) + "Z", r.behavior, r.version, r.action, r.status ?? "-"]))
+      )
+    })
+  )
+).pipe(Command.withDescription("The deployment history of prompt packs (newest first)"))
+
+const statusCommand = Command.make("status", common, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const report = yield* statusReport
+      if (opts.json) return yield* printJson(report)
+      yield* printLine(
+        table(
+          ["BEHAVIOR", "ACTIVE", "CANARY (SHARE)", "N C/A", "MEAN C/A", "EVIDENCE UP/DOWN", "LAST DECISION", "SPEND $"],
+          report.behaviors.map((b) => [
+            b.behavior,
+            b.active ?? "-",
+            b.canary === null ? "-" : `${b.canary} (${b.canaryPercent ?? "?"}%)`,
+            b.canary === null ? "-" : `${b.samples.canary}/${b.samples.active}`,
+            b.canary === null ? "-" : `${fmt(b.mean.canary, 2)}/${fmt(b.mean.active, 2)}`,
+            b.lastDecision === null ? "-" : `${b.lastDecision.eUp.toFixed(1)}/${b.lastDecision.eDown.toFixed(1)}`,
+            b.lastDecision === null ? "-" : `${b.lastDecision.action}: ${b.lastDecision.reason}`.slice(0, 70),
+            b.spendUsd.toFixed(4)
+          ])
+        ) + `\ntotal LLM spend: $${report.spendUsd.toFixed(4)} (last 24 h: $${report.spend24hUsd.toFixed(4)})`
+      )
+    })
+  )
+).pipe(Command.withDescription("Per behavior: active and canary packs, samples and scores per arm, evidence, last decision, spend"))
 
 const onceCommand = Command.make("once", common, onceHandler).pipe(
   Command.withDescription("One full cycle: ingest, behavior, eval, optimize, deploy and canary decisions")
@@ -254,7 +357,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, onceCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, onceCommand, rollbackCommand, packsCommand, statusCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })

@@ -137,6 +137,19 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
         status TEXT NOT NULL,
         summary_json TEXT NOT NULL DEFAULT '{}'
       )`
+    ], { discard: true })),
+  "0002_optimize_runs": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      // One row per optimization attempt, so a baseline that just failed to improve is not retried every hour.
+      sql`CREATE TABLE optimize_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        behavior TEXT NOT NULL,
+        baseline_version TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail_json TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      )`,
+      sql`CREATE INDEX optimize_runs_behavior ON optimize_runs (behavior, baseline_version, created_at)`
     ], { discard: true }))
 }
 

@@ -1,0 +1,125 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { Settings } from "./Config.js"
+import { storeError, writeTransaction } from "./Db.js"
+import { type Decision, decide, type Figures, type Sample, type Thresholds } from "./CanaryStats.js"
+import type { Behavior } from "./Domain/Behavior.js"
+import { activePath, canaryPath, readPack } from "./Domain/Pack.js"
+import { Deployer } from "./Deployer.js"
+import { RUBRICS } from "./Rubrics.js"
+
+export type CanaryAction = "promoted" | "rolled_back" | "waiting" | "expired" | "none"
+
+export interface CanaryOutcome {
+  readonly action: CanaryAction
+  readonly canaryVersion?: string
+  readonly activeVersion?: string | null
+  readonly rule?: string
+  readonly reason: string
+  readonly figures?: Figures
+}
+
+const ACTIONS: Record<Decision["action"], CanaryAction> = { promote: "promoted", rollback: "rolled_back", expire: "expired", wait: "waiting" }
+
+interface Row {
+  readonly at: number
+  readonly score: number | null
+  readonly isError: number
+  readonly toolCalls: number
+  readonly toolFailures: number
+}
+
+const toSample = (r: Row): Sample => ({
+  at: r.at,
+  score: r.score,
+  error: r.isError === 1,
+  toolFailure: r.toolCalls > 0 ? r.toolFailures / r.toolCalls : null
+})
+
+export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/CanaryMonitor", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const deployer = yield* Deployer
+    const { config } = yield* Settings
+    const thresholds: Thresholds = {
+      minImprovement: config.canaryMinImprovement,
+      minSamples: config.canaryMinSamples,
+      maxSamples: config.canaryMaxSamples,
+      maxAgeMs: config.canaryMaxDays * 86_400_000,
+      healthWindowMs: config.canaryHealthWindowHours * 3_600_000,
+      maxErrorRate: config.canaryMaxErrorRate,
+      maxToolFailureRate: config.canaryMaxToolFailureRate,
+      maxErrorRateDelta: config.canaryMaxErrorRateDelta,
+      maxToolFailureRateDelta: config.canaryMaxToolFailureRateDelta
+    }
+
+    /**
+     * The turns one pack version served for a behavior since `since`, oldest first, as compact tuples:
+     * the indexed (behavior, version) table does the filtering, and the cap bounds memory.
+     */
+    const samples = (behavior: Behavior, version: string, since: number, cap: number) =>
+      sql<Row>`
+        SELECT t.created_at AS "at", s.score AS "score", t.is_error AS "isError",
+               t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures"
+        FROM trace_packs p
+        JOIN traces t ON t.trace_id = p.trace_id
+        LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}
+        WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}
+        ORDER BY p.created_at LIMIT ${cap}`.pipe(
+        Effect.map((rows) => rows.map(toSample)),
+        Effect.mapError(storeError("read canary samples"))
+      )
+
+    const recordDecision = (behavior: Behavior, canaryVersion: string, activeVersion: string | null, d: Decision) =>
+      writeTransaction(
+        sql`INSERT INTO canary_decisions ${sql.insert({
+          behavior,
+          canary_version: canaryVersion,
+          active_version: activeVersion,
+          action: ACTIONS[d.action],
+          reason: d.reason,
+          figures_json: JSON.stringify({ rule: d.rule, ...d.figures }),
+          created_at: Date.now()
+        })}`
+      ).pipe(Effect.mapError(storeError("record canary decision")))
+
+    /** Judges whatever canary file is on disk for one behavior, a hand-placed one included, and acts on it. */
+    const check = Effect.fn("CanaryMonitor.check")(function* (behavior: Behavior, now = Date.now()) {
+      const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
+      if (canary._tag === "Missing") return { action: "none", reason: "no canary out" } satisfies CanaryOutcome as CanaryOutcome
+      if (canary._tag === "Invalid") {
+        return { action: "none", reason: `canary file is invalid and DotClaw ignores it: ${canary.reason}` } satisfies CanaryOutcome as CanaryOutcome
+      }
+      const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
+      const activeVersion = active._tag === "Valid" ? active.pack.version : null
+      const startedAt = yield* deployer.canaryStartedAt(behavior, canary.pack.version)
+      const cap = config.canaryMaxSamples * 2
+      const canarySamples = yield* samples(behavior, canary.pack.version, startedAt - 1, cap)
+      // Active turns from a little before the canary went out, so the first canary turns have partners.
+      const activeSamples = activeVersion === null ? [] : yield* samples(behavior, activeVersion, startedAt - 6 * 3_600_000, cap * 10)
+      const decision = decide({ canary: canarySamples, active: activeSamples, startedAt, now, thresholds, lone: activeVersion === null })
+      const why = { rule: decision.rule, reason: decision.reason, figures: decision.figures }
+      if (decision.action === "promote") yield* deployer.promote(behavior, why)
+      else if (decision.action === "rollback") yield* deployer.removeCanary(behavior, "rolled_back", why)
+      else if (decision.action === "expire") yield* deployer.removeCanary(behavior, "expired", why)
+      yield* recordDecision(behavior, canary.pack.version, activeVersion, decision)
+      if (decision.action !== "wait") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${ACTIONS[decision.action]}: ${decision.reason}`)
+      return {
+        action: ACTIONS[decision.action],
+        canaryVersion: canary.pack.version,
+        activeVersion,
+        rule: decision.rule,
+        reason: decision.reason,
+        figures: decision.figures
+      } satisfies CanaryOutcome as CanaryOutcome
+    })
+
+    const checkAll = Effect.fn("CanaryMonitor.checkAll")(function* () {
+      const decisions: Record<string, CanaryOutcome> = {}
+      for (const behavior of config.behaviors) decisions[behavior] = yield* check(behavior)
+      return { decisions }
+    })
+
+    return { check, checkAll } as const
+  })
+}) {}

@@ -1,0 +1,69 @@
+import { Cause, Effect, Exit } from "effect"
+import { CanaryMonitor } from "./CanaryMonitor.js"
+import { Deployer } from "./Deployer.js"
+import { Judge } from "./Judge.js"
+import { LlmRunner } from "./LlmRunner.js"
+import { Optimizer } from "./Optimizer.js"
+import { makeProgress } from "./Output.js"
+import { TraceSource } from "./TraceSource.js"
+import * as path from "node:path"
+
+/** What one stage of a run did: its summary, that it was skipped and why, or that it failed and how. */
+export type StageResult<A> =
+  | { readonly status: "ok"; readonly summary: A }
+  | { readonly status: "skipped"; readonly why: string }
+  | { readonly status: "failed"; readonly error: string }
+
+export const ingestStage = Effect.gen(function* () {
+  const source = yield* TraceSource
+  const progress = makeProgress("ingest")
+  return yield* source
+    .ingest((p) => progress.update(p.bytesDone, p.bytesTotal, path.basename(p.file)))
+    .pipe(Effect.ensuring(Effect.sync(progress.done)))
+})
+
+export const evalStage = Effect.gen(function* () {
+  const judge = yield* Judge
+  const progress = makeProgress("eval")
+  return yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
+})
+
+export const optimizeStage = Effect.flatMap(Optimizer, (o) => o.optimize())
+
+/** Ships what `optimize` selected, then runs the canary decisions for every behavior. */
+export const deployStage = Effect.gen(function* () {
+  const optimizer = yield* Optimizer
+  const deployer = yield* Deployer
+  const monitor = yield* CanaryMonitor
+  const deployed: Record<string, unknown> = {}
+  for (const s of yield* optimizer.selections) {
+    deployed[s.behavior] = yield* deployer
+      .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, metric: s.metric }, { instructions: s.baselineInstructions }, s.version)
+      .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail })))
+  }
+  const { decisions } = yield* monitor.checkAll()
+  return { deployed, decisions }
+})
+
+/** Runs a stage and reports instead of failing, so the next stages still run where they can. */
+export const runStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.exit(effect), (exit): StageResult<A> => {
+    if (Exit.isSuccess(exit)) return { status: "ok", summary: exit.value }
+    const failure = Cause.failureOption(exit.cause)
+    const error = failure._tag === "Some" ? ((failure.value as { message?: string }).message ?? String(failure.value)) : Cause.pretty(exit.cause).split("\n")[0] ?? "failed"
+    return { status: "failed", error: `${name}: ${error}` }
+  }).pipe(Effect.tap((r) => (r.status === "failed" ? Effect.logError(r.error) : Effect.void)))
+
+/** One full cycle: ingest, eval, optimize, deploy and canary decisions. LLM stages are skipped without a provider. */
+export const onceStages = Effect.gen(function* () {
+  const runner = yield* LlmRunner
+  const ingest = yield* runStage("ingest", ingestStage)
+  const llmSkip = runner.provider.available ? undefined : runner.provider.why
+  const evaluation = llmSkip === undefined ? yield* runStage("eval", evalStage) : ({ status: "skipped", why: llmSkip } as const)
+  const optimize = llmSkip === undefined ? yield* runStage("optimize", optimizeStage) : ({ status: "skipped", why: llmSkip } as const)
+  // Canary decisions need no LLM: they read stored scores and error rates.
+  const deploy = yield* runStage("deploy", deployStage)
+  const stages = { ingest, eval: evaluation, optimize, deploy }
+  const failed = Object.entries(stages).filter(([, r]) => r.status === "failed").map(([name]) => name)
+  return { stages, failed, skippedLlm: llmSkip }
+})

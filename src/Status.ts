@@ -1,0 +1,73 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { Settings } from "./Config.js"
+import { storeError } from "./Db.js"
+import type { Behavior } from "./Domain/Behavior.js"
+import { activePath, canaryPath, readPack } from "./Domain/Pack.js"
+import { Deployer } from "./Deployer.js"
+import { RUBRICS } from "./Rubrics.js"
+
+export interface BehaviorStatus {
+  readonly behavior: Behavior
+  readonly active: string | null
+  readonly canary: string | null
+  readonly canaryPercent: number | null
+  readonly samples: { readonly canary: number; readonly active: number }
+  readonly mean: { readonly canary: number | null; readonly active: number | null }
+  readonly lastDecision: { readonly action: string; readonly reason: string; readonly at: string; readonly eUp: number; readonly eDown: number } | null
+  readonly spendUsd: number
+}
+
+/** `autotune status`: everything aggregated in SQL, nothing but a row per behavior in memory. */
+export const statusReport = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const deployer = yield* Deployer
+  const { config } = yield* Settings
+  const fail = storeError("read status")
+
+  const arm = (behavior: Behavior, version: string, since: number) =>
+    sql<{ n: number; mean: number | null }>`
+      SELECT COUNT(s.score) + SUM(t.is_error) AS n, AVG(CASE WHEN t.is_error = 1 THEN 0 ELSE s.score END) AS mean
+      FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
+      LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}
+      WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}`.pipe(
+      Effect.map((rows) => ({ n: Number(rows[0]?.n ?? 0), mean: rows[0]?.mean ?? null })),
+      Effect.mapError(fail)
+    )
+
+  const behaviors: Array<BehaviorStatus> = []
+  for (const behavior of config.behaviors) {
+    const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
+    const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
+    const activeVersion = active._tag === "Valid" ? active.pack.version : null
+    const canaryVersion = canary._tag === "Valid" ? canary.pack.version : null
+    const since = canaryVersion === null ? 0 : yield* deployer.canaryStartedAt(behavior, canaryVersion)
+    const c = canaryVersion === null ? { n: 0, mean: null } : yield* arm(behavior, canaryVersion, since)
+    const a = activeVersion === null ? { n: 0, mean: null } : yield* arm(behavior, activeVersion, since)
+    const decisions = yield* sql<{ action: string; reason: string; figuresJson: string; createdAt: number }>`
+      SELECT action, reason, figures_json AS "figuresJson", created_at AS "createdAt" FROM canary_decisions
+      WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
+    const last = decisions[0]
+    const figures = last === undefined ? undefined : (JSON.parse(last.figuresJson) as { eUp?: number; eDown?: number })
+    const spend = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE stage LIKE ${`%:${behavior}:%`}`.pipe(Effect.mapError(fail))
+    const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
+    behaviors.push({
+      behavior,
+      active: activeVersion,
+      canary: canaryVersion,
+      canaryPercent: typeof percent === "number" ? percent : null,
+      samples: { canary: c.n, active: a.n },
+      mean: { canary: c.mean, active: a.mean },
+      lastDecision:
+        last === undefined
+          ? null
+          : { action: last.action, reason: last.reason, at: new Date(last.createdAt).toISOString(), eUp: figures?.eUp ?? 0, eDown: figures?.eDown ?? 0 },
+      spendUsd: spend[0]?.usd ?? 0
+    })
+  }
+  const totals = yield* sql<{ all: number | null; day: number | null }>`
+    SELECT SUM(cost_usd) AS "all", SUM(CASE WHEN created_at >= ${Date.now() - 86_400_000} THEN cost_usd ELSE 0 END) AS "day" FROM llm_calls`.pipe(
+    Effect.mapError(fail)
+  )
+  return { behaviors, spendUsd: totals[0]?.all ?? 0, spend24hUsd: totals[0]?.day ?? 0 }
+})
