@@ -1,0 +1,102 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { tempHome } from "./helpers/app.js"
+import { jsonOut, runCli } from "./helpers/cli.js"
+import { dotclawAccepts } from "./helpers/dotclaw.js"
+import { type FakeProvider, type Responder, startFakeProvider } from "./helpers/fakeProvider.js"
+import { traceObject } from "./helpers/traces.js"
+
+const B = "response-quality"
+
+/** The fake world: candidates that say BETTER make replies the judge likes; trace markers set real scores. */
+const world: Responder = (r) => {
+  if (r.toolName === "propose_instructions") return { tool: { candidates: [{ instructions: "Lead with the answer. BETTER." }, { instructions: "Be verbose and thorough." }] } }
+  if (r.toolName === "record_score") {
+    const replay = /## Assistant reply\n(good|plain) reply/.exec(r.user)
+    if (replay) return { tool: { score: replay[1] === "good" ? 0.9 : 0.5, reason: "replay" } }
+    const marker = /SCORE=([\d.]+)/.exec(r.user)
+    return { tool: { score: marker ? Number(marker[1]) : 0.7, reason: "marker" } }
+  }
+  return { text: `${r.system.includes("BETTER") ? "good" : "plain"} reply` }
+}
+
+const writeTurns = (home: string, name: string, from: number, count: number, opts: { version?: string; score: number; error?: boolean; startMs: number }) => {
+  let body = ""
+  for (let i = 0; i < count; i++) {
+    const at = opts.startMs + i * 20_000
+    const t = traceObject(from + i, { text: `turn ${from + i} SCORE=${opts.score}`, error: opts.error ?? false, packVersions: opts.version === undefined ? {} : { [B]: opts.version } })
+    body += JSON.stringify({ ...t, trace_id: `${name}-${from + i}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+  }
+  fs.appendFileSync(path.join(home, "traces", `trace-${name}.jsonl`), body)
+}
+
+let fake: FakeProvider
+beforeAll(async () => {
+  fake = await startFakeProvider(world)
+})
+afterAll(async () => {
+  await fake.close()
+})
+
+describe("the whole loop through the built CLI", () => {
+  it("traces in -> canary out beside an active pack -> promoted on better traces -> an erroring canary rolled back -> an equal one keeps waiting", async () => {
+    const home = tempHome()
+    const env = {
+      AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: B,
+      AUTOTUNE_SAMPLE_SIZE: "10", AUTOTUNE_EVAL_MAX_TRACES: "1000", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.5", AUTOTUNE_JUDGE_AUDIT_SHARE: "0", AUTOTUNE_LLM_CONCURRENCY: "16"
+    }
+    writeTurns(home, "history", 0, 30, { score: 0.4, startMs: Date.now() - 3 * 3_600_000 })
+
+    // 1. once: ingest, eval, optimize, deploy -> a canary with the baseline as active beside it.
+    const first = await runCli(["once", "--json"], env)
+    expect(first.code).toBe(0)
+    const run1 = jsonOut(first) as { stages: { optimize: { summary: { behaviors: Record<string, { outcome: string }> } }; deploy: { summary: { deployed: Record<string, { version: string; as: string }> } } } }
+    expect(run1.stages.optimize.summary.behaviors[B]!.outcome).toBe("selected")
+    const canaryVersion = run1.stages.deploy.summary.deployed[B]!.version
+    const prompts = path.join(home, "prompts")
+    expect(dotclawAccepts(path.join(prompts, `${B}.json`))).toBe(true)
+    expect(dotclawAccepts(path.join(prompts, `${B}.canary.json`))).toBe(true)
+    const activeVersion = JSON.parse(fs.readFileSync(path.join(prompts, `${B}.json`), "utf8")).version as string
+
+    // 2. DotClaw serves both; the canary's turns score better -> promoted.
+    const now = Date.now()
+    writeTurns(home, "canary", 100, 40, { version: canaryVersion, score: 0.9, startMs: now + 1000 })
+    writeTurns(home, "active", 200, 360, { version: activeVersion, score: 0.6, startMs: now + 500 })
+    const second = jsonOut(await runCli(["once", "--json"], env)) as { stages: { deploy: { summary: { decisions: Record<string, { action: string }> } } } }
+    expect(second.stages.deploy.summary.decisions[B]!.action).toBe("promoted")
+    expect(JSON.parse(fs.readFileSync(path.join(prompts, `${B}.json`), "utf8")).version).toBe(canaryVersion)
+    expect(fs.existsSync(path.join(prompts, `${B}.canary.json`))).toBe(false)
+
+    // 3. A canary that errors -> rolled back by the health gate.
+    const bad = { name: "hand", version: "hand-1", behavior: B, instructions: "Something risky.", metadata: { canaryPercent: 10 } }
+    fs.writeFileSync(path.join(prompts, `${B}.canary.json`), JSON.stringify(bad))
+    fs.utimesSync(path.join(prompts, `${B}.canary.json`), new Date(now), new Date(now))
+    writeTurns(home, "bad", 1000, 30, { version: "hand-1", score: 0.9, error: true, startMs: now + 2000 })
+    writeTurns(home, "active2", 2000, 270, { version: canaryVersion, score: 0.6, startMs: now + 1500 })
+    const third = await runCli(["once", "--json"], env)
+    expect(third.code).toBe(0)
+    const run3 = jsonOut(third) as { stages: { deploy: { summary: { decisions: Record<string, { action: string; rule: string }> } } } }
+    expect(run3.stages.deploy.summary.decisions[B]!.action).toBe("rolled_back")
+    expect(run3.stages.deploy.summary.decisions[B]!.rule).toMatch(/^error/)
+    expect(fs.existsSync(path.join(prompts, `${B}.canary.json`))).toBe(false)
+
+    // 4. A canary no better than the active pack: still waiting after many looks.
+    fs.writeFileSync(path.join(prompts, `${B}.canary.json`), JSON.stringify({ ...bad, version: "hand-2", instructions: "Same quality." }))
+    fs.utimesSync(path.join(prompts, `${B}.canary.json`), new Date(now), new Date(now))
+    writeTurns(home, "same", 3000, 40, { version: "hand-2", score: 0.6, startMs: now + 3000 })
+    await runCli(["once"], env)
+    for (let look = 0; look < 5; look++) {
+      const looked = jsonOut(await runCli(["deploy", "--json"], env)) as { decisions: Record<string, { action: string }> }
+      expect(looked.decisions[B]!.action).toBe("waiting")
+    }
+
+    const status = jsonOut(await runCli(["status", "--json"], env)) as { behaviors: Array<{ behavior: string; active: string; canary: string; samples: { canary: number }; lastDecision: { action: string } }> }
+    expect(status.behaviors[0]).toMatchObject({ behavior: B, active: canaryVersion, canary: "hand-2", lastDecision: { action: "waiting" } })
+    expect(status.behaviors[0]!.samples.canary).toBe(40)
+    const packs = jsonOut(await runCli(["packs", B, "--json"], env)) as { history: Array<{ action: string }> }
+    expect(packs.history.map((h) => h.action)).toEqual(["rolled_back", "promoted", "canary", "baseline"])
+    const text = await runCli(["status"], env)
+    expect(text.stdout).toContain("hand-2 (10%)")
+  })
+})
