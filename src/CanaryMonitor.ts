@@ -71,7 +71,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       )
 
     const recordDecision = (behavior: Behavior, canaryVersion: string, activeVersion: string | null, d: Decision) =>
-      writeTransaction(
+      writeTransaction(sql,
         sql`INSERT INTO canary_decisions ${sql.insert({
           behavior,
           canary_version: canaryVersion,

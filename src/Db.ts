@@ -169,14 +169,12 @@ export const busyRetry = Schedule.exponential("50 millis", 2).pipe(
 )
 
 /** Runs a write transaction, retrying it whole while another process holds the database. */
-export const writeTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.withTransaction(effect).pipe(
-      Effect.retry({
-        schedule: busyRetry,
-        while: (error) => error instanceof SqlError.SqlError && isBusy(error)
-      })
-    )
+export const writeTransaction = <A, E, R>(sql: SqlClient.SqlClient, effect: Effect.Effect<A, E, R>) =>
+  sql.withTransaction(effect).pipe(
+    Effect.retry({
+      schedule: busyRetry,
+      while: (error) => error instanceof SqlError.SqlError && isBusy(error)
+    })
   )
 
 /** Maps a SqlError to the one-line StoreError a user sees. */

@@ -47,12 +47,12 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       })
 
     const record = (behavior: Behavior, version: string, action: string, detail: Record<string, unknown>) =>
-      writeTransaction(sql`INSERT INTO deployments ${sql.insert({ behavior, version, action, detail_json: JSON.stringify(detail), created_at: Date.now() })}`).pipe(
+      writeTransaction(sql, sql`INSERT INTO deployments ${sql.insert({ behavior, version, action, detail_json: JSON.stringify(detail), created_at: Date.now() })}`).pipe(
         Effect.mapError(storeError("record deployment"))
       )
 
     const savePack = (pack: PromptPack, status: string, lineage: Record<string, unknown>) =>
-      writeTransaction(
+      writeTransaction(sql,
         sql`INSERT INTO packs ${sql.insert({
           version: pack.version,
           behavior: pack.behavior,

@@ -114,7 +114,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         LIMIT ${config.evalMaxTraces}`.pipe(Effect.mapError(storeError("select traces to judge")))
 
     const store = (rubric: Rubric, traceId: string, first: Verdict, second: Verdict | undefined) =>
-      writeTransaction(
+      writeTransaction(sql,
         Effect.gen(function* () {
           const now = Date.now()
           const row = (stage: number, model: string, v: Verdict) => ({

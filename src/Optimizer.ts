@@ -277,7 +277,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         .sort((a, b) => b.meanDiff - a.meanDiff)
       const finish = (outcome: OptimizeOutcome) =>
         Effect.gen(function* () {
-          yield* writeTransaction(
+          yield* writeTransaction(sql,
             sql`INSERT INTO optimize_runs ${sql.insert({ behavior, baseline_version: baselineVersion, outcome: outcome.outcome, detail_json: JSON.stringify(outcome), created_at: Date.now() })}`
           ).pipe(Effect.mapError(storeError("record optimize run")))
           return outcome
@@ -322,7 +322,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         candidates: kept.length
       }
       const body = { instructions: winner.instructions, lineage, baselineInstructions: baseline, metric: { name: RUBRICS[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
-      yield* writeTransaction(
+      yield* writeTransaction(sql,
         sql`INSERT INTO packs ${sql.insert({ version, behavior, body_json: JSON.stringify(body), lineage_json: JSON.stringify(lineage), status: "selected", created_at: Date.now() })}`
       ).pipe(Effect.mapError(storeError("record selected pack")))
       return yield* finish({

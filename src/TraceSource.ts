@@ -110,7 +110,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
 
     /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
     const commitBatch = (file: string, good: ReadonlyArray<Parsed>, bad: ReadonlyArray<Bad>, next: Position) =>
-      writeTransaction(
+      writeTransaction(sql,
         Effect.gen(function* () {
           const now = Date.now()
           let inserted = 0

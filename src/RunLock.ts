@@ -1,0 +1,73 @@
+import { Duration, Effect, Schedule } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { FileError, LockBusy } from "./Domain/Errors.js"
+import { describeFsError } from "./Files.js"
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
+const holder = (file: string): number | undefined => {
+  try {
+    const pid = Number(fs.readFileSync(file, "utf8").trim())
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** One attempt: create the lock file with our pid; take it over when its holder is gone. */
+const tryAcquire = (file: string) =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      try {
+        const fd = fs.openSync(file, "wx", 0o644)
+        fs.writeSync(fd, String(process.pid))
+        fs.closeSync(fd)
+        return undefined
+      } catch (error) {
+        if ((error as { code?: string }).code !== "EEXIST") throw error
+      }
+      const pid = holder(file)
+      if (pid !== undefined && pid !== process.pid && alive(pid)) return pid
+      // A lock left by a killed process (or an unreadable one): take it over. The rename is atomic, so two
+      // processes taking over at once cannot both win; the loser sees the winner's pid on the next try.
+      const mine = `${file}.${process.pid}`
+      fs.writeFileSync(mine, String(process.pid))
+      fs.renameSync(mine, file)
+      return holder(file) === process.pid ? undefined : (holder(file) ?? -1)
+    },
+    catch: (cause) => new FileError({ path: file, operation: "take the run lock", detail: describeFsError(cause) })
+  }).pipe(Effect.flatMap((pid) => (pid === undefined ? Effect.void : Effect.fail(new LockBusy({ path: file, holderPid: pid })))))
+
+const release = (file: string) =>
+  Effect.sync(() => {
+    if (holder(file) === process.pid) fs.rmSync(file, { force: true })
+  })
+
+/**
+ * One run at a time across processes: the lock is a file holding the holder's pid. A second run waits up to
+ * `wait` for it, then fails with LockBusy; a lock whose process is gone is taken over. Released when the
+ * scope closes, interruption included.
+ */
+export const withRunLock = <A, E, R>(file: string, effect: Effect.Effect<A, E, R>, wait: Duration.DurationInput = "10 seconds") =>
+  Effect.acquireUseRelease(
+    tryAcquire(file).pipe(
+      Effect.retry({
+        schedule: Schedule.spaced("250 millis").pipe(Schedule.upTo(wait)),
+        while: (e) => e._tag === "LockBusy"
+      })
+    ),
+    () => effect,
+    () => release(file)
+  )
+
+export const lockPath = (dbPath: string) => path.join(path.dirname(dbPath), "autotune.lock")
