@@ -21,7 +21,8 @@ import type { IngestSummary } from "./TraceSource.js"
 import type { EvalSummary } from "./Judge.js"
 import { LlmRunner } from "./LlmRunner.js"
 import { Deployer } from "./Deployer.js"
-import { deployStage, evalStage, ingestStage, onceStages, optimizeStage } from "./Pipeline.js"
+import { deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "./Pipeline.js"
+import { daemon, onceLocked } from "./Runner.js"
 import { statusReport } from "./Status.js"
 
 // ---------------------------------------------------------------------------
@@ -220,15 +221,24 @@ const wizard = (base: AppConfig) =>
 // ---------------------------------------------------------------------------
 
 const onceHandler = (opts: Common) =>
-  withApp(
-    opts,
-    Effect.gen(function* () {
-      const run = yield* onceStages
-      if (opts.json) yield* printJson(run)
-      else yield* printLine(onceText(run))
-      if (run.failed.length > 0) return yield* Effect.fail(new StageFailed({ stage: "once", detail: `failed stage(s): ${run.failed.join(", ")}` }))
-    })
-  )
+  Effect.gen(function* () {
+    const outcome = yield* Effect.either(onceLocked(configInput(opts)))
+    if (Either.isLeft(outcome)) {
+      if (outcome.left._tag !== "LockBusy") return yield* Effect.fail(outcome.left)
+      // A timer run that finds the daemon (or another run) busy has nothing to do: not a failure.
+      yield* Effect.logWarning(`${outcome.left.message}; this run is skipped`)
+      if (opts.json) yield* printJson({ skipped: outcome.left.message })
+      return
+    }
+    const run = outcome.right
+    if (opts.json) yield* printJson(run)
+    else yield* printLine(onceText(run))
+    if (run.failed.length > 0) return yield* Effect.fail(new StageFailed({ stage: "once", detail: `failed stage(s): ${run.failed.join(", ")}` }))
+  })
+
+const daemonCommand = Command.make("daemon", common, (opts) => daemon(configInput(opts))).pipe(
+  Command.withDescription("Run `once` every AUTOTUNE_INTERVAL_MINUTES until SIGTERM/SIGINT; re-reads the config each cycle")
+)
 
 const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
   const lines: Array<string> = []
@@ -357,7 +367,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, onceCommand, rollbackCommand, packsCommand, statusCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })

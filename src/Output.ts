@@ -6,6 +6,8 @@ import { Cause, Effect, HashMap, Inspectable, Layer, List, Logger, LogLevel } fr
  * line otherwise, which is what journald and log shippers want.
  */
 const stderrIsTty = () => process.stderr.isTTY === true
+// journald and log shippers get JSON whenever the output is not a terminal.
+const stdoutIsTty = () => process.stdout.isTTY === true
 
 const messageText = (message: unknown): string => {
   const parts = Array.isArray(message) ? message : [message]
@@ -38,7 +40,7 @@ export const jsonLogger = Logger.make(({ logLevel, message, cause, annotations, 
 /** The logger for the CLI and daemon; AUTOTUNE_LOG_LEVEL=debug shows more. */
 export const LoggingLive = (level?: string) =>
   Layer.merge(
-    Logger.replace(Logger.defaultLogger, stderrIsTty() ? humanLogger : jsonLogger),
+    Logger.replace(Logger.defaultLogger, stdoutIsTty() ? humanLogger : jsonLogger),
     Logger.minimumLogLevel(
       LogLevel.allLevels.find((l) => l.label.toLowerCase() === (level ?? process.env["AUTOTUNE_LOG_LEVEL"] ?? "info").toLowerCase()) ??
         LogLevel.Info

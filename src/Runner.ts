@@ -1,0 +1,60 @@
+import { Duration, Effect, Either } from "effect"
+import { logConfigWarnings, makeAppLayer } from "./App.js"
+import { type ConfigInput, resolveConfig } from "./Config.js"
+import { onceStages } from "./Pipeline.js"
+import { lockPath, withRunLock } from "./RunLock.js"
+
+export type OnceResult = Effect.Effect.Success<typeof onceStages>
+
+/** Settings from the given input, as an Effect that fails with the ConfigError naming key and source. */
+const settingsOf = (input: ConfigInput) => Effect.suspend(() => Either.match(resolveConfig(input), { onLeft: Effect.fail, onRight: Effect.succeed }))
+
+/**
+ * One full cycle under the run lock, with the configuration read now: one run at a time across processes;
+ * a second one waits briefly, then fails with LockBusy.
+ */
+export const onceLocked = (input: ConfigInput, lockWait: Duration.DurationInput = "10 seconds") =>
+  Effect.gen(function* () {
+    const resolved = yield* settingsOf(input)
+    return yield* withRunLock(
+      lockPath(resolved.config.dbPath),
+      Effect.zipRight(logConfigWarnings, onceStages).pipe(Effect.provide(makeAppLayer(input))),
+      lockWait
+    )
+  })
+
+const cycleLog = (result: OnceResult, started: number) => {
+  const s = result.stages
+  return Effect.logInfo("cycle finished").pipe(
+    Effect.annotateLogs({
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+      ingested: s.ingest.status === "ok" ? s.ingest.summary.ingested : s.ingest.status,
+      eval: s.eval.status === "ok" ? s.eval.summary.calls : s.eval.status,
+      optimize: s.optimize.status,
+      deploy: s.deploy.status === "ok" ? Object.fromEntries(Object.entries(s.deploy.summary.decisions).map(([b, d]) => [b, d.action])) : s.deploy.status,
+      failed: result.failed.join(",") || "none"
+    })
+  )
+}
+
+/**
+ * The daemon: `once` every AUTOTUNE_INTERVAL_MINUTES, re-reading the configuration each cycle so an edited
+ * file takes effect. A failed cycle (a bad edit of the config included) is logged and never ends the loop.
+ * Interruption (SIGTERM, SIGINT) stops it between or inside a cycle: in-flight HTTP requests are aborted,
+ * the lock is released, files are only ever replaced atomically.
+ */
+export const daemon = (input: ConfigInput) =>
+  Effect.gen(function* () {
+    yield* Effect.logInfo("daemon started")
+    let interval = 60
+    for (let cycle = 1; ; cycle++) {
+      const started = Date.now()
+      const outcome = yield* Effect.either(onceLocked(input, "1 second"))
+      if (Either.isRight(outcome)) yield* cycleLog(outcome.right, started)
+      else yield* Effect.logError(`cycle ${cycle} did not run: ${outcome.left.message}`)
+      // The interval comes from the configuration as it is now; a broken file falls back to the last good one.
+      interval = Either.match(resolveConfig(input), { onLeft: () => interval, onRight: (r) => r.config.intervalMinutes })
+      yield* Effect.logInfo(`next cycle in ${interval} minute(s)`)
+      yield* Effect.sleep(Duration.minutes(interval))
+    }
+  }).pipe(Effect.onInterrupt(() => Effect.logInfo("daemon stopped")))

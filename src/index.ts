@@ -1,0 +1,70 @@
+/**
+ * The library API. DotClaw's scripts/autotune.js sets AUTOTUNE_* variables and does
+ * `import { runOnce } from '@dotsetlabs/autotune'; await runOnce()`.
+ */
+import { Effect, Either } from "effect"
+import { type ConfigInput, resolveConfig, type ResolvedConfig } from "./Config.js"
+import { ConfigError } from "./Domain/Errors.js"
+import { LoggingLive } from "./Output.js"
+import { daemon, onceLocked, type OnceResult } from "./Runner.js"
+
+const input = (configPath?: string): ConfigInput => ({ configPath })
+
+const logging = LoggingLive()
+
+/** The resolved configuration (flags none, then environment, file, defaults). Throws ConfigError on a bad value. */
+export const loadConfig = (configPath?: string): ResolvedConfig => {
+  const result = resolveConfig(input(configPath))
+  if (Either.isLeft(result)) throw result.left
+  return result.right
+}
+
+/** An Error carrying the run's full result, for a run in which a stage failed. */
+export class RunFailed extends Error {
+  constructor(readonly result: OnceResult) {
+    super(`autotune: failed stage(s): ${result.failed.join(", ")}`)
+    this.name = "RunFailed"
+  }
+}
+
+/**
+ * One full cycle (ingest, eval, optimize, deploy and canary decisions) under the run lock. Resolves with every
+ * stage's result; rejects with RunFailed when a stage failed, ConfigError on a bad setting, LockBusy when
+ * another run holds the lock.
+ */
+export const runOnce = (configPath?: string): Promise<OnceResult> =>
+  Effect.runPromise(
+    onceLocked(input(configPath)).pipe(
+      Effect.flatMap((result) => (result.failed.length > 0 ? Effect.fail(new RunFailed(result)) : Effect.succeed(result))),
+      Effect.provide(logging)
+    )
+  )
+
+/**
+ * The daemon: `once` every AUTOTUNE_INTERVAL_MINUTES until the signal aborts. Resolves when stopped.
+ */
+export const runDaemon = (configPath?: string, options: { readonly signal?: AbortSignal } = {}): Promise<void> =>
+  Effect.runPromise(
+    daemon(input(configPath)).pipe(Effect.provide(logging), Effect.asVoid, Effect.catchAllCause(() => Effect.void)),
+    options.signal === undefined ? undefined : { signal: options.signal }
+  ).catch(() => undefined)
+
+export { ConfigError }
+export type { OnceResult, ResolvedConfig }
+export { AppConfig, CONFIG_KEYS, SETTINGS, Settings, SettingsLive, settingsFrom, resolveConfig } from "./Config.js"
+export { makeAppLayer } from "./App.js"
+export { makeDbLayer, DbLive } from "./Db.js"
+export { TraceSource } from "./TraceSource.js"
+export { Llm, chooseProvider, UnavailableLlm } from "./Llm.js"
+export { AnthropicLlm } from "./AnthropicLlm.js"
+export { OpenAiCompatibleLlm } from "./OpenAiCompatibleLlm.js"
+export { LlmRunner } from "./LlmRunner.js"
+export { Judge } from "./Judge.js"
+export { Optimizer } from "./Optimizer.js"
+export { Deployer } from "./Deployer.js"
+export { CanaryMonitor } from "./CanaryMonitor.js"
+export { decide, CanaryProcess } from "./CanaryStats.js"
+export { redactText, redactDeep } from "./Redactor.js"
+export { parseTraceLine } from "./Domain/Trace.js"
+export { PromptPack } from "./Domain/Pack.js"
+export { LlmError } from "./Domain/Llm.js"

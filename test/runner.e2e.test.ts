@@ -1,0 +1,110 @@
+import Database from "better-sqlite3"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { tempHome } from "./helpers/app.js"
+import { jsonOut, runCli } from "./helpers/cli.js"
+import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
+import { traceLines } from "./helpers/traces.js"
+
+let fake: FakeProvider
+beforeAll(async () => {
+  fake = await startFakeProvider()
+})
+afterAll(async () => {
+  await fake.close()
+})
+
+const listFiles = (dir: string): Array<string> =>
+  fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String) : []
+
+describe("once, daemon and the library", () => {
+  it("two `once` at the same time: no database error, no double work", async () => {
+    const home = tempHome()
+    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 20))
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: "response-quality" }
+    fake.latencyMs = 30
+    const [a, b] = await Promise.all([runCli(["once", "--json"], env), runCli(["once", "--json"], env)])
+    fake.latencyMs = 0
+    for (const r of [a, b]) {
+      expect(r.code).toBe(0)
+      expect(r.stderr).not.toMatch(/SQLITE|database error/i)
+    }
+    const db = new Database(path.join(home, "autotune.db"), { readonly: true })
+    const judged = db.prepare("SELECT COUNT(*) AS n FROM judge_scores").get() as { n: number }
+    const calls = db.prepare("SELECT COUNT(*) AS n FROM llm_calls").get() as { n: number }
+    db.close()
+    // Every trace judged exactly once, whoever ran first.
+    expect(judged.n).toBe(20)
+    expect(calls.n).toBe(20)
+    const outs = [jsonOut(a), jsonOut(b)] as Array<{ skipped?: string; stages?: unknown }>
+    const skipped = outs.filter((o) => o.skipped !== undefined)
+    if (skipped.length > 0) expect(skipped[0]!.skipped).toContain("in progress")
+    expect(fs.existsSync(path.join(home, "autotune.lock"))).toBe(false)
+  })
+
+  it("takes over a lock left by a killed process", async () => {
+    const home = tempHome()
+    fs.writeFileSync(path.join(home, "autotune.lock"), "999999")
+    const result = await runCli(["once", "--json"], { AUTOTUNE_HOME: home })
+    expect(result.code).toBe(0)
+    expect(jsonOut(result)).toHaveProperty("stages")
+  })
+
+  it("the daemon stops cleanly on SIGTERM in the middle of a cycle: exit 0, no partial files, lock released", async () => {
+    const home = tempHome()
+    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 30))
+    fake.latencyMs = 2000
+    fake.requests.length = 0
+    const child = spawn(process.execPath, ["dist/bin.js", "daemon"], {
+      env: { PATH: process.env["PATH"] ?? "", HOME: home, AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: "response-quality" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stderr = ""
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    // Wait until judge calls are in flight: the middle of a cycle.
+    const deadline = Date.now() + 20_000
+    while (fake.requests.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(fake.requests.length).toBeGreaterThan(0)
+    const sent = Date.now()
+    child.kill("SIGTERM")
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve))
+    fake.latencyMs = 0
+    expect(code).toBe(0)
+    expect(Date.now() - sent).toBeLessThan(5000)
+    expect(listFiles(home).filter((f) => f.endsWith(".tmp"))).toEqual([])
+    expect(fs.existsSync(path.join(home, "autotune.lock"))).toBe(false)
+    // journald gets one JSON object per line.
+    const lines = stderr.trim().split("\n").filter((l) => l !== "")
+    expect(lines.length).toBeGreaterThan(0)
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow()
+    expect(lines.map((l) => JSON.parse(l).msg)).toContain("daemon stopped")
+  })
+
+  it("runOnce is importable by package name from another folder and runs a cycle", async () => {
+    const home = tempHome()
+    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 3))
+    const app = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-consumer-"))
+    fs.mkdirSync(path.join(app, "node_modules", "@dotsetlabs"), { recursive: true })
+    fs.symlinkSync(path.resolve("."), path.join(app, "node_modules", "@dotsetlabs", "autotune"), "dir")
+    fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ type: "module" }))
+    fs.writeFileSync(
+      path.join(app, "run.js"),
+      `import { runOnce, loadConfig } from "@dotsetlabs/autotune"\nconst r = await runOnce()\nprocess.stdout.write(JSON.stringify({ ingested: r.stages.ingest.summary.ingested, home: loadConfig().config.home }))\n`
+    )
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ["run.js"], { cwd: app, env: { PATH: process.env["PATH"] ?? "", HOME: home, AUTOTUNE_HOME: home }, stdio: ["ignore", "pipe", "pipe"] })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+      child.on("exit", (code) => resolve({ code, stdout, stderr }))
+    })
+    expect(out.stderr).not.toMatch(/Error/)
+    expect(out.code).toBe(0)
+    expect(JSON.parse(out.stdout)).toEqual({ ingested: 3, home })
+    expect(fs.existsSync(path.resolve("dist/index.d.ts"))).toBe(true)
+  })
+})
