@@ -2,6 +2,7 @@ import { Effect, Layer } from "effect"
 import { type ConfigInput, Settings, SettingsLive } from "./Config.js"
 import type { ConfigError } from "./Domain/Errors.js"
 import { AnthropicLlm } from "./AnthropicLlm.js"
+import { BehaviorTuner } from "./BehaviorTuner.js"
 import { CanaryMonitor } from "./CanaryMonitor.js"
 import { DbLive } from "./Db.js"
 import { Deployer } from "./Deployer.js"
@@ -29,9 +30,10 @@ export const makeAppLayer = (
   const deployer = Deployer.Default
   const stages = Layer.mergeAll(
     TraceSource.Default,
-    Optimizer.Default.pipe(Layer.provideMerge(judge)),
-    CanaryMonitor.Default.pipe(Layer.provideMerge(deployer))
-  )
+    Optimizer.Default,
+    CanaryMonitor.Default,
+    BehaviorTuner.Default
+  ).pipe(Layer.provideMerge(Layer.merge(judge, deployer)))
   return stages.pipe(Layer.provideMerge(db), Layer.provideMerge(settings))
 }
 

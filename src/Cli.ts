@@ -21,7 +21,7 @@ import type { IngestSummary } from "./TraceSource.js"
 import type { EvalSummary } from "./Judge.js"
 import { LlmRunner } from "./LlmRunner.js"
 import { Deployer } from "./Deployer.js"
-import { deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "./Pipeline.js"
+import { behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "./Pipeline.js"
 import { daemon, onceLocked } from "./Runner.js"
 import { statusReport } from "./Status.js"
 
@@ -236,14 +236,29 @@ const onceHandler = (opts: Common) =>
     if (run.failed.length > 0) return yield* Effect.fail(new StageFailed({ stage: "once", detail: `failed stage(s): ${run.failed.join(", ")}` }))
   })
 
+const behaviorText = (s: Effect.Effect.Success<typeof behaviorStage>) =>
+  [`behavior: ${s.why}`, ...("changes" in s ? (s.changes ?? []).map((c) => `  ${c.knob}: ${c.from} -> ${c.to} (${c.why})`) : []), ...("packs" in s ? Object.entries(s.packs ?? {}).map(([b, p]) => `  pack ${b}: ${p}`) : []), ...("report" in s ? [`  report: ${s.report}`] : [])].join("\n")
+
+const behaviorCommand = Command.make("behavior", common, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const summary = yield* behaviorStage
+      yield* opts.json ? printJson(summary) : printLine(behaviorText(summary))
+    })
+  )
+).pipe(Command.withDescription("Tune behavior.json from the last AUTOTUNE_BEHAVIOR_DAYS of traces and write the daily report"))
+
 const daemonCommand = Command.make("daemon", common, (opts) => daemon(configInput(opts))).pipe(
   Command.withDescription("Run `once` every AUTOTUNE_INTERVAL_MINUTES until SIGTERM/SIGINT; re-reads the config each cycle")
 )
 
 const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
   const lines: Array<string> = []
-  const { ingest, eval: evaluation, optimize, deploy } = run.stages
+  const { ingest, behavior, eval: evaluation, optimize, deploy } = run.stages
   lines.push(ingest.status === "ok" ? ingestSummaryLine(ingest.summary) : `ingest: ${ingest.status === "failed" ? ingest.error : ingest.why}`)
+  if (behavior.status === "ok") lines.push(behaviorText(behavior.summary))
+  else if (behavior.status === "failed") lines.push(`behavior: ${behavior.error}`)
   if (run.skippedLlm !== undefined) lines.push(`skipped eval and optimize: ${run.skippedLlm}`)
   else {
     lines.push(evaluation.status === "ok" ? evalSummaryText(evaluation.summary) : `eval: ${evaluation.status === "failed" ? evaluation.error : evaluation.why}`)
@@ -367,7 +382,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })

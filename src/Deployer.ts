@@ -86,7 +86,14 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
      * Ships a new pack as a canary at AUTOTUNE_CANARY_FRACTION (1 = straight to active). DotClaw serves a lone
      * canary to every request, so the baseline is written as the active pack first when there is none.
      */
-    const deploy = Effect.fn("Deployer.deploy")(function* (behavior: Behavior, candidate: NewPack, baseline: { readonly instructions: string }, version?: string) {
+    const deploy = Effect.fn("Deployer.deploy")(function* (
+      behavior: Behavior,
+      candidate: NewPack,
+      baseline: { readonly instructions: string },
+      version?: string,
+      /** Share for this canary in percent; AUTOTUNE_CANARY_FRACTION x 100 when not given. */
+      percent?: number
+    ) {
       const canaryFile = canaryPath(config.outputDir, behavior)
       const activeFile = activePath(config.outputDir, behavior)
       const canary = yield* readPack(canaryFile, behavior)
@@ -101,13 +108,14 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
         yield* record(behavior, base.version, "baseline", { reason: active._tag === "Missing" ? "no active pack" : `active pack invalid: ${active.reason}` })
       }
       const pack = makePack(behavior, candidate, version)
-      if (config.canaryFraction >= 1) {
+      const share = percent ?? config.canaryFraction * 100
+      if (share >= 100) {
         yield* writePack(activeFile, behavior, pack)
         yield* savePack(pack, "active", candidate.lineage)
         yield* record(behavior, pack.version, "deployed_active", { canaryFraction: 1 })
         return { version: pack.version, as: "active" as const }
       }
-      const canaryPack: PromptPack = { ...pack, metadata: { ...pack.metadata, canaryPercent: Math.round(config.canaryFraction * 10_000) / 100 } }
+      const canaryPack: PromptPack = { ...pack, metadata: { ...pack.metadata, canaryPercent: Math.round(share * 100) / 100 } }
       yield* writePack(canaryFile, behavior, canaryPack)
       yield* savePack(canaryPack, "canary", candidate.lineage)
       yield* record(behavior, pack.version, "canary", { canaryPercent: canaryPack.metadata?.["canaryPercent"] })

@@ -1,5 +1,7 @@
 import { Cause, Effect, Exit } from "effect"
+import { BehaviorTuner } from "./BehaviorTuner.js"
 import { CanaryMonitor } from "./CanaryMonitor.js"
+import { Settings } from "./Config.js"
 import { Deployer } from "./Deployer.js"
 import { Judge } from "./Judge.js"
 import { LlmRunner } from "./LlmRunner.js"
@@ -30,6 +32,8 @@ export const evalStage = Effect.gen(function* () {
 
 export const optimizeStage = Effect.flatMap(Optimizer, (o) => o.optimize())
 
+export const behaviorStage = Effect.flatMap(BehaviorTuner, (t) => t.tune())
+
 /** Ships what `optimize` selected, then runs the canary decisions for every behavior. */
 export const deployStage = Effect.gen(function* () {
   const optimizer = yield* Optimizer
@@ -54,16 +58,23 @@ export const runStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) 
     return { status: "failed", error: `${name}: ${error}` }
   }).pipe(Effect.tap((r) => (r.status === "failed" ? Effect.logError(r.error) : Effect.void)))
 
-/** One full cycle: ingest, eval, optimize, deploy and canary decisions. LLM stages are skipped without a provider. */
+/**
+ * One full cycle: ingest, behavior (when AUTOTUNE_BEHAVIOR_ENABLED=1), eval, optimize, deploy and canary
+ * decisions. LLM stages are skipped without a provider.
+ */
 export const onceStages = Effect.gen(function* () {
   const runner = yield* LlmRunner
+  const { config } = yield* Settings
   const ingest = yield* runStage("ingest", ingestStage)
+  const behavior = config.behaviorEnabled
+    ? yield* runStage("behavior", behaviorStage)
+    : ({ status: "skipped", why: "AUTOTUNE_BEHAVIOR_ENABLED=0" } as const)
   const llmSkip = runner.provider.available ? undefined : runner.provider.why
   const evaluation = llmSkip === undefined ? yield* runStage("eval", evalStage) : ({ status: "skipped", why: llmSkip } as const)
   const optimize = llmSkip === undefined ? yield* runStage("optimize", optimizeStage) : ({ status: "skipped", why: llmSkip } as const)
   // Canary decisions need no LLM: they read stored scores and error rates.
   const deploy = yield* runStage("deploy", deployStage)
-  const stages = { ingest, eval: evaluation, optimize, deploy }
+  const stages = { ingest, behavior, eval: evaluation, optimize, deploy }
   const failed = Object.entries(stages).filter(([, r]) => r.status === "failed").map(([name]) => name)
   return { stages, failed, skippedLlm: llmSkip }
 })

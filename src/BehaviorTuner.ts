@@ -1,0 +1,196 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Settings } from "./Config.js"
+import { storeError } from "./Db.js"
+import type { Behavior } from "./Domain/Behavior.js"
+import { activePath, canaryPath, readPack } from "./Domain/Pack.js"
+import { Deployer } from "./Deployer.js"
+import { writeFileAtomic } from "./Files.js"
+import { Judge } from "./Judge.js"
+import { LlmRunner } from "./LlmRunner.js"
+import { DEFAULT_INSTRUCTIONS } from "./Optimizer.js"
+import { type JudgeTrace, RUBRICS } from "./Rubrics.js"
+
+/** DotClaw's behavior.json (shared/dotclaw-interop.md §3). */
+export interface BehaviorConfig {
+  readonly tool_calling_bias: number
+  readonly memory_importance_threshold: number
+  readonly response_style: "concise" | "balanced" | "detailed"
+  readonly caution_bias: number
+  readonly last_updated: string
+  readonly notes?: string
+}
+
+export const BEHAVIOR_DEFAULTS = { tool_calling_bias: 0.5, memory_importance_threshold: 0.55, response_style: "balanced", caution_bias: 0.5 } as const
+const STYLES = ["concise", "balanced", "detailed"] as const
+
+/** DotClaw's own reading of the file: numbers clamped to [0, 1], non-numbers 0.5, unknown style balanced. */
+export const readAsDotClaw = (raw: unknown): Omit<BehaviorConfig, "last_updated" | "notes"> => {
+  const r = (raw !== null && typeof raw === "object" ? raw : {}) as Record<string, unknown>
+  const unit = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0.5)
+  const style = STYLES.find((s) => s === r["response_style"]) ?? "balanced"
+  return {
+    tool_calling_bias: r["tool_calling_bias"] === undefined ? BEHAVIOR_DEFAULTS.tool_calling_bias : unit(r["tool_calling_bias"]),
+    memory_importance_threshold: r["memory_importance_threshold"] === undefined ? BEHAVIOR_DEFAULTS.memory_importance_threshold : unit(r["memory_importance_threshold"]),
+    response_style: style,
+    caution_bias: r["caution_bias"] === undefined ? BEHAVIOR_DEFAULTS.caution_bias : unit(r["caution_bias"])
+  }
+}
+
+export interface Metrics {
+  readonly traces: number
+  readonly errorRate: number | null
+  readonly latencyMs: number | null
+  readonly responseChars: number | null
+  readonly toolCallsPerTurn: number | null
+  readonly toolFailureRate: number | null
+  readonly memoryFactsPerTurn: number | null
+  readonly evalScore: number | null
+}
+
+export interface Change {
+  readonly knob: keyof Omit<BehaviorConfig, "last_updated" | "notes">
+  readonly from: number | string
+  readonly to: number | string
+  readonly why: string
+}
+
+const STEP = 0.05
+const round = (x: number) => Math.round(x * 1000) / 1000
+const clamp01 = (x: number) => round(Math.min(1, Math.max(0, x)))
+
+/**
+ * The rules, one small step a day so a bad week cannot swing the agent far: each is explainable from the
+ * metrics and written into the report.
+ */
+export const deriveChanges = (m: Metrics, current: ReturnType<typeof readAsDotClaw>): Array<Change> => {
+  const changes: Array<Change> = []
+  const nudge = (knob: Change["knob"], delta: number, why: string) => {
+    const from = current[knob] as number
+    const to = clamp01(from + delta)
+    if (to !== from) changes.push({ knob, from, to, why })
+  }
+  if (m.toolFailureRate !== null && m.toolFailureRate > 0.25) nudge("tool_calling_bias", -STEP, `tool-failure rate ${(m.toolFailureRate * 100).toFixed(0)}% > 25%: call tools less eagerly`)
+  else if (m.toolFailureRate !== null && m.toolFailureRate < 0.05 && (m.toolCallsPerTurn ?? 0) < 0.5) nudge("tool_calling_bias", STEP, `tools rarely fail (${(m.toolFailureRate * 100).toFixed(0)}%) and are rarely used (${(m.toolCallsPerTurn ?? 0).toFixed(2)} per turn)`)
+  if (m.errorRate !== null && m.errorRate > 0.1) nudge("caution_bias", STEP, `error rate ${(m.errorRate * 100).toFixed(0)}% > 10%: be more careful`)
+  else if (m.errorRate !== null && m.errorRate < 0.02 && current.caution_bias > 0.5) nudge("caution_bias", -STEP, `error rate ${(m.errorRate * 100).toFixed(1)}% < 2%: relax toward the default`)
+  if (m.memoryFactsPerTurn !== null && m.memoryFactsPerTurn > 2) nudge("memory_importance_threshold", STEP, `${m.memoryFactsPerTurn.toFixed(1)} memories kept per turn > 2: keep only more important ones`)
+  else if (m.memoryFactsPerTurn !== null && m.memoryFactsPerTurn < 0.2) nudge("memory_importance_threshold", -STEP, `${m.memoryFactsPerTurn.toFixed(2)} memories kept per turn < 0.2: keep a little more`)
+  const lowScore = m.evalScore !== null && m.evalScore < 0.7
+  if (lowScore && m.responseChars !== null && m.responseChars > 1200 && current.response_style !== "concise") {
+    changes.push({ knob: "response_style", from: current.response_style, to: current.response_style === "detailed" ? "balanced" : "concise", why: `replies average ${m.responseChars.toFixed(0)} characters and score ${m.evalScore!.toFixed(2)}: shorter` })
+  } else if (lowScore && m.responseChars !== null && m.responseChars < 200 && current.response_style !== "detailed") {
+    changes.push({ knob: "response_style", from: current.response_style, to: current.response_style === "concise" ? "balanced" : "detailed", why: `replies average ${m.responseChars.toFixed(0)} characters and score ${m.evalScore!.toFixed(2)}: fuller` })
+  }
+  return changes
+}
+
+export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/BehaviorTuner", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const runner = yield* LlmRunner
+    const judge = yield* Judge
+    const deployer = yield* Deployer
+    const { config } = yield* Settings
+
+    const since = () => Date.now() - config.behaviorDays * 86_400_000
+    const cap = config.behaviorMaxTraces > 0 ? config.behaviorMaxTraces : -1
+
+    const metrics = Effect.gen(function* () {
+      const rows = yield* sql<{ n: number; err: number | null; latency: number | null; chars: number | null; tools: number | null; toolCalls: number | null; toolFails: number | null; facts: number | null }>`
+        WITH recent AS (SELECT * FROM traces WHERE created_at >= ${since()} ORDER BY created_at DESC LIMIT ${cap})
+        SELECT COUNT(*) AS n, AVG(is_error) AS err, AVG(latency_ms) AS latency, AVG(LENGTH(output_text)) AS chars,
+               AVG(tool_call_count) AS tools, SUM(tool_call_count) AS "toolCalls", SUM(tool_failure_count) AS "toolFails",
+               AVG(json_array_length(memory_facts_json)) AS facts
+        FROM recent`.pipe(Effect.mapError(storeError("read behavior metrics")))
+      const r = rows[0]!
+      return {
+        traces: r.n,
+        errorRate: r.err,
+        latencyMs: r.latency,
+        responseChars: r.chars,
+        toolCallsPerTurn: r.tools,
+        toolFailureRate: r.toolCalls !== null && r.toolCalls > 0 ? (r.toolFails ?? 0) / r.toolCalls : null,
+        memoryFactsPerTurn: r.facts
+      }
+    })
+
+    /** A response-quality score from AUTOTUNE_BEHAVIOR_EVAL_MODEL over the most recent answered turns. */
+    const evalScore = Effect.gen(function* () {
+      if (config.behaviorEvalModel === "" || config.behaviorEvalSamples === 0 || !runner.provider.available) return null
+      const rows = yield* sql<{ traceId: string; inputText: string; messageText: string; outputText: string; toolCallsJson: string }>`
+        SELECT trace_id AS "traceId", input_text AS "inputText", message_text AS "messageText", output_text AS "outputText", tool_calls_json AS "toolCallsJson"
+        FROM traces WHERE output_text IS NOT NULL AND created_at >= ${since()} ORDER BY created_at DESC LIMIT ${config.behaviorEvalSamples}`.pipe(
+        Effect.mapError(storeError("read traces for the behavior eval"))
+      )
+      const scores = yield* Effect.forEach(rows, (r) => {
+        const trace: JudgeTrace = { ...r, toolCalls: JSON.parse(r.toolCallsJson), memorySummary: null, memoryFacts: [], memoryRecall: [], sessionRecall: [] }
+        return judge.verdict(RUBRICS["response-quality"], trace, config.behaviorEvalModel, "behavior:response-quality:eval").pipe(
+          Effect.map((v) => (v.status === "scored" ? v.score : null)),
+          Effect.catchTag("LlmError", () => Effect.succeed(null))
+        )
+      }, { concurrency: "unbounded" })
+      const ok = scores.filter((s): s is number => s !== null)
+      return ok.length === 0 ? null : ok.reduce((a, b) => a + b, 0) / ok.length
+    })
+
+    const readCurrent = Effect.sync(() => {
+      try {
+        return readAsDotClaw(JSON.parse(fs.readFileSync(config.behaviorConfigPath, "utf8")))
+      } catch {
+        return readAsDotClaw({})
+      }
+    })
+
+    /** With AUTOTUNE_BEHAVIOR_PROMPT_PACKS=1: the style and tool changes as canary packs, never over a running canary. */
+    const proposePacks = (changes: ReadonlyArray<Change>) =>
+      Effect.gen(function* () {
+        const proposals: Record<string, string> = {}
+        const hints: Partial<Record<Behavior, string>> = {}
+        const style = changes.find((c) => c.knob === "response_style")
+        if (style !== undefined) hints["response-quality"] = style.to === "concise" ? "Keep replies short: lead with the answer and drop anything the user did not ask for." : style.to === "detailed" ? "Give complete replies: include the steps or context the user needs to act on the answer." : "Match the length of the reply to the question."
+        const tools = changes.find((c) => c.knob === "tool_calling_bias")
+        if (tools !== undefined) hints["tool-calling"] = Number(tools.to) < Number(tools.from) ? "Tools fail often lately: call a tool only when the answer truly needs it, and check its result before relying on it." : "Use tools when they give fresher or more precise answers than memory."
+        for (const [behavior, hint] of Object.entries(hints) as Array<[Behavior, string]>) {
+          const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
+          if (canary._tag !== "Missing") {
+            proposals[behavior] = "skipped: a canary is already out"
+            continue
+          }
+          const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
+          const base = active._tag === "Valid" ? active.pack.instructions : DEFAULT_INSTRUCTIONS[behavior]
+          const result = yield* deployer
+            .deploy(behavior, { instructions: `${base}\n\n${hint}`, lineage: { source: "behavior-tuner", changes } }, { instructions: base }, undefined, config.behaviorCanaryPercent)
+            .pipe(Effect.map((r) => `${r.version} out as ${r.as}`), Effect.catchTag("DeployRejected", (e) => Effect.succeed(`skipped: ${e.detail}`)))
+          proposals[behavior] = result
+        }
+        return proposals
+      })
+
+    const tune = Effect.fn("BehaviorTuner.tune")(function* () {
+      const m = yield* metrics
+      const before = yield* readCurrent
+      if (m.traces < config.behaviorMinTraces || m.traces === 0) {
+        return { changed: false, why: `${m.traces} trace(s) in the last ${config.behaviorDays} day(s); needs at least ${Math.max(1, config.behaviorMinTraces)} (AUTOTUNE_BEHAVIOR_MIN_TRACES): nothing changed`, metrics: m }
+      }
+      const metricsAll: Metrics = { ...m, evalScore: yield* evalScore }
+      const changes = deriveChanges(metricsAll, before)
+      const after = { ...before }
+      for (const c of changes) (after as Record<string, unknown>)[c.knob] = c.to
+      const now = new Date().toISOString()
+      if (changes.length > 0) {
+        const file: BehaviorConfig = { ...after, last_updated: now, notes: `autotune: ${changes.map((c) => `${c.knob} ${c.from} -> ${c.to}`).join("; ")}` }
+        yield* writeFileAtomic(config.behaviorConfigPath, JSON.stringify(file, null, 2) + "\n", 0o644)
+      }
+      const packs = config.behaviorPromptPacks && changes.length > 0 ? yield* proposePacks(changes) : {}
+      const report = { date: now.slice(0, 10), generatedAt: now, windowDays: config.behaviorDays, metrics: metricsAll, before, after, changes, packs }
+      const reportFile = path.join(config.behaviorReportDir, `behavior-${report.date}.json`)
+      yield* writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + "\n", 0o644)
+      return { changed: changes.length > 0, why: changes.length > 0 ? `${changes.length} change(s)` : "metrics within bounds: nothing changed", metrics: metricsAll, changes, packs, report: reportFile }
+    })
+
+    return { tune } as const
+  })
+}) {}
