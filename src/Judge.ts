@@ -7,7 +7,7 @@ import type { LlmError } from "./Domain/Llm.js"
 import { canaryPath, packVersion } from "./Domain/Pack.js"
 import { storeError, writeTransaction } from "./Db.js"
 import { LlmRunner, usageOf } from "./LlmRunner.js"
-import { type JudgeTrace, judgePrompt, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
+import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
 
 /** A judge verdict. An answer we could not read is "unscored" with the reason: never a score of 0. */
 export type Verdict =
@@ -38,30 +38,9 @@ export interface EvalSummary {
   readonly budgetExhausted: boolean
 }
 
-interface Row {
-  readonly traceId: string
-  readonly inputText: string
-  readonly messageText: string
-  readonly outputText: string
-  readonly toolCallsJson: string
-  readonly memorySummary: string | null
-  readonly memoryFactsJson: string
-  readonly memoryRecallJson: string
-  readonly sessionRecallJson: string
+interface Row extends JudgeRow {
   readonly isCanary: number
 }
-
-const toJudgeTrace = (r: Row): JudgeTrace => ({
-  traceId: r.traceId,
-  inputText: r.inputText,
-  messageText: r.messageText,
-  outputText: r.outputText,
-  toolCalls: JSON.parse(r.toolCallsJson),
-  memorySummary: r.memorySummary,
-  memoryFacts: JSON.parse(r.memoryFactsJson),
-  memoryRecall: JSON.parse(r.memoryRecallJson),
-  sessionRecall: JSON.parse(r.sessionRecallJson)
-})
 
 const decodeAnswer = Schema.decodeUnknownEither(ScoreAnswer)
 
@@ -100,10 +79,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
 
     const selectTraces = (rubric: Rubric, canary: string | undefined) =>
       sql<Row>`
-        SELECT t.trace_id AS "traceId", t.input_text AS "inputText", t.message_text AS "messageText",
-               t.output_text AS "outputText", t.tool_calls_json AS "toolCallsJson", t.memory_summary AS "memorySummary",
-               t.memory_facts_json AS "memoryFactsJson", t.memory_recall_json AS "memoryRecallJson",
-               t.session_recall_json AS "sessionRecallJson",
+        SELECT ${sql.unsafe(JUDGE_COLUMNS)},
                EXISTS (SELECT 1 FROM trace_packs p WHERE p.trace_id = t.trace_id AND p.behavior IN (${rubric.behavior}, '*')
                        AND p.version = ${canary ?? "\u0000none"}) AS "isCanary"
         FROM traces t
@@ -153,7 +129,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
 
     const judgeTrace = (rubric: Rubric, row: Row) =>
       Effect.gen(function* () {
-        const trace = toJudgeTrace(row)
+        const trace = judgeTraceOf(row)
         const canary = row.isCanary === 1
         const first = yield* verdict(rubric, trace, config.judgeStage1Model, `judge:${rubric.behavior}:1`)
         const unsure = first.status === "scored" && first.score >= config.judgeUnsureLow && first.score <= config.judgeUnsureHigh

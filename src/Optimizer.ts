@@ -10,7 +10,7 @@ import { newVersion } from "./Deployer.js"
 import { Judge, type Verdict } from "./Judge.js"
 import { LlmRunner, usageOf } from "./LlmRunner.js"
 import { redactText } from "./Redactor.js"
-import { type JudgeTrace, RUBRICS } from "./Rubrics.js"
+import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgeTraceOf, RUBRICS } from "./Rubrics.js"
 
 /** Built-in instructions per behavior, the baseline when no active pack exists on disk. */
 export const DEFAULT_INSTRUCTIONS: Readonly<Record<Behavior, string>> = {
@@ -122,31 +122,10 @@ const meanScores = (xs: ReadonlyArray<number | null>): Scores => {
   return { n: v.length, mean: v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length }
 }
 
-interface Row {
-  readonly traceId: string
-  readonly inputText: string
-  readonly messageText: string
-  readonly outputText: string
-  readonly toolCallsJson: string
-  readonly memorySummary: string | null
-  readonly memoryFactsJson: string
-  readonly memoryRecallJson: string
-  readonly sessionRecallJson: string
+interface Row extends JudgeRow {
   readonly score: number
   readonly reason: string
 }
-
-const toJudgeTrace = (r: Row): JudgeTrace => ({
-  traceId: r.traceId,
-  inputText: r.inputText,
-  messageText: r.messageText,
-  outputText: r.outputText,
-  toolCalls: JSON.parse(r.toolCallsJson),
-  memorySummary: r.memorySummary,
-  memoryFacts: JSON.parse(r.memoryFactsJson),
-  memoryRecall: JSON.parse(r.memoryRecallJson),
-  sessionRecall: JSON.parse(r.sessionRecallJson)
-})
 
 const splitKey = (traceId: string) => createHash("sha256").update(`split\n${traceId}`).digest("hex")
 const clip = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, n)} …`)
@@ -160,9 +139,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
 
     const scoredTraces = (behavior: Behavior) =>
       sql<Row>`
-        SELECT t.trace_id AS "traceId", t.input_text AS "inputText", t.message_text AS "messageText", t.output_text AS "outputText",
-               t.tool_calls_json AS "toolCallsJson", t.memory_summary AS "memorySummary", t.memory_facts_json AS "memoryFactsJson",
-               t.memory_recall_json AS "memoryRecallJson", t.session_recall_json AS "sessionRecallJson", s.score, s.reason
+        SELECT ${sql.unsafe(JUDGE_COLUMNS)}, s.score, s.reason
         FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id
         WHERE s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version} AND t.output_text IS NOT NULL
         ORDER BY t.created_at DESC LIMIT 2000`.pipe(Effect.mapError(storeError("read scored traces")))
@@ -212,7 +189,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
     /** The predictor replays one held-out turn under some instructions; the reply is what gets judged. */
     const replay = (behavior: Behavior, instructions: string, row: Row) =>
       Effect.gen(function* () {
-        const trace = toJudgeTrace(row)
+        const trace = judgeTraceOf(row)
         const response = yield* runner.call({
           stage: `optimize:${behavior}:predict`,
           model: config.predictorModel,

@@ -16,6 +16,35 @@ export interface JudgeTrace {
   readonly sessionRecall: ReadonlyArray<string>
 }
 
+/** The columns of `traces t` a judge needs, as stored; `judgeTraceOf` turns a row into a JudgeTrace. */
+export interface JudgeRow {
+  readonly traceId: string
+  readonly inputText: string
+  readonly messageText: string
+  readonly outputText: string
+  readonly toolCallsJson: string
+  readonly memorySummary: string | null
+  readonly memoryFactsJson: string
+  readonly memoryRecallJson: string
+  readonly sessionRecallJson: string
+}
+
+export const JUDGE_COLUMNS = `t.trace_id AS "traceId", t.input_text AS "inputText", t.message_text AS "messageText",
+  t.output_text AS "outputText", t.tool_calls_json AS "toolCallsJson", t.memory_summary AS "memorySummary",
+  t.memory_facts_json AS "memoryFactsJson", t.memory_recall_json AS "memoryRecallJson", t.session_recall_json AS "sessionRecallJson"`
+
+export const judgeTraceOf = (r: JudgeRow): JudgeTrace => ({
+  traceId: r.traceId,
+  inputText: r.inputText,
+  messageText: r.messageText,
+  outputText: r.outputText,
+  toolCalls: JSON.parse(r.toolCallsJson),
+  memorySummary: r.memorySummary,
+  memoryFacts: JSON.parse(r.memoryFactsJson),
+  memoryRecall: JSON.parse(r.memoryRecallJson),
+  sessionRecall: JSON.parse(r.sessionRecallJson)
+})
+
 type Section = "context" | "message" | "response" | "tools" | "memoryFacts" | "memoryRecall"
 
 export interface Rubric {
