@@ -68,4 +68,26 @@ describe("CLI (built)", () => {
     expect(json.settings["canaryFraction"]).toMatchObject({ value: 0.1, source: "default" })
     expect(JSON.stringify(json)).not.toContain("supersecretvalue")
   })
+
+  it("two ingests at the same time: no raw SQLITE_BUSY, nothing lost or doubled", async () => {
+    const home = tempHome()
+    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 20_000))
+    const env = { AUTOTUNE_HOME: home }
+    const [a, b] = await Promise.all([runCli(["ingest", "--json"], env), runCli(["ingest", "--json"], env)])
+    for (const r of [a, b]) {
+      expect(r.stderr).not.toMatch(/SQLITE_BUSY|database is locked/)
+      expect(r.code).toBe(0)
+    }
+    const [x, y] = [jsonOut(a), jsonOut(b)] as Array<{ ingested: number }>
+    expect(x.ingested + y.ingested).toBe(20_000)
+    const again = jsonOut(await runCli(["ingest", "--json"], env)) as { ingested: number; lines: number }
+    expect(again).toMatchObject({ ingested: 0, lines: 0 })
+  })
+
+  it("runs `once` when no command is given", async () => {
+    const home = tempHome()
+    const result = await runCli(["--json"], { AUTOTUNE_HOME: home })
+    expect(result.code).toBe(0)
+    expect(jsonOut(result)).toHaveProperty("stages.ingest.status", "ok")
+  })
 })
