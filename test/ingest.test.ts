@@ -8,7 +8,7 @@ import { TraceSource } from "../src/TraceSource.js"
 import { appLayer, tempHome } from "./helpers/app.js"
 import { traceLine, traceLines } from "./helpers/traces.js"
 
-const FIXTURE = new URL("../../shared/fixtures/dotclaw/scenario-traces.jsonl", import.meta.url)
+const FIXTURE = new URL("./fixtures/dotclaw/scenario-traces.jsonl", import.meta.url)
 
 const ingest = (home: string, overrides = {}) =>
   Effect.runPromise(Effect.flatMap(TraceSource, (s) => s.ingest()).pipe(Effect.provide(appLayer(home, overrides))))
