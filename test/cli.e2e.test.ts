@@ -78,7 +78,8 @@ describe("CLI (built)", () => {
       expect(r.stderr).not.toMatch(/SQLITE_BUSY|database is locked/)
       expect(r.code).toBe(0)
     }
-    const [x, y] = [jsonOut(a), jsonOut(b)] as Array<{ ingested: number }>
+    const x = jsonOut(a) as { ingested: number }
+    const y = jsonOut(b) as { ingested: number }
     expect(x.ingested + y.ingested).toBe(20_000)
     const again = jsonOut(await runCli(["ingest", "--json"], env)) as { ingested: number; lines: number }
     expect(again).toMatchObject({ ingested: 0, lines: 0 })
