@@ -1,4 +1,4 @@
-import { Args, Command, Options, Prompt } from "@effect/cli"
+import { Args, Command, Options, Prompt, ValidationError } from "@effect/cli"
 import { Effect, Either, Option, Record } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -388,21 +388,13 @@ const root = Command.make("autotune", common, onceHandler).pipe(
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })
 
 /** Exit codes: 2 for configuration and usage errors, 1 for any other failure. */
-export const exitCodeFor = (error: unknown): number =>
-  error instanceof ConfigError || (typeof error === "object" && error !== null && "_tag" in error && String(error._tag).endsWith("ValidationError")) ||
-  isCliValidationError(error)
-    ? 2
-    : 1
-
-const isCliValidationError = (error: unknown) =>
-  typeof error === "object" && error !== null && "_tag" in error &&
-  ["CommandMismatch", "CorrectedFlag", "InvalidArgument", "InvalidValue", "MissingValue", "MissingFlag", "MultipleValuesDetected", "MissingSubcommand", "NoBuiltInMatch", "UnclusteredFlag"].includes(String(error._tag))
+export const exitCodeFor = (error: unknown): number => (error instanceof ConfigError || ValidationError.isValidationError(error) ? 2 : 1)
 
 /** One clear line per error, never a stack; the exit code says what kind of failure it was. */
 export const reportFailure = (error: unknown) =>
   Effect.sync(() => {
     // @effect/cli has printed usage errors itself already.
-    if (!isCliValidationError(error)) {
+    if (!ValidationError.isValidationError(error)) {
       const message = error instanceof Error ? error.message : String(error)
       process.stderr.write(`autotune: error: ${message}\n`)
     }

@@ -199,6 +199,6 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
         }
       })
 
-    return { deploy, promote, removeCanary, rollback, history, canaryStartedAt, record, savePack } as const
+    return { deploy, promote, removeCanary, rollback, history, canaryStartedAt } as const
   })
 }) {}

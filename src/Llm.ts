@@ -15,7 +15,7 @@ export class Llm extends Context.Tag("autotune/Llm")<
 >() {}
 
 export type ProviderChoice =
-  | { readonly available: true; readonly provider: "anthropic" | "openrouter" | "openai-compatible" }
+  | { readonly available: true; readonly provider: string }
   | { readonly available: false; readonly why: string }
 
 /** Which provider the configuration selects, or why none is usable. Never throws. */

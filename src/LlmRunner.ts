@@ -54,7 +54,7 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
     const usage = yield* Ref.make<Record<string, StageUsage>>({})
     const warnedModels = new Set<string>()
     const runId = randomUUID()
-    const choice: ProviderChoice = llm.provider === "none" ? chooseProvider(config) : { available: true, provider: llm.provider as "anthropic" }
+    const choice: ProviderChoice = llm.provider === "none" ? chooseProvider(config) : { available: true, provider: llm.provider }
 
     const costOf = (model: string, response: LlmResponse) => {
       if (response.reportedCostUsd !== undefined) return Effect.succeed(response.reportedCostUsd)
