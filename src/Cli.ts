@@ -1,5 +1,5 @@
 import { Args, Command, Options, Prompt, ValidationError } from "@effect/cli"
-import { Effect, Either, Option, Record } from "effect"
+import { Effect, Either, Option, Record, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { logConfigWarnings, makeAppLayer } from "./App.js"
@@ -183,16 +183,11 @@ const wizard = (base: AppConfig) =>
           { title: "OpenAI-compatible server (Ollama, vLLM, LM Studio)", value: "openai-compatible" as const }
         ]
       }),
-      anthropicApiKey: Prompt.text({
-        message: `Anthropic API key (empty keeps ${maskSecret(base.anthropicApiKey)})`,
-        default: ""
-      }),
-      openrouterApiKey: Prompt.text({
-        message: `OpenRouter API key (empty keeps ${maskSecret(base.openrouterApiKey)})`,
-        default: ""
-      }),
+      // Keys are typed without echo, so they never stand on the screen or in a terminal recording.
+      anthropicApiKey: Prompt.hidden({ message: `Anthropic API key (empty keeps ${maskSecret(base.anthropicApiKey)})` }),
+      openrouterApiKey: Prompt.hidden({ message: `OpenRouter API key (empty keeps ${maskSecret(base.openrouterApiKey)})` }),
       behaviors: Prompt.text({ message: `Behaviors (comma-separated; known: ${BEHAVIORS.join(", ")})`, default: base.behaviors.join(",") }),
-      canaryFraction: Prompt.float({ message: "Canary share of requests (0-1]", min: 0.01, max: 1 }),
+      canaryFraction: Prompt.text({ message: "Canary share of requests, (0, 1]", default: String(base.canaryFraction) }),
       behaviorEnabled: Prompt.confirm({ message: "Tune behavior.json too?", initial: base.behaviorEnabled }),
       redact: Prompt.confirm({ message: "Redact secrets and personal data (recommended)?", initial: base.redact })
     })
@@ -203,13 +198,15 @@ const wizard = (base: AppConfig) =>
       AUTOTUNE_DB_PATH: answers.dbPath,
       AUTOTUNE_PROVIDER: answers.provider,
       AUTOTUNE_BEHAVIORS: answers.behaviors,
-      AUTOTUNE_CANARY_FRACTION: String(answers.canaryFraction),
+      AUTOTUNE_CANARY_FRACTION: answers.canaryFraction,
       AUTOTUNE_BEHAVIOR_ENABLED: answers.behaviorEnabled ? "1" : "0",
       AUTOTUNE_REDACT: answers.redact ? "1" : "0",
       AUTOTUNE_HOME: base.home
     }
-    if (answers.anthropicApiKey !== "") env["ANTHROPIC_API_KEY"] = answers.anthropicApiKey
-    if (answers.openrouterApiKey !== "") env["OPENROUTER_API_KEY"] = answers.openrouterApiKey
+    const anthropicKey = Redacted.value(answers.anthropicApiKey).trim()
+    const openrouterKey = Redacted.value(answers.openrouterApiKey).trim()
+    if (anthropicKey !== "") env["ANTHROPIC_API_KEY"] = anthropicKey
+    if (openrouterKey !== "") env["OPENROUTER_API_KEY"] = openrouterKey
     // The answers go through the same validation as any other source.
     const checked = resolveConfig({ flags, env: { ...process.env, ...env } })
     if (Either.isLeft(checked)) return yield* Effect.fail(checked.left)
