@@ -304,9 +304,13 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
           )
         )
       }
-      yield* sql`DELETE FROM ingest_positions WHERE file NOT IN ${sql.in(files.length > 0 ? files : [""])}`.pipe(
-        Effect.mapError(storeError("prune ingest positions"))
-      )
+      // Positions of files DotClaw's retention deleted go too; not when the whole dir is missing (an unmounted
+      // disk must not cost a full re-read later).
+      if (exists) {
+        yield* sql`DELETE FROM ingest_positions WHERE file NOT IN ${sql.in(files.length > 0 ? files : [""])}`.pipe(
+          Effect.mapError(storeError("prune ingest positions"))
+        )
+      }
       const summary: IngestSummary = { files: files.length, ...totals, elapsedMs: Date.now() - started }
       return summary
     })
