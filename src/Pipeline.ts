@@ -1,3 +1,4 @@
+import { SqlClient } from "@effect/sql"
 import { Cause, Effect, Exit } from "effect"
 import { BehaviorTuner } from "./BehaviorTuner.js"
 import { CanaryMonitor } from "./CanaryMonitor.js"
@@ -65,6 +66,8 @@ export const runStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) 
 export const onceStages = Effect.gen(function* () {
   const runner = yield* LlmRunner
   const { config } = yield* Settings
+  const sql = yield* SqlClient.SqlClient
+  const startedAt = Date.now()
   const ingest = yield* runStage("ingest", ingestStage)
   const behavior = config.behaviorEnabled
     ? yield* runStage("behavior", behaviorStage)
@@ -76,5 +79,15 @@ export const onceStages = Effect.gen(function* () {
   const deploy = yield* runStage("deploy", deployStage)
   const stages = { ingest, behavior, eval: evaluation, optimize, deploy }
   const failed = Object.entries(stages).filter(([, r]) => r.status === "failed").map(([name]) => name)
-  return { stages, failed, skippedLlm: llmSkip }
+  const result = { stages, failed, skippedLlm: llmSkip }
+  // The run's record, for reports and for looking back; failing to write it does not fail the run.
+  yield* sql`INSERT INTO runs ${sql.insert({
+    run_id: runner.runId,
+    command: "once",
+    started_at: startedAt,
+    finished_at: Date.now(),
+    status: failed.length > 0 ? "failed" : "ok",
+    summary_json: JSON.stringify(result)
+  })}`.pipe(Effect.catchAll((e) => Effect.logWarning(`could not record the run: ${e.message}`)))
+  return result
 })

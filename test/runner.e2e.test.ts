@@ -43,6 +43,10 @@ describe("once, daemon and the library", () => {
     const skipped = outs.filter((o) => o.skipped !== undefined)
     if (skipped.length > 0) expect(skipped[0]!.skipped).toContain("in progress")
     expect(fs.existsSync(path.join(home, "autotune.lock"))).toBe(false)
+    const runsDb = new Database(path.join(home, "autotune.db"), { readonly: true })
+    const runs = runsDb.prepare("SELECT command, status FROM runs").all()
+    runsDb.close()
+    expect(runs).toContainEqual({ command: "once", status: "ok" })
   })
 
   it("takes over a lock left by a killed process", async () => {
