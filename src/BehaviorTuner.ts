@@ -11,7 +11,7 @@ import { writeFileAtomic } from "./Files.js"
 import { Judge } from "./Judge.js"
 import { LlmRunner } from "./LlmRunner.js"
 import { DEFAULT_INSTRUCTIONS } from "./Optimizer.js"
-import { type JudgeTrace, RUBRICS } from "./Rubrics.js"
+import { JUDGE_COLUMNS, type JudgeRow, judgeTraceOf, RUBRICS } from "./Rubrics.js"
 
 /** DotClaw's behavior.json (shared/dotclaw-interop.md §3). */
 export interface BehaviorConfig {
@@ -120,18 +120,20 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     /** A response-quality score from AUTOTUNE_BEHAVIOR_EVAL_MODEL over the most recent answered turns. */
     const evalScore = Effect.gen(function* () {
       if (config.behaviorEvalModel === "" || config.behaviorEvalSamples === 0 || !runner.provider.available) return null
-      const rows = yield* sql<{ traceId: string; inputText: string; messageText: string; outputText: string; toolCallsJson: string }>`
-        SELECT trace_id AS "traceId", input_text AS "inputText", message_text AS "messageText", output_text AS "outputText", tool_calls_json AS "toolCallsJson"
-        FROM traces WHERE output_text IS NOT NULL AND created_at >= ${since()} ORDER BY created_at DESC LIMIT ${config.behaviorEvalSamples}`.pipe(
+      const rows = yield* sql<JudgeRow>`
+        SELECT ${sql.unsafe(JUDGE_COLUMNS)} FROM traces t
+        WHERE t.output_text IS NOT NULL AND t.created_at >= ${since()} ORDER BY t.created_at DESC LIMIT ${config.behaviorEvalSamples}`.pipe(
         Effect.mapError(storeError("read traces for the behavior eval"))
       )
-      const scores = yield* Effect.forEach(rows, (r) => {
-        const trace: JudgeTrace = { ...r, toolCalls: JSON.parse(r.toolCallsJson), memorySummary: null, memoryFacts: [], memoryRecall: [], sessionRecall: [] }
-        return judge.verdict(RUBRICS["response-quality"], trace, config.behaviorEvalModel, "behavior:response-quality:eval").pipe(
-          Effect.map((v) => (v.status === "scored" ? v.score : null)),
-          Effect.catchTag("LlmError", () => Effect.succeed(null))
-        )
-      }, { concurrency: "unbounded" })
+      const scores = yield* Effect.forEach(
+        rows,
+        (r) =>
+          judge.verdict(RUBRICS["response-quality"], judgeTraceOf(r), config.behaviorEvalModel, "behavior:response-quality:eval").pipe(
+            Effect.map((v) => (v.status === "scored" ? v.score : null)),
+            Effect.catchTag("LlmError", () => Effect.succeed(null))
+          ),
+        { concurrency: "unbounded" }
+      )
       const ok = scores.filter((s): s is number => s !== null)
       return ok.length === 0 ? null : ok.reduce((a, b) => a + b, 0) / ok.length
     })

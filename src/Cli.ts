@@ -9,6 +9,7 @@ import {
   type ConfigInput,
   configFilePath,
   describeConfig,
+  loadSettings,
   maskSecret,
   resolveConfig,
   toConfigFile
@@ -118,7 +119,7 @@ const evalCommand = Command.make("eval", common, (opts) =>
 
 const configCommand = Command.make("config", common, (opts) =>
   Effect.gen(function* () {
-    const resolved = yield* Either.match(resolveConfig(configInput(opts)), { onLeft: Effect.fail, onRight: Effect.succeed })
+    const resolved = yield* loadSettings(configInput(opts))
     for (const warning of resolved.warnings) yield* Effect.logWarning(warning)
     const rows = describeConfig(resolved)
     if (opts.json) {
@@ -151,7 +152,7 @@ const initCommand = Command.make(
   (opts) =>
     Effect.gen(function* () {
       const input = configInput(opts)
-      const resolved = yield* Either.match(resolveConfig(input), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const resolved = yield* loadSettings(input)
       const target = configFilePath(input, resolved.config.home).path
       if (fs.existsSync(target) && !opts.force) {
         return yield* new FileError({ path: target, operation: "initialise", detail: "the file exists already; pass --force to overwrite it" })

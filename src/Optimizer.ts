@@ -10,7 +10,7 @@ import { newVersion } from "./Deployer.js"
 import { Judge, type Verdict } from "./Judge.js"
 import { LlmRunner, usageOf } from "./LlmRunner.js"
 import { redactText } from "./Redactor.js"
-import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgeTraceOf, RUBRICS } from "./Rubrics.js"
+import { clip, JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgeTraceOf, RUBRICS } from "./Rubrics.js"
 
 /** Built-in instructions per behavior, the baseline when no active pack exists on disk. */
 export const DEFAULT_INSTRUCTIONS: Readonly<Record<Behavior, string>> = {
@@ -128,7 +128,6 @@ interface Row extends JudgeRow {
 }
 
 const splitKey = (traceId: string) => createHash("sha256").update(`split\n${traceId}`).digest("hex")
-const clip = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, n)} …`)
 
 export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer", {
   effect: Effect.gen(function* () {

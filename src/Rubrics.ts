@@ -137,7 +137,8 @@ export const SCORE_TOOL: OutputTool = {
   }
 }
 
-const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)} …[${text.length - max} more characters cut]`)
+/** Cuts text to `max` characters and says how much was cut. */
+export const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)} …[${text.length - max} more characters cut]`)
 const clipTail = (text: string, max: number) => (text.length <= max ? text : `[${text.length - max} earlier characters cut]… ${text.slice(-max)}`)
 
 const earlierMessages = (input: string): string => {

@@ -1,13 +1,10 @@
 import { Duration, Effect, Either } from "effect"
 import { logConfigWarnings, makeAppLayer } from "./App.js"
-import { type ConfigInput, resolveConfig } from "./Config.js"
+import { type ConfigInput, loadSettings, resolveConfig } from "./Config.js"
 import { onceStages } from "./Pipeline.js"
 import { lockPath, withRunLock } from "./RunLock.js"
 
 export type OnceResult = Effect.Effect.Success<typeof onceStages>
-
-/** Settings from the given input, as an Effect that fails with the ConfigError naming key and source. */
-const settingsOf = (input: ConfigInput) => Effect.suspend(() => Either.match(resolveConfig(input), { onLeft: Effect.fail, onRight: Effect.succeed }))
 
 /**
  * One full cycle under the run lock, with the configuration read now: one run at a time across processes;
@@ -15,7 +12,7 @@ const settingsOf = (input: ConfigInput) => Effect.suspend(() => Either.match(res
  */
 export const onceLocked = (input: ConfigInput, lockWait: Duration.DurationInput = "10 seconds") =>
   Effect.gen(function* () {
-    const resolved = yield* settingsOf(input)
+    const resolved = yield* loadSettings(input)
     return yield* withRunLock(
       lockPath(resolved.config.dbPath),
       Effect.zipRight(logConfigWarnings, onceStages).pipe(Effect.provide(makeAppLayer(input))),
