@@ -1,13 +1,13 @@
 /**
  * npm run bench:canary [-- --runs=10000]
  * Seeded Monte Carlo of the canary decision (shared/canary-statistics.md), through the monitor's real
- * decision code (src/CanaryStats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
+ * decision code (src/stages/CanaryStats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
  * original autotune.
  * Each run: hourly looks until a decision or 500 canary samples.
  */
 import * as os from "node:os"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
-import { CanaryProcess, naiveDecide, type Sample, type Thresholds } from "../src/CanaryStats.js"
+import { CanaryProcess, naiveDecide, type Sample, type Thresholds } from "../src/stages/CanaryStats.js"
 import { arg, machine } from "./util.js"
 
 type Dist = "likert" | "beta" | "bimodal" | "passfail"

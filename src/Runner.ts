@@ -2,7 +2,7 @@ import { Duration, Effect, Either } from "effect"
 import { logConfigWarnings, makeAppLayer } from "./App.js"
 import { type ConfigInput, loadSettings, resolveConfig } from "./Config.js"
 import { onceStages } from "./Pipeline.js"
-import { lockPath, withRunLock } from "./RunLock.js"
+import { lockPath, withRunLock } from "./store/RunLock.js"
 
 export type OnceResult = Effect.Effect.Success<typeof onceStages>
 

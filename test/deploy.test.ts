@@ -4,10 +4,10 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { CanaryMonitor } from "../src/CanaryMonitor.js"
+import { CanaryMonitor } from "../src/stages/CanaryMonitor.js"
 import type { ConfigKey } from "../src/Config.js"
-import { Deployer } from "../src/Deployer.js"
-import { TraceSource } from "../src/TraceSource.js"
+import { Deployer } from "../src/stages/Deployer.js"
+import { TraceSource } from "../src/stages/TraceSource.js"
 import { fullLayer, tempHome } from "./helpers/app.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
 import { traceLine } from "./helpers/traces.js"
@@ -98,7 +98,7 @@ describe("Deployer", () => {
     fs.mkdirSync(w.prompts, { recursive: true })
     const script = `
       import { Effect } from "effect"
-      import { writeFileAtomic } from "${path.resolve("dist/Files.js")}"
+      import { writeFileAtomic } from "${path.resolve("dist/store/Files.js")}"
       const body = (i) => JSON.stringify({ name: "p", version: "v" + i, behavior: "${B}", instructions: "x".repeat(200000 + i), demos: [] })
       for (let i = 0; ; i++) Effect.runSync(writeFileAtomic(${JSON.stringify(w.active)}, body(i)))
     `

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { TraceSource } from "../src/TraceSource.js"
+import { TraceSource } from "../src/stages/TraceSource.js"
 import { appLayer, tempHome } from "./helpers/app.js"
 import { traceLine, traceLines } from "./helpers/traces.js"
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { redactDeep, redactText } from "../src/Redactor.js"
+import { redactDeep, redactText } from "../src/privacy/Redactor.js"
 
 const SECRETS: ReadonlyArray<[string, string]> = [
   ["email", "write to ana.silva+trips@example.co.uk please"],

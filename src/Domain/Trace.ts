@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import { redactDeep, redactText } from "../Redactor.js"
+import { redactDeep, redactText } from "../privacy/Redactor.js"
 
 /**
  * A DotClaw trace as autotune stores it (see shared/dotclaw-interop.md §1). Free text is redacted

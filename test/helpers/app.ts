@@ -4,10 +4,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { makeAppLayer } from "../../src/App.js"
 import { type ConfigKey, Settings, settingsFrom } from "../../src/Config.js"
-import { DbLive } from "../../src/Db.js"
-import type { Llm } from "../../src/Llm.js"
-import { UnavailableLlm } from "../../src/Llm.js"
-import { TraceSource } from "../../src/TraceSource.js"
+import { DbLive } from "../../src/store/Db.js"
+import type { Llm } from "../../src/llm/Llm.js"
+import { UnavailableLlm } from "../../src/llm/Llm.js"
+import { TraceSource } from "../../src/stages/TraceSource.js"
 
 /** A fresh home with a trace dir, for one test. */
 export const tempHome = (prefix = "autotune-test-") => {

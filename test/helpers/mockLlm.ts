@@ -1,6 +1,6 @@
 import { type Duration, Effect, Layer } from "effect"
 import { LlmError, type LlmRequest, type LlmResponse } from "../../src/Domain/Llm.js"
-import { Llm } from "../../src/Llm.js"
+import { Llm } from "../../src/llm/Llm.js"
 
 /** One scripted step: an answer, a failure, or a delay before either. */
 export type Step = LlmResponse | LlmError | { readonly delay: Duration.DurationInput; readonly then: LlmResponse | LlmError }

@@ -3,11 +3,11 @@ import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Settings } from "./Config.js"
-import { FileError, type StoreError } from "./Domain/Errors.js"
-import { contentId, parseTraceLine, type Trace } from "./Domain/Trace.js"
-import { redactText } from "./Redactor.js"
-import { storeError, writeTransaction } from "./Db.js"
+import { Settings } from "../Config.js"
+import { FileError, type StoreError } from "../Domain/Errors.js"
+import { contentId, parseTraceLine, type Trace } from "../Domain/Trace.js"
+import { redactText } from "../privacy/Redactor.js"
+import { storeError, writeTransaction } from "../store/Db.js"
 
 export interface IngestSummary {
   readonly files: number

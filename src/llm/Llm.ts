@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
-import { type AppConfig, Settings } from "./Config.js"
-import { LlmError, type LlmRequest, type LlmResponse } from "./Domain/Llm.js"
+import { type AppConfig, Settings } from "../Config.js"
+import { LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 
 /**
  * The port to a model provider: one request, one answer, classified errors. No retries, no timeouts, no

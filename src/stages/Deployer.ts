@@ -2,12 +2,12 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import { Settings } from "./Config.js"
-import { storeError, writeTransaction } from "./Db.js"
-import type { Behavior } from "./Domain/Behavior.js"
-import { FileError } from "./Domain/Errors.js"
-import { activePath, canaryPath, PromptPack, readPack } from "./Domain/Pack.js"
-import { describeFsError, writeFileAtomic } from "./Files.js"
+import { Settings } from "../Config.js"
+import { storeError, writeTransaction } from "../store/Db.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { FileError } from "../Domain/Errors.js"
+import { activePath, canaryPath, PromptPack, readPack } from "../Domain/Pack.js"
+import { describeFsError, writeFileAtomic } from "../store/Files.js"
 
 /** A deployment that must not happen (a canary is out, nothing to roll back to, …). */
 export class DeployRejected extends Schema.TaggedError<DeployRejected>()("DeployRejected", {

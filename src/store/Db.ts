@@ -4,8 +4,8 @@ import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Settings } from "./Config.js"
-import { StoreError } from "./Domain/Errors.js"
+import { Settings } from "../Config.js"
+import { StoreError } from "../Domain/Errors.js"
 
 // Migrations are numbered and append-only: never edit one that has shipped, add the next.
 const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>> = {

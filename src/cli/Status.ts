@@ -1,11 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { Settings } from "./Config.js"
-import { storeError } from "./Db.js"
-import type { Behavior } from "./Domain/Behavior.js"
-import { activePath, canaryPath, readPack } from "./Domain/Pack.js"
-import { Deployer } from "./Deployer.js"
-import { RUBRICS } from "./Rubrics.js"
+import { Settings } from "../Config.js"
+import { storeError } from "../store/Db.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
+import { Deployer } from "../stages/Deployer.js"
+import { RUBRICS } from "../stages/Rubrics.js"
 
 export interface BehaviorStatus {
   readonly behavior: Behavior

@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { randomBytes } from "node:crypto"
-import type { Behavior } from "./Domain/Behavior.js"
-import type { OutputTool } from "./Domain/Llm.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import type { OutputTool } from "../Domain/Llm.js"
 
 /** What a judge sees of a trace: loaded from the store, already redacted. */
 export interface JudgeTrace {

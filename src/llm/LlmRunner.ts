@@ -1,8 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { Duration, Effect, Ref } from "effect"
 import { randomUUID } from "node:crypto"
-import { Settings } from "./Config.js"
-import { LlmError, type LlmRequest, type LlmResponse } from "./Domain/Llm.js"
+import { Settings } from "../Config.js"
+import { LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { chooseProvider, Llm, type ProviderChoice } from "./Llm.js"
 
 /** USD per million tokens, input and output. Keys are bare model ids (provider prefix dropped). */

@@ -2,7 +2,7 @@ import { Args, Command, Options, Prompt, ValidationError } from "@effect/cli"
 import { Effect, Either, Option, Record, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { logConfigWarnings, makeAppLayer } from "./App.js"
+import { logConfigWarnings, makeAppLayer } from "../App.js"
 import {
   type AppConfig,
   CONFIG_FLAGS,
@@ -13,17 +13,17 @@ import {
   maskSecret,
   resolveConfig,
   toConfigFile
-} from "./Config.js"
-import { BEHAVIORS } from "./Domain/Behavior.js"
-import { ConfigError, FileError, LlmUnavailable, StageFailed } from "./Domain/Errors.js"
-import { ensureDir, writeFileAtomic } from "./Files.js"
+} from "../Config.js"
+import { BEHAVIORS } from "../Domain/Behavior.js"
+import { ConfigError, FileError, LlmUnavailable, StageFailed } from "../Domain/Errors.js"
+import { ensureDir, writeFileAtomic } from "../store/Files.js"
 import { printJson, printLine, table } from "./Output.js"
-import type { IngestSummary } from "./TraceSource.js"
-import type { EvalSummary } from "./Judge.js"
-import { LlmRunner } from "./LlmRunner.js"
-import { Deployer } from "./Deployer.js"
-import { behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "./Pipeline.js"
-import { daemon, onceLocked } from "./Runner.js"
+import type { IngestSummary } from "../stages/TraceSource.js"
+import type { EvalSummary } from "../stages/Judge.js"
+import { LlmRunner } from "../llm/LlmRunner.js"
+import { Deployer } from "../stages/Deployer.js"
+import { behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
+import { daemon, onceLocked } from "../Runner.js"
 import { statusReport } from "./Status.js"
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import Anthropic from "@anthropic-ai/sdk"
 import { Effect, Layer } from "effect"
-import { Settings } from "./Config.js"
-import { LlmError, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "./Domain/Llm.js"
+import { Settings } from "../Config.js"
+import { LlmError, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { Llm } from "./Llm.js"
 
 /** `anthropic/claude-haiku-4-5` (the OpenRouter spelling the README defaults use) -> `claude-haiku-4-5`. */

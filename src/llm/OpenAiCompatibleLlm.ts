@@ -1,8 +1,8 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer } from "effect"
-import { Settings } from "./Config.js"
-import { LlmError, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "./Domain/Llm.js"
+import { Settings } from "../Config.js"
+import { LlmError, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { chooseProvider, Llm } from "./Llm.js"
 
 /** Reply text of a model asked for JSON: the object itself, or the first {...} inside fences or prose. */

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { FileError } from "./Domain/Errors.js"
+import { FileError } from "../Domain/Errors.js"
 
 /**
  * Writes a file so that a reader never sees half of it: a temp file in the same directory, fsync, rename,

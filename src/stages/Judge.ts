@@ -1,12 +1,12 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Either, Schema } from "effect"
 import { createHash } from "node:crypto"
-import { Settings } from "./Config.js"
-import type { Behavior } from "./Domain/Behavior.js"
-import type { LlmError } from "./Domain/Llm.js"
-import { canaryPath, packVersion } from "./Domain/Pack.js"
-import { storeError, writeTransaction } from "./Db.js"
-import { LlmRunner, usageOf } from "./LlmRunner.js"
+import { Settings } from "../Config.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import type { LlmError } from "../Domain/Llm.js"
+import { canaryPath, packVersion } from "../Domain/Pack.js"
+import { storeError, writeTransaction } from "../store/Db.js"
+import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
 
 /** A judge verdict. An answer we could not read is "unscored" with the reason: never a score of 0. */

@@ -1,7 +1,7 @@
 import { Duration, Effect, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { FileError, LockBusy } from "./Domain/Errors.js"
+import { FileError, LockBusy } from "../Domain/Errors.js"
 import { describeFsError } from "./Files.js"
 
 const alive = (pid: number) => {
