@@ -4,6 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Behavior, BEHAVIORS } from "./Domain/Behavior.js"
 import { ConfigError } from "./Domain/Errors.js"
+import { priceEntries } from "./llm/Prices.js"
 
 // ---------------------------------------------------------------------------
 // The resolved configuration. Each field is validated by its schema whatever
@@ -96,18 +97,23 @@ export const AppConfig = Schema.Struct({
   llmMinRetryDelayMs: intAtLeast(0),
   llmMaxRetryDelayMs: intAtLeast(0),
   llmConcurrency: intAtLeast(1),
+  llmBreakerThreshold: intAtLeast(1),
   maxCostUsd: Schema.Number.pipe(Schema.filter((n) => n >= 0, { message: () => "must be 0 (no limit) or more" })),
-  prices: Schema.String.pipe(
-    Schema.filter(
-      (s) => s.split(",").map((e) => e.trim()).filter((e) => e !== "").every((e) => /^[^=]+=[\d.]+:[\d.]+$/.test(e)),
-      { message: () => "must be model=inUsdPerMTok:outUsdPerMTok entries separated by commas" }
-    )
+  prices: Schema.Union(Schema.String, Schema.Record({ key: Schema.String, value: Schema.Unknown })).pipe(
+    Schema.filter((value) => {
+      try {
+        priceEntries(value)
+        return true
+      } catch (error) {
+        return (error as Error).message
+      }
+    })
   )
 })
 export type AppConfig = typeof AppConfig.Type
 export type ConfigKey = keyof AppConfig
 
-type Kind = "string" | "path" | "number" | "boolean" | "list"
+type Kind = "string" | "path" | "number" | "integer" | "boolean" | "list" | "prices"
 
 interface Setting {
   readonly kind: Kind
@@ -136,7 +142,7 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   behaviors: { kind: "list", env: ["AUTOTUNE_BEHAVIORS"], file: ["behaviors"], flag: "behaviors", default: constant([...BEHAVIORS]), doc: "Behaviors to evaluate and tune (comma-separated)" },
   intervalMinutes: { kind: "number", env: ["AUTOTUNE_INTERVAL_MINUTES"], file: ["intervalMinutes"], default: constant(60), doc: "Daemon cycle interval" },
   redact: { kind: "boolean", env: ["AUTOTUNE_REDACT"], file: ["redact"], default: constant(true), doc: "Redact secrets and personal data before storing or sending" },
-  evalMaxTraces: { kind: "number", env: ["AUTOTUNE_EVAL_MAX_TRACES"], file: ["evalMaxTraces"], flag: "eval-max-traces", default: constant(200), doc: "Traces judged per behavior per run" },
+  evalMaxTraces: { kind: "integer", env: ["AUTOTUNE_EVAL_MAX_TRACES"], file: ["evalMaxTraces"], flag: "eval-max-traces", default: constant(200), doc: "Traces judged per behavior per run" },
 
   canaryFraction: { kind: "number", env: ["AUTOTUNE_CANARY_FRACTION"], file: ["deploy", "canaryFraction"], default: constant(0.1), doc: "Share of requests a canary pack serves (1 = deploy as active)" },
   canaryMinSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MIN_SAMPLES"], file: ["deploy", "canaryMinSamples"], default: constant(20), doc: "Canary samples before any decision" },
@@ -150,10 +156,10 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   canaryMaxDays: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_DAYS"], file: ["deploy", "canaryMaxDays"], default: constant(14), doc: "Days after which an undecided canary expires" },
 
   candidateModel: { kind: "string", env: ["AUTOTUNE_CANDIDATE_MODEL"], file: ["optimize", "candidateModel"], default: constant("anthropic/claude-haiku-4-5"), doc: "Proposes candidate instructions" },
-  rerankModel: { kind: "string", env: ["AUTOTUNE_RERANK_MODEL"], file: ["optimize", "rerankModel"], default: constant("anthropic/claude-sonnet-4-5"), doc: "Re-ranks the best candidates" },
+  rerankModel: { kind: "string", env: ["AUTOTUNE_RERANK_MODEL"], file: ["optimize", "rerankModel"], default: constant("anthropic/claude-sonnet-5-5"), doc: "Re-ranks the best candidates" },
   predictorModel: { kind: "string", env: ["AUTOTUNE_PREDICTOR_MODEL"], file: ["optimize", "predictorModel"], default: constant("anthropic/claude-haiku-4-5"), doc: "Replays traces under a candidate" },
   judgeStage1Model: { kind: "string", env: ["AUTOTUNE_JUDGE_STAGE1_MODEL"], file: ["judge", "stage1Model"], default: constant("anthropic/claude-haiku-4-5"), doc: "Scores every trace" },
-  judgeStage2Model: { kind: "string", env: ["AUTOTUNE_JUDGE_STAGE2_MODEL"], file: ["judge", "stage2Model"], default: constant("anthropic/claude-sonnet-4-5"), doc: "Re-judges unsure and audited traces" },
+  judgeStage2Model: { kind: "string", env: ["AUTOTUNE_JUDGE_STAGE2_MODEL"], file: ["judge", "stage2Model"], default: constant("anthropic/claude-sonnet-5-5"), doc: "Re-judges unsure and audited traces" },
   judgeTemperature: { kind: "number", env: ["AUTOTUNE_JUDGE_TEMPERATURE"], file: ["judge", "temperature"], default: constant(0), doc: "Judge sampling temperature" },
   judgeMaxOutputTokens: { kind: "number", env: ["AUTOTUNE_JUDGE_MAX_OUTPUT_TOKENS"], file: ["judge", "maxOutputTokens"], default: constant(512), doc: "Judge answer token cap" },
   judgeUnsureLow: { kind: "number", env: ["AUTOTUNE_JUDGE_UNSURE_LOW"], file: ["judge", "unsureLow"], default: constant(0.35), doc: "Stage-1 scores in [low, high] go to stage 2" },
@@ -185,18 +191,19 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   llmRetries: { kind: "number", env: ["AUTOTUNE_OPENROUTER_RETRIES"], file: ["openrouter", "retries"], default: constant(3), doc: "Retries of a transient LLM failure (every provider)" },
   llmMinRetryDelayMs: { kind: "number", env: ["AUTOTUNE_OPENROUTER_MIN_RETRY_DELAY_MS"], file: ["openrouter", "minRetryDelayMs"], default: constant(500), doc: "First backoff delay" },
   llmMaxRetryDelayMs: { kind: "number", env: ["AUTOTUNE_OPENROUTER_MAX_RETRY_DELAY_MS"], file: ["openrouter", "maxRetryDelayMs"], default: constant(4000), doc: "Largest backoff delay (a longer retry-after is honoured)" },
-  llmConcurrency: { kind: "number", env: ["AUTOTUNE_LLM_CONCURRENCY"], file: ["llm", "concurrency"], flag: "concurrency", default: constant(8), doc: "LLM calls in flight at once, shared by every stage" },
+  llmConcurrency: { kind: "integer", env: ["AUTOTUNE_LLM_CONCURRENCY"], file: ["llm", "concurrency"], flag: "concurrency", default: constant(8), doc: "LLM calls in flight at once, shared by every stage" },
+  llmBreakerThreshold: { kind: "number", env: ["AUTOTUNE_LLM_BREAKER_THRESHOLD"], file: ["llm", "breakerThreshold"], default: constant(8), doc: "Failed attempts in a row (5xx, 529, timeouts, garbage bodies) after which the run's LLM stages stop" },
   maxCostUsd: { kind: "number", env: ["AUTOTUNE_MAX_COST_USD"], file: ["llm", "maxCostUsd"], flag: "max-cost-usd", default: constant(0), doc: "Spend cap per run in USD (0 = none)" },
-  prices: { kind: "string", env: ["AUTOTUNE_PRICES"], file: ["llm", "prices"], default: constant(""), doc: "Price overrides: model=inUsdPerMTok:outUsdPerMTok,..." }
+  prices: { kind: "prices", env: ["AUTOTUNE_PRICES"], file: ["llm", "prices"], default: constant(""), doc: "Price overrides, USD per million tokens: model=in:out,... or JSON {\"model\": [in, out]}" }
 }
 
 export const CONFIG_KEYS = Object.keys(SETTINGS) as ReadonlyArray<ConfigKey>
 
 /** Flag names that every command accepts, derived from the table. */
-export const CONFIG_FLAGS: ReadonlyArray<{ readonly key: ConfigKey; readonly flag: string; readonly doc: string }> =
+export const CONFIG_FLAGS: ReadonlyArray<{ readonly key: ConfigKey; readonly flag: string; readonly doc: string; readonly kind: Kind }> =
   CONFIG_KEYS.flatMap((key) => {
     const flag = SETTINGS[key].flag
-    return flag === undefined ? [] : [{ key, flag, doc: SETTINGS[key].doc }]
+    return flag === undefined ? [] : [{ key, flag, doc: SETTINGS[key].doc, kind: SETTINGS[key].kind }]
   })
 
 // ---------------------------------------------------------------------------
@@ -237,6 +244,7 @@ const FALSE_WORDS = new Set(["0", "false", "no", "off"])
 const coerce = (kind: Kind, raw: unknown): Either.Either<unknown, string> => {
   switch (kind) {
     case "number":
+    case "integer":
       if (typeof raw === "number") return Either.right(raw)
       if (typeof raw === "string" && NUMBER_TEXT.test(raw.trim())) return Either.right(Number(raw.trim()))
       return Either.left(`expected a number, got ${JSON.stringify(raw)}`)
@@ -255,6 +263,10 @@ const coerce = (kind: Kind, raw: unknown): Either.Either<unknown, string> => {
       return typeof raw === "string" ? Either.right(expandHome(raw.trim())) : Either.left(`expected a path, got ${JSON.stringify(raw)}`)
     case "string":
       return typeof raw === "string" ? Either.right(raw.trim()) : Either.left(`expected text, got ${JSON.stringify(raw)}`)
+    case "prices":
+      return typeof raw === "string" || (raw !== null && typeof raw === "object" && !Array.isArray(raw))
+        ? Either.right(raw)
+        : Either.left(`expected model=in:out entries or a JSON object, got ${JSON.stringify(raw)}`)
   }
 }
 

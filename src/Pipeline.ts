@@ -50,14 +50,14 @@ export const deployStage = Effect.gen(function* () {
   return { deployed, decisions }
 })
 
-/** Runs a stage and reports instead of failing, so the next stages still run where they can. */
+/** Runs a stage and reports instead of failing, so the next stages still run where they can; the caller logs. */
 export const runStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.exit(effect), (exit): StageResult<A> => {
     if (Exit.isSuccess(exit)) return { status: "ok", summary: exit.value }
     const failure = Cause.failureOption(exit.cause)
     const error = failure._tag === "Some" ? ((failure.value as { message?: string }).message ?? String(failure.value)) : Cause.pretty(exit.cause).split("\n")[0] ?? "failed"
     return { status: "failed", error: `${name}: ${error}` }
-  }).pipe(Effect.tap((r) => (r.status === "failed" ? Effect.logError(r.error) : Effect.void)))
+  })
 
 /**
  * One full cycle: ingest, behavior (when AUTOTUNE_BEHAVIOR_ENABLED=1), eval, optimize, deploy and canary
@@ -73,13 +73,23 @@ export const onceStages = Effect.gen(function* () {
     ? yield* runStage("behavior", behaviorStage)
     : ({ status: "skipped", why: "AUTOTUNE_BEHAVIOR_ENABLED=0" } as const)
   const llmSkip = runner.provider.available ? undefined : runner.provider.why
-  const evaluation = llmSkip === undefined ? yield* runStage("eval", evalStage) : ({ status: "skipped", why: llmSkip } as const)
-  const optimize = llmSkip === undefined ? yield* runStage("optimize", optimizeStage) : ({ status: "skipped", why: llmSkip } as const)
+  // Once a stage has stopped the LLM work (a wrong key, an unknown model, a failing provider), later LLM
+  // stages are not started: they would fail the same way, and the cause is reported once.
+  const llmStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
+    Effect.gen(function* () {
+      if (llmSkip !== undefined) return { status: "skipped", why: llmSkip } as const
+      const halt = yield* runner.halt
+      if (halt !== undefined) return { status: "skipped", why: `not run: ${halt.detail}` } as const
+      return yield* runStage(name, effect)
+    })
+  const evaluation = yield* llmStage("eval", evalStage)
+  const optimize = yield* llmStage("optimize", optimizeStage)
   // Canary decisions need no LLM: they read stored scores and error rates.
   const deploy = yield* runStage("deploy", deployStage)
   const stages = { ingest, behavior, eval: evaluation, optimize, deploy }
   const failed = Object.entries(stages).filter(([, r]) => r.status === "failed").map(([name]) => name)
-  const result = { stages, failed, skippedLlm: llmSkip }
+  const errors = Object.values(stages).flatMap((r) => (r.status === "failed" ? [r.error] : []))
+  const result = { stages, failed, errors, skippedLlm: llmSkip }
   // The run's record, for reports and for looking back; failing to write it does not fail the run.
   yield* sql`INSERT INTO runs ${sql.insert({
     run_id: runner.runId,

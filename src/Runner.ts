@@ -47,8 +47,11 @@ export const daemon = (input: ConfigInput) =>
     for (let cycle = 1; ; cycle++) {
       const started = Date.now()
       const outcome = yield* Effect.either(onceLocked(input, "1 second"))
-      if (Either.isRight(outcome)) yield* cycleLog(outcome.right, started)
-      else yield* Effect.logError(`cycle ${cycle} did not run: ${outcome.left.message}`)
+      if (Either.isRight(outcome)) {
+        yield* cycleLog(outcome.right, started)
+        // One error line per cycle with each failed stage and its cause (a wrong key is not logged per call).
+        if (outcome.right.failed.length > 0) yield* Effect.logError(`cycle ${cycle}: ${outcome.right.errors.join("; ")}`)
+      } else yield* Effect.logError(`cycle ${cycle} did not run: ${outcome.left.message}`)
       // The interval comes from the configuration as it is now; a broken file falls back to the last good one.
       interval = Either.match(resolveConfig(input), { onLeft: () => interval, onRight: (r) => r.config.intervalMinutes })
       yield* Effect.logInfo(`next cycle in ${interval} minute(s)`)

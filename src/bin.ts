@@ -2,7 +2,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
-import { cli, reportFailure } from "./cli/Cli.js"
-import { LoggingLive } from "./cli/Output.js"
+import { cli, reportCause } from "./cli/Cli.js"
+import { LoggingLive, PlainConsoleLive } from "./cli/Output.js"
 
-cli(process.argv).pipe(Effect.catchAll(reportFailure), Effect.provide(NodeContext.layer), Effect.provide(LoggingLive()), NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true }))
+cli(process.argv).pipe(Effect.catchAllCause(reportCause), Effect.provide(NodeContext.layer), Effect.provide(LoggingLive()), Effect.provide(PlainConsoleLive), NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true }))

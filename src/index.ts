@@ -22,7 +22,7 @@ export const loadConfig = (configPath?: string): ResolvedConfig => {
 /** An Error carrying the run's full result, for a run in which a stage failed. */
 export class RunFailed extends Error {
   constructor(readonly result: OnceResult) {
-    super(`autotune: failed stage(s): ${result.failed.join(", ")}`)
+    super(`autotune: ${result.errors.join("; ")}`)
     this.name = "RunFailed"
   }
 }

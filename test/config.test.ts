@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest"
 import { Either } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import { createRequire } from "node:module"
 import * as path from "node:path"
+import { deprecatedModels, deprecationWarnings, MODEL_SETTINGS } from "../src/llm/Models.js"
+import { bareModel, DEFAULT_PRICES } from "../src/llm/Prices.js"
 import { CONFIG_KEYS, describeConfig, resolveConfig, SETTINGS, toConfigFile, type ConfigInput } from "../src/Config.js"
 
 const home = () => fs.mkdtempSync(path.join(os.tmpdir(), "autotune-config-"))
@@ -38,10 +41,10 @@ describe("config defaults", () => {
     expect(config.canaryMaxErrorRateDelta).toBe(0.05)
     expect(config.canaryMaxToolFailureRateDelta).toBe(0.12)
     expect(config.candidateModel).toBe("anthropic/claude-haiku-4-5")
-    expect(config.rerankModel).toBe("anthropic/claude-sonnet-4-5")
+    expect(config.rerankModel).toBe("anthropic/claude-sonnet-5-5")
     expect(config.predictorModel).toBe("anthropic/claude-haiku-4-5")
     expect(config.judgeStage1Model).toBe("anthropic/claude-haiku-4-5")
-    expect(config.judgeStage2Model).toBe("anthropic/claude-sonnet-4-5")
+    expect(config.judgeStage2Model).toBe("anthropic/claude-sonnet-5-5")
     expect(config.behaviorEnabled).toBe(false)
     expect(config.behaviorDays).toBe(7)
     expect(config.behaviorMinTraces).toBe(0)
@@ -227,5 +230,32 @@ describe("config errors name the key and the source", () => {
     expect(bad.source).toBe(`file ${file}: deploy.canaryFraction`)
     fs.writeFileSync(file, JSON.stringify({ behaviors: ["nope"] }))
     expect(failure({ configPath: file, env: { AUTOTUNE_HOME: h } }).message).toContain('unknown behavior "nope"')
+  })
+})
+
+describe("model defaults", () => {
+  it("none is on the installed Anthropic SDK's deprecation list, read from the SDK itself", () => {
+    const require = createRequire(import.meta.url)
+    // The SDK's own data file, read independently of src/llm/Models.ts.
+    const sdkFile = path.join(path.dirname(require.resolve("@anthropic-ai/sdk")), "internal", "data", "deprecated-models.js")
+    const sdkList = (require(sdkFile) as { DEPRECATED_MODELS: Record<string, string> }).DEPRECATED_MODELS
+    expect(Object.keys(sdkList).length).toBeGreaterThan(0)
+    expect(deprecatedModels()).toMatchObject(sdkList)
+    const config = resolve({ env: { AUTOTUNE_HOME: home() } }).config
+    for (const key of MODEL_SETTINGS) {
+      const model = config[key]
+      if (model === "") continue
+      expect(sdkList[bareModel(model)], `${key} = ${model}`).toBeUndefined()
+      // Every default has a price: its cost is never "unknown".
+      expect(DEFAULT_PRICES[bareModel(model)], `${key} = ${model}`).toBeDefined()
+    }
+    expect(deprecationWarnings(config)).toEqual([])
+  })
+
+  it("a deprecated model in a user's config keeps working and gets one line naming its variables", () => {
+    const config = resolve({ env: { AUTOTUNE_HOME: home(), AUTOTUNE_JUDGE_STAGE2_MODEL: "anthropic/claude-sonnet-4-5", AUTOTUNE_RERANK_MODEL: "anthropic/claude-sonnet-4-5" } }).config
+    const lines = deprecationWarnings(config)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/claude-sonnet-4-5 is deprecated and reaches end of life on November 30th, 2026; set AUTOTUNE_JUDGE_STAGE2_MODEL and AUTOTUNE_RERANK_MODEL/)
   })
 })

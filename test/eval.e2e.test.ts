@@ -37,11 +37,12 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     fake = await startFakeProvider()
     const home = tempHome()
     writeTraces(home)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url, ...fastRetries }
+    // The first call goes alone (it tells whether key and model work), so it meets all four faults: 4 retries.
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url, ...fastRetries, AUTOTUNE_OPENROUTER_RETRIES: "4" }
     expect((await runCli(["ingest"], env)).code).toBe(0)
     fake.faults.push({ status: 429, headers: { "retry-after": "0" } }, { status: 500 }, { status: 529 }, { garbage: true })
     const first = await runCli(["eval", "--json"], env)
-    // The SDK itself warns that claude-sonnet-4-5 (the README's stage-2 default) reaches end-of-life soon.
+
     expect(first.stderr).not.toMatch(/error/i)
     expect(first.code).toBe(0)
     const summary = jsonOut(first) as { behaviors: Record<string, { scored: number; unscored: number; mean: number; stage2: number }>; calls: number; costUsd: number }
@@ -55,7 +56,7 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     // 18 logical calls, 4 of them retried once each.
     expect(fake.requests).toHaveLength(22)
     expect(fake.requests.every((r) => r.api === "anthropic" && r.path === "/v1/messages")).toBe(true)
-    expect(new Set(fake.requests.map((r) => r.model))).toEqual(new Set(["claude-haiku-4-5", "claude-sonnet-4-5"]))
+    expect(new Set(fake.requests.map((r) => r.model))).toEqual(new Set(["claude-haiku-4-5", "claude-sonnet-5-5"]))
     // SDK 1.x sends the key as a bearer token (older ones used x-api-key).
     const auth = fake.requests[0]!.headers
     expect([auth["x-api-key"], auth["authorization"]]).toContain(auth["x-api-key"] !== undefined ? "sk-ant-test-key-0123456789" : "Bearer sk-ant-test-key-0123456789")
@@ -79,7 +80,7 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     expect(fake.requests.length).toBe(before)
   })
 
-  it("OpenRouter over chat completions: strict JSON parsing, unparseable answers are unscored (never 0), 400 is not retried", async () => {
+  it("OpenRouter over chat completions: a forced function call, lenient JSON parsing, unparseable answers unscored (never 0) and counted, a 400 stops the stage", async () => {
     fake = await startFakeProvider((r) => (r.user.includes("SCORE=0.3") ? { text: "I think it is pretty good!" } : { text: "```json\n{\"score\": 0.9, \"reason\": \"fine\"}\n```" }))
     const home = tempHome()
     writeTraces(home)
@@ -87,8 +88,13 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     expect((await runCli(["ingest"], env)).code).toBe(0)
     const result = await runCli(["eval", "--json"], env)
     expect(result.code).toBe(0)
-    const summary = jsonOut(result) as { behaviors: Record<string, { scored: number; unscored: number; mean: number }> }
+    const summary = jsonOut(result) as { behaviors: Record<string, { scored: number; unscored: number; mean: number }>; unparseable: Record<string, { structured: number; unparsed: number }> }
     expect(summary.behaviors["response-quality"]).toMatchObject({ scored: 5, unscored: 1, mean: 0.9 })
+    // The judge asks once more for an unreadable answer: 2 of the stage-1 model's answers were unusable.
+    expect(summary.unparseable["anthropic/claude-haiku-4-5"]).toMatchObject({ unparsed: 2 })
+    const judgeRequest = fake.requests[0]!.body
+    expect(judgeRequest["tool_choice"]).toEqual({ type: "function", function: { name: "record_score" } })
+    expect(JSON.stringify(judgeRequest["messages"])).not.toMatch(/record_score tool/)
     expect(fake.requests.every((r) => r.path === "/api/v1/chat/completions" && r.headers["authorization"] === "Bearer sk-or-v1-test")).toBe(true)
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
     const unscored = db.prepare("SELECT status, score, reason FROM judge_scores WHERE status = 'unscored'").all() as Array<{ score: number | null; reason: string }>
@@ -97,15 +103,30 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     expect(unscored[0]!.score).toBeNull()
     expect(unscored[0]!.reason).toContain("no structured answer")
 
-    // A 400 fails at once (no retry) and is reported; the trace stays eligible for the next run.
+    // A 400 about our settings fails at once (no retry), stops the stage with the variable to change, and
+    // the trace stays eligible for the next run.
     fs.appendFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLine(50, { text: "new SCORE=0.9" }))
     await runCli(["ingest"], env)
     const seen = fake.requests.length
     fake.faults.push({ status: 400, body: '{"error":{"message":"bad model"}}' })
     const failed = await runCli(["eval", "--json"], env)
-    expect(failed.code).toBe(1)
-    expect(failed.stderr).toContain("1 judge call(s) failed")
+    expect(failed.code).toBe(2)
+    expect(failed.stderr).toContain("check AUTOTUNE_JUDGE_STAGE1_MODEL")
     expect(fake.requests.length).toBe(seen + 1)
+  })
+
+  it("an explicit deprecated model keeps working: one warning per run naming the variable, no SDK warning per call", async () => {
+    fake = await startFakeProvider()
+    const home = tempHome()
+    writeTraces(home)
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, ...fastRetries, AUTOTUNE_JUDGE_STAGE2_MODEL: "anthropic/claude-sonnet-4-5" }
+    await runCli(["ingest"], env)
+    const result = await runCli(["eval", "--json"], env)
+    expect(result.code).toBe(0)
+    expect(fake.requests.filter((r) => r.model === "claude-sonnet-4-5").length).toBeGreaterThanOrEqual(3)
+    expect(result.stderr.split("\n").filter((l) => /deprecated/.test(l))).toHaveLength(1)
+    expect(result.stderr).toContain("set AUTOTUNE_JUDGE_STAGE2_MODEL")
+    expect(result.stderr).not.toContain("Please migrate")
   })
 
   it("stops starting calls once AUTOTUNE_MAX_COST_USD is spent and finishes cleanly", async () => {

@@ -54,7 +54,7 @@ describe("Judge", () => {
     )
     const summary = await t.run()
     expect(summary.behaviors["response-quality"]).toMatchObject({ scored: 2, stage2: 1, stageDisagreement: 0.30000000000000004 })
-    expect(t.seen.map((r) => r.model).sort()).toEqual(["anthropic/claude-haiku-4-5", "anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"])
+    expect(t.seen.map((r) => r.model).sort()).toEqual(["anthropic/claude-haiku-4-5", "anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-5-5"])
     const d = t.db()
     const rows = d.prepare("SELECT score, stage1_score, stage2_score FROM trace_scores ORDER BY score").all()
     d.close()

@@ -3,7 +3,7 @@ import { Effect, Fiber, Layer, TestClock } from "effect"
 import * as path from "node:path"
 import { settingsFrom, type ConfigKey } from "../src/Config.js"
 import { makeDbLayer } from "../src/store/Db.js"
-import type { LlmRequest } from "../src/Domain/Llm.js"
+import { LlmError, type LlmRequest } from "../src/Domain/Llm.js"
 import { Llm } from "../src/llm/Llm.js"
 import { LlmRunner, parsePrices } from "../src/llm/LlmRunner.js"
 import { tempHome } from "./helpers/app.js"
@@ -32,7 +32,7 @@ describe("LlmRunner policy", () => {
       const usage = (yield* runner.usage)["judge:test:1"]!
       assert.strictEqual(usage.calls, 1)
       // haiku: 100 in at $1/MTok + 20 out at $5/MTok
-      assert.closeTo(usage.costUsd, (100 * 1 + 20 * 5) / 1e6, 1e-12)
+      assert.closeTo(usage.costUsd!, (100 * 1 + 20 * 5) / 1e6, 1e-12)
     }).pipe(Effect.provide(layer))
   })
 
@@ -122,5 +122,86 @@ describe("LlmRunner policy", () => {
     assert.deepStrictEqual(prices["gpt-5"], [1.25, 10])
     assert.deepStrictEqual(prices["claude-haiku-4-5"], [2, 8])
     assert.deepStrictEqual(prices["claude-sonnet-4-5"], [3, 15])
+    // The JSON forms, from the file (`llm.prices`) or the environment.
+    const json = parsePrices('{"openrouter/qwen-3": [0.2, 0.6], "local-llama": {"input": 0, "output": 0}}')
+    assert.deepStrictEqual(json["qwen-3"], [0.2, 0.6])
+    assert.deepStrictEqual(json["local-llama"], [0, 0])
+    assert.deepStrictEqual(parsePrices({ "m-1": [1, 2] })["m-1"], [1, 2])
+    assert.throws(() => parsePrices('{"m": [1]}'), /must be \[inUsdPerMTok, outUsdPerMTok\]/)
+  })
+
+  it.effect("a rejected key stops every later call without a request and names the variable", () => {
+    const { layer, seen } = runnerWith([fail("Auth", { status: 401 })], {})
+    return Effect.gen(function* () {
+      const runner = yield* LlmRunner
+      const results = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.flip(runner.call(request)), { concurrency: "unbounded" })
+      // The first call goes alone; the other 19 never reach the provider.
+      assert.strictEqual(seen.length, 1)
+      assert.strictEqual(results.filter((e) => e.reason === "Halted").length, 19)
+      const halt = yield* runner.halt
+      assert.strictEqual(halt?.kind, "config")
+      assert.match(halt!.detail, /rejected the API key .*check ANTHROPIC_API_KEY/)
+      const stopped = yield* Effect.flip(runner.ensureRunning)
+      assert.strictEqual(stopped._tag, "LlmStopped")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("an unknown model (404) names every variable that holds it", () => {
+    const { layer } = runnerWith([fail("NotFound", { status: 404 })], { judgeStage1Model: "anthropic/claude-nope", predictorModel: "anthropic/claude-nope" })
+    return Effect.gen(function* () {
+      const runner = yield* LlmRunner
+      yield* Effect.flip(runner.call({ ...request, model: "anthropic/claude-nope" }))
+      const halt = yield* runner.halt
+      assert.match(halt!.detail, /does not know the model "anthropic\/claude-nope".*check AUTOTUNE_JUDGE_STAGE1_MODEL \/ AUTOTUNE_PREDICTOR_MODEL/)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a 400 about one input (too long) does not stop the run", () => {
+    const long = new LlmError({ reason: "BadRequest", status: 400, detail: "prompt is too long: 250000 tokens > 200000 maximum" })
+    const { layer, seen } = runnerWith([long, answer({ ok: 1 })])
+    return Effect.gen(function* () {
+      const runner = yield* LlmRunner
+      yield* Effect.flip(runner.call(request))
+      assert.isUndefined(yield* runner.halt)
+      yield* runner.call(request)
+      assert.strictEqual(seen.length, 2)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("the circuit breaker opens after AUTOTUNE_LLM_BREAKER_THRESHOLD failed attempts in a row", () => {
+    const { layer, seen } = runnerWith(Array.from({ length: 100 }, () => fail("ServerError", { status: 502 })), { llmRetries: 3, llmBreakerThreshold: 6 })
+    return Effect.gen(function* () {
+      const runner = yield* LlmRunner
+      const fiber = yield* Effect.fork(Effect.forEach(Array.from({ length: 50 }), () => Effect.flip(runner.call(request)), { concurrency: "unbounded" }))
+      yield* TestClock.adjust("10 minutes")
+      yield* Fiber.join(fiber)
+      // Call 1: 4 attempts; call 2: 2 more, then open. Nothing after that reaches the provider.
+      assert.strictEqual(seen.length, 6)
+      const halt = yield* runner.halt
+      assert.strictEqual(halt?.kind, "provider")
+      assert.match(halt!.detail, /is failing: 6 attempts in a row failed, the last with HTTP 502/)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a success closes the count: scattered failures never open the breaker", () => {
+    const script: Array<Step> = []
+    for (let i = 0; i < 10; i++) script.push(fail("Overloaded", { status: 529 }), answer({ ok: i }))
+    const { layer } = runnerWith(script, { llmBreakerThreshold: 2 })
+    return Effect.gen(function* () {
+      const runner = yield* LlmRunner
+      const fiber = yield* Effect.fork(Effect.forEach(Array.from({ length: 10 }), () => runner.call(request)))
+      yield* TestClock.adjust("10 minutes")
+      yield* Fiber.join(fiber)
+      assert.isUndefined(yield* runner.halt)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a model without a price has an unknown cost, never $0", () => {
+    const { layer } = runnerWith([answer({ ok: 1 })])
+    return Effect.gen(function* () {
+      const runner = yield* LlmRunner
+      yield* runner.call({ ...request, model: "meta/llama-9" })
+      assert.isNull((yield* runner.usage)["judge:test:1"]!.costUsd)
+    }).pipe(Effect.provide(layer))
   })
 })

@@ -74,9 +74,16 @@ describe("trace normalization", () => {
     ["not JSON", "{oops", "invalid JSON"],
     ["an array", "[1,2]", "not a JSON object"],
     ["no timestamp", '{"input_text":"x"}', "missing timestamp"],
-    ["a bad timestamp", '{"timestamp":"yesterday","input_text":"x"}', "is not a date"],
+    ["a bad timestamp", '{"timestamp":"yesterday","input_text":"x"}', "is not an ISO-8601 time"],
     ["bad tool_calls", '{"timestamp":"2026-01-01T00:00:00Z","tool_calls":{"a":1}}', "tool_calls is not an array"],
-    ["bad pack versions", '{"timestamp":"2026-01-01T00:00:00Z","prompt_pack_versions":"{x"}', "not JSON"]
+    ["bad pack versions", '{"timestamp":"2026-01-01T00:00:00Z","prompt_pack_versions":"{x"}', "not JSON"],
+    // Date.parse("12") is 2001-12-01: a number is an epoch time, and 12 s after 1970 is no DotClaw turn.
+    ["a tiny numeric timestamp", '{"timestamp":12,"input_text":"x"}', "not a plausible epoch time"],
+    ["a far-future timestamp", '{"timestamp":"2999-01-01T00:00:00Z","input_text":"x"}', "outside 2000-01-01 .. tomorrow"],
+    ["a date without a time", '{"timestamp":"2026-11-20","input_text":"x"}', "is not an ISO-8601 time"],
+    ["an object as input_text", '{"timestamp":"2026-01-01T00:00:00Z","input_text":{"text":"hi"}}', "input_text is an object, not text"],
+    ["an array as output_text", '{"timestamp":"2026-01-01T00:00:00Z","input_text":"x","output_text":["a"]}', "output_text is an array, not text"],
+    ["a bad created_at", '{"timestamp":"2026-01-01T00:00:00Z","created_at":"soon","input_text":"x"}', "created_at"]
   ])("rejects %s with the reason", (_name, line, reason) => {
     const result = parseTraceLine(line, true)
     expect(result.ok).toBe(false)
@@ -88,3 +95,17 @@ describe("trace normalization", () => {
     expect(parse({ timestamp: "2026-01-01T00:00:00Z", input_text: "x", output_text: "ok" }).isError).toBe(false)
   })
 })
+
+describe("trace times", () => {
+  it.each([
+    ["epoch seconds", 1_763_600_000, "2025-11-20T00:53:20.000Z"],
+    ["epoch milliseconds", 1_763_600_000_000, "2025-11-20T00:53:20.000Z"],
+    ["epoch seconds as digits", "1763600000", "2025-11-20T00:53:20.000Z"],
+    ["ISO with an offset", "2025-11-20T01:53:20+01:00", "2025-11-20T00:53:20.000Z"]
+  ])("accepts %s", (_name, timestamp, iso) => {
+    const result = parseTraceLine(JSON.stringify({ timestamp, input_text: "x", output_text: "y" }), false)
+    expect(result.ok).toBe(true)
+    if (result.ok) expect(result.trace.timestamp).toBe(iso)
+  })
+})
+

@@ -11,13 +11,18 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
   }
 }
 
-/** The store could not be opened, migrated or written. */
+/** The store could not be opened, migrated or written. `path` and `saved` are filled in where they are known. */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   operation: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  path: Schema.optional(Schema.String),
+  /** What was and was not saved, in words: the user must know whether anything was lost. */
+  saved: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    return `database error during ${this.operation}: ${this.detail}`
+    const where = this.path === undefined ? "" : ` (${this.path})`
+    const saved = this.saved === undefined ? "" : `; ${this.saved}`
+    return `database error during ${this.operation}${where}: ${this.detail}${saved}`
   }
 }
 
@@ -58,5 +63,19 @@ export class StageFailed extends Schema.TaggedError<StageFailed>()("StageFailed"
 }) {
   override get message(): string {
     return `${this.stage}: ${this.detail}`
+  }
+}
+
+/**
+ * The LLM stages of this run were stopped: a failure the user must fix (a rejected key, an unknown model, a
+ * request the provider refuses for our settings), or a provider failing again and again (the circuit breaker).
+ * `detail` is the one line a person reads; the next run starts afresh.
+ */
+export class LlmStopped extends Schema.TaggedError<LlmStopped>()("LlmStopped", {
+  kind: Schema.Literal("config", "provider"),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
   }
 }

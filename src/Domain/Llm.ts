@@ -6,6 +6,8 @@ export interface OutputTool {
   readonly description: string
   /** JSON Schema of the tool input / the JSON reply. */
   readonly inputSchema: Record<string, unknown>
+  /** Whether a parsed answer is usable: the runner counts the answers that are not, per model. */
+  readonly accepts?: (value: unknown) => boolean
 }
 
 export interface LlmMessage {
@@ -33,6 +35,8 @@ export interface LlmResponse {
   readonly tokensOut: number
   /** Cost the provider reported, when it does (OpenRouter's usage.cost). */
   readonly reportedCostUsd?: number
+  /** The answer stopped at max_tokens: a structured answer may be cut off. */
+  readonly truncated?: boolean
 }
 
 export const LlmErrorReason = Schema.Literal(
@@ -43,7 +47,9 @@ export const LlmErrorReason = Schema.Literal(
   "Transport",
   "BadRequest",
   "Auth",
+  "NotFound",
   "BadResponse",
+  "Halted",
   "BudgetExhausted",
   "Unavailable"
 )
@@ -79,7 +85,19 @@ export const reasonForStatus = (status: number): LlmErrorReason =>
           ? "ServerError"
           : status === 401 || status === 403
             ? "Auth"
-            : "BadRequest"
+            : status === 404
+              ? "NotFound"
+              : "BadRequest"
+
+// A 400 about this one input (too long for the context) says nothing about our settings; any other 400 does.
+const INPUT_SPECIFIC = /too long|too many tokens|context (length|window)|maximum context|exceeds? the max/i
+
+/** A failure the user must fix in the configuration: every further call would fail the same way. */
+export const isConfigFailure = (error: LlmError): boolean =>
+  error.reason === "Auth" || error.reason === "NotFound" || (error.reason === "BadRequest" && !INPUT_SPECIFIC.test(error.detail))
+
+/** A failure that says the provider (or the way to it) is in trouble: the circuit breaker counts these. */
+export const isProviderFailure = (error: LlmError): boolean => error.retryable && error.reason !== "RateLimited"
 
 /** `retry-after` in seconds or as an HTTP date; `retry-after-ms` when a provider sends it. */
 export const parseRetryAfter = (get: (name: string) => string | null | undefined, now = Date.now()): number | undefined => {

@@ -43,7 +43,10 @@ export interface Trace {
   readonly extra: Readonly<Record<string, unknown>>
 }
 
-export type ParseResult = { readonly ok: true; readonly trace: Trace } | { readonly ok: false; readonly reason: string }
+/** `kind` is a short, stable name for the reason (counted in `ingest --json`); `reason` says it for a person. */
+export type ParseResult = { readonly ok: true; readonly trace: Trace } | { readonly ok: false; readonly kind: string; readonly reason: string }
+
+const bad = (kind: string, reason: string): ParseResult => ({ ok: false, kind, reason })
 
 // Every field the normalizer reads, with its aliases; whatever is not listed goes to `extra`.
 const KNOWN = new Set([
@@ -84,6 +87,39 @@ export const lastMessage = (input: string): string => {
   let last: string | undefined
   for (const match of input.matchAll(MESSAGE)) last = match[1]
   return last === undefined ? input : unescapeXml(last)
+}
+
+// Traces come from a running agent: nothing before 2000 or more than a day ahead of this clock is a real turn.
+const EARLIEST_MS = Date.UTC(2000, 0, 1)
+const plausible = (ms: number) => Number.isFinite(ms) && ms >= EARLIEST_MS && ms <= Date.now() + 86_400_000
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/
+
+/** Epoch seconds or milliseconds, told apart by size; undefined when neither is plausible. */
+const epochMs = (n: number): number | undefined => {
+  const ms = Math.abs(n) < 1e11 ? n * 1000 : n
+  return plausible(ms) ? ms : undefined
+}
+
+/** A trace's time: ISO-8601 text, or epoch seconds/milliseconds (as a number or digits), in a plausible range. */
+export const parseTime = (value: unknown, field: string): number | string => {
+  if (typeof value === "number") return epochMs(value) ?? `${field} ${value} is not a plausible epoch time in seconds or milliseconds`
+  if (typeof value !== "string") return `${field} is ${Array.isArray(value) ? "an array" : typeof value}, not a time`
+  const text = value.trim()
+  if (/^\d+(\.\d+)?$/.test(text)) return epochMs(Number(text)) ?? `${field} ${JSON.stringify(text.slice(0, 40))} is not a plausible epoch time`
+  if (!ISO_8601.test(text)) return `${field} ${JSON.stringify(text.slice(0, 40))} is not an ISO-8601 time`
+  const ms = Date.parse(text)
+  if (!Number.isFinite(ms)) return `${field} ${JSON.stringify(text.slice(0, 40))} is not a valid date`
+  return plausible(ms) ? ms : `${field} ${JSON.stringify(text.slice(0, 40))} is outside 2000-01-01 .. tomorrow`
+}
+
+/** Free-text fields must be text: an object there would be stored as empty and judged as such. */
+const TEXT_FIELDS = ["input_text", "prompt", "input", "output_text", "response", "memory_summary", "error_code"] as const
+const notText = (r: Record<string, unknown>): string | undefined => {
+  for (const field of TEXT_FIELDS) {
+    const value = r[field]
+    if (value !== undefined && value !== null && typeof value === "object") return `${field} is ${Array.isArray(value) ? "an array" : "an object"}, not text`
+  }
+  return undefined
 }
 
 const parsePackVersions = (raw: Record<string, unknown>): Record<string, string> | string => {
@@ -135,22 +171,25 @@ export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
   try {
     raw = JSON.parse(line)
   } catch (error) {
-    return { ok: false, reason: `invalid JSON: ${(error as Error).message}` }
+    return bad("invalid JSON", `invalid JSON: ${(error as Error).message}`)
   }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return { ok: false, reason: "not a JSON object" }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return bad("not an object", "not a JSON object")
   const r = raw as Record<string, unknown>
 
-  const createdAtRaw = num(r["created_at"])
-  const tsRaw = str(first(r, "timestamp", "time"))
-  const ms = tsRaw !== null ? Date.parse(tsRaw) : createdAtRaw
-  if (ms === null || !Number.isFinite(ms)) {
-    return { ok: false, reason: tsRaw === null ? "missing timestamp" : `timestamp ${JSON.stringify(tsRaw.slice(0, 40))} is not a date` }
-  }
-  const createdAt = createdAtRaw ?? ms
+  const tsRaw = first(r, "timestamp", "time")
+  const createdRaw = r["created_at"]
+  if (tsRaw === undefined && (createdRaw === undefined || createdRaw === null)) return bad("missing timestamp", "missing timestamp")
+  const ms = tsRaw !== undefined ? parseTime(tsRaw, "timestamp") : parseTime(createdRaw, "created_at")
+  if (typeof ms === "string") return bad("bad timestamp", ms)
+  const createdAtParsed = createdRaw === undefined || createdRaw === null ? ms : parseTime(createdRaw, "created_at")
+  if (typeof createdAtParsed === "string") return bad("bad timestamp", createdAtParsed)
+  const createdAt = createdAtParsed
+  const textProblem = notText(r)
+  if (textProblem !== undefined) return bad("text field not text", textProblem)
   const packVersions = parsePackVersions(r)
-  if (typeof packVersions === "string") return { ok: false, reason: packVersions }
+  if (typeof packVersions === "string") return bad("bad prompt_pack_versions", packVersions)
   const toolCalls = parseToolCalls(r["tool_calls"], redact)
-  if (typeof toolCalls === "string") return { ok: false, reason: toolCalls }
+  if (typeof toolCalls === "string") return bad("bad tool_calls", toolCalls)
 
   const text = (value: unknown) => {
     const s = str(value)

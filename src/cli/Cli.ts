@@ -1,5 +1,5 @@
 import { Args, Command, Options, Prompt, ValidationError } from "@effect/cli"
-import { Effect, Either, Option, Record, Redacted } from "effect"
+import { Cause, Effect, Either, Option, Record, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { logConfigWarnings, makeAppLayer } from "../App.js"
@@ -15,9 +15,9 @@ import {
   toConfigFile
 } from "../Config.js"
 import { BEHAVIORS } from "../Domain/Behavior.js"
-import { ConfigError, FileError, LlmUnavailable, StageFailed } from "../Domain/Errors.js"
+import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreError } from "../Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
-import { printJson, printLine, table } from "./Output.js"
+import { printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
 import type { IngestSummary } from "../stages/TraceSource.js"
 import type { EvalSummary } from "../stages/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
@@ -35,10 +35,19 @@ const configOption = Options.text("config").pipe(
   Options.optional
 )
 const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print exactly one JSON object on stdout"))
+// Numeric flags are typed as numbers in --help and parsing; the value then goes through the same schema and
+// range check as the environment, as text, so every source is validated alike.
+const flagOption = (f: (typeof CONFIG_FLAGS)[number]): Options.Options<string> =>
+  f.kind === "integer"
+    ? Options.map(Options.integer(f.flag), String)
+    : f.kind === "number"
+      ? Options.map(Options.float(f.flag), String)
+      : Options.text(f.flag)
 const configFlags = Options.all(
-  Object.fromEntries(
-    CONFIG_FLAGS.map((f) => [f.flag, Options.text(f.flag).pipe(Options.withDescription(f.doc), Options.optional)])
-  ) as Record<string, Options.Options<Option.Option<string>>>
+  Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag, flagOption(f).pipe(Options.withDescription(f.doc), Options.optional)])) as Record<
+    string,
+    Options.Options<Option.Option<string>>
+  >
 )
 const common = { config: configOption, json: jsonOption, flags: configFlags }
 
@@ -53,9 +62,17 @@ const configInput = (opts: Common): ConfigInput => ({
   flags: Record.map(opts.flags, Option.getOrUndefined)
 })
 
+/** A store error names the database it is about, whichever service raised it. */
+const withStorePath = (input: ConfigInput) => <E>(error: E): E => {
+  if (!(error instanceof StoreError) || error.path !== undefined) return error
+  const resolved = resolveConfig(input)
+  if (Either.isLeft(resolved)) return error
+  return new StoreError({ operation: error.operation, detail: error.detail, path: resolved.right.config.dbPath, ...(error.saved !== undefined ? { saved: error.saved } : {}) }) as E
+}
+
 /** Runs a command body with the application's services for the given options. */
 const withApp = <A, E, R>(opts: Common, body: Effect.Effect<A, E, R>) =>
-  Effect.zipRight(logConfigWarnings, body).pipe(Effect.provide(makeAppLayer(configInput(opts))))
+  Effect.zipRight(logConfigWarnings, body).pipe(Effect.provide(makeAppLayer(configInput(opts))), Effect.mapError(withStorePath(configInput(opts))))
 
 // ---------------------------------------------------------------------------
 // ingest
@@ -64,6 +81,7 @@ const withApp = <A, E, R>(opts: Common, body: Effect.Effect<A, E, R>) =>
 export const ingestSummaryLine = (s: IngestSummary) =>
   `ingest: ${s.files} file(s), ${s.lines} line(s) read, ${s.ingested} new trace(s), ${s.duplicates} duplicate(s), ` +
   `${s.malformed} malformed` +
+  (s.malformed > 0 ? ` (${Object.entries(s.malformedReasons).map(([kind, n]) => `${kind}: ${n}`).join(", ")}; see the malformed_lines table)` : "") +
   (s.pendingPartial > 0 ? `, ${s.pendingPartial} unfinished last line(s) left for the next run` : "") +
   (s.restarted > 0 ? `, ${s.restarted} file(s) re-read after truncation` : "") +
   ` (${(s.elapsedMs / 1000).toFixed(1)} s)`
@@ -86,12 +104,12 @@ const fmt = (x: number | null, digits = 3) => (x === null ? "-" : x.toFixed(digi
 
 export const evalSummaryText = (s: EvalSummary) =>
   table(
-    ["BEHAVIOR", "SCORED", "UNSCORED", "FAILED", "MEAN", "CANARY", "STAGE-2", "CALLS", "TOKENS", "COST $"],
+    ["BEHAVIOR", "SCORED", "UNSCORED", "FAILED", "MEAN", "CANARY", "STAGE-2", "CALLS", "TOKENS", "COST"],
     Object.entries(s.behaviors).map(([b, e]) => [
       b, String(e.scored), String(e.unscored), String(e.failed), fmt(e.mean), String(e.canaryTraces),
-      `${(e.stage2Share * 100).toFixed(0)}%`, String(e.calls), String(e.tokensIn + e.tokensOut), e.costUsd.toFixed(4)
+      `${(e.stage2Share * 100).toFixed(0)}%`, String(e.calls), String(e.tokensIn + e.tokensOut), usd(e.costUsd)
     ])
-  ) + `\neval: ${s.calls} call(s), $${s.costUsd.toFixed(4)}${s.budgetExhausted ? "; stopped early: AUTOTUNE_MAX_COST_USD reached" : ""}`
+  ) + `\neval: ${s.calls} call(s), ${usd(s.costUsd)}${s.budgetExhausted ? "; stopped early: AUTOTUNE_MAX_COST_USD reached" : ""}`
 
 /** Fails with the one line that says which variable enables the LLM stages. */
 const requireProvider = Effect.flatMap(LlmRunner, (runner) =>
@@ -231,7 +249,8 @@ const onceHandler = (opts: Common) =>
     const run = outcome.right
     if (opts.json) yield* printJson(run)
     else yield* printLine(onceText(run))
-    if (run.failed.length > 0) return yield* Effect.fail(new StageFailed({ stage: "once", detail: `failed stage(s): ${run.failed.join(", ")}` }))
+    // One line that says which stage failed and why: it is what journald shows for the run.
+    if (run.failed.length > 0) return yield* Effect.fail(new StageFailed({ stage: "once", detail: run.errors.join("; ") }))
   })
 
 const behaviorText = (s: Effect.Effect.Success<typeof behaviorStage>) =>
@@ -276,8 +295,8 @@ const optimizeText = (s: Effect.Effect.Success<typeof optimizeStage>) =>
       o.outcome === "skipped"
         ? `optimize ${b}: skipped: ${o.why}`
         : o.outcome === "no_gain"
-          ? `optimize ${b}: no gain, keeping the baseline: ${o.why} (${o.calls} calls, $${o.costUsd.toFixed(4)})`
-          : `optimize ${b}: selected ${o.version}: +${o.winner.meanDiff.toFixed(3)} over the baseline (95% lower bound ${o.winner.lowerBound.toFixed(3)}, n=${o.winner.n}; ${o.calls} calls, $${o.costUsd.toFixed(4)}); run \`autotune deploy\``
+          ? `optimize ${b}: no gain, keeping the baseline: ${o.why} (${o.calls} calls, ${usd(o.costUsd)})`
+          : `optimize ${b}: selected ${o.version}: +${o.winner.meanDiff.toFixed(3)} over the baseline (95% lower bound ${o.winner.lowerBound.toFixed(3)}, n=${o.winner.n}; ${o.calls} calls, ${usd(o.costUsd)}); run \`autotune deploy\``
     )
     .join("\n")
 
@@ -386,15 +405,31 @@ const root = Command.make("autotune", common, onceHandler).pipe(
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })
 
 /** Exit codes: 2 for configuration and usage errors, 1 for any other failure. */
-export const exitCodeFor = (error: unknown): number => (error instanceof ConfigError || ValidationError.isValidationError(error) ? 2 : 1)
+export const exitCodeFor = (error: unknown): number =>
+  error instanceof ConfigError || ValidationError.isValidationError(error) || (error instanceof LlmStopped && error.kind === "config") ? 2 : 1
 
-/** One clear line per error, never a stack; the exit code says what kind of failure it was. */
-export const reportFailure = (error: unknown) =>
+const errorJson = (error: unknown) => {
+  const tagged = error as { _tag?: unknown; message?: unknown }
+  const fields = typeof error === "object" && error !== null ? Object.fromEntries(Object.entries(error).filter(([k]) => k !== "stack" && k !== "_tag")) : {}
+  return { error: { ...fields, tag: typeof tagged._tag === "string" ? tagged._tag : "Error", message: error instanceof Error ? error.message : String(error) } }
+}
+
+/**
+ * One clear line per error on stderr, never a stack, for failures and crashes alike; with --json also
+ * `{"error": {...}}` on stdout when the command printed nothing there yet. The exit code says what kind of
+ * failure it was. An interruption (SIGTERM, SIGINT) is a clean stop, not an error.
+ */
+export const reportCause = (cause: Cause.Cause<unknown>) =>
   Effect.sync(() => {
+    if (Cause.isInterruptedOnly(cause)) return
+    const failure = Cause.failureOption(cause)
+    const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
     // @effect/cli has printed usage errors itself already.
     if (!ValidationError.isValidationError(error)) {
       const message = error instanceof Error ? error.message : String(error)
-      process.stderr.write(`autotune: error: ${message}\n`)
+      const crashed = Option.isNone(failure) ? "unexpected failure: " : ""
+      process.stderr.write(`autotune: error: ${crashed}${message.split("\n")[0]}\n`)
+      if (process.argv.includes("--json") && !stdoutWritten()) process.stdout.write(JSON.stringify(errorJson(error)) + "\n")
     }
     process.exitCode = exitCodeFor(error)
   })

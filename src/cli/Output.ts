@@ -1,4 +1,4 @@
-import { Cause, Effect, HashMap, Inspectable, Layer, List, Logger, LogLevel } from "effect"
+import { Cause, Console, Effect, HashMap, Inspectable, Layer, List, Logger, LogLevel } from "effect"
 
 /**
  * Where things go: stdout carries the command's result (a summary, or exactly one JSON object with
@@ -47,8 +47,16 @@ export const LoggingLive = (level?: string) =>
     )
   )
 
+let wroteStdout = false
+/** Whether the command printed its result already: an error then goes to stderr only (one JSON object on stdout). */
+export const stdoutWritten = () => wroteStdout
+
 /** Prints the result of a command on stdout. */
-export const printLine = (line: string) => Effect.sync(() => void process.stdout.write(line + "\n"))
+export const printLine = (line: string) =>
+  Effect.sync(() => {
+    wroteStdout = true
+    process.stdout.write(line + "\n")
+  })
 export const printJson = (value: unknown) => printLine(JSON.stringify(value))
 
 /** A one-line progress bar on stderr, only on a TTY; a no-op under systemd and in scripts. */
@@ -79,3 +87,31 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
   const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()
   return [line(header), ...rows.map(line)].join("\n")
 }
+
+/** Dollars as a person reads them; an unknown cost (a model without a price) says so, never "$0". */
+export const usd = (value: number | null, digits = 4) => (value === null ? "unknown" : `$${value.toFixed(digits)}`)
+
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g
+/** No colour codes in a file, a pipe or journald, nor when NO_COLOR is set (https://no-color.org). */
+export const colourAllowed = (stream: { readonly isTTY?: boolean }) => stream.isTTY === true && (process.env["NO_COLOR"] ?? "") === ""
+
+const plainArgs = (stream: { readonly isTTY?: boolean }, args: ReadonlyArray<unknown>) =>
+  colourAllowed(stream) ? args : args.map((a) => (typeof a === "string" ? a.replace(ANSI, "") : a))
+
+/** The Console @effect/cli prints help and usage errors through, without ANSI codes where colour is not wanted. */
+export const PlainConsoleLive = Layer.unwrapEffect(
+  Console.consoleWith((base) =>
+    Effect.succeed(
+      Console.setConsole({
+        ...base,
+        log: (...args: ReadonlyArray<unknown>) => base.log(...plainArgs(process.stdout, args)),
+        error: (...args: ReadonlyArray<unknown>) => base.error(...plainArgs(process.stderr, args)),
+        unsafe: {
+          ...base.unsafe,
+          log: (...args: ReadonlyArray<unknown>) => base.unsafe.log(...plainArgs(process.stdout, args)),
+          error: (...args: ReadonlyArray<unknown>) => base.unsafe.error(...plainArgs(process.stderr, args))
+        }
+      })
+    )
+  )
+)

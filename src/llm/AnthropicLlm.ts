@@ -3,6 +3,7 @@ import { Effect, Layer } from "effect"
 import { Settings } from "../Config.js"
 import { LlmError, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { Llm } from "./Llm.js"
+import { extractJson, jsonInstruction, strictSchema, type StructuredMode, fallbackMode } from "./Structured.js"
 
 /** `anthropic/claude-haiku-4-5` (the OpenRouter spelling the README defaults use) -> `claude-haiku-4-5`. */
 export const anthropicModelId = (model: string): string | undefined => {
@@ -28,18 +29,22 @@ const classify = (error: unknown): LlmError => {
   return new LlmError({ reason: "BadResponse", detail: error instanceof Error ? error.message.slice(0, 300) : String(error) })
 }
 
+/** Anthropic's answer as text and, when one was asked for, the structured value (tool input or JSON text). */
 const toResponse = (message: unknown, request: LlmRequest): Either<LlmResponse> => {
-  const m = message as { content?: unknown; usage?: { input_tokens?: number; output_tokens?: number } } | null
+  const m = message as { content?: unknown; stop_reason?: string; usage?: { input_tokens?: number; output_tokens?: number } } | null
   if (m === null || typeof m !== "object" || !Array.isArray(m.content)) {
     return { error: new LlmError({ reason: "BadResponse", detail: "the reply is not an Anthropic message" }) }
   }
   const blocks = m.content as Array<{ type?: string; text?: string; name?: string; input?: unknown }>
   const tool = request.output === undefined ? undefined : blocks.find((b) => b.type === "tool_use" && b.name === request.output?.name)
+  // Thinking blocks are the model's scratch work, never the answer.
   const text = blocks.filter((b) => b.type === "text").map((b) => b.text ?? "").join("")
+  const structured = request.output === undefined ? undefined : tool !== undefined ? tool.input : extractJson(text)
   return {
     value: {
       text: tool !== undefined ? JSON.stringify(tool.input) : text,
-      ...(tool !== undefined ? { structured: tool.input } : {}),
+      ...(structured !== undefined ? { structured } : {}),
+      ...(m.stop_reason === "max_tokens" ? { truncated: true } : {}),
       tokensIn: m.usage?.input_tokens ?? 0,
       tokensOut: m.usage?.output_tokens ?? 0
     }
@@ -48,7 +53,22 @@ const toResponse = (message: unknown, request: LlmRequest): Either<LlmResponse> 
 
 type Either<A> = { readonly value: A; readonly error?: undefined } | { readonly error: LlmError; readonly value?: undefined }
 
-/** The Anthropic Messages API through the official SDK; structured output by a forced tool call. */
+// Models that reject forced tool use and think by default (Claude Sonnet 5.5 and its generation): they get
+// a JSON Schema output format and low effort, so a short judge answer is not eaten by thinking.
+const JSON_SCHEMA_FIRST = /^claude-(sonnet|opus|haiku)-5-5/
+
+/** The SDK prints a deprecation line on every call; autotune says it once per run instead (see Models.ts). */
+const withoutSdkWarnings = <A>(f: () => A): A => {
+  const warn = console.warn
+  console.warn = () => undefined
+  try {
+    return f()
+  } finally {
+    console.warn = warn
+  }
+}
+
+/** The Anthropic Messages API through the official SDK; structured output by forced tool use or JSON Schema. */
 export const AnthropicLlm = Layer.effect(
   Llm,
   Effect.map(Settings, ({ config }) => {
@@ -59,35 +79,69 @@ export const AnthropicLlm = Layer.effect(
       maxRetries: 0,
       timeout: config.llmTimeoutMs + 5_000
     })
-    const complete = (request: LlmRequest) =>
+    const modes = new Map<string, StructuredMode>()
+
+    const structuredParams = (request: LlmRequest, model: string, mode: StructuredMode) => {
+      const output = request.output
+      if (output === undefined) return {}
+      switch (mode) {
+        case "tool":
+          return {
+            tools: [{ name: output.name, description: output.description, input_schema: output.inputSchema as Anthropic.Tool.InputSchema }],
+            tool_choice: { type: "tool" as const, name: output.name }
+          }
+        case "json_schema":
+          return {
+            output_config: {
+              format: { type: "json_schema" as const, schema: strictSchema(output.inputSchema) as Record<string, unknown> },
+              ...(JSON_SCHEMA_FIRST.test(model) ? { effort: "low" as const } : {})
+            }
+          }
+        case "prompt":
+          return {}
+      }
+    }
+
+    const send = (request: LlmRequest, model: string, mode: StructuredMode) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          withoutSdkWarnings(() =>
+            client.messages.create(
+              {
+                model,
+                // The Messages API of SDK 1.x takes no temperature (and current models refuse one).
+                max_tokens: request.maxTokens,
+                system: request.output !== undefined && mode === "prompt" ? `${request.system}\n\n${jsonInstruction(request.output)}` : request.system,
+                messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+                ...structuredParams(request, model, mode)
+              },
+              { signal }
+            )
+          ),
+        catch: classify
+      })
+
+    const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
       Effect.gen(function* () {
         const model = anthropicModelId(request.model)
         if (model === undefined) {
           return yield* new LlmError({ reason: "BadRequest", detail: `${request.model} is not an Anthropic model; set AUTOTUNE_PROVIDER=openrouter to use it` })
         }
-        const message = yield* Effect.tryPromise({
-          try: (signal) =>
-            client.messages.create(
-              {
-                model,
-                // The Messages API of SDK 1.x takes no temperature; determinism comes from the forced tool.
-                max_tokens: request.maxTokens,
-                system: request.system,
-                messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
-                ...(request.output !== undefined
-                  ? {
-                      tools: [{ name: request.output.name, description: request.output.description, input_schema: request.output.inputSchema as Anthropic.Tool.InputSchema }],
-                      tool_choice: { type: "tool" as const, name: request.output.name }
-                    }
-                  : {})
-              },
-              { signal }
-            ),
-          catch: classify
-        })
-        const result = toResponse(message, request)
-        if (result.error !== undefined) return yield* result.error
-        return result.value
+        let mode = modes.get(model) ?? (JSON_SCHEMA_FIRST.test(model) ? "json_schema" : "tool")
+        for (;;) {
+          const result = yield* Effect.either(send(request, model, mode))
+          if (result._tag === "Right") {
+            modes.set(model, mode)
+            const response = toResponse(result.right, request)
+            if (response.error !== undefined) return yield* response.error
+            return response.value
+          }
+          // A model that refuses this way of asking for structure gets the next one, once per run.
+          const next = request.output !== undefined && result.left.reason === "BadRequest" ? fallbackMode(mode, result.left.detail) : undefined
+          if (next === undefined) return yield* result.left
+          mode = next
+          modes.set(model, next)
+        }
       })
     return { provider: "anthropic", complete }
   })

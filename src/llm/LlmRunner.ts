@@ -1,47 +1,72 @@
 import { SqlClient } from "@effect/sql"
-import { Duration, Effect, Ref } from "effect"
+import { Duration, Effect, Option, Ref } from "effect"
 import { randomUUID } from "node:crypto"
-import { Settings } from "../Config.js"
-import { LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import { type AppConfig, Settings, SETTINGS } from "../Config.js"
+import { LlmStopped } from "../Domain/Errors.js"
+import { isConfigFailure, isProviderFailure, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { chooseProvider, Llm, type ProviderChoice } from "./Llm.js"
+import { deprecationWarnings, MODEL_SETTINGS } from "./Models.js"
+import { bareModel, parsePrices } from "./Prices.js"
 
-/** USD per million tokens, input and output. Keys are bare model ids (provider prefix dropped). */
-export const DEFAULT_PRICES: Readonly<Record<string, readonly [number, number]>> = {
-  "claude-haiku-4-5": [1, 5],
-  "claude-sonnet-4-5": [3, 15],
-  "claude-sonnet-4": [3, 15],
-  "claude-opus-4-5": [5, 25],
-  "claude-opus-4-1": [15, 75],
-  "claude-3-5-haiku": [0.8, 4]
-}
-
-const bareModel = (model: string) => model.slice(model.lastIndexOf("/") + 1).replace(/-\d{8}$/, "")
-
-/** AUTOTUNE_PRICES: `model=in:out,model2=in:out`, USD per million tokens; merged over the defaults. */
-export const parsePrices = (text: string): Record<string, readonly [number, number]> => {
-  const prices: Record<string, readonly [number, number]> = { ...DEFAULT_PRICES }
-  for (const entry of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
-    const match = /^([^=]+)=([\d.]+):([\d.]+)$/.exec(entry)
-    if (match === null) throw new Error(`AUTOTUNE_PRICES entry ${JSON.stringify(entry)} is not model=in:out`)
-    prices[bareModel(match[1]!.trim())] = [Number(match[2]), Number(match[3])]
-  }
-  return prices
-}
+export { parsePrices }
 
 export interface StageUsage {
   readonly calls: number
   readonly failed: number
   readonly tokensIn: number
   readonly tokensOut: number
-  readonly costUsd: number
+  /** Null when a call went to a model without a known price: an unknown cost is never shown as $0. */
+  readonly costUsd: number | null
 }
 
 const emptyUsage: StageUsage = { calls: 0, failed: 0, tokensIn: 0, tokensOut: 0, costUsd: 0 }
 
+const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b)
+
+/** Why the run's LLM stages were stopped; every later call fails at once with it, nothing is sent. */
+export interface Halt {
+  readonly kind: "config" | "provider"
+  readonly detail: string
+}
+
+const KEY_VARIABLE: Record<string, string> = { anthropic: "ANTHROPIC_API_KEY", openrouter: "OPENROUTER_API_KEY", "openai-compatible": "OPENROUTER_API_KEY" }
+
+/** Structured answers asked of one model in this run, and how many could not be used. */
+export interface ParseStats {
+  readonly structured: number
+  readonly unparsed: number
+}
+
+/** The variables a person changes to replace this model: every model setting that holds it. */
+export const modelVariables = (config: AppConfig, model: string): string => {
+  const names = MODEL_SETTINGS.filter((key) => config[key] === model).map((key) => SETTINGS[key].env[0]!)
+  return names.length === 0 ? "the model settings" : names.join(" / ")
+}
+
+/** The one line for a failure the user must fix, naming the variable to change. */
+export const configFailureLine = (config: AppConfig, provider: string, model: string, error: LlmError): string => {
+  const status = error.status === undefined ? "" : `HTTP ${error.status}, `
+  const detail = error.detail.replace(/\s+/g, " ").slice(0, 160)
+  switch (error.reason) {
+    case "Auth":
+      return `${provider} rejected the API key (${status}${detail}); check ${KEY_VARIABLE[provider] ?? "the API key"}`
+    case "NotFound":
+      return `${provider} does not know the model ${JSON.stringify(model)} (${status}${detail}); check ${modelVariables(config, model)}`
+    default:
+      return `${provider} refused a request for model ${JSON.stringify(model)} (${status}${detail}); check ${modelVariables(config, model)} and the settings used with it`
+  }
+}
+
+const providerFailureLine = (provider: string, count: number, error: LlmError) =>
+  `${provider} is failing: ${count} attempts in a row failed, the last with ${error.status === undefined ? error.reason : `HTTP ${error.status}`}: ` +
+  `${JSON.stringify(error.detail.replace(/\s+/g, " ").slice(0, 120))}; this run's LLM stages stopped (nothing was scored 0, nothing shipped), the next run tries again`
+
 /**
  * The one place where LLM policy lives, for every stage and provider: a timeout per attempt, retries with
  * exponential backoff and jitter on transient failures (honouring retry-after), a concurrency limit shared
- * by every stage, a cost budget per run, and a record of every call.
+ * by every stage, a cost budget per run, a record of every call, and the two ways a run stops early: a
+ * failure the user must fix (a wrong key, an unknown model) and a circuit breaker for a failing provider.
+ * Until one call has succeeded, calls go one at a time, so a wrong key costs one request, not one per trace.
  */
 export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner", {
   effect: Effect.gen(function* () {
@@ -50,22 +75,27 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
     const { config } = yield* Settings
     const prices = parsePrices(config.prices)
     const semaphore = yield* Effect.makeSemaphore(config.llmConcurrency)
+    const probe = yield* Effect.makeSemaphore(1)
     const spent = yield* Ref.make(0)
     const usage = yield* Ref.make<Record<string, StageUsage>>({})
+    const halt = yield* Ref.make<Halt | undefined>(undefined)
+    let proven = false
+    let failuresInARow = 0
     const warnedModels = new Set<string>()
+    const parsing = new Map<string, { structured: number; unparsed: number }>()
     const runId = randomUUID()
+    // Once per run, not once per call as the SDK would: a deprecated model names the variable to change.
+    if (llm.provider !== "none") for (const line of deprecationWarnings(config)) yield* Effect.logWarning(line)
     const choice: ProviderChoice = llm.provider === "none" ? chooseProvider(config) : { available: true, provider: llm.provider }
 
-    const costOf = (model: string, response: LlmResponse) => {
+    const costOf = (model: string, response: LlmResponse): Effect.Effect<number | null> => {
       if (response.reportedCostUsd !== undefined) return Effect.succeed(response.reportedCostUsd)
       const price = prices[bareModel(model)]
       if (price !== undefined) return Effect.succeed((response.tokensIn * price[0] + response.tokensOut * price[1]) / 1e6)
-      if (warnedModels.has(model)) return Effect.succeed(0)
+      if (warnedModels.has(model)) return Effect.succeed(null)
       warnedModels.add(model)
-      return Effect.as(
-        Effect.logWarning(`no price for model ${model}: its calls count as $0 toward AUTOTUNE_MAX_COST_USD; add it to AUTOTUNE_PRICES`),
-        0
-      )
+      const budget = config.maxCostUsd > 0 ? `; AUTOTUNE_MAX_COST_USD cannot be enforced in dollars for its calls` : ""
+      return Effect.as(Effect.logWarning(`no price for model ${model}: its cost is reported as unknown${budget}; add it to AUTOTUNE_PRICES`), null)
     }
 
     const budgetLeft = Effect.flatMap(Ref.get(spent), (usd) =>
@@ -74,6 +104,23 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
         : Effect.void
     )
 
+    const notHalted = Effect.flatMap(Ref.get(halt), (h) => (h === undefined ? Effect.void : Effect.fail(new LlmError({ reason: "Halted", detail: h.detail }))))
+
+    const stop = (next: Halt) =>
+      Ref.modify(halt, (current) => (current === undefined ? [true, next] : [false, current])).pipe(
+        Effect.flatMap((first) => (first ? Effect.logDebug(`LLM stages stopped: ${next.detail}`) : Effect.void))
+      )
+
+    /** Classifies a failed attempt: it may stop the run (config) or trip the breaker (provider). */
+    const observe = (request: LlmRequest, error: LlmError) => {
+      if (isConfigFailure(error)) return stop({ kind: "config", detail: configFailureLine(config, choice.available ? choice.provider : "the provider", request.model, error) })
+      if (!isProviderFailure(error)) return Effect.void
+      failuresInARow++
+      return failuresInARow >= config.llmBreakerThreshold
+        ? stop({ kind: "provider", detail: providerFailureLine(choice.available ? choice.provider : "the provider", failuresInARow, error) })
+        : Effect.void
+    }
+
     const backoff = (attempt: number, error: LlmError) => {
       const exponential = Math.min(config.llmMaxRetryDelayMs, config.llmMinRetryDelayMs * 2 ** (attempt - 1))
       const jittered = exponential * (0.8 + Math.random() * 0.4)
@@ -81,8 +128,18 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
       return Duration.millis(Math.round(Math.min(60_000, Math.max(jittered, error.retryAfterMs ?? 0))))
     }
 
-    const record = (request: LlmRequest, outcome: string, attempts: number, latencyMs: number, response?: LlmResponse, costUsd = 0, error?: LlmError) =>
+    /** Whether a structured answer was usable: null when none was asked for. */
+    const parsedOf = (request: LlmRequest, response: LlmResponse | undefined): boolean | null => {
+      if (request.output === undefined || response === undefined) return null
+      const ok = response.structured !== undefined && (request.output.accepts?.(response.structured) ?? true)
+      const stats = parsing.get(request.model) ?? { structured: 0, unparsed: 0 }
+      parsing.set(request.model, { structured: stats.structured + 1, unparsed: stats.unparsed + (ok ? 0 : 1) })
+      return ok
+    }
+
+    const record = (request: LlmRequest, outcome: string, attempts: number, latencyMs: number, response?: LlmResponse, costUsd: number | null = 0, error?: LlmError) =>
       Effect.gen(function* () {
+        const parsed = parsedOf(request, response)
         yield* Ref.update(usage, (all) => {
           const u = all[request.stage] ?? emptyUsage
           return {
@@ -92,7 +149,7 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
               failed: u.failed + (outcome === "ok" ? 0 : 1),
               tokensIn: u.tokensIn + (response?.tokensIn ?? 0),
               tokensOut: u.tokensOut + (response?.tokensOut ?? 0),
-              costUsd: u.costUsd + costUsd
+              costUsd: addCost(u.costUsd, costUsd)
             }
           }
         })
@@ -103,7 +160,9 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
           model: request.model,
           tokens_in: response?.tokensIn ?? 0,
           tokens_out: response?.tokensOut ?? 0,
-          cost_usd: costUsd,
+          cost_usd: costUsd ?? 0,
+          cost_known: costUsd === null ? 0 : 1,
+          parsed: parsed === null ? null : parsed ? 1 : 0,
           latency_ms: Math.round(latencyMs),
           attempts,
           outcome,
@@ -121,6 +180,7 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
       )
 
     const call = Effect.fn("LlmRunner.call")(function* (request: LlmRequest) {
+      yield* notHalted
       yield* budgetLeft
       const started = Date.now()
       let tries = 0
@@ -128,30 +188,59 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
         tries++
         const result = yield* Effect.either(attempt(request))
         if (result._tag === "Right") {
+          failuresInARow = 0
+          proven = true
           const cost = yield* costOf(request.model, result.right)
-          yield* Ref.update(spent, (usd) => usd + cost)
+          yield* Ref.update(spent, (usd) => usd + (cost ?? 0))
           yield* record(request, "ok", tries, Date.now() - started, result.right, cost)
           return result.right
         }
         const error = result.left
+        yield* observe(request, error)
         if (!error.retryable || tries > config.llmRetries) {
           yield* record(request, error.reason, tries, Date.now() - started, undefined, 0, error)
           return yield* error
         }
+        const stopped = yield* Effect.either(notHalted)
+        if (stopped._tag === "Left") {
+          yield* record(request, error.reason, tries, Date.now() - started, undefined, 0, error)
+          return yield* stopped.left
+        }
         yield* Effect.logDebug(`LLM ${request.stage} attempt ${tries} failed (${error.reason}); retrying`)
         yield* Effect.sleep(backoff(tries, error))
-        // No new request starts once the budget is spent, retries included.
-        yield* budgetLeft.pipe(Effect.tapError(() => record(request, "BudgetExhausted", tries, Date.now() - started, undefined, 0, error)))
+        // No new request starts once the budget is spent or the run is stopped, retries included.
+        yield* Effect.zipRight(notHalted, budgetLeft).pipe(Effect.tapError((e) => record(request, e.reason, tries, Date.now() - started, undefined, 0, error)))
       }
     })
+
+    const limited = (request: LlmRequest) => semaphore.withPermits(1)(call(request))
+
+    /**
+     * Until a call has succeeded, one at a time: the first answer tells whether the key and model work. Calls
+     * that queued meanwhile pass the gate at once when it opens and run side by side again.
+     */
+    const gated = (request: LlmRequest) =>
+      Effect.suspend(() =>
+        proven
+          ? limited(request)
+          : probe
+              .withPermits(1)(Effect.suspend(() => (proven ? Effect.succeed(Option.none<LlmResponse>()) : Effect.map(limited(request), Option.some))))
+              .pipe(Effect.flatMap(Option.match({ onNone: () => limited(request), onSome: Effect.succeed })))
+      )
 
     return {
       runId,
       provider: choice,
       /** One logical LLM call under the shared policy; waits for a concurrency slot. */
-      call: (request: LlmRequest) => semaphore.withPermits(1)(call(request)),
+      call: gated,
       spentUsd: Ref.get(spent),
-      usage: Ref.get(usage)
+      usage: Ref.get(usage),
+      /** Per model: structured answers asked for in this run and how many could not be used. */
+      parseStats: Effect.sync((): Record<string, ParseStats> => Object.fromEntries(parsing)),
+      /** Why the LLM stages were stopped in this run, if they were. */
+      halt: Ref.get(halt),
+      /** Fails with LlmStopped when the run's LLM stages were stopped: a stage checks it before it records a result. */
+      ensureRunning: Effect.flatMap(Ref.get(halt), (h) => (h === undefined ? Effect.void : Effect.fail(new LlmStopped(h))))
     } as const
   })
 }) {}
@@ -161,6 +250,6 @@ export const usageOf = (all: Record<string, StageUsage>, prefix: string): StageU
   Object.entries(all)
     .filter(([stage]) => stage.startsWith(prefix))
     .reduce(
-      (a, [, u]) => ({ calls: a.calls + u.calls, failed: a.failed + u.failed, tokensIn: a.tokensIn + u.tokensIn, tokensOut: a.tokensOut + u.tokensOut, costUsd: a.costUsd + u.costUsd }),
+      (a, [, u]) => ({ calls: a.calls + u.calls, failed: a.failed + u.failed, tokensIn: a.tokensIn + u.tokensIn, tokensOut: a.tokensOut + u.tokensOut, costUsd: addCost(a.costUsd, u.costUsd) }),
       emptyUsage
     )

@@ -134,6 +134,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
           ),
         { concurrency: "unbounded" }
       )
+      yield* runner.ensureRunning
       const ok = scores.filter((s): s is number => s !== null)
       return ok.length === 0 ? null : ok.reduce((a, b) => a + b, 0) / ok.length
     })

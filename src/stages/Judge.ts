@@ -28,14 +28,17 @@ export interface BehaviorEval {
   readonly calls: number
   readonly tokensIn: number
   readonly tokensOut: number
-  readonly costUsd: number
+  /** Null when a model without a known price was used. */
+  readonly costUsd: number | null
 }
 
 export interface EvalSummary {
   readonly behaviors: Record<string, BehaviorEval>
   readonly calls: number
-  readonly costUsd: number
+  readonly costUsd: number | null
   readonly budgetExhausted: boolean
+  /** Per model: structured answers asked for, how many could not be used, and that share. */
+  readonly unparseable: Record<string, { readonly structured: number; readonly unparsed: number; readonly share: number }>
 }
 
 interface Row extends JudgeRow {
@@ -194,12 +197,17 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         // The runner's semaphore is the real limit; this only keeps the number of waiting fibers sensible.
         { concurrency: config.llmConcurrency * 2, discard: true }
       )
+      // A wrong key, an unknown model or a failing provider ends the stage here: what was scored is kept.
+      yield* runner.ensureRunning
       const usage = yield* runner.usage
       const behaviors: Record<string, BehaviorEval> = {}
       for (const { rubric } of work) behaviors[rubric.behavior] = summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`))
       const all = usageOf(usage, "judge:")
       const budgetExhausted = [...outcomes.values()].flat().some((o) => o.kind === "failed" && o.error.reason === "BudgetExhausted")
-      return { behaviors, calls: all.calls, costUsd: all.costUsd, budgetExhausted } satisfies EvalSummary
+      const unparseable = Object.fromEntries(
+        Object.entries(yield* runner.parseStats).map(([model, p]) => [model, { ...p, share: p.structured === 0 ? 0 : p.unparsed / p.structured }])
+      )
+      return { behaviors, calls: all.calls, costUsd: all.costUsd, budgetExhausted, unparseable } satisfies EvalSummary
     })
 
     return { evaluate, verdict } as const

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Config.js"
-import { FileError, type StoreError } from "../Domain/Errors.js"
+import { FileError, StoreError } from "../Domain/Errors.js"
 import { contentId, parseTraceLine, type Trace } from "../Domain/Trace.js"
 import { redactText } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
@@ -16,6 +16,8 @@ export interface IngestSummary {
   readonly ingested: number
   readonly duplicates: number
   readonly malformed: number
+  /** Malformed lines by kind of problem ("bad timestamp", "invalid JSON", …). */
+  readonly malformedReasons: Readonly<Record<string, number>>
   readonly bytes: number
   /** Files that were read again from the start because they shrank or were replaced. */
   readonly restarted: number
@@ -28,6 +30,10 @@ export interface IngestProgress {
   readonly bytesDone: number
   readonly bytesTotal: number
   readonly file: string
+}
+
+type Totals = { -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "files" | "malformedReasons">]: IngestSummary[K] } & {
+  readonly malformedReasons: Record<string, number>
 }
 
 const CHUNK_BYTES = 1 << 20
@@ -50,6 +56,7 @@ interface Parsed {
 
 interface Bad {
   readonly line: string
+  readonly kind: string
   readonly reason: string
   readonly byteOffset: number
   readonly lineNo: number
@@ -182,7 +189,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
 
     const ingestFile = (
       file: string,
-      totals: { lines: number; ingested: number; duplicates: number; malformed: number; bytes: number; restarted: number; pendingPartial: number },
+      totals: Totals,
       progress: (bytes: number) => void
     ) =>
       Effect.acquireUseRelease(
@@ -207,6 +214,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
               totals.ingested += inserted
               totals.duplicates += good.length - inserted
               totals.malformed += bad.length
+              for (const b of bad) totals.malformedReasons[b.kind] = (totals.malformedReasons[b.kind] ?? 0) + 1
               good = []
               bad = []
               batchLines = 0
@@ -244,7 +252,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
                 if (raw.trim() !== "") {
                   const parsed = parseTraceLine(raw, config.redact)
                   if (parsed.ok) good.push({ trace: parsed.trace, byteOffset: lineOffset, lineNo })
-                  else bad.push({ line: raw, reason: parsed.reason, byteOffset: lineOffset, lineNo })
+                  else bad.push({ line: raw, kind: parsed.kind, reason: parsed.reason, byteOffset: lineOffset, lineNo })
                 }
                 if (batchLines >= BATCH_LINES) yield* flush
                 lineStart = nl + 1
@@ -291,7 +299,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       })
       const bytesTotal = sizes.reduce((a, b) => a + b, 0)
       let bytesDone = 0
-      const totals = { lines: 0, ingested: 0, duplicates: 0, malformed: 0, bytes: 0, restarted: 0, pendingPartial: 0 }
+      const totals: Totals = { lines: 0, ingested: 0, duplicates: 0, malformed: 0, malformedReasons: {}, bytes: 0, restarted: 0, pendingPartial: 0 }
       for (const file of files) {
         yield* ingestFile(file, totals, (n) => {
           bytesDone += n
@@ -301,6 +309,17 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
           Effect.catchIf(
             (e): e is FileError => e._tag === "FileError" && !fs.existsSync(file),
             () => Effect.logInfo(`${path.basename(file)} disappeared while ingesting; skipped`)
+          ),
+          // A person must know whether anything was lost: each batch commits with its file position, so no.
+          Effect.mapError((e) =>
+            e._tag === "StoreError"
+              ? new StoreError({
+                  operation: e.operation,
+                  detail: e.detail,
+                  path: config.dbPath,
+                  saved: `${totals.ingested} new trace(s) were saved before it; the batch being written was rolled back and the next run resumes from the last saved position: nothing was lost`
+                })
+              : e
           )
         )
       }

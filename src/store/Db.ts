@@ -1,7 +1,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient, SqlError } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Config.js"
@@ -150,6 +150,13 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
         created_at INTEGER NOT NULL
       )`,
       sql`CREATE INDEX optimize_runs_behavior ON optimize_runs (behavior, baseline_version, created_at)`
+    ], { discard: true })),
+  // A call to a model without a known price has an unknown cost: never counted as $0 in a total.
+  // `parsed`: for a call that asked for a structured answer, whether the answer could be used (NULL otherwise).
+  "0003_llm_cost_known": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`ALTER TABLE llm_calls ADD COLUMN cost_known INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE llm_calls ADD COLUMN parsed INTEGER`
     ], { discard: true }))
 }
 
@@ -168,18 +175,37 @@ export const busyRetry = Schedule.exponential("50 millis", 2).pipe(
   Schedule.upTo(Duration.minutes(2))
 )
 
-/** Runs a write transaction, retrying it whole while another process holds the database. */
+/**
+ * Runs a write transaction, retrying it whole while another process holds the database. When SQLite has
+ * already rolled back on its own (a full disk), @effect/sql's ROLLBACK fails too and dies: that is the same
+ * store failure, so it comes back as a typed error, not as a silent crash.
+ */
 export const writeTransaction = <A, E, R>(sql: SqlClient.SqlClient, effect: Effect.Effect<A, E, R>) =>
   sql.withTransaction(effect).pipe(
+    Effect.catchSomeDefect((defect) => (defect instanceof SqlError.SqlError ? Option.some(Effect.fail(defect)) : Option.none())),
     Effect.retry({
       schedule: busyRetry,
       while: (error) => error instanceof SqlError.SqlError && isBusy(error)
     })
   )
 
+/** What a person should read for SQLite's and the file system's error codes. */
+export const describeStoreCause = (cause: unknown): string => {
+  const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown }
+  const text = typeof message === "string" ? message : String(cause)
+  const c = typeof code === "string" ? code : ""
+  if (c === "SQLITE_FULL" || c === "ENOSPC") return "the disk is full"
+  if (c.startsWith("SQLITE_READONLY") || c === "EROFS") return `the database cannot be written (read-only file system or file; ${text})`
+  if (c.startsWith("SQLITE_CORRUPT") || c === "SQLITE_NOTADB") return `the database file is damaged (${text}); move it aside and run again: a new store is built and the traces are read again from DotClaw's files`
+  if (c.startsWith("SQLITE_CANTOPEN")) return `cannot open the database file (missing directory or no permission; ${text})`
+  if (c === "SQLITE_PERM" || c === "EACCES" || c === "EPERM") return `permission denied (${text})`
+  if (c.startsWith("SQLITE_IOERR")) return `disk I/O error (${text}): is the disk full or failing?`
+  return text
+}
+
 /** Maps a SqlError to the one-line StoreError a user sees. */
 export const storeError = (operation: string) => (error: SqlError.SqlError) =>
-  new StoreError({ operation, detail: String((error.cause as Error | undefined)?.message ?? error.message) })
+  new StoreError({ operation, detail: describeStoreCause(error.cause ?? error) })
 
 export const makeDbLayer = (filename: string) => {
   // WAL with synchronous=NORMAL: a crash of the process never loses a commit; only a power cut can lose
@@ -209,8 +235,7 @@ export const makeDbLayer = (filename: string) => {
 
 const describe = (error: unknown): string => {
   const cause = (error as { cause?: unknown }).cause
-  if (cause instanceof Error) return cause.message
-  return error instanceof Error ? error.message : String(error)
+  return describeStoreCause(cause instanceof Error ? cause : error)
 }
 
 /** The store at the configured AUTOTUNE_DB_PATH. */

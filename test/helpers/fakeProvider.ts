@@ -42,6 +42,15 @@ export const markerScorer: Responder = (r) => {
 const textOf = (content: unknown): string =>
   typeof content === "string" ? content : Array.isArray(content) ? content.map((c) => (c as { text?: string }).text ?? "").join("") : ""
 
+/** The answer a JSON Schema output format asks for, named like the tool it stands in for. */
+const schemaName = (body: Record<string, unknown>): string | undefined => {
+  const named = (body["response_format"] as { json_schema?: { name?: string } } | undefined)?.json_schema?.name
+  if (named !== undefined) return named
+  const schema = (body["output_config"] as { format?: { schema?: { properties?: Record<string, unknown> } } } | undefined)?.format?.schema
+  if (schema?.properties === undefined) return undefined
+  return "score" in schema.properties ? "record_score" : "candidates" in schema.properties ? "propose_instructions" : "json"
+}
+
 /**
  * A small LLM provider on 127.0.0.1 speaking the Anthropic Messages API (tool use included) and OpenAI chat
  * completions, for end-to-end tests and benchmarks through the real SDK and HTTP stack.
@@ -61,7 +70,8 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
       })()
       const api = req.url?.endsWith("/messages") ? "anthropic" : "chat"
       const messages = (body["messages"] as Array<{ role: string; content: unknown }> | undefined) ?? []
-      const tools = body["tools"] as Array<{ name: string }> | undefined
+      const tools = body["tools"] as Array<{ name?: string; function?: { name: string } }> | undefined
+      const jsonFormat = (body["output_config"] as { format?: unknown } | undefined)?.format !== undefined || body["response_format"] !== undefined
       const seen: SeenRequest = {
         api,
         path: req.url ?? "",
@@ -70,7 +80,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
         model: String(body["model"] ?? ""),
         system: api === "anthropic" ? textOf(body["system"]) : textOf(messages.find((m) => m.role === "system")?.content),
         user: messages.filter((m) => m.role === "user").map((m) => textOf(m.content)).join("\n"),
-        toolName: tools?.[0]?.name ?? (/JSON Schema/.test(textOf(messages[0]?.content)) ? "json" : undefined)
+        toolName: tools?.[0]?.name ?? tools?.[0]?.function?.name ?? schemaName(body) ?? (jsonFormat || /JSON Schema/.test(api === "anthropic" ? textOf(body["system"]) : textOf(messages[0]?.content)) ? "json" : undefined)
       }
       state.requests.push(seen)
       const fault = state.faults.shift()
@@ -89,7 +99,9 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
         const tokensIn = Math.ceil((seen.system.length + seen.user.length) / 4)
         if (api === "anthropic") {
           const content = "tool" in answer
-            ? [{ type: "tool_use", id: "toolu_fake", name: tools?.[0]?.name ?? "tool", input: answer.tool }]
+            ? tools !== undefined
+              ? [{ type: "tool_use", id: "toolu_fake", name: tools[0]?.name ?? "tool", input: answer.tool }]
+              : [{ type: "text", text: JSON.stringify(answer.tool) }]
             : [{ type: "text", text: answer.text }]
           res.writeHead(200, { "content-type": "application/json" })
           res.end(JSON.stringify({
@@ -98,11 +110,14 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
             usage: { input_tokens: tokensIn, output_tokens: 25 }
           }))
         } else {
-          const content = "tool" in answer ? JSON.stringify(answer.tool) : answer.text
+          const fn = tools?.[0]?.function?.name
+          const message = "tool" in answer && fn !== undefined
+            ? { role: "assistant", content: null, tool_calls: [{ id: "call_fake", type: "function", function: { name: fn, arguments: JSON.stringify(answer.tool) } }] }
+            : { role: "assistant", content: "tool" in answer ? JSON.stringify(answer.tool) : answer.text }
           res.writeHead(200, { "content-type": "application/json" })
           res.end(JSON.stringify({
             id: "chatcmpl-fake", object: "chat.completion", model: seen.model,
-            choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+            choices: [{ index: 0, message, finish_reason: fn !== undefined ? "tool_calls" : "stop" }],
             usage: { prompt_tokens: tokensIn, completion_tokens: 25 }
           }))
         }
