@@ -87,7 +87,7 @@ const THRESHOLDS: Thresholds = {
   maxErrorRate: 0.12,
   maxToolFailureRate: 0.25,
   maxErrorRateDelta: 0.05,
-  maxToolFailureRateDelta: 0.12
+  maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1
 }
 const HOUR = 3_600_000
 

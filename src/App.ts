@@ -6,6 +6,7 @@ import { BehaviorTuner } from "./stages/BehaviorTuner.js"
 import { CanaryMonitor } from "./stages/CanaryMonitor.js"
 import { DbLive } from "./store/Db.js"
 import { Deployer } from "./stages/Deployer.js"
+import { Feedback } from "./stages/Feedback.js"
 import { Optimizer } from "./stages/Optimizer.js"
 import { Judge } from "./stages/Judge.js"
 import { type Llm, LlmLive } from "./llm/Llm.js"
@@ -33,9 +34,14 @@ export const makeAppLayer = (
     Optimizer.Default,
     CanaryMonitor.Default,
     BehaviorTuner.Default
-  ).pipe(Layer.provideMerge(Layer.merge(judge, deployer)))
+  ).pipe(Layer.provideMerge(Layer.mergeAll(judge, deployer, Feedback.Default)))
   return stages.pipe(Layer.provideMerge(db), Layer.provideMerge(settings))
 }
 
 /** Logs what the configuration loader wanted a person to know (a missing file, a loose file mode). */
-export const logConfigWarnings = Effect.flatMap(Settings, (s) => Effect.forEach(s.warnings, (w) => Effect.logWarning(w), { discard: true }))
+export const logConfigWarnings = Effect.flatMap(Settings, (s) =>
+  Effect.zipRight(
+    Effect.forEach(s.notes, (n) => Effect.logInfo(n), { discard: true }),
+    Effect.forEach(s.warnings, (w) => Effect.logWarning(w), { discard: true })
+  )
+)

@@ -1,9 +1,9 @@
 import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { Behavior, BEHAVIORS } from "./Domain/Behavior.js"
 import { ConfigError } from "./Domain/Errors.js"
+import { discover, expandHome, LEGACY_HOME } from "./DotClaw.js"
 import { priceEntries } from "./llm/Prices.js"
 
 // ---------------------------------------------------------------------------
@@ -57,6 +57,7 @@ export const AppConfig = Schema.Struct({
   canaryMaxToolFailureRate: between(0, 1),
   canaryMaxErrorRateDelta: between(0, 1),
   canaryMaxToolFailureRateDelta: between(0, 1),
+  canaryMaxNegativeRateDelta: between(0, 1),
   canaryMaxSamples: intAtLeast(1),
   canaryMaxDays: positive,
 
@@ -86,6 +87,8 @@ export const AppConfig = Schema.Struct({
   behaviorCanaryPercent: between(0, 100),
   behaviorConfigPath: nonEmpty,
   behaviorReportDir: nonEmpty,
+  packMaxChars: intAtLeast(200),
+  feedbackDbPath: nonEmpty,
 
   provider: Provider,
   anthropicApiKey: Schema.String,
@@ -133,8 +136,9 @@ const constant = (value: unknown) => () => value
 export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   home: {
     kind: "path", env: ["AUTOTUNE_HOME"], flag: "home",
-    default: () => path.join(os.homedir(), ".config", "dotclaw"),
-    doc: "Root for the default trace, prompt, database, report and behavior paths"
+    // Replaced by discovery in resolveConfig: the DotClaw home found, else the 1.1 layout.
+    default: () => LEGACY_HOME(),
+    doc: "Root for autotune's config file and store, and the 1.1 layout's trace, prompt, report and behavior paths (default: DotClaw's home when found, else ~/.config/dotclaw)"
   },
   traceDir: { kind: "path", env: ["AUTOTUNE_TRACE_DIR"], file: ["traceDir"], flag: "trace-dir", default: inHome("traces"), doc: "Where DotClaw writes trace-YYYY-MM-DD.jsonl" },
   outputDir: { kind: "path", env: ["AUTOTUNE_OUTPUT_DIR"], file: ["deploy", "outputDir"], flag: "output-dir", default: inHome("prompts"), doc: "Shared prompts dir DotClaw reads packs from" },
@@ -152,6 +156,7 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   canaryMaxToolFailureRate: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE"], file: ["deploy", "canaryMaxToolFailureRate"], default: constant(0.25), doc: "Tool-failure ceiling for a canary" },
   canaryMaxErrorRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_ERROR_RATE_DELTA"], file: ["deploy", "canaryMaxErrorRateDelta"], default: constant(0.05), doc: "Allowed error-rate excess over the active pack" },
   canaryMaxToolFailureRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE_DELTA"], file: ["deploy", "canaryMaxToolFailureRateDelta"], default: constant(0.12), doc: "Allowed tool-failure excess over the active pack" },
+  canaryMaxNegativeRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_NEGATIVE_RATE_DELTA"], file: ["deploy", "canaryMaxNegativeRateDelta"], default: constant(0.1), doc: "Allowed excess of users' 👎 share on the canary over the active pack (a health gate)" },
   canaryMaxSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_SAMPLES"], file: ["deploy", "canaryMaxSamples"], default: constant(500), doc: "Canary samples after which an undecided canary expires" },
   canaryMaxDays: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_DAYS"], file: ["deploy", "canaryMaxDays"], default: constant(14), doc: "Days after which an undecided canary expires" },
 
@@ -181,6 +186,8 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   behaviorCanaryPercent: { kind: "number", env: ["AUTOTUNE_BEHAVIOR_CANARY_PERCENT"], file: ["behavior", "canaryPercent"], default: constant(20), doc: "Canary share for behavior packs, in percent" },
   behaviorConfigPath: { kind: "path", env: ["AUTOTUNE_BEHAVIOR_CONFIG_PATH"], file: ["behavior", "configPath"], default: inHome("behavior.json"), doc: "behavior.json DotClaw reads" },
   behaviorReportDir: { kind: "path", env: ["AUTOTUNE_BEHAVIOR_REPORT_DIR"], file: ["behavior", "reportDir"], default: inHome("reports"), doc: "Daily reports" },
+  packMaxChars: { kind: "integer", env: ["AUTOTUNE_PACK_MAX_CHARS"], file: ["deploy", "maxChars"], default: constant(6000), doc: "Longest instructions DotClaw renders (its agent.promptPacks.maxChars); longer candidates are dropped" },
+  feedbackDbPath: { kind: "path", env: ["AUTOTUNE_FEEDBACK_DB"], file: ["feedback", "dbPath"], default: inHome("data", "store", "messages.db"), doc: "DotClaw's messages.db, read-only, for users' 👍/👎 reactions" },
 
   provider: { kind: "string", env: ["AUTOTUNE_PROVIDER"], file: ["llm", "provider"], flag: "provider", default: constant("auto"), doc: "anthropic | openrouter | openai-compatible | auto (by which key is set)" },
   anthropicApiKey: { kind: "string", env: ["ANTHROPIC_API_KEY"], file: ["anthropic", "apiKey"], secret: true, default: constant(""), doc: "Anthropic API key" },
@@ -211,7 +218,7 @@ export const CONFIG_FLAGS: ReadonlyArray<{ readonly key: ConfigKey; readonly fla
 // ---------------------------------------------------------------------------
 
 export interface Origin {
-  readonly source: "flag" | "env" | "file" | "default"
+  readonly source: "flag" | "env" | "file" | "dotclaw" | "default"
   /** The flag, variable or file path the value came from. */
   readonly name: string
 }
@@ -222,6 +229,10 @@ export interface ResolvedConfig {
   /** The config file that was read, if any. */
   readonly configPath: string | undefined
   readonly warnings: ReadonlyArray<string>
+  /** Lines for a person at info level: which DotClaw layout was picked and why. */
+  readonly notes: ReadonlyArray<string>
+  /** The current DotClaw home that was found, if any. */
+  readonly dotclawHome: string | undefined
 }
 
 export interface ConfigInput {
@@ -231,8 +242,6 @@ export interface ConfigInput {
   readonly configPath?: string | undefined
   readonly env?: Readonly<Record<string, string | undefined>>
 }
-
-const expandHome = (p: string) => (p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p)
 
 const fail = (key: string, source: string, detail: string) => new ConfigError({ key, source, detail })
 
@@ -365,6 +374,10 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
   const origins: Record<string, Origin> = {}
   let fileLabel = ""
 
+  const explicitHome = flags["home"] !== undefined || (env["AUTOTUNE_HOME"] ?? "") !== ""
+  const discovery = discover(env, explicitHome)
+  warnings.push(...discovery.warnings)
+
   const pick = (key: ConfigKey, file: unknown, home: string): Either.Either<unknown, ConfigError> => {
     const setting = SETTINGS[key]
     const flagValue = setting.flag === undefined ? undefined : flags[setting.flag]
@@ -380,6 +393,14 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
         return settle(key, value, { source: "file", name: `${fileLabel}: ${setting.file.join(".")}` })
       }
     }
+    const fromDotClaw = discovery.values[key]
+    if (fromDotClaw !== undefined) {
+      const settled = settle(key, fromDotClaw.value, { source: "dotclaw", name: fromDotClaw.from })
+      if (Either.isRight(settled)) return settled
+      // DotClaw's own file is not ours to refuse: a value it would not use either is named and skipped.
+      warnings.push(`${settled.left.message}; ignored`)
+    }
+    if (key === "home") return settle(key, discovery.autotuneHome, { source: discovery.dotclawHome === undefined ? "default" : "dotclaw", name: discovery.dotclawHome === undefined ? "default" : `DotClaw layout at ${discovery.dotclawHome}` })
     return settle(key, setting.default(home), { source: "default", name: "default" })
   }
   const settle = (key: ConfigKey, raw: unknown, origin: Origin) =>
@@ -412,7 +433,7 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
   if (config.judgeUnsureLow > config.judgeUnsureHigh) {
     return Either.left(fail("judgeUnsureLow", origins.judgeUnsureLow!.name, "must not exceed judgeUnsureHigh"))
   }
-  return Either.right({ config, origins: origins as ResolvedConfig["origins"], configPath, warnings })
+  return Either.right({ config, origins: origins as ResolvedConfig["origins"], configPath, warnings, notes: discovery.notes, dotclawHome: discovery.dotclawHome })
 }
 
 /** Masks a secret for display: enough to recognise which key it is, never enough to use it. */
@@ -473,7 +494,7 @@ export const settingsFrom = (overrides: Partial<Record<ConfigKey, unknown>>, hom
           const checked = validate(key, merged[key], { source: "flag", name: key })
           if (Either.isLeft(checked)) return Effect.fail(checked.left)
         }
-        return Effect.succeed({ ...base, config: merged as AppConfig, warnings: [] })
+        return Effect.succeed({ ...base, config: merged as AppConfig, warnings: [], notes: [] })
       })
     )
   )

@@ -4,6 +4,7 @@ import { BehaviorTuner } from "./stages/BehaviorTuner.js"
 import { CanaryMonitor } from "./stages/CanaryMonitor.js"
 import { Settings } from "./Config.js"
 import { Deployer } from "./stages/Deployer.js"
+import { Feedback } from "./stages/Feedback.js"
 import { Judge } from "./stages/Judge.js"
 import { LlmRunner } from "./llm/LlmRunner.js"
 import { Optimizer } from "./stages/Optimizer.js"
@@ -17,18 +18,24 @@ export type StageResult<A> =
   | { readonly status: "skipped"; readonly why: string }
   | { readonly status: "failed"; readonly error: string }
 
+/** New trace lines, then users' reactions from DotClaw (they join the traces they are about). */
 export const ingestStage = Effect.gen(function* () {
   const source = yield* TraceSource
   const progress = makeProgress("ingest")
-  return yield* source
+  const traces = yield* source
     .ingest((p) => progress.update(p.bytesDone, p.bytesTotal, path.basename(p.file)))
     .pipe(Effect.ensuring(Effect.sync(progress.done)))
+  const feedback = yield* (yield* Feedback).importNew()
+  return { ...traces, feedback }
 })
 
+/** Judges what is new, then checks the judge against users' reactions. */
 export const evalStage = Effect.gen(function* () {
   const judge = yield* Judge
   const progress = makeProgress("eval")
-  return yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
+  const summary = yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
+  const humanAgreement = yield* (yield* Feedback).humanAgreement()
+  return { ...summary, humanAgreement }
 })
 
 export const optimizeStage = Effect.flatMap(Optimizer, (o) => o.optimize())

@@ -3,7 +3,7 @@ import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/stag
 
 const T: Thresholds = {
   minImprovement: 0.02, minSamples: 20, maxSamples: 500, maxAgeMs: 14 * 86_400_000, healthWindowMs: 24 * 3_600_000,
-  maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12
+  maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1
 }
 const HOUR = 3_600_000
 

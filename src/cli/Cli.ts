@@ -18,6 +18,8 @@ import { BEHAVIORS } from "../Domain/Behavior.js"
 import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreError } from "../Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
 import { printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
+import type { Agreement } from "../stages/Agreement.js"
+import type { FeedbackSummary } from "../stages/Feedback.js"
 import type { IngestSummary } from "../stages/TraceSource.js"
 import type { EvalSummary } from "../stages/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
@@ -78,13 +80,14 @@ const withApp = <A, E, R>(opts: Common, body: Effect.Effect<A, E, R>) =>
 // ingest
 // ---------------------------------------------------------------------------
 
-export const ingestSummaryLine = (s: IngestSummary) =>
+export const ingestSummaryLine = (s: IngestSummary & { readonly feedback?: FeedbackSummary }) =>
   `ingest: ${s.files} file(s), ${s.lines} line(s) read, ${s.ingested} new trace(s), ${s.duplicates} duplicate(s), ` +
   `${s.malformed} malformed` +
   (s.malformed > 0 ? ` (${Object.entries(s.malformedReasons).map(([kind, n]) => `${kind}: ${n}`).join(", ")}; see the malformed_lines table)` : "") +
   (s.pendingPartial > 0 ? `, ${s.pendingPartial} unfinished last line(s) left for the next run` : "") +
   (s.restarted > 0 ? `, ${s.restarted} file(s) re-read after truncation` : "") +
-  ` (${(s.elapsedMs / 1000).toFixed(1)} s)`
+  ` (${(s.elapsedMs / 1000).toFixed(1)} s)` +
+  (s.feedback === undefined || s.feedback.source === null ? "" : `; reactions: ${s.feedback.imported} new from ${s.feedback.source}${s.feedback.waitingForTrace > 0 ? `, ${s.feedback.waitingForTrace} waiting for their trace` : ""}`)
 
 const ingestCommand = Command.make("ingest", common, (opts) =>
   withApp(
@@ -138,19 +141,22 @@ const evalCommand = Command.make("eval", common, (opts) =>
 const configCommand = Command.make("config", common, (opts) =>
   Effect.gen(function* () {
     const resolved = yield* loadSettings(configInput(opts))
+    for (const note of resolved.notes) yield* Effect.logInfo(note)
     for (const warning of resolved.warnings) yield* Effect.logWarning(warning)
     const rows = describeConfig(resolved)
     if (opts.json) {
       return yield* printJson({
         configPath: resolved.configPath ?? null,
+        dotclawHome: resolved.dotclawHome ?? null,
         settings: Object.fromEntries(rows.map((r) => [r.key, { value: r.value, source: r.source, from: r.from, env: r.env }]))
       })
     }
     yield* printLine(`config file: ${resolved.configPath ?? "(none)"}`)
+    yield* printLine(`DotClaw: ${resolved.dotclawHome === undefined ? "no current install found (1.1 layout)" : resolved.dotclawHome}`)
     yield* printLine(
       table(
         ["KEY", "VALUE", "SOURCE", "ENV"],
-        rows.map((r) => [r.key, Array.isArray(r.value) ? r.value.join(",") : String(r.value), r.source === "file" || r.source === "flag" ? `${r.source} (${r.from})` : r.source, r.env])
+        rows.map((r) => [r.key, Array.isArray(r.value) ? r.value.join(",") : String(r.value), r.source === "file" || r.source === "flag" || r.source === "dotclaw" ? `${r.source} (${r.from})` : r.source, r.env])
       )
     )
   })
@@ -366,6 +372,10 @@ const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(
   )
 ).pipe(Command.withDescription("The deployment history of prompt packs (newest first)"))
 
+/** "0.71 [0.60, 0.82] (n=120)", "-" without both kinds of reaction, flagged when the judge disagrees with users. */
+const agreementText = (a: Agreement) =>
+  a.auc === null ? (a.n === 0 ? "-" : `- (n=${a.n})`) : `${a.auc.toFixed(2)} [${a.low!.toFixed(2)}, ${a.high!.toFixed(2)}] (n=${a.n})${a.disagrees ? " DISAGREES" : ""}`
+
 const statusCommand = Command.make("status", common, (opts) =>
   withApp(
     opts,
@@ -374,7 +384,7 @@ const statusCommand = Command.make("status", common, (opts) =>
       if (opts.json) return yield* printJson(report)
       yield* printLine(
         table(
-          ["BEHAVIOR", "ACTIVE", "CANARY (SHARE)", "N C/A", "MEAN C/A", "EVIDENCE UP/DOWN", "LAST DECISION", "SPEND $"],
+          ["BEHAVIOR", "ACTIVE", "CANARY (SHARE)", "N C/A", "MEAN C/A", "EVIDENCE UP/DOWN", "LAST DECISION", "SPEND $", "USERS AUC (N)"],
           report.behaviors.map((b) => [
             b.behavior,
             b.active ?? "-",
@@ -383,9 +393,13 @@ const statusCommand = Command.make("status", common, (opts) =>
             b.canary === null ? "-" : `${fmt(b.mean.canary, 2)}/${fmt(b.mean.active, 2)}`,
             b.lastDecision === null ? "-" : `${b.lastDecision.eUp.toFixed(1)}/${b.lastDecision.eDown.toFixed(1)}`,
             b.lastDecision === null ? "-" : `${b.lastDecision.action}: ${b.lastDecision.reason}`.slice(0, 70),
-            b.spendUsd.toFixed(4)
+            b.spendUsd.toFixed(4),
+            agreementText(b.humanAgreement)
           ])
-        ) + `\ntotal LLM spend: $${report.spendUsd.toFixed(4)} (last 24 h: $${report.spend24hUsd.toFixed(4)})`
+        ) +
+          `\ntotal LLM spend: $${report.spendUsd.toFixed(4)} (last 24 h: $${report.spend24hUsd.toFixed(4)})` +
+          `\nusers' reactions imported: ${report.reactions.total} (${report.reactions.negative} 👎)` +
+          Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("")
       )
     })
   )

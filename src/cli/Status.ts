@@ -4,7 +4,9 @@ import { Settings } from "../Config.js"
 import { storeError } from "../store/Db.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
+import type { Agreement } from "../stages/Agreement.js"
 import { Deployer } from "../stages/Deployer.js"
+import { Feedback } from "../stages/Feedback.js"
 import { RUBRICS } from "../stages/Rubrics.js"
 
 export interface BehaviorStatus {
@@ -16,6 +18,8 @@ export interface BehaviorStatus {
   readonly mean: { readonly canary: number | null; readonly active: number | null }
   readonly lastDecision: { readonly action: string; readonly reason: string; readonly at: string; readonly eUp: number; readonly eDown: number } | null
   readonly spendUsd: number
+  /** How well the judge's scores separate users' 👍 from 👎 turns. */
+  readonly humanAgreement: Agreement
 }
 
 /** `autotune status`: everything aggregated in SQL, nothing but a row per behavior in memory. */
@@ -35,6 +39,7 @@ export const statusReport = Effect.gen(function* () {
       Effect.mapError(fail)
     )
 
+  const agreements = yield* (yield* Feedback).humanAgreement()
   const behaviors: Array<BehaviorStatus> = []
   for (const behavior of config.behaviors) {
     const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
@@ -62,12 +67,25 @@ export const statusReport = Effect.gen(function* () {
         last === undefined
           ? null
           : { action: last.action, reason: last.reason, at: new Date(last.createdAt).toISOString(), eUp: figures?.eUp ?? 0, eDown: figures?.eDown ?? 0 },
-      spendUsd: spend[0]?.usd ?? 0
+      spendUsd: spend[0]?.usd ?? 0,
+      humanAgreement: agreements[behavior]!
     })
   }
   const totals = yield* sql<{ all: number | null; day: number | null }>`
     SELECT SUM(cost_usd) AS "all", SUM(CASE WHEN created_at >= ${Date.now() - 86_400_000} THEN cost_usd ELSE 0 END) AS "day" FROM llm_calls`.pipe(
     Effect.mapError(fail)
   )
-  return { behaviors, spendUsd: totals[0]?.all ?? 0, spend24hUsd: totals[0]?.day ?? 0 }
+  // Structured answers that could not be used, per model, over the last 7 days.
+  const parsing = yield* sql<{ model: string; structured: number; unparsed: number }>`
+    SELECT model, COUNT(*) AS structured, SUM(parsed = 0) AS unparsed FROM llm_calls
+    WHERE parsed IS NOT NULL AND created_at >= ${Date.now() - 7 * 86_400_000} GROUP BY model ORDER BY model`.pipe(Effect.mapError(fail))
+  const unparseable = Object.fromEntries(parsing.map((p) => [p.model, { structured: p.structured, unparsed: p.unparsed, share: p.structured === 0 ? 0 : p.unparsed / p.structured }]))
+  const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(feedback_type = 'negative') AS negative FROM feedback`.pipe(Effect.mapError(fail))
+  return {
+    behaviors,
+    spendUsd: totals[0]?.all ?? 0,
+    spend24hUsd: totals[0]?.day ?? 0,
+    unparseable,
+    reactions: { total: Number(feedback[0]?.n ?? 0), negative: Number(feedback[0]?.negative ?? 0) }
+  }
 })

@@ -7,6 +7,7 @@ import { storeError } from "../store/Db.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "./Deployer.js"
+import { Feedback } from "./Feedback.js"
 import { writeFileAtomic } from "../store/Files.js"
 import { Judge } from "./Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
@@ -93,6 +94,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const runner = yield* LlmRunner
     const judge = yield* Judge
     const deployer = yield* Deployer
+    const feedback = yield* Feedback
     const { config } = yield* Settings
 
     const since = () => Date.now() - config.behaviorDays * 86_400_000
@@ -188,7 +190,8 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
         yield* writeFileAtomic(config.behaviorConfigPath, JSON.stringify(file, null, 2) + "\n", 0o644)
       }
       const packs = config.behaviorPromptPacks && changes.length > 0 ? yield* proposePacks(changes) : {}
-      const report = { date: now.slice(0, 10), generatedAt: now, windowDays: config.behaviorDays, metrics: metricsAll, before, after, changes, packs }
+      const humanAgreement = yield* feedback.humanAgreement()
+      const report = { date: now.slice(0, 10), generatedAt: now, windowDays: config.behaviorDays, metrics: metricsAll, before, after, changes, packs, humanAgreement }
       const reportFile = path.join(config.behaviorReportDir, `behavior-${report.date}.json`)
       yield* writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + "\n", 0o644)
       return { changed: changes.length > 0, why: changes.length > 0 ? `${changes.length} change(s)` : "metrics within bounds: nothing changed", metrics: metricsAll, changes, packs, report: reportFile }

@@ -27,13 +27,15 @@ interface Row {
   readonly isError: number
   readonly toolCalls: number
   readonly toolFailures: number
+  readonly negative: number | null
 }
 
 const toSample = (r: Row): Sample => ({
   at: r.at,
   score: r.score,
   error: r.isError === 1,
-  toolFailure: r.toolCalls > 0 ? r.toolFailures / r.toolCalls : null
+  toolFailure: r.toolCalls > 0 ? r.toolFailures / r.toolCalls : null,
+  negative: r.negative
 })
 
 export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/CanaryMonitor", {
@@ -50,7 +52,8 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       maxErrorRate: config.canaryMaxErrorRate,
       maxToolFailureRate: config.canaryMaxToolFailureRate,
       maxErrorRateDelta: config.canaryMaxErrorRateDelta,
-      maxToolFailureRateDelta: config.canaryMaxToolFailureRateDelta
+      maxToolFailureRateDelta: config.canaryMaxToolFailureRateDelta,
+      maxNegativeRateDelta: config.canaryMaxNegativeRateDelta
     }
 
     /**
@@ -60,7 +63,8 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
     const samples = (behavior: Behavior, version: string, since: number, cap: number) =>
       sql<Row>`
         SELECT t.created_at AS "at", s.score AS "score", t.is_error AS "isError",
-               t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures"
+               t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures",
+               (SELECT f.feedback_type = 'negative' FROM feedback f WHERE f.trace_id = t.trace_id ORDER BY f.created_ms DESC LIMIT 1) AS "negative"
         FROM trace_packs p
         JOIN traces t ON t.trace_id = p.trace_id
         LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}

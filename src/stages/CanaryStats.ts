@@ -13,6 +13,8 @@ export interface Sample {
   readonly error: boolean
   /** Failed tool calls / tool calls; null for a turn without tool calls. */
   readonly toolFailure: number | null
+  /** The user's latest reaction: 1 for 👎, 0 for 👍; null or absent when the user did not react. */
+  readonly negative?: number | null
 }
 
 export interface Thresholds {
@@ -25,16 +27,19 @@ export interface Thresholds {
   readonly maxToolFailureRate: number
   readonly maxErrorRateDelta: number
   readonly maxToolFailureRateDelta: number
+  /** Allowed excess of the canary's 👎 share over the active pack's, among turns users reacted to. */
+  readonly maxNegativeRateDelta: number
 }
 
-/** Promotion gets 5%; the rollback side splits its 5% by a union bound over the score test and four gates. */
+/** Promotion gets 5%; the rollback side splits its 5% by a union bound over the score test and five gates. */
 export const ALPHA = {
   promote: 0.05,
   rollbackScore: 0.025,
-  errorDelta: 0.01,
+  errorDelta: 0.005,
   toolDelta: 0.005,
   errorCeiling: 0.005,
-  toolCeiling: 0.005
+  toolCeiling: 0.005,
+  negativeDelta: 0.005
 } as const
 
 const LAMBDAS = [0.1, 0.2, 0.3, 0.45, 0.6, 0.8] as const
@@ -51,9 +56,11 @@ export interface Figures {
   readonly meanDiff: number | null
   readonly eUp: number
   readonly eDown: number
-  readonly health: Readonly<Record<"errorDelta" | "toolDelta" | "errorCeiling" | "toolCeiling", number>>
+  readonly health: Readonly<Record<Gate, number>>
   readonly canaryErrorRate: number | null
   readonly canaryToolFailureRate: number | null
+  /** 👎 share among the turns users reacted to, per arm, and how many reacted. */
+  readonly reactions: { readonly canary: number; readonly active: number; readonly canaryNegativeRate: number | null; readonly activeNegativeRate: number | null }
 }
 
 export interface Decision {
@@ -89,8 +96,11 @@ const add = (sums: Array<number>, terms: ReadonlyArray<number> | null, sign = 1)
   for (let j = 0; j < sums.length; j++) sums[j]! += sign * terms[j]!
 }
 
-type Gate = "errorDelta" | "toolDelta" | "errorCeiling" | "toolCeiling"
-const GATES: ReadonlyArray<Gate> = ["errorDelta", "toolDelta", "errorCeiling", "toolCeiling"]
+type Gate = "errorDelta" | "toolDelta" | "errorCeiling" | "toolCeiling" | "negativeDelta"
+const GATES: ReadonlyArray<Gate> = ["errorDelta", "toolDelta", "errorCeiling", "toolCeiling", "negativeDelta"]
+
+/** Reactions are sparse: a reacted canary turn is compared with reacted active turns of the last day. */
+const REACTION_WINDOW_MS = 24 * 3_600_000
 
 /** One bet's contribution to each health gate's log-wealth, made once when its sample or pair arrives. */
 interface HealthBet {
@@ -112,6 +122,13 @@ interface HealthBet {
 export class CanaryProcess {
   private readonly pool: Array<Sample> = []
   private poolHead = 0
+  /** Active turns users reacted to, each compared with at most one canary turn, like the score pairs. */
+  private readonly reacted: Array<Sample> = []
+  private reactedHead = 0
+  private canaryReacted = 0
+  private canaryNegative = 0
+  private activeReacted = 0
+  private activeNegative = 0
   private readonly pending: Array<{ readonly sample: Sample; readonly k: number }> = []
   private readonly upLambdas: ReadonlyArray<number>
   private readonly lambdas: Record<Gate, ReadonlyArray<number>>
@@ -142,9 +159,10 @@ export class CanaryProcess {
       errorDelta: LAMBDAS.map((l) => Math.min(l, 1 / (1 + t.maxErrorRateDelta))),
       toolDelta: LAMBDAS.map((l) => Math.min(l, 1 / (1 + t.maxToolFailureRateDelta))),
       errorCeiling: CEILING_LAMBDAS.map((l) => Math.min(l, 0.95 / Math.max(t.maxErrorRate, 1e-9))),
-      toolCeiling: CEILING_LAMBDAS.map((l) => Math.min(l, 0.95 / Math.max(t.maxToolFailureRate, 1e-9)))
+      toolCeiling: CEILING_LAMBDAS.map((l) => Math.min(l, 0.95 / Math.max(t.maxToolFailureRate, 1e-9))),
+      negativeDelta: LAMBDAS.map((l) => Math.min(l, 1 / (1 + t.maxNegativeRateDelta)))
     }
-    this.window = { errorDelta: this.zeros("errorDelta"), toolDelta: this.zeros("toolDelta"), errorCeiling: this.zeros("errorCeiling"), toolCeiling: this.zeros("toolCeiling") }
+    this.window = { errorDelta: this.zeros("errorDelta"), toolDelta: this.zeros("toolDelta"), errorCeiling: this.zeros("errorCeiling"), toolCeiling: this.zeros("toolCeiling"), negativeDelta: this.zeros("negativeDelta") }
   }
 
   private zeros(gate: Gate) {
@@ -160,9 +178,15 @@ export class CanaryProcess {
         this.activeScored++
       }
       this.pool.push(sample)
+      if (sample.negative != null) {
+        this.activeReacted++
+        this.activeNegative += sample.negative
+        this.reacted.push(sample)
+      }
       this.flushPending(sample.at)
       return
     }
+    if (sample.negative != null) this.betOnReaction(sample, sample.negative)
     this.canarySeen++
     if (score !== null) {
       this.canaryScoreSum += score
@@ -175,6 +199,21 @@ export class CanaryProcess {
     this.prune(sample.at)
     if (this.pool.length - this.poolHead > 0) this.pair(sample, k)
     else this.pending.push({ sample, k })
+  }
+
+  /**
+   * The users' gate: the canary turn's 👎 (1 or 0) against the mean of up to k unused reacted active turns of
+   * the last day, minus the allowed excess. No reacted active turn to compare with: no bet.
+   */
+  private betOnReaction(sample: Sample, negative: number) {
+    this.canaryReacted++
+    this.canaryNegative += negative
+    while (this.reactedHead < this.reacted.length && this.reacted[this.reactedHead]!.at < sample.at - REACTION_WINDOW_MS) this.reactedHead++
+    const available = this.reacted.length - this.reactedHead
+    if (available === 0) return
+    const k = Math.max(1, Math.min(9, Math.floor(this.activeReacted / this.canaryReacted)))
+    const block = this.reacted.splice(this.reacted.length - Math.min(k, available), Math.min(k, available))
+    this.bet(sample.at, "negativeDelta", negative - meanOf(block.map((s) => s.negative ?? 0)) - this.t.maxNegativeRateDelta, sample)
   }
 
   private prune(now: number) {
@@ -272,7 +311,8 @@ export class CanaryProcess {
       errorDelta: lone ? 0 : wealthOf(this.window.errorDelta),
       toolDelta: lone ? 0 : wealthOf(this.window.toolDelta),
       errorCeiling: wealthOf(this.window.errorCeiling),
-      toolCeiling: wealthOf(this.window.toolCeiling)
+      toolCeiling: wealthOf(this.window.toolCeiling),
+      negativeDelta: lone ? 0 : wealthOf(this.window.negativeDelta)
     }
     const figures: Figures = {
       nCanary: this.canaryScored,
@@ -285,7 +325,13 @@ export class CanaryProcess {
       eDown: wealthOf(this.down),
       health,
       canaryErrorRate: meanOrNull(this.windowErrors, this.windowSamples),
-      canaryToolFailureRate: meanOrNull(this.windowToolSum, this.windowToolN)
+      canaryToolFailureRate: meanOrNull(this.windowToolSum, this.windowToolN),
+      reactions: {
+        canary: this.canaryReacted,
+        active: this.activeReacted,
+        canaryNegativeRate: meanOrNull(this.canaryNegative, this.canaryReacted),
+        activeNegativeRate: meanOrNull(this.activeNegative, this.activeReacted)
+      }
     }
     const result = (action: Action, rule: string, reason: string): Decision => ({ action, rule, reason, figures })
 
@@ -296,7 +342,8 @@ export class CanaryProcess {
       ["errorCeiling", ALPHA.errorCeiling, `error rate above AUTOTUNE_CANARY_MAX_ERROR_RATE=${t.maxErrorRate}`],
       ["toolCeiling", ALPHA.toolCeiling, `tool-failure rate above AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE=${t.maxToolFailureRate}`],
       ["errorDelta", ALPHA.errorDelta, `error rate more than AUTOTUNE_CANARY_MAX_ERROR_RATE_DELTA=${t.maxErrorRateDelta} above the active pack`],
-      ["toolDelta", ALPHA.toolDelta, `tool-failure rate more than AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE_DELTA=${t.maxToolFailureRateDelta} above the active pack`]
+      ["toolDelta", ALPHA.toolDelta, `tool-failure rate more than AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE_DELTA=${t.maxToolFailureRateDelta} above the active pack`],
+      ["negativeDelta", ALPHA.negativeDelta, `users' 👎 share more than AUTOTUNE_CANARY_MAX_NEGATIVE_RATE_DELTA=${t.maxNegativeRateDelta} above the active pack's (${figures.reactions.canaryNegativeRate?.toFixed(2) ?? "-"} vs ${figures.reactions.activeNegativeRate?.toFixed(2) ?? "-"} over ${figures.reactions.canary}/${figures.reactions.active} reactions)`]
     ]
     for (const [gate, alpha, what] of gates) {
       if (health[gate] >= 1 / alpha) return result("rollback", gate, `health gate: ${what} (evidence ${health[gate].toFixed(1)} >= ${1 / alpha})`)

@@ -157,6 +157,21 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
     Effect.all([
       sql`ALTER TABLE llm_calls ADD COLUMN cost_known INTEGER NOT NULL DEFAULT 1`,
       sql`ALTER TABLE llm_calls ADD COLUMN parsed INTEGER`
+    ], { discard: true })),
+  // Users' reactions from DotClaw's user_feedback, keyed by DotClaw's id; joined to traces by trace_id.
+  "0004_feedback": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE feedback (
+        id TEXT PRIMARY KEY,
+        trace_id TEXT NOT NULL,
+        feedback_type TEXT NOT NULL,
+        reason TEXT,
+        created_at TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        imported_at INTEGER NOT NULL
+      )`,
+      sql`CREATE INDEX feedback_trace ON feedback (trace_id, created_ms)`,
+      sql`CREATE INDEX feedback_created ON feedback (created_at)`
     ], { discard: true }))
 }
 
