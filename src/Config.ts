@@ -455,11 +455,11 @@ export const describeConfig = (resolved: ResolvedConfig) =>
   })
 
 /** The nested JSON shape the original `autotune init` wrote, so files stay interchangeable. */
-export const toConfigFile = (config: AppConfig): Record<string, unknown> => {
+export const toConfigFile = (config: AppConfig, skip: (key: ConfigKey) => boolean = () => false): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   for (const key of CONFIG_KEYS) {
     const file = SETTINGS[key].file
-    if (file === undefined) continue
+    if (file === undefined || skip(key)) continue
     let node = out
     for (const segment of file.slice(0, -1)) {
       node = (node[segment] ??= {}) as Record<string, unknown>

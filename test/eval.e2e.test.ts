@@ -61,6 +61,10 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     const auth = fake.requests[0]!.headers
     expect([auth["x-api-key"], auth["authorization"]]).toContain(auth["x-api-key"] !== undefined ? "sk-ant-test-key-0123456789" : "Bearer sk-ant-test-key-0123456789")
     expect(fake.requests[0]!.body["tool_choice"]).toEqual({ type: "tool", name: "record_score" })
+    // Claude Sonnet 5.5 refuses forced tool use: stage 2 asks for a JSON Schema output format instead.
+    const stage2 = fake.requests.filter((r) => r.model === "claude-sonnet-5-5")
+    expect(stage2.length).toBe(6)
+    expect(stage2.every((r) => r.body["tools"] === undefined && (r.body["output_config"] as { format?: { type?: string } } | undefined)?.format?.type === "json_schema")).toBe(true)
     const sent = JSON.stringify(fake.requests.map((r) => r.body))
     for (const secret of SECRETS) expect(sent).not.toContain(secret)
 
@@ -127,6 +131,25 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     expect(result.stderr.split("\n").filter((l) => /deprecated/.test(l))).toHaveLength(1)
     expect(result.stderr).toContain("set AUTOTUNE_JUDGE_STAGE2_MODEL")
     expect(result.stderr).not.toContain("Please migrate")
+  })
+
+  it("a model that refuses forced tool use gets a JSON Schema format, once, and its unknown price is reported as unknown", async () => {
+    fake = await startFakeProvider()
+    const home = tempHome()
+    writeTraces(home)
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, ...fastRetries, AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_JUDGE_STAGE1_MODEL: "anthropic/claude-opus-4-8", AUTOTUNE_JUDGE_UNSURE_LOW: "0", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.01" }
+    await runCli(["ingest"], env)
+    fake.faults.push({ status: 400, body: JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "tool_choice: forced tool use is not supported for this model" } }) })
+    const result = await runCli(["eval", "--json"], env)
+    expect(result.code).toBe(0)
+    const summary = jsonOut(result) as { behaviors: Record<string, { scored: number }>; costUsd: number | null }
+    expect(summary.behaviors["response-quality"]!.scored).toBe(6)
+    expect(summary.costUsd).toBeNull()
+    expect(result.stderr).toContain("no price for model anthropic/claude-opus-4-8")
+    // The refused request, its retry with a JSON Schema format, then every later call in that mode.
+    expect(fake.requests[0]!.body["tool_choice"]).toBeDefined()
+    expect(fake.requests.slice(1).every((r) => r.body["tool_choice"] === undefined && r.body["output_config"] !== undefined)).toBe(true)
+    expect(fake.requests).toHaveLength(7)
   })
 
   it("stops starting calls once AUTOTUNE_MAX_COST_USD is spent and finishes cleanly", async () => {

@@ -182,12 +182,17 @@ const initCommand = Command.make(
         return yield* new FileError({ path: target, operation: "initialise", detail: "the file exists already; pass --force to overwrite it" })
       }
       const interactive = !opts.yes && process.stdin.isTTY === true && process.stdout.isTTY === true
+      if (resolved.dotclawHome !== undefined && !opts.json) {
+        yield* printLine(`found DotClaw at ${resolved.dotclawHome}: its paths and runtime.json settings are offered below`)
+      }
       const config = interactive ? yield* wizard(resolved.config) : resolved.config
-      yield* writeFileAtomic(target, JSON.stringify(toConfigFile(config), null, 2) + "\n", 0o600)
+      // What DotClaw's own layout and runtime.json give stays theirs: not pinned in our file unless changed here.
+      const fromDotClaw = (key: keyof AppConfig) => resolved.origins[key].source === "dotclaw" && config[key] === resolved.config[key]
+      yield* writeFileAtomic(target, JSON.stringify(toConfigFile(config, fromDotClaw), null, 2) + "\n", 0o600)
       for (const dir of [config.traceDir, config.outputDir, path.dirname(config.dbPath), config.behaviorReportDir, path.dirname(config.behaviorConfigPath)]) {
         yield* ensureDir(dir)
       }
-      if (opts.json) return yield* printJson({ configPath: target, created: true })
+      if (opts.json) return yield* printJson({ configPath: target, created: true, dotclawHome: resolved.dotclawHome ?? null })
       yield* printLine(`wrote ${target} (mode 0600)`)
       yield* printLine(`traces from ${config.traceDir}; packs to ${config.outputDir}; store ${config.dbPath}`)
     })

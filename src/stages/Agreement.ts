@@ -38,9 +38,13 @@ export const agreement = (positive: ReadonlyArray<number>, negative: ReadonlyArr
   const base = { n: m + n, positive: m, negative: n }
   if (m === 0 || n === 0) return { ...base, auc: null, low: null, high: null, disagrees: false }
   const a = aucOf(positive, negative)
-  const q1 = a / (2 - a)
-  const q2 = (2 * a * a) / (1 + a)
-  const variance = (a * (1 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n)
+  // Hanley-McNeil's variance is 0 at an AUC of exactly 0 or 1, which would make one pair look certain; it is
+  // taken at the AUC moved half a pair in from the edge, so small samples get the wide interval they deserve.
+  const edge = 0.5 / (m * n)
+  const v = Math.min(Math.max(a, edge), 1 - edge)
+  const q1 = v / (2 - v)
+  const q2 = (2 * v * v) / (1 + v)
+  const variance = (v * (1 - v) + (m - 1) * (q1 - v * v) + (n - 1) * (q2 - v * v)) / (m * n)
   const se = Math.sqrt(Math.max(0, variance))
   const low = Math.max(0, a - 1.96 * se)
   const high = Math.min(1, a + 1.96 * se)
