@@ -55,6 +55,8 @@ export { AppConfig, CONFIG_KEYS, SETTINGS, Settings, SettingsLive, settingsFrom,
 export { makeAppLayer } from "./App.js"
 export { makeDbLayer, DbLive } from "./store/Db.js"
 export { TraceSource } from "./stages/TraceSource.js"
+export { Feedback } from "./stages/Feedback.js"
+export { discover } from "./DotClaw.js"
 export { Llm, chooseProvider, UnavailableLlm } from "./llm/Llm.js"
 export { AnthropicLlm } from "./llm/AnthropicLlm.js"
 export { OpenAiCompatibleLlm } from "./llm/OpenAiCompatibleLlm.js"

@@ -8,7 +8,19 @@ mode=timer
 [ "${1:-}" = "--daemon" ] && mode=daemon
 
 here="$(cd "$(dirname "$0")" && pwd)"
-home_dir="${AUTOTUNE_HOME:-$HOME/.config/dotclaw}"
+# autotune's home as autotune itself finds it: AUTOTUNE_HOME; an existing 1.1 setup; else a current DotClaw's
+# home (DOTCLAW_HOME or ~/.dotclaw); else the 1.1 layout.
+legacy="$HOME/.config/dotclaw"
+dotclaw="${DOTCLAW_HOME:-$HOME/.dotclaw}"
+if [ -n "${AUTOTUNE_HOME:-}" ]; then
+  home_dir="$AUTOTUNE_HOME"
+elif [ -f "$legacy/autotune.json" ] || [ -f "$legacy/autotune.db" ]; then
+  home_dir="$legacy"
+elif [ -n "${DOTCLAW_HOME:-}" ] || [ -d "$dotclaw" ]; then
+  home_dir="$dotclaw"
+else
+  home_dir="$legacy"
+fi
 config="${AUTOTUNE_CONFIG_PATH:-$home_dir/autotune.json}"
 env_file="$HOME/.config/dotclaw/autotune.env"
 unit_dir="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user"

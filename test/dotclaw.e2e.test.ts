@@ -7,22 +7,13 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
-import { type FakeProvider, type Responder, startFakeProvider } from "./helpers/fakeProvider.js"
+import { type FakeProvider, improvableWorld, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceObject } from "./helpers/traces.js"
 
 const B = "response-quality"
 
-/** Candidates that say BETTER make replies the judge likes; trace markers set the judge's scores. */
-const world: Responder = (r) => {
-  if (r.toolName === "propose_instructions") return { tool: { candidates: ["Lead with the answer. BETTER.", { instructions: "Be verbose." }] } }
-  if (r.toolName === "record_score") {
-    const replay = /## Assistant reply\n(good|plain) reply/.exec(r.user)
-    if (replay) return { tool: { score: replay[1] === "good" ? 0.9 : 0.5, reason: "replay" } }
-    const marker = /SCORE=([\d.]+)/.exec(r.user)
-    return { tool: { score: marker ? Number(marker[1]) : 0.7, reason: "marker" } }
-  }
-  return { text: `${r.system.includes("BETTER") ? "good" : "plain"} reply` }
-}
+// Candidates given as objects and as bare strings: both are read.
+const world = improvableWorld(["Lead with the answer. BETTER.", { instructions: "Be verbose." }])
 
 // DotClaw's own schema (src/db.ts), written here independently of autotune's reader.
 const FEEDBACK_SCHEMA = `CREATE TABLE user_feedback (

@@ -4,22 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
-import { type FakeProvider, type Responder, startFakeProvider } from "./helpers/fakeProvider.js"
+import { type FakeProvider, improvableWorld, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceObject } from "./helpers/traces.js"
 
 const B = "response-quality"
 
-/** The fake world: candidates that say BETTER make replies the judge likes; trace markers set real scores. */
-const world: Responder = (r) => {
-  if (r.toolName === "propose_instructions") return { tool: { candidates: [{ instructions: "Lead with the answer. BETTER." }, { instructions: "Be verbose and thorough." }] } }
-  if (r.toolName === "record_score") {
-    const replay = /## Assistant reply\n(good|plain) reply/.exec(r.user)
-    if (replay) return { tool: { score: replay[1] === "good" ? 0.9 : 0.5, reason: "replay" } }
-    const marker = /SCORE=([\d.]+)/.exec(r.user)
-    return { tool: { score: marker ? Number(marker[1]) : 0.7, reason: "marker" } }
-  }
-  return { text: `${r.system.includes("BETTER") ? "good" : "plain"} reply` }
-}
+// The optimizer's world: candidates that say BETTER make replies the judge likes.
+const world = improvableWorld([{ instructions: "Lead with the answer. BETTER." }, { instructions: "Be verbose and thorough." }])
 
 const writeTurns = (home: string, name: string, from: number, count: number, opts: { version?: string; score: number; error?: boolean; startMs: number }) => {
   let body = ""

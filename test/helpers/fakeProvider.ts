@@ -39,6 +39,21 @@ export const markerScorer: Responder = (r) => {
   return { tool: { score: marker ? Number(marker[1]) : 0.8, reason: "scripted" } }
 }
 
+/**
+ * A small world for the optimizer: candidates that say BETTER make the predictor's replies ones the judge
+ * likes (0.9 against 0.5); a `SCORE=x` marker in a trace sets the judge's score for it (else 0.7).
+ */
+export const improvableWorld = (candidates: ReadonlyArray<unknown>): Responder => (r) => {
+  if (r.toolName === "propose_instructions") return { tool: { candidates } }
+  if (r.toolName === "record_score") {
+    const replay = /## Assistant reply\n(good|plain) reply/.exec(r.user)
+    if (replay) return { tool: { score: replay[1] === "good" ? 0.9 : 0.5, reason: "replay" } }
+    const marker = /SCORE=([\d.]+)/.exec(r.user)
+    return { tool: { score: marker ? Number(marker[1]) : 0.7, reason: "marker" } }
+  }
+  return { text: `${r.system.includes("BETTER") ? "good" : "plain"} reply` }
+}
+
 const textOf = (content: unknown): string =>
   typeof content === "string" ? content : Array.isArray(content) ? content.map((c) => (c as { text?: string }).text ?? "").join("") : ""
 
