@@ -8,6 +8,7 @@ import { tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { type Fault, type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceLines } from "./helpers/traces.js"
+import { describeStoreCause } from "../src/store/Db.js"
 
 let fake: FakeProvider | undefined
 afterEach(async () => {
@@ -187,3 +188,20 @@ describe("a full disk", () => {
     }
   })
 })
+
+describe("store errors in words", () => {
+  it.each([
+    ["SQLITE_FULL", "the disk is full"],
+    ["ENOSPC", "the disk is full"],
+    ["SQLITE_READONLY", "cannot be written (read-only"],
+    ["EROFS", "cannot be written (read-only"],
+    ["SQLITE_CORRUPT", "is damaged"],
+    ["SQLITE_NOTADB", "is damaged"],
+    ["SQLITE_CANTOPEN", "cannot open the database file"],
+    ["EACCES", "permission denied"],
+    ["SQLITE_IOERR_WRITE", "disk I/O error"]
+  ])("%s", (code, words) => {
+    expect(describeStoreCause(Object.assign(new Error("low-level text"), { code }))).toContain(words)
+  })
+})
+

@@ -22,6 +22,18 @@ describe("on a terminal", () => {
     expect(out).toContain("60000 new trace(s)")
   })
 
+  it.skipIf(!has("script", ["--version"]))("--help is coloured on a terminal, and plain with NO_COLOR set", () => {
+    const help = (extra: Record<string, string>) =>
+      execFileSync("script", ["-qec", `${process.execPath} ${BIN} --help`, "/dev/null"], {
+        env: { PATH: process.env["PATH"] ?? "", HOME: tempHome(), TERM: "xterm", ...extra },
+        encoding: "utf8"
+      })
+    expect(help({})).toMatch(/\x1b\[/)
+    const plain = help({ NO_COLOR: "1" })
+    expect(plain).toContain("USAGE")
+    expect(plain).not.toMatch(/\x1b\[/)
+  })
+
   it.skipIf(!has("tmux", ["-V"]))("the init wizard asks, hides the key, and writes a 0600 file", async () => {
     const home = tempHome()
     const session = `autotune-wizard-${process.pid}`

@@ -119,13 +119,24 @@ const requireProvider = Effect.flatMap(LlmRunner, (runner) =>
   runner.provider.available ? Effect.void : Effect.fail(new LlmUnavailable({ detail: runner.provider.why }))
 )
 
+/** "0.71 [0.60, 0.82] (n=120)", "-" without both kinds of reaction, flagged when the judge disagrees with users. */
+const agreementText = (a: Agreement) =>
+  a.auc === null ? (a.n === 0 ? "-" : `- (n=${a.n})`) : `${a.auc.toFixed(2)} [${a.low!.toFixed(2)}, ${a.high!.toFixed(2)}] (n=${a.n})${a.disagrees ? " DISAGREES" : ""}`
+
+/** One line per behavior users reacted to: how well the judge agrees with them. */
+const agreementLines = (agreements: Record<string, Agreement>) =>
+  Object.entries(agreements)
+    .filter(([, a]) => a.n > 0)
+    .map(([b, a]) => `\njudge vs users' reactions, ${b}: AUC ${agreementText(a)}`)
+    .join("")
+
 const evalCommand = Command.make("eval", common, (opts) =>
   withApp(
     opts,
     Effect.gen(function* () {
       yield* requireProvider
       const summary = yield* evalStage
-      yield* opts.json ? printJson(summary) : printLine(evalSummaryText(summary))
+      yield* opts.json ? printJson(summary) : printLine(evalSummaryText(summary) + agreementLines(summary.humanAgreement))
       const failed = Object.values(summary.behaviors).reduce((n, b) => n + b.failed, 0)
       if (failed > 0 && !summary.budgetExhausted) {
         return yield* Effect.fail(new StageFailed({ stage: "eval", detail: `${failed} judge call(s) failed; those traces are retried next run` }))
@@ -376,10 +387,6 @@ const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(
     })
   )
 ).pipe(Command.withDescription("The deployment history of prompt packs (newest first)"))
-
-/** "0.71 [0.60, 0.82] (n=120)", "-" without both kinds of reaction, flagged when the judge disagrees with users. */
-const agreementText = (a: Agreement) =>
-  a.auc === null ? (a.n === 0 ? "-" : `- (n=${a.n})`) : `${a.auc.toFixed(2)} [${a.low!.toFixed(2)}, ${a.high!.toFixed(2)}] (n=${a.n})${a.disagrees ? " DISAGREES" : ""}`
 
 const statusCommand = Command.make("status", common, (opts) =>
   withApp(
