@@ -144,9 +144,9 @@ describe("a current DotClaw install, found with no AUTOTUNE_* paths", () => {
     await exited
     expect(result.code).toBe(0)
     // The import read every committed reaction while the writer's transaction was still open: it did not
-    // wait for it (WAL readers never do), and it did not see the uncommitted row.
+    // wait for it (WAL readers never do; had it waited for the commit it would have seen 51 rows).
     expect((jsonOut(result) as { feedback: { imported: number } }).feedback.imported).toBe(50)
-    expect(importMs).toBeLessThan(5000)
+    expect(importMs).toBeLessThan(15_000)
     // The writer committed on its own schedule (5 s plus scheduling), not after waiting for us.
     const committedAfter = Number(/committed (\d+)/.exec(out)?.[1])
     expect(committedAfter).toBeGreaterThanOrEqual(5000)

@@ -87,6 +87,7 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
     // Once per run, not once per call as the SDK would: a deprecated model names the variable to change.
     if (llm.provider !== "none") for (const line of deprecationWarnings(config)) yield* Effect.logWarning(line)
     const choice: ProviderChoice = llm.provider === "none" ? chooseProvider(config) : { available: true, provider: llm.provider }
+    const providerName = choice.available ? choice.provider : "the provider"
 
     const costOf = (model: string, response: LlmResponse): Effect.Effect<number | null> => {
       if (response.reportedCostUsd !== undefined) return Effect.succeed(response.reportedCostUsd)
@@ -113,11 +114,11 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
 
     /** Classifies a failed attempt: it may stop the run (config) or trip the breaker (provider). */
     const observe = (request: LlmRequest, error: LlmError) => {
-      if (isConfigFailure(error)) return stop({ kind: "config", detail: configFailureLine(config, choice.available ? choice.provider : "the provider", request.model, error) })
+      if (isConfigFailure(error)) return stop({ kind: "config", detail: configFailureLine(config, providerName, request.model, error) })
       if (!isProviderFailure(error)) return Effect.void
       failuresInARow++
       return failuresInARow >= config.llmBreakerThreshold
-        ? stop({ kind: "provider", detail: providerFailureLine(choice.available ? choice.provider : "the provider", failuresInARow, error) })
+        ? stop({ kind: "provider", detail: providerFailureLine(providerName, failuresInARow, error) })
         : Effect.void
     }
 
