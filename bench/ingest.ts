@@ -3,6 +3,7 @@
  * Generates DotClaw-like traces, runs `autotune ingest` on them in its own process, and beside it the floor
  * (JSON.parse + one prepared statement in one transaction). Prints time, traces/s, MB/s and peak RSS.
  */
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -15,6 +16,12 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-ingest-"))
 const traceDir = path.join(root, "traces")
 fs.mkdirSync(traceDir)
 
+/** A deterministic uuid v4 per index, so runs are comparable; as random in key order as DotClaw's. */
+const uuidV4 = (n: number) => {
+  const h = createHash("sha256").update(String(n)).digest("hex")
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${"89ab"[parseInt(h[16]!, 16) % 4]}${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
 const perDay = Math.ceil(N / DAYS)
 let bytes = 0
 for (let d = 0; d < DAYS; d++) {
@@ -23,7 +30,9 @@ for (let d = 0; d < DAYS; d++) {
   let buffer = ""
   for (let i = 0; i < perDay && d * perDay + i < N; i++) {
     const withSecret = i % 50 === 0 ? { text: `my key is sk-ant-api03-${"x".repeat(24)}${i} and mail me at user${i}@example.com` } : {}
-    buffer += traceLine(i, { day, packVersions: { "response-quality": i % 10 === 0 ? "rq-canary" : "rq-1", "tool-calling": "tc-1" }, toolFailure: i % 13 === 0, ...withSecret })
+    const line = traceLine(i, { day, packVersions: { "response-quality": i % 10 === 0 ? "rq-canary" : "rq-1", "tool-calling": "tc-1" }, toolFailure: i % 13 === 0, ...withSecret })
+    // DotClaw's own ids, `trace-<uuid v4>` (generateId('trace')): random keys, as a real store gets them.
+    buffer += line.replace(/"trace_id":"[^"]*"/, `"trace_id":"trace-${uuidV4(d * perDay + i)}"`)
     if (buffer.length > 1 << 20) {
       bytes += Buffer.byteLength(buffer)
       fs.writeSync(fd, buffer)
