@@ -111,7 +111,7 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
 export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSource", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const { config } = yield* Settings
+    const { config, dotclawHome } = yield* Settings
 
     const changes = (result: unknown) => Number((result as { changes?: number } | undefined)?.changes ?? 0)
 
@@ -287,7 +287,8 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       const started = Date.now()
       const exists = fs.existsSync(config.traceDir)
       if (!exists) {
-        yield* Effect.logWarning(`trace dir ${config.traceDir} does not exist yet; nothing to ingest (set AUTOTUNE_TRACE_DIR if DotClaw writes elsewhere)`)
+        const where = dotclawHome === undefined ? "no current DotClaw found (DOTCLAW_HOME unset, no ~/.dotclaw); " : ""
+        yield* Effect.logWarning(`${where}trace dir ${config.traceDir} does not exist yet; nothing to ingest (set DOTCLAW_HOME or AUTOTUNE_TRACE_DIR if DotClaw writes elsewhere)`)
       }
       const files = exists ? yield* listFiles : []
       const sizes = files.map((f) => {
