@@ -95,7 +95,7 @@ describe("redaction: harmless look-alikes stay", () => {
 
 describe("redactDeep", () => {
   it("redacts strings at any depth and values under secret-named keys", () => {
-    const out = redactDeep({ cmd: "curl -H 'Authorization: Bearer abcdefghijklmnop1234'", env: { password: "x1", API_KEY: "k2", city: "Lisbon" }, list: ["ana@example.com"], n: 3 })
+    const out = redactDeep({ cmd: "curl -H 'Authorization: Bearer abcdefghijklmnop1234'", env: { password: "hunter2", API_KEY: "k2Xf93jLmQ0pZt7a", city: "Lisbon" }, list: ["ana@example.com"], n: 3 })
     expect(out).toEqual({
       cmd: "curl -H 'Authorization: Bearer <redacted_token>'",
       env: { password: "<redacted_secret>", API_KEY: "<redacted_secret>", city: "Lisbon" },

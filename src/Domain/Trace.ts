@@ -195,7 +195,7 @@ export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
     const s = str(value)
     return s === null ? null : redact ? redactText(s) : s
   }
-  const list = (value: unknown) => (redact ? strings(value).map(redactText) : strings(value))
+  const list = (value: unknown) => (redact ? strings(value).map((s) => redactText(s)) : strings(value))
   const inputText = text(first(r, "input_text", "prompt", "input")) ?? ""
   const outputRaw = first(r, "output_text", "response")
   const outputText = outputRaw === undefined ? null : text(outputRaw)

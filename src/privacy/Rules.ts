@@ -1,0 +1,353 @@
+/**
+ * The detection rules, in the order they run. Families follow gitleaks' default configuration (provider
+ * formats with fixed prefixes, keyword-anchored generic secrets with a shape test, private keys in every
+ * armor) and Presidio's recognizers (checksummed identifiers, phone numbers, context words). The rules
+ * and their data are ours.
+ *
+ * Each rule has a cheap `hint` so that text with nothing to redact costs a few `includes` calls.
+ * A `replace` that returns the match unchanged means "looked like one, was not": it is not counted.
+ */
+import { dniValid, entropy, ibanLength, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "./Checks.js"
+
+export interface Rule {
+  readonly name: string
+  readonly hint: (text: string) => boolean
+  readonly pattern: RegExp
+  readonly replace: (match: string, ...groups: Array<string | undefined>) => string
+}
+
+export const mark = (name: string) => `<redacted_${name}>`
+const has = (...needles: Array<string>) => (text: string) => needles.some((n) => text.includes(n))
+const hasDigits = (text: string) => /\d{3}/.test(text)
+const hasDigitPair = (text: string) => /\d\d/.test(text)
+
+/** A provider token: a fixed prefix makes it certain, so it goes whole. */
+const token = (name: string, hints: Array<string>, pattern: RegExp, marker = "token"): Rule => ({
+  name,
+  hint: has(...hints),
+  pattern,
+  replace: () => mark(marker)
+})
+
+// Provider and developer tokens with a recognisable prefix or shape (gitleaks' provider rules).
+const PROVIDER_TOKENS: ReadonlyArray<Rule> = [
+  token("anthropic_key", ["sk-ant-"], /\bsk-ant-[A-Za-z0-9_-]{16,}/g, "api_key"),
+  token("openrouter_key", ["sk-or-"], /\bsk-or-[A-Za-z0-9_-]{16,}/g, "api_key"),
+  token("openai_key", ["sk-", "rk-"], /\b(?:sk|rk)-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{16,}/g, "api_key"),
+  token("groq_key", ["gsk_"], /\bgsk_[A-Za-z0-9]{40,}/g, "api_key"),
+  token("replicate_token", ["r8_"], /\br8_[A-Za-z0-9]{30,}/g, "api_key"),
+  token("perplexity_key", ["pplx-"], /\bpplx-[A-Za-z0-9]{40,}/g, "api_key"),
+  token("xai_key", ["xai-"], /\bxai-[A-Za-z0-9]{60,}/g, "api_key"),
+  token("huggingface_token", ["hf_", "api_org_"], /\b(?:hf_[A-Za-z0-9]{30,}|api_org_[A-Za-z0-9]{30,})\b/g),
+  token("google_key", ["AIza"], /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g, "api_key"),
+  token("google_oauth", ["GOCSPX-", "ya29."], /\b(?:GOCSPX-[A-Za-z0-9_-]{28}|ya29\.[0-9A-Za-z_-]{20,})/g),
+  token("aws_access_key", ["AKIA", "ASIA", "AIDA", "AROA", "AGPA", "ANPA", "ANVA", "AIPA", "ABIA", "ACCA"], /\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b/g, "aws_key"),
+  token("azure_ad_secret", ["Q~"], /(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])/g, "secret"),
+  token("digitalocean_token", ["dop_v1_", "doo_v1_", "dor_v1_"], /\bdo[por]_v1_[a-f0-9]{64}\b/g),
+  token("github_token", ["gh", "github_pat_"], /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})/g),
+  token("gitlab_token", ["glpat-", "glptt-", "gldt-", "glrt-", "glsoat-", "glcbt-", "glft-", "GR1348941"], /\b(?:(?:glpat|glptt|gldt|glrt|glsoat|glcbt|glft)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,})/g),
+  token("bitbucket_token", ["ATBB", "ATATT"], /\b(?:ATBB[A-Za-z0-9]{32}|ATATT[A-Za-z0-9_=-]{60,})/g),
+  token("slack_token", ["xox", "xapp-"], /\b(?:xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{20,})/g),
+  token("discord_token", ["."], /\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b/g),
+  token("telegram_token", [":AA"], /\b\d{8,10}:AA[A-Za-z0-9_-]{33}(?![A-Za-z0-9_-])/g),
+  token("stripe_key", ["_live_", "_test_", "whsec_"], /\b(?:(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,})/g, "api_key"),
+  token("square_token", ["sq0", "EAAA"], /\b(?:sq0(?:atp|csp|idp)-[0-9A-Za-z_-]{22,43}|EAAA[A-Za-z0-9_+=-]{56,})/g),
+  token("braintree_token", ["access_token$"], /access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}/g),
+  token("shopify_token", ["shpat_", "shpca_", "shppa_", "shpss_"], /\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b/g),
+  token("sendgrid_key", ["SG."], /\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}/g, "api_key"),
+  token("mailgun_key", ["key-"], /\bkey-[0-9a-f]{32}\b/g, "api_key"),
+  token("mailchimp_key", ["-us"], /\b[0-9a-f]{32}-us\d{1,2}\b/g, "api_key"),
+  token("twilio_key", ["SK", "AC"], /\b(?:SK|AC)[0-9a-f]{32}\b/g),
+  token("npm_token", ["npm_"], /\bnpm_[A-Za-z0-9]{36}\b/g),
+  token("pypi_token", ["pypi-"], /\bpypi-[A-Za-z0-9_-]{40,}/g),
+  token("docker_token", ["dckr_pat_", "dckr_oat_"], /\bdckr_(?:pat|oat)_[A-Za-z0-9_-]{20,}/g),
+  token("rubygems_token", ["rubygems_"], /\brubygems_[a-f0-9]{48}\b/g),
+  token("nuget_key", ["oy2"], /\boy2[a-z0-9]{43}\b/g, "api_key"),
+  token("linear_key", ["lin_api_"], /\blin_api_[A-Za-z0-9]{40}\b/g, "api_key"),
+  token("notion_token", ["secret_", "ntn_"], /\b(?:secret_[A-Za-z0-9]{43}|ntn_[A-Za-z0-9]{40,})\b/g),
+  token("airtable_token", ["pat"], /\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b/g),
+  token("dropbox_token", ["sl."], /\bsl\.[A-Za-z0-9_-]{100,}/g),
+  token("age_key", ["AGE-SECRET-KEY-"], /\bAGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}\b/g, "private_key"),
+  token("sentry_token", ["sntrys_", "sntryu_"], /\b(?:sntrys_[A-Za-z0-9+/=_-]{40,}|sntryu_[a-f0-9]{64})/g),
+  token("grafana_token", ["glsa_", "glc_"], /\b(?:glsa_[A-Za-z0-9]{32}_[a-fA-F0-9]{8}|glc_[A-Za-z0-9+/]{32,}={0,2})/g),
+  token("vault_token", ["hvs.", "hvb."], /\bhv[sb]\.[A-Za-z0-9_-]{24,}/g),
+  token("doppler_token", ["dp.pt.", "dp.st.", "dp.ct."], /\bdp\.(?:pt|st|ct|sa|scim|audit)\.[A-Za-z0-9]{40,}/g),
+  token("pulumi_token", ["pul-"], /\bpul-[a-f0-9]{40}\b/g),
+  token("postman_key", ["PMAK-"], /\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b/g, "api_key"),
+  token("databricks_token", ["dapi"], /\bdapi[a-f0-9]{32}(?:-\d)?\b/g),
+  token("tailscale_key", ["tskey-"], /\btskey-(?:api|auth|client|webhook)-[A-Za-z0-9]+-[A-Za-z0-9]+/g, "api_key"),
+  token("supabase_token", ["sbp_"], /\bsbp_[a-f0-9]{40}\b/g),
+  token("planetscale_token", ["pscale_"], /\bpscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,}/g),
+  token("newrelic_key", ["NRAK-", "NRII-"], /\bNR(?:AK|II)-[A-Z0-9]{27}\b/g, "api_key"),
+  token("mapbox_token", ["sk.eyJ", "pk.eyJ"], /\b[sp]k\.eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{16,}/g),
+  token("heroku_key", ["HRKU-"], /\bHRKU-[A-Za-z0-9_-]{40,}/g, "api_key"),
+  token("flyio_token", ["fo1_", "fm1r_", "fm2_"], /\b(?:fo1_[A-Za-z0-9_-]{40,}|fm[12][ar]?_[A-Za-z0-9+/=_-]{60,})/g)
+]
+
+// Names whose value is a secret in `name=value`, `name: value` or `"name": "value"`.
+const SECRET_NAMES =
+  "(?:password|passwd|pwd|passphrase|passcode|pw|pass|secret|client[_-]?secret|api[_-]?key|apikey|api[_-]?token|access[_-]?token|" +
+  "auth[_-]?token|refresh[_-]?token|bot[_-]?token|token|secret[_-]?key|access[_-]?key|aws[_-]?secret[_-]?access[_-]?key|" +
+  "secret[_-]?access[_-]?key|private[_-]?key[_-]?id|private[_-]?key|account[_-]?key|shared[_-]?access[_-]?key|" +
+  "auth[_-]?key|credentials?|session[_-]?token|signing[_-]?key|encryption[_-]?key|master[_-]?key|webhook[_-]?secret|" +
+  "app[_-]?secret|consumer[_-]?secret|license[_-]?key|key)"
+
+/** `name` as a whole key, optionally prefixed (`DB_PASSWORD`, `x-api-key`), for JSON keys and headers. */
+export const SECRET_KEY = new RegExp(`^(?:[A-Za-z0-9]+[_.-])*${SECRET_NAMES}$`, "i")
+const PASSWORD_NAME = /(?:pass|pwd|^pw$|[_.-]pw$)/i
+
+/**
+ * Whether a value under a secret name is a secret. Password-like names take any real value (people
+ * choose "hunter2"); token and key names need a token's shape, so `max_token: 512` or `key: name`
+ * in a YAML snippet stay.
+ */
+export const secretValue = (name: string, value: string): boolean => {
+  if (value.includes("<redacted_") || isPlaceholder(value)) return false
+  if (PASSWORD_NAME.test(name)) return value.length >= 3
+  if (/^key$/i.test(name)) return value.length >= 16 && /\d/.test(value) && /[A-Za-z]/.test(value) && entropy(value) >= 3
+  const shaped = /\d/.test(value) || /[^\w.-]/.test(value) || (/[a-z]/.test(value) && /[A-Z]/.test(value.slice(1))) || value.length >= 20
+  return value.length >= 8 && shaped && entropy(value) >= 2.5
+}
+
+const SECRET_WORD = /pass|pwd|pw|secret|key|token|credential/i
+
+const keyValue: Rule = {
+  // "password": "x", password=x, api_key: x, DB_PASSWORD=x in env, YAML, JSON, headers and prose.
+  name: "key_value",
+  hint: (t) => SECRET_WORD.test(t),
+  pattern: new RegExp(
+    `((?:["']?)\\b((?:[A-Za-z0-9]+[_.-])*${SECRET_NAMES})\\b["']?\\s*(?:[:=]|:=|=>)\\s*)(?:"((?:[^"\\\\]|\\\\.){3,})"|'([^']{3,})'|([^\\s,;"'<>}{)\\]]{3,}))`,
+    "gi"
+  ),
+  replace: (match, prefix, name, dq, sq, bare) => {
+    const value = dq ?? sq ?? bare ?? ""
+    if (!secretValue(name ?? "", value)) return match
+    return dq !== undefined ? `${prefix}"${mark("secret")}"` : sq !== undefined ? `${prefix}'${mark("secret")}'` : `${prefix}${mark("secret")}`
+  }
+}
+
+// Passwords said in words: "my password is hunter2", "the wifi code is 4815-1623", "PIN: 4821".
+const PROSE_NAMES =
+  "(?:password|passwort|kennwort|mot de passe|contraseña|senha|passwd|passphrase|passcode|pass\\s?code|pw|pwd|pin(?:\\s?(?:code|number))?|" +
+  "(?:wi-?fi|wlan|network|router|door|alarm|gate|garage|lock|locker|safe|access|security|entry|unlock|bike\\s?lock|building)\\s?(?:code|key|password|pin|pass))"
+const PROSE_STOP = new Set([
+  "is", "was", "the", "a", "an", "not", "no", "incorrect", "wrong", "expired", "invalid", "too", "correct", "required", "empty",
+  "reset", "changed", "below", "above", "same", "still", "in", "on", "at", "saved", "stored", "written", "missing", "weak",
+  "strong", "long", "short", "case", "different", "working", "broken", "locked", "there", "here", "it", "that", "this",
+  "something", "what", "easy", "hard", "secure", "fine", "ok", "okay", "set", "now", "also", "just", "only", "my", "your",
+  "their", "our", "his", "her", "new", "old", "printed", "on", "under", "behind", "hidden", "sent", "attached", "encrypted",
+  "hashed", "managed", "generated", "random", "unknown", "forgotten", "lost", "shared", "different", "case-sensitive"
+])
+const proseSecret: Rule = {
+  name: "prose_password",
+  hint: (t) => /pass|pw|pin|code|key|senha|contrase|kennwort/i.test(t),
+  pattern: new RegExp(
+    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at)\\s+(?:the\\s+|my\\s+|our\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?\\s*(?:is|was|are|ist|est|es|é|=|:|->|will be|should be|it's|is now|is still|now is|(?:changed |set )?to(?=\\s*["'\`\u201c]))\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]*(?:\\s|$))`,
+    "gi"
+  ),
+  replace: (match, prefix, quote, value) => {
+    const v = value ?? ""
+    if (PROSE_STOP.has(v.toLowerCase()) || isPlaceholder(v) || v.includes("<redacted_")) return match
+    // An unquoted plain word after "is" is prose far more often than a password ("the code is changing").
+    if (quote === "" && /^[A-Z]?[a-z]+$/.test(v)) return match
+    return `${prefix}${quote}${mark("password")}${quote === "" ? "" : quote === "\u201c" ? "\u201d" : quote}`
+  }
+}
+
+// Words that say a nearby random string is a credential, and words that say it is a hash or an id.
+const CONTEXT_SECRET = /(?:token|secret|api[ _-]?key|\bkey\b|password|passwd|credential|auth|bearer|log ?in|sign ?in|access code|\bpat\b|license)/i
+const CONTEXT_HASH = /(?:commit|\bsha\d*\b|sha-?\d+|hash|checksum|digest|md5|fingerprint|revision|\brev\b|etag|build|uuid|\bid\b|trace|request|session id|version|image|file|blob|object)/i
+
+const looksRandom = (run: string, minEntropy: number) =>
+  /\d/.test(run) && /[A-Za-z]/.test(run) && entropy(run) >= minEntropy &&
+  !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(run) && !/^\d[\d.:-]*$/.test(run)
+
+const contextToken: Rule = {
+  // A random-looking run near a word that calls it a credential (gitleaks' generic rule, Presidio's
+  // context words); a bare run that is long and mixed-case enough is a secret without any word.
+  name: "context_token",
+  hint: (t) => /[A-Za-z0-9]{16}/.test(t),
+  pattern: /(?<![A-Za-z0-9_+/=.<-])[A-Za-z0-9][A-Za-z0-9_+/=.-]{15,}(?![A-Za-z0-9_+/=-])/g,
+  replace: function (this: void, match: string, ...rest: Array<string | undefined>) {
+    const offset = rest[rest.length - 2] as unknown as number
+    const whole = rest[rest.length - 1] as unknown as string
+    const run = match.replace(/[.=]+$/, "")
+    if (run.includes("redacted_") || /^(?:https?|www\.)/i.test(run) || run.includes("..")) return match
+    const before = whole.slice(Math.max(0, offset - 48), offset)
+    const after = whole.slice(offset + match.length, offset + match.length + 24)
+    const hashNear = CONTEXT_HASH.test(before.slice(-28))
+    const secretNear = CONTEXT_SECRET.test(before) || CONTEXT_SECRET.test(after)
+    const mixedCase = /[a-z]/.test(run) && /[A-Z]/.test(run)
+    if (secretNear && !hashNear && looksRandom(run, 3)) return mark("token")
+    if (!hashNear && run.length >= 32 && mixedCase && looksRandom(run, 4.2)) return mark("token")
+    return match
+  }
+}
+
+const phoneContext = /(?:phone|call|\btel\b|tel\.|mobile|\bcell|number|\bno\.|whats ?app|signal|sms|text me|reach me|\bring\b|fax|landline|contact|handy|telefon|t[ée]l[ée]phone|num[ée]ro|portable|m[óo]vil|cellulare)/i
+const DATE_LIKE = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$/
+
+const phone: Rule = {
+  // International (+CC or 00CC) numbers when libphonenumber knows them; national numbers when valid in a
+  // common region and written like one ((415) 555-0132, 020 7946 0958, 415.555.0132) or next to a word
+  // that says they are. A bare digit run with no such word is an id, an order number or a timestamp.
+  name: "phone",
+  hint: hasDigitPair,
+  pattern: /(?<![\w+./:#$€£-])(?:\+|00)?\(?\d[\d ().\u00a0-]{5,20}\d(?![\w./:-]?\d)(?![.,]\d)/g,
+  replace: function (this: void, match: string, ...rest: Array<string | undefined>) {
+    const offset = rest[rest.length - 2] as unknown as number
+    const whole = rest[rest.length - 1] as unknown as string
+    const digits = match.replace(/\D/g, "")
+    const international = /^(?:\+|00)/.test(match)
+    const northAmerican = /^\d{3}([.-])\d{3}\1\d{4}$/.test(match)
+    if (digits.length < 7 || digits.length > 15 || DATE_LIKE.test(match.trim())) return match
+    if (!northAmerican && /^\d+(?:\.\d+){2,}$/.test(match)) return match
+    if (/\d\.\d{1,2}$/.test(match) && !international) return match
+    const formatted = northAmerican || /^\(\d{2,5}\)/.test(match) || /^0\d{1,4}[ .-]\d/.test(match)
+    const context = phoneContext.test(whole.slice(Math.max(0, offset - 40), offset))
+    if (!international && !formatted && !context) return match
+    return phoneValid(match) ? mark("phone") : match
+  }
+}
+
+const RULES_BEFORE_PII: ReadonlyArray<Rule> = [
+  {
+    name: "private_key",
+    hint: has("PRIVATE KEY", "PuTTY-User-Key"),
+    pattern: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)|PuTTY-User-Key-File-\d:[\s\S]*?(?:Private-MAC: [0-9a-f]+|$)/g,
+    replace: () => mark("private_key")
+  },
+  {
+    name: "jwt",
+    hint: has("eyJ"),
+    pattern: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
+    replace: () => mark("jwt")
+  },
+  ...PROVIDER_TOKENS,
+  {
+    // Webhook URLs whose path is the credential.
+    name: "webhook_url",
+    hint: has("hooks.slack.com", "/api/webhooks/", "webhook.office.com", "/webhookb2/", "hooks.zapier.com", "maker.ifttt.com"),
+    pattern: /https?:\/\/(?:hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9/_-]+|(?:[a-z]+\.)?discord(?:app)?\.com\/api\/webhooks\/\d+\/[A-Za-z0-9_-]+|[A-Za-z0-9.-]*webhook\.office\.com\/webhookb2\/[^\s"'<>]+|hooks\.zapier\.com\/hooks\/catch\/[^\s"'<>]+|maker\.ifttt\.com\/trigger\/[^\s"'<>]+)/g,
+    replace: () => mark("webhook_url")
+  },
+  {
+    // Credentials inside URLs: user:password@host (database, broker and basic-auth URLs).
+    name: "url_password",
+    hint: has("://"),
+    // A password holding an unencoded "@" runs to the last "@" before the host, as URL parsers read it.
+    pattern: /\b([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^\s:/?#@"'<>]*):((?:[^\s@/"'<>]|@(?=[^\s/"'<>]*@))+)@/g,
+    replace: (match, scheme, user, password) =>
+      isPlaceholder(password ?? "") || (password ?? "").includes("<redacted_") ? match : `${scheme}${user}:${mark("password")}@`
+  },
+  {
+    name: "url_token_param",
+    hint: has("?", "&"),
+    pattern: /([?&](?:access_token|token|api_key|apikey|key|sig|signature|secret|password|auth|code|client_secret|private_token)=)([^&#\s"'<>]{6,})/gi,
+    replace: (match, prefix, value) => (isPlaceholder(value ?? "") ? match : `${prefix}${mark("token")}`)
+  },
+  {
+    // Azure connection strings: AccountKey=..., SharedAccessKey=..., SharedAccessSignature=...
+    name: "azure_connection",
+    hint: has("AccountKey=", "SharedAccessKey=", "SharedAccessSignature="),
+    pattern: /\b(AccountKey|SharedAccessKey|SharedAccessSignature)=[^;\s"']+/g,
+    replace: (_m, name) => `${name}=${mark("secret")}`
+  },
+  {
+    name: "auth_header",
+    hint: has("earer", "asic ", "oken ", "Digest "),
+    pattern: /\b(Bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=-]{12,})/g,
+    replace: (match, scheme, value) =>
+      scheme === "Token" && !/\d/.test(value ?? "") ? match : `${scheme} ${mark("token")}`
+  },
+  {
+    // curl -u user:password, and the same pair after --user.
+    name: "cli_user_password",
+    hint: has("-u ", "--user"),
+    pattern: /((?:^|\s)(?:-u|--user)[\s=]+["']?[^\s:"']+:)([^\s"']{3,})/g,
+    replace: (match, prefix, value) => (isPlaceholder(value ?? "") ? match : `${prefix}${mark("password")}`)
+  },
+  {
+    // <password>x</password> in XML configs and SOAP bodies.
+    name: "xml_secret",
+    hint: has("</"),
+    pattern: new RegExp(`<((?:[A-Za-z0-9]+[_.-])*${SECRET_NAMES})>([^<]{3,})</\\1>`, "gi"),
+    replace: (match, name, value) => (secretValue(name ?? "", value ?? "") ? `<${name}>${mark("secret")}</${name}>` : match)
+  },
+  keyValue,
+  proseSecret,
+  contextToken
+]
+
+const PII_RULES: ReadonlyArray<Rule> = [
+  {
+    // An SSH remote (git@github.com:org/repo.git) has an address shape but is not an address.
+    name: "email",
+    hint: has("@"),
+    pattern: /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b(?!:[\w~./-])/g,
+    replace: () => mark("email")
+  },
+  {
+    name: "iban",
+    hint: (t) => /[A-Z]{2}\d{2}/.test(t),
+    pattern: /\b([A-Z]{2})(\d{2})((?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)\b/g,
+    replace: (match, country) => {
+      const compact = match.replace(/ /g, "")
+      const length = ibanLength(country ?? "")
+      if (length === undefined || compact.length < length) return match
+      if (!ibanValid(compact.slice(0, length))) return match
+      // A greedy match may have taken the next word's characters: keep what lies beyond the IBAN.
+      let seen = 0
+      let cut = 0
+      while (seen < length) if (match[cut++] !== " ") seen++
+      return mark("iban") + match.slice(cut)
+    }
+  },
+  {
+    // 13-19 digits, optionally grouped by spaces or dashes, with a card-network prefix and a valid Luhn sum.
+    name: "card",
+    hint: hasDigits,
+    pattern: /(?<![\w.,-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\d.,-]?\d|\w)/g,
+    replace: (match, ...rest) => {
+      const digits = match.replace(/[ -]/g, "")
+      if (digits.length < 13 || digits.length > 19 || !luhnValid(digits)) return match
+      // One digit run in ten passes Luhn by chance: an unseparated run of an unusual card length (an
+      // order or tracking number far more often) needs a word that says it is a card.
+      if (digits === match && digits.length !== 15 && digits.length !== 16) {
+        const offset = rest[rest.length - 2] as unknown as number
+        const whole = rest[rest.length - 1] as unknown as string
+        if (!/card|visa|master|amex|credit|debit|\bcc\b|pay/i.test(whole.slice(Math.max(0, offset - 32), offset))) return match
+      }
+      return mark("card")
+    }
+  },
+  {
+    name: "ssn",
+    hint: hasDigits,
+    pattern: /(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])/g,
+    replace: (match, area, _sep, group, serial) => (ssnValid(area!, group!, serial!) ? mark("national_id") : match)
+  },
+  {
+    // An unformatted SSN only with a word that says it is one.
+    name: "ssn_context",
+    hint: (t) => /ssn|social security/i.test(t),
+    pattern: /((?:ssn|social security(?: number| no\.?)?)\D{0,12})(\d{3})(\d{2})(\d{4})\b/gi,
+    replace: (match, prefix, area, group, serial) => (ssnValid(area!, group!, serial!) ? `${prefix}${mark("national_id")}` : match)
+  },
+  {
+    // UK National Insurance number, with the prefixes HMRC never issues excluded.
+    name: "uk_nino",
+    hint: hasDigitPair,
+    pattern: /\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b/g,
+    replace: () => mark("national_id")
+  },
+  {
+    name: "es_dni",
+    hint: hasDigits,
+    pattern: /\b[XYZ]?\d{7,8}-?[A-Z]\b/g,
+    replace: (match) => (dniValid(match) ? mark("national_id") : match)
+  },
+  phone
+]
+
+export const RULES: ReadonlyArray<Rule> = [...RULES_BEFORE_PII, ...PII_RULES]

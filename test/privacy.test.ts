@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest"
+import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
+import { emptyFindings, redactDeep, redactText } from "../src/privacy/Redactor.js"
+import { NEGATIVE_KINDS, POSITIVE_KINDS, privacyCorpus, scoreCorpus } from "./helpers/privacyCorpus.js"
+
+describe("the labelled corpus", () => {
+  const corpus = privacyCorpus()
+  const score = scoreCorpus(corpus, (t) => redactText(t))
+  const below = (min: number) => score.kinds.filter((k) => k.positive && k.rate < min).map((k) => `${k.kind} ${k.rate}: ${k.misses[0]}`)
+
+  it("has at least 50 positive and 30 negative kinds, 10 of each", () => {
+    expect(POSITIVE_KINDS.length).toBeGreaterThanOrEqual(50)
+    expect(NEGATIVE_KINDS.length).toBeGreaterThanOrEqual(30)
+    expect(score.kinds.every((k) => k.n === 10)).toBe(true)
+  })
+
+  it("is found with strict recall >= 0.98 and no kind below 0.9", () => {
+    expect(below(0.9)).toEqual([])
+    expect(score.recall).toBeGreaterThanOrEqual(0.98)
+  })
+
+  it("leaves look-alikes unchanged: false positives <= 0.02", () => {
+    const changed = score.kinds.filter((k) => !k.positive && k.rate < 1).map((k) => `${k.kind}: ${k.misses[0]}`)
+    expect(score.falsePositiveRate, changed.join("\n")).toBeLessThanOrEqual(0.02)
+  })
+
+  it("holds on other seeds (the rules are not fitted to one draw)", () => {
+    for (const seed of [7, 99]) {
+      const other = scoreCorpus(privacyCorpus(10, seed), (t) => redactText(t))
+      expect(other.recall).toBeGreaterThanOrEqual(0.98)
+      expect(other.falsePositiveRate).toBeLessThanOrEqual(0.02)
+    }
+  })
+
+  it("is idempotent: redacted text comes back unchanged and uncounted", () => {
+    for (const s of corpus) {
+      const once = redactText(s.text)
+      const findings = emptyFindings()
+      expect(redactText(once, findings)).toBe(once)
+      expect(findings.count).toBe(0)
+    }
+  })
+})
+
+describe("findings", () => {
+  it("counts every replaced value under its rule, never the value itself", () => {
+    const findings = emptyFindings()
+    const out = redactText("mail ana@example.com or bob@example.org, key sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz", findings)
+    expect(out).not.toContain("example.com")
+    expect(findings.count).toBe(3)
+    expect(findings.byRule).toEqual({ email: 2, anthropic_key: 1 })
+    expect(JSON.stringify(findings)).not.toContain("ana@")
+  })
+
+  it("counts in nested values too", () => {
+    const findings = emptyFindings()
+    redactDeep({ headers: { "X-Api-Key": "k2Xf93jLmQ0pZt7aQ" }, body: ["call +44 20 7946 0958"] }, findings)
+    expect(findings.count).toBe(2)
+  })
+})
+
+describe("checks", () => {
+  it("Luhn", () => {
+    expect(luhnValid("4111111111111111")).toBe(true)
+    expect(luhnValid("4111111111111112")).toBe(false)
+  })
+  it("IBAN: mod-97 and the country's length", () => {
+    expect(ibanValid("DE89370400440532013000")).toBe(true)
+    expect(ibanValid("GB82WEST12345698765432")).toBe(true)
+    expect(ibanValid("DE88370400440532013000")).toBe(false)
+    expect(ibanValid("DE8937040044053201300")).toBe(false)
+    expect(ibanValid("XX89370400440532013000")).toBe(false)
+  })
+  it("SSN ranges never issued", () => {
+    expect(ssnValid("123", "45", "6780")).toBe(true)
+    for (const [a, g, s] of [["000", "12", "3456"], ["666", "12", "3456"], ["912", "12", "3456"], ["123", "00", "3456"], ["123", "45", "0000"], ["123", "45", "6789"]] as const)
+      expect(ssnValid(a, g, s)).toBe(false)
+  })
+  it("DNI and NIE check letters", () => {
+    expect(dniValid("12345678Z")).toBe(true)
+    expect(dniValid("12345678A")).toBe(false)
+    expect(dniValid("X1234567L")).toBe(true)
+  })
+  it("phones with and without a country code", () => {
+    expect(phoneValid("+44 20 7946 0958")).toBe(true)
+    expect(phoneValid("020 7946 0958")).toBe(true)
+    expect(phoneValid("2026-11-24".replace(/-/g, ""), ["US"])).toBe(false)
+  })
+  it("placeholders", () => {
+    for (const v of ["${OPENAI_API_KEY}", "<your-key>", "sk-...XXXX", "process.env.TOKEN", "********", "changeme", "{{ secrets.X }}", "getenv(\"K\")"])
+      expect(isPlaceholder(v), v).toBe(true)
+    for (const v of ["hunter2", "Sunset29$", "k2Xf93jLmQ0pZt7a"]) expect(isPlaceholder(v), v).toBe(false)
+  })
+})
