@@ -8,6 +8,7 @@ import { Feedback } from "./stages/Feedback.js"
 import { Judge } from "./stages/Judge.js"
 import { LlmRunner } from "./llm/LlmRunner.js"
 import { Optimizer } from "./stages/Optimizer.js"
+import { rescanAfterUpgrade } from "./stages/Rescan.js"
 import { makeProgress } from "./cli/Output.js"
 import { TraceSource } from "./stages/TraceSource.js"
 import * as path from "node:path"
@@ -75,6 +76,8 @@ export const onceStages = Effect.gen(function* () {
   const { config } = yield* Settings
   const sql = yield* SqlClient.SqlClient
   const startedAt = Date.now()
+  // After an upgrade that changed the rules, what older rules stored is cleaned before anything else runs.
+  const rescan = yield* runStage("redact", rescanAfterUpgrade)
   const ingest = yield* runStage("ingest", ingestStage)
   const behavior = config.behaviorEnabled
     ? yield* runStage("behavior", behaviorStage)
@@ -94,9 +97,10 @@ export const onceStages = Effect.gen(function* () {
   // Canary decisions need no LLM: they read stored scores and error rates.
   const deploy = yield* runStage("deploy", deployStage)
   const stages = { ingest, behavior, eval: evaluation, optimize, deploy }
-  const failed = Object.entries(stages).filter(([, r]) => r.status === "failed").map(([name]) => name)
-  const errors = Object.values(stages).flatMap((r) => (r.status === "failed" ? [r.error] : []))
-  const result = { stages, failed, errors, skippedLlm: llmSkip }
+  const checked = { redact: rescan, ...stages }
+  const failed = Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name)
+  const errors = Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : []))
+  const result = { stages, failed, errors, skippedLlm: llmSkip, rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null }
   // The run's record, for reports and for looking back; failing to write it does not fail the run.
   yield* sql`INSERT INTO runs ${sql.insert({
     run_id: runner.runId,

@@ -40,7 +40,7 @@ const served = async (w: ReturnType<typeof world>, version: string, hours: numbe
   fs.appendFileSync(path.join(w.home, "traces", `trace-${version}.jsonl`), body)
   await w.run(Effect.flatMap(TraceSource, (s) => s.ingest()))
   const db = new Database(path.join(w.home, "autotune.db"))
-  const insert = db.prepare("INSERT OR REPLACE INTO trace_scores VALUES (?, ?, 'response-quality@1', ?, ?, NULL, 'test', ?)")
+  const insert = db.prepare("INSERT OR REPLACE INTO trace_scores (trace_id, behavior, rubric_version, score, stage1_score, stage2_score, reason, created_at) VALUES (?, ?, 'response-quality@1', ?, ?, NULL, 'test', ?)")
   for (const [id, s] of ids) insert.run(id, B, s, s, Date.now())
   db.close()
 }

@@ -68,7 +68,7 @@ const setup = async (n = 45) => {
   await run(Effect.flatMap(TraceSource, (s) => s.ingest()))
   const db = new Database(path.join(home, "autotune.db"))
   const ids = db.prepare("SELECT trace_id FROM traces").all() as Array<{ trace_id: string }>
-  const insert = db.prepare("INSERT INTO trace_scores VALUES (?, ?, 'response-quality@1', ?, ?, NULL, ?, ?)")
+  const insert = db.prepare("INSERT INTO trace_scores (trace_id, behavior, rubric_version, score, stage1_score, stage2_score, reason, created_at) VALUES (?, ?, 'response-quality@1', ?, ?, NULL, ?, ?)")
   ids.forEach(({ trace_id }, i) => insert.run(trace_id, B, i % 2 === 0 ? 0.3 : 0.8, i % 2 === 0 ? 0.3 : 0.8, "too long", Date.now()))
   db.close()
   return { home, run, world, layer }

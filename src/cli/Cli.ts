@@ -10,6 +10,7 @@ import {
   configFilePath,
   describeConfig,
   loadSettings,
+  Settings,
   maskSecret,
   resolveConfig,
   toConfigFile
@@ -17,7 +18,7 @@ import {
 import { BEHAVIORS } from "../Domain/Behavior.js"
 import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreError } from "../Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
-import { printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
+import { makeProgress, printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
 import type { Agreement } from "../stages/Agreement.js"
 import type { FeedbackSummary } from "../stages/Feedback.js"
 import type { IngestSummary } from "../stages/TraceSource.js"
@@ -27,6 +28,8 @@ import { Deployer } from "../stages/Deployer.js"
 import { behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
 import { daemon, onceLocked } from "../Runner.js"
 import { statusReport } from "./Status.js"
+import { rescan, type RescanSummary } from "../stages/Rescan.js"
+import { lockPath, withRunLock } from "../store/RunLock.js"
 
 // ---------------------------------------------------------------------------
 // Options every command takes: --config, --json, and the config flags.
@@ -112,7 +115,12 @@ export const evalSummaryText = (s: EvalSummary) =>
       b, String(e.scored), String(e.unscored), String(e.failed), fmt(e.mean), String(e.canaryTraces),
       `${(e.stage2Share * 100).toFixed(0)}%`, String(e.calls), String(e.tokensIn + e.tokensOut), usd(e.costUsd)
     ])
-  ) + `\neval: ${s.calls} call(s), ${usd(s.costUsd)}${s.budgetExhausted ? "; stopped early: AUTOTUNE_MAX_COST_USD reached" : ""}`
+  ) + `\neval: ${s.calls} call(s), ${usd(s.costUsd)}${s.budgetExhausted ? "; stopped early: AUTOTUNE_MAX_COST_USD reached" : ""}` +
+  egressLine(s.egressRedactions)
+
+/** Said only when the guard found something: stored text that the current rules would have cleaned. */
+export const egressLine = (n: number) =>
+  n === 0 ? "" : `\negress guard: ${n} value(s) replaced in requests before sending; run autotune redact --rescan to clean the store`
 
 /** Fails with the one line that says which variable enables the LLM stages. */
 const requireProvider = Effect.flatMap(LlmRunner, (runner) =>
@@ -328,7 +336,7 @@ const optimizeCommand = Command.make("optimize", common, (opts) =>
     Effect.gen(function* () {
       yield* requireProvider
       const summary = yield* optimizeStage
-      yield* opts.json ? printJson(summary) : printLine(optimizeText(summary))
+      yield* opts.json ? printJson(summary) : printLine(optimizeText(summary) + egressLine(summary.egressRedactions))
     })
   )
 ).pipe(Command.withDescription("Propose better instructions per behavior and keep only measured, held-out gains"))
@@ -388,6 +396,42 @@ const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(
   )
 ).pipe(Command.withDescription("The deployment history of prompt packs (newest first)"))
 
+// ---------------------------------------------------------------------------
+// redact
+// ---------------------------------------------------------------------------
+
+export const rescanText = (s: RescanSummary) => {
+  const rows = Object.entries(s.tables).map(([t, r]) => [t, String(r.scanned), String(r.changed), String(r.replaced)])
+  const rules = Object.entries(s.byRule).map(([rule, n]) => `${rule} ${n}`).join(", ")
+  const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`
+  return (
+    table(["TABLE", "ROWS SCANNED", "ROWS CHANGED", "VALUES REPLACED"], rows) +
+    `\nredact: store cleaned with rule set v${s.toVersion}` +
+    (rules === "" ? "; nothing to replace" : `; replaced: ${rules}`) +
+    (s.vacuumed ? `; WAL checkpointed and file vacuumed (${mb(s.bytesBefore)} -> ${mb(s.bytesAfter)})` : "")
+  )
+}
+
+const redactCommand = Command.make(
+  "redact",
+  { ...common, rescan: Options.boolean("rescan").pipe(Options.withDescription("Re-apply the current rules to everything stored, then vacuum")) },
+  (opts) =>
+    withApp(
+      opts,
+      Effect.gen(function* () {
+        if (!opts.rescan) return yield* Effect.fail(new ConfigError({ key: "--rescan", source: "flag", detail: "redact needs --rescan (re-apply the current rules to everything stored, then vacuum)" }))
+        const { config } = yield* Settings
+        const progress = makeProgress("redact")
+        const summary = yield* withRunLock(
+          lockPath(config.dbPath),
+          rescan({ includeUnredacted: true, onProgress: (done, total) => progress.update(done, total, `${done}/${total} rows`) }),
+          "30 seconds"
+        ).pipe(Effect.ensuring(Effect.sync(progress.done)))
+        yield* opts.json ? printJson(summary) : printLine(rescanText(summary))
+      })
+    )
+).pipe(Command.withDescription("Clean the store: re-apply the current redaction rules to all stored text, checkpoint the WAL and vacuum"))
+
 const statusCommand = Command.make("status", common, (opts) =>
   withApp(
     opts,
@@ -411,6 +455,7 @@ const statusCommand = Command.make("status", common, (opts) =>
         ) +
           `\ntotal LLM spend: $${report.spendUsd.toFixed(4)} (last 24 h: $${report.spend24hUsd.toFixed(4)})` +
           `\nusers' reactions imported: ${report.reactions.total} (${report.reactions.negative} 👎)` +
+          `\negress guard, last 7 days: ${report.egressRedactions} value(s) replaced before sending` +
           Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("")
       )
     })
@@ -425,7 +470,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, redactCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })

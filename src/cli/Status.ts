@@ -80,12 +80,15 @@ export const statusReport = Effect.gen(function* () {
     SELECT model, COUNT(*) AS structured, SUM(parsed = 0) AS unparsed FROM llm_calls
     WHERE parsed IS NOT NULL AND created_at >= ${Date.now() - 7 * 86_400_000} GROUP BY model ORDER BY model`.pipe(Effect.mapError(fail))
   const unparseable = Object.fromEntries(parsing.map((p) => [p.model, { structured: p.structured, unparsed: p.unparsed, share: p.structured === 0 ? 0 : p.unparsed / p.structured }]))
+  const egress = yield* sql<{ n: number | null }>`SELECT SUM(egress_redactions) AS n FROM llm_calls WHERE created_at >= ${Date.now() - 7 * 86_400_000}`.pipe(Effect.mapError(fail))
   const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(feedback_type = 'negative') AS negative FROM feedback`.pipe(Effect.mapError(fail))
   return {
     behaviors,
     spendUsd: totals[0]?.all ?? 0,
     spend24hUsd: totals[0]?.day ?? 0,
     unparseable,
+    /** Values the egress guard replaced in outbound requests over the last 7 days. */
+    egressRedactions: Number(egress[0]?.n ?? 0),
     reactions: { total: Number(feedback[0]?.n ?? 0), negative: Number(feedback[0]?.negative ?? 0) }
   }
 })

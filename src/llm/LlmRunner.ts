@@ -7,6 +7,7 @@ import { isConfigFailure, isProviderFailure, LlmError, type LlmRequest, type Llm
 import { chooseProvider, Llm, type ProviderChoice } from "./Llm.js"
 import { deprecationWarnings, MODEL_SETTINGS } from "./Models.js"
 import { bareModel, parsePrices } from "./Prices.js"
+import { describeFindings, guardRequest } from "../privacy/EgressGuard.js"
 
 export { parsePrices }
 
@@ -17,9 +18,11 @@ export interface StageUsage {
   readonly tokensOut: number
   /** Null when a call went to a model without a known price: an unknown cost is never shown as $0. */
   readonly costUsd: number | null
+  /** Values the egress guard replaced in this stage's requests before they were sent. */
+  readonly egressRedactions: number
 }
 
-const emptyUsage: StageUsage = { calls: 0, failed: 0, tokensIn: 0, tokensOut: 0, costUsd: 0 }
+const emptyUsage: StageUsage = { calls: 0, failed: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, egressRedactions: 0 }
 
 const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b)
 
@@ -138,6 +141,21 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
       return ok
     }
 
+    const egressRedactions = new WeakMap<LlmRequest, number>()
+    let egressWarned = false
+
+    /** The request as it may leave: the guard's replacements applied, counted, logged without values. */
+    const guarded = (request: LlmRequest) =>
+      Effect.suspend(() => {
+        const { request: safe, findings } = guardRequest(request)
+        egressRedactions.set(safe, findings.count)
+        if (findings.count === 0) return Effect.succeed(safe)
+        const line = `egress guard replaced ${findings.count} value(s) in a ${request.stage.split(":")[0]} request before sending (${describeFindings(findings)})`
+        const log = egressWarned ? Effect.logDebug(line) : Effect.logWarning(`${line}; stored text was not redacted with the current rules: run autotune redact --rescan`)
+        egressWarned = true
+        return Effect.as(log, safe)
+      })
+
     const record = (request: LlmRequest, outcome: string, attempts: number, latencyMs: number, response?: LlmResponse, costUsd: number | null = 0, error?: LlmError) =>
       Effect.gen(function* () {
         const parsed = parsedOf(request, response)
@@ -150,7 +168,8 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
               failed: u.failed + (outcome === "ok" ? 0 : 1),
               tokensIn: u.tokensIn + (response?.tokensIn ?? 0),
               tokensOut: u.tokensOut + (response?.tokensOut ?? 0),
-              costUsd: addCost(u.costUsd, costUsd)
+              costUsd: addCost(u.costUsd, costUsd),
+              egressRedactions: u.egressRedactions + (egressRedactions.get(request) ?? 0)
             }
           }
         })
@@ -164,6 +183,7 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
           cost_usd: costUsd ?? 0,
           cost_known: costUsd === null ? 0 : 1,
           parsed: parsed === null ? null : parsed ? 1 : 0,
+          egress_redactions: egressRedactions.get(request) ?? 0,
           latency_ms: Math.round(latencyMs),
           attempts,
           outcome,
@@ -180,9 +200,10 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
         })
       )
 
-    const call = Effect.fn("LlmRunner.call")(function* (request: LlmRequest) {
+    const call = Effect.fn("LlmRunner.call")(function* (unguarded: LlmRequest) {
       yield* notHalted
       yield* budgetLeft
+      const request = yield* guarded(unguarded)
       const started = Date.now()
       let tries = 0
       for (;;) {
@@ -251,6 +272,13 @@ export const usageOf = (all: Record<string, StageUsage>, prefix: string): StageU
   Object.entries(all)
     .filter(([stage]) => stage.startsWith(prefix))
     .reduce(
-      (a, [, u]) => ({ calls: a.calls + u.calls, failed: a.failed + u.failed, tokensIn: a.tokensIn + u.tokensIn, tokensOut: a.tokensOut + u.tokensOut, costUsd: addCost(a.costUsd, u.costUsd) }),
+      (a, [, u]) => ({
+        calls: a.calls + u.calls,
+        failed: a.failed + u.failed,
+        tokensIn: a.tokensIn + u.tokensIn,
+        tokensOut: a.tokensOut + u.tokensOut,
+        costUsd: addCost(a.costUsd, u.costUsd),
+        egressRedactions: a.egressRedactions + u.egressRedactions
+      }),
       emptyUsage
     )

@@ -12,6 +12,9 @@ import { mark, RULES, SECRET_KEY, secretValue } from "./Rules.js"
  */
 export const REDACTION_VERSION = 2
 
+/** The version a row stored now records: the current rule set, or 0 when redaction is off. */
+export const storedVersion = (redact: boolean): number => (redact ? REDACTION_VERSION : 0)
+
 /** What one pass found: how many values were replaced, per rule. */
 export interface Findings {
   count: number
@@ -41,6 +44,9 @@ export const redactText = (text: string, findings?: Findings): string => {
   return out
 }
 
+/** `redactText` when redaction is on (AUTOTUNE_REDACT), the text as it is otherwise. */
+export const redactIf = (redact: boolean, text: string): string => (redact ? redactText(text) : text)
+
 /** Redacts every string inside a JSON-like value (tool args, unknown fields), keys included. */
 export const redactDeep = (value: unknown, findings?: Findings): unknown => {
   if (typeof value === "string") return redactText(value, findings)
@@ -48,7 +54,7 @@ export const redactDeep = (value: unknown, findings?: Findings): unknown => {
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value)) {
-      if (SECRET_KEY.test(k) && typeof v === "string" && secretValue(k, v)) {
+      if (SECRET_KEY.test(k) && typeof v === "string" && secretValue(k, v, true)) {
         note(findings, "key_value")
         out[k] = mark("secret")
       } else {

@@ -101,9 +101,11 @@ const PASSWORD_NAME = /(?:pass|pwd|^pw$|[_.-]pw$)/i
  * choose "hunter2"); token and key names need a token's shape, so `max_token: 512` or `key: name`
  * in a YAML snippet stay.
  */
-export const secretValue = (name: string, value: string): boolean => {
+export const secretValue = (name: string, value: string, structured = false): boolean => {
   if (value.includes("<redacted_") || isPlaceholder(value)) return false
-  if (PASSWORD_NAME.test(name)) return value.length >= 3
+  // A JSON key named exactly for a secret (tool arguments) is stronger evidence than a word in text; a
+  // bare `key` is not (memory tools store {key, value} pairs).
+  if (PASSWORD_NAME.test(name) || (structured && !/^key$/i.test(name))) return value.length >= 3
   if (/^key$/i.test(name)) return value.length >= 16 && /\d/.test(value) && /[A-Za-z]/.test(value) && entropy(value) >= 3
   const shaped = /\d/.test(value) || /[^\w.-]/.test(value) || (/[a-z]/.test(value) && /[A-Z]/.test(value.slice(1))) || value.length >= 20
   return value.length >= 8 && shaped && entropy(value) >= 2.5

@@ -193,7 +193,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       const humanAgreement = yield* feedback.humanAgreement()
       const report = { date: now.slice(0, 10), generatedAt: now, windowDays: config.behaviorDays, metrics: metricsAll, before, after, changes, packs, humanAgreement }
       const reportFile = path.join(config.behaviorReportDir, `behavior-${report.date}.json`)
-      yield* writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + "\n", 0o644)
+      yield* writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + "\n", 0o600)
       return { changed: changes.length > 0, why: changes.length > 0 ? `${changes.length} change(s)` : "metrics within bounds: nothing changed", metrics: metricsAll, changes, packs, report: reportFile }
     })
 

@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import { Settings } from "../Config.js"
 import { StoreError } from "../Domain/Errors.js"
-import { redactText } from "../privacy/Redactor.js"
+import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { describeStoreCause, storeError, writeTransaction } from "../store/Db.js"
 import { type Agreement, agreement } from "./Agreement.js"
@@ -84,10 +84,11 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
               id: r.id,
               trace_id: r.trace_id,
               feedback_type: r.feedback_type,
-              reason: r.reason === null ? null : config.redact ? redactText(r.reason) : r.reason,
+              reason: r.reason === null ? null : redactIf(config.redact, r.reason),
               created_at: r.created_at,
               created_ms: Date.parse(r.created_at) || now,
-              imported_at: now
+              imported_at: now,
+              redaction_version: storedVersion(config.redact)
             }))
           if (values.length === 0) return 0
           const result = yield* sql`INSERT OR IGNORE INTO feedback ${sql.insert(values)}`.raw

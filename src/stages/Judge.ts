@@ -7,6 +7,7 @@ import type { LlmError } from "../Domain/Llm.js"
 import { canaryPath, packVersion } from "../Domain/Pack.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
+import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
 
 /** A judge verdict. An answer we could not read is "unscored" with the reason: never a score of 0. */
@@ -36,6 +37,8 @@ export interface EvalSummary {
   readonly behaviors: Record<string, BehaviorEval>
   readonly calls: number
   readonly costUsd: number | null
+  /** Values the egress guard replaced in judge requests before they were sent. */
+  readonly egressRedactions: number
   readonly budgetExhausted: boolean
   /** Per model: structured answers asked for, how many could not be used, and that share. */
   readonly unparseable: Record<string, { readonly structured: number; readonly unparsed: number; readonly share: number }>
@@ -104,8 +107,10 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
             model,
             status: v.status,
             score: v.status === "scored" ? v.score : null,
-            reason: v.reason,
-            created_at: now
+            // A judge can quote the trace back: its reason is cleaned like trace text.
+            reason: redactIf(config.redact, v.reason),
+            created_at: now,
+            redaction_version: storedVersion(config.redact)
           })
           const rows = [row(1, config.judgeStage1Model, first), ...(second === undefined ? [] : [row(2, config.judgeStage2Model, second)])]
           yield* sql`INSERT OR REPLACE INTO judge_scores ${sql.insert(rows)}`
@@ -118,8 +123,9 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
               score: final.score,
               stage1_score: first.status === "scored" ? first.score : null,
               stage2_score: second?.status === "scored" ? second.score : null,
-              reason: final.reason,
-              created_at: now
+              reason: redactIf(config.redact, final.reason),
+              created_at: now,
+              redaction_version: storedVersion(config.redact)
             })}`
           }
         })
@@ -207,7 +213,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const unparseable = Object.fromEntries(
         Object.entries(yield* runner.parseStats).map(([model, p]) => [model, { ...p, share: p.structured === 0 ? 0 : p.unparsed / p.structured }])
       )
-      return { behaviors, calls: all.calls, costUsd: all.costUsd, budgetExhausted, unparseable } satisfies EvalSummary
+      return { behaviors, calls: all.calls, costUsd: all.costUsd, egressRedactions: all.egressRedactions, budgetExhausted, unparseable } satisfies EvalSummary
     })
 
     return { evaluate, verdict } as const

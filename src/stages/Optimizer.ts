@@ -9,7 +9,7 @@ import { activePath, canaryPath, DOTCLAW_MAX_CHARS, readPack } from "../Domain/P
 import { newVersion } from "./Deployer.js"
 import { Judge, type Verdict } from "./Judge.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
-import { redactText } from "../privacy/Redactor.js"
+import { redactText, storedVersion } from "../privacy/Redactor.js"
 import { clip, JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgeTraceOf, RUBRICS } from "./Rubrics.js"
 
 /** Built-in instructions per behavior, the baseline when no active pack exists on disk. */
@@ -37,6 +37,7 @@ export type OptimizeOutcome =
       readonly linted: ReadonlyArray<string>
       readonly calls: number
       readonly costUsd: number | null
+      readonly egressRedactions: number
     }
   | {
       readonly outcome: "no_gain"
@@ -47,6 +48,7 @@ export type OptimizeOutcome =
       readonly linted: ReadonlyArray<string>
       readonly calls: number
       readonly costUsd: number | null
+      readonly egressRedactions: number
     }
   | { readonly outcome: "skipped"; readonly why: string }
 
@@ -274,13 +276,17 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
           // Scores missing because the run was stopped are no evidence: nothing is recorded, the next run retries.
           yield* runner.ensureRunning
           yield* writeTransaction(sql,
-            sql`INSERT INTO optimize_runs ${sql.insert({ behavior, baseline_version: baselineVersion, outcome: outcome.outcome, detail_json: JSON.stringify(outcome), created_at: Date.now() })}`
+            sql`INSERT INTO optimize_runs ${sql.insert({ behavior, baseline_version: baselineVersion, outcome: outcome.outcome, detail_json: JSON.stringify(outcome), created_at: Date.now(), redaction_version: storedVersion(config.redact) })}`
           ).pipe(Effect.mapError(storeError("record optimize run")))
           return outcome
         })
       const spent = () => Effect.map(runner.usage, (u) => {
         const after = usageOf(u, `optimize:${behavior}:`)
-        return { calls: after.calls - before.calls, costUsd: after.costUsd === null || before.costUsd === null ? null : after.costUsd - before.costUsd }
+        return {
+          calls: after.calls - before.calls,
+          costUsd: after.costUsd === null || before.costUsd === null ? null : after.costUsd - before.costUsd,
+          egressRedactions: after.egressRedactions - before.egressRedactions
+        }
       })
       const baselineScores = meanScores(baseScores)
       if (ranked.length === 0) {
@@ -341,7 +347,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         )
         yield* runner.ensureRunning
       }
-      return { behaviors }
+      return { behaviors, egressRedactions: usageOf(yield* runner.usage, "optimize:").egressRedactions }
     })
 
     /** Selected packs waiting for deployment, with what the Deployer needs. */

@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { Settings } from "../Config.js"
 import { FileError, StoreError } from "../Domain/Errors.js"
 import { contentId, parseTraceLine, type Trace } from "../Domain/Trace.js"
-import { redactText } from "../privacy/Redactor.js"
+import { redactText, storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 
 export interface IngestSummary {
@@ -67,7 +67,7 @@ const fileError = (file: string, operation: string) => (cause: unknown) =>
 
 const headHash = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex").slice(0, 16)
 
-const traceRow = (p: Parsed, file: string, now: number) => {
+const traceRow = (p: Parsed, file: string, now: number, redactionVersion: number) => {
   const t = p.trace
   return {
     trace_id: t.traceId,
@@ -98,7 +98,8 @@ const traceRow = (p: Parsed, file: string, now: number) => {
     file,
     byte_offset: p.byteOffset,
     line_no: p.lineNo,
-    ingested_at: now
+    ingested_at: now,
+    redaction_version: redactionVersion
   }
 }
 
@@ -122,7 +123,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
           const now = Date.now()
           let inserted = 0
           for (const rows of chunks(good, ROWS_PER_INSERT)) {
-            const result = yield* sql`INSERT OR IGNORE INTO traces ${sql.insert(rows.map((p) => traceRow(p, file, now)))}`.raw
+            const result = yield* sql`INSERT OR IGNORE INTO traces ${sql.insert(rows.map((p) => traceRow(p, file, now, storedVersion(config.redact))))}`.raw
             inserted += changes(result)
           }
           const packs = good.flatMap((p) =>
@@ -145,7 +146,8 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
                 byte_offset: b.byteOffset,
                 reason: b.reason,
                 excerpt: (config.redact ? redactText(b.line) : b.line).slice(0, 300),
-                seen_at: now
+                seen_at: now,
+                redaction_version: storedVersion(config.redact)
               }))
             )}`
           }

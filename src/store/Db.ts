@@ -2,10 +2,10 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient, SqlError } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Config.js"
 import { StoreError } from "../Domain/Errors.js"
+import { secureSidecars, secureStore } from "./FileModes.js"
 
 // Migrations are numbered and append-only: never edit one that has shipped, add the next.
 const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>> = {
@@ -172,6 +172,20 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
       )`,
       sql`CREATE INDEX feedback_trace ON feedback (trace_id, created_ms)`,
       sql`CREATE INDEX feedback_created ON feedback (created_at)`
+    ], { discard: true })),
+  // Which rule set redacted each stored row of free text (0 = stored unredacted, 1 = autotune 2.0's first
+  // set), so `redact --rescan` finds what an older set left; what the egress guard replaced per call; and
+  // one small key/value table for store-wide facts such as the rule set the whole store was last cleaned with.
+  "0005_redaction_version": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`ALTER TABLE traces ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE malformed_lines ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE judge_scores ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE trace_scores ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE feedback ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE optimize_runs ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE llm_calls ADD COLUMN egress_redactions INTEGER NOT NULL DEFAULT 0`,
+      sql`CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`
     ], { discard: true }))
 }
 
@@ -222,10 +236,14 @@ export const describeStoreCause = (cause: unknown): string => {
 export const storeError = (operation: string) => (error: SqlError.SqlError) =>
   new StoreError({ operation, detail: describeStoreCause(error.cause ?? error) })
 
-export const makeDbLayer = (filename: string) => {
+export const makeDbLayer = (filename: string, home?: string) => {
   // WAL with synchronous=NORMAL: a crash of the process never loses a commit; only a power cut can lose
   // the last few, and never corrupts. FULL would fsync on every ingest batch for no gain in our use.
-  const client = Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA synchronous = NORMAL`)).pipe(
+  const client = Layer.effectDiscard(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.zipRight(sql`PRAGMA synchronous = NORMAL`, Effect.forEach(secureSidecars(filename), (w) => Effect.logWarning(w), { discard: true }))
+    )
+  ).pipe(
     Layer.provideMerge(SqliteClient.layer({ filename }))
   )
   const migrated = SqliteMigrator.layer({ loader: SqliteMigrator.fromRecord(migrations) }).pipe(
@@ -237,9 +255,9 @@ export const makeDbLayer = (filename: string) => {
     Layer.provideMerge(
       Layer.effectDiscard(
         Effect.try({
-          try: () => fs.mkdirSync(path.dirname(filename), { recursive: true }),
-          catch: (cause) => new StoreError({ operation: "open", detail: `cannot create ${path.dirname(filename)}: ${String(cause)}` })
-        })
+          try: () => secureStore(filename, home),
+          catch: (cause) => new StoreError({ operation: "open", detail: `cannot create ${path.dirname(filename)} or its database privately: ${describeStoreCause(cause)}` })
+        }).pipe(Effect.flatMap((warnings) => Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })))
       )
     ),
     Layer.catchAll((error) =>
@@ -254,4 +272,4 @@ const describe = (error: unknown): string => {
 }
 
 /** The store at the configured AUTOTUNE_DB_PATH. */
-export const DbLive = Layer.unwrapEffect(Effect.map(Settings, (s) => makeDbLayer(s.config.dbPath)))
+export const DbLive = Layer.unwrapEffect(Effect.map(Settings, (s) => makeDbLayer(s.config.dbPath, s.config.home)))

@@ -41,7 +41,7 @@ const tryAcquire = (file: string) =>
       // A lock left by a killed process (or an unreadable one): take it over. The rename is atomic, so two
       // processes taking over at once cannot both win; the loser sees the winner's pid on the next try.
       const mine = `${file}.${process.pid}`
-      fs.writeFileSync(mine, String(process.pid))
+      fs.writeFileSync(mine, String(process.pid), { mode: 0o600 })
       fs.renameSync(mine, file)
       return holder(file) === process.pid ? undefined : (holder(file) ?? -1)
     },

@@ -160,9 +160,16 @@ const POSITIVES: Record<string, Make> = {
   gitlab_token: prefixed("GITLAB_TOKEN", (g) => `glpat-${g.b64url(20)}`),
   bitbucket_app_password: prefixed("BITBUCKET_APP_PASSWORD", (g) => `ATBB${g.b62(32)}`),
   slack_bot_token: prefixed("SLACK_BOT_TOKEN", (g) => `xoxb-${g.digits(12)}-${g.digits(13)}-${g.b62(24)}`),
-  slack_webhook: prefixed("SLACK_WEBHOOK_URL", (g) => `https://hooks.slack.com/services/T${g.chars(UPPER + DIGITS, 8)}/B${g.chars(UPPER + DIGITS, 8)}/${g.b62(24)}`),
+  // For a URL whose path is the credential, the planted value is the path: the scheme and host are public.
+  slack_webhook: (g) => {
+    const v = `T${g.chars(UPPER + DIGITS, 8)}/B${g.chars(UPPER + DIGITS, 8)}/${g.b62(24)}`
+    return { text: frame(g, `https://hooks.slack.com/services/${v}`, "SLACK_WEBHOOK_URL"), secret: v }
+  },
   discord_bot_token: prefixed("DISCORD_TOKEN", (g) => `${g.pick(["M", "N", "O"])}${g.b62(25)}.${g.b64url(6)}.${g.b64url(38)}`),
-  discord_webhook: prefixed("DISCORD_WEBHOOK", (g) => `https://discord.com/api/webhooks/${g.digits(18)}/${g.b64url(68)}`),
+  discord_webhook: (g) => {
+    const v = `${g.digits(18)}/${g.b64url(68)}`
+    return { text: frame(g, `https://discord.com/api/webhooks/${v}`, "DISCORD_WEBHOOK"), secret: v }
+  },
   telegram_bot_token: prefixed("TELEGRAM_BOT_TOKEN", (g) => `${g.int(1, 9)}${g.digits(9)}:AA${g.b64url(33)}`),
   stripe_secret_key: prefixed("STRIPE_SECRET_KEY", (g) => `sk_live_${g.b62(g.pick([24, 99]))}`),
   stripe_webhook_secret: prefixed("STRIPE_WEBHOOK_SECRET", (g) => `whsec_${g.b62(32)}`),

@@ -1,0 +1,178 @@
+/**
+ * Re-cleans what is stored: every row of free text that an older rule set (or none) redacted is passed
+ * through the current rules, in batches; then the WAL is checkpointed and the file vacuumed, so no old
+ * page keeps a copy of what was replaced. Runs as `autotune redact --rescan`, and once by itself at the
+ * start of a cycle after an upgrade that changed the rules.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { Settings } from "../Config.js"
+import { emptyFindings, type Findings, REDACTION_VERSION, redactDeep, redactText } from "../privacy/Redactor.js"
+import { storeError, writeTransaction } from "../store/Db.js"
+
+interface TableSpec {
+  readonly table: string
+  readonly text: ReadonlyArray<string>
+  readonly json: ReadonlyArray<string>
+}
+
+/** Every stored column that holds free text; ids, times and versions are join keys and stay. */
+const TABLES: ReadonlyArray<TableSpec> = [
+  {
+    table: "traces",
+    text: ["input_text", "message_text", "output_text", "memory_summary", "error_code"],
+    json: ["memory_facts_json", "memory_recall_json", "session_recall_json", "tool_calls_json", "extra_json"]
+  },
+  { table: "malformed_lines", text: ["excerpt"], json: [] },
+  { table: "judge_scores", text: ["reason"], json: [] },
+  { table: "trace_scores", text: ["reason"], json: [] },
+  { table: "feedback", text: ["reason"], json: [] },
+  { table: "optimize_runs", text: [], json: ["detail_json"] }
+]
+
+const BATCH = 1000
+
+export interface TableRescan {
+  readonly scanned: number
+  readonly changed: number
+  readonly replaced: number
+}
+
+export interface RescanSummary {
+  readonly fromVersions: ReadonlyArray<number>
+  readonly toVersion: number
+  readonly tables: Record<string, TableRescan>
+  readonly byRule: Record<string, number>
+  readonly vacuumed: boolean
+  readonly bytesBefore: number
+  readonly bytesAfter: number
+}
+
+const cleanJson = (raw: string, findings: Findings): string => {
+  try {
+    return JSON.stringify(redactDeep(JSON.parse(raw), findings))
+  } catch {
+    return redactText(raw, findings)
+  }
+}
+
+/** Rows below the current rule set: all of them, or only those an older set cleaned (not AUTOTUNE_REDACT=0 rows). */
+export interface RescanOptions {
+  readonly includeUnredacted: boolean
+  readonly onProgress?: (done: number, total: number) => void
+}
+
+export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptions) {
+  const sql = yield* SqlClient.SqlClient
+  const fail = storeError("rescan the store")
+  const lowest = options.includeUnredacted ? 0 : 1
+  const pageBytes = () =>
+    sql<{ n: number }>`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`.pipe(Effect.map((r) => Number(r[0]?.n ?? 0)))
+  const bytesBefore = yield* pageBytes().pipe(Effect.mapError(fail))
+
+  let total = 0
+  const versions = new Set<number>()
+  for (const spec of TABLES) {
+    const rows = yield* sql.unsafe<{ n: number; v: number | null }>(
+      `SELECT COUNT(*) AS n, redaction_version AS v FROM ${spec.table} WHERE redaction_version >= ? AND redaction_version < ? GROUP BY redaction_version`,
+      [lowest, REDACTION_VERSION]
+    ).pipe(Effect.mapError(fail))
+    for (const r of rows) {
+      total += Number(r.n)
+      if (r.v !== null) versions.add(Number(r.v))
+    }
+  }
+
+  const byRule: Record<string, number> = {}
+  const tables: Record<string, TableRescan> = {}
+  let done = 0
+  for (const spec of TABLES) {
+    const columns = [...spec.text, ...spec.json]
+    let after = 0
+    let scanned = 0
+    let changed = 0
+    let replaced = 0
+    for (;;) {
+      const rows = yield* sql.unsafe<Record<string, string | null | number>>(
+        `SELECT rowid AS rid, ${columns.join(", ")} FROM ${spec.table} WHERE rowid > ? AND redaction_version >= ? AND redaction_version < ? ORDER BY rowid LIMIT ${BATCH}`,
+        [after, lowest, REDACTION_VERSION]
+      ).pipe(Effect.mapError(fail))
+      if (rows.length === 0) break
+      const updates: Array<{ rid: number; values: Array<string | null> }> = []
+      for (const row of rows) {
+        const findings = emptyFindings()
+        const values = columns.map((c) => {
+          const v = row[c]
+          if (typeof v !== "string") return (v ?? null) as string | null
+          return spec.json.includes(c) ? cleanJson(v, findings) : redactText(v, findings)
+        })
+        if (findings.count > 0) {
+          updates.push({ rid: Number(row["rid"]), values })
+          replaced += findings.count
+          for (const [rule, n] of Object.entries(findings.byRule)) byRule[rule] = (byRule[rule] ?? 0) + n
+        }
+      }
+      const first = after
+      const last = Number(rows[rows.length - 1]!["rid"])
+      yield* writeTransaction(sql, Effect.gen(function* () {
+        for (const u of updates) {
+          yield* sql.unsafe(`UPDATE ${spec.table} SET ${columns.map((c) => `${c} = ?`).join(", ")} WHERE rowid = ?`, [...u.values, u.rid])
+        }
+        yield* sql.unsafe(
+          `UPDATE ${spec.table} SET redaction_version = ? WHERE rowid > ? AND rowid <= ? AND redaction_version >= ? AND redaction_version < ?`,
+          [REDACTION_VERSION, first, last, lowest, REDACTION_VERSION]
+        )
+      })).pipe(Effect.mapError(fail))
+      scanned += rows.length
+      changed += updates.length
+      done += rows.length
+      after = last
+      options.onProgress?.(done, total)
+    }
+    tables[spec.table] = { scanned, changed, replaced }
+  }
+
+  yield* writeTransaction(sql, sql`INSERT OR REPLACE INTO store_meta (key, value) VALUES ('redaction_version', ${String(REDACTION_VERSION)})`).pipe(
+    Effect.mapError(fail)
+  )
+  // A replaced value still sits in free pages and in the WAL until both are rewritten.
+  const anyChanged = Object.values(tables).some((t) => t.changed > 0)
+  if (anyChanged || options.includeUnredacted) {
+    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(Effect.mapError(fail))
+    yield* sql`VACUUM`.pipe(Effect.mapError(fail))
+    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(Effect.mapError(fail))
+  }
+  const bytesAfter = yield* pageBytes().pipe(Effect.mapError(fail))
+  return {
+    fromVersions: [...versions].sort(),
+    toVersion: REDACTION_VERSION,
+    tables,
+    byRule,
+    vacuumed: anyChanged || options.includeUnredacted,
+    bytesBefore,
+    bytesAfter
+  } satisfies RescanSummary
+})
+
+/** The rule set the whole store was last cleaned with; 0 before the first rescan. */
+export const storeRedactionVersion = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ value: string }>`SELECT value FROM store_meta WHERE key = 'redaction_version'`.pipe(
+    Effect.map((rows) => Number(rows[0]?.value ?? 0)),
+    Effect.mapError(storeError("read the store's rule set version"))
+  )
+)
+
+/**
+ * After an upgrade that changed the rules, the first cycle re-cleans what older rules stored. Rows stored
+ * with AUTOTUNE_REDACT=0 are left as the user chose; `redact --rescan` cleans those on request.
+ */
+export const rescanAfterUpgrade = Effect.gen(function* () {
+  const { config } = yield* Settings
+  if (!config.redact) return undefined
+  if ((yield* storeRedactionVersion) >= REDACTION_VERSION) return undefined
+  const summary = yield* rescan({ includeUnredacted: false })
+  const changed = Object.values(summary.tables).reduce((n, t) => n + t.changed, 0)
+  const replaced = Object.values(summary.tables).reduce((n, t) => n + t.replaced, 0)
+  if (changed > 0) yield* Effect.logInfo(`redaction rules changed (now v${REDACTION_VERSION}): ${replaced} value(s) in ${changed} stored row(s) cleaned, store vacuumed`)
+  return summary
+})
