@@ -31,7 +31,7 @@ const note = (findings: Findings | undefined, rule: string) => {
 
 /** Redacts one string; with `findings`, counts each replaced value under its rule's name. */
 export const redactText = (text: string, findings?: Findings): string => {
-  // Nothing any rule finds fits in 6 characters ("pw: ab" holds no real password); tool arguments are
+  // No real secret, number or address fits in 6 characters with its label; tool arguments are
   // mostly such short strings, and skipping them saves the 75 hints each.
   if (text.length < 7) return text
   let out = text
