@@ -6,6 +6,7 @@ import * as path from "node:path"
 import { Settings } from "../Config.js"
 import { StoreError } from "../Domain/Errors.js"
 import { secureSidecars, secureStore } from "./FileModes.js"
+import { withRunLock } from "./RunLock.js"
 
 // Migrations are numbered and append-only: never edit one that has shipped, add the next.
 const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>> = {
@@ -246,7 +247,12 @@ export const makeDbLayer = (filename: string, home?: string) => {
   ).pipe(
     Layer.provideMerge(SqliteClient.layer({ filename }))
   )
-  const migrated = SqliteMigrator.layer({ loader: SqliteMigrator.fromRecord(migrations) }).pipe(
+  // @effect/sql's migrator treats any failure to claim a migration (SQLITE_BUSY included) as "another process
+  // is migrating" and carries on before that process has committed: two first runs side by side would then
+  // query tables that do not exist yet. A lock file beside the database makes the second one wait instead.
+  const migrated = Layer.effectDiscard(
+    withRunLock(`${filename}.migrate.lock`, SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(migrations) }), "2 minutes")
+  ).pipe(
     Layer.provide(NodeContext.layer),
     Layer.retry(Schedule.intersect(busyRetry, Schedule.recurs(40)))
   )
