@@ -99,10 +99,13 @@ describe("failures the user must fix stop the run at once (built CLI, loopback p
     const cycles = stderr.split("\n").filter((l) => l.includes('"cycle finished"')).length
     const errors = stderr.split("\n").filter((l) => l.includes('"level":"error"'))
     expect(cycles).toBeGreaterThanOrEqual(2)
-    expect(errors.length).toBe(cycles)
+    // SIGTERM may cut a cycle after its request and before its log lines: that cycle counts at most once more.
+    expect(errors.length).toBeGreaterThanOrEqual(cycles)
+    expect(errors.length).toBeLessThanOrEqual(cycles + 1)
     expect(errors.every((l) => l.includes("check ANTHROPIC_API_KEY"))).toBe(true)
     // One request per cycle: each cycle tries the key again, so a fixed key is picked up.
-    expect(fake!.requests.length).toBe(cycles)
+    expect(fake!.requests.length).toBeGreaterThanOrEqual(cycles)
+    expect(fake!.requests.length).toBeLessThanOrEqual(cycles + 1)
   })
 })
 
