@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest"
 import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
-import { emptyFindings, redactDeep, redactText } from "../src/privacy/Redactor.js"
-import { NEGATIVE_KINDS, POSITIVE_KINDS, privacyCorpus, scoreCorpus } from "./helpers/privacyCorpus.js"
+import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
+import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
+import { leaked, NEGATIVE_KINDS, POSITIVE_KINDS, privacyCorpus, scoreCorpus } from "./helpers/privacyCorpus.js"
 
 describe("the labelled corpus", () => {
   const corpus = privacyCorpus()
@@ -39,6 +40,31 @@ describe("the labelled corpus", () => {
       expect(redactText(once, findings)).toBe(once)
       expect(findings.count).toBe(0)
     }
+  })
+})
+
+describe("DotClaw's message envelope", () => {
+  const wrap = (text: string) => `<message sender="Ana" sender_id="u1" time="2026-11-20T10:00:00.000Z">${escapeXml(text)}</message>`
+
+  it("cleans escaped message text as written: JSON, XML and quotes hide nothing", () => {
+    const leaks = privacyCorpus()
+      .filter((s) => s.secret !== undefined)
+      .filter((s) => {
+        const out = redactEnvelope(`${wrap("earlier turn")}\n${wrap(s.text)}`)
+        return leaked(out, s.secret!) || leaked(unescapeXml(out), s.secret!)
+      })
+      .map((s) => `${s.kind}: ${s.text}`)
+    expect(leaks).toEqual([])
+  })
+
+  it("keeps the envelope, and look-alikes in it, byte for byte", () => {
+    for (const s of privacyCorpus().filter((x) => x.secret === undefined)) {
+      const input = wrap(s.text)
+      expect(redactEnvelope(input)).toBe(input)
+    }
+    expect(redactEnvelope('<message sender="Ana" sender_id="u1" time="t">{&quot;password&quot;: &quot;hunter2x&quot;}</message>')).toBe(
+      '<message sender="Ana" sender_id="u1" time="t">{&quot;password&quot;: &quot;&lt;redacted_secret&gt;&quot;}</message>'
+    )
   })
 })
 

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
-import { redactDeep, redactText } from "../privacy/Redactor.js"
+import { redactDeep, redactEnvelope, redactText } from "../privacy/Redactor.js"
+import { unescapeXml } from "./Xml.js"
 
 /**
  * A DotClaw trace as autotune stores it (see shared/dotclaw-interop.md §1). Free text is redacted
@@ -76,9 +77,6 @@ const num = (value: unknown): number | null => {
 
 const strings = (value: unknown): Array<string> =>
   Array.isArray(value) ? value.map((v) => (typeof v === "string" ? v : JSON.stringify(v))) : typeof value === "string" && value !== "" ? [value] : []
-
-const XML_ENTITIES: Record<string, string> = { "&lt;": "<", "&gt;": ">", "&quot;": '"', "&amp;": "&", "&apos;": "'", "&#39;": "'" }
-const unescapeXml = (text: string) => text.replace(/&(?:lt|gt|quot|amp|apos|#39);/g, (e) => XML_ENTITIES[e] ?? e)
 
 const MESSAGE = /<message\b[^>]*>([\s\S]*?)<\/message>/g
 
@@ -196,7 +194,9 @@ export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
     return s === null ? null : redact ? redactText(s) : s
   }
   const list = (value: unknown) => (redact ? strings(value).map((s) => redactText(s)) : strings(value))
-  const inputText = text(first(r, "input_text", "prompt", "input")) ?? ""
+  // The envelope's message text is escaped: it is cleaned as the person wrote it, then escaped again.
+  const rawInput = str(first(r, "input_text", "prompt", "input")) ?? ""
+  const inputText = redact ? redactEnvelope(rawInput) : rawInput
   const outputRaw = first(r, "output_text", "response")
   const outputText = outputRaw === undefined ? null : text(outputRaw)
   const errorCode = text(r["error_code"])

@@ -3,6 +3,7 @@
  * LLM, and only over free text: ids, timestamps and pack versions are join keys and stay untouched.
  * The rules live in Rules.ts; this file applies them and counts what they found.
  */
+import { escapeXml, MESSAGE_ELEMENT, unescapeXml } from "../Domain/Xml.js"
 import { mark, RULES, SECRET_KEY, secretValue } from "./Rules.js"
 
 /**
@@ -45,6 +46,21 @@ export const redactText = (text: string, findings?: Findings): string => {
     })
   }
   return out
+}
+
+/**
+ * DotClaw's input text: `<message>` elements whose text is XML-escaped. `{&quot;password&quot;: …}` hides
+ * its shape from the rules, so each body is cleaned unescaped and escaped again; text without the
+ * envelope (a scheduled task's prompt) is cleaned as it is.
+ */
+export const redactEnvelope = (text: string, findings?: Findings): string => {
+  if (!text.includes("<message")) return redactText(text, findings)
+  MESSAGE_ELEMENT.lastIndex = 0
+  return text.replace(MESSAGE_ELEMENT, (element: string, open: string, body: string, close: string) => {
+    const plain = unescapeXml(body)
+    const clean = redactText(plain, findings)
+    return clean === plain ? element : `${open}${escapeXml(clean)}${close}`
+  })
 }
 
 /** `redactText` when redaction is on (AUTOTUNE_REDACT), the text as it is otherwise. */

@@ -7,7 +7,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../Config.js"
-import { emptyFindings, type Findings, REDACTION_VERSION, redactDeep, redactText } from "../privacy/Redactor.js"
+import { emptyFindings, type Findings, REDACTION_VERSION, redactDeep, redactEnvelope, redactText } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 
 interface TableSpec {
@@ -104,7 +104,8 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
         const values = columns.map((c) => {
           const v = row[c]
           if (typeof v !== "string") return (v ?? null) as string | null
-          return spec.json.includes(c) ? cleanJson(v, findings) : redactText(v, findings)
+          if (spec.json.includes(c)) return cleanJson(v, findings)
+          return c === "input_text" ? redactEnvelope(v, findings) : redactText(v, findings)
         })
         if (findings.count > 0) {
           updates.push({ rid: Number(row["rid"]), values })

@@ -1,3 +1,4 @@
+import { unescapeXml } from "../Domain/Xml.js"
 import { Either, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
@@ -148,7 +149,7 @@ const earlierMessages = (input: string): string => {
   if (parts.length <= 1) return ""
   return parts
     .slice(0, -1)
-    .map((m) => `${/sender="([^"]*)"/.exec(m[1] ?? "")?.[1] ?? "user"}: ${(m[2] ?? "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&amp;/g, "&")}`)
+    .map((m) => `${/sender="([^"]*)"/.exec(m[1] ?? "")?.[1] ?? "user"}: ${unescapeXml(m[2] ?? "")}`)
     .join("\n")
 }
 
