@@ -92,7 +92,9 @@ describe("failures the user must fix stop the run at once (built CLI, loopback p
     const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "daemon"], { env: { PATH: process.env["PATH"] ?? "", HOME: env.AUTOTUNE_HOME, ...env } })
     let stderr = ""
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    await new Promise((resolve) => setTimeout(resolve, 4000))
+    // Until two cycles have finished (a loaded CI machine may take far longer than the interval), at most 45 s.
+    const finished = () => stderr.split("\n").filter((l) => l.includes('"cycle finished"')).length
+    for (let waited = 0; finished() < 2 && waited < 45_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
     child.kill("SIGTERM")
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve))
     expect(code).toBe(0)

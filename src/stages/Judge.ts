@@ -86,8 +86,8 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
     const selectTraces = (rubric: Rubric, canary: string | undefined) =>
       sql<Row>`
         SELECT ${sql.unsafe(JUDGE_COLUMNS)},
-               EXISTS (SELECT 1 FROM trace_packs p WHERE p.trace_id = t.trace_id AND p.behavior IN (${rubric.behavior}, '*')
-                       AND p.version = ${canary ?? "\u0000none"}) AS "isCanary"
+               EXISTS (SELECT 1 FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${canary ?? "\u0000none"}
+                       AND p.created_at = t.created_at AND p.trace_id = t.trace_id) AS "isCanary"
         FROM traces t
         WHERE t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}
           AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${rubric.behavior}

@@ -114,19 +114,21 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
     const sql = yield* SqlClient.SqlClient
     const { config, dotclawHome } = yield* Settings
 
-    const changes = (result: unknown) => Number((result as { changes?: number } | undefined)?.changes ?? 0)
 
     /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
     const commitBatch = (file: string, good: ReadonlyArray<Parsed>, bad: ReadonlyArray<Bad>, next: Position) =>
       writeTransaction(sql,
         Effect.gen(function* () {
           const now = Date.now()
-          let inserted = 0
+          // Which traces are new: only they get pack rows, so a trace seen twice keeps the versions it was first stored with.
+          const fresh = new Set<string>()
           for (const rows of chunks(good, ROWS_PER_INSERT)) {
-            const result = yield* sql`INSERT OR IGNORE INTO traces ${sql.insert(rows.map((p) => traceRow(p, file, now, storedVersion(config.redact))))}`.raw
-            inserted += changes(result)
+            const ids = yield* sql<{ trace_id: string }>`INSERT OR IGNORE INTO traces ${sql.insert(rows.map((p) => traceRow(p, file, now, storedVersion(config.redact))))} RETURNING trace_id`
+            for (const r of ids) fresh.add(r.trace_id)
           }
-          const packs = good.flatMap((p) =>
+          const inserted = fresh.size
+          // The first line of a new trace is the one stored (INSERT OR IGNORE keeps the first of a batch too).
+          const packs = good.filter((p) => fresh.delete(p.trace.traceId)).flatMap((p) =>
             Object.entries(p.trace.packVersions).map(([behavior, version]) => ({
               trace_id: p.trace.traceId,
               behavior,
