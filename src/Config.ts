@@ -46,6 +46,7 @@ export const AppConfig = Schema.Struct({
   intervalMinutes: positive,
   redact: Schema.Boolean,
   evalMaxTraces: intAtLeast(1),
+  retentionDays: intAtLeast(0),
 
   canaryFraction: Schema.Number.pipe(
     Schema.filter((n) => n > 0 && n <= 1, { message: () => "must be greater than 0 and at most 1" })
@@ -147,6 +148,7 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   intervalMinutes: { kind: "number", env: ["AUTOTUNE_INTERVAL_MINUTES"], file: ["intervalMinutes"], default: constant(60), doc: "Daemon cycle interval" },
   redact: { kind: "boolean", env: ["AUTOTUNE_REDACT"], file: ["redact"], default: constant(true), doc: "Redact secrets and personal data before storing or sending" },
   evalMaxTraces: { kind: "integer", env: ["AUTOTUNE_EVAL_MAX_TRACES"], file: ["evalMaxTraces"], flag: "eval-max-traces", default: constant(200), doc: "Traces judged per behavior per run" },
+  retentionDays: { kind: "integer", env: ["AUTOTUNE_RETENTION_DAYS"], file: ["retentionDays"], default: constant(14), doc: "Days of traces kept in the store, as DotClaw keeps its raw traces (0 = forever); a live canary's turns are always kept" },
 
   canaryFraction: { kind: "number", env: ["AUTOTUNE_CANARY_FRACTION"], file: ["deploy", "canaryFraction"], default: constant(0.1), doc: "Share of requests a canary pack serves (1 = deploy as active)" },
   canaryMinSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MIN_SAMPLES"], file: ["deploy", "canaryMinSamples"], default: constant(20), doc: "Canary samples before any decision" },

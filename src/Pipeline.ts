@@ -9,6 +9,7 @@ import { Judge } from "./stages/Judge.js"
 import { LlmRunner } from "./llm/LlmRunner.js"
 import { Optimizer } from "./stages/Optimizer.js"
 import { rescanAfterUpgrade } from "./stages/Rescan.js"
+import { prune } from "./stages/Retention.js"
 import { makeProgress } from "./cli/Output.js"
 import { TraceSource } from "./stages/TraceSource.js"
 import * as path from "node:path"
@@ -96,7 +97,9 @@ export const onceStages = Effect.gen(function* () {
   const optimize = yield* llmStage("optimize", optimizeStage)
   // Canary decisions need no LLM: they read stored scores and error rates.
   const deploy = yield* runStage("deploy", deployStage)
-  const stages = { ingest, behavior, eval: evaluation, optimize, deploy }
+  // After the canary decisions: what they still need is known, the rest past AUTOTUNE_RETENTION_DAYS goes.
+  const retention = yield* runStage("retention", prune())
+  const stages = { ingest, behavior, eval: evaluation, optimize, deploy, retention }
   const checked = { redact: rescan, ...stages }
   const failed = Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name)
   const errors = Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : []))

@@ -312,6 +312,12 @@ const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
     lines.push(optimize.status === "ok" ? optimizeText(optimize.summary) : `optimize: ${optimize.status === "failed" ? optimize.error : optimize.why}`)
   }
   lines.push(deploy.status === "ok" ? deployText(deploy.summary) : `deploy: ${deploy.status === "failed" ? deploy.error : deploy.why}`)
+  const kept = run.stages.retention
+  if (kept.status === "failed") lines.push(`retention: ${kept.error}`)
+  else if (kept.status === "ok" && kept.summary.traces > 0) {
+    const r = kept.summary
+    lines.push(`retention: ${r.traces} trace(s) older than ${r.cutoff} pruned, ${(r.bytesFreed / 1e6).toFixed(1)} MB given back${r.heldBy === null ? "" : ` (held back by the ${r.heldBy})`}`)
+  }
   return lines.join("\n")
 }
 

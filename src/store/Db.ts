@@ -258,7 +258,12 @@ export const makeDbLayer = (filename: string, home?: string) => {
   // the last few, and never corrupts. FULL would fsync on every ingest batch for no gain in our use.
   const client = Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.zipRight(sql`PRAGMA synchronous = NORMAL`, Effect.forEach(secureSidecars(filename), (w) => Effect.logWarning(w), { discard: true }))
+      // Incremental auto-vacuum takes effect on a new file (before its first table) and lets retention give
+      // pages back; an older store is converted by retention's first prune.
+      Effect.zipRight(
+        Effect.zipRight(sql`PRAGMA auto_vacuum = INCREMENTAL`, sql`PRAGMA synchronous = NORMAL`),
+        Effect.forEach(secureSidecars(filename), (w) => Effect.logWarning(w), { discard: true })
+      )
     )
   ).pipe(
     Layer.provideMerge(SqliteClient.layer({ filename }))

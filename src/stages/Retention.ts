@@ -1,0 +1,122 @@
+/**
+ * Bounded growth: traces older than AUTOTUNE_RETENTION_DAYS go, with what was derived from them (scores,
+ * pack attributions, reactions, malformed-line records), in short batches. What a live canary decision reads
+ * stays: nothing newer than six hours before the oldest canary still out is touched (the active arm's pairs
+ * start there). Deployments, decisions, packs, optimizer runs and the LLM bill are history and are kept.
+ * Freed pages go back to the file system through incremental vacuum.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { Settings } from "../Config.js"
+import { canaryPath, readPack } from "../Domain/Pack.js"
+import { storeError, writeTransaction } from "../store/Db.js"
+import { Deployer } from "./Deployer.js"
+
+const DAY_MS = 86_400_000
+const PAIRING_MARGIN_MS = 6 * 3_600_000
+const BATCH = 5000
+
+export interface PruneSummary {
+  readonly retentionDays: number
+  /** Everything older than this was pruned (ISO time), or null when retention is off. */
+  readonly cutoff: string | null
+  /** Set when a live canary held the cutoff back: its behavior and version. */
+  readonly heldBy: string | null
+  readonly traces: number
+  readonly derivedRows: number
+  readonly bytesFreed: number
+}
+
+/** The cutoff the settings ask for, held back so that no live canary loses its turns or their pairs. */
+export const pruneCutoff = (now: number, retentionDays: number, canaryStarts: ReadonlyArray<{ readonly label: string; readonly startedAt: number }>) => {
+  let cutoff = now - retentionDays * DAY_MS
+  let heldBy: string | null = null
+  for (const c of canaryStarts) {
+    const keepFrom = c.startedAt - PAIRING_MARGIN_MS
+    if (keepFrom < cutoff) {
+      cutoff = keepFrom
+      heldBy = c.label
+    }
+  }
+  return { cutoff, heldBy }
+}
+
+export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.now()) {
+  const sql = yield* SqlClient.SqlClient
+  const { config } = yield* Settings
+  const deployer = yield* Deployer
+  const fail = storeError("prune old traces")
+  if (config.retentionDays === 0) {
+    return { retentionDays: 0, cutoff: null, heldBy: null, traces: 0, derivedRows: 0, bytesFreed: 0 } satisfies PruneSummary
+  }
+  const starts: Array<{ label: string; startedAt: number }> = []
+  for (const behavior of config.behaviors) {
+    const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
+    if (canary._tag === "Valid") starts.push({ label: `${behavior} canary ${canary.pack.version}`, startedAt: yield* deployer.canaryStartedAt(behavior, canary.pack.version) })
+  }
+  const { cutoff, heldBy } = pruneCutoff(now, config.retentionDays, starts)
+  const bytesBefore = yield* fileBytes(sql).pipe(Effect.mapError(fail))
+
+  let traces = 0
+  let derivedRows = 0
+  for (;;) {
+    const batch = yield* sql<{ id: string }>`SELECT trace_id AS id FROM traces WHERE created_at < ${cutoff} ORDER BY created_at LIMIT ${BATCH}`.pipe(
+      Effect.mapError(fail)
+    )
+    if (batch.length === 0) break
+    const ids = batch.map((r) => r.id)
+    derivedRows += yield* writeTransaction(sql,
+      Effect.gen(function* () {
+        let n = 0
+        for (const table of ["judge_scores", "trace_scores"]) {
+          n += changes(yield* sql`DELETE FROM ${sql(table)} WHERE trace_id IN ${sql.in(ids)}`.raw)
+        }
+        yield* sql`DELETE FROM traces WHERE trace_id IN ${sql.in(ids)}`
+        return n
+      })
+    ).pipe(Effect.mapError(fail))
+    traces += ids.length
+  }
+  derivedRows += yield* writeTransaction(sql,
+    Effect.gen(function* () {
+      let n = changes(yield* sql`DELETE FROM trace_packs WHERE created_at < ${cutoff}`.raw)
+      n += changes(yield* sql`DELETE FROM malformed_lines WHERE seen_at < ${cutoff}`.raw)
+      // The newest reaction stays: the import resumes from it.
+      n += changes(yield* sql`DELETE FROM feedback WHERE created_ms < ${cutoff} AND created_at < (SELECT MAX(created_at) FROM feedback)`.raw)
+      return n
+    })
+  ).pipe(Effect.mapError(fail))
+  yield* giveBack(sql, traces > 0).pipe(Effect.mapError(fail))
+  const bytesAfter = yield* fileBytes(sql).pipe(Effect.mapError(fail))
+  if (traces > 0) yield* Effect.logInfo(`retention: ${traces} trace(s) older than ${config.retentionDays} day(s) pruned with ${derivedRows} derived row(s)${heldBy === null ? "" : `; held back by the ${heldBy}`}`)
+  return {
+    retentionDays: config.retentionDays,
+    cutoff: new Date(cutoff).toISOString(),
+    heldBy,
+    traces,
+    derivedRows,
+    bytesFreed: Math.max(0, bytesBefore - bytesAfter)
+  } satisfies PruneSummary
+})
+
+const changes = (result: unknown) => Number((result as { changes?: number } | undefined)?.changes ?? 0)
+
+const fileBytes = (sql: SqlClient.SqlClient) =>
+  sql<{ n: number }>`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`.pipe(Effect.map((r) => Number(r[0]?.n ?? 0)))
+
+/**
+ * Returns free pages to the file system. A store made before autotune set incremental auto-vacuum is rebuilt
+ * once (a full VACUUM, the first time something is pruned); after that each prune gives back only what it freed.
+ */
+const giveBack = (sql: SqlClient.SqlClient, pruned: boolean) =>
+  Effect.gen(function* () {
+    const mode = yield* sql<{ auto_vacuum: number }>`PRAGMA auto_vacuum`
+    if (Number(mode[0]?.auto_vacuum ?? 0) !== 2) {
+      if (!pruned) return
+      yield* sql`PRAGMA auto_vacuum = INCREMENTAL`
+      yield* sql`VACUUM`
+      return
+    }
+    yield* sql`PRAGMA incremental_vacuum`
+    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`
+  })
