@@ -103,6 +103,7 @@ export const AppConfig = Schema.Struct({
   llmConcurrency: intAtLeast(1),
   llmBreakerThreshold: intAtLeast(1),
   maxCostUsd: Schema.Number.pipe(Schema.filter((n) => n >= 0, { message: () => "must be 0 (no limit) or more" })),
+  dailyBudgetUsd: Schema.Number.pipe(Schema.filter((n) => n >= 0, { message: () => "must be 0 (no limit) or more" })),
   prices: Schema.Union(Schema.String, Schema.Record({ key: Schema.String, value: Schema.Unknown })).pipe(
     Schema.filter((value) => {
       try {
@@ -203,6 +204,7 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   llmConcurrency: { kind: "integer", env: ["AUTOTUNE_LLM_CONCURRENCY"], file: ["llm", "concurrency"], flag: "concurrency", default: constant(8), doc: "LLM calls in flight at once, shared by every stage" },
   llmBreakerThreshold: { kind: "number", env: ["AUTOTUNE_LLM_BREAKER_THRESHOLD"], file: ["llm", "breakerThreshold"], default: constant(8), doc: "Failed attempts in a row (5xx, 529, timeouts, garbage bodies) after which the run's LLM stages stop" },
   maxCostUsd: { kind: "number", env: ["AUTOTUNE_MAX_COST_USD"], file: ["llm", "maxCostUsd"], flag: "max-cost-usd", default: constant(0), doc: "Spend cap per run in USD (0 = none)" },
+  dailyBudgetUsd: { kind: "number", env: ["AUTOTUNE_DAILY_BUDGET_USD"], file: ["llm", "dailyBudgetUsd"], flag: "daily-budget-usd", default: constant(5), doc: "Spend cap over any 24 hours in USD, shared by every stage (0 = none)" },
   prices: { kind: "prices", env: ["AUTOTUNE_PRICES"], file: ["llm", "prices"], default: constant(""), doc: "Price overrides, USD per million tokens: model=in:out,... or JSON {\"model\": [in, out]}" }
 }
 

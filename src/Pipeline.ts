@@ -103,7 +103,7 @@ export const onceStages = Effect.gen(function* () {
   const checked = { redact: rescan, ...stages }
   const failed = Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name)
   const errors = Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : []))
-  const result = { stages, failed, errors, skippedLlm: llmSkip, rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null }
+  const result = { stages, failed, errors, skippedLlm: llmSkip, rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null, budget: yield* runner.budget }
   // The run's record, for reports and for looking back; failing to write it does not fail the run.
   yield* sql`INSERT INTO runs ${sql.insert({
     run_id: runner.runId,

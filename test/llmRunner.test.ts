@@ -1,4 +1,5 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import { Effect, Fiber, Layer, TestClock } from "effect"
 import * as path from "node:path"
 import { settingsFrom, type ConfigKey } from "../src/Config.js"
@@ -203,5 +204,37 @@ describe("LlmRunner policy", () => {
       yield* runner.call({ ...request, model: "meta/llama-9" })
       assert.isNull((yield* runner.usage)["judge:test:1"]!.costUsd)
     }).pipe(Effect.provide(layer))
+  })
+
+  it("the daily budget counts what earlier runs spent in the last 24 hours, and nothing older", async () => {
+    const home = tempHome()
+    const dbPath = path.join(home, "a.db")
+    const make = () => {
+      const mock = mockLlm([answer({}), answer({}), answer({})])
+      const settings = settingsFrom({ dbPath, dailyBudgetUsd: 1.0003 }, home)
+      return { layer: LlmRunner.Default.pipe(Layer.provide(mock.layer), Layer.provide(makeDbLayer(dbPath)), Layer.provide(settings)), seen: mock.seen }
+    }
+    // An earlier run: one call ($0.0002), then $1 spent an hour ago and $100 two days ago.
+    await Effect.runPromise(Effect.flatMap(LlmRunner, (r) => r.call(request)).pipe(Effect.provide(make().layer)))
+    const db = new Database(dbPath)
+    const insert = db.prepare("INSERT INTO llm_calls (run_id, stage, provider, model, cost_usd, latency_ms, outcome, created_at) VALUES ('r', 'judge:x', 'mock', 'm', ?, 1, 'ok', ?)")
+    insert.run(1, Date.now() - 3_600_000)
+    insert.run(100, Date.now() - 2 * 86_400_000)
+    db.close()
+
+    const { layer, seen } = make()
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const runner = yield* LlmRunner
+        yield* runner.call(request)
+        const error = yield* Effect.flip(runner.call(request))
+        return { error, budget: yield* runner.budget }
+      }).pipe(Effect.provide(layer))
+    )
+    expect(seen).toHaveLength(1)
+    expect(result.error.reason).toBe("BudgetExhausted")
+    expect(result.error.detail).toMatch(/in the last 24 hours of AUTOTUNE_DAILY_BUDGET_USD=\$1\.0003/)
+    expect(result.budget.exhausted).toBe(true)
+    expect(result.budget.spentLast24hUsd).toBeCloseTo(1.0004, 6)
   })
 })

@@ -115,7 +115,7 @@ export const evalSummaryText = (s: EvalSummary) =>
       b, String(e.scored), String(e.unscored), String(e.failed), fmt(e.mean), String(e.canaryTraces),
       `${(e.stage2Share * 100).toFixed(0)}%`, String(e.calls), String(e.tokensIn + e.tokensOut), usd(e.costUsd)
     ])
-  ) + `\neval: ${s.calls} call(s), ${usd(s.costUsd)}${s.budgetExhausted ? "; stopped early: AUTOTUNE_MAX_COST_USD reached" : ""}` +
+  ) + `\neval: ${s.calls} call(s), ${usd(s.costUsd)}${s.budgetExhausted ? `; stopped early, a budget ran out (AUTOTUNE_DAILY_BUDGET_USD or AUTOTUNE_MAX_COST_USD): ${Object.values(s.skippedForBudget).reduce((a, b) => a + b, 0)} trace judgement(s) left for a later run` : ""}` +
   egressLine(s.egressRedactions)
 
 /** Said only when the guard found something: stored text that the current rules would have cleaned. */
@@ -462,6 +462,7 @@ const statusCommand = Command.make("status", common, (opts) =>
           `\ntotal LLM spend: $${report.spendUsd.toFixed(4)} (last 24 h: $${report.spend24hUsd.toFixed(4)})` +
           `\nusers' reactions imported: ${report.reactions.total} (${report.reactions.negative} 👎)` +
           `\negress guard, last 7 days: ${report.egressRedactions} value(s) replaced before sending` +
+          `\ndaily budget: ${report.dailyBudgetUsd === 0 ? "none (AUTOTUNE_DAILY_BUDGET_USD=0)" : `${usd(report.spend24hUsd, 2)} of ${usd(report.dailyBudgetUsd, 2)} spent in the last 24 hours${report.spend24hUsd >= report.dailyBudgetUsd ? ": exhausted, LLM stages wait" : ""}`}` +
           Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("")
       )
     })

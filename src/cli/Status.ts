@@ -86,6 +86,7 @@ export const statusReport = Effect.gen(function* () {
     behaviors,
     spendUsd: totals[0]?.all ?? 0,
     spend24hUsd: totals[0]?.day ?? 0,
+    dailyBudgetUsd: config.dailyBudgetUsd,
     unparseable,
     /** Values the egress guard replaced in outbound requests over the last 7 days. */
     egressRedactions: Number(egress[0]?.n ?? 0),

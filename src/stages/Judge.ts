@@ -40,6 +40,8 @@ export interface EvalSummary {
   /** Values the egress guard replaced in judge requests before they were sent. */
   readonly egressRedactions: number
   readonly budgetExhausted: boolean
+  /** Per behavior: traces left unjudged because a budget ran out (they are judged in a later run). */
+  readonly skippedForBudget: Record<string, number>
   /** Per model: structured answers asked for, how many could not be used, and that share. */
   readonly unparseable: Record<string, { readonly structured: number; readonly unparsed: number; readonly share: number }>
 }
@@ -189,8 +191,10 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const total = work.reduce((n, w) => n + w.rows.length, 0)
       let done = 0
       const outcomes = new Map<Behavior, Array<Outcome>>()
+      // Canary turns of every behavior before any other turn: under a budget they are what decisions need most.
+      const items = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row }))).sort((a, b) => b.row.isCanary - a.row.isCanary)
       yield* Effect.forEach(
-        work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row }))),
+        items,
         ({ rubric, row }) =>
           Effect.tap(judgeTrace(rubric, row), (outcome) =>
             Effect.sync(() => {
@@ -210,10 +214,13 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       for (const { rubric } of work) behaviors[rubric.behavior] = summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`))
       const all = usageOf(usage, "judge:")
       const budgetExhausted = [...outcomes.values()].flat().some((o) => o.kind === "failed" && o.error.reason === "BudgetExhausted")
+      const skippedForBudget = Object.fromEntries(
+        [...outcomes].map(([b, list]) => [b, list.filter((o) => o.kind === "failed" && o.error.reason === "BudgetExhausted").length]).filter(([, n]) => (n as number) > 0)
+      ) as Record<string, number>
       const unparseable = Object.fromEntries(
         Object.entries(yield* runner.parseStats).map(([model, p]) => [model, { ...p, share: p.structured === 0 ? 0 : p.unparsed / p.structured }])
       )
-      return { behaviors, calls: all.calls, costUsd: all.costUsd, egressRedactions: all.egressRedactions, budgetExhausted, unparseable } satisfies EvalSummary
+      return { behaviors, calls: all.calls, costUsd: all.costUsd, egressRedactions: all.egressRedactions, budgetExhausted, skippedForBudget, unparseable } satisfies EvalSummary
     })
 
     return { evaluate, verdict } as const
