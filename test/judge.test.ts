@@ -138,4 +138,21 @@ describe("Judge", () => {
     const noRecall = setup(traceLine(3).replace('"memory_recall":["lives in Porto"]', '"memory_recall":[]'), [], { behaviors: ["memory-recall"] })
     expect((await noRecall.run()).behaviors["memory-recall"]!.scored).toBe(0)
   })
+
+  it("under a budget, the canary turns of every behavior are judged before the others (up to the calls in flight)", async () => {
+    const lines = [0, 1, 2, 3, 4, 5].map((i) => traceLine(i, { packVersions: { "response-quality": "rq-1", "tool-calling": i < 2 ? "tc-canary" : "tc-1" } })).join("")
+    // Room for three calls at $0.0002 each, one at a time.
+    const t = setup(lines, [], { behaviors: ["response-quality", "tool-calling"], llmConcurrency: 1, maxCostUsd: 0.0005 }, () => answer({ score: 0.9, reason: "fine" }))
+    fs.mkdirSync(path.join(t.home, "prompts"), { recursive: true })
+    fs.writeFileSync(path.join(t.home, "prompts", "tool-calling.canary.json"), JSON.stringify({ name: "tc", version: "tc-canary", behavior: "tool-calling", instructions: "Use tools well.", demos: [] }))
+    const summary = await t.run()
+    expect(t.seen).toHaveLength(3)
+    // Both canary turns are among the three, though response-quality's six turns come first in the list.
+    const d = t.db()
+    const canaryScored = d.prepare("SELECT COUNT(*) AS n FROM trace_scores WHERE behavior = 'tool-calling' AND trace_id IN ('t-2026-11-20-0', 't-2026-11-20-1')").get()
+    d.close()
+    expect(canaryScored).toEqual({ n: 2 })
+    expect(summary.budgetExhausted).toBe(true)
+    expect(Object.values(summary.skippedForBudget).reduce((a, b) => a + b, 0)).toBe(12 - 3)
+  })
 })

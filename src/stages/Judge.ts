@@ -204,8 +204,9 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
               onProgress?.(++done, total)
             })
           ),
-        // The runner's semaphore is the real limit; this only keeps the number of waiting fibers sensible.
-        { concurrency: config.llmConcurrency * 2, discard: true }
+        // As many traces in flight as calls may be: more would queue at the runner, where later traces can
+        // overtake earlier ones, and the priority order (canary turns first) matters when a budget runs out.
+        { concurrency: config.llmConcurrency, discard: true }
       )
       // A wrong key, an unknown model or a failing provider ends the stage here: what was scored is kept.
       yield* runner.ensureRunning
