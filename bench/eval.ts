@@ -17,7 +17,7 @@ fake.latencyMs = LATENCY
 console.log(`bench:eval: ${CALLS} judge calls, fake provider latency ${LATENCY} ms; machine: ${machine()}`)
 
 const results: Array<{ concurrency: number; seconds: number; calls: number; costUsd: number }> = []
-for (const concurrency of [1, 8, 16]) {
+for (const concurrency of (process.env["BENCH_LEVELS"] ?? "1,8,16").split(",").map(Number)) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-eval-"))
   fs.mkdirSync(path.join(home, "traces"))
   fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, CALLS))
