@@ -112,6 +112,23 @@ describe("Optimizer", () => {
     expect((again.behaviors[B] as { why: string }).why).toContain("canary")
   })
 
+  it("a dry run makes no call, and its upper bound holds for the real run that follows", async () => {
+    const t = await setup()
+    const plan = await t.run(Effect.flatMap(Optimizer, (o) => o.plan()))
+    expect(t.world.mock.seen).toHaveLength(0)
+    const p = plan.behaviors[B]!
+    expect(p.ready).toBe(true)
+    if (!p.ready) return
+    // 20 held out, 6 candidates: 1 proposal, 7 x 20 replays, 2 x 7 x 20 judge calls, 2 x 4 x 20 re-rank calls.
+    expect(p.upperBoundCalls).toBe(1 + 140 + 280 + 160)
+    expect(p.costUsd).toBeGreaterThan(0)
+    expect(p.calls.every((c) => c.tokensFrom === "defaults")).toBe(true)
+    const { behaviors } = await t.run(Effect.flatMap(Optimizer, (o) => o.optimize()))
+    const run = behaviors[B] as { calls: number }
+    expect(run.calls).toBeGreaterThan(0)
+    expect(run.calls).toBeLessThanOrEqual(p.upperBoundCalls)
+  })
+
   it("skips with the reason when there are too few scored traces, and does not retry a baseline within 24 h", async () => {
     const few = await setup(10)
     const r = await few.run(Effect.flatMap(Optimizer, (o) => o.optimize()))

@@ -25,6 +25,7 @@ import type { IngestSummary } from "../stages/TraceSource.js"
 import type { EvalSummary } from "../stages/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { Deployer } from "../stages/Deployer.js"
+import { Optimizer } from "../stages/Optimizer.js"
 import { behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
 import { daemon, onceLocked } from "../Runner.js"
 import { statusReport } from "./Status.js"
@@ -336,15 +337,36 @@ const optimizeText = (s: Effect.Effect.Success<typeof optimizeStage>) =>
     )
     .join("\n")
 
-const optimizeCommand = Command.make("optimize", common, (opts) =>
-  withApp(
-    opts,
-    Effect.gen(function* () {
-      yield* requireProvider
-      const summary = yield* optimizeStage
-      yield* opts.json ? printJson(summary) : printLine(optimizeText(summary) + egressLine(summary.egressRedactions))
-    })
-  )
+const planText = (p: Effect.Effect.Success<ReturnType<Optimizer["plan"]>>) =>
+  Object.entries(p.behaviors)
+    .map(([b, plan]) =>
+      !plan.ready
+        ? `optimize ${b}: would skip: ${plan.why}`
+        : `optimize ${b}: ${plan.rounds} round, ${plan.candidates} candidates, ${plan.validationTurns} held-out turns, reflection draws on ${plan.reflectionTurns} others; ` +
+          `at most ${plan.upperBoundCalls} calls, about ${usd(plan.costUsd, 2)}\n` +
+          table(
+            ["STAGE", "MODEL", "CALLS", "TOKENS IN", "TOKENS OUT", "COST", "TOKENS FROM"],
+            plan.calls.map((c) => [c.stage, c.model, String(c.calls), String(c.tokensIn), String(c.tokensOut), usd(c.costUsd, 3), c.tokensFrom])
+          )
+    )
+    .join("\n") + "\ndry run: no LLM call was made"
+
+const optimizeCommand = Command.make(
+  "optimize",
+  { ...common, dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Print the plan (behaviors, turns, calls, estimated cost per model) and make no call")) },
+  (opts) =>
+    withApp(
+      opts,
+      Effect.gen(function* () {
+        if (opts.dryRun) {
+          const plan = yield* (yield* Optimizer).plan()
+          return yield* opts.json ? printJson({ dryRun: true, ...plan }) : printLine(planText(plan))
+        }
+        yield* requireProvider
+        const summary = yield* optimizeStage
+        yield* opts.json ? printJson(summary) : printLine(optimizeText(summary) + egressLine(summary.egressRedactions))
+      })
+    )
 ).pipe(Command.withDescription("Propose better instructions per behavior and keep only measured, held-out gains"))
 
 const deployText = (s: Effect.Effect.Success<typeof deployStage>) => {

@@ -11,6 +11,8 @@ import { Judge, type Verdict } from "./Judge.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { redactText, storedVersion } from "../privacy/Redactor.js"
 import { clip, JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgeTraceOf, RUBRICS } from "./Rubrics.js"
+import { callCounts, type PlannedCalls, planCalls } from "./OptimizePlan.js"
+import { parsePrices } from "../llm/Prices.js"
 
 /** Built-in instructions per behavior, the baseline when no active pack exists on disk. */
 export const DEFAULT_INSTRUCTIONS: Readonly<Record<Behavior, string>> = {
@@ -233,21 +235,31 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         { concurrency: "unbounded" }
       )
 
+    /** Whether a behavior is ready for a run, and what it would start from; the same checks for a run and a plan. */
+    const readiness = (behavior: Behavior) =>
+      Effect.gen(function* () {
+        const skip = (why: string) => ({ ready: false as const, why })
+        const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
+        if (canary._tag === "Valid") return skip(`canary ${canary.pack.version} is out; the running experiment finishes first`)
+        const waiting = yield* pendingSelection(behavior)
+        if (waiting !== undefined) return skip(`pack ${waiting} was selected and waits for \`autotune deploy\``)
+        const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
+        const baseline = active._tag === "Valid" ? active.pack.instructions : DEFAULT_INSTRUCTIONS[behavior]
+        const baselineVersion = active._tag === "Valid" ? active.pack.version : "built-in"
+        const last = yield* lastAttempt(behavior, baselineVersion)
+        if (last !== undefined && Date.now() - last.createdAt < 24 * 3_600_000) {
+          return skip(`tried on this baseline ${((Date.now() - last.createdAt) / 3_600_000).toFixed(1)} h ago (${last.outcome}); next try after 24 h`)
+        }
+        const rows = yield* scoredTraces(behavior)
+        const needed = config.sampleSize + 5
+        if (rows.length < needed) return skip(`${rows.length} scored traces; needs ${needed} (AUTOTUNE_SAMPLE_SIZE + 5)`)
+        return { ready: true as const, baseline, baselineVersion, rows }
+      })
+
     const optimizeOne = Effect.fn("Optimizer.optimizeOne")(function* (behavior: Behavior) {
-      const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
-      if (canary._tag === "Valid") return { outcome: "skipped", why: `canary ${canary.pack.version} is out; the running experiment finishes first` } satisfies OptimizeOutcome as OptimizeOutcome
-      const waiting = yield* pendingSelection(behavior)
-      if (waiting !== undefined) return { outcome: "skipped", why: `pack ${waiting} was selected and waits for \`autotune deploy\`` } satisfies OptimizeOutcome as OptimizeOutcome
-      const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
-      const baseline = active._tag === "Valid" ? active.pack.instructions : DEFAULT_INSTRUCTIONS[behavior]
-      const baselineVersion = active._tag === "Valid" ? active.pack.version : "built-in"
-      const last = yield* lastAttempt(behavior, baselineVersion)
-      if (last !== undefined && Date.now() - last.createdAt < 24 * 3_600_000) {
-        return { outcome: "skipped", why: `tried on this baseline ${((Date.now() - last.createdAt) / 3_600_000).toFixed(1)} h ago (${last.outcome}); next try after 24 h` } satisfies OptimizeOutcome as OptimizeOutcome
-      }
-      const rows = yield* scoredTraces(behavior)
-      const needed = config.sampleSize + 5
-      if (rows.length < needed) return { outcome: "skipped", why: `${rows.length} scored traces; needs ${needed} (AUTOTUNE_SAMPLE_SIZE + 5)` } satisfies OptimizeOutcome as OptimizeOutcome
+      const ready = yield* readiness(behavior)
+      if (!ready.ready) return { outcome: "skipped", why: ready.why } satisfies OptimizeOutcome as OptimizeOutcome
+      const { baseline, baselineVersion, rows } = ready
 
       // The validation split is fixed by a hash of the trace id and never shown to the candidate model.
       const ordered = [...rows].sort((a, b) => (splitKey(a.traceId) < splitKey(b.traceId) ? -1 : 1))
@@ -339,6 +351,40 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       })
     })
 
+    /** Per-call tokens of earlier optimizer calls in this store, by kind, where there are enough to go by. */
+    const tokenHistory = sql<{ kind: string; n: number; tokensIn: number; tokensOut: number }>`
+      SELECT substr(stage, instr(substr(stage, 10), ':') + 10) AS kind, COUNT(*) AS n, AVG(tokens_in) AS "tokensIn", AVG(tokens_out) AS "tokensOut"
+      FROM llm_calls WHERE stage LIKE 'optimize:%' AND outcome = 'ok' GROUP BY kind`.pipe(
+      Effect.map((rows) => Object.fromEntries(rows.filter((r) => r.n >= 5).map((r) => [r.kind, { tokensIn: r.tokensIn, tokensOut: r.tokensOut }]))),
+      Effect.mapError(storeError("read earlier optimizer calls"))
+    )
+
+    /** What `optimize` would do and may cost, per behavior, without a single LLM call. */
+    const plan = Effect.fn("Optimizer.plan")(function* () {
+      const history = yield* tokenHistory
+      const prices = parsePrices(config.prices)
+      const behaviors: Record<string, { readonly ready: false; readonly why: string } | { readonly ready: true; readonly validationTurns: number; readonly reflectionTurns: number; readonly rounds: number; readonly candidates: number; readonly calls: ReadonlyArray<PlannedCalls>; readonly upperBoundCalls: number; readonly costUsd: number | null }> = {}
+      for (const behavior of config.behaviors) {
+        const ready = yield* readiness(behavior)
+        if (!ready.ready) {
+          behaviors[behavior] = ready
+          continue
+        }
+        const calls = planCalls(config, callCounts(config.sampleSize, config.maxCandidates), prices, history)
+        behaviors[behavior] = {
+          ready: true,
+          validationTurns: config.sampleSize,
+          reflectionTurns: ready.rows.length - config.sampleSize,
+          rounds: 1,
+          candidates: config.maxCandidates,
+          calls,
+          upperBoundCalls: calls.reduce((n, c) => n + c.calls, 0),
+          costUsd: calls.some((c) => c.costUsd === null) ? null : calls.reduce((n, c) => n + c.costUsd!, 0)
+        }
+      }
+      return { behaviors }
+    })
+
     const optimize = Effect.fn("Optimizer.optimize")(function* () {
       const behaviors: Record<string, OptimizeOutcome> = {}
       for (const behavior of config.behaviors) {
@@ -362,6 +408,6 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       Effect.mapError(storeError("read selected packs"))
     )
 
-    return { optimize, optimizeOne, selections } as const
+    return { optimize, optimizeOne, plan, selections } as const
   })
 }) {}
