@@ -137,5 +137,12 @@ describe("nothing private leaves the machine (built CLI)", () => {
     expect(mode(dbPath)).toBe("600")
     const quiet = await runCli(["status"], env)
     expect(quiet.stderr).not.toMatch(/tightened/)
+
+    // A home autotune creates itself is private from the start: nothing to tighten, no warning.
+    const fresh = path.join(tempHome(), "new-home")
+    const created = await runCli(["once"], { AUTOTUNE_HOME: fresh })
+    expect(created.code).toBe(0)
+    expect(created.stderr).not.toMatch(/tightened/)
+    expect(mode(fresh)).toBe("700")
   })
 })

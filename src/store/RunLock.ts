@@ -27,7 +27,7 @@ const holder = (file: string): number | undefined => {
 const tryAcquire = (file: string) =>
   Effect.try({
     try: () => {
-      fs.mkdirSync(path.dirname(file), { recursive: true })
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
       try {
         const fd = fs.openSync(file, "wx", 0o644)
         fs.writeSync(fd, String(process.pid))
