@@ -1,7 +1,12 @@
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
 import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
 import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
+import { withRunLock } from "../src/store/RunLock.js"
+import { tempHome } from "./helpers/app.js"
 import { leaked, NEGATIVE_KINDS, POSITIVE_KINDS, privacyCorpus, scoreCorpus } from "./helpers/privacyCorpus.js"
 
 describe("the labelled corpus", () => {
@@ -116,5 +121,15 @@ describe("checks", () => {
     for (const v of ["${OPENAI_API_KEY}", "<your-key>", "sk-...XXXX", "process.env.TOKEN", "********", "changeme", "{{ secrets.X }}", "getenv(\"K\")"])
       expect(isPlaceholder(v), v).toBe(true)
     for (const v of ["hunter2", "Sunset29$", "k2Xf93jLmQ0pZt7a"]) expect(isPlaceholder(v), v).toBe(false)
+  })
+})
+
+describe("the run lock", () => {
+  it("is created 0600, in a directory it creates 0700", async () => {
+    const file = path.join(tempHome(), "new", "autotune.lock")
+    const modes = await Effect.runPromise(
+      withRunLock(file, Effect.sync(() => [fs.statSync(file).mode & 0o777, fs.statSync(path.dirname(file)).mode & 0o777]))
+    )
+    expect(modes).toEqual([0o600, 0o700])
   })
 })

@@ -29,7 +29,7 @@ const tryAcquire = (file: string) =>
     try: () => {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
       try {
-        const fd = fs.openSync(file, "wx", 0o644)
+        const fd = fs.openSync(file, "wx", 0o600)
         fs.writeSync(fd, String(process.pid))
         fs.closeSync(fd)
         return undefined
