@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
-import { redactDeep, redactEnvelope, redactText } from "../privacy/Redactor.js"
-import { unescapeXml } from "./Xml.js"
+import { redactDeep, redactEnvelope, redactIf } from "../privacy/Redactor.js"
+import { MESSAGE_ELEMENT, unescapeXml } from "./Xml.js"
 
 /**
  * A DotClaw trace as autotune stores it (see shared/dotclaw-interop.md §1). Free text is redacted
@@ -78,12 +78,10 @@ const num = (value: unknown): number | null => {
 const strings = (value: unknown): Array<string> =>
   Array.isArray(value) ? value.map((v) => (typeof v === "string" ? v : JSON.stringify(v))) : typeof value === "string" && value !== "" ? [value] : []
 
-const MESSAGE = /<message\b[^>]*>([\s\S]*?)<\/message>/g
-
 /** The last `<message>` of a chat turn, unescaped; plain text (scheduled tasks) as it is. */
 export const lastMessage = (input: string): string => {
   let last: string | undefined
-  for (const match of input.matchAll(MESSAGE)) last = match[1]
+  for (const match of input.matchAll(MESSAGE_ELEMENT)) last = match[2]
   return last === undefined ? input : unescapeXml(last)
 }
 
@@ -154,7 +152,7 @@ const parseToolCalls = (value: unknown, redact: boolean): Array<ToolCall> | stri
       // A call without an explicit ok is judged by whether it reported an error.
       ok: typeof c["ok"] === "boolean" ? c["ok"] : error === null,
       ...(c["args"] !== undefined ? { args: redact ? redactDeep(c["args"]) : c["args"] } : {}),
-      ...(error !== null ? { error: redact ? redactText(error) : error } : {}),
+      ...(error !== null ? { error: redactIf(redact, error) } : {}),
       ...(duration !== null ? { durationMs: duration } : {})
     }
   })
@@ -191,9 +189,9 @@ export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
 
   const text = (value: unknown) => {
     const s = str(value)
-    return s === null ? null : redact ? redactText(s) : s
+    return s === null ? null : redactIf(redact, s)
   }
-  const list = (value: unknown) => (redact ? strings(value).map((s) => redactText(s)) : strings(value))
+  const list = (value: unknown) => strings(value).map((s) => redactIf(redact, s))
   // The envelope's message text is escaped: it is cleaned as the person wrote it, then escaped again.
   const rawInput = str(first(r, "input_text", "prompt", "input")) ?? ""
   const inputText = redact ? redactEnvelope(rawInput) : rawInput

@@ -102,20 +102,22 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
       return Effect.as(Effect.logWarning(`no price for model ${model}: its cost is reported as unknown${budget}; add it to AUTOTUNE_PRICES`), null)
     }
 
-    // What earlier runs spent in the last 24 hours counts against the daily budget; read once per run (a
-    // daemon builds a new runner every cycle).
-    const spentBefore = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE created_at >= ${Date.now() - 86_400_000}`.pipe(
-      Effect.map((rows) => Number(rows[0]?.usd ?? 0)),
-      Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not read the last 24 hours' spend: ${e.message}`), 0))
+    // What earlier runs spent in the last 24 hours counts against the daily budget; read once per run, at
+    // its first call (a daemon builds a new runner every cycle; commands that make no call never read it).
+    const spentBefore = yield* Effect.cached(
+      sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE created_at >= ${Date.now() - 86_400_000}`.pipe(
+        Effect.map((rows) => Number(rows[0]?.usd ?? 0)),
+        Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not read the last 24 hours' spend: ${e.message}`), 0))
+      )
     )
 
     // Stages ask in priority order (eval: canary turns first, then the rest newest first; optimize after
     // eval), so a budget that runs out leaves the least needed calls unmade.
-    const budgetLeft = Effect.flatMap(Ref.get(spent), (usd) =>
+    const budgetLeft = Effect.flatMap(Effect.zip(Ref.get(spent), spentBefore), ([usd, before]) =>
       config.maxCostUsd > 0 && usd >= config.maxCostUsd
         ? Effect.fail(new LlmError({ reason: "BudgetExhausted", detail: `spent $${usd.toFixed(4)} of AUTOTUNE_MAX_COST_USD=$${config.maxCostUsd}` }))
-        : config.dailyBudgetUsd > 0 && spentBefore + usd >= config.dailyBudgetUsd
-          ? Effect.fail(new LlmError({ reason: "BudgetExhausted", detail: `spent $${(spentBefore + usd).toFixed(4)} in the last 24 hours of AUTOTUNE_DAILY_BUDGET_USD=$${config.dailyBudgetUsd}` }))
+        : config.dailyBudgetUsd > 0 && before + usd >= config.dailyBudgetUsd
+          ? Effect.fail(new LlmError({ reason: "BudgetExhausted", detail: `spent $${(before + usd).toFixed(4)} in the last 24 hours of AUTOTUNE_DAILY_BUDGET_USD=$${config.dailyBudgetUsd}` }))
           : Effect.void
     )
 
@@ -268,10 +270,10 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
       call: gated,
       spentUsd: Ref.get(spent),
       /** The daily budget, what the last 24 hours spent with this run, and whether it ran out. */
-      budget: Effect.map(Ref.get(spent), (usd) => ({
+      budget: Effect.map(Effect.zip(Ref.get(spent), spentBefore), ([usd, before]) => ({
         dailyBudgetUsd: config.dailyBudgetUsd,
-        spentLast24hUsd: spentBefore + usd,
-        exhausted: config.dailyBudgetUsd > 0 && spentBefore + usd >= config.dailyBudgetUsd
+        spentLast24hUsd: before + usd,
+        exhausted: config.dailyBudgetUsd > 0 && before + usd >= config.dailyBudgetUsd
       })),
       usage: Ref.get(usage),
       /** Per model: structured answers asked for in this run and how many could not be used. */

@@ -6,7 +6,7 @@ import { Settings } from "../Config.js"
 import { StoreError } from "../Domain/Errors.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import type { Behavior } from "../Domain/Behavior.js"
-import { describeStoreCause, storeError, writeTransaction } from "../store/Db.js"
+import { describeStoreCause, rowsChanged, storeError, writeTransaction } from "../store/Db.js"
 import { type Agreement, agreement } from "./Agreement.js"
 import { RUBRICS } from "./Rubrics.js"
 
@@ -92,7 +92,7 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
             }))
           if (values.length === 0) return 0
           const result = yield* sql`INSERT OR IGNORE INTO feedback ${sql.insert(values)}`.raw
-          return Number((result as { changes?: number } | undefined)?.changes ?? 0)
+          return rowsChanged(result)
         })
       ).pipe(Effect.mapError(storeError("store feedback")))
 

@@ -214,10 +214,12 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const behaviors: Record<string, BehaviorEval> = {}
       for (const { rubric } of work) behaviors[rubric.behavior] = summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`))
       const all = usageOf(usage, "judge:")
-      const budgetExhausted = [...outcomes.values()].flat().some((o) => o.kind === "failed" && o.error.reason === "BudgetExhausted")
-      const skippedForBudget = Object.fromEntries(
-        [...outcomes].map(([b, list]) => [b, list.filter((o) => o.kind === "failed" && o.error.reason === "BudgetExhausted").length]).filter(([, n]) => (n as number) > 0)
-      ) as Record<string, number>
+      const skippedForBudget: Record<string, number> = {}
+      for (const [b, list] of outcomes) {
+        const n = list.filter((o) => o.kind === "failed" && o.error.reason === "BudgetExhausted").length
+        if (n > 0) skippedForBudget[b] = n
+      }
+      const budgetExhausted = Object.keys(skippedForBudget).length > 0
       const unparseable = Object.fromEntries(
         Object.entries(yield* runner.parseStats).map(([model, p]) => [model, { ...p, share: p.structured === 0 ? 0 : p.unparsed / p.structured }])
       )

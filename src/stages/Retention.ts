@@ -9,7 +9,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../Config.js"
 import { canaryPath, readPack } from "../Domain/Pack.js"
-import { storeError, writeTransaction } from "../store/Db.js"
+import { rowsChanged as changes, storeError, writeTransaction } from "../store/Db.js"
 import { Deployer } from "./Deployer.js"
 
 const DAY_MS = 86_400_000
@@ -98,8 +98,6 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
     bytesFreed: Math.max(0, bytesBefore - bytesAfter)
   } satisfies PruneSummary
 })
-
-const changes = (result: unknown) => Number((result as { changes?: number } | undefined)?.changes ?? 0)
 
 const fileBytes = (sql: SqlClient.SqlClient) =>
   sql<{ n: number }>`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`.pipe(Effect.map((r) => Number(r[0]?.n ?? 0)))

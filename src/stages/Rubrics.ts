@@ -1,4 +1,4 @@
-import { unescapeXml } from "../Domain/Xml.js"
+import { MESSAGE_ELEMENT, unescapeXml } from "../Domain/Xml.js"
 import { Either, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
@@ -145,7 +145,7 @@ export const clip = (text: string, max: number) => (text.length <= max ? text : 
 const clipTail = (text: string, max: number) => (text.length <= max ? text : `[${text.length - max} earlier characters cut]… ${text.slice(-max)}`)
 
 const earlierMessages = (input: string): string => {
-  const parts = [...input.matchAll(/<message\b([^>]*)>([\s\S]*?)<\/message>/g)]
+  const parts = [...input.matchAll(MESSAGE_ELEMENT)]
   if (parts.length <= 1) return ""
   return parts
     .slice(0, -1)

@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { Settings } from "../Config.js"
 import { FileError, StoreError } from "../Domain/Errors.js"
 import { contentId, parseTraceLine, type Trace } from "../Domain/Trace.js"
-import { redactText, storedVersion } from "../privacy/Redactor.js"
+import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 
 export interface IngestSummary {
@@ -114,7 +114,6 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
     const sql = yield* SqlClient.SqlClient
     const { config, dotclawHome } = yield* Settings
 
-
     /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
     const commitBatch = (file: string, good: ReadonlyArray<Parsed>, bad: ReadonlyArray<Bad>, next: Position) =>
       writeTransaction(sql,
@@ -147,7 +146,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
                 line_no: b.lineNo,
                 byte_offset: b.byteOffset,
                 reason: b.reason,
-                excerpt: (config.redact ? redactText(b.line) : b.line).slice(0, 300),
+                excerpt: redactIf(config.redact, b.line).slice(0, 300),
                 seen_at: now,
                 redaction_version: storedVersion(config.redact)
               }))

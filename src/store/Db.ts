@@ -203,7 +203,9 @@ const migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClien
       sql`INSERT OR IGNORE INTO trace_packs_v2 (behavior, version, created_at, trace_id) SELECT behavior, version, created_at, trace_id FROM trace_packs`,
       sql`DROP TABLE trace_packs`,
       sql`ALTER TABLE trace_packs_v2 RENAME TO trace_packs`
-    ], { discard: true }))
+    ], { discard: true })),
+  // llm_calls is history and is never pruned: the daily budget and status read it by time.
+  "0007_llm_calls_created": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE INDEX llm_calls_created ON llm_calls (created_at)`)
 }
 
 const isBusy = (error: SqlError.SqlError) => {
@@ -248,6 +250,9 @@ export const describeStoreCause = (cause: unknown): string => {
   if (c.startsWith("SQLITE_IOERR")) return `disk I/O error (${text}): is the disk full or failing?`
   return text
 }
+
+/** How many rows a statement run with `.raw` changed. */
+export const rowsChanged = (result: unknown) => Number((result as { changes?: number } | undefined)?.changes ?? 0)
 
 /** Maps a SqlError to the one-line StoreError a user sees. */
 export const storeError = (operation: string) => (error: SqlError.SqlError) =>

@@ -23,23 +23,17 @@ const tighten = (target: string, mode: number): string | undefined => {
 
 /** The directories and files of the store, created private; returns the warnings for loose modes found. */
 export const secureStore = (dbPath: string, home?: string): ReadonlyArray<string> => {
-  const warnings: Array<string> = []
   // The home is autotune's own: tightened. A directory the database was pointed into (a mount point, a
   // shared folder) is someone else's: created private when missing, never changed when it exists.
+  let homeWarning: string | undefined
   if (home !== undefined && home !== "") {
-    if (!fs.existsSync(home)) fs.mkdirSync(home, { recursive: true, mode: 0o700 })
-    const w = tighten(home, 0o700)
-    if (w !== undefined) warnings.push(w)
+    fs.mkdirSync(home, { recursive: true, mode: 0o700 })
+    homeWarning = tighten(home, 0o700)
   }
-  const dir = path.dirname(dbPath)
-  if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  fs.mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 })
   // SQLite creates the WAL and shared-memory files with the database file's mode: create it 0600 first.
   if (!fs.existsSync(dbPath)) fs.closeSync(fs.openSync(dbPath, "a", 0o600))
-  for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) {
-    const w = tighten(file, 0o600)
-    if (w !== undefined) warnings.push(w)
-  }
-  return warnings
+  return [homeWarning, tighten(dbPath, 0o600), ...secureSidecars(dbPath)].filter((w): w is string => w !== undefined)
 }
 
 /** After the store is open: the WAL and shared-memory files exist now and must match. */
