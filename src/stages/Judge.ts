@@ -5,7 +5,7 @@ import { Settings } from "../Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { LlmError } from "../Domain/Llm.js"
 import { canaryPath, packVersion } from "../Domain/Pack.js"
-import { storeError, writeTransaction } from "../store/Db.js"
+import { servedVersions, storeError, writeTransaction } from "../store/Db.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
@@ -48,6 +48,9 @@ export interface EvalSummary {
 
 interface Row extends JudgeRow {
   readonly isCanary: number
+  readonly turnAt: number
+  /** The pack version that served this behavior for the turn, if any: the report's trend per version. */
+  readonly packVersion: string | null
 }
 
 const decodeAnswer = Schema.decodeUnknownEither(ScoreAnswer)
@@ -85,11 +88,13 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       return { status: "unscored", reason: lastProblem } satisfies Verdict as Verdict
     })
 
-    const selectTraces = (rubric: Rubric, canary: string | undefined) =>
+    const selectTraces = (rubric: Rubric, canary: string | undefined, versions: ReadonlyArray<string>) =>
       sql<Row>`
-        SELECT ${sql.unsafe(JUDGE_COLUMNS)},
+        SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt",
                EXISTS (SELECT 1 FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${canary ?? "\u0000none"}
-                       AND p.created_at = t.created_at AND p.trace_id = t.trace_id) AS "isCanary"
+                       AND p.created_at = t.created_at AND p.trace_id = t.trace_id) AS "isCanary",
+               (SELECT p.version FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version IN ${sql.in(versions.length === 0 ? ["\u0000none"] : versions)}
+                       AND p.created_at = t.created_at AND p.trace_id = t.trace_id LIMIT 1) AS "packVersion"
         FROM traces t
         WHERE t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}
           AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${rubric.behavior}
@@ -97,12 +102,12 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         ORDER BY "isCanary" DESC, t.created_at DESC
         LIMIT ${config.evalMaxTraces}`.pipe(Effect.mapError(storeError("select traces to judge")))
 
-    const store = (rubric: Rubric, traceId: string, first: Verdict, second: Verdict | undefined) =>
+    const store = (rubric: Rubric, turn: Row, first: Verdict, second: Verdict | undefined) =>
       writeTransaction(sql,
         Effect.gen(function* () {
           const now = Date.now()
           const row = (stage: number, model: string, v: Verdict) => ({
-            trace_id: traceId,
+            trace_id: turn.traceId,
             behavior: rubric.behavior,
             rubric_version: rubric.version,
             stage,
@@ -119,9 +124,11 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
           const final = second?.status === "scored" ? second : first.status === "scored" ? first : undefined
           if (final !== undefined && final.status === "scored") {
             yield* sql`INSERT OR REPLACE INTO trace_scores ${sql.insert({
-              trace_id: traceId,
+              trace_id: turn.traceId,
               behavior: rubric.behavior,
               rubric_version: rubric.version,
+              turn_at: turn.turnAt,
+              pack_version: turn.packVersion,
               score: final.score,
               stage1_score: first.status === "scored" ? first.score : null,
               stage2_score: second?.status === "scored" ? second.score : null,
@@ -150,7 +157,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
           ? yield* verdict(rubric, trace, config.judgeStage2Model, `judge:${rubric.behavior}:2`).pipe(Effect.option)
           : undefined
         const secondVerdict = second?._tag === "Some" ? second.value : undefined
-        yield* store(rubric, trace.traceId, first, secondVerdict)
+        yield* store(rubric, row, first, secondVerdict)
         const final = secondVerdict?.status === "scored" ? secondVerdict : first
         if (final.status !== "scored") return { kind: "unscored", canary } satisfies Outcome as Outcome
         const gap = first.status === "scored" && secondVerdict?.status === "scored" ? Math.abs(first.score - secondVerdict.score) : null
@@ -186,7 +193,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       for (const behavior of config.behaviors) {
         const rubric = RUBRICS[behavior]
         const canary = yield* packVersion(canaryPath(config.outputDir, behavior), behavior)
-        work.push({ rubric, rows: yield* selectTraces(rubric, canary) })
+        work.push({ rubric, rows: yield* selectTraces(rubric, canary, yield* servedVersions(sql, behavior)) })
       }
       const total = work.reduce((n, w) => n + w.rows.length, 0)
       let done = 0
