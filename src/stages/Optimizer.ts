@@ -29,12 +29,20 @@ export interface Scores {
   readonly mean: number | null
 }
 
+/** One candidate's held-out figures against the baseline on the same turns, for the record and the report. */
+export interface HeldOut extends Scores {
+  readonly candidate: number
+  readonly meanDiff: number
+  readonly lowerBound: number
+}
+
 export type OptimizeOutcome =
   | {
       readonly outcome: "selected"
       readonly version: string
       readonly baseline: Scores
       readonly winner: Scores & { readonly meanDiff: number; readonly lowerBound: number; readonly rerankMeanDiff: number }
+      readonly heldOut: ReadonlyArray<HeldOut>
       readonly candidates: number
       readonly linted: ReadonlyArray<string>
       readonly calls: number
@@ -46,6 +54,7 @@ export type OptimizeOutcome =
       readonly why: string
       readonly baseline: Scores
       readonly best?: Scores & { readonly meanDiff: number; readonly lowerBound: number }
+      readonly heldOut?: ReadonlyArray<HeldOut>
       readonly candidates: number
       readonly linted: ReadonlyArray<string>
       readonly calls: number
@@ -314,12 +323,14 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         .filter((c) => c.meanDiff >= config.minImprovement && c.lowerBound > 0 && c.rerank.meanDiff >= config.minImprovement && c.rerank.lowerBound > 0)
         .sort((a, b) => b.rerank.meanDiff - a.rerank.meanDiff)[0]
       const best = ranked[0]!
+      const heldOut = ranked.map((c) => ({ candidate: c.index, ...meanScores(stage1[c.index]!), meanDiff: c.meanDiff, lowerBound: c.lowerBound }))
       if (winner === undefined) {
         return yield* finish({
           outcome: "no_gain",
           why: `best candidate gains ${best.meanDiff.toFixed(3)} (95% lower bound ${best.lowerBound.toFixed(3)}) on ${best.n} held-out traces; needs >= ${config.minImprovement} with a lower bound above 0 under both judges`,
           baseline: baselineScores,
           best: { ...meanScores(stage1[best.index]!), meanDiff: best.meanDiff, lowerBound: best.lowerBound },
+          heldOut,
           candidates: kept.length,
           linted: dropped,
           ...(yield* spent())
@@ -345,6 +356,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         version,
         baseline: baselineScores,
         winner: { ...winner.scores, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff },
+        heldOut,
         candidates: kept.length,
         linted: dropped,
         ...(yield* spent())
