@@ -47,6 +47,9 @@ export const AppConfig = Schema.Struct({
   redact: Schema.Boolean,
   evalMaxTraces: intAtLeast(1),
   retentionDays: intAtLeast(0),
+  report: Schema.Boolean,
+  reportPath: nonEmpty,
+  reportDays: intAtLeast(1),
 
   canaryFraction: Schema.Number.pipe(
     Schema.filter((n) => n > 0 && n <= 1, { message: () => "must be greater than 0 and at most 1" })
@@ -149,6 +152,9 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   intervalMinutes: { kind: "number", env: ["AUTOTUNE_INTERVAL_MINUTES"], file: ["intervalMinutes"], default: constant(60), doc: "Daemon cycle interval" },
   redact: { kind: "boolean", env: ["AUTOTUNE_REDACT"], file: ["redact"], default: constant(true), doc: "Redact secrets and personal data before storing or sending" },
   evalMaxTraces: { kind: "integer", env: ["AUTOTUNE_EVAL_MAX_TRACES"], file: ["evalMaxTraces"], flag: "eval-max-traces", default: constant(200), doc: "Traces judged per behavior per run" },
+  report: { kind: "boolean", env: ["AUTOTUNE_REPORT"], file: ["report", "enabled"], default: constant(true), doc: "Refresh the HTML report at the end of every `once` and daemon cycle" },
+  reportPath: { kind: "path", env: ["AUTOTUNE_REPORT_PATH"], file: ["report", "path"], default: inHome("report.html"), doc: "Where `report` and `once` write the HTML report" },
+  reportDays: { kind: "integer", env: ["AUTOTUNE_REPORT_DAYS"], file: ["report", "days"], default: constant(30), doc: "Days the HTML report covers" },
   retentionDays: { kind: "integer", env: ["AUTOTUNE_RETENTION_DAYS"], file: ["retentionDays"], default: constant(14), doc: "Days of traces kept in the store, as DotClaw keeps its raw traces (0 = forever); a live canary's turns are always kept" },
 
   canaryFraction: { kind: "number", env: ["AUTOTUNE_CANARY_FRACTION"], file: ["deploy", "canaryFraction"], default: constant(0.1), doc: "Share of requests a canary pack serves (1 = deploy as active)" },

@@ -11,6 +11,7 @@ import { Optimizer } from "./stages/Optimizer.js"
 import { rescanAfterUpgrade } from "./stages/Rescan.js"
 import { prune } from "./stages/Retention.js"
 import { makeProgress } from "./cli/Output.js"
+import { writeReport } from "./report/Report.js"
 import { TraceSource } from "./stages/TraceSource.js"
 import * as path from "node:path"
 
@@ -99,7 +100,11 @@ export const onceStages = Effect.gen(function* () {
   const deploy = yield* runStage("deploy", deployStage)
   // After the canary decisions: what they still need is known, the rest past AUTOTUNE_RETENTION_DAYS goes.
   const retention = yield* runStage("retention", prune())
-  const stages = { ingest, behavior, eval: evaluation, optimize, deploy, retention }
+  // Last, so the page shows this cycle's decisions; written atomically, so a reader never sees half of it.
+  const report = config.report
+    ? yield* runStage("report", writeReport(config.reportPath, config.reportDays))
+    : ({ status: "skipped", why: "AUTOTUNE_REPORT=0" } as const)
+  const stages = { ingest, behavior, eval: evaluation, optimize, deploy, retention, report }
   const checked = { redact: rescan, ...stages }
   const failed = Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name)
   const errors = Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : []))

@@ -29,6 +29,7 @@ import { Optimizer } from "../stages/Optimizer.js"
 import { behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
 import { daemon, onceLocked } from "../Runner.js"
 import { statusReport } from "./Status.js"
+import { writeReport } from "../report/Report.js"
 import { rescan, type RescanSummary } from "../stages/Rescan.js"
 import { lockPath, withRunLock } from "../store/RunLock.js"
 
@@ -319,6 +320,9 @@ const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
     const r = kept.summary
     lines.push(`retention: ${r.traces} trace(s) older than ${r.cutoff} pruned, ${(r.bytesFreed / 1e6).toFixed(1)} MB given back${r.heldBy === null ? "" : ` (held back by the ${r.heldBy})`}`)
   }
+  const page = run.stages.report
+  if (page.status === "ok") lines.push(`report: ${page.summary.path}`)
+  else if (page.status === "failed") lines.push(`report: ${page.error}`)
   return lines.join("\n")
 }
 
@@ -491,6 +495,26 @@ const statusCommand = Command.make("status", common, (opts) =>
   )
 ).pipe(Command.withDescription("Per behavior: active and canary packs, samples and scores per arm, evidence, last decision, spend"))
 
+const reportCommand = Command.make(
+  "report",
+  {
+    ...common,
+    out: Options.file("out").pipe(Options.optional, Options.withDescription("Where to write the page (default AUTOTUNE_REPORT_PATH, $AUTOTUNE_HOME/report.html)")),
+    days: Options.integer("days").pipe(Options.optional, Options.withDescription("Days the page covers (default AUTOTUNE_REPORT_DAYS, 30)"))
+  },
+  (opts) =>
+    withApp(
+      opts,
+      Effect.gen(function* () {
+        const { config } = yield* Settings
+        const days = Option.getOrElse(opts.days, () => config.reportDays)
+        if (days < 1 || days > 3650) return yield* Effect.fail(new ConfigError({ key: "--days", source: "flag", detail: `must be a whole number of days from 1 to 3650, got ${days}` }))
+        const written = yield* writeReport(Option.getOrElse(opts.out, () => config.reportPath), days)
+        yield* opts.json ? printJson(written) : printLine(`report: ${written.path} (${(written.bytes / 1024).toFixed(0)} KB, ${written.behaviors.length} behaviors, last ${days} days)`)
+      })
+    )
+).pipe(Command.withDescription("Write one self-contained HTML page (charts included, no network needed): scores, canaries, optimizer runs, spend, judge health"))
+
 const onceCommand = Command.make("once", common, onceHandler).pipe(
   Command.withDescription("One full cycle: ingest, behavior, eval, optimize, deploy and canary decisions")
 )
@@ -499,7 +523,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, redactCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, reportCommand, redactCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })

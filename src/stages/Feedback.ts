@@ -136,12 +136,17 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
         Effect.mapError(storeError("read judge agreement with users"))
       )
 
+    /** Per configured behavior, quietly: for views that show it. */
+    const agreements = Effect.fn("Feedback.agreements")(function* () {
+      const out: Record<string, Agreement> = {}
+      for (const behavior of config.behaviors) out[behavior] = yield* agreementFor(behavior)
+      return out
+    })
+
     /** Per configured behavior; a warning for each the judge demonstrably disagrees with users on. */
     const humanAgreement = Effect.fn("Feedback.humanAgreement")(function* () {
-      const out: Record<string, Agreement> = {}
-      for (const behavior of config.behaviors) {
-        const a = yield* agreementFor(behavior)
-        out[behavior] = a
+      const out = yield* agreements()
+      for (const [behavior, a] of Object.entries(out)) {
         if (a.disagrees) {
           yield* Effect.logWarning(
             `the judge disagrees with users on ${behavior}: AUC ${a.auc!.toFixed(2)} [${a.low!.toFixed(2)}, ${a.high!.toFixed(2)}] over ${a.positive} 👍 and ${a.negative} 👎 turns; check the rubric and the judge model`
@@ -151,6 +156,6 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
       return out
     })
 
-    return { importNew, humanAgreement } as const
+    return { importNew, agreements, humanAgreement } as const
   })
 }) {}

@@ -1,0 +1,140 @@
+/**
+ * The report page's own script, as text: it reads the embedded figures and draws each chart slot with
+ * Observable Plot (SVG: sharp at any width, readable by screen readers through its aria labels, and themed by
+ * currentColor in light and dark). Plain ES2017 in a string, since it runs in the browser, not in Node; the
+ * browser test runs it. Charts are redrawn at the slot's width when the window is resized.
+ */
+export const CLIENT_SCRIPT = String.raw`
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var byBehavior = {};
+  data.behaviors.forEach(function (b) { byBehavior[b.behavior] = b; });
+  var day = function (s) { return new Date(s + "T00:00:00Z"); };
+  var fmt3 = function (x) { return x == null ? "-" : x.toFixed(3); };
+  var DAY = 86400000;
+  // Time axes span whole days around the data (a week at least), so one day of data is a day, not 24 hours.
+  function days(dates) {
+    var lo = Math.min.apply(null, dates.map(Number)), hi = Math.max.apply(null, dates.map(Number));
+    var end = Math.max(hi + DAY, lo + 7 * DAY);
+    return { type: "utc", label: "day (UTC)", domain: [new Date(lo - DAY), new Date(end)] };
+  }
+
+  function scores(b, width) {
+    var pts = b.scores.map(function (p) { return Object.assign({}, p, { date: day(p.day) }); });
+    if (pts.length === 0) return null;
+    var events = b.events.map(function (e) { return Object.assign({}, e, { date: new Date(e.at) }); });
+    return Plot.plot({
+      width: width, height: 280, marginLeft: 48,
+      x: days(pts.map(function (p) { return p.date; })),
+      y: { domain: [0, 1], label: "judge score (0-1)", grid: true },
+      color: { legend: true, label: "pack version" },
+      marks: [
+        Plot.areaY(pts, { x: "date", y1: "low", y2: "high", fill: "version", z: "version", fillOpacity: 0.18, curve: "step" }),
+        Plot.lineY(pts, { x: "date", y: "mean", stroke: "version", z: "version", marker: "circle" }),
+        Plot.tip(pts, Plot.pointer({ x: "date", y: "mean", title: function (p) { return p.version + " " + p.day + ": " + fmt3(p.mean) + " [" + fmt3(p.low) + ", " + fmt3(p.high) + "], n " + p.n; } })),
+        Plot.ruleX(events, { x: "date", stroke: "currentColor", strokeOpacity: 0.5, strokeDasharray: "4 3", title: function (e) { return e.action + " " + e.version + " " + e.at; } })
+      ]
+    });
+  }
+
+  function canary(b, width) {
+    var c = b.canaryRun;
+    if (!c || c.looks.length === 0) return null;
+    var floor = 1e-3;
+    // Every betting process starts with wealth 1 before its first sample.
+    var rows = [{ n: 0, evidence: 1, toward: "toward promotion" }, { n: 0, evidence: 1, toward: "toward rollback" }];
+    c.looks.forEach(function (l) {
+      rows.push({ n: l.n, evidence: Math.max(floor, l.eUp), toward: "toward promotion" });
+      rows.push({ n: l.n, evidence: Math.max(floor, l.eDown), toward: "toward rollback" });
+    });
+    var limits = [
+      { y: c.thresholds.promote, label: "promote at " + c.thresholds.promote, toward: "toward promotion" },
+      { y: c.thresholds.rollback, label: "roll back at " + c.thresholds.rollback, toward: "toward rollback" }
+    ];
+    var top = Math.max(c.thresholds.rollback * 2, Math.max.apply(null, rows.map(function (r) { return r.evidence; })) * 1.5);
+    var bottom = Math.min(0.1, Math.min.apply(null, rows.map(function (r) { return r.evidence; })));
+    return Plot.plot({
+      width: width, height: 280, marginLeft: 56,
+      x: { label: "canary samples scored", grid: true, tickFormat: "d" },
+      y: { type: "log", domain: [bottom, top], label: "evidence (wealth, log scale)", grid: true },
+      color: { legend: true, domain: ["toward promotion", "toward rollback"], range: ["#1a7f37", "#cf222e"] },
+      marks: [
+        Plot.ruleY(limits, { y: "y", stroke: "toward", strokeDasharray: "6 4" }),
+        Plot.text(limits, { y: "y", text: "label", frameAnchor: "left", dy: -7, fill: "toward" }),
+        Plot.ruleY([1], { stroke: "currentColor", strokeOpacity: 0.3 }),
+        Plot.lineY(rows, { x: "n", y: "evidence", stroke: "toward", z: "toward", marker: "circle" }),
+        Plot.tip(rows, Plot.pointer({ x: "n", y: "evidence", title: function (r) { return r.toward + ": " + r.evidence.toFixed(2) + " after " + r.n + " samples"; } }))
+      ]
+    });
+  }
+
+  function optimizer(b, width) {
+    var run = b.optimizer.filter(function (r) { return r.heldOut.length > 0; })[0];
+    if (!run) return null;
+    var rows = run.heldOut.map(function (h) {
+      return { label: "#" + h.candidate, gain: h.meanDiff, low: h.lowerBound, high: h.meanDiff + (h.meanDiff - h.lowerBound), n: h.n };
+    });
+    return Plot.plot({
+      width: Math.min(width, 640), height: 240, marginLeft: 56,
+      x: { label: "candidate", type: "band" },
+      y: { label: "held-out gain over baseline (score)", grid: true },
+      marks: [
+        Plot.ruleY([0], { stroke: "currentColor" }),
+        Plot.ruleX(rows, { x: "label", y1: "low", y2: "high", strokeWidth: 2 }),
+        Plot.dot(rows, { x: "label", y: "gain", r: 5, fill: "currentColor", title: function (r) { return r.label + ": gain " + fmt3(r.gain) + ", 95% lower bound " + fmt3(r.low) + ", n " + r.n; } })
+      ]
+    });
+  }
+
+  function spend(_b, width) {
+    var rows = data.spendDaily.map(function (d) { return Object.assign({}, d, { date: day(d.day) }); });
+    if (rows.length === 0) return null;
+    return Plot.plot({
+      width: width, height: 260, marginLeft: 56,
+      x: days(rows.map(function (r) { return r.date; })),
+      y: { label: "spend (USD)", grid: true },
+      color: { legend: true, label: "stage" },
+      marks: [
+        Plot.rectY(rows, Plot.stackY({ x: "date", interval: "day", y: "costUsd", fill: "stage", title: function (d) { return d.day + " " + d.stage + " " + d.model + ": $" + d.costUsd.toFixed(4) + " (" + d.calls + " calls)"; } })),
+        Plot.ruleY([0])
+      ]
+    });
+  }
+
+  function judge(b, width) {
+    var rows = [];
+    b.judge.daily.forEach(function (d) {
+      var date = day(d.day);
+      if (d.unscoredShare != null) rows.push({ date: date, value: d.unscoredShare, what: "unscored share" });
+      if (d.stage2Share != null) rows.push({ date: date, value: d.stage2Share, what: "stage-2 share" });
+      if (d.disagreement != null) rows.push({ date: date, value: d.disagreement, what: "stage-1/stage-2 gap" });
+    });
+    if (rows.length === 0) return null;
+    return Plot.plot({
+      width: width, height: 220, marginLeft: 48,
+      x: days(rows.map(function (r) { return r.date; })),
+      y: { domain: [0, 1], label: "share or mean gap (0-1)", grid: true },
+      color: { legend: true },
+      marks: [Plot.lineY(rows, { x: "date", y: "value", stroke: "what", z: "what", marker: "circle" })]
+    });
+  }
+
+  var charts = { scores: scores, canary: canary, optimizer: optimizer, spend: spend, judge: judge };
+
+  function draw() {
+    document.querySelectorAll("figure[data-chart]").forEach(function (fig) {
+      var box = fig.querySelector(".chart");
+      if (!box) return;
+      var width = Math.max(300, Math.min(box.clientWidth || 640, 1100));
+      var node = charts[fig.dataset.chart](byBehavior[fig.dataset.behavior], width);
+      box.replaceChildren();
+      if (node) box.appendChild(node);
+    });
+  }
+
+  var pending;
+  window.addEventListener("resize", function () { clearTimeout(pending); pending = setTimeout(draw, 150); });
+  draw();
+})();
+`

@@ -1,0 +1,203 @@
+import { ALPHA } from "../stages/CanaryStats.js"
+import { CLIENT_SCRIPT } from "./Client.js"
+import type { BehaviorReport, CanaryRun, OptimizerRun, ReportData } from "./ReportData.js"
+import type { Trend } from "./Series.js"
+
+/**
+ * The report page, pure: figures in, one self-contained HTML document out. Every fact is written as HTML
+ * (tables a screen reader and a text browser can read); the charts are drawn in the page from the same
+ * figures, embedded as JSON, by the bundled chart library. Nothing is fetched.
+ */
+
+export interface ChartAssets {
+  /** d3's UMD bundle and Observable Plot's, inlined as they are. */
+  readonly d3: string
+  readonly plot: string
+}
+
+const esc = (text: string) => text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
+const usd = (x: number) => `$${x < 10 ? x.toFixed(4) : x.toFixed(2)}`
+const num = (x: number | null | undefined, digits = 3) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits))
+const when = (iso: string) => `${iso.slice(0, 16).replace("T", " ")} UTC`
+
+/** Cells are HTML already escaped by the caller. On a phone a row becomes a card, each cell labelled by its header. */
+const table = (caption: string, header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
+  `<table><caption>${esc(caption)}</caption><thead><tr>${header.map((h) => `<th scope="col">${esc(h)}</th>`).join("")}</tr></thead>` +
+  `<tbody>${rows.map((r) => `<tr>${r.map((c, i) => `<td data-label="${esc(header[i] ?? "")}">${c}</td>`).join("")}</tr>`).join("")}</tbody></table>`
+
+/** A chart slot the page script fills, with its numbers as a table beside it. */
+const figure = (chart: string, behavior: string | null, title: string, hasData: boolean, tableHtml: string, empty: string) =>
+  `<figure data-chart="${chart}"${behavior === null ? "" : ` data-behavior="${esc(behavior)}"`}><figcaption>${esc(title)}</figcaption>` +
+  (hasData ? `<div class="chart" role="img" aria-label="${esc(title)}"></div><details><summary>Table</summary>${tableHtml}</details>` : `<p class="none">${esc(empty)}</p>`) +
+  `</figure>`
+
+const ACTION_WORDS: Record<string, string> = {
+  promoted: "promoted canary",
+  rolled_back: "rolled back canary",
+  expired: "let canary expire (inconclusive)",
+  waiting: "canary still running",
+  none: "no canary"
+}
+
+export const decisionInWords = (d: BehaviorReport["lastDecision"]) =>
+  d === null ? "no canary decision yet" : `${ACTION_WORDS[d.action] ?? d.action} ${d.version} (${when(d.at)}): ${d.reason}`
+
+export const trendInWords = (t: Trend) => {
+  if (t.direction === "unknown") return t.last7.n === 0 ? "no scores in the last 7 days" : `${num(t.last7.mean)} over ${t.last7.n} turns (nothing the week before to compare)`
+  const arrow = t.direction === "up" ? "▲ better" : t.direction === "down" ? "▼ worse" : "▬ no clear change"
+  return `${arrow}: ${num(t.last7.mean)} vs ${num(t.previous7.mean)} the week before (${t.change! >= 0 ? "+" : ""}${num(t.change)}; n ${t.last7.n} / ${t.previous7.n})`
+}
+
+const summary = (data: ReportData) => {
+  const rows = data.behaviors.map((b) => [
+    `<a href="#b-${esc(b.behavior)}">${esc(b.behavior)}</a>`,
+    esc(b.active ?? "none"),
+    b.canary === null ? "none" : `${esc(b.canary)}${b.canaryPercent === null ? "" : ` (${b.canaryPercent}%)`}`,
+    `<span class="trend ${b.trend.direction}">${esc(trendInWords(b.trend))}</span>`,
+    esc(decisionInWords(b.lastDecision)),
+    usd(b.spend30dUsd)
+  ])
+  const s = data.spend
+  const budget = s.dailyBudgetUsd > 0 ? ` of the ${usd(s.dailyBudgetUsd)} daily budget` : " (no daily budget)"
+  const unknown = s.unknownCostCalls > 0 ? ` ${s.unknownCostCalls} call(s) had no known price and are not in these sums.` : ""
+  return `<section id="summary"><h2>At a glance</h2>` +
+    `<p class="spend">LLM spend: <strong>${usd(s.last24hUsd)}</strong> in the last 24 hours${budget}; <strong>${usd(s.last30dUsd)}</strong> in the last 30 days.${esc(unknown)}</p>` +
+    table("Per behavior", ["behavior", "active pack", "canary (share)", "trend, last 7 days", "last decision", "spend, 30 days"], rows) +
+    `</section>`
+}
+
+const spendSection = (data: ReportData) => {
+  const rows = data.spendDaily.map((d) => [esc(d.day), esc(d.stage), esc(d.model), String(d.calls), String(d.failed), String(d.tokensIn), String(d.tokensOut), usd(d.costUsd)])
+  return `<section id="spend"><h2>Spend</h2>` +
+    figure("spend", null, `LLM spend per day by stage, last ${data.days} days (USD)`, rows.length > 0, table("Spend per day, stage and model", ["day", "stage", "model", "calls", "failed", "tokens in", "tokens out", "cost"], rows), "No LLM calls in this window.") +
+    `</section>`
+}
+
+const scoresFigure = (b: BehaviorReport) => {
+  const rows = b.scores.map((p) => [esc(p.day), esc(p.version), String(p.n), num(p.mean), `${num(p.low)} – ${num(p.high)}`])
+  const events = b.events.length === 0 ? "" : `<p class="events">Deployments: ${b.events.map((e) => `${esc(when(e.at))} ${esc(e.action)} ${esc(e.version)}`).join("; ")}</p>`
+  return figure("scores", b.behavior, "Judge score per day and pack version (mean, 95% interval band; dashed lines: deployments)", rows.length > 0, table("Daily judge scores", ["day", "pack version", "n", "mean", "95% interval"], rows), "No scored turns in this window.") + events
+}
+
+const GATES: ReadonlyArray<[string, number]> = [
+  ["errorCeiling", ALPHA.errorCeiling],
+  ["toolCeiling", ALPHA.toolCeiling],
+  ["errorDelta", ALPHA.errorDelta],
+  ["toolDelta", ALPHA.toolDelta],
+  ["negativeDelta", ALPHA.negativeDelta]
+]
+
+const canaryFigure = (b: BehaviorReport, c: CanaryRun | null) => {
+  if (c === null) return `<h3>Canary</h3><p class="none">No canary has gone out for ${esc(b.behavior)}.</p>`
+  const f = (c.last?.figures ?? {}) as { nCanary?: number; nActive?: number; pairs?: number; meanCanary?: number | null; meanActive?: number | null; meanDiff?: number | null; canaryErrorRate?: number | null; canaryToolFailureRate?: number | null; health?: Record<string, number> }
+  const looks = c.looks.map((l) => [esc(when(l.at)), String(l.n), num(l.eUp, 2), num(l.eDown, 2)])
+  const gates = GATES.map(([gate, alpha]) => {
+    const e = f.health?.[gate] ?? 0
+    return [esc(gate), num(e, 2), String(1 / alpha), e >= 1 / alpha ? "tripped" : "passing"]
+  })
+  const state = c.live ? "live" : "ended"
+  return `<h3>Canary ${esc(c.version)} (${state}) against ${esc(c.activeVersion ?? "no active pack")}</h3>` +
+    (c.last === null ? "" : `<p class="decision"><strong>${esc(ACTION_WORDS[c.last.action] ?? c.last.action)}</strong>: ${esc(c.last.reason)}</p>`) +
+    figure("canary", b.behavior, `Evidence by canary samples, against the thresholds (promote at ${c.thresholds.promote}, roll back at ${c.thresholds.rollback}; log scale)`, looks.length > 0, table("Evidence at each look", ["look", "canary samples", "toward promotion", "toward rollback"], looks), "No look at this canary yet.") +
+    table("Means per arm", ["arm", "scored turns", "mean score", "error rate (health window)", "tool-failure rate (health window)"], [
+      ["canary", String(f.nCanary ?? 0), num(f.meanCanary), num(f.canaryErrorRate), num(f.canaryToolFailureRate)],
+      ["active", String(f.nActive ?? 0), num(f.meanActive), "–", "–"]
+    ]) +
+    `<p>Paired differences: ${f.pairs ?? 0}, mean ${num(f.meanDiff)}.</p>` +
+    table("Health gates (evidence against the gate; it trips at the threshold)", ["gate", "evidence", "threshold", "state"], gates)
+}
+
+const diffHtml = (run: OptimizerRun) =>
+  run.diff === null ? "" : `<details open><summary>Instructions of ${esc(run.version ?? "the winner")} against the baseline</summary><p class="diff">${run.diff
+    .map((p) => (p.op === "same" ? esc(p.text) : p.op === "add" ? `<ins>${esc(p.text)}</ins>` : `<del>${esc(p.text)}</del>`))
+    .join("")}</p></details>`
+
+const optimizerFigure = (b: BehaviorReport) => {
+  const runs = b.optimizer
+  if (runs.length === 0) return `<h3>Optimizer</h3><p class="none">No optimizer run for ${esc(b.behavior)} in this window.</p>`
+  const latest = runs.find((r) => r.heldOut.length > 0)
+  const rows = runs.map((r) => [
+    esc(when(r.at)),
+    esc(r.outcome),
+    esc(r.baselineVersion),
+    r.baseline === null ? "–" : `${num(r.baseline.mean)} (n ${r.baseline.n})`,
+    r.heldOut.map((h) => `#${h.candidate}: ${num(h.mean)}, gain ${num(h.meanDiff)} (95% lower bound ${num(h.lowerBound)})`).join("<br>") || "–",
+    esc(r.linted.join("; ") || "none"),
+    r.calls === null ? "–" : String(r.calls),
+    r.costUsd === null ? "–" : usd(r.costUsd),
+    esc(r.version ?? r.why ?? "")
+  ])
+  const candidates = latest === undefined ? [] : latest.heldOut.map((h) => [`#${h.candidate}`, String(h.n), num(h.mean), num(h.meanDiff), num(h.lowerBound)])
+  return `<h3>Optimizer</h3>` +
+    figure("optimizer", b.behavior, `Held-out gain over the baseline per candidate, latest run${latest === undefined ? "" : ` (${when(latest.at)})`}: mean and 95% lower bound`, candidates.length > 0, table("Candidates of the latest run", ["candidate", "held-out turns", "mean", "gain", "95% lower bound"], candidates), "No candidate was scored in this window.") +
+    table("Optimizer runs", ["when", "outcome", "baseline", "baseline held-out mean", "candidates", "dropped by lint", "calls", "cost", "shipped / why"], rows) +
+    runs.map(diffHtml).join("")
+}
+
+const judgeFigure = (b: BehaviorReport) => {
+  const rows = b.judge.daily.map((d) => [esc(d.day), String(d.stage1), String(d.stage2), String(d.unscored), num(d.unscoredShare), num(d.stage2Share), num(d.disagreement)])
+  const a = b.judge.agreement
+  const users = a.auc === null
+    ? `Agreement with users' reactions: not enough reactions yet (${a.positive} 👍, ${a.negative} 👎 on scored turns).`
+    : `Agreement with users' reactions: AUC ${num(a.auc, 2)} [${num(a.low, 2)}, ${num(a.high, 2)}] over ${a.positive} 👍 and ${a.negative} 👎 turns${a.disagrees ? " — the judge disagrees with users" : ""}.`
+  return `<h3>Judge health</h3>` +
+    figure("judge", b.behavior, "Judge health per day: unscored share and stage-2 share by the day of judging, mean stage-1/stage-2 gap by the day of the turn (0–1)", rows.length > 0, table("Judge verdicts per day", ["day", "stage-1 scored", "stage-2 scored", "unscored", "unscored share", "stage-2 share", "stage gap"], rows), "No judge verdicts in this window.") +
+    `<p>${esc(users)}</p>`
+}
+
+const lowestTable = (b: BehaviorReport) =>
+  b.lowest.length === 0
+    ? ""
+    : `<h3>Lowest-scored recent turns</h3>` +
+      table("Stored, redacted text, clipped", ["when", "score", "judge's reason", "user", "reply"], b.lowest.map((l) => [esc(when(l.at)), num(l.score, 2), esc(l.reason), esc(l.input), esc(l.output)]))
+
+const behaviorSection = (b: BehaviorReport) =>
+  `<section class="behavior" id="b-${esc(b.behavior)}"><h2>${esc(b.behavior)}</h2>` +
+  `<p>Active ${esc(b.active ?? "none")}; canary ${esc(b.canary ?? "none")}. ${esc(trendInWords(b.trend))}.</p>` +
+  scoresFigure(b) + canaryFigure(b, b.canaryRun) + optimizerFigure(b) + judgeFigure(b) + lowestTable(b) + `</section>`
+
+const STYLE = `
+:root { color-scheme: light dark; --bg: #fff; --fg: #1b1b1f; --muted: #5b5b66; --line: #d8d8de; --ins: #d9f5dd; --del: #fbdcdc; }
+@media (prefers-color-scheme: dark) { :root { --bg: #16161a; --fg: #e8e8ee; --muted: #a0a0ad; --line: #3a3a44; --ins: #1f4d2a; --del: #5c2424; } }
+* { box-sizing: border-box; }
+body { margin: 0 auto; padding: 1rem; max-width: 1200px; background: var(--bg); color: var(--fg); font: 15px/1.45 system-ui, sans-serif; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; } h2 { border-top: 1px solid var(--line); padding-top: 1rem; } h3 { margin-top: 1.5rem; }
+.meta, .none, figcaption, caption { color: var(--muted); }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0; font-size: .9rem; display: block; overflow-x: auto; }
+caption { text-align: left; padding: .25rem 0; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
+figure { margin: 1rem 0; } .chart { width: 100%; min-height: 2rem; overflow-x: auto; }
+.chart svg { max-width: 100%; height: auto; }
+.trend.up { color: #1a7f37; } .trend.down { color: #cf222e; }
+@media (prefers-color-scheme: dark) { .trend.up { color: #57d36a; } .trend.down { color: #ff7b72; } }
+ins { background: var(--ins); text-decoration: none; } del { background: var(--del); }
+.diff { white-space: pre-wrap; border: 1px solid var(--line); padding: .5rem; }
+.empty { font-size: 1.1rem; padding: 1rem; border: 1px dashed var(--line); }
+td { overflow-wrap: anywhere; }
+@media (max-width: 700px) {
+  table { display: table; } thead { display: none; }
+  tr { display: block; border-bottom: 2px solid var(--line); padding: .25rem 0; }
+  td { display: block; border: 0; padding: .15rem 0; }
+  td::before { content: attr(data-label) ": "; color: var(--muted); }
+}
+`
+
+/** JSON inside a script element: nothing in it may close the element. */
+const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029")
+
+export const renderReport = (data: ReportData, assets: ChartAssets): string => {
+  const body = data.empty
+    ? `<p class="empty">No data yet: the store has no traces and no LLM calls. Run <code>autotune once</code> (or let the daemon run) and this page fills in.</p>` + summary(data)
+    : summary(data) + spendSection(data) + data.behaviors.map(behaviorSection).join("")
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>autotune report ${esc(data.generatedAt.slice(0, 10))}</title><style>${STYLE}</style></head>
+<body><header><h1>autotune report</h1><p class="meta">Generated ${esc(when(data.generatedAt))}; the last ${data.days} days. Scores are the judge's (0 to 1); days are UTC.</p></header>
+<main>${body}</main>
+<script id="report-data" type="application/json">${scriptJson(data)}</script>
+<script>${assets.d3}</script>
+<script>${assets.plot}</script>
+<script>${CLIENT_SCRIPT}</script>
+</body></html>
+`
+}

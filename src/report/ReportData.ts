@@ -1,0 +1,300 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { Settings } from "../Config.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
+import { storeError } from "../store/Db.js"
+import type { Agreement } from "../stages/Agreement.js"
+import { ALPHA } from "../stages/CanaryStats.js"
+import { Feedback } from "../stages/Feedback.js"
+import { RUBRICS } from "../stages/Rubrics.js"
+import { type DiffPart, wordDiff } from "./Diff.js"
+import { type DayScores, scoreSeries, type SeriesPoint, trendOf, type Trend } from "./Series.js"
+
+/**
+ * Everything `autotune report` shows, aggregated in SQL: per day, per version, per stage, never a row per
+ * trace (the lowest-scored turns are a LIMIT, the canary's evidence one row per look).
+ */
+export interface ReportData {
+  readonly generatedAt: string
+  readonly days: number
+  readonly spend: { readonly last24hUsd: number; readonly last30dUsd: number; readonly dailyBudgetUsd: number; readonly unknownCostCalls: number }
+  readonly spendDaily: ReadonlyArray<SpendDay>
+  readonly behaviors: ReadonlyArray<BehaviorReport>
+  /** No trace and no LLM call in the store yet: the page says so. */
+  readonly empty: boolean
+}
+
+export interface SpendDay {
+  readonly day: string
+  readonly stage: string
+  readonly model: string
+  readonly calls: number
+  readonly failed: number
+  readonly tokensIn: number
+  readonly tokensOut: number
+  readonly costUsd: number
+  readonly unknownCost: number
+}
+
+export interface BehaviorReport {
+  readonly behavior: Behavior
+  readonly active: string | null
+  readonly canary: string | null
+  readonly canaryPercent: number | null
+  readonly trend: Trend
+  readonly spend30dUsd: number
+  readonly lastDecision: { readonly action: string; readonly version: string; readonly reason: string; readonly at: string } | null
+  readonly scores: ReadonlyArray<SeriesPoint>
+  readonly events: ReadonlyArray<{ readonly at: string; readonly version: string; readonly action: string }>
+  readonly canaryRun: CanaryRun | null
+  readonly optimizer: ReadonlyArray<OptimizerRun>
+  readonly judge: { readonly daily: ReadonlyArray<JudgeDay>; readonly agreement: Agreement }
+  readonly lowest: ReadonlyArray<{ readonly traceId: string; readonly at: string; readonly score: number; readonly reason: string; readonly input: string; readonly output: string }>
+}
+
+export interface CanaryRun {
+  readonly version: string
+  readonly activeVersion: string | null
+  readonly live: boolean
+  readonly thresholds: { readonly promote: number; readonly rollback: number }
+  /** The evidence at each look the monitor made, by canary samples scored then. */
+  readonly looks: ReadonlyArray<{ readonly at: string; readonly n: number; readonly eUp: number; readonly eDown: number }>
+  readonly last: { readonly action: string; readonly reason: string; readonly figures: Record<string, unknown> } | null
+}
+
+export interface OptimizerRun {
+  readonly at: string
+  readonly outcome: string
+  readonly baselineVersion: string
+  readonly why: string | null
+  readonly baseline: { readonly n: number; readonly mean: number | null } | null
+  readonly heldOut: ReadonlyArray<{ readonly candidate: number; readonly n: number; readonly mean: number | null; readonly meanDiff: number; readonly lowerBound: number }>
+  readonly linted: ReadonlyArray<string>
+  readonly calls: number | null
+  readonly costUsd: number | null
+  readonly version: string | null
+  readonly diff: ReadonlyArray<DiffPart> | null
+}
+
+export interface JudgeDay {
+  readonly day: string
+  readonly stage1: number
+  readonly stage2: number
+  readonly unscored: number
+  /** Share of stage-1 verdicts the judge could not give (unreadable twice). */
+  readonly unscoredShare: number | null
+  /** Stage-2 verdicts per stage-1 score given that day: how often the stronger judge was asked. */
+  readonly stage2Share: number | null
+  /** Mean |stage 1 - stage 2| on the turns of that day both scored. */
+  readonly disagreement: number | null
+}
+
+const DAY_MS = 86_400_000
+const iso = (ms: number) => new Date(ms).toISOString()
+const dayOf = (ms: number) => iso(ms).slice(0, 10)
+const CLIP = 280
+const clip = (text: string | null) => (text === null ? "" : text.length > CLIP ? `${text.slice(0, CLIP)}…` : text)
+
+/** Which kind of work an llm_calls stage name is: the spend chart's colours. */
+export const stageKind = (stage: string): string => {
+  const [head, , tail] = stage.split(":")
+  if (head === "judge") return "judge"
+  if (head !== "optimize") return "other"
+  return ({ candidate: "proposal", predict: "replay", judge: "replay judge", rerank: "re-rank" } as Record<string, string>)[tail ?? ""] ?? "other"
+}
+
+export const reportData = (days: number, now = Date.now()) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { config } = yield* Settings
+    const fail = storeError("read the report's figures")
+    const since = now - days * DAY_MS
+    const sinceDay = dayOf(since)
+
+    const spendRows = yield* sql<{ day: string; stage: string; model: string; calls: number; failed: number; tokensIn: number; tokensOut: number; costUsd: number; unknownCost: number }>`
+      SELECT day, stage, model, calls, failed, tokens_in AS "tokensIn", tokens_out AS "tokensOut", cost_usd AS "costUsd", unknown_cost AS "unknownCost"
+      FROM llm_daily WHERE day >= ${dayOf(now - 30 * DAY_MS)} ORDER BY day`.pipe(Effect.mapError(fail))
+    const last24 = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE created_at >= ${now - DAY_MS}`.pipe(Effect.mapError(fail))
+    const spendDaily = rollUpSpend(spendRows.filter((r) => r.day >= sinceDay))
+    const counts = yield* sql<{ traces: number }>`SELECT EXISTS (SELECT 1 FROM traces) AS traces`.pipe(Effect.mapError(fail))
+    const agreements = yield* (yield* Feedback).agreements()
+
+    const behaviors: Array<BehaviorReport> = []
+    for (const behavior of config.behaviors) {
+      behaviors.push(yield* behaviorReport(behavior, since, now, agreements[behavior]!, spendRows))
+    }
+    return {
+      generatedAt: iso(now),
+      days,
+      spend: {
+        last24hUsd: Number(last24[0]?.usd ?? 0),
+        last30dUsd: spendRows.reduce((n, r) => n + r.costUsd, 0),
+        dailyBudgetUsd: config.dailyBudgetUsd,
+        unknownCostCalls: spendRows.reduce((n, r) => n + r.unknownCost, 0)
+      },
+      spendDaily,
+      behaviors,
+      empty: Number(counts[0]?.traces ?? 0) === 0 && spendRows.length === 0
+    } satisfies ReportData
+  })
+
+/** Per day, kind of work and model: what the chart stacks and the table lists. */
+const rollUpSpend = (rows: ReadonlyArray<SpendDay>): ReadonlyArray<SpendDay> => {
+  const out = new Map<string, { -readonly [K in keyof SpendDay]: SpendDay[K] }>()
+  for (const r of rows) {
+    const stage = stageKind(r.stage)
+    const key = `${r.day}\u0000${stage}\u0000${r.model}`
+    const acc = out.get(key) ?? { day: r.day, stage, model: r.model, calls: 0, failed: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, unknownCost: 0 }
+    acc.calls += r.calls
+    acc.failed += r.failed
+    acc.tokensIn += r.tokensIn
+    acc.tokensOut += r.tokensOut
+    acc.costUsd += r.costUsd
+    acc.unknownCost += r.unknownCost
+    out.set(key, acc)
+  }
+  return [...out.values()]
+}
+
+const behaviorReport = (behavior: Behavior, since: number, now: number, agreement: Agreement, spendRows: ReadonlyArray<SpendDay>) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { config } = yield* Settings
+    const fail = storeError(`read the report's figures for ${behavior}`)
+    const rubric = RUBRICS[behavior].version
+    const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
+    const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
+    const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
+
+    // One pass over the covering index (behavior, rubric, turn_at, pack_version, scores) gives the trend per
+    // version and the two judges' disagreement.
+    const days = yield* sql<DayScores & { both: number; gapSum: number | null }>`
+      SELECT date(turn_at / 1000, 'unixepoch') AS day, COALESCE(pack_version, '') AS version, COUNT(*) AS n, SUM(score) AS sum, SUM(score * score) AS "sumSq",
+             COUNT(stage2_score) AS both, SUM(ABS(stage1_score - stage2_score)) AS "gapSum"
+      FROM trace_scores WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND turn_at >= ${since}
+      GROUP BY 1, 2 ORDER BY 1`.pipe(Effect.mapError(fail))
+    const verdicts = yield* sql<{ day: string; stage: number; scored: number; unscored: number }>`
+      SELECT day, stage, scored, unscored FROM judge_daily WHERE behavior = ${behavior} AND day >= ${dayOf(since)} ORDER BY day`.pipe(Effect.mapError(fail))
+    const events = yield* sql<{ at: number; version: string; action: string }>`
+      SELECT created_at AS at, version, action FROM deployments WHERE behavior = ${behavior} AND created_at >= ${since} ORDER BY created_at`.pipe(Effect.mapError(fail))
+    const decisions = yield* sql<{ version: string; action: string; reason: string; at: number }>`
+      SELECT canary_version AS version, action, reason, created_at AS at FROM canary_decisions
+      WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
+    const lowest = yield* sql<{ traceId: string; at: number; score: number; reason: string; input: string | null; output: string | null }>`
+      SELECT s.trace_id AS "traceId", s.turn_at AS at, s.score, s.reason, t.input_text AS input, t.output_text AS output
+      FROM (SELECT trace_id, turn_at, score FROM trace_scores WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND turn_at >= ${since}
+            ORDER BY score, turn_at DESC LIMIT 5) low
+      JOIN trace_scores s ON s.trace_id = low.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubric}
+      JOIN traces t ON t.trace_id = s.trace_id ORDER BY s.score, s.turn_at DESC`.pipe(Effect.mapError(fail))
+
+    const canaryVersion = canary._tag === "Valid" ? canary.pack.version : (decisions[0]?.version ?? null)
+    const last = decisions[0]
+    return {
+      behavior,
+      active: active._tag === "Valid" ? active.pack.version : null,
+      canary: canary._tag === "Valid" ? canary.pack.version : null,
+      canaryPercent: typeof percent === "number" ? percent : null,
+      trend: trendOf(days, now),
+      spend30dUsd: spendRows.filter((r) => r.stage.split(":")[1] === behavior).reduce((n, r) => n + r.costUsd, 0),
+      lastDecision: last === undefined ? null : { action: last.action, version: last.version, reason: last.reason, at: iso(last.at) },
+      scores: scoreSeries(days),
+      events: events.map((e) => ({ at: iso(e.at), version: e.version, action: e.action })),
+      canaryRun: canaryVersion === null ? null : yield* canaryRun(behavior, canaryVersion, canary._tag === "Valid"),
+      optimizer: yield* optimizerRuns(behavior, since),
+      judge: { daily: judgeDays(verdicts, days), agreement },
+      lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
+    } satisfies BehaviorReport
+  })
+
+const judgeDays = (
+  verdicts: ReadonlyArray<{ day: string; stage: number; scored: number; unscored: number }>,
+  days: ReadonlyArray<DayScores & { both: number; gapSum: number | null }>
+): ReadonlyArray<JudgeDay> => {
+  const out = new Map<string, { day: string; stage1: number; stage2: number; unscored: number; both: number; gapSum: number }>()
+  const at = (day: string) => out.get(day) ?? out.set(day, { day, stage1: 0, stage2: 0, unscored: 0, both: 0, gapSum: 0 }).get(day)!
+  for (const v of verdicts) {
+    const d = at(v.day)
+    if (v.stage === 1) {
+      d.stage1 += v.scored
+      d.unscored += v.unscored
+    } else d.stage2 += v.scored
+  }
+  for (const r of days) {
+    const d = at(r.day)
+    d.both += r.both
+    d.gapSum += r.gapSum ?? 0
+  }
+  return [...out.values()]
+    .sort((a, b) => (a.day < b.day ? -1 : 1))
+    .map((d) => ({
+      day: d.day,
+      stage1: d.stage1,
+      stage2: d.stage2,
+      unscored: d.unscored,
+      unscoredShare: d.stage1 + d.unscored === 0 ? null : d.unscored / (d.stage1 + d.unscored),
+      stage2Share: d.stage1 === 0 ? null : d.stage2 / d.stage1,
+      disagreement: d.both === 0 ? null : d.gapSum / d.both
+    }))
+}
+
+/** The latest canary of a behavior: its evidence at each look and how it ended, or where it stands. */
+const canaryRun = (behavior: Behavior, version: string, live: boolean) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ at: number; action: string; reason: string; activeVersion: string | null; figuresJson: string }>`
+      SELECT created_at AS at, action, reason, active_version AS "activeVersion", figures_json AS "figuresJson" FROM canary_decisions
+      WHERE behavior = ${behavior} AND canary_version = ${version} ORDER BY created_at DESC, id DESC LIMIT 500`.pipe(Effect.mapError(storeError("read canary decisions")))
+    const looks = rows.map((r) => ({ ...r, figures: JSON.parse(r.figuresJson) as Record<string, unknown> })).reverse()
+    const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0)
+    const lastLook = looks[looks.length - 1]
+    return {
+      version,
+      activeVersion: lastLook?.activeVersion ?? null,
+      live,
+      thresholds: { promote: 1 / ALPHA.promote, rollback: 1 / ALPHA.rollbackScore },
+      looks: looks.map((l) => ({ at: iso(l.at), n: num(l.figures["nCanary"]), eUp: num(l.figures["eUp"]), eDown: num(l.figures["eDown"]) })),
+      last: lastLook === undefined ? null : { action: lastLook.action, reason: lastLook.reason, figures: lastLook.figures }
+    } satisfies CanaryRun
+  })
+
+interface OutcomeDetail {
+  readonly why?: string
+  readonly baseline?: { n: number; mean: number | null }
+  readonly heldOut?: OptimizerRun["heldOut"]
+  readonly winner?: OptimizerRun["heldOut"][number]
+  readonly best?: OptimizerRun["heldOut"][number]
+  readonly linted?: ReadonlyArray<string>
+  readonly calls?: number
+  readonly costUsd?: number | null
+  readonly version?: string
+}
+
+/** The last ten optimizer runs in the window; a selected winner's instructions as a diff against its baseline. */
+const optimizerRuns = (behavior: Behavior, since: number) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ at: number; outcome: string; baselineVersion: string; detailJson: string; bodyJson: string | null }>`
+      SELECT o.created_at AS at, o.outcome, o.baseline_version AS "baselineVersion", o.detail_json AS "detailJson", p.body_json AS "bodyJson"
+      FROM optimize_runs o LEFT JOIN packs p ON p.version = json_extract(o.detail_json, '$.version')
+      WHERE o.behavior = ${behavior} AND o.created_at >= ${since} ORDER BY o.created_at DESC LIMIT 10`.pipe(Effect.mapError(storeError("read optimizer runs")))
+    return rows.map((r): OptimizerRun => {
+      const d = JSON.parse(r.detailJson) as OutcomeDetail
+      const body = r.bodyJson === null ? null : (JSON.parse(r.bodyJson) as { instructions?: string; baselineInstructions?: string })
+      const single = d.winner ?? d.best
+      return {
+        at: iso(r.at),
+        outcome: r.outcome,
+        baselineVersion: r.baselineVersion,
+        why: d.why ?? null,
+        baseline: d.baseline ?? null,
+        // Runs recorded before the per-candidate figures existed still show their best candidate.
+        heldOut: d.heldOut ?? (single === undefined ? [] : [{ ...single, candidate: 1 }]),
+        linted: d.linted ?? [],
+        calls: d.calls ?? null,
+        costUsd: d.costUsd ?? null,
+        version: d.version ?? null,
+        diff: body?.instructions !== undefined && body.baselineInstructions !== undefined ? wordDiff(body.baselineInstructions, body.instructions) : null
+      }
+    })
+  })
