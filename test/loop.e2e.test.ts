@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
+import { launchChromium, openReport } from "./helpers/browser.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
 import { type FakeProvider, improvableWorld, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceObject } from "./helpers/traces.js"
@@ -89,5 +90,30 @@ describe("the whole loop through the built CLI", () => {
     expect(packs.history.map((h) => h.action)).toEqual(["rolled_back", "promoted", "canary", "baseline"])
     const text = await runCli(["status"], env)
     expect(text.stdout).toContain("hand-2 (10%)")
+
+    // 5. The report: `once` refreshed it; `report` writes it anywhere; a real browser draws every chart offline.
+    expect(fs.statSync(path.join(home, "report.html")).mode & 0o777).toBe(0o600)
+    const out = path.join(home, "out", "page.html")
+    const written = jsonOut(await runCli(["report", "--json", "--out", out], env)) as { path: string; bytes: number; behaviors: Array<string> }
+    expect(written).toMatchObject({ path: out, behaviors: [B] })
+    expect(written.bytes).toBe(fs.statSync(out).size)
+    const browser = await launchChromium()
+    try {
+      fs.mkdirSync("test/artifacts", { recursive: true })
+      for (const view of [{ width: 1366, dark: false, screenshot: "test/artifacts/report.png" }, { width: 390, dark: true, screenshot: "test/artifacts/report-phone-dark.png" }]) {
+        const page = await openReport(browser, out, view)
+        expect(page.consoleErrors).toEqual([])
+        expect(page.external).toEqual([])
+        expect(page.charts.map((c) => c.chart).sort()).toEqual(["canary", "judge", "optimizer", "scores", "spend"])
+        for (const chart of page.charts) {
+          expect(chart.svgs, chart.chart).toBeGreaterThan(0)
+          expect(chart.marks, chart.chart).toBeGreaterThan(0)
+        }
+        // The key facts: versions, the live canary's state, the rollback and promotion, the spend.
+        for (const fact of [canaryVersion, "hand-2", "canary still running", "rolled_back", "promoted", "LLM spend:", "in the last 24 hours"]) expect(page.text).toContain(fact)
+      }
+    } finally {
+      await browser.close()
+    }
   })
 })
