@@ -94,6 +94,8 @@ const DAY_MS = 86_400_000
 const iso = (ms: number) => new Date(ms).toISOString()
 const dayOf = (ms: number) => iso(ms).slice(0, 10)
 const CLIP = 280
+/** "Recent" for the lowest-scored turns: the last week, what a person can still act on. */
+const RECENT_MS = 7 * DAY_MS
 const clip = (text: string | null) => (text === null ? "" : text.length > CLIP ? `${text.slice(0, CLIP)}…` : text)
 
 /** Which kind of work an llm_calls stage name is: the spend chart's colours. */
@@ -167,13 +169,10 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
     const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
 
-    // One pass over the covering index (behavior, rubric, turn_at, pack_version, scores) gives the trend per
-    // version and the two judges' disagreement.
-    const days = yield* sql<DayScores & { both: number; gapSum: number | null }>`
-      SELECT date(turn_at / 1000, 'unixepoch') AS day, COALESCE(pack_version, '') AS version, COUNT(*) AS n, SUM(score) AS sum, SUM(score * score) AS "sumSq",
-             COUNT(stage2_score) AS both, SUM(ABS(stage1_score - stage2_score)) AS "gapSum"
-      FROM trace_scores WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND turn_at >= ${since}
-      GROUP BY 1, 2 ORDER BY 1`.pipe(Effect.mapError(fail))
+    // Per day and version, from the rollup the store keeps (never a row per turn).
+    const days = yield* sql<DayScores & { both: number; gapSum: number }>`
+      SELECT day, version, n, sum, sum_sq AS "sumSq", both, gap_sum AS "gapSum"
+      FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND day >= ${dayOf(since)} AND n > 0 ORDER BY day`.pipe(Effect.mapError(fail))
     const verdicts = yield* sql<{ day: string; stage: number; scored: number; unscored: number }>`
       SELECT day, stage, scored, unscored FROM judge_daily WHERE behavior = ${behavior} AND day >= ${dayOf(since)} ORDER BY day`.pipe(Effect.mapError(fail))
     const events = yield* sql<{ at: number; version: string; action: string }>`
@@ -183,7 +182,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
       WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
     const lowest = yield* sql<{ traceId: string; at: number; score: number; reason: string; input: string | null; output: string | null }>`
       SELECT s.trace_id AS "traceId", s.turn_at AS at, s.score, s.reason, t.input_text AS input, t.output_text AS output
-      FROM (SELECT trace_id, turn_at, score FROM trace_scores WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND turn_at >= ${since}
+      FROM (SELECT trace_id, turn_at, score FROM trace_scores WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND turn_at >= ${Math.max(since, now - RECENT_MS)}
             ORDER BY score, turn_at DESC LIMIT 5) low
       JOIN trace_scores s ON s.trace_id = low.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubric}
       JOIN traces t ON t.trace_id = s.trace_id ORDER BY s.score, s.turn_at DESC`.pipe(Effect.mapError(fail))
@@ -209,7 +208,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
 
 const judgeDays = (
   verdicts: ReadonlyArray<{ day: string; stage: number; scored: number; unscored: number }>,
-  days: ReadonlyArray<DayScores & { both: number; gapSum: number | null }>
+  days: ReadonlyArray<DayScores & { both: number; gapSum: number }>
 ): ReadonlyArray<JudgeDay> => {
   const out = new Map<string, { day: string; stage1: number; stage2: number; unscored: number; both: number; gapSum: number }>()
   const at = (day: string) => out.get(day) ?? out.set(day, { day, stage1: 0, stage2: 0, unscored: 0, both: 0, gapSum: 0 }).get(day)!
@@ -223,7 +222,7 @@ const judgeDays = (
   for (const r of days) {
     const d = at(r.day)
     d.both += r.both
-    d.gapSum += r.gapSum ?? 0
+    d.gapSum += r.gapSum
   }
   return [...out.values()]
     .sort((a, b) => (a.day < b.day ? -1 : 1))
