@@ -1,7 +1,29 @@
 import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import { CHROMIUM } from "./helpers/browser.js"
+
+/**
+ * The report's browser tests drive Debian's Chromium; on a fresh machine it is installed here (as root, or
+ * through sudo without a password), so README's test command works as written. Where that is not possible the
+ * browser tests fail, naming the package.
+ */
+const ensureChromium = () => {
+  if (fs.existsSync(CHROMIUM)) return
+  const asRoot = process.getuid?.() === 0
+  const apt = (args: ReadonlyArray<string>) =>
+    execFileSync(asRoot ? "apt-get" : "sudo", asRoot ? args : ["-n", "apt-get", ...args], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } })
+  console.log(`test set-up: no Chromium at ${CHROMIUM}; installing Debian's chromium package for the report's browser tests`)
+  try {
+    apt(["update", "-qq"])
+    apt(["install", "-y", "-qq", "chromium"])
+  } catch (error) {
+    console.log(`test set-up: could not install chromium (${String(error).split("\n")[0]}); run \`apt-get install chromium\` or set CHROMIUM_PATH`)
+  }
+}
 
 // End-to-end suites run the built CLI; build it once per test run, exactly as `npm run build` does (the
 // compiled library and the bundled command), so they never test stale or different output.
 export default function setup() {
+  ensureChromium()
   execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" })
 }

@@ -1,3 +1,4 @@
+import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -90,6 +91,12 @@ describe("the whole loop through the built CLI", () => {
     expect(packs.history.map((h) => h.action)).toEqual(["rolled_back", "promoted", "canary", "baseline"])
     const text = await runCli(["status"], env)
     expect(text.stdout).toContain("hand-2 (10%)")
+
+    // Each score knows the pack version that served its turn: the report's trend per version reads it.
+    const db = new Database(path.join(home, "autotune.db"), { readonly: true })
+    const served = db.prepare("SELECT pack_version AS version, COUNT(*) AS n FROM trace_scores WHERE turn_at IS NOT NULL GROUP BY 1 ORDER BY 1").all()
+    db.close()
+    expect(served).toEqual(expect.arrayContaining([{ version: canaryVersion, n: 40 + 270 }, { version: "hand-2", n: 40 }, { version: null, n: 30 }]))
 
     // 5. The report: `once` refreshed it; `report` writes it anywhere; a real browser draws every chart offline.
     expect(fs.statSync(path.join(home, "report.html")).mode & 0o777).toBe(0o600)

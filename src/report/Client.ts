@@ -57,13 +57,13 @@ export const CLIENT_SCRIPT = String.raw`
     return Plot.plot({
       width: width, height: 280, marginLeft: 56,
       x: { label: "canary samples scored", grid: true, tickFormat: "d" },
-      y: { type: "log", domain: [bottom, top], label: "evidence (wealth, log scale)", grid: true },
+      y: { type: "log", domain: [bottom, top], label: "evidence (wealth, log scale)", grid: true, tickFormat: "~g" },
       color: { legend: true, domain: ["toward promotion", "toward rollback"], range: ["#1a7f37", "#cf222e"] },
       marks: [
         Plot.ruleY(limits, { y: "y", stroke: "toward", strokeDasharray: "6 4" }),
         Plot.text(limits, { y: "y", text: "label", frameAnchor: "left", dy: -7, fill: "toward" }),
         Plot.ruleY([1], { stroke: "currentColor", strokeOpacity: 0.3 }),
-        Plot.lineY(rows, { x: "n", y: "evidence", stroke: "toward", z: "toward", marker: "circle" }),
+        Plot.lineY(rows, { x: "n", y: "evidence", stroke: "toward", z: "toward", marker: c.looks.length <= 60 ? "circle" : null }),
         Plot.tip(rows, Plot.pointer({ x: "n", y: "evidence", title: function (r) { return r.toward + ": " + r.evidence.toFixed(2) + " after " + r.n + " samples"; } }))
       ]
     });
@@ -90,6 +90,10 @@ export const CLIENT_SCRIPT = String.raw`
   function spend(_b, width) {
     var rows = data.spendDaily.map(function (d) { return Object.assign({}, d, { date: day(d.day) }); });
     if (rows.length === 0) return null;
+    var budget = data.spend.dailyBudgetUsd;
+    var perDay = {};
+    rows.forEach(function (r) { perDay[r.day] = (perDay[r.day] || 0) + r.costUsd; });
+    var top = Math.max.apply(null, Object.keys(perDay).map(function (k) { return perDay[k]; }));
     return Plot.plot({
       width: width, height: 260, marginLeft: 56,
       x: days(rows.map(function (r) { return r.date; })),
@@ -97,7 +101,10 @@ export const CLIENT_SCRIPT = String.raw`
       color: { legend: true, label: "stage" },
       marks: [
         Plot.rectY(rows, Plot.stackY({ x: "date", interval: "day", y: "costUsd", fill: "stage", title: function (d) { return d.day + " " + d.stage + " " + d.model + ": $" + d.costUsd.toFixed(4) + " (" + d.calls + " calls)"; } })),
-        Plot.ruleY([0])
+        Plot.ruleY([0]),
+        // The daily budget, when there is one and the bars come anywhere near it.
+        budget > 0 && budget <= top * 3 ? Plot.ruleY([budget], { stroke: "#cf222e", strokeDasharray: "6 4" }) : null,
+        budget > 0 && budget <= top * 3 ? Plot.text([budget], { y: function (b) { return b; }, text: function () { return "daily budget $" + budget; }, frameAnchor: "right", dy: -7, fill: "#cf222e" }) : null
       ]
     });
   }

@@ -148,7 +148,7 @@ const judgeFigure = (b: BehaviorReport) => {
 const lowestTable = (b: BehaviorReport) =>
   b.lowest.length === 0
     ? ""
-    : `<h3>Lowest-scored recent turns</h3>` +
+    : `<h3>Lowest-scored turns of the last 7 days</h3>` +
       table("Stored, redacted text, clipped", ["when", "score", "judge's reason", "user", "reply"], b.lowest.map((l) => [esc(when(l.at)), num(l.score, 2), esc(l.reason), esc(l.input), esc(l.output)]))
 
 const behaviorSection = (b: BehaviorReport) =>

@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest"
+import { wordDiff } from "../src/report/Diff.js"
+import { decisionInWords, renderReport, trendInWords } from "../src/report/Html.js"
+import { type ReportData, stageKind } from "../src/report/ReportData.js"
+import { type DayScores, NO_PACK, scoreSeries, trendOf } from "../src/report/Series.js"
+
+const day = (n: number) => new Date(Date.UTC(2026, 10, 1) + n * 86_400_000).toISOString().slice(0, 10)
+const now = Date.UTC(2026, 10, 30, 12)
+
+/** Sums for n scores all equal to `mean` but a spread of +/- spread on half of them. */
+const sums = (d: string, version: string, values: ReadonlyArray<number>): DayScores => ({
+  day: d,
+  version,
+  n: values.length,
+  sum: values.reduce((a, b) => a + b, 0),
+  sumSq: values.reduce((a, b) => a + b * b, 0)
+})
+
+describe("score series", () => {
+  it("gives the daily mean and a 95% interval from the sums, clamped to [0, 1], and names turns no pack served", () => {
+    const [point] = scoreSeries([sums(day(0), "", [0.5, 0.75, 1, 0.25])])
+    expect(point!.version).toBe(NO_PACK)
+    expect(point!.mean).toBeCloseTo(0.625, 10)
+    // sd of [0.5, 0.75, 1, 0.25] = 0.3227; se = 0.1614; 1.96 se = 0.3163
+    expect(point!.high - point!.mean).toBeCloseTo(0.3163, 3)
+    expect(point!.low).toBeCloseTo(0.3087, 3)
+    const [lone] = scoreSeries([sums(day(0), "v1", [1])])
+    expect(lone!.high).toBe(1)
+    expect(lone!.low).toBeCloseTo(0.02, 10)
+  })
+
+  it("calls a week better or worse only outside the interval of the difference", () => {
+    const week = (from: number, values: ReadonlyArray<number>) => Array.from({ length: 7 }, (_, i) => sums(day(from + i), "v", values))
+    const low = [0.4, 0.5, 0.6, 0.5]
+    const high = [0.7, 0.8, 0.9, 0.8]
+    expect(trendOf([...week(16, low), ...week(23, high)], now).direction).toBe("up")
+    expect(trendOf([...week(16, high), ...week(23, low)], now).direction).toBe("down")
+    expect(trendOf([...week(16, low), ...week(23, [0.41, 0.5, 0.6, 0.5])], now).direction).toBe("flat")
+    const fresh = trendOf(week(23, low), now)
+    expect(fresh).toMatchObject({ direction: "unknown", change: null, last7: { n: 28 } })
+    expect(trendInWords(fresh)).toContain("nothing the week before")
+    expect(trendInWords(trendOf([...week(16, low), ...week(23, high)], now))).toMatch(/^▲ better: 0\.800 vs 0\.500/)
+  })
+})
+
+describe("word diff", () => {
+  const rebuild = (parts: ReadonlyArray<{ op: string; text: string }>, keep: string) => parts.filter((p) => p.op === "same" || p.op === keep).map((p) => p.text).join("")
+
+  it("rebuilds both texts and marks only what changed", () => {
+    const before = "Answer first. Confirm every action you took."
+    const after = "Answer first, in two sentences. Confirm every action you took. Say when a tool failed."
+    const parts = wordDiff(before, after)
+    expect(rebuild(parts, "del")).toBe(before)
+    expect(rebuild(parts, "add")).toBe(after)
+    expect(parts.filter((p) => p.op === "same").map((p) => p.text).join("")).toContain("Confirm every action you")
+    expect(wordDiff("same text", "same text")).toEqual([{ op: "same", text: "same text" }])
+    expect(wordDiff("", "new")).toEqual([{ op: "add", text: "new" }])
+  })
+})
+
+describe("report page", () => {
+  const empty: ReportData = { generatedAt: new Date(now).toISOString(), days: 30, spend: { last24hUsd: 0, last30dUsd: 0, dailyBudgetUsd: 5, unknownCostCalls: 0 }, spendDaily: [], behaviors: [], empty: true }
+  const assets = { d3: "/* d3 */", plot: "/* plot */" }
+
+  it("says so when the store has no data, with no chart slot to leave blank", () => {
+    const html = renderReport(empty, assets)
+    expect(html).toContain("No data yet")
+    expect(html).not.toContain("data-chart=")
+  })
+
+  it("keeps stored text from closing the data element or the page's markup", () => {
+    const reason = "</script><script>alert(1)</script> & <b>bold</b>"
+    const behavior = {
+      behavior: "response-quality" as const, active: "v1", canary: null, canaryPercent: null,
+      trend: trendOf([], now), spend30dUsd: 0, lastDecision: null, scores: [], events: [], canaryRun: null, optimizer: [],
+      judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false } },
+      lowest: [{ traceId: "trace-1", at: new Date(now).toISOString(), score: 0, reason, input: reason, output: "" }]
+    }
+    const html = renderReport({ ...empty, empty: false, behaviors: [behavior] }, assets)
+    expect(html.match(/<\/script>/g)!.length).toBe(4)
+    expect(html).toContain("&lt;/script&gt;&lt;script&gt;alert(1)")
+    expect(html).toContain("\\u003c/script>\\u003cscript>alert(1)")
+  })
+
+  it("puts a decision in words", () => {
+    expect(decisionInWords({ action: "rolled_back", version: "v7", reason: "health gate", at: "2026-11-30T10:00:00.000Z" })).toBe("rolled back canary v7 (2026-11-30 10:00 UTC): health gate")
+    expect(decisionInWords(null)).toBe("no canary decision yet")
+  })
+
+  it("sorts LLM calls into the kinds of work the spend chart stacks", () => {
+    expect(["judge:tool-calling:1", "judge:x:2", "optimize:b:candidate", "optimize:b:predict", "optimize:b:judge", "optimize:b:rerank", "behavior"].map(stageKind)).toEqual([
+      "judge", "judge", "proposal", "replay", "replay judge", "re-rank", "other"
+    ])
+  })
+})
