@@ -47,8 +47,8 @@ describe("the report's rollups (migration 0008)", () => {
       { trace_id: "trace-b", turn_at: at + 1000, pack_version: "all-2" }
     ])
     expect(db.prepare("SELECT * FROM llm_daily ORDER BY stage").all()).toEqual([
-      { day: "2026-11-20", stage: "judge:response-quality:1", model: "haiku", calls: 2, failed: 0, tokens_in: 20, tokens_out: 4, cost_usd: 0.75, unknown_cost: 0, structured: 2, unparsed: 1 },
-      { day: "2026-11-20", stage: "judge:response-quality:2", model: "sonnet", calls: 1, failed: 1, tokens_in: 10, tokens_out: 2, cost_usd: 0, unknown_cost: 1, structured: 0, unparsed: 0 }
+      { day: "2026-11-20", stage: "judge:response-quality:1", model: "haiku", calls: 2, failed: 0, tokens_in: 20, tokens_out: 4, cost_usd: 0.75, unknown_cost: 0, structured: 2, unparsed: 1, egress_redactions: 0 },
+      { day: "2026-11-20", stage: "judge:response-quality:2", model: "sonnet", calls: 1, failed: 1, tokens_in: 10, tokens_out: 2, cost_usd: 0, unknown_cost: 1, structured: 0, unparsed: 0, egress_redactions: 0 }
     ])
     expect(db.prepare("SELECT * FROM judge_daily").all()).toEqual([{ day: "2026-11-20", behavior: "response-quality", stage: 1, scored: 1, unscored: 1 }])
     expect(db.prepare("SELECT version, n, sum, sum_sq, both, gap_sum FROM score_daily ORDER BY version").all()).toEqual([

@@ -39,6 +39,8 @@ export const statusReport = Effect.gen(function* () {
       Effect.mapError(fail)
     )
 
+  // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
+  const week = new Date(Date.now() - 6 * 86_400_000).toISOString().slice(0, 10)
   const agreements = yield* (yield* Feedback).humanAgreement()
   const behaviors: Array<BehaviorStatus> = []
   for (const behavior of config.behaviors) {
@@ -54,7 +56,7 @@ export const statusReport = Effect.gen(function* () {
       WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
     const last = decisions[0]
     const figures = last === undefined ? undefined : (JSON.parse(last.figuresJson) as { eUp?: number; eDown?: number })
-    const spend = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE stage LIKE ${`%:${behavior}:%`}`.pipe(Effect.mapError(fail))
+    const spend = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_daily WHERE stage LIKE ${`%:${behavior}:%`}`.pipe(Effect.mapError(fail))
     const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
     behaviors.push({
       behavior,
@@ -71,16 +73,18 @@ export const statusReport = Effect.gen(function* () {
       humanAgreement: agreements[behavior]!
     })
   }
+  // llm_calls is never pruned and grows by millions of rows: totals come from its daily rollup (the last
+  // 24 hours from its time index).
   const totals = yield* sql<{ all: number | null; day: number | null }>`
-    SELECT SUM(cost_usd) AS "all", SUM(CASE WHEN created_at >= ${Date.now() - 86_400_000} THEN cost_usd ELSE 0 END) AS "day" FROM llm_calls`.pipe(
+    SELECT (SELECT SUM(cost_usd) FROM llm_daily) AS "all", (SELECT SUM(cost_usd) FROM llm_calls WHERE created_at >= ${Date.now() - 86_400_000}) AS "day"`.pipe(
     Effect.mapError(fail)
   )
   // Structured answers that could not be used, per model, over the last 7 days.
   const parsing = yield* sql<{ model: string; structured: number; unparsed: number }>`
-    SELECT model, COUNT(*) AS structured, SUM(parsed = 0) AS unparsed FROM llm_calls
-    WHERE parsed IS NOT NULL AND created_at >= ${Date.now() - 7 * 86_400_000} GROUP BY model ORDER BY model`.pipe(Effect.mapError(fail))
+    SELECT model, SUM(structured) AS structured, SUM(unparsed) AS unparsed FROM llm_daily
+    WHERE day >= ${week} GROUP BY model HAVING SUM(structured) > 0 ORDER BY model`.pipe(Effect.mapError(fail))
   const unparseable = Object.fromEntries(parsing.map((p) => [p.model, { structured: p.structured, unparsed: p.unparsed, share: p.structured === 0 ? 0 : p.unparsed / p.structured }]))
-  const egress = yield* sql<{ n: number | null }>`SELECT SUM(egress_redactions) AS n FROM llm_calls WHERE created_at >= ${Date.now() - 7 * 86_400_000}`.pipe(Effect.mapError(fail))
+  const egress = yield* sql<{ n: number | null }>`SELECT SUM(egress_redactions) AS n FROM llm_daily WHERE day >= ${week}`.pipe(Effect.mapError(fail))
   const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(feedback_type = 'negative') AS negative FROM feedback`.pipe(Effect.mapError(fail))
   return {
     behaviors,

@@ -233,17 +233,19 @@ export const MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, S
         day TEXT NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL,
         calls INTEGER NOT NULL, failed INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
         cost_usd REAL NOT NULL, unknown_cost INTEGER NOT NULL, structured INTEGER NOT NULL, unparsed INTEGER NOT NULL,
+        egress_redactions INTEGER NOT NULL,
         PRIMARY KEY (day, stage, model)
       ) WITHOUT ROWID`,
       sql`INSERT INTO llm_daily SELECT date(created_at / 1000, 'unixepoch'), stage, model, COUNT(*), SUM(outcome != 'ok'),
-          SUM(tokens_in), SUM(tokens_out), SUM(cost_usd), SUM(cost_known = 0), COUNT(parsed), COALESCE(SUM(parsed = 0), 0)
+          SUM(tokens_in), SUM(tokens_out), SUM(cost_usd), SUM(cost_known = 0), COUNT(parsed), COALESCE(SUM(parsed = 0), 0), SUM(egress_redactions)
           FROM llm_calls GROUP BY 1, 2, 3`,
       sql`CREATE TRIGGER llm_calls_daily AFTER INSERT ON llm_calls BEGIN
           INSERT INTO llm_daily VALUES (date(NEW.created_at / 1000, 'unixepoch'), NEW.stage, NEW.model, 1, NEW.outcome != 'ok',
-            NEW.tokens_in, NEW.tokens_out, NEW.cost_usd, NEW.cost_known = 0, NEW.parsed IS NOT NULL, COALESCE(NEW.parsed = 0, 0))
+            NEW.tokens_in, NEW.tokens_out, NEW.cost_usd, NEW.cost_known = 0, NEW.parsed IS NOT NULL, COALESCE(NEW.parsed = 0, 0), NEW.egress_redactions)
           ON CONFLICT (day, stage, model) DO UPDATE SET calls = calls + 1, failed = failed + excluded.failed,
             tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out, cost_usd = cost_usd + excluded.cost_usd,
-            unknown_cost = unknown_cost + excluded.unknown_cost, structured = structured + excluded.structured, unparsed = unparsed + excluded.unparsed;
+            unknown_cost = unknown_cost + excluded.unknown_cost, structured = structured + excluded.structured, unparsed = unparsed + excluded.unparsed,
+            egress_redactions = egress_redactions + excluded.egress_redactions;
         END`,
       sql`CREATE TABLE judge_daily (
         day TEXT NOT NULL, behavior TEXT NOT NULL, stage INTEGER NOT NULL, scored INTEGER NOT NULL, unscored INTEGER NOT NULL,
