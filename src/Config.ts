@@ -75,6 +75,8 @@ export const AppConfig = Schema.Struct({
   judgeUnsureLow: between(0, 1),
   judgeUnsureHigh: between(0, 1),
   judgeAuditShare: between(0, 1),
+  judgeDailySample: intAtLeast(0),
+  judgeCanaryPairs: intAtLeast(0),
 
   minImprovement: between(0, 1),
   maxFailuresSample: intAtLeast(1),
@@ -178,6 +180,8 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   judgeMaxOutputTokens: { kind: "number", env: ["AUTOTUNE_JUDGE_MAX_OUTPUT_TOKENS"], file: ["judge", "maxOutputTokens"], default: constant(512), doc: "Judge answer token cap" },
   judgeUnsureLow: { kind: "number", env: ["AUTOTUNE_JUDGE_UNSURE_LOW"], file: ["judge", "unsureLow"], default: constant(0.35), doc: "Stage-1 scores in [low, high] go to stage 2" },
   judgeUnsureHigh: { kind: "number", env: ["AUTOTUNE_JUDGE_UNSURE_HIGH"], file: ["judge", "unsureHigh"], default: constant(0.65), doc: "Upper end of the unsure band" },
+  judgeDailySample: { kind: "integer", env: ["AUTOTUNE_JUDGE_DAILY_SAMPLE"], file: ["judge", "dailySample"], default: constant(40), doc: "Turns per behavior per day the judge scores for the trend and the optimizer, a random sample spread over the day (0 = every turn)" },
+  judgeCanaryPairs: { kind: "integer", env: ["AUTOTUNE_JUDGE_CANARY_PAIRS"], file: ["judge", "canaryPairs"], default: constant(6), doc: "Active-pack turns judged per canary turn while a canary runs, for the canary's paired test (0 = every active turn)" },
   judgeAuditShare: { kind: "number", env: ["AUTOTUNE_JUDGE_AUDIT_SHARE"], file: ["judge", "auditShare"], default: constant(0.05), doc: "Random share of confident traces also re-judged by stage 2" },
 
   minImprovement: { kind: "number", env: ["AUTOTUNE_MIN_IMPROVEMENT"], file: ["optimize", "minImprovement"], default: constant(0.05), doc: "Gain over the baseline a candidate needs in validation" },

@@ -72,7 +72,7 @@ describe("report page", () => {
     const reason = "</script><script>alert(1)</script> & <b>bold</b>"
     const behavior = {
       behavior: "response-quality" as const, active: "v1", canary: null, canaryPercent: null,
-      trend: trendOf([], now), spend30dUsd: 0, lastDecision: null, scores: [], events: [], canaryRun: null, optimizer: [],
+      trend: trendOf([], now), judged7d: { scored: 0, turns: 0 }, spend30dUsd: 0, lastDecision: null, scores: [], events: [], canaryRun: null, optimizer: [],
       judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false } },
       lowest: [{ traceId: "trace-1", at: new Date(now).toISOString(), score: 0, reason, input: reason, output: "" }]
     }

@@ -233,3 +233,17 @@ export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
     }
   }
 }
+
+/**
+ * A turn's fixed draw in [0, 1) for the judge's samples (stages/Sampling.ts): FNV-1a, 32 bits, of its trace id.
+ * Not cryptographic: it only has to spread ids evenly and be the same every time.
+ */
+export const sampleDraw = (traceId: string): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < traceId.length; i++) {
+    h ^= traceId.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) / 4294967296
+}
+

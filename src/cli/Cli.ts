@@ -487,6 +487,8 @@ const statusCommand = Command.make("status", common, (opts) =>
         ) +
           `\ntotal LLM spend: $${report.spendUsd.toFixed(4)} (last 24 h: $${report.spend24hUsd.toFixed(4)})` +
           `\nusers' reactions imported: ${report.reactions.total} (${report.reactions.negative} 👎)` +
+          `\njudged, last 7 days, of ${report.judging.turns7d} turns: ${report.behaviors.map((b) => `${b.behavior} ${b.judged7d}`).join(", ")}` +
+          (report.judging.dailySample === 0 ? " (every turn: AUTOTUNE_JUDGE_DAILY_SAMPLE=0)" : ` (a sample of ${report.judging.dailySample} a day per behavior, every canary turn and ${report.judging.canaryPairs === 0 ? "every active turn" : `about ${report.judging.canaryPairs} active turns per canary turn`}; the rest stays unjudged)`) +
           `\negress guard, last 7 days: ${report.egressRedactions} value(s) replaced before sending` +
           `\ndaily budget: ${report.dailyBudgetUsd === 0 ? "none (AUTOTUNE_DAILY_BUDGET_USD=0)" : `${usd(report.spend24hUsd, 2)} of ${usd(report.dailyBudgetUsd, 2)} spent in the last 24 hours${report.spend24hUsd >= report.dailyBudgetUsd ? ": exhausted, LLM stages wait" : ""}`}` +
           Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("")

@@ -20,6 +20,8 @@ export interface BehaviorStatus {
   readonly spendUsd: number
   /** How well the judge's scores separate users' 👍 from 👎 turns. */
   readonly humanAgreement: Agreement
+  /** Turns of the last 7 UTC days the judge has scored for this behavior (a sample: the rest stays unjudged). */
+  readonly judged7d: number
 }
 
 /** `autotune status`: everything aggregated in SQL, nothing but a row per behavior in memory. */
@@ -58,6 +60,8 @@ export const statusReport = Effect.gen(function* () {
     const figures = last === undefined ? undefined : (JSON.parse(last.figuresJson) as { eUp?: number; eDown?: number })
     const spend = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_daily WHERE stage LIKE ${`%:${behavior}:%`}`.pipe(Effect.mapError(fail))
     const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
+    const judged = yield* sql<{ n: number | null }>`
+      SELECT SUM(n) AS n FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${RUBRICS[behavior].version} AND day >= ${week}`.pipe(Effect.mapError(fail))
     behaviors.push({
       behavior,
       active: activeVersion,
@@ -70,7 +74,8 @@ export const statusReport = Effect.gen(function* () {
           ? null
           : { action: last.action, reason: last.reason, at: new Date(last.createdAt).toISOString(), eUp: figures?.eUp ?? 0, eDown: figures?.eDown ?? 0 },
       spendUsd: spend[0]?.usd ?? 0,
-      humanAgreement: agreements[behavior]!
+      humanAgreement: agreements[behavior]!,
+      judged7d: Number(judged[0]?.n ?? 0)
     })
   }
   // llm_calls is never pruned and grows by millions of rows: totals come from its daily rollup (the last
@@ -85,6 +90,7 @@ export const statusReport = Effect.gen(function* () {
     WHERE day >= ${week} GROUP BY model HAVING SUM(structured) > 0 ORDER BY model`.pipe(Effect.mapError(fail))
   const unparseable = Object.fromEntries(parsing.map((p) => [p.model, { structured: p.structured, unparsed: p.unparsed, share: p.structured === 0 ? 0 : p.unparsed / p.structured }]))
   const egress = yield* sql<{ n: number | null }>`SELECT SUM(egress_redactions) AS n FROM llm_daily WHERE day >= ${week}`.pipe(Effect.mapError(fail))
+  const turns = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${Date.parse(`${week}T00:00:00Z`)}`.pipe(Effect.mapError(fail))
   const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(feedback_type = 'negative') AS negative FROM feedback`.pipe(Effect.mapError(fail))
   return {
     behaviors,
@@ -94,6 +100,8 @@ export const statusReport = Effect.gen(function* () {
     unparseable,
     /** Values the egress guard replaced in outbound requests over the last 7 days. */
     egressRedactions: Number(egress[0]?.n ?? 0),
-    reactions: { total: Number(feedback[0]?.n ?? 0), negative: Number(feedback[0]?.negative ?? 0) }
+    reactions: { total: Number(feedback[0]?.n ?? 0), negative: Number(feedback[0]?.negative ?? 0) },
+    /** Turns of the last 7 UTC days, and how the judge samples them. */
+    judging: { turns7d: Number(turns[0]?.n ?? 0), dailySample: config.judgeDailySample, canaryPairs: config.judgeCanaryPairs }
   }
 })

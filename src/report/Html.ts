@@ -153,7 +153,8 @@ const lowestTable = (b: BehaviorReport) =>
 
 const behaviorSection = (b: BehaviorReport) =>
   `<section class="behavior" id="b-${esc(b.behavior)}"><h2>${esc(b.behavior)}</h2>` +
-  `<p>Active ${esc(b.active ?? "none")}; canary ${esc(b.canary ?? "none")}. ${esc(trendInWords(b.trend))}.</p>` +
+  `<p>Active ${esc(b.active ?? "none")}; canary ${esc(b.canary ?? "none")}. ${esc(trendInWords(b.trend))}. ` +
+  `Judged ${b.judged7d.scored} of the ${b.judged7d.turns} turns of the last 7 days (a sample; the rest stays unjudged).</p>` +
   scoresFigure(b) + canaryFigure(b, b.canaryRun) + optimizerFigure(b) + judgeFigure(b) + lowestTable(b) + `</section>`
 
 const STYLE = `

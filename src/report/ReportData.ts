@@ -43,6 +43,8 @@ export interface BehaviorReport {
   readonly canary: string | null
   readonly canaryPercent: number | null
   readonly trend: Trend
+  /** Of the last 7 days' turns, how many the judge scored for this behavior (a sample: the rest stays unjudged). */
+  readonly judged7d: { readonly scored: number; readonly turns: number }
   readonly spend30dUsd: number
   readonly lastDecision: { readonly action: string; readonly version: string; readonly reason: string; readonly at: string } | null
   readonly scores: ReadonlyArray<SeriesPoint>
@@ -122,9 +124,11 @@ export const reportData = (days: number, now = Date.now()) =>
     const counts = yield* sql<{ traces: number }>`SELECT EXISTS (SELECT 1 FROM traces) AS traces`.pipe(Effect.mapError(fail))
     const agreements = yield* (yield* Feedback).agreements()
 
+    const weekStart = Date.parse(`${dayOf(now - 6 * DAY_MS)}T00:00:00Z`)
+    const turns7d = Number((yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${weekStart}`.pipe(Effect.mapError(fail)))[0]?.n ?? 0)
     const behaviors: Array<BehaviorReport> = []
     for (const behavior of config.behaviors) {
-      behaviors.push(yield* behaviorReport(behavior, since, now, agreements[behavior]!, spendRows))
+      behaviors.push(yield* behaviorReport(behavior, since, now, agreements[behavior]!, spendRows, turns7d))
     }
     return {
       generatedAt: iso(now),
@@ -159,7 +163,7 @@ const rollUpSpend = (rows: ReadonlyArray<SpendDay>): ReadonlyArray<SpendDay> => 
   return [...out.values()]
 }
 
-const behaviorReport = (behavior: Behavior, since: number, now: number, agreement: Agreement, spendRows: ReadonlyArray<SpendDay>) =>
+const behaviorReport = (behavior: Behavior, since: number, now: number, agreement: Agreement, spendRows: ReadonlyArray<SpendDay>, turns7d: number) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
@@ -195,6 +199,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
       canary: canary._tag === "Valid" ? canary.pack.version : null,
       canaryPercent: typeof percent === "number" ? percent : null,
       trend: trendOf(days, now),
+      judged7d: { scored: days.filter((d) => d.day >= dayOf(now - 6 * DAY_MS)).reduce((n, d) => n + d.n, 0), turns: turns7d },
       spend30dUsd: spendRows.filter((r) => r.stage.split(":")[1] === behavior).reduce((n, r) => n + r.costUsd, 0),
       lastDecision: last === undefined ? null : { action: last.action, version: last.version, reason: last.reason, at: iso(last.at) },
       scores: scoreSeries(days),

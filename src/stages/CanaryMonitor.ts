@@ -7,6 +7,7 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "./Deployer.js"
 import { RUBRICS } from "./Rubrics.js"
+import { canaryShare, pairRate } from "./Sampling.js"
 
 export type CanaryAction = "promoted" | "rolled_back" | "waiting" | "expired" | "none"
 
@@ -28,14 +29,17 @@ interface Row {
   readonly toolCalls: number
   readonly toolFailures: number
   readonly negative: number | null
+  readonly draw: number
 }
 
-const toSample = (r: Row): Sample => ({
+/** `pairs`: the share of active turns the judge scores beside a canary (1 for the canary's own turns). */
+const toSample = (pairs: number) => (r: Row): Sample => ({
   at: r.at,
   score: r.score,
   error: r.isError === 1,
   toolFailure: r.toolCalls > 0 ? r.toolFailures / r.toolCalls : null,
-  negative: r.negative
+  negative: r.negative,
+  sampled: r.draw < pairs
 })
 
 export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/CanaryMonitor", {
@@ -60,9 +64,9 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
      * The turns one pack version served for a behavior since `since`, oldest first, as compact tuples:
      * the indexed (behavior, version) table does the filtering, and the cap bounds memory.
      */
-    const samples = (behavior: Behavior, version: string, since: number, cap: number) =>
+    const samples = (behavior: Behavior, version: string, since: number, cap: number, pairs = 1) =>
       sql<Row>`
-        SELECT t.created_at AS "at", s.score AS "score", t.is_error AS "isError",
+        SELECT t.created_at AS "at", s.score AS "score", t.is_error AS "isError", t.sample_draw AS "draw",
                t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures",
                (SELECT f.feedback_type = 'negative' FROM feedback f WHERE f.trace_id = t.trace_id ORDER BY f.created_ms DESC LIMIT 1) AS "negative"
         FROM trace_packs p
@@ -70,7 +74,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
         LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}
         WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}
         ORDER BY p.created_at LIMIT ${cap}`.pipe(
-        Effect.map((rows) => rows.map(toSample)),
+        Effect.map((rows) => rows.map(toSample(pairs))),
         Effect.mapError(storeError("read canary samples"))
       )
 
@@ -100,7 +104,10 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       const cap = config.canaryMaxSamples * 2
       const canarySamples = yield* samples(behavior, canary.pack.version, startedAt - 1, cap)
       // Active turns from a little before the canary went out, so the first canary turns have partners.
-      const activeSamples = activeVersion === null ? [] : yield* samples(behavior, activeVersion, startedAt - 6 * 3_600_000, cap * 10)
+      // The judge scores only a share of them (about AUTOTUNE_JUDGE_CANARY_PAIRS per canary turn): that share,
+      // fixed by each turn's draw, is what the score test compares with; the health gates see every turn.
+      const pairs = pairRate(config.judgeCanaryPairs, canaryShare(canary.pack.metadata, config.canaryFraction))
+      const activeSamples = activeVersion === null ? [] : yield* samples(behavior, activeVersion, startedAt - 6 * 3_600_000, cap * 10, pairs)
       const decision = decide({ canary: canarySamples, active: activeSamples, startedAt, now, thresholds, lone: activeVersion === null })
       const why = { rule: decision.rule, reason: decision.reason, figures: decision.figures }
       if (decision.action === "promote") yield* deployer.promote(behavior, why)

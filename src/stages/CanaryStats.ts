@@ -15,6 +15,11 @@ export interface Sample {
   readonly toolFailure: number | null
   /** The user's latest reaction: 1 for 👎, 0 for 👍; null or absent when the user did not react. */
   readonly negative?: number | null
+  /**
+   * False for an active turn outside the judge's pair sample (stages/Sampling.ts): it counts for the health
+   * gates but never in the score comparison, whether or not it was scored for another reason. Absent = true.
+   */
+  readonly sampled?: boolean
 }
 
 export interface Thresholds {
@@ -112,6 +117,59 @@ interface HealthBet {
 }
 
 /**
+ * Active turns waiting to be paired and canary turns waiting for partners. A canary turn takes the
+ * k = max(1, min(9, floor(active seen / canary seen))) most recent unused active turns of the last six hours,
+ * or waits for the next ones when there are none. A pair, once made, never changes.
+ */
+class Pairing {
+  private readonly pool: Array<Sample> = []
+  private head = 0
+  private readonly pending: Array<{ readonly sample: Sample; readonly k: number }> = []
+  private seen = 0
+
+  constructor(private readonly onPair: (canary: Sample, block: ReadonlyArray<Sample>) => void) {}
+
+  addActive(sample: Sample) {
+    this.seen++
+    this.pool.push(sample)
+    this.flush(sample.at)
+  }
+
+  addCanary(sample: Sample, canarySeen: number) {
+    const k = Math.max(1, Math.min(9, Math.floor(this.seen / canarySeen)))
+    this.prune(sample.at)
+    if (this.pool.length - this.head > 0) this.take(sample, k)
+    else this.pending.push({ sample, k })
+  }
+
+  private prune(now: number) {
+    while (this.head < this.pool.length && this.pool[this.head]!.at < now - PAIR_WINDOW_MS) this.head++
+    if (this.head > 1024) {
+      this.pool.splice(0, this.head)
+      this.head = 0
+    }
+  }
+
+  private flush(now: number) {
+    while (this.pending.length > 0) {
+      const next = this.pending[0]!
+      if (next.sample.at < now - PAIR_WINDOW_MS) {
+        this.pending.shift()
+        continue
+      }
+      if (this.pool.length - this.head < next.k) return
+      this.pending.shift()
+      this.take(next.sample, next.k)
+    }
+  }
+
+  private take(sample: Sample, k: number) {
+    const n = Math.min(k, this.pool.length - this.head)
+    this.onPair(sample, this.pool.splice(this.pool.length - n, n))
+  }
+}
+
+/**
  * The e-process, fed in time order. Pairing is fixed when a canary sample arrives: it takes the
  * k = max(1, min(9, floor(active seen / canary seen))) most recent unused active samples of the last six
  * hours, or waits for the next active samples when there are none. A pair, once made, never changes, so
@@ -120,8 +178,9 @@ interface HealthBet {
  * health window, kept as running sums. Pure and deterministic.
  */
 export class CanaryProcess {
-  private readonly pool: Array<Sample> = []
-  private poolHead = 0
+  /** The health gates pair with every active turn; the score test only with the turns the judge samples. */
+  private readonly health = new Pairing((canary, block) => this.healthBets(canary, block))
+  private readonly scores = new Pairing((canary, block) => this.scoreBet(canary, block))
   /** Active turns users reacted to, each compared with at most one canary turn, like the score pairs. */
   private readonly reacted: Array<Sample> = []
   private reactedHead = 0
@@ -129,7 +188,6 @@ export class CanaryProcess {
   private canaryNegative = 0
   private activeReacted = 0
   private activeNegative = 0
-  private readonly pending: Array<{ readonly sample: Sample; readonly k: number }> = []
   private readonly upLambdas: ReadonlyArray<number>
   private readonly lambdas: Record<Gate, ReadonlyArray<number>>
   private readonly up: Array<number>
@@ -145,7 +203,6 @@ export class CanaryProcess {
   private diffSum = 0
   private diffs = 0
   private canarySeen = 0
-  private activeSeen = 0
   private canaryScoreSum = 0
   private canaryScored = 0
   private activeScoreSum = 0
@@ -172,18 +229,17 @@ export class CanaryProcess {
   add(sample: Sample, arm: "canary" | "active"): void {
     const score = effectiveScore(sample)
     if (arm === "active") {
-      this.activeSeen++
       if (score !== null) {
         this.activeScoreSum += score
         this.activeScored++
       }
-      this.pool.push(sample)
       if (sample.negative != null) {
         this.activeReacted++
         this.activeNegative += sample.negative
         this.reacted.push(sample)
       }
-      this.flushPending(sample.at)
+      this.health.addActive(sample)
+      if (sample.sampled !== false) this.scores.addActive(sample)
       return
     }
     if (sample.negative != null) this.betOnReaction(sample, sample.negative)
@@ -195,10 +251,8 @@ export class CanaryProcess {
     this.bet(sample.at, "errorCeiling", errorValue(sample) - this.t.maxErrorRate, sample)
     if (sample.toolFailure !== null) this.bet(sample.at, "toolCeiling", sample.toolFailure - this.t.maxToolFailureRate, sample)
     this.track(sample)
-    const k = Math.max(1, Math.min(9, Math.floor(this.activeSeen / this.canarySeen)))
-    this.prune(sample.at)
-    if (this.pool.length - this.poolHead > 0) this.pair(sample, k)
-    else this.pending.push({ sample, k })
+    this.health.addCanary(sample, this.canarySeen)
+    this.scores.addCanary(sample, this.canarySeen)
   }
 
   /**
@@ -216,40 +270,20 @@ export class CanaryProcess {
     this.bet(sample.at, "negativeDelta", negative - meanOf(block.map((s) => s.negative ?? 0)) - this.t.maxNegativeRateDelta, sample)
   }
 
-  private prune(now: number) {
-    while (this.poolHead < this.pool.length && this.pool[this.poolHead]!.at < now - PAIR_WINDOW_MS) this.poolHead++
-    if (this.poolHead > 1024) {
-      this.pool.splice(0, this.poolHead)
-      this.poolHead = 0
-    }
-  }
-
-  private flushPending(now: number) {
-    while (this.pending.length > 0) {
-      const next = this.pending[0]!
-      if (next.sample.at < now - PAIR_WINDOW_MS) {
-        this.pending.shift()
-        continue
-      }
-      if (this.pool.length - this.poolHead < next.k) return
-      this.pending.shift()
-      this.pair(next.sample, next.k)
-    }
-  }
-
-  private pair(sample: Sample, k: number) {
-    const take = Math.min(k, this.pool.length - this.poolHead)
-    const block = this.pool.splice(this.pool.length - take, take)
+  /** The score test's bet: the canary turn against the mean of its block of sampled active turns. */
+  private scoreBet(sample: Sample, block: ReadonlyArray<Sample>) {
     const c = effectiveScore(sample)
     const scores = block.flatMap((s) => (effectiveScore(s) === null ? [] : [effectiveScore(s)!]))
     // Missing data on either side: no bet.
-    if (c !== null && scores.length > 0) {
-      const d = c - meanOf(scores)
-      this.diffSum += d
-      this.diffs++
-      add(this.up, logs(this.upLambdas, d - this.t.minImprovement))
-      add(this.down, logs(LAMBDAS, -d))
-    }
+    if (c === null || scores.length === 0) return
+    const d = c - meanOf(scores)
+    this.diffSum += d
+    this.diffs++
+    add(this.up, logs(this.upLambdas, d - this.t.minImprovement))
+    add(this.down, logs(LAMBDAS, -d))
+  }
+
+  private healthBets(sample: Sample, block: ReadonlyArray<Sample>) {
     this.bet(sample.at, "errorDelta", errorValue(sample) - meanOf(block.map(errorValue)) - this.t.maxErrorRateDelta, sample)
     const tools = block.flatMap((s) => (s.toolFailure === null ? [] : [s.toolFailure]))
     if (sample.toolFailure !== null && tools.length > 0) {

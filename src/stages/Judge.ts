@@ -4,16 +4,25 @@ import { createHash } from "node:crypto"
 import { Settings } from "../Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { LlmError } from "../Domain/Llm.js"
-import { canaryPath, packVersion } from "../Domain/Pack.js"
+import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js"
 import { servedVersions, storeError, writeTransaction } from "../store/Db.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
+import { canaryShare, pairRate, trendRate } from "./Sampling.js"
 import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
 
 /** A judge verdict. An answer we could not read is "unscored" with the reason: never a score of 0. */
 export type Verdict =
   | { readonly status: "scored"; readonly score: number; readonly reason: string }
   | { readonly status: "unscored"; readonly reason: string }
+
+/** How this run chose what to judge: the trend sample's share of turns and the share of active turns paired with a canary. */
+export interface Sampling {
+  readonly trendRate: number
+  readonly pairRate: number
+  /** Turns of the trend window (the last 14 days; all stored turns when every turn is judged). */
+  readonly windowTurns: number
+}
 
 export interface BehaviorEval {
   readonly scored: number
@@ -22,6 +31,10 @@ export interface BehaviorEval {
   readonly failed: number
   readonly mean: number | null
   readonly canaryTraces: number
+  /** Judged because the canary test pairs them with canary turns, and for the daily trend. */
+  readonly pairTraces: number
+  readonly trendTraces: number
+  readonly sampling: Sampling
   readonly stage2: number
   readonly stage2Share: number
   /** Mean |stage 1 - stage 2| over the traces both scored: judge drift shows here. */
@@ -46,7 +59,17 @@ export interface EvalSummary {
   readonly unparseable: Record<string, { readonly structured: number; readonly unparsed: number; readonly share: number }>
 }
 
+/** Why a turn is judged, in the order a budget spends on them. */
+type Need = "canary" | "pair" | "trend"
+const NEED_ORDER: Record<Need, number> = { canary: 0, pair: 1, trend: 2 }
+
+/** The trend sample is drawn from the last two weeks of turns (DotClaw keeps raw traces 14 days). */
+const TREND_WINDOW_DAYS = 14
+/** As CanaryStats pairs a canary turn with active turns of the six hours before it. */
+const PAIR_LEAD_MS = 6 * 3_600_000
+
 interface Row extends JudgeRow {
+  readonly need: Need
   readonly isCanary: number
   readonly turnAt: number
   /** The pack version that served this behavior for the turn, if any: the report's trend per version. */
@@ -88,19 +111,61 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       return { status: "unscored", reason: lastProblem } satisfies Verdict as Verdict
     })
 
-    const selectTraces = (rubric: Rubric, canary: string | undefined, versions: ReadonlyArray<string>) =>
+    const notJudged = (rubric: Rubric) => sql`t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}
+      AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${rubric.behavior}
+                      AND j.rubric_version = ${rubric.version} AND j.stage = 1 AND j.model = ${config.judgeStage1Model})`
+
+    /** The turns one pack version served for the behavior since `since`, newest first, as judge rows. */
+    const servedBy = (rubric: Rubric, version: string, since: number, draw: number, need: Need) =>
+      sql<Row>`
+        SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt", ${need === "canary" ? 1 : 0} AS "isCanary", p.version AS "packVersion", ${need} AS need
+        FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
+        WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since} AND t.sample_draw < ${draw} AND ${notJudged(rubric)}
+        ORDER BY p.created_at DESC LIMIT ${config.evalMaxTraces}`
+
+    /** The trend sample: turns of the window whose fixed draw falls under the rate, read from the time index. */
+    const trendSample = (rubric: Rubric, since: number, rate: number, canary: string | undefined, versions: ReadonlyArray<string>) =>
       sql<Row>`
         SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt",
                EXISTS (SELECT 1 FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${canary ?? "\u0000none"}
                        AND p.created_at = t.created_at AND p.trace_id = t.trace_id) AS "isCanary",
                (SELECT p.version FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version IN ${sql.in(versions.length === 0 ? ["\u0000none"] : versions)}
-                       AND p.created_at = t.created_at AND p.trace_id = t.trace_id LIMIT 1) AS "packVersion"
+                       AND p.created_at = t.created_at AND p.trace_id = t.trace_id LIMIT 1) AS "packVersion", 'trend' AS need
         FROM traces t
-        WHERE t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}
-          AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${rubric.behavior}
-                          AND j.rubric_version = ${rubric.version} AND j.stage = 1 AND j.model = ${config.judgeStage1Model})
-        ORDER BY "isCanary" DESC, t.created_at DESC
-        LIMIT ${config.evalMaxTraces}`.pipe(Effect.mapError(storeError("select traces to judge")))
+        WHERE t.created_at >= ${since} AND t.sample_draw < ${rate} AND ${notJudged(rubric)}
+        ORDER BY t.created_at DESC
+        LIMIT ${config.evalMaxTraces}`
+
+    /**
+     * What this behavior's decisions need judged, most needed first, at most AUTOTUNE_EVAL_MAX_TRACES: every
+     * canary turn, about AUTOTUNE_JUDGE_CANARY_PAIRS active turns beside each, then the daily trend sample.
+     */
+    const selectTraces = Effect.fn("Judge.selectTraces")(function* (rubric: Rubric) {
+      const behavior = rubric.behavior
+      const canaryRead = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
+      const canary = canaryRead._tag === "Valid" ? canaryRead.pack : undefined
+      const active = yield* packVersion(activePath(config.outputDir, behavior), behavior)
+      const versions = yield* servedVersions(sql, behavior)
+      // The window ends at the newest stored turn, not now: a store read from old files samples its last weeks.
+      const newest = (yield* sql<{ at: number | null }>`SELECT MAX(created_at) AS at FROM traces`)[0]?.at ?? 0
+      const windowStart = config.judgeDailySample === 0 ? 0 : newest - TREND_WINDOW_DAYS * 86_400_000
+      const volume = yield* sql<{ n: number; first: number | null }>`SELECT COUNT(*) AS n, MIN(created_at) AS first FROM traces WHERE created_at >= ${windowStart}`
+      const days = volume[0]?.first == null ? 1 : (newest - volume[0].first) / 86_400_000
+      const rate = trendRate(config.judgeDailySample, Number(volume[0]?.n ?? 0), days)
+      const pairs = pairRate(config.judgeCanaryPairs, canaryShare(canary?.metadata, config.canaryFraction))
+      const canaryRows = canary === undefined ? [] : yield* servedBy(rubric, canary.version, 0, 1, "canary")
+      let pairRows: ReadonlyArray<Row> = []
+      if (canary !== undefined && active !== undefined) {
+        const started = yield* sql<{ at: number | null }>`
+          SELECT MIN(created_at) AS at FROM trace_packs WHERE behavior IN (${behavior}, '*') AND version = ${canary.version}`
+        // Active turns from a little before the canary's first turn: its first turns' partners (CanaryStats).
+        if (started[0]?.at != null) pairRows = yield* servedBy(rubric, active, started[0].at - PAIR_LEAD_MS, pairs, "pair")
+      }
+      const trendRows = yield* trendSample(rubric, windowStart, rate, canary?.version, versions)
+      const seen = new Set<string>()
+      const rows = [...canaryRows, ...pairRows, ...trendRows].filter((r) => !seen.has(r.traceId) && seen.add(r.traceId)).slice(0, config.evalMaxTraces)
+      return { rows, sampling: { trendRate: rate, pairRate: pairs, windowTurns: Number(volume[0]?.n ?? 0) } }
+    }, (effect) => Effect.catchTag(effect, "SqlError", (e) => Effect.fail(storeError("select traces to judge")(e))))
 
     const store = (rubric: Rubric, turn: Row, first: Verdict, second: Verdict | undefined) =>
       writeTransaction(sql,
@@ -141,9 +206,9 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       ).pipe(Effect.mapError(storeError("store judge scores")))
 
     type Outcome =
-      | { readonly kind: "scored"; readonly score: number; readonly stage2: boolean; readonly gap: number | null; readonly canary: boolean }
-      | { readonly kind: "unscored"; readonly canary: boolean }
-      | { readonly kind: "failed"; readonly error: LlmError; readonly canary: boolean }
+      | { readonly kind: "scored"; readonly score: number; readonly stage2: boolean; readonly gap: number | null; readonly canary: boolean; readonly need: Need }
+      | { readonly kind: "unscored"; readonly canary: boolean; readonly need: Need }
+      | { readonly kind: "failed"; readonly error: LlmError; readonly canary: boolean; readonly need: Need }
 
     const judgeTrace = (rubric: Rubric, row: Row) =>
       Effect.gen(function* () {
@@ -159,14 +224,15 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         const secondVerdict = second?._tag === "Some" ? second.value : undefined
         yield* store(rubric, row, first, secondVerdict)
         const final = secondVerdict?.status === "scored" ? secondVerdict : first
-        if (final.status !== "scored") return { kind: "unscored", canary } satisfies Outcome as Outcome
+        const need = row.need
+        if (final.status !== "scored") return { kind: "unscored", canary, need } satisfies Outcome as Outcome
         const gap = first.status === "scored" && secondVerdict?.status === "scored" ? Math.abs(first.score - secondVerdict.score) : null
-        return { kind: "scored", score: final.score, stage2: secondVerdict !== undefined, gap, canary } satisfies Outcome as Outcome
+        return { kind: "scored", score: final.score, stage2: secondVerdict !== undefined, gap, canary, need } satisfies Outcome as Outcome
       }).pipe(
-        Effect.catchTag("LlmError", (error) => Effect.succeed({ kind: "failed", error, canary: row.isCanary === 1 } satisfies Outcome as Outcome))
+        Effect.catchTag("LlmError", (error) => Effect.succeed({ kind: "failed", error, canary: row.isCanary === 1, need: row.need } satisfies Outcome as Outcome))
       )
 
-    const summarize = (outcomes: ReadonlyArray<Outcome>, usage: ReturnType<typeof usageOf>): BehaviorEval => {
+    const summarize = (outcomes: ReadonlyArray<Outcome>, usage: ReturnType<typeof usageOf>, sampling: Sampling): BehaviorEval => {
       const scored = outcomes.flatMap((o) => (o.kind === "scored" ? [o] : []))
       const gaps = scored.flatMap((o) => (o.gap === null ? [] : [o.gap]))
       const stage2 = scored.filter((o) => o.stage2).length
@@ -177,6 +243,9 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         failed: outcomes.filter((o) => o.kind === "failed").length,
         mean: mean(scored.map((o) => o.score)),
         canaryTraces: outcomes.filter((o) => o.canary).length,
+        pairTraces: outcomes.filter((o) => o.need === "pair").length,
+        trendTraces: outcomes.filter((o) => o.need === "trend").length,
+        sampling,
         stage2,
         stage2Share: scored.length === 0 ? 0 : stage2 / scored.length,
         stageDisagreement: mean(gaps),
@@ -187,19 +256,20 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       }
     }
 
-    /** Judges what is new for every configured behavior; canary-served traces first, then newest first. */
+    /** Judges what decisions need for every configured behavior: canary turns, their pairs, the trend sample. */
     const evaluate = Effect.fn("Judge.evaluate")(function* (onProgress?: (done: number, total: number) => void) {
-      const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row> }> = []
+      const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling }> = []
       for (const behavior of config.behaviors) {
         const rubric = RUBRICS[behavior]
-        const canary = yield* packVersion(canaryPath(config.outputDir, behavior), behavior)
-        work.push({ rubric, rows: yield* selectTraces(rubric, canary, yield* servedVersions(sql, behavior)) })
+        const selected = yield* selectTraces(rubric)
+        work.push({ rubric, rows: selected.rows, sampling: selected.sampling })
       }
       const total = work.reduce((n, w) => n + w.rows.length, 0)
       let done = 0
       const outcomes = new Map<Behavior, Array<Outcome>>()
-      // Canary turns of every behavior before any other turn: under a budget they are what decisions need most.
-      const items = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row }))).sort((a, b) => b.row.isCanary - a.row.isCanary)
+      // Canary turns of every behavior first, then their pairs, then the trend samples: under a budget, what
+      // decisions need most is judged first.
+      const items = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row }))).sort((a, b) => NEED_ORDER[a.row.need] - NEED_ORDER[b.row.need])
       yield* Effect.forEach(
         items,
         ({ rubric, row }) =>
@@ -219,7 +289,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       yield* runner.ensureRunning
       const usage = yield* runner.usage
       const behaviors: Record<string, BehaviorEval> = {}
-      for (const { rubric } of work) behaviors[rubric.behavior] = summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`))
+      for (const { rubric, sampling } of work) behaviors[rubric.behavior] = summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`), sampling)
       const all = usageOf(usage, "judge:")
       const skippedForBudget: Record<string, number> = {}
       for (const [b, list] of outcomes) {

@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Config.js"
 import { FileError, StoreError } from "../Domain/Errors.js"
-import { contentId, parseTraceLine, type Trace } from "../Domain/Trace.js"
+import { contentId, parseTraceLine, sampleDraw, type Trace } from "../Domain/Trace.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 
@@ -71,6 +71,7 @@ const traceRow = (p: Parsed, file: string, now: number, redactionVersion: number
   const t = p.trace
   return {
     trace_id: t.traceId,
+    sample_draw: sampleDraw(t.traceId),
     ts: t.timestamp,
     created_at: t.createdAt,
     chat_id: t.chatId,

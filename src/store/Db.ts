@@ -7,6 +7,7 @@ import { Settings } from "../Config.js"
 import { StoreError } from "../Domain/Errors.js"
 import { secureSidecars, secureStore } from "./FileModes.js"
 import { withRunLock } from "./RunLock.js"
+import { sampleDraw } from "../Domain/Trace.js"
 
 // Migrations are numbered and append-only: never edit one that has shipped, add the next.
 export const MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>> = {
@@ -257,7 +258,22 @@ export const MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, S
           INSERT INTO judge_daily VALUES (date(NEW.created_at / 1000, 'unixepoch'), NEW.behavior, NEW.stage, NEW.status = 'scored', NEW.status != 'scored')
           ON CONFLICT (day, behavior, stage) DO UPDATE SET scored = scored + excluded.scored, unscored = unscored + excluded.unscored;
         END`
-    ], { discard: true }))
+    ], { discard: true })),
+  // The judge scores a sample of turns (stages/Sampling.ts): each turn's fixed draw, kept beside its time in
+  // the index that already ordered traces by time, so the daily sample is read from the index alone.
+  "0009_sample_draw": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.gen(function* () {
+      yield* sql`ALTER TABLE traces ADD COLUMN sample_draw REAL NOT NULL DEFAULT 0`
+      let after = 0
+      for (;;) {
+        const rows = yield* sql<{ id: number; traceId: string }>`SELECT rowid AS id, trace_id AS "traceId" FROM traces WHERE rowid > ${after} ORDER BY rowid LIMIT 5000`
+        if (rows.length === 0) break
+        for (const r of rows) yield* sql`UPDATE traces SET sample_draw = ${sampleDraw(r.traceId)} WHERE rowid = ${r.id}`
+        after = rows[rows.length - 1]!.id
+      }
+      yield* sql`DROP INDEX traces_created_at`
+      yield* sql`CREATE INDEX traces_created_draw ON traces (created_at, sample_draw)`
+    }))
 }
 
 /**
