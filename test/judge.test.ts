@@ -15,7 +15,8 @@ import { traceLine } from "./helpers/traces.js"
 const setup = (lines: string, script: Array<Step>, overrides: Partial<Record<ConfigKey, unknown>> = {}, fallback?: (r: LlmRequest) => ReturnType<typeof answer>) => {
   const home = tempHome()
   fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), lines)
-  const mock = mockLlm(script, fallback)
+  let answerWith = fallback
+  const mock = mockLlm(script, (r) => (answerWith ?? (() => answer({ score: 0.8, reason: "ok" })))(r))
   const layer = fullLayer(home, mock.layer, { behaviors: ["response-quality"], judgeAuditShare: 0, ...overrides })
   const run = () =>
     Effect.runPromise(
@@ -25,7 +26,8 @@ const setup = (lines: string, script: Array<Step>, overrides: Partial<Record<Con
       }).pipe(Effect.provide(layer))
     )
   const db = () => new Database(path.join(home, "autotune.db"), { readonly: true })
-  return { home, run, seen: mock.seen, db }
+  const setFallback = (f: (r: LlmRequest) => ReturnType<typeof answer>) => void (answerWith = f)
+  return { home, run, seen: mock.seen, db, setFallback }
 }
 
 describe("Judge", () => {
@@ -154,5 +156,30 @@ describe("Judge", () => {
     expect(canaryScored).toEqual({ n: 2 })
     expect(summary.budgetExhausted).toBe(true)
     expect(Object.values(summary.skippedForBudget).reduce((a, b) => a + b, 0)).toBe(12 - 3)
+  })
+
+  it("calibrates the stage-2 band from the store's own pairs: a level stage 2 keeps overturning is escalated, one it confirms is not", async () => {
+    const t = setup(traceLine(1), [], {}, () => answer({ score: 0.9, reason: "x" }))
+    await t.run()
+    // 40 earlier pairs at each of two levels: 0.75 overturned half the time (outside the band), 0.5 never (inside it).
+    const db = new Database(path.join(t.home, "autotune.db"))
+    const put = db.prepare("INSERT INTO trace_scores (trace_id, behavior, rubric_version, score, stage1_score, stage2_score, reason, created_at, turn_at) VALUES (?, 'response-quality', ?, ?, ?, ?, 'r', ?, ?)")
+    for (let i = 0; i < 40; i++) {
+      put.run(`old-a-${i}`, RUBRICS["response-quality"].version, 0.5, 0.75, i % 2 === 0 ? 0.25 : 0.75, Date.now(), Date.now())
+      put.run(`old-b-${i}`, RUBRICS["response-quality"].version, 0.5, 0.5, 0.5, Date.now(), Date.now())
+    }
+    db.close()
+    fs.appendFileSync(path.join(t.home, "traces", "trace-2026-11-20.jsonl"), traceLine(2) + traceLine(3))
+    const seen = t.seen.length
+    // Stage 1 scores trip 2 at 0.75 and trip 3 at 0.5.
+    const scores: Record<string, number> = { "trip 2 ": 0.75, "trip 3 ": 0.5 }
+    t.setFallback((r) => answer({ score: r.model.includes("sonnet") ? 0.6 : Object.entries(scores).find(([k]) => r.messages[0]!.content.includes(k))![1], reason: r.model }))
+    const summary = await t.run()
+    const models = t.seen.slice(seen).map((r) => `${r.model.includes("sonnet") ? "2" : "1"}:${Object.keys(scores).find((k) => r.messages[0]!.content.includes(k))!.trim()}`).sort()
+    expect(models).toEqual(["1:trip 2", "1:trip 3", "2:trip 2"])
+    expect(summary.behaviors["response-quality"]!.stage2Levels).toEqual([
+      { level: 0.5, n: 40, flipShare: 0, escalate: false },
+      { level: 0.75, n: 40, flipShare: 0.5, escalate: true }
+    ])
   })
 })

@@ -9,6 +9,7 @@ import { sampleDraw } from "../src/Domain/Trace.js"
 import { decide, type Sample, type Thresholds } from "../src/stages/CanaryStats.js"
 import { Judge } from "../src/stages/Judge.js"
 import { canaryShare, pairRate, trendRate } from "../src/stages/Sampling.js"
+import { escalation } from "../src/stages/Escalation.js"
 import { TraceSource } from "../src/stages/TraceSource.js"
 import { fullLayer, tempHome } from "./helpers/app.js"
 import { mockLlm } from "./helpers/mockLlm.js"
@@ -162,5 +163,16 @@ describe("the canary test with a sample of the active turns", () => {
     const b = decide({ canary, active: active.map((s) => ({ ...s, sampled: true })), startedAt: 0, now: 1_000_000 + 2000 * 60_000, thresholds })
     expect(b).toEqual(a)
     expect(a.figures.pairs).toBe(200)
+  })
+})
+
+describe("the stage-2 rule", () => {
+  it("follows the band until a level has 30 pairs, then that level's own record", () => {
+    const band = { low: 0.35, high: 0.65 }
+    const fresh = escalation([], band)
+    expect([0.25, 0.5, 0.75].map(fresh.escalate)).toEqual([false, true, false])
+    const known = escalation([{ level: 0.5, n: 30, flips: 2 }, { level: 1, n: 60, flips: 15 }, { level: 0.25, n: 29, flips: 29 }], band)
+    expect([0.25, 0.5, 0.55, 0.75, 1].map(known.escalate)).toEqual([false, false, false, false, true])
+    expect(known.calibrated.map((c) => c.level)).toEqual([0.5, 1])
   })
 })

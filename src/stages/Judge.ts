@@ -8,6 +8,7 @@ import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js
 import { servedVersions, storeError, writeTransaction } from "../store/Db.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
+import { type Escalation, escalation, type LevelPairs } from "./Escalation.js"
 import { canaryShare, pairRate, trendRate } from "./Sampling.js"
 import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
 
@@ -37,6 +38,8 @@ export interface BehaviorEval {
   readonly sampling: Sampling
   readonly stage2: number
   readonly stage2Share: number
+  /** Stage-1 score levels whose stage-2 rule comes from the store's own pairs (the rest follow the unsure band). */
+  readonly stage2Levels?: Escalation["calibrated"]
   /** Mean |stage 1 - stage 2| over the traces both scored: judge drift shows here. */
   readonly stageDisagreement: number | null
   readonly calls: number
@@ -136,6 +139,17 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         ORDER BY t.created_at DESC
         LIMIT ${config.evalMaxTraces}`
 
+    /** The stage-2 rule for a behavior, from its stage-1/stage-2 pairs of the last 30 days of turns. */
+    const escalationFor = (rubric: Rubric, now: number) =>
+      sql<LevelPairs>`
+        SELECT ROUND(stage1_score * 4) / 4.0 AS level, COUNT(*) AS n, SUM(ABS(stage1_score - stage2_score) >= 0.2499) AS flips
+        FROM trace_scores WHERE behavior = ${rubric.behavior} AND rubric_version = ${rubric.version} AND turn_at >= ${now - 30 * 86_400_000}
+          AND stage1_score IS NOT NULL AND stage2_score IS NOT NULL
+        GROUP BY 1`.pipe(
+        Effect.map((pairs) => escalation(pairs, { low: config.judgeUnsureLow, high: config.judgeUnsureHigh })),
+        Effect.mapError(storeError("read the judges' agreement"))
+      )
+
     /**
      * What this behavior's decisions need judged, most needed first, at most AUTOTUNE_EVAL_MAX_TRACES: every
      * canary turn, about AUTOTUNE_JUDGE_CANARY_PAIRS active turns beside each, then the daily trend sample.
@@ -210,12 +224,12 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       | { readonly kind: "unscored"; readonly canary: boolean; readonly need: Need }
       | { readonly kind: "failed"; readonly error: LlmError; readonly canary: boolean; readonly need: Need }
 
-    const judgeTrace = (rubric: Rubric, row: Row) =>
+    const judgeTrace = (rubric: Rubric, row: Row, escalate: Escalation) =>
       Effect.gen(function* () {
         const trace = judgeTraceOf(row)
         const canary = row.isCanary === 1
         const first = yield* verdict(rubric, trace, config.judgeStage1Model, `judge:${rubric.behavior}:1`)
-        const unsure = first.status === "scored" && first.score >= config.judgeUnsureLow && first.score <= config.judgeUnsureHigh
+        const unsure = first.status === "scored" && escalate.escalate(first.score)
         const audited = first.status === "scored" && auditDraw(trace.traceId, rubric.behavior) < config.judgeAuditShare
         // A stage-2 failure leaves the stage-1 verdict standing; it is not worth losing the paid-for score.
         const second = unsure || audited
@@ -258,22 +272,22 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
 
     /** Judges what decisions need for every configured behavior: canary turns, their pairs, the trend sample. */
     const evaluate = Effect.fn("Judge.evaluate")(function* (onProgress?: (done: number, total: number) => void) {
-      const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling }> = []
+      const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling; escalate: Escalation }> = []
       for (const behavior of config.behaviors) {
         const rubric = RUBRICS[behavior]
         const selected = yield* selectTraces(rubric)
-        work.push({ rubric, rows: selected.rows, sampling: selected.sampling })
+        work.push({ rubric, rows: selected.rows, sampling: selected.sampling, escalate: yield* escalationFor(rubric, Date.now()) })
       }
       const total = work.reduce((n, w) => n + w.rows.length, 0)
       let done = 0
       const outcomes = new Map<Behavior, Array<Outcome>>()
       // Canary turns of every behavior first, then their pairs, then the trend samples: under a budget, what
       // decisions need most is judged first.
-      const items = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row }))).sort((a, b) => NEED_ORDER[a.row.need] - NEED_ORDER[b.row.need])
+      const items = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: w.escalate }))).sort((a, b) => NEED_ORDER[a.row.need] - NEED_ORDER[b.row.need])
       yield* Effect.forEach(
         items,
-        ({ rubric, row }) =>
-          Effect.tap(judgeTrace(rubric, row), (outcome) =>
+        ({ rubric, row, escalate }) =>
+          Effect.tap(judgeTrace(rubric, row, escalate), (outcome) =>
             Effect.sync(() => {
               const list = outcomes.get(rubric.behavior) ?? []
               list.push(outcome)
@@ -289,7 +303,9 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       yield* runner.ensureRunning
       const usage = yield* runner.usage
       const behaviors: Record<string, BehaviorEval> = {}
-      for (const { rubric, sampling } of work) behaviors[rubric.behavior] = summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`), sampling)
+      for (const { rubric, sampling, escalate } of work) {
+        behaviors[rubric.behavior] = { ...summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`), sampling), stage2Levels: escalate.calibrated }
+      }
       const all = usageOf(usage, "judge:")
       const skippedForBudget: Record<string, number> = {}
       for (const [b, list] of outcomes) {
