@@ -47,7 +47,8 @@ const level = (r: () => number, better: boolean) => {
 }
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-cost-"))
-const start = Date.parse(new Date().toISOString().slice(0, 10)) - (DAYS - 1) * DAY_MS
+// The traffic ends now: no turn from the future.
+const start = Date.now() - DAYS * DAY_MS
 const canaryFrom = start + (DAYS - 2) * DAY_MS
 const r = rng(7)
 let body = ""
@@ -63,6 +64,8 @@ const prompts = (home: string) => {
   fs.mkdirSync(dir, { recursive: true })
   for (const b of BEHAVIORS) fs.writeFileSync(path.join(dir, `${b}.json`), JSON.stringify({ name: b, version: `${b}-v1`, behavior: b, instructions: "Answer first." }))
   fs.writeFileSync(path.join(dir, "response-quality.canary.json"), JSON.stringify({ name: "rq", version: "rq-canary", behavior: "response-quality", instructions: "Answer first, briefly.", metadata: { canaryPercent: 10 } }))
+  // Placed by hand when its first turn was served: the monitor counts the canary from the file's time.
+  fs.utimesSync(path.join(dir, "response-quality.canary.json"), new Date(canaryFrom), new Date(canaryFrom))
 }
 
 const fake = await startFakeProvider()
