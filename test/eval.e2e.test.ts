@@ -82,6 +82,10 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     const second = jsonOut(await runCli(["eval", "--json"], env)) as { calls: number }
     expect(second.calls).toBe(0)
     expect(fake.requests.length).toBe(before)
+    // In words: why each turn was judged, and that the rest is left unjudged on purpose.
+    const text = await runCli(["eval"], env)
+    expect(text.stdout).toContain("CANARY/PAIRS/TREND")
+    expect(text.stdout).toContain("the rest stays unjudged")
   })
 
   it("OpenRouter over chat completions: a forced function call, lenient JSON parsing, unparseable answers unscored (never 0) and counted, a 400 stops the stage", async () => {

@@ -112,12 +112,13 @@ const fmt = (x: number | null, digits = 3) => (x === null ? "-" : x.toFixed(digi
 
 export const evalSummaryText = (s: EvalSummary) =>
   table(
-    ["BEHAVIOR", "SCORED", "UNSCORED", "FAILED", "MEAN", "CANARY", "STAGE-2", "CALLS", "TOKENS", "COST"],
+    ["BEHAVIOR", "SCORED", "UNSCORED", "FAILED", "MEAN", "CANARY/PAIRS/TREND", "TREND RATE", "STAGE-2", "CALLS", "TOKENS", "COST"],
     Object.entries(s.behaviors).map(([b, e]) => [
-      b, String(e.scored), String(e.unscored), String(e.failed), fmt(e.mean), String(e.canaryTraces),
-      `${(e.stage2Share * 100).toFixed(0)}%`, String(e.calls), String(e.tokensIn + e.tokensOut), usd(e.costUsd)
+      b, String(e.scored), String(e.unscored), String(e.failed), fmt(e.mean), `${e.canaryTraces}/${e.pairTraces}/${e.trendTraces}`,
+      `${(e.sampling.trendRate * 100).toFixed(1)}%`, `${(e.stage2Share * 100).toFixed(0)}%`, String(e.calls), String(e.tokensIn + e.tokensOut), usd(e.costUsd)
     ])
-  ) + `\neval: ${s.calls} call(s), ${usd(s.costUsd)}${s.budgetExhausted ? `; stopped early, a budget ran out (AUTOTUNE_DAILY_BUDGET_USD or AUTOTUNE_MAX_COST_USD): ${Object.values(s.skippedForBudget).reduce((a, b) => a + b, 0)} trace judgement(s) left for a later run` : ""}` +
+  ) + `\njudged: every canary turn, the active turns paired with them, and a daily sample for the trend (the trend rate of the turns); the rest stays unjudged` +
+  `\neval: ${s.calls} call(s), ${usd(s.costUsd)}${s.budgetExhausted ? `; stopped early, a budget ran out (AUTOTUNE_DAILY_BUDGET_USD or AUTOTUNE_MAX_COST_USD): ${Object.values(s.skippedForBudget).reduce((a, b) => a + b, 0)} trace judgement(s) left for a later run` : ""}` +
   egressLine(s.egressRedactions)
 
 /** Said only when the guard found something: stored text that the current rules would have cleaned. */
