@@ -163,7 +163,10 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       // The window ends at the newest stored turn, not now: a store read from old files samples its last weeks.
       const newest = (yield* sql<{ at: number | null }>`SELECT MAX(created_at) AS at FROM traces`)[0]?.at ?? 0
       const windowStart = config.judgeDailySample === 0 ? 0 : newest - TREND_WINDOW_DAYS * 86_400_000
-      const volume = yield* sql<{ n: number; first: number | null }>`SELECT COUNT(*) AS n, MIN(created_at) AS first FROM traces WHERE created_at >= ${windowStart}`
+      // The turns this rubric could judge at all, so a rubric that applies to some turns still gets its sample size.
+      const volume = yield* sql<{ n: number; first: number | null }>`
+        SELECT COUNT(*) AS n, MIN(t.created_at) AS first FROM traces t
+        WHERE t.created_at >= ${windowStart} AND t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}`
       const days = volume[0]?.first == null ? 1 : (newest - volume[0].first) / 86_400_000
       const rate = trendRate(config.judgeDailySample, Number(volume[0]?.n ?? 0), days)
       const pairs = pairRate(config.judgeCanaryPairs, canaryShare(canary?.metadata, config.canaryFraction))
