@@ -1,3 +1,4 @@
+import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -83,6 +84,10 @@ describe("CLI (built)", () => {
     expect(x.ingested + y.ingested).toBe(20_000)
     const again = jsonOut(await runCli(["ingest", "--json"], env)) as { ingested: number; lines: number }
     expect(again).toMatchObject({ ingested: 0, lines: 0 })
+    // The store both opened is in WAL mode with incremental auto-vacuum (set before its first page was written).
+    const db = new Database(path.join(home, "autotune.db"), { readonly: true })
+    expect([db.pragma("journal_mode", { simple: true }), db.pragma("auto_vacuum", { simple: true })]).toEqual(["wal", 2])
+    db.close()
   })
 
   it("runs `once` when no command is given", async () => {

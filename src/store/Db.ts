@@ -1,4 +1,5 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import Database from "better-sqlite3"
 import { SqlClient, SqlError } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
@@ -357,12 +358,16 @@ export const makeDbLayer = (filename: string, home?: string) => {
       // Incremental auto-vacuum takes effect on a new file (before its first table) and lets retention give
       // pages back; an older store is converted by retention's first prune.
       Effect.zipRight(
-        Effect.zipRight(sql`PRAGMA auto_vacuum = INCREMENTAL`, sql`PRAGMA synchronous = NORMAL`),
+        Effect.zipRight(sql`PRAGMA auto_vacuum = INCREMENTAL`, sql`PRAGMA synchronous = NORMAL`).pipe(
+          Effect.retry({ schedule: Schedule.intersect(busyRetry, Schedule.recurs(40)), while: isBusy })
+        ),
         Effect.forEach(secureSidecars(filename), (w) => Effect.logWarning(w), { discard: true })
       )
     )
   ).pipe(
-    Layer.provideMerge(SqliteClient.layer({ filename }))
+    // WAL is switched on by walMode below, with retries: the client's own switch runs inside its constructor,
+    // where a busy database is an untyped crash.
+    Layer.provideMerge(SqliteClient.layer({ filename, disableWAL: true }))
   )
   // @effect/sql's migrator treats any failure to claim a migration (SQLITE_BUSY included) as "another process
   // is migrating" and carries on before that process has committed: two first runs side by side would then
@@ -380,7 +385,10 @@ export const makeDbLayer = (filename: string, home?: string) => {
         Effect.try({
           try: () => secureStore(filename, home),
           catch: (cause) => new StoreError({ operation: "open", detail: `cannot create ${path.dirname(filename)} or its database privately: ${describeStoreCause(cause)}` })
-        }).pipe(Effect.flatMap((warnings) => Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })))
+        }).pipe(
+          Effect.flatMap((warnings) => Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })),
+          Effect.zipRight(walMode(filename))
+        )
       )
     ),
     Layer.catchAll((error) =>
@@ -393,6 +401,27 @@ const describe = (error: unknown): string => {
   const cause = (error as { cause?: unknown }).cause
   return describeStoreCause(cause instanceof Error ? cause : error)
 }
+
+/**
+ * Puts the database in WAL mode before the SQL client opens it (the client is told not to). The client's own
+ * switch runs synchronously in its constructor, where SQLITE_BUSY from a second process (opening a new store,
+ * or recovering the WAL while another writes) is an untyped crash: "unexpected failure: database is locked",
+ * seen in CI with two ingests started together. Here the switch is retried like any busy write.
+ */
+const walMode = (filename: string) =>
+  Effect.try({
+    try: () => {
+      const db = new Database(filename)
+      try {
+        // Before anything writes the file's first page: only a new file takes incremental auto-vacuum.
+        db.pragma("auto_vacuum = INCREMENTAL")
+        db.pragma("journal_mode = WAL")
+      } finally {
+        db.close()
+      }
+    },
+    catch: (cause) => new SqlError.SqlError({ cause, message: "switch to WAL mode" })
+  }).pipe(Effect.retry({ schedule: Schedule.intersect(busyRetry, Schedule.recurs(40)), while: isBusy }))
 
 /** The store at the configured AUTOTUNE_DB_PATH. */
 export const DbLive = Layer.unwrapEffect(Effect.map(Settings, (s) => makeDbLayer(s.config.dbPath, s.config.home)))
