@@ -115,6 +115,9 @@ const giveBack = (sql: SqlClient.SqlClient, pruned: boolean) =>
       yield* sql`VACUUM`
       return
     }
-    yield* sql`PRAGMA incremental_vacuum`
+    // Each step of PRAGMA incremental_vacuum frees one page, and the SQL client steps a statement that returns
+    // no rows once: it is run once per free page (a day's prune at 5,000 turns is about 1,500 pages).
+    const free = yield* sql<{ n: number }>`SELECT freelist_count AS n FROM pragma_freelist_count()`
+    for (let i = 0; i < Number(free[0]?.n ?? 0); i++) yield* sql`PRAGMA incremental_vacuum`
     yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`
   })
