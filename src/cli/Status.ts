@@ -8,6 +8,7 @@ import type { Agreement } from "../stages/Agreement.js"
 import { Deployer } from "../stages/Deployer.js"
 import { Feedback } from "../stages/Feedback.js"
 import { RUBRICS } from "../stages/Rubrics.js"
+import { DAY_MS, dayOf } from "../report/Series.js"
 
 export interface BehaviorStatus {
   readonly behavior: Behavior
@@ -42,7 +43,7 @@ export const statusReport = Effect.gen(function* () {
     )
 
   // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
-  const week = new Date(Date.now() - 6 * 86_400_000).toISOString().slice(0, 10)
+  const week = dayOf(Date.now() - 6 * DAY_MS)
   const agreements = yield* (yield* Feedback).humanAgreement()
   const behaviors: Array<BehaviorStatus> = []
   for (const behavior of config.behaviors) {

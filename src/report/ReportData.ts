@@ -9,7 +9,7 @@ import { ALPHA } from "../stages/CanaryStats.js"
 import { Feedback } from "../stages/Feedback.js"
 import { RUBRICS } from "../stages/Rubrics.js"
 import { type DiffPart, wordDiff } from "./Diff.js"
-import { type DayScores, scoreSeries, type SeriesPoint, trendOf, type Trend } from "./Series.js"
+import { DAY_MS, type DayScores, dayOf, scoreSeries, type SeriesPoint, trendOf, type Trend } from "./Series.js"
 
 /**
  * Everything `autotune report` shows, aggregated in SQL: per day, per version, per stage, never a row per
@@ -92,9 +92,7 @@ export interface JudgeDay {
   readonly disagreement: number | null
 }
 
-const DAY_MS = 86_400_000
 const iso = (ms: number) => new Date(ms).toISOString()
-const dayOf = (ms: number) => iso(ms).slice(0, 10)
 const CLIP = 280
 /** "Recent" for the lowest-scored turns: the last week, what a person can still act on. */
 const RECENT_MS = 7 * DAY_MS

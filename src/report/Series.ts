@@ -59,8 +59,9 @@ const sumOver = (days: ReadonlyArray<DayScores>, from: string, to: string): Mome
     .filter((d) => d.day >= from && d.day < to)
     .reduce((acc, d) => ({ n: acc.n + d.n, sum: acc.sum + d.sum, sumSq: acc.sumSq + d.sumSq }), { n: 0, sum: 0, sumSq: 0 })
 
-const DAY_MS = 86_400_000
-const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+export const DAY_MS = 86_400_000
+/** The UTC day of a time, "YYYY-MM-DD": the unit of the store's daily rollups. */
+export const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
 /** The last seven days (today included) against the seven before, all versions together. */
 export const trendOf = (days: ReadonlyArray<DayScores>, now: number): Trend => {

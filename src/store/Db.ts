@@ -315,6 +315,9 @@ export const busyRetry = Schedule.exponential("50 millis", 2).pipe(
   Schedule.upTo(Duration.minutes(2))
 )
 
+/** Opening and migrating retry a busy store like a write, but give up after 40 tries with the error. */
+const openRetry = Schedule.intersect(busyRetry, Schedule.recurs(40))
+
 /**
  * Runs a write transaction, retrying it whole while another process holds the database. When SQLite has
  * already rolled back on its own (a full disk), @effect/sql's ROLLBACK fails too and dies: that is the same
@@ -359,7 +362,7 @@ export const makeDbLayer = (filename: string, home?: string) => {
       // pages back; an older store is converted by retention's first prune.
       Effect.zipRight(
         Effect.zipRight(sql`PRAGMA auto_vacuum = INCREMENTAL`, sql`PRAGMA synchronous = NORMAL`).pipe(
-          Effect.retry({ schedule: Schedule.intersect(busyRetry, Schedule.recurs(40)), while: isBusy })
+          Effect.retry({ schedule: openRetry, while: isBusy })
         ),
         Effect.forEach(secureSidecars(filename), (w) => Effect.logWarning(w), { discard: true })
       )
@@ -376,7 +379,7 @@ export const makeDbLayer = (filename: string, home?: string) => {
     withRunLock(`${filename}.migrate.lock`, SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(MIGRATIONS) }), "2 minutes")
   ).pipe(
     Layer.provide(NodeContext.layer),
-    Layer.retry(Schedule.intersect(busyRetry, Schedule.recurs(40)))
+    Layer.retry(openRetry)
   )
   return migrated.pipe(
     Layer.provideMerge(client),
@@ -421,7 +424,7 @@ const walMode = (filename: string) =>
       }
     },
     catch: (cause) => new SqlError.SqlError({ cause, message: "switch to WAL mode" })
-  }).pipe(Effect.retry({ schedule: Schedule.intersect(busyRetry, Schedule.recurs(40)), while: isBusy }))
+  }).pipe(Effect.retry({ schedule: openRetry, while: isBusy }))
 
 /** The store at the configured AUTOTUNE_DB_PATH. */
 export const DbLive = Layer.unwrapEffect(Effect.map(Settings, (s) => makeDbLayer(s.config.dbPath, s.config.home)))
