@@ -37,6 +37,12 @@ export const Provider = Schema.String.pipe(
   })
 )
 
+const BATCH_MODES = ["off", "trend"] as const
+export type BatchMode = (typeof BATCH_MODES)[number]
+const BatchMode = Schema.String.pipe(
+  Schema.filter((s): s is BatchMode => (BATCH_MODES as ReadonlyArray<string>).includes(s), { message: () => `must be one of ${BATCH_MODES.join(", ")}` })
+)
+
 export const AppConfig = Schema.Struct({
   home: nonEmpty,
   traceDir: nonEmpty,
@@ -77,6 +83,10 @@ export const AppConfig = Schema.Struct({
   judgeAuditShare: between(0, 1),
   judgeDailySample: intAtLeast(0),
   judgeCanaryPairs: intAtLeast(0),
+  judgeBatch: BatchMode,
+  judgeCombined: Schema.Boolean,
+  judgeBatchPollSeconds: positive,
+  judgeBatchWait: Schema.Boolean,
 
   minImprovement: between(0, 1),
   maxFailuresSample: intAtLeast(1),
@@ -182,6 +192,10 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   judgeUnsureHigh: { kind: "number", env: ["AUTOTUNE_JUDGE_UNSURE_HIGH"], file: ["judge", "unsureHigh"], default: constant(0.65), doc: "Upper end of the unsure band" },
   judgeDailySample: { kind: "integer", env: ["AUTOTUNE_JUDGE_DAILY_SAMPLE"], file: ["judge", "dailySample"], default: constant(40), doc: "Turns per behavior per day the judge scores for the trend and the optimizer, a random sample spread over the day (0 = every turn)" },
   judgeCanaryPairs: { kind: "integer", env: ["AUTOTUNE_JUDGE_CANARY_PAIRS"], file: ["judge", "canaryPairs"], default: constant(6), doc: "Active-pack turns judged per canary turn while a canary runs, for the canary's paired test (0 = every active turn)" },
+  judgeBatch: { kind: "string", env: ["AUTOTUNE_JUDGE_BATCH"], file: ["judge", "batch"], default: constant("trend"), doc: "trend: the trend sample goes through Anthropic's Message Batches (half price, scores arrive by a later run); off: every turn judged at once. Canary turns and their pairs are never batched" },
+  judgeBatchPollSeconds: { kind: "number", env: ["AUTOTUNE_JUDGE_BATCH_POLL_SECONDS"], file: ["judge", "batchPollSeconds"], default: constant(30), doc: "How often --wait-batches asks whether a judge batch has ended" },
+  judgeBatchWait: { kind: "boolean", env: ["AUTOTUNE_JUDGE_BATCH_WAIT"], file: ["judge", "batchWait"], flag: "wait-batches", default: constant(false), doc: "eval and once wait for pending judge batches to end and collect them (else a later run does)" },
+  judgeCombined: { kind: "boolean", env: ["AUTOTUNE_JUDGE_COMBINED"], file: ["judge", "combined"], default: constant(false), doc: "Score every selected behavior of a turn in one stage-1 request (each rubric fenced and scored on its own)" },
   judgeAuditShare: { kind: "number", env: ["AUTOTUNE_JUDGE_AUDIT_SHARE"], file: ["judge", "auditShare"], default: constant(0.05), doc: "Random share of confident traces also re-judged by stage 2" },
 
   minImprovement: { kind: "number", env: ["AUTOTUNE_MIN_IMPROVEMENT"], file: ["optimize", "minImprovement"], default: constant(0.05), doc: "Gain over the baseline a candidate needs in validation" },

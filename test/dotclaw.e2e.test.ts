@@ -73,7 +73,7 @@ describe("a current DotClaw install, found with no AUTOTUNE_* paths", () => {
       ...Array.from({ length: 10 }, (_, i) => ({ id: `fb-${i}`, trace: traceId(i), type: (i < 5 ? "negative" : "positive") as "negative" | "positive", at: now, ...(i === 0 ? { reason: "wrong, my pin is 4242 and mail ana@example.com" } : {}) })),
       { id: "fb-early", trace: traceId(500), type: "positive", at: now }
     ])
-    const env = { HOME: m.userHome, ANTHROPIC_API_KEY: "sk-ant-test-0123456789", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: B, AUTOTUNE_SAMPLE_SIZE: "10", AUTOTUNE_JUDGE_AUDIT_SHARE: "0" }
+    const env = { HOME: m.userHome, ANTHROPIC_API_KEY: "sk-ant-test-0123456789", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: B, AUTOTUNE_SAMPLE_SIZE: "10", AUTOTUNE_JUDGE_AUDIT_SHARE: "0" }
 
     const config = jsonOut(await runCli(["config", "--json"], env)) as { dotclawHome: string; settings: Record<string, { value: unknown; source: string; from: string }> }
     expect(config.dotclawHome).toBe(m.dotclaw)

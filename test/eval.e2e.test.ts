@@ -38,7 +38,7 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     const home = tempHome()
     writeTraces(home)
     // The first call goes alone (it tells whether key and model work), so it meets all four faults: 4 retries.
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url, ...fastRetries, AUTOTUNE_OPENROUTER_RETRIES: "4" }
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", ...fastRetries, AUTOTUNE_OPENROUTER_RETRIES: "4" }
     expect((await runCli(["ingest"], env)).code).toBe(0)
     fake.faults.push({ status: 429, headers: { "retry-after": "0" } }, { status: 500 }, { status: 529 }, { garbage: true })
     const first = await runCli(["eval", "--json"], env)
@@ -127,7 +127,7 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     fake = await startFakeProvider()
     const home = tempHome()
     writeTraces(home)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, ...fastRetries, AUTOTUNE_JUDGE_STAGE2_MODEL: "anthropic/claude-sonnet-4-5" }
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", ...fastRetries, AUTOTUNE_JUDGE_STAGE2_MODEL: "anthropic/claude-sonnet-4-5" }
     await runCli(["ingest"], env)
     const result = await runCli(["eval", "--json"], env)
     expect(result.code).toBe(0)
@@ -141,7 +141,7 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     fake = await startFakeProvider()
     const home = tempHome()
     writeTraces(home)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, ...fastRetries, AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_JUDGE_STAGE1_MODEL: "anthropic/claude-opus-4-8", AUTOTUNE_JUDGE_UNSURE_LOW: "0", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.01" }
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", ...fastRetries, AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_JUDGE_STAGE1_MODEL: "anthropic/claude-opus-4-8", AUTOTUNE_JUDGE_UNSURE_LOW: "0", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.01" }
     await runCli(["ingest"], env)
     fake.faults.push({ status: 400, body: JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "tool_choice: forced tool use is not supported for this model" } }) })
     const result = await runCli(["eval", "--json"], env)
@@ -160,7 +160,7 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     fake = await startFakeProvider()
     const home = tempHome()
     writeTraces(home)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, ...fastRetries, AUTOTUNE_MAX_COST_USD: "0.0000001", AUTOTUNE_LLM_CONCURRENCY: "1" }
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", ...fastRetries, AUTOTUNE_MAX_COST_USD: "0.0000001", AUTOTUNE_LLM_CONCURRENCY: "1" }
     await runCli(["ingest"], env)
     const result = await runCli(["eval", "--json"], env)
     expect(result.code).toBe(0)

@@ -46,7 +46,7 @@ describe("failures the user must fix stop the run at once (built CLI, loopback p
     const { home, env } = await setUp(always({ status: 401, body: JSON.stringify({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }) }))
     const result = await runCli(["once"], env)
     expect(result.code).not.toBe(0)
-    expect(fake!.requests.length).toBeLessThanOrEqual(2)
+    expect(fake!.httpCalls).toBeLessThanOrEqual(2)
     expect(errorLines(result.stderr)).toHaveLength(1)
     expect(result.stderr).toMatch(/eval: anthropic rejected the API key \(HTTP 401, .*authentication_error.*\); check ANTHROPIC_API_KEY/)
     // The summary on stdout says that optimize did not run, and why.
@@ -66,13 +66,14 @@ describe("failures the user must fix stop the run at once (built CLI, loopback p
     })
     const result = await runCli(["eval"], env)
     expect(result.code).toBe(2)
-    expect(fake!.requests.length).toBeLessThanOrEqual(2)
+    expect(fake!.httpCalls).toBeLessThanOrEqual(2)
     expect(errorLines(result.stderr)).toHaveLength(1)
     expect(result.stderr).toMatch(/does not know the model "anthropic\/claude-haiku-9" .*check AUTOTUNE_JUDGE_STAGE1_MODEL/)
   })
 
   it("a provider answering 502 with an HTML page: the circuit breaker stops the run after a few requests", async () => {
-    const { home, env } = await setUp(always({ status: 502, body: "<html><body><h1>502 Bad Gateway</h1></body></html>", headers: { "content-type": "text/html" } }))
+    // Direct calls (the trend sample's batch submission is one request with its own retries: batch.e2e).
+    const { home, env } = await setUp(always({ status: 502, body: "<html><body><h1>502 Bad Gateway</h1></body></html>", headers: { "content-type": "text/html" } }), { AUTOTUNE_JUDGE_BATCH: "off" })
     const started = Date.now()
     const result = await runCli(["once", "--json"], env)
     expect(result.code).toBe(1)
@@ -106,8 +107,8 @@ describe("failures the user must fix stop the run at once (built CLI, loopback p
     expect(errors.length).toBeLessThanOrEqual(cycles + 1)
     expect(errors.every((l) => l.includes("check ANTHROPIC_API_KEY"))).toBe(true)
     // One request per cycle: each cycle tries the key again, so a fixed key is picked up.
-    expect(fake!.requests.length).toBeGreaterThanOrEqual(cycles)
-    expect(fake!.requests.length).toBeLessThanOrEqual(cycles + 1)
+    expect(fake!.httpCalls).toBeGreaterThanOrEqual(cycles)
+    expect(fake!.httpCalls).toBeLessThanOrEqual(cycles + 1)
   })
 })
 

@@ -10,7 +10,7 @@ import { judgePrompt, RUBRICS } from "../src/stages/Rubrics.js"
 import { TraceSource } from "../src/stages/TraceSource.js"
 import { fullLayer, tempHome } from "./helpers/app.js"
 import { answer, mockLlm, type Step } from "./helpers/mockLlm.js"
-import { traceLine } from "./helpers/traces.js"
+import { traceLine, traceObject } from "./helpers/traces.js"
 
 const setup = (lines: string, script: Array<Step>, overrides: Partial<Record<ConfigKey, unknown>> = {}, fallback?: (r: LlmRequest) => ReturnType<typeof answer>) => {
   const home = tempHome()
@@ -181,5 +181,60 @@ describe("Judge", () => {
       { level: 0.5, n: 40, flipShare: 0, escalate: false },
       { level: 0.75, n: 40, flipShare: 0.5, escalate: true }
     ])
+  })
+
+  describe("one request for every selected behavior of a turn (AUTOTUNE_JUDGE_COMBINED=1)", () => {
+    const three = ["task-extraction", "response-quality", "tool-calling"] as const
+    const perBehavior: Record<string, number> = { "task-extraction": 0.9, "response-quality": 0.6, "tool-calling": 0.75 }
+
+    it("sends each turn once with every rubric fenced on its own, and stores each behavior's own score", async () => {
+      const t = setup(traceLine(1) + traceLine(2) + traceLine(3), [], { behaviors: [...three], judgeCombined: true, judgeUnsureLow: 0, judgeUnsureHigh: 0 }, (r) =>
+        answer(r.output?.name === "record_scores" ? Object.fromEntries(three.map((b) => [b, { score: perBehavior[b], reason: `${b} ok` }])) : { score: 0.1, reason: "single" })
+      )
+      const summary = await t.run()
+      expect(t.seen).toHaveLength(3)
+      for (const r of t.seen) {
+        expect(r.stage).toBe("judge:combined:1")
+        for (const b of three) expect(r.system).toContain(`<<<RUBRIC ${b}>>>`)
+        // The turn goes once: its reply appears once however many rubrics read it.
+        expect(r.messages[0]!.content.match(/## Assistant reply/g)).toHaveLength(1)
+      }
+      for (const b of three) expect(summary.behaviors[b]).toMatchObject({ scored: 3, unscored: 0, mean: perBehavior[b] })
+      const d = t.db()
+      expect(d.prepare("SELECT behavior, COUNT(*) AS n, MIN(score) AS lo, MAX(score) AS hi FROM trace_scores GROUP BY behavior ORDER BY behavior").all()).toEqual(
+        [...three].sort().map((b) => ({ behavior: b, n: 3, lo: perBehavior[b], hi: perBehavior[b] }))
+      )
+      d.close()
+      expect(summary.calls).toBe(3)
+    })
+
+    it("leaves the other behaviors scored when one rubric of the answer cannot be read; that one gets its own request, then is unscored", async () => {
+      const t = setup(traceLine(1), [], { behaviors: [...three], judgeCombined: true, judgeUnsureLow: 0, judgeUnsureHigh: 0 }, (r) =>
+        r.output?.name === "record_scores"
+          ? answer({ "task-extraction": { score: 0.9, reason: "fine" }, "response-quality": { score: 0.6, reason: "meh" }, "tool-calling": { score: "n/a" } })
+          : answer({ score: "still not a number", reason: "single" })
+      )
+      const summary = await t.run()
+      expect(summary.behaviors["task-extraction"]).toMatchObject({ scored: 1, mean: 0.9 })
+      expect(summary.behaviors["response-quality"]).toMatchObject({ scored: 1, mean: 0.6 })
+      expect(summary.behaviors["tool-calling"]).toMatchObject({ scored: 0, unscored: 1, mean: null })
+      expect(t.seen.map((r) => r.stage)).toEqual(["judge:combined:1", "judge:tool-calling:1"])
+      const d = t.db()
+      expect(d.prepare("SELECT behavior, status, score FROM judge_scores ORDER BY behavior").all()).toEqual([
+        { behavior: "response-quality", status: "scored", score: 0.6 },
+        { behavior: "task-extraction", status: "scored", score: 0.9 },
+        { behavior: "tool-calling", status: "unscored", score: null }
+      ])
+      d.close()
+    })
+
+    it("groups only the behaviors a turn was selected for: a rubric that does not apply is not asked", async () => {
+      const noTools = JSON.stringify({ ...traceObject(1), tool_calls: [] }) + "\n"
+      const t = setup(noTools, [], { behaviors: ["response-quality", "tool-outcome"], judgeCombined: true, judgeUnsureLow: 0, judgeUnsureHigh: 0 })
+      const summary = await t.run()
+      // tool-outcome applies to turns with tool calls only: a lone rubric is asked the usual way.
+      expect(t.seen.map((r) => r.stage)).toEqual(["judge:response-quality:1"])
+      expect(summary.behaviors["tool-outcome"]!.scored).toBe(0)
+    })
   })
 })

@@ -36,7 +36,7 @@ describe("the whole loop through the built CLI", () => {
   it("traces in -> canary out beside an active pack -> promoted on better traces -> an erroring canary rolled back -> an equal one keeps waiting", async () => {
     const home = tempHome()
     const env = {
-      AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: B,
+      AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: B,
       AUTOTUNE_SAMPLE_SIZE: "10", AUTOTUNE_EVAL_MAX_TRACES: "1000", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.5", AUTOTUNE_JUDGE_AUDIT_SHARE: "0", AUTOTUNE_LLM_CONCURRENCY: "16"
     }
     writeTurns(home, "history", 0, 30, { score: 0.4, startMs: Date.now() - 3 * 3_600_000 })

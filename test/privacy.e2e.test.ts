@@ -59,8 +59,9 @@ describe("nothing private leaves the machine (built CLI)", () => {
     const dbPath = path.join(home, "autotune.db")
     expect(leaksInStore(dbPath).length).toBe(positives.length)
 
-    // Every trace judged (not the daily sample), so every planted value is in some request to the provider.
-    const evaluated = await runCli(["eval", "--json"], { ...env, AUTOTUNE_JUDGE_DAILY_SAMPLE: "0" })
+    // Every trace judged (not the daily sample), so every planted value is in some request to the provider;
+    // they go in a Message Batch (the default), collected in the same run.
+    const evaluated = await runCli(["eval", "--json", "--wait-batches"], { ...env, AUTOTUNE_JUDGE_DAILY_SAMPLE: "0", AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "0.05" })
     expect(evaluated.code).toBe(0)
     const summary = jsonOut(evaluated) as { egressRedactions: number; behaviors: Record<string, { scored: number }> }
     expect(summary.behaviors["response-quality"]!.scored).toBe(positives.length)

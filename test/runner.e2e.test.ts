@@ -24,7 +24,7 @@ describe("once, daemon and the library", () => {
   it("two `once` at the same time: no database error, no double work", async () => {
     const home = tempHome()
     fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 20))
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: "response-quality" }
+    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality" }
     fake.latencyMs = 30
     const [a, b] = await Promise.all([runCli(["once", "--json"], env), runCli(["once", "--json"], env)])
     fake.latencyMs = 0
@@ -63,7 +63,7 @@ describe("once, daemon and the library", () => {
     fake.latencyMs = 2000
     fake.requests.length = 0
     const child = spawn(process.execPath, ["dist/bin.js", "daemon"], {
-      env: { PATH: process.env["PATH"] ?? "", HOME: home, AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: "response-quality" },
+      env: { PATH: process.env["PATH"] ?? "", HOME: home, AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality" },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stderr = ""

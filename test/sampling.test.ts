@@ -51,7 +51,7 @@ describe("the sample's draw and rates", () => {
  * A store with `days` days of `perDay` turns of response-quality; the last day's turns after noon are served
  * 10% by a canary and 90% by the active pack, whose files are on disk.
  */
-const world = (days: number, perDay: number, overrides: Partial<Record<ConfigKey, unknown>> = {}) => {
+const world = (days: number, perDay: number, overrides: Partial<Record<ConfigKey, unknown>> = {}, llm: { readonly batches?: boolean } = {}) => {
   const home = tempHome()
   const start = Date.UTC(2026, 10, 10)
   const canaryFrom = start + (days - 1) * DAY + DAY / 2
@@ -67,7 +67,7 @@ const world = (days: number, perDay: number, overrides: Partial<Record<ConfigKey
   fs.mkdirSync(prompts)
   fs.writeFileSync(path.join(prompts, `${B}.json`), JSON.stringify({ name: B, version: "active-1", behavior: B, instructions: "Be brief." }))
   fs.writeFileSync(path.join(prompts, `${B}.canary.json`), JSON.stringify({ name: B, version: "canary-1", behavior: B, instructions: "Be briefer.", metadata: { canaryPercent: 10 } }))
-  const mock = mockLlm([])
+  const mock = mockLlm([], undefined, llm)
   const layer = fullLayer(home, mock.layer, { behaviors: [B], judgeAuditShare: 0, evalMaxTraces: 100_000, ...overrides })
   const run = () => Effect.runPromise(Effect.gen(function* () {
     yield* (yield* TraceSource).ingest()
@@ -80,7 +80,7 @@ const world = (days: number, perDay: number, overrides: Partial<Record<ConfigKey
     db.close()
     return rows
   }
-  return { run, judged, seen: mock.seen, canaryFrom, start }
+  return { run, judged, seen: mock.seen, batched: mock.batched, canaryFrom, start, home }
 }
 
 describe("what the judge scores", () => {
@@ -117,6 +117,29 @@ describe("what the judge scores", () => {
     expect(rows).toHaveLength(120)
     // All 100 others are pairs from the canary's window: none of the trend sample yet.
     expect(rows.every((r) => r.at >= w.canaryFrom - 6 * 3_600_000)).toBe(true)
+  })
+
+  it("with batching on, canary turns and their pairs are judged at once and only the trend sample goes in the batch", async () => {
+    const w = world(10, 400, { judgeBatch: "trend" }, { batches: true })
+    const first = await w.run()
+    const b = first.behaviors[B]!
+    const direct = w.judged()
+    // Every canary turn and its pairs now; nothing of the trend yet.
+    expect(direct.filter((r) => r.version === "canary-1")).toHaveLength(20)
+    expect(direct.every((r) => r.at >= w.canaryFrom - 6 * 3_600_000)).toBe(true)
+    expect(b.trendTraces).toBe(0)
+    expect(w.batched).toHaveLength(1)
+    expect(b.batched).toBe(w.batched[0]!.length)
+    expect(b.batched).toBeGreaterThan(250)
+    const db = new Database(path.join(w.home, "autotune.db"), { readonly: true })
+    expect(db.prepare("SELECT DISTINCT need FROM judge_batch_items").all()).toEqual([{ need: "trend" }])
+    db.close()
+    // The next run collects the sample; every turn chosen is judged once.
+    const second = await w.run()
+    expect(second.batches).toMatchObject({ collected: b.batched, submitted: 0, pendingBatches: 0 })
+    const all = w.judged()
+    expect(new Set(all.map((r) => r.id)).size).toBe(all.length)
+    expect(all.length).toBe(direct.length + b.batched!)
   })
 
   it("judges every turn with AUTOTUNE_JUDGE_DAILY_SAMPLE=0 and AUTOTUNE_JUDGE_CANARY_PAIRS=0", async () => {

@@ -109,3 +109,24 @@ export const parseRetryAfter = (get: (name: string) => string | null | undefined
   const date = Date.parse(value)
   return Number.isFinite(date) ? Math.max(0, date - now) : undefined
 }
+
+/** One request of a batch, named so its answer can be matched: custom ids are [A-Za-z0-9_-]{1,64}. */
+export interface BatchItem {
+  readonly customId: string
+  readonly request: LlmRequest
+}
+
+/** Where a submitted batch stands at the provider. */
+export interface BatchStatus {
+  readonly id: string
+  readonly ended: boolean
+  /** When the provider gives up on what is still unprocessed (Anthropic: 24 hours after submission). */
+  readonly expiresAt: number
+  readonly endedAt?: number
+}
+
+/** One answer of an ended batch: a reply, a failure, or a request the provider never ran. */
+export type BatchResult =
+  | { readonly customId: string; readonly type: "succeeded"; readonly response: LlmResponse }
+  | { readonly customId: string; readonly type: "errored"; readonly error: LlmError }
+  | { readonly customId: string; readonly type: "expired" | "canceled" }

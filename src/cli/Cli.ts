@@ -50,8 +50,11 @@ const flagOption = (f: (typeof CONFIG_FLAGS)[number]): Options.Options<string> =
     : f.kind === "number"
       ? Options.map(Options.float(f.flag), String)
       : Options.text(f.flag)
+// A boolean setting's flag is a switch: given, it sets the setting; absent, the other sources decide.
 const configFlags = Options.all(
-  Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag, flagOption(f).pipe(Options.withDescription(f.doc), Options.optional)])) as Record<
+  Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag, f.kind === "boolean"
+    ? Options.boolean(f.flag).pipe(Options.withDescription(f.doc), Options.map((on) => (on ? Option.some("1") : Option.none())))
+    : flagOption(f).pipe(Options.withDescription(f.doc), Options.optional)])) as Record<
     string,
     Options.Options<Option.Option<string>>
   >
@@ -118,8 +121,16 @@ export const evalSummaryText = (s: EvalSummary) =>
       `${(e.sampling.trendRate * 100).toFixed(1)}%`, `${(e.stage2Share * 100).toFixed(0)}%`, String(e.calls), String(e.tokensIn + e.tokensOut), usd(e.costUsd)
     ])
   ) + `\njudged: every canary turn, the active turns paired with them, and a daily sample for the trend (the trend rate of the turns); the rest stays unjudged` +
+  (s.batches.mode === "off" && s.batches.collected === 0 ? "" : `\nbatches: ${s.batches.submitted} trend turn(s) sent at half price (scores come with a later run, or now with --wait-batches), ${s.batches.collected} answer(s) collected, ${s.batches.pendingBatches} batch(es) still out`) +
   `\neval: ${s.calls} call(s), ${usd(s.costUsd)}${s.budgetExhausted ? `; stopped early, a budget ran out (AUTOTUNE_DAILY_BUDGET_USD or AUTOTUNE_MAX_COST_USD): ${Object.values(s.skippedForBudget).reduce((a, b) => a + b, 0)} trace judgement(s) left for a later run` : ""}` +
   egressLine(s.egressRedactions)
+
+/** Where the judge's batches stand: said when batching is on or a batch is still out. */
+const batchesLine = (b: { readonly mode: string; readonly pending: number; readonly requests: number; readonly reservedUsd: number; readonly oldestSubmittedAt: string | null }) =>
+  b.mode === "off" && b.pending === 0
+    ? ""
+    : `\njudge batches: ${b.pending === 0 ? "none pending" : `${b.pending} pending (${b.requests} request(s), up to ${usd(b.reservedUsd)} held against the budget, oldest sent ${b.oldestSubmittedAt})`}` +
+      (b.mode === "off" ? " (AUTOTUNE_JUDGE_BATCH=off: collected, none sent)" : "; the trend sample goes through Message Batches at half price")
 
 /** Said only when the guard found something: stored text that the current rules would have cleaned. */
 export const egressLine = (n: number) =>
@@ -491,6 +502,7 @@ const statusCommand = Command.make("status", common, (opts) =>
           `\njudged, last 7 days, of ${report.judging.turns7d} turns: ${report.behaviors.map((b) => `${b.behavior} ${b.judged7d}`).join(", ")}` +
           (report.judging.dailySample === 0 ? " (every turn: AUTOTUNE_JUDGE_DAILY_SAMPLE=0)" : ` (a sample of ${report.judging.dailySample} a day per behavior, every canary turn and ${report.judging.canaryPairs === 0 ? "every active turn" : `about ${report.judging.canaryPairs} active turns per canary turn`}; the rest stays unjudged)`) +
           `\negress guard, last 7 days: ${report.egressRedactions} value(s) replaced before sending` +
+          batchesLine(report.batches) +
           `\ndaily budget: ${report.dailyBudgetUsd === 0 ? "none (AUTOTUNE_DAILY_BUDGET_USD=0)" : `${usd(report.spend24hUsd, 2)} of ${usd(report.dailyBudgetUsd, 2)} spent in the last 24 hours${report.spend24hUsd >= report.dailyBudgetUsd ? ": exhausted, LLM stages wait" : ""}`}` +
           Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("")
       )

@@ -92,6 +92,8 @@ export const statusReport = Effect.gen(function* () {
   const unparseable = Object.fromEntries(parsing.map((p) => [p.model, { structured: p.structured, unparsed: p.unparsed, share: p.structured === 0 ? 0 : p.unparsed / p.structured }]))
   const egress = yield* sql<{ n: number | null }>`SELECT SUM(egress_redactions) AS n FROM llm_daily WHERE day >= ${week}`.pipe(Effect.mapError(fail))
   const turns = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${Date.parse(`${week}T00:00:00Z`)}`.pipe(Effect.mapError(fail))
+  const pending = yield* sql<{ batches: number; requests: number | null; reserved: number | null; oldest: number | null }>`
+    SELECT COUNT(*) AS batches, SUM(requests) AS requests, SUM(estimated_usd) AS reserved, MIN(submitted_at) AS oldest FROM llm_batches WHERE status = 'pending'`.pipe(Effect.mapError(fail))
   const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(feedback_type = 'negative') AS negative FROM feedback`.pipe(Effect.mapError(fail))
   return {
     behaviors,
@@ -103,6 +105,14 @@ export const statusReport = Effect.gen(function* () {
     egressRedactions: Number(egress[0]?.n ?? 0),
     reactions: { total: Number(feedback[0]?.n ?? 0), negative: Number(feedback[0]?.negative ?? 0) },
     /** Turns of the last 7 UTC days, and how the judge samples them. */
-    judging: { turns7d: Number(turns[0]?.n ?? 0), dailySample: config.judgeDailySample, canaryPairs: config.judgeCanaryPairs }
+    judging: { turns7d: Number(turns[0]?.n ?? 0), dailySample: config.judgeDailySample, canaryPairs: config.judgeCanaryPairs },
+    /** Judge batches sent and not yet collected: their requests, the most they can cost (held against the budget). */
+    batches: {
+      mode: config.judgeBatch,
+      pending: Number(pending[0]?.batches ?? 0),
+      requests: Number(pending[0]?.requests ?? 0),
+      reservedUsd: Number(pending[0]?.reserved ?? 0),
+      oldestSubmittedAt: pending[0]?.oldest == null ? null : new Date(pending[0].oldest).toISOString()
+    }
   }
 })

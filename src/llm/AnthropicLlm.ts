@@ -1,8 +1,8 @@
 import Anthropic from "@anthropic-ai/sdk"
 import { Effect, Layer } from "effect"
 import { Settings } from "../Config.js"
-import { LlmError, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
-import { Llm } from "./Llm.js"
+import { type BatchResult, type BatchStatus, LlmError, type LlmErrorReason, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import { Llm, type LlmBatches } from "./Llm.js"
 import { extractJson, jsonInstruction, strictSchema, type StructuredMode, fallbackMode } from "./Structured.js"
 
 /** `anthropic/claude-haiku-4-5` (the OpenRouter spelling the README defaults use) -> `claude-haiku-4-5`. */
@@ -30,7 +30,7 @@ const classify = (error: unknown): LlmError => {
 }
 
 /** Anthropic's answer as text and, when one was asked for, the structured value (tool input or JSON text). */
-const toResponse = (message: unknown, request: LlmRequest): Either<LlmResponse> => {
+const toResponse = (message: unknown, request: Pick<LlmRequest, "output">): Either<LlmResponse> => {
   const m = message as { content?: unknown; stop_reason?: string; usage?: { input_tokens?: number; output_tokens?: number } } | null
   if (m === null || typeof m !== "object" || !Array.isArray(m.content)) {
     return { error: new LlmError({ reason: "BadResponse", detail: "the reply is not an Anthropic message" }) }
@@ -68,6 +68,76 @@ const withoutSdkWarnings = <A>(f: () => A): A => {
   }
 }
 
+const statusOf = (batch: Anthropic.Messages.MessageBatch): BatchStatus => ({
+  id: batch.id,
+  ended: batch.processing_status === "ended",
+  expiresAt: Date.parse(batch.expires_at),
+  ...(batch.ended_at == null ? {} : { endedAt: Date.parse(batch.ended_at) })
+})
+
+/**
+ * Message Batches: the same requests at half price, answered within 24 hours. A request is sent in the
+ * structured mode its model is known to take; an answer refused for that mode moves the model to the next
+ * mode, so the next batch (or call) asks the way the model accepts.
+ */
+const anthropicBatches = (
+  client: Anthropic,
+  paramsOf: (request: LlmRequest, model: string, mode: StructuredMode) => Anthropic.Messages.MessageCreateParamsNonStreaming,
+  modeOf: (model: string) => StructuredMode,
+  setMode: (model: string, mode: StructuredMode) => void
+): LlmBatches => ({
+  submit: (items) =>
+    Effect.gen(function* () {
+      const requests: Array<Anthropic.Messages.Batches.BatchCreateParams.Request> = []
+      for (const { customId, request } of items) {
+        const model = anthropicModelId(request.model)
+        if (model === undefined) return yield* new LlmError({ reason: "BadRequest", detail: `${request.model} is not an Anthropic model; set AUTOTUNE_PROVIDER=openrouter to use it` })
+        requests.push({ custom_id: customId, params: paramsOf(request, model, modeOf(model)) })
+      }
+      const batch = yield* Effect.tryPromise({ try: (signal) => withoutSdkWarnings(() => client.messages.batches.create({ requests }, { signal })), catch: classify })
+      return statusOf(batch)
+    }),
+  status: (id) => Effect.tryPromise({ try: (signal) => client.messages.batches.retrieve(id, {}, { signal }), catch: classify }).pipe(Effect.map(statusOf)),
+  results: (id, requestOf) =>
+    Effect.tryPromise({
+      try: async (signal) => {
+        const out: Array<BatchResult> = []
+        for await (const line of await client.messages.batches.results(id, {}, { signal })) {
+          const result = line.result
+          const request = requestOf(line.custom_id)
+          if (result.type === "succeeded") {
+            const response = toResponse(result.message, request ?? {})
+            out.push(response.error === undefined ? { customId: line.custom_id, type: "succeeded", response: response.value } : { customId: line.custom_id, type: "errored", error: response.error })
+          } else if (result.type === "errored") {
+            const error = new LlmError({ reason: batchErrorReason(result.error.error.type), detail: result.error.error.message.slice(0, 300) })
+            const model = request === undefined ? undefined : anthropicModelId(request.model)
+            const next = model === undefined ? undefined : fallbackMode(modeOf(model), error.detail)
+            if (model !== undefined && next !== undefined) setMode(model, next)
+            out.push({ customId: line.custom_id, type: "errored", error })
+          } else out.push({ customId: line.custom_id, type: result.type })
+        }
+        return out
+      },
+      catch: classify
+    })
+})
+
+/** A batch answer's error type as the reason a direct call would have failed with. */
+const batchErrorReason = (type: string): LlmErrorReason =>
+  type === "invalid_request_error"
+    ? "BadRequest"
+    : type === "authentication_error" || type === "permission_error"
+      ? "Auth"
+      : type === "not_found_error"
+        ? "NotFound"
+        : type === "rate_limit_error"
+          ? "RateLimited"
+          : type === "overloaded_error"
+            ? "Overloaded"
+            : type === "timeout_error"
+              ? "Timeout"
+              : "ServerError"
+
 /** The Anthropic Messages API through the official SDK; structured output by forced tool use or JSON Schema. */
 export const AnthropicLlm = Layer.effect(
   Llm,
@@ -102,24 +172,22 @@ export const AnthropicLlm = Layer.effect(
       }
     }
 
+    const paramsOf = (request: LlmRequest, model: string, mode: StructuredMode) => ({
+      model,
+      // The Messages API of SDK 1.x takes no temperature (and current models refuse one).
+      max_tokens: request.maxTokens,
+      system: request.output !== undefined && mode === "prompt" ? `${request.system}\n\n${jsonInstruction(request.output)}` : request.system,
+      messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+      ...structuredParams(request, model, mode)
+    })
+
     const send = (request: LlmRequest, model: string, mode: StructuredMode) =>
       Effect.tryPromise({
-        try: (signal) =>
-          withoutSdkWarnings(() =>
-            client.messages.create(
-              {
-                model,
-                // The Messages API of SDK 1.x takes no temperature (and current models refuse one).
-                max_tokens: request.maxTokens,
-                system: request.output !== undefined && mode === "prompt" ? `${request.system}\n\n${jsonInstruction(request.output)}` : request.system,
-                messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
-                ...structuredParams(request, model, mode)
-              },
-              { signal }
-            )
-          ),
+        try: (signal) => withoutSdkWarnings(() => client.messages.create(paramsOf(request, model, mode), { signal })),
         catch: classify
       })
+
+    const modeOf = (model: string): StructuredMode => modes.get(model) ?? (JSON_SCHEMA_FIRST.test(model) ? "json_schema" : "tool")
 
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
       Effect.gen(function* () {
@@ -127,7 +195,7 @@ export const AnthropicLlm = Layer.effect(
         if (model === undefined) {
           return yield* new LlmError({ reason: "BadRequest", detail: `${request.model} is not an Anthropic model; set AUTOTUNE_PROVIDER=openrouter to use it` })
         }
-        let mode = modes.get(model) ?? (JSON_SCHEMA_FIRST.test(model) ? "json_schema" : "tool")
+        let mode = modeOf(model)
         for (;;) {
           const result = yield* Effect.either(send(request, model, mode))
           if (result._tag === "Right") {
@@ -143,6 +211,6 @@ export const AnthropicLlm = Layer.effect(
           modes.set(model, next)
         }
       })
-    return { provider: "anthropic", complete }
+    return { provider: "anthropic", complete, batches: anthropicBatches(client, paramsOf, modeOf, (model, mode) => modes.set(model, mode)) }
   })
 )

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import { type AppConfig, Settings } from "../Config.js"
-import { LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import { type BatchItem, type BatchResult, type BatchStatus, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 
 /**
  * The port to a model provider: one request, one answer, classified errors. No retries, no timeouts, no
@@ -11,8 +11,17 @@ export class Llm extends Context.Tag("autotune/Llm")<
   {
     readonly provider: string
     readonly complete: (request: LlmRequest) => Effect.Effect<LlmResponse, LlmError>
+    /** The provider's batch interface (half price, answers within a day), where it has one. */
+    readonly batches?: LlmBatches
   }
 >() {}
+
+export interface LlmBatches {
+  readonly submit: (items: ReadonlyArray<BatchItem>) => Effect.Effect<BatchStatus, LlmError>
+  readonly status: (id: string) => Effect.Effect<BatchStatus, LlmError>
+  /** The answers of an ended batch; `requestOf` gives back the request each custom id stood for. */
+  readonly results: (id: string, requestOf: (customId: string) => LlmRequest | undefined) => Effect.Effect<ReadonlyArray<BatchResult>, LlmError>
+}
 
 export type ProviderChoice =
   | { readonly available: true; readonly provider: string }

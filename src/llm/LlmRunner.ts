@@ -1,13 +1,14 @@
 import { SqlClient } from "@effect/sql"
-import { Duration, Effect, Option, Ref } from "effect"
+import { Duration, Effect, Option, Ref, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import { type AppConfig, Settings, SETTINGS } from "../Config.js"
 import { LlmStopped } from "../Domain/Errors.js"
-import { isConfigFailure, isProviderFailure, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import { type BatchItem, isConfigFailure, isProviderFailure, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { chooseProvider, Llm, type ProviderChoice } from "./Llm.js"
 import { deprecationWarnings, MODEL_SETTINGS } from "./Models.js"
 import { bareModel, parsePrices } from "./Prices.js"
 import { describeFindings, guardRequest } from "../privacy/EgressGuard.js"
+import { emptyFindings } from "../privacy/Redactor.js"
 
 export { parsePrices }
 
@@ -21,6 +22,9 @@ export interface StageUsage {
   /** Values the egress guard replaced in this stage's requests before they were sent. */
   readonly egressRedactions: number
 }
+
+/** Anthropic's Message Batches bill half the standard price. */
+export const BATCH_PRICE = 0.5
 
 const emptyUsage: StageUsage = { calls: 0, failed: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, egressRedactions: 0 }
 
@@ -104,8 +108,10 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
 
     // What earlier runs spent in the last 24 hours counts against the daily budget; read once per run, at
     // its first call (a daemon builds a new runner every cycle; commands that make no call never read it).
+    // A pending batch holds the most it can cost until its answers are collected and their real cost recorded.
     const spentBefore = yield* Effect.cached(
-      sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE created_at >= ${Date.now() - 86_400_000}`.pipe(
+      sql<{ usd: number | null }>`SELECT COALESCE((SELECT SUM(cost_usd) FROM llm_calls WHERE created_at >= ${Date.now() - 86_400_000}), 0)
+                                       + COALESCE((SELECT SUM(estimated_usd) FROM llm_batches WHERE status = 'pending'), 0) AS usd`.pipe(
         Effect.map((rows) => Number(rows[0]?.usd ?? 0)),
         Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not read the last 24 hours' spend: ${e.message}`), 0))
       )
@@ -129,8 +135,8 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
       )
 
     /** Classifies a failed attempt: it may stop the run (config) or trip the breaker (provider). */
-    const observe = (request: LlmRequest, error: LlmError) => {
-      if (isConfigFailure(error)) return stop({ kind: "config", detail: configFailureLine(config, providerName, request.model, error) })
+    const observe = (model: string, error: LlmError) => {
+      if (isConfigFailure(error)) return stop({ kind: "config", detail: configFailureLine(config, providerName, model, error) })
       if (!isProviderFailure(error)) return Effect.void
       failuresInARow++
       return failuresInARow >= config.llmBreakerThreshold
@@ -231,7 +237,7 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
           return result.right
         }
         const error = result.left
-        yield* observe(request, error)
+        yield* observe(request.model, error)
         if (!error.retryable || tries > config.llmRetries) {
           yield* record(request, error.reason, tries, Date.now() - started, undefined, 0, error)
           return yield* error
@@ -263,11 +269,123 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
               .pipe(Effect.flatMap(Option.match({ onNone: () => limited(request), onSome: Effect.succeed })))
       )
 
+    /** A provider call outside `call` (a batch's submission, status or answers): the same timeout, retries and stops. */
+    const policed = <A>(model: string, effect: Effect.Effect<A, LlmError>) =>
+      Effect.zipRight(
+        notHalted,
+        effect.pipe(
+          Effect.timeoutFail({ duration: Duration.millis(config.llmTimeoutMs), onTimeout: () => new LlmError({ reason: "Timeout", detail: `no answer within ${config.llmTimeoutMs} ms` }) }),
+          // A 404 here is a batch the provider no longer keeps, or a provider without the batch interface (a
+          // proxy at ANTHROPIC_BASE_URL): the caller falls back; it says nothing about the model.
+          Effect.tapError((error) => (error.reason === "NotFound" ? Effect.void : observe(model, error))),
+          Effect.retry({ times: config.llmRetries, while: (error) => error.retryable, schedule: Schedule.exponential(Duration.millis(Math.max(1, config.llmMinRetryDelayMs))) })
+        )
+      )
+
+    /** The most a request can cost at batch price: its input (about 4 characters a token) and every output token it may use. */
+    const batchCeiling = (request: LlmRequest): number => {
+      const price = prices[bareModel(request.model)]
+      if (price === undefined) return 0
+      const chars = request.system.length + request.messages.reduce((n, m) => n + m.content.length, 0) + (request.output === undefined ? 0 : JSON.stringify(request.output.inputSchema).length)
+      return (BATCH_PRICE * (Math.ceil(chars / 4) * price[0] + request.maxTokens * price[1])) / 1e6
+    }
+
+    /**
+     * Sends requests (in priority order) through the provider's batch interface. As many as the budgets can
+     * pay at their most go; the rest are left for a later run. Each request passes the egress guard first.
+     */
+    const submitBatch = Effect.fn("LlmRunner.submitBatch")(function* (stage: string, items: ReadonlyArray<BatchItem>) {
+      const batches = llm.batches
+      if (batches === undefined || items.length === 0) return undefined
+      yield* notHalted
+      yield* budgetLeft
+      const [usd, before] = yield* Effect.zip(Ref.get(spent), spentBefore)
+      const room = Math.min(config.maxCostUsd > 0 ? config.maxCostUsd - usd : Infinity, config.dailyBudgetUsd > 0 ? config.dailyBudgetUsd - before - usd : Infinity)
+      const safe: Array<BatchItem> = []
+      let estimate = 0
+      const findings = emptyFindings()
+      for (const item of items) {
+        const ceiling = batchCeiling(item.request)
+        if (estimate + ceiling > room) break
+        estimate += ceiling
+        safe.push({ customId: item.customId, request: guardRequest(item.request, findings).request })
+      }
+      if (safe.length === 0) return { submitted: 0, skipped: items.length }
+      const found = findings.count
+      if (found > 0) {
+        yield* Effect.logWarning(`egress guard replaced ${found} value(s) in a ${stage.split(":")[0]} request batch of ${safe.length} before sending (${describeFindings(findings)}); stored text was not redacted with the current rules: run autotune redact --rescan`)
+      }
+      const started = Date.now()
+      const status = yield* policed(safe[0]!.request.model, batches.submit(safe))
+      proven = true
+      yield* Ref.update(spent, (u) => u + estimate)
+      yield* Ref.update(usage, (all) => {
+        const u = all[stage] ?? emptyUsage
+        return { ...all, [stage]: { ...u, calls: u.calls + 1, egressRedactions: u.egressRedactions + found } }
+      })
+      yield* sql`INSERT INTO llm_batches ${sql.insert({
+        batch_id: status.id, provider: llm.provider, stage, requests: safe.length, estimated_usd: estimate,
+        submitted_at: started, expires_at: status.expiresAt, status: "pending", collected_at: null, succeeded: null, errored: null, expired: null
+      })}`
+      // The submission is a call of its own: the egress guard's count and the time are on record with the others.
+      yield* sql`INSERT INTO llm_calls ${sql.insert({
+        run_id: runId, stage, provider: llm.provider, model: safe[0]!.request.model, tokens_in: 0, tokens_out: 0, cost_usd: 0, cost_known: 1,
+        parsed: null, egress_redactions: found, latency_ms: Date.now() - started, attempts: 1, outcome: "ok", error: null, created_at: Date.now()
+      })}`
+      return { submitted: safe.length, skipped: items.length - safe.length, id: status.id }
+    }, (effect) => Effect.catchTag(effect, "SqlError", (e) => Effect.fail(new LlmError({ reason: "Unavailable", detail: `could not record a submitted batch: ${e.message}` }))))
+
+    /** Batches submitted earlier whose answers are not collected yet, oldest first. */
+    const pendingBatches = (stage: string) =>
+      sql<{ id: string; provider: string; submittedAt: number; expiresAt: number; requests: number }>`
+        SELECT batch_id AS id, provider, submitted_at AS "submittedAt", expires_at AS "expiresAt", requests FROM llm_batches
+        WHERE status = 'pending' AND stage = ${stage} ORDER BY submitted_at`.pipe(Effect.orDie)
+
+    const batchStatus = (id: string, model: string) =>
+      llm.batches === undefined ? Effect.fail(new LlmError({ reason: "Unavailable", detail: `${llm.provider} has no batch interface` })) : policed(model, llm.batches.status(id))
+
+    /**
+     * The answers of an ended batch, each recorded as a call at batch price. The batch is marked collected
+     * (or lost) by `closeBatch` once the caller has stored what it needs, so a crash in between collects again.
+     */
+    const collectBatch = Effect.fn("LlmRunner.collectBatch")(function* (id: string, submittedAt: number, model: string, requestOf: (customId: string) => LlmRequest | undefined) {
+      if (llm.batches === undefined) return yield* new LlmError({ reason: "Unavailable", detail: `${llm.provider} has no batch interface` })
+      const results = yield* policed(model, llm.batches.results(id, requestOf))
+      const latency = Date.now() - submittedAt
+      for (const result of results) {
+        const request = requestOf(result.customId)
+        if (request === undefined) continue
+        if (result.type === "succeeded") {
+          const cost = yield* costOf(request.model, result.response)
+          const batchCost = cost === null ? null : cost * BATCH_PRICE
+          yield* Ref.update(spent, (usd) => usd + (batchCost ?? 0))
+          yield* record(request, "ok", 1, latency, result.response, batchCost)
+        } else if (result.type === "errored") {
+          yield* observe(request.model, result.error)
+          yield* record(request, result.error.reason, 1, latency, undefined, 0, result.error)
+        }
+      }
+      return results
+    })
+
+    const closeBatch = (id: string, status: "collected" | "lost", counts: { succeeded: number; errored: number; expired: number }) =>
+      sql`UPDATE llm_batches SET status = ${status}, collected_at = ${Date.now()}, succeeded = ${counts.succeeded}, errored = ${counts.errored}, expired = ${counts.expired}
+          WHERE batch_id = ${id}`.pipe(Effect.orDie)
+
     return {
       runId,
       provider: choice,
       /** One logical LLM call under the shared policy; waits for a concurrency slot. */
       call: gated,
+      /** Whether the provider has a batch interface (Anthropic's Message Batches). */
+      batching: llm.batches !== undefined,
+      /** The provider this run's calls and batches go to. */
+      providerName: llm.provider,
+      submitBatch,
+      pendingBatches,
+      batchStatus,
+      collectBatch,
+      closeBatch,
       spentUsd: Ref.get(spent),
       /** The daily budget, what the last 24 hours spent with this run, and whether it ran out. */
       budget: Effect.map(Effect.zip(Ref.get(spent), spentBefore), ([usd, before]) => ({

@@ -6,11 +6,12 @@
 import type { LlmRequest } from "../Domain/Llm.js"
 import { emptyFindings, type Findings, redactText } from "./Redactor.js"
 
-export const guardRequest = (request: LlmRequest): { readonly request: LlmRequest; readonly findings: Findings } => {
-  const findings = emptyFindings()
+/** The request as it may leave, and what was found; `findings` may gather several requests' (a batch). */
+export const guardRequest = (request: LlmRequest, findings: Findings = emptyFindings()): { readonly request: LlmRequest; readonly findings: Findings } => {
+  const before = findings.count
   const system = redactText(request.system, findings)
   const messages = request.messages.map((m) => ({ ...m, content: redactText(m.content, findings) }))
-  return findings.count === 0 ? { request, findings } : { request: { ...request, system, messages }, findings }
+  return findings.count === before ? { request, findings } : { request: { ...request, system, messages }, findings }
 }
 
 /** "email 2, phone 1": what was found, never the values. */

@@ -1,16 +1,17 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Either, Schema } from "effect"
+import { Duration, Effect, Either, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { Settings } from "../Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
-import type { LlmError } from "../Domain/Llm.js"
+import { isConfigFailure, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import type { StoreError } from "../Domain/Errors.js"
 import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js"
 import { servedVersions, storeError, writeTransaction } from "../store/Db.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { type Escalation, escalation, type LevelPairs } from "./Escalation.js"
 import { canaryShare, pairRate, trendRate } from "./Sampling.js"
-import { JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
+import { combinedPrompt, combinedTool, JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
 
 /** A judge verdict. An answer we could not read is "unscored" with the reason: never a score of 0. */
 export type Verdict =
@@ -36,6 +37,8 @@ export interface BehaviorEval {
   readonly pairTraces: number
   readonly trendTraces: number
   readonly sampling: Sampling
+  /** Turns sent in this run's batch: their scores arrive when a later run collects it. */
+  readonly batched?: number
   readonly stage2: number
   readonly stage2Share: number
   /** Stage-1 score levels whose stage-2 rule comes from the store's own pairs (the rest follow the unsure band). */
@@ -52,6 +55,8 @@ export interface BehaviorEval {
 export interface EvalSummary {
   readonly behaviors: Record<string, BehaviorEval>
   readonly calls: number
+  readonly tokensIn: number
+  readonly tokensOut: number
   readonly costUsd: number | null
   /** Values the egress guard replaced in judge requests before they were sent. */
   readonly egressRedactions: number
@@ -60,6 +65,8 @@ export interface EvalSummary {
   readonly skippedForBudget: Record<string, number>
   /** Per model: structured answers asked for, how many could not be used, and that share. */
   readonly unparseable: Record<string, { readonly structured: number; readonly unparsed: number; readonly share: number }>
+  /** The batch interface: turns sent this run, answers collected from earlier batches, batches still out. */
+  readonly batches: { readonly mode: "off" | "trend"; readonly submitted: number; readonly collected: number; readonly pendingBatches: number }
 }
 
 /** Why a turn is judged, in the order a budget spends on them. */
@@ -81,6 +88,46 @@ interface Row extends JudgeRow {
 
 const decodeAnswer = Schema.decodeUnknownEither(ScoreAnswer)
 
+/** One rubric to judge on one turn, with its stage-2 rule. */
+interface Task {
+  readonly rubric: Rubric
+  readonly row: Row
+  readonly escalate: Escalation
+}
+
+/** What one stage-1 request judges: one turn, and one rubric or (combined) every rubric selected for it. */
+interface Group {
+  readonly tasks: ReadonlyArray<Task>
+  readonly need: Need
+}
+
+/** Tasks (in priority order) as requests: each alone, or per turn when combined, placed at its most needed task. */
+export const groupTasks = <T extends { readonly row: { readonly traceId: string; readonly need: Need } }>(tasks: ReadonlyArray<T>, combined: boolean) => {
+  if (!combined) return tasks.map((t) => ({ tasks: [t], need: t.row.need }))
+  const groups = new Map<string, { tasks: Array<T>; need: Need }>()
+  for (const t of tasks) {
+    const g = groups.get(t.row.traceId)
+    if (g === undefined) groups.set(t.row.traceId, { tasks: [t], need: t.row.need })
+    else g.tasks.push(t)
+  }
+  return [...groups.values()]
+}
+
+/**
+ * The verdict of each rubric in one answer: the answer itself for a single rubric, the rubric's property of
+ * a combined answer. A rubric that cannot be read is unscored with the reason, never a score.
+ */
+export const readAnswer = (behaviors: ReadonlyArray<Behavior>, response: LlmResponse): Array<Verdict> =>
+  behaviors.map((behavior) => {
+    const value = behaviors.length === 1 ? response.structured : (response.structured as Record<string, unknown> | undefined)?.[behavior]
+    const decoded = decodeAnswer(value)
+    if (Either.isRight(decoded)) return { status: "scored", score: decoded.right.score, reason: decoded.right.reason.slice(0, 500) }
+    const reason = response.structured === undefined
+      ? `no structured answer in: ${response.text.slice(0, 120)}`
+      : `answer out of schema${behaviors.length === 1 ? "" : ` for ${behavior}`}: ${JSON.stringify(value ?? null).slice(0, 120)}`
+    return { status: "unscored", reason }
+  })
+
 /** A fixed pseudo-random draw per (trace, behavior): the same traces are audited whenever eval runs. */
 const auditDraw = (traceId: string, behavior: string) =>
   parseInt(createHash("sha256").update(`${behavior}\n${traceId}`).digest("hex").slice(0, 8), 16) / 0xffffffff
@@ -92,9 +139,9 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
     const { config } = yield* Settings
 
     /** One judge call with its one retry for an unreadable answer. LLM failures stay failures. */
-    const verdict = Effect.fn("Judge.verdict")(function* (rubric: Rubric, trace: JudgeTrace, model: string, stage: string) {
-      let lastProblem = ""
-      for (let attempt = 1; attempt <= 2; attempt++) {
+    const verdict = Effect.fn("Judge.verdict")(function* (rubric: Rubric, trace: JudgeTrace, model: string, stage: string, attempts = 2) {
+      let last: Verdict = { status: "unscored", reason: "no answer" }
+      for (let attempt = 1; attempt <= attempts; attempt++) {
         const prompt = judgePrompt(rubric, trace)
         const response = yield* runner.call({
           stage,
@@ -105,18 +152,16 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
           temperature: config.judgeTemperature,
           output: SCORE_TOOL
         })
-        const decoded = decodeAnswer(response.structured)
-        if (Either.isRight(decoded)) {
-          return { status: "scored", score: decoded.right.score, reason: decoded.right.reason.slice(0, 500) } satisfies Verdict as Verdict
-        }
-        lastProblem = response.structured === undefined ? `no structured answer in: ${response.text.slice(0, 120)}` : `answer out of schema: ${JSON.stringify(response.structured).slice(0, 120)}`
+        last = readAnswer([rubric.behavior], response)[0]!
+        if (last.status === "scored") return last
       }
-      return { status: "unscored", reason: lastProblem } satisfies Verdict as Verdict
+      return last
     })
 
     const notJudged = (rubric: Rubric) => sql`t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}
       AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${rubric.behavior}
-                      AND j.rubric_version = ${rubric.version} AND j.stage = 1 AND j.model = ${config.judgeStage1Model})`
+                      AND j.rubric_version = ${rubric.version} AND j.stage = 1 AND j.model = ${config.judgeStage1Model})
+      AND NOT EXISTS (SELECT 1 FROM judge_batch_items b WHERE b.trace_id = t.trace_id AND b.behavior = ${rubric.behavior})`
 
     /** The turns one pack version served for the behavior since `since`, newest first, as judge rows. */
     const servedBy = (rubric: Rubric, version: string, since: number, draw: number, need: Need) =>
@@ -227,12 +272,44 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       | { readonly kind: "unscored"; readonly canary: boolean; readonly need: Need }
       | { readonly kind: "failed"; readonly error: LlmError; readonly canary: boolean; readonly need: Need }
 
-    const judgeTrace = (rubric: Rubric, row: Row, escalate: Escalation) =>
+    const stage1Request = (group: Group): LlmRequest => {
+      const trace = judgeTraceOf(group.tasks[0]!.row)
+      const rubrics = group.tasks.map((t) => t.rubric)
+      const single = rubrics.length === 1
+      const prompt = single ? judgePrompt(rubrics[0]!, trace) : combinedPrompt(rubrics, trace)
+      return {
+        stage: single ? `judge:${rubrics[0]!.behavior}:1` : "judge:combined:1",
+        model: config.judgeStage1Model,
+        system: prompt.system,
+        messages: [{ role: "user", content: prompt.user }],
+        maxTokens: config.judgeMaxOutputTokens * rubrics.length,
+        temperature: config.judgeTemperature,
+        output: single ? SCORE_TOOL : combinedTool(rubrics)
+      }
+    }
+
+    /**
+     * Stage 1's verdicts from one answer, per rubric. A rubric that cannot be read from it gets one request of
+     * its own (for a single rubric, the one retry it always had); still unreadable, it is unscored, and the
+     * other rubrics of the answer keep their scores.
+     */
+    const stage1Verdicts = (group: Group, response: LlmResponse) =>
+      Effect.forEach(readAnswer(group.tasks.map((t) => t.rubric.behavior), response), (read, i): Effect.Effect<Verdict | LlmError, StoreError> => {
+        if (read.status === "scored") return Effect.succeed(read)
+        const rubric = group.tasks[i]!.rubric
+        return verdict(rubric, judgeTraceOf(group.tasks[i]!.row), config.judgeStage1Model, `judge:${rubric.behavior}:1`, 1).pipe(
+          Effect.catchTag("LlmError", (error) => Effect.succeed(error))
+        )
+      })
+
+    /** Stage 2 when stage 1 was unsure (or audited), then the store: the task's outcome. */
+    const finish = (task: Task, first: Verdict | LlmError) =>
       Effect.gen(function* () {
+        const { rubric, row } = task
+        if (first instanceof LlmError) return { kind: "failed", error: first, canary: row.isCanary === 1, need: row.need } satisfies Outcome as Outcome
         const trace = judgeTraceOf(row)
         const canary = row.isCanary === 1
-        const first = yield* verdict(rubric, trace, config.judgeStage1Model, `judge:${rubric.behavior}:1`)
-        const unsure = first.status === "scored" && escalate.escalate(first.score)
+        const unsure = first.status === "scored" && task.escalate.escalate(first.score)
         const audited = first.status === "scored" && auditDraw(trace.traceId, rubric.behavior) < config.judgeAuditShare
         // A stage-2 failure leaves the stage-1 verdict standing; it is not worth losing the paid-for score.
         const second = unsure || audited
@@ -245,8 +322,17 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         if (final.status !== "scored") return { kind: "unscored", canary, need } satisfies Outcome as Outcome
         const gap = first.status === "scored" && secondVerdict?.status === "scored" ? Math.abs(first.score - secondVerdict.score) : null
         return { kind: "scored", score: final.score, stage2: secondVerdict !== undefined, gap, canary, need } satisfies Outcome as Outcome
-      }).pipe(
-        Effect.catchTag("LlmError", (error) => Effect.succeed({ kind: "failed", error, canary: row.isCanary === 1, need: row.need } satisfies Outcome as Outcome))
+      })
+
+    const failedAll = (group: Group, error: LlmError) =>
+      group.tasks.map((t) => ({ behavior: t.rubric.behavior, outcome: { kind: "failed", error, canary: t.row.isCanary === 1, need: t.row.need } satisfies Outcome as Outcome }))
+
+    /** Judges one group now: one stage-1 request for its rubrics, then each rubric on its own. */
+    const judgeGroup = (group: Group) =>
+      runner.call(stage1Request(group)).pipe(
+        Effect.flatMap((response) => stage1Verdicts(group, response)),
+        Effect.flatMap((firsts) => Effect.forEach(group.tasks, (task, i) => Effect.map(finish(task, firsts[i]!), (outcome) => ({ behavior: task.rubric.behavior, outcome })))),
+        Effect.catchTag("LlmError", (error) => Effect.succeed(failedAll(group, error)))
       )
 
     const summarize = (outcomes: ReadonlyArray<Outcome>, usage: ReturnType<typeof usageOf>, sampling: Sampling): BehaviorEval => {
@@ -273,41 +359,199 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       }
     }
 
-    /** Judges what decisions need for every configured behavior: canary turns, their pairs, the trend sample. */
+    const BATCH_STAGE = "judge:batch"
+
+    /**
+     * Sends the groups (trend samples, in priority order) as one batch and remembers which turns each request
+     * stands for, so they are not selected again while it is pending. Returns how many went and how many the
+     * budget left for a later run.
+     */
+    const submitGroups = Effect.fn("Judge.submitGroups")(function* (groups: ReadonlyArray<Group>) {
+      const items = groups.map((group, i) => ({ customId: `j${i}`, request: stage1Request(group) }))
+      const sent = yield* runner.submitBatch(BATCH_STAGE, items)
+      if (sent === undefined || sent.id === undefined) return { submitted: [] as ReadonlyArray<Group>, skipped: groups.slice(sent?.submitted ?? 0) }
+      const rows = groups.slice(0, sent.submitted).flatMap((group, i) =>
+        group.tasks.map(({ rubric, row }) => ({
+          batch_id: sent.id, custom_id: `j${i}`, trace_id: row.traceId, behavior: rubric.behavior, rubric_version: rubric.version,
+          model: config.judgeStage1Model, need: row.need, is_canary: row.isCanary, pack_version: row.packVersion
+        })))
+      for (let i = 0; i < rows.length; i += 500) yield* sql`INSERT OR REPLACE INTO judge_batch_items ${sql.insert(rows.slice(i, i + 500))}`.pipe(Effect.mapError(storeError("record a submitted batch")))
+      return { submitted: groups.slice(0, sent.submitted), skipped: groups.slice(sent.submitted) }
+    })
+
+    interface BatchItemRow extends JudgeRow {
+      readonly customId: string
+      readonly behavior: Behavior
+      readonly rubricVersion: string
+      readonly need: Need
+      readonly isCanary: number
+      readonly packVersion: string | null
+      readonly turnAt: number
+    }
+
+    /** A pending batch's requests as groups again, from the store: turns pruned or rubrics changed since are left out. */
+    const groupsOfBatch = (id: string, escalations: Map<Behavior, Escalation>) =>
+      Effect.map(
+        sql<BatchItemRow>`
+          SELECT ${sql.unsafe(JUDGE_COLUMNS)}, b.custom_id AS "customId", b.behavior, b.rubric_version AS "rubricVersion", b.need,
+                 b.is_canary AS "isCanary", b.pack_version AS "packVersion", t.created_at AS "turnAt"
+          FROM judge_batch_items b JOIN traces t ON t.trace_id = b.trace_id WHERE b.batch_id = ${id} ORDER BY b.custom_id, b.behavior`,
+        (rows) => {
+          const groups = new Map<string, Group>()
+          for (const row of rows) {
+            const rubric = RUBRICS[row.behavior]
+            if (rubric === undefined || rubric.version !== row.rubricVersion) continue
+            const task: Task = { rubric, row, escalate: escalations.get(row.behavior) ?? escalation([], { low: config.judgeUnsureLow, high: config.judgeUnsureHigh }) }
+            const group = groups.get(row.customId)
+            groups.set(row.customId, { tasks: [...(group?.tasks ?? []), task], need: group?.need ?? row.need })
+          }
+          return groups
+        }
+      )
+
+    /** Per behavior, the outcomes of the answers collected from ended batches. */
+    type Collected = Array<{ readonly behavior: Behavior; readonly outcome: Outcome }>
+
+    /**
+     * Collects every ended batch: each answer is read and finished like a direct call (stage 2, store); a
+     * request that errored or expired frees its turns for a later run. With `wait`, polls until every
+     * pending batch has ended (Anthropic ends a batch within 24 hours).
+     */
+    const collectBatches = Effect.fn("Judge.collectBatches")(function* (wait: boolean, escalations: Map<Behavior, Escalation>) {
+      const collected: Collected = []
+      let pending = 0
+      let batches = 0
+      for (const batch of yield* runner.pendingBatches(BATCH_STAGE)) {
+        if (!runner.batching || batch.provider !== runner.providerName) {
+          // Sent through a provider this run does not use: its answers cannot be fetched, its turns are judged again.
+          yield* Effect.logWarning(`judge batch ${batch.id} was sent to ${batch.provider}, not used now; its ${batch.requests} turns will be judged again`)
+          yield* forgetBatch(batch.id, "lost", { succeeded: 0, errored: 0, expired: batch.requests })
+          continue
+        }
+        let status = yield* runner.batchStatus(batch.id, config.judgeStage1Model).pipe(Effect.either)
+        while (wait && status._tag === "Right" && !status.right.ended) {
+          yield* Effect.logInfo(`waiting for judge batch ${batch.id} (${batch.requests} requests, submitted ${new Date(batch.submittedAt).toISOString()})`)
+          yield* Effect.sleep(Duration.seconds(config.judgeBatchPollSeconds))
+          status = yield* runner.batchStatus(batch.id, config.judgeStage1Model).pipe(Effect.either)
+        }
+        if (status._tag === "Left") {
+          if (status.left.reason !== "NotFound") {
+            yield* Effect.logWarning(`could not ask about judge batch ${batch.id}: ${status.left.message}; asking again next run`)
+            pending++
+            continue
+          }
+          // The provider no longer has it (results are kept 29 days): its turns are judged again.
+          yield* Effect.logWarning(`judge batch ${batch.id} is gone at the provider; its ${batch.requests} turns will be judged again`)
+          yield* forgetBatch(batch.id, "lost", { succeeded: 0, errored: 0, expired: batch.requests })
+          continue
+        }
+        if (!status.right.ended) {
+          pending++
+          continue
+        }
+        const groups = yield* groupsOfBatch(batch.id, escalations)
+        const results = yield* runner.collectBatch(batch.id, batch.submittedAt, config.judgeStage1Model, (customId) => {
+          const group = groups.get(customId)
+          return group === undefined ? undefined : stage1Request(group)
+        })
+        const counts = { succeeded: 0, errored: 0, expired: 0 }
+        for (const result of results) {
+          const group = groups.get(result.customId)
+          if (result.type === "succeeded") counts.succeeded++
+          else if (result.type === "errored") counts.errored++
+          else counts.expired++
+          if (group === undefined || result.type !== "succeeded") continue
+          const firsts = yield* stage1Verdicts(group, result.response)
+          for (const [i, task] of group.tasks.entries()) collected.push({ behavior: task.rubric.behavior, outcome: yield* finish(task, firsts[i]!) })
+        }
+        yield* forgetBatch(batch.id, "collected", counts)
+        batches++
+        if (counts.errored + counts.expired > 0) {
+          yield* Effect.logWarning(`judge batch ${batch.id}: ${counts.errored} request(s) failed and ${counts.expired} expired or were canceled; those turns will be judged again`)
+        }
+      }
+      return { collected, pending, batches }
+    })
+
+    /** A batch is done with: its turns are free to be selected again unless they were scored. */
+    const forgetBatch = (id: string, status: "collected" | "lost", counts: { succeeded: number; errored: number; expired: number }) =>
+      Effect.zipRight(
+        sql`DELETE FROM judge_batch_items WHERE batch_id = ${id}`.pipe(Effect.mapError(storeError("forget a collected batch"))),
+        runner.closeBatch(id, status, counts)
+      )
+
+    /**
+     * Judges what decisions need for every configured behavior: canary turns, their pairs, the trend sample.
+     * With batching on, answers of earlier batches are collected first and the trend sample goes to a new batch.
+     */
     const evaluate = Effect.fn("Judge.evaluate")(function* (onProgress?: (done: number, total: number) => void) {
-      const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling; escalate: Escalation }> = []
+      const escalations = new Map<Behavior, Escalation>()
+      for (const behavior of config.behaviors) escalations.set(behavior, yield* escalationFor(RUBRICS[behavior], Date.now()))
+      const batching = config.judgeBatch === "trend" && runner.batching
+      // Batches sent earlier are collected whatever the setting now: their turns wait on them.
+      const before = yield* collectBatches(false, escalations)
+      const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling }> = []
       for (const behavior of config.behaviors) {
         const rubric = RUBRICS[behavior]
         const selected = yield* selectTraces(rubric)
-        work.push({ rubric, rows: selected.rows, sampling: selected.sampling, escalate: yield* escalationFor(rubric, Date.now()) })
+        work.push({ rubric, rows: selected.rows, sampling: selected.sampling })
       }
-      const total = work.reduce((n, w) => n + w.rows.length, 0)
-      let done = 0
-      const outcomes = new Map<Behavior, Array<Outcome>>()
       // Canary turns of every behavior first, then their pairs, then the trend samples: under a budget, what
       // decisions need most is judged first.
-      const items = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: w.escalate }))).sort((a, b) => NEED_ORDER[a.row.need] - NEED_ORDER[b.row.need])
+      const tasks = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: escalations.get(w.rubric.behavior)! })))
+        .sort((a, b) => NEED_ORDER[a.row.need] - NEED_ORDER[b.row.need])
+      const groups = groupTasks(tasks, config.judgeCombined)
+      const now = batching ? groups.filter((g) => g.need !== "trend") : groups
+      const later = batching ? groups.filter((g) => g.need === "trend") : []
+      const total = now.reduce((n, g) => n + g.tasks.length, 0)
+      let done = 0
+      const outcomes = new Map<Behavior, Array<Outcome>>()
+      const add = (behavior: Behavior, outcome: Outcome) => {
+        const list = outcomes.get(behavior) ?? []
+        list.push(outcome)
+        outcomes.set(behavior, list)
+      }
+      for (const c of before.collected) add(c.behavior, c.outcome)
       yield* Effect.forEach(
-        items,
-        ({ rubric, row, escalate }) =>
-          Effect.tap(judgeTrace(rubric, row, escalate), (outcome) =>
-            Effect.sync(() => {
-              const list = outcomes.get(rubric.behavior) ?? []
-              list.push(outcome)
-              outcomes.set(rubric.behavior, list)
-              onProgress?.(++done, total)
-            })
-          ),
-        // As many traces in flight as calls may be: more would queue at the runner, where later traces can
+        now,
+        (group) => Effect.tap(judgeGroup(group), (results) => Effect.sync(() => {
+          for (const r of results) add(r.behavior, r.outcome)
+          done += results.length
+          onProgress?.(done, total)
+        })),
+        // As many requests in flight as calls may be: more would queue at the runner, where later ones can
         // overtake earlier ones, and the priority order (canary turns first) matters when a budget runs out.
         { concurrency: config.llmConcurrency, discard: true }
       )
+      const batched = new Map<Behavior, number>()
+      if (later.length > 0) {
+        type Sent = { readonly submitted: ReadonlyArray<Group>; readonly skipped: ReadonlyArray<Group>; readonly error?: LlmError }
+        const sent: Sent = yield* submitGroups(later).pipe(Effect.catchTag("LlmError", (error) => Effect.succeed({ submitted: [], skipped: later, error })))
+        if (sent.error?.reason === "NotFound") {
+          // No batch interface at this address (a proxy), or an unknown model: the direct calls tell which.
+          yield* Effect.forEach(later, (group) => Effect.map(judgeGroup(group), (results) => results.forEach((r) => add(r.behavior, r.outcome))), { concurrency: config.llmConcurrency, discard: true })
+          if ((yield* runner.halt) === undefined) yield* Effect.logWarning(`the provider has no Message Batches (${sent.error.message}); the trend sample was judged at once: set AUTOTUNE_JUDGE_BATCH=off to stop trying`)
+        } else {
+          if (sent.error !== undefined && !isConfigFailure(sent.error) && sent.error.reason !== "Halted" && sent.error.reason !== "BudgetExhausted") {
+            yield* Effect.logWarning(`could not submit the judge batch: ${sent.error.message}; its turns are tried next run`)
+          }
+          const why = sent.error ?? new LlmError({ reason: "BudgetExhausted", detail: "the budget could not pay for this turn's batch request" })
+          for (const g of sent.skipped) for (const r of failedAll(g, why)) add(r.behavior, r.outcome)
+        }
+        for (const t of sent.submitted.flatMap((g) => g.tasks)) batched.set(t.rubric.behavior, (batched.get(t.rubric.behavior) ?? 0) + 1)
+      }
+      const after = batching && config.judgeBatchWait ? yield* collectBatches(true, escalations) : undefined
+      for (const c of after?.collected ?? []) add(c.behavior, c.outcome)
       // A wrong key, an unknown model or a failing provider ends the stage here: what was scored is kept.
       yield* runner.ensureRunning
       const usage = yield* runner.usage
       const behaviors: Record<string, BehaviorEval> = {}
-      for (const { rubric, sampling, escalate } of work) {
-        behaviors[rubric.behavior] = { ...summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`), sampling), stage2Levels: escalate.calibrated }
+      for (const { rubric, sampling } of work) {
+        behaviors[rubric.behavior] = {
+          ...summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`), sampling),
+          batched: batched.get(rubric.behavior) ?? 0,
+          stage2Levels: escalations.get(rubric.behavior)!.calibrated
+        }
       }
       const all = usageOf(usage, "judge:")
       const skippedForBudget: Record<string, number> = {}
@@ -319,7 +563,13 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const unparseable = Object.fromEntries(
         Object.entries(yield* runner.parseStats).map(([model, p]) => [model, { ...p, share: p.structured === 0 ? 0 : p.unparsed / p.structured }])
       )
-      return { behaviors, calls: all.calls, costUsd: all.costUsd, egressRedactions: all.egressRedactions, budgetExhausted, skippedForBudget, unparseable } satisfies EvalSummary
+      const batches = {
+        mode: batching ? "trend" : "off",
+        submitted: [...batched.values()].reduce((a, b) => a + b, 0),
+        collected: before.collected.length + (after?.collected.length ?? 0),
+        pendingBatches: after === undefined ? before.pending + (batched.size > 0 ? 1 : 0) : after.pending
+      } as const
+      return { behaviors, calls: all.calls, tokensIn: all.tokensIn, tokensOut: all.tokensOut, costUsd: all.costUsd, egressRedactions: all.egressRedactions, budgetExhausted, skippedForBudget, unparseable, batches } satisfies EvalSummary
     })
 
     return { evaluate, verdict } as const

@@ -1,5 +1,6 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import { BEHAVIORS } from "../../src/Domain/Behavior.js"
 
 /** What the fake provider saw of one request, in a provider-neutral form. */
 export interface SeenRequest {
@@ -24,19 +25,52 @@ export type Answer = { readonly tool: unknown } | { readonly text: string }
 
 export type Responder = (request: SeenRequest) => Answer
 
+/** What becomes of one request of a batch when the batch ends. */
+export type BatchFate = "succeeded" | "errored" | "expired"
+
+/** A Message Batch as the fake keeps it. */
+export interface FakeBatch {
+  readonly id: string
+  readonly items: ReadonlyArray<{ readonly customId: string; readonly seen: SeenRequest }>
+  polls: number
+  ended: boolean
+  /** Each request's fate, fixed when the batch ends. */
+  fates: ReadonlyArray<BatchFate>
+}
+
 export interface FakeProvider {
   readonly url: string
+  /** Every request, direct or inside a batch (a batch's have the path /v1/messages/batches#<custom id>). */
   readonly requests: Array<SeenRequest>
   readonly faults: Array<Fault>
+  readonly batches: Array<FakeBatch>
   respond: Responder
   latencyMs: number
+  /** A batch ends when it has been asked about this many times (0: already ended at the first look). */
+  batchEndsAfterPolls: number
+  /** Which requests of a batch fail or expire (default: all succeed). */
+  batchFate: (customId: string, seen: SeenRequest) => BatchFate
+  /** Answer the batch endpoints with 404, as a proxy without Message Batches does. */
+  batchesMissing: boolean
+  /** HTTP requests received, of any kind (a batch's submission, status and results included). */
+  httpCalls: number
   readonly close: () => Promise<void>
 }
 
-/** Scores a judge request from a `SCORE=0.x` marker in the trace, else 0.8. */
+/** The behaviors a combined judge request asks about: its answer's properties (tool input or JSON Schema). */
+export const combinedBehaviors = (r: SeenRequest): ReadonlyArray<string> => {
+  if (r.toolName !== "record_scores") return []
+  const tools = r.body["tools"] as Array<{ input_schema?: { properties?: object } }> | undefined
+  const schema = tools?.[0]?.input_schema ?? (r.body["output_config"] as { format?: { schema?: { properties?: object } } } | undefined)?.format?.schema
+  return Object.keys(schema?.properties ?? {})
+}
+
+/** Scores a judge request from a `SCORE=0.x` marker in the trace, else 0.8; a combined request gets it per behavior. */
 export const markerScorer: Responder = (r) => {
   const marker = /SCORE=([\d.]+)/.exec(r.user)
-  return { tool: { score: marker ? Number(marker[1]) : 0.8, reason: "scripted" } }
+  const verdict = { score: marker ? Number(marker[1]) : 0.8, reason: "scripted" }
+  const behaviors = combinedBehaviors(r)
+  return { tool: behaviors.length === 0 ? verdict : Object.fromEntries(behaviors.map((b) => [b, verdict])) }
 }
 
 /**
@@ -63,19 +97,124 @@ const schemaName = (body: Record<string, unknown>): string | undefined => {
   if (named !== undefined) return named
   const schema = (body["output_config"] as { format?: { schema?: { properties?: Record<string, unknown> } } } | undefined)?.format?.schema
   if (schema?.properties === undefined) return undefined
-  return "score" in schema.properties ? "record_score" : "candidates" in schema.properties ? "propose_instructions" : "json"
+  return "score" in schema.properties ? "record_score" : "candidates" in schema.properties ? "propose_instructions" : BEHAVIORS.some((b) => b in schema.properties!) ? "record_scores" : "json"
 }
 
+const seenOf = (api: "anthropic" | "chat", path: string, headers: http.IncomingHttpHeaders, body: Record<string, unknown>): SeenRequest => {
+  const messages = (body["messages"] as Array<{ role: string; content: unknown }> | undefined) ?? []
+  const tools = body["tools"] as Array<{ name?: string; function?: { name: string } }> | undefined
+  const jsonFormat = (body["output_config"] as { format?: unknown } | undefined)?.format !== undefined || body["response_format"] !== undefined
+  return {
+    api,
+    path,
+    headers,
+    body,
+    model: String(body["model"] ?? ""),
+    system: api === "anthropic" ? textOf(body["system"]) : textOf(messages.find((m) => m.role === "system")?.content),
+    user: messages.filter((m) => m.role === "user").map((m) => textOf(m.content)).join("\n"),
+    toolName: tools?.[0]?.name ?? tools?.[0]?.function?.name ?? schemaName(body) ?? (jsonFormat || /JSON Schema/.test(api === "anthropic" ? textOf(body["system"]) : textOf(messages[0]?.content)) ? "json" : undefined)
+  }
+}
+
+const tokensInOf = (seen: SeenRequest) => Math.ceil((seen.system.length + seen.user.length) / 4)
+
+/** An Anthropic message answering `seen`. */
+const anthropicMessage = (seen: SeenRequest, answer: Answer) => {
+  const tools = seen.body["tools"] as Array<{ name?: string }> | undefined
+  const content = "tool" in answer
+    ? tools !== undefined
+      ? [{ type: "tool_use", id: "toolu_fake", name: tools[0]?.name ?? "tool", input: answer.tool }]
+      : [{ type: "text", text: JSON.stringify(answer.tool) }]
+    : [{ type: "text", text: answer.text }]
+  return {
+    id: "msg_fake", type: "message", role: "assistant", model: seen.model, content,
+    stop_reason: "tool" in answer ? "tool_use" : "end_turn", stop_sequence: null,
+    // 25 output tokens per verdict: a combined answer carries one per behavior.
+    usage: { input_tokens: tokensInOf(seen), output_tokens: 25 * Math.max(1, combinedBehaviors(seen).length) }
+  }
+}
+
+const BATCH_PATH = /^\/v1\/messages\/batches(?:\/([A-Za-z0-9_]+))?(\/results)?$/
+
 /**
- * A small LLM provider on 127.0.0.1 speaking the Anthropic Messages API (tool use included) and OpenAI chat
- * completions, for end-to-end tests and benchmarks through the real SDK and HTTP stack.
+ * A small LLM provider on 127.0.0.1 speaking the Anthropic Messages API (tool use and Message Batches
+ * included) and OpenAI chat completions, for end-to-end tests and benchmarks through the real SDK and HTTP stack.
  */
 export const startFakeProvider = async (respond: Responder = markerScorer): Promise<FakeProvider> => {
-  const state = { requests: [] as Array<SeenRequest>, faults: [] as Array<Fault>, respond, latencyMs: 0 }
+  const state = {
+    requests: [] as Array<SeenRequest>, faults: [] as Array<Fault>, batches: [] as Array<FakeBatch>, respond, latencyMs: 0,
+    batchEndsAfterPolls: 0, batchFate: ((): BatchFate => "succeeded") as (customId: string, seen: SeenRequest) => BatchFate,
+    batchesMissing: false, httpCalls: 0
+  }
+  let port = 0
+  const batchJson = (b: FakeBatch) => {
+    const count = (f: BatchFate) => b.fates.filter((x) => x === f).length
+    return {
+      id: b.id, type: "message_batch", processing_status: b.ended ? "ended" : "in_progress",
+      request_counts: { processing: b.ended ? 0 : b.items.length, succeeded: count("succeeded"), errored: count("errored"), canceled: 0, expired: count("expired") },
+      created_at: new Date().toISOString(), expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+      ended_at: b.ended ? new Date().toISOString() : null, cancel_initiated_at: null, archived_at: null,
+      results_url: b.ended ? `http://127.0.0.1:${port}/v1/messages/batches/${b.id}/results` : null
+    }
+  }
+  /** The Message Batches API: create, retrieve (each look counts towards the batch's end), results as JSONL. */
+  const batchRoute = (req: http.IncomingMessage, body: Record<string, unknown>, res: http.ServerResponse): boolean => {
+    const m = BATCH_PATH.exec(req.url ?? "")
+    if (m === null) return false
+    const json = (status: number, value: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" })
+      res.end(JSON.stringify(value))
+    }
+    if (state.batchesMissing) {
+      json(404, { type: "error", error: { type: "not_found_error", message: "Not Found" } })
+      return true
+    }
+    if (req.method === "POST" && m[1] === undefined) {
+      const requests = (body["requests"] as Array<{ custom_id: string; params: Record<string, unknown> }> | undefined) ?? []
+      const batch: FakeBatch = {
+        id: `msgbatch_fake${state.batches.length + 1}`,
+        items: requests.map((r) => ({ customId: r.custom_id, seen: seenOf("anthropic", `/v1/messages/batches#${r.custom_id}`, req.headers, r.params) })),
+        polls: 0,
+        ended: false,
+        fates: []
+      }
+      state.batches.push(batch)
+      for (const item of batch.items) state.requests.push(item.seen)
+      json(200, batchJson(batch))
+      return true
+    }
+    const batch = state.batches.find((b) => b.id === m[1])
+    if (batch === undefined) {
+      json(404, { type: "error", error: { type: "not_found_error", message: `no batch ${m[1]}` } })
+      return true
+    }
+    if (m[2] === undefined) {
+      batch.polls++
+      if (!batch.ended && batch.polls > state.batchEndsAfterPolls) {
+        batch.ended = true
+        batch.fates = batch.items.map((i) => state.batchFate(i.customId, i.seen))
+      }
+      json(200, batchJson(batch))
+      return true
+    }
+    const lines = batch.items.map(({ customId, seen }, i) => {
+      const fate = batch.fates[i] ?? "expired"
+      const result = fate === "succeeded"
+        ? { type: "succeeded", message: anthropicMessage(seen, state.respond(seen)) }
+        : fate === "errored"
+          ? { type: "errored", error: { type: "error", error: { type: "overloaded_error", message: "scripted batch failure" } } }
+          : { type: "expired" }
+      return JSON.stringify({ custom_id: customId, result })
+    })
+    res.writeHead(200, { "content-type": "application/binary" })
+    res.end(lines.join("\n") + "\n")
+    return true
+  }
   const server = http.createServer((req, res) => {
     let raw = ""
     req.on("data", (d: Buffer) => (raw += d.toString()))
     req.on("end", () => {
+      state.httpCalls++
       const body = (() => {
         try {
           return JSON.parse(raw) as Record<string, unknown>
@@ -83,21 +222,10 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
           return {}
         }
       })()
-      const api = req.url?.endsWith("/messages") ? "anthropic" : "chat"
-      const messages = (body["messages"] as Array<{ role: string; content: unknown }> | undefined) ?? []
-      const tools = body["tools"] as Array<{ name?: string; function?: { name: string } }> | undefined
-      const jsonFormat = (body["output_config"] as { format?: unknown } | undefined)?.format !== undefined || body["response_format"] !== undefined
-      const seen: SeenRequest = {
-        api,
-        path: req.url ?? "",
-        headers: req.headers,
-        body,
-        model: String(body["model"] ?? ""),
-        system: api === "anthropic" ? textOf(body["system"]) : textOf(messages.find((m) => m.role === "system")?.content),
-        user: messages.filter((m) => m.role === "user").map((m) => textOf(m.content)).join("\n"),
-        toolName: tools?.[0]?.name ?? tools?.[0]?.function?.name ?? schemaName(body) ?? (jsonFormat || /JSON Schema/.test(api === "anthropic" ? textOf(body["system"]) : textOf(messages[0]?.content)) ? "json" : undefined)
-      }
-      state.requests.push(seen)
+      const batchCall = BATCH_PATH.test(req.url ?? "")
+      const api = req.url?.endsWith("/messages") || batchCall ? "anthropic" : "chat"
+      const seen = seenOf(api, req.url ?? "", req.headers, body)
+      if (!batchCall) state.requests.push(seen)
       const fault = state.faults.shift()
       const send = () => {
         if (fault !== undefined && "status" in fault) {
@@ -110,21 +238,13 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
           res.end("<html>502 bad gateway</html>")
           return
         }
+        if (batchRoute(req, body, res)) return
         const answer = state.respond(seen)
-        const tokensIn = Math.ceil((seen.system.length + seen.user.length) / 4)
         if (api === "anthropic") {
-          const content = "tool" in answer
-            ? tools !== undefined
-              ? [{ type: "tool_use", id: "toolu_fake", name: tools[0]?.name ?? "tool", input: answer.tool }]
-              : [{ type: "text", text: JSON.stringify(answer.tool) }]
-            : [{ type: "text", text: answer.text }]
           res.writeHead(200, { "content-type": "application/json" })
-          res.end(JSON.stringify({
-            id: "msg_fake", type: "message", role: "assistant", model: seen.model, content,
-            stop_reason: "tool" in answer ? "tool_use" : "end_turn", stop_sequence: null,
-            usage: { input_tokens: tokensIn, output_tokens: 25 }
-          }))
+          res.end(JSON.stringify(anthropicMessage(seen, answer)))
         } else {
+          const tools = body["tools"] as Array<{ function?: { name: string } }> | undefined
           const fn = tools?.[0]?.function?.name
           const message = "tool" in answer && fn !== undefined
             ? { role: "assistant", content: null, tool_calls: [{ id: "call_fake", type: "function", function: { name: fn, arguments: JSON.stringify(answer.tool) } }] }
@@ -133,7 +253,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
           res.end(JSON.stringify({
             id: "chatcmpl-fake", object: "chat.completion", model: seen.model,
             choices: [{ index: 0, message, finish_reason: fn !== undefined ? "tool_calls" : "stop" }],
-            usage: { prompt_tokens: tokensIn, completion_tokens: 25 }
+            usage: { prompt_tokens: tokensInOf(seen), completion_tokens: 25 }
           }))
         }
       }
@@ -143,7 +263,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
     })
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const port = (server.address() as AddressInfo).port
+  port = (server.address() as AddressInfo).port
   return Object.assign(state, {
     url: `http://127.0.0.1:${port}`,
     close: () =>
