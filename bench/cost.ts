@@ -71,15 +71,18 @@ const prompts = (home: string) => {
 const fake = await startFakeProvider()
 console.log(`bench:cost: ${N} traces (${PER_DAY} a day for ${DAYS} days, a 10% canary on the last two), six behaviors; machine: ${machine()}`)
 
-interface Eval { calls: number; costUsd: number; behaviors: Record<string, { scored: number; stage2: number; tokensIn: number; tokensOut: number; canaryTraces: number; pairTraces: number; trendTraces: number }> }
+interface Eval { calls: number; costUsd: number; tokensIn: number; tokensOut: number; batches: { submitted: number; collected: number }; behaviors: Record<string, { scored: number; stage2: number; tokensIn: number; tokensOut: number; canaryTraces: number; pairTraces: number; trendTraces: number }> }
 interface Deploy { decisions: Record<string, { action: string; figures?: { nCanary: number; nActive: number; pairs: number; eUp: number; eDown: number } }> }
+// Batched modes wait for their batch in the same run (the fake ends it at once), so one run shows the whole bill.
 const modes = [
-  { name: "before (every turn)", env: { AUTOTUNE_JUDGE_DAILY_SAMPLE: "0", AUTOTUNE_JUDGE_CANARY_PAIRS: "0" } },
-  { name: "after (defaults)", env: {} }
+  { name: "before (every turn, direct calls)", env: { AUTOTUNE_JUDGE_DAILY_SAMPLE: "0", AUTOTUNE_JUDGE_CANARY_PAIRS: "0", AUTOTUNE_JUDGE_BATCH: "off" }, args: [] },
+  { name: "sampled, direct calls", env: { AUTOTUNE_JUDGE_BATCH: "off" }, args: [] },
+  { name: "defaults (sampled, trend in Message Batches)", env: { AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "0.2" }, args: ["--wait-batches"] },
+  { name: "defaults + AUTOTUNE_JUDGE_COMBINED=1", env: { AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "0.2", AUTOTUNE_JUDGE_COMBINED: "1" }, args: ["--wait-batches"] }
 ]
 const rows: Array<{ name: string; judged: number; calls: number; tokensIn: number; tokensOut: number; costUsd: number; seconds: number; decision: Deploy["decisions"][string] }> = []
 for (const mode of modes) {
-  const home = path.join(root, mode.name.split(" ")[0]!)
+  const home = path.join(root, `mode-${modes.indexOf(mode)}`)
   fs.mkdirSync(path.join(home, "traces"), { recursive: true })
   fs.writeFileSync(path.join(home, "traces", "trace-all.jsonl"), body)
   prompts(home)
@@ -90,7 +93,7 @@ for (const mode of modes) {
     AUTOTUNE_EVAL_MAX_TRACES: String(N), AUTOTUNE_DAILY_BUDGET_USD: "0", AUTOTUNE_LLM_CONCURRENCY: "16", AUTOTUNE_REPORT: "0"
   }
   await measureCommand("dist/bin.js", ["ingest"], env)
-  const run = await measureCommand("dist/bin.js", ["eval", "--json"], env)
+  const run = await measureCommand("dist/bin.js", ["eval", "--json", ...mode.args], env)
   const e = JSON.parse(run.stdout.trim().split("\n").pop()!) as Eval
   const deploy = JSON.parse((await measureCommand("dist/bin.js", ["deploy", "--json"], env)).stdout.trim().split("\n").pop()!) as Deploy
   const b = Object.values(e.behaviors)
@@ -98,8 +101,8 @@ for (const mode of modes) {
     name: mode.name,
     judged: b.reduce((n, x) => n + x.scored, 0),
     calls: e.calls,
-    tokensIn: b.reduce((n, x) => n + x.tokensIn, 0),
-    tokensOut: b.reduce((n, x) => n + x.tokensOut, 0),
+    tokensIn: e.tokensIn,
+    tokensOut: e.tokensOut,
     costUsd: e.costUsd,
     seconds: run.seconds,
     decision: deploy.decisions["response-quality"]!
@@ -113,12 +116,12 @@ for (const x of rows) {
   const f = x.decision.figures
   console.log(`| ${x.name} | ${x.judged} | ${x.calls} | ${x.tokensIn} | ${x.tokensOut} | $${x.costUsd.toFixed(2)} | ${per1k(x.calls).toFixed(0)} | $${per1k(x.costUsd).toFixed(2)} | ${x.decision.action}${f === undefined ? "" : ` (${f.nCanary} / ${f.pairs}, evidence ${f.eUp.toFixed(1)})`} |`)
 }
-const after = rows[1]!
+const after = rows[2]!
 const perJudged = after.costUsd / Math.max(1, after.judged)
 // Monthly, as the defaults judge: six behaviors' trend samples every day (at most 40 turns each; every behavior
 // taken as applying to every turn, an upper bound), and each canary's own turns with about six pairs apiece.
 const month = (perDay: number) => 30 * BEHAVIORS.length * Math.min(40, perDay) * perJudged
-console.log(`cost per judged turn-behavior after: $${perJudged.toFixed(5)}; monthly at 100 / 500 / 5,000 turns a day: ` +
+console.log(`cost per judged turn-behavior at the defaults (canary turns and pairs direct, trend batched): $${perJudged.toFixed(5)}; monthly at 100 / 500 / 5,000 turns a day: ` +
   [100, 500, 5000].map((d) => `$${month(d).toFixed(2)}`).join(" / ") + `, plus $${(100 * 7 * perJudged).toFixed(2)} per 100 canary turns while a canary runs`)
 
 // The canary test on sampled pairs against all pairs, same seeded traffic: Likert scores, 10/90, a look an hour.

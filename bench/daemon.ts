@@ -18,7 +18,7 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-daemon-"))
 fs.mkdirSync(path.join(home, "traces"))
 const fake = await startFakeProvider()
 const child = spawn("dist/bin.js", ["daemon"], {
-  env: { ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_INTERVAL_MINUTES: "0.005" },
+  env: { ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_INTERVAL_MINUTES: "0.005" },
   stdio: ["ignore", "ignore", "pipe"]
 })
 let cycles = 0

@@ -26,7 +26,7 @@ for (const concurrency of (process.env["BENCH_LEVELS"] ?? "1,8,16").split(",").m
     AUTOTUNE_HOME: home,
     AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"),
     ANTHROPIC_API_KEY: "bench",
-    ANTHROPIC_BASE_URL: fake.url,
+    ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off",
     AUTOTUNE_BEHAVIORS: "response-quality",
     AUTOTUNE_EVAL_MAX_TRACES: String(CALLS),
     AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
