@@ -95,6 +95,66 @@ describe("canary decision (e-process)", () => {
     expect(process.decision(12 * HOUR, 0).figures).toEqual(a.figures)
   })
 
+  it("bets in pair order and stops at the first pair still waiting for a score: later scores cannot move it", () => {
+    const s = stream(24, 10, 90, (i) => ({ score: wobble(i, 0.72) }), (i) => ({ score: wobble(i, 0.7) }))
+    const all = decide({ ...s, startedAt: 0, now: 24 * HOUR, thresholds: T })
+    // Canary turn 100 not judged yet: only the pairs before it are bet on, whatever the later scores are.
+    const waiting = (scores: (i: number) => number) => ({
+      canary: s.canary.map((c, i) => (i === 100 ? { ...c, score: null, pending: true } : i > 100 ? { ...c, score: scores(i) } : c)),
+      active: s.active
+    })
+    const a = decide({ ...waiting(() => 1), startedAt: 0, now: 24 * HOUR, thresholds: T })
+    const b = decide({ ...waiting(() => 0), startedAt: 0, now: 24 * HOUR, thresholds: T })
+    expect(a.figures.pairs).toBe(100)
+    expect(b.figures).toMatchObject({ pairs: 100, eUp: a.figures.eUp, eDown: a.figures.eDown })
+    // The prefix is what the full record bets on first: the same evidence as the first 100 pairs alone.
+    const prefix = decide({ canary: s.canary.slice(0, 100), active: s.active.filter((x) => x.at < s.canary[100]!.at), startedAt: 0, now: 24 * HOUR, thresholds: T })
+    expect(prefix.figures).toMatchObject({ pairs: 100, eUp: a.figures.eUp, eDown: a.figures.eDown })
+    expect(all.figures.pairs).toBe(240)
+    // An active partner still waiting blocks its pair the same way; a failed turn (score 0) never waits.
+    // (The most recent active turn before canary turn 100 is in its block.)
+    const partner = s.active.filter((x) => x.at < s.canary[100]!.at).length - 1
+    const activeWaiting = decide({ canary: s.canary, active: s.active.map((x, i) => (i === partner ? { ...x, score: null, pending: true } : x)), startedAt: 0, now: 24 * HOUR, thresholds: T })
+    expect(activeWaiting.figures).toMatchObject({ pairs: 100, eUp: a.figures.eUp })
+    const failed = decide({ canary: s.canary.map((c, i) => (i === 100 ? { ...c, score: null, pending: true, error: true } : c)), active: s.active, startedAt: 0, now: 24 * HOUR, thresholds: T })
+    expect(failed.figures.pairs).toBe(240)
+  })
+
+  it("gives the same sequence of bets whatever order the scores arrive in (canary first, newest first, a few per run)", () => {
+    const s = stream(30, 10, 90, (i) => ({ score: wobble(i, 0.7) }), (i) => ({ score: wobble(i, 0.7) }))
+    // Per look: the evidence for each number of pairs bet on. Orders differ in which scores are in at a look.
+    const trail = (order: ReadonlyArray<{ arm: "canary" | "active"; i: number }>, perLook: number) => {
+      const known = { canary: new Set<number>(), active: new Set<number>() }
+      const seen = new Map<number, [number, number]>()
+      for (let k = 0; k < order.length; k += perLook) {
+        for (const o of order.slice(k, k + perLook)) known[o.arm].add(o.i)
+        const view = (arm: "canary" | "active") => s[arm].map((x, i) => (known[arm].has(i) ? x : { ...x, score: null, pending: true }))
+        const d = decide({ canary: view("canary"), active: view("active"), startedAt: 0, now: 30 * HOUR, thresholds: T })
+        seen.set(d.figures.pairs, [d.figures.eUp, d.figures.eDown])
+      }
+      return seen
+    }
+    const ids = (arm: "canary" | "active") => s[arm].map((_, i) => ({ arm, i }))
+    const inOrder = [...ids("canary"), ...ids("active")].sort((x, y) => s[x.arm][x.i]!.at - s[y.arm][y.i]!.at)
+    // As eval produces them: every canary turn first, then the active turns newest first, 150 a run.
+    const evalOrder = [...ids("canary"), ...ids("active").reverse()]
+    let r = 12345
+    const shuffled = [...inOrder].sort(() => ((r = (r * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5)
+    const reference = trail(inOrder, 50)
+    for (const order of [evalOrder, shuffled]) {
+      const other = trail(order, 150)
+      let shared = 0
+      for (const [pairs, evidence] of other) {
+        if (!reference.has(pairs)) continue
+        shared++
+        expect(evidence).toEqual(reference.get(pairs))
+      }
+      expect(shared).toBeGreaterThan(0)
+      // Once every score is in, both orders reach the same bets.
+      expect(other.get(300)).toEqual(reference.get(300))
+    }
+  })
+
   it("promotes a lone canary (no active pack) once the health gates pass, and rolls it back when they do not", () => {
     const s = stream(3, 10, 0, () => ({}))
     expect(decide({ ...s, startedAt: 0, now: 3 * HOUR, thresholds: T, lone: true }).action).toBe("promote")

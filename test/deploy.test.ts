@@ -144,6 +144,30 @@ describe("CanaryMonitor", () => {
     expect(JSON.parse(row.figures_json)).toMatchObject({ rule: "score", nCanary: 120 })
   })
 
+  it("bets only up to the first canary turn the judge has not scored yet; one it could not score is skipped", async () => {
+    const w = world()
+    const { version } = await deployCanary(w)
+    const active = read(w.active).version as string
+    const start = Date.now() - 12 * 3_600_000
+    await served(w, active, 12, 90, (i) => wobble(i, 0.6), { start })
+    await served(w, version, 12, 10, (i) => wobble(i, 0.85), { start })
+    backdate(w, start)
+    const db = new Database(path.join(w.home, "autotune.db"))
+    db.prepare("DELETE FROM trace_scores WHERE trace_id = ?").run(`${version}-5`)
+    db.close()
+    const waiting = await w.run(Effect.flatMap(CanaryMonitor, (m) => m.check(B)))
+    // The 5 pairs before it: not enough to promote yet, and nothing after it counts until it is judged.
+    expect(waiting.figures).toMatchObject({ pairs: 5, nCanary: 119 })
+    expect(waiting.action).toBe("waiting")
+    // The judge gave up on it (unscored, never a score): it is missing for good and the rest count.
+    const db2 = new Database(path.join(w.home, "autotune.db"))
+    db2.prepare("INSERT INTO judge_scores (trace_id, behavior, rubric_version, stage, model, status, score, reason, created_at) VALUES (?, ?, 'response-quality@1', 1, 'm', 'unscored', NULL, 'unreadable', ?)").run(`${version}-5`, B, Date.now())
+    db2.close()
+    const decided = await w.run(Effect.flatMap(CanaryMonitor, (m) => m.check(B)))
+    expect(decided.action).toBe("promoted")
+    expect(decided.figures?.pairs).toBe(119)
+  })
+
   it("rolls back a worse canary and one that errors; keeps the active pack", async () => {
     for (const scenario of ["worse", "errors"] as const) {
       const w = world()

@@ -80,7 +80,7 @@ describe("Judge", () => {
     expect(t.seen).toHaveLength(3)
   })
 
-  it("judges canary-served traces first, then newest first, up to AUTOTUNE_EVAL_MAX_TRACES", async () => {
+  it("judges canary-served traces first (oldest first: the canary test bets in time order), then the trend newest first, up to AUTOTUNE_EVAL_MAX_TRACES", async () => {
     const canary = { "response-quality": "rq-canary-7" }
     const lines = traceLine(1, { packVersions: canary }) + traceLine(2) + traceLine(3) + traceLine(4) + traceLine(5, { packVersions: canary })
     const t = setup(lines, [], { evalMaxTraces: 3 })
@@ -92,7 +92,7 @@ describe("Judge", () => {
     const summary = await t.run()
     expect(summary.behaviors["response-quality"]).toMatchObject({ scored: 3, canaryTraces: 2 })
     const judged = t.seen.map((r) => /trip (\d+) /.exec(r.messages[0]!.content)?.[1])
-    expect(judged).toEqual(["5", "1", "4"])
+    expect(judged).toEqual(["1", "5", "4"])
   })
 
   it("keeps injected instructions inside the data block and tells the judge not to obey them", async () => {

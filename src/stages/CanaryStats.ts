@@ -20,6 +20,11 @@ export interface Sample {
    * gates but never in the score comparison, whether or not it was scored for another reason. Absent = true.
    */
   readonly sampled?: boolean
+  /**
+   * True while the judge has not scored this turn yet (it will): the score test bets only on the pairs before
+   * the first one still waiting, so the sequence of bets never depends on the order in which scores arrive.
+   */
+  readonly pending?: boolean
 }
 
 export interface Thresholds {
@@ -78,6 +83,8 @@ export interface Decision {
 
 /** A turn that failed counts as score 0: a canary must not look better by failing the hard requests. */
 const effectiveScore = (s: Sample): number | null => (s.error ? 0 : s.score)
+/** A failed turn needs no judge: its score (0) is known at once. */
+const isPending = (s: Sample) => s.pending === true && !s.error
 const errorValue = (s: Sample) => (s.error ? 1 : 0)
 const meanOf = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / xs.length
 const meanOrNull = (sum: number, n: number) => (n === 0 ? null : sum / n)
@@ -192,6 +199,8 @@ export class CanaryProcess {
   private readonly lambdas: Record<Gate, ReadonlyArray<number>>
   private readonly up: Array<number>
   private readonly down: Array<number>
+  /** A pair still waiting for a score: no later pair is bet on until it is in. */
+  private blocked = false
   private readonly bets: Array<HealthBet> = []
   private betHead = 0
   private windowSince = -Infinity
@@ -272,9 +281,15 @@ export class CanaryProcess {
 
   /** The score test's bet: the canary turn against the mean of its block of sampled active turns. */
   private scoreBet(sample: Sample, block: ReadonlyArray<Sample>) {
+    // Pairs are made from traffic alone (times and the judge's sample), so they are the same at every look;
+    // bets follow them in order and stop at the first pair whose scores are not all in.
+    if (this.blocked || isPending(sample) || block.some(isPending)) {
+      this.blocked = true
+      return
+    }
     const c = effectiveScore(sample)
     const scores = block.flatMap((s) => (effectiveScore(s) === null ? [] : [effectiveScore(s)!]))
-    // Missing data on either side: no bet.
+    // Missing data on either side (the judge could not score it, for good): no bet.
     if (c === null || scores.length === 0) return
     const d = c - meanOf(scores)
     this.diffSum += d

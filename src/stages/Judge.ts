@@ -163,13 +163,17 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
                       AND j.rubric_version = ${rubric.version} AND j.stage = 1 AND j.model = ${config.judgeStage1Model})
       AND NOT EXISTS (SELECT 1 FROM judge_batch_items b WHERE b.trace_id = t.trace_id AND b.behavior = ${rubric.behavior})`
 
-    /** The turns one pack version served for the behavior since `since`, newest first, as judge rows. */
+    /**
+     * The turns one pack version served for the behavior since `since`, oldest first, as judge rows: the canary
+     * test bets on its pairs in time order up to the first one not judged yet, so a judge that falls behind
+     * must catch up from the oldest, or the test would wait on it for good.
+     */
     const servedBy = (rubric: Rubric, version: string, since: number, draw: number, need: Need) =>
       sql<Row>`
         SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt", ${need === "canary" ? 1 : 0} AS "isCanary", p.version AS "packVersion", ${need} AS need
         FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
         WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since} AND t.sample_draw < ${draw} AND ${notJudged(rubric)}
-        ORDER BY p.created_at DESC LIMIT ${config.evalMaxTraces}`
+        ORDER BY p.created_at LIMIT ${config.evalMaxTraces}`
 
     /** The trend sample: turns of the window whose fixed draw falls under the rate, read from the time index. */
     const trendSample = (rubric: Rubric, since: number, rate: number, canary: string | undefined, versions: ReadonlyArray<string>) =>
