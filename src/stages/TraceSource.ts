@@ -37,7 +37,10 @@ type Totals = { -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "file
 }
 
 const CHUNK_BYTES = 1 << 20
-const BATCH_LINES = 1000
+// Lines per transaction. DotClaw's random `trace-<uuid>` keys touch index pages all over the tree, and each
+// commit writes every page it dirtied to the WAL: 5,000 lines a commit cut bench:ingest's system time by a
+// third against 1,000 (200,000 traces), for about 15 MB more peak memory.
+const BATCH_LINES = 5000
 const ROWS_PER_INSERT = 500
 const HEAD_BYTES = 512
 
