@@ -178,7 +178,7 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   canaryMaxErrorRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_ERROR_RATE_DELTA"], file: ["deploy", "canaryMaxErrorRateDelta"], default: constant(0.05), doc: "Allowed error-rate excess over the active pack" },
   canaryMaxToolFailureRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE_DELTA"], file: ["deploy", "canaryMaxToolFailureRateDelta"], default: constant(0.12), doc: "Allowed tool-failure excess over the active pack" },
   canaryMaxNegativeRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_NEGATIVE_RATE_DELTA"], file: ["deploy", "canaryMaxNegativeRateDelta"], default: constant(0.1), doc: "Allowed excess of users' 👎 share on the canary over the active pack (a health gate)" },
-  canaryMaxSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_SAMPLES"], file: ["deploy", "canaryMaxSamples"], default: constant(500), doc: "Canary samples after which an undecided canary expires" },
+  canaryMaxSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_SAMPLES"], file: ["deploy", "canaryMaxSamples"], default: constant(1000), doc: "Canary samples after which an undecided canary expires" },
   canaryMaxDays: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_DAYS"], file: ["deploy", "canaryMaxDays"], default: constant(14), doc: "Days after which an undecided canary expires" },
 
   candidateModel: { kind: "string", env: ["AUTOTUNE_CANDIDATE_MODEL"], file: ["optimize", "candidateModel"], default: constant("anthropic/claude-haiku-4-5"), doc: "Proposes candidate instructions" },

@@ -1,0 +1,203 @@
+/**
+ * npm run bench:canary-power [-- --runs=2000 --lag-runs=400 --sizing-only]
+ * The canary decision under the conditions of a real install, through the monitor's decision code (`decide`,
+ * `CanaryProcess`): 5-level judge scores (a lift moves a turn up one level), a daily cycle of hard hours that
+ * lowers both arms, 10/90 traffic at 100 turns an hour, a look every 6 hours. Two ways scores arrive:
+ * - in order: the judge keeps up (every turn scored by the next look);
+ * - behind: the judge scores at most 200 turns per look, every canary turn first, then active turns, so the
+ *   active side lags (before: newest first, and a turn not scored yet is simply missing at that look; after:
+ *   oldest first, and the bets stop at the first pair still waiting).
+ * Before: the sample cap of 500 and the old handling; after: the cap of 1,000 and the prefix rule. Prints, per
+ * cell, promotions and rollbacks with the upper end of their 95% interval (Wilson), and the median canary
+ * samples to promote.
+ */
+import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/stages/CanaryStats.js"
+import { arg, machine } from "./util.js"
+
+const RUNS = arg("runs", 2000)
+const LAG_RUNS = arg("lag-runs", 400)
+const LIKERT = [0.04, 0.06, 0.15, 0.37, 0.38]
+
+const rng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/** A Likert score; with a lift, a turn below 1 moves up one level with the probability that adds `lift` to the mean. */
+const likert = (r: () => number, lift: number) => {
+  let u = r()
+  let s = 1
+  for (let i = 0; i < 5; i++) {
+    if ((u -= LIKERT[i]!) < 0) {
+      s = i / 4
+      break
+    }
+  }
+  return s < 1 && r() < lift / (0.25 * (1 - LIKERT[4]!)) ? s + 0.25 : s
+}
+
+const thresholds = (maxSamples: number): Thresholds => ({
+  minImprovement: 0.02, minSamples: 20, maxSamples, maxAgeMs: 60 * 86_400_000, healthWindowMs: 86_400_000,
+  maxErrorRate: 0.5, maxToolFailureRate: 0.5, maxErrorRateDelta: 0.5, maxToolFailureRateDelta: 0.5, maxNegativeRateDelta: 0.5
+})
+
+interface Version { readonly name: string; readonly cap: number; readonly prefix: boolean }
+const VERSIONS: ReadonlyArray<Version> = [
+  { name: "before (cap 500)", cap: 500, prefix: false },
+  { name: "after (cap 1,000)", cap: 1000, prefix: true }
+]
+
+/** One canary's life: turns each hour, a look every 6 hours, until a decision. */
+const life = (seed: number, lift: number, v: Version, behind: boolean) => {
+  const r = rng(seed)
+  const canary: Array<Sample> = []
+  const active: Array<Sample> = []
+  const judged = new Set<number>()
+  const process = new CanaryProcess(thresholds(v.cap))
+  const t = thresholds(v.cap)
+  let at = 0
+  for (let hour = 0; ; hour++) {
+    const hard = Math.sin((2 * Math.PI * (hour % 24)) / 24) > 0.5
+    for (let i = 0; i < 100; i++) {
+      at += 36_000
+      const isCanary = r() < 0.1
+      let score = likert(r, isCanary ? lift : 0)
+      if (hard && r() < 0.3) score = Math.max(0, score - 0.25)
+      const sample: Sample = { at, score, error: false, toolFailure: null }
+      if (isCanary) canary.push(sample)
+      else active.push(sample)
+      if (!behind) process.add(sample, isCanary ? "canary" : "active")
+    }
+    if (hour % 6 !== 5) continue
+    let decision
+    if (!behind) decision = process.decision(at, 0)
+    else {
+      // Every canary turn of the last 6 hours (60) and then active turns, 200 in all.
+      let budget = 200 - 60
+      if (v.prefix) {
+        for (let i = 0; i < active.length && budget > 0; i++) if (!judged.has(i) && (judged.add(i), true)) budget--
+      } else {
+        for (let i = active.length - 1; i >= 0 && budget > 0; i--) if (!judged.has(i) && (judged.add(i), true)) budget--
+      }
+      const view = active.map((s, i) => (judged.has(i) ? s : v.prefix ? { ...s, score: null, pending: true } : { ...s, score: null }))
+      decision = decide({ canary, active: view, startedAt: 0, now: at, thresholds: t })
+    }
+    if (decision.action !== "wait") return { action: decision.action, samples: canary.length }
+  }
+}
+
+/** The upper end of the 95% Wilson interval of k successes in n. */
+const upper = (k: number, n: number) => {
+  const z = 1.96
+  const p = k / n
+  return (p + (z * z) / (2 * n) + z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / (1 + (z * z) / n)
+}
+
+const SIZING_ONLY = process.argv.includes("--sizing-only")
+console.log(`bench:canary-power: ${RUNS} runs a cell in order, ${LAG_RUNS} with the judge behind; machine: ${machine()}`)
+if (!SIZING_ONLY) console.log("| version | arrival | lift | promoted (95% upper) | rolled back (95% upper) | median canary samples to promote |")
+if (!SIZING_ONLY) console.log("| --- | --- | --- | --- | --- | --- |")
+for (const behind of SIZING_ONLY ? [] : [false, true]) {
+  for (const lift of [0, 0.05, 0.1]) {
+    for (const v of VERSIONS) {
+      const n = behind ? LAG_RUNS : RUNS
+      let promoted = 0
+      let rolledBack = 0
+      const toPromote: Array<number> = []
+      for (let run = 0; run < n; run++) {
+        const outcome = life(10_000 + run, lift, v, behind)
+        if (outcome.action === "promote") {
+          promoted++
+          toPromote.push(outcome.samples)
+        }
+        if (outcome.action === "rollback") rolledBack++
+      }
+      toPromote.sort((a, b) => a - b)
+      const pct = (k: number) => `${((100 * k) / n).toFixed(1)}% (${(100 * upper(k, n)).toFixed(1)}%)`
+      console.log(`| ${v.name} | ${behind ? "judge behind" : "in order"} | ${lift.toFixed(2)} | ${pct(promoted)} | ${pct(rolledBack)} | ${toPromote[Math.floor(toPromote.length / 2)] ?? "-"} |`)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bet sizing: why the fixed grid stays. The same paired differences (a canary turn against the mean of 9
+// active turns, the conditions above, in order, a look every 60 canary samples up to 1,000) bet by: the grid
+// the monitor uses; a 4-size grid around the best size for +0.05; aGRAPA (Waudby-Smith & Ramdas 2024: each
+// bet mean / (variance + mean^2) of the payoffs before it), flat and with a prior at +0.05's effect; half
+// grid, half aGRAPA; and an oracle told the best fixed size for +0.05 in advance (not a valid procedure: the
+// ceiling any procedure can reach).
+// ---------------------------------------------------------------------------------------------------------
+const M = 0.02
+type Bettor = { readonly bet: (d: number) => void; readonly evidence: () => number }
+const meanExp = (logs: ReadonlyArray<number>) => {
+  const max = Math.max(...logs)
+  return Math.exp(max) * logs.reduce((a, l) => a + Math.exp(l - max), 0) / logs.length
+}
+const grid = (sizes: ReadonlyArray<number>) => (): Bettor => {
+  const logs = sizes.map(() => 0)
+  return { bet: (d) => sizes.forEach((l, j) => (logs[j]! += Math.log(1 + Math.min(l, 1 / (1 + M)) * (d - M)))), evidence: () => meanExp(logs) }
+}
+const agrapa = (n0: number, mean0: number, variance0: number) => (): Bettor => {
+  let n = 0
+  let sum = 0
+  let squares = 0
+  let log = 0
+  return {
+    bet: (d) => {
+      const x = d - M
+      const mean = (mean0 * n0 + sum) / (n0 + n)
+      const variance = (variance0 * n0 + squares) / (n0 + n)
+      log += Math.log(1 + Math.min(0.9 / (1 + M), Math.max(0, mean / (variance + mean * mean))) * x)
+      squares += (x - mean) ** 2
+      sum += x
+      n++
+    },
+    evidence: () => Math.exp(log)
+  }
+}
+const half = (a: () => Bettor, b: () => Bettor) => (): Bettor => {
+  const x = a()
+  const y = b()
+  return { bet: (d) => (x.bet(d), y.bet(d)), evidence: () => (x.evidence() + y.evidence()) / 2 }
+}
+const BETTORS: ReadonlyArray<[string, () => Bettor]> = [
+  ["grid (the monitor's)", grid([0.1, 0.2, 0.3, 0.45, 0.6, 0.8])],
+  ["grid of 4 (0.2-0.6)", grid([0.2, 0.3, 0.45, 0.6])],
+  ["aGRAPA, flat", agrapa(1, 0, 0.25)],
+  ["aGRAPA, prior at +0.05", agrapa(100, 0.03, 0.08)],
+  ["half grid, half aGRAPA", half(grid([0.1, 0.2, 0.3, 0.45, 0.6, 0.8]), agrapa(50, 0.03, 0.08))],
+  ["oracle (0.375, known in advance)", grid([0.375])]
+]
+console.log(`\nbet sizing, ${RUNS} runs, promotion evidence >= 20 within 1,000 canary samples:`)
+console.log("| bettor | lift 0: promoted | lift +0.05: promoted | +0.05: median samples | lift +0.10: median samples |")
+console.log("| --- | --- | --- | --- | --- |")
+const cells = [0, 0.05, 0.1].map((lift) => {
+  const rows = BETTORS.map(([, make]) => ({ make, promoted: 0, samples: [] as Array<number> }))
+  for (let run = 0; run < RUNS; run++) {
+    const r = rng(99 + run)
+    const bettors = rows.map((row) => ({ row, b: row.make(), done: false }))
+    for (let i = 1; i <= 1000; i++) {
+      const hard = Math.sin((2 * Math.PI * (Math.floor(i / 10) % 24)) / 24) > 0.5
+      const shift = (s: number) => (hard && r() < 0.3 ? Math.max(0, s - 0.25) : s)
+      let activeSum = 0
+      const c = shift(likert(r, lift))
+      for (let j = 0; j < 9; j++) activeSum += shift(likert(r, 0))
+      for (const x of bettors) if (!x.done) x.b.bet(c - activeSum / 9)
+      if (i % 60 !== 0) continue
+      for (const x of bettors) {
+        if (!x.done && x.b.evidence() >= 20) {
+          x.done = true
+          x.row.promoted++
+          x.row.samples.push(i)
+        }
+      }
+    }
+  }
+  return rows.map((row) => ({ share: row.promoted / RUNS, median: row.samples.sort((a, b) => a - b)[Math.floor(row.samples.length / 2)] }))
+})
+BETTORS.forEach(([name], k) => {
+  const [zero, five, ten] = cells.map((c) => c[k]!)
+  console.log(`| ${name} | ${(100 * zero!.share).toFixed(1)}% | ${(100 * five!.share).toFixed(1)}% | ${five!.median ?? "-"} | ${ten!.median ?? "-"} |`)
+})
