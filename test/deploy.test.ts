@@ -123,14 +123,19 @@ describe("CanaryMonitor", () => {
   const deployCanary = (w: ReturnType<typeof world>) =>
     w.run(Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "Canary.", lineage: {} }, { instructions: "Active." })))
 
-  it("promotes a better canary: it becomes the active pack, atomically, and the canary file goes", async () => {
+  /** A canary out for 12 hours, scoring 0.85 against the active pack's 0.6, every turn judged. */
+  const betterCanary = async () => {
     const w = world()
     const { version } = await deployCanary(w)
-    const active = read(w.active).version as string
     const start = Date.now() - 12 * 3_600_000
-    await served(w, active, 12, 90, (i) => wobble(i, 0.6), { start })
+    await served(w, read(w.active).version as string, 12, 90, (i) => wobble(i, 0.6), { start })
     await served(w, version, 12, 10, (i) => wobble(i, 0.85), { start })
     backdate(w, start)
+    return { w, version }
+  }
+
+  it("promotes a better canary: it becomes the active pack, atomically, and the canary file goes", async () => {
+    const { w, version } = await betterCanary()
     const outcome = await w.run(Effect.flatMap(CanaryMonitor, (m) => m.check(B)))
     expect(outcome.action).toBe("promoted")
     expect(read(w.active).version).toBe(version)
@@ -145,13 +150,7 @@ describe("CanaryMonitor", () => {
   })
 
   it("bets only up to the first canary turn the judge has not scored yet; one it could not score is skipped", async () => {
-    const w = world()
-    const { version } = await deployCanary(w)
-    const active = read(w.active).version as string
-    const start = Date.now() - 12 * 3_600_000
-    await served(w, active, 12, 90, (i) => wobble(i, 0.6), { start })
-    await served(w, version, 12, 10, (i) => wobble(i, 0.85), { start })
-    backdate(w, start)
+    const { w, version } = await betterCanary()
     const db = new Database(path.join(w.home, "autotune.db"))
     db.prepare("DELETE FROM trace_scores WHERE trace_id = ?").run(`${version}-5`)
     db.close()
