@@ -88,6 +88,36 @@ interface Row extends JudgeRow {
 
 const decodeAnswer = Schema.decodeUnknownEither(ScoreAnswer)
 
+type Outcome =
+  | { readonly kind: "scored"; readonly score: number; readonly stage2: boolean; readonly gap: number | null; readonly canary: boolean; readonly need: Need }
+  | { readonly kind: "unscored"; readonly canary: boolean; readonly need: Need }
+  | { readonly kind: "failed"; readonly error: LlmError; readonly canary: boolean; readonly need: Need }
+
+/** Each behavior's outcomes of a run, as they come in. */
+class Outcomes {
+  private readonly byBehavior = new Map<Behavior, Array<Outcome>>()
+  add(behavior: Behavior, outcome: Outcome) {
+    const list = this.byBehavior.get(behavior) ?? []
+    list.push(outcome)
+    this.byBehavior.set(behavior, list)
+  }
+  addAll(results: ReadonlyArray<{ readonly behavior: Behavior; readonly outcome: Outcome }>) {
+    for (const r of results) this.add(r.behavior, r.outcome)
+  }
+  of(behavior: Behavior): ReadonlyArray<Outcome> {
+    return this.byBehavior.get(behavior) ?? []
+  }
+  /** Per behavior, the turns left unjudged because a budget ran out. */
+  skippedForBudget(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [b, list] of this.byBehavior) {
+      const n = list.filter((o) => o.kind === "failed" && o.error.reason === "BudgetExhausted").length
+      if (n > 0) out[b] = n
+    }
+    return out
+  }
+}
+
 /** One rubric to judge on one turn, with its stage-2 rule. */
 interface Task {
   readonly rubric: Rubric
@@ -270,11 +300,6 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
           }
         })
       ).pipe(Effect.mapError(storeError("store judge scores")))
-
-    type Outcome =
-      | { readonly kind: "scored"; readonly score: number; readonly stage2: boolean; readonly gap: number | null; readonly canary: boolean; readonly need: Need }
-      | { readonly kind: "unscored"; readonly canary: boolean; readonly need: Need }
-      | { readonly kind: "failed"; readonly error: LlmError; readonly canary: boolean; readonly need: Need }
 
     const stage1Request = (group: Group): LlmRequest => {
       const trace = judgeTraceOf(group.tasks[0]!.row)
@@ -485,6 +510,31 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       )
 
     /**
+     * Sends the trend sample's groups as a batch. A provider without the batch endpoints (404) gets them as
+     * direct calls; a submission that fails otherwise leaves them failed (tried next run). Returns the turns
+     * sent per behavior.
+     */
+    const sendLater = Effect.fn("Judge.sendLater")(function* (later: ReadonlyArray<Group>, outcomes: Outcomes) {
+      const batched = new Map<Behavior, number>()
+      type Sent = { readonly submitted: ReadonlyArray<Group>; readonly skipped: ReadonlyArray<Group>; readonly error?: LlmError }
+      const sent: Sent = yield* submitGroups(later).pipe(Effect.catchTag("LlmError", (error) => Effect.succeed({ submitted: [], skipped: later, error })))
+      if (sent.error?.reason === "NotFound") {
+        // No batch interface at this address (a proxy), or an unknown model: the direct calls tell which.
+        yield* Effect.forEach(later, (group) => Effect.map(judgeGroup(group), (results) => outcomes.addAll(results)), { concurrency: config.llmConcurrency, discard: true })
+        if ((yield* runner.halt) === undefined) yield* Effect.logWarning(`the provider has no Message Batches (${sent.error.message}); the trend sample was judged at once: set AUTOTUNE_JUDGE_BATCH=off to stop trying`)
+        return batched
+      }
+      // A stopped run says why once, in its own line; a budget that ran out is counted, not warned about.
+      if (sent.error !== undefined && !isConfigFailure(sent.error) && sent.error.reason !== "Halted" && sent.error.reason !== "BudgetExhausted") {
+        yield* Effect.logWarning(`could not submit the judge batch: ${sent.error.message}; its turns are tried next run`)
+      }
+      const why = sent.error ?? new LlmError({ reason: "BudgetExhausted", detail: "the budget could not pay for this turn's batch request" })
+      for (const g of sent.skipped) outcomes.addAll(failedAll(g, why))
+      for (const t of sent.submitted.flatMap((g) => g.tasks)) batched.set(t.rubric.behavior, (batched.get(t.rubric.behavior) ?? 0) + 1)
+      return batched
+    })
+
+    /**
      * Judges what decisions need for every configured behavior: canary turns, their pairs, the trend sample.
      * With batching on, answers of earlier batches are collected first and the trend sample goes to a new batch.
      */
@@ -492,14 +542,12 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const escalations = new Map<Behavior, Escalation>()
       for (const behavior of config.behaviors) escalations.set(behavior, yield* escalationFor(RUBRICS[behavior], Date.now()))
       const batching = config.judgeBatch === "trend" && runner.batching
+      const outcomes = new Outcomes()
       // Batches sent earlier are collected whatever the setting now: their turns wait on them.
       const before = yield* collectBatches(false, escalations)
+      outcomes.addAll(before.collected)
       const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling }> = []
-      for (const behavior of config.behaviors) {
-        const rubric = RUBRICS[behavior]
-        const selected = yield* selectTraces(rubric)
-        work.push({ rubric, rows: selected.rows, sampling: selected.sampling })
-      }
+      for (const behavior of config.behaviors) work.push({ rubric: RUBRICS[behavior], ...(yield* selectTraces(RUBRICS[behavior])) })
       // Canary turns of every behavior first, then their pairs, then the trend samples: under a budget, what
       // decisions need most is judged first.
       const tasks = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: escalations.get(w.rubric.behavior)! })))
@@ -509,17 +557,10 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const later = batching ? groups.filter((g) => g.need === "trend") : []
       const total = now.reduce((n, g) => n + g.tasks.length, 0)
       let done = 0
-      const outcomes = new Map<Behavior, Array<Outcome>>()
-      const add = (behavior: Behavior, outcome: Outcome) => {
-        const list = outcomes.get(behavior) ?? []
-        list.push(outcome)
-        outcomes.set(behavior, list)
-      }
-      for (const c of before.collected) add(c.behavior, c.outcome)
       yield* Effect.forEach(
         now,
         (group) => Effect.tap(judgeGroup(group), (results) => Effect.sync(() => {
-          for (const r of results) add(r.behavior, r.outcome)
+          outcomes.addAll(results)
           done += results.length
           onProgress?.(done, total)
         })),
@@ -527,43 +568,22 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         // overtake earlier ones, and the priority order (canary turns first) matters when a budget runs out.
         { concurrency: config.llmConcurrency, discard: true }
       )
-      const batched = new Map<Behavior, number>()
-      if (later.length > 0) {
-        type Sent = { readonly submitted: ReadonlyArray<Group>; readonly skipped: ReadonlyArray<Group>; readonly error?: LlmError }
-        const sent: Sent = yield* submitGroups(later).pipe(Effect.catchTag("LlmError", (error) => Effect.succeed({ submitted: [], skipped: later, error })))
-        if (sent.error?.reason === "NotFound") {
-          // No batch interface at this address (a proxy), or an unknown model: the direct calls tell which.
-          yield* Effect.forEach(later, (group) => Effect.map(judgeGroup(group), (results) => results.forEach((r) => add(r.behavior, r.outcome))), { concurrency: config.llmConcurrency, discard: true })
-          if ((yield* runner.halt) === undefined) yield* Effect.logWarning(`the provider has no Message Batches (${sent.error.message}); the trend sample was judged at once: set AUTOTUNE_JUDGE_BATCH=off to stop trying`)
-        } else {
-          if (sent.error !== undefined && !isConfigFailure(sent.error) && sent.error.reason !== "Halted" && sent.error.reason !== "BudgetExhausted") {
-            yield* Effect.logWarning(`could not submit the judge batch: ${sent.error.message}; its turns are tried next run`)
-          }
-          const why = sent.error ?? new LlmError({ reason: "BudgetExhausted", detail: "the budget could not pay for this turn's batch request" })
-          for (const g of sent.skipped) for (const r of failedAll(g, why)) add(r.behavior, r.outcome)
-        }
-        for (const t of sent.submitted.flatMap((g) => g.tasks)) batched.set(t.rubric.behavior, (batched.get(t.rubric.behavior) ?? 0) + 1)
-      }
+      const batched = later.length > 0 ? yield* sendLater(later, outcomes) : new Map<Behavior, number>()
       const after = batching && config.judgeBatchWait ? yield* collectBatches(true, escalations) : undefined
-      for (const c of after?.collected ?? []) add(c.behavior, c.outcome)
+      outcomes.addAll(after?.collected ?? [])
       // A wrong key, an unknown model or a failing provider ends the stage here: what was scored is kept.
       yield* runner.ensureRunning
       const usage = yield* runner.usage
       const behaviors: Record<string, BehaviorEval> = {}
       for (const { rubric, sampling } of work) {
         behaviors[rubric.behavior] = {
-          ...summarize(outcomes.get(rubric.behavior) ?? [], usageOf(usage, `judge:${rubric.behavior}:`), sampling),
+          ...summarize(outcomes.of(rubric.behavior), usageOf(usage, `judge:${rubric.behavior}:`), sampling),
           batched: batched.get(rubric.behavior) ?? 0,
           stage2Levels: escalations.get(rubric.behavior)!.calibrated
         }
       }
       const all = usageOf(usage, "judge:")
-      const skippedForBudget: Record<string, number> = {}
-      for (const [b, list] of outcomes) {
-        const n = list.filter((o) => o.kind === "failed" && o.error.reason === "BudgetExhausted").length
-        if (n > 0) skippedForBudget[b] = n
-      }
-      const budgetExhausted = Object.keys(skippedForBudget).length > 0
+      const skippedForBudget = outcomes.skippedForBudget()
       const unparseable = Object.fromEntries(
         Object.entries(yield* runner.parseStats).map(([model, p]) => [model, { ...p, share: p.structured === 0 ? 0 : p.unparsed / p.structured }])
       )
@@ -573,7 +593,10 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         collected: before.collected.length + (after?.collected.length ?? 0),
         pendingBatches: after === undefined ? before.pending + (batched.size > 0 ? 1 : 0) : after.pending
       } as const
-      return { behaviors, calls: all.calls, tokensIn: all.tokensIn, tokensOut: all.tokensOut, costUsd: all.costUsd, egressRedactions: all.egressRedactions, budgetExhausted, skippedForBudget, unparseable, batches } satisfies EvalSummary
+      return {
+        behaviors, calls: all.calls, tokensIn: all.tokensIn, tokensOut: all.tokensOut, costUsd: all.costUsd, egressRedactions: all.egressRedactions,
+        budgetExhausted: Object.keys(skippedForBudget).length > 0, skippedForBudget, unparseable, batches
+      } satisfies EvalSummary
     })
 
     return { evaluate, verdict } as const
