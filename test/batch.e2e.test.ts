@@ -61,6 +61,12 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     // The egress guard ran on every batched request: the token the store kept (AUTOTUNE_REDACT=0) never left.
     expect(JSON.stringify(t.fake.requests.map((r) => r.body))).not.toContain(SECRET)
 
+    // status says what is out and what it holds against the budget.
+    const status = jsonOut(await runCli(["status", "--json"], t.env)) as { batches: { pending: number; requests: number; reservedUsd: number } }
+    expect(status.batches).toMatchObject({ pending: 1, requests: 8 })
+    expect(status.batches.reservedUsd).toBeGreaterThan(0)
+    expect((await runCli(["status"], t.env)).stdout).toMatch(/judge batches: 1 pending \(8 request\(s\), up to \$[\d.]+ held against the budget/)
+
     // Still running at the next run: nothing collected, nothing sent again.
     const second = await t.evalJson()
     expect(second.batches).toEqual({ mode: "trend", submitted: 0, collected: 0, pendingBatches: 1 })
