@@ -169,6 +169,20 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect(t.fake.batches).toHaveLength(0)
   })
 
+  it("a key that stops working while a batch is out: one error line, the batch kept for the next run", async () => {
+    const t = await setup()
+    t.fake.batchEndsAfterPolls = 5
+    expect((await t.evalJson()).batches.submitted).toBe(8)
+    t.fake.faults.push({ status: 401, body: JSON.stringify({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }) })
+    const result = await runCli(["eval"], t.env)
+    expect(result.code).toBe(2)
+    expect(result.stderr.split("\n").filter((l) => l.trim() !== "")).toHaveLength(1)
+    expect(result.stderr).toMatch(/rejected the API key/)
+    // The key works again: the batch is still there to collect.
+    t.fake.batchEndsAfterPolls = 0
+    expect((await t.evalJson()).batches).toMatchObject({ collected: 8, pendingBatches: 0 })
+  })
+
   it("a provider failing the submission (502 pages): its retries, then eval fails loudly and the turns wait for the next run", async () => {
     const t = await setup()
     for (let i = 0; i < 4; i++) t.fake.faults.push({ status: 502, body: "<html>502 Bad Gateway</html>", headers: { "content-type": "text/html" } })

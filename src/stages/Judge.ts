@@ -465,7 +465,10 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         }
         if (status._tag === "Left") {
           if (status.left.reason !== "NotFound") {
-            yield* Effect.logWarning(`could not ask about judge batch ${batch.id}: ${status.left.message}; asking again next run`)
+            // A stopped run (a wrong key) says why once, in its own line.
+            if (!isConfigFailure(status.left) && status.left.reason !== "Halted") {
+              yield* Effect.logWarning(`could not ask about judge batch ${batch.id}: ${status.left.message}; asking again next run`)
+            }
             pending++
             continue
           }
