@@ -122,7 +122,6 @@ export interface BatchStatus {
   readonly ended: boolean
   /** When the provider gives up on what is still unprocessed (Anthropic: 24 hours after submission). */
   readonly expiresAt: number
-  readonly endedAt?: number
 }
 
 /** One answer of an ended batch: a reply, a failure, or a request the provider never ran. */

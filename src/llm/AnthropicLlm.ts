@@ -71,8 +71,7 @@ const withoutSdkWarnings = <A>(f: () => A): A => {
 const statusOf = (batch: Anthropic.Messages.MessageBatch): BatchStatus => ({
   id: batch.id,
   ended: batch.processing_status === "ended",
-  expiresAt: Date.parse(batch.expires_at),
-  ...(batch.ended_at == null ? {} : { endedAt: Date.parse(batch.ended_at) })
+  expiresAt: Date.parse(batch.expires_at)
 })
 
 /**

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Duration, Effect, Option, Ref, Schedule } from "effect"
+import { Duration, Effect, Option, Ref } from "effect"
 import { randomUUID } from "node:crypto"
 import { type AppConfig, Settings, SETTINGS } from "../Config.js"
 import { LlmStopped } from "../Domain/Errors.js"
@@ -9,6 +9,7 @@ import { deprecationWarnings, MODEL_SETTINGS } from "./Models.js"
 import { bareModel, parsePrices } from "./Prices.js"
 import { describeFindings, guardRequest } from "../privacy/EgressGuard.js"
 import { emptyFindings } from "../privacy/Redactor.js"
+import { storeError } from "../store/Db.js"
 
 export { parsePrices }
 
@@ -211,13 +212,16 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
         })}`.pipe(Effect.catchAll((e) => Effect.logWarning(`could not record an LLM call: ${e.message}`)))
       })
 
-    const attempt = (request: LlmRequest) =>
-      llm.complete(request).pipe(
+    /** One attempt at the provider, cut off at AUTOTUNE_OPENROUTER_TIMEOUT_MS. */
+    const timed = <A>(effect: Effect.Effect<A, LlmError>) =>
+      effect.pipe(
         Effect.timeoutFail({
           duration: Duration.millis(config.llmTimeoutMs),
           onTimeout: () => new LlmError({ reason: "Timeout", detail: `no answer within ${config.llmTimeoutMs} ms` })
         })
       )
+
+    const attempt = (request: LlmRequest) => timed(llm.complete(request))
 
     const call = Effect.fn("LlmRunner.call")(function* (unguarded: LlmRequest) {
       yield* notHalted
@@ -269,18 +273,24 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
               .pipe(Effect.flatMap(Option.match({ onNone: () => limited(request), onSome: Effect.succeed })))
       )
 
-    /** A provider call outside `call` (a batch's submission, status or answers): the same timeout, retries and stops. */
+    /**
+     * A provider call outside `call` (a batch's submission, status or answers) under the same policy: the
+     * timeout, retries with the same backoff (retry-after honoured), and the stops. A 404 here is a batch the
+     * provider no longer keeps, or a provider without the batch interface (a proxy at ANTHROPIC_BASE_URL): the
+     * caller falls back; it says nothing about the model.
+     */
     const policed = <A>(model: string, effect: Effect.Effect<A, LlmError>) =>
-      Effect.zipRight(
-        notHalted,
-        effect.pipe(
-          Effect.timeoutFail({ duration: Duration.millis(config.llmTimeoutMs), onTimeout: () => new LlmError({ reason: "Timeout", detail: `no answer within ${config.llmTimeoutMs} ms` }) }),
-          // A 404 here is a batch the provider no longer keeps, or a provider without the batch interface (a
-          // proxy at ANTHROPIC_BASE_URL): the caller falls back; it says nothing about the model.
-          Effect.tapError((error) => (error.reason === "NotFound" ? Effect.void : observe(model, error))),
-          Effect.retry({ times: config.llmRetries, while: (error) => error.retryable, schedule: Schedule.exponential(Duration.millis(Math.max(1, config.llmMinRetryDelayMs))) })
-        )
-      )
+      Effect.gen(function* () {
+        for (let tries = 1; ; tries++) {
+          yield* notHalted
+          const result = yield* Effect.either(timed(effect))
+          if (result._tag === "Right") return result.right
+          const error = result.left
+          if (error.reason !== "NotFound") yield* observe(model, error)
+          if (!error.retryable || tries > config.llmRetries) return yield* error
+          yield* Effect.sleep(backoff(tries, error))
+        }
+      })
 
     /** The most a request can cost at batch price: its input (about 4 characters a token) and every output token it may use. */
     const batchCeiling = (request: LlmRequest): number => {
@@ -337,9 +347,9 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
 
     /** Batches submitted earlier whose answers are not collected yet, oldest first. */
     const pendingBatches = (stage: string) =>
-      sql<{ id: string; provider: string; submittedAt: number; expiresAt: number; requests: number }>`
-        SELECT batch_id AS id, provider, submitted_at AS "submittedAt", expires_at AS "expiresAt", requests FROM llm_batches
-        WHERE status = 'pending' AND stage = ${stage} ORDER BY submitted_at`.pipe(Effect.orDie)
+      sql<{ id: string; provider: string; submittedAt: number; requests: number }>`
+        SELECT batch_id AS id, provider, submitted_at AS "submittedAt", requests FROM llm_batches
+        WHERE status = 'pending' AND stage = ${stage} ORDER BY submitted_at`.pipe(Effect.mapError(storeError("read pending batches")))
 
     const batchStatus = (id: string, model: string) =>
       llm.batches === undefined ? Effect.fail(new LlmError({ reason: "Unavailable", detail: `${llm.provider} has no batch interface` })) : policed(model, llm.batches.status(id))
@@ -370,7 +380,7 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
 
     const closeBatch = (id: string, status: "collected" | "lost", counts: { succeeded: number; errored: number; expired: number }) =>
       sql`UPDATE llm_batches SET status = ${status}, collected_at = ${Date.now()}, succeeded = ${counts.succeeded}, errored = ${counts.errored}, expired = ${counts.expired}
-          WHERE batch_id = ${id}`.pipe(Effect.orDie)
+          WHERE batch_id = ${id}`.pipe(Effect.mapError(storeError("close a batch")))
 
     return {
       runId,

@@ -440,47 +440,24 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
 
     /** Per behavior, the outcomes of the answers collected from ended batches. */
     type Collected = Array<{ readonly behavior: Behavior; readonly outcome: Outcome }>
+    type PendingBatch = { readonly id: string; readonly submittedAt: number; readonly requests: number }
 
-    /**
-     * Collects every ended batch: each answer is read and finished like a direct call (stage 2, store); a
-     * request that errored or expired frees its turns for a later run. With `wait`, polls until every
-     * pending batch has ended (Anthropic ends a batch within 24 hours).
-     */
-    const collectBatches = Effect.fn("Judge.collectBatches")(function* (wait: boolean, escalations: Map<Behavior, Escalation>) {
-      const collected: Collected = []
-      let pending = 0
-      let batches = 0
-      for (const batch of yield* runner.pendingBatches(BATCH_STAGE)) {
-        if (!runner.batching || batch.provider !== runner.providerName) {
-          // Sent through a provider this run does not use: its answers cannot be fetched, its turns are judged again.
-          yield* Effect.logWarning(`judge batch ${batch.id} was sent to ${batch.provider}, not used now; its ${batch.requests} turns will be judged again`)
-          yield* forgetBatch(batch.id, "lost", { succeeded: 0, errored: 0, expired: batch.requests })
-          continue
-        }
+    /** Where a batch stands; with `wait`, asked again every AUTOTUNE_JUDGE_BATCH_POLL_SECONDS until it has ended. */
+    const batchEnded = (batch: PendingBatch, wait: boolean) =>
+      Effect.gen(function* () {
         let status = yield* runner.batchStatus(batch.id, config.judgeStage1Model).pipe(Effect.either)
         while (wait && status._tag === "Right" && !status.right.ended) {
           yield* Effect.logInfo(`waiting for judge batch ${batch.id} (${batch.requests} requests, submitted ${new Date(batch.submittedAt).toISOString()})`)
           yield* Effect.sleep(Duration.seconds(config.judgeBatchPollSeconds))
           status = yield* runner.batchStatus(batch.id, config.judgeStage1Model).pipe(Effect.either)
         }
-        if (status._tag === "Left") {
-          if (status.left.reason !== "NotFound") {
-            // A stopped run (a wrong key) says why once, in its own line.
-            if (!isConfigFailure(status.left) && status.left.reason !== "Halted") {
-              yield* Effect.logWarning(`could not ask about judge batch ${batch.id}: ${status.left.message}; asking again next run`)
-            }
-            pending++
-            continue
-          }
-          // The provider no longer has it (results are kept 29 days): its turns are judged again.
-          yield* Effect.logWarning(`judge batch ${batch.id} is gone at the provider; its ${batch.requests} turns will be judged again`)
-          yield* forgetBatch(batch.id, "lost", { succeeded: 0, errored: 0, expired: batch.requests })
-          continue
-        }
-        if (!status.right.ended) {
-          pending++
-          continue
-        }
+        return status
+      })
+
+    /** An ended batch's answers, each read and finished like a direct one (stage 2, store); then it is forgotten. */
+    const collectEnded = (batch: PendingBatch, escalations: Map<Behavior, Escalation>) =>
+      Effect.gen(function* () {
+        const collected: Collected = []
         const groups = yield* groupsOfBatch(batch.id, escalations)
         const results = yield* runner.collectBatch(batch.id, batch.submittedAt, config.judgeStage1Model, (customId) => {
           const group = groups.get(customId)
@@ -497,12 +474,43 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
           for (const [i, task] of group.tasks.entries()) collected.push({ behavior: task.rubric.behavior, outcome: yield* finish(task, firsts[i]!) })
         }
         yield* forgetBatch(batch.id, "collected", counts)
-        batches++
         if (counts.errored + counts.expired > 0) {
           yield* Effect.logWarning(`judge batch ${batch.id}: ${counts.errored} request(s) failed and ${counts.expired} expired or were canceled; those turns will be judged again`)
         }
+        return collected
+      })
+
+    /**
+     * Collects every ended batch; a request that errored or expired frees its turns for a later run. With
+     * `wait`, polls until every pending batch has ended (Anthropic ends a batch within 24 hours).
+     */
+    const collectBatches = Effect.fn("Judge.collectBatches")(function* (wait: boolean, escalations: Map<Behavior, Escalation>) {
+      const collected: Collected = []
+      let pending = 0
+      for (const batch of yield* runner.pendingBatches(BATCH_STAGE)) {
+        if (!runner.batching || batch.provider !== runner.providerName) {
+          // Sent through a provider this run does not use: its answers cannot be fetched, its turns are judged again.
+          yield* Effect.logWarning(`judge batch ${batch.id} was sent to ${batch.provider}, not used now; its ${batch.requests} turns will be judged again`)
+          yield* forgetBatch(batch.id, "lost", { succeeded: 0, errored: 0, expired: batch.requests })
+          continue
+        }
+        const status = yield* batchEnded(batch, wait)
+        if (status._tag === "Right") {
+          if (status.right.ended) collected.push(...(yield* collectEnded(batch, escalations)))
+          else pending++
+        } else if (status.left.reason === "NotFound") {
+          // The provider no longer has it (results are kept 29 days): its turns are judged again.
+          yield* Effect.logWarning(`judge batch ${batch.id} is gone at the provider; its ${batch.requests} turns will be judged again`)
+          yield* forgetBatch(batch.id, "lost", { succeeded: 0, errored: 0, expired: batch.requests })
+        } else {
+          // A stopped run (a wrong key) says why once, in its own line.
+          if (!isConfigFailure(status.left) && status.left.reason !== "Halted") {
+            yield* Effect.logWarning(`could not ask about judge batch ${batch.id}: ${status.left.message}; asking again next run`)
+          }
+          pending++
+        }
       }
-      return { collected, pending, batches }
+      return { collected, pending }
     })
 
     /** A batch is done with: its turns are free to be selected again unless they were scored. */

@@ -21,7 +21,7 @@ export const mockLlm = (
   /** Requests sent in batches, by batch: a batch ends at once and is answered by `fallback`. */
   const batched: Array<ReadonlyArray<BatchItem>> = []
   const run = (step: LlmResponse | LlmError) => (step instanceof LlmError ? Effect.fail(step) : Effect.succeed(step))
-  const ended = (id: string) => ({ id, ended: true, expiresAt: Date.now() + 86_400_000, endedAt: Date.now() })
+  const ended = (id: string) => ({ id, ended: true, expiresAt: Date.now() + 86_400_000 })
   const batches: LlmBatches = {
     submit: (items) => Effect.sync(() => ended(`batch-${batched.push(items)}`)),
     status: (id) => Effect.succeed(ended(id)),
