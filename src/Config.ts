@@ -92,6 +92,8 @@ export const AppConfig = Schema.Struct({
   maxFailuresSample: intAtLeast(1),
   maxCandidates: intAtLeast(1),
   sampleSize: intAtLeast(2),
+  optimizeRounds: intAtLeast(1),
+  optimizeMaxCalls: intAtLeast(1),
 
   behaviorEnabled: Schema.Boolean,
   behaviorDays: positive,
@@ -200,8 +202,10 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
 
   minImprovement: { kind: "number", env: ["AUTOTUNE_MIN_IMPROVEMENT"], file: ["optimize", "minImprovement"], default: constant(0.05), doc: "Gain over the baseline a candidate needs in validation" },
   maxFailuresSample: { kind: "number", env: ["AUTOTUNE_MAX_FAILURES_SAMPLE"], file: ["optimize", "maxFailuresSample"], default: constant(50), doc: "Low-scoring traces shown to the candidate model" },
-  maxCandidates: { kind: "number", env: ["AUTOTUNE_MAX_CANDIDATES"], file: ["optimize", "maxCandidates"], default: constant(6), doc: "Candidates generated per behavior" },
+  maxCandidates: { kind: "number", env: ["AUTOTUNE_MAX_CANDIDATES"], file: ["optimize", "maxCandidates"], default: constant(6), doc: "Candidates proposed per behavior in each optimizer round" },
   sampleSize: { kind: "number", env: ["AUTOTUNE_SAMPLE_SIZE"], file: ["optimize", "sampleSize"], default: constant(20), doc: "Held-out validation traces per behavior" },
+  optimizeRounds: { kind: "number", env: ["AUTOTUNE_OPTIMIZE_ROUNDS"], file: ["optimize", "rounds"], default: constant(4), doc: "Reflective rounds per behavior and run: each improves a parent from the Pareto front; a round without gain ends the run" },
+  optimizeMaxCalls: { kind: "number", env: ["AUTOTUNE_OPTIMIZE_MAX_CALLS"], file: ["optimize", "maxCalls"], default: constant(1200), doc: "Most LLM calls one optimizer run may make per behavior, final held-out check and re-rank included" },
 
   behaviorEnabled: { kind: "boolean", env: ["AUTOTUNE_BEHAVIOR_ENABLED"], file: ["behavior", "enabled"], default: constant(false), doc: "Run behavior tuning inside `once`" },
   behaviorDays: { kind: "number", env: ["AUTOTUNE_BEHAVIOR_DAYS"], file: ["behavior", "windowDays"], default: constant(7), doc: "Metrics window" },

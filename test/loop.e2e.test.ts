@@ -87,8 +87,14 @@ describe("the whole loop through the built CLI", () => {
     const status = jsonOut(await runCli(["status", "--json"], env)) as { behaviors: Array<{ behavior: string; active: string; canary: string; samples: { canary: number }; lastDecision: { action: string } }> }
     expect(status.behaviors[0]).toMatchObject({ behavior: B, active: canaryVersion, canary: "hand-2", lastDecision: { action: "waiting" } })
     expect(status.behaviors[0]!.samples.canary).toBe(40)
-    const packs = jsonOut(await runCli(["packs", B, "--json"], env)) as { history: Array<{ action: string }> }
+    const packs = jsonOut(await runCli(["packs", B, "--json"], env)) as { history: Array<{ action: string; version: string; lineage: { ancestry?: Array<string>; round?: number } | null }> }
     expect(packs.history.map((h) => h.action)).toEqual(["rolled_back", "promoted", "canary", "baseline"])
+    // The optimizer's pack carries its lineage, and `packs` shows it: the chain from the baseline, the round.
+    const shipped = packs.history.find((h) => h.action === "canary")!
+    expect(shipped.lineage).toMatchObject({ ancestry: ["built-in", expect.stringMatching(/^r1\.\d$/)], round: 1 })
+    const packsText = (await runCli(["packs", B], env)).stdout
+    expect(packsText).toContain("LINEAGE")
+    expect(packsText).toMatch(new RegExp(`${shipped.version}.*built-in > r1\\.\\d, round 1`))
     const text = await runCli(["status"], env)
     expect(text.stdout).toContain("hand-2 (10%)")
 

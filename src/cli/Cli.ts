@@ -347,9 +347,11 @@ const optimizeText = (s: Effect.Effect.Success<typeof optimizeStage>) =>
     .map(([b, o]) =>
       o.outcome === "skipped"
         ? `optimize ${b}: skipped: ${o.why}`
-        : o.outcome === "no_gain"
-          ? `optimize ${b}: no gain, keeping the baseline: ${o.why} (${o.calls} calls, ${usd(o.costUsd)})`
-          : `optimize ${b}: selected ${o.version}: +${o.winner.meanDiff.toFixed(3)} over the baseline (95% lower bound ${o.winner.lowerBound.toFixed(3)}, n=${o.winner.n}; ${o.calls} calls, ${usd(o.costUsd)}); run \`autotune deploy\``
+        : (o.outcome === "no_gain"
+            ? `optimize ${b}: no gain, keeping the baseline: ${o.why} (${o.calls} calls, ${usd(o.costUsd)})`
+            : `optimize ${b}: selected ${o.version} (${o.winner.id}, round ${o.winner.round}): +${o.winner.meanDiff.toFixed(3)} over the baseline (95% lower bound ${o.winner.lowerBound.toFixed(3)}, n=${o.winner.n}; ${o.calls} calls, ${usd(o.costUsd)}); run \`autotune deploy\``) +
+          `\n  ${o.rounds.length} round(s), stopped at ${o.stopped}` +
+          o.rounds.map((r) => `\n  round ${r.round}: parent ${r.parent}${r.mergedWith === undefined ? "" : ` merged with ${r.mergedWith}`}, ${r.proposed} proposed, ${r.accepted.length} beat it on the minibatch${r.accepted.length === 0 ? "" : ` (${r.accepted.map((a) => `${a.id} ${a.validationMean === null ? "-" : a.validationMean.toFixed(3)}`).join(", ")} on validation)`}`).join("")
     )
     .join("\n")
 
@@ -358,8 +360,8 @@ const planText = (p: Effect.Effect.Success<ReturnType<Optimizer["plan"]>>) =>
     .map(([b, plan]) =>
       !plan.ready
         ? `optimize ${b}: would skip: ${plan.why}`
-        : `optimize ${b}: ${plan.rounds} round, ${plan.candidates} candidates, ${plan.validationTurns} held-out turns, reflection draws on ${plan.reflectionTurns} others; ` +
-          `at most ${plan.upperBoundCalls} calls, about ${usd(plan.costUsd, 2)}\n` +
+        : `optimize ${b}: up to ${plan.rounds} round(s) of ${plan.candidates} candidates; ${plan.heldOutTurns} held-out turns, ${plan.validationTurns} validation turns, reflection draws on ${plan.reflectionTurns} others; ` +
+          `at most ${plan.upperBoundCalls} calls${plan.calls.reduce((n, c) => n + c.calls, 0) > plan.upperBoundCalls ? " (AUTOTUNE_OPTIMIZE_MAX_CALLS; the stages below add up every round with every child kept)" : ""}, about ${usd(plan.costUsd, 2)}\n` +
           table(
             ["STAGE", "MODEL", "CALLS", "TOKENS IN", "TOKENS OUT", "COST", "TOKENS FROM"],
             plan.calls.map((c) => [c.stage, c.model, String(c.calls), String(c.tokensIn), String(c.tokensOut), usd(c.costUsd, 3), c.tokensFrom])
@@ -425,16 +427,23 @@ const rollbackCommand = Command.make(
     )
 ).pipe(Command.withDescription("Remove a behavior's canary, or restore an earlier version with --to VERSION"))
 
+/** Where a pack came from, in a few words: the optimizer's chain of candidates from its baseline, or its source. */
+const lineageText = (json: string | null) => {
+  const l = (json === null ? {} : JSON.parse(json)) as { ancestry?: ReadonlyArray<string>; round?: number; parents?: ReadonlyArray<string>; source?: string }
+  if (l.ancestry !== undefined) return `${l.ancestry.join(" > ")}${(l.parents?.length ?? 0) > 1 ? ` (merged with ${l.parents![1]})` : ""}, round ${l.round}`
+  return l.source ?? "-"
+}
+
 const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(behaviorArg) }, (opts) =>
   withApp(
     opts,
     Effect.gen(function* () {
       const rows = yield* (yield* Deployer).history(Option.getOrUndefined(opts.behavior))
-      if (opts.json) return yield* printJson({ history: rows.map((r) => ({ ...r, detail: JSON.parse(r.detailJson), detailJson: undefined })) })
+      if (opts.json) return yield* printJson({ history: rows.map(({ detailJson, lineageJson, ...r }) => ({ ...r, detail: JSON.parse(detailJson), lineage: lineageJson === null ? null : JSON.parse(lineageJson) })) })
       yield* printLine(
         rows.length === 0
           ? "no pack history yet"
-          : table(["WHEN", "BEHAVIOR", "VERSION", "ACTION", "STATUS"], rows.map((r) => [new Date(r.createdAt).toISOString().slice(0, 19) + "Z", r.behavior, r.version, r.action, r.status ?? "-"]))
+          : table(["WHEN", "BEHAVIOR", "VERSION", "ACTION", "STATUS", "LINEAGE"], rows.map((r) => [new Date(r.createdAt).toISOString().slice(0, 19) + "Z", r.behavior, r.version, r.action, r.status ?? "-", lineageText(r.lineageJson)]))
       )
     })
   )

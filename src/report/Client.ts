@@ -73,7 +73,7 @@ export const CLIENT_SCRIPT = String.raw`
     var run = b.optimizer.filter(function (r) { return r.heldOut.length > 0; })[0];
     if (!run) return null;
     var rows = run.heldOut.map(function (h) {
-      return { label: "#" + h.candidate, gain: h.meanDiff, low: h.lowerBound, high: h.meanDiff + (h.meanDiff - h.lowerBound), n: h.n };
+      return { label: h.label, gain: h.meanDiff, low: h.lowerBound, high: h.meanDiff + (h.meanDiff - h.lowerBound), n: h.n };
     });
     return Plot.plot({
       width: Math.min(width, 640), height: 240, marginLeft: 56,

@@ -121,16 +121,17 @@ const optimizerFigure = (b: BehaviorReport) => {
     esc(r.outcome),
     esc(r.baselineVersion),
     r.baseline === null ? "–" : `${num(r.baseline.mean)} (n ${r.baseline.n})`,
-    r.heldOut.map((h) => `#${h.candidate}: ${num(h.mean)}, gain ${num(h.meanDiff)} (95% lower bound ${num(h.lowerBound)})`).join("<br>") || "–",
+    r.rounds === null ? "1" : `${r.rounds.count} (stopped at ${esc(r.rounds.stopped)})`,
+    r.heldOut.map((h) => `${esc(h.label)}: ${num(h.mean)}, gain ${num(h.meanDiff)} (95% lower bound ${num(h.lowerBound)})`).join("<br>") || "–",
     esc(r.linted.join("; ") || "none"),
     r.calls === null ? "–" : String(r.calls),
     r.costUsd === null ? "–" : usd(r.costUsd),
     esc(r.version ?? r.why ?? "")
   ])
-  const candidates = latest === undefined ? [] : latest.heldOut.map((h) => [`#${h.candidate}`, String(h.n), num(h.mean), num(h.meanDiff), num(h.lowerBound)])
+  const candidates = latest === undefined ? [] : latest.heldOut.map((h) => [esc(h.label), String(h.n), num(h.mean), num(h.meanDiff), num(h.lowerBound)])
   return `<h3>Optimizer</h3>` +
     figure("optimizer", b.behavior, `Held-out gain over the baseline per candidate, latest run${latest === undefined ? "" : ` (${when(latest.at)})`}: mean and 95% lower bound`, candidates.length > 0, table("Candidates of the latest run", ["candidate", "held-out turns", "mean", "gain", "95% lower bound"], candidates), "No candidate was scored in this window.") +
-    table("Optimizer runs", ["when", "outcome", "baseline", "baseline held-out mean", "candidates", "dropped by lint", "calls", "cost", "shipped / why"], rows) +
+    table("Optimizer runs", ["when", "outcome", "baseline", "baseline held-out mean", "rounds", "candidates", "dropped by lint", "calls", "cost", "shipped / why"], rows) +
     runs.map(diffHtml).join("")
 }
 

@@ -71,7 +71,10 @@ export interface OptimizerRun {
   readonly baselineVersion: string
   readonly why: string | null
   readonly baseline: { readonly n: number; readonly mean: number | null } | null
-  readonly heldOut: ReadonlyArray<{ readonly candidate: number; readonly n: number; readonly mean: number | null; readonly meanDiff: number; readonly lowerBound: number }>
+  /** `label`: the candidate's id in its run (r<round>.<k>), or #<n> for runs recorded before rounds. */
+  readonly heldOut: ReadonlyArray<{ readonly candidate: number; readonly label: string; readonly n: number; readonly mean: number | null; readonly meanDiff: number; readonly lowerBound: number }>
+  /** Rounds and why they stopped; null for runs recorded before rounds. */
+  readonly rounds: { readonly count: number; readonly stopped: string } | null
   readonly linted: ReadonlyArray<string>
   readonly calls: number | null
   readonly costUsd: number | null
@@ -260,12 +263,16 @@ const canaryRun = (behavior: Behavior, version: string, live: boolean) =>
     } satisfies CanaryRun
   })
 
+type Candidate = Omit<OptimizerRun["heldOut"][number], "label"> & { readonly id?: string }
+
 interface OutcomeDetail {
   readonly why?: string
   readonly baseline?: { n: number; mean: number | null }
-  readonly heldOut?: OptimizerRun["heldOut"]
-  readonly winner?: OptimizerRun["heldOut"][number]
-  readonly best?: OptimizerRun["heldOut"][number]
+  readonly heldOut?: ReadonlyArray<Candidate>
+  readonly winner?: Candidate
+  readonly best?: Candidate
+  readonly rounds?: ReadonlyArray<unknown>
+  readonly stopped?: string
   readonly linted?: ReadonlyArray<string>
   readonly calls?: number
   readonly costUsd?: number | null
@@ -291,7 +298,8 @@ const optimizerRuns = (behavior: Behavior, since: number) =>
         why: d.why ?? null,
         baseline: d.baseline ?? null,
         // Runs recorded before the per-candidate figures existed still show their best candidate.
-        heldOut: d.heldOut ?? (single === undefined ? [] : [{ ...single, candidate: 1 }]),
+        heldOut: (d.heldOut ?? (single === undefined ? [] : [{ ...single, candidate: 1 }])).map((h) => ({ ...h, label: h.id ?? `#${h.candidate}` })),
+        rounds: d.rounds === undefined ? null : { count: d.rounds.length, stopped: d.stopped ?? "" },
         linted: d.linted ?? [],
         calls: d.calls ?? null,
         costUsd: d.costUsd ?? null,

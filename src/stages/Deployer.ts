@@ -177,8 +177,8 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
     })
 
     const history = (behavior?: Behavior) =>
-      sql<{ behavior: string; version: string; action: string; detailJson: string; createdAt: number; status: string | null }>`
-        SELECT d.behavior, d.version, d.action, d.detail_json AS "detailJson", d.created_at AS "createdAt", p.status
+      sql<{ behavior: string; version: string; action: string; detailJson: string; createdAt: number; status: string | null; lineageJson: string | null }>`
+        SELECT d.behavior, d.version, d.action, d.detail_json AS "detailJson", d.created_at AS "createdAt", p.status, p.lineage_json AS "lineageJson"
         FROM deployments d LEFT JOIN packs p ON p.version = d.version
         ${behavior === undefined ? sql`` : sql`WHERE d.behavior = ${behavior}`}
         ORDER BY d.created_at DESC, d.id DESC LIMIT 200`.pipe(Effect.mapError(storeError("read pack history")))

@@ -1,17 +1,18 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Either, Schema } from "effect"
-import { createHash, randomBytes } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { Settings } from "../Config.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { OutputTool } from "../Domain/Llm.js"
-import { activePath, canaryPath, DOTCLAW_MAX_CHARS, readPack } from "../Domain/Pack.js"
+import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { newVersion } from "./Deployer.js"
 import { Judge, type Verdict } from "./Judge.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
-import { redactText, storedVersion } from "../privacy/Redactor.js"
-import { clip, JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgeTraceOf, RUBRICS } from "./Rubrics.js"
-import { callCounts, type PlannedCalls, planCalls } from "./OptimizePlan.js"
+import { storedVersion } from "../privacy/Redactor.js"
+import { clip, JUDGE_COLUMNS, type JudgeRow, judgeTraceOf, RUBRICS } from "./Rubrics.js"
+import { acceptCounts, callCounts, finalCounts, FINALISTS, type PlannedCalls, planCalls, RERANK_TOP, reflectCounts, type SearchShape, startCounts, totalCalls } from "./OptimizePlan.js"
+import { drawOf, lintCandidates, meanScores, mergePartner, MINIBATCH, minibatchOf, pairedGain, paretoFront, paretoSize, pickParent, reflectionExamples, roundGain, type Scores, splitTurns, turnsNeeded } from "./OptimizeSearch.js"
 import { parsePrices } from "../llm/Prices.js"
 
 /** Built-in instructions per behavior, the baseline when no active pack exists on disk. */
@@ -24,32 +25,47 @@ export const DEFAULT_INSTRUCTIONS: Readonly<Record<Behavior, string>> = {
   "memory-recall": "Use recalled memories when they are relevant to the current request, apply them accurately, ignore irrelevant ones, and never invent memories."
 }
 
-export interface Scores {
-  readonly n: number
-  readonly mean: number | null
-}
-
 /** One candidate's held-out figures against the baseline on the same turns, for the record and the report. */
 export interface HeldOut extends Scores {
   readonly candidate: number
+  readonly id?: string
   readonly meanDiff: number
   readonly lowerBound: number
 }
 
+/** What one round did: whom it improved, what it proposed, what beat the parent on the minibatch. */
+export interface RoundRecord {
+  readonly round: number
+  readonly parent: string
+  /** The second front member shown to reflection to be combined with the parent, if any. */
+  readonly mergedWith?: string
+  readonly proposed: number
+  readonly linted: ReadonlyArray<string>
+  /** Children that beat the parent on the minibatch, with their mean on the validation turns. */
+  readonly accepted: ReadonlyArray<{ readonly id: string; readonly validationMean: number | null }>
+  /** Whether an accepted child entered the Pareto front. */
+  readonly gain: boolean
+}
+
+interface Search {
+  readonly rounds: ReadonlyArray<RoundRecord>
+  readonly stopped: string
+}
+
 export type OptimizeOutcome =
-  | {
+  | ({
       readonly outcome: "selected"
       readonly version: string
       readonly baseline: Scores
-      readonly winner: Scores & { readonly meanDiff: number; readonly lowerBound: number; readonly rerankMeanDiff: number }
+      readonly winner: Scores & { readonly id: string; readonly round: number; readonly meanDiff: number; readonly lowerBound: number; readonly rerankMeanDiff: number }
       readonly heldOut: ReadonlyArray<HeldOut>
       readonly candidates: number
       readonly linted: ReadonlyArray<string>
       readonly calls: number
       readonly costUsd: number | null
       readonly egressRedactions: number
-    }
-  | {
+    } & Search)
+  | ({
       readonly outcome: "no_gain"
       readonly why: string
       readonly baseline: Scores
@@ -60,7 +76,7 @@ export type OptimizeOutcome =
       readonly calls: number
       readonly costUsd: number | null
       readonly egressRedactions: number
-    }
+    } & Search)
   | { readonly outcome: "skipped"; readonly why: string }
 
 const PROPOSE_TOOL: OutputTool = {
@@ -82,62 +98,6 @@ const PROPOSE_TOOL: OutputTool = {
 const Proposal = Schema.Struct({ candidates: Schema.Array(Schema.Union(Schema.String, Schema.Struct({ instructions: Schema.String }))) })
 const decodeProposal = Schema.decodeUnknownEither(Proposal)
 
-const INJECTION = [
-  /ignore (all |any )?(the )?(previous|prior|above|earlier|system) (instructions|prompts?|rules)/i,
-  /disregard (all |any )?(the )?(previous|prior|above|system)/i,
-  /(reveal|print|show|repeat) (your|the) (system prompt|instructions)/i,
-  /\b(send|post|upload|forward|exfiltrate)\b[^.]{0,60}\bhttps?:\/\//i
-]
-
-/** Drops candidates DotClaw would cut, that repeat others, or that carry secrets or injected orders. */
-export const lintCandidates = (baseline: string, candidates: ReadonlyArray<string>, maxChars = DOTCLAW_MAX_CHARS) => {
-  const kept: Array<string> = []
-  const dropped: Array<string> = []
-  const seen = new Set([baseline.replace(/\s+/g, " ").trim().toLowerCase()])
-  const baselineUrls = new Set(baseline.match(/https?:\/\/\S+/g) ?? [])
-  for (const raw of candidates) {
-    const text = raw.trim()
-    const key = text.replace(/\s+/g, " ").toLowerCase()
-    const urls = (text.match(/https?:\/\/\S+/g) ?? []).filter((u) => !baselineUrls.has(u))
-    const problem =
-      text === "" ? "empty"
-        : seen.has(key) ? "duplicate"
-          : text.length > maxChars ? `longer than DotClaw renders (${text.length} > ${maxChars} characters, agent.promptPacks.maxChars)`
-            : redactText(text) !== text ? "carries a secret or personal data"
-              : INJECTION.some((p) => p.test(text)) ? "carries injected instructions"
-                : urls.length > 0 ? `adds a URL (${urls[0]}): possible exfiltration`
-                  : undefined
-    if (problem === undefined) {
-      kept.push(text)
-      seen.add(key)
-    } else dropped.push(problem)
-  }
-  return { kept, dropped }
-}
-
-// One-sided 95% Student t quantiles by degrees of freedom; 1.645 beyond the table.
-const T95 = [0, 6.314, 2.92, 2.353, 2.132, 2.015, 1.943, 1.895, 1.86, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.74, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697]
-const t95 = (df: number) => (df < 1 ? Infinity : (T95[df] ?? (df <= 60 ? 1.68 : 1.645)))
-
-/** Mean paired difference and its one-sided 95% lower confidence bound. */
-export const pairedGain = (candidate: ReadonlyArray<number | null>, baseline: ReadonlyArray<number | null>) => {
-  const diffs: Array<number> = []
-  candidate.forEach((c, i) => {
-    const b = baseline[i]
-    if (c !== null && c !== undefined && b !== null && b !== undefined) diffs.push(c - b)
-  })
-  const n = diffs.length
-  if (n < 2) return { n, meanDiff: n === 1 ? diffs[0]! : 0, lowerBound: -Infinity }
-  const mean = diffs.reduce((a, b) => a + b, 0) / n
-  const sd = Math.sqrt(diffs.reduce((a, d) => a + (d - mean) ** 2, 0) / (n - 1))
-  return { n, meanDiff: mean, lowerBound: mean - (t95(n - 1) * sd) / Math.sqrt(n) }
-}
-
-const meanScores = (xs: ReadonlyArray<number | null>): Scores => {
-  const v = xs.filter((x): x is number => x !== null)
-  return { n: v.length, mean: v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length }
-}
-
 interface Row extends JudgeRow {
   readonly score: number
   readonly reason: string
@@ -145,19 +105,27 @@ interface Row extends JudgeRow {
   readonly reaction: "positive" | "negative" | null
 }
 
-/**
- * What reflection is shown: failures with users' 👎 turns first (the people the judge stands in for said so),
- * then the lowest judge scores; successes with 👍 turns first, which the new instructions must not break.
- */
-export const reflectionExamples = <R extends { readonly score: number; readonly reaction: string | null }>(rows: ReadonlyArray<R>, failures: number, successes = 5) => ({
-  failures: [...rows].sort((a, b) => Number(b.reaction === "negative") - Number(a.reaction === "negative") || a.score - b.score).slice(0, failures),
-  successes: [...rows]
-    .filter((r) => r.reaction !== "negative")
-    .sort((a, b) => Number(b.reaction === "positive") - Number(a.reaction === "positive") || b.score - a.score)
-    .slice(0, successes)
-})
+/** A candidate of one run: the baseline (round 0) or a child of a round, with its scores on the validation turns. */
+interface Candidate {
+  readonly id: string
+  readonly instructions: string
+  readonly round: number
+  readonly parents: ReadonlyArray<string>
+  readonly validation: ReadonlyArray<number | null>
+}
 
-const splitKey = (traceId: string) => createHash("sha256").update(`split\n${traceId}`).digest("hex")
+/** One replayed turn: the reply under a candidate and the judge's verdict on it. */
+interface Replayed {
+  readonly reply: string
+  readonly score: number | null
+  readonly reason: string
+}
+
+/** The chain of first parents from the baseline to a candidate, e.g. ["built-in", "r1.2", "r2.1"]. */
+const ancestry = (pool: ReadonlyArray<Candidate>, id: string): ReadonlyArray<string> => {
+  const c = pool.find((p) => p.id === id)
+  return c === undefined || c.parents.length === 0 ? [id] : [...ancestry(pool, c.parents[0]!), id]
+}
 
 export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer", {
   effect: Effect.gen(function* () {
@@ -185,17 +153,19 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         SELECT created_at AS "createdAt", outcome FROM optimize_runs WHERE behavior = ${behavior} AND baseline_version = ${baselineVersion}
         ORDER BY created_at DESC LIMIT 1`.pipe(Effect.map((rows) => rows[0]), Effect.mapError(storeError("read optimize runs")))
 
-    const reflect = (behavior: Behavior, baseline: string, train: ReadonlyArray<Row>) =>
+    /** One proposal call: the parent's text, its own failures and successes, and a second front member to merge. */
+    const reflect = (behavior: Behavior, parent: string, examples: ReadonlyArray<Row>, partner?: { readonly instructions: string; readonly turns: number }) =>
       Effect.gen(function* () {
         const rubric = RUBRICS[behavior]
         const nonce = randomBytes(6).toString("hex")
-        const { failures: lowest, successes: highest } = reflectionExamples(train, config.maxFailuresSample)
+        const { failures: lowest, successes: highest } = reflectionExamples(examples, config.maxFailuresSample)
         const userSaid = (r: Row) => (r.reaction === "negative" ? "\n  the user reacted 👎 to this reply" : r.reaction === "positive" ? "\n  the user reacted 👍 to this reply" : "")
         const show = (r: Row) => `- message: ${clip(r.messageText, 400)}\n  reply: ${clip(r.outputText, 400)}\n  judge (${r.score.toFixed(2)}): ${clip(r.reason, 200)}${userSaid(r)}`
         const user = [
-          `Current instructions:\n${baseline}`,
-          `<<<TRACES ${nonce}>>>\nFailures (users' 👎 first, then the lowest judge scores):\n${lowest.map(show).join("\n")}\n\nSuccesses the new instructions must keep working (users' 👍 first):\n${highest.map(show).join("\n")}\n<<<END ${nonce}>>>`,
-          `Propose ${config.maxCandidates} different improved versions of the instructions.`
+          `Current instructions:\n${parent}`,
+          ...(partner === undefined ? [] : [`Another version that scores better than the current instructions on ${partner.turns} other conversations:\n${partner.instructions}`]),
+          `<<<TRACES ${nonce}>>>\nFailures under the current instructions (users' 👎 first, then the lowest judge scores):\n${lowest.map(show).join("\n")}\n\nSuccesses the new instructions must keep working (users' 👍 first):\n${highest.map(show).join("\n")}\n<<<END ${nonce}>>>`,
+          `Propose ${config.maxCandidates} different improved versions of the current instructions.${partner === undefined ? "" : " At least one should combine what both versions do well."}`
         ].join("\n\n")
         const system = [
           `You improve the standing instructions of a personal chat assistant for one behavior: ${rubric.title}.`,
@@ -216,10 +186,9 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         return Either.isRight(decoded) ? decoded.right.candidates.map((c) => (typeof c === "string" ? c : c.instructions)).slice(0, config.maxCandidates) : []
       })
 
-    /** The predictor replays one held-out turn under some instructions; the reply is what gets judged. */
-    const replay = (behavior: Behavior, instructions: string, row: Row) =>
+    /** The predictor replays one turn under some instructions, and the judge scores the reply (null: no reply). */
+    const replayed = (behavior: Behavior, instructions: string, row: Row) =>
       Effect.gen(function* () {
-        const trace = judgeTraceOf(row)
         const response = yield* runner.call({
           stage: `optimize:${behavior}:predict`,
           model: config.predictorModel,
@@ -228,26 +197,57 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
           maxTokens: 1024,
           temperature: 0
         })
-        return { ...trace, outputText: response.text }
-      })
+        const verdict: Verdict = yield* judge
+          .verdict(RUBRICS[behavior], { ...judgeTraceOf(row), outputText: response.text }, config.judgeStage1Model, `optimize:${behavior}:judge`)
+          .pipe(Effect.catchTag("LlmError", (e) => Effect.succeed({ status: "unscored" as const, reason: e.message })))
+        return { reply: response.text, score: verdict.status === "scored" ? verdict.score : null, reason: verdict.reason } satisfies Replayed
+      }).pipe(Effect.catchTag("LlmError", () => Effect.succeed(null)))
 
-    const scoreWith = (behavior: Behavior, traces: ReadonlyArray<JudgeTrace | null>, model: string, stage: string) =>
+    /** Replays candidates on turns, each (candidate, turn) once per run, and remembers what it replayed. */
+    const evaluator = (behavior: Behavior) => {
+      const seen = new Map<string, Replayed | null>()
+      const keyOf = (c: Pick<Candidate, "id">, row: Row) => `${c.id}\n${row.traceId}`
+      const evaluate = (c: Pick<Candidate, "id" | "instructions">, rows: ReadonlyArray<Row>) =>
+        Effect.forEach(
+          rows,
+          (row) => {
+            const key = keyOf(c, row)
+            return seen.has(key) ? Effect.succeed(seen.get(key)!) : Effect.tap(replayed(behavior, c.instructions, row), (r) => Effect.sync(() => seen.set(key, r)))
+          },
+          { concurrency: "unbounded" }
+        )
+      /** The turns among `rows` this candidate was already scored on, with its own replies and the judge's reasons. */
+      const replays = (c: Pick<Candidate, "id">, rows: ReadonlyArray<Row>): ReadonlyArray<Row> =>
+        rows.flatMap((row) => {
+          const r = seen.get(keyOf(c, row))
+          return r === undefined || r === null || r.score === null ? [] : [{ ...row, outputText: r.reply, score: r.score, reason: r.reason }]
+        })
+      return { evaluate, replays }
+    }
+    const scoresOf = (xs: ReadonlyArray<Replayed | null>) => xs.map((x) => x?.score ?? null)
+
+    /** The stronger model's scores for replies already made. */
+    const rerankScores = (behavior: Behavior, rows: ReadonlyArray<Row>, replies: ReadonlyArray<Replayed | null>) =>
       Effect.forEach(
-        traces,
-        (t) =>
-          t === null
+        replies,
+        (r, i) =>
+          r === null
             ? Effect.succeed(null)
-            : judge.verdict(RUBRICS[behavior], t, model, stage).pipe(
+            : judge.verdict(RUBRICS[behavior], { ...judgeTraceOf(rows[i]!), outputText: r.reply }, config.rerankModel, `optimize:${behavior}:rerank`).pipe(
                 Effect.map((v: Verdict) => (v.status === "scored" ? v.score : null)),
                 Effect.catchTag("LlmError", () => Effect.succeed(null))
               ),
         { concurrency: "unbounded" }
       )
 
+    const shape: SearchShape = { heldOut: config.sampleSize, validation: paretoSize(config.sampleSize), minibatch: MINIBATCH, children: config.maxCandidates, rounds: config.optimizeRounds }
+
     /** Whether a behavior is ready for a run, and what it would start from; the same checks for a run and a plan. */
     const readiness = (behavior: Behavior) =>
       Effect.gen(function* () {
         const skip = (why: string) => ({ ready: false as const, why })
+        const least = totalCalls(startCounts(shape)) + totalCalls(reflectCounts(shape)) + totalCalls(finalCounts(shape))
+        if (config.optimizeMaxCalls < least) return skip(`AUTOTUNE_OPTIMIZE_MAX_CALLS=${config.optimizeMaxCalls} is below the ${least} calls one round and the held-out check may need`)
         const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
         if (canary._tag === "Valid") return skip(`canary ${canary.pack.version} is out; the running experiment finishes first`)
         const waiting = yield* pendingSelection(behavior)
@@ -260,79 +260,144 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
           return skip(`tried on this baseline ${((Date.now() - last.createdAt) / 3_600_000).toFixed(1)} h ago (${last.outcome}); next try after 24 h`)
         }
         const rows = yield* scoredTraces(behavior)
-        const needed = config.sampleSize + 5
-        if (rows.length < needed) return skip(`${rows.length} scored traces; needs ${needed} (AUTOTUNE_SAMPLE_SIZE + 5)`)
+        const needed = turnsNeeded(config.sampleSize)
+        if (rows.length < needed) return skip(`${rows.length} scored traces; needs ${needed} (AUTOTUNE_SAMPLE_SIZE held out, half as many to compare candidates, ${MINIBATCH} to learn from)`)
         return { ready: true as const, baseline, baselineVersion, rows }
       })
+
+    type Ready = Extract<Effect.Effect.Success<ReturnType<typeof readiness>>, { ready: true }>
+    type Sets = ReturnType<typeof splitTurns<Row>>
+    type Evaluator = ReturnType<typeof evaluator>
+
+    /**
+     * The rounds (GEPA): each picks a parent from the Pareto front over the validation turns, shows reflection
+     * the parent's own failures with the judge's reasons, and keeps the children that beat the parent on a
+     * minibatch of feedback turns. Stops at the round limit, at the call budget, or after a round without gain.
+     */
+    const search = (behavior: Behavior, ready: Ready, sets: Sets, run: Evaluator, spentCalls: Effect.Effect<number>) =>
+      Effect.gen(function* () {
+        const room = Effect.map(spentCalls, (spent) => config.optimizeMaxCalls - spent - totalCalls(finalCounts(shape)))
+        const base = { id: ready.baselineVersion, instructions: ready.baseline, round: 0, parents: [] }
+        const pool: Array<Candidate> = [{ ...base, validation: scoresOf(yield* run.evaluate(base, sets.validation)) }]
+        const rounds: Array<RoundRecord> = []
+        let kept = 0
+        let stopped = `the round limit (AUTOTUNE_OPTIMIZE_ROUNDS=${config.optimizeRounds})`
+        for (let round = 1; round <= config.optimizeRounds; round++) {
+          yield* runner.ensureRunning
+          if ((yield* room) < totalCalls(reflectCounts(shape))) {
+            stopped = `the call budget (AUTOTUNE_OPTIMIZE_MAX_CALLS=${config.optimizeMaxCalls}) before round ${round}`
+            break
+          }
+          const record = yield* searchRound(behavior, round, pool, sets, run, room)
+          kept += record.kept
+          rounds.push(record.round)
+          if (!record.round.gain) {
+            stopped = `round ${round} without gain on the validation turns`
+            break
+          }
+        }
+        return { pool, rounds, kept, stopped }
+      })
+
+    const searchRound = (behavior: Behavior, round: number, pool: Array<Candidate>, sets: Sets, run: Evaluator, room: Effect.Effect<number>) =>
+      Effect.gen(function* () {
+        const validation = pool.map((c) => c.validation)
+        const front = paretoFront(validation)
+        const parentAt = pickParent(front, drawOf(`${runner.runId}\n${behavior}\n${round}`)).index
+        const parent = pool[parentAt]!
+        const partnerAt = mergePartner(validation, front, parentAt)
+        const partner = partnerAt === undefined ? undefined : { ...pool[partnerAt.index]!, turns: partnerAt.turns }
+        const minibatch = minibatchOf(sets.feedback, round)
+        const parentOnBatch = yield* run.evaluate(parent, minibatch)
+        // The baseline's own failures are the live turns it served; a child's are its replays on feedback turns.
+        const examples = parent.round === 0 ? sets.feedback : run.replays(parent, sets.feedback)
+        const proposed = yield* reflect(behavior, parent.instructions, examples, partner)
+        const { kept, dropped } = lintCandidates(pool.map((c) => c.instructions), proposed, config.packMaxChars)
+        const children = kept.map((instructions, k) => ({ id: `r${round}.${k + 1}`, instructions, round, parents: partner === undefined ? [parent.id] : [parent.id, partner.id] }))
+        const onBatch = yield* Effect.forEach(children, (c) => run.evaluate(c, minibatch), { concurrency: "unbounded" })
+        const accepted = children
+          .map((c, k) => ({ c, gain: pairedGain(scoresOf(onBatch[k]!), scoresOf(parentOnBatch)).meanDiff }))
+          .filter((x) => x.gain > 0)
+          .sort((a, b) => b.gain - a.gain)
+        // Validation turns for as many accepted children as the budget pays for, the best on the minibatch first.
+        const fit = Math.max(0, Math.floor((yield* room) / totalCalls(acceptCounts(shape))))
+        const admitted = yield* Effect.forEach(accepted.slice(0, fit), ({ c }) => Effect.map(run.evaluate(c, sets.validation), (r): Candidate => ({ ...c, validation: scoresOf(r) })), { concurrency: "unbounded" })
+        const gain = roundGain(validation, admitted.map((c) => c.validation))
+        pool.push(...admitted)
+        return {
+          kept: kept.length,
+          round: {
+            round,
+            parent: parent.id,
+            ...(partner === undefined ? {} : { mergedWith: partner.id }),
+            proposed: proposed.length,
+            linted: dropped,
+            accepted: admitted.map((c) => ({ id: c.id, validationMean: meanScores(c.validation).mean })),
+            gain
+          } satisfies RoundRecord
+        }
+      })
+
 
     const optimizeOne = Effect.fn("Optimizer.optimizeOne")(function* (behavior: Behavior) {
       const ready = yield* readiness(behavior)
       if (!ready.ready) return { outcome: "skipped", why: ready.why } satisfies OptimizeOutcome as OptimizeOutcome
-      const { baseline, baselineVersion, rows } = ready
-
-      // The validation split is fixed by a hash of the trace id and never shown to the candidate model.
-      const ordered = [...rows].sort((a, b) => (splitKey(a.traceId) < splitKey(b.traceId) ? -1 : 1))
-      const validation = ordered.slice(0, config.sampleSize)
-      const train = ordered.slice(config.sampleSize)
-      const before = usageOf(yield* runner.usage, `optimize:${behavior}:`)
-
-      const proposed = yield* reflect(behavior, baseline, train)
-      const { kept, dropped } = lintCandidates(baseline, proposed, config.packMaxChars)
-      const variants = [baseline, ...kept]
-      const replies = yield* Effect.forEach(
-        variants,
-        (instructions) =>
-          Effect.forEach(validation, (row) => replay(behavior, instructions, row).pipe(Effect.catchTag("LlmError", () => Effect.succeed(null))), {
-            concurrency: "unbounded"
-          }),
-        { concurrency: "unbounded" }
-      )
-      const stage1 = yield* Effect.forEach(replies, (r) => scoreWith(behavior, r, config.judgeStage1Model, `optimize:${behavior}:judge`), { concurrency: "unbounded" })
-      const baseScores = stage1[0]!
-      const ranked = kept
-        .map((instructions, i) => ({ instructions, index: i + 1, ...pairedGain(stage1[i + 1]!, baseScores) }))
-        .sort((a, b) => b.meanDiff - a.meanDiff)
-      const finish = (outcome: OptimizeOutcome) =>
-        Effect.gen(function* () {
-          // Scores missing because the run was stopped are no evidence: nothing is recorded, the next run retries.
-          yield* runner.ensureRunning
-          yield* writeTransaction(sql,
-            sql`INSERT INTO optimize_runs ${sql.insert({ behavior, baseline_version: baselineVersion, outcome: outcome.outcome, detail_json: JSON.stringify(outcome), created_at: Date.now(), redaction_version: storedVersion(config.redact) })}`
-          ).pipe(Effect.mapError(storeError("record optimize run")))
-          return outcome
-        })
+      const sets = splitTurns(ready.rows, config.sampleSize)
+      const prefix = `optimize:${behavior}:`
+      const before = usageOf(yield* runner.usage, prefix)
       const spent = () => Effect.map(runner.usage, (u) => {
-        const after = usageOf(u, `optimize:${behavior}:`)
+        const after = usageOf(u, prefix)
         return {
           calls: after.calls - before.calls,
           costUsd: after.costUsd === null || before.costUsd === null ? null : after.costUsd - before.costUsd,
           egressRedactions: after.egressRedactions - before.egressRedactions
         }
       })
-      const baselineScores = meanScores(baseScores)
-      if (ranked.length === 0) {
-        return yield* finish({ outcome: "no_gain", why: `no usable candidate (${proposed.length} proposed, dropped: ${dropped.join("; ") || "none"})`, baseline: baselineScores, candidates: 0, linted: dropped, ...(yield* spent()) })
+      const run = evaluator(behavior)
+      const { pool, rounds, kept, stopped } = yield* search(behavior, ready, sets, run, Effect.map(spent(), (s) => s.calls))
+      const finish = (outcome: OptimizeOutcome) =>
+        Effect.gen(function* () {
+          // Scores missing because the run was stopped are no evidence: nothing is recorded, the next run retries.
+          yield* runner.ensureRunning
+          yield* writeTransaction(sql,
+            sql`INSERT INTO optimize_runs ${sql.insert({ behavior, baseline_version: ready.baselineVersion, outcome: outcome.outcome, detail_json: JSON.stringify(outcome), created_at: Date.now(), redaction_version: storedVersion(config.redact) })}`
+          ).pipe(Effect.mapError(storeError("record optimize run")))
+          return outcome
+        })
+      const linted = rounds.flatMap((r) => r.linted)
+      const common = { candidates: kept, linted, rounds, stopped }
+
+      // Finalists: the best on the validation turns, if they beat the baseline there; only they see held-out turns.
+      const baseline = pool[0]!
+      const validationMean = (c: Candidate) => meanScores(c.validation).mean ?? -Infinity
+      const finalists = pool.slice(1).filter((c) => validationMean(c) > validationMean(baseline)).sort((a, b) => validationMean(b) - validationMean(a)).slice(0, FINALISTS)
+      if (finalists.length === 0) {
+        const why = kept === 0 ? `no usable candidate (dropped: ${linted.join("; ") || "none"})` : `no candidate beat the baseline on the ${sets.validation.length} validation turns (${kept} proposed in ${rounds.length} round(s))`
+        return yield* finish({ outcome: "no_gain", why, baseline: meanScores(baseline.validation), ...common, ...(yield* spent()) })
       }
-      // The stronger model re-ranks the top three on the same replies; its paired gain must hold as well.
-      const top = ranked.slice(0, 3)
-      const rerankBase = yield* scoreWith(behavior, replies[0]!, config.rerankModel, `optimize:${behavior}:rerank`)
-      const reranked = yield* Effect.forEach(top, (c) =>
-        Effect.map(scoreWith(behavior, replies[c.index]!, config.rerankModel, `optimize:${behavior}:rerank`), (scores) => ({ ...c, rerank: pairedGain(scores, rerankBase), scores: meanScores(stage1[c.index]!) }))
-      )
+      const baseReplies = yield* run.evaluate(baseline, sets.heldOut)
+      const baseScores = scoresOf(baseReplies)
+      const replies = yield* Effect.forEach(finalists, (c) => run.evaluate(c, sets.heldOut), { concurrency: "unbounded" })
+      const ranked = finalists
+        .map((c, i) => ({ c, replies: replies[i]!, scores: meanScores(scoresOf(replies[i]!)), ...pairedGain(scoresOf(replies[i]!), baseScores) }))
+        .sort((a, b) => b.meanDiff - a.meanDiff)
+      const baselineScores = meanScores(baseScores)
+      const heldOut = ranked.map((r) => ({ candidate: pool.indexOf(r.c), id: r.c.id, ...r.scores, meanDiff: r.meanDiff, lowerBound: r.lowerBound }))
+      // The stronger model re-ranks the best finalists on the same replies; its paired gain must hold as well.
+      const rerankBase = yield* rerankScores(behavior, sets.heldOut, baseReplies)
+      const reranked = yield* Effect.forEach(ranked.slice(0, RERANK_TOP), (r) => Effect.map(rerankScores(behavior, sets.heldOut, r.replies), (scores) => ({ ...r, rerank: pairedGain(scores, rerankBase) })))
       const winner = reranked
-        .filter((c) => c.meanDiff >= config.minImprovement && c.lowerBound > 0 && c.rerank.meanDiff >= config.minImprovement && c.rerank.lowerBound > 0)
+        .filter((r) => r.meanDiff >= config.minImprovement && r.lowerBound > 0 && r.rerank.meanDiff >= config.minImprovement && r.rerank.lowerBound > 0)
         .sort((a, b) => b.rerank.meanDiff - a.rerank.meanDiff)[0]
-      const best = ranked[0]!
-      const heldOut = ranked.map((c) => ({ candidate: c.index, ...meanScores(stage1[c.index]!), meanDiff: c.meanDiff, lowerBound: c.lowerBound }))
       if (winner === undefined) {
+        const best = ranked[0]!
         return yield* finish({
           outcome: "no_gain",
           why: `best candidate gains ${best.meanDiff.toFixed(3)} (95% lower bound ${best.lowerBound.toFixed(3)}) on ${best.n} held-out traces; needs >= ${config.minImprovement} with a lower bound above 0 under both judges`,
           baseline: baselineScores,
-          best: { ...meanScores(stage1[best.index]!), meanDiff: best.meanDiff, lowerBound: best.lowerBound },
+          best: { ...best.scores, meanDiff: best.meanDiff, lowerBound: best.lowerBound },
           heldOut,
-          candidates: kept.length,
-          linted: dropped,
+          ...common,
           ...(yield* spent())
         })
       }
@@ -341,13 +406,17 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       const lineage = {
         runId: runner.runId,
         at: new Date().toISOString(),
-        baselineVersion,
+        baselineVersion: ready.baselineVersion,
+        round: winner.c.round,
+        parents: winner.c.parents,
+        ancestry: ancestry(pool, winner.c.id),
+        rounds: rounds.length,
         validation: { n: winner.n, baselineMean: baselineScores.mean, winnerMean: winner.scores.mean, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff, rerankLowerBound: winner.rerank.lowerBound },
         models: { candidate: config.candidateModel, predictor: config.predictorModel, judge: config.judgeStage1Model, rerank: config.rerankModel },
         rubric: RUBRICS[behavior].version,
-        candidates: kept.length
+        candidates: kept
       }
-      const body = { instructions: winner.instructions, lineage, baselineInstructions: baseline, metric: { name: RUBRICS[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
+      const body = { instructions: winner.c.instructions, lineage, baselineInstructions: ready.baseline, metric: { name: RUBRICS[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
       yield* writeTransaction(sql,
         sql`INSERT INTO packs ${sql.insert({ version, behavior, body_json: JSON.stringify(body), lineage_json: JSON.stringify(lineage), status: "selected", created_at: Date.now() })}`
       ).pipe(Effect.mapError(storeError("record selected pack")))
@@ -355,10 +424,9 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         outcome: "selected",
         version,
         baseline: baselineScores,
-        winner: { ...winner.scores, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff },
+        winner: { ...winner.scores, id: winner.c.id, round: winner.c.round, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff },
         heldOut,
-        candidates: kept.length,
-        linted: dropped,
+        ...common,
         ...(yield* spent())
       })
     })
@@ -375,23 +443,28 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
     const plan = Effect.fn("Optimizer.plan")(function* () {
       const history = yield* tokenHistory
       const prices = parsePrices(config.prices)
-      const behaviors: Record<string, { readonly ready: false; readonly why: string } | { readonly ready: true; readonly validationTurns: number; readonly reflectionTurns: number; readonly rounds: number; readonly candidates: number; readonly calls: ReadonlyArray<PlannedCalls>; readonly upperBoundCalls: number; readonly costUsd: number | null }> = {}
+      const behaviors: Record<string, { readonly ready: false; readonly why: string } | { readonly ready: true; readonly validationTurns: number; readonly heldOutTurns: number; readonly reflectionTurns: number; readonly rounds: number; readonly candidates: number; readonly calls: ReadonlyArray<PlannedCalls>; readonly upperBoundCalls: number; readonly costUsd: number | null }> = {}
       for (const behavior of config.behaviors) {
         const ready = yield* readiness(behavior)
         if (!ready.ready) {
           behaviors[behavior] = ready
           continue
         }
-        const calls = planCalls(config, callCounts(config.sampleSize, config.maxCandidates), prices, history)
+        const calls = planCalls(config, callCounts(shape), prices, history)
+        const perModel = calls.filter((c) => c.calls > 0)
+        // Every round with every child accepted is the bound per stage; the budget caps the whole run below it.
+        const upperBoundCalls = Math.min(config.optimizeMaxCalls, calls.reduce((n, c) => n + c.calls, 0))
+        const dearest = Math.max(...perModel.map((c) => (c.costUsd ?? 0) / c.calls))
         behaviors[behavior] = {
           ready: true,
-          validationTurns: config.sampleSize,
-          reflectionTurns: ready.rows.length - config.sampleSize,
-          rounds: 1,
+          heldOutTurns: config.sampleSize,
+          validationTurns: shape.validation,
+          reflectionTurns: ready.rows.length - config.sampleSize - shape.validation,
+          rounds: config.optimizeRounds,
           candidates: config.maxCandidates,
           calls,
-          upperBoundCalls: calls.reduce((n, c) => n + c.calls, 0),
-          costUsd: calls.some((c) => c.costUsd === null) ? null : calls.reduce((n, c) => n + c.costUsd!, 0)
+          upperBoundCalls,
+          costUsd: calls.some((c) => c.costUsd === null) ? null : Math.min(calls.reduce((n, c) => n + c.costUsd!, 0), upperBoundCalls * dearest)
         }
       }
       return { behaviors }
