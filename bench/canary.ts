@@ -3,7 +3,7 @@
  * Seeded Monte Carlo of the canary decision (shared/canary-statistics.md), through the monitor's real
  * decision code (src/stages/CanaryStats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
  * original autotune.
- * Each run: hourly looks until a decision or 500 canary samples.
+ * Each run: hourly looks until a decision or 1,000 canary samples (AUTOTUNE_CANARY_MAX_SAMPLES).
  */
 import * as os from "node:os"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
@@ -81,7 +81,7 @@ const lifted = (s: number, lift: number, mean: number) => (lift >= 0 ? s + (lift
 const THRESHOLDS: Thresholds = {
   minImprovement: 0.02,
   minSamples: 20,
-  maxSamples: 500,
+  maxSamples: 1000,
   maxAgeMs: Number.MAX_SAFE_INTEGER,
   healthWindowMs: 24 * 3_600_000,
   maxErrorRate: 0.12,

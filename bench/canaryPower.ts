@@ -122,12 +122,14 @@ for (const behind of SIZING_ONLY ? [] : [false, true]) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Bet sizing: why the fixed grid stays. The same paired differences (a canary turn against the mean of 9
-// active turns, the conditions above, in order, a look every 60 canary samples up to 1,000) bet by: the grid
-// the monitor uses; a 4-size grid around the best size for +0.05; aGRAPA (Waudby-Smith & Ramdas 2024: each
-// bet mean / (variance + mean^2) of the payoffs before it), flat and with a prior at +0.05's effect; half
-// grid, half aGRAPA; and an oracle told the best fixed size for +0.05 in advance (not a valid procedure: the
-// ceiling any procedure can reach).
+// Bet sizing: how the promotion bets were chosen. The same paired differences (a canary turn against the
+// mean of 9 active turns, in order, a look every 60 canary samples up to 1,000) in two worlds: the 5-level
+// scores above, and pass/fail scores (p = 0.7, the noisiest kind), bet by: the six sizes the monitor used,
+// the same without 0.1 (what it uses now), four sizes around the best ones for small lifts, aGRAPA (Waudby-Smith & Ramdas 2024:
+// each bet mean / (variance + mean^2) of the payoffs before it, with a prior at +0.05's effect), and an oracle
+// told the best fixed size for +0.05 in advance (not a valid procedure: a ceiling). Each is read two ways: the
+// evidence at the looks (before), and its highest point since the start, which Ville's inequality covers just
+// the same (now): a crossing between two looks counts.
 // ---------------------------------------------------------------------------------------------------------
 const M = 0.02
 type Bettor = { readonly bet: (d: number) => void; readonly evidence: () => number }
@@ -157,47 +159,53 @@ const agrapa = (n0: number, mean0: number, variance0: number) => (): Bettor => {
     evidence: () => Math.exp(log)
   }
 }
-const half = (a: () => Bettor, b: () => Bettor) => (): Bettor => {
-  const x = a()
-  const y = b()
-  return { bet: (d) => (x.bet(d), y.bet(d)), evidence: () => (x.evidence() + y.evidence()) / 2 }
-}
 const BETTORS: ReadonlyArray<[string, () => Bettor]> = [
-  ["grid (the monitor's)", grid([0.1, 0.2, 0.3, 0.45, 0.6, 0.8])],
-  ["grid of 4 (0.2-0.6)", grid([0.2, 0.3, 0.45, 0.6])],
-  ["aGRAPA, flat", agrapa(1, 0, 0.25)],
+  ["six sizes 0.1-0.8 (before)", grid([0.1, 0.2, 0.3, 0.45, 0.6, 0.8])],
+  ["five sizes 0.2-0.8 (now)", grid([0.2, 0.3, 0.45, 0.6, 0.8])],
+  ["four sizes 0.15-0.6", grid([0.15, 0.25, 0.4, 0.6])],
   ["aGRAPA, prior at +0.05", agrapa(100, 0.03, 0.08)],
-  ["half grid, half aGRAPA", half(grid([0.1, 0.2, 0.3, 0.45, 0.6, 0.8]), agrapa(50, 0.03, 0.08))],
   ["oracle (0.375, known in advance)", grid([0.375])]
 ]
-console.log(`\nbet sizing, ${RUNS} runs, promotion evidence >= 20 within 1,000 canary samples:`)
-console.log("| bettor | lift 0: promoted | lift +0.05: promoted | +0.05: median samples | lift +0.10: median samples |")
-console.log("| --- | --- | --- | --- | --- |")
-const cells = [0, 0.05, 0.1].map((lift) => {
-  const rows = BETTORS.map(([, make]) => ({ make, promoted: 0, samples: [] as Array<number> }))
+const WORLDS: ReadonlyArray<[string, (r: () => number, lift: number, hard: boolean) => number]> = [
+  ["5-level", (r, lift, hard) => (hard && r() < 0.3 ? Math.max(0, likert(r, lift) - 0.25) : likert(r, lift))],
+  ["pass/fail", (r, lift) => (r() < 0.7 + lift ? 1 : 0)]
+]
+/** Per world, lift and bettor: the share promoted within 1,000 canary samples and the median samples, read at looks and at the peak. */
+const sizing = (world: (r: () => number, lift: number, hard: boolean) => number, lift: number) => {
+  const rows = BETTORS.map(() => ({ looks: [] as Array<number>, peak: [] as Array<number> }))
   for (let run = 0; run < RUNS; run++) {
     const r = rng(99 + run)
-    const bettors = rows.map((row) => ({ row, b: row.make(), done: false }))
+    const bettors = BETTORS.map(([, make]) => ({ b: make(), crossedAt: 0, looksAt: 0 }))
     for (let i = 1; i <= 1000; i++) {
       const hard = Math.sin((2 * Math.PI * (Math.floor(i / 10) % 24)) / 24) > 0.5
-      const shift = (s: number) => (hard && r() < 0.3 ? Math.max(0, s - 0.25) : s)
       let activeSum = 0
-      const c = shift(likert(r, lift))
-      for (let j = 0; j < 9; j++) activeSum += shift(likert(r, 0))
-      for (const x of bettors) if (!x.done) x.b.bet(c - activeSum / 9)
-      if (i % 60 !== 0) continue
+      const c = world(r, lift, hard)
+      for (let j = 0; j < 9; j++) activeSum += world(r, 0, hard)
       for (const x of bettors) {
-        if (!x.done && x.b.evidence() >= 20) {
-          x.done = true
-          x.row.promoted++
-          x.row.samples.push(i)
-        }
+        if (x.looksAt > 0) continue
+        x.b.bet(c - activeSum / 9)
+        if (x.crossedAt === 0 && x.b.evidence() >= 20) x.crossedAt = i
+        if (i % 60 === 0 && x.b.evidence() >= 20) x.looksAt = i
       }
     }
+    bettors.forEach((x, k) => {
+      if (x.looksAt > 0) rows[k]!.looks.push(x.looksAt)
+      // Decided at the first look at or after the crossing.
+      if (x.crossedAt > 0 && Math.ceil(x.crossedAt / 60) * 60 <= 1000) rows[k]!.peak.push(Math.ceil(x.crossedAt / 60) * 60)
+    })
   }
-  return rows.map((row) => ({ share: row.promoted / RUNS, median: row.samples.sort((a, b) => a - b)[Math.floor(row.samples.length / 2)] }))
-})
-BETTORS.forEach(([name], k) => {
-  const [zero, five, ten] = cells.map((c) => c[k]!)
-  console.log(`| ${name} | ${(100 * zero!.share).toFixed(1)}% | ${(100 * five!.share).toFixed(1)}% | ${five!.median ?? "-"} | ${ten!.median ?? "-"} |`)
-})
+  const summary = (xs: Array<number>) => ({ share: xs.length / RUNS, median: xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] })
+  return rows.map((row) => ({ looks: summary(row.looks), peak: summary(row.peak) }))
+}
+console.log(`\nbet sizing, ${RUNS} runs a cell, promotion evidence >= 20 within 1,000 canary samples (at looks / at the peak):`)
+console.log("| world | bettor | lift 0: promoted | lift +0.05: promoted | +0.05: median samples | lift +0.10: median samples |")
+console.log("| --- | --- | --- | --- | --- | --- |")
+for (const [worldName, world] of WORLDS) {
+  const [zero, five, ten] = [0, 0.05, 0.1].map((lift) => sizing(world, lift))
+  BETTORS.forEach(([name], k) => {
+    const both = (c: ReturnType<typeof sizing>[number], f: (x: { share: number; median: number | undefined }) => string) => `${f(c.looks)} / ${f(c.peak)}`
+    const share = (x: { share: number }) => `${(100 * x.share).toFixed(1)}%`
+    const median = (x: { median: number | undefined }) => String(x.median ?? "-")
+    console.log(`| ${worldName} | ${name} | ${both(zero![k]!, share)} | ${both(five![k]!, share)} | ${both(five![k]!, median)} | ${both(ten![k]!, median)} |`)
+  })
+}

@@ -38,6 +38,27 @@ describe("canary decision (e-process)", () => {
     expect(down.rule).toBe("score")
   })
 
+  it("counts a crossing between two looks: evidence that reached 20 and fell back still promotes, and the first side to cross decides", () => {
+    // 8 hours far better, then 30 hours far worse: the evidence toward promotion peaks above 20 and falls away.
+    const swing = (better: number, worse: number) =>
+      stream(better + worse, 10, 90, (i) => ({ score: i < better * 10 ? wobble(i, 0.9) : wobble(i, 0.55) }), (i) => ({ score: wobble(i, 0.7) }))
+    const s = swing(8, 30)
+    const d = decide({ ...s, startedAt: 0, now: 38 * HOUR, thresholds: T })
+    expect(d.figures.eUpNow).toBeLessThan(20)
+    expect(d.figures.eUp).toBeGreaterThanOrEqual(20)
+    expect(d.figures.eDownNow).toBeGreaterThanOrEqual(40)
+    // Promotion crossed first: that decides, though the evidence toward rollback is above its threshold now.
+    expect(d).toMatchObject({ action: "promote", rule: "score" })
+    // The same at every look after the crossing: the peak never falls.
+    for (const hour of [10, 20, 30]) {
+      const part = { canary: s.canary.filter((x) => x.at < hour * HOUR), active: s.active.filter((x) => x.at < hour * HOUR) }
+      expect(decide({ ...part, startedAt: 0, now: hour * HOUR, thresholds: T }).action).toBe("promote")
+    }
+    // Worse first, better later: rollback crossed first.
+    const late = stream(38, 10, 90, (i) => ({ score: i < 300 ? wobble(i, 0.5) : wobble(i, 0.95) }), (i) => ({ score: wobble(i, 0.7) }))
+    expect(decide({ ...late, startedAt: 0, now: 38 * HOUR, thresholds: T })).toMatchObject({ action: "rollback", rule: "score" })
+  })
+
   it("keeps waiting on a canary no better than the active pack, then expires it as inconclusive", () => {
     const same = stream(10, 10, 90, (i) => ({ score: wobble(i, 0.7) }), (i) => ({ score: wobble(i + 3, 0.7) }))
     expect(decide({ ...same, startedAt: 0, now: 10 * HOUR, thresholds: T }).action).toBe("wait")
