@@ -286,15 +286,31 @@ describe("Optimizer rounds", () => {
   })
 })
 
+describe("Optimizer rounds when the judge cannot score", () => {
+  it("ends with no gain, records nothing as a score, and never crashes on an empty front", async () => {
+    const world = () => {
+      const inner = steppingWorld()
+      const fallback = (r: LlmRequest) =>
+        r.stage.endsWith(":judge") || r.stage.endsWith(":rerank") ? answer({ verdict: "fine" }) : r.stage.endsWith(":candidate") ? answer({ candidates: ["Level 1. Better."] }) : replyOf(r, "level 0")
+      return { ...inner, mock: mockLlm([], fallback) }
+    }
+    const t = await setup(60, world)
+    const o = (await t.run(Effect.flatMap(Optimizer, (x) => x.optimize()))).behaviors[B] as OptimizeOutcome
+    expect(o).toMatchObject({ outcome: "no_gain", stopped: "round 1 without gain on the validation turns" })
+    expect((o as { why: string }).why).toContain("no candidate beat the baseline on the 10 validation turns")
+  })
+})
+
 describe("Pareto front and parent choice", () => {
   it("keeps candidates best on some turn and not dominated; draws parents in proportion to their wins", () => {
     // c0 dominated by c1; c1 best on turns 0-1, c2 best on turn 2, c3 ties c1 on turn 0 but c1 dominates it.
     const front = paretoFront([[0.1, 0.1, 0.1], [0.9, 0.8, 0.2], [0.2, 0.3, 0.9], [0.9, 0.1, 0.1]])
     expect(front.map((m) => m.index)).toEqual([1, 2])
     expect(front.map((m) => m.wins)).toEqual([[0, 1], [2]])
-    expect(pickParent(front, 0).index).toBe(1)
-    expect(pickParent(front, 0.66).index).toBe(1)
-    expect(pickParent(front, 0.67).index).toBe(2)
+    expect(pickParent(front, 0)!.index).toBe(1)
+    expect(pickParent(front, 0.66)!.index).toBe(1)
+    expect(pickParent(front, 0.67)!.index).toBe(2)
+    expect(pickParent([], 0.5)).toBeUndefined()
     expect(mergePartner([[0.1, 0.1, 0.1], [0.9, 0.8, 0.2], [0.2, 0.3, 0.9]], front, 1)).toEqual({ index: 2, turns: 1 })
     // Unscored turns count as the worst; a turn no one scored picks no one.
     expect(paretoFront([[null, 0.5], [0.4, null]]).map((m) => m.index)).toEqual([0, 1])

@@ -156,15 +156,15 @@ export const paretoFront = (scores: ReadonlyArray<ReadonlyArray<number | null>>)
 /** A reproducible number in [0, 1) from a text: the parent draw is the same for the same run and round. */
 export const drawOf = (seed: string) => parseInt(hashOf(seed).slice(0, 12), 16) / 2 ** 48
 
-/** The next parent: a front member drawn in proportion to the validation turns it is best on (GEPA's rule). */
-export const pickParent = (front: ReadonlyArray<FrontMember>, draw: number): FrontMember => {
+/** The next parent: a front member drawn in proportion to the validation turns it is best on (GEPA's rule); none from an empty front. */
+export const pickParent = (front: ReadonlyArray<FrontMember>, draw: number): FrontMember | undefined => {
   const total = front.reduce((n, m) => n + m.wins.length, 0)
   let left = draw * total
   for (const m of front) {
     left -= m.wins.length
     if (left < 0) return m
   }
-  return front[front.length - 1]!
+  return front[front.length - 1]
 }
 
 /** The front member that beats the parent on the most validation turns, to be merged with it; none if no member does. */

@@ -303,7 +303,8 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       Effect.gen(function* () {
         const validation = pool.map((c) => c.validation)
         const front = paretoFront(validation)
-        const parentAt = pickParent(front, drawOf(`${runner.runId}\n${behavior}\n${round}`)).index
+        // No front when no validation turn could be scored: the baseline stays the parent.
+        const parentAt = pickParent(front, drawOf(`${runner.runId}\n${behavior}\n${round}`))?.index ?? 0
         const parent = pool[parentAt]!
         const partnerAt = mergePartner(validation, front, parentAt)
         const partner = partnerAt === undefined ? undefined : { ...pool[partnerAt.index]!, turns: partnerAt.turns }
@@ -337,7 +338,6 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
           } satisfies RoundRecord
         }
       })
-
 
     const optimizeOne = Effect.fn("Optimizer.optimizeOne")(function* (behavior: Behavior) {
       const ready = yield* readiness(behavior)
