@@ -1,12 +1,13 @@
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Queue } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Config.js"
 import { FileError, StoreError } from "../Domain/Errors.js"
-import { contentId, parseTraceLine, sampleDraw, type Trace } from "../Domain/Trace.js"
-import { redactIf, storedVersion } from "../privacy/Redactor.js"
+import { Worker } from "node:worker_threads"
+import { type Batch, fileBatches } from "./IngestBatch.js"
+import type { WorkerJob, WorkerMessage } from "./IngestWorker.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 
 export interface IngestSummary {
@@ -36,13 +37,10 @@ type Totals = { -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "file
   readonly malformedReasons: Record<string, number>
 }
 
-const CHUNK_BYTES = 1 << 20
-// Lines per transaction. DotClaw's random `trace-<uuid>` keys touch index pages all over the tree, and each
-// commit writes every page it dirtied to the WAL: 5,000 lines a commit cut bench:ingest's system time by a
-// third against 1,000 (200,000 traces), for about 15 MB more peak memory.
-const BATCH_LINES = 5000
 const ROWS_PER_INSERT = 500
 const HEAD_BYTES = 512
+/** A read this large goes to the ingest worker thread, which parses while the store writes; smaller ones stay here. */
+const WORKER_MIN_BYTES = 8 << 20
 
 interface Position {
   readonly fileId: string
@@ -51,61 +49,10 @@ interface Position {
   readonly headHash: string
 }
 
-interface Parsed {
-  readonly trace: Trace
-  readonly byteOffset: number
-  readonly lineNo: number
-}
-
-interface Bad {
-  readonly line: string
-  readonly kind: string
-  readonly reason: string
-  readonly byteOffset: number
-  readonly lineNo: number
-}
-
 const fileError = (file: string, operation: string) => (cause: unknown) =>
   new FileError({ path: file, operation, detail: cause instanceof Error ? cause.message : String(cause) })
 
 const headHash = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex").slice(0, 16)
-
-const traceRow = (p: Parsed, file: string, now: number, redactionVersion: number) => {
-  const t = p.trace
-  return {
-    trace_id: t.traceId,
-    sample_draw: sampleDraw(t.traceId),
-    ts: t.timestamp,
-    created_at: t.createdAt,
-    chat_id: t.chatId,
-    group_folder: t.groupFolder,
-    user_id: t.userId,
-    model_id: t.modelId,
-    source: t.source,
-    input_text: t.inputText,
-    message_text: t.messageText,
-    output_text: t.outputText,
-    memory_summary: t.memorySummary,
-    memory_facts_json: JSON.stringify(t.memoryFacts),
-    memory_recall_json: JSON.stringify(t.memoryRecall),
-    session_recall_json: JSON.stringify(t.sessionRecall),
-    tool_calls_json: JSON.stringify(t.toolCalls),
-    tool_call_count: t.toolCalls.length,
-    tool_failure_count: t.toolCalls.filter((c) => !c.ok).length,
-    latency_ms: t.latencyMs,
-    tokens_prompt: t.tokensPrompt,
-    tokens_completion: t.tokensCompletion,
-    cost_usd: t.costUsd,
-    error_code: t.errorCode,
-    is_error: t.isError ? 1 : 0,
-    extra_json: JSON.stringify(t.extra),
-    file,
-    byte_offset: p.byteOffset,
-    line_no: p.lineNo,
-    ingested_at: now,
-    redaction_version: redactionVersion
-  }
-}
 
 const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -113,48 +60,38 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
   return out
 }
 
+/** The worker's module beside this one (library build) or under stages/ (the CLI bundle); none when run from source. */
+const workerUrl = (() => {
+  for (const candidate of ["./IngestWorker.js", "./stages/IngestWorker.js"]) {
+    const url = new URL(candidate, import.meta.url)
+    if (url.protocol === "file:" && fs.existsSync(url)) return url
+  }
+  return undefined
+})()
+
 export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSource", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config, dotclawHome } = yield* Settings
 
     /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
-    const commitBatch = (file: string, good: ReadonlyArray<Parsed>, bad: ReadonlyArray<Bad>, next: Position) =>
+    const commitBatch = (file: string, batch: Batch | undefined, next: Position) =>
       writeTransaction(sql,
         Effect.gen(function* () {
-          const now = Date.now()
           // Which traces are new: only they get pack rows, so a trace seen twice keeps the versions it was first stored with.
           const fresh = new Set<string>()
-          for (const rows of chunks(good, ROWS_PER_INSERT)) {
-            const ids = yield* sql<{ trace_id: string }>`INSERT OR IGNORE INTO traces ${sql.insert(rows.map((p) => traceRow(p, file, now, storedVersion(config.redact))))} RETURNING trace_id`
+          for (const rows of chunks(batch?.traces ?? [], ROWS_PER_INSERT)) {
+            const ids = yield* sql<{ trace_id: string }>`INSERT OR IGNORE INTO traces ${sql.insert(rows)} RETURNING trace_id`
             for (const r of ids) fresh.add(r.trace_id)
           }
           const inserted = fresh.size
           // The first line of a new trace is the one stored (INSERT OR IGNORE keeps the first of a batch too).
-          const packs = good.filter((p) => fresh.delete(p.trace.traceId)).flatMap((p) =>
-            Object.entries(p.trace.packVersions).map(([behavior, version]) => ({
-              trace_id: p.trace.traceId,
-              behavior,
-              version,
-              created_at: p.trace.createdAt
-            }))
-          )
+          const packs = (batch?.traces ?? []).flatMap((row, i) => (fresh.delete(row["trace_id"] as string) ? batch!.packs[i]! : []))
           for (const rows of chunks(packs, ROWS_PER_INSERT)) {
             yield* sql`INSERT OR IGNORE INTO trace_packs ${sql.insert(rows)}`
           }
-          for (const rows of chunks(bad, ROWS_PER_INSERT)) {
-            yield* sql`INSERT OR IGNORE INTO malformed_lines ${sql.insert(
-              rows.map((b) => ({
-                line_hash: contentId(`${file}\n${b.byteOffset}\n${b.line}`),
-                file,
-                line_no: b.lineNo,
-                byte_offset: b.byteOffset,
-                reason: b.reason,
-                excerpt: redactIf(config.redact, b.line).slice(0, 300),
-                seen_at: now,
-                redaction_version: storedVersion(config.redact)
-              }))
-            )}`
+          for (const rows of chunks(batch?.malformed ?? [], ROWS_PER_INSERT)) {
+            yield* sql`INSERT OR IGNORE INTO malformed_lines ${sql.insert(rows)}`
           }
           yield* sql`INSERT INTO ingest_positions ${sql.insert({
             file,
@@ -162,7 +99,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
             byte_offset: next.byteOffset,
             line_no: next.lineNo,
             head_hash: next.headHash,
-            updated_at: now
+            updated_at: Date.now()
           })} ON CONFLICT (file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
             line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
           return inserted
@@ -194,6 +131,48 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         return { fileId, byteOffset: 0, lineNo: 0, restarted: saved.byteOffset > 0, hashAt }
       })
 
+    /**
+     * The batches of one file from its saved position, in order: from the worker thread for a large read, so
+     * parsing overlaps with writing; else read here. `commit` is called for each, in order, before the next.
+     */
+    const readBatches = (file: string, handle: fs.promises.FileHandle, from: { readonly byteOffset: number; readonly lineNo: number }, size: number, commit: (batch: Batch) => Effect.Effect<void, StoreError>) =>
+      size - from.byteOffset >= WORKER_MIN_BYTES && workerUrl !== undefined
+        ? Effect.zipRight(Effect.logDebug(`${path.basename(file)}: ${((size - from.byteOffset) / 2 ** 20).toFixed(0)} MB to read, parsed in the ingest worker thread`), inWorker(file, from, size, commit))
+        : Effect.gen(function* () {
+            const batches = fileBatches(handle.fd, file, config.redact, from, size)
+            for (;;) {
+              const next = yield* Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
+              if (next.done === true) return next.value
+              yield* commit(next.value)
+            }
+          })
+
+    const inWorker = (file: string, from: { readonly byteOffset: number; readonly lineNo: number }, size: number, commit: (batch: Batch) => Effect.Effect<void, StoreError>) =>
+      Effect.acquireUseRelease(
+        Effect.gen(function* () {
+          const messages = yield* Queue.unbounded<WorkerMessage>()
+          const job: WorkerJob = { file, redact: config.redact, byteOffset: from.byteOffset, lineNo: from.lineNo, size }
+          // Its heap is bounded like the CLI's own: two batches in flight and the one being parsed fit well inside.
+          const worker = new Worker(workerUrl!, { workerData: job, resourceLimits: { maxOldGenerationSizeMb: 128 } })
+          worker.on("message", (m: WorkerMessage) => Queue.unsafeOffer(messages, m))
+          worker.on("error", (e) => Queue.unsafeOffer(messages, { type: "error", message: e.message }))
+          // A worker that ends without saying so (killed, out of memory) must not leave ingest waiting.
+          worker.on("exit", (code) => Queue.unsafeOffer(messages, { type: "error", message: `the ingest worker stopped (exit code ${code})` }))
+          return { worker, messages }
+        }),
+        ({ worker, messages }) =>
+          Effect.gen(function* () {
+            for (;;) {
+              const m = yield* Queue.take(messages)
+              if (m.type === "error") return yield* Effect.fail(fileError(file, "read")(new Error(m.message)))
+              if (m.type === "done") return { bytes: m.bytes, carried: m.carried }
+              yield* commit(m.batch)
+              worker.postMessage("committed")
+            }
+          }),
+        ({ worker }) => Effect.promise(() => worker.terminate())
+      )
+
     const ingestFile = (
       file: string,
       totals: Totals,
@@ -209,72 +188,28 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
               totals.restarted++
               yield* Effect.logWarning(`${path.basename(file)} shrank or was replaced; reading it again from the start (duplicates are skipped)`)
             }
-            let { byteOffset, lineNo } = start
-            const here = (): Position => ({ fileId: start.fileId, byteOffset, lineNo, headHash: start.hashAt(byteOffset) })
-            let readAt = start.byteOffset
-            let good: Array<Parsed> = []
-            let bad: Array<Bad> = []
-            let batchLines = 0
-            const flush = Effect.gen(function* () {
-              if (batchLines === 0) return
-              const inserted = yield* commitBatch(file, good, bad, here())
-              totals.ingested += inserted
-              totals.duplicates += good.length - inserted
-              totals.malformed += bad.length
-              for (const b of bad) totals.malformedReasons[b.kind] = (totals.malformedReasons[b.kind] ?? 0) + 1
-              good = []
-              bad = []
-              batchLines = 0
-            })
-            // One reused buffer: bytes [0, carried) are the unfinished line from the previous read. Allocating
-            // a fresh Buffer per chunk would pile up external memory faster than the GC returns it.
-            let buffer = Buffer.alloc(2 * CHUNK_BYTES)
-            let carried = 0
+            const positionAt = (byteOffset: number, lineNo: number): Position => ({ fileId: start.fileId, byteOffset, lineNo, headHash: start.hashAt(byteOffset) })
+            let position = positionAt(start.byteOffset, start.lineNo)
             // Read only up to the size seen at the start; a line DotClaw appends meanwhile waits for the next run.
-            while (readAt < stat.size) {
-              if (carried === buffer.length) {
-                const bigger = Buffer.alloc(buffer.length * 2)
-                buffer.copy(bigger, 0, 0, carried)
-                buffer = bigger
-              }
-              const want = Math.min(buffer.length - carried, stat.size - readAt)
-              const target = buffer
-              const { bytesRead } = yield* Effect.tryPromise({
-                try: () => handle.read(target, carried, want, readAt),
-                catch: fileError(file, "read")
+            const end = yield* readBatches(file, handle, start, stat.size, (batch) =>
+              Effect.gen(function* () {
+                const before = position.byteOffset
+                position = positionAt(batch.byteOffset, batch.lineNo)
+                const inserted = yield* commitBatch(file, batch, position)
+                totals.lines += batch.lines
+                totals.ingested += inserted
+                totals.duplicates += batch.traces.length - inserted
+                totals.malformed += batch.malformed.length
+                for (const kind of batch.malformedKinds) totals.malformedReasons[kind] = (totals.malformedReasons[kind] ?? 0) + 1
+                progress(batch.byteOffset - before)
               })
-              if (bytesRead === 0) break
-              readAt += bytesRead
-              progress(bytesRead)
-              const end = carried + bytesRead
-              let lineStart = 0
-              let nl = buffer.indexOf(10, lineStart)
-              while (nl !== -1 && nl < end) {
-                const lineOffset = byteOffset
-                const raw = buffer.toString("utf8", lineStart, nl > lineStart && buffer[nl - 1] === 13 ? nl - 1 : nl)
-                byteOffset += nl - lineStart + 1
-                lineNo++
-                totals.lines++
-                batchLines++
-                if (raw.trim() !== "") {
-                  const parsed = parseTraceLine(raw, config.redact)
-                  if (parsed.ok) good.push({ trace: parsed.trace, byteOffset: lineOffset, lineNo })
-                  else bad.push({ line: raw, kind: parsed.kind, reason: parsed.reason, byteOffset: lineOffset, lineNo })
-                }
-                if (batchLines >= BATCH_LINES) yield* flush
-                lineStart = nl + 1
-                nl = buffer.indexOf(10, lineStart)
-              }
-              buffer.copy(buffer, 0, lineStart, end)
-              carried = end - lineStart
-            }
-            yield* flush
-            if (carried > 0) totals.pendingPartial++
+            )
+            if (end.carried > 0) totals.pendingPartial++
             // Record the position even when no line was new, so a replaced file is not re-read each run.
             if (start.restarted || (yield* savedPosition(file)) === undefined) {
-              yield* commitBatch(file, [], [], here())
+              yield* commitBatch(file, undefined, position)
             }
-            totals.bytes += readAt - start.byteOffset
+            totals.bytes += end.bytes
           }),
         (handle) => Effect.promise(() => handle.close())
       )
