@@ -90,6 +90,29 @@ describe("CLI (built)", () => {
     db.close()
   })
 
+  it("optimize --dry-run prints the rounds, turns, bound of calls and cost, makes no call and needs no key", async () => {
+    const home = tempHome()
+    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 40))
+    const env = { AUTOTUNE_HOME: home, AUTOTUNE_BEHAVIORS: "response-quality" }
+    expect((await runCli(["ingest"], env)).code).toBe(0)
+    const db = new Database(path.join(home, "autotune.db"))
+    const insert = db.prepare("INSERT INTO trace_scores (trace_id, behavior, rubric_version, score, stage1_score, reason, created_at) VALUES (?, 'response-quality', 'response-quality@1', 0.5, 0.5, 'ok', 0)")
+    for (const r of db.prepare("SELECT trace_id FROM traces").all() as Array<{ trace_id: string }>) insert.run(r.trace_id)
+    db.close()
+    const text = await runCli(["optimize", "--dry-run"], env)
+    expect(text.code).toBe(0)
+    expect(text.stdout).toContain("optimize response-quality: up to 4 round(s) of 6 candidates; 20 held-out turns, 10 validation turns, reflection draws on 10 others")
+    expect(text.stdout).toContain("at most 1200 calls (AUTOTUNE_OPTIMIZE_MAX_CALLS;")
+    expect(text.stdout).toContain("dry run: no LLM call was made")
+    const json = jsonOut(await runCli(["optimize", "--dry-run", "--json"], { ...env, AUTOTUNE_OPTIMIZE_ROUNDS: "2" })) as { dryRun: boolean; behaviors: Record<string, { rounds: number; upperBoundCalls: number; calls: Array<{ stage: string; calls: number }> }> }
+    // 2 rounds: 30 + 2 x 286 + 400 = 1,002 logical calls at most, under the budget.
+    expect(json.behaviors["response-quality"]).toMatchObject({ rounds: 2, upperBoundCalls: 1002 })
+    expect(json.dryRun).toBe(true)
+    const calls = new Database(path.join(home, "autotune.db"), { readonly: true })
+    expect((calls.prepare("SELECT COUNT(*) AS n FROM llm_calls").get() as { n: number }).n).toBe(0)
+    calls.close()
+  })
+
   it("runs `once` when no command is given", async () => {
     const home = tempHome()
     const result = await runCli(["--json"], { AUTOTUNE_HOME: home })
