@@ -2,6 +2,7 @@
  * npm run bench:ingest [-- --traces=200000]
  * Generates DotClaw-like traces, runs `autotune ingest` on them in its own process, and beside it the floor
  * (JSON.parse + one prepared statement in one transaction). Prints time, traces/s, MB/s and peak RSS.
+ * BENCH_KEEP=1 keeps the generated traces and store (for profiling) and prints where.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -59,5 +60,6 @@ console.log(row("autotune ingest", ours))
 console.log(row("floor", floor))
 const ratio = ours.seconds / floor.seconds
 console.log(`ratio to floor: ${ratio.toFixed(2)}x (target <= 2.5x); peak RSS ${ours.maxRssMb.toFixed(0)} MB (target < 200 MB)`)
-fs.rmSync(root, { recursive: true, force: true })
+if (process.env["BENCH_KEEP"] === undefined) fs.rmSync(root, { recursive: true, force: true })
+else console.log(`kept ${root}`)
 if (ratio > 2.5 || ours.maxRssMb >= 200) process.exitCode = 1

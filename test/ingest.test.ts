@@ -4,9 +4,9 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { LineBatcher } from "../src/stages/IngestBatch.js"
 import { TraceSource } from "../src/stages/TraceSource.js"
 import { appLayer, tempHome } from "./helpers/app.js"
-import { jsonOut, runCli } from "./helpers/cli.js"
 import { traceLine, traceLines } from "./helpers/traces.js"
 
 const FIXTURE = new URL("./fixtures/dotclaw/scenario-traces.jsonl", import.meta.url)
@@ -195,49 +195,31 @@ describe("ingest", () => {
     expect(rest).toMatchObject({ ingested: total - rows, duplicates: 0 })
     expect(count(home, "traces")).toBe(total)
   })
+})
 
-  it("stores exactly the same from the worker thread (a large read, the built CLI) as from its own thread (here)", async () => {
-    // 12,000 lines, 15 MB: above the worker's threshold. Duplicates, malformed, blank and CRLF lines, secrets,
-    // and a half-written last line.
-    let body = ""
-    const stored = new Set<number>()
-    let valid = 0
-    for (let i = 0; i < 12_000; i++) {
-      const line = traceLine(i % 9_000, { text: `trip ${i} key sk-ant-api03-${"x".repeat(24)}${i} mail user${i}@example.com ${"words ".repeat(120)}` })
-      body += i % 997 === 0 ? "{not json\n" : i % 1_301 === 0 ? "\n" : i % 1_511 === 0 ? line.replace("\n", "\r\n") : line
-      if (i % 997 !== 0 && i % 1_301 !== 0) (valid++, stored.add(i % 9_000))
-    }
-    body += '{"trace_id": "half'
-    const [viaWorker, here] = [tempHome(), tempHome()]
-    for (const home of [viaWorker, here]) fs.writeFileSync(traceFile(home), body)
-    expect(Buffer.byteLength(body)).toBeGreaterThan(8 << 20)
-    const env = { AUTOTUNE_HOME: viaWorker, AUTOTUNE_CONFIG_PATH: path.join(viaWorker, "none.json") }
-    const cli = await runCli(["ingest", "--json"], env)
-    expect(cli.code).toBe(0)
-    const local = await ingest(here)
-    const { elapsedMs: _a, feedback: _f, ...fromWorker } = jsonOut(cli)
-    const { elapsedMs: _b, ...fromHere } = local
-    expect(fromWorker).toEqual(fromHere)
-    expect(fromHere).toMatchObject({ lines: 12_000, ingested: stored.size, duplicates: valid - stored.size, malformed: 13, pendingPartial: 1 })
-    const dump = (home: string) => {
-      const d = db(home)
-      try {
-        const file = traceFile(home)
-        const rows = (q: string) => JSON.stringify(d.prepare(q).all()).replaceAll(file, "FILE")
-        return [
-          rows("SELECT * FROM traces ORDER BY trace_id").replace(/"ingested_at":\d+/g, ""),
-          rows("SELECT * FROM trace_packs ORDER BY trace_id, behavior"),
-          // line_hash covers the path, which differs between the two homes.
-          rows("SELECT line_no, byte_offset, reason, excerpt FROM malformed_lines ORDER BY line_no"),
-          rows("SELECT byte_offset, line_no, head_hash FROM ingest_positions")
-        ]
-      } finally {
-        d.close()
-      }
-    }
-    const [a, b] = [dump(viaWorker), dump(here)]
-    expect(a[0]!.length).toBeGreaterThan(1_000_000)
-    expect(a).toEqual(b)
-    expect(a[0]).not.toContain("sk-ant-api03")
-  }, 60_000)
+describe("line batches", () => {
+  it("cut lines across reads, drop CR, count blank lines, and carry each batch's file position", () => {
+    const lines = [traceLine(1), "\n", traceLine(2).replace("\n", "\r\n"), "{not json\n", traceLine(3)]
+    const bytes = Buffer.from(lines.join("") + '{"half')
+    const batcher = new LineBatcher("f.jsonl", true, 100, 7, 3)
+    // Two reads that split the third line in the middle: the unfinished part is fed again with the next bytes.
+    const cut = Buffer.byteLength(lines.slice(0, 2).join("")) + 20
+    const first = batcher.feed(bytes, cut)
+    expect(first.batches).toHaveLength(0)
+    const rest = Buffer.concat([bytes.subarray(first.rest, cut), bytes.subarray(cut)])
+    const second = batcher.feed(rest, rest.length)
+    expect(second.batches).toHaveLength(1)
+    const full = second.batches[0]!
+    const third = Buffer.byteLength(lines.slice(0, 3).join(""))
+    expect(full).toMatchObject({ lines: 3, byteOffset: 100 + third, lineNo: 10 })
+    expect(full.parsed.map((p) => p.lineNo)).toEqual([8, 10])
+    expect(full.parsed[1]!.byteOffset).toBe(100 + Buffer.byteLength(lines.slice(0, 2).join("")))
+    expect(full.parsed[1]!.trace.inputText).not.toContain("\r")
+    const last = batcher.take()!
+    expect(last).toMatchObject({ lines: 2, lineNo: 12, malformedKinds: ["invalid JSON"] })
+    expect(last.byteOffset).toBe(100 + Buffer.byteLength(lines.join("")))
+    expect(batcher.take()).toBeUndefined()
+    // What is left unread is the half-written last line.
+    expect(rest.length - second.rest).toBe(Buffer.byteLength('{"half'))
+  })
 })

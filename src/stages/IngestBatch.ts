@@ -1,7 +1,6 @@
 /**
  * Lines of a trace file into the rows one ingest transaction writes: parsed, normalized, redacted, with the
- * file position after the batch. Pure and synchronous, so the same code runs in the ingest worker thread
- * (large reads) and in the CLI's own thread (small ones).
+ * file position after the batch. No service and no store: TraceSource commits what this yields.
  */
 import * as fs from "node:fs"
 import { contentId, parseTraceLine, sampleDraw, type Trace } from "../Domain/Trace.js"
@@ -12,19 +11,16 @@ import { redactIf, storedVersion } from "../privacy/Redactor.js"
 // third against 1,000 (200,000 traces), for about 15 MB more peak memory.
 export const BATCH_LINES = 5000
 
-// A type, not an interface: the SQL insert helper takes records.
-export type PackRow = {
-  readonly trace_id: string
-  readonly behavior: string
-  readonly version: string
-  readonly created_at: number
+/** A parsed line and where it was. */
+export interface Parsed {
+  readonly trace: Trace
+  readonly byteOffset: number
+  readonly lineNo: number
 }
 
 export interface Batch {
-  /** Rows for `traces`, in file order (the first line of a trace id is the one stored). */
-  readonly traces: ReadonlyArray<Record<string, string | number | null>>
-  /** Pack versions of each row of `traces`; only those of traces new to the store are written. */
-  readonly packs: ReadonlyArray<ReadonlyArray<PackRow>>
+  /** Parsed lines in file order (the first line of a trace id is the one stored); rows are made as they are written. */
+  readonly parsed: ReadonlyArray<Parsed>
   readonly malformed: ReadonlyArray<Record<string, string | number>>
   /** The kind of problem of each malformed line ("bad timestamp", "invalid JSON", …). */
   readonly malformedKinds: ReadonlyArray<string>
@@ -35,7 +31,8 @@ export interface Batch {
   readonly lineNo: number
 }
 
-const traceRow = (t: Trace, file: string, byteOffset: number, lineNo: number, now: number, redactionVersion: number) => ({
+/** The `traces` row of a parsed line; made per insert statement, so a batch keeps only the parsed traces alive. */
+export const traceRow = ({ trace: t, byteOffset, lineNo }: Parsed, file: string, now: number, redactionVersion: number) => ({
   trace_id: t.traceId,
   sample_draw: sampleDraw(t.traceId),
   ts: t.timestamp,
@@ -71,8 +68,7 @@ const traceRow = (t: Trace, file: string, byteOffset: number, lineNo: number, no
 
 /** Splits bytes into lines and lines into batches of BATCH_LINES, keeping the file position of each. */
 export class LineBatcher {
-  private traces: Array<Batch["traces"][number]> = []
-  private packs: Array<ReadonlyArray<PackRow>> = []
+  private parsed: Array<Parsed> = []
   private malformed: Array<Batch["malformed"][number]> = []
   private kinds: Array<string> = []
   private lines = 0
@@ -105,9 +101,8 @@ export class LineBatcher {
   /** The lines read since the last batch, if any. */
   take(): Batch | undefined {
     if (this.lines === 0) return undefined
-    const batch: Batch = { traces: this.traces, packs: this.packs, malformed: this.malformed, malformedKinds: this.kinds, lines: this.lines, byteOffset: this.byteOffset, lineNo: this.lineNo }
-    this.traces = []
-    this.packs = []
+    const batch: Batch = { parsed: this.parsed, malformed: this.malformed, malformedKinds: this.kinds, lines: this.lines, byteOffset: this.byteOffset, lineNo: this.lineNo }
+    this.parsed = []
     this.malformed = []
     this.kinds = []
     this.lines = 0
@@ -123,9 +118,7 @@ export class LineBatcher {
     const now = Date.now()
     const parsed = parseTraceLine(raw, this.redact)
     if (parsed.ok) {
-      const t = parsed.trace
-      this.traces.push(traceRow(t, this.file, at, this.lineNo, now, this.version))
-      this.packs.push(Object.entries(t.packVersions).map(([behavior, version]) => ({ trace_id: t.traceId, behavior, version, created_at: t.createdAt })))
+      this.parsed.push({ trace: parsed.trace, byteOffset: at, lineNo: this.lineNo })
       return
     }
     this.kinds.push(parsed.kind)

@@ -1,13 +1,12 @@
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Effect, Queue } from "effect"
+import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Config.js"
 import { FileError, StoreError } from "../Domain/Errors.js"
-import { Worker } from "node:worker_threads"
-import { type Batch, fileBatches } from "./IngestBatch.js"
-import type { WorkerJob, WorkerMessage } from "./IngestWorker.js"
+import { type Batch, fileBatches, traceRow } from "./IngestBatch.js"
+import { storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 
 export interface IngestSummary {
@@ -39,8 +38,6 @@ type Totals = { -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "file
 
 const ROWS_PER_INSERT = 500
 const HEAD_BYTES = 512
-/** A read this large goes to the ingest worker thread, which parses while the store writes; smaller ones stay here. */
-const WORKER_MIN_BYTES = 8 << 20
 
 interface Position {
   readonly fileId: string
@@ -60,15 +57,6 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
   return out
 }
 
-/** The worker's module beside this one (library build) or under stages/ (the CLI bundle); none when run from source. */
-const workerUrl = (() => {
-  for (const candidate of ["./IngestWorker.js", "./stages/IngestWorker.js"]) {
-    const url = new URL(candidate, import.meta.url)
-    if (url.protocol === "file:" && fs.existsSync(url)) return url
-  }
-  return undefined
-})()
-
 export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSource", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -78,15 +66,19 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
     const commitBatch = (file: string, batch: Batch | undefined, next: Position) =>
       writeTransaction(sql,
         Effect.gen(function* () {
+          const now = Date.now()
+          const version = storedVersion(config.redact)
           // Which traces are new: only they get pack rows, so a trace seen twice keeps the versions it was first stored with.
           const fresh = new Set<string>()
-          for (const rows of chunks(batch?.traces ?? [], ROWS_PER_INSERT)) {
-            const ids = yield* sql<{ trace_id: string }>`INSERT OR IGNORE INTO traces ${sql.insert(rows)} RETURNING trace_id`
+          for (const rows of chunks(batch?.parsed ?? [], ROWS_PER_INSERT)) {
+            const ids = yield* sql<{ trace_id: string }>`INSERT OR IGNORE INTO traces ${sql.insert(rows.map((p) => traceRow(p, file, now, version)))} RETURNING trace_id`
             for (const r of ids) fresh.add(r.trace_id)
           }
           const inserted = fresh.size
           // The first line of a new trace is the one stored (INSERT OR IGNORE keeps the first of a batch too).
-          const packs = (batch?.traces ?? []).flatMap((row, i) => (fresh.delete(row["trace_id"] as string) ? batch!.packs[i]! : []))
+          const packs = (batch?.parsed ?? []).filter((p) => fresh.delete(p.trace.traceId)).flatMap((p) =>
+            Object.entries(p.trace.packVersions).map(([behavior, version]) => ({ trace_id: p.trace.traceId, behavior, version, created_at: p.trace.createdAt }))
+          )
           for (const rows of chunks(packs, ROWS_PER_INSERT)) {
             yield* sql`INSERT OR IGNORE INTO trace_packs ${sql.insert(rows)}`
           }
@@ -99,7 +91,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
             byte_offset: next.byteOffset,
             line_no: next.lineNo,
             head_hash: next.headHash,
-            updated_at: Date.now()
+            updated_at: now
           })} ON CONFLICT (file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
             line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
           return inserted
@@ -131,47 +123,16 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         return { fileId, byteOffset: 0, lineNo: 0, restarted: saved.byteOffset > 0, hashAt }
       })
 
-    /**
-     * The batches of one file from its saved position, in order: from the worker thread for a large read, so
-     * parsing overlaps with writing; else read here. `commit` is called for each, in order, before the next.
-     */
+    /** The batches of one file from its saved position, in order; `commit` is called for each before the next is read. */
     const readBatches = (file: string, handle: fs.promises.FileHandle, from: { readonly byteOffset: number; readonly lineNo: number }, size: number, commit: (batch: Batch) => Effect.Effect<void, StoreError>) =>
-      size - from.byteOffset >= WORKER_MIN_BYTES && workerUrl !== undefined
-        ? Effect.zipRight(Effect.logDebug(`${path.basename(file)}: ${((size - from.byteOffset) / 2 ** 20).toFixed(0)} MB to read, parsed in the ingest worker thread`), inWorker(file, from, size, commit))
-        : Effect.gen(function* () {
-            const batches = fileBatches(handle.fd, file, config.redact, from, size)
-            for (;;) {
-              const next = yield* Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
-              if (next.done === true) return next.value
-              yield* commit(next.value)
-            }
-          })
-
-    const inWorker = (file: string, from: { readonly byteOffset: number; readonly lineNo: number }, size: number, commit: (batch: Batch) => Effect.Effect<void, StoreError>) =>
-      Effect.acquireUseRelease(
-        Effect.gen(function* () {
-          const messages = yield* Queue.unbounded<WorkerMessage>()
-          const job: WorkerJob = { file, redact: config.redact, byteOffset: from.byteOffset, lineNo: from.lineNo, size }
-          // Its heap is bounded like the CLI's own: two batches in flight and the one being parsed fit well inside.
-          const worker = new Worker(workerUrl!, { workerData: job, resourceLimits: { maxOldGenerationSizeMb: 128 } })
-          worker.on("message", (m: WorkerMessage) => Queue.unsafeOffer(messages, m))
-          worker.on("error", (e) => Queue.unsafeOffer(messages, { type: "error", message: e.message }))
-          // A worker that ends without saying so (killed, out of memory) must not leave ingest waiting.
-          worker.on("exit", (code) => Queue.unsafeOffer(messages, { type: "error", message: `the ingest worker stopped (exit code ${code})` }))
-          return { worker, messages }
-        }),
-        ({ worker, messages }) =>
-          Effect.gen(function* () {
-            for (;;) {
-              const m = yield* Queue.take(messages)
-              if (m.type === "error") return yield* Effect.fail(fileError(file, "read")(new Error(m.message)))
-              if (m.type === "done") return { bytes: m.bytes, carried: m.carried }
-              yield* commit(m.batch)
-              worker.postMessage("committed")
-            }
-          }),
-        ({ worker }) => Effect.promise(() => worker.terminate())
-      )
+      Effect.gen(function* () {
+        const batches = fileBatches(handle.fd, file, config.redact, from, size)
+        for (;;) {
+          const next = yield* Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
+          if (next.done === true) return next.value
+          yield* commit(next.value)
+        }
+      })
 
     const ingestFile = (
       file: string,
@@ -198,7 +159,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
                 const inserted = yield* commitBatch(file, batch, position)
                 totals.lines += batch.lines
                 totals.ingested += inserted
-                totals.duplicates += batch.traces.length - inserted
+                totals.duplicates += batch.parsed.length - inserted
                 totals.malformed += batch.malformed.length
                 for (const kind of batch.malformedKinds) totals.malformedReasons[kind] = (totals.malformedReasons[kind] ?? 0) + 1
                 progress(batch.byteOffset - before)
