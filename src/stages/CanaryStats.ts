@@ -116,6 +116,13 @@ const wealthOf = (sums: ReadonlyArray<number>): number => {
   return Math.exp(max + Math.log(finite.reduce((acc, l) => acc + Math.exp(l - max), 0) / sums.length))
 }
 
+/** The new peak of a wealth: the mixture is at most exp(its largest sum), so most bets need no log-sum-exp. */
+const peakOf = (sums: ReadonlyArray<number>, peak: number) => {
+  let max = -Infinity
+  for (const l of sums) if (l > max) max = l
+  return max <= Math.log(peak) ? peak : Math.max(peak, wealthOf(sums))
+}
+
 const add = (sums: Array<number>, terms: ReadonlyArray<number> | null, sign = 1) => {
   if (terms === null) return
   for (let j = 0; j < sums.length; j++) sums[j]! += sign * terms[j]!
@@ -314,12 +321,10 @@ export class CanaryProcess {
     this.diffs++
     add(this.up, logs(this.upLambdas, d - this.t.minImprovement))
     add(this.down, logs(LAMBDAS, -d))
-    const up = wealthOf(this.up)
-    const down = wealthOf(this.down)
-    this.peakUp = Math.max(this.peakUp, up)
-    this.peakDown = Math.max(this.peakDown, down)
-    if (up >= 1 / ALPHA.promote && this.upCrossedAt === Infinity) this.upCrossedAt = this.diffs
-    if (down >= 1 / ALPHA.rollbackScore && this.downCrossedAt === Infinity) this.downCrossedAt = this.diffs
+    this.peakUp = peakOf(this.up, this.peakUp)
+    this.peakDown = peakOf(this.down, this.peakDown)
+    if (this.peakUp >= 1 / ALPHA.promote && this.upCrossedAt === Infinity) this.upCrossedAt = this.diffs
+    if (this.peakDown >= 1 / ALPHA.rollbackScore && this.downCrossedAt === Infinity) this.downCrossedAt = this.diffs
   }
 
   private healthBets(sample: Sample, block: ReadonlyArray<Sample>) {
