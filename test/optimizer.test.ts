@@ -324,10 +324,14 @@ describe("Pareto front and parent choice", () => {
   })
 
   it("walks the feedback turns a minibatch at a time, users' 👎 turns first", () => {
-    const rows = Array.from({ length: 60 }, (_, i) => ({ traceId: `trace-${i}`, reaction: i === 59 ? ("negative" as const) : null }))
+    const rows = Array.from({ length: 60 }, (_, i) => ({ traceId: `trace-${i}`, reaction: i % 7 === 0 ? ("negative" as const) : null }))
     const split = splitTurns(rows, 20)
     expect([split.heldOut.length, split.validation.length, split.feedback.length]).toEqual([20, 10, 30])
-    if (split.feedback.some((r) => r.traceId === "trace-59")) expect(split.feedback[0]!.traceId).toBe("trace-59")
+    // The split itself ignores reactions (a hash of the id); within the feedback turns, 👎 ones come first.
+    const negatives = split.feedback.filter((r) => r.reaction === "negative").length
+    expect(negatives).toBeGreaterThan(0)
+    expect(split.feedback.slice(0, negatives).every((r) => r.reaction === "negative")).toBe(true)
+    expect(splitTurns(rows.map((r) => ({ ...r, reaction: null })), 20).heldOut.map((r) => r.traceId)).toEqual(split.heldOut.map((r) => r.traceId))
     expect(minibatchOf(split.feedback, 1)).toEqual(split.feedback.slice(0, 5))
     expect(minibatchOf(split.feedback, 7)).toEqual(split.feedback.slice(0, 5))
     expect(minibatchOf([1, 2, 3], 2)).toEqual([1, 2, 3])
