@@ -115,7 +115,6 @@ export class LineBatcher {
     this.lineNo++
     this.lines++
     if (raw.trim() === "") return
-    const now = Date.now()
     const parsed = parseTraceLine(raw, this.redact)
     if (parsed.ok) {
       this.parsed.push({ trace: parsed.trace, byteOffset: at, lineNo: this.lineNo })
@@ -129,7 +128,7 @@ export class LineBatcher {
       byte_offset: at,
       reason: parsed.reason,
       excerpt: redactIf(this.redact, raw).slice(0, 300),
-      seen_at: now,
+      seen_at: Date.now(),
       redaction_version: this.version
     })
   }

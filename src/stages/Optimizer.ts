@@ -186,6 +186,13 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         return Either.isRight(decoded) ? decoded.right.candidates.map((c) => (typeof c === "string" ? c : c.instructions)).slice(0, config.maxCandidates) : []
       })
 
+    /** A judge verdict on a reply made for a stored turn; a failed call is unscored, never a score. */
+    const judgeReply = (behavior: Behavior, row: Row, reply: string, model: string, kind: "judge" | "rerank") =>
+      judge
+        .verdict(RUBRICS[behavior], { ...judgeTraceOf(row), outputText: reply }, model, `optimize:${behavior}:${kind}`)
+        .pipe(Effect.catchTag("LlmError", (e): Effect.Effect<Verdict> => Effect.succeed({ status: "unscored", reason: e.message })))
+    const scoreOf = (v: Verdict) => (v.status === "scored" ? v.score : null)
+
     /** The predictor replays one turn under some instructions, and the judge scores the reply (null: no reply). */
     const replayed = (behavior: Behavior, instructions: string, row: Row) =>
       Effect.gen(function* () {
@@ -197,10 +204,8 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
           maxTokens: 1024,
           temperature: 0
         })
-        const verdict: Verdict = yield* judge
-          .verdict(RUBRICS[behavior], { ...judgeTraceOf(row), outputText: response.text }, config.judgeStage1Model, `optimize:${behavior}:judge`)
-          .pipe(Effect.catchTag("LlmError", (e) => Effect.succeed({ status: "unscored" as const, reason: e.message })))
-        return { reply: response.text, score: verdict.status === "scored" ? verdict.score : null, reason: verdict.reason } satisfies Replayed
+        const verdict = yield* judgeReply(behavior, row, response.text, config.judgeStage1Model, "judge")
+        return { reply: response.text, score: scoreOf(verdict), reason: verdict.reason } satisfies Replayed
       }).pipe(Effect.catchTag("LlmError", () => Effect.succeed(null)))
 
     /** Replays candidates on turns, each (candidate, turn) once per run, and remembers what it replayed. */
@@ -231,12 +236,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       Effect.forEach(
         replies,
         (r, i) =>
-          r === null
-            ? Effect.succeed(null)
-            : judge.verdict(RUBRICS[behavior], { ...judgeTraceOf(rows[i]!), outputText: r.reply }, config.rerankModel, `optimize:${behavior}:rerank`).pipe(
-                Effect.map((v: Verdict) => (v.status === "scored" ? v.score : null)),
-                Effect.catchTag("LlmError", () => Effect.succeed(null))
-              ),
+          r === null ? Effect.succeed(null) : Effect.map(judgeReply(behavior, rows[i]!, r.reply, config.rerankModel, "rerank"), scoreOf),
         { concurrency: "unbounded" }
       )
 
