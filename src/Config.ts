@@ -1,5 +1,6 @@
 import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { Behavior, BEHAVIORS } from "./Domain/Behavior.js"
 import { ConfigError } from "./Domain/Errors.js"
@@ -25,6 +26,14 @@ const url = Schema.String.pipe(
     message: () => "must be an http(s) URL"
   })
 )
+const databaseUrl = Schema.String.pipe(
+  Schema.filter((s) => s === "" || (URL.canParse(s) && /^postgres(?:ql)?:$/.test(new URL(s).protocol)), {
+    message: () => "must be empty (the SQLite store) or a postgres:// URL"
+  })
+)
+const hostId = Schema.String.pipe(
+  Schema.filter((s) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(s), { message: () => "must be 1-63 letters, digits, '.', '_' or '-'" })
+)
 const behaviorList = Schema.Array(Behavior).pipe(
   Schema.filter((list) => list.length > 0, { message: () => "must name at least one behavior" })
 )
@@ -48,6 +57,8 @@ export const AppConfig = Schema.Struct({
   traceDir: nonEmpty,
   outputDir: nonEmpty,
   dbPath: nonEmpty,
+  databaseUrl,
+  hostId,
   behaviors: behaviorList,
   intervalMinutes: positive,
   redact: Schema.Boolean,
@@ -149,6 +160,9 @@ interface Setting {
   readonly doc: string
 }
 
+/** This machine's short hostname, the host id when AUTOTUNE_HOST_ID is unset. */
+export const defaultHostId = () => os.hostname().split(".")[0]!.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63) || "host"
+
 const inHome = (...segments: Array<string>) => (home: string) => path.join(home, ...segments)
 const constant = (value: unknown) => () => value
 
@@ -162,6 +176,8 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   traceDir: { kind: "path", env: ["AUTOTUNE_TRACE_DIR"], file: ["traceDir"], flag: "trace-dir", default: inHome("traces"), doc: "Where DotClaw writes trace-YYYY-MM-DD.jsonl" },
   outputDir: { kind: "path", env: ["AUTOTUNE_OUTPUT_DIR"], file: ["deploy", "outputDir"], flag: "output-dir", default: inHome("prompts"), doc: "Shared prompts dir DotClaw reads packs from" },
   dbPath: { kind: "path", env: ["AUTOTUNE_DB_PATH"], file: ["dbPath"], flag: "db-path", default: inHome("autotune.db"), doc: "SQLite store" },
+  databaseUrl: { kind: "string", env: ["AUTOTUNE_DATABASE_URL"], file: ["databaseUrl"], secret: true, default: constant(""), doc: "PostgreSQL store shared by several DotClaw hosts (postgres://user:password@host:5432/db); empty: the SQLite store at AUTOTUNE_DB_PATH" },
+  hostId: { kind: "string", env: ["AUTOTUNE_HOST_ID"], file: ["hostId"], default: () => defaultHostId(), doc: "This host's name in a shared store: its trace files' read positions are its own (default: the hostname)" },
   behaviors: { kind: "list", env: ["AUTOTUNE_BEHAVIORS"], file: ["behaviors"], flag: "behaviors", default: constant([...BEHAVIORS]), doc: "Behaviors to evaluate and tune (comma-separated)" },
   intervalMinutes: { kind: "number", env: ["AUTOTUNE_INTERVAL_MINUTES"], file: ["intervalMinutes"], default: constant(60), doc: "Daemon cycle interval" },
   redact: { kind: "boolean", env: ["AUTOTUNE_REDACT"], file: ["redact"], default: constant(true), doc: "Redact secrets and personal data before storing or sending" },
@@ -469,8 +485,19 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
 }
 
 /** Masks a secret for display: enough to recognise which key it is, never enough to use it. */
-export const maskSecret = (value: string): string =>
-  value === "" ? "(unset)" : value.length <= 8 ? "****" : `${value.slice(0, 3)}****${value.slice(-2)}`
+export const maskSecret = (value: string): string => {
+  if (value === "") return "(unset)"
+  // A database URL stays readable (which server, which database); only its password is hidden.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && URL.canParse(value)) {
+    const url = new URL(value)
+    if (url.password !== "") url.password = "****"
+    return url.toString()
+  }
+  return value.length <= 8 ? "****" : `${value.slice(0, 3)}****${value.slice(-2)}`
+}
+
+/** Where the store is, as a person reads it: the SQLite file, or the PostgreSQL URL without its password. */
+export const storeLocation = (config: Pick<AppConfig, "databaseUrl" | "dbPath">) => (config.databaseUrl !== "" ? maskSecret(config.databaseUrl) : config.dbPath)
 
 /** The configuration as shown to a person or a script: secrets masked. */
 export const describeConfig = (resolved: ResolvedConfig) =>

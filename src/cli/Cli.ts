@@ -12,6 +12,7 @@ import {
   loadSettings,
   Settings,
   maskSecret,
+  storeLocation,
   resolveConfig,
   toConfigFile
 } from "../Config.js"
@@ -77,7 +78,7 @@ const withStorePath = (input: ConfigInput) => <E>(error: E): E => {
   if (!(error instanceof StoreError) || error.path !== undefined) return error
   const resolved = resolveConfig(input)
   if (Either.isLeft(resolved)) return error
-  return new StoreError({ operation: error.operation, detail: error.detail, path: resolved.right.config.dbPath, ...(error.saved !== undefined ? { saved: error.saved } : {}) }) as E
+  return new StoreError({ operation: error.operation, detail: error.detail, path: storeLocation(resolved.right.config), ...(error.saved !== undefined ? { saved: error.saved } : {}) }) as E
 }
 
 /** Runs a command body with the application's services for the given options. */
@@ -227,7 +228,7 @@ const initCommand = Command.make(
       }
       if (opts.json) return yield* printJson({ configPath: target, created: true, dotclawHome: resolved.dotclawHome ?? null })
       yield* printLine(`wrote ${target} (mode 0600)`)
-      yield* printLine(`traces from ${config.traceDir}; packs to ${config.outputDir}; store ${config.dbPath}`)
+      yield* printLine(`traces from ${config.traceDir}; packs to ${config.outputDir}; store ${storeLocation(config)}`)
     })
 ).pipe(Command.withDescription("Write a config file (interactive on a TTY; --yes for defaults) and create the directories"))
 

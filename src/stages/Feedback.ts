@@ -7,6 +7,7 @@ import { StoreError } from "../Domain/Errors.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { describeStoreCause, rowsChanged, storeError, writeTransaction } from "../store/Db.js"
+import { insertIgnore } from "../store/Dialect.js"
 import { type Agreement, agreement } from "./Agreement.js"
 import { RUBRICS } from "./Rubrics.js"
 
@@ -91,7 +92,7 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
               redaction_version: storedVersion(config.redact)
             }))
           if (values.length === 0) return 0
-          const result = yield* sql`INSERT OR IGNORE INTO feedback ${sql.insert(values)}`.raw
+          const result = yield* insertIgnore(sql, "feedback", values).raw
           return rowsChanged(result)
         })
       ).pipe(Effect.mapError(storeError("store feedback")))

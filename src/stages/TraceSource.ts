@@ -3,11 +3,12 @@ import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Settings } from "../Config.js"
+import { Settings, storeLocation } from "../Config.js"
 import { FileError, StoreError } from "../Domain/Errors.js"
 import { type Batch, fileBatches, traceRow } from "./IngestBatch.js"
 import { storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
+import { insertIgnore } from "../store/Dialect.js"
 
 export interface IngestSummary {
   readonly files: number
@@ -71,8 +72,8 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
           // Which traces are new: only they get pack rows, so a trace seen twice keeps the versions it was first stored with.
           const fresh = new Set<string>()
           for (const rows of chunks(batch?.parsed ?? [], ROWS_PER_INSERT)) {
-            const ids = yield* sql<{ trace_id: string }>`INSERT OR IGNORE INTO traces ${sql.insert(rows.map((p) => traceRow(p, file, now, version)))} RETURNING trace_id`
-            for (const r of ids) fresh.add(r.trace_id)
+            const ids = yield* insertIgnore(sql, "traces", rows.map((p) => traceRow(p, file, now, version)), "trace_id")
+            for (const r of ids) fresh.add(r["trace_id"] as string)
           }
           const inserted = fresh.size
           // The first line of a new trace is the one stored (INSERT OR IGNORE keeps the first of a batch too).
@@ -80,19 +81,20 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
             Object.entries(p.trace.packVersions).map(([behavior, version]) => ({ trace_id: p.trace.traceId, behavior, version, created_at: p.trace.createdAt }))
           )
           for (const rows of chunks(packs, ROWS_PER_INSERT)) {
-            yield* sql`INSERT OR IGNORE INTO trace_packs ${sql.insert(rows)}`
+            yield* insertIgnore(sql, "trace_packs", rows)
           }
           for (const rows of chunks(batch?.malformed ?? [], ROWS_PER_INSERT)) {
-            yield* sql`INSERT OR IGNORE INTO malformed_lines ${sql.insert(rows)}`
+            yield* insertIgnore(sql, "malformed_lines", rows)
           }
           yield* sql`INSERT INTO ingest_positions ${sql.insert({
+            host_id: config.hostId,
             file,
             file_id: next.fileId,
             byte_offset: next.byteOffset,
             line_no: next.lineNo,
             head_hash: next.headHash,
             updated_at: now
-          })} ON CONFLICT (file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
+          })} ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
             line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
           return inserted
         })
@@ -101,7 +103,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
     const savedPosition = (file: string) =>
       sql<{ fileId: string; byteOffset: number; lineNo: number; headHash: string }>`
         SELECT file_id AS "fileId", byte_offset AS "byteOffset", line_no AS "lineNo", head_hash AS "headHash"
-        FROM ingest_positions WHERE file = ${file}`.pipe(
+        FROM ingest_positions WHERE host_id = ${config.hostId} AND file = ${file}`.pipe(
         Effect.map((rows) => rows[0]),
         Effect.mapError(storeError("read ingest positions"))
       )
@@ -220,7 +222,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
               ? new StoreError({
                   operation: e.operation,
                   detail: e.detail,
-                  path: config.dbPath,
+                  path: storeLocation(config),
                   saved: `${totals.ingested} new trace(s) were saved before it; the batch being written was rolled back and the next run resumes from the last saved position: nothing was lost`
                 })
               : e
@@ -230,7 +232,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       // Positions of files DotClaw's retention deleted go too; not when the whole dir is missing (an unmounted
       // disk must not cost a full re-read later).
       if (exists) {
-        yield* sql`DELETE FROM ingest_positions WHERE file NOT IN ${sql.in(files.length > 0 ? files : [""])}`.pipe(
+        yield* sql`DELETE FROM ingest_positions WHERE host_id = ${config.hostId} AND file NOT IN ${sql.in(files.length > 0 ? files : [""])}`.pipe(
           Effect.mapError(storeError("prune ingest positions"))
         )
       }

@@ -4,9 +4,10 @@ import { SqlClient, SqlError } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as path from "node:path"
-import { Settings } from "../Config.js"
+import { defaultHostId, Settings } from "../Config.js"
 import { StoreError } from "../Domain/Errors.js"
 import { secureSidecars, secureStore } from "./FileModes.js"
+import { makePgLayer } from "./Postgres.js"
 import { withRunLock } from "./RunLock.js"
 import { sampleDraw } from "../Domain/Trace.js"
 
@@ -308,6 +309,18 @@ export const MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, S
         PRIMARY KEY (batch_id, custom_id, behavior)
       )`,
       sql`CREATE INDEX judge_batch_items_trace ON judge_batch_items (trace_id, behavior)`
+    ], { discard: true })),
+  // File positions per host (AUTOTUNE_HOST_ID), as a store shared by several hosts keeps them; the positions
+  // saved so far are this machine's, under its default host id.
+  "0011_ingest_positions_host": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE ingest_positions_v2 (
+        host_id TEXT NOT NULL, file TEXT NOT NULL, file_id TEXT NOT NULL, byte_offset INTEGER NOT NULL, line_no INTEGER NOT NULL,
+        head_hash TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (host_id, file)
+      )`,
+      sql`INSERT INTO ingest_positions_v2 SELECT ${defaultHostId()}, file, file_id, byte_offset, line_no, head_hash, updated_at FROM ingest_positions`,
+      sql`DROP TABLE ingest_positions`,
+      sql`ALTER TABLE ingest_positions_v2 RENAME TO ingest_positions`
     ], { discard: true }))
 }
 
@@ -381,7 +394,11 @@ export const describeStoreCause = (cause: unknown): string => {
 }
 
 /** How many rows a statement run with `.raw` changed. */
-export const rowsChanged = (result: unknown) => Number((result as { changes?: number } | undefined)?.changes ?? 0)
+export const rowsChanged = (result: unknown) => {
+  // better-sqlite3 says `changes`, node-postgres `rowCount`.
+  const r = result as { changes?: number; rowCount?: number | null } | undefined
+  return Number(r?.changes ?? r?.rowCount ?? 0)
+}
 
 /** Maps a SqlError to the one-line StoreError a user sees. */
 export const storeError = (operation: string) => (error: SqlError.SqlError) =>
@@ -460,8 +477,12 @@ const walMode = (filename: string) =>
     catch: (cause) => new SqlError.SqlError({ cause, message: "switch to WAL mode" })
   }).pipe(Effect.retry({ schedule: openRetry, while: isBusy }))
 
-/** The store at the configured AUTOTUNE_DB_PATH. */
-export const DbLive = Layer.unwrapEffect(Effect.map(Settings, (s) => makeDbLayer(s.config.dbPath, s.config.home)))
+/** The store: PostgreSQL at AUTOTUNE_DATABASE_URL when set (a fleet), else SQLite at AUTOTUNE_DB_PATH. */
+export const DbLive: Layer.Layer<SqlClient.SqlClient, StoreError, Settings> = Layer.unwrapEffect(
+  Effect.map(Settings, (s): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+    s.config.databaseUrl !== "" ? makePgLayer(s.config.databaseUrl) : makeDbLayer(s.config.dbPath, s.config.home)
+  )
+)
 
 /**
  * The pack versions traces were served with for a behavior (its own and '*' packs), by a loose index scan:

@@ -1,0 +1,27 @@
+/**
+ * The few statements SQLite and PostgreSQL spell differently, written once here so the services stay
+ * dialect-free. SQLite keeps its own forms where its triggers depend on them (INSERT OR REPLACE fires the
+ * replace trigger that keeps score_daily right).
+ */
+import type { SqlClient } from "@effect/sql"
+
+type Row = Record<string, unknown>
+type Rows = Row | ReadonlyArray<Row>
+
+export const isPostgres = (sql: SqlClient.SqlClient): boolean => sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+
+/** Inserts rows, skipping those whose key is already stored. */
+export const insertIgnore = (sql: SqlClient.SqlClient, table: string, rows: Rows, returning?: string) => {
+  const back = returning === undefined ? sql.literal("") : sql.literal(`RETURNING ${returning}`)
+  return isPostgres(sql)
+    ? sql`INSERT INTO ${sql(table)} ${sql.insert(rows as ReadonlyArray<Row>)} ON CONFLICT DO NOTHING ${back}`
+    : sql`INSERT OR IGNORE INTO ${sql(table)} ${sql.insert(rows as ReadonlyArray<Row>)} ${back}`
+}
+
+/** Inserts rows, replacing the stored row with the same key. */
+export const upsert = (sql: SqlClient.SqlClient, table: string, rows: Rows, key: ReadonlyArray<string>) => {
+  if (!isPostgres(sql)) return sql`INSERT OR REPLACE INTO ${sql(table)} ${sql.insert(rows as ReadonlyArray<Row>)}`
+  const first = Array.isArray(rows) ? (rows as ReadonlyArray<Row>)[0]! : (rows as Row)
+  const set = Object.keys(first).filter((c) => !key.includes(c)).map((c) => `${c} = EXCLUDED.${c}`).join(", ")
+  return sql`INSERT INTO ${sql(table)} ${sql.insert(rows as ReadonlyArray<Row>)} ON CONFLICT (${sql.literal(key.join(", "))}) DO UPDATE SET ${sql.literal(set)}`
+}
