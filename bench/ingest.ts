@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { traceLine } from "../test/helpers/traces.js"
+import { postgresBin, startPostgres } from "../test/helpers/postgres.js"
 import { arg, machine, measureCommand, measureNode } from "./util.js"
 
 const N = arg("traces", 200_000)
@@ -60,6 +61,22 @@ console.log(row("autotune ingest", ours))
 console.log(row("floor", floor))
 const ratio = ours.seconds / floor.seconds
 console.log(`ratio to floor: ${ratio.toFixed(2)}x (target <= 2.5x); peak RSS ${ours.maxRssMb.toFixed(0)} MB (target < 200 MB)`)
+
+// The same traces into the PostgreSQL store (a throwaway local cluster, fsync off as in the tests; the server's
+// memory is its own process and not in the peak RSS).
+if (postgresBin() !== undefined) {
+  const cluster = await startPostgres()
+  try {
+    const url = await cluster.database("bench")
+    const pgRun = await measureCommand("dist/bin.js", ["ingest", "--json"], { ...env, AUTOTUNE_DATABASE_URL: url })
+    const stored = JSON.parse(pgRun.stdout.trim().split("\n").pop() ?? "") as { ingested: number }
+    if (stored.ingested !== N) throw new Error(`PostgreSQL ingest stored ${stored.ingested} of ${N} traces`)
+    console.log(row("ingest, PostgreSQL", pgRun))
+    console.log(`PostgreSQL: ${(pgRun.seconds / floor.seconds).toFixed(2)}x the (SQLite) floor, ${(pgRun.seconds / ours.seconds).toFixed(2)}x the SQLite store`)
+  } finally {
+    cluster.stop()
+  }
+} else console.log("PostgreSQL: Debian's postgresql is not installed; skipped")
 if (process.env["BENCH_KEEP"] === undefined) fs.rmSync(root, { recursive: true, force: true })
 else console.log(`kept ${root}`)
 if (ratio > 2.5 || ours.maxRssMb >= 200) process.exitCode = 1

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import { BehaviorTuner } from "./stages/BehaviorTuner.js"
 import { CanaryMonitor } from "./stages/CanaryMonitor.js"
 import { Settings } from "./Config.js"
@@ -12,6 +12,8 @@ import { rescanAfterUpgrade } from "./stages/Rescan.js"
 import { prune } from "./stages/Retention.js"
 import { makeProgress } from "./cli/Output.js"
 import { writeReport } from "./report/Report.js"
+import { isPostgres } from "./store/Dialect.js"
+import { LEADER_LOCK, withAdvisoryLock } from "./store/Postgres.js"
 import { TraceSource } from "./stages/TraceSource.js"
 import * as path from "node:path"
 
@@ -60,6 +62,22 @@ export const deployStage = Effect.gen(function* () {
   return { deployed, decisions }
 })
 
+/**
+ * A command that judges, optimizes or decides (eval, optimize, deploy, behavior, rollback) runs as the fleet's
+ * leader on a shared store: when another host's cycle holds the lock, it says so and waits for it to end.
+ */
+export const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    if (!isPostgres(sql)) return yield* effect
+    // What this host serves follows the store first: the decisions read the packs dir.
+    const led = Effect.zipRight(Effect.flatMap(Deployer, (d) => d.syncFromStore()), effect)
+    const now = yield* withAdvisoryLock(sql, LEADER_LOCK, "try", led)
+    if (Option.isSome(now)) return now.value
+    yield* Effect.logInfo("another host holds the fleet's leader lock; waiting for its cycle to end")
+    return Option.getOrThrow(yield* withAdvisoryLock(sql, LEADER_LOCK, "wait", led))
+  })
+
 /** Runs a stage and reports instead of failing, so the next stages still run where they can; the caller logs. */
 export const runStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.exit(effect), (exit): StageResult<A> => {
@@ -80,10 +98,10 @@ export const onceStages = Effect.gen(function* () {
   const startedAt = Date.now()
   // After an upgrade that changed the rules, what older rules stored is cleaned before anything else runs.
   const rescan = yield* runStage("redact", rescanAfterUpgrade)
+  // A fleet's store says which packs each host serves: this host's packs dir follows it first.
+  const fleet = isPostgres(sql)
+  const packs = fleet ? yield* runStage("packs", Effect.flatMap(Deployer, (d) => d.syncFromStore())) : ({ status: "skipped", why: "one host (SQLite store)" } as const)
   const ingest = yield* runStage("ingest", ingestStage)
-  const behavior = config.behaviorEnabled
-    ? yield* runStage("behavior", behaviorStage)
-    : ({ status: "skipped", why: "AUTOTUNE_BEHAVIOR_ENABLED=0" } as const)
   const llmSkip = runner.provider.available ? undefined : runner.provider.why
   // Once a stage has stopped the LLM work (a wrong key, an unknown model, a failing provider), later LLM
   // stages are not started: they would fail the same way, and the cause is reported once.
@@ -94,17 +112,29 @@ export const onceStages = Effect.gen(function* () {
       if (halt !== undefined) return { status: "skipped", why: `not run: ${halt.detail}` } as const
       return yield* runStage(name, effect)
     })
-  const evaluation = yield* llmStage("eval", evalStage)
-  const optimize = yield* llmStage("optimize", optimizeStage)
-  // Canary decisions need no LLM: they read stored scores and error rates.
-  const deploy = yield* runStage("deploy", deployStage)
-  // After the canary decisions: what they still need is known, the rest past AUTOTUNE_RETENTION_DAYS goes.
-  const retention = yield* runStage("retention", prune())
+  const decide = Effect.gen(function* () {
+    const behavior = config.behaviorEnabled
+      ? yield* runStage("behavior", behaviorStage)
+      : ({ status: "skipped", why: "AUTOTUNE_BEHAVIOR_ENABLED=0" } as const)
+    const evaluation = yield* llmStage("eval", evalStage)
+    const optimize = yield* llmStage("optimize", optimizeStage)
+    // Canary decisions need no LLM: they read stored scores and error rates.
+    const deploy = yield* runStage("deploy", deployStage)
+    // After the canary decisions: what they still need is known, the rest past AUTOTUNE_RETENTION_DAYS goes.
+    const retention = yield* runStage("retention", prune())
+    return { behavior, eval: evaluation, optimize, deploy, retention }
+  })
+  // In a fleet, judging, optimizing and deciding run on one host at a time; the others only ingest.
+  const led = fleet ? yield* withAdvisoryLock(sql, LEADER_LOCK, "try", decide) : Option.some(yield* decide)
+  const follower = { status: "skipped", why: "another host holds the fleet's leader lock (it judges, optimizes and decides this cycle)" } as const
+  const { behavior, eval: evaluation, optimize, deploy, retention } = Option.getOrElse(led, () => ({
+    behavior: follower, eval: follower, optimize: follower, deploy: follower, retention: follower
+  }))
   // Last, so the page shows this cycle's decisions; written atomically, so a reader never sees half of it.
   const report = config.report
     ? yield* runStage("report", writeReport(config.reportPath, config.reportDays))
     : ({ status: "skipped", why: "AUTOTUNE_REPORT=0" } as const)
-  const stages = { ingest, behavior, eval: evaluation, optimize, deploy, retention, report }
+  const stages = { packs, ingest, behavior, eval: evaluation, optimize, deploy, retention, report }
   const checked = { redact: rescan, ...stages }
   const failed = Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name)
   const errors = Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : []))

@@ -27,7 +27,7 @@ import type { EvalSummary } from "../stages/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { Deployer } from "../stages/Deployer.js"
 import { Optimizer } from "../stages/Optimizer.js"
-import { behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
+import { asLeader, behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
 import { daemon, onceLocked } from "../Runner.js"
 import { statusReport } from "./Status.js"
 import { writeReport } from "../report/Report.js"
@@ -158,7 +158,7 @@ const evalCommand = Command.make("eval", common, (opts) =>
     opts,
     Effect.gen(function* () {
       yield* requireProvider
-      const summary = yield* evalStage
+      const summary = yield* asLeader(evalStage)
       yield* opts.json ? printJson(summary) : printLine(evalSummaryText(summary) + agreementLines(summary.humanAgreement))
       const failed = Object.values(summary.behaviors).reduce((n, b) => n + b.failed, 0)
       if (failed > 0 && !summary.budgetExhausted) {
@@ -305,7 +305,7 @@ const behaviorCommand = Command.make("behavior", common, (opts) =>
   withApp(
     opts,
     Effect.gen(function* () {
-      const summary = yield* behaviorStage
+      const summary = yield* asLeader(behaviorStage)
       yield* opts.json ? printJson(summary) : printLine(behaviorText(summary))
     })
   )
@@ -382,7 +382,7 @@ const optimizeCommand = Command.make(
           return yield* opts.json ? printJson({ dryRun: true, ...plan }) : printLine(planText(plan))
         }
         yield* requireProvider
-        const summary = yield* optimizeStage
+        const summary = yield* asLeader(optimizeStage)
         yield* opts.json ? printJson(summary) : printLine(optimizeText(summary) + egressLine(summary.egressRedactions))
       })
     )
@@ -404,7 +404,7 @@ const deployCommand = Command.make("deploy", common, (opts) =>
   withApp(
     opts,
     Effect.gen(function* () {
-      const summary = yield* deployStage
+      const summary = yield* asLeader(deployStage)
       yield* opts.json ? printJson(summary) : printLine(deployText(summary))
     })
   )
@@ -420,7 +420,7 @@ const rollbackCommand = Command.make(
       opts,
       Effect.gen(function* () {
         const deployer = yield* Deployer
-        const result = yield* deployer.rollback(opts.behavior, Option.getOrUndefined(opts.to))
+        const result = yield* asLeader(deployer.rollback(opts.behavior, Option.getOrUndefined(opts.to)))
         yield* opts.json
           ? printJson({ behavior: opts.behavior, ...result })
           : printLine("restored" in result ? `${opts.behavior}: ${result.restored} restored as the active pack` : `${opts.behavior}: canary ${result.removedCanary} removed`)

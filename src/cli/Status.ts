@@ -94,7 +94,7 @@ export const statusReport = Effect.gen(function* () {
   const turns = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${Date.parse(`${week}T00:00:00Z`)}`.pipe(Effect.mapError(fail))
   const pending = yield* sql<{ batches: number; requests: number | null; reserved: number | null; oldest: number | null }>`
     SELECT COUNT(*) AS batches, SUM(requests) AS requests, SUM(estimated_usd) AS reserved, MIN(submitted_at) AS oldest FROM llm_batches WHERE status = 'pending'`.pipe(Effect.mapError(fail))
-  const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(feedback_type = 'negative') AS negative FROM feedback`.pipe(Effect.mapError(fail))
+  const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(CASE WHEN feedback_type = 'negative' THEN 1 ELSE 0 END) AS negative FROM feedback`.pipe(Effect.mapError(fail))
   return {
     behaviors,
     spendUsd: totals[0]?.all ?? 0,

@@ -4,6 +4,7 @@ import { Settings } from "../Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { storeError } from "../store/Db.js"
+import { jsonField } from "../store/Dialect.js"
 import type { Agreement } from "../stages/Agreement.js"
 import { ALPHA } from "../stages/CanaryStats.js"
 import { Feedback } from "../stages/Feedback.js"
@@ -122,7 +123,7 @@ export const reportData = (days: number, now = Date.now()) =>
       FROM llm_daily WHERE day >= ${dayOf(now - 30 * DAY_MS)} ORDER BY day`.pipe(Effect.mapError(fail))
     const last24 = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE created_at >= ${now - DAY_MS}`.pipe(Effect.mapError(fail))
     const spendDaily = rollUpSpend(spendRows.filter((r) => r.day >= sinceDay))
-    const counts = yield* sql<{ traces: number }>`SELECT EXISTS (SELECT 1 FROM traces) AS traces`.pipe(Effect.mapError(fail))
+    const counts = yield* sql<{ traces: number }>`SELECT CASE WHEN EXISTS (SELECT 1 FROM traces) THEN 1 ELSE 0 END AS traces`.pipe(Effect.mapError(fail))
     const agreements = yield* (yield* Feedback).agreements()
 
     const weekStart = Date.parse(`${dayOf(now - 6 * DAY_MS)}T00:00:00Z`)
@@ -176,7 +177,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
 
     // Per day and version, from the rollup the store keeps (never a row per turn).
     const days = yield* sql<DayScores & { both: number; gapSum: number }>`
-      SELECT day, version, n, sum, sum_sq AS "sumSq", both, gap_sum AS "gapSum"
+      SELECT day, version, n, sum, sum_sq AS "sumSq", "both", gap_sum AS "gapSum"
       FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND day >= ${dayOf(since)} AND n > 0 ORDER BY day`.pipe(Effect.mapError(fail))
     const verdicts = yield* sql<{ day: string; stage: number; scored: number; unscored: number }>`
       SELECT day, stage, scored, unscored FROM judge_daily WHERE behavior = ${behavior} AND day >= ${dayOf(since)} ORDER BY day`.pipe(Effect.mapError(fail))
@@ -285,7 +286,7 @@ const optimizerRuns = (behavior: Behavior, since: number) =>
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ at: number; outcome: string; baselineVersion: string; detailJson: string; bodyJson: string | null }>`
       SELECT o.created_at AS at, o.outcome, o.baseline_version AS "baselineVersion", o.detail_json AS "detailJson", p.body_json AS "bodyJson"
-      FROM optimize_runs o LEFT JOIN packs p ON p.version = json_extract(o.detail_json, '$.version')
+      FROM optimize_runs o LEFT JOIN packs p ON p.version = ${jsonField(sql, "o.detail_json", "version")}
       WHERE o.behavior = ${behavior} AND o.created_at >= ${since} ORDER BY o.created_at DESC LIMIT 10`.pipe(Effect.mapError(storeError("read optimizer runs")))
     return rows.map((r): OptimizerRun => {
       const d = JSON.parse(r.detailJson) as OutcomeDetail

@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Config.js"
 import { storeError } from "../store/Db.js"
+import { jsonArrayLength } from "../store/Dialect.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "./Deployer.js"
@@ -98,14 +99,14 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const { config } = yield* Settings
 
     const since = () => Date.now() - config.behaviorDays * 86_400_000
-    const cap = config.behaviorMaxTraces > 0 ? config.behaviorMaxTraces : -1
+    const cap = config.behaviorMaxTraces > 0 ? config.behaviorMaxTraces : Number.MAX_SAFE_INTEGER
 
     const metrics = Effect.gen(function* () {
       const rows = yield* sql<{ n: number; err: number | null; latency: number | null; chars: number | null; tools: number | null; toolCalls: number | null; toolFails: number | null; facts: number | null }>`
         WITH recent AS (SELECT * FROM traces WHERE created_at >= ${since()} ORDER BY created_at DESC LIMIT ${cap})
         SELECT COUNT(*) AS n, AVG(is_error) AS err, AVG(latency_ms) AS latency, AVG(LENGTH(output_text)) AS chars,
                AVG(tool_call_count) AS tools, SUM(tool_call_count) AS "toolCalls", SUM(tool_failure_count) AS "toolFails",
-               AVG(json_array_length(memory_facts_json)) AS facts
+               AVG(${jsonArrayLength(sql, "memory_facts_json")}) AS facts
         FROM recent`.pipe(Effect.mapError(storeError("read behavior metrics")))
       const r = rows[0]!
       return {

@@ -70,11 +70,11 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       sql<Row>`
         SELECT t.created_at AS "at", s.score AS "score", t.is_error AS "isError", t.sample_draw AS "draw",
                t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures",
-               (SELECT f.feedback_type = 'negative' FROM feedback f WHERE f.trace_id = t.trace_id ORDER BY f.created_ms DESC LIMIT 1) AS "negative",
+               (SELECT CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END FROM feedback f WHERE f.trace_id = t.trace_id ORDER BY f.created_ms DESC LIMIT 1) AS "negative",
                -- Not judged yet, and the judge will: a reply the rubric applies to, with no verdict on record.
-               (s.score IS NULL AND t.is_error = 0 AND t.output_text IS NOT NULL AND ${sql.unsafe(RUBRICS[behavior].appliesSql)}
+               CASE WHEN (s.score IS NULL AND t.is_error = 0 AND t.output_text IS NOT NULL AND ${sql.unsafe(RUBRICS[behavior].appliesSql)}
                 AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${behavior}
-                                AND j.rubric_version = ${RUBRICS[behavior].version} AND j.stage = 1)) AS "pending"
+                                AND j.rubric_version = ${RUBRICS[behavior].version} AND j.stage = 1)) THEN 1 ELSE 0 END AS "pending"
         FROM trace_packs p
         JOIN traces t ON t.trace_id = p.trace_id
         LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}

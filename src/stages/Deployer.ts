@@ -199,6 +199,41 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
         }
       })
 
-    return { deploy, promote, removeCanary, rollback, history, canaryStartedAt } as const
+    /** The store's pack for a behavior in a role: the canary out, or the active pack the last activation chose. */
+    const storedPack = (behavior: Behavior, role: "active" | "canary") =>
+      Effect.gen(function* () {
+        const rows = role === "canary"
+          ? yield* sql<{ bodyJson: string }>`SELECT body_json AS "bodyJson" FROM packs WHERE behavior = ${behavior} AND status = 'canary' ORDER BY created_at DESC LIMIT 1`
+          : yield* sql<{ bodyJson: string }>`
+              SELECT p.body_json AS "bodyJson" FROM deployments d JOIN packs p ON p.version = d.version
+              WHERE d.behavior = ${behavior} AND d.action IN ('baseline', 'deployed_active', 'promoted', 'restored') AND p.status = 'active'
+              ORDER BY d.created_at DESC, d.id DESC LIMIT 1`
+        return rows[0] === undefined ? undefined : Schema.decodeUnknownSync(PromptPack)(JSON.parse(rows[0].bodyJson))
+      }).pipe(Effect.mapError(storeError("read the packs in the store")))
+
+    /**
+     * A fleet's hosts serve what the shared store says: each cycle every host writes the store's active and
+     * canary packs into its own packs dir (atomically, only what changed) and removes a canary the store no
+     * longer has. Returns what it changed.
+     */
+    const syncFromStore = Effect.fn("Deployer.syncFromStore")(function* () {
+      const changed: Array<string> = []
+      for (const behavior of config.behaviors) {
+        for (const role of ["active", "canary"] as const) {
+          const file = role === "active" ? activePath(config.outputDir, behavior) : canaryPath(config.outputDir, behavior)
+          const [stored, onDisk] = [yield* storedPack(behavior, role), yield* readPack(file, behavior)]
+          if (stored !== undefined && (onDisk._tag !== "Valid" || onDisk.pack.version !== stored.version)) {
+            yield* writePack(file, behavior, stored)
+            changed.push(`${behavior} ${role} ${stored.version}`)
+          } else if (stored === undefined && role === "canary" && onDisk._tag !== "Missing") {
+            yield* removeFile(file)
+            changed.push(`${behavior} canary removed`)
+          }
+        }
+      }
+      return changed
+    })
+
+    return { deploy, promote, removeCanary, rollback, history, canaryStartedAt, syncFromStore } as const
   })
 }) {}

@@ -7,6 +7,7 @@ import { isConfigFailure, LlmError, type LlmRequest, type LlmResponse } from "..
 import type { StoreError } from "../Domain/Errors.js"
 import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js"
 import { servedVersions, storeError, writeTransaction } from "../store/Db.js"
+import { upsert } from "../store/Dialect.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { type Escalation, escalation, type LevelPairs } from "./Escalation.js"
@@ -200,7 +201,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
      */
     const servedBy = (rubric: Rubric, version: string, since: number, draw: number, need: Need) =>
       sql<Row>`
-        SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt", ${need === "canary" ? 1 : 0} AS "isCanary", p.version AS "packVersion", ${need} AS need
+        SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt", ${sql.literal(need === "canary" ? "1" : "0")} AS "isCanary", p.version AS "packVersion", ${need} AS need
         FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
         WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since} AND t.sample_draw < ${draw} AND ${notJudged(rubric)}
         ORDER BY p.created_at LIMIT ${config.evalMaxTraces}`
@@ -209,9 +210,9 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
     const trendSample = (rubric: Rubric, since: number, rate: number, canary: string | undefined, versions: ReadonlyArray<string>) =>
       sql<Row>`
         SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt",
-               EXISTS (SELECT 1 FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${canary ?? "\u0000none"}
-                       AND p.created_at = t.created_at AND p.trace_id = t.trace_id) AS "isCanary",
-               (SELECT p.version FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version IN ${sql.in(versions.length === 0 ? ["\u0000none"] : versions)}
+               CASE WHEN EXISTS (SELECT 1 FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${canary ?? "\u0001none"}
+                       AND p.created_at = t.created_at AND p.trace_id = t.trace_id) THEN 1 ELSE 0 END AS "isCanary",
+               (SELECT p.version FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version IN ${sql.in(versions.length === 0 ? ["\u0001none"] : versions)}
                        AND p.created_at = t.created_at AND p.trace_id = t.trace_id LIMIT 1) AS "packVersion", 'trend' AS need
         FROM traces t
         WHERE t.created_at >= ${since} AND t.sample_draw < ${rate} AND ${notJudged(rubric)}
@@ -221,7 +222,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
     /** The stage-2 rule for a behavior, from its stage-1/stage-2 pairs of the last 30 days of turns. */
     const escalationFor = (rubric: Rubric, now: number) =>
       sql<LevelPairs>`
-        SELECT ROUND(stage1_score * 4) / 4.0 AS level, COUNT(*) AS n, SUM(ABS(stage1_score - stage2_score) >= 0.2499) AS flips
+        SELECT ROUND(stage1_score * 4) / 4.0 AS level, COUNT(*) AS n, SUM(CASE WHEN ABS(stage1_score - stage2_score) >= 0.2499 THEN 1 ELSE 0 END) AS flips
         FROM trace_scores WHERE behavior = ${rubric.behavior} AND rubric_version = ${rubric.version} AND turn_at >= ${now - 30 * 86_400_000}
           AND stage1_score IS NOT NULL AND stage2_score IS NOT NULL
         GROUP BY 1`.pipe(
@@ -281,10 +282,10 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
             redaction_version: storedVersion(config.redact)
           })
           const rows = [row(1, config.judgeStage1Model, first), ...(second === undefined ? [] : [row(2, config.judgeStage2Model, second)])]
-          yield* sql`INSERT OR REPLACE INTO judge_scores ${sql.insert(rows)}`
+          yield* upsert(sql, "judge_scores", rows, ["trace_id", "behavior", "rubric_version", "stage", "model"])
           const final = second?.status === "scored" ? second : first.status === "scored" ? first : undefined
           if (final !== undefined && final.status === "scored") {
-            yield* sql`INSERT OR REPLACE INTO trace_scores ${sql.insert({
+            yield* upsert(sql, "trace_scores", {
               trace_id: turn.traceId,
               behavior: rubric.behavior,
               rubric_version: rubric.version,
@@ -296,7 +297,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
               reason: redactIf(config.redact, final.reason),
               created_at: now,
               redaction_version: storedVersion(config.redact)
-            })}`
+            }, ["trace_id", "behavior", "rubric_version"])
           }
         })
       ).pipe(Effect.mapError(storeError("store judge scores")))
@@ -404,7 +405,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
           batch_id: sent.id, custom_id: `j${i}`, trace_id: row.traceId, behavior: rubric.behavior, rubric_version: rubric.version,
           model: config.judgeStage1Model, need: row.need, is_canary: row.isCanary, pack_version: row.packVersion
         })))
-      for (let i = 0; i < rows.length; i += 500) yield* sql`INSERT OR REPLACE INTO judge_batch_items ${sql.insert(rows.slice(i, i + 500))}`.pipe(Effect.mapError(storeError("record a submitted batch")))
+      for (let i = 0; i < rows.length; i += 500) yield* upsert(sql, "judge_batch_items", rows.slice(i, i + 500), ["batch_id", "custom_id", "behavior"]).pipe(Effect.mapError(storeError("record a submitted batch")))
       return { submitted: groups.slice(0, sent.submitted), skipped: groups.slice(sent.submitted) }
     })
 

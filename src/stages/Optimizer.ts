@@ -432,10 +432,19 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
     })
 
     /** Per-call tokens of earlier optimizer calls in this store, by kind, where there are enough to go by. */
-    const tokenHistory = sql<{ kind: string; n: number; tokensIn: number; tokensOut: number }>`
-      SELECT substr(stage, instr(substr(stage, 10), ':') + 10) AS kind, COUNT(*) AS n, AVG(tokens_in) AS "tokensIn", AVG(tokens_out) AS "tokensOut"
-      FROM llm_calls WHERE stage LIKE 'optimize:%' AND outcome = 'ok' GROUP BY kind`.pipe(
-      Effect.map((rows) => Object.fromEntries(rows.filter((r) => r.n >= 5).map((r) => [r.kind, { tokensIn: r.tokensIn, tokensOut: r.tokensOut }]))),
+    const tokenHistory = sql<{ stage: string; n: number; tokensIn: number; tokensOut: number }>`
+      SELECT stage, COUNT(*) AS n, SUM(tokens_in) AS "tokensIn", SUM(tokens_out) AS "tokensOut"
+      FROM llm_calls WHERE stage LIKE 'optimize:%' AND outcome = 'ok' GROUP BY stage`.pipe(
+      Effect.map((rows) => {
+        // optimize:<behavior>:<kind>: the kind's mean over every behavior.
+        const kinds = new Map<string, { n: number; tokensIn: number; tokensOut: number }>()
+        for (const r of rows) {
+          const kind = r.stage.split(":").slice(2).join(":")
+          const k = kinds.get(kind) ?? { n: 0, tokensIn: 0, tokensOut: 0 }
+          kinds.set(kind, { n: k.n + r.n, tokensIn: k.tokensIn + r.tokensIn, tokensOut: k.tokensOut + r.tokensOut })
+        }
+        return Object.fromEntries([...kinds].filter(([, k]) => k.n >= 5).map(([kind, k]) => [kind, { tokensIn: k.tokensIn / k.n, tokensOut: k.tokensOut / k.n }]))
+      }),
       Effect.mapError(storeError("read earlier optimizer calls"))
     )
 

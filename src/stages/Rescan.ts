@@ -9,6 +9,7 @@ import { Effect } from "effect"
 import { Settings } from "../Config.js"
 import { emptyFindings, type Findings, REDACTION_VERSION, redactDeep, redactEnvelope, redactText } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
+import { isPostgres, storeBytes, upsert } from "../store/Dialect.js"
 
 interface TableSpec {
   readonly table: string
@@ -66,17 +67,20 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
   const sql = yield* SqlClient.SqlClient
   const fail = storeError("rescan the store")
   const lowest = options.includeUnredacted ? 0 : 1
-  const pageBytes = () =>
-    sql<{ n: number }>`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`.pipe(Effect.map((r) => Number(r[0]?.n ?? 0)))
+  const pg = isPostgres(sql)
+  const pageBytes = () => storeBytes(sql)
+  // Rows are walked in storage order: SQLite's rowid, PostgreSQL's ctid (an updated row moves to a later
+  // ctid, and its new redaction_version keeps it from being read twice).
+  const rid = pg ? sql.literal("ctid") : sql.literal("rowid")
+  const ridValue = (v: unknown) => (pg ? sql`${String(v)}::tid` : sql`${Number(v)}`)
   const bytesBefore = yield* pageBytes().pipe(Effect.mapError(fail))
 
   let total = 0
   const versions = new Set<number>()
   for (const spec of TABLES) {
-    const rows = yield* sql.unsafe<{ n: number; v: number | null }>(
-      `SELECT COUNT(*) AS n, redaction_version AS v FROM ${spec.table} WHERE redaction_version >= ? AND redaction_version < ? GROUP BY redaction_version`,
-      [lowest, REDACTION_VERSION]
-    ).pipe(Effect.mapError(fail))
+    const rows = yield* sql<{ n: number; v: number | null }>`
+      SELECT COUNT(*) AS n, redaction_version AS v FROM ${sql(spec.table)} WHERE redaction_version >= ${lowest} AND redaction_version < ${REDACTION_VERSION}
+      GROUP BY redaction_version`.pipe(Effect.mapError(fail))
     for (const r of rows) {
       total += Number(r.n)
       if (r.v !== null) versions.add(Number(r.v))
@@ -88,17 +92,18 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
   let done = 0
   for (const spec of TABLES) {
     const columns = [...spec.text, ...spec.json]
-    let after = 0
+    let after: unknown = pg ? "(0,0)" : 0
     let scanned = 0
     let changed = 0
     let replaced = 0
     for (;;) {
-      const rows = yield* sql.unsafe<Record<string, string | null | number>>(
-        `SELECT rowid AS rid, ${columns.join(", ")} FROM ${spec.table} WHERE rowid > ? AND redaction_version >= ? AND redaction_version < ? ORDER BY rowid LIMIT ${BATCH}`,
-        [after, lowest, REDACTION_VERSION]
-      ).pipe(Effect.mapError(fail))
+      const rows = yield* sql<Record<string, string | null | number>>`
+        SELECT ${rid} AS rid, ${sql.literal(columns.join(", "))} FROM ${sql(spec.table)}
+        WHERE ${rid} > ${ridValue(after)} AND redaction_version >= ${lowest} AND redaction_version < ${REDACTION_VERSION} ORDER BY ${rid} LIMIT ${BATCH}`.pipe(
+        Effect.mapError(fail)
+      )
       if (rows.length === 0) break
-      const updates: Array<{ rid: number; values: Array<string | null> }> = []
+      const updates: Array<{ rid: unknown; values: Array<string | null> }> = []
       for (const row of rows) {
         const findings = emptyFindings()
         const values = columns.map((c) => {
@@ -108,21 +113,22 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
           return c === "input_text" ? redactEnvelope(v, findings) : redactText(v, findings)
         })
         if (findings.count > 0) {
-          updates.push({ rid: Number(row["rid"]), values })
+          updates.push({ rid: row["rid"], values })
           replaced += findings.count
           for (const [rule, n] of Object.entries(findings.byRule)) byRule[rule] = (byRule[rule] ?? 0) + n
         }
       }
       const first = after
-      const last = Number(rows[rows.length - 1]!["rid"])
+      const last = rows[rows.length - 1]!["rid"]
       yield* writeTransaction(sql, Effect.gen(function* () {
         for (const u of updates) {
-          yield* sql.unsafe(`UPDATE ${spec.table} SET ${columns.map((c) => `${c} = ?`).join(", ")} WHERE rowid = ?`, [...u.values, u.rid])
+          // The version goes with the cleaned text: on PostgreSQL the updated row moves past this batch's range.
+          const cleaned = Object.fromEntries([...columns.map((c, i) => [c, u.values[i]]), ["redaction_version", REDACTION_VERSION]])
+          yield* sql`UPDATE ${sql(spec.table)} SET ${sql.update(cleaned)} WHERE ${rid} = ${ridValue(u.rid)}`
         }
-        yield* sql.unsafe(
-          `UPDATE ${spec.table} SET redaction_version = ? WHERE rowid > ? AND rowid <= ? AND redaction_version >= ? AND redaction_version < ?`,
-          [REDACTION_VERSION, first, last, lowest, REDACTION_VERSION]
-        )
+        yield* sql`
+          UPDATE ${sql(spec.table)} SET redaction_version = ${REDACTION_VERSION}
+          WHERE ${rid} > ${ridValue(first)} AND ${rid} <= ${ridValue(last)} AND redaction_version >= ${lowest} AND redaction_version < ${REDACTION_VERSION}`
       })).pipe(Effect.mapError(fail))
       scanned += rows.length
       changed += updates.length
@@ -133,12 +139,15 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
     tables[spec.table] = { scanned, changed, replaced }
   }
 
-  yield* writeTransaction(sql, sql`INSERT OR REPLACE INTO store_meta (key, value) VALUES ('redaction_version', ${String(REDACTION_VERSION)})`).pipe(
+  yield* writeTransaction(sql, upsert(sql, "store_meta", { key: "redaction_version", value: String(REDACTION_VERSION) }, ["key"])).pipe(
     Effect.mapError(fail)
   )
   // A replaced value still sits in free pages and in the WAL until both are rewritten.
   const anyChanged = Object.values(tables).some((t) => t.changed > 0)
-  if (anyChanged || options.includeUnredacted) {
+  if ((anyChanged || options.includeUnredacted) && pg) {
+    // PostgreSQL: the tables are rewritten without the old row versions; its WAL and backups are the server's.
+    for (const spec of TABLES) yield* sql`VACUUM FULL ${sql(spec.table)}`.pipe(Effect.mapError(fail))
+  } else if (anyChanged || options.includeUnredacted) {
     yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(Effect.mapError(fail))
     yield* sql`VACUUM`.pipe(Effect.mapError(fail))
     yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(Effect.mapError(fail))

@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { Settings } from "../Config.js"
 import { canaryPath, readPack } from "../Domain/Pack.js"
 import { rowsChanged as changes, storeError, writeTransaction } from "../store/Db.js"
+import { isPostgres, storeBytes } from "../store/Dialect.js"
 import { Deployer } from "./Deployer.js"
 
 const DAY_MS = 86_400_000
@@ -55,7 +56,7 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
     if (canary._tag === "Valid") starts.push({ label: `${behavior} canary ${canary.pack.version}`, startedAt: yield* deployer.canaryStartedAt(behavior, canary.pack.version) })
   }
   const { cutoff, heldBy } = pruneCutoff(now, config.retentionDays, starts)
-  const bytesBefore = yield* fileBytes(sql).pipe(Effect.mapError(fail))
+  const bytesBefore = yield* storeBytes(sql).pipe(Effect.mapError(fail))
 
   let traces = 0
   let derivedRows = 0
@@ -87,7 +88,7 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
     })
   ).pipe(Effect.mapError(fail))
   yield* giveBack(sql, traces > 0).pipe(Effect.mapError(fail))
-  const bytesAfter = yield* fileBytes(sql).pipe(Effect.mapError(fail))
+  const bytesAfter = yield* storeBytes(sql).pipe(Effect.mapError(fail))
   if (traces > 0) yield* Effect.logInfo(`retention: ${traces} trace(s) older than ${config.retentionDays} day(s) pruned with ${derivedRows} derived row(s)${heldBy === null ? "" : `; held back by the ${heldBy}`}`)
   return {
     retentionDays: config.retentionDays,
@@ -99,15 +100,17 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
   } satisfies PruneSummary
 })
 
-const fileBytes = (sql: SqlClient.SqlClient) =>
-  sql<{ n: number }>`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`.pipe(Effect.map((r) => Number(r[0]?.n ?? 0)))
-
 /**
  * Returns free pages to the file system. A store made before autotune set incremental auto-vacuum is rebuilt
  * once (a full VACUUM, the first time something is pruned); after that each prune gives back only what it freed.
  */
 const giveBack = (sql: SqlClient.SqlClient, pruned: boolean) =>
   Effect.gen(function* () {
+    // PostgreSQL: VACUUM makes the pruned rows' space reusable (autovacuum would, later); the files keep their size.
+    if (isPostgres(sql)) {
+      if (pruned) yield* sql`VACUUM traces, judge_scores, trace_scores, trace_packs, malformed_lines, feedback`
+      return
+    }
     const mode = yield* sql<{ auto_vacuum: number }>`PRAGMA auto_vacuum`
     if (Number(mode[0]?.auto_vacuum ?? 0) !== 2) {
       if (!pruned) return

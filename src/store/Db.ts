@@ -491,7 +491,7 @@ export const DbLive: Layer.Layer<SqlClient.SqlClient, StoreError, Settings> = La
 export const servedVersions = (sql: SqlClient.SqlClient, behavior: string) =>
   sql<{ version: string }>`
     WITH RECURSIVE v(behavior, version) AS (
-      SELECT b.value, (SELECT MIN(version) FROM trace_packs WHERE behavior = b.value) FROM json_each(json_array(${behavior}, '*')) b
+      SELECT b.value, (SELECT MIN(version) FROM trace_packs WHERE behavior = b.value) FROM (SELECT CAST(${behavior} AS TEXT) AS value UNION ALL SELECT '*') b
       UNION ALL
       SELECT v.behavior, (SELECT MIN(version) FROM trace_packs WHERE behavior = v.behavior AND version > v.version) FROM v WHERE v.version IS NOT NULL
     )

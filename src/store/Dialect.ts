@@ -4,6 +4,7 @@
  * replace trigger that keeps score_daily right).
  */
 import type { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
 
 type Row = Record<string, unknown>
 type Rows = Row | ReadonlyArray<Row>
@@ -25,3 +26,18 @@ export const upsert = (sql: SqlClient.SqlClient, table: string, rows: Rows, key:
   const set = Object.keys(first).filter((c) => !key.includes(c)).map((c) => `${c} = EXCLUDED.${c}`).join(", ")
   return sql`INSERT INTO ${sql(table)} ${sql.insert(rows as ReadonlyArray<Row>)} ON CONFLICT (${sql.literal(key.join(", "))}) DO UPDATE SET ${sql.literal(set)}`
 }
+
+/** The store's size on disk: SQLite's pages, or the PostgreSQL database's size. */
+export const storeBytes = (sql: SqlClient.SqlClient) =>
+  (isPostgres(sql)
+    ? sql<{ n: number }>`SELECT pg_database_size(current_database()) AS n`
+    : sql<{ n: number }>`SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()`
+  ).pipe(Effect.map((r) => Number(r[0]?.n ?? 0)))
+
+/** The length of a JSON array stored as text. */
+export const jsonArrayLength = (sql: SqlClient.SqlClient, column: string) =>
+  sql.literal(isPostgres(sql) ? `json_array_length(${column}::json)` : `json_array_length(${column})`)
+
+/** A top-level field of a JSON object stored as text, as text. */
+export const jsonField = (sql: SqlClient.SqlClient, column: string, field: string) =>
+  sql.literal(isPostgres(sql) ? `(${column}::json ->> '${field}')` : `json_extract(${column}, '$.${field}')`)

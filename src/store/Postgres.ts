@@ -182,12 +182,17 @@ export const LEADER_LOCK = 0x61757476
 export const withAdvisoryLock = <A, E, R>(sql: SqlClient.SqlClient, key: number, mode: "wait" | "try", effect: Effect.Effect<A, E, R>) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const conn = yield* sql.reserve
-      if (mode === "wait") yield* conn.executeRaw("SELECT pg_advisory_lock($1)", [key])
-      else {
-        const rows = yield* conn.execute("SELECT pg_try_advisory_lock($1) AS held", [key], undefined)
-        if (rows[0]?.held !== true) return Option.none<A>()
-      }
+      const locked = Effect.gen(function* () {
+        const conn = yield* sql.reserve
+        if (mode === "wait") yield* conn.executeRaw("SELECT pg_advisory_lock($1)", [key])
+        else {
+          const rows = yield* conn.execute("SELECT pg_try_advisory_lock($1) AS held", [key], undefined)
+          if (rows[0]?.held !== true) return undefined
+        }
+        return conn
+      }).pipe(Effect.mapError((e) => new StoreError({ operation: "take an advisory lock in the PostgreSQL store", detail: describePgCause(e.cause ?? e) })))
+      const conn = yield* locked
+      if (conn === undefined) return Option.none<A>()
       return yield* effect.pipe(
         Effect.map(Option.some),
         Effect.ensuring(Effect.ignore(conn.executeRaw("SELECT pg_advisory_unlock($1)", [key])))
@@ -213,13 +218,11 @@ export const makePgLayer = (url: string) => {
       withAdvisoryLock(sql, MIGRATE_LOCK, "wait", PgMigrator.run({ loader: PgMigrator.fromRecord(PG_MIGRATIONS) }))
     )
   ).pipe(Layer.provide(NodeContext.layer))
-  const where = new URL(url)
-  where.password = ""
   return migrated.pipe(
     Layer.provideMerge(client),
     Layer.catchAll((error) => {
       const cause = (error as { cause?: unknown }).cause ?? error
-      return Layer.fail(new StoreError({ operation: `open the PostgreSQL store at ${where.host}${where.pathname}`, detail: describePgCause(cause) }))
+      return Layer.fail(new StoreError({ operation: "open the PostgreSQL store", detail: describePgCause(cause) }))
     })
   )
 }

@@ -62,6 +62,7 @@ export const startPostgres = async (): Promise<Cluster> => {
       return `${base}/${name}`
     },
     stop: () => {
+      if (process.env["AUTOTUNE_TEST_PG_LOG"] !== undefined) fs.copyFileSync(path.join(dir, "log"), process.env["AUTOTUNE_TEST_PG_LOG"])
       spawnSync(path.join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "stop"], { ...owner, cwd: dir })
       fs.rmSync(dir, { recursive: true, force: true })
     }
