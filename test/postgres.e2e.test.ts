@@ -201,6 +201,12 @@ describe("PostgreSQL store", () => {
     await holder.connect()
     try {
       await holder.query("SELECT pg_advisory_lock($1)", [LEADER_LOCK])
+      // A cycle while another host leads: it ingests, and one line says why it did nothing else.
+      h.write(hostLines("host-m", 0, 5))
+      const cycle = await runCli(["once"], h.env)
+      expect(cycle.code, cycle.stderr).toBe(0)
+      expect(cycle.stdout).toMatch(/^ingest: .*5 new trace\(s\)/m)
+      expect(cycle.stdout).toMatch(/^judge, optimize, deploy: another host holds the fleet's leader lock/m)
       let done = false
       const deploying = runCli(["deploy", "--json"], h.env).then((r) => ((done = true), r))
       await new Promise((r) => setTimeout(r, 3_000))

@@ -317,8 +317,24 @@ const daemonCommand = Command.make("daemon", common, (opts) => daemon(configInpu
 
 const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
   const lines: Array<string> = []
-  const { ingest, behavior, eval: evaluation, optimize, deploy } = run.stages
+  const { packs, ingest, deploy } = run.stages
+  if (packs.status === "failed") lines.push(`packs: ${packs.error}`)
+  else if (packs.status === "ok" && packs.summary.length > 0) lines.push(`packs from the store: ${packs.summary.join(", ")}`)
   lines.push(ingest.status === "ok" ? ingestSummaryLine(ingest.summary) : `ingest: ${ingest.status === "failed" ? ingest.error : ingest.why}`)
+  // A fleet host that did not lead this cycle only ingested: one line says so.
+  const follower = deploy.status === "skipped" && /leader lock/.test(deploy.why)
+  if (follower) lines.push(`judge, optimize, deploy: ${deploy.why}`)
+  else lines.push(...decisionLines(run))
+  const page = run.stages.report
+  if (page.status === "ok") lines.push(`report: ${page.summary.path}`)
+  else if (page.status === "failed") lines.push(`report: ${page.error}`)
+  return lines.join("\n")
+}
+
+/** What the leading host's cycle did after ingest: behavior, eval, optimize, deploy, retention. */
+const decisionLines = (run: Effect.Effect.Success<typeof onceStages>) => {
+  const lines: Array<string> = []
+  const { behavior, eval: evaluation, optimize, deploy } = run.stages
   if (behavior.status === "ok") lines.push(behaviorText(behavior.summary))
   else if (behavior.status === "failed") lines.push(`behavior: ${behavior.error}`)
   if (run.skippedLlm !== undefined) lines.push(`skipped eval and optimize: ${run.skippedLlm}`)
@@ -333,10 +349,7 @@ const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
     const r = kept.summary
     lines.push(`retention: ${r.traces} trace(s) older than ${r.cutoff} pruned, ${(r.bytesFreed / 1e6).toFixed(1)} MB given back${r.heldBy === null ? "" : ` (held back by the ${r.heldBy})`}`)
   }
-  const page = run.stages.report
-  if (page.status === "ok") lines.push(`report: ${page.summary.path}`)
-  else if (page.status === "failed") lines.push(`report: ${page.error}`)
-  return lines.join("\n")
+  return lines
 }
 
 // ---------------------------------------------------------------------------
