@@ -137,8 +137,9 @@ describe("PostgreSQL store", () => {
     }
     expect(fs.readFileSync(path.join(follower.home, "prompts", `${B}.json`), "utf8")).toBe(fs.readFileSync(path.join(leader.home, "prompts", `${B}.json`), "utf8"))
     // The read-only commands and the rescan work on the shared store from either host.
-    const status = jsonOut(await runCli(["status", "--json"], envOf(follower))) as { behaviors: Array<{ behavior: string; canary: string }> }
+    const status = jsonOut(await runCli(["status", "--json"], envOf(follower))) as { behaviors: Array<{ behavior: string; canary: string }>; store: unknown }
     expect(status.behaviors[0]).toMatchObject({ behavior: B, canary: canary!.version })
+    expect(status.store).toMatchObject({ kind: "postgres", location: url, leaderCycleRunning: false, hosts: [{ host: "host-a", files: 1 }, { host: "host-b", files: 1 }] })
     const packs = jsonOut(await runCli(["packs", B, "--json"], envOf(follower))) as { history: Array<{ action: string }> }
     expect(packs.history.map((p) => p.action)).toEqual(["canary", "baseline"])
     const report = await runCli(["report"], envOf(follower))
@@ -207,6 +208,8 @@ describe("PostgreSQL store", () => {
       expect(cycle.code, cycle.stderr).toBe(0)
       expect(cycle.stdout).toMatch(/^ingest: .*5 new trace\(s\)/m)
       expect(cycle.stdout).toMatch(/^judge, optimize, deploy: another host holds the fleet's leader lock/m)
+      const status = await runCli(["status"], h.env)
+      expect(status.stdout).toMatch(/^store: PostgreSQL .*hosts: host-m \(this host\) last ingest .*; a leader's cycle is running now$/m)
       let done = false
       const deploying = runCli(["deploy", "--json"], h.env).then((r) => ((done = true), r))
       await new Promise((r) => setTimeout(r, 3_000))

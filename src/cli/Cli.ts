@@ -499,6 +499,13 @@ const redactCommand = Command.make(
     )
 ).pipe(Command.withDescription("Clean the store: re-apply the current redaction rules to all stored text, checkpoint the WAL and vacuum"))
 
+/** The store, and in a fleet each host's last ingest and whether a leader's cycle runs now. */
+const storeLine = (s: Effect.Effect.Success<typeof statusReport>["store"]) => {
+  if (s.kind === "sqlite") return `SQLite ${s.location}`
+  const hosts = s.hosts.map((h) => `${h.host}${h.host === s.thisHost ? " (this host)" : ""} last ingest ${h.lastIngestAt}`).join(", ")
+  return `PostgreSQL ${s.location}; hosts: ${hosts === "" ? "none has ingested yet" : hosts}; ${s.leaderCycleRunning === true ? "a leader's cycle is running now" : "no cycle is running"}`
+}
+
 const statusCommand = Command.make("status", common, (opts) =>
   withApp(
     opts,
@@ -520,6 +527,7 @@ const statusCommand = Command.make("status", common, (opts) =>
             agreementText(b.humanAgreement)
           ])
         ) +
+          `\nstore: ${storeLine(report.store)}` +
           `\ntotal LLM spend: $${report.spendUsd.toFixed(4)} (last 24 h: $${report.spend24hUsd.toFixed(4)})` +
           `\nusers' reactions imported: ${report.reactions.total} (${report.reactions.negative} 👎)` +
           `\njudged, last 7 days, of ${report.judging.turns7d} turns: ${report.behaviors.map((b) => `${b.behavior} ${b.judged7d}`).join(", ")}` +

@@ -1,7 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { Settings } from "../Config.js"
+import { Settings, storeLocation } from "../Config.js"
 import { storeError } from "../store/Db.js"
+import { isPostgres } from "../store/Dialect.js"
+import { LEADER_LOCK } from "../store/Postgres.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import type { Agreement } from "../stages/Agreement.js"
@@ -24,6 +26,26 @@ export interface BehaviorStatus {
   /** Turns of the last 7 UTC days the judge has scored for this behavior (a sample: the rest stays unjudged). */
   readonly judged7d: number
 }
+
+/** Which store, and in a fleet its hosts (when each last ingested) and whether a leader's cycle runs now. */
+const storeStatus = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const { config } = yield* Settings
+  const hosts = yield* sql<{ host: string; files: number; at: number }>`
+    SELECT host_id AS host, COUNT(*) AS files, MAX(updated_at) AS at FROM ingest_positions GROUP BY host_id ORDER BY host_id`
+  const fleet = isPostgres(sql)
+  const leading = fleet
+    ? Number((yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = ${LEADER_LOCK} AND granted`)[0]?.n ?? 0) > 0
+    : null
+  return {
+    kind: fleet ? ("postgres" as const) : ("sqlite" as const),
+    location: storeLocation(config),
+    thisHost: config.hostId,
+    hosts: hosts.map((h) => ({ host: h.host, files: Number(h.files), lastIngestAt: new Date(Number(h.at)).toISOString() })),
+    /** PostgreSQL: whether some host's cycle holds the leader lock right now. */
+    leaderCycleRunning: leading
+  }
+})
 
 /** `autotune status`: everything aggregated in SQL, nothing but a row per behavior in memory. */
 export const statusReport = Effect.gen(function* () {
@@ -96,6 +118,7 @@ export const statusReport = Effect.gen(function* () {
     SELECT COUNT(*) AS batches, SUM(requests) AS requests, SUM(estimated_usd) AS reserved, MIN(submitted_at) AS oldest FROM llm_batches WHERE status = 'pending'`.pipe(Effect.mapError(fail))
   const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(CASE WHEN feedback_type = 'negative' THEN 1 ELSE 0 END) AS negative FROM feedback`.pipe(Effect.mapError(fail))
   return {
+    store: yield* storeStatus.pipe(Effect.mapError(fail)),
     behaviors,
     spendUsd: totals[0]?.all ?? 0,
     spend24hUsd: totals[0]?.day ?? 0,
