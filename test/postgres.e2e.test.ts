@@ -3,6 +3,7 @@
  * installs it when missing), through the built CLI as each host runs it.
  */
 import { spawn } from "node:child_process"
+import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
@@ -221,5 +222,32 @@ describe("PostgreSQL store", () => {
     } finally {
       await holder.end()
     }
+  })
+
+  it("users' reactions and retention on the shared store: reactions imported once, old turns pruned with what came from them", async () => {
+    const url = await cluster.database("reactions")
+    const h = host("host-r", url)
+    const day = 86_400_000
+    h.write(scoredTurns("old", 0, 10, 0.5, Date.now() - 30 * day, "v-old"))
+    h.write(scoredTurns("new", 0, 10, 0.5, Date.now() - 3_600_000, "v-new"))
+    const messagesDb = path.join(h.home, "messages.db")
+    const db = new Database(messagesDb)
+    db.exec("CREATE TABLE user_feedback (id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, message_id TEXT, chat_jid TEXT, feedback_type TEXT NOT NULL, user_id TEXT, reason TEXT, created_at TEXT NOT NULL)")
+    const insert = db.prepare("INSERT INTO user_feedback (id, trace_id, feedback_type, created_at) VALUES (?, ?, ?, ?)")
+    insert.run("f1", "new-1", "negative", new Date(Date.now() - 1_000_000).toISOString())
+    insert.run("f2", "new-2", "positive", new Date(Date.now() - 900_000).toISOString())
+    insert.run("f0", "old-1", "positive", new Date(Date.now() - 30 * day + 60_000).toISOString())
+    db.close()
+    const env = { ...h.env, AUTOTUNE_FEEDBACK_DB: messagesDb, AUTOTUNE_REPORT: "0" }
+    const first = jsonOut(await runCli(["once", "--json"], env)) as OnceJson
+    expect(first.failed).toEqual([])
+    expect(first.stages["ingest"]!.summary).toMatchObject({ ingested: 20, feedback: { imported: 3 } })
+    expect(first.stages["retention"]!.summary).toMatchObject({ traces: 10 })
+    expect(await query(url, "SELECT COUNT(*)::int AS n FROM traces WHERE trace_id LIKE 'old-%'")).toEqual([{ n: 0 }])
+    expect(await query(url, "SELECT version, COUNT(*)::int AS n FROM trace_packs GROUP BY version")).toEqual([{ version: "v-new", n: 10 }])
+    // The old reaction went with its turn; the newest stays (the import resumes from it).
+    expect(await query(url, "SELECT id FROM feedback ORDER BY id")).toEqual([{ id: "f1" }, { id: "f2" }])
+    const again = jsonOut(await runCli(["ingest", "--json"], env))
+    expect(again).toMatchObject({ ingested: 0, feedback: { imported: 0 } })
   })
 })
