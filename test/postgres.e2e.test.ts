@@ -250,4 +250,20 @@ describe("PostgreSQL store", () => {
     const again = jsonOut(await runCli(["ingest", "--json"], env))
     expect(again).toMatchObject({ ingested: 0, feedback: { imported: 0 } })
   })
+
+  it("a host id another installation already uses is refused before anything is read (two machines both named raspberrypi)", async () => {
+    const url = await cluster.database("same_name")
+    const [first, second] = [host("raspberrypi", url), host("raspberrypi", url)]
+    first.write(hostLines("first", 0, 5))
+    second.write(hostLines("second", 0, 5))
+    expect(jsonOut(await runCli(["ingest", "--json"], first.env))).toMatchObject({ ingested: 5 })
+    const refused = await runCli(["ingest", "--json"], second.env)
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toMatch(/hostId .*"raspberrypi" is already used in this store by another autotune installation; give this host its own AUTOTUNE_HOST_ID/)
+    expect(await query(url, "SELECT COUNT(*)::int AS n FROM traces")).toEqual([{ n: 5 }])
+    // Its own id fixes it; the first installation keeps its name across runs.
+    expect(jsonOut(await runCli(["ingest", "--json"], { ...second.env, AUTOTUNE_HOST_ID: "raspberrypi-2" }))).toMatchObject({ ingested: 5 })
+    expect((await runCli(["ingest", "--json"], first.env)).code).toBe(0)
+    expect(fs.statSync(path.join(first.home, "install-id")).mode & 0o777).toBe(0o600)
+  })
 })

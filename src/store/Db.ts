@@ -5,7 +5,7 @@ import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as path from "node:path"
 import { defaultHostId, Settings } from "../Config.js"
-import { StoreError } from "../Domain/Errors.js"
+import { ConfigError, StoreError } from "../Domain/Errors.js"
 import { secureSidecars, secureStore } from "./FileModes.js"
 import { makePgLayer } from "./Postgres.js"
 import { withRunLock } from "./RunLock.js"
@@ -478,9 +478,9 @@ const walMode = (filename: string) =>
   }).pipe(Effect.retry({ schedule: openRetry, while: isBusy }))
 
 /** The store: PostgreSQL at AUTOTUNE_DATABASE_URL when set (a fleet), else SQLite at AUTOTUNE_DB_PATH. */
-export const DbLive: Layer.Layer<SqlClient.SqlClient, StoreError, Settings> = Layer.unwrapEffect(
-  Effect.map(Settings, (s): Layer.Layer<SqlClient.SqlClient, StoreError> =>
-    s.config.databaseUrl !== "" ? makePgLayer(s.config.databaseUrl) : makeDbLayer(s.config.dbPath, s.config.home)
+export const DbLive: Layer.Layer<SqlClient.SqlClient, StoreError | ConfigError, Settings> = Layer.unwrapEffect(
+  Effect.map(Settings, (s): Layer.Layer<SqlClient.SqlClient, StoreError | ConfigError> =>
+    s.config.databaseUrl !== "" ? makePgLayer(s.config.databaseUrl, { hostId: s.config.hostId, home: s.config.home }) : makeDbLayer(s.config.dbPath, s.config.home)
   )
 )
 

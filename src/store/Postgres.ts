@@ -7,8 +7,11 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { Effect, Layer, Option, Redacted } from "effect"
+import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import pg from "pg"
-import { StoreError } from "../Domain/Errors.js"
+import { ConfigError, StoreError } from "../Domain/Errors.js"
 
 // Epoch milliseconds, counts and sums come back as numbers, not strings: BIGINT (int8) and NUMERIC (what
 // SUM and AVG of integers give) both fit a double for every value the store holds.
@@ -167,7 +170,11 @@ const SCHEMA = [
 
 // Migrations are numbered and append-only, as in the SQLite store.
 export const PG_MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>> = {
-  "0001_init": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(SCHEMA, (statement) => sql.unsafe(statement), { discard: true }))
+  "0001_init": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(SCHEMA, (statement) => sql.unsafe(statement), { discard: true })),
+  // Which installation uses each host id: two machines that both default to the same hostname (two
+  // "raspberrypi"s) would otherwise overwrite each other's file positions.
+  "0002_fleet_hosts": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`CREATE TABLE fleet_hosts (host_id TEXT PRIMARY KEY, install_id TEXT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL)`)
 }
 
 /** A fixed key for PostgreSQL's advisory locks: migrations take it per transaction, the leader per session. */
@@ -210,17 +217,54 @@ export const describePgCause = (cause: unknown): string => {
   return text
 }
 
-export const makePgLayer = (url: string) => {
+/**
+ * This installation's id: random, made once and kept in its home (0600). A host id another installation
+ * already holds in the store is refused, before anything is read or written under it.
+ */
+export const installId = (home: string): string => {
+  const file = path.join(home, "install-id")
+  try {
+    return fs.readFileSync(file, "utf8").trim()
+  } catch {
+    const id = randomUUID()
+    fs.mkdirSync(home, { recursive: true, mode: 0o700 })
+    fs.writeFileSync(file, `${id}\n`, { mode: 0o600, flag: "wx" })
+    return fs.readFileSync(file, "utf8").trim()
+  }
+}
+
+const claimHost = (sql: SqlClient.SqlClient, hostId: string, install: string) =>
+  Effect.gen(function* () {
+    const now = Date.now()
+    const claimed = yield* sql<{ host_id: string }>`
+      INSERT INTO fleet_hosts VALUES (${hostId}, ${install}, ${now}, ${now})
+      ON CONFLICT (host_id) DO UPDATE SET last_seen = EXCLUDED.last_seen WHERE fleet_hosts.install_id = EXCLUDED.install_id
+      RETURNING host_id`
+    if (claimed.length === 0) {
+      return yield* new ConfigError({
+        key: "hostId",
+        source: "AUTOTUNE_HOST_ID (default: the hostname)",
+        detail: `"${hostId}" is already used in this store by another autotune installation; give this host its own AUTOTUNE_HOST_ID`
+      })
+    }
+  })
+
+export const makePgLayer = (url: string, host?: { readonly hostId: string; readonly home: string }) => {
   const client = PgClient.layer({ url: Redacted.make(url), types, maxConnections: 8, connectTimeout: "10 seconds", applicationName: "autotune" })
   // Several hosts may start together: the advisory lock makes one migrate while the others wait for it.
+  // Then this host's id is claimed (or refused) before any command reads or writes under it.
   const migrated = Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      withAdvisoryLock(sql, MIGRATE_LOCK, "wait", PgMigrator.run({ loader: PgMigrator.fromRecord(PG_MIGRATIONS) }))
+      Effect.zipRight(
+        withAdvisoryLock(sql, MIGRATE_LOCK, "wait", PgMigrator.run({ loader: PgMigrator.fromRecord(PG_MIGRATIONS) })),
+        host === undefined ? Effect.void : Effect.suspend(() => claimHost(sql, host.hostId, installId(host.home)))
+      )
     )
   ).pipe(Layer.provide(NodeContext.layer))
   return migrated.pipe(
     Layer.provideMerge(client),
-    Layer.catchAll((error) => {
+    Layer.catchAll((error): Layer.Layer<unknown, ConfigError | StoreError> => {
+      if (error instanceof ConfigError) return Layer.fail(error)
       const cause = (error as { cause?: unknown }).cause ?? error
       return Layer.fail(new StoreError({ operation: "open the PostgreSQL store", detail: describePgCause(cause) }))
     })
