@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { Settings } from "../Config.js"
 import { emptyFindings, type Findings, REDACTION_VERSION, redactDeep, redactEnvelope, redactText } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
-import { isPostgres, storeBytes, upsert } from "../store/Dialect.js"
+import { rewriteTables, storageOrder, storeBytes, upsert } from "../store/Dialect.js"
 
 interface TableSpec {
   readonly table: string
@@ -67,12 +67,11 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
   const sql = yield* SqlClient.SqlClient
   const fail = storeError("rescan the store")
   const lowest = options.includeUnredacted ? 0 : 1
-  const pg = isPostgres(sql)
   const pageBytes = () => storeBytes(sql)
-  // Rows are walked in storage order: SQLite's rowid, PostgreSQL's ctid (an updated row moves to a later
-  // ctid, and its new redaction_version keeps it from being read twice).
-  const rid = pg ? sql.literal("ctid") : sql.literal("rowid")
-  const ridValue = (v: unknown) => (pg ? sql`${String(v)}::tid` : sql`${Number(v)}`)
+  // Rows are walked in storage order; a cleaned row's new redaction_version keeps it from being read twice.
+  const order = storageOrder(sql)
+  const rid = order.column
+  const ridValue = order.at
   const bytesBefore = yield* pageBytes().pipe(Effect.mapError(fail))
 
   let total = 0
@@ -92,7 +91,7 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
   let done = 0
   for (const spec of TABLES) {
     const columns = [...spec.text, ...spec.json]
-    let after: unknown = pg ? "(0,0)" : 0
+    let after = order.start
     let scanned = 0
     let changed = 0
     let replaced = 0
@@ -144,14 +143,7 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
   )
   // A replaced value still sits in free pages and in the WAL until both are rewritten.
   const anyChanged = Object.values(tables).some((t) => t.changed > 0)
-  if ((anyChanged || options.includeUnredacted) && pg) {
-    // PostgreSQL: the tables are rewritten without the old row versions; its WAL and backups are the server's.
-    for (const spec of TABLES) yield* sql`VACUUM FULL ${sql(spec.table)}`.pipe(Effect.mapError(fail))
-  } else if (anyChanged || options.includeUnredacted) {
-    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(Effect.mapError(fail))
-    yield* sql`VACUUM`.pipe(Effect.mapError(fail))
-    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(Effect.mapError(fail))
-  }
+  if (anyChanged || options.includeUnredacted) yield* rewriteTables(sql, TABLES.map((t) => t.table)).pipe(Effect.mapError(fail))
   const bytesAfter = yield* pageBytes().pipe(Effect.mapError(fail))
   return {
     fromVersions: [...versions].sort(),

@@ -10,12 +10,13 @@ import { Effect } from "effect"
 import { Settings } from "../Config.js"
 import { canaryPath, readPack } from "../Domain/Pack.js"
 import { rowsChanged as changes, storeError, writeTransaction } from "../store/Db.js"
-import { isPostgres, storeBytes } from "../store/Dialect.js"
+import { giveBackSpace, storeBytes } from "../store/Dialect.js"
 import { Deployer } from "./Deployer.js"
 
 const DAY_MS = 86_400_000
 const PAIRING_MARGIN_MS = 6 * 3_600_000
 const BATCH = 5000
+const PRUNED_TABLES = ["traces", "judge_scores", "trace_scores", "trace_packs", "malformed_lines", "feedback"]
 
 export interface PruneSummary {
   readonly retentionDays: number
@@ -87,7 +88,7 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
       return n
     })
   ).pipe(Effect.mapError(fail))
-  yield* giveBack(sql, traces > 0).pipe(Effect.mapError(fail))
+  yield* giveBackSpace(sql, traces > 0, PRUNED_TABLES).pipe(Effect.mapError(fail))
   const bytesAfter = yield* storeBytes(sql).pipe(Effect.mapError(fail))
   if (traces > 0) yield* Effect.logInfo(`retention: ${traces} trace(s) older than ${config.retentionDays} day(s) pruned with ${derivedRows} derived row(s)${heldBy === null ? "" : `; held back by the ${heldBy}`}`)
   return {
@@ -99,28 +100,3 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
     bytesFreed: Math.max(0, bytesBefore - bytesAfter)
   } satisfies PruneSummary
 })
-
-/**
- * Returns free pages to the file system. A store made before autotune set incremental auto-vacuum is rebuilt
- * once (a full VACUUM, the first time something is pruned); after that each prune gives back only what it freed.
- */
-const giveBack = (sql: SqlClient.SqlClient, pruned: boolean) =>
-  Effect.gen(function* () {
-    // PostgreSQL: VACUUM makes the pruned rows' space reusable (autovacuum would, later); the files keep their size.
-    if (isPostgres(sql)) {
-      if (pruned) yield* sql`VACUUM traces, judge_scores, trace_scores, trace_packs, malformed_lines, feedback`
-      return
-    }
-    const mode = yield* sql<{ auto_vacuum: number }>`PRAGMA auto_vacuum`
-    if (Number(mode[0]?.auto_vacuum ?? 0) !== 2) {
-      if (!pruned) return
-      yield* sql`PRAGMA auto_vacuum = INCREMENTAL`
-      yield* sql`VACUUM`
-      return
-    }
-    // Each step of PRAGMA incremental_vacuum frees one page, and the SQL client steps a statement that returns
-    // no rows once: it is run once per free page (a day's prune at 5,000 turns is about 1,500 pages).
-    const free = yield* sql<{ n: number }>`SELECT freelist_count AS n FROM pragma_freelist_count()`
-    for (let i = 0; i < Number(free[0]?.n ?? 0); i++) yield* sql`PRAGMA incremental_vacuum`
-    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`
-  })

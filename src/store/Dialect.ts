@@ -41,3 +41,56 @@ export const jsonArrayLength = (sql: SqlClient.SqlClient, column: string) =>
 /** A top-level field of a JSON object stored as text, as text. */
 export const jsonField = (sql: SqlClient.SqlClient, column: string, field: string) =>
   sql.literal(isPostgres(sql) ? `(${column}::json ->> '${field}')` : `json_extract(${column}, '$.${field}')`)
+
+/**
+ * SQLite's CROSS JOIN keeps the written join order (its planner otherwise may start from the larger table);
+ * PostgreSQL plans joins itself and has no ON for a CROSS JOIN.
+ */
+export const orderedJoin = (sql: SqlClient.SqlClient) => sql.literal(isPostgres(sql) ? "JOIN" : "CROSS JOIN")
+
+/**
+ * Walking a table in storage order, in batches: SQLite's rowid, PostgreSQL's ctid (a row updated while
+ * walking moves to a later ctid; the caller's filter must keep it from being read twice).
+ */
+export const storageOrder = (sql: SqlClient.SqlClient) =>
+  isPostgres(sql)
+    ? { column: sql.literal("ctid"), start: "(0,0)" as unknown, at: (v: unknown) => sql`${String(v)}::tid` }
+    : { column: sql.literal("rowid"), start: 0 as unknown, at: (v: unknown) => sql`${Number(v)}` }
+
+/** After values were rewritten in place: no old copy stays in free pages or the WAL (SQLite), or in dead row versions (PostgreSQL). */
+export const rewriteTables = (sql: SqlClient.SqlClient, tables: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    // PostgreSQL: the tables are rewritten without old row versions; its WAL and backups are the server's.
+    if (isPostgres(sql)) {
+      for (const table of tables) yield* sql`VACUUM FULL ${sql(table)}`
+      return
+    }
+    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`
+    yield* sql`VACUUM`
+    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`
+  })
+
+/**
+ * Returns free pages to the file system. A store made before autotune set incremental auto-vacuum is rebuilt
+ * once (a full VACUUM, the first time something is pruned); after that each prune gives back only what it freed.
+ */
+export const giveBackSpace = (sql: SqlClient.SqlClient, pruned: boolean, tables: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    // PostgreSQL: VACUUM makes the pruned rows' space reusable (autovacuum would, later); the files keep their size.
+    if (isPostgres(sql)) {
+      if (pruned) yield* sql`VACUUM ${sql.literal(tables.join(", "))}`
+      return
+    }
+    const mode = yield* sql<{ auto_vacuum: number }>`PRAGMA auto_vacuum`
+    if (Number(mode[0]?.auto_vacuum ?? 0) !== 2) {
+      if (!pruned) return
+      yield* sql`PRAGMA auto_vacuum = INCREMENTAL`
+      yield* sql`VACUUM`
+      return
+    }
+    // Each step of PRAGMA incremental_vacuum frees one page, and the SQL client steps a statement that returns
+    // no rows once: it is run once per free page (a day's prune at 5,000 turns is about 1,500 pages).
+    const free = yield* sql<{ n: number }>`SELECT freelist_count AS n FROM pragma_freelist_count()`
+    for (let i = 0; i < Number(free[0]?.n ?? 0); i++) yield* sql`PRAGMA incremental_vacuum`
+    yield* sql`PRAGMA wal_checkpoint(TRUNCATE)`
+  })
