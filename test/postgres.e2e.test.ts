@@ -266,4 +266,36 @@ describe("PostgreSQL store", () => {
     expect((await runCli(["ingest", "--json"], first.env)).code).toBe(0)
     expect(fs.statSync(path.join(first.home, "install-id")).mode & 0o777).toBe(0o600)
   })
+
+  it("two daemons on one store: every cycle of both ends without a failure, no turn judged twice, SIGTERM stops both", async () => {
+    const url = await cluster.database("daemons")
+    const [a, b] = [host("host-da", url), host("host-db", url)]
+    a.write(scoredTurns("da", 0, 15, 0.4, Date.now() - 3_600_000))
+    b.write(scoredTurns("db", 0, 15, 0.4, Date.now() - 3_500_000))
+    const start = (h: ReturnType<typeof host>) => {
+      const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "daemon"], {
+        env: { PATH: process.env["PATH"] ?? "", HOME: h.home, ...h.env, ...llmEnv(), AUTOTUNE_INTERVAL_MINUTES: "0.005", AUTOTUNE_REPORT: "0" }
+      })
+      const out = { stderr: "", child }
+      child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()))
+      return out
+    }
+    const daemons = [start(a), start(b)]
+    const cycles = (d: { stderr: string }) => d.stderr.split("\n").filter((l) => l.includes('"cycle finished"'))
+    for (let waited = 0; daemons.some((d) => cycles(d).length < 3) && waited < 60_000; waited += 200) await new Promise((r) => setTimeout(r, 200))
+    for (const d of daemons) d.child.kill("SIGTERM")
+    const codes = await Promise.all(daemons.map((d) => new Promise<number | null>((resolve) => d.child.on("exit", resolve))))
+    expect(codes).toEqual([0, 0])
+    for (const d of daemons) {
+      const done = cycles(d).map((l) => JSON.parse(l) as { failed: string; deploy: unknown })
+      expect(done.length).toBeGreaterThanOrEqual(3)
+      expect(done.every((c) => c.failed === "none"), d.stderr).toBe(true)
+      expect(d.stderr).not.toContain('"level":"error"')
+    }
+    const [counted] = await query<{ n: number }>(url, "SELECT SUM(scored + unscored)::int AS n FROM judge_daily WHERE stage = 1")
+    const [stored] = await query<{ n: number; turns: number }>(url, "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS turns FROM judge_scores WHERE stage = 1")
+    expect(stored!.turns).toBe(30)
+    expect(counted!.n).toBe(stored!.n)
+    expect(await query(url, "SELECT COUNT(*)::int AS n FROM packs WHERE status = 'canary'")).toEqual([{ n: 1 }])
+  }, 120_000)
 })
