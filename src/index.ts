@@ -54,6 +54,7 @@ export type { OnceResult, ResolvedConfig }
 export { AppConfig, CONFIG_KEYS, SETTINGS, Settings, SettingsLive, settingsFrom, resolveConfig } from "./Config.js"
 export { makeAppLayer } from "./App.js"
 export { makeDbLayer, DbLive } from "./store/Db.js"
+export { makePgLayer } from "./store/Postgres.js"
 export { TraceSource } from "./stages/TraceSource.js"
 export { Feedback } from "./stages/Feedback.js"
 export { discover } from "./DotClaw.js"
