@@ -1,7 +1,8 @@
 /**
- * npm run bench:ingest [-- --traces=200000]
+ * npm run bench:ingest [-- --traces=200000 --runs=3]
  * Generates DotClaw-like traces, runs `autotune ingest` on them in its own process, and beside it the floor
- * (JSON.parse + one prepared statement in one transaction). Prints time, traces/s, MB/s and peak RSS.
+ * (JSON.parse + one prepared statement in one transaction), alternately, --runs times. Prints time, traces/s,
+ * MB/s and peak RSS of each run, the ratio of each pair and their median.
  * BENCH_KEEP=1 keeps the generated traces and store (for profiling) and prints where.
  */
 import { createHash } from "node:crypto"
@@ -10,7 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { traceLine } from "../test/helpers/traces.js"
 import { postgresBin, startPostgres } from "../test/helpers/postgres.js"
-import { arg, machine, measureCommand, measureNode } from "./util.js"
+import { arg, machine, type Measured, measureCommand, measureNode } from "./util.js"
 
 const N = arg("traces", 200_000)
 const DAYS = 7
@@ -49,18 +50,33 @@ const mb = bytes / 2 ** 20
 console.log(`bench:ingest: ${N} traces, ${mb.toFixed(1)} MB in ${DAYS} files; machine: ${machine()}`)
 
 const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: path.join(root, "none.json") }
-const ours = await measureCommand("dist/bin.js", ["ingest", "--json"], env)
-const summary = JSON.parse(ours.stdout.trim().split("\n").pop() ?? "") as { ingested: number }
-if (ours.stdout.trim().includes("\n")) console.log("unexpected stdout:", ours.stdout.slice(0, 500))
-if (summary.ingested !== N) throw new Error(`ingest stored ${summary.ingested} of ${N} traces`)
-const floor = await measureNode([".bench/bench/floor-ingest.js", traceDir, path.join(root, "floor.db")])
+// Runs alternate (ours, floor, ours, floor, ...) so that a slow spell of a shared machine hits both; each pair
+// gives a ratio and the median pair decides. Each of our runs starts from an empty store.
+const RUNS = arg("runs", 3)
+const storeFiles = () => fs.readdirSync(root).filter((f) => f.startsWith("autotune.db") || f.startsWith("floor.db"))
+const pairs: Array<{ ours: Measured; floor: Measured }> = []
+for (let r = 0; r < RUNS; r++) {
+  for (const f of storeFiles()) fs.rmSync(path.join(root, f), { force: true })
+  const ours = await measureCommand("dist/bin.js", ["ingest", "--json"], env)
+  const summary = JSON.parse(ours.stdout.trim().split("\n").pop() ?? "") as { ingested: number }
+  if (ours.stdout.trim().includes("\n")) console.log("unexpected stdout:", ours.stdout.slice(0, 500))
+  if (summary.ingested !== N) throw new Error(`ingest stored ${summary.ingested} of ${N} traces`)
+  const floor = await measureNode([".bench/bench/floor-ingest.js", traceDir, path.join(root, "floor.db")])
+  pairs.push({ ours, floor })
+}
 
 const row = (name: string, m: { seconds: number; maxRssMb: number }) =>
   `${name.padEnd(18)} ${m.seconds.toFixed(2).padStart(7)} s ${(N / m.seconds).toFixed(0).padStart(8)} traces/s ${(mb / m.seconds).toFixed(1).padStart(6)} MB/s ${m.maxRssMb.toFixed(0).padStart(5)} MB peak RSS`
-console.log(row("autotune ingest", ours))
-console.log(row("floor", floor))
-const ratio = ours.seconds / floor.seconds
-console.log(`ratio to floor: ${ratio.toFixed(2)}x (target <= 2.5x); peak RSS ${ours.maxRssMb.toFixed(0)} MB (target < 200 MB)`)
+pairs.forEach((p, r) => {
+  console.log(row(`autotune ingest #${r + 1}`, p.ours))
+  console.log(row(`floor #${r + 1}`, p.floor))
+})
+const ratios = pairs.map((p) => p.ours.seconds / p.floor.seconds)
+const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!
+const peak = Math.max(...pairs.map((p) => p.ours.maxRssMb))
+const ours = pairs[ratios.indexOf(median)]!.ours
+const floor = pairs[ratios.indexOf(median)]!.floor
+console.log(`ratio to floor per pair: ${ratios.map((x) => `${x.toFixed(2)}x`).join(", ")}; median ${median.toFixed(2)}x (target <= 2.5x); peak RSS ${peak.toFixed(0)} MB (target < 200 MB)`)
 
 // The same traces into the PostgreSQL store (a throwaway local cluster, fsync off as in the tests; the server's
 // memory is its own process and not in the peak RSS).
@@ -79,4 +95,4 @@ if (postgresBin() !== undefined) {
 } else console.log("PostgreSQL: Debian's postgresql is not installed; skipped")
 if (process.env["BENCH_KEEP"] === undefined) fs.rmSync(root, { recursive: true, force: true })
 else console.log(`kept ${root}`)
-if (ratio > 2.5 || ours.maxRssMb >= 200) process.exitCode = 1
+if (median > 2.5 || peak >= 200) process.exitCode = 1
