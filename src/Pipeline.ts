@@ -62,6 +62,12 @@ export const deployStage = Effect.gen(function* () {
   return { deployed, decisions }
 })
 
+/** This host's packs dir brought up to the shared store's active and canary packs. */
+const syncPacks = Effect.flatMap(Deployer, (d) => d.syncFromStore())
+
+/** Why a fleet host's cycle did no judging, optimizing or deciding. */
+export const FOLLOWER_WHY = "another host holds the fleet's leader lock (it judges, optimizes and decides this cycle)"
+
 /**
  * A command that judges, optimizes or decides (eval, optimize, deploy, behavior, rollback) runs as the fleet's
  * leader on a shared store: when another host's cycle holds the lock, it says so and waits for it to end.
@@ -71,7 +77,7 @@ export const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     const sql = yield* SqlClient.SqlClient
     if (!isPostgres(sql)) return yield* effect
     // What this host serves follows the store first: the decisions read the packs dir.
-    const led = Effect.zipRight(Effect.flatMap(Deployer, (d) => d.syncFromStore()), effect)
+    const led = Effect.zipRight(syncPacks, effect)
     const now = yield* withAdvisoryLock(sql, LEADER_LOCK, "try", led)
     if (Option.isSome(now)) return now.value
     yield* Effect.logInfo("another host holds the fleet's leader lock; waiting for its cycle to end")
@@ -100,7 +106,7 @@ export const onceStages = Effect.gen(function* () {
   const rescan = yield* runStage("redact", rescanAfterUpgrade)
   // A fleet's store says which packs each host serves: this host's packs dir follows it first.
   const fleet = isPostgres(sql)
-  const packs = fleet ? yield* runStage("packs", Effect.flatMap(Deployer, (d) => d.syncFromStore())) : ({ status: "skipped", why: "one host (SQLite store)" } as const)
+  const packs = fleet ? yield* runStage("packs", syncPacks) : ({ status: "skipped", why: "one host (SQLite store)" } as const)
   const ingest = yield* runStage("ingest", ingestStage)
   const llmSkip = runner.provider.available ? undefined : runner.provider.why
   // Once a stage has stopped the LLM work (a wrong key, an unknown model, a failing provider), later LLM
@@ -126,7 +132,7 @@ export const onceStages = Effect.gen(function* () {
   })
   // In a fleet, judging, optimizing and deciding run on one host at a time; the others only ingest.
   const led = fleet ? yield* withAdvisoryLock(sql, LEADER_LOCK, "try", decide) : Option.some(yield* decide)
-  const follower = { status: "skipped", why: "another host holds the fleet's leader lock (it judges, optimizes and decides this cycle)" } as const
+  const follower = { status: "skipped", why: FOLLOWER_WHY } as const
   const { behavior, eval: evaluation, optimize, deploy, retention } = Option.getOrElse(led, () => ({
     behavior: follower, eval: follower, optimize: follower, deploy: follower, retention: follower
   }))

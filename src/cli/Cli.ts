@@ -27,7 +27,7 @@ import type { EvalSummary } from "../stages/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { Deployer } from "../stages/Deployer.js"
 import { Optimizer } from "../stages/Optimizer.js"
-import { asLeader, behaviorStage, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
+import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
 import { daemon, onceLocked } from "../Runner.js"
 import { statusReport } from "./Status.js"
 import { writeReport } from "../report/Report.js"
@@ -322,7 +322,7 @@ const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
   else if (packs.status === "ok" && packs.summary.length > 0) lines.push(`packs from the store: ${packs.summary.join(", ")}`)
   lines.push(ingest.status === "ok" ? ingestSummaryLine(ingest.summary) : `ingest: ${ingest.status === "failed" ? ingest.error : ingest.why}`)
   // A fleet host that did not lead this cycle only ingested: one line says so.
-  const follower = deploy.status === "skipped" && /leader lock/.test(deploy.why)
+  const follower = deploy.status === "skipped" && deploy.why === FOLLOWER_WHY
   if (follower) lines.push(`judge, optimize, deploy: ${deploy.why}`)
   else lines.push(...decisionLines(run))
   const page = run.stages.report

@@ -69,9 +69,7 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
   const lowest = options.includeUnredacted ? 0 : 1
   const pageBytes = () => storeBytes(sql)
   // Rows are walked in storage order; a cleaned row's new redaction_version keeps it from being read twice.
-  const order = storageOrder(sql)
-  const rid = order.column
-  const ridValue = order.at
+  const { column: rid, start, at: ridValue } = storageOrder(sql)
   const bytesBefore = yield* pageBytes().pipe(Effect.mapError(fail))
 
   let total = 0
@@ -91,7 +89,7 @@ export const rescan = Effect.fn("Rescan.rescan")(function* (options: RescanOptio
   let done = 0
   for (const spec of TABLES) {
     const columns = [...spec.text, ...spec.json]
-    let after = order.start
+    let after = start
     let scanned = 0
     let changed = 0
     let replaced = 0

@@ -223,14 +223,16 @@ export const describePgCause = (cause: unknown): string => {
  */
 export const installId = (home: string): string => {
   const file = path.join(home, "install-id")
-  try {
-    return fs.readFileSync(file, "utf8").trim()
-  } catch {
-    const id = randomUUID()
+  if (!fs.existsSync(file)) {
     fs.mkdirSync(home, { recursive: true, mode: 0o700 })
-    fs.writeFileSync(file, `${id}\n`, { mode: 0o600, flag: "wx" })
-    return fs.readFileSync(file, "utf8").trim()
+    try {
+      fs.writeFileSync(file, `${randomUUID()}\n`, { mode: 0o600, flag: "wx" })
+    } catch (error) {
+      // Another process of this installation made it first: its id is the one.
+      if ((error as { code?: unknown }).code !== "EEXIST") throw error
+    }
   }
+  return fs.readFileSync(file, "utf8").trim()
 }
 
 const claimHost = (sql: SqlClient.SqlClient, hostId: string, install: string) =>
@@ -257,7 +259,12 @@ export const makePgLayer = (url: string, host?: { readonly hostId: string; reado
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.zipRight(
         withAdvisoryLock(sql, MIGRATE_LOCK, "wait", PgMigrator.run({ loader: PgMigrator.fromRecord(PG_MIGRATIONS) })),
-        host === undefined ? Effect.void : Effect.suspend(() => claimHost(sql, host.hostId, installId(host.home)))
+        host === undefined
+          ? Effect.void
+          : Effect.try({
+              try: () => installId(host.home),
+              catch: (cause) => new StoreError({ operation: `keep this installation's id in ${host.home}`, detail: cause instanceof Error ? cause.message : String(cause) })
+            }).pipe(Effect.flatMap((install) => claimHost(sql, host.hostId, install)))
       )
     )
   ).pipe(Layer.provide(NodeContext.layer))
