@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest"
 import { redactDeep, redactText } from "../src/privacy/Redactor.js"
+import { hasAlnumRun, RULE_GROUPS, RULES } from "../src/privacy/Rules.js"
+import { privacyCorpus } from "./helpers/privacyCorpus.js"
+import { traceObject } from "./helpers/traces.js"
 
 const SECRETS: ReadonlyArray<[string, string]> = [
   ["email", "write to ana.silva+trips@example.co.uk please"],
@@ -102,5 +105,59 @@ describe("redactDeep", () => {
       list: ["<redacted_email>"],
       n: 3
     })
+  })
+})
+
+describe("the detector's gates and scans", () => {
+  // A deterministic generator: letters, digits, the separators tokens use, spaces and non-ASCII.
+  const strings = (count: number) => {
+    const alphabet = "aZ9kQ3_-. :x\u00e9\u4e2d7Mb"
+    let seed = 12345
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+    return Array.from({ length: count }, () => {
+      const length = next() % 80
+      const alnumHeavy = next() % 2 === 0
+      let s = ""
+      for (let i = 0; i < length; i++) s += alnumHeavy && next() % 10 < 9 ? "aZ9kQ3x7Mb"[next() % 10] : alphabet[next() % alphabet.length]
+      return s
+    })
+  }
+
+  it("hasAlnumRun answers as /[A-Za-z0-9]{n}/ does", () => {
+    const texts = strings(5000)
+    for (const n of [1, 4, 16]) {
+      const regex = new RegExp(`[A-Za-z0-9]{${n}}`)
+      const wrong = texts.filter((t) => hasAlnumRun(t, n) !== regex.test(t))
+      expect(wrong).toEqual([])
+      expect(texts.filter((t) => regex.test(t)).length).toBeGreaterThan(100)
+    }
+  })
+
+  it("a group's gate holds wherever one of its rules' hints does, so gating changes no result", () => {
+    const texts = [...privacyCorpus().map((c) => c.text), ...strings(2000), ...Array.from({ length: 300 }, (_, i) => JSON.stringify(traceObject(i)))]
+    let opened = 0
+    for (const group of RULE_GROUPS) {
+      if (group.gate === undefined) continue
+      for (const text of texts) {
+        const hinted = group.rules.filter((r) => r.hint(text)).map((r) => r.name)
+        if (hinted.length > 0) {
+          opened++
+          expect({ text, hinted, gate: group.gate(text) }).toEqual({ text, hinted, gate: true })
+        }
+      }
+    }
+    expect(opened).toBeGreaterThan(500)
+    // And the grouped detector gives what running every rule in order gives.
+    const ruleByRule = (text: string) => {
+      let out = text
+      for (const rule of RULES) {
+        if (!rule.hint(out)) continue
+        rule.pattern.lastIndex = 0
+        out = out.replace(rule.pattern, (m: string, ...args: Array<string | undefined>) => rule.replace(m, ...args))
+      }
+      return out
+    }
+    const differ = texts.filter((t) => t.length >= 7 && redactText(t) !== ruleByRule(t))
+    expect(differ).toEqual([])
   })
 })

@@ -4,7 +4,7 @@
  * The rules live in Rules.ts; this file applies them and counts what they found.
  */
 import { escapeXml, MESSAGE_ELEMENT, unescapeXml } from "../Domain/Xml.js"
-import { mark, RULES, SECRET_KEY, secretValue } from "./Rules.js"
+import { mark, RULE_GROUPS, RULES, SECRET_KEY, secretValue } from "./Rules.js"
 
 /**
  * The version of the rule set. Every stored row records the version that redacted it, so a rule change
@@ -36,14 +36,17 @@ export const redactText = (text: string, findings?: Findings): string => {
   // mostly such short strings, and skipping them saves the 75 hints each.
   if (text.length < 7) return text
   let out = text
-  for (const rule of RULES) {
-    if (!rule.hint(out)) continue
-    rule.pattern.lastIndex = 0
-    out = out.replace(rule.pattern, (match: string, ...args: Array<string | undefined>) => {
-      const replaced = rule.replace(match, ...args)
-      if (replaced !== match) note(findings, rule.name)
-      return replaced
-    })
+  for (const group of RULE_GROUPS) {
+    if (group.gate !== undefined && !group.gate(out)) continue
+    for (const rule of group.rules) {
+      if (!rule.hint(out)) continue
+      rule.pattern.lastIndex = 0
+      out = out.replace(rule.pattern, (match: string, ...args: Array<string | undefined>) => {
+        const replaced = rule.replace(match, ...args)
+        if (replaced !== match) note(findings, rule.name)
+        return replaced
+      })
+    }
   }
   return out
 }
