@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest"
 import { LineBatcher } from "../src/stages/IngestBatch.js"
 import { TraceSource } from "../src/stages/TraceSource.js"
 import { appLayer, tempHome } from "./helpers/app.js"
+import { jsonOut, runCli } from "./helpers/cli.js"
 import { traceLine, traceLines } from "./helpers/traces.js"
 
 const FIXTURE = new URL("./fixtures/dotclaw/scenario-traces.jsonl", import.meta.url)
@@ -197,6 +198,61 @@ describe("ingest", () => {
   })
 })
 
+describe("the SQLite writer thread", () => {
+  // The built CLI writes through its writer thread (dist/store/sqliteWriterWorker.js); in this process the
+  // sources run and the row writer has no built thread beside it, so it writes inline. Both must store the same.
+  const tables = (home: string) => {
+    const d = db(home)
+    try {
+      return {
+        traces: d.prepare("SELECT * FROM traces ORDER BY trace_id").all().map((r) => ({ ...(r as object), ingested_at: 0 })),
+        packs: d.prepare("SELECT * FROM trace_packs ORDER BY trace_id, behavior").all(),
+        // line_hash covers the file's path, which differs between the two homes.
+        malformed: d.prepare("SELECT * FROM malformed_lines ORDER BY file, byte_offset").all().map((r) => ({ ...(r as object), seen_at: 0, line_hash: "" })),
+        positions: d.prepare("SELECT host_id, file, byte_offset, line_no, head_hash FROM ingest_positions ORDER BY file").all()
+      }
+    } finally {
+      d.close()
+    }
+  }
+  const write = (home: string, first: boolean) => {
+    // More lines than one transaction holds (20,000), duplicates within and across files and transactions,
+    // a trace seen again with other packs, malformed, blank and CRLF lines, and a half-written last line.
+    let body = ""
+    for (let i = 0; i < 45_000; i++) {
+      const n = first ? i : 45_000 + i
+      body += i % 997 === 0 ? "{not json\n" : i % 1013 === 0 ? "\n" : traceLine(i % 1500 === 0 ? n - 1 : n, i % 7 === 0 ? { packVersions: { "response-quality": `rq-${i % 3}` } } : {})
+      if (i % 4001 === 0) body = body.replace(/\n$/, "\r\n")
+    }
+    fs.appendFileSync(traceFile(home), body + (first ? '{"trace_id": "half' : ""))
+    if (first) fs.writeFileSync(traceFile(home, "trace-2026-11-21.jsonl"), traceLines(40_000, 3000))
+  }
+
+  it("stores exactly what the inline writer stores, through two runs", async () => {
+    const threaded = tempHome()
+    const inline = tempHome()
+    const env = { AUTOTUNE_HOME: threaded, AUTOTUNE_CONFIG_PATH: path.join(threaded, "none.json") }
+    for (const first of [true, false]) {
+      write(threaded, first)
+      write(inline, first)
+      const cli = jsonOut(await runCli(["ingest", "--json"], env)) as Record<string, unknown>
+      const here = await ingest(inline)
+      const summary = ({ lines, ingested, duplicates, malformed, pendingPartial }: Record<string, unknown>) => ({ lines, ingested, duplicates, malformed, pendingPartial })
+      expect(summary(cli)).toEqual(summary(here as unknown as Record<string, unknown>))
+      expect(here.ingested).toBeGreaterThan(20_000)
+    }
+    const [a, b] = [tables(threaded), tables(inline)]
+    expect(a.traces.length).toBeGreaterThan(80_000)
+    expect(a.malformed.length).toBeGreaterThan(80)
+    for (const key of ["traces", "packs", "malformed", "positions"] as const) {
+      const [x, y] = [a[key].map((r) => JSON.stringify(r).replaceAll(threaded, "HOME")), b[key].map((r) => JSON.stringify(r).replaceAll(inline, "HOME"))]
+      expect(x.length).toBe(y.length)
+      const first = x.findIndex((row, i) => row !== y[i])
+      expect({ key, first, row: x[first] }).toEqual({ key, first: -1, row: undefined })
+    }
+  }, 120_000)
+})
+
 describe("line batches", () => {
   it("cut lines across reads, drop CR, count blank lines, and carry each batch's file position", () => {
     const lines = [traceLine(1), "\n", traceLine(2).replace("\n", "\r\n"), "{not json\n", traceLine(3)]
@@ -204,22 +260,39 @@ describe("line batches", () => {
     const batcher = new LineBatcher("f.jsonl", true, 100, 7, 3)
     // Two reads that split the third line in the middle: the unfinished part is fed again with the next bytes.
     const cut = Buffer.byteLength(lines.slice(0, 2).join("")) + 20
-    const first = batcher.feed(bytes, cut)
-    expect(first.batches).toHaveLength(0)
-    const rest = Buffer.concat([bytes.subarray(first.rest, cut), bytes.subarray(cut)])
-    const second = batcher.feed(rest, rest.length)
-    expect(second.batches).toHaveLength(1)
-    const full = second.batches[0]!
+    const first = batcher.feed(bytes, 0, cut)
+    expect(first.batch).toBeUndefined()
+    const rest = Buffer.concat([bytes.subarray(first.next, cut), bytes.subarray(cut)])
+    // The batch fills at the third line and feeding stops there, before the lines after it.
+    const second = batcher.feed(rest, 0, rest.length)
+    const full = second.batch!
     const third = Buffer.byteLength(lines.slice(0, 3).join(""))
-    expect(full).toMatchObject({ lines: 3, byteOffset: 100 + third, lineNo: 10 })
+    expect(full).toMatchObject({ lines: 3, traces: 2, byteOffset: 100 + third, lineNo: 10 })
     expect(full.parsed.map((p) => p.lineNo)).toEqual([8, 10])
     expect(full.parsed[1]!.byteOffset).toBe(100 + Buffer.byteLength(lines.slice(0, 2).join("")))
     expect(full.parsed[1]!.trace.inputText).not.toContain("\r")
+    const after = batcher.feed(rest, second.next, rest.length)
+    expect(after.batch).toBeUndefined()
     const last = batcher.take()!
-    expect(last).toMatchObject({ lines: 2, lineNo: 12, malformedKinds: ["invalid JSON"] })
+    expect(last).toMatchObject({ lines: 2, traces: 1, lineNo: 12, malformedKinds: ["invalid JSON"] })
     expect(last.byteOffset).toBe(100 + Buffer.byteLength(lines.join("")))
     expect(batcher.take()).toBeUndefined()
     // What is left unread is the half-written last line.
-    expect(rest.length - second.rest).toBe(Buffer.byteLength('{"half'))
+    expect(rest.length - after.next).toBe(Buffer.byteLength('{"half'))
+  })
+
+  it("hand each parsed line to a sink before the batch it belongs to is returned, and no line of the next", () => {
+    const bytes = Buffer.from(traceLines(1, 5))
+    const sunk: Array<number> = []
+    const batcher = new LineBatcher("f.jsonl", true, 0, 0, 2, (p) => sunk.push(p.lineNo))
+    const first = batcher.feed(bytes, 0, bytes.length)
+    expect(first.batch).toMatchObject({ lines: 2, traces: 2, parsed: [] })
+    expect(sunk).toEqual([1, 2])
+    const second = batcher.feed(bytes, first.next, bytes.length)
+    expect(second.batch).toMatchObject({ lines: 2, traces: 2 })
+    expect(sunk).toEqual([1, 2, 3, 4])
+    expect(batcher.feed(bytes, second.next, bytes.length).batch).toBeUndefined()
+    expect(batcher.take()).toMatchObject({ lines: 1, traces: 1, lineNo: 5, byteOffset: bytes.length })
+    expect(sunk).toEqual([1, 2, 3, 4, 5])
   })
 })

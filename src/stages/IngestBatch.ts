@@ -1,15 +1,20 @@
 /**
  * Lines of a trace file into the rows one ingest transaction writes: parsed, normalized, redacted, with the
- * file position after the batch. No service and no store: TraceSource commits what this yields.
+ * file position after the batch. No service and no store: TraceSource commits what this yields. A batch either
+ * carries its parsed lines, or hands each to a sink as it is parsed (SQLite's bulk writer inserts it at once,
+ * inside the batch's open transaction, so a batch's traces are never all held in memory).
  */
 import * as fs from "node:fs"
-import { contentId, parseTraceLine, sampleDraw, type Trace } from "../Domain/Trace.js"
+import { contentId, parseTraceLine, type Trace } from "../Domain/Trace.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 
 // Lines per transaction. DotClaw's random `trace-<uuid>` keys touch index pages all over the tree, and each
 // commit writes every page it dirtied to the WAL: 5,000 lines a commit cut bench:ingest's system time by a
 // third against 1,000 (200,000 traces), for about 15 MB more peak memory.
 export const BATCH_LINES = 5000
+
+/** Where each parsed line goes when it is not kept in its batch. */
+export type ParsedSink = (parsed: Parsed) => void
 
 /** A parsed line and where it was. */
 export interface Parsed {
@@ -19,9 +24,11 @@ export interface Parsed {
 }
 
 export interface Batch {
-  /** Parsed lines in file order (the first line of a trace id is the one stored); rows are made as they are written. */
+  /** Parsed lines in file order (the first line of a trace id is the one stored); empty when a sink took them. */
   readonly parsed: ReadonlyArray<Parsed>
-  readonly malformed: ReadonlyArray<Record<string, string | number>>
+  /** Lines that parsed as traces, kept or sunk. */
+  readonly traces: number
+  readonly malformed: ReadonlyArray<Record<(typeof MALFORMED_COLUMNS)[number], string | number>>
   /** The kind of problem of each malformed line ("bad timestamp", "invalid JSON", …). */
   readonly malformedKinds: ReadonlyArray<string>
   /** Complete lines in the batch, blank ones included. */
@@ -31,44 +38,13 @@ export interface Batch {
   readonly lineNo: number
 }
 
-/** The `traces` row of a parsed line; made per insert statement, so a batch keeps only the parsed traces alive. */
-export const traceRow = ({ trace: t, byteOffset, lineNo }: Parsed, file: string, now: number, redactionVersion: number) => ({
-  trace_id: t.traceId,
-  sample_draw: sampleDraw(t.traceId),
-  ts: t.timestamp,
-  created_at: t.createdAt,
-  chat_id: t.chatId,
-  group_folder: t.groupFolder,
-  user_id: t.userId,
-  model_id: t.modelId,
-  source: t.source,
-  input_text: t.inputText,
-  message_text: t.messageText,
-  output_text: t.outputText,
-  memory_summary: t.memorySummary,
-  memory_facts_json: JSON.stringify(t.memoryFacts),
-  memory_recall_json: JSON.stringify(t.memoryRecall),
-  session_recall_json: JSON.stringify(t.sessionRecall),
-  tool_calls_json: JSON.stringify(t.toolCalls),
-  tool_call_count: t.toolCalls.length,
-  tool_failure_count: t.toolCalls.filter((c) => !c.ok).length,
-  latency_ms: t.latencyMs,
-  tokens_prompt: t.tokensPrompt,
-  tokens_completion: t.tokensCompletion,
-  cost_usd: t.costUsd,
-  error_code: t.errorCode,
-  is_error: t.isError ? 1 : 0,
-  extra_json: JSON.stringify(t.extra),
-  file,
-  byte_offset: byteOffset,
-  line_no: lineNo,
-  ingested_at: now,
-  redaction_version: redactionVersion
-})
+/** The columns of a `malformed_lines` row, in the order the bulk writer binds them. */
+export const MALFORMED_COLUMNS = ["line_hash", "file", "line_no", "byte_offset", "reason", "excerpt", "seen_at", "redaction_version"] as const
 
 /** Splits bytes into lines and lines into batches of BATCH_LINES, keeping the file position of each. */
 export class LineBatcher {
   private parsed: Array<Parsed> = []
+  private traces = 0
   private malformed: Array<Batch["malformed"][number]> = []
   private kinds: Array<string> = []
   private lines = 0
@@ -79,30 +55,42 @@ export class LineBatcher {
     private readonly redact: boolean,
     public byteOffset: number,
     public lineNo: number,
-    private readonly batchLines = BATCH_LINES
+    private readonly batchLines = BATCH_LINES,
+    private readonly sink?: ParsedSink
   ) {
     this.version = storedVersion(redact)
   }
 
-  /** The complete lines of buffer[0, end): the batches they filled, and where the unfinished last line starts. */
-  feed(buffer: Buffer, end: number): { readonly batches: ReadonlyArray<Batch>; readonly rest: number } {
-    const batches: Array<Batch> = []
-    let lineStart = 0
+  /**
+   * The complete lines of buffer[start, end) until a batch fills: that batch, if one did, and where the first
+   * line not taken starts. Stopping at a full batch keeps every line a sink got in the batch it belongs to.
+   */
+  feed(buffer: Buffer, start: number, end: number): { readonly batch: Batch | undefined; readonly next: number } {
+    let lineStart = start
     let nl = buffer.indexOf(10, lineStart)
     while (nl !== -1 && nl < end) {
       this.line(buffer.toString("utf8", lineStart, nl > lineStart && buffer[nl - 1] === 13 ? nl - 1 : nl), nl - lineStart + 1)
-      if (this.lines >= this.batchLines) batches.push(this.take()!)
       lineStart = nl + 1
+      if (this.lines >= this.batchLines) return { batch: this.take(), next: lineStart }
       nl = buffer.indexOf(10, lineStart)
     }
-    return { batches, rest: lineStart }
+    return { batch: undefined, next: lineStart }
   }
 
   /** The lines read since the last batch, if any. */
   take(): Batch | undefined {
     if (this.lines === 0) return undefined
-    const batch: Batch = { parsed: this.parsed, malformed: this.malformed, malformedKinds: this.kinds, lines: this.lines, byteOffset: this.byteOffset, lineNo: this.lineNo }
+    const batch: Batch = {
+      parsed: this.parsed,
+      traces: this.traces,
+      malformed: this.malformed,
+      malformedKinds: this.kinds,
+      lines: this.lines,
+      byteOffset: this.byteOffset,
+      lineNo: this.lineNo
+    }
     this.parsed = []
+    this.traces = 0
     this.malformed = []
     this.kinds = []
     this.lines = 0
@@ -117,7 +105,10 @@ export class LineBatcher {
     if (raw.trim() === "") return
     const parsed = parseTraceLine(raw, this.redact)
     if (parsed.ok) {
-      this.parsed.push({ trace: parsed.trace, byteOffset: at, lineNo: this.lineNo })
+      this.traces++
+      const line = { trace: parsed.trace, byteOffset: at, lineNo: this.lineNo }
+      if (this.sink === undefined) this.parsed.push(line)
+      else this.sink(line)
       return
     }
     this.kinds.push(parsed.kind)
@@ -144,31 +135,46 @@ export interface ReadEnd {
 
 /**
  * Reads an open file from a saved position up to `size` (the size seen at the start: a line DotClaw appends
- * meanwhile waits for the next run) and yields its batches in order.
+ * meanwhile waits for the next run) and yields its batches in order, each as soon as it is full.
  */
-export function* fileBatches(fd: number, file: string, redact: boolean, from: { readonly byteOffset: number; readonly lineNo: number }, size: number): Generator<Batch, ReadEnd> {
-  const batcher = new LineBatcher(file, redact, from.byteOffset, from.lineNo)
-  // One reused buffer: bytes [0, carried) are the unfinished line from the previous read. Allocating a fresh
-  // Buffer per chunk would pile up external memory faster than the GC returns it.
+export function* fileBatches(
+  fd: number,
+  file: string,
+  redact: boolean,
+  from: { readonly byteOffset: number; readonly lineNo: number },
+  size: number,
+  options: { readonly batchLines?: number; readonly sink?: ParsedSink } = {}
+): Generator<Batch, ReadEnd> {
+  const batcher = new LineBatcher(file, redact, from.byteOffset, from.lineNo, options.batchLines, options.sink)
+  // One reused buffer holding bytes [start, end) not yet taken as lines. Allocating a fresh Buffer per chunk
+  // would pile up external memory faster than the GC returns it.
   let buffer = Buffer.alloc(2 * CHUNK_BYTES)
-  let carried = 0
+  let start = 0
+  let end = 0
   let readAt = from.byteOffset
-  while (readAt < size) {
-    if (carried === buffer.length) {
+  for (;;) {
+    const { batch, next } = batcher.feed(buffer, start, end)
+    start = next
+    if (batch !== undefined) {
+      yield batch
+      continue
+    }
+    if (readAt >= size) break
+    // Only an unfinished line is left: move it to the front and read more after it.
+    buffer.copy(buffer, 0, start, end)
+    end -= start
+    start = 0
+    if (end === buffer.length) {
       const bigger = Buffer.alloc(buffer.length * 2)
-      buffer.copy(bigger, 0, 0, carried)
+      buffer.copy(bigger, 0, 0, end)
       buffer = bigger
     }
-    const bytesRead = fs.readSync(fd, buffer, carried, Math.min(buffer.length - carried, size - readAt), readAt)
+    const bytesRead = fs.readSync(fd, buffer, end, Math.min(buffer.length - end, size - readAt), readAt)
     if (bytesRead === 0) break
     readAt += bytesRead
-    const end = carried + bytesRead
-    const { batches, rest } = batcher.feed(buffer, end)
-    yield* batches
-    buffer.copy(buffer, 0, rest, end)
-    carried = end - rest
+    end += bytesRead
   }
   const last = batcher.take()
   if (last !== undefined) yield last
-  return { bytes: readAt - from.byteOffset, carried }
+  return { bytes: readAt - from.byteOffset, carried: end - start }
 }

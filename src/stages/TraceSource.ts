@@ -1,14 +1,16 @@
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings, storeLocation } from "../Config.js"
 import { FileError, StoreError } from "../Domain/Errors.js"
-import { type Batch, fileBatches, traceRow } from "./IngestBatch.js"
+import { type Batch, fileBatches, MALFORMED_COLUMNS, type Parsed, type ReadEnd } from "./IngestBatch.js"
 import { storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
-import { insertIgnore } from "../store/Dialect.js"
+import { insertIgnore, isPostgres } from "../store/Dialect.js"
+import { openRowWriter, type RowWriter } from "../store/SqliteBulk.js"
+import { PACK_COLUMNS, packValues, type StoredAt, TRACE_COLUMNS, traceRow, traceValues } from "../store/TraceRows.js"
 
 export interface IngestSummary {
   readonly files: number
@@ -38,7 +40,29 @@ type Totals = { -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "file
 }
 
 const ROWS_PER_INSERT = 500
+// SQLite (readBulk): lines per transaction, and per hand-over to the row writer within one.
+const BULK_BATCH_LINES = 20_000
+const BULK_CHUNK_LINES = 100
+const UPSERT_POSITION = `INSERT INTO ingest_positions (host_id, file, file_id, byte_offset, line_no, head_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
+  line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
+const insertOrIgnore = (table: string, columns: ReadonlyArray<string>) =>
+  `INSERT OR IGNORE INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`
+// The row writer's statements, named by their index.
+const [TRACE, PACK, MALFORMED, POSITION] = [0, 1, 2, 3] as const
+const BULK_STATEMENTS = [
+  insertOrIgnore("traces", TRACE_COLUMNS),
+  insertOrIgnore("trace_packs", PACK_COLUMNS),
+  insertOrIgnore("malformed_lines", MALFORMED_COLUMNS),
+  UPSERT_POSITION
+]
 const HEAD_BYTES = 512
+
+/** Where reading a file starts. */
+interface From {
+  readonly byteOffset: number
+  readonly lineNo: number
+}
 
 interface Position {
   readonly fileId: string
@@ -63,22 +87,38 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
     const sql = yield* SqlClient.SqlClient
     const { config, dotclawHome } = yield* Settings
 
+    // SQLite's rows go through a bulk writer (store/SqliteBulk.ts); PostgreSQL's as multi-row INSERTs.
+    const bulkFile = isPostgres(sql) ? undefined : config.dbPath
+
     /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
-    const commitBatch = (file: string, batch: Batch | undefined, next: Position) =>
+    const storedAt = (file: string, p: Parsed, now: number): StoredAt => ({ file, byteOffset: p.byteOffset, lineNo: p.lineNo, now, redactionVersion: storedVersion(config.redact) })
+    // In UPSERT_POSITION's column order.
+    const positionRow = (file: string, next: Position, now: number) =>
+      ({ host_id: config.hostId, file, file_id: next.fileId, byte_offset: next.byteOffset, line_no: next.lineNo, head_hash: next.headHash, updated_at: now })
+
+    /** A file's position alone (a file read again from the start, or seen for the first time with nothing new). */
+    const savePosition = (writer: RowWriter | undefined, file: string, next: Position) => {
+      const save: Effect.Effect<unknown, SqlError.SqlError> = writer === undefined
+        ? commitStatements(file, undefined, next)
+        : Effect.zipRight(writer.begin, Effect.suspend(() => {
+            writer.add([POSITION, Object.values(positionRow(file, next, Date.now()))])
+            return Effect.flatten(writer.commit)
+          })).pipe(Effect.onError(() => writer.rollback))
+      return save.pipe(Effect.mapError(storeError(`ingest of ${file}`)))
+    }
+
+    const commitStatements = (file: string, batch: Batch | undefined, next: Position) =>
       writeTransaction(sql,
         Effect.gen(function* () {
           const now = Date.now()
-          const version = storedVersion(config.redact)
-          // Which traces are new: only they get pack rows, so a trace seen twice keeps the versions it was first stored with.
           const fresh = new Set<string>()
           for (const rows of chunks(batch?.parsed ?? [], ROWS_PER_INSERT)) {
-            const ids = yield* insertIgnore(sql, "traces", rows.map((p) => traceRow(p, file, now, version)), "trace_id")
+            const ids = yield* insertIgnore(sql, "traces", rows.map((p) => traceRow(p.trace, storedAt(file, p, now))), "trace_id")
             for (const r of ids) fresh.add(r["trace_id"] as string)
           }
           const inserted = fresh.size
-          // The first line of a new trace is the one stored (INSERT OR IGNORE keeps the first of a batch too).
           const packs = (batch?.parsed ?? []).filter((p) => fresh.delete(p.trace.traceId)).flatMap((p) =>
-            Object.entries(p.trace.packVersions).map(([behavior, version]) => ({ trace_id: p.trace.traceId, behavior, version, created_at: p.trace.createdAt }))
+            packValues(p.trace).map((values) => Object.fromEntries(PACK_COLUMNS.map((c, i) => [c, values[i]])))
           )
           for (const rows of chunks(packs, ROWS_PER_INSERT)) {
             yield* insertIgnore(sql, "trace_packs", rows)
@@ -86,19 +126,12 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
           for (const rows of chunks(batch?.malformed ?? [], ROWS_PER_INSERT)) {
             yield* insertIgnore(sql, "malformed_lines", rows)
           }
-          yield* sql`INSERT INTO ingest_positions ${sql.insert({
-            host_id: config.hostId,
-            file,
-            file_id: next.fileId,
-            byte_offset: next.byteOffset,
-            line_no: next.lineNo,
-            head_hash: next.headHash,
-            updated_at: now
-          })} ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
+          yield* sql`INSERT INTO ingest_positions ${sql.insert(positionRow(file, next, now))}
+            ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
             line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
           return inserted
         })
-      ).pipe(Effect.mapError(storeError(`ingest of ${file}`)))
+      )
 
     const savedPosition = (file: string) =>
       sql<{ fileId: string; byteOffset: number; lineNo: number; headHash: string }>`
@@ -126,17 +159,77 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       })
 
     /** The batches of one file from its saved position, in order; `commit` is called for each before the next is read. */
-    const readBatches = (file: string, handle: fs.promises.FileHandle, from: { readonly byteOffset: number; readonly lineNo: number }, size: number, commit: (batch: Batch) => Effect.Effect<void, StoreError>) =>
+    /** PostgreSQL: batches of parsed lines, each committed as multi-row INSERTs with the file position after it. */
+    const readStatements = (file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void) =>
       Effect.gen(function* () {
         const batches = fileBatches(handle.fd, file, config.redact, from, size)
         for (;;) {
           const next = yield* Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
           if (next.done === true) return next.value
-          yield* commit(next.value)
+          const inserted = yield* commitStatements(file, next.value, positionAt(next.value)).pipe(Effect.mapError(storeError(`ingest of ${file}`)))
+          committed(next.value, inserted)
         }
       })
 
+    /**
+     * SQLite: each trace goes to the row writer as it is parsed (so a batch's traces are never all in memory,
+     * and SQLite writes while the next lines are parsed), and each transaction commits with the file position
+     * after its last line. Only a new trace gets pack rows: one seen twice keeps the versions it was first
+     * stored with, and the first line of a trace id is the one stored.
+     */
+    const readBulk = (writer: RowWriter, file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void): Effect.Effect<ReadEnd, FileError | StoreError> =>
+      Effect.gen(function* () {
+        let now = Date.now()
+        const sink = (p: Parsed) =>
+          writer.add([TRACE, traceValues(p.trace, storedAt(file, p, now)), packValues(p.trace).map((values) => [PACK, values] as const)])
+        const batches = fileBatches(handle.fd, file, config.redact, from, size, { batchLines: BULK_CHUNK_LINES, sink })
+        let chunks: Array<Batch> = []
+        let lines = 0
+        // The last commit handed to the writer and its chunks: counted once it is done, while the next
+        // transaction's lines are already being read.
+        let pending: Effect.Effect<void, SqlError.SqlError> = Effect.void
+        const commit = Effect.gen(function* () {
+          const last = chunks[chunks.length - 1]!
+          for (const chunk of chunks) for (const m of chunk.malformed) writer.add([MALFORMED, MALFORMED_COLUMNS.map((c) => m[c])])
+          writer.add([POSITION, Object.values(positionRow(file, positionAt(last), now))])
+          const done = yield* writer.commit
+          yield* pending
+          const mine = chunks
+          // Counted per chunk for progress; the new traces of the whole transaction go with its last chunk.
+          pending = Effect.map(done, (changed) => mine.forEach((chunk, i) => committed(chunk, i === mine.length - 1 ? changed[TRACE]! : 0)))
+          chunks = []
+          lines = 0
+        })
+        const read = Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
+        const loop = Effect.gen(function* () {
+          for (;;) {
+            if (chunks.length === 0) {
+              yield* writer.begin
+              now = Date.now()
+            }
+            const next = yield* read
+            if (next.done === true) {
+              if (chunks.length > 0) yield* commit
+              else yield* writer.rollback
+              yield* pending
+              return next.value
+            }
+            chunks.push(next.value)
+            lines += next.value.lines
+            if (lines >= BULK_BATCH_LINES) yield* commit
+            else yield* writer.flush
+          }
+        })
+        return yield* loop.pipe(
+          Effect.mapError((e) => (e._tag === "FileError" ? e : storeError(`ingest of ${file}`)(e))),
+          // What was committed before the failure is counted, so the error can say how much was saved.
+          Effect.onError(() => Effect.zipRight(Effect.ignore(Effect.suspend(() => pending)), writer.rollback))
+        )
+      })
+
     const ingestFile = (
+      // Opened on first use: a run with nothing new starts no writer.
+      writer: Effect.Effect<RowWriter, StoreError, Scope.Scope> | undefined,
       file: string,
       totals: Totals,
       progress: (bytes: number) => void
@@ -153,24 +246,27 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
             }
             const positionAt = (byteOffset: number, lineNo: number): Position => ({ fileId: start.fileId, byteOffset, lineNo, headHash: start.hashAt(byteOffset) })
             let position = positionAt(start.byteOffset, start.lineNo)
+            const committed = (batch: Batch, inserted: number) => {
+              const before = position.byteOffset
+              position = positionAt(batch.byteOffset, batch.lineNo)
+              totals.lines += batch.lines
+              totals.ingested += inserted
+              totals.duplicates += batch.traces - inserted
+              totals.malformed += batch.malformed.length
+              for (const kind of batch.malformedKinds) totals.malformedReasons[kind] = (totals.malformedReasons[kind] ?? 0) + 1
+              progress(batch.byteOffset - before)
+            }
+            const after = (batch: Batch) => positionAt(batch.byteOffset, batch.lineNo)
             // Read only up to the size seen at the start; a line DotClaw appends meanwhile waits for the next run.
-            const end = yield* readBatches(file, handle, start, stat.size, (batch) =>
-              Effect.gen(function* () {
-                const before = position.byteOffset
-                position = positionAt(batch.byteOffset, batch.lineNo)
-                const inserted = yield* commitBatch(file, batch, position)
-                totals.lines += batch.lines
-                totals.ingested += inserted
-                totals.duplicates += batch.parsed.length - inserted
-                totals.malformed += batch.malformed.length
-                for (const kind of batch.malformedKinds) totals.malformedReasons[kind] = (totals.malformedReasons[kind] ?? 0) + 1
-                progress(batch.byteOffset - before)
-              })
-            )
+            const end = writer === undefined
+              ? yield* readStatements(file, handle, start, stat.size, after, committed)
+              : start.byteOffset >= stat.size
+                ? { bytes: 0, carried: 0 }
+                : yield* readBulk(yield* writer, file, handle, start, stat.size, after, committed)
             if (end.carried > 0) totals.pendingPartial++
             // Record the position even when no line was new, so a replaced file is not re-read each run.
             if (start.restarted || (yield* savedPosition(file)) === undefined) {
-              yield* commitBatch(file, undefined, position)
+              yield* savePosition(writer === undefined ? undefined : yield* writer, file, position)
             }
             totals.bytes += end.bytes
           }),
@@ -196,6 +292,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         yield* Effect.logWarning(`${where}trace dir ${config.traceDir} does not exist yet; nothing to ingest (set DOTCLAW_HOME or AUTOTUNE_TRACE_DIR if DotClaw writes elsewhere)`)
       }
       const files = exists ? yield* listFiles : []
+      const writer = bulkFile === undefined ? undefined : yield* Effect.cached(openRowWriter(bulkFile, BULK_STATEMENTS).pipe(Effect.mapError(storeError("open the store for ingest"))))
       const sizes = files.map((f) => {
         try {
           return fs.statSync(f).size
@@ -207,7 +304,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       let bytesDone = 0
       const totals: Totals = { lines: 0, ingested: 0, duplicates: 0, malformed: 0, malformedReasons: {}, bytes: 0, restarted: 0, pendingPartial: 0 }
       for (const file of files) {
-        yield* ingestFile(file, totals, (n) => {
+        yield* ingestFile(writer, file, totals, (n) => {
           bytesDone += n
           onProgress?.({ bytesDone, bytesTotal, file })
         }).pipe(
@@ -238,7 +335,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       }
       const summary: IngestSummary = { files: files.length, ...totals, elapsedMs: Date.now() - started }
       return summary
-    })
+    }, Effect.scoped)
 
     return { ingest } as const
   })

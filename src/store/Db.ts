@@ -347,7 +347,7 @@ const scoreDailyTriggers = (sql: SqlClient.SqlClient) => [
     BEGIN ${scoreDailyUpsert("OLD", -1)} ${scoreDailyUpsert("NEW", 1)} END`)
 ]
 
-const isBusy = (error: SqlError.SqlError) => {
+export const isBusy = (error: SqlError.SqlError) => {
   const code = (error.cause as { code?: unknown } | undefined)?.code
   return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code === "SQLITE_BUSY_SNAPSHOT"
 }

@@ -1,0 +1,77 @@
+/**
+ * The thread that writes ingest's rows to the SQLite store (see SqliteBulk.ts): it runs the statements it is
+ * sent, so the main thread parses and redacts the next lines while SQLite writes these. It holds no Effect
+ * runtime and no rules: a few MB of its own, against the hundreds the main thread's modules take.
+ */
+import Database from "better-sqlite3"
+import { parentPort, workerData } from "node:worker_threads"
+import type { ToWriter, FromWriter, WriterSetup } from "./SqliteBulk.js"
+
+const setup = workerData as WriterSetup
+const db = new Database(setup.filename, { fileMustExist: true })
+for (const pragma of setup.pragmas) db.pragma(pragma)
+const statements = setup.statements.map((text) => db.prepare(text))
+const port = parentPort!
+const reply = (message: FromWriter) => port.postMessage(message)
+
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+const isBusy = (e: unknown) => ["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT"].includes((e as { code?: string }).code ?? "")
+
+/** BEGIN IMMEDIATE, waiting out another process's write (better-sqlite3 waits 5 s a try) for up to two minutes. */
+const begin = () => {
+  const until = Date.now() + 120_000
+  for (let wait = 50; ; wait = Math.min(wait * 2, 5000)) {
+    try {
+      db.exec("BEGIN IMMEDIATE")
+      return
+    } catch (e) {
+      if (!isBusy(e) || Date.now() > until) throw e
+      sleep(wait)
+    }
+  }
+}
+
+const handle = (message: ToWriter): FromWriter => {
+  switch (message.type) {
+    case "begin":
+      begin()
+      return { id: message.id, changed: [] }
+    case "rows": {
+      // Rows handed over after a failed statement find its transaction rolled back: they must not be written
+      // one by one outside it.
+      if (!db.inTransaction) throw new Error("no open transaction (an earlier statement of this batch failed)")
+      const changed = statements.map(() => 0)
+      for (const [statement, values, then] of message.rows) {
+        if (statements[statement]!.run(...values).changes === 0) continue
+        changed[statement]!++
+        for (const [next, nextValues] of then ?? []) statements[next]!.run(...nextValues)
+      }
+      return { id: message.id, changed }
+    }
+    case "commit":
+      db.exec("COMMIT")
+      return { id: message.id, changed: [] }
+    case "rollback":
+      if (db.inTransaction) db.exec("ROLLBACK")
+      return { id: message.id, changed: [] }
+    case "close":
+      db.close()
+      return { id: message.id, changed: [] }
+  }
+}
+
+port.on("message", (message: ToWriter) => {
+  try {
+    reply(handle(message))
+  } catch (e) {
+    // SQLite rolls some failures back itself (a full disk); the rest are rolled back here, so that a failed
+    // batch leaves nothing behind and the main thread can report it.
+    try {
+      if (db.inTransaction) db.exec("ROLLBACK")
+    } catch {
+      // the transaction is gone already
+    }
+    const error = e as { code?: unknown; message?: unknown }
+    reply({ id: message.id, error: { code: typeof error.code === "string" ? error.code : "", message: String(error.message ?? e) } })
+  }
+})
