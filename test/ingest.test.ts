@@ -228,6 +228,32 @@ describe("the SQLite writer thread", () => {
     if (first) fs.writeFileSync(traceFile(home, "trace-2026-11-21.jsonl"), traceLines(40_000, 3000))
   }
 
+  it("a statement the thread cannot run fails the ingest in one line; the committed transactions stay, the failed one leaves nothing", async () => {
+    const home = tempHome()
+    const env = { AUTOTUNE_HOME: home }
+    expect((await runCli(["ingest"], env)).code).toBe(0) // creates the store
+    const rw = new Database(path.join(home, "autotune.db"))
+    rw.exec("CREATE TRIGGER refuse BEFORE INSERT ON traces WHEN NEW.trace_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END")
+    rw.close()
+    const lines = traceLines(0, 25_000).split("\n")
+    lines[22_000] = traceLine(22_000).trim().replace(/"trace_id":"[^"]*"/, '"trace_id":"boom"')
+    fs.writeFileSync(traceFile(home), lines.join("\n"))
+    const failed = await runCli(["ingest"], env)
+    expect(failed.code).toBe(1)
+    expect(failed.stderr.trim().split("\n")).toHaveLength(1)
+    expect(failed.stderr).toMatch(/boom refused.*20000 new trace\(s\) were saved before it/)
+    const d = db(home)
+    expect(d.prepare("SELECT COUNT(*) AS n FROM traces").get()).toEqual({ n: 20_000 })
+    expect(d.prepare("SELECT COUNT(*) AS n FROM trace_packs").get()).toEqual({ n: 40_000 })
+    expect(d.prepare("SELECT line_no FROM ingest_positions").get()).toEqual({ line_no: 20_000 })
+    d.close()
+    const fix = new Database(path.join(home, "autotune.db"))
+    fix.exec("DROP TRIGGER refuse")
+    fix.close()
+    expect(jsonOut(await runCli(["ingest", "--json"], env))).toMatchObject({ ingested: 5_000, duplicates: 0 })
+    expect(count(home, "traces")).toBe(25_000)
+  }, 60_000)
+
   it("stores exactly what the inline writer stores, through two runs", async () => {
     const threaded = tempHome()
     const inline = tempHome()

@@ -14,7 +14,7 @@ import Database from "better-sqlite3"
 import { Effect, Scope } from "effect"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
-import { Worker } from "node:worker_threads"
+import { type MessagePort, MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads"
 import { busyRetry, isBusy } from "./Db.js"
 
 /** A row: which statement, its values, and the rows to write only when this one was new (a trace's packs). */
@@ -42,8 +42,16 @@ export interface WriterSetup {
   readonly pragmas: ReadonlyArray<string>
   readonly statements: ReadonlyArray<string>
 }
-export type Request = { readonly type: "begin" | "commit" | "rollback" | "close" } | { readonly type: "rows"; readonly rows: ReadonlyArray<Row> }
+export type Request = { readonly type: "begin" | "commit" | "rollback" } | { readonly type: "rows"; readonly rows: ReadonlyArray<Row> }
 export type ToWriter = { readonly id: number } & Request
+/** What the thread is started with: the setup, the port it answers on, and its shared count of answers. */
+export interface ThreadData extends WriterSetup {
+  readonly replies: MessagePort
+  readonly done: SharedArrayBuffer
+}
+interface Counts {
+  readonly changed: Array<number>
+}
 export type FromWriter =
   | { readonly id: number; readonly changed: ReadonlyArray<number> }
   | { readonly id: number; readonly error: { readonly code: string; readonly message: string } }
@@ -52,12 +60,15 @@ export type FromWriter =
 // larger WAL between checkpoints: a batch rewrites index pages that a checkpoint after every commit would copy
 // into the database again each time.
 const PRAGMAS = ["synchronous = NORMAL", "wal_autocheckpoint = 10000", "journal_size_limit = 67108864"]
-// Hand-overs the thread may be behind before the main thread waits. With TraceSource's hand-overs of 100
-// traces, rows live too briefly to reach the main thread's old generation: 1,000-trace hand-overs, or 16 in
-// flight, cost 20-40 MB more peak RSS on bench:ingest and were no faster.
-const MAX_IN_FLIGHT = 4
+// Hand-overs (of 100 traces each, from TraceSource) the thread may be behind before the main thread waits:
+// enough to go on parsing through a commit (~80 ms for 20,000 lines, some 2,700 traces' worth of parsing).
+// On bench:ingest's 200,000 traces: 4 in flight, 6.4-6.6 s (0.9 s blocked); 40, 5.9-6.1 s; more gained
+// nothing. What waits is serialized (native, ~110 KB a hand-over), and peak RSS stayed at 177-187 MB.
+const MAX_IN_FLIGHT = 40
 // The thread holds one hand-over of rows at a time; its heap stays small (bench:ingest: ~15 MB for the thread).
 const THREAD_HEAP = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 4 }
+// A thread that answers nothing for this long (BEGIN waits up to 2 minutes for another writer) has failed.
+const STALL_MS = 3 * 60_000
 
 const sqlError = (message: string) => (cause: unknown) => new SqlError.SqlError({ cause, message })
 
@@ -129,82 +140,94 @@ const inlineWriter = (filename: string, texts: ReadonlyArray<string>) =>
     })
   )
 
+/**
+ * The thread answers each request on a port of its own and counts it in shared memory; this side reads the
+ * answers synchronously (receiveMessageOnPort) and blocks (Atomics.wait) only when the thread is MAX_IN_FLIGHT
+ * requests behind. Waiting on promises instead cost a turn of the event loop per hand-over: about 1 s of a
+ * 7 s ingest of 200,000 traces, with the thread idle half the time.
+ */
 const threadWriter = (file: URL, setup: WriterSetup) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const worker = new Worker(file, { workerData: setup, resourceLimits: THREAD_HEAP })
-      const waiting = new Map<number, { resolve: (m: FromWriter) => void; reject: (e: unknown) => void }>()
-      const failAll = (cause: unknown) => {
-        for (const w of waiting.values()) w.reject(cause)
-        waiting.clear()
-      }
-      worker.on("message", (m: FromWriter) => {
-        waiting.get(m.id)?.resolve(m)
-        waiting.delete(m.id)
-      })
-      worker.on("error", failAll)
-      worker.on("exit", (code) => failAll(new Error(`the ingest writer thread stopped (exit ${code})`)))
-      return { worker, waiting }
+      const { port1: replies, port2 } = new MessageChannel()
+      const done = new Int32Array(new SharedArrayBuffer(4))
+      const data: ThreadData = { ...setup, replies: port2, done: done.buffer as SharedArrayBuffer }
+      const worker = new Worker(file, { workerData: data, transferList: [port2], resourceLimits: THREAD_HEAP })
+      let failed: string | undefined
+      worker.on("error", (e) => (failed = `the ingest writer thread failed: ${e.message}`))
+      // While this thread blocks, no event arrives: a thread that is gone has threadId -1 at once.
+      const exited = () => failed ?? (worker.threadId === -1 ? "the ingest writer thread stopped" : undefined)
+      return { worker, replies, done, exited }
     }),
-    ({ worker, waiting }) =>
+    ({ worker, replies }) =>
       Effect.promise(async () => {
-        if (waiting.size === 0) worker.postMessage({ id: 0, type: "close" } satisfies ToWriter)
+        replies.close()
         await worker.terminate()
       })
   ).pipe(
-    Effect.map(({ worker, waiting }): RowWriter => {
-      let nextId = 1
+    Effect.map(({ worker, replies, done, exited }): RowWriter => {
+      let posted = 0
       let queued: Array<Row> = []
-      // Replies not yet waited for, oldest first; the thread answers in order.
-      let inFlight: Array<Promise<unknown>> = []
-      // The open transaction: its rows' counts and every reply it waits for.
-      let tx = { changed: setup.statements.map(() => 0), replies: [] as Array<Promise<unknown>> }
-      const post = (message: Request) => {
-        const current = tx
-        const reply = new Promise<FromWriter>((resolve, reject) => {
-          const id = nextId++
-          waiting.set(id, { resolve, reject })
-          worker.postMessage({ ...message, id } satisfies ToWriter)
-        }).then((m) => {
-          // SQLite's error as the thread saw it, its code intact for describeStoreCause.
-          if ("error" in m) throw Object.assign(new Error(m.error.message), { code: m.error.code })
-          m.changed.forEach((n, i) => (current.changed[i]! += n))
-        })
-        reply.catch(() => undefined) // waited for later; not an unhandled rejection meanwhile
-        current.replies.push(reply)
-        inFlight.push(reply)
+      // The transaction each posted request belongs to, oldest unanswered first.
+      const owners: Array<Counts> = []
+      let tx: Counts = { changed: setup.statements.map(() => 0) }
+      // The first failed request: it fails every wait for it or a later one, not for those before it.
+      let failure: { readonly id: number; readonly cause: unknown } | undefined
+      let answers = 0
+      const post = (request: Request) => {
+        owners.push(tx)
+        worker.postMessage({ ...request, id: ++posted } satisfies ToWriter)
       }
-      const wait = (what: string, replies: ReadonlyArray<Promise<unknown>>) =>
-        Effect.tryPromise({ try: () => Promise.all(replies), catch: sqlError(what) })
+      /** Takes every answer already there. */
+      const receive = () => {
+        for (let m = receiveMessageOnPort(replies); m !== undefined; m = receiveMessageOnPort(replies)) {
+          const reply = m.message as FromWriter
+          const owner = owners.shift()!
+          answers++
+          // SQLite's error as the thread saw it, its code intact for describeStoreCause.
+          if ("error" in reply) failure ??= { id: answers, cause: Object.assign(new Error(reply.error.message), { code: reply.error.code }) }
+          else reply.changed.forEach((n, i) => (owner.changed[i]! += n))
+        }
+      }
+      /** Blocks until the thread has answered request `id`, then takes the answers; fails with the first error. */
+      const answered = (id: number, what: string) =>
+        Effect.suspend(() => {
+          let progress = Date.now()
+          for (let seen = Atomics.load(done, 0); seen < id; seen = Atomics.load(done, 0)) {
+            const stopped = exited()
+            if (stopped !== undefined || Date.now() - progress > STALL_MS) {
+              return Effect.fail(sqlError(what)(new Error(stopped ?? `the ingest writer thread has not answered for ${STALL_MS / 60_000} minutes`)))
+            }
+            if (Atomics.wait(done, 0, seen, 1000) !== "timed-out") progress = Date.now()
+          }
+          receive()
+          return failure === undefined || failure.id > id ? Effect.void : Effect.fail(sqlError(what)(failure.cause))
+        })
       const handOver = () => {
         if (queued.length > 0) post({ type: "rows", rows: queued })
         queued = []
       }
       return {
         begin: Effect.sync(() => {
-          tx = { changed: setup.statements.map(() => 0), replies: [] }
+          tx = { changed: setup.statements.map(() => 0) }
           post({ type: "begin" })
         }),
         add: (row) => void queued.push(row),
         flush: Effect.suspend(() => {
           handOver()
-          if (inFlight.length <= MAX_IN_FLIGHT) return Effect.void
-          const oldest = inFlight.slice(0, inFlight.length - MAX_IN_FLIGHT)
-          inFlight = inFlight.slice(oldest.length)
-          return wait("ingest write", oldest)
+          return answered(posted - MAX_IN_FLIGHT, "ingest write")
         }),
         commit: Effect.sync(() => {
           handOver()
           post({ type: "commit" })
-          const done = tx
-          return Effect.as(wait("commit ingest write", done.replies), done.changed)
+          const [id, counts] = [posted, tx]
+          return Effect.as(answered(id, "commit ingest write"), counts.changed)
         }),
         rollback: Effect.suspend(() => {
           queued = []
-          inFlight = []
           post({ type: "rollback" })
-          return Effect.promise(() => Promise.allSettled(tx.replies))
-        }).pipe(Effect.asVoid)
+          return Effect.ignore(answered(posted, "rollback ingest write"))
+        })
       }
     })
   )

@@ -5,14 +5,19 @@
  */
 import Database from "better-sqlite3"
 import { parentPort, workerData } from "node:worker_threads"
-import type { ToWriter, FromWriter, WriterSetup } from "./SqliteBulk.js"
+import type { FromWriter, ThreadData, ToWriter } from "./SqliteBulk.js"
 
-const setup = workerData as WriterSetup
+const setup = workerData as ThreadData
 const db = new Database(setup.filename, { fileMustExist: true })
 for (const pragma of setup.pragmas) db.pragma(pragma)
 const statements = setup.statements.map((text) => db.prepare(text))
-const port = parentPort!
-const reply = (message: FromWriter) => port.postMessage(message)
+const done = new Int32Array(setup.done)
+/** Answers on the reply port, then counts the answer where the main thread can wait for it. */
+const reply = (message: FromWriter) => {
+  setup.replies.postMessage(message)
+  Atomics.add(done, 0, 1)
+  Atomics.notify(done, 0)
+}
 
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 const isBusy = (e: unknown) => ["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT"].includes((e as { code?: string }).code ?? "")
@@ -54,13 +59,10 @@ const handle = (message: ToWriter): FromWriter => {
     case "rollback":
       if (db.inTransaction) db.exec("ROLLBACK")
       return { id: message.id, changed: [] }
-    case "close":
-      db.close()
-      return { id: message.id, changed: [] }
   }
 }
 
-port.on("message", (message: ToWriter) => {
+parentPort!.on("message", (message: ToWriter) => {
   try {
     reply(handle(message))
   } catch (e) {
