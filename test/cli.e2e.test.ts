@@ -77,7 +77,7 @@ describe("CLI (built)", () => {
     const [a, b] = await Promise.all([runCli(["ingest", "--json"], env), runCli(["ingest", "--json"], env)])
     for (const r of [a, b]) {
       expect(r.stderr).not.toMatch(/SQLITE_BUSY|database is locked/)
-      expect(r.code).toBe(0)
+      expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" })
     }
     const x = jsonOut(a) as { ingested: number }
     const y = jsonOut(b) as { ingested: number }

@@ -28,19 +28,31 @@ const tryAcquire = (file: string) =>
   Effect.try({
     try: () => {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+      // The lock appears with our pid already in it (a hard link of a file written first): created empty and
+      // written after, a second process could read it empty in between, take it for a dead holder's, and take
+      // it over while we hold it (seen under load: two first runs migrating at once).
+      const mine = `${file}.${process.pid}`
+      fs.writeFileSync(mine, String(process.pid), { mode: 0o600 })
       try {
-        const fd = fs.openSync(file, "wx", 0o600)
-        fs.writeSync(fd, String(process.pid))
-        fs.closeSync(fd)
+        try {
+          fs.linkSync(mine, file)
+        } catch (error) {
+          // A file system without hard links: create it exclusively and write (the narrow window above).
+          if (!["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"].includes((error as { code?: string }).code ?? "")) throw error
+          const fd = fs.openSync(file, "wx", 0o600)
+          fs.writeSync(fd, String(process.pid))
+          fs.closeSync(fd)
+        }
         return undefined
       } catch (error) {
         if ((error as { code?: string }).code !== "EEXIST") throw error
+      } finally {
+        fs.rmSync(mine, { force: true })
       }
       const pid = holder(file)
       if (pid !== undefined && pid !== process.pid && alive(pid)) return pid
       // A lock left by a killed process (or an unreadable one): take it over. The rename is atomic, so two
       // processes taking over at once cannot both win; the loser sees the winner's pid on the next try.
-      const mine = `${file}.${process.pid}`
       fs.writeFileSync(mine, String(process.pid), { mode: 0o600 })
       fs.renameSync(mine, file)
       return holder(file) === process.pid ? undefined : (holder(file) ?? -1)
