@@ -5,19 +5,22 @@
  * MB/s and peak RSS of each run, the ratio of each pair and their median.
  * BENCH_KEEP=1 keeps the generated traces and store (for profiling) and prints where.
  */
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import { traceLine } from "../test/helpers/traces.js"
 import { postgresBin, startPostgres } from "../test/helpers/postgres.js"
 import { arg, machine, type Measured, measureCommand, measureNode } from "./util.js"
 
 const N = arg("traces", 200_000)
 const DAYS = 7
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-ingest-"))
+const generating = process.argv[2] === "--generate"
+const root = generating ? "" : fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-ingest-"))
 const traceDir = path.join(root, "traces")
-fs.mkdirSync(traceDir)
+if (!generating) fs.mkdirSync(traceDir)
 
 /** A deterministic uuid v4 per index, so runs are comparable; as random in key order as DotClaw's. */
 const uuidV4 = (n: number) => {
@@ -25,27 +28,39 @@ const uuidV4 = (n: number) => {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${"89ab"[parseInt(h[16]!, 16) % 4]}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
-const perDay = Math.ceil(N / DAYS)
-let bytes = 0
-for (let d = 0; d < DAYS; d++) {
-  const day = `2026-11-${String(10 + d).padStart(2, "0")}`
-  const fd = fs.openSync(path.join(traceDir, `trace-${day}.jsonl`), "w")
-  let buffer = ""
-  for (let i = 0; i < perDay && d * perDay + i < N; i++) {
-    const withSecret = i % 50 === 0 ? { text: `my key is sk-ant-api03-${"x".repeat(24)}${i} and mail me at user${i}@example.com` } : {}
-    const line = traceLine(i, { day, packVersions: { "response-quality": i % 10 === 0 ? "rq-canary" : "rq-1", "tool-calling": "tc-1" }, toolFailure: i % 13 === 0, ...withSecret })
-    // DotClaw's own ids, `trace-<uuid v4>` (generateId('trace')): random keys, as a real store gets them.
-    buffer += line.replace(/"trace_id":"[^"]*"/, `"trace_id":"trace-${uuidV4(d * perDay + i)}"`)
-    if (buffer.length > 1 << 20) {
-      bytes += Buffer.byteLength(buffer)
-      fs.writeSync(fd, buffer)
-      buffer = ""
+/** Writes the traces into `dir`; returns their bytes. */
+const generate = (dir: string): number => {
+  const perDay = Math.ceil(N / DAYS)
+  let bytes = 0
+  for (let d = 0; d < DAYS; d++) {
+    const day = `2026-11-${String(10 + d).padStart(2, "0")}`
+    const fd = fs.openSync(path.join(dir, `trace-${day}.jsonl`), "w")
+    let buffer = ""
+    for (let i = 0; i < perDay && d * perDay + i < N; i++) {
+      const withSecret = i % 50 === 0 ? { text: `my key is sk-ant-api03-${"x".repeat(24)}${i} and mail me at user${i}@example.com` } : {}
+      const line = traceLine(i, { day, packVersions: { "response-quality": i % 10 === 0 ? "rq-canary" : "rq-1", "tool-calling": "tc-1" }, toolFailure: i % 13 === 0, ...withSecret })
+      // DotClaw's own ids, `trace-<uuid v4>` (generateId('trace')): random keys, as a real store gets them.
+      buffer += line.replace(/"trace_id":"[^"]*"/, `"trace_id":"trace-${uuidV4(d * perDay + i)}"`)
+      if (buffer.length > 1 << 20) {
+        bytes += Buffer.byteLength(buffer)
+        fs.writeSync(fd, buffer)
+        buffer = ""
+      }
     }
+    bytes += Buffer.byteLength(buffer)
+    fs.writeSync(fd, buffer)
+    fs.closeSync(fd)
   }
-  bytes += Buffer.byteLength(buffer)
-  fs.writeSync(fd, buffer)
-  fs.closeSync(fd)
+  return bytes
 }
+
+// The traces are generated in a child process: the garbage of making 200 MB of text in this one kept V8
+// collecting beside the measured runs (the floor's first run was up to 50% slower here than alone).
+if (process.argv[2] === "--generate") {
+  process.stdout.write(String(generate(process.argv[3]!)))
+  process.exit(0)
+}
+const bytes = Number(execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--generate", traceDir, `--traces=${N}`], { encoding: "utf8" }))
 const mb = bytes / 2 ** 20
 console.log(`bench:ingest: ${N} traces, ${mb.toFixed(1)} MB in ${DAYS} files; machine: ${machine()}`)
 
@@ -55,12 +70,17 @@ const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: path.jo
 const RUNS = arg("runs", 3)
 const storeFiles = () => fs.readdirSync(root).filter((f) => f.startsWith("autotune.db") || f.startsWith("floor.db"))
 const pairs: Array<{ ours: Measured; floor: Measured }> = []
+// Before each run the page cache's dirty pages are written out (sync), so that no run pays for the writes of
+// the one before it (or for the generated traces).
+const settle = () => execFileSync("sync")
 for (let r = 0; r < RUNS; r++) {
   for (const f of storeFiles()) fs.rmSync(path.join(root, f), { force: true })
+  settle()
   const ours = await measureCommand("dist/bin.js", ["ingest", "--json"], env)
   const summary = JSON.parse(ours.stdout.trim().split("\n").pop() ?? "") as { ingested: number }
   if (ours.stdout.trim().includes("\n")) console.log("unexpected stdout:", ours.stdout.slice(0, 500))
   if (summary.ingested !== N) throw new Error(`ingest stored ${summary.ingested} of ${N} traces`)
+  settle()
   const floor = await measureNode([".bench/bench/floor-ingest.js", traceDir, path.join(root, "floor.db")])
   pairs.push({ ours, floor })
 }
