@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { LineBatcher } from "../src/stages/IngestBatch.js"
+import { type Batch, LineBatcher, mergeBatches } from "../src/stages/IngestBatch.js"
 import { TraceSource } from "../src/stages/TraceSource.js"
 import { appLayer, tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
@@ -305,6 +305,21 @@ describe("line batches", () => {
     expect(batcher.take()).toBeUndefined()
     // What is left unread is the half-written last line.
     expect(rest.length - after.next).toBe(Buffer.byteLength('{"half'))
+  })
+
+  it("merge consecutive batches into one: summed counts, every malformed line, the last position", () => {
+    const bytes = Buffer.from(traceLines(1, 3) + "{bad\n" + traceLine(4) + "\n")
+    const batcher = new LineBatcher("f.jsonl", true, 0, 0, 2, () => undefined)
+    const batches: Array<Batch> = []
+    for (let at = 0, next = batcher.feed(bytes, 0, bytes.length); ; next = batcher.feed(bytes, at, bytes.length)) {
+      at = next.next
+      if (next.batch === undefined) break
+      batches.push(next.batch)
+    }
+    expect(batcher.take()).toBeUndefined()
+    expect(batches).toHaveLength(3)
+    expect(mergeBatches(batches)).toMatchObject({ lines: 6, traces: 4, malformedKinds: ["invalid JSON"], lineNo: 6, byteOffset: bytes.length, parsed: [] })
+    expect(mergeBatches(batches).malformed.map((m) => m.line_no)).toEqual([4])
   })
 
   it("hand each parsed line to a sink before the batch it belongs to is returned, and no line of the next", () => {

@@ -38,6 +38,17 @@ export interface Batch {
   readonly lineNo: number
 }
 
+/** Consecutive batches as one (a transaction of several hand-overs): their counts, and the position after the last. */
+export const mergeBatches = (batches: ReadonlyArray<Batch>): Batch => ({
+  parsed: batches.flatMap((b) => b.parsed),
+  traces: batches.reduce((n, b) => n + b.traces, 0),
+  malformed: batches.flatMap((b) => b.malformed),
+  malformedKinds: batches.flatMap((b) => b.malformedKinds),
+  lines: batches.reduce((n, b) => n + b.lines, 0),
+  byteOffset: batches[batches.length - 1]!.byteOffset,
+  lineNo: batches[batches.length - 1]!.lineNo
+})
+
 /** The columns of a `malformed_lines` row, in the order the bulk writer binds them. */
 export const MALFORMED_COLUMNS = ["line_hash", "file", "line_no", "byte_offset", "reason", "excerpt", "seen_at", "redaction_version"] as const
 

@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings, storeLocation } from "../Config.js"
 import { FileError, StoreError } from "../Domain/Errors.js"
-import { type Batch, fileBatches, MALFORMED_COLUMNS, type Parsed, type ReadEnd } from "./IngestBatch.js"
+import { type Batch, fileBatches, MALFORMED_COLUMNS, mergeBatches, type Parsed, type ReadEnd } from "./IngestBatch.js"
 import { storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 import { insertIgnore, isPostgres } from "../store/Dialect.js"
@@ -185,18 +185,16 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         const batches = fileBatches(handle.fd, file, config.redact, from, size, { batchLines: BULK_CHUNK_LINES, sink })
         let chunks: Array<Batch> = []
         let lines = 0
-        // The last commit handed to the writer and its chunks: counted once it is done, while the next
+        // The last commit handed to the writer and its lines: counted once it is done, while the next
         // transaction's lines are already being read.
         let pending: Effect.Effect<void, SqlError.SqlError> = Effect.void
         const commit = Effect.gen(function* () {
-          const last = chunks[chunks.length - 1]!
-          for (const chunk of chunks) for (const m of chunk.malformed) writer.add([MALFORMED, MALFORMED_COLUMNS.map((c) => m[c])])
-          writer.add([POSITION, Object.values(positionRow(file, positionAt(last), now))])
+          const batch = mergeBatches(chunks)
+          for (const m of batch.malformed) writer.add([MALFORMED, MALFORMED_COLUMNS.map((c) => m[c])])
+          writer.add([POSITION, Object.values(positionRow(file, positionAt(batch), now))])
           const done = yield* writer.commit
           yield* pending
-          const mine = chunks
-          // Counted per chunk for progress; the new traces of the whole transaction go with its last chunk.
-          pending = Effect.map(done, (changed) => mine.forEach((chunk, i) => committed(chunk, i === mine.length - 1 ? changed[TRACE]! : 0)))
+          pending = Effect.map(done, (changed) => committed(batch, changed[TRACE]!))
           chunks = []
           lines = 0
         })
