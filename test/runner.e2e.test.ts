@@ -49,6 +49,37 @@ describe("once, daemon and the library", () => {
     expect(runs).toContainEqual({ command: "once", status: "ok" })
   })
 
+  it("the run lock admits one process at a time when several reach it in the same instant", async () => {
+    const home = tempHome()
+    const lock = path.join(home, "contended.lock")
+    const log = path.join(home, "holders.log")
+    // Each process tries the lock at the same moments as the others, round after round, and logs while it holds it.
+    const script = `
+      import { Effect } from "effect"
+      import * as fs from "node:fs"
+      import { withRunLock } from "${path.resolve("dist/store/RunLock.js")}"
+      const [lock, log, start] = process.argv.slice(1)
+      for (let round = 0; round < 12; round++) {
+        const at = Number(start) + round * 400
+        while (Date.now() < at) await new Promise((r) => setTimeout(r, 1))
+        await Effect.runPromise(withRunLock(lock, Effect.promise(async () => {
+          fs.appendFileSync(log, "in " + process.pid + "\\n")
+          await new Promise((r) => setTimeout(r, 3))
+          fs.appendFileSync(log, "out " + process.pid + "\\n")
+        }), "60 seconds"))
+      }`
+    const start = Date.now() + 1500
+    const children = Array.from({ length: 6 }, () =>
+      new Promise<number | null>((resolve) => spawn(process.execPath, ["--input-type=module", "-e", script, lock, log, String(start)], { stdio: "inherit" }).on("exit", resolve))
+    )
+    expect(await Promise.all(children)).toEqual([0, 0, 0, 0, 0, 0])
+    const events = fs.readFileSync(log, "utf8").trim().split("\n")
+    expect(events).toHaveLength(6 * 12 * 2)
+    // Strictly in, out, in, out ..., each out by the process that came in.
+    const overlaps = events.filter((e, i) => (i % 2 === 0 ? !e.startsWith("in ") : e !== `out ${events[i - 1]!.slice(3)}`))
+    expect(overlaps).toEqual([])
+  }, 60_000)
+
   it("takes over a lock left by a killed process", async () => {
     const home = tempHome()
     fs.writeFileSync(path.join(home, "autotune.lock"), "999999")

@@ -14,12 +14,39 @@ const alive = (pid: number) => {
   }
 }
 
-const holder = (file: string): number | undefined => {
+/** The pid in the lock file; "gone" when there is no file, undefined when it holds no pid. */
+const holder = (file: string): number | "gone" | undefined => {
   try {
     const pid = Number(fs.readFileSync(file, "utf8").trim())
     return Number.isInteger(pid) && pid > 0 ? pid : undefined
-  } catch {
-    return undefined
+  } catch (error) {
+    return (error as { code?: string }).code === "ENOENT" ? "gone" : undefined
+  }
+}
+
+/**
+ * Creates the lock file with our pid already in it (a hard link of a file written first): created empty and
+ * written after, a second process could read it empty in between, take it for a dead holder's, and take it
+ * over while we hold it (seen under load: two first runs migrating at once). False when it exists.
+ */
+const create = (file: string, mine: string): boolean => {
+  fs.writeFileSync(mine, String(process.pid), { mode: 0o600 })
+  try {
+    try {
+      fs.linkSync(mine, file)
+    } catch (error) {
+      // A file system without hard links: create it exclusively and write (the narrow window above).
+      if (!["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"].includes((error as { code?: string }).code ?? "")) throw error
+      const fd = fs.openSync(file, "wx", 0o600)
+      fs.writeSync(fd, String(process.pid))
+      fs.closeSync(fd)
+    }
+    return true
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EEXIST") throw error
+    return false
+  } finally {
+    fs.rmSync(mine, { force: true })
   }
 }
 
@@ -28,34 +55,21 @@ const tryAcquire = (file: string) =>
   Effect.try({
     try: () => {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-      // The lock appears with our pid already in it (a hard link of a file written first): created empty and
-      // written after, a second process could read it empty in between, take it for a dead holder's, and take
-      // it over while we hold it (seen under load: two first runs migrating at once).
       const mine = `${file}.${process.pid}`
-      fs.writeFileSync(mine, String(process.pid), { mode: 0o600 })
-      try {
-        try {
-          fs.linkSync(mine, file)
-        } catch (error) {
-          // A file system without hard links: create it exclusively and write (the narrow window above).
-          if (!["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"].includes((error as { code?: string }).code ?? "")) throw error
-          const fd = fs.openSync(file, "wx", 0o600)
-          fs.writeSync(fd, String(process.pid))
-          fs.closeSync(fd)
-        }
-        return undefined
-      } catch (error) {
-        if ((error as { code?: string }).code !== "EEXIST") throw error
-      } finally {
-        fs.rmSync(mine, { force: true })
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (create(file, mine)) return undefined
+        const pid = holder(file)
+        // Released between our try and our look: try again at once, never take over a lock just made.
+        if (pid === "gone") continue
+        if (pid !== undefined && pid !== process.pid && alive(pid)) return pid
+        // A lock left by a killed process (or one holding no pid): take it over. The rename is atomic, so two
+        // processes taking over at once cannot both win; the loser sees the winner's pid on the next try.
+        fs.writeFileSync(mine, String(process.pid), { mode: 0o600 })
+        fs.renameSync(mine, file)
+        const now = holder(file)
+        return now === process.pid ? undefined : typeof now === "number" ? now : -1
       }
-      const pid = holder(file)
-      if (pid !== undefined && pid !== process.pid && alive(pid)) return pid
-      // A lock left by a killed process (or an unreadable one): take it over. The rename is atomic, so two
-      // processes taking over at once cannot both win; the loser sees the winner's pid on the next try.
-      fs.writeFileSync(mine, String(process.pid), { mode: 0o600 })
-      fs.renameSync(mine, file)
-      return holder(file) === process.pid ? undefined : (holder(file) ?? -1)
+      return -1
     },
     catch: (cause) => new FileError({ path: file, operation: "take the run lock", detail: describeFsError(cause) })
   }).pipe(Effect.flatMap((pid) => (pid === undefined ? Effect.void : Effect.fail(new LockBusy({ path: file, holderPid: pid })))))
