@@ -254,6 +254,18 @@ describe("the SQLite writer thread", () => {
     expect(count(home, "traces")).toBe(25_000)
   }, 60_000)
 
+  it("turns of a megabyte go to the thread a few at a time and are stored whole", async () => {
+    const home = tempHome()
+    const big = "lorem ipsum dolor sit amet ".repeat(40_000)
+    fs.writeFileSync(traceFile(home), Array.from({ length: 30 }, (_, i) => traceLine(i, { text: `${big}${i}` })).join(""))
+    const result = jsonOut(await runCli(["ingest", "--json"], { AUTOTUNE_HOME: home }))
+    expect(result).toMatchObject({ ingested: 30, duplicates: 0, malformed: 0 })
+    const d = db(home)
+    const rows = d.prepare("SELECT length(message_text) AS n FROM traces ORDER BY line_no").all() as Array<{ n: number }>
+    d.close()
+    expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 30 }, (_, i) => big.length + String(i).length))
+  }, 60_000)
+
   it("stores exactly what the inline writer stores, through two runs", async () => {
     const threaded = tempHome()
     const inline = tempHome()

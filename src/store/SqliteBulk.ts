@@ -65,6 +65,11 @@ const PRAGMAS = ["synchronous = NORMAL", "wal_autocheckpoint = 10000", "journal_
 // On bench:ingest's 200,000 traces: 4 in flight, 6.4-6.6 s (0.9 s blocked); 40, 5.9-6.1 s; more gained
 // nothing. What waits is serialized (native, ~110 KB a hand-over), and peak RSS stayed at 177-187 MB.
 const MAX_IN_FLIGHT = 40
+// And by size, for turns of megabytes (long pasted documents): a hand-over goes once its rows hold this many
+// characters of text, and no more than IN_FLIGHT_CHARS wait. 300 turns of 1 MB each took 724 MB peak RSS
+// handed over 100 at a time.
+const HAND_OVER_CHARS = 2_000_000
+const IN_FLIGHT_CHARS = 8_000_000
 // The thread holds one hand-over of rows at a time; its heap stays small (bench:ingest: ~15 MB for the thread).
 const THREAD_HEAP = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 4 }
 // A thread that answers nothing for this long (BEGIN waits up to 2 minutes for another writer) has failed.
@@ -168,6 +173,10 @@ const threadWriter = (file: URL, setup: WriterSetup) =>
     Effect.map(({ worker, replies, done, exited }): RowWriter => {
       let posted = 0
       let queued: Array<Row> = []
+      let queuedChars = 0
+      // Rows requests not yet known to be answered, oldest first, with their characters.
+      const sizes: Array<{ readonly id: number; readonly chars: number }> = []
+      let inFlightChars = 0
       // The transaction each posted request belongs to, oldest unanswered first.
       const owners: Array<Counts> = []
       let tx: Counts = { changed: setup.statements.map(() => 0) }
@@ -189,33 +198,61 @@ const threadWriter = (file: URL, setup: WriterSetup) =>
           else reply.changed.forEach((n, i) => (owner.changed[i]! += n))
         }
       }
-      /** Blocks until the thread has answered request `id`, then takes the answers; fails with the first error. */
+      /** Blocks until the thread has answered request `id` and takes the answers; why not, if it cannot. */
+      const block = (id: number): string | undefined => {
+        let progress = Date.now()
+        for (let seen = Atomics.load(done, 0); seen < id; seen = Atomics.load(done, 0)) {
+          const stopped = exited()
+          if (stopped !== undefined) return stopped
+          if (Date.now() - progress > STALL_MS) return `the ingest writer thread has not answered for ${STALL_MS / 60_000} minutes`
+          if (Atomics.wait(done, 0, seen, 1000) !== "timed-out") progress = Date.now()
+        }
+        receive()
+        return undefined
+      }
+      /** `block` as an effect that fails with the thread's reason or the first error at or before `id`. */
       const answered = (id: number, what: string) =>
         Effect.suspend(() => {
-          let progress = Date.now()
-          for (let seen = Atomics.load(done, 0); seen < id; seen = Atomics.load(done, 0)) {
-            const stopped = exited()
-            if (stopped !== undefined || Date.now() - progress > STALL_MS) {
-              return Effect.fail(sqlError(what)(new Error(stopped ?? `the ingest writer thread has not answered for ${STALL_MS / 60_000} minutes`)))
-            }
-            if (Atomics.wait(done, 0, seen, 1000) !== "timed-out") progress = Date.now()
-          }
-          receive()
+          const stopped = block(id)
+          if (stopped !== undefined) return Effect.fail(sqlError(what)(new Error(stopped)))
           return failure === undefined || failure.id > id ? Effect.void : Effect.fail(sqlError(what)(failure.cause))
         })
       const handOver = () => {
-        if (queued.length > 0) post({ type: "rows", rows: queued })
+        if (queued.length === 0) return
+        post({ type: "rows", rows: queued })
+        sizes.push({ id: posted, chars: queuedChars })
+        inFlightChars += queuedChars
         queued = []
+        queuedChars = 0
+      }
+      /** The request to wait for so that no more than MAX_IN_FLIGHT requests and IN_FLIGHT_CHARS wait. */
+      const waitFor = () => {
+        const answeredSoFar = Atomics.load(done, 0)
+        let id = posted - MAX_IN_FLIGHT
+        while (sizes.length > 0 && (sizes[0]!.id <= answeredSoFar || inFlightChars > IN_FLIGHT_CHARS)) {
+          const oldest = sizes.shift()!
+          inFlightChars -= oldest.chars
+          id = Math.max(id, oldest.id)
+        }
+        return id
       }
       return {
         begin: Effect.sync(() => {
           tx = { changed: setup.statements.map(() => 0) }
           post({ type: "begin" })
         }),
-        add: (row) => void queued.push(row),
+        add: (row) => {
+          queued.push(row)
+          for (const value of row[1]) if (typeof value === "string") queuedChars += value.length
+          if (queuedChars < HAND_OVER_CHARS) return
+          handOver()
+          // Inside the reading of a file, between hand-overs: wait here (a failure is reported by the next
+          // flush or commit, which waits for the same requests).
+          if (inFlightChars > IN_FLIGHT_CHARS) block(waitFor())
+        },
         flush: Effect.suspend(() => {
           handOver()
-          return answered(posted - MAX_IN_FLIGHT, "ingest write")
+          return answered(waitFor(), "ingest write")
         }),
         commit: Effect.sync(() => {
           handOver()
@@ -225,6 +262,7 @@ const threadWriter = (file: URL, setup: WriterSetup) =>
         }),
         rollback: Effect.suspend(() => {
           queued = []
+          queuedChars = 0
           post({ type: "rollback" })
           return Effect.ignore(answered(posted, "rollback ingest write"))
         })
