@@ -319,6 +319,17 @@ describe("line batches", () => {
     expect(rest.length - after.next).toBe(Buffer.byteLength('{"half'))
   })
 
+  it("end a batch at its byte budget too, so batches of large turns stay small", () => {
+    const big = "x".repeat(3000)
+    const bytes = Buffer.from(Array.from({ length: 6 }, (_, i) => traceLine(i, { text: big })).join(""))
+    const lineBytes = bytes.length / 6
+    const batcher = new LineBatcher("f.jsonl", true, 0, 0, 1000, undefined, 2 * lineBytes)
+    const first = batcher.feed(bytes, 0, bytes.length)
+    expect(first.batch).toMatchObject({ lines: 2, traces: 2, byteOffset: 2 * lineBytes })
+    const second = batcher.feed(bytes, first.next, bytes.length)
+    expect(second.batch).toMatchObject({ lines: 2, byteOffset: 4 * lineBytes })
+  })
+
   it("merge consecutive batches into one: summed counts, every malformed line, the last position", () => {
     const bytes = Buffer.from(traceLines(1, 3) + "{bad\n" + traceLine(4) + "\n")
     const batcher = new LineBatcher("f.jsonl", true, 0, 0, 2, () => undefined)

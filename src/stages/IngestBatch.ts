@@ -12,6 +12,9 @@ import { redactIf, storedVersion } from "../privacy/Redactor.js"
 // commit writes every page it dirtied to the WAL: 5,000 lines a commit cut bench:ingest's system time by a
 // third against 1,000 (200,000 traces), for about 15 MB more peak memory.
 export const BATCH_LINES = 5000
+// And at most this many bytes of lines (bench:ingest's 5,000 lines are ~5.3 MB): 5,000 parsed turns of a
+// megabyte would not fit the heap. 120 such turns into PostgreSQL: 205 MB peak at 8 MB, 281 MB at 16 MB.
+export const BATCH_BYTES = 8 * 2 ** 20
 
 /** Where each parsed line goes when it is not kept in its batch. */
 export type ParsedSink = (parsed: Parsed) => void
@@ -52,10 +55,11 @@ export const mergeBatches = (batches: ReadonlyArray<Batch>): Batch => ({
 /** The columns of a `malformed_lines` row, in the order the bulk writer binds them. */
 export const MALFORMED_COLUMNS = ["line_hash", "file", "line_no", "byte_offset", "reason", "excerpt", "seen_at", "redaction_version"] as const
 
-/** Splits bytes into lines and lines into batches of BATCH_LINES, keeping the file position of each. */
+/** Splits bytes into lines and lines into batches of BATCH_LINES (or BATCH_BYTES), keeping the file position of each. */
 export class LineBatcher {
   private parsed: Array<Parsed> = []
   private traces = 0
+  private bytes = 0
   private malformed: Array<Batch["malformed"][number]> = []
   private kinds: Array<string> = []
   private lines = 0
@@ -67,7 +71,8 @@ export class LineBatcher {
     public byteOffset: number,
     public lineNo: number,
     private readonly batchLines = BATCH_LINES,
-    private readonly sink?: ParsedSink
+    private readonly sink?: ParsedSink,
+    private readonly batchBytes = BATCH_BYTES
   ) {
     this.version = storedVersion(redact)
   }
@@ -82,7 +87,7 @@ export class LineBatcher {
     while (nl !== -1 && nl < end) {
       this.line(buffer.toString("utf8", lineStart, nl > lineStart && buffer[nl - 1] === 13 ? nl - 1 : nl), nl - lineStart + 1)
       lineStart = nl + 1
-      if (this.lines >= this.batchLines) return { batch: this.take(), next: lineStart }
+      if (this.lines >= this.batchLines || this.bytes >= this.batchBytes) return { batch: this.take(), next: lineStart }
       nl = buffer.indexOf(10, lineStart)
     }
     return { batch: undefined, next: lineStart }
@@ -102,6 +107,7 @@ export class LineBatcher {
     }
     this.parsed = []
     this.traces = 0
+    this.bytes = 0
     this.malformed = []
     this.kinds = []
     this.lines = 0
@@ -109,6 +115,7 @@ export class LineBatcher {
   }
 
   private line(raw: string, bytes: number) {
+    this.bytes += bytes
     const at = this.byteOffset
     this.byteOffset += bytes
     this.lineNo++
