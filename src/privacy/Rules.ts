@@ -134,8 +134,8 @@ const PROVIDER_FORMATS: ReadonlyArray<ProviderRule> = [
 
 /**
  * Rules run in groups, each behind a gate that is a necessary condition of every member's hint: most text
- * fails a gate, and one test then skips the whole group (measured: 75 hint calls per string were 0.37 s of
- * bench:ingest's 28,572 traces, most of the detector's cost, against ... for the gated groups). A group's
+ * fails a gate, and one test then skips the whole group (measured on the text of bench:ingest's first 28,572
+ * traces: 380 ms with a hint call per rule per string, 215-223 ms gated, the 16-character scan included). A group's
  * members still test their own hints, on the text as earlier rules left it, so the result is the same.
  */
 export interface RuleGroup {

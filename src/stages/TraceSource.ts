@@ -43,11 +43,13 @@ const ROWS_PER_INSERT = 500
 // SQLite (readBulk): lines per transaction, and per hand-over to the row writer within one.
 const BULK_BATCH_LINES = 20_000
 const BULK_CHUNK_LINES = 100
-const UPSERT_POSITION = `INSERT INTO ingest_positions (host_id, file, file_id, byte_offset, line_no, head_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
+const POSITION_COLUMNS = ["host_id", "file", "file_id", "byte_offset", "line_no", "head_hash", "updated_at"] as const
+const POSITION_CONFLICT = `ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
   line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
 const insertOrIgnore = (table: string, columns: ReadonlyArray<string>) =>
   `INSERT OR IGNORE INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`
+const UPSERT_POSITION = `INSERT INTO ingest_positions (${POSITION_COLUMNS.join(", ")}) VALUES (${POSITION_COLUMNS.map(() => "?").join(", ")})
+  ${POSITION_CONFLICT}`
 // The row writer's statements, named by their index.
 const [TRACE, PACK, MALFORMED, POSITION] = [0, 1, 2, 3] as const
 const BULK_STATEMENTS = [
@@ -90,23 +92,27 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
     // SQLite's rows go through a bulk writer (store/SqliteBulk.ts); PostgreSQL's as multi-row INSERTs.
     const bulkFile = isPostgres(sql) ? undefined : config.dbPath
 
-    /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
-    const storedAt = (file: string, p: Parsed, now: number): StoredAt => ({ file, byteOffset: p.byteOffset, lineNo: p.lineNo, now, redactionVersion: storedVersion(config.redact) })
-    // In UPSERT_POSITION's column order.
-    const positionRow = (file: string, next: Position, now: number) =>
+    const redactionVersion = storedVersion(config.redact)
+    const storedAt = (file: string, p: Parsed, now: number): StoredAt => ({ file, byteOffset: p.byteOffset, lineNo: p.lineNo, now, redactionVersion })
+    const positionRow = (file: string, next: Position, now: number): Record<(typeof POSITION_COLUMNS)[number], string | number> =>
       ({ host_id: config.hostId, file, file_id: next.fileId, byte_offset: next.byteOffset, line_no: next.lineNo, head_hash: next.headHash, updated_at: now })
+    const positionValues = (file: string, next: Position, now: number) => {
+      const row = positionRow(file, next, now)
+      return POSITION_COLUMNS.map((c) => row[c])
+    }
 
     /** A file's position alone (a file read again from the start, or seen for the first time with nothing new). */
     const savePosition = (writer: RowWriter | undefined, file: string, next: Position) => {
       const save: Effect.Effect<unknown, SqlError.SqlError> = writer === undefined
         ? commitStatements(file, undefined, next)
         : Effect.zipRight(writer.begin, Effect.suspend(() => {
-            writer.add([POSITION, Object.values(positionRow(file, next, Date.now()))])
+            writer.add([POSITION, positionValues(file, next, Date.now())])
             return Effect.flatten(writer.commit)
           })).pipe(Effect.onError(() => writer.rollback))
       return save.pipe(Effect.mapError(storeError(`ingest of ${file}`)))
     }
 
+    /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
     const commitStatements = (file: string, batch: Batch | undefined, next: Position) =>
       writeTransaction(sql,
         Effect.gen(function* () {
@@ -126,9 +132,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
           for (const rows of chunks(batch?.malformed ?? [], ROWS_PER_INSERT)) {
             yield* insertIgnore(sql, "malformed_lines", rows)
           }
-          yield* sql`INSERT INTO ingest_positions ${sql.insert(positionRow(file, next, now))}
-            ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
-            line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
+          yield* sql`INSERT INTO ingest_positions ${sql.insert(positionRow(file, next, now))} ${sql.literal(POSITION_CONFLICT)}`
           return inserted
         })
       )
@@ -158,7 +162,6 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         return { fileId, byteOffset: 0, lineNo: 0, restarted: saved.byteOffset > 0, hashAt }
       })
 
-    /** The batches of one file from its saved position, in order; `commit` is called for each before the next is read. */
     /** PostgreSQL: batches of parsed lines, each committed as multi-row INSERTs with the file position after it. */
     const readStatements = (file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void) =>
       Effect.gen(function* () {
@@ -191,7 +194,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         const commit = Effect.gen(function* () {
           const batch = mergeBatches(chunks)
           for (const m of batch.malformed) writer.add([MALFORMED, MALFORMED_COLUMNS.map((c) => m[c])])
-          writer.add([POSITION, Object.values(positionRow(file, positionAt(batch), now))])
+          writer.add([POSITION, positionValues(file, positionAt(batch), now)])
           const done = yield* writer.commit
           yield* pending
           pending = Effect.map(done, (changed) => committed(batch, changed[TRACE]!))
@@ -244,9 +247,10 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
             }
             const positionAt = (byteOffset: number, lineNo: number): Position => ({ fileId: start.fileId, byteOffset, lineNo, headHash: start.hashAt(byteOffset) })
             let position = positionAt(start.byteOffset, start.lineNo)
+            const after = (batch: Batch) => positionAt(batch.byteOffset, batch.lineNo)
             const committed = (batch: Batch, inserted: number) => {
               const before = position.byteOffset
-              position = positionAt(batch.byteOffset, batch.lineNo)
+              position = after(batch)
               totals.lines += batch.lines
               totals.ingested += inserted
               totals.duplicates += batch.traces - inserted
@@ -254,7 +258,6 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
               for (const kind of batch.malformedKinds) totals.malformedReasons[kind] = (totals.malformedReasons[kind] ?? 0) + 1
               progress(batch.byteOffset - before)
             }
-            const after = (batch: Batch) => positionAt(batch.byteOffset, batch.lineNo)
             // Read only up to the size seen at the start; a line DotClaw appends meanwhile waits for the next run.
             const end = writer === undefined
               ? yield* readStatements(file, handle, start, stat.size, after, committed)

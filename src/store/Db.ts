@@ -6,6 +6,7 @@ import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as path from "node:path"
 import { defaultHostId, Settings } from "../Config.js"
 import { ConfigError, StoreError } from "../Domain/Errors.js"
+import { isBusyCode } from "./BulkRows.js"
 import { secureSidecars, secureStore } from "./FileModes.js"
 import { makePgLayer } from "./Postgres.js"
 import { withRunLock } from "./RunLock.js"
@@ -347,10 +348,7 @@ const scoreDailyTriggers = (sql: SqlClient.SqlClient) => [
     BEGIN ${scoreDailyUpsert("OLD", -1)} ${scoreDailyUpsert("NEW", 1)} END`)
 ]
 
-export const isBusy = (error: SqlError.SqlError) => {
-  const code = (error.cause as { code?: unknown } | undefined)?.code
-  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code === "SQLITE_BUSY_SNAPSHOT"
-}
+export const isBusy = (error: SqlError.SqlError) => isBusyCode((error.cause as { code?: unknown } | undefined)?.code)
 
 /**
  * Another autotune process may hold the write lock; better-sqlite3 waits 5 s on its own, but a deferred

@@ -15,10 +15,10 @@ import { Effect, Scope } from "effect"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { type MessagePort, MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads"
+import { type Row, runRow } from "./BulkRows.js"
 import { busyRetry, isBusy } from "./Db.js"
 
-/** A row: which statement, its values, and the rows to write only when this one was new (a trace's packs). */
-export type Row = readonly [statement: number, values: ReadonlyArray<unknown>, then?: ReadonlyArray<readonly [number, ReadonlyArray<unknown>]>]
+export type { Row } from "./BulkRows.js"
 
 export interface RowWriter {
   /** Opens a write transaction (BEGIN IMMEDIATE); a busy store is waited for (by the thread, or here). */
@@ -119,12 +119,10 @@ const inlineWriter = (filename: string, texts: ReadonlyArray<string>) =>
           failure = undefined
           db.exec("BEGIN IMMEDIATE")
         }).pipe(Effect.retry({ schedule: busyRetry, while: isBusy })),
-        add: ([statement, values, then]) => {
+        add: (row) => {
           if (failure !== undefined) return
           try {
-            if (statements[statement]!.run(...values).changes === 0) return
-            changed[statement]!++
-            for (const [next, nextValues] of then ?? []) statements[next]!.run(...nextValues)
+            runRow(statements, row, changed)
           } catch (e) {
             failure = e
           }

@@ -5,6 +5,7 @@
  */
 import Database from "better-sqlite3"
 import { parentPort, workerData } from "node:worker_threads"
+import { isBusyCode, runRow } from "./BulkRows.js"
 import type { FromWriter, ThreadData, ToWriter } from "./SqliteBulk.js"
 
 const setup = workerData as ThreadData
@@ -19,8 +20,8 @@ const reply = (message: FromWriter) => {
   Atomics.notify(done, 0)
 }
 
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
-const isBusy = (e: unknown) => ["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT"].includes((e as { code?: string }).code ?? "")
+const nap = new Int32Array(new SharedArrayBuffer(4))
+const sleep = (ms: number) => Atomics.wait(nap, 0, 0, ms)
 
 /** BEGIN IMMEDIATE, waiting out another process's write (better-sqlite3 waits 5 s a try) for up to two minutes. */
 const begin = () => {
@@ -30,7 +31,7 @@ const begin = () => {
       db.exec("BEGIN IMMEDIATE")
       return
     } catch (e) {
-      if (!isBusy(e) || Date.now() > until) throw e
+      if (!isBusyCode((e as { code?: unknown }).code) || Date.now() > until) throw e
       sleep(wait)
     }
   }
@@ -46,11 +47,7 @@ const handle = (message: ToWriter): FromWriter => {
       // one by one outside it.
       if (!db.inTransaction) throw new Error("no open transaction (an earlier statement of this batch failed)")
       const changed = statements.map(() => 0)
-      for (const [statement, values, then] of message.rows) {
-        if (statements[statement]!.run(...values).changes === 0) continue
-        changed[statement]!++
-        for (const [next, nextValues] of then ?? []) statements[next]!.run(...nextValues)
-      }
+      for (const row of message.rows) runRow(statements, row, changed)
       return { id: message.id, changed }
     }
     case "commit":
