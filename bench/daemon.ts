@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { startFakeProvider } from "../test/helpers/fakeProvider.js"
-import { traceLines } from "../test/helpers/traces.js"
+import { traceLines, traceFileName } from "../test/helpers/traces.js"
 import { arg, machine } from "./util.js"
 
 const SECONDS = arg("seconds", 120)
@@ -30,7 +30,7 @@ const started = Date.now()
 while (Date.now() - started < SECONDS * 1000) {
   if (RATE > 0 || next === 0) {
     const n = RATE > 0 ? RATE : 2000
-    fs.appendFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(next, n))
+    fs.appendFileSync(path.join(home, "traces", traceFileName()), traceLines(next, n))
     next += n
   }
   await new Promise((r) => setTimeout(r, 1000))

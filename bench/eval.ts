@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { startFakeProvider } from "../test/helpers/fakeProvider.js"
-import { traceLines } from "../test/helpers/traces.js"
+import { traceLines, traceFileName } from "../test/helpers/traces.js"
 import { arg, machine, measureCommand } from "./util.js"
 
 const CALLS = arg("calls", 1000)
@@ -20,7 +20,7 @@ const results: Array<{ concurrency: number; seconds: number; calls: number; cost
 for (const concurrency of (process.env["BENCH_LEVELS"] ?? "1,8,16").split(",").map(Number)) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-eval-"))
   fs.mkdirSync(path.join(home, "traces"))
-  fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, CALLS))
+  fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, CALLS))
   const env = {
     ...process.env,
     AUTOTUNE_HOME: home,

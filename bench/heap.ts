@@ -9,7 +9,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { onceLocked } from "../src/Runner.js"
 import { startFakeProvider } from "../test/helpers/fakeProvider.js"
-import { traceLines } from "../test/helpers/traces.js"
+import { traceLines, traceFileName } from "../test/helpers/traces.js"
 import { arg, machine } from "./util.js"
 
 const CYCLES = arg("cycles", 600)
@@ -24,7 +24,7 @@ const input = {
 console.log(`bench:heap: ${CYCLES} cycles in one process; machine: ${machine()}`)
 let calls = 0
 for (let i = 1; i <= CYCLES; i++) {
-  fs.appendFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(i * 10, 10))
+  fs.appendFileSync(path.join(home, "traces", traceFileName()), traceLines(i * 10, 10))
   await Effect.runPromise(onceLocked(input))
   // The fake provider keeps what it saw; drop it so only autotune's memory is measured.
   calls += fake.requests.length

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
-import { traceLine } from "./helpers/traces.js"
+import { traceLine, traceFileName } from "./helpers/traces.js"
 
 interface EvalJson {
   readonly behaviors: Record<string, { scored: number; unscored: number; failed: number; batched: number; trendTraces: number }>
@@ -28,7 +28,7 @@ const setup = async (extra: Record<string, string> = {}) => {
   const home = tempHome()
   let body = ""
   for (let i = 0; i < 8; i++) body += traceLine(i, { text: i === 0 ? `deploy with token ${SECRET} please` : `question ${i} SCORE=0.${i + 1}` })
-  fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), body)
+  fs.writeFileSync(path.join(home, "traces", traceFileName()), body)
   const env = {
     AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url,
     AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_JUDGE_AUDIT_SHARE: "0", AUTOTUNE_REDACT: "0",

@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { tempHome } from "./helpers/app.js"
-import { traceLines } from "./helpers/traces.js"
+import { traceLines, traceFileName } from "./helpers/traces.js"
 
 describe("CLI (built)", () => {
   it("init --yes writes a 0600 config with the directories, and refuses to overwrite without --force", async () => {
@@ -36,7 +36,7 @@ describe("CLI (built)", () => {
 
   it("stops with exit code 2 and one line naming key and source on a bad value", async () => {
     const home = tempHome()
-    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 3))
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 3))
     const result = await runCli(["ingest"], { AUTOTUNE_HOME: home, AUTOTUNE_CANARY_FRACTION: "1.5" })
     expect(result.code).toBe(2)
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
@@ -51,7 +51,7 @@ describe("CLI (built)", () => {
 
   it("ingest --json prints exactly one JSON object with the counts", async () => {
     const home = tempHome()
-    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 5) + "garbage\n")
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 5) + "garbage\n")
     const result = await runCli(["ingest", "--json"], { AUTOTUNE_HOME: home })
     expect(result.code).toBe(0)
     expect(jsonOut(result)).toMatchObject({ files: 1, lines: 6, ingested: 5, duplicates: 0, malformed: 1 })
@@ -72,7 +72,7 @@ describe("CLI (built)", () => {
 
   it("two ingests at the same time: no raw SQLITE_BUSY, nothing lost or doubled", async () => {
     const home = tempHome()
-    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 20_000))
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 20_000))
     const env = { AUTOTUNE_HOME: home }
     const [a, b] = await Promise.all([runCli(["ingest", "--json"], env), runCli(["ingest", "--json"], env)])
     for (const r of [a, b]) {
@@ -92,7 +92,7 @@ describe("CLI (built)", () => {
 
   it("optimize --dry-run prints the rounds, turns, bound of calls and cost, makes no call and needs no key", async () => {
     const home = tempHome()
-    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 40))
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 40))
     const env = { AUTOTUNE_HOME: home, AUTOTUNE_BEHAVIORS: "response-quality" }
     expect((await runCli(["ingest"], env)).code).toBe(0)
     const db = new Database(path.join(home, "autotune.db"))

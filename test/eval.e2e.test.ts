@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
-import { traceLine } from "./helpers/traces.js"
+import { traceLine, traceFileName } from "./helpers/traces.js"
 
 const SECRETS = ["sk-ant-api03-TRACESECRETabcdefghijklmnop", "ana.secret@example.com", "+351 912 345 678", "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"]
 
@@ -16,7 +16,7 @@ const writeTraces = (home: string) => {
     body += traceLine(i, { text })
   }
   body += traceLine(10, { error: true })
-  fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), body)
+  fs.writeFileSync(path.join(home, "traces", traceFileName()), body)
 }
 
 const fastRetries = {
@@ -113,7 +113,7 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
 
     // A 400 about our settings fails at once (no retry), stops the stage with the variable to change, and
     // the trace stays eligible for the next run.
-    fs.appendFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLine(50, { text: "new SCORE=0.9" }))
+    fs.appendFileSync(path.join(home, "traces", traceFileName()), traceLine(50, { text: "new SCORE=0.9" }))
     await runCli(["ingest"], env)
     const seen = fake.requests.length
     fake.faults.push({ status: 400, body: '{"error":{"message":"bad model"}}' })

@@ -5,9 +5,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
-import { jsonOut, runCli } from "./helpers/cli.js"
+import { clockEnv, jsonOut, runCli } from "./helpers/cli.js"
 import { type Fault, type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
-import { traceLines } from "./helpers/traces.js"
+import { traceLines, traceFileName, TEST_DAY } from "./helpers/traces.js"
 import { describeStoreCause } from "../src/store/Db.js"
 
 let fake: FakeProvider | undefined
@@ -23,7 +23,7 @@ const setUp = async (faults: ReadonlyArray<Fault>, extra: Record<string, string>
   fake = await startFakeProvider()
   fake.faults.push(...faults)
   const home = tempHome()
-  fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 100))
+  fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 100))
   const env = {
     AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-wrong-key-0123456789", ANTHROPIC_BASE_URL: fake.url,
     AUTOTUNE_OPENROUTER_MIN_RETRY_DELAY_MS: "5", AUTOTUNE_OPENROUTER_MAX_RETRY_DELAY_MS: "20", ...extra
@@ -90,7 +90,7 @@ describe("failures the user must fix stop the run at once (built CLI, loopback p
 
   it("the daemon logs a wrong key once per cycle and keeps running", async () => {
     const { env } = await setUp(always({ status: 401 }), { AUTOTUNE_INTERVAL_MINUTES: "0.005" })
-    const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "daemon"], { env: { PATH: process.env["PATH"] ?? "", HOME: env.AUTOTUNE_HOME, ...env } })
+    const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "daemon"], { env: { PATH: process.env["PATH"] ?? "", HOME: env.AUTOTUNE_HOME, ...clockEnv(), ...env } })
     let stderr = ""
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
     // Until two cycles have finished (a loaded CI machine may take far longer than the interval), at most 45 s.
@@ -118,10 +118,10 @@ describe("trace validation", () => {
     const good = traceLines(0, 2)
     const lines = [
       JSON.stringify({ trace_id: "trace-a", timestamp: 12, input_text: "hi", output_text: "yo" }),
-      JSON.stringify({ trace_id: "trace-b", timestamp: "2026-11-20T10:00:00Z", input_text: { text: "hi" }, output_text: "yo" }),
+      JSON.stringify({ trace_id: "trace-b", timestamp: `${TEST_DAY}T10:00:00Z`, input_text: { text: "hi" }, output_text: "yo" }),
       "{not json"
     ]
-    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), good + lines.join("\n") + "\n")
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), good + lines.join("\n") + "\n")
     const result = await runCli(["ingest", "--json"], { AUTOTUNE_HOME: home })
     expect(result.code).toBe(0)
     const summary = jsonOut(result) as { ingested: number; malformed: number; malformedReasons: Record<string, number> }
@@ -171,7 +171,7 @@ describe("a full disk", () => {
   it.runIf(disk !== undefined)("ingest says which path is full and that nothing was lost; --json carries the error; a re-run completes", async () => {
     try {
       const home = tempHome()
-      fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 6000))
+      fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 6000))
       const env = { AUTOTUNE_HOME: home, AUTOTUNE_DB_PATH: path.join(disk!, "autotune.db") }
       const result = await runCli(["ingest", "--json"], env)
       expect(result.code).toBe(1)

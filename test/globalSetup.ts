@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { CHROMIUM } from "./helpers/browser.js"
 import { postgresBin } from "./helpers/postgres.js"
@@ -30,10 +30,17 @@ const ensurePostgres = () => {
   if (postgresBin() === undefined) aptInstall("postgresql", "for the PostgreSQL store's tests")
 }
 
+// The init wizard's test drives the CLI in a tmux pane (a terminal a person types in); the progress-bar tests
+// use util-linux's \`script\`, which every Debian has.
+const ensureTmux = () => {
+  if (spawnSync("tmux", ["-V"]).status !== 0) aptInstall("tmux", "for the init wizard's terminal test")
+}
+
 // End-to-end suites run the built CLI; build it once per test run, exactly as `npm run build` does (the
 // compiled library and the bundled command), so they never test stale or different output.
 export default function setup() {
   ensureChromium()
   ensurePostgres()
+  ensureTmux()
   execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" })
 }

@@ -8,7 +8,7 @@ import { type Batch, LineBatcher, mergeBatches } from "../src/stages/IngestBatch
 import { TraceSource } from "../src/stages/TraceSource.js"
 import { appLayer, tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
-import { traceLine, traceLines } from "./helpers/traces.js"
+import { traceLine, traceLines, traceFileName, daysAgo } from "./helpers/traces.js"
 
 const FIXTURE = new URL("./fixtures/dotclaw/scenario-traces.jsonl", import.meta.url)
 
@@ -24,7 +24,7 @@ const count = (home: string, table: string) => {
     d.close()
   }
 }
-const traceFile = (home: string, name = "trace-2026-11-20.jsonl") => path.join(home, "traces", name)
+const traceFile = (home: string, name = traceFileName()) => path.join(home, "traces", name)
 
 describe("ingest", () => {
   it("ingests DotClaw's scenario fixture: 16 traces, then 0 on a second run", async () => {
@@ -109,7 +109,7 @@ describe("ingest", () => {
     const d = db(home)
     const rows = d.prepare("SELECT file, line_no, reason, excerpt FROM malformed_lines ORDER BY line_no").all() as Array<Record<string, string | number>>
     d.close()
-    expect(rows.map((r) => [path.basename(String(r.file)), r.line_no])).toEqual([["trace-2026-11-20.jsonl", 2], ["trace-2026-11-20.jsonl", 3]])
+    expect(rows.map((r) => [path.basename(String(r.file)), r.line_no])).toEqual([[traceFileName(), 2], [traceFileName(), 3]])
     expect(rows[0]?.reason).toContain("invalid JSON")
     expect(rows[1]?.reason).toBe("missing timestamp")
     expect(String(rows[1]?.excerpt)).not.toContain("abcdefghijklmnopqrstu")
@@ -225,7 +225,7 @@ describe("the SQLite writer thread", () => {
       if (i % 4001 === 0) body = body.replace(/\n$/, "\r\n")
     }
     fs.appendFileSync(traceFile(home), body + (first ? '{"trace_id": "half' : ""))
-    if (first) fs.writeFileSync(traceFile(home, "trace-2026-11-21.jsonl"), traceLines(40_000, 3000))
+    if (first) fs.writeFileSync(traceFile(home, traceFileName(daysAgo(0))), traceLines(40_000, 3000))
   }
 
   it("a statement the thread cannot run fails the ingest in one line; the committed transactions stay, the failed one leaves nothing", async () => {

@@ -10,11 +10,11 @@ import { judgePrompt, RUBRICS } from "../src/stages/Rubrics.js"
 import { TraceSource } from "../src/stages/TraceSource.js"
 import { fullLayer, tempHome } from "./helpers/app.js"
 import { answer, mockLlm, type Step } from "./helpers/mockLlm.js"
-import { traceLine, traceObject } from "./helpers/traces.js"
+import { TEST_DAY, traceFileName, traceLine, traceObject } from "./helpers/traces.js"
 
 const setup = (lines: string, script: Array<Step>, overrides: Partial<Record<ConfigKey, unknown>> = {}, fallback?: (r: LlmRequest) => ReturnType<typeof answer>) => {
   const home = tempHome()
-  fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), lines)
+  fs.writeFileSync(path.join(home, "traces", traceFileName()), lines)
   let answerWith = fallback
   const mock = mockLlm(script, (r) => (answerWith ?? (() => answer({ score: 0.8, reason: "ok" })))(r))
   const layer = fullLayer(home, mock.layer, { behaviors: ["response-quality"], judgeAuditShare: 0, ...overrides })
@@ -151,7 +151,7 @@ describe("Judge", () => {
     expect(t.seen).toHaveLength(3)
     // Both canary turns are among the three, though response-quality's six turns come first in the list.
     const d = t.db()
-    const canaryScored = d.prepare("SELECT COUNT(*) AS n FROM trace_scores WHERE behavior = 'tool-calling' AND trace_id IN ('t-2026-11-20-0', 't-2026-11-20-1')").get()
+    const canaryScored = d.prepare(`SELECT COUNT(*) AS n FROM trace_scores WHERE behavior = 'tool-calling' AND trace_id IN ('t-${TEST_DAY}-0', 't-${TEST_DAY}-1')`).get()
     d.close()
     expect(canaryScored).toEqual({ n: 2 })
     expect(summary.budgetExhausted).toBe(true)
@@ -169,7 +169,7 @@ describe("Judge", () => {
       put.run(`old-b-${i}`, RUBRICS["response-quality"].version, 0.5, 0.5, 0.5, Date.now(), Date.now())
     }
     db.close()
-    fs.appendFileSync(path.join(t.home, "traces", "trace-2026-11-20.jsonl"), traceLine(2) + traceLine(3))
+    fs.appendFileSync(path.join(t.home, "traces", traceFileName()), traceLine(2) + traceLine(3))
     const seen = t.seen.length
     // Stage 1 scores trip 2 at 0.75 and trip 3 at 0.5.
     const scores: Record<string, number> = { "trip 2 ": 0.75, "trip 3 ": 0.5 }

@@ -13,7 +13,7 @@ import { deployStage } from "../src/Pipeline.js"
 import { fullLayer, tempHome } from "./helpers/app.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
 import { answer, mockLlm } from "./helpers/mockLlm.js"
-import { traceLine } from "./helpers/traces.js"
+import { traceLine, traceFileName } from "./helpers/traces.js"
 
 const B = "response-quality" as const
 const BETTER = "Answer first, then one line of context. TRULY_BETTER."
@@ -65,7 +65,7 @@ const setup = async <W extends { readonly mock: ReturnType<typeof mockLlm> } = R
   const home = tempHome()
   let body = ""
   for (let i = 0; i < n; i++) body += traceLine(i, { text: `question ${i} about topic ${i} please` })
-  fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), body)
+  fs.writeFileSync(path.join(home, "traces", traceFileName()), body)
   const world = makeWorld()
   const layer = fullLayer(home, world.mock.layer, { behaviors: [B], sampleSize: 20, ...overrides })
   const run = <A, E>(e: Effect.Effect<A, E, Optimizer | TraceSource | Deployer>) => Effect.runPromise(e.pipe(Effect.provide(layer)) as Effect.Effect<A, E, never>)

@@ -9,11 +9,11 @@ import * as path from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
-import { jsonOut, runCli } from "./helpers/cli.js"
+import { clockEnv, jsonOut, runCli } from "./helpers/cli.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
 import { type FakeProvider, improvableWorld, startFakeProvider } from "./helpers/fakeProvider.js"
 import { type Cluster, startPostgres } from "./helpers/postgres.js"
-import { traceLines, traceObject } from "./helpers/traces.js"
+import { traceLines, traceObject, traceFileName, TEST_DAY } from "./helpers/traces.js"
 import { LEADER_LOCK } from "../src/store/Postgres.js"
 
 const B = "response-quality"
@@ -45,7 +45,7 @@ const host = (name: string, url: string) => {
   const traceDir = path.join(home, "traces")
   fs.mkdirSync(traceDir, { recursive: true })
   const env = { AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), AUTOTUNE_DATABASE_URL: url, AUTOTUNE_HOST_ID: name }
-  const write = (body: string, day = "2026-11-24") => fs.appendFileSync(path.join(traceDir, `trace-${day}.jsonl`), body)
+  const write = (body: string, day = TEST_DAY) => fs.appendFileSync(path.join(traceDir, `trace-${day}.jsonl`), body)
   return { home, traceDir, env, write }
 }
 
@@ -68,7 +68,7 @@ const llmEnv = () => ({
 type OnceJson = { failed: Array<string>; stages: Record<string, { status: string; why?: string; summary?: Record<string, unknown> }> }
 
 /** Each host's turns get their own ids (DotClaw's are uuids): host a's turn 5 is not host b's. */
-const hostLines = (name: string, from: number, count: number) => traceLines(from, count, { day: "2026-11-24" }).replaceAll('"trace_id":"t-', `"trace_id":"${name}-t-`)
+const hostLines = (name: string, from: number, count: number) => traceLines(from, count, { day: TEST_DAY }).replaceAll('"trace_id":"t-', `"trace_id":"${name}-t-`)
 
 describe("PostgreSQL store", () => {
   it("two hosts ingest 3,000 traces each at the same time: 6,000 stored, none doubled, positions per host", async () => {
@@ -85,8 +85,8 @@ describe("PostgreSQL store", () => {
     // The same file name on both hosts, a position each.
     const positions = await query<{ host_id: string; file: string; line_no: string }>(url, "SELECT host_id, file, line_no FROM ingest_positions ORDER BY host_id")
     expect(positions.map((p) => [p.host_id, path.basename(p.file), Number(p.line_no)])).toEqual([
-      ["host-a", "trace-2026-11-24.jsonl", 3_000],
-      ["host-b", "trace-2026-11-24.jsonl", 3_000]
+      ["host-a", traceFileName(), 3_000],
+      ["host-b", traceFileName(), 3_000]
     ])
     // Appends go on from each host's own position.
     a.write(hostLines("host-a", 3_000, 10))
@@ -161,7 +161,7 @@ describe("PostgreSQL store", () => {
     const h = host("host-k", url)
     const total = 40_000
     h.write(hostLines("host-k", 0, total))
-    const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "ingest", "--json"], { env: { PATH: process.env["PATH"] ?? "", ...h.env }, stdio: "ignore" })
+    const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "ingest", "--json"], { env: { PATH: process.env["PATH"] ?? "", ...clockEnv(), ...h.env }, stdio: "ignore" })
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)))
     // Killed once some batches are committed and before the file is done.
     let stored = 0
@@ -274,7 +274,7 @@ describe("PostgreSQL store", () => {
     b.write(scoredTurns("db", 0, 15, 0.4, Date.now() - 3_500_000))
     const start = (h: ReturnType<typeof host>) => {
       const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "daemon"], {
-        env: { PATH: process.env["PATH"] ?? "", HOME: h.home, ...h.env, ...llmEnv(), AUTOTUNE_INTERVAL_MINUTES: "0.005", AUTOTUNE_REPORT: "0" }
+        env: { PATH: process.env["PATH"] ?? "", HOME: h.home, ...clockEnv(), ...h.env, ...llmEnv(), AUTOTUNE_INTERVAL_MINUTES: "0.005", AUTOTUNE_REPORT: "0" }
       })
       const out = { stderr: "", child }
       child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()))

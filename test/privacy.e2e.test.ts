@@ -6,7 +6,7 @@ import { tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
 import { leaked, privacyCorpus } from "./helpers/privacyCorpus.js"
-import { traceLine } from "./helpers/traces.js"
+import { traceLine, traceFileName } from "./helpers/traces.js"
 
 // One planted value of every positive kind, each in its own trace (a corpus sample's text as the message).
 const positives = privacyCorpus(1, 424242).filter((s) => s.secret !== undefined)
@@ -15,7 +15,7 @@ const writeCorpusTraces = (home: string) => {
   // DotClaw escapes message text inside its <message> envelope.
   const escape = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
   const body = positives.map((s, i) => traceLine(i, { text: `${escape(s.text)} SCORE=0.8` })).join("")
-  fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), body)
+  fs.writeFileSync(path.join(home, "traces", traceFileName()), body)
 }
 
 const base = (home: string, fake?: FakeProvider) => ({
@@ -91,7 +91,7 @@ describe("nothing private leaves the machine (built CLI)", () => {
 
   it("after an upgrade of the rules, the next cycle re-cleans what older rules stored (and leaves AUTOTUNE_REDACT=0 rows alone)", async () => {
     const home = tempHome()
-    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLine(1, { text: "hello" }) + traceLine(2, { text: "hi" }))
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLine(1, { text: "hello" }) + traceLine(2, { text: "hi" }))
     const env = base(home)
     expect((await runCli(["ingest"], env)).code).toBe(0)
     const dbPath = path.join(home, "autotune.db")

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
 import { launchChromium, openReport } from "./helpers/browser.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
-import { traceLines } from "./helpers/traces.js"
+import { traceLines, traceFileName } from "./helpers/traces.js"
 
 describe("autotune report through the built CLI", () => {
   it("on a store with no data yet: a page that says so, drawn without an error, at the default path", async () => {
@@ -40,7 +40,7 @@ describe("autotune report through the built CLI", () => {
 
   it("once writes no page with AUTOTUNE_REPORT=0, and writes one to AUTOTUNE_REPORT_PATH otherwise", async () => {
     const home = tempHome()
-    fs.writeFileSync(path.join(home, "traces", "trace-2026-11-20.jsonl"), traceLines(0, 5))
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 5))
     const off = await runCli(["once", "--json"], { AUTOTUNE_HOME: home, AUTOTUNE_REPORT: "0" })
     expect((jsonOut(off) as { stages: { report: { status: string; why: string } } }).stages.report).toEqual({ status: "skipped", why: "AUTOTUNE_REPORT=0" })
     expect(fs.existsSync(path.join(home, "report.html"))).toBe(false)

@@ -9,11 +9,19 @@ export interface CliResult {
 
 const BIN = path.resolve("dist/bin.js")
 
-/** Runs the built CLI with a clean environment: only what the test passes (plus PATH and HOME). */
+/**
+ * The clock of `npm test`'s second run (test/shiftedClock.sh: Debian's faketime, an LD_PRELOAD library and its
+ * FAKETIME settings), for processes a test starts with a clean environment: the CLI must see the test's time.
+ * Empty when the clock is not shifted.
+ */
+export const clockEnv = (): Record<string, string> =>
+  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && (e[0] === "LD_PRELOAD" || e[0].startsWith("FAKETIME"))))
+
+/** Runs the built CLI with a clean environment: only what the test passes (plus PATH, HOME and the test's clock). */
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>, options: { input?: string; timeoutMs?: number } = {}) =>
   new Promise<CliResult>((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env["PATH"] ?? "", HOME: env["HOME"] ?? process.env["HOME"] ?? "/tmp", ...env },
+      env: { PATH: process.env["PATH"] ?? "", HOME: env["HOME"] ?? process.env["HOME"] ?? "/tmp", ...clockEnv(), ...env },
       stdio: ["pipe", "pipe", "pipe"]
     })
     let stdout = ""

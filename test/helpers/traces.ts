@@ -1,4 +1,25 @@
-/** DotClaw-like trace lines for tests and benchmarks. Deterministic for a given index. */
+/**
+ * DotClaw-like trace lines for tests and benchmarks. Deterministic for a given index and day.
+ *
+ * Dates are relative to the run, never absolute: the stages look at windows that follow the clock (14 days of
+ * retention, the trend sample, a canary's age), and a trace dated on a fixed day falls out of them a few weeks
+ * after the test was written. `npm test` runs the suite a second time with the clock moved 400 days ahead to
+ * prove it.
+ */
+const DAY_MS = 86_400_000
+
+/** The UTC calendar day (YYYY-MM-DD) `n` days before the run. */
+export const daysAgo = (n: number, now = Date.now()) => new Date(now - n * DAY_MS).toISOString().slice(0, 10)
+
+/**
+ * The day test traces are dated by default: yesterday, so that the 60,000 seconds of the largest test file
+ * end before now and every trace is well inside the 14-day windows. Fixed when the test file loads.
+ */
+export const TEST_DAY = daysAgo(1)
+
+/** DotClaw's daily trace file name: `trace-YYYY-MM-DD.jsonl`. */
+export const traceFileName = (day = TEST_DAY) => `trace-${day}.jsonl`
+
 export interface TraceOptions {
   readonly day?: string
   readonly packVersions?: Record<string, string>
@@ -8,7 +29,7 @@ export interface TraceOptions {
 }
 
 export const traceObject = (i: number, o: TraceOptions = {}) => {
-  const day = o.day ?? "2026-11-20"
+  const day = o.day ?? TEST_DAY
   const ts = new Date(Date.parse(`${day}T00:00:00.000Z`) + i * 1000).toISOString()
   return {
     trace_id: `t-${day}-${i}`,
