@@ -44,6 +44,10 @@ const setup = async (extra: Record<string, string> = {}) => {
   return { home, env, db, evalJson, fake }
 }
 
+const HTML_502 = { status: 502, body: "<html><body><h1>502 Bad Gateway</h1></body></html>", headers: { "content-type": "text/html" } }
+
+const errorLines = (stderr: string) => stderr.split("\n").filter((l) => /error/i.test(l))
+
 const stage1Rows = (db: Database.Database) =>
   db.prepare("SELECT trace_id AS id, COUNT(*) AS n FROM judge_scores WHERE stage = 1 GROUP BY trace_id").all() as Array<{ id: string; n: number }>
 
@@ -183,17 +187,64 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect((await t.evalJson()).batches).toMatchObject({ collected: 8, pendingBatches: 0 })
   })
 
-  it("a provider failing the submission (502 pages): its retries, then eval fails loudly and the turns wait for the next run", async () => {
+  it("a provider failing the submission (502 pages): its retries, then the breaker's one line, exit 1; the turns wait for the next run", async () => {
     const t = await setup()
-    for (let i = 0; i < 4; i++) t.fake.faults.push({ status: 502, body: "<html>502 Bad Gateway</html>", headers: { "content-type": "text/html" } })
+    for (let i = 0; i < 4; i++) t.fake.faults.push(HTML_502)
     const result = await runCli(["eval"], t.env)
     expect(result.code).toBe(1)
     // The first try and AUTOTUNE_OPENROUTER_RETRIES (3) more; then nothing else is sent.
     expect(t.fake.httpCalls).toBe(4)
-    expect(result.stderr).toMatch(/could not submit the judge batch: .*502/)
-    expect(result.stderr).toMatch(/8 judge call\(s\) failed; those traces are retried next run/)
+    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(/anthropic is failing: 4 attempts in a row failed, the last with HTTP 502: .*502 Bad Gateway.*this run's LLM stages stopped/)])
+    expect(result.stderr).not.toMatch(/could not submit/)
     // The provider recovers: the next run sends them.
     expect((await t.evalJson()).batches.submitted).toBe(8)
+  })
+
+  it("once: a failing batch submission ends the run like failing direct calls (one line, exit 1, optimize not run)", async () => {
+    const t = await setup()
+    for (let i = 0; i < 4; i++) t.fake.faults.push(HTML_502)
+    const result = await runCli(["once", "--json"], t.env)
+    expect(result.code).toBe(1)
+    const run = jsonOut(result) as { failed: Array<string>; errors: Array<string>; stages: Record<string, { status: string; why?: string }> }
+    expect(run.failed).toEqual(["eval"])
+    expect(run.errors).toEqual([expect.stringMatching(/^eval: anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)])
+    expect(run.stages["optimize"]).toMatchObject({ status: "skipped", why: expect.stringMatching(/^not run: anthropic is failing/) })
+    expect(errorLines(result.stderr)).toHaveLength(1)
+    expect(t.fake.httpCalls).toBe(4)
+  })
+
+  it("a failing status poll of a batch out ends the run the same way; the batch is kept and collected when the provider recovers", async () => {
+    const t = await setup()
+    t.fake.batchEndsAfterPolls = 5
+    expect((await t.evalJson()).batches.submitted).toBe(8)
+    t.fake.faultWhen = (method, url) => method === "GET" && /\/batches\/[^/]+$/.test(url.split("?")[0]!)
+    for (let i = 0; i < 4; i++) t.fake.faults.push(HTML_502)
+    const calls = t.fake.httpCalls
+    const result = await runCli(["eval"], t.env)
+    expect(result.code).toBe(1)
+    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(/anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)])
+    // Four looks at the batch, nothing else: no direct call, no new batch.
+    expect(t.fake.httpCalls - calls).toBe(4)
+    expect(t.fake.batches).toHaveLength(1)
+    t.fake.batchEndsAfterPolls = 0
+    expect((await t.evalJson()).batches).toMatchObject({ collected: 8, pendingBatches: 0 })
+  })
+
+  it("a failing download of an ended batch's answers ends the run the same way; the answers are collected next run, none lost", async () => {
+    const t = await setup()
+    // The batch has ended by the next run's first look; its answers are what fails.
+    expect((await t.evalJson()).batches.submitted).toBe(8)
+    t.fake.faultWhen = (_method, url) => /\/results/.test(url)
+    for (let i = 0; i < 4; i++) t.fake.faults.push(HTML_502)
+    const result = await runCli(["eval"], t.env)
+    expect(result.code).toBe(1)
+    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(/anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)])
+    expect(t.fake.faults).toHaveLength(0)
+    expect((await t.evalJson()).batches).toMatchObject({ collected: 8, pendingBatches: 0 })
+    const db = t.db()
+    expect(stage1Rows(db).every((r) => r.n === 1)).toBe(true)
+    expect(stage1Rows(db)).toHaveLength(8)
+    db.close()
   })
 
   it("batches sent before AUTOTUNE_JUDGE_BATCH=off are still collected; nothing new is batched", async () => {

@@ -277,17 +277,25 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
      * A provider call outside `call` (a batch's submission, status or answers) under the same policy: the
      * timeout, retries with the same backoff (retry-after honoured), and the stops. A 404 here is a batch the
      * provider no longer keeps, or a provider without the batch interface (a proxy at ANTHROPIC_BASE_URL): the
-     * caller falls back; it says nothing about the model.
+     * caller falls back; it says nothing about the model. One of these requests stands for every turn of a
+     * batch: when its retries run out on a failing provider, that is as conclusive as the breaker's threshold
+     * of direct calls, and the run stops the same way, with the same line.
      */
     const policed = <A>(model: string, effect: Effect.Effect<A, LlmError>) =>
       Effect.gen(function* () {
         for (let tries = 1; ; tries++) {
           yield* notHalted
           const result = yield* Effect.either(timed(effect))
-          if (result._tag === "Right") return result.right
+          if (result._tag === "Right") {
+            failuresInARow = 0
+            return result.right
+          }
           const error = result.left
           if (error.reason !== "NotFound") yield* observe(model, error)
-          if (!error.retryable || tries > config.llmRetries) return yield* error
+          if (!error.retryable || tries > config.llmRetries) {
+            if (isProviderFailure(error)) yield* stop({ kind: "provider", detail: providerFailureLine(providerName, failuresInARow, error) })
+            return yield* error
+          }
           yield* Effect.sleep(backoff(tries, error))
         }
       })

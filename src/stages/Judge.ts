@@ -3,7 +3,7 @@ import { Duration, Effect, Either, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { Settings } from "../Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
-import { isConfigFailure, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import { LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import type { StoreError } from "../Domain/Errors.js"
 import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js"
 import { servedVersions, storeError, writeTransaction } from "../store/Db.js"
@@ -497,15 +497,24 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         }
         const status = yield* batchEnded(batch, wait)
         if (status._tag === "Right") {
-          if (status.right.ended) collected.push(...(yield* collectEnded(batch, escalations)))
-          else pending++
+          if (!status.right.ended) pending++
+          else {
+            // Answers that could not be downloaded stay at the provider: the batch is asked for again next run.
+            const answers = yield* Effect.either(collectEnded(batch, escalations))
+            if (answers._tag === "Right") collected.push(...answers.right)
+            else if (answers.left._tag !== "LlmError") return yield* answers.left
+            else {
+              if ((yield* runner.halt) === undefined) yield* Effect.logWarning(`could not collect judge batch ${batch.id}: ${answers.left.message}; collecting it again next run`)
+              pending++
+            }
+          }
         } else if (status.left.reason === "NotFound") {
           // The provider no longer has it (results are kept 29 days): its turns are judged again.
           yield* Effect.logWarning(`judge batch ${batch.id} is gone at the provider; its ${batch.requests} turns will be judged again`)
           yield* forgetBatch(batch.id, "lost", { succeeded: 0, errored: 0, expired: batch.requests })
         } else {
-          // A stopped run (a wrong key) says why once, in its own line.
-          if (!isConfigFailure(status.left) && status.left.reason !== "Halted") {
+          // A stopped run (a wrong key, a failing provider) says why once, in its own line.
+          if ((yield* runner.halt) === undefined) {
             yield* Effect.logWarning(`could not ask about judge batch ${batch.id}: ${status.left.message}; asking again next run`)
           }
           pending++
@@ -537,7 +546,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         return batched
       }
       // A stopped run says why once, in its own line; a budget that ran out is counted, not warned about.
-      if (sent.error !== undefined && !isConfigFailure(sent.error) && sent.error.reason !== "Halted" && sent.error.reason !== "BudgetExhausted") {
+      if (sent.error !== undefined && (yield* runner.halt) === undefined && sent.error.reason !== "BudgetExhausted") {
         yield* Effect.logWarning(`could not submit the judge batch: ${sent.error.message}; its turns are tried next run`)
       }
       const why = sent.error ?? new LlmError({ reason: "BudgetExhausted", detail: "the budget could not pay for this turn's batch request" })

@@ -52,6 +52,8 @@ export interface FakeProvider {
   batchFate: (customId: string, seen: SeenRequest) => BatchFate
   /** Answer the batch endpoints with 404, as a proxy without Message Batches does. */
   batchesMissing: boolean
+  /** Which requests the scripted faults apply to, by method and URL path (default: every request). */
+  faultWhen: (method: string, url: string) => boolean
   /** HTTP requests received, of any kind (a batch's submission, status and results included). */
   httpCalls: number
   readonly close: () => Promise<void>
@@ -144,7 +146,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
   const state = {
     requests: [] as Array<SeenRequest>, faults: [] as Array<Fault>, batches: [] as Array<FakeBatch>, respond, latencyMs: 0,
     batchEndsAfterPolls: 0, batchFate: ((): BatchFate => "succeeded") as (customId: string, seen: SeenRequest) => BatchFate,
-    batchesMissing: false, httpCalls: 0
+    batchesMissing: false, faultWhen: ((): boolean => true) as (method: string, url: string) => boolean, httpCalls: 0
   }
   let port = 0
   const batchJson = (b: FakeBatch) => {
@@ -226,7 +228,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
       const api = req.url?.endsWith("/messages") || batchCall ? "anthropic" : "chat"
       const seen = seenOf(api, req.url ?? "", req.headers, body)
       if (!batchCall) state.requests.push(seen)
-      const fault = state.faults.shift()
+      const fault = state.faultWhen(req.method ?? "GET", req.url ?? "") ? state.faults.shift() : undefined
       const send = () => {
         if (fault !== undefined && "status" in fault) {
           res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers })
