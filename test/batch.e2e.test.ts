@@ -140,6 +140,18 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect(summary.behaviors["response-quality"]!.scored).toBe(8)
   })
 
+  it("stage 2 of the collected answers goes direct at AUTOTUNE_LLM_CONCURRENCY, not one at a time", async () => {
+    const t = await setup({ AUTOTUNE_LLM_CONCURRENCY: "4" })
+    // Every turn unsure (0.5 is inside the default band [0.35, 0.65]): eight stage-2 calls after the collection.
+    t.fake.respond = () => ({ tool: { score: 0.5, reason: "scripted" } })
+    expect((await t.evalJson()).batches.submitted).toBe(8)
+    t.fake.latencyMs = 300
+    const summary = await t.evalJson()
+    expect(summary.batches.collected).toBe(8)
+    expect(t.fake.requests.filter((r) => r.path === "/v1/messages")).toHaveLength(8)
+    expect(t.fake.maxInFlight).toBe(4)
+  })
+
   it("a provider without Message Batches (a proxy answering 404) gets the sample as direct calls, with a warning", async () => {
     const t = await setup()
     t.fake.batchesMissing = true

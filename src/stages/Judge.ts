@@ -465,6 +465,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
           return group === undefined ? undefined : stage1Request(group)
         })
         const counts = { succeeded: 0, errored: 0, expired: 0 }
+        const answered: Array<{ readonly task: Task; readonly first: Verdict | LlmError }> = []
         for (const result of results) {
           const group = groups.get(result.customId)
           if (result.type === "succeeded") counts.succeeded++
@@ -472,8 +473,12 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
           else counts.expired++
           if (group === undefined || result.type !== "succeeded") continue
           const firsts = yield* stage1Verdicts(group, result.response)
-          for (const [i, task] of group.tasks.entries()) collected.push({ behavior: task.rubric.behavior, outcome: yield* finish(task, firsts[i]!) })
+          for (const [i, task] of group.tasks.entries()) answered.push({ task, first: firsts[i]! })
         }
+        // Stage 2 of the unsure answers goes direct, side by side like any other calls (the runner's limit).
+        collected.push(...(yield* Effect.forEach(answered, ({ task, first }) => Effect.map(finish(task, first), (outcome) => ({ behavior: task.rubric.behavior, outcome })), {
+          concurrency: config.llmConcurrency
+        })))
         yield* forgetBatch(batch.id, "collected", counts)
         if (counts.errored + counts.expired > 0) {
           yield* Effect.logWarning(`judge batch ${batch.id}: ${counts.errored} request(s) failed and ${counts.expired} expired or were canceled; those turns will be judged again`)

@@ -52,6 +52,9 @@ export interface FakeProvider {
   batchFate: (customId: string, seen: SeenRequest) => BatchFate
   /** Answer the batch endpoints with 404, as a proxy without Message Batches does. */
   batchesMissing: boolean
+  /** Direct Messages calls waiting for their answer now, and the most there ever were at once. */
+  inFlight: number
+  maxInFlight: number
   /** Which requests the scripted faults apply to, by method and URL path (default: every request). */
   faultWhen: (method: string, url: string) => boolean
   /** HTTP requests received, of any kind (a batch's submission, status and results included). */
@@ -146,6 +149,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
   const state = {
     requests: [] as Array<SeenRequest>, faults: [] as Array<Fault>, batches: [] as Array<FakeBatch>, respond, latencyMs: 0,
     batchEndsAfterPolls: 0, batchFate: ((): BatchFate => "succeeded") as (customId: string, seen: SeenRequest) => BatchFate,
+    inFlight: 0, maxInFlight: 0,
     batchesMissing: false, faultWhen: ((): boolean => true) as (method: string, url: string) => boolean, httpCalls: 0
   }
   let port = 0
@@ -260,8 +264,15 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
         }
       }
       const delay = fault !== undefined && "hangMs" in fault ? fault.hangMs : state.latencyMs
-      if (delay > 0) setTimeout(send, delay)
-      else send()
+      // Direct Messages calls being answered at once: what the client's concurrency limit let through.
+      const direct = req.url === "/v1/messages"
+      if (direct) state.maxInFlight = Math.max(state.maxInFlight, ++state.inFlight)
+      const answer = () => {
+        if (direct) state.inFlight--
+        send()
+      }
+      if (delay > 0) setTimeout(answer, delay)
+      else answer()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
