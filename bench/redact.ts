@@ -4,8 +4,9 @@
  *    rate overall and per kind, as a Markdown table for README.
  * 2. Its throughput in MB/s on what ingest feeds it: DotClaw trace text (messages, replies, memory, tool
  *    arguments as JSON), 2% of turns carrying a secret, and the corpus texts themselves.
+ * 3. Its time on adversarial text (--adversarial-mb=8 each): long runs, repeated shapes, recheck's attacks.
  */
-import { emptyFindings, redactText } from "../src/privacy/Redactor.js"
+import { emptyFindings, LONG_RUN_CHARS, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
 import { privacyCorpus, scoreCorpus } from "../test/helpers/privacyCorpus.js"
 import { traceObject } from "../test/helpers/traces.js"
 import { arg, machine } from "./util.js"
@@ -39,3 +40,33 @@ const started = process.hrtime.bigint()
 for (const t of texts) redactText(t, findings)
 const seconds = Number(process.hrtime.bigint() - started) / 1e9
 console.log(`\nthroughput: ${(bytes / 1e6).toFixed(1)} MB of trace text in ${seconds.toFixed(2)} s = ${(bytes / 1e6 / seconds).toFixed(1)} MB/s (${texts.length} strings, ${findings.count} values replaced)`)
+
+// 3. Adversarial text: shapes that make a backtracking pattern or a recursive walk blow up, each 8 MB (the
+// attack strings recheck finds for the former patterns among them). Linear rules keep every shape near the
+// trace-text rate; the former ones overflowed the regex stack (runs) or went quadratic (repeated shapes).
+const ADVERSARIAL_BYTES = arg("adversarial-mb", 8) * 1e6
+const times = (unit: string) => unit.repeat(Math.ceil(ADVERSARIAL_BYTES / unit.length))
+// Runs just under the redactor's cut (LONG_RUN_CHARS), one after another: what the rules themselves still see.
+const runs = (unit: string) => times(`${unit.repeat(Math.floor((LONG_RUN_CHARS - 8) / unit.length))} `)
+const adversarial: Record<string, string> = {
+  "base64 photo (one run, cut)": `look data:image/png;base64,${Buffer.alloc(ADVERSARIAL_BYTES * 0.75, 7).toString("base64")}`,
+  "one letter (one run, cut)": "a".repeat(ADVERSARIAL_BYTES),
+  "one-letter runs under the cut": runs("a"),
+  "unclosed <message> tags": times("e<message "),
+  "dotted key chains": runs("K.AUTH-"),
+  "dashed JWT look-alikes": runs("eyJyyyyyyy-"),
+  "URL user:@@@": `A://:@ ${runs("@\u0000")}`,
+  "curl -u ====": ` -u=${runs("=")}:r=`,
+  "email-ish -0-0": runs("-0"),
+  "password: password:": times("password: "),
+  "prose PW->": runs("PW->"),
+  "words": times("lorem ipsum dolor "),
+  "addresses": times("a@b.co ")
+}
+console.log("\n| adversarial text (each %s MB) | seconds | MB/s |\n|---|---|---|".replace("%s", String(ADVERSARIAL_BYTES / 1e6)))
+for (const [name, text] of Object.entries(adversarial)) {
+  const t0 = process.hrtime.bigint()
+  redactEnvelope(text)
+  const s = Number(process.hrtime.bigint() - t0) / 1e9
+  console.log(`| ${name} | ${s.toFixed(2)} | ${(text.length / 1e6 / s).toFixed(1)} |`)
+}

@@ -16,6 +16,12 @@ import { priceEntries } from "./llm/Prices.js"
 const between = (lo: number, hi: number) =>
   Schema.Number.pipe(Schema.filter((n) => n >= lo && n <= hi, { message: () => `must be between ${lo} and ${hi}` }))
 const positive = Schema.Number.pipe(Schema.filter((n) => n > 0, { message: () => "must be greater than 0" }))
+/**
+ * The longest trace line parsed. 16 MiB takes a turn with a pasted photo of several megabytes (its base64 run
+ * is cut by the redactor) at about the memory of bench:ingest; a line of 150 MB would need over a gigabyte.
+ */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 2 ** 20
+
 const intAtLeast = (lo: number) =>
   Schema.Number.pipe(
     Schema.filter((n) => Number.isInteger(n) && n >= lo, { message: () => `must be a whole number >= ${lo}` })
@@ -64,6 +70,7 @@ export const AppConfig = Schema.Struct({
   redact: Schema.Boolean,
   evalMaxTraces: intAtLeast(1),
   retentionDays: intAtLeast(0),
+  maxLineBytes: intAtLeast(4096),
   report: Schema.Boolean,
   reportPath: nonEmpty,
   reportDays: intAtLeast(1),
@@ -185,6 +192,7 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   report: { kind: "boolean", env: ["AUTOTUNE_REPORT"], file: ["report", "enabled"], default: constant(true), doc: "Refresh the HTML report at the end of every `once` and daemon cycle" },
   reportPath: { kind: "path", env: ["AUTOTUNE_REPORT_PATH"], file: ["report", "path"], default: inHome("report.html"), doc: "Where `report` and `once` write the HTML report" },
   reportDays: { kind: "integer", env: ["AUTOTUNE_REPORT_DAYS"], file: ["report", "days"], default: constant(30), doc: "Days the HTML report covers" },
+  maxLineBytes: { kind: "integer", env: ["AUTOTUNE_MAX_LINE_BYTES"], file: ["ingest", "maxLineBytes"], default: constant(DEFAULT_MAX_LINE_BYTES), doc: "Longest trace line parsed, in bytes; a longer one is counted malformed (\"line too long\") as it streams past, never held whole" },
   retentionDays: { kind: "integer", env: ["AUTOTUNE_RETENTION_DAYS"], file: ["retentionDays"], default: constant(14), doc: "Days of traces kept in the store, as DotClaw keeps its raw traces (0 = forever); a live canary's turns are always kept" },
 
   canaryFraction: { kind: "number", env: ["AUTOTUNE_CANARY_FRACTION"], file: ["deploy", "canaryFraction"], default: constant(0.1), doc: "Share of requests a canary pack serves (1 = deploy as active)" },

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
 import { redactDeep, redactEnvelope, redactIf } from "../privacy/Redactor.js"
-import { MESSAGE_ELEMENT, unescapeXml } from "./Xml.js"
+import { messageElements, unescapeXml } from "./Xml.js"
 
 /**
  * A DotClaw trace as autotune stores it (see shared/dotclaw-interop.md §1). Free text is redacted
@@ -80,9 +80,8 @@ const strings = (value: unknown): Array<string> =>
 
 /** The last `<message>` of a chat turn, unescaped; plain text (scheduled tasks) as it is. */
 export const lastMessage = (input: string): string => {
-  let last: string | undefined
-  for (const match of input.matchAll(MESSAGE_ELEMENT)) last = match[2]
-  return last === undefined ? input : unescapeXml(last)
+  const last = messageElements(input).at(-1)
+  return last === undefined ? input : unescapeXml(last.body)
 }
 
 // Traces come from a running agent: nothing before 2000 or more than a day ahead of this clock is a real turn.

@@ -3,15 +3,16 @@
  * LLM, and only over free text: ids, timestamps and pack versions are join keys and stay untouched.
  * The rules live in Rules.ts; this file applies them and counts what they found.
  */
-import { escapeXml, MESSAGE_ELEMENT, unescapeXml } from "../Domain/Xml.js"
+import { escapeXml, messageElements, unescapeXml } from "../Domain/Xml.js"
 import { mark, RULE_GROUPS, RULES, SECRET_KEY, secretValue } from "./Rules.js"
 
 /**
  * The version of the rule set. Every stored row records the version that redacted it, so a rule change
  * can re-clean what was stored before it (`autotune redact --rescan`). Raise it whenever a rule changes
- * what it finds. 0 means "stored without redaction" (AUTOTUNE_REDACT=0); 1 is autotune 2.0's first set.
+ * what it finds. 0 means "stored without redaction" (AUTOTUNE_REDACT=0); 1 is autotune 2.0's first set;
+ * 3 cuts runs of over LONG_RUN_CHARS characters and values nested deeper than MAX_DEPTH.
  */
-export const REDACTION_VERSION = 2
+export const REDACTION_VERSION = 3
 
 /** The version a row stored now records: the current rule set, or 0 when redaction is off. */
 export const storedVersion = (redact: boolean): number => (redact ? REDACTION_VERSION : 0)
@@ -30,12 +31,43 @@ const note = (findings: Findings | undefined, rule: string) => {
   findings.byRule[rule] = (findings.byRule[rule] ?? 0) + 1
 }
 
+/**
+ * Runs of more characters than this with no white space are cut before any rule runs: no word, number or
+ * address is that long, while a pasted photo (a base64 data URL), a minified file or a key block is, and a
+ * rule's quantifier walking millions of such characters exhausts the regex engine's backtrack stack. What was
+ * cut may hold a secret: nothing of it is kept.
+ */
+export const LONG_RUN_CHARS = 4096
+
+const isSpace = (c: number) => c <= 32 || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+
+/** The marker that stands for a cut run: how long it was, so that a reader knows something was there. */
+export const longRunMark = (chars: number) => `<cut_${chars}_characters>`
+
+/** `text` with every run of more than LONG_RUN_CHARS non-space characters replaced by its marker (one linear scan). */
+export const cutLongRuns = (text: string, findings?: Findings): string => {
+  if (text.length <= LONG_RUN_CHARS) return text
+  let out = ""
+  let kept = 0
+  let runStart = 0
+  for (let i = 0; i <= text.length; i++) {
+    if (i < text.length && !isSpace(text.charCodeAt(i))) continue
+    if (i - runStart > LONG_RUN_CHARS) {
+      out += text.slice(kept, runStart) + longRunMark(i - runStart)
+      kept = i
+      note(findings, "long_run")
+    }
+    runStart = i + 1
+  }
+  return kept === 0 ? text : out + text.slice(kept)
+}
+
 /** Redacts one string; with `findings`, counts each replaced value under its rule's name. */
 export const redactText = (text: string, findings?: Findings): string => {
   // No real secret, number or address fits in 6 characters with its label; tool arguments are
   // mostly such short strings, and skipping them saves the 75 hints each.
   if (text.length < 7) return text
-  let out = text
+  let out = cutLongRuns(text, findings)
   for (const group of RULE_GROUPS) {
     if (group.gate !== undefined && !group.gate(out)) continue
     for (const rule of group.rules) {
@@ -53,39 +85,55 @@ export const redactText = (text: string, findings?: Findings): string => {
 
 /**
  * DotClaw's input text: `<message>` elements whose text is XML-escaped. `{&quot;password&quot;: …}` hides
- * its shape from the rules, so each body is cleaned unescaped and escaped again; text without the
- * envelope (a scheduled task's prompt) is cleaned as it is.
+ * its shape from the rules, so each body is cleaned unescaped and escaped again; text outside the elements
+ * (a scheduled task's prompt, an unclosed tag, whatever surrounds them) is cleaned as it is.
  */
 export const redactEnvelope = (text: string, findings?: Findings): string => {
-  if (!text.includes("<message")) return redactText(text, findings)
-  MESSAGE_ELEMENT.lastIndex = 0
-  return text.replace(MESSAGE_ELEMENT, (element: string, open: string, body: string, close: string) => {
+  const elements = text.includes("<message") ? messageElements(text) : []
+  if (elements.length === 0) return redactText(text, findings)
+  let out = ""
+  let at = 0
+  for (const { start, end, open, body, close } of elements) {
+    out += redactText(text.slice(at, start), findings)
     const plain = unescapeXml(body)
     const clean = redactText(plain, findings)
-    return clean === plain ? element : `${open}${escapeXml(clean)}${close}`
-  })
+    out += clean === plain ? text.slice(start, end) : `${open}${escapeXml(clean)}${close}`
+    at = end
+  }
+  return out + redactText(text.slice(at), findings)
 }
 
 /** `redactText` when redaction is on (AUTOTUNE_REDACT), the text as it is otherwise. */
 export const redactIf = (redact: boolean, text: string): string => (redact ? redactText(text) : text)
 
+/**
+ * How deep `redactDeep` goes into nested arrays and objects; what lies deeper is replaced by DEEP_MARK. Tool
+ * arguments nest a few levels; thousands of levels are an attack on the stack, not data.
+ */
+export const MAX_DEPTH = 64
+export const DEEP_MARK = `<cut_nested_deeper_than_${MAX_DEPTH}>`
+
 /** Redacts every string inside a JSON-like value (tool args, unknown fields), keys included. */
-export const redactDeep = (value: unknown, findings?: Findings): unknown => {
+export const redactDeep = (value: unknown, findings?: Findings, depth = 0): unknown => {
   if (typeof value === "string") return redactText(value, findings)
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, findings))
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) {
-      if (SECRET_KEY.test(k) && typeof v === "string" && secretValue(k, v, true)) {
-        note(findings, "key_value")
-        out[k] = mark("secret")
-      } else {
-        out[k] = redactDeep(v, findings)
-      }
-    }
-    return out
+  if (value === null || typeof value !== "object") return value
+  if (depth >= MAX_DEPTH) {
+    note(findings, "deep_value")
+    return DEEP_MARK
   }
-  return value
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, findings, depth + 1))
+  // No prototype: a key named __proto__ stays an ordinary key, it never becomes the object's prototype.
+  const out = Object.create(null) as Record<string, unknown>
+  for (const [k, v] of Object.entries(value)) {
+    const key = redactText(k, findings)
+    if (SECRET_KEY.test(k) && typeof v === "string" && secretValue(k, v, true)) {
+      note(findings, "key_value")
+      out[key] = mark("secret")
+    } else {
+      out[key] = redactDeep(v, findings, depth + 1)
+    }
+  }
+  return out
 }
 
 /** The names of the rules, for documentation and tests. */

@@ -96,7 +96,7 @@ const PROVIDER_FORMATS: ReadonlyArray<ProviderRule> = [
   token("gitlab_token", ["glpat-", "glptt-", "gldt-", "glrt-", "glsoat-", "glcbt-", "glft-", "GR1348941"], /\b(?:(?:glpat|glptt|gldt|glrt|glsoat|glcbt|glft)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,})/g),
   token("bitbucket_token", ["ATBB", "ATATT"], /\b(?:ATBB[A-Za-z0-9]{32}|ATATT[A-Za-z0-9_=-]{60,})/g),
   token("slack_token", ["xox", "xapp-"], /\b(?:xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{20,})/g),
-  shaped("discord_token", has("."), /\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b/g),
+  shaped("discord_token", has("."), /\b(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b/g),
   token("telegram_token", [":AA"], /\b\d{8,10}:AA[A-Za-z0-9_-]{33}(?![A-Za-z0-9_-])/g),
   token("stripe_key", ["_live_", "_test_", "whsec_"], /\b(?:(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,})/g, "api_key"),
   token("square_token", ["sq0", "EAAA"], /\b(?:sq0(?:atp|csp|idp)-[0-9A-Za-z_-]{22,43}|EAAA[A-Za-z0-9_+=-]{56,})/g),
@@ -206,17 +206,33 @@ export const secretValue = (name: string, value: string, structured = false): bo
 
 const SECRET_WORD = /pass|pwd|pw|secret|key|token|credential/i
 
+/**
+ * Where the secret name starts in a key run: the leftmost position at a word boundary (the run's start, or a
+ * letter or digit after "." or "-") from which the rest reads as `[prefix_]name`, as the former pattern's
+ * `\b(?:[A-Za-z0-9]+[_.-])*name\b` found it; -1 when none does.
+ */
+const secretNameAt = (key: string): number => {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i)
+    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+    if (!alnum || (i > 0 && key[i - 1] !== "." && key[i - 1] !== "-")) continue
+    if (SECRET_KEY.test(key.slice(i))) return i
+  }
+  return -1
+}
+
 const keyValue: Rule = {
-  // "password": "x", password=x, api_key: x, DB_PASSWORD=x in env, YAML, JSON, headers and prose.
+  // "password": "x", password=x, api_key: x, DB_PASSWORD=x in env, YAML, JSON, headers and prose. The key's
+  // whole run is matched from its start (one start per run: a scan restarted inside a dotted or dashed run
+  // was quadratic) and the name is found in it by code.
   name: "key_value",
   hint: (t) => SECRET_WORD.test(t),
-  pattern: new RegExp(
-    `((?:["']?)\\b((?:[A-Za-z0-9]+[_.-])*${SECRET_NAMES})\\b["']?\\s*(?:[:=]|:=|=>)\\s*)(?:"((?:[^"\\\\]|\\\\.){3,})"|'([^']{3,})'|([^\\s,;"'<>}{)\\]]{3,}))`,
-    "gi"
-  ),
-  replace: (match, prefix, name, dq, sq, bare) => {
+  pattern: /(?<![A-Za-z0-9_.-])(["']?)([A-Za-z0-9_.-]+)(["']?\s*(?:[:=]|:=|=>)\s*)(?:"((?:[^"\\]|\\.){3,})"|'([^']{3,})'|([^\s,;"'<>}{)\]]{3,}))/g,
+  replace: (match, quote, key, separator, dq, sq, bare) => {
+    const at = secretNameAt(key ?? "")
     const value = dq ?? sq ?? bare ?? ""
-    if (!secretValue(name ?? "", value)) return match
+    if (at < 0 || !secretValue((key ?? "").slice(at), value)) return match
+    const prefix = `${quote}${key}${separator}`
     return dq !== undefined ? `${prefix}"${mark("secret")}"` : sq !== undefined ? `${prefix}'${mark("secret")}'` : `${prefix}${mark("secret")}`
   }
 }
@@ -237,7 +253,7 @@ const proseSecret: Rule = {
   name: "prose_password",
   hint: (t) => /pass|pw|pin|code|key|senha|contrase|kennwort/i.test(t),
   pattern: new RegExp(
-    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at)\\s+(?:the\\s+|my\\s+|our\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?\\s*(?:is|was|are|ist|est|es|é|=|:|->|will be|should be|it's|is now|is still|now is|(?:changed |set )?to(?=\\s*["'\`\u201c]))\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]*(?:\\s|$))`,
+    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at)\\s+(?:the\\s+|my\\s+|our\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?\\s*(?:is|was|are|ist|est|es|é|=|:|->|will be|should be|it's|is now|is still|now is|(?:changed |set )?to(?=\\s*["'\`\u201c]))\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
     "gi"
   ),
   replace: (match, prefix, quote, value) => {
@@ -316,7 +332,8 @@ const ARMORED: ReadonlyArray<Rule> = [
   {
     name: "jwt",
     hint: has("eyJ"),
-    pattern: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
+    // One start per run of token characters (not at each "eyJ" inside one): linear however the run repeats.
+    pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
     replace: () => mark("jwt")
   }
 ]
@@ -334,8 +351,9 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     // Credentials inside URLs: user:password@host (database, broker and basic-auth URLs).
     name: "url_password",
     hint: has("://"),
-    // A password holding an unencoded "@" runs to the last "@" before the host, as URL parsers read it.
-    pattern: /\b([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^\s:/?#@"'<>]*):((?:[^\s@/"'<>]|@(?=[^\s/"'<>]*@))+)@/g,
+    // A password holding an unencoded "@" runs to the last "@" before the host, as URL parsers read it (the
+    // greedy run gives back to its last "@"). The scheme starts a run, not anywhere inside one.
+    pattern: /(?<![a-zA-Z0-9+.-])([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^\s:/?#@"'<>]*):([^\s/"'<>]+)@/g,
     replace: (match, scheme, user, password) =>
       isPlaceholder(password ?? "") || (password ?? "").includes("<redacted_") ? match : `${scheme}${user}:${mark("password")}@`
   },
@@ -363,7 +381,7 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     // curl -u user:password, and the same pair after --user.
     name: "cli_user_password",
     hint: has("-u ", "--user"),
-    pattern: /((?:^|\s)(?:-u|--user)[\s=]+["']?[^\s:"']+:)([^\s"']{3,})/g,
+    pattern: /((?:^|\s)(?:-u|--user)[\s=]+["']?[^\s:"'=]+:)([^\s"']{3,})/g,
     replace: (match, prefix, value) => (isPlaceholder(value ?? "") ? match : `${prefix}${mark("password")}`)
   },
   {
@@ -379,7 +397,9 @@ const email: Rule = {
   // An SSH remote (git@github.com:org/repo.git) has an address shape but is not an address.
   name: "email",
   hint: has("@"),
-  pattern: /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b(?!:[\w~./-])/g,
+  // The address starts where its run of address characters starts: a scan restarted at every "-" or "." of
+  // one long run would be quadratic.
+  pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b(?!:[\w~./-])/g,
   replace: () => mark("email")
 }
 

@@ -5,6 +5,7 @@
  * inside the batch's open transaction, so a batch's traces are never all held in memory).
  */
 import * as fs from "node:fs"
+import { DEFAULT_MAX_LINE_BYTES } from "../Config.js"
 import { contentId, parseTraceLine, type Trace } from "../Domain/Trace.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 
@@ -72,7 +73,8 @@ export class LineBatcher {
     public lineNo: number,
     private readonly batchLines = BATCH_LINES,
     private readonly sink?: ParsedSink,
-    private readonly batchBytes = BATCH_BYTES
+    private readonly batchBytes = BATCH_BYTES,
+    private readonly maxLineBytes = DEFAULT_MAX_LINE_BYTES
   ) {
     this.version = storedVersion(redact)
   }
@@ -85,7 +87,8 @@ export class LineBatcher {
     let lineStart = start
     let nl = buffer.indexOf(10, lineStart)
     while (nl !== -1 && nl < end) {
-      this.line(buffer.toString("utf8", lineStart, nl > lineStart && buffer[nl - 1] === 13 ? nl - 1 : nl), nl - lineStart + 1)
+      if (nl - lineStart > this.maxLineBytes) this.oversized(nl - lineStart + 1, buffer.toString("utf8", lineStart, lineStart + EXCERPT_BYTES))
+      else this.line(buffer.toString("utf8", lineStart, nl > lineStart && buffer[nl - 1] === 13 ? nl - 1 : nl), nl - lineStart + 1)
       lineStart = nl + 1
       if (this.lines >= this.batchLines || this.bytes >= this.batchBytes) return { batch: this.take(), next: lineStart }
       nl = buffer.indexOf(10, lineStart)
@@ -114,14 +117,37 @@ export class LineBatcher {
     return batch
   }
 
-  private line(raw: string, bytes: number) {
+  /**
+   * A line longer than AUTOTUNE_MAX_LINE_BYTES, counted malformed from its first bytes without ever being held
+   * whole: one such line costs no more memory than a short one.
+   */
+  oversized(bytes: number, head: string) {
+    const at = this.advance(bytes)
+    this.reject(`${this.file}\n${at}\n${bytes}\n${head}`, at, "line too long", `line of ${bytes} bytes is longer than AUTOTUNE_MAX_LINE_BYTES (${this.maxLineBytes})`, head)
+  }
+
+  /** Counts a line of `bytes` and returns where it started. */
+  private advance(bytes: number): number {
     this.bytes += bytes
     const at = this.byteOffset
     this.byteOffset += bytes
     this.lineNo++
     this.lines++
+    return at
+  }
+
+  private line(raw: string, bytes: number) {
+    const at = this.advance(bytes)
     if (raw.trim() === "") return
-    const parsed = parseTraceLine(raw, this.redact)
+    let parsed: ReturnType<typeof parseTraceLine>
+    try {
+      parsed = parseTraceLine(raw, this.redact)
+    } catch (error) {
+      // The parser and the redactor are written never to throw on any input; should one still do, that line
+      // is counted malformed and the rest of the file goes in. Its text was not redacted: none of it is kept.
+      this.reject(`${this.file}\n${at}\n${raw}`, at, "could not be processed", `could not be processed (${String(error).slice(0, 120)})`, "")
+      return
+    }
     if (parsed.ok) {
       this.traces++
       const line = { trace: parsed.trace, byteOffset: at, lineNo: this.lineNo }
@@ -129,19 +155,26 @@ export class LineBatcher {
       else this.sink(line)
       return
     }
-    this.kinds.push(parsed.kind)
+    this.reject(`${this.file}\n${at}\n${raw}`, at, parsed.kind, parsed.reason, raw)
+  }
+
+  private reject(identity: string, at: number, kind: string, reason: string, text: string) {
+    this.kinds.push(kind)
     this.malformed.push({
-      line_hash: contentId(`${this.file}\n${at}\n${raw}`),
+      line_hash: contentId(identity),
       file: this.file,
       line_no: this.lineNo,
       byte_offset: at,
-      reason: parsed.reason,
-      excerpt: redactIf(this.redact, raw).slice(0, 300),
+      reason,
+      excerpt: redactIf(this.redact, text.slice(0, EXCERPT_BYTES)).slice(0, 300),
       seen_at: Date.now(),
       redaction_version: this.version
     })
   }
 }
+
+/** What a malformed line keeps of its text (redacted), at most. */
+const EXCERPT_BYTES = 300
 
 const CHUNK_BYTES = 1 << 20
 
@@ -153,7 +186,9 @@ export interface ReadEnd {
 
 /**
  * Reads an open file from a saved position up to `size` (the size seen at the start: a line DotClaw appends
- * meanwhile waits for the next run) and yields its batches in order, each as soon as it is full.
+ * meanwhile waits for the next run) and yields its batches in order, each as soon as it is full. A line
+ * longer than `maxLineBytes` is never held whole: its first bytes are kept for the malformed record and the
+ * rest streams past to its newline.
  */
 export function* fileBatches(
   fd: number,
@@ -161,21 +196,41 @@ export function* fileBatches(
   redact: boolean,
   from: { readonly byteOffset: number; readonly lineNo: number },
   size: number,
-  options: { readonly batchLines?: number; readonly sink?: ParsedSink } = {}
+  options: { readonly batchLines?: number; readonly sink?: ParsedSink; readonly maxLineBytes?: number } = {}
 ): Generator<Batch, ReadEnd> {
-  const batcher = new LineBatcher(file, redact, from.byteOffset, from.lineNo, options.batchLines, options.sink)
+  const maxLine = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES
+  const batcher = new LineBatcher(file, redact, from.byteOffset, from.lineNo, options.batchLines, options.sink, BATCH_BYTES, maxLine)
   // One reused buffer holding bytes [start, end) not yet taken as lines. Allocating a fresh Buffer per chunk
   // would pile up external memory faster than the GC returns it.
   let buffer = Buffer.alloc(2 * CHUNK_BYTES)
   let start = 0
   let end = 0
   let readAt = from.byteOffset
+  // An over-long line being streamed past: its first bytes and how many were dropped so far.
+  let skipping: { head: string; bytes: number } | undefined
   for (;;) {
-    const { batch, next } = batcher.feed(buffer, start, end)
-    start = next
-    if (batch !== undefined) {
-      yield batch
-      continue
+    if (skipping !== undefined) {
+      const nl = buffer.indexOf(10, start)
+      if (nl !== -1 && nl < end) {
+        batcher.oversized(skipping.bytes + nl - start + 1, skipping.head)
+        skipping = undefined
+        start = nl + 1
+      } else {
+        skipping.bytes += end - start
+        start = end = 0
+      }
+    }
+    if (skipping === undefined) {
+      const { batch, next } = batcher.feed(buffer, start, end)
+      start = next
+      if (batch !== undefined) {
+        yield batch
+        continue
+      }
+      if (end - start > maxLine) {
+        skipping = { head: buffer.toString("utf8", start, start + EXCERPT_BYTES), bytes: end - start }
+        start = end = 0
+      }
     }
     if (readAt >= size) break
     // Only an unfinished line is left: move it to the front and read more after it.
@@ -194,5 +249,6 @@ export function* fileBatches(
   }
   const last = batcher.take()
   if (last !== undefined) yield last
-  return { bytes: readAt - from.byteOffset, carried: end - start }
+  // An unfinished last line (an over-long one included) is read again from its start next run.
+  return { bytes: readAt - from.byteOffset, carried: end - start + (skipping?.bytes ?? 0) }
 }

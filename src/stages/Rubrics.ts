@@ -1,4 +1,4 @@
-import { MESSAGE_ELEMENT, unescapeXml } from "../Domain/Xml.js"
+import { messageElements, unescapeXml } from "../Domain/Xml.js"
 import { Either, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
@@ -145,11 +145,11 @@ export const clip = (text: string, max: number) => (text.length <= max ? text : 
 const clipTail = (text: string, max: number) => (text.length <= max ? text : `[${text.length - max} earlier characters cut]… ${text.slice(-max)}`)
 
 const earlierMessages = (input: string): string => {
-  const parts = [...input.matchAll(MESSAGE_ELEMENT)]
+  const parts = messageElements(input)
   if (parts.length <= 1) return ""
   return parts
     .slice(0, -1)
-    .map((m) => `${/sender="([^"]*)"/.exec(m[1] ?? "")?.[1] ?? "user"}: ${unescapeXml(m[2] ?? "")}`)
+    .map((m) => `${/sender="([^"]*)"/.exec(m.open)?.[1] ?? "user"}: ${unescapeXml(m.body)}`)
     .join("\n")
 }
 

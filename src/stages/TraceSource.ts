@@ -165,7 +165,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
     /** PostgreSQL: batches of parsed lines, each committed as multi-row INSERTs with the file position after it. */
     const readStatements = (file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void) =>
       Effect.gen(function* () {
-        const batches = fileBatches(handle.fd, file, config.redact, from, size)
+        const batches = fileBatches(handle.fd, file, config.redact, from, size, { maxLineBytes: config.maxLineBytes })
         for (;;) {
           const next = yield* Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
           if (next.done === true) return next.value
@@ -185,7 +185,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         let now = Date.now()
         const sink = (p: Parsed) =>
           writer.add([TRACE, traceValues(p.trace, storedAt(file, p, now)), packValues(p.trace).map((values) => [PACK, values] as const)])
-        const batches = fileBatches(handle.fd, file, config.redact, from, size, { batchLines: BULK_CHUNK_LINES, sink })
+        const batches = fileBatches(handle.fd, file, config.redact, from, size, { batchLines: BULK_CHUNK_LINES, sink, maxLineBytes: config.maxLineBytes })
         let chunks: Array<Batch> = []
         let lines = 0
         // The last commit handed to the writer and its lines: counted once it is done, while the next
