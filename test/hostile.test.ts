@@ -16,6 +16,7 @@ import { TraceSource } from "../src/stages/TraceSource.js"
 import { messageElements } from "../src/Domain/Xml.js"
 import { cutLongRuns, DEEP_MARK, LONG_RUN_CHARS, MAX_DEPTH, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
 import { appLayer, tempHome } from "./helpers/app.js"
+import { jsonOut, runCli } from "./helpers/cli.js"
 import { TEST_DAY, traceFileName, traceLine } from "./helpers/traces.js"
 
 /** A small seeded generator, so a failing case can be reproduced from its seed. */
@@ -129,6 +130,30 @@ describe("hostile lines", () => {
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
     const second = await ingest()
     expect(second).toMatchObject({ lines: 0, ingested: 0, malformed: 0 })
+  })
+
+  it("built CLI: an 8 MB pasted photo, arrays 3,000 deep and a 32 MB run of one letter, each before good lines; a second run has nothing to do", async () => {
+    const home = tempHome()
+    const photo = `data:image/png;base64,${randomBytes(6 * 2 ** 20).toString("base64")}`
+    const lines = [
+      JSON.stringify({ trace_id: "trace-photo", timestamp: at, input_text: `<message sender="Ana">look ${photo}</message>`, output_text: "nice" }),
+      JSON.stringify({ trace_id: "trace-deep", timestamp: at, input_text: "hi", extra: nested(3_000, "x", false) }),
+      JSON.stringify({ trace_id: "trace-run", timestamp: at, input_text: "a".repeat(32 * 2 ** 20) })
+    ]
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), lines.map((l, i) => `${l}\n${traceLine(i)}`).join(""))
+    const env = { AUTOTUNE_HOME: home }
+    const first = await runCli(["ingest", "--json"], env)
+    expect(first.code, first.stderr).toBe(0)
+    expect(jsonOut(first)).toMatchObject({ lines: 6, ingested: 5, malformed: 1, malformedReasons: { "line too long": 1 } })
+    const db = new Database(path.join(home, "autotune.db"), { readonly: true })
+    const photoRow = db.prepare("SELECT message_text FROM traces WHERE trace_id = 'trace-photo'").get() as { message_text: string }
+    const deepRow = db.prepare("SELECT extra_json FROM traces WHERE trace_id = 'trace-deep'").get() as { extra_json: string }
+    db.close()
+    expect(photoRow.message_text).toBe(`look <cut_${photo.length}_characters>`)
+    expect(deepRow.extra_json).toContain(DEEP_MARK)
+    const second = await runCli(["ingest", "--json"], env)
+    expect(second.code, second.stderr).toBe(0)
+    expect(jsonOut(second)).toMatchObject({ lines: 0, ingested: 0, malformed: 0 })
   })
 
   it("a line over AUTOTUNE_MAX_LINE_BYTES streams past: counted malformed with its size, the lines after it go in", async () => {
