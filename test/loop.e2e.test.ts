@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { launchChromium, openReport } from "./helpers/browser.js"
+import { shortVersion } from "../src/report/Format.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
 import { type FakeProvider, improvableWorld, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceObject } from "./helpers/traces.js"
@@ -126,9 +127,19 @@ describe("the whole loop through the built CLI", () => {
           expect(chart.svgs, chart.chart).toBeGreaterThan(0)
           expect(chart.marks, chart.chart).toBeGreaterThan(0)
         }
-        // The key facts: versions, the live canary's state, the rollback and promotion, the spend.
-        for (const fact of [canaryVersion, "hand-2", "canary still running", "rolled_back", "promoted", "LLM spend:", "in the last 24 hours"]) expect(page.text).toContain(fact)
+        // The key facts: versions (autotune's long ids as short labels), the live canary's state, the rollback
+        // and promotion, the spend.
+        for (const fact of [shortVersion(canaryVersion), "hand-2", "canary still running", "rolled_back", "promoted", "LLM spend:", "in the last 24 hours"]) expect(page.text).toContain(fact)
+        // Glyphs a system may lack no font for are not used: reactions are words.
+        expect(page.text).not.toMatch(/[\u{1F44D}\u{1F44E}]/u)
+        // Every day axis ends with the day the page was generated.
+        const generated = Date.parse(`${/Generated (\d{4}-\d\d-\d\d) /.exec(page.text)![1]}T00:00:00Z`)
+        const dayAxes = page.charts.filter((c) => c.xDomain !== null)
+        expect(dayAxes.map((c) => c.chart).sort()).toEqual(["judge", "scores", "spend"])
+        for (const c of dayAxes) expect(Date.parse(c.xDomain!.split("/")[1]!), c.chart).toBe(generated + 86_400_000)
       }
+      // The full id is in the page, in the title of its short label.
+      expect(fs.readFileSync(out, "utf8")).toContain(`title="${canaryVersion}"`)
     } finally {
       await browser.close()
     }

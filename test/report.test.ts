@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { wordDiff } from "../src/report/Diff.js"
+import { formatEvidence } from "../src/stages/CanaryStats.js"
+import { dayDomain, shortVersion } from "../src/report/Format.js"
 import { decisionInWords, renderReport, trendInWords } from "../src/report/Html.js"
 import { type ReportData, stageKind } from "../src/report/ReportData.js"
 import { type DayScores, NO_PACK, scoreSeries, trendOf } from "../src/report/Series.js"
@@ -91,5 +93,42 @@ describe("report page", () => {
     expect(["judge:tool-calling:1", "judge:x:2", "optimize:b:candidate", "optimize:b:predict", "optimize:b:judge", "optimize:b:rerank", "behavior"].map(stageKind)).toEqual([
       "judge", "judge", "proposal", "replay", "replay judge", "re-rank", "other"
     ])
+  })
+})
+
+describe("how the report writes days, versions and evidence", () => {
+  const DAY = 86_400_000
+  const at = (iso: string) => Date.parse(iso)
+
+  it("a day axis ends with the day the page was generated, never a week past it, and spans a week at least", () => {
+    const generated = at("2026-12-06T08:12:00Z")
+    // One day of data, yesterday and today: the week before today, up to the end of today.
+    expect(dayDomain(at("2026-12-05T00:00:00Z"), generated)).toEqual([at("2026-11-30T00:00:00Z"), at("2026-12-07T00:00:00Z")])
+    expect(dayDomain(at("2026-12-06T00:00:00Z"), generated)).toEqual([at("2026-11-30T00:00:00Z"), at("2026-12-07T00:00:00Z")])
+    // Thirty days of data: from the first of them.
+    expect(dayDomain(at("2026-11-07T00:00:00Z"), generated)).toEqual([at("2026-11-07T00:00:00Z"), at("2026-12-07T00:00:00Z")])
+    // Whatever the hour, whole UTC days.
+    const [start, end] = dayDomain(at("2026-11-20T13:45:00Z"), at("2026-12-06T23:59:59Z"))
+    expect([start % DAY, end % DAY, end]).toEqual([0, 0, at("2026-12-07T00:00:00Z")])
+  })
+
+  it("large evidence is written so a person can read it", () => {
+    expect(formatEvidence(14.234)).toBe("14.2")
+    expect(formatEvidence(0.4567, 2)).toBe("0.46")
+    expect(formatEvidence(9999.4)).toBe("9999.4")
+    expect(formatEvidence(263_005.9)).toBe("263,006")
+    expect(formatEvidence(263_005_938_168.1)).toBe("263.0 billion")
+    expect(formatEvidence(4.2e6)).toBe("4.2 million")
+    expect(formatEvidence(7.5e13)).toBe("75.0 trillion")
+    expect(formatEvidence(2.6e17)).toBe("2.6 × 10^17")
+    expect(formatEvidence(Infinity)).toBe("infinite")
+  })
+
+  it("a long pack id gets a short label; the decision says it in words", () => {
+    expect(shortVersion("v20261206T061730533Z-1229")).toBe("v1206-0617·1229")
+    expect(shortVersion("rq-7")).toBe("rq-7")
+    expect(shortVersion("response-quality-canary-2026-12-long-name")).toBe("response-quali…ong-name")
+    expect(decisionInWords({ action: "promoted", version: "v20261206T061730533Z-1229", reason: `canary beats the active pack by more than 0.02 (evidence ${formatEvidence(263_005_938_168.1)} >= 20)`, at: "2026-12-06T07:12:00.000Z" }))
+      .toBe("promoted canary v1206-0617·1229 (2026-12-06 07:12 UTC): canary beats the active pack by more than 0.02 (evidence 263.0 billion >= 20)")
   })
 })

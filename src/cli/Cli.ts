@@ -25,6 +25,7 @@ import type { FeedbackSummary } from "../stages/Feedback.js"
 import type { IngestSummary } from "../stages/TraceSource.js"
 import type { EvalSummary } from "../stages/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
+import { formatEvidence } from "../stages/CanaryStats.js"
 import { Deployer } from "../stages/Deployer.js"
 import { Optimizer } from "../stages/Optimizer.js"
 import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
@@ -521,7 +522,7 @@ const statusCommand = Command.make("status", common, (opts) =>
             b.canary === null ? "-" : `${b.canary} (${b.canaryPercent ?? "?"}%)`,
             b.canary === null ? "-" : `${b.samples.canary}/${b.samples.active}`,
             b.canary === null ? "-" : `${fmt(b.mean.canary, 2)}/${fmt(b.mean.active, 2)}`,
-            b.lastDecision === null ? "-" : `${b.lastDecision.eUp.toFixed(1)}/${b.lastDecision.eDown.toFixed(1)}`,
+            b.lastDecision === null ? "-" : `${formatEvidence(b.lastDecision.eUp)}/${formatEvidence(b.lastDecision.eDown)}`,
             b.lastDecision === null ? "-" : `${b.lastDecision.action}: ${b.lastDecision.reason}`.slice(0, 70),
             b.spendUsd.toFixed(4),
             agreementText(b.humanAgreement)

@@ -2,8 +2,12 @@
  * The report page's own script, as text: it reads the embedded figures and draws each chart slot with
  * Observable Plot (SVG: sharp at any width, readable by screen readers through its aria labels, and themed by
  * currentColor in light and dark). Plain ES2017 in a string, since it runs in the browser, not in Node; the
- * browser test runs it. Charts are redrawn at the slot's width when the window is resized.
+ * browser test runs it. Charts are redrawn at the slot's width when the window is resized. The formatters are
+ * the tested ones of Format.ts and CanaryStats.ts, embedded as their source.
  */
+import { formatEvidence } from "../stages/CanaryStats.js"
+import { dayDomain, shortVersion } from "./Format.js"
+
 export const CLIENT_SCRIPT = String.raw`
 (function () {
   "use strict";
@@ -12,16 +16,26 @@ export const CLIENT_SCRIPT = String.raw`
   data.behaviors.forEach(function (b) { byBehavior[b.behavior] = b; });
   var day = function (s) { return new Date(s + "T00:00:00Z"); };
   var fmt3 = function (x) { return x == null ? "-" : x.toFixed(3); };
-  var DAY = 86400000;
-  // Time axes span whole days around the data (a week at least), so one day of data is a day, not 24 hours.
+  ${dayDomain.toString()}
+  ${shortVersion.toString()}
+  ${formatEvidence.toString()}
+  var generated = Date.parse(data.generatedAt);
+  // Time axes span whole UTC days up to the end of the day the page was generated, a week at least: one day of
+  // data is a day, and nothing is drawn past today. No axis label: the page says days are UTC, and at a phone's
+  // width the label ran into the month under the last tick.
+  // The last day axis drawn, written on its chart's box (data-x-domain) so that what was drawn can be checked.
+  var lastDomain = null;
   function days(dates) {
-    var lo = Math.min.apply(null, dates.map(Number)), hi = Math.max.apply(null, dates.map(Number));
-    var end = Math.max(hi + DAY, lo + 7 * DAY);
-    return { type: "utc", label: "day (UTC)", domain: [new Date(lo - DAY), new Date(end)] };
+    var domain = dayDomain(Math.min.apply(null, dates.map(Number)), generated);
+    lastDomain = new Date(domain[0]).toISOString() + "/" + new Date(domain[1]).toISOString();
+    // Up to two weeks a tick a day (Plot would tick every 12 hours); longer spans keep Plot's own ticks.
+    var short = domain[1] - domain[0] <= 14 * 86400000;
+    return Object.assign({ type: "utc", label: null, domain: [new Date(domain[0]), new Date(domain[1])] }, short ? { ticks: "day", tickFormat: "%b %-d" } : {});
   }
 
   function scores(b, width) {
-    var pts = b.scores.map(function (p) { return Object.assign({}, p, { date: day(p.day) }); });
+    // Versions are long ids: the legend shows a short label, the tip the full id.
+    var pts = b.scores.map(function (p) { return Object.assign({}, p, { date: day(p.day), label: shortVersion(p.version) }); });
     if (pts.length === 0) return null;
     var events = b.events.map(function (e) { return Object.assign({}, e, { date: new Date(e.at) }); });
     return Plot.plot({
@@ -30,8 +44,8 @@ export const CLIENT_SCRIPT = String.raw`
       y: { domain: [0, 1], label: "judge score (0-1)", grid: true },
       color: { legend: true, label: "pack version" },
       marks: [
-        Plot.areaY(pts, { x: "date", y1: "low", y2: "high", fill: "version", z: "version", fillOpacity: 0.18, curve: "step" }),
-        Plot.lineY(pts, { x: "date", y: "mean", stroke: "version", z: "version", marker: "circle" }),
+        Plot.areaY(pts, { x: "date", y1: "low", y2: "high", fill: "label", z: "label", fillOpacity: 0.18, curve: "step" }),
+        Plot.lineY(pts, { x: "date", y: "mean", stroke: "label", z: "label", marker: "circle" }),
         Plot.tip(pts, Plot.pointer({ x: "date", y: "mean", title: function (p) { return p.version + " " + p.day + ": " + fmt3(p.mean) + " [" + fmt3(p.low) + ", " + fmt3(p.high) + "], n " + p.n; } })),
         Plot.ruleX(events, { x: "date", stroke: "currentColor", strokeOpacity: 0.5, strokeDasharray: "4 3", title: function (e) { return e.action + " " + e.version + " " + e.at; } })
       ]
@@ -61,10 +75,12 @@ export const CLIENT_SCRIPT = String.raw`
       color: { legend: true, domain: ["toward promotion", "toward rollback"], range: ["#1a7f37", "#cf222e"] },
       marks: [
         Plot.ruleY(limits, { y: "y", stroke: "toward", strokeDasharray: "6 4" }),
-        Plot.text(limits, { y: "y", text: "label", frameAnchor: "left", dy: -7, fill: "toward" }),
+        // Promotion's label under its line, rollback's over its own: on a log scale 20 and 40 are close.
+        Plot.text(limits.slice(0, 1), { y: "y", text: "label", frameAnchor: "left", dy: 9, fill: "toward" }),
+        Plot.text(limits.slice(1), { y: "y", text: "label", frameAnchor: "left", dy: -7, fill: "toward" }),
         Plot.ruleY([1], { stroke: "currentColor", strokeOpacity: 0.3 }),
         Plot.lineY(rows, { x: "n", y: "evidence", stroke: "toward", z: "toward", marker: c.looks.length <= 60 ? "circle" : null }),
-        Plot.tip(rows, Plot.pointer({ x: "n", y: "evidence", title: function (r) { return r.toward + ": " + r.evidence.toFixed(2) + " after " + r.n + " samples"; } }))
+        Plot.tip(rows, Plot.pointer({ x: "n", y: "evidence", title: function (r) { return r.toward + ": " + formatEvidence(r.evidence, 2) + " after " + r.n + " samples"; } }))
       ]
     });
   }
@@ -134,9 +150,11 @@ export const CLIENT_SCRIPT = String.raw`
       var box = fig.querySelector(".chart");
       if (!box) return;
       var width = Math.max(300, Math.min(box.clientWidth || 640, 1100));
+      lastDomain = null;
       var node = charts[fig.dataset.chart](byBehavior[fig.dataset.behavior], width);
       box.replaceChildren();
       if (node) box.appendChild(node);
+      if (lastDomain) box.setAttribute("data-x-domain", lastDomain);
     });
   }
 

@@ -1,5 +1,6 @@
-import { ALPHA } from "../stages/CanaryStats.js"
+import { ALPHA, formatEvidence } from "../stages/CanaryStats.js"
 import { CLIENT_SCRIPT } from "./Client.js"
+import { shortVersion } from "./Format.js"
 import type { BehaviorReport, CanaryRun, OptimizerRun, ReportData } from "./ReportData.js"
 import type { Trend } from "./Series.js"
 
@@ -19,6 +20,8 @@ const esc = (text: string) => text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const usd = (x: number) => `$${x < 10 ? x.toFixed(4) : x.toFixed(2)}`
 const num = (x: number | null | undefined, digits = 3) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits))
 const when = (iso: string) => `${iso.slice(0, 16).replace("T", " ")} UTC`
+/** A pack version in a cell: a short label that does not wrap, the full id in its title. */
+const ver = (version: string) => `<span class="version" title="${esc(version)}">${esc(shortVersion(version))}</span>`
 
 /** Cells are HTML already escaped by the caller. On a phone a row becomes a card, each cell labelled by its header. */
 const table = (caption: string, header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
@@ -40,7 +43,7 @@ const ACTION_WORDS: Record<string, string> = {
 }
 
 export const decisionInWords = (d: BehaviorReport["lastDecision"]) =>
-  d === null ? "no canary decision yet" : `${ACTION_WORDS[d.action] ?? d.action} ${d.version} (${when(d.at)}): ${d.reason}`
+  d === null ? "no canary decision yet" : `${ACTION_WORDS[d.action] ?? d.action} ${shortVersion(d.version)} (${when(d.at)}): ${d.reason}`
 
 export const trendInWords = (t: Trend) => {
   if (t.direction === "unknown") return t.last7.n === 0 ? "no scores in the last 7 days" : `${num(t.last7.mean)} over ${t.last7.n} turns (nothing the week before to compare)`
@@ -51,8 +54,8 @@ export const trendInWords = (t: Trend) => {
 const summary = (data: ReportData) => {
   const rows = data.behaviors.map((b) => [
     `<a href="#b-${esc(b.behavior)}">${esc(b.behavior)}</a>`,
-    esc(b.active ?? "none"),
-    b.canary === null ? "none" : `${esc(b.canary)}${b.canaryPercent === null ? "" : ` (${b.canaryPercent}%)`}`,
+    b.active === null ? "none" : ver(b.active),
+    b.canary === null ? "none" : `${ver(b.canary)}${b.canaryPercent === null ? "" : ` (${b.canaryPercent}%)`}`,
     `<span class="trend ${b.trend.direction}">${esc(trendInWords(b.trend))}</span>`,
     esc(decisionInWords(b.lastDecision)),
     usd(b.spend30dUsd)
@@ -74,8 +77,8 @@ const spendSection = (data: ReportData) => {
 }
 
 const scoresFigure = (b: BehaviorReport) => {
-  const rows = b.scores.map((p) => [esc(p.day), esc(p.version), String(p.n), num(p.mean), `${num(p.low)} – ${num(p.high)}`])
-  const events = b.events.length === 0 ? "" : `<p class="events">Deployments: ${b.events.map((e) => `${esc(when(e.at))} ${esc(e.action)} ${esc(e.version)}`).join("; ")}</p>`
+  const rows = b.scores.map((p) => [esc(p.day), ver(p.version), String(p.n), num(p.mean), `${num(p.low)} – ${num(p.high)}`])
+  const events = b.events.length === 0 ? "" : `<p class="events">Deployments: ${b.events.map((e) => `${esc(when(e.at))} ${esc(e.action)} ${ver(e.version)}`).join("; ")}</p>`
   return figure("scores", b.behavior, "Judge score per day and pack version (mean, 95% interval band; dashed lines: deployments)", rows.length > 0, table("Daily judge scores", ["day", "pack version", "n", "mean", "95% interval"], rows), "No scored turns in this window.") + events
 }
 
@@ -90,13 +93,13 @@ const GATES: ReadonlyArray<[string, number]> = [
 const canaryFigure = (b: BehaviorReport, c: CanaryRun | null) => {
   if (c === null) return `<h3>Canary</h3><p class="none">No canary has gone out for ${esc(b.behavior)}.</p>`
   const f = (c.last?.figures ?? {}) as { nCanary?: number; nActive?: number; pairs?: number; meanCanary?: number | null; meanActive?: number | null; meanDiff?: number | null; canaryErrorRate?: number | null; canaryToolFailureRate?: number | null; health?: Record<string, number> }
-  const looks = c.looks.map((l) => [esc(when(l.at)), String(l.n), num(l.eUp, 2), num(l.eDown, 2)])
+  const looks = c.looks.map((l) => [esc(when(l.at)), String(l.n), esc(formatEvidence(l.eUp, 2)), esc(formatEvidence(l.eDown, 2))])
   const gates = GATES.map(([gate, alpha]) => {
     const e = f.health?.[gate] ?? 0
-    return [esc(gate), num(e, 2), String(1 / alpha), e >= 1 / alpha ? "tripped" : "passing"]
+    return [esc(gate), esc(formatEvidence(e, 2)), String(1 / alpha), e >= 1 / alpha ? "tripped" : "passing"]
   })
   const state = c.live ? "live" : "ended"
-  return `<h3>Canary ${esc(c.version)} (${state}) against ${esc(c.activeVersion ?? "no active pack")}</h3>` +
+  return `<h3>Canary ${ver(c.version)} (${state}) against ${c.activeVersion === null ? "no active pack" : ver(c.activeVersion)}</h3>` +
     (c.last === null ? "" : `<p class="decision"><strong>${esc(ACTION_WORDS[c.last.action] ?? c.last.action)}</strong>: ${esc(c.last.reason)}</p>`) +
     figure("canary", b.behavior, `Evidence by canary samples, against the thresholds (promote at ${c.thresholds.promote}, roll back at ${c.thresholds.rollback}; log scale)`, looks.length > 0, table("Evidence at each look", ["look", "canary samples", "toward promotion", "toward rollback"], looks), "No look at this canary yet.") +
     table("Means per arm", ["arm", "scored turns", "mean score", "error rate (health window)", "tool-failure rate (health window)"], [
@@ -119,7 +122,7 @@ const optimizerFigure = (b: BehaviorReport) => {
   const rows = runs.map((r) => [
     esc(when(r.at)),
     esc(r.outcome),
-    esc(r.baselineVersion),
+    ver(r.baselineVersion),
     r.baseline === null ? "–" : `${num(r.baseline.mean)} (n ${r.baseline.n})`,
     r.rounds === null ? "1" : `${r.rounds.count} (stopped at ${esc(r.rounds.stopped)})`,
     r.heldOut.map((h) => `${esc(h.label)}: ${num(h.mean)}, gain ${num(h.meanDiff)} (95% lower bound ${num(h.lowerBound)})`).join("<br>") || "–",
@@ -139,8 +142,8 @@ const judgeFigure = (b: BehaviorReport) => {
   const rows = b.judge.daily.map((d) => [esc(d.day), String(d.stage1), String(d.stage2), String(d.unscored), num(d.unscoredShare), num(d.stage2Share), num(d.disagreement)])
   const a = b.judge.agreement
   const users = a.auc === null
-    ? `Agreement with users' reactions: not enough reactions yet (${a.positive} 👍, ${a.negative} 👎 on scored turns).`
-    : `Agreement with users' reactions: AUC ${num(a.auc, 2)} [${num(a.low, 2)}, ${num(a.high, 2)}] over ${a.positive} 👍 and ${a.negative} 👎 turns${a.disagrees ? " — the judge disagrees with users" : ""}.`
+    ? `Agreement with users' reactions: not enough reactions yet (${a.positive} thumbs-up, ${a.negative} thumbs-down on scored turns).`
+    : `Agreement with users' reactions: AUC ${num(a.auc, 2)} [${num(a.low, 2)}, ${num(a.high, 2)}] over ${a.positive} thumbs-up and ${a.negative} thumbs-down turns${a.disagrees ? " — the judge disagrees with users" : ""}.`
   return `<h3>Judge health</h3>` +
     figure("judge", b.behavior, "Judge health per day: unscored share and stage-2 share by the day of judging, mean stage-1/stage-2 gap by the day of the turn (0–1)", rows.length > 0, table("Judge verdicts per day", ["day", "stage-1 scored", "stage-2 scored", "unscored", "unscored share", "stage-2 share", "stage gap"], rows), "No judge verdicts in this window.") +
     `<p>${esc(users)}</p>`
@@ -154,7 +157,7 @@ const lowestTable = (b: BehaviorReport) =>
 
 const behaviorSection = (b: BehaviorReport) =>
   `<section class="behavior" id="b-${esc(b.behavior)}"><h2>${esc(b.behavior)}</h2>` +
-  `<p>Active ${esc(b.active ?? "none")}; canary ${esc(b.canary ?? "none")}. ${esc(trendInWords(b.trend))}. ` +
+  `<p>Active ${b.active === null ? "none" : ver(b.active)}; canary ${b.canary === null ? "none" : ver(b.canary)}. ${esc(trendInWords(b.trend))}. ` +
   `Judged ${b.judged7d.scored} of the ${b.judged7d.turns} turns of the last 7 days (a sample; the rest stays unjudged).</p>` +
   scoresFigure(b) + canaryFigure(b, b.canaryRun) + optimizerFigure(b) + judgeFigure(b) + lowestTable(b) + `</section>`
 
@@ -162,6 +165,7 @@ const STYLE = `
 :root { color-scheme: light dark; --bg: #fff; --fg: #1b1b1f; --muted: #5b5b66; --line: #d8d8de; --ins: #d9f5dd; --del: #fbdcdc; }
 @media (prefers-color-scheme: dark) { :root { --bg: #16161a; --fg: #e8e8ee; --muted: #a0a0ad; --line: #3a3a44; --ins: #1f4d2a; --del: #5c2424; } }
 * { box-sizing: border-box; }
+.version { white-space: nowrap; }
 body { margin: 0 auto; padding: 1rem; max-width: 1200px; background: var(--bg); color: var(--fg); font: 15px/1.45 system-ui, sans-serif; }
 h1 { font-size: 1.5rem; margin: 0 0 .25rem; } h2 { border-top: 1px solid var(--line); padding-top: 1rem; } h3 { margin-top: 1.5rem; }
 .meta, .none, figcaption, caption { color: var(--muted); }

@@ -5,6 +5,21 @@
  * monitor looks. Pure and deterministic: the same traces give the same decision.
  */
 
+/**
+ * Evidence (an e-value) as a person reads it: `14.2` near the thresholds, `263,006` in the thousands, `263
+ * billion` beyond, `2.6 × 10^17` past trillions; a decided canary's evidence grows without bound. The report's
+ * script runs this function as written (Client.ts), so it stays self-contained.
+ */
+export function formatEvidence(x: number, digits = 1): string {
+  if (!isFinite(x)) return x > 0 ? "infinite" : "-"
+  if (x < 10000) return x.toFixed(digits)
+  if (x < 1e6) return Math.round(x).toLocaleString("en-US")
+  const words: Array<[number, string]> = [[1e12, "trillion"], [1e9, "billion"], [1e6, "million"]]
+  if (x < 1e15) for (let i = 0; i < words.length; i++) if (x >= words[i]![0]) return (x / words[i]![0]).toFixed(1) + " " + words[i]![1]
+  const exp = Math.floor(Math.log10(x))
+  return (x / Math.pow(10, exp)).toFixed(1) + " \u00d7 10^" + exp
+}
+
 export interface Sample {
   /** ms epoch of the turn */
   readonly at: number
@@ -426,16 +441,16 @@ export class CanaryProcess {
       ["negativeDelta", ALPHA.negativeDelta, `users' 👎 share more than AUTOTUNE_CANARY_MAX_NEGATIVE_RATE_DELTA=${t.maxNegativeRateDelta} above the active pack's (${figures.reactions.canaryNegativeRate?.toFixed(2) ?? "-"} vs ${figures.reactions.activeNegativeRate?.toFixed(2) ?? "-"} over ${figures.reactions.canary}/${figures.reactions.active} reactions)`]
     ]
     for (const [gate, alpha, what] of gates) {
-      if (health[gate] >= 1 / alpha) return result("rollback", gate, `health gate: ${what} (evidence ${health[gate].toFixed(1)} >= ${1 / alpha})`)
+      if (health[gate] >= 1 / alpha) return result("rollback", gate, `health gate: ${what} (evidence ${formatEvidence(health[gate])} >= ${1 / alpha})`)
     }
     if (lone) {
       return result("promote", "lone", "no active pack to compare with (DotClaw serves a lone canary to everyone) and the health gates pass")
     }
     if (this.upCrossedAt < this.downCrossedAt) {
-      return result("promote", "score", `canary beats the active pack by more than ${t.minImprovement} (evidence ${figures.eUp.toFixed(1)} >= ${1 / ALPHA.promote})`)
+      return result("promote", "score", `canary beats the active pack by more than ${t.minImprovement} (evidence ${formatEvidence(figures.eUp)} >= ${1 / ALPHA.promote})`)
     }
     if (this.downCrossedAt < Infinity) {
-      return result("rollback", "score", `canary scores worse than the active pack (evidence ${figures.eDown.toFixed(1)} >= ${1 / ALPHA.rollbackScore})`)
+      return result("rollback", "score", `canary scores worse than the active pack (evidence ${formatEvidence(figures.eDown)} >= ${1 / ALPHA.rollbackScore})`)
     }
     if (figures.nCanary >= t.maxSamples) {
       return result("expire", "samples", `no conclusion after ${figures.nCanary} canary samples; keeping the active pack (inconclusive)`)
@@ -443,7 +458,7 @@ export class CanaryProcess {
     if (now - startedAt >= t.maxAgeMs) {
       return result("expire", "age", `no conclusion after ${((now - startedAt) / 86_400_000).toFixed(1)} days; keeping the active pack (inconclusive)`)
     }
-    return result("wait", "no-evidence", `evidence so far: toward promote ${figures.eUp.toFixed(2)} of ${1 / ALPHA.promote}, toward rollback ${figures.eDown.toFixed(2)} of ${1 / ALPHA.rollbackScore}`)
+    return result("wait", "no-evidence", `evidence so far: toward promote ${formatEvidence(figures.eUp, 2)} of ${1 / ALPHA.promote}, toward rollback ${formatEvidence(figures.eDown, 2)} of ${1 / ALPHA.rollbackScore}`)
   }
 }
 

@@ -20,7 +20,7 @@ export interface PageCheck {
   /** Every request that was not file: or data: (all blocked). */
   readonly external: ReadonlyArray<string>
   /** Per chart slot (data-chart/data-behavior): marks drawn in its SVG. */
-  readonly charts: ReadonlyArray<{ readonly chart: string; readonly behavior: string | null; readonly svgs: number; readonly marks: number }>
+  readonly charts: ReadonlyArray<{ readonly chart: string; readonly behavior: string | null; readonly svgs: number; readonly marks: number; readonly xDomain: string | null }>
   readonly text: string
 }
 
@@ -46,6 +46,8 @@ export const openReport = async (browser: Browser, file: string, options: { widt
       chart: f.getAttribute("data-chart") ?? "",
       behavior: f.getAttribute("data-behavior"),
       svgs: f.querySelectorAll(".chart svg").length,
+      // The day axis drawn (start/end as ISO times), for charts by day.
+      xDomain: f.querySelector(".chart")?.getAttribute("data-x-domain") ?? null,
       // Plot labels each mark's group: lines, dots, areas, bars and rules drawn from data.
       marks: f.querySelectorAll(".chart svg [aria-label] path, .chart svg [aria-label] circle, .chart svg [aria-label] rect, .chart svg [aria-label] line").length
     }))
