@@ -10,7 +10,7 @@ import { traceLine, traceFileName } from "./helpers/traces.js"
 interface EvalJson {
   readonly behaviors: Record<string, { scored: number; unscored: number; failed: number; batched: number; trendTraces: number }>
   readonly calls: number
-  readonly batches: { mode: string; submitted: number; collected: number; pendingBatches: number }
+  readonly batches: { mode: string; submitted: number; collected: number; pendingBatches: number; startedDirect: number; startedDirectCostUsd: number | null }
   readonly skippedForBudget: Record<string, number>
 }
 
@@ -264,7 +264,7 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect((await t.evalJson()).batches.submitted).toBe(8)
     const result = await runCli(["eval", "--json"], { ...t.env, AUTOTUNE_JUDGE_BATCH: "off" })
     const summary = jsonOut(result) as unknown as EvalJson
-    expect(summary.batches).toEqual({ mode: "off", submitted: 0, collected: 8, pendingBatches: 0 })
+    expect(summary.batches).toEqual({ mode: "off", submitted: 0, collected: 8, pendingBatches: 0, startedDirect: 0, startedDirectCostUsd: 0 })
     expect(summary.behaviors["response-quality"]!.scored).toBe(8)
     // The submission is on record as a call that went through, not as a failure.
     const db = t.db()

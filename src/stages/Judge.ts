@@ -11,6 +11,7 @@ import { upsert } from "../store/Dialect.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { type Escalation, escalation, type LevelPairs } from "./Escalation.js"
+import { turnsNeeded } from "./OptimizeSearch.js"
 import { canaryShare, pairRate, trendRate } from "./Sampling.js"
 import { combinedPrompt, combinedTool, JUDGE_COLUMNS, type JudgeRow, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, RUBRICS, SCORE_TOOL, ScoreAnswer } from "./Rubrics.js"
 
@@ -67,7 +68,42 @@ export interface EvalSummary {
   /** Per model: structured answers asked for, how many could not be used, and that share. */
   readonly unparseable: Record<string, { readonly structured: number; readonly unparsed: number; readonly share: number }>
   /** The batch interface: turns sent this run, answers collected from earlier batches, batches still out. */
-  readonly batches: { readonly mode: "off" | "trend"; readonly submitted: number; readonly collected: number; readonly pendingBatches: number }
+  readonly batches: {
+    readonly mode: "off" | "trend"
+    readonly submitted: number
+    readonly collected: number
+    readonly pendingBatches: number
+    /**
+     * Trend turns judged at once, at full price, instead of in the batch: what a behavior still lacked for the
+     * optimizer's first run, so that a new install sees a result in its first cycle. Their cost is included.
+     */
+    readonly startedDirect: number
+    readonly startedDirectCostUsd: number | null
+  }
+}
+
+/**
+ * The trend groups to judge at once rather than batch: for each behavior that lacks `short` scored turns for
+ * the optimizer's first run, its first trend groups until the lack (and a tenth more, for answers that come
+ * back unscored) is covered. Pure; the groups are in priority order.
+ */
+export const groupsToStart = <G extends { readonly need: string; readonly tasks: ReadonlyArray<{ readonly rubric: { readonly behavior: Behavior } }> }>(
+  groups: ReadonlyArray<G>,
+  short: ReadonlyMap<Behavior, number>
+): Set<G> => {
+  const left = new Map([...short].filter(([, n]) => n > 0).map(([b, n]) => [b, n + Math.ceil(n / 10)]))
+  const picked = new Set<G>()
+  for (const group of groups) {
+    if (left.size === 0) break
+    if (group.need !== "trend" || !group.tasks.some((t) => left.has(t.rubric.behavior))) continue
+    picked.add(group)
+    for (const { rubric } of group.tasks) {
+      const n = (left.get(rubric.behavior) ?? 0) - 1
+      if (n > 0) left.set(rubric.behavior, n)
+      else left.delete(rubric.behavior)
+    }
+  }
+  return picked
 }
 
 /** Why a turn is judged, in the order a budget spends on them. */
@@ -561,6 +597,30 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
     })
 
     /**
+     * Per behavior without a live canary (the optimizer waits for it anyway): how many scored turns the
+     * optimizer's first run still lacks, counting what the store holds under the current rubric and the canary
+     * and pair turns judged now (as the optimizer counts them: turns with a reply), when this cycle's trend
+     * sample can make up for it.
+     */
+    const optimizerShortfall = (groups: ReadonlyArray<Group>) =>
+      Effect.gen(function* () {
+        const needed = turnsNeeded(config.sampleSize)
+        const short = new Map<Behavior, number>()
+        for (const behavior of config.behaviors) {
+          if ((yield* readPack(canaryPath(config.outputDir, behavior), behavior))._tag === "Valid") continue
+          const [stored] = yield* sql<{ n: number }>`
+            SELECT COUNT(*) AS n FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id
+            WHERE s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version} AND t.output_text IS NOT NULL`.pipe(Effect.mapError(storeError("count scored turns")))
+          const count = (keep: (g: Group) => boolean) => groups.filter(keep).reduce((n, g) => n + g.tasks.filter((t) => t.rubric.behavior === behavior).length, 0)
+          const lack = needed - Number(stored?.n ?? 0) - count((g) => g.need !== "trend")
+          // Only when this cycle's trend sample can cover it: otherwise the optimizer waits all the same, and
+          // the turns go at half price.
+          if (lack > 0 && lack <= count((g) => g.need === "trend")) short.set(behavior, lack)
+        }
+        return short
+      })
+
+    /**
      * Judges what decisions need for every configured behavior: canary turns, their pairs, the trend sample.
      * With batching on, answers of earlier batches are collected first and the trend sample goes to a new batch.
      */
@@ -570,8 +630,8 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const batching = config.judgeBatch === "trend" && runner.batching
       const outcomes = new Outcomes()
       // Batches sent earlier are collected whatever the setting now: their turns wait on them.
-      const before = yield* collectBatches(false, escalations)
-      outcomes.addAll(before.collected)
+      const collectedBefore = yield* collectBatches(false, escalations)
+      outcomes.addAll(collectedBefore.collected)
       const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling }> = []
       for (const behavior of config.behaviors) work.push({ rubric: RUBRICS[behavior], ...(yield* selectTraces(RUBRICS[behavior])) })
       // Canary turns of every behavior first, then their pairs, then the trend samples: under a budget, what
@@ -579,24 +639,35 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const tasks = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: escalations.get(w.rubric.behavior)! })))
         .sort((a, b) => NEED_ORDER[a.row.need] - NEED_ORDER[b.row.need])
       const groups = groupTasks(tasks, config.judgeCombined)
+      // A behavior the optimizer cannot start on yet has what it lacks judged now, not in a batch whose answers
+      // come a cycle later: a new install with a backlog sees its first canary in its first cycle. The rest of
+      // the trend sample still goes at half price.
+      const starting = batching ? groupsToStart(groups, yield* optimizerShortfall(groups)) : new Set<Group>()
       const now = batching ? groups.filter((g) => g.need !== "trend") : groups
-      const later = batching ? groups.filter((g) => g.need === "trend") : []
-      const total = now.reduce((n, g) => n + g.tasks.length, 0)
+      const later = batching ? groups.filter((g) => g.need === "trend" && !starting.has(g)) : []
+      const total = [...now, ...starting].reduce((n, g) => n + g.tasks.length, 0)
       let done = 0
-      yield* Effect.forEach(
-        now,
-        (group) => Effect.tap(judgeGroup(group), (results) => Effect.sync(() => {
-          outcomes.addAll(results)
-          done += results.length
-          onProgress?.(done, total)
-        })),
-        // As many requests in flight as calls may be: more would queue at the runner, where later ones can
-        // overtake earlier ones, and the priority order (canary turns first) matters when a budget runs out.
-        { concurrency: config.llmConcurrency, discard: true }
-      )
+      const judgeNow = (list: ReadonlyArray<Group>) =>
+        Effect.forEach(
+          list,
+          (group) => Effect.tap(judgeGroup(group), (results) => Effect.sync(() => {
+            outcomes.addAll(results)
+            done += results.length
+            onProgress?.(done, total)
+          })),
+          // As many requests in flight as calls may be: more would queue at the runner, where later ones can
+          // overtake earlier ones, and the priority order (canary turns first) matters when a budget runs out.
+          { concurrency: config.llmConcurrency, discard: true }
+        )
+      yield* judgeNow(now)
+      // After the canary turns and pairs, on their own, so that what starting the optimizer cost can be said.
+      const before = usageOf(yield* runner.usage, "judge:").costUsd
+      yield* judgeNow([...starting])
+      const after = usageOf(yield* runner.usage, "judge:").costUsd
+      const startedDirect = [...starting].reduce((n, g) => n + g.tasks.length, 0)
       const batched = later.length > 0 ? yield* sendLater(later, outcomes) : new Map<Behavior, number>()
-      const after = batching && config.judgeBatchWait ? yield* collectBatches(true, escalations) : undefined
-      outcomes.addAll(after?.collected ?? [])
+      const collectedNow = batching && config.judgeBatchWait ? yield* collectBatches(true, escalations) : undefined
+      outcomes.addAll(collectedNow?.collected ?? [])
       // A wrong key, an unknown model or a failing provider ends the stage here: what was scored is kept.
       yield* runner.ensureRunning
       const usage = yield* runner.usage
@@ -616,8 +687,10 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const batches = {
         mode: batching ? "trend" : "off",
         submitted: [...batched.values()].reduce((a, b) => a + b, 0),
-        collected: before.collected.length + (after?.collected.length ?? 0),
-        pendingBatches: after === undefined ? before.pending + (batched.size > 0 ? 1 : 0) : after.pending
+        collected: collectedBefore.collected.length + (collectedNow?.collected.length ?? 0),
+        pendingBatches: collectedNow === undefined ? collectedBefore.pending + (batched.size > 0 ? 1 : 0) : collectedNow.pending,
+        startedDirect,
+        startedDirectCostUsd: before === null || after === null ? null : after - before
       } as const
       return {
         behaviors, calls: all.calls, tokensIn: all.tokensIn, tokensOut: all.tokensOut, costUsd: all.costUsd, egressRedactions: all.egressRedactions,
