@@ -2,6 +2,8 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { FAMILIES } from "./helpers/privacyFamilies.js"
+import { HELD_OUT } from "./helpers/privacyHeldOut.js"
 import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
 import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
 import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
@@ -131,5 +133,29 @@ describe("the run lock", () => {
       withRunLock(file, Effect.sync(() => [fs.statSync(file).mode & 0o777, fs.statSync(path.dirname(file)).mode & 0o777]))
     )
     expect(modes).toEqual([0o600, 0o700])
+  })
+})
+
+describe("families the rules got wrong on text written elsewhere (issue 25)", () => {
+  const report = (name: string, score: ReturnType<typeof scoreCorpus>) =>
+    console.log(`${name}: recall ${score.recall.toFixed(3)}, false positives ${score.falsePositiveRate.toFixed(3)}; ` +
+      score.kinds.map((k) => `${k.kind} ${Math.round(k.rate * k.n)}/${k.n}`).join(", "))
+
+  it("the tuning part: every family right", () => {
+    const score = scoreCorpus(FAMILIES, (t) => redactText(t))
+    report("tuning part", score)
+    for (const k of score.kinds) expect(k.misses, k.kind).toEqual([])
+  })
+
+  it("the held-out part, never tuned on: false positives within the target (0.03), recall no lower than measured (0.943)", () => {
+    const score = scoreCorpus(HELD_OUT, (t) => redactText(t))
+    report("held-out part", score)
+    // Targets were recall >= 0.98 and false positives <= 0.03 on unseen text. First measured at 0.971 / 0.025
+    // (a contact-list phone missed, a UI path changed); then the prose rule's open clause ("the password <two
+    // words> is") was found polynomial by the ReDoS check and replaced by a list of verbs, which misses one
+    // more held-out form: 0.943 / 0.025. The rules were never adjusted to this part; the bounds keep it from
+    // getting worse. The recall target is not met here.
+    expect(score.falsePositiveRate).toBeLessThanOrEqual(0.03)
+    expect(score.recall).toBeGreaterThanOrEqual(0.94)
   })
 })

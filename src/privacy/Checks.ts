@@ -111,5 +111,7 @@ export const isPlaceholder = (value: string): boolean => {
   if (/^[A-Za-z_][\w.]*\(.*\)?$/.test(v) && /\(/.test(v)) return true
   if (/^[*x•·.\u2026-]+$/i.test(v)) return true
   if (/(?:\.\.\.|\u2026|XXXX|xxxx|\*\*\*)/.test(v)) return true
-  return /^(?:null|nil|none|true|false|undefined|empty|unset|changeme|change_?me|required|optional|string|redacted|hidden|masked|example|sample|placeholder|dummy|test|todo|tbd|n\/a|your[-_ ]?\w*|my[-_ ]?\w*)$/i.test(v)
+  // A reference to where the secret lives: a file path, file:…, Home Assistant's !secret.
+  if (/^(?:file:|\/|~\/|\.\.?\/|!secret\b)[^\s]*$/.test(v)) return true
+  return /^(?:null|nil|none|true|false|undefined|empty|unset|changeme|change_?me|required|optional|string|redacted|hidden|masked|example|sample|placeholder|dummy|test|todo|tbd|n\/a|your[-_ ]?\w*|my[-_ ]?\w*|password|passwd|pass|pwd|pw|secret|token|api_?key|key|guest|user(?:name)?|foo|bar|baz)$/i.test(v)
 }

@@ -10,7 +10,9 @@ import { mark, RULE_GROUPS, RULES, SECRET_KEY, secretValue } from "./Rules.js"
  * The version of the rule set. Every stored row records the version that redacted it, so a rule change
  * can re-clean what was stored before it (`autotune redact --rescan`). Raise it whenever a rule changes
  * what it finds. 0 means "stored without redaction" (AUTOTUNE_REDACT=0); 1 is autotune 2.0's first set;
- * 3 cuts runs of over LONG_RUN_CHARS characters and values nested deeper than MAX_DEPTH.
+ * 3 cuts runs of over LONG_RUN_CHARS characters and values nested deeper than MAX_DEPTH, is linear on any
+ * input, and takes the families of issue 25 (command-line and run-together env passwords, camelCase keys,
+ * more prose, bot tokens in URLs, contact lists; public keys, integrity hashes, placeholders and logins kept).
  */
 export const REDACTION_VERSION = 3
 

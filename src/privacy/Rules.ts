@@ -97,7 +97,8 @@ const PROVIDER_FORMATS: ReadonlyArray<ProviderRule> = [
   token("bitbucket_token", ["ATBB", "ATATT"], /\b(?:ATBB[A-Za-z0-9]{32}|ATATT[A-Za-z0-9_=-]{60,})/g),
   token("slack_token", ["xox", "xapp-"], /\b(?:xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{20,})/g),
   shaped("discord_token", has("."), /\b(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b/g),
-  token("telegram_token", [":AA"], /\b\d{8,10}:AA[A-Za-z0-9_-]{33}(?![A-Za-z0-9_-])/g),
+  // Also inside API URL paths, where "bot" runs into the id (https://api.telegram.org/bot<id>:<secret>/…).
+  token("telegram_token", [":AA"], /(?<!\d)\d{8,10}:AA[A-Za-z0-9_-]{30,36}(?![A-Za-z0-9_-])/g),
   token("stripe_key", ["_live_", "_test_", "whsec_"], /\b(?:(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,})/g, "api_key"),
   token("square_token", ["sq0", "EAAA"], /\b(?:sq0(?:atp|csp|idp)-[0-9A-Za-z_-]{22,43}|EAAA[A-Za-z0-9_+=-]{56,})/g),
   token("braintree_token", ["access_token$"], /access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}/g),
@@ -212,6 +213,10 @@ const SECRET_WORD = /pass|pwd|pw|secret|key|token|credential/i
  * `\b(?:[A-Za-z0-9]+[_.-])*name\b` found it; -1 when none does.
  */
 const secretNameAt = (key: string): number => {
+  // An environment name run together (PGPASSWORD, MYSQLPWD): the whole key names a secret.
+  if (/^[A-Z][A-Z0-9]*(?:PASSWORD|PASSWD|PASSPHRASE|PWD|SECRET|TOKEN|APIKEY)$/.test(key)) return 0
+  // camelCase (userPassword, dbPass, adminPwd): read as user_Password.
+  if (/[a-z0-9][A-Z]/.test(key) && SECRET_KEY.test(key.replace(/([a-z0-9])([A-Z])/g, "$1_$2"))) return 0
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i)
     const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
@@ -232,6 +237,8 @@ const keyValue: Rule = {
     const at = secretNameAt(key ?? "")
     const value = dq ?? sq ?? bare ?? ""
     if (at < 0 || !secretValue((key ?? "").slice(at), value)) return match
+    // Code and prose, not a value: `self.password = password`, `pw = user.password`, "Password: there is …".
+    if (bare !== undefined && (/^(?:[A-Za-z_]\w*\.)*[A-Za-z_]*(?:pass(?:word|wd)?|pwd|secret|token)\w*$/i.test(value) || PROSE_STOP.has(value.toLowerCase()))) return match
     const prefix = `${quote}${key}${separator}`
     return dq !== undefined ? `${prefix}"${mark("secret")}"` : sq !== undefined ? `${prefix}'${mark("secret")}'` : `${prefix}${mark("secret")}`
   }
@@ -253,7 +260,7 @@ const proseSecret: Rule = {
   name: "prose_password",
   hint: (t) => /pass|pw|pin|code|key|senha|contrase|kennwort/i.test(t),
   pattern: new RegExp(
-    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at)\\s+(?:the\\s+|my\\s+|our\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?\\s*(?:is|was|are|ist|est|es|é|=|:|->|will be|should be|it's|is now|is still|now is|(?:changed |set )?to(?=\\s*["'\`\u201c]))\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
+    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at)\\s+(?:the\\s+|my\\s+|our\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?(?:\\s+(?:i|we|you|they|he|she)\\s+(?:use|used|picked|chose|set|have|got|made|gave you|sent you))?\\s*(?:is|was|are|ist|est|es|é|=|:|->|will be|should be|it's|is now|is still|now is|became|becomes|reads|lautet|war|['\u2019]s|(?:changed |set |is set |was set )?to)\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
     "gi"
   ),
   replace: (match, prefix, quote, value) => {
@@ -265,6 +272,18 @@ const proseSecret: Rule = {
   }
 }
 
+/** "use X as the password", "log in with X as the PIN": the value before the name. */
+const proseSecretBefore: Rule = {
+  name: "prose_password_before",
+  hint: (t) => /\bas\s/i.test(t) && /pass|pin|code/i.test(t),
+  pattern: /\b(use|using|used|with|try|tried|enter|type)\s+(["'`\u201c]?)([^\s"'`\u201d]{3,64})["'`\u201d]?\s+as\s+(?:the\s+|my\s+|your\s+|our\s+|a\s+)?(?:new\s+)?(?:password|passcode|passphrase|pin|wi-?fi\s+password|code)\b/gi,
+  replace: (match, _verb, quote, value) => {
+    const v = value ?? ""
+    if (PROSE_STOP.has(v.toLowerCase()) || isPlaceholder(v) || v.includes("<redacted_") || (quote === "" && /^[A-Z]?[a-z]+$/.test(v))) return match
+    return match.replace(v, mark("password"))
+  }
+}
+
 // Words that say a nearby random string is a credential, and words that say it is a hash or an id.
 const CONTEXT_SECRET = /(?:token|secret|api[ _-]?key|\bkey\b|password|passwd|credential|auth|bearer|log ?in|sign ?in|access code|\bpat\b|license)/i
 const CONTEXT_HASH = /(?:commit|\bsha\d*\b|sha-?\d+|hash|checksum|digest|md5|fingerprint|revision|\brev\b|etag|build|uuid|\bid\b|trace|request|session id|version|image|file|blob|object)/i
@@ -272,6 +291,8 @@ const CONTEXT_HASH = /(?:commit|\bsha\d*\b|sha-?\d+|hash|checksum|digest|md5|fin
 const looksRandom = (run: string, minEntropy: number) =>
   /\d/.test(run) && /[A-Za-z]/.test(run) && entropy(run) >= minEntropy &&
   !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(run) && !/^\d[\d.:-]*$/.test(run)
+
+const PUBLIC_KEY_TYPE = /^(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/
 
 const contextToken: Rule = {
   // A random-looking run near a word that calls it a credential (gitleaks' generic rule, Presidio's
@@ -285,6 +306,9 @@ const contextToken: Rule = {
     const run = match.replace(/[.=]+$/, "")
     if (run.includes("redacted_") || /^(?:https?|www\.)/i.test(run) || run.includes("..")) return match
     const before = whole.slice(Math.max(0, offset - 48), offset)
+    // Public: an SSH public key's type and blob (the blob spells its type in base64), and package or
+    // subresource integrity hashes (sha512-…, go.sum's h1:…).
+    if (PUBLIC_KEY_TYPE.test(run) || /^AAAA(?:[A-Z]3NzaC1|E2VjZHNh)/.test(run) || /^sha(?:1|224|256|384|512)-/.test(run) || /(?:^|[\s"'=])h1:$/.test(before)) return match
     const after = whole.slice(offset + match.length, offset + match.length + 24)
     const hashNear = CONTEXT_HASH.test(before.slice(-28))
     const secretNear = CONTEXT_SECRET.test(before) || CONTEXT_SECRET.test(after)
@@ -296,6 +320,10 @@ const contextToken: Rule = {
 }
 
 const phoneContext = /(?:phone|call|\btel\b|tel\.|mobile|\bcell|number|\bno\.|whats ?app|signal|sms|text me|reach me|\bring\b|fax|landline|contact|handy|telefon|t[ée]l[ée]phone|num[ée]ro|portable|m[óo]vil|cellulare)/i
+// A contact list's label: up to three words that start with a capital (a name: "Ana", "Oma Hildegard"), or end
+// in a separator ("plumber Klaus, ", "- Ana: "); never one that names an id ("order", "commit", "version").
+const CONTACT_LABEL = /^[\s*•·-]*(?:\p{Lu}[\p{L}.'’()]*(?: \p{L}[\p{L}.'’()]*){0,2}\s*[:—–,-]?|\p{L}[\p{L}.'’()]*(?: \p{L}[\p{L}.'’()]*){0,2}\s*[:—–,])\s*$/u
+const ID_WORDS = /\b(?:id|ids|version|order|commit|build|ref|invoice|ticket|pack|sha|hash|no|number|code|pin|otp|total|sum|checksum|digest|amount|compute|chat)\b/i
 const DATE_LIKE = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$/
 
 const phone: Rule = {
@@ -315,7 +343,12 @@ const phone: Rule = {
     if (!northAmerican && /^\d+(?:\.\d+){2,}$/.test(match)) return match
     if (/\d\.\d{1,2}$/.test(match) && !international) return match
     const formatted = northAmerican || /^\(\d{2,5}\)/.test(match) || /^0\d{1,4}[ .-]\d/.test(match)
-    const context = phoneContext.test(whole.slice(Math.max(0, offset - 40), offset))
+    const before = whole.slice(Math.max(0, offset - 40), offset)
+    // A contact list: the line so far is only a short name ("- Ana: ", "João — ", "Mum ").
+    const label = before.slice(before.lastIndexOf("\n") + 1)
+    // …and the number ends there: digits running into letters are part of a hash or an id.
+    const listed = CONTACT_LABEL.test(label) && !ID_WORDS.test(label) && !/^\w/.test(whole.slice(offset + match.length, offset + match.length + 1))
+    const context = listed || phoneContext.test(before)
     if (!international && !formatted && !context) return match
     return phoneValid(match) ? mark("phone") : match
   }
@@ -374,8 +407,9 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     name: "auth_header",
     hint: has("earer", "asic ", "oken ", "Digest "),
     pattern: /\b(Bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=-]{12,})/g,
+    // "Bearer authentication" is a word: a token has a digit, a capital after its first letter, or a symbol.
     replace: (match, scheme, value) =>
-      scheme === "Token" && !/\d/.test(value ?? "") ? match : `${scheme} ${mark("token")}`
+      (scheme === "Token" && !/\d/.test(value ?? "")) || /^[A-Za-z][a-z]+$/.test(value ?? "") ? match : `${scheme} ${mark("token")}`
   },
   {
     // curl -u user:password, and the same pair after --user.
@@ -383,6 +417,27 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     hint: has("-u ", "--user"),
     pattern: /((?:^|\s)(?:-u|--user)[\s=]+["']?[^\s:"'=]+:)([^\s"']{3,})/g,
     replace: (match, prefix, value) => (isPlaceholder(value ?? "") ? match : `${prefix}${mark("password")}`)
+  },
+  {
+    // Passwords given to command-line tools: --password X, --password=X, --pass X; and the short flags that mean
+    // a password only for some tools: mysql's -pX (attached), sshpass/docker login's -p X, redis-cli's -a X.
+    name: "cli_password_flag",
+    hint: has("--pass", "-p", "-a "),
+    pattern: /(?<![\w-])(--pass(?:word|wd|phrase)?(?:=|[ \t]+)|-p(?=[^\s-])|-[pa][ \t]+)(["']?)([^\s"'-][^\s"']{2,})/g,
+    replace: (match: string, flag: string | undefined, quote: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
+      const offset = rest[rest.length - 2] as number
+      const whole = rest[rest.length - 1] as string
+      const v = value ?? ""
+      if (isPlaceholder(v) || v.includes("<redacted_")) return match
+      const line = whole.slice(Math.max(0, offset - 160), offset)
+      const command = line.slice(line.lastIndexOf("\n") + 1)
+      const f = (flag ?? "").trim()
+      const means = f.startsWith("--") ||
+        (f === "-p" && flag === "-p" && /\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b/.test(command)) ||
+        (f === "-p" && flag !== "-p" && /\b(?:sshpass|(?:docker|podman|helm|oras|skopeo)\s+(?:\S+\s+)*?login)\b/.test(command)) ||
+        (f === "-a" && /\bredis-cli\b/.test(command))
+      return means ? `${flag}${quote}${mark("password")}${quote}` : match
+    }
   },
   {
     // <password>x</password> in XML configs and SOAP bodies.
@@ -393,6 +448,8 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
   }
 ]
 
+const SSH_COMMAND = /(?:^|[\s`$(;&|])(?:ssh|scp|sftp|rsync|mosh|ssh-copy-id|autossh|git\s+(?:clone|push|pull|fetch|remote\s+add\s+\S+))\s/
+
 const email: Rule = {
   // An SSH remote (git@github.com:org/repo.git) has an address shape but is not an address.
   name: "email",
@@ -400,7 +457,15 @@ const email: Rule = {
   // The address starts where its run of address characters starts: a scan restarted at every "-" or "." of
   // one long run would be quadratic.
   pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b(?!:[\w~./-])/g,
-  replace: () => mark("email")
+  replace: (match: string, ...rest: Array<string | undefined>) => {
+    const offset = rest[rest.length - 2] as unknown as number
+    const whole = rest[rest.length - 1] as unknown as string
+    // user@host in an ssh, scp, rsync or git command on the same line is a login, not an address.
+    const line = whole.slice(Math.max(0, offset - 120), offset)
+    const sameLine = line.slice(line.lastIndexOf("\n") + 1)
+    // Also the user-info of a URL (https://user:token@host) that url_password left as a placeholder.
+    return SSH_COMMAND.test(sameLine) || /:\/\/[^\s/@]*:$/.test(sameLine) ? match : mark("email")
+  }
 }
 
 /** Identifiers and numbers: each needs two digits in a row. */
@@ -483,6 +548,7 @@ export const RULE_GROUPS: ReadonlyArray<RuleGroup> = [
   { gate: literalGate(IN_URLS_AND_HEADERS), rules: IN_URLS_AND_HEADERS },
   single(keyValue),
   single(proseSecret),
+  single(proseSecretBefore),
   single(contextToken),
   single(email),
   { gate: hasDigitPair, rules: NUMBERS }

@@ -1,0 +1,125 @@
+/**
+ * The tuning part of the families the rules got wrong on text written outside this project (issue 25): eight
+ * kinds of text that are not secrets and six kinds of secrets the rules missed, written here by hand. The rules
+ * were adjusted until this part passed; privacyHeldOut.ts holds other forms of the same families, committed
+ * before, never tuned on. `test/privacy.test.ts` reports both.
+ */
+import type { Sample } from "./privacyCorpus.js"
+
+const keep = (kind: string, texts: ReadonlyArray<string>): Array<Sample> => texts.map((text) => ({ kind, text }))
+const find = (kind: string, pairs: ReadonlyArray<readonly [string, string]>): Array<Sample> => pairs.map(([text, secret]) => ({ kind, text, secret }))
+
+export const FAMILIES: ReadonlyArray<Sample> = [
+  // Not secrets.
+  ...keep("ssh_public_key", [
+    "here is my public key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBv7Xq2Lm9Rt4Wz1Nc6Yp3Hs8Kd0Fe5Ga2Ju7Io4Tk ana@laptop",
+    "add this key to ~/.ssh/authorized_keys: ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQDk3Xp9Lm2Qw7Rt4Zy1VbNc8Hs5Jd0Ge3Fa6Tu9Io2Pk7Lx4Mn1Bv8Cq5Wz2Ey7Rr0Td3Ug6Ih9Js4Ko1Lp8Mq5Na2Ob9Pc6Qd3Re0Sf7Tg4Uh1Vi8Wj5Xk2Yl9Zm6An3Bo0Cp7Dq4Er1Fs8Gt5Hu2Iv9Jw6Kx3Ly0Mz7 deploy@ci",
+    "the server's host key is ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBKx3Lm8Qw2Rt9Zy4VbNc1Hs6Jd5Ge0Fa7Tu2Io9Pk4Lx1Mn6Bv3Cq8Wz5Ey0Rr7Td2Ug9Ih4Js1Ko8=",
+    "pubkey = ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFm2Ld8Rt5Wq1Zx4Vc7Nb0Hs3Kp6Je9Gu2Ai5Ty8Or1 backup",
+    "ssh-keygen printed the public part: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKp4Rt7Wz0Nc3Yx6Ld9Mq2Hs5Jf8Ge1Ba4Tu7Io0Uk marta@desk"
+  ]),
+  ...keep("package_integrity", [
+    '"integrity": "sha512-Wd9Lk2Qx7Rt4Zy1VbNc8Hs5Jd0Ge3Fa6Tu9Io2Pk7Lx4Mn1Bv8Cq5Wz2Ey7Rr0Td3Ug6Ih9Js4Ko1Lp8Mq5Na2Ob9Pc6Qd3Re0Sf7Tg4Uh1=="',
+    'integrity="sha256-3Xk9Lm2Qw7Rt4Zy1VbNc8Hs5Jd0Ge3Fa6Tu9Io2P="',
+    "package-lock says integrity sha512-Zq1Wx2Ec3Rv4Tb5Yn6Um7Ik8Ol9Pa0Sd1Fg2Hj3Kl4Zx5Cv6Bn7Mq8We9Rt0Yu1Io2Pa3Sd4Fg5Hj6Kl7Zx8Cv9Bn0Mq1We2Rt3Yu4Io5Pa6==",
+    "go.sum: golang.org/x/text v0.14.0 h1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=",
+    "the tarball's sha256sum is 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+  ]),
+  ...keep("bearer_in_prose", [
+    "The API expects a Bearer token in the Authorization header.",
+    "Use Bearer authentication for every request to /v2.",
+    "is Bearer authorization the same as OAuth?",
+    "set the scheme to Bearer and paste the token below",
+    "Bearer or Basic: which one does the webhook accept?"
+  ]),
+  ...keep("password_as_identifier", [
+    "const hash = await bcrypt.hash(password, 10)",
+    "self.password = password",
+    "password: string;",
+    "if user.check_password(password): login(user)",
+    "the field is called password in the form, and confirm_password below it",
+    "UPDATE users SET password = crypt(password, gen_salt('bf'))"
+  ]),
+  ...keep("password_file_reference", [
+    "password_file: /run/secrets/db_password",
+    "DB_PASSWORD_FILE=/run/secrets/pg_pass",
+    "password: !secret wifi_password",
+    '"passwordFile": "./secrets/smtp.txt"',
+    "password = ${file(\"/etc/app/db.pass\")}",
+    "set password: file:/var/lib/app/secret"
+  ]),
+  ...keep("placeholder_url_credentials", [
+    "postgres://user:password@localhost:5432/app",
+    "mysql://root:changeme@127.0.0.1:3306/test",
+    "amqp://user:pass@rabbit:5672",
+    "mongodb://<user>:<password>@localhost:27017",
+    "redis://:yourpassword@localhost:6379",
+    "https://username:token@github.com/org/repo.git"
+  ]),
+  ...keep("ssh_remote_in_command", [
+    "ssh ana@server.example.com",
+    "git clone git@github.com:ana/dotfiles.git",
+    "scp notes.txt joao@files.example.org:~/inbox/",
+    "ssh -i ~/.ssh/id_ed25519 -p 2222 deploy@app.example.com",
+    "rsync -a backup/ marta@nas.example.net:/srv/backup/"
+  ]),
+  ...keep("ui_password_path", [
+    "Go to Settings > Security > Password and click Change.",
+    "Open Preferences → Accounts → Passwords to see saved logins.",
+    "Settings › Wi-Fi › Password shows it after Face ID",
+    "Account / Security / Password: there is a Reset button",
+    "under Profile > Password & security, enable 2FA"
+  ]),
+  // Secrets.
+  ...find("cli_password_flag", [
+    ["mysql -u root -pS3cr3tPass42 shop", "S3cr3tPass42"],
+    ["psql --password=Tr0ub4dor99 -h db", "Tr0ub4dor99"],
+    ["mongo admin --username root --password 'Kx8!pQ2wL'", "Kx8!pQ2wL"],
+    ["redis-cli -a Zx9kLm2Qw7 ping", "Zx9kLm2Qw7"],
+    ["sshpass -p Blue-River-22 scp x host:", "Blue-River-22"],
+    ["openssl pkcs12 -in cert.p12 -passin pass:Harbor552!", "Harbor552!"]
+  ]),
+  ...find("env_password_before_command", [
+    ["PGPASSWORD=Xy7k2LmQ9p psql -h db -U app", "Xy7k2LmQ9p"],
+    ["MYSQL_PWD=Rt5yU8iO2p mysql -u root", "Rt5yU8iO2p"],
+    ["DB_PASS=hunter2234 npm start", "hunter2234"],
+    ["REDIS_PASSWORD='Qw3eR5tY7u' node worker.js", "Qw3eR5tY7u"],
+    ["export PGPASSWORD=Lk9jH7gF5d && psql", "Lk9jH7gF5d"]
+  ]),
+  ...find("json_short_password_key", [
+    ['{"pw": "Maple9921!"}', "Maple9921!"],
+    ['{"pass": "coffee-lamp-81"}', "coffee-lamp-81"],
+    ['{"userPassword": "Orbit7734#"}', "Orbit7734#"],
+    ['{"dbPass": "Zq8wX2cV4b"}', "Zq8wX2cV4b"],
+    ['{"mqtt_pw":"Tango5518?"}', "Tango5518?"],
+    ['{"passwd": "Lk2jH4gF6d"}', "Lk2jH4gF6d"]
+  ]),
+  ...find("password_in_prose_other_verbs", [
+    ["my password's Sunset4417!", "Sunset4417!"],
+    ["I set the password to Porto2210#", "Porto2210#"],
+    ["use Harbor8835$ as the password", "Harbor8835$"],
+    ["the password I picked is Falcon6627%", "Falcon6627%"],
+    ["the wifi password became Lisbon5503&", "Lisbon5503&"],
+    ["my PIN changed to 8253", "8253"]
+  ]),
+  ...find("bot_token_in_url", [
+    ["https://api.telegram.org/bot123456789:AAHk3Lm9QwErTy7uIoPzXcVbNm2AsDfGhJk/sendMessage", "123456789:AAHk3Lm9QwErTy7uIoPzXcVbNm2AsDfGhJk"],
+    ["POST https://api.telegram.org/bot987654321:AAEz1Xc2Vb3Nm4Qw5Er6Ty7Ui8Op9As0Df1G/sendPhoto", "987654321:AAEz1Xc2Vb3Nm4Qw5Er6Ty7Ui8Op9As0Df1G"],
+    ["url = f\"https://api.telegram.org/bot5550001112:AAGq2We3Rt4Yu5Io6Pa7Sd8Fg9Hj0Kl1Zx2C/getUpdates\"", "5550001112:AAGq2We3Rt4Yu5Io6Pa7Sd8Fg9Hj0Kl1Zx2C"],
+    ["https://api.telegram.org/file/bot4443332221:AAFm9Nb8Vc7Xz6Lk5Jh4Gf3Ds2Aq1Wq0Ep9R/documents/a.pdf", "4443332221:AAFm9Nb8Vc7Xz6Lk5Jh4Gf3Ds2Aq1Wq0Ep9R"]
+  ]),
+  ...find("provider_token_positional", [
+    ['client = OpenAI("sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7")', "sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7"],
+    ['WebClient("xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx")', "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"],
+    ['login("hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789")', "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"],
+    ['client.run("ODc2NTQzMjEwOTg3NjU0MzIx.Gk8Lm2.Ab3Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y")', "ODc2NTQzMjEwOTg3NjU0MzIx.Gk8Lm2.Ab3Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y"],
+    ["Client('ACa1b2c3d4e5f60718293a4b5c6d7e8f90', 'f0e1d2c3b4a5968778695a4b3c2d1e0f')", "f0e1d2c3b4a5968778695a4b3c2d1e0f"]
+  ]),
+  ...find("phone_in_contact_list", [
+    ["- Ana: 612 345 678\n- Pedro: 655 432 109", "612 345 678"],
+    ["Mum 07911 123456", "07911 123456"],
+    ["João — 912 345 678", "912 345 678"],
+    ["plumber Klaus, 0151 23456789", "0151 23456789"],
+    ["Claire: 06 45 67 89 01", "06 45 67 89 01"]
+  ])
+]
