@@ -56,7 +56,7 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     const t = await setup()
     t.fake.batchEndsAfterPolls = 1
     const first = await t.evalJson()
-    expect(first.batches).toEqual({ mode: "trend", submitted: 8, collected: 0, pendingBatches: 1 })
+    expect(first.batches).toEqual({ mode: "trend", submitted: 8, collected: 0, pendingBatches: 1, startedDirect: 0, startedDirectCostUsd: 0 })
     expect(first.behaviors["response-quality"]).toMatchObject({ scored: 0, batched: 8 })
     expect(t.fake.batches).toHaveLength(1)
     expect(t.fake.batches[0]!.items).toHaveLength(8)
@@ -73,7 +73,7 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
 
     // Still running at the next run: nothing collected, nothing sent again.
     const second = await t.evalJson()
-    expect(second.batches).toEqual({ mode: "trend", submitted: 0, collected: 0, pendingBatches: 1 })
+    expect(second.batches).toEqual({ mode: "trend", submitted: 0, collected: 0, pendingBatches: 1, startedDirect: 0, startedDirectCostUsd: 0 })
     expect(t.fake.batches).toHaveLength(1)
 
     const third = await t.evalJson()

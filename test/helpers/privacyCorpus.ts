@@ -400,6 +400,11 @@ const NEGATIVES: Record<string, MakeNegative> = {
   short_ids: (g) => g.pick([`video dQw4w9WgXcQ`, `tracking 1Z${g.chars(UPPER + DIGITS, 16)}`, `room ${g.chars(UPPER, 3)}-${g.digits(3)}`, `flight TP${g.digits(4)}`])
 }
 
+/** Hand-written look-alikes of one kind: each must come out unchanged. */
+export const keep = (kind: string, texts: ReadonlyArray<string>): Array<Sample> => texts.map((text) => ({ kind, text }))
+/** Hand-written texts of one kind, each with the value planted in it. */
+export const find = (kind: string, pairs: ReadonlyArray<readonly [string, string]>): Array<Sample> => pairs.map(([text, secret]) => ({ kind, text, secret }))
+
 /** The whole corpus: `perKind` samples of every positive and negative kind, the same for a given seed. */
 export const privacyCorpus = (perKind = 10, seed = 20261124): ReadonlyArray<Sample> => {
   const g = new Gen(rng(seed))

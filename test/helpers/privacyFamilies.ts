@@ -4,10 +4,7 @@
  * were adjusted until this part passed; privacyHeldOut.ts holds other forms of the same families, committed
  * before, never tuned on. `test/privacy.test.ts` reports both.
  */
-import type { Sample } from "./privacyCorpus.js"
-
-const keep = (kind: string, texts: ReadonlyArray<string>): Array<Sample> => texts.map((text) => ({ kind, text }))
-const find = (kind: string, pairs: ReadonlyArray<readonly [string, string]>): Array<Sample> => pairs.map(([text, secret]) => ({ kind, text, secret }))
+import { find, keep, type Sample } from "./privacyCorpus.js"
 
 export const FAMILIES: ReadonlyArray<Sample> = [
   // Not secrets.

@@ -4,10 +4,7 @@
  * tuning part (privacyFamilies.ts) does not use. Committed on its own before any rule was changed for these
  * families; the rules are measured on it and never adjusted to it.
  */
-import type { Sample } from "./privacyCorpus.js"
-
-const keep = (kind: string, texts: ReadonlyArray<string>): Array<Sample> => texts.map((text) => ({ kind, text }))
-const find = (kind: string, pairs: ReadonlyArray<readonly [string, string]>): Array<Sample> => pairs.map(([text, secret]) => ({ kind, text, secret }))
+import { find, keep, type Sample } from "./privacyCorpus.js"
 
 export const HELD_OUT: ReadonlyArray<Sample> = [
   // Not secrets.
