@@ -115,6 +115,16 @@ export const redactIf = (redact: boolean, text: string): string => (redact ? red
 export const MAX_DEPTH = 64
 export const DEEP_MARK = `<cut_nested_deeper_than_${MAX_DEPTH}>`
 
+// Keys repeat from turn to turn (tool argument names, DotClaw's fields): those that came out of the rules
+// unchanged are remembered, up to a bound, so each is looked at once per process rather than once per turn.
+const CLEAN_KEYS = new Set<string>()
+const cleanKey = (key: string, findings?: Findings): string => {
+  if (CLEAN_KEYS.has(key)) return key
+  const redacted = redactText(key, findings)
+  if (redacted === key && key.length <= 64 && CLEAN_KEYS.size < 10_000) CLEAN_KEYS.add(key)
+  return redacted
+}
+
 /** Redacts every string inside a JSON-like value (tool args, unknown fields), keys included. */
 export const redactDeep = (value: unknown, findings?: Findings, depth = 0): unknown => {
   if (typeof value === "string") return redactText(value, findings)
@@ -127,7 +137,7 @@ export const redactDeep = (value: unknown, findings?: Findings, depth = 0): unkn
   // No prototype: a key named __proto__ stays an ordinary key, it never becomes the object's prototype.
   const out = Object.create(null) as Record<string, unknown>
   for (const [k, v] of Object.entries(value)) {
-    const key = redactText(k, findings)
+    const key = cleanKey(k, findings)
     if (SECRET_KEY.test(k) && typeof v === "string" && secretValue(k, v, true)) {
       note(findings, "key_value")
       out[key] = mark("secret")
