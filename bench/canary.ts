@@ -7,7 +7,7 @@
  */
 import * as os from "node:os"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
-import { CanaryProcess, naiveDecide, type Sample, type Thresholds } from "../src/stages/CanaryStats.js"
+import { CanaryProcess, naiveDecide, type Sample, type Thresholds } from "../src/canary/Stats.js"
 import { arg, machine } from "./util.js"
 
 type Dist = "likert" | "beta" | "bimodal" | "passfail"

@@ -11,7 +11,7 @@
  * cell, promotions and rollbacks with the upper end of their 95% interval (Wilson), and the median canary
  * samples to promote.
  */
-import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/stages/CanaryStats.js"
+import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/canary/Stats.js"
 import { arg, machine } from "./util.js"
 
 const RUNS = arg("runs", 2000)

@@ -3,10 +3,10 @@
  * `import { runOnce } from '@dotsetlabs/autotune'; await runOnce()`.
  */
 import { Effect, Either } from "effect"
-import { type ConfigInput, resolveConfig, type ResolvedConfig } from "./Config.js"
+import { type ConfigInput, resolveConfig, type ResolvedConfig } from "./config/Config.js"
 import { ConfigError } from "./Domain/Errors.js"
 import { LoggingLive } from "./cli/Output.js"
-import { daemon, onceLocked, type OnceResult } from "./Runner.js"
+import { daemon, onceLocked, type OnceResult } from "./pipeline/Runner.js"
 
 const input = (configPath?: string): ConfigInput => ({ configPath })
 
@@ -51,23 +51,23 @@ export const runDaemon = (configPath?: string, options: { readonly signal?: Abor
 
 export { ConfigError }
 export type { OnceResult, ResolvedConfig }
-export { AppConfig, CONFIG_KEYS, SETTINGS, Settings, SettingsLive, settingsFrom, resolveConfig } from "./Config.js"
-export { makeAppLayer } from "./App.js"
+export { AppConfig, CONFIG_KEYS, SETTINGS, Settings, SettingsLive, settingsFrom, resolveConfig } from "./config/Config.js"
+export { makeAppLayer } from "./pipeline/App.js"
 export { makeDbLayer, DbLive } from "./store/Db.js"
 export { makePgLayer } from "./store/Postgres.js"
-export { TraceSource } from "./stages/TraceSource.js"
-export { Feedback } from "./stages/Feedback.js"
-export { discover } from "./DotClaw.js"
+export { TraceSource } from "./ingest/Ingest.js"
+export { Feedback } from "./ingest/Feedback.js"
+export { discover } from "./config/DotClaw.js"
 export { Llm, chooseProvider, UnavailableLlm } from "./llm/Llm.js"
 export { AnthropicLlm } from "./llm/AnthropicLlm.js"
 export { OpenAiCompatibleLlm } from "./llm/OpenAiCompatibleLlm.js"
 export { LlmRunner } from "./llm/LlmRunner.js"
-export { Judge } from "./stages/Judge.js"
-export { Optimizer } from "./stages/Optimizer.js"
-export { Deployer } from "./stages/Deployer.js"
-export { CanaryMonitor } from "./stages/CanaryMonitor.js"
-export { decide, CanaryProcess } from "./stages/CanaryStats.js"
+export { Judge } from "./judge/Judge.js"
+export { Optimizer } from "./optimize/Optimize.js"
+export { Deployer } from "./canary/Deployer.js"
+export { CanaryMonitor } from "./canary/Canary.js"
+export { decide, CanaryProcess } from "./canary/Stats.js"
 export { redactText, redactDeep } from "./privacy/Redactor.js"
-export { parseTraceLine } from "./Domain/Trace.js"
+export { parseTraceLine } from "./ingest/Parse.js"
 export { PromptPack } from "./Domain/Pack.js"
 export { LlmError } from "./Domain/Llm.js"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/stages/CanaryStats.js"
+import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/canary/Stats.js"
 
 const T: Thresholds = {
   minImprovement: 0.02, minSamples: 20, maxSamples: 500, maxAgeMs: 14 * 86_400_000, healthWindowMs: 24 * 3_600_000,

@@ -5,8 +5,8 @@ import * as os from "node:os"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { deprecatedModels, deprecationWarnings, MODEL_SETTINGS } from "../src/llm/Models.js"
-import { bareModel, DEFAULT_PRICES } from "../src/llm/Prices.js"
-import { CONFIG_KEYS, describeConfig, resolveConfig, SETTINGS, toConfigFile, type ConfigInput } from "../src/Config.js"
+import { bareModel, DEFAULT_PRICES } from "../src/config/Prices.js"
+import { CONFIG_KEYS, describeConfig, resolveConfig, SETTINGS, toConfigFile, type ConfigInput } from "../src/config/Config.js"
 
 const home = () => fs.mkdtempSync(path.join(os.tmpdir(), "autotune-config-"))
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { agreement } from "../src/stages/Agreement.js"
-import { decide, type Sample, type Thresholds } from "../src/stages/CanaryStats.js"
-import { reflectionExamples } from "../src/stages/OptimizeSearch.js"
+import { agreement } from "../src/judge/Agreement.js"
+import { decide, type Sample, type Thresholds } from "../src/canary/Stats.js"
+import { reflectionExamples } from "../src/optimize/Search.js"
 import { fallbackMode, strictSchema } from "../src/llm/Structured.js"
 
 describe("judge agreement with users (AUC)", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { wordDiff } from "../src/report/Diff.js"
-import { formatEvidence } from "../src/stages/CanaryStats.js"
+import { formatEvidence } from "../src/canary/Stats.js"
 import { dayDomain, shortVersion } from "../src/report/Format.js"
 import { decisionInWords, renderReport, trendInWords } from "../src/report/Html.js"
 import { type ReportData, stageKind } from "../src/report/ReportData.js"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { lastMessage, parseTraceLine } from "../src/Domain/Trace.js"
+import { lastMessage, parseTraceLine } from "../src/ingest/Parse.js"
 
 const parse = (value: unknown, redact = true) => {
   const result = parseTraceLine(typeof value === "string" ? value : JSON.stringify(value), redact)

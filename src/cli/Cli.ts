@@ -2,7 +2,7 @@ import { Args, Command, Options, Prompt, ValidationError } from "@effect/cli"
 import { Cause, Effect, Either, Option, Record, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { logConfigWarnings, makeAppLayer } from "../App.js"
+import { logConfigWarnings, makeAppLayer } from "../pipeline/App.js"
 import {
   type AppConfig,
   CONFIG_FLAGS,
@@ -15,24 +15,25 @@ import {
   storeLocation,
   resolveConfig,
   toConfigFile
-} from "../Config.js"
+} from "../config/Config.js"
 import { BEHAVIORS } from "../Domain/Behavior.js"
 import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreError } from "../Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
-import { makeProgress, printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
-import type { Agreement } from "../stages/Agreement.js"
-import type { FeedbackSummary } from "../stages/Feedback.js"
-import type { IngestSummary } from "../stages/TraceSource.js"
-import type { EvalSummary } from "../stages/Judge.js"
+import { makeProgress } from "../pipeline/Progress.js"
+import { printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
+import type { Agreement } from "../judge/Agreement.js"
+import type { FeedbackSummary } from "../ingest/Feedback.js"
+import type { IngestSummary } from "../ingest/Ingest.js"
+import type { EvalSummary } from "../judge/Work.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
-import { formatEvidence } from "../stages/CanaryStats.js"
-import { Deployer } from "../stages/Deployer.js"
-import { Optimizer } from "../stages/Optimizer.js"
-import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../Pipeline.js"
-import { daemon, onceLocked } from "../Runner.js"
+import { formatEvidence } from "../canary/Stats.js"
+import { Deployer } from "../canary/Deployer.js"
+import { Optimizer } from "../optimize/Optimize.js"
+import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
+import { daemon, onceLocked } from "../pipeline/Runner.js"
 import { statusReport } from "./Status.js"
 import { writeReport } from "../report/Report.js"
-import { rescan, type RescanSummary } from "../stages/Rescan.js"
+import { rescan, type RescanSummary } from "../ingest/Rescan.js"
 import { lockPath, withRunLock } from "../store/RunLock.js"
 
 // ---------------------------------------------------------------------------

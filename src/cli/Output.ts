@@ -5,7 +5,6 @@ import { Cause, Console, Effect, HashMap, Inspectable, Layer, List, Logger, LogL
  * --json); stderr carries logs and progress. Logs are human lines on a TTY and one JSON object per
  * line otherwise, which is what journald and log shippers want.
  */
-const stderrIsTty = () => process.stderr.isTTY === true
 // journald and log shippers get JSON whenever the output is not a terminal.
 const stdoutIsTty = () => process.stdout.isTTY === true
 
@@ -58,28 +57,6 @@ export const printLine = (line: string) =>
     process.stdout.write(line + "\n")
   })
 export const printJson = (value: unknown) => printLine(JSON.stringify(value))
-
-/** A one-line progress bar on stderr, only on a TTY; a no-op under systemd and in scripts. */
-export const makeProgress = (label: string, enabled = stderrIsTty()) => {
-  let last = 0
-  let shown = false
-  return {
-    update: (done: number, total: number, detail = "") => {
-      if (!enabled || total <= 0) return
-      const now = Date.now()
-      if (now - last < 100 && done < total) return
-      last = now
-      shown = true
-      const width = 30
-      const ratio = Math.min(1, done / total)
-      const bar = "#".repeat(Math.round(ratio * width)).padEnd(width, ".")
-      process.stderr.write(`\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${detail}`.slice(0, (process.stderr.columns ?? 100) - 1).padEnd(20))
-    },
-    done: () => {
-      if (enabled && shown) process.stderr.write("\r\x1b[K")
-    }
-  }
-}
 
 /** Right-pads cells into a plain text table. */
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {

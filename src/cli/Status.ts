@@ -1,15 +1,15 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { Settings, storeLocation } from "../Config.js"
+import { Settings, storeLocation } from "../config/Config.js"
 import { storeError } from "../store/Db.js"
 import { isPostgres } from "../store/Dialect.js"
 import { LEADER_LOCK } from "../store/Postgres.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
-import type { Agreement } from "../stages/Agreement.js"
-import { Deployer } from "../stages/Deployer.js"
-import { Feedback } from "../stages/Feedback.js"
-import { RUBRICS } from "../stages/Rubrics.js"
+import type { Agreement } from "../judge/Agreement.js"
+import { Deployer } from "../canary/Deployer.js"
+import { Alignment } from "../judge/Alignment.js"
+import { RUBRICS } from "../judge/Rubrics.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
 
 export interface BehaviorStatus {
@@ -66,7 +66,7 @@ export const statusReport = Effect.gen(function* () {
 
   // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
   const week = dayOf(Date.now() - 6 * DAY_MS)
-  const agreements = yield* (yield* Feedback).humanAgreement()
+  const agreements = yield* (yield* Alignment).humanAgreement()
   const behaviors: Array<BehaviorStatus> = []
   for (const behavior of config.behaviors) {
     const active = yield* readPack(activePath(config.outputDir, behavior), behavior)

@@ -1,6 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk"
 import { Effect, Layer } from "effect"
-import { Settings } from "../Config.js"
+import { Settings } from "../config/Config.js"
 import { type BatchResult, type BatchStatus, LlmError, type LlmErrorReason, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { Llm, type LlmBatches } from "./Llm.js"
 import { extractJson, jsonInstruction, strictSchema, type StructuredMode, fallbackMode } from "./Structured.js"

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import { type AppConfig, Settings } from "../Config.js"
+import { type AppConfig, Settings } from "../config/Config.js"
 import { type BatchItem, type BatchResult, type BatchStatus, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 
 /**

@@ -1,8 +1,8 @@
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import type { AppConfig } from "../Config.js"
-import { SETTINGS } from "../Config.js"
-import { bareModel } from "./Prices.js"
+import type { AppConfig } from "../config/Config.js"
+import { SETTINGS } from "../config/Config.js"
+import { bareModel } from "../config/Prices.js"
 
 const require = createRequire(import.meta.url)
 

@@ -1,7 +1,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer } from "effect"
-import { Settings } from "../Config.js"
+import { Settings } from "../config/Config.js"
 import { LlmError, type OutputTool, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { chooseProvider, Llm } from "./Llm.js"
 import { extractJson, fallbackMode, jsonInstruction, strictSchema, type StructuredMode } from "./Structured.js"

@@ -5,7 +5,7 @@
  * browser test runs it. Charts are redrawn at the slot's width when the window is resized. The formatters are
  * the tested ones of Format.ts and CanaryStats.ts, embedded as their source.
  */
-import { formatEvidence } from "../stages/CanaryStats.js"
+import { formatEvidence } from "../canary/Stats.js"
 import { dayDomain, shortVersion } from "./Format.js"
 
 export const CLIENT_SCRIPT = String.raw`

@@ -1,4 +1,4 @@
-import { ALPHA, formatEvidence } from "../stages/CanaryStats.js"
+import { ALPHA, formatEvidence } from "../canary/Stats.js"
 import { CLIENT_SCRIPT } from "./Client.js"
 import { shortVersion } from "./Format.js"
 import type { BehaviorReport, CanaryRun, OptimizerRun, ReportData } from "./ReportData.js"

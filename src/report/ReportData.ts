@@ -1,14 +1,14 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { Settings } from "../Config.js"
+import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { storeError } from "../store/Db.js"
 import { jsonField } from "../store/Dialect.js"
-import type { Agreement } from "../stages/Agreement.js"
-import { ALPHA } from "../stages/CanaryStats.js"
-import { Feedback } from "../stages/Feedback.js"
-import { RUBRICS } from "../stages/Rubrics.js"
+import type { Agreement } from "../judge/Agreement.js"
+import { ALPHA } from "../canary/Stats.js"
+import { Alignment } from "../judge/Alignment.js"
+import { RUBRICS } from "../judge/Rubrics.js"
 import { type DiffPart, wordDiff } from "./Diff.js"
 import { DAY_MS, type DayScores, dayOf, scoreSeries, type SeriesPoint, trendOf, type Trend } from "./Series.js"
 
@@ -124,7 +124,7 @@ export const reportData = (days: number, now = Date.now()) =>
     const last24 = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE created_at >= ${now - DAY_MS}`.pipe(Effect.mapError(fail))
     const spendDaily = rollUpSpend(spendRows.filter((r) => r.day >= sinceDay))
     const counts = yield* sql<{ traces: number }>`SELECT CASE WHEN EXISTS (SELECT 1 FROM traces) THEN 1 ELSE 0 END AS traces`.pipe(Effect.mapError(fail))
-    const agreements = yield* (yield* Feedback).agreements()
+    const agreements = yield* (yield* Alignment).agreements()
 
     const weekStart = Date.parse(`${dayOf(now - 6 * DAY_MS)}T00:00:00Z`)
     const turns7d = Number((yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${weekStart}`.pipe(Effect.mapError(fail)))[0]?.n ?? 0)

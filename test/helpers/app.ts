@@ -2,12 +2,12 @@ import { Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { makeAppLayer } from "../../src/App.js"
-import { type ConfigKey, Settings, settingsFrom } from "../../src/Config.js"
+import { makeAppLayer } from "../../src/pipeline/App.js"
+import { type ConfigKey, Settings, settingsFrom } from "../../src/config/Config.js"
 import { DbLive } from "../../src/store/Db.js"
 import type { Llm } from "../../src/llm/Llm.js"
 import { UnavailableLlm } from "../../src/llm/Llm.js"
-import { TraceSource } from "../../src/stages/TraceSource.js"
+import { TraceSource } from "../../src/ingest/Ingest.js"
 
 /** A fresh home with a trace dir, for one test. */
 export const tempHome = (prefix = "autotune-test-") => {

@@ -2,14 +2,11 @@ import { SqlClient } from "@effect/sql"
 import Database from "better-sqlite3"
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import { Settings } from "../Config.js"
+import { Settings } from "../config/Config.js"
 import { StoreError } from "../Domain/Errors.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
-import type { Behavior } from "../Domain/Behavior.js"
 import { describeStoreCause, rowsChanged, storeError, writeTransaction } from "../store/Db.js"
-import { insertIgnore, orderedJoin } from "../store/Dialect.js"
-import { type Agreement, agreement } from "./Agreement.js"
-import { RUBRICS } from "./Rubrics.js"
+import { insertIgnore } from "../store/Dialect.js"
 
 /**
  * Users' 👍/👎 reactions, imported from DotClaw's messages.db (shared/dotclaw-interop.md §6). DotClaw's host
@@ -126,39 +123,6 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
       return { source: file, imported, waitingForTrace: yield* waiting } satisfies FeedbackSummary
     })
 
-    /** Judge scores of the turns users reacted to (their latest reaction), split by reaction. */
-    const agreementFor = (behavior: Behavior) =>
-      sql<{ score: number; negative: number }>`
-        SELECT s.score AS score, r.negative AS negative
-        FROM (SELECT f.trace_id, CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END AS negative FROM feedback f
-              WHERE f.id = (SELECT g.id FROM feedback g WHERE g.trace_id = f.trace_id ORDER BY g.created_ms DESC, g.id DESC LIMIT 1)) r
-        -- SQLite's CROSS JOIN fixes the order: from the few reacted turns to their scores (it otherwise scanned
-        -- every score of the behavior: 110 ms per behavior on 200,000 traces, now under 1 ms).
-        ${orderedJoin(sql)} trace_scores s ON s.trace_id = r.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}`.pipe(
-        Effect.map((rows) => agreement(rows.filter((r) => r.negative === 0).map((r) => r.score), rows.filter((r) => r.negative === 1).map((r) => r.score))),
-        Effect.mapError(storeError("read judge agreement with users"))
-      )
-
-    /** Per configured behavior, quietly: for views that show it. */
-    const agreements = Effect.fn("Feedback.agreements")(function* () {
-      const out: Record<string, Agreement> = {}
-      for (const behavior of config.behaviors) out[behavior] = yield* agreementFor(behavior)
-      return out
-    })
-
-    /** Per configured behavior; a warning for each the judge demonstrably disagrees with users on. */
-    const humanAgreement = Effect.fn("Feedback.humanAgreement")(function* () {
-      const out = yield* agreements()
-      for (const [behavior, a] of Object.entries(out)) {
-        if (a.disagrees) {
-          yield* Effect.logWarning(
-            `the judge disagrees with users on ${behavior}: AUC ${a.auc!.toFixed(2)} [${a.low!.toFixed(2)}, ${a.high!.toFixed(2)}] over ${a.positive} 👍 and ${a.negative} 👎 turns; check the rubric and the judge model`
-          )
-        }
-      }
-      return out
-    })
-
-    return { importNew, agreements, humanAgreement } as const
+    return { importNew } as const
   })
 }) {}

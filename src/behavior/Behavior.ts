@@ -2,18 +2,18 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Settings } from "../Config.js"
+import { Settings } from "../config/Config.js"
 import { storeError } from "../store/Db.js"
 import { jsonArrayLength } from "../store/Dialect.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
-import { Deployer } from "./Deployer.js"
-import { Feedback } from "./Feedback.js"
+import { Deployer } from "../canary/Deployer.js"
+import { Alignment } from "../judge/Alignment.js"
 import { writeFileAtomic } from "../store/Files.js"
-import { Judge } from "./Judge.js"
+import { Judge } from "../judge/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
-import { DEFAULT_INSTRUCTIONS } from "./Optimizer.js"
-import { JUDGE_COLUMNS, type JudgeRow, judgeTraceOf, RUBRICS } from "./Rubrics.js"
+import { DEFAULT_INSTRUCTIONS } from "../optimize/Optimize.js"
+import { JUDGE_COLUMNS, type JudgeRow, judgeTraceOf, RUBRICS } from "../judge/Rubrics.js"
 
 /** DotClaw's behavior.json (shared/dotclaw-interop.md §3). */
 export interface BehaviorConfig {
@@ -95,7 +95,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const runner = yield* LlmRunner
     const judge = yield* Judge
     const deployer = yield* Deployer
-    const feedback = yield* Feedback
+    const alignment = yield* Alignment
     const { config } = yield* Settings
 
     const since = () => Date.now() - config.behaviorDays * 86_400_000
@@ -191,7 +191,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
         yield* writeFileAtomic(config.behaviorConfigPath, JSON.stringify(file, null, 2) + "\n", 0o644)
       }
       const packs = config.behaviorPromptPacks && changes.length > 0 ? yield* proposePacks(changes) : {}
-      const humanAgreement = yield* feedback.humanAgreement()
+      const humanAgreement = yield* alignment.humanAgreement()
       const report = { date: now.slice(0, 10), generatedAt: now, windowDays: config.behaviorDays, metrics: metricsAll, before, after, changes, packs, humanAgreement }
       const reportFile = path.join(config.behaviorReportDir, `behavior-${report.date}.json`)
       yield* writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + "\n", 0o600)

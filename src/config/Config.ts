@@ -2,10 +2,10 @@ import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Behavior, BEHAVIORS } from "./Domain/Behavior.js"
-import { ConfigError } from "./Domain/Errors.js"
+import { Behavior, BEHAVIORS } from "../Domain/Behavior.js"
+import { ConfigError } from "../Domain/Errors.js"
 import { discover, expandHome, LEGACY_HOME } from "./DotClaw.js"
-import { priceEntries } from "./llm/Prices.js"
+import { priceEntries } from "./Prices.js"
 
 // ---------------------------------------------------------------------------
 // The resolved configuration. Each field is validated by its schema whatever

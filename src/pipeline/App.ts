@@ -1,18 +1,19 @@
 import { Effect, Layer } from "effect"
-import { type ConfigInput, Settings, SettingsLive } from "./Config.js"
-import type { ConfigError } from "./Domain/Errors.js"
-import { AnthropicLlm } from "./llm/AnthropicLlm.js"
-import { BehaviorTuner } from "./stages/BehaviorTuner.js"
-import { CanaryMonitor } from "./stages/CanaryMonitor.js"
-import { DbLive } from "./store/Db.js"
-import { Deployer } from "./stages/Deployer.js"
-import { Feedback } from "./stages/Feedback.js"
-import { Optimizer } from "./stages/Optimizer.js"
-import { Judge } from "./stages/Judge.js"
-import { type Llm, LlmLive } from "./llm/Llm.js"
-import { LlmRunner } from "./llm/LlmRunner.js"
-import { OpenAiCompatibleLlm } from "./llm/OpenAiCompatibleLlm.js"
-import { TraceSource } from "./stages/TraceSource.js"
+import { type ConfigInput, Settings, SettingsLive } from "../config/Config.js"
+import type { ConfigError } from "../Domain/Errors.js"
+import { AnthropicLlm } from "../llm/AnthropicLlm.js"
+import { BehaviorTuner } from "../behavior/Behavior.js"
+import { CanaryMonitor } from "../canary/Canary.js"
+import { DbLive } from "../store/Db.js"
+import { Deployer } from "../canary/Deployer.js"
+import { Feedback } from "../ingest/Feedback.js"
+import { Alignment } from "../judge/Alignment.js"
+import { Optimizer } from "../optimize/Optimize.js"
+import { Judge } from "../judge/Judge.js"
+import { type Llm, LlmLive } from "../llm/Llm.js"
+import { LlmRunner } from "../llm/LlmRunner.js"
+import { OpenAiCompatibleLlm } from "../llm/OpenAiCompatibleLlm.js"
+import { TraceSource } from "../ingest/Ingest.js"
 
 /**
  * The application's layers for one configuration. Each stage is a service; the store and settings are
@@ -34,7 +35,7 @@ export const makeAppLayer = (
     Optimizer.Default,
     CanaryMonitor.Default,
     BehaviorTuner.Default
-  ).pipe(Layer.provideMerge(Layer.mergeAll(judge, deployer, Feedback.Default)))
+  ).pipe(Layer.provideMerge(Layer.mergeAll(judge, deployer, Feedback.Default, Alignment.Default)))
   return stages.pipe(Layer.provideMerge(db), Layer.provideMerge(settings))
 }
 

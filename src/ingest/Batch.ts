@@ -5,9 +5,15 @@
  * inside the batch's open transaction, so a batch's traces are never all held in memory).
  */
 import * as fs from "node:fs"
-import { DEFAULT_MAX_LINE_BYTES } from "../Config.js"
-import { contentId, parseTraceLine, type Trace } from "../Domain/Trace.js"
+import { FileError } from "../Domain/Errors.js"
+import { DEFAULT_MAX_LINE_BYTES } from "../config/Config.js"
+import type { Trace } from "../Domain/Trace.js"
+import { contentId, parseTraceLine } from "./Parse.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
+
+/** A file operation that failed, naming the file and what was done to it. */
+export const fileError = (file: string, operation: string) => (cause: unknown) =>
+  new FileError({ path: file, operation, detail: cause instanceof Error ? cause.message : String(cause) })
 
 // Lines per transaction. DotClaw's random `trace-<uuid>` keys touch index pages all over the tree, and each
 // commit writes every page it dirtied to the WAL: 5,000 lines a commit cut bench:ingest's system time by a

@@ -1,13 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { Settings } from "../Config.js"
+import { Settings } from "../config/Config.js"
 import { storeError, writeTransaction } from "../store/Db.js"
-import { type Decision, decide, type Figures, type Sample, type Thresholds } from "./CanaryStats.js"
+import { type Decision, decide, type Figures, type Sample, type Thresholds } from "./Stats.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "./Deployer.js"
-import { RUBRICS } from "./Rubrics.js"
-import { canaryShare, pairRate } from "./Sampling.js"
+import { RUBRICS } from "../judge/Rubrics.js"
+import { canaryShare, pairRate } from "../judge/Sampling.js"
 
 export type CanaryAction = "promoted" | "rolled_back" | "waiting" | "expired" | "none"
 

@@ -6,7 +6,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { Settings } from "../Config.js"
+import { Settings } from "../config/Config.js"
 import { emptyFindings, type Findings, REDACTION_VERSION, redactDeep, redactEnvelope, redactText } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 import { rewriteTables, storageOrder, storeBytes, upsert } from "../store/Dialect.js"

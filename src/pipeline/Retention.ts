@@ -7,11 +7,11 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { Settings } from "../Config.js"
+import { Settings } from "../config/Config.js"
 import { canaryPath, readPack } from "../Domain/Pack.js"
 import { rowsChanged as changes, storeError, writeTransaction } from "../store/Db.js"
 import { giveBackSpace, storeBytes } from "../store/Dialect.js"
-import { Deployer } from "./Deployer.js"
+import { Deployer } from "../canary/Deployer.js"
 
 const DAY_MS = 86_400_000
 const PAIRING_MARGIN_MS = 6 * 3_600_000

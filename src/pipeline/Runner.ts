@@ -1,8 +1,8 @@
 import { Duration, Effect, Either } from "effect"
 import { logConfigWarnings, makeAppLayer } from "./App.js"
-import { type ConfigInput, loadSettings, resolveConfig } from "./Config.js"
+import { type ConfigInput, loadSettings, resolveConfig } from "../config/Config.js"
 import { onceStages } from "./Pipeline.js"
-import { lockPath, withRunLock } from "./store/RunLock.js"
+import { lockPath, withRunLock } from "../store/RunLock.js"
 
 export type OnceResult = Effect.Effect.Success<typeof onceStages>
 

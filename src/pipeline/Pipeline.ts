@@ -1,20 +1,21 @@
 import { SqlClient } from "@effect/sql"
 import { Cause, Effect, Exit, Option } from "effect"
-import { BehaviorTuner } from "./stages/BehaviorTuner.js"
-import { CanaryMonitor } from "./stages/CanaryMonitor.js"
-import { Settings } from "./Config.js"
-import { Deployer } from "./stages/Deployer.js"
-import { Feedback } from "./stages/Feedback.js"
-import { Judge } from "./stages/Judge.js"
-import { LlmRunner } from "./llm/LlmRunner.js"
-import { Optimizer } from "./stages/Optimizer.js"
-import { rescanAfterUpgrade } from "./stages/Rescan.js"
-import { prune } from "./stages/Retention.js"
-import { makeProgress } from "./cli/Output.js"
-import { writeReport } from "./report/Report.js"
-import { isPostgres } from "./store/Dialect.js"
-import { LEADER_LOCK, withAdvisoryLock } from "./store/Postgres.js"
-import { TraceSource } from "./stages/TraceSource.js"
+import { BehaviorTuner } from "../behavior/Behavior.js"
+import { CanaryMonitor } from "../canary/Canary.js"
+import { Settings } from "../config/Config.js"
+import { Deployer } from "../canary/Deployer.js"
+import { Feedback } from "../ingest/Feedback.js"
+import { Alignment } from "../judge/Alignment.js"
+import { Judge } from "../judge/Judge.js"
+import { LlmRunner } from "../llm/LlmRunner.js"
+import { Optimizer } from "../optimize/Optimize.js"
+import { rescanAfterUpgrade } from "../ingest/Rescan.js"
+import { prune } from "./Retention.js"
+import { makeProgress } from "./Progress.js"
+import { writeReport } from "../report/Report.js"
+import { isPostgres } from "../store/Dialect.js"
+import { LEADER_LOCK, withAdvisoryLock } from "../store/Postgres.js"
+import { TraceSource } from "../ingest/Ingest.js"
 import * as path from "node:path"
 
 /** What one stage of a run did: its summary, that it was skipped and why, or that it failed and how. */
@@ -39,7 +40,7 @@ export const evalStage = Effect.gen(function* () {
   const judge = yield* Judge
   const progress = makeProgress("eval")
   const summary = yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
-  const humanAgreement = yield* (yield* Feedback).humanAgreement()
+  const humanAgreement = yield* (yield* Alignment).humanAgreement()
   return { ...summary, humanAgreement }
 })
 

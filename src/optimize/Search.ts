@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto"
 import { DOTCLAW_MAX_CHARS } from "../Domain/Pack.js"
+import { MINIBATCH, paretoSize } from "../Domain/SearchShape.js"
 import { redactText } from "../privacy/Redactor.js"
 
 export interface Scores {
@@ -84,15 +85,6 @@ export const reflectionExamples = <R extends { readonly score: number; readonly 
     .sort((a, b) => Number(b.reaction === "positive") - Number(a.reaction === "positive") || b.score - a.score)
     .slice(0, successes)
 })
-
-/** Turns of the feedback set each round's children are first scored on. */
-export const MINIBATCH = 5
-
-/** Validation turns the Pareto front is kept over: half the held-out size, at least 2. */
-export const paretoSize = (sampleSize: number) => Math.max(2, Math.ceil(sampleSize / 2))
-
-/** Scored turns a run needs: the held-out turns, the validation turns and one minibatch. */
-export const turnsNeeded = (sampleSize: number) => sampleSize + paretoSize(sampleSize) + MINIBATCH
 
 const hashOf = (text: string) => createHash("sha256").update(text).digest("hex")
 

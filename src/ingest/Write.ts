@@ -1,0 +1,148 @@
+/**
+ * A trace file's batches into the store, two ways: SQLite's rows through the bulk row writer as they are parsed
+ * (store/SqliteBulk.ts), PostgreSQL's as multi-row INSERTs. Either way each transaction commits the rows with
+ * the file position after its last line: a kill at any point loses or doubles nothing.
+ */
+import type { SqlClient, SqlError } from "@effect/sql"
+import { Effect } from "effect"
+import type * as fs from "node:fs"
+import type { AppConfig } from "../config/Config.js"
+import type { FileError, StoreError } from "../Domain/Errors.js"
+import { storedVersion } from "../privacy/Redactor.js"
+import { storeError, writeTransaction } from "../store/Db.js"
+import { insertIgnore } from "../store/Dialect.js"
+import type { RowWriter } from "../store/SqliteBulk.js"
+import { PACK_COLUMNS, packValues, type StoredAt, TRACE_COLUMNS, traceRow, traceValues } from "../store/TraceRows.js"
+import { type Batch, fileBatches, fileError, MALFORMED_COLUMNS, mergeBatches, type Parsed, type ReadEnd } from "./Batch.js"
+import { type From, type makePositions, type Position, POSITION_CONFLICT, UPSERT_POSITION } from "./Positions.js"
+
+const ROWS_PER_INSERT = 500
+// SQLite (readBulk): lines per transaction, and per hand-over to the row writer within one.
+const BULK_BATCH_LINES = 20_000
+const BULK_CHUNK_LINES = 100
+const insertOrIgnore = (table: string, columns: ReadonlyArray<string>) =>
+  `INSERT OR IGNORE INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`
+// The row writer's statements, named by their index.
+const [TRACE, PACK, MALFORMED, POSITION] = [0, 1, 2, 3] as const
+export const BULK_STATEMENTS = [
+  insertOrIgnore("traces", TRACE_COLUMNS),
+  insertOrIgnore("trace_packs", PACK_COLUMNS),
+  insertOrIgnore("malformed_lines", MALFORMED_COLUMNS),
+  UPSERT_POSITION
+]
+
+
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig }, { positionRow, positionValues }: ReturnType<typeof makePositions>) => {
+  const redactionVersion = storedVersion(config.redact)
+  const storedAt = (file: string, p: Parsed, now: number): StoredAt => ({ file, byteOffset: p.byteOffset, lineNo: p.lineNo, now, redactionVersion })
+  /** A file's position alone (a file read again from the start, or seen for the first time with nothing new). */
+  const savePosition = (writer: RowWriter | undefined, file: string, next: Position) => {
+    const save: Effect.Effect<unknown, SqlError.SqlError> = writer === undefined
+      ? commitStatements(file, undefined, next)
+      : Effect.zipRight(writer.begin, Effect.suspend(() => {
+          writer.add([POSITION, positionValues(file, next, Date.now())])
+          return Effect.flatten(writer.commit)
+        })).pipe(Effect.onError(() => writer.rollback))
+    return save.pipe(Effect.mapError(storeError(`ingest of ${file}`)))
+  }
+
+  /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
+  const commitStatements = (file: string, batch: Batch | undefined, next: Position) =>
+    writeTransaction(sql,
+      Effect.gen(function* () {
+        const now = Date.now()
+        const fresh = new Set<string>()
+        for (const rows of chunks(batch?.parsed ?? [], ROWS_PER_INSERT)) {
+          const ids = yield* insertIgnore(sql, "traces", rows.map((p) => traceRow(p.trace, storedAt(file, p, now))), "trace_id")
+          for (const r of ids) fresh.add(r["trace_id"] as string)
+        }
+        const inserted = fresh.size
+        const packs = (batch?.parsed ?? []).filter((p) => fresh.delete(p.trace.traceId)).flatMap((p) =>
+          packValues(p.trace).map((values) => Object.fromEntries(PACK_COLUMNS.map((c, i) => [c, values[i]])))
+        )
+        for (const rows of chunks(packs, ROWS_PER_INSERT)) {
+          yield* insertIgnore(sql, "trace_packs", rows)
+        }
+        for (const rows of chunks(batch?.malformed ?? [], ROWS_PER_INSERT)) {
+          yield* insertIgnore(sql, "malformed_lines", rows)
+        }
+        yield* sql`INSERT INTO ingest_positions ${sql.insert(positionRow(file, next, now))} ${sql.literal(POSITION_CONFLICT)}`
+        return inserted
+      })
+    )
+
+  /** PostgreSQL: batches of parsed lines, each committed as multi-row INSERTs with the file position after it. */
+  const readStatements = (file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void) =>
+    Effect.gen(function* () {
+      const batches = fileBatches(handle.fd, file, config.redact, from, size, { maxLineBytes: config.maxLineBytes })
+      for (;;) {
+        const next = yield* Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
+        if (next.done === true) return next.value
+        const inserted = yield* commitStatements(file, next.value, positionAt(next.value)).pipe(Effect.mapError(storeError(`ingest of ${file}`)))
+        committed(next.value, inserted)
+      }
+    })
+
+  /**
+   * SQLite: each trace goes to the row writer as it is parsed (so a batch's traces are never all in memory,
+   * and SQLite writes while the next lines are parsed), and each transaction commits with the file position
+   * after its last line. Only a new trace gets pack rows: one seen twice keeps the versions it was first
+   * stored with, and the first line of a trace id is the one stored.
+   */
+  const readBulk = (writer: RowWriter, file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void): Effect.Effect<ReadEnd, FileError | StoreError> =>
+    Effect.gen(function* () {
+      let now = Date.now()
+      const sink = (p: Parsed) =>
+        writer.add([TRACE, traceValues(p.trace, storedAt(file, p, now)), packValues(p.trace).map((values) => [PACK, values] as const)])
+      const batches = fileBatches(handle.fd, file, config.redact, from, size, { batchLines: BULK_CHUNK_LINES, sink, maxLineBytes: config.maxLineBytes })
+      let chunks: Array<Batch> = []
+      let lines = 0
+      // The last commit handed to the writer and its lines: counted once it is done, while the next
+      // transaction's lines are already being read.
+      let pending: Effect.Effect<void, SqlError.SqlError> = Effect.void
+      const commit = Effect.gen(function* () {
+        const batch = mergeBatches(chunks)
+        for (const m of batch.malformed) writer.add([MALFORMED, MALFORMED_COLUMNS.map((c) => m[c])])
+        writer.add([POSITION, positionValues(file, positionAt(batch), now)])
+        const done = yield* writer.commit
+        yield* pending
+        pending = Effect.map(done, (changed) => committed(batch, changed[TRACE]!))
+        chunks = []
+        lines = 0
+      })
+      const read = Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
+      const loop = Effect.gen(function* () {
+        for (;;) {
+          if (chunks.length === 0) {
+            yield* writer.begin
+            now = Date.now()
+          }
+          const next = yield* read
+          if (next.done === true) {
+            if (chunks.length > 0) yield* commit
+            else yield* writer.rollback
+            yield* pending
+            return next.value
+          }
+          chunks.push(next.value)
+          lines += next.value.lines
+          if (lines >= BULK_BATCH_LINES) yield* commit
+          else yield* writer.flush
+        }
+      })
+      return yield* loop.pipe(
+        Effect.mapError((e) => (e._tag === "FileError" ? e : storeError(`ingest of ${file}`)(e))),
+        // What was committed before the failure is counted, so the error can say how much was saved.
+        Effect.onError(() => Effect.zipRight(Effect.ignore(Effect.suspend(() => pending)), writer.rollback))
+      )
+    })
+
+  return { savePosition, readStatements, readBulk } as const
+}

@@ -1,0 +1,42 @@
+/**
+ * The final choice: only the best on the validation turns (the finalists) see the held-out turns; a winner
+ * must gain at least AUTOTUNE_MIN_IMPROVEMENT there with a paired 95% lower bound above 0, under the judge and
+ * again under the stronger re-rank model on the same replies.
+ */
+import { Effect } from "effect"
+import type { Behavior } from "../Domain/Behavior.js"
+import { FINALISTS, RERANK_TOP } from "./Plan.js"
+import { type Evaluator, type makeReplay, scoresOf } from "./Replay.js"
+import { meanScores, pairedGain } from "./Search.js"
+import type { Candidate, OptimizeDeps, Sets } from "./Work.js"
+
+/** The candidates that beat the baseline (pool[0]) on the validation turns, best first, at most FINALISTS. */
+export const finalistsOf = (pool: ReadonlyArray<Candidate>) => {
+  const validationMean = (c: Candidate) => meanScores(c.validation).mean ?? -Infinity
+  return pool.slice(1).filter((c) => validationMean(c) > validationMean(pool[0]!)).sort((a, b) => validationMean(b) - validationMean(a)).slice(0, FINALISTS)
+}
+
+export const makeChoice = ({ config }: Pick<OptimizeDeps, "config">, { rerankScores }: ReturnType<typeof makeReplay>) => {
+  /** The finalists ranked on the held-out turns against the baseline, and the winner if one holds under both judges. */
+  const heldOutChoice = (behavior: Behavior, pool: ReadonlyArray<Candidate>, finalists: ReadonlyArray<Candidate>, sets: Sets, run: Evaluator) =>
+    Effect.gen(function* () {
+      const baseline = pool[0]!
+      const baseReplies = yield* run.evaluate(baseline, sets.heldOut)
+      const baseScores = scoresOf(baseReplies)
+      const replies = yield* Effect.forEach(finalists, (c) => run.evaluate(c, sets.heldOut), { concurrency: "unbounded" })
+      const ranked = finalists
+        .map((c, i) => ({ c, replies: replies[i]!, scores: meanScores(scoresOf(replies[i]!)), ...pairedGain(scoresOf(replies[i]!), baseScores) }))
+        .sort((a, b) => b.meanDiff - a.meanDiff)
+      const baselineScores = meanScores(baseScores)
+      const heldOut = ranked.map((r) => ({ candidate: pool.indexOf(r.c), id: r.c.id, ...r.scores, meanDiff: r.meanDiff, lowerBound: r.lowerBound }))
+      // The stronger model re-ranks the best finalists on the same replies; its paired gain must hold as well.
+      const rerankBase = yield* rerankScores(behavior, sets.heldOut, baseReplies)
+      const reranked = yield* Effect.forEach(ranked.slice(0, RERANK_TOP), (r) => Effect.map(rerankScores(behavior, sets.heldOut, r.replies), (scores) => ({ ...r, rerank: pairedGain(scores, rerankBase) })))
+      const winner = reranked
+        .filter((r) => r.meanDiff >= config.minImprovement && r.lowerBound > 0 && r.rerank.meanDiff >= config.minImprovement && r.rerank.lowerBound > 0)
+        .sort((a, b) => b.rerank.meanDiff - a.rerank.meanDiff)[0]
+      return { ranked, heldOut, baselineScores, winner }
+    })
+
+  return { heldOutChoice } as const
+}

@@ -1,0 +1,146 @@
+/**
+ * optimize/: better instructions for a behavior, kept only for a real, measured gain. Optimize.ts is the
+ * Optimizer service: one run per behavior from readiness to the selected pack. Readiness.ts says whether a
+ * behavior can run and plans its cost, Rounds.ts searches (Reflection.ts proposes, Replay.ts replays and
+ * judges), Choice.ts makes the final choice on held-out turns; Work.ts, Search.ts and Plan.ts are pure cores.
+ * May import: Domain, config, privacy, store, llm, ingest, judge, canary
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { Settings } from "../config/Config.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { newVersion } from "../canary/Deployer.js"
+import { Judge } from "../judge/Judge.js"
+import { RUBRICS } from "../judge/Rubrics.js"
+import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
+import { storedVersion } from "../privacy/Redactor.js"
+import { storeError, writeTransaction } from "../store/Db.js"
+import { finalistsOf, makeChoice } from "./Choice.js"
+import { makeReadiness } from "./Readiness.js"
+import { makeReflection } from "./Reflection.js"
+import { makeReplay } from "./Replay.js"
+import { makeRounds } from "./Rounds.js"
+import { meanScores, splitTurns } from "./Search.js"
+import { ancestry, type OptimizeOutcome } from "./Work.js"
+
+export { DEFAULT_INSTRUCTIONS, type OptimizeOutcome } from "./Work.js"
+
+export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const runner = yield* LlmRunner
+    const judge = yield* Judge
+    const { config } = yield* Settings
+
+    const deps = { sql, runner, judge, config }
+    const { readiness, plan } = makeReadiness(deps)
+    const replay = makeReplay(deps)
+    const { evaluator } = replay
+    const { search } = makeRounds(deps, makeReflection(deps))
+    const { heldOutChoice } = makeChoice(deps, replay)
+
+    const optimizeOne = Effect.fn("Optimizer.optimizeOne")(function* (behavior: Behavior) {
+      const ready = yield* readiness(behavior)
+      if (!ready.ready) return { outcome: "skipped", why: ready.why } satisfies OptimizeOutcome as OptimizeOutcome
+      const sets = splitTurns(ready.rows, config.sampleSize)
+      const prefix = `optimize:${behavior}:`
+      const before = usageOf(yield* runner.usage, prefix)
+      const spent = () => Effect.map(runner.usage, (u) => {
+        const after = usageOf(u, prefix)
+        return {
+          calls: after.calls - before.calls,
+          costUsd: after.costUsd === null || before.costUsd === null ? null : after.costUsd - before.costUsd,
+          egressRedactions: after.egressRedactions - before.egressRedactions
+        }
+      })
+      const run = evaluator(behavior)
+      const { pool, rounds, kept, stopped } = yield* search(behavior, ready, sets, run, Effect.map(spent(), (s) => s.calls))
+      const finish = (outcome: OptimizeOutcome) =>
+        Effect.gen(function* () {
+          // Scores missing because the run was stopped are no evidence: nothing is recorded, the next run retries.
+          yield* runner.ensureRunning
+          yield* writeTransaction(sql,
+            sql`INSERT INTO optimize_runs ${sql.insert({ behavior, baseline_version: ready.baselineVersion, outcome: outcome.outcome, detail_json: JSON.stringify(outcome), created_at: Date.now(), redaction_version: storedVersion(config.redact) })}`
+          ).pipe(Effect.mapError(storeError("record optimize run")))
+          return outcome
+        })
+      const linted = rounds.flatMap((r) => r.linted)
+      const common = { candidates: kept, linted, rounds, stopped }
+
+      // Finalists: the best on the validation turns, if they beat the baseline there; only they see held-out turns.
+      // Finalists: the best on the validation turns, if they beat the baseline there; only they see held-out turns.
+      const baseline = pool[0]!
+      const finalists = finalistsOf(pool)
+      if (finalists.length === 0) {
+        const why = kept === 0 ? `no usable candidate (dropped: ${linted.join("; ") || "none"})` : `no candidate beat the baseline on the ${sets.validation.length} validation turns (${kept} proposed in ${rounds.length} round(s))`
+        return yield* finish({ outcome: "no_gain", why, baseline: meanScores(baseline.validation), ...common, ...(yield* spent()) })
+      }
+      const { ranked, heldOut, baselineScores, winner } = yield* heldOutChoice(behavior, pool, finalists, sets, run)
+      if (winner === undefined) {
+        const best = ranked[0]!
+        return yield* finish({
+          outcome: "no_gain",
+          why: `best candidate gains ${best.meanDiff.toFixed(3)} (95% lower bound ${best.lowerBound.toFixed(3)}) on ${best.n} held-out traces; needs >= ${config.minImprovement} with a lower bound above 0 under both judges`,
+          baseline: baselineScores,
+          best: { ...best.scores, meanDiff: best.meanDiff, lowerBound: best.lowerBound },
+          heldOut,
+          ...common,
+          ...(yield* spent())
+        })
+      }
+      yield* runner.ensureRunning
+      const version = newVersion()
+      const lineage = {
+        runId: runner.runId,
+        at: new Date().toISOString(),
+        baselineVersion: ready.baselineVersion,
+        round: winner.c.round,
+        parents: winner.c.parents,
+        ancestry: ancestry(pool, winner.c.id),
+        rounds: rounds.length,
+        validation: { n: winner.n, baselineMean: baselineScores.mean, winnerMean: winner.scores.mean, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff, rerankLowerBound: winner.rerank.lowerBound },
+        models: { candidate: config.candidateModel, predictor: config.predictorModel, judge: config.judgeStage1Model, rerank: config.rerankModel },
+        rubric: RUBRICS[behavior].version,
+        candidates: kept
+      }
+      const body = { instructions: winner.c.instructions, lineage, baselineInstructions: ready.baseline, metric: { name: RUBRICS[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
+      yield* writeTransaction(sql,
+        sql`INSERT INTO packs ${sql.insert({ version, behavior, body_json: JSON.stringify(body), lineage_json: JSON.stringify(lineage), status: "selected", created_at: Date.now() })}`
+      ).pipe(Effect.mapError(storeError("record selected pack")))
+      return yield* finish({
+        outcome: "selected",
+        version,
+        baseline: baselineScores,
+        winner: { ...winner.scores, id: winner.c.id, round: winner.c.round, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff },
+        heldOut,
+        ...common,
+        ...(yield* spent())
+      })
+    })
+
+    const optimize = Effect.fn("Optimizer.optimize")(function* () {
+      const behaviors: Record<string, OptimizeOutcome> = {}
+      for (const behavior of config.behaviors) {
+        behaviors[behavior] = yield* optimizeOne(behavior).pipe(
+          Effect.catchTag("LlmError", (e) => Effect.succeed({ outcome: "skipped", why: e.message } satisfies OptimizeOutcome as OptimizeOutcome))
+        )
+        yield* runner.ensureRunning
+      }
+      return { behaviors, egressRedactions: usageOf(yield* runner.usage, "optimize:").egressRedactions }
+    })
+
+    /** Selected packs waiting for deployment, with what the Deployer needs. */
+    const selections = sql<{ version: string; behavior: Behavior; bodyJson: string }>`
+      SELECT version, behavior, body_json AS "bodyJson" FROM packs WHERE status = 'selected' ORDER BY created_at`.pipe(
+      Effect.map((rows) =>
+        rows.map((r) => {
+          const body = JSON.parse(r.bodyJson) as { instructions: string; lineage: Record<string, unknown>; baselineInstructions: string; metric: { name: string; model: string; score: number } }
+          return { version: r.version, behavior: r.behavior, ...body }
+        })
+      ),
+      Effect.mapError(storeError("read selected packs"))
+    )
+
+    return { optimize, optimizeOne, plan, selections } as const
+  })
+}) {}

@@ -1,0 +1,70 @@
+/**
+ * Replay: the predictor answers a stored turn under candidate instructions and the judge scores the reply; each
+ * (candidate, turn) once per run. A call that fails is no reply (null) or unscored, never a score.
+ */
+import { Effect } from "effect"
+import type { Behavior } from "../Domain/Behavior.js"
+import type { Verdict } from "../judge/Work.js"
+import { clip, judgeTraceOf, RUBRICS } from "../judge/Rubrics.js"
+import type { Candidate, OptimizeDeps, Replayed, Row } from "./Work.js"
+
+export const scoreOf = (v: Verdict) => (v.status === "scored" ? v.score : null)
+export const scoresOf = (xs: ReadonlyArray<Replayed | null>) => xs.map((x) => x?.score ?? null)
+
+export const makeReplay = ({ runner, judge, config }: Pick<OptimizeDeps, "runner" | "judge" | "config">) => {
+  /** A judge verdict on a reply made for a stored turn; a failed call is unscored, never a score. */
+  const judgeReply = (behavior: Behavior, row: Row, reply: string, model: string, kind: "judge" | "rerank") =>
+    judge
+      .verdict(RUBRICS[behavior], { ...judgeTraceOf(row), outputText: reply }, model, `optimize:${behavior}:${kind}`)
+      .pipe(Effect.catchTag("LlmError", (e): Effect.Effect<Verdict> => Effect.succeed({ status: "unscored", reason: e.message })))
+
+  /** The predictor replays one turn under some instructions, and the judge scores the reply (null: no reply). */
+  const replayed = (behavior: Behavior, instructions: string, row: Row) =>
+    Effect.gen(function* () {
+      const response = yield* runner.call({
+        stage: `optimize:${behavior}:predict`,
+        model: config.predictorModel,
+        system: instructions,
+        messages: [{ role: "user", content: clip(row.inputText, 6000) }],
+        maxTokens: 1024,
+        temperature: 0
+      })
+      const verdict = yield* judgeReply(behavior, row, response.text, config.judgeStage1Model, "judge")
+      return { reply: response.text, score: scoreOf(verdict), reason: verdict.reason } satisfies Replayed
+    }).pipe(Effect.catchTag("LlmError", () => Effect.succeed(null)))
+
+  /** Replays candidates on turns, each (candidate, turn) once per run, and remembers what it replayed. */
+  const evaluator = (behavior: Behavior) => {
+    const seen = new Map<string, Replayed | null>()
+    const keyOf = (c: Pick<Candidate, "id">, row: Row) => `${c.id}\n${row.traceId}`
+    const evaluate = (c: Pick<Candidate, "id" | "instructions">, rows: ReadonlyArray<Row>) =>
+      Effect.forEach(
+        rows,
+        (row) => {
+          const key = keyOf(c, row)
+          return seen.has(key) ? Effect.succeed(seen.get(key)!) : Effect.tap(replayed(behavior, c.instructions, row), (r) => Effect.sync(() => seen.set(key, r)))
+        },
+        { concurrency: "unbounded" }
+      )
+    /** The turns among `rows` this candidate was already scored on, with its own replies and the judge's reasons. */
+    const replays = (c: Pick<Candidate, "id">, rows: ReadonlyArray<Row>): ReadonlyArray<Row> =>
+      rows.flatMap((row) => {
+        const r = seen.get(keyOf(c, row))
+        return r === undefined || r === null || r.score === null ? [] : [{ ...row, outputText: r.reply, score: r.score, reason: r.reason }]
+      })
+    return { evaluate, replays }
+  }
+
+  /** The stronger model's scores for replies already made. */
+  const rerankScores = (behavior: Behavior, rows: ReadonlyArray<Row>, replies: ReadonlyArray<Replayed | null>) =>
+    Effect.forEach(
+      replies,
+      (r, i) =>
+        r === null ? Effect.succeed(null) : Effect.map(judgeReply(behavior, rows[i]!, r.reply, config.rerankModel, "rerank"), scoreOf),
+      { concurrency: "unbounded" }
+    )
+
+  return { evaluator, rerankScores } as const
+}
+
+export type Evaluator = ReturnType<ReturnType<typeof makeReplay>["evaluator"]>

@@ -1,0 +1,120 @@
+/**
+ * What an optimizer run works on, pure: the built-in baseline instructions, the turns and candidates of a run,
+ * its rounds and its outcome as recorded.
+ */
+import type { SqlClient } from "@effect/sql"
+import type { AppConfig } from "../config/Config.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { MINIBATCH, paretoSize } from "../Domain/SearchShape.js"
+import type { Judge } from "../judge/Judge.js"
+import type { JudgeRow } from "../judge/Rubrics.js"
+import type { LlmRunner } from "../llm/LlmRunner.js"
+import type { SearchShape } from "./Plan.js"
+import type { Scores, splitTurns } from "./Search.js"
+
+/** What the optimizer's parts run on. */
+export interface OptimizeDeps {
+  readonly sql: SqlClient.SqlClient
+  readonly runner: LlmRunner
+  readonly judge: Judge
+  readonly config: AppConfig
+}
+
+/** How many turns and candidates a run's stages take, from the settings. */
+export const searchShape = (config: AppConfig): SearchShape => ({ heldOut: config.sampleSize, validation: paretoSize(config.sampleSize), minibatch: MINIBATCH, children: config.maxCandidates, rounds: config.optimizeRounds })
+
+/** Built-in instructions per behavior, the baseline when no active pack exists on disk. */
+export const DEFAULT_INSTRUCTIONS: Readonly<Record<Behavior, string>> = {
+  "task-extraction": "Before answering, identify exactly what the user is asking for in their last message, including constraints such as dates, amounts, names and formats, using earlier messages only as context. If the request is ambiguous, ask one short clarifying question.",
+  "response-quality": "Answer directly and correctly. Lead with the answer, keep it as short as the question allows, and use plain language. Do not pad, repeat the question, or hedge without reason.",
+  "tool-calling": "Call a tool only when the task needs information or an action you cannot provide yourself. Choose the most specific tool, pass precise arguments, and avoid repeated or redundant calls.",
+  "tool-outcome": "Report tool results faithfully. If a tool fails, say so plainly, do not invent its output, and either retry sensibly or tell the user what you could not do.",
+  "memory-policy": "Remember only durable facts and preferences that will help in later conversations. Never store secrets, credentials or needless sensitive details, and do not store trivia or duplicates.",
+  "memory-recall": "Use recalled memories when they are relevant to the current request, apply them accurately, ignore irrelevant ones, and never invent memories."
+}
+
+/** One candidate's held-out figures against the baseline on the same turns, for the record and the report. */
+export interface HeldOut extends Scores {
+  readonly candidate: number
+  readonly id?: string
+  readonly meanDiff: number
+  readonly lowerBound: number
+}
+
+/** What one round did: whom it improved, what it proposed, what beat the parent on the minibatch. */
+export interface RoundRecord {
+  readonly round: number
+  readonly parent: string
+  /** The second front member shown to reflection to be combined with the parent, if any. */
+  readonly mergedWith?: string
+  readonly proposed: number
+  readonly linted: ReadonlyArray<string>
+  /** Children that beat the parent on the minibatch, with their mean on the validation turns. */
+  readonly accepted: ReadonlyArray<{ readonly id: string; readonly validationMean: number | null }>
+  /** Whether an accepted child entered the Pareto front. */
+  readonly gain: boolean
+}
+
+interface Search {
+  readonly rounds: ReadonlyArray<RoundRecord>
+  readonly stopped: string
+}
+
+export type OptimizeOutcome =
+  | ({
+      readonly outcome: "selected"
+      readonly version: string
+      readonly baseline: Scores
+      readonly winner: Scores & { readonly id: string; readonly round: number; readonly meanDiff: number; readonly lowerBound: number; readonly rerankMeanDiff: number }
+      readonly heldOut: ReadonlyArray<HeldOut>
+      readonly candidates: number
+      readonly linted: ReadonlyArray<string>
+      readonly calls: number
+      readonly costUsd: number | null
+      readonly egressRedactions: number
+    } & Search)
+  | ({
+      readonly outcome: "no_gain"
+      readonly why: string
+      readonly baseline: Scores
+      readonly best?: Scores & { readonly meanDiff: number; readonly lowerBound: number }
+      readonly heldOut?: ReadonlyArray<HeldOut>
+      readonly candidates: number
+      readonly linted: ReadonlyArray<string>
+      readonly calls: number
+      readonly costUsd: number | null
+      readonly egressRedactions: number
+    } & Search)
+  | { readonly outcome: "skipped"; readonly why: string }
+
+export interface Row extends JudgeRow {
+  readonly score: number
+  readonly reason: string
+  /** The user's latest reaction to this turn, if any. */
+  readonly reaction: "positive" | "negative" | null
+}
+
+/** A candidate of one run: the baseline (round 0) or a child of a round, with its scores on the validation turns. */
+export interface Candidate {
+  readonly id: string
+  readonly instructions: string
+  readonly round: number
+  readonly parents: ReadonlyArray<string>
+  readonly validation: ReadonlyArray<number | null>
+}
+
+/** One replayed turn: the reply under a candidate and the judge's verdict on it. */
+export interface Replayed {
+  readonly reply: string
+  readonly score: number | null
+  readonly reason: string
+}
+
+/** The chain of first parents from the baseline to a candidate, e.g. ["built-in", "r1.2", "r2.1"]. */
+export const ancestry = (pool: ReadonlyArray<Candidate>, id: string): ReadonlyArray<string> => {
+  const c = pool.find((p) => p.id === id)
+  return c === undefined || c.parents.length === 0 ? [id] : [...ancestry(pool, c.parents[0]!), id]
+}
+
+/** A run's three disjoint sets of turns: held-out, validation and feedback. */
+export type Sets = ReturnType<typeof splitTurns<Row>>
