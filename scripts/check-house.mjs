@@ -18,7 +18,9 @@ export const LAYERS = ["Domain", "config", "privacy", "store", "llm", "ingest", 
 const CAPABILITIES = { ingest: "Ingest.ts", judge: "Judge.ts", canary: "Canary.ts", optimize: "Optimize.ts", behavior: "Behavior.ts" }
 const MAX_CONSTRUCTOR_LINES = 150
 
-const SRC = path.resolve("src")
+// `--root DIR`: check another tree laid out like src/ (the test of this check does).
+const rootAt = process.argv.indexOf("--root")
+const SRC = path.resolve(rootAt > 0 ? process.argv[rootAt + 1] : "src")
 const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []))
 const files = walk(SRC)
 const roomOf = (file) => {

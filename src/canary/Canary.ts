@@ -1,3 +1,10 @@
+/**
+ * canary/: ships a winning pack as a canary for a share of DotClaw's requests and decides it from live turns.
+ * Canary.ts is the CanaryMonitor service: per behavior, promote, roll back, expire or wait, by anytime-valid
+ * statistics (Stats.ts, pure) and health gates (errors, tool failures, users' 👎). Deployer.ts writes packs as
+ * DotClaw reads them; PackStore.ts keeps pack files and their records, Versions.ts names them.
+ * May import: Domain, config, privacy, store, llm, ingest, judge
+ */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"

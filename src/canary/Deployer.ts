@@ -1,13 +1,15 @@
+/**
+ * Writes packs as DotClaw reads them (shared/dotclaw-interop.md §2): a new pack as a canary for a share of
+ * requests (or straight to active), promotion, roll-back and restore, and a fleet host's sync from the store.
+ */
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import { randomBytes } from "node:crypto"
-import * as fs from "node:fs"
 import { Settings } from "../config/Config.js"
-import { storeError, writeTransaction } from "../store/Db.js"
 import type { Behavior } from "../Domain/Behavior.js"
-import { FileError } from "../Domain/Errors.js"
 import { activePath, canaryPath, PromptPack, readPack } from "../Domain/Pack.js"
-import { describeFsError, writeFileAtomic } from "../store/Files.js"
+import { storeError } from "../store/Db.js"
+import { makePackStore } from "./PackStore.js"
+import type { NewPack } from "./Versions.js"
 
 /** A deployment that must not happen (a canary is out, nothing to roll back to, …). */
 export class DeployRejected extends Schema.TaggedError<DeployRejected>()("DeployRejected", {
@@ -19,68 +21,11 @@ export class DeployRejected extends Schema.TaggedError<DeployRejected>()("Deploy
   }
 }
 
-/** Unique and sortable: UTC time to the millisecond, then a random suffix. */
-export const newVersion = (now = new Date()) =>
-  `v${now.toISOString().replace(/[-:.]/g, "").slice(0, 18)}Z-${randomBytes(2).toString("hex")}`
-
-export const packName = (behavior: Behavior) => `autotune-${behavior}`
-
-const encodePack = Schema.encodeSync(PromptPack)
-
-export interface NewPack {
-  readonly instructions: string
-  readonly lineage: Record<string, unknown>
-  readonly metric?: { readonly name: string; readonly model: string; readonly score: number }
-}
-
 export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
-
-    /** Writes a pack after checking it against DotClaw's own rules, atomically. */
-    const writePack = (file: string, behavior: Behavior, pack: PromptPack) =>
-      Effect.gen(function* () {
-        if (pack.behavior !== behavior) return yield* Effect.die(new Error(`pack for ${pack.behavior} written as ${behavior}`))
-        const body = JSON.stringify(encodePack(pack), null, 2) + "\n"
-        yield* writeFileAtomic(file, body, 0o644)
-      })
-
-    const record = (behavior: Behavior, version: string, action: string, detail: Record<string, unknown>) =>
-      writeTransaction(sql, sql`INSERT INTO deployments ${sql.insert({ behavior, version, action, detail_json: JSON.stringify(detail), created_at: Date.now() })}`).pipe(
-        Effect.mapError(storeError("record deployment"))
-      )
-
-    const savePack = (pack: PromptPack, status: string, lineage: Record<string, unknown>) =>
-      writeTransaction(sql,
-        sql`INSERT INTO packs ${sql.insert({
-          version: pack.version,
-          behavior: pack.behavior,
-          body_json: JSON.stringify(encodePack(pack)),
-          lineage_json: JSON.stringify(lineage),
-          status,
-          created_at: Date.now()
-        })} ON CONFLICT (version) DO UPDATE SET status = excluded.status, body_json = excluded.body_json`
-      ).pipe(Effect.mapError(storeError("record pack")))
-
-    const setStatus = (version: string, status: string) =>
-      sql`UPDATE packs SET status = ${status} WHERE version = ${version}`.pipe(Effect.mapError(storeError("update pack status")))
-
-    const removeFile = (file: string) =>
-      Effect.try({
-        try: () => fs.rmSync(file, { force: true }),
-        catch: (cause) => new FileError({ path: file, operation: "remove", detail: describeFsError(cause) })
-      })
-
-    const makePack = (behavior: Behavior, p: NewPack, version = newVersion()): PromptPack => ({
-      name: packName(behavior),
-      version,
-      behavior,
-      instructions: p.instructions,
-      demos: [],
-      ...(p.metric !== undefined ? { metric: p.metric } : {}),
-      metadata: { generator: "autotune", lineage: p.lineage }
-    })
+    const { writePack, record, savePack, setStatus, removeFile, makePack, history, canaryStartedAt, storedPack } = makePackStore({ sql, config })
 
     /**
      * Ships a new pack as a canary at AUTOTUNE_CANARY_FRACTION (1 = straight to active). DotClaw serves a lone
@@ -175,41 +120,6 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       yield* record(behavior, to, "restored", { by: "user" })
       return { restored: to }
     })
-
-    const history = (behavior?: Behavior) =>
-      sql<{ behavior: string; version: string; action: string; detailJson: string; createdAt: number; status: string | null; lineageJson: string | null }>`
-        SELECT d.behavior, d.version, d.action, d.detail_json AS "detailJson", d.created_at AS "createdAt", p.status, p.lineage_json AS "lineageJson"
-        FROM deployments d LEFT JOIN packs p ON p.version = d.version
-        ${behavior === undefined ? sql`` : sql`WHERE d.behavior = ${behavior}`}
-        ORDER BY d.created_at DESC, d.id DESC LIMIT 200`.pipe(Effect.mapError(storeError("read pack history")))
-
-    /** When the canary of this version went out: its deployment, or (placed by hand) the file's mtime. */
-    const canaryStartedAt = (behavior: Behavior, version: string) =>
-      Effect.gen(function* () {
-        const rows = yield* sql<{ createdAt: number }>`
-          SELECT MIN(created_at) AS "createdAt" FROM deployments WHERE behavior = ${behavior} AND version = ${version} AND action = 'canary'`.pipe(
-          Effect.mapError(storeError("read deployments"))
-        )
-        const at = rows[0]?.createdAt
-        if (typeof at === "number") return at
-        try {
-          return fs.statSync(canaryPath(config.outputDir, behavior)).mtimeMs
-        } catch {
-          return Date.now()
-        }
-      })
-
-    /** The store's pack for a behavior in a role: the canary out, or the active pack the last activation chose. */
-    const storedPack = (behavior: Behavior, role: "active" | "canary") =>
-      Effect.gen(function* () {
-        const rows = role === "canary"
-          ? yield* sql<{ bodyJson: string }>`SELECT body_json AS "bodyJson" FROM packs WHERE behavior = ${behavior} AND status = 'canary' ORDER BY created_at DESC LIMIT 1`
-          : yield* sql<{ bodyJson: string }>`
-              SELECT p.body_json AS "bodyJson" FROM deployments d JOIN packs p ON p.version = d.version
-              WHERE d.behavior = ${behavior} AND d.action IN ('baseline', 'deployed_active', 'promoted', 'restored') AND p.status = 'active'
-              ORDER BY d.created_at DESC, d.id DESC LIMIT 1`
-        return rows[0] === undefined ? undefined : Schema.decodeUnknownSync(PromptPack)(JSON.parse(rows[0].bodyJson))
-      }).pipe(Effect.mapError(storeError("read the packs in the store")))
 
     /**
      * A fleet's hosts serve what the shared store says: each cycle every host writes the store's active and
