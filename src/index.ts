@@ -51,7 +51,8 @@ export const runDaemon = (configPath?: string, options: { readonly signal?: Abor
 
 export { ConfigError }
 export type { OnceResult, ResolvedConfig }
-export { AppConfig, CONFIG_KEYS, SETTINGS, Settings, SettingsLive, settingsFrom, resolveConfig } from "./config/Config.js"
+export { Settings, SettingsLive, settingsFrom, resolveConfig } from "./config/Config.js"
+export { AppConfig, CONFIG_KEYS, SETTINGS } from "./config/Table.js"
 export { makeAppLayer } from "./pipeline/App.js"
 export { makeDbLayer, DbLive } from "./store/Db.js"
 export { makePgLayer } from "./store/Postgres.js"

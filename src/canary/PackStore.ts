@@ -5,7 +5,7 @@
 import type { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
-import type { AppConfig } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { FileError } from "../Domain/Errors.js"
 import { canaryPath, PromptPack } from "../Domain/Pack.js"

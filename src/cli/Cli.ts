@@ -3,19 +3,8 @@ import { Cause, Effect, Either, Option, Record, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { logConfigWarnings, makeAppLayer } from "../pipeline/App.js"
-import {
-  type AppConfig,
-  CONFIG_FLAGS,
-  type ConfigInput,
-  configFilePath,
-  describeConfig,
-  loadSettings,
-  Settings,
-  maskSecret,
-  storeLocation,
-  resolveConfig,
-  toConfigFile
-} from "../config/Config.js"
+import { type ConfigInput, configFilePath, describeConfig, loadSettings, Settings, maskSecret, storeLocation, resolveConfig, toConfigFile } from "../config/Config.js"
+import { type AppConfig, CONFIG_FLAGS } from "../config/Table.js"
 import { BEHAVIORS } from "../Domain/Behavior.js"
 import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreError } from "../Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "../store/Files.js"

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs"
 import { FileError } from "../Domain/Errors.js"
-import { DEFAULT_MAX_LINE_BYTES } from "../config/Config.js"
+import { DEFAULT_MAX_LINE_BYTES } from "../config/Table.js"
 import type { Trace } from "../Domain/Trace.js"
 import { contentId, parseTraceLine } from "./Parse.js"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"

@@ -7,7 +7,7 @@ import type { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import type * as fs from "node:fs"
-import type { AppConfig } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
 import { storeError } from "../store/Db.js"
 import { fileError } from "./Batch.js"
 

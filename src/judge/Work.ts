@@ -5,7 +5,7 @@
 import type { SqlClient } from "@effect/sql"
 import { Either, Schema } from "effect"
 import { createHash } from "node:crypto"
-import type { AppConfig } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { LlmError, LlmResponse } from "../Domain/Llm.js"
 import type { LlmRunner, usageOf } from "../llm/LlmRunner.js"

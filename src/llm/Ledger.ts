@@ -5,7 +5,7 @@
  */
 import type { SqlClient } from "@effect/sql"
 import { type Context, Effect, Ref } from "effect"
-import type { AppConfig } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
 import { bareModel, parsePrices } from "../config/Prices.js"
 import type { LlmRequest, LlmResponse, LlmError } from "../Domain/Llm.js"
 import { describeFindings, guardRequest } from "../privacy/EgressGuard.js"

@@ -1,5 +1,6 @@
 import { Context, Effect, Layer } from "effect"
-import { type AppConfig, Settings } from "../config/Config.js"
+import { Settings } from "../config/Config.js"
+import { type AppConfig } from "../config/Table.js"
 import { type BatchItem, type BatchResult, type BatchStatus, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 
 /**

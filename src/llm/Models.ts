@@ -1,7 +1,7 @@
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import type { AppConfig } from "../config/Config.js"
-import { SETTINGS } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
+import { SETTINGS } from "../config/Table.js"
 import { bareModel } from "../config/Prices.js"
 
 const require = createRequire(import.meta.url)

@@ -5,7 +5,7 @@
  */
 import type { SqlClient } from "@effect/sql"
 import { Duration, Effect, Ref } from "effect"
-import { type AppConfig, SETTINGS } from "../config/Config.js"
+import { type AppConfig, SETTINGS } from "../config/Table.js"
 import { isConfigFailure, isProviderFailure, LlmError } from "../Domain/Llm.js"
 import { MODEL_SETTINGS } from "./Models.js"
 

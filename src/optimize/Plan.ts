@@ -3,7 +3,7 @@
  * retries of one call are not counted; a judge answer that could not be read is asked once more, and that
  * is), with tokens from what such calls used before in this store, or conservative defaults.
  */
-import type { AppConfig } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
 import { bareModel, type PriceTable } from "../config/Prices.js"
 
 export type CallStage = "candidate" | "predict" | "judge" | "rerank"

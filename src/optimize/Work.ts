@@ -3,7 +3,7 @@
  * its rounds and its outcome as recorded.
  */
 import type { SqlClient } from "@effect/sql"
-import type { AppConfig } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { MINIBATCH, paretoSize } from "../Domain/SearchShape.js"
 import type { Judge } from "../judge/Judge.js"
