@@ -1,7 +1,7 @@
 /**
  * npm run bench:canary [-- --runs=10000]
  * Seeded Monte Carlo of the canary decision (shared/canary-statistics.md), through the monitor's real
- * decision code (src/stages/CanaryStats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
+ * decision code (src/canary/Stats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
  * original autotune.
  * Each run: hourly looks until a decision or 1,000 canary samples (AUTOTUNE_CANARY_MAX_SAMPLES).
  */

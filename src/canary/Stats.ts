@@ -31,7 +31,7 @@ export interface Sample {
   /** The user's latest reaction: 1 for 👎, 0 for 👍; null or absent when the user did not react. */
   readonly negative?: number | null
   /**
-   * False for an active turn outside the judge's pair sample (stages/Sampling.ts): it counts for the health
+   * False for an active turn outside the judge's pair sample (judge/Sampling.ts): it counts for the health
    * gates but never in the score comparison, whether or not it was scored for another reason. Absent = true.
    */
   readonly sampled?: boolean

@@ -15,7 +15,7 @@ import type { Group, JudgeDeps, Need, Row } from "./Work.js"
 
 /** The trend sample is drawn from the last two weeks of turns (DotClaw keeps raw traces 14 days). */
 const TREND_WINDOW_DAYS = 14
-/** As CanaryStats pairs a canary turn with active turns of the six hours before it. */
+/** As canary/Stats.ts pairs a canary turn with active turns of the six hours before it. */
 const PAIR_LEAD_MS = 6 * 3_600_000
 
 export const makeSelection = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">) => {
@@ -85,7 +85,7 @@ export const makeSelection = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">
     if (canary !== undefined && active !== undefined) {
       const started = yield* sql<{ at: number | null }>`
         SELECT MIN(created_at) AS at FROM trace_packs WHERE behavior IN (${behavior}, '*') AND version = ${canary.version}`
-      // Active turns from a little before the canary's first turn: its first turns' partners (CanaryStats).
+      // Active turns from a little before the canary's first turn: its first turns' partners (canary/Stats.ts).
       if (started[0]?.at != null) pairRows = yield* servedBy(rubric, active, started[0].at - PAIR_LEAD_MS, pairs, "pair")
     }
     const trendRows = yield* trendSample(rubric, windowStart, rate, canary?.version, versions)

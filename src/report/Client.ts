@@ -3,7 +3,7 @@
  * Observable Plot (SVG: sharp at any width, readable by screen readers through its aria labels, and themed by
  * currentColor in light and dark). Plain ES2017 in a string, since it runs in the browser, not in Node; the
  * browser test runs it. Charts are redrawn at the slot's width when the window is resized. The formatters are
- * the tested ones of Format.ts and CanaryStats.ts, embedded as their source.
+ * the tested ones of Format.ts and canary/Stats.ts, embedded as their source.
  */
 import { formatEvidence } from "../canary/Stats.js"
 import { dayDomain, shortVersion } from "./Format.js"

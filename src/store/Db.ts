@@ -263,7 +263,7 @@ export const MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, S
           ON CONFLICT (day, behavior, stage) DO UPDATE SET scored = scored + excluded.scored, unscored = unscored + excluded.unscored;
         END`
     ], { discard: true })),
-  // The judge scores a sample of turns (stages/Sampling.ts): each turn's fixed draw, kept beside its time in
+  // The judge scores a sample of turns (judge/Sampling.ts): each turn's fixed draw, kept beside its time in
   // the index that already ordered traces by time, so the daily sample is read from the index alone.
   "0009_sample_draw": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.gen(function* () {
