@@ -55,6 +55,18 @@ describe("the documentation", () => {
     expect(broken).toEqual([])
   })
 
+  it("names only source files that exist, so a move cannot leave the documentation behind", () => {
+    const missing: Array<string> = []
+    for (const file of ["README.md", ...docs]) {
+      const text = read(file)
+      for (const [p] of text.matchAll(/(?:src|test|bench|scripts)\/[\w/.-]+\.(?:ts|mjs|sh)/g)) if (!fs.existsSync(p)) missing.push(`${file}: ${p}`)
+      for (const [, p] of text.matchAll(/`((?:Domain|config|privacy|store|llm|ingest|judge|canary|optimize|behavior|report|pipeline|cli)\/\w+\.ts)`/g)) {
+        if (!fs.existsSync(path.join("src", p!))) missing.push(`${file}: ${p}`)
+      }
+    }
+    expect(missing).toEqual([])
+  })
+
   it("draws every room of the house in docs/architecture.md", () => {
     const layers = /export const LAYERS = \[([^\]]*)\]/.exec(read("scripts/check-house.mjs"))![1]!.match(/"([^"]+)"/g)!.map((s) => s.slice(1, -1))
     const architecture = read("docs/architecture.md")
