@@ -60,6 +60,15 @@ interface Search {
   readonly stopped: string
 }
 
+/** What every finished run records: candidates kept and dropped by lint, calls, cost, egress redactions. */
+interface RunFigures {
+  readonly candidates: number
+  readonly linted: ReadonlyArray<string>
+  readonly calls: number
+  readonly costUsd: number | null
+  readonly egressRedactions: number
+}
+
 export type OptimizeOutcome =
   | ({
       readonly outcome: "selected"
@@ -67,24 +76,14 @@ export type OptimizeOutcome =
       readonly baseline: Scores
       readonly winner: Scores & { readonly id: string; readonly round: number; readonly meanDiff: number; readonly lowerBound: number; readonly rerankMeanDiff: number }
       readonly heldOut: ReadonlyArray<HeldOut>
-      readonly candidates: number
-      readonly linted: ReadonlyArray<string>
-      readonly calls: number
-      readonly costUsd: number | null
-      readonly egressRedactions: number
-    } & Search)
+    } & Search & RunFigures)
   | ({
       readonly outcome: "no_gain"
       readonly why: string
       readonly baseline: Scores
       readonly best?: Scores & { readonly meanDiff: number; readonly lowerBound: number }
       readonly heldOut?: ReadonlyArray<HeldOut>
-      readonly candidates: number
-      readonly linted: ReadonlyArray<string>
-      readonly calls: number
-      readonly costUsd: number | null
-      readonly egressRedactions: number
-    } & Search)
+    } & Search & RunFigures)
   | { readonly outcome: "skipped"; readonly why: string }
 
 export interface Row extends JudgeRow {
