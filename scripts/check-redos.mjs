@@ -9,7 +9,7 @@
 import { build } from "esbuild"
 import { check } from "recheck"
 
-const MODULES = ["src/privacy/Rules.ts", "src/privacy/Redactor.ts", "src/privacy/Checks.ts", "src/privacy/EgressGuard.ts", "src/Domain/Xml.ts", "src/ingest/Parse.ts"]
+const MODULES = ["src/privacy/Rules.ts", "src/privacy/Redactor.ts", "src/privacy/Checks.ts", "src/privacy/EgressGuard.ts", "src/Domain/Xml.ts", "src/ingest/Parse.ts", "src/judge/Addressed.ts", "src/optimize/Provenance.ts"]
 
 const entry = MODULES.map((m, i) => `export * as m${i} from "./${m}"`).join("\n")
 const bundled = await build({ stdin: { contents: entry, resolveDir: process.cwd(), loader: "ts" }, bundle: true, write: false, format: "esm", platform: "node", logLevel: "silent" })
