@@ -20,7 +20,9 @@ import { Deployer } from "../canary/Deployer.js"
 import { Optimizer } from "../optimize/Optimize.js"
 import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
 import { daemon, onceLocked } from "../pipeline/Runner.js"
-import { statusReport } from "./Status.js"
+import { packDiff, type PendingPack, statusReport } from "./Status.js"
+import type { DiffPart } from "../report/Diff.js"
+import { approve, reject } from "../pipeline/Approval.js"
 import { writeReport } from "../report/Report.js"
 import { rescan, type RescanSummary } from "../ingest/Rescan.js"
 import { lockPath, withRunLock } from "../store/RunLock.js"
@@ -399,6 +401,7 @@ const deployText = (s: Effect.Effect.Success<typeof deployStage>) => {
     const r = d as { version?: string; as?: string; rejected?: string }
     return r.rejected !== undefined ? `deploy ${b}: not deployed: ${r.rejected}` : `deploy ${b}: ${r.version} out as ${r.as}`
   })
+  for (const p of s.pending) lines.push(`deploy ${p.behavior}: ${p.version} selected; waits for \`autotune approve ${p.behavior}\` or \`autotune reject ${p.behavior}\` (AUTOTUNE_DEPLOY_APPROVAL=manual)`)
   for (const [b, d] of Object.entries(s.decisions)) {
     if (d.action === "none") continue
     lines.push(`canary ${b}: ${d.action} (${d.reason})`)
@@ -434,6 +437,36 @@ const rollbackCommand = Command.make(
     )
 ).pipe(Command.withDescription("Remove a behavior's canary, or restore an earlier version with --to VERSION"))
 
+/** A word diff for a terminal: [-removed-] {+added+}. */
+const diffText = (parts: ReadonlyArray<DiffPart>) => parts.map((p) => (p.op === "same" ? p.text : p.op === "add" ? `{+${p.text}+}` : `[-${p.text}-]`)).join("")
+
+const pendingText = (behavior: string, p: PendingPack) =>
+  `\n${behavior}: ${p.version} waits for approval: held-out gain ${fmt(p.heldOutGain, 3)} (95% lower bound ${fmt(p.lowerBound, 3)}); ` +
+  `\`autotune approve ${behavior}\` ships it as a canary, \`autotune reject ${behavior}\` discards it\n  ${diffText(p.diff).replace(/\n/g, "\n  ")}`
+
+const approveCommand = Command.make("approve", { ...common, behavior: behaviorArg }, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const result = yield* asLeader(approve(opts.behavior))
+      yield* opts.json ? printJson(result) : printLine(`${opts.behavior}: ${result.approved} approved, out as ${result.as}`)
+    })
+  )
+).pipe(Command.withDescription("Ship the pack optimize selected for a behavior as a canary (AUTOTUNE_DEPLOY_APPROVAL=manual)"))
+
+const rejectCommand = Command.make(
+  "reject",
+  { ...common, behavior: behaviorArg, reason: Options.text("reason").pipe(Options.withDescription("Why, for the record"), Options.optional) },
+  (opts) =>
+    withApp(
+      opts,
+      Effect.gen(function* () {
+        const result = yield* asLeader(reject(opts.behavior, Option.getOrUndefined(opts.reason)))
+        yield* opts.json ? printJson(result) : printLine(`${opts.behavior}: ${result.rejected} rejected; neither it nor a change adding the same sentences is proposed again`)
+      })
+    )
+).pipe(Command.withDescription("Discard the pack optimize selected for a behavior, for good"))
+
 /** Where a pack came from, in a few words: the optimizer's chain of candidates from its baseline, or its source. */
 const lineageText = (json: string | null) => {
   const l = (json === null ? {} : JSON.parse(json)) as { ancestry?: ReadonlyArray<string>; round?: number; parents?: ReadonlyArray<string>; source?: string }
@@ -441,10 +474,14 @@ const lineageText = (json: string | null) => {
   return l.source ?? "-"
 }
 
-const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(behaviorArg) }, (opts) =>
+const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(behaviorArg), diff: Options.text("diff").pipe(Options.withDescription("Show this version's word diff against the instructions it replaced"), Options.optional) }, (opts) =>
   withApp(
     opts,
     Effect.gen(function* () {
+      if (Option.isSome(opts.diff)) {
+        const d = yield* packDiff(opts.diff.value)
+        return yield* opts.json ? printJson(d) : printLine(`${d.version} (${d.behavior}, ${d.status}) against ${d.against}:\n${diffText(d.diff)}`)
+      }
       const rows = yield* (yield* Deployer).history(Option.getOrUndefined(opts.behavior))
       if (opts.json) return yield* printJson({ history: rows.map(({ detailJson, lineageJson, ...r }) => ({ ...r, detail: JSON.parse(detailJson), lineage: lineageJson === null ? null : JSON.parse(lineageJson) })) })
       yield* printLine(
@@ -528,7 +565,8 @@ const statusCommand = Command.make("status", common, (opts) =>
           `\negress guard, last 7 days: ${report.egressRedactions} value(s) replaced before sending` +
           batchesLine(report.batches) +
           `\ndaily budget: ${report.dailyBudgetUsd === 0 ? "none (AUTOTUNE_DAILY_BUDGET_USD=0)" : `${usd(report.spend24hUsd, 2)} of ${usd(report.dailyBudgetUsd, 2)} spent in the last 24 hours${report.spend24hUsd >= report.dailyBudgetUsd ? ": exhausted, LLM stages wait" : ""}`}` +
-          Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("")
+          Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("") +
+          report.behaviors.flatMap((b) => (b.pending === null ? [] : [pendingText(b.behavior, b.pending)])).join("")
       )
     })
   )
@@ -562,7 +600,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, reportCommand, redactCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, reportCommand, redactCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })

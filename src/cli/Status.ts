@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { Settings, storeLocation } from "../config/Config.js"
 import { storeError } from "../store/Db.js"
 import { isPostgres } from "../store/Dialect.js"
@@ -7,9 +7,11 @@ import { LEADER_LOCK } from "../store/Postgres.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import type { Agreement } from "../judge/Agreement.js"
-import { Deployer } from "../canary/Deployer.js"
+import { DeployRejected, Deployer } from "../canary/Deployer.js"
+import { DEFAULT_INSTRUCTIONS } from "../optimize/Work.js"
 import { Alignment } from "../judge/Alignment.js"
 import { RUBRICS } from "../judge/Rubrics.js"
+import { type DiffPart, wordDiff } from "../report/Diff.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
 
 export interface BehaviorStatus {
@@ -25,7 +27,42 @@ export interface BehaviorStatus {
   readonly humanAgreement: Agreement
   /** Turns of the last 7 UTC days the judge has scored for this behavior (a sample: the rest stays unjudged). */
   readonly judged7d: number
+  /** What optimize selected and has not shipped yet (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
+  readonly pending: PendingPack | null
 }
+
+export interface PendingPack {
+  readonly version: string
+  /** The held-out gain over the baseline under the judge, and its paired 95% lower bound. */
+  readonly heldOutGain: number | null
+  readonly lowerBound: number | null
+  /** Word diff against what serves now (the active pack, else the baseline it was made from). */
+  readonly diff: ReadonlyArray<DiffPart>
+}
+
+const SelectedBody = Schema.parseJson(
+  Schema.Struct({
+    instructions: Schema.String,
+    baselineInstructions: Schema.String,
+    lineage: Schema.Struct({ validation: Schema.optional(Schema.Struct({ meanDiff: Schema.optional(Schema.Number), lowerBound: Schema.optional(Schema.Number) })) })
+  })
+)
+
+/** The behavior's selected pack, as a person deciding on it needs it. */
+export const pendingPack = (behavior: Behavior, serving: string | null) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ version: string; bodyJson: string }>`
+      SELECT version, body_json AS "bodyJson" FROM packs WHERE behavior = ${behavior} AND status = 'selected' ORDER BY created_at DESC LIMIT 1`.pipe(
+      Effect.mapError(storeError("read the selected pack"))
+    )
+    const row = rows[0]
+    if (row === undefined) return null
+    const body = Schema.decodeUnknownOption(SelectedBody)(row.bodyJson)
+    if (body._tag === "None") return null
+    const v = body.value.lineage.validation
+    return { version: row.version, heldOutGain: v?.meanDiff ?? null, lowerBound: v?.lowerBound ?? null, diff: wordDiff(serving ?? body.value.baselineInstructions, body.value.instructions) } satisfies PendingPack
+  })
 
 /** Which store, and in a fleet its hosts (when each last ingested) and whether a leader's cycle runs now. */
 const storeStatus = Effect.gen(function* () {
@@ -98,7 +135,8 @@ export const statusReport = Effect.gen(function* () {
           : { action: last.action, reason: last.reason, at: new Date(last.createdAt).toISOString(), eUp: figures?.eUp ?? 0, eDown: figures?.eDown ?? 0 },
       spendUsd: spend[0]?.usd ?? 0,
       humanAgreement: agreements[behavior]!,
-      judged7d: Number(judged[0]?.n ?? 0)
+      judged7d: Number(judged[0]?.n ?? 0),
+      pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null)
     })
   }
   // llm_calls is never pruned and grows by millions of rows: totals come from its daily rollup (the last
@@ -139,3 +177,31 @@ export const statusReport = Effect.gen(function* () {
     }
   }
 })
+
+const PackBody = Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.optional(Schema.String) }))
+const Lineage = Schema.parseJson(Schema.Struct({ baselineVersion: Schema.optional(Schema.String) }))
+
+/**
+ * `autotune packs --diff VERSION`: a version's word diff against the instructions it replaced: the baseline it
+ * was made from (recorded with a selection, or named by its lineage), else the built-in instructions.
+ */
+export const packDiff = (version: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const find = (v: string) =>
+      sql<{ behavior: Behavior; status: string; bodyJson: string; lineageJson: string | null }>`
+        SELECT behavior, status, body_json AS "bodyJson", lineage_json AS "lineageJson" FROM packs WHERE version = ${v}`.pipe(
+        Effect.map((rows) => rows[0]),
+        Effect.mapError(storeError("read the pack"))
+      )
+    const row = yield* find(version)
+    if (row === undefined) return yield* new DeployRejected({ behavior: "-", detail: `no pack ${version} in the history (see \`autotune packs\`)` })
+    const body = Schema.decodeUnknownSync(PackBody)(row.bodyJson)
+    const baselineVersion = row.lineageJson === null ? undefined : Schema.decodeUnknownOption(Lineage)(row.lineageJson).pipe(Option.getOrUndefined)?.baselineVersion
+    const earlier = baselineVersion === undefined ? undefined : yield* find(baselineVersion)
+    const against =
+      body.baselineInstructions !== undefined ? { name: `its baseline${baselineVersion === undefined ? "" : ` ${baselineVersion}`}`, text: body.baselineInstructions }
+        : earlier !== undefined ? { name: baselineVersion!, text: Schema.decodeUnknownSync(PackBody)(earlier.bodyJson).instructions }
+          : { name: "the built-in instructions", text: DEFAULT_INSTRUCTIONS[row.behavior] }
+    return { version, behavior: row.behavior, status: row.status, against: against.name, diff: wordDiff(against.text, body.instructions) }
+  })

@@ -54,6 +54,12 @@ export const Provider = Schema.String.pipe(
   })
 )
 
+const APPROVALS = ["auto", "manual"] as const
+export type Approval = (typeof APPROVALS)[number]
+const Approval = Schema.String.pipe(
+  Schema.filter((s): s is Approval => (APPROVALS as ReadonlyArray<string>).includes(s), { message: () => `must be one of ${APPROVALS.join(", ")}` })
+)
+
 const BATCH_MODES = ["off", "trend"] as const
 export type BatchMode = (typeof BATCH_MODES)[number]
 const BatchMode = Schema.String.pipe(
@@ -90,6 +96,7 @@ export const AppConfig = Schema.Struct({
   canaryMaxNegativeRateDelta: between(0, 1),
   canaryMaxSamples: intAtLeast(1),
   canaryMaxDays: positive,
+  deployApproval: Approval,
 
   candidateModel: nonEmpty,
   rerankModel: nonEmpty,
@@ -212,6 +219,7 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   canaryMaxNegativeRateDelta: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_NEGATIVE_RATE_DELTA"], file: ["deploy", "canaryMaxNegativeRateDelta"], default: constant(0.1), doc: "Allowed excess of users' 👎 share on the canary over the active pack (a health gate)" },
   canaryMaxSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_SAMPLES"], file: ["deploy", "canaryMaxSamples"], default: constant(1000), doc: "Canary samples after which an undecided canary expires" },
   canaryMaxDays: { kind: "number", env: ["AUTOTUNE_CANARY_MAX_DAYS"], file: ["deploy", "canaryMaxDays"], default: constant(14), doc: "Days after which an undecided canary expires" },
+  deployApproval: { kind: "string", env: ["AUTOTUNE_DEPLOY_APPROVAL"], file: ["deploy", "approval"], default: constant("auto"), doc: "auto: deploy ships what optimize selected as a canary; manual: it waits for `autotune approve <behavior>` or `autotune reject <behavior>`" },
 
   candidateModel: { kind: "string", env: ["AUTOTUNE_CANDIDATE_MODEL"], file: ["optimize", "candidateModel"], default: constant("anthropic/claude-haiku-4-5"), doc: "Proposes candidate instructions" },
   rerankModel: { kind: "string", env: ["AUTOTUNE_RERANK_MODEL"], file: ["optimize", "rerankModel"], default: constant("anthropic/claude-sonnet-5-5"), doc: "Re-ranks the best candidates" },

@@ -14,7 +14,7 @@ import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { makeBatches } from "./Batches.js"
 import { makeDirect } from "./Direct.js"
 import type { Escalation } from "./Escalation.js"
-import { type Rubric, RUBRICS } from "./Rubrics.js"
+import { judgeTraceOf, type Rubric, RUBRICS } from "./Rubrics.js"
 import { makeSelection } from "./Selection.js"
 import { makeStorage } from "./Storage.js"
 import { type BehaviorEval, type EvalSummary, type Group, groupsToStart, groupTasks, NEED_ORDER, Outcomes, type Row, type Sampling, summarize } from "./Work.js"
@@ -83,10 +83,11 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       yield* runner.ensureRunning
       const usage = yield* runner.usage
       const behaviors: Record<string, BehaviorEval> = {}
-      for (const { rubric, sampling } of work) {
+      for (const { rubric, rows, sampling } of work) {
         behaviors[rubric.behavior] = {
           ...summarize(outcomes.of(rubric.behavior), usageOf(usage, `judge:${rubric.behavior}:`), sampling),
           batched: batched.get(rubric.behavior) ?? 0,
+          addressedMasked: rows.filter((r) => (judgeTraceOf(r).masked ?? 0) > 0).length,
           stage2Levels: escalations.get(rubric.behavior)!.calibrated
         }
       }

@@ -3,6 +3,7 @@ import { Either, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { OutputTool } from "../Domain/Llm.js"
+import { maskAddressed } from "./Addressed.js"
 
 /** What a judge sees of a trace: loaded from the store, already redacted. */
 export interface JudgeTrace {
@@ -15,6 +16,8 @@ export interface JudgeTrace {
   readonly memoryFacts: ReadonlyArray<string>
   readonly memoryRecall: ReadonlyArray<string>
   readonly sessionRecall: ReadonlyArray<string>
+  /** Sentences masked as addressed to the evaluator (Addressed.ts). */
+  readonly masked?: number
 }
 
 /** The columns of `traces t` a judge needs, as stored; `judgeTraceOf` turns a row into a JudgeTrace. */
@@ -34,17 +37,32 @@ export const JUDGE_COLUMNS = `t.trace_id AS "traceId", t.input_text AS "inputTex
   t.output_text AS "outputText", t.tool_calls_json AS "toolCallsJson", t.memory_summary AS "memorySummary",
   t.memory_facts_json AS "memoryFactsJson", t.memory_recall_json AS "memoryRecallJson", t.session_recall_json AS "sessionRecallJson"`
 
-export const judgeTraceOf = (r: JudgeRow): JudgeTrace => ({
-  traceId: r.traceId,
-  inputText: r.inputText,
-  messageText: r.messageText,
-  outputText: r.outputText,
-  toolCalls: JSON.parse(r.toolCallsJson),
-  memorySummary: r.memorySummary,
-  memoryFacts: JSON.parse(r.memoryFactsJson),
-  memoryRecall: JSON.parse(r.memoryRecallJson),
-  sessionRecall: JSON.parse(r.sessionRecallJson)
-})
+/**
+ * A stored turn as the judge reads it. Sentences addressed to whoever scores the conversation ("note to the
+ * grader: full marks") are masked first (Addressed.ts), in every text the turn carries; `masked` counts them.
+ */
+export const judgeTraceOf = (r: JudgeRow): JudgeTrace => {
+  let masked = 0
+  const clean = (text: string) => {
+    const m = maskAddressed(text)
+    masked += m.masked
+    return m.text
+  }
+  const cleanAll = (json: string) => (JSON.parse(json) as ReadonlyArray<unknown>).map((v) => (typeof v === "string" ? clean(v) : v)) as ReadonlyArray<string>
+  const toolCalls = (JSON.parse(r.toolCallsJson) as JudgeTrace["toolCalls"]).map((c) => (c.error === undefined ? c : { ...c, error: clean(c.error) }))
+  const trace = {
+    traceId: r.traceId,
+    inputText: clean(r.inputText),
+    messageText: clean(r.messageText),
+    outputText: clean(r.outputText),
+    toolCalls,
+    memorySummary: r.memorySummary === null ? null : clean(r.memorySummary),
+    memoryFacts: cleanAll(r.memoryFactsJson),
+    memoryRecall: cleanAll(r.memoryRecallJson),
+    sessionRecall: cleanAll(r.sessionRecallJson)
+  }
+  return { ...trace, masked }
+}
 
 type Section = "context" | "message" | "response" | "tools" | "memoryFacts" | "memoryRecall"
 

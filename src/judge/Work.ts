@@ -49,6 +49,8 @@ export interface BehaviorEval {
   readonly stage2Share: number
   /** Stage-1 score levels whose stage-2 rule comes from the store's own pairs (the rest follow the unsure band). */
   readonly stage2Levels?: Escalation["calibrated"]
+  /** Turns selected this run whose text addressed the evaluator ("note to the grader: …"): masked before judging. */
+  readonly addressedMasked?: number
   /** Mean |stage 1 - stage 2| over the traces both scored: judge drift shows here. */
   readonly stageDisagreement: number | null
   readonly calls: number

@@ -20,7 +20,7 @@ import { makeReadiness } from "./Readiness.js"
 import { makeReflection } from "./Reflection.js"
 import { makeReplay } from "./Replay.js"
 import { makeRounds } from "./Rounds.js"
-import { meanScores, splitTurns } from "./Search.js"
+import { droppedByRule, meanScores, splitTurns } from "./Search.js"
 import { ancestry, type OptimizeOutcome } from "./Work.js"
 
 export { DEFAULT_INSTRUCTIONS, type OptimizeOutcome } from "./Work.js"
@@ -65,14 +65,14 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
           return outcome
         })
       const linted = rounds.flatMap((r) => r.linted)
-      const common = { candidates: kept, linted, rounds, stopped }
+      const common = { candidates: kept, linted, dropped: droppedByRule(linted), rounds, stopped }
 
       // Finalists: the best on the validation turns, if they beat the baseline there; only they see held-out turns.
       // Finalists: the best on the validation turns, if they beat the baseline there; only they see held-out turns.
       const baseline = pool[0]!
       const finalists = finalistsOf(pool)
       if (finalists.length === 0) {
-        const why = kept === 0 ? `no usable candidate (dropped: ${linted.join("; ") || "none"})` : `no candidate beat the baseline on the ${sets.validation.length} validation turns (${kept} proposed in ${rounds.length} round(s))`
+        const why = kept === 0 ? `no usable candidate (dropped: ${Object.entries(droppedByRule(linted)).map(([rule, n]) => `${rule} x${n}`).join("; ") || "none"})` : `no candidate beat the baseline on the ${sets.validation.length} validation turns (${kept} proposed in ${rounds.length} round(s))`
         return yield* finish({ outcome: "no_gain", why, baseline: meanScores(baseline.validation), ...common, ...(yield* spent()) })
       }
       const { ranked, heldOut, baselineScores, winner } = yield* heldOutChoice(behavior, pool, finalists, sets, run)

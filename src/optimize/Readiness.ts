@@ -2,7 +2,7 @@
  * Whether a behavior is ready for an optimizer run and what it would start from (its baseline and scored
  * turns), and the plan: what a run would do and may cost, without a single LLM call.
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { parsePrices } from "../config/Prices.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
@@ -11,6 +11,8 @@ import { JUDGE_COLUMNS, RUBRICS } from "../judge/Rubrics.js"
 import { storeError } from "../store/Db.js"
 import { callCounts, finalCounts, type PlannedCalls, planCalls, reflectCounts, startCounts, totalCalls } from "./Plan.js"
 import { DEFAULT_INSTRUCTIONS, type OptimizeDeps, type Row, searchShape } from "./Work.js"
+
+const decodeRejected = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.String })))
 
 export const makeReadiness = ({ sql, config }: Pick<OptimizeDeps, "sql" | "config">) => {
   const shape = searchShape(config)
@@ -22,6 +24,16 @@ export const makeReadiness = ({ sql, config }: Pick<OptimizeDeps, "sql" | "confi
       FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id
       WHERE s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version} AND t.output_text IS NOT NULL
       ORDER BY t.created_at DESC LIMIT 2000`.pipe(Effect.mapError(storeError("read scored traces")))
+
+  /** What the operator rejected for the behavior (`autotune reject`): each pack's instructions and the baseline it changed. */
+  const rejectedFor = (behavior: Behavior) =>
+    sql<{ bodyJson: string }>`SELECT body_json AS "bodyJson" FROM packs WHERE behavior = ${behavior} AND status = 'rejected'`.pipe(
+      Effect.map((rows) => rows.flatMap((row) => {
+        const decoded = decodeRejected(row.bodyJson)
+        return decoded._tag === "Right" ? [decoded.right] : []
+      })),
+      Effect.mapError(storeError("read rejected packs"))
+    )
 
   const pendingSelection = (behavior: Behavior) =>
     sql<{ version: string }>`SELECT version FROM packs WHERE behavior = ${behavior} AND status = 'selected' LIMIT 1`.pipe(
@@ -43,7 +55,11 @@ export const makeReadiness = ({ sql, config }: Pick<OptimizeDeps, "sql" | "confi
       const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
       if (canary._tag === "Valid") return skip(`canary ${canary.pack.version} is out; the running experiment finishes first`)
       const waiting = yield* pendingSelection(behavior)
-      if (waiting !== undefined) return skip(`pack ${waiting} was selected and waits for \`autotune deploy\``)
+      if (waiting !== undefined) {
+        return skip(config.deployApproval === "manual"
+          ? `pack ${waiting} was selected and waits for \`autotune approve ${behavior}\` or \`autotune reject ${behavior}\``
+          : `pack ${waiting} was selected and waits for \`autotune deploy\``)
+      }
       const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
       const baseline = active._tag === "Valid" ? active.pack.instructions : DEFAULT_INSTRUCTIONS[behavior]
       const baselineVersion = active._tag === "Valid" ? active.pack.version : "built-in"
@@ -54,7 +70,7 @@ export const makeReadiness = ({ sql, config }: Pick<OptimizeDeps, "sql" | "confi
       const rows = yield* scoredTraces(behavior)
       const needed = turnsNeeded(config.sampleSize)
       if (rows.length < needed) return skip(`${rows.length} scored traces; needs ${needed} (AUTOTUNE_SAMPLE_SIZE held out, half as many to compare candidates, ${MINIBATCH} to learn from)`)
-      return { ready: true as const, baseline, baselineVersion, rows }
+      return { ready: true as const, baseline, baselineVersion, rows, rejected: yield* rejectedFor(behavior) }
     })
 
   /** Per-call tokens of earlier optimizer calls in this store, by kind, where there are enough to go by. */

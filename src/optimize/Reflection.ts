@@ -7,6 +7,7 @@ import { Effect, Either, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { OutputTool } from "../Domain/Llm.js"
+import { maskAddressed } from "../judge/Addressed.js"
 import { clip, RUBRICS } from "../judge/Rubrics.js"
 import { reflectionExamples } from "./Search.js"
 import type { OptimizeDeps, Row } from "./Work.js"
@@ -38,7 +39,9 @@ export const makeReflection = ({ runner, config }: Pick<OptimizeDeps, "runner" |
       const nonce = randomBytes(6).toString("hex")
       const { failures: lowest, successes: highest } = reflectionExamples(examples, config.maxFailuresSample)
       const userSaid = (r: Row) => (r.reaction === "negative" ? "\n  the user reacted 👎 to this reply" : r.reaction === "positive" ? "\n  the user reacted 👍 to this reply" : "")
-      const show = (r: Row) => `- message: ${clip(r.messageText, 400)}\n  reply: ${clip(r.outputText, 400)}\n  judge (${r.score.toFixed(2)}): ${clip(r.reason, 200)}${userSaid(r)}`
+      // Sentences addressed to the evaluator are not shown either: they would read as what success looks like.
+        const said = (text: string, max: number) => clip(maskAddressed(text).text, max)
+        const show = (r: Row) => `- message: ${said(r.messageText, 400)}\n  reply: ${said(r.outputText, 400)}\n  judge (${r.score.toFixed(2)}): ${said(r.reason, 200)}${userSaid(r)}`
       const user = [
         `Current instructions:\n${parent}`,
         ...(partner === undefined ? [] : [`Another version that scores better than the current instructions on ${partner.turns} other conversations:\n${partner.instructions}`]),

@@ -15,7 +15,7 @@ export const makeReplay = ({ runner, judge, config }: Pick<OptimizeDeps, "runner
   /** A judge verdict on a reply made for a stored turn; a failed call is unscored, never a score. */
   const judgeReply = (behavior: Behavior, row: Row, reply: string, model: string, kind: "judge" | "rerank") =>
     judge
-      .verdict(RUBRICS[behavior], { ...judgeTraceOf(row), outputText: reply }, model, `optimize:${behavior}:${kind}`)
+      .verdict(RUBRICS[behavior], judgeTraceOf({ ...row, outputText: reply }), model, `optimize:${behavior}:${kind}`)
       .pipe(Effect.catchTag("LlmError", (e): Effect.Effect<Verdict> => Effect.succeed({ status: "unscored", reason: e.message })))
 
   /** The predictor replays one turn under some instructions, and the judge scores the reply (null: no reply). */
@@ -52,7 +52,9 @@ export const makeReplay = ({ runner, judge, config }: Pick<OptimizeDeps, "runner
         const r = seen.get(keyOf(c, row))
         return r === undefined || r === null || r.score === null ? [] : [{ ...row, outputText: r.reply, score: r.score, reason: r.reason }]
       })
-    return { evaluate, replays }
+    /** Every reply replayed and every reason the judge gave in this run: conversation text, for the provenance check. */
+    const texts = () => [...seen.values()].flatMap((x) => (x === null ? [] : [x.reply, x.reason]))
+    return { evaluate, replays, texts }
   }
 
   /** The stronger model's scores for replies already made. */

@@ -8,8 +8,9 @@ import { acceptCounts, finalCounts, reflectCounts, totalCalls } from "./Plan.js"
 import type { Ready } from "./Readiness.js"
 import type { makeReflection } from "./Reflection.js"
 import { type Evaluator, scoresOf } from "./Replay.js"
+import { addConversations, type ConversationIndex, indexConversations } from "./Provenance.js"
 import { drawOf, lintCandidates, meanScores, mergePartner, minibatchOf, pairedGain, paretoFront, pickParent, roundGain } from "./Search.js"
-import { type Candidate, type OptimizeDeps, type RoundRecord, searchShape, type Sets } from "./Work.js"
+import { type Candidate, conversationTexts, type OptimizeDeps, type RoundRecord, searchShape, type Sets } from "./Work.js"
 
 export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "config">, { reflect }: ReturnType<typeof makeReflection>) => {
   const shape = searchShape(config)
@@ -25,6 +26,8 @@ export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "co
       const base = { id: ready.baselineVersion, instructions: ready.baseline, round: 0, parents: [] }
       const pool: Array<Candidate> = [{ ...base, validation: scoresOf(yield* run.evaluate(base, sets.validation)) }]
       const rounds: Array<RoundRecord> = []
+      // Conversation text the run reads: candidates may not carry it (Provenance.ts); replays join it each round.
+      const conversations = indexConversations(ready.rows.flatMap(conversationTexts))
       let kept = 0
       let stopped = `the round limit (AUTOTUNE_OPTIMIZE_ROUNDS=${config.optimizeRounds})`
       for (let round = 1; round <= config.optimizeRounds; round++) {
@@ -33,7 +36,7 @@ export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "co
           stopped = `the call budget (AUTOTUNE_OPTIMIZE_MAX_CALLS=${config.optimizeMaxCalls}) before round ${round}`
           break
         }
-        const record = yield* searchRound(behavior, round, pool, sets, run, room)
+        const record = yield* searchRound(behavior, round, pool, sets, run, room, conversations, ready.rejected)
         kept += record.kept
         rounds.push(record.round)
         if (!record.round.gain) {
@@ -44,7 +47,7 @@ export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "co
       return { pool, rounds, kept, stopped }
     })
 
-  const searchRound = (behavior: Behavior, round: number, pool: Array<Candidate>, sets: Sets, run: Evaluator, room: Effect.Effect<number>) =>
+  const searchRound = (behavior: Behavior, round: number, pool: Array<Candidate>, sets: Sets, run: Evaluator, room: Effect.Effect<number>, conversations: ConversationIndex, rejected: Ready["rejected"]) =>
     Effect.gen(function* () {
       const validation = pool.map((c) => c.validation)
       const front = paretoFront(validation)
@@ -58,7 +61,9 @@ export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "co
       // The baseline's own failures are the live turns it served; a child's are its replays on feedback turns.
       const examples = parent.round === 0 ? sets.feedback : run.replays(parent, sets.feedback)
       const proposed = yield* reflect(behavior, parent.instructions, examples, partner)
-      const { kept, dropped } = lintCandidates(pool.map((c) => c.instructions), proposed, config.packMaxChars)
+      // What this run has read of the conversations so far: the stored turns, and every replay and reason.
+      const trust = { known: [parent.instructions, pool[0]!.instructions], conversations: addConversations(conversations, run.texts()), rejected }
+      const { kept, dropped } = lintCandidates(pool.map((c) => c.instructions), proposed, config.packMaxChars, trust)
       const children = kept.map((instructions, k) => ({ id: `r${round}.${k + 1}`, instructions, round, parents: partner === undefined ? [parent.id] : [parent.id, partner.id] }))
       const onBatch = yield* Effect.forEach(children, (c) => run.evaluate(c, minibatch), { concurrency: "unbounded" })
       const accepted = children

@@ -5,7 +5,9 @@
 import { createHash } from "node:crypto"
 import { DOTCLAW_MAX_CHARS } from "../Domain/Pack.js"
 import { MINIBATCH, paretoSize } from "../Domain/SearchShape.js"
+import { evaluationClaim } from "../judge/Addressed.js"
 import { redactText } from "../privacy/Redactor.js"
+import { type ConversationIndex, copiedFromConversation } from "./Provenance.js"
 
 export interface Scores {
   readonly n: number
@@ -48,7 +50,31 @@ const normalized = (text: string) => text.replace(/\s+/g, " ").trim().toLowerCas
  * Drops candidates DotClaw would cut, that repeat the baseline, an earlier candidate or each other, or that
  * carry secrets or injected orders. `known` is the baseline first, then every candidate already in the pool.
  */
-export const lintCandidates = (known: string | ReadonlyArray<string>, candidates: ReadonlyArray<string>, maxChars = DOTCLAW_MAX_CHARS) => {
+/**
+ * What users' text may not do to a candidate (issue 23): carry text the run read in the conversations beyond
+ * what `known` (the parent and the baseline) says, or address the agent's own evaluation. A test-only seam turns
+ * them off to prove that the gullible-world tests bite.
+ */
+export interface TrustChecks {
+  /** The parent's instructions first, then the baseline's. */
+  readonly known: ReadonlyArray<string>
+  readonly conversations: ConversationIndex
+  /** Packs the operator rejected (`autotune reject`), with the baseline each changed. */
+  readonly rejected?: ReadonlyArray<{ readonly instructions: string; readonly baselineInstructions: string }>
+}
+export const TRUST_CHECKS_SEAM = { enabled: true }
+
+/** A lint reason's rule, without the words it quotes: what a log line or a one-line summary may say. */
+export const ruleOf = (reason: string) => reason.split(/[:(]/)[0]!.trim()
+
+/** Dropped candidates per rule. */
+export const droppedByRule = (reasons: ReadonlyArray<string>): Record<string, number> => {
+  const out: Record<string, number> = {}
+  for (const r of reasons) out[ruleOf(r)] = (out[ruleOf(r)] ?? 0) + 1
+  return out
+}
+
+export const lintCandidates = (known: string | ReadonlyArray<string>, candidates: ReadonlyArray<string>, maxChars = DOTCLAW_MAX_CHARS, trust?: TrustChecks) => {
   const texts = typeof known === "string" ? [known] : known
   const kept: Array<string> = []
   const dropped: Array<string> = []
@@ -65,7 +91,7 @@ export const lintCandidates = (known: string | ReadonlyArray<string>, candidates
             : redactText(text) !== text ? "carries a secret or personal data"
               : INJECTION.some((p) => p.test(text)) ? "carries injected instructions"
                 : urls.length > 0 ? `adds a URL (${urls[0]}): possible exfiltration`
-                  : undefined
+                  : trustProblem(text, trust)
     if (problem === undefined) {
       kept.push(text)
       seen.add(key)
@@ -85,6 +111,32 @@ export const reflectionExamples = <R extends { readonly score: number; readonly 
     .sort((a, b) => Number(b.reaction === "positive") - Number(a.reaction === "positive") || b.score - a.score)
     .slice(0, successes)
 })
+
+const sentencesOf = (text: string) => new Set((text.match(/[^.!?\n]+/g) ?? []).map((s) => normalized(s).replace(/[^\p{L}\p{N} ]/gu, "")).filter((s) => s !== ""))
+const addedTo = (text: string, base: string) => {
+  const before = sentencesOf(base)
+  return [...sentencesOf(text)].filter((s) => !before.has(s))
+}
+
+/** The same text as a rejected pack, or a change from its parent that adds every sentence a rejected pack added. */
+export const nearRejected = (text: string, parent: string, rejected: ReadonlyArray<{ readonly instructions: string; readonly baselineInstructions: string }>) =>
+  rejected.some((r) => {
+    if (normalized(r.instructions) === normalized(text)) return true
+    const theirs = addedTo(r.instructions, r.baselineInstructions)
+    const ours = new Set(addedTo(text, parent))
+    return theirs.length > 0 && theirs.every((s) => ours.has(s))
+  })
+
+const trustProblem = (text: string, trust: TrustChecks | undefined): string | undefined => {
+  if (trust === undefined) return undefined
+  // The operator's word holds whatever the seam: it is not a defence against users' text.
+  if (nearRejected(text, trust.known[0] ?? "", trust.rejected ?? [])) return "rejected by the operator"
+  if (!TRUST_CHECKS_SEAM.enabled) return undefined
+  const claim = evaluationClaim(text)
+  if (claim !== undefined) return `addresses the judge: "${claim.slice(0, 120)}"`
+  const copied = copiedFromConversation(text, trust.known, trust.conversations)
+  return copied === undefined ? undefined : `copied from conversation text: ${copied}`
+}
 
 const hashOf = (text: string) => createHash("sha256").update(text).digest("hex")
 

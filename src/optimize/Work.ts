@@ -64,6 +64,8 @@ interface Search {
 interface RunFigures {
   readonly candidates: number
   readonly linted: ReadonlyArray<string>
+  /** Candidates dropped per rule ("copied from conversation text", "addresses the judge", "duplicate", …). */
+  readonly dropped: Readonly<Record<string, number>>
   readonly calls: number
   readonly costUsd: number | null
   readonly egressRedactions: number
@@ -114,6 +116,9 @@ export const ancestry = (pool: ReadonlyArray<Candidate>, id: string): ReadonlyAr
   const c = pool.find((p) => p.id === id)
   return c === undefined || c.parents.length === 0 ? [id] : [...ancestry(pool, c.parents[0]!), id]
 }
+
+/** What a stored turn says that a model of the run may be shown: message, reply, tool calls, the judge's reason. */
+export const conversationTexts = (r: Row): ReadonlyArray<string> => [r.messageText, r.outputText, r.reason, r.toolCallsJson, r.memorySummary ?? ""]
 
 /** A run's three disjoint sets of turns: held-out, validation and feedback. */
 export type Sets = ReturnType<typeof splitTurns<Row>>

@@ -53,14 +53,18 @@ export const deployStage = Effect.gen(function* () {
   const optimizer = yield* Optimizer
   const deployer = yield* Deployer
   const monitor = yield* CanaryMonitor
+  const { config } = yield* Settings
   const deployed: Record<string, unknown> = {}
-  for (const s of yield* optimizer.selections) {
+  const selections = yield* optimizer.selections
+  // Under AUTOTUNE_DEPLOY_APPROVAL=manual a selection waits for `autotune approve` (pipeline/Approval.ts).
+  const pending = config.deployApproval === "manual" ? selections.map((s) => ({ behavior: s.behavior, version: s.version })) : []
+  for (const s of config.deployApproval === "manual" ? [] : selections) {
     deployed[s.behavior] = yield* deployer
       .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, metric: s.metric }, { instructions: s.baselineInstructions }, s.version)
       .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail })))
   }
   const { decisions } = yield* monitor.checkAll()
-  return { deployed, decisions }
+  return { deployed, pending, decisions }
 })
 
 /** This host's packs dir brought up to the shared store's active and canary packs. */

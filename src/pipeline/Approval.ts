@@ -1,0 +1,42 @@
+/**
+ * The operator's gate (AUTOTUNE_DEPLOY_APPROVAL=manual): what `optimize` selected waits until a person approves
+ * it, which ships it as a canary, or rejects it, which discards it for good: neither it nor a near-duplicate is
+ * proposed again (optimize/Search.ts). Under `auto` (1.1's behavior) `deploy` ships selections itself.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { DeployRejected, Deployer } from "../canary/Deployer.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { Optimizer } from "../optimize/Optimize.js"
+import { storeError, writeTransaction } from "../store/Db.js"
+
+/** The selection waiting for a behavior, or a DeployRejected that says there is none. */
+const pendingOf = (behavior: Behavior) =>
+  Effect.gen(function* () {
+    const pending = (yield* (yield* Optimizer).selections).find((s) => s.behavior === behavior)
+    if (pending === undefined) return yield* new DeployRejected({ behavior, detail: "no selected pack waits for approval (see `autotune status`)" })
+    return pending
+  })
+
+/** Ships the behavior's pending selection as a canary, as `deploy` does under `auto`. */
+export const approve = (behavior: Behavior) =>
+  Effect.gen(function* () {
+    const s = yield* pendingOf(behavior)
+    const deployed = yield* (yield* Deployer).deploy(s.behavior, { instructions: s.instructions, lineage: { ...s.lineage, approvedBy: "operator" }, metric: s.metric }, { instructions: s.baselineInstructions }, s.version)
+    return { behavior, approved: s.version, ...deployed }
+  })
+
+/** Discards the behavior's pending selection; the optimizer never proposes it, or a change adding the same sentences, again. */
+export const reject = (behavior: Behavior, reason: string | undefined) =>
+  Effect.gen(function* () {
+    const s = yield* pendingOf(behavior)
+    const sql = yield* SqlClient.SqlClient
+    yield* writeTransaction(
+      sql,
+      Effect.zipRight(
+        sql`UPDATE packs SET status = 'rejected' WHERE version = ${s.version}`,
+        sql`INSERT INTO deployments ${sql.insert({ behavior, version: s.version, action: "rejected", detail_json: JSON.stringify({ by: "operator", reason: reason ?? null }), created_at: Date.now() })}`
+      )
+    ).pipe(Effect.mapError(storeError("record the rejection")))
+    return { behavior, rejected: s.version, reason: reason ?? null }
+  })
