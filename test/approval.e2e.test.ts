@@ -43,7 +43,7 @@ describe("the operator's gate (built CLI)", () => {
     expect(deploy.pending).toEqual([{ behavior: B, version: t.version }])
     expect(fs.existsSync(path.join(t.home, "prompts", `${B}.canary.json`))).toBe(false)
 
-    const status = jsonOut(await runCli(["status", "--json"], t.env)) as { behaviors: Array<{ pending: { version: string; heldOutGain: number; lowerBound: number; diff: Array<{ op: string; text: string }> } | null }> }
+    const status = jsonOut(await runCli(["status", "--json"], t.env)) as { addressedMasked7d: number; behaviors: Array<{ pending: { version: string; heldOutGain: number; lowerBound: number; diff: Array<{ op: string; text: string }>; chosenOn: ReadonlyArray<unknown> } | null }> }
     const pending = status.behaviors[0]!.pending!
     expect(pending.version).toBe(t.version)
     expect(pending.lowerBound).toBeGreaterThan(0)
@@ -51,6 +51,15 @@ describe("the operator's gate (built CLI)", () => {
     const text = await runCli(["status"], t.env)
     expect(text.stdout).toContain(`${B}: ${t.version} waits for approval`)
     expect(text.stdout).toContain(`autotune approve ${B}`)
+    // The turns it gained most on, and the flattered turns the judge had masked (the world plants some).
+    expect(pending.chosenOn.length).toBeGreaterThan(0)
+    expect(text.stdout).toContain("gained on: ")
+    expect(status.addressedMasked7d).toBeGreaterThan(0)
+    const report = await runCli(["report", "--out", path.join(t.home, "r.html")], t.env)
+    expect(report.code).toBe(0)
+    const html = fs.readFileSync(path.join(t.home, "r.html"), "utf8")
+    expect(html).toContain("Waiting for approval")
+    expect(html).toContain(`autotune approve ${B}`)
 
     const approved = await runCli(["approve", B, "--json"], t.env)
     expect(approved.code).toBe(0)

@@ -20,7 +20,8 @@ import { Deployer } from "../canary/Deployer.js"
 import { Optimizer } from "../optimize/Optimize.js"
 import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
 import { daemon, onceLocked } from "../pipeline/Runner.js"
-import { packDiff, type PendingPack, statusReport } from "./Status.js"
+import { statusReport } from "./Status.js"
+import { packDiff, type PendingPack } from "../report/Packs.js"
 import type { DiffPart } from "../report/Diff.js"
 import { approve, reject } from "../pipeline/Approval.js"
 import { writeReport } from "../report/Report.js"
@@ -442,7 +443,8 @@ const diffText = (parts: ReadonlyArray<DiffPart>) => parts.map((p) => (p.op === 
 
 const pendingText = (behavior: string, p: PendingPack) =>
   `\n${behavior}: ${p.version} waits for approval: held-out gain ${fmt(p.heldOutGain, 3)} (95% lower bound ${fmt(p.lowerBound, 3)}); ` +
-  `\`autotune approve ${behavior}\` ships it as a canary, \`autotune reject ${behavior}\` discards it\n  ${diffText(p.diff).replace(/\n/g, "\n  ")}`
+  `\`autotune approve ${behavior}\` ships it as a canary, \`autotune reject ${behavior}\` discards it\n  ${diffText(p.diff).replace(/\n/g, "\n  ")}` +
+  p.chosenOn.map((t) => `\n  gained on: ${JSON.stringify(t.message)} ${fmt(t.baseline, 2)} -> ${fmt(t.winner, 2)}`).join("")
 
 const approveCommand = Command.make("approve", { ...common, behavior: behaviorArg }, (opts) =>
   withApp(
@@ -563,6 +565,7 @@ const statusCommand = Command.make("status", common, (opts) =>
           `\njudged, last 7 days, of ${report.judging.turns7d} turns: ${report.behaviors.map((b) => `${b.behavior} ${b.judged7d}`).join(", ")}` +
           (report.judging.dailySample === 0 ? " (every turn: AUTOTUNE_JUDGE_DAILY_SAMPLE=0)" : ` (a sample of ${report.judging.dailySample} a day per behavior, every canary turn and ${report.judging.canaryPairs === 0 ? "every active turn" : `about ${report.judging.canaryPairs} active turns per canary turn`}; the rest stays unjudged)`) +
           `\negress guard, last 7 days: ${report.egressRedactions} value(s) replaced before sending` +
+          `\naddressed to the evaluator, last 7 days: ${report.addressedMasked7d} judged turn(s) had such sentences masked before judging` +
           batchesLine(report.batches) +
           `\ndaily budget: ${report.dailyBudgetUsd === 0 ? "none (AUTOTUNE_DAILY_BUDGET_USD=0)" : `${usd(report.spend24hUsd, 2)} of ${usd(report.dailyBudgetUsd, 2)} spent in the last 24 hours${report.spend24hUsd >= report.dailyBudgetUsd ? ": exhausted, LLM stages wait" : ""}`}` +
           Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("") +

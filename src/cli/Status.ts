@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
+import { Effect } from "effect"
 import { Settings, storeLocation } from "../config/Config.js"
 import { storeError } from "../store/Db.js"
 import { isPostgres } from "../store/Dialect.js"
@@ -7,11 +7,10 @@ import { LEADER_LOCK } from "../store/Postgres.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import type { Agreement } from "../judge/Agreement.js"
-import { DeployRejected, Deployer } from "../canary/Deployer.js"
-import { DEFAULT_INSTRUCTIONS } from "../optimize/Work.js"
+import { Deployer } from "../canary/Deployer.js"
+import { type PendingPack, pendingPack } from "../report/Packs.js"
 import { Alignment } from "../judge/Alignment.js"
 import { RUBRICS } from "../judge/Rubrics.js"
-import { type DiffPart, wordDiff } from "../report/Diff.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
 
 export interface BehaviorStatus {
@@ -30,39 +29,6 @@ export interface BehaviorStatus {
   /** What optimize selected and has not shipped yet (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
   readonly pending: PendingPack | null
 }
-
-export interface PendingPack {
-  readonly version: string
-  /** The held-out gain over the baseline under the judge, and its paired 95% lower bound. */
-  readonly heldOutGain: number | null
-  readonly lowerBound: number | null
-  /** Word diff against what serves now (the active pack, else the baseline it was made from). */
-  readonly diff: ReadonlyArray<DiffPart>
-}
-
-const SelectedBody = Schema.parseJson(
-  Schema.Struct({
-    instructions: Schema.String,
-    baselineInstructions: Schema.String,
-    lineage: Schema.Struct({ validation: Schema.optional(Schema.Struct({ meanDiff: Schema.optional(Schema.Number), lowerBound: Schema.optional(Schema.Number) })) })
-  })
-)
-
-/** The behavior's selected pack, as a person deciding on it needs it. */
-export const pendingPack = (behavior: Behavior, serving: string | null) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ version: string; bodyJson: string }>`
-      SELECT version, body_json AS "bodyJson" FROM packs WHERE behavior = ${behavior} AND status = 'selected' ORDER BY created_at DESC LIMIT 1`.pipe(
-      Effect.mapError(storeError("read the selected pack"))
-    )
-    const row = rows[0]
-    if (row === undefined) return null
-    const body = Schema.decodeUnknownOption(SelectedBody)(row.bodyJson)
-    if (body._tag === "None") return null
-    const v = body.value.lineage.validation
-    return { version: row.version, heldOutGain: v?.meanDiff ?? null, lowerBound: v?.lowerBound ?? null, diff: wordDiff(serving ?? body.value.baselineInstructions, body.value.instructions) } satisfies PendingPack
-  })
 
 /** Which store, and in a fleet its hosts (when each last ingested) and whether a leader's cycle runs now. */
 const storeStatus = Effect.gen(function* () {
@@ -154,6 +120,8 @@ export const statusReport = Effect.gen(function* () {
   const turns = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${Date.parse(`${week}T00:00:00Z`)}`.pipe(Effect.mapError(fail))
   const pending = yield* sql<{ batches: number; requests: number | null; reserved: number | null; oldest: number | null }>`
     SELECT COUNT(*) AS batches, SUM(requests) AS requests, SUM(estimated_usd) AS reserved, MIN(submitted_at) AS oldest FROM llm_batches WHERE status = 'pending'`.pipe(Effect.mapError(fail))
+  const masked = yield* sql<{ n: number }>`
+    SELECT COUNT(DISTINCT trace_id) AS n FROM judge_scores WHERE stage = 1 AND addressed_masked > 0 AND created_at >= ${Date.parse(`${week}T00:00:00Z`)}`.pipe(Effect.mapError(fail))
   const feedback = yield* sql<{ n: number; negative: number }>`SELECT COUNT(*) AS n, SUM(CASE WHEN feedback_type = 'negative' THEN 1 ELSE 0 END) AS negative FROM feedback`.pipe(Effect.mapError(fail))
   return {
     store: yield* storeStatus.pipe(Effect.mapError(fail)),
@@ -162,6 +130,8 @@ export const statusReport = Effect.gen(function* () {
     spend24hUsd: totals[0]?.day ?? 0,
     dailyBudgetUsd: config.dailyBudgetUsd,
     unparseable,
+    /** Turns judged in the last 7 days whose text addressed the evaluator: those sentences were masked before judging. */
+    addressedMasked7d: Number(masked[0]?.n ?? 0),
     /** Values the egress guard replaced in outbound requests over the last 7 days. */
     egressRedactions: Number(egress[0]?.n ?? 0),
     reactions: { total: Number(feedback[0]?.n ?? 0), negative: Number(feedback[0]?.negative ?? 0) },
@@ -177,31 +147,3 @@ export const statusReport = Effect.gen(function* () {
     }
   }
 })
-
-const PackBody = Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.optional(Schema.String) }))
-const Lineage = Schema.parseJson(Schema.Struct({ baselineVersion: Schema.optional(Schema.String) }))
-
-/**
- * `autotune packs --diff VERSION`: a version's word diff against the instructions it replaced: the baseline it
- * was made from (recorded with a selection, or named by its lineage), else the built-in instructions.
- */
-export const packDiff = (version: string) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const find = (v: string) =>
-      sql<{ behavior: Behavior; status: string; bodyJson: string; lineageJson: string | null }>`
-        SELECT behavior, status, body_json AS "bodyJson", lineage_json AS "lineageJson" FROM packs WHERE version = ${v}`.pipe(
-        Effect.map((rows) => rows[0]),
-        Effect.mapError(storeError("read the pack"))
-      )
-    const row = yield* find(version)
-    if (row === undefined) return yield* new DeployRejected({ behavior: "-", detail: `no pack ${version} in the history (see \`autotune packs\`)` })
-    const body = Schema.decodeUnknownSync(PackBody)(row.bodyJson)
-    const baselineVersion = row.lineageJson === null ? undefined : Schema.decodeUnknownOption(Lineage)(row.lineageJson).pipe(Option.getOrUndefined)?.baselineVersion
-    const earlier = baselineVersion === undefined ? undefined : yield* find(baselineVersion)
-    const against =
-      body.baselineInstructions !== undefined ? { name: `its baseline${baselineVersion === undefined ? "" : ` ${baselineVersion}`}`, text: body.baselineInstructions }
-        : earlier !== undefined ? { name: baselineVersion!, text: Schema.decodeUnknownSync(PackBody)(earlier.bodyJson).instructions }
-          : { name: "the built-in instructions", text: DEFAULT_INSTRUCTIONS[row.behavior] }
-    return { version, behavior: row.behavior, status: row.status, against: against.name, diff: wordDiff(against.text, body.instructions) }
-  })

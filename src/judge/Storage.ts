@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 import { upsert } from "../store/Dialect.js"
-import type { Rubric } from "./Rubrics.js"
+import { judgeTraceOf, type Rubric } from "./Rubrics.js"
 import type { JudgeDeps, Row, Verdict } from "./Work.js"
 
 export const makeStorage = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">) => {
@@ -11,6 +11,7 @@ export const makeStorage = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">) 
     writeTransaction(sql,
       Effect.gen(function* () {
         const now = Date.now()
+        const masked = judgeTraceOf(turn).masked ?? 0
         const row = (stage: number, model: string, v: Verdict) => ({
           trace_id: turn.traceId,
           behavior: rubric.behavior,
@@ -22,7 +23,8 @@ export const makeStorage = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">) 
           // A judge can quote the trace back: its reason is cleaned like trace text.
           reason: redactIf(config.redact, v.reason),
           created_at: now,
-          redaction_version: storedVersion(config.redact)
+          redaction_version: storedVersion(config.redact),
+          addressed_masked: masked
         })
         const rows = [row(1, config.judgeStage1Model, first), ...(second === undefined ? [] : [row(2, config.judgeStage2Model, second)])]
         yield* upsert(sql, "judge_scores", rows, ["trace_id", "behavior", "rubric_version", "stage", "model"])

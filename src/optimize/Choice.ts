@@ -8,13 +8,28 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { FINALISTS, RERANK_TOP } from "./Plan.js"
 import { type Evaluator, type makeReplay, scoresOf } from "./Replay.js"
 import { meanScores, pairedGain } from "./Search.js"
-import type { Candidate, OptimizeDeps, Sets } from "./Work.js"
+import { clip } from "../judge/Rubrics.js"
+import type { Candidate, OptimizeDeps, Row, Sets } from "./Work.js"
 
 /** The candidates that beat the baseline (pool[0]) on the validation turns, best first, at most FINALISTS. */
 export const finalistsOf = (pool: ReadonlyArray<Candidate>) => {
   const validationMean = (c: Candidate) => meanScores(c.validation).mean ?? -Infinity
   return pool.slice(1).filter((c) => validationMean(c) > validationMean(pool[0]!)).sort((a, b) => validationMean(b) - validationMean(a)).slice(0, FINALISTS)
 }
+
+/**
+ * The held-out turns the winner gained most on, for the person who approves it: the message (stored, redacted,
+ * clipped) and both scores. Kept with the selection in the store, never in the pack file DotClaw reads.
+ */
+export const chosenOn = (rows: ReadonlyArray<Row>, baseline: ReadonlyArray<number | null>, winner: ReadonlyArray<number | null>, count = 3) =>
+  rows
+    .flatMap((row, i) => {
+      const b = baseline[i]
+      const w = winner[i]
+      return b == null || w == null ? [] : [{ traceId: row.traceId, message: clip(row.messageText, 200), baseline: b, winner: w }]
+    })
+    .sort((x, y) => y.winner - y.baseline - (x.winner - x.baseline))
+    .slice(0, count)
 
 export const makeChoice = ({ config }: Pick<OptimizeDeps, "config">, { rerankScores }: ReturnType<typeof makeReplay>) => {
   /** The finalists ranked on the held-out turns against the baseline, and the winner if one holds under both judges. */
@@ -35,7 +50,7 @@ export const makeChoice = ({ config }: Pick<OptimizeDeps, "config">, { rerankSco
       const winner = reranked
         .filter((r) => r.meanDiff >= config.minImprovement && r.lowerBound > 0 && r.rerank.meanDiff >= config.minImprovement && r.rerank.lowerBound > 0)
         .sort((a, b) => b.rerank.meanDiff - a.rerank.meanDiff)[0]
-      return { ranked, heldOut, baselineScores, winner }
+      return { ranked, heldOut, baselineScores, baseScores, winner }
     })
 
   return { heldOutChoice } as const

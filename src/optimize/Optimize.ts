@@ -15,10 +15,10 @@ import { RUBRICS } from "../judge/Rubrics.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
-import { finalistsOf, makeChoice } from "./Choice.js"
+import { chosenOn, finalistsOf, makeChoice } from "./Choice.js"
 import { makeReadiness } from "./Readiness.js"
 import { makeReflection } from "./Reflection.js"
-import { makeReplay } from "./Replay.js"
+import { makeReplay, scoresOf } from "./Replay.js"
 import { makeRounds } from "./Rounds.js"
 import { droppedByRule, meanScores, splitTurns } from "./Search.js"
 import { ancestry, type OptimizeOutcome } from "./Work.js"
@@ -75,7 +75,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         const why = kept === 0 ? `no usable candidate (dropped: ${Object.entries(droppedByRule(linted)).map(([rule, n]) => `${rule} x${n}`).join("; ") || "none"})` : `no candidate beat the baseline on the ${sets.validation.length} validation turns (${kept} proposed in ${rounds.length} round(s))`
         return yield* finish({ outcome: "no_gain", why, baseline: meanScores(baseline.validation), ...common, ...(yield* spent()) })
       }
-      const { ranked, heldOut, baselineScores, winner } = yield* heldOutChoice(behavior, pool, finalists, sets, run)
+      const { ranked, heldOut, baselineScores, baseScores, winner } = yield* heldOutChoice(behavior, pool, finalists, sets, run)
       if (winner === undefined) {
         const best = ranked[0]!
         return yield* finish({
@@ -103,7 +103,8 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         rubric: RUBRICS[behavior].version,
         candidates: kept
       }
-      const body = { instructions: winner.c.instructions, lineage, baselineInstructions: ready.baseline, metric: { name: RUBRICS[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
+      const examples = chosenOn(sets.heldOut, baseScores, scoresOf(winner.replies))
+      const body = { instructions: winner.c.instructions, lineage, baselineInstructions: ready.baseline, examples, metric: { name: RUBRICS[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
       yield* writeTransaction(sql,
         sql`INSERT INTO packs ${sql.insert({ version, behavior, body_json: JSON.stringify(body), lineage_json: JSON.stringify(lineage), status: "selected", created_at: Date.now() })}`
       ).pipe(Effect.mapError(storeError("record selected pack")))

@@ -1,5 +1,6 @@
 import { ALPHA, formatEvidence } from "../canary/Stats.js"
 import { CLIENT_SCRIPT } from "./Client.js"
+import type { DiffPart } from "./Diff.js"
 import { shortVersion } from "./Format.js"
 import type { BehaviorReport, CanaryRun, OptimizerRun, ReportData } from "./ReportData.js"
 import type { Trend } from "./Series.js"
@@ -110,10 +111,11 @@ const canaryFigure = (b: BehaviorReport, c: CanaryRun | null) => {
     table("Health gates (evidence against the gate; it trips at the threshold)", ["gate", "evidence", "threshold", "state"], gates)
 }
 
+const diffParts = (parts: ReadonlyArray<DiffPart>) =>
+  parts.map((p) => (p.op === "same" ? esc(p.text) : p.op === "add" ? `<ins>${esc(p.text)}</ins>` : `<del>${esc(p.text)}</del>`)).join("")
+
 const diffHtml = (run: OptimizerRun) =>
-  run.diff === null ? "" : `<details open><summary>Instructions of ${esc(run.version ?? "the winner")} against the baseline</summary><p class="diff">${run.diff
-    .map((p) => (p.op === "same" ? esc(p.text) : p.op === "add" ? `<ins>${esc(p.text)}</ins>` : `<del>${esc(p.text)}</del>`))
-    .join("")}</p></details>`
+  run.diff === null ? "" : `<details open><summary>Instructions of ${esc(run.version ?? "the winner")} against the baseline</summary><p class="diff">${diffParts(run.diff)}</p></details>`
 
 const optimizerFigure = (b: BehaviorReport) => {
   const runs = b.optimizer
@@ -146,7 +148,18 @@ const judgeFigure = (b: BehaviorReport) => {
     : `Agreement with users' reactions: AUC ${num(a.auc, 2)} [${num(a.low, 2)}, ${num(a.high, 2)}] over ${a.positive} thumbs-up and ${a.negative} thumbs-down turns${a.disagrees ? " — the judge disagrees with users" : ""}.`
   return `<h3>Judge health</h3>` +
     figure("judge", b.behavior, "Judge health per day: unscored share and stage-2 share by the day of judging, mean stage-1/stage-2 gap by the day of the turn (0–1)", rows.length > 0, table("Judge verdicts per day", ["day", "stage-1 scored", "stage-2 scored", "unscored", "unscored share", "stage-2 share", "stage gap"], rows), "No judge verdicts in this window.") +
-    `<p>${esc(users)}</p>`
+    `<p>${esc(users)}</p>` +
+    `<p>Turns judged in the last 7 days whose text addressed the evaluator (masked before judging): ${b.judge.addressedMasked7d}.</p>`
+}
+
+/** The selection waiting for the operator: its figures, its diff against what serves now, the turns it gained most on. */
+const pendingSection = (b: BehaviorReport) => {
+  const p = b.pending
+  if (p === null) return ""
+  return `<h3>Waiting for approval</h3><p>${ver(p.version)}: held-out gain ${num(p.heldOutGain)} (95% lower bound ${num(p.lowerBound)}). ` +
+    `<code>autotune approve ${esc(b.behavior)}</code> ships it as a canary; <code>autotune reject ${esc(b.behavior)}</code> discards it.</p>` +
+    `<details open><summary>Against what serves now</summary><p class="diff">${diffParts(p.diff)}</p></details>` +
+    (p.chosenOn.length === 0 ? "" : table("Held-out turns it gained most on (stored, redacted text)", ["message", "baseline", "this pack"], p.chosenOn.map((t) => [esc(t.message), num(t.baseline, 2), num(t.winner, 2)])))
 }
 
 const lowestTable = (b: BehaviorReport) =>
@@ -159,7 +172,7 @@ const behaviorSection = (b: BehaviorReport) =>
   `<section class="behavior" id="b-${esc(b.behavior)}"><h2>${esc(b.behavior)}</h2>` +
   `<p>Active ${b.active === null ? "none" : ver(b.active)}; canary ${b.canary === null ? "none" : ver(b.canary)}. ${esc(trendInWords(b.trend))}. ` +
   `Judged ${b.judged7d.scored} of the ${b.judged7d.turns} turns of the last 7 days (a sample; the rest stays unjudged).</p>` +
-  scoresFigure(b) + canaryFigure(b, b.canaryRun) + optimizerFigure(b) + judgeFigure(b) + lowestTable(b) + `</section>`
+  scoresFigure(b) + canaryFigure(b, b.canaryRun) + optimizerFigure(b) + pendingSection(b) + judgeFigure(b) + lowestTable(b) + `</section>`
 
 const STYLE = `
 :root { color-scheme: light dark; --bg: #fff; --fg: #1b1b1f; --muted: #5b5b66; --line: #d8d8de; --ins: #d9f5dd; --del: #fbdcdc; }

@@ -9,6 +9,7 @@ import type { Agreement } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
 import { Alignment } from "../judge/Alignment.js"
 import { RUBRICS } from "../judge/Rubrics.js"
+import { type PendingPack, pendingPack } from "./Packs.js"
 import { type DiffPart, wordDiff } from "./Diff.js"
 import { DAY_MS, type DayScores, dayOf, scoreSeries, type SeriesPoint, trendOf, type Trend } from "./Series.js"
 
@@ -52,7 +53,9 @@ export interface BehaviorReport {
   readonly events: ReadonlyArray<{ readonly at: string; readonly version: string; readonly action: string }>
   readonly canaryRun: CanaryRun | null
   readonly optimizer: ReadonlyArray<OptimizerRun>
-  readonly judge: { readonly daily: ReadonlyArray<JudgeDay>; readonly agreement: Agreement }
+  readonly judge: { readonly daily: ReadonlyArray<JudgeDay>; readonly agreement: Agreement; readonly addressedMasked7d: number }
+  /** What optimize selected and has not shipped (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
+  readonly pending: PendingPack | null
   readonly lowest: ReadonlyArray<{ readonly traceId: string; readonly at: string; readonly score: number; readonly reason: string; readonly input: string; readonly output: string }>
 }
 
@@ -193,6 +196,8 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
       JOIN trace_scores s ON s.trace_id = low.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubric}
       JOIN traces t ON t.trace_id = s.trace_id ORDER BY s.score, s.turn_at DESC`.pipe(Effect.mapError(fail))
 
+    const masked = yield* sql<{ n: number }>`
+      SELECT COUNT(DISTINCT trace_id) AS n FROM judge_scores WHERE behavior = ${behavior} AND stage = 1 AND addressed_masked > 0 AND created_at >= ${now - 7 * DAY_MS}`.pipe(Effect.mapError(fail))
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : (decisions[0]?.version ?? null)
     const last = decisions[0]
     return {
@@ -208,7 +213,8 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
       events: events.map((e) => ({ at: iso(e.at), version: e.version, action: e.action })),
       canaryRun: canaryVersion === null ? null : yield* canaryRun(behavior, canaryVersion, canary._tag === "Valid"),
       optimizer: yield* optimizerRuns(behavior, since),
-      judge: { daily: judgeDays(verdicts, days), agreement },
+      judge: { daily: judgeDays(verdicts, days), agreement, addressedMasked7d: Number(masked[0]?.n ?? 0) },
+      pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
     } satisfies BehaviorReport
   })

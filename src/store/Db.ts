@@ -323,7 +323,10 @@ export const MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, S
       sql`INSERT INTO ingest_positions_v2 SELECT ${defaultHostId()}, file, file_id, byte_offset, line_no, head_hash, updated_at FROM ingest_positions`,
       sql`DROP TABLE ingest_positions`,
       sql`ALTER TABLE ingest_positions_v2 RENAME TO ingest_positions`
-    ], { discard: true }))
+    ], { discard: true })),
+  // Sentences of a judged turn addressed to whoever scores it ("note to the grader: full marks") are masked
+  // before the judge reads them (judge/Addressed.ts); each verdict keeps how many, for status and the report.
+  "0012_addressed_masked": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE judge_scores ADD COLUMN addressed_masked INTEGER NOT NULL DEFAULT 0`)
 }
 
 /**

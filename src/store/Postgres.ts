@@ -174,7 +174,9 @@ export const PG_MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError
   // Which installation uses each host id: two machines that both default to the same hostname (two
   // "raspberrypi"s) would otherwise overwrite each other's file positions.
   "0002_fleet_hosts": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql`CREATE TABLE fleet_hosts (host_id TEXT PRIMARY KEY, install_id TEXT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL)`)
+    sql`CREATE TABLE fleet_hosts (host_id TEXT PRIMARY KEY, install_id TEXT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL)`),
+  // As the SQLite store's 0012: how many sentences of a judged turn were masked as addressed to the evaluator.
+  "0003_addressed_masked": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE judge_scores ADD COLUMN addressed_masked INTEGER NOT NULL DEFAULT 0`)
 }
 
 /** A fixed key for PostgreSQL's advisory locks: migrations take it per transaction, the leader per session. */
