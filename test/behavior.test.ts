@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest"
 import { BehaviorTuner, deriveChanges, readAsDotClaw } from "../src/behavior/Behavior.js"
 import type { ConfigKey } from "../src/config/Table.js"
 import { TraceSource } from "../src/ingest/Ingest.js"
+import type { Behavior } from "../src/Domain/Behavior.js"
+import { approve } from "../src/pipeline/Approval.js"
 import { fullLayer, tempHome } from "./helpers/app.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
 import { answer, mockLlm } from "./helpers/mockLlm.js"
@@ -28,7 +30,9 @@ const setup = (lines: string, overrides: Partial<Record<ConfigKey, unknown>> = {
         return yield* (yield* BehaviorTuner).tune()
       }).pipe(Effect.provide(layer))
     )
-  return { home, tune, file: path.join(home, "behavior.json"), reports: path.join(home, "reports") }
+  const run = <A, E>(effect: Effect.Effect<A, E, never>) => Effect.runPromise(effect)
+  const approveNow = (behavior: Behavior) => run(approve(behavior).pipe(Effect.provide(layer)) as Effect.Effect<unknown, unknown, never>)
+  return { home, tune, approveNow, file: path.join(home, "behavior.json"), reports: path.join(home, "reports") }
 }
 
 describe("behavior.json under DotClaw's rules", () => {
@@ -90,5 +94,18 @@ describe("behavior.json under DotClaw's rules", () => {
     expect(dotclawAccepts(path.join(t.home, "prompts", "tool-calling.canary.json"))).toBe(true)
     expect(dotclawAccepts(path.join(t.home, "prompts", "tool-calling.json"))).toBe(true)
     expect(JSON.parse(fs.readFileSync(path.join(t.home, "prompts", "response-quality.canary.json"), "utf8")).version).toBe("keep-me")
+  })
+
+  it("under AUTOTUNE_DEPLOY_APPROVAL=manual its packs wait for a person too, then ship at their share", async () => {
+    let lines = ""
+    for (let i = 0; i < 30; i++) lines += recent(i, { toolFailure: true })
+    const t = setup(lines, { behaviorPromptPacks: true, behaviorCanaryPercent: 20, deployApproval: "manual" })
+    const result = await t.tune()
+    expect("packs" in result && result.packs).toMatchObject({ "tool-calling": expect.stringContaining("waits for `autotune approve tool-calling`") })
+    const canaryFile = path.join(t.home, "prompts", "tool-calling.canary.json")
+    expect(fs.existsSync(canaryFile)).toBe(false)
+    await t.approveNow("tool-calling")
+    expect(dotclawAccepts(canaryFile)).toBe(true)
+    expect(JSON.parse(fs.readFileSync(canaryFile, "utf8")).metadata.canaryPercent).toBe(20)
   })
 })

@@ -55,6 +55,11 @@ describe("a world where every model believes what it reads", () => {
     const outcome = behaviors[B]!
     expect(outcome.outcome).toBe("selected")
     expect(selected(t.home)).toEqual([HONEST])
+    // Nothing stored as a pack, in any status, carries the planted order or the claim.
+    const db = new Database(path.join(t.home, "autotune.db"), { readonly: true })
+    const bodies = (db.prepare("SELECT body_json FROM packs").all() as Array<{ body_json: string }>).map((r) => JSON.parse(r.body_json).instructions as string)
+    db.close()
+    expect(bodies.filter((b) => /helix|criterion/i.test(b))).toEqual([])
     if (outcome.outcome === "skipped") return
     expect(outcome.dropped["copied from conversation text"]).toBeGreaterThanOrEqual(3)
     expect(outcome.dropped["addresses the judge"]).toBeGreaterThanOrEqual(1)

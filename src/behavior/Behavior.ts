@@ -8,11 +8,12 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../config/Config.js"
-import { storeError } from "../store/Db.js"
+import { storeError, writeTransaction } from "../store/Db.js"
 import { jsonArrayLength } from "../store/Dialect.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "../canary/Deployer.js"
+import { newVersion } from "../canary/Versions.js"
 import { Alignment } from "../judge/Alignment.js"
 import { writeFileAtomic } from "../store/Files.js"
 import { Judge } from "../judge/Judge.js"
@@ -172,12 +173,28 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
           }
           const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
           const base = active._tag === "Valid" ? active.pack.instructions : DEFAULT_INSTRUCTIONS[behavior]
+          // Under AUTOTUNE_DEPLOY_APPROVAL=manual a pack waits for a person like the optimizer's (pipeline/Approval.ts).
+          if (config.deployApproval === "manual") {
+            proposals[behavior] = yield* awaitApproval(behavior, `${base}\n\n${hint}`, base, { source: "behavior-tuner", changes })
+            continue
+          }
           const result = yield* deployer
             .deploy(behavior, { instructions: `${base}\n\n${hint}`, lineage: { source: "behavior-tuner", changes } }, { instructions: base }, undefined, config.behaviorCanaryPercent)
             .pipe(Effect.map((r) => `${r.version} out as ${r.as}`), Effect.catchTag("DeployRejected", (e) => Effect.succeed(`skipped: ${e.detail}`)))
           proposals[behavior] = result
         }
         return proposals
+      })
+
+    /** A behavior pack recorded as selected, as the optimizer's are: `autotune approve` ships it at its share. */
+    const awaitApproval = (behavior: Behavior, instructions: string, baselineInstructions: string, lineage: Record<string, unknown>) =>
+      Effect.gen(function* () {
+        const version = newVersion()
+        const body = { instructions, lineage, baselineInstructions, canaryPercent: config.behaviorCanaryPercent }
+        yield* writeTransaction(sql, sql`INSERT INTO packs ${sql.insert({ version, behavior, body_json: JSON.stringify(body), lineage_json: JSON.stringify(lineage), status: "selected", created_at: Date.now() })}`).pipe(
+          Effect.mapError(storeError("record a behavior pack for approval"))
+        )
+        return `${version} waits for \`autotune approve ${behavior}\``
       })
 
     const tune = Effect.fn("BehaviorTuner.tune")(function* () {

@@ -135,7 +135,8 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       SELECT version, behavior, body_json AS "bodyJson" FROM packs WHERE status = 'selected' ORDER BY created_at`.pipe(
       Effect.map((rows) =>
         rows.map((r) => {
-          const body = JSON.parse(r.bodyJson) as { instructions: string; lineage: Record<string, unknown>; baselineInstructions: string; metric: { name: string; model: string; score: number } }
+          // A behavior pack (behavior/Behavior.ts, under manual approval) has no metric and carries its share.
+          const body = JSON.parse(r.bodyJson) as { instructions: string; lineage: Record<string, unknown>; baselineInstructions: string; metric?: { name: string; model: string; score: number }; canaryPercent?: number }
           return { version: r.version, behavior: r.behavior, ...body }
         })
       ),

@@ -22,7 +22,9 @@ const pendingOf = (behavior: Behavior) =>
 export const approve = (behavior: Behavior) =>
   Effect.gen(function* () {
     const s = yield* pendingOf(behavior)
-    const deployed = yield* (yield* Deployer).deploy(s.behavior, { instructions: s.instructions, lineage: { ...s.lineage, approvedBy: "operator" }, metric: s.metric }, { instructions: s.baselineInstructions }, s.version)
+    // A behavior pack keeps the share it was proposed at (AUTOTUNE_BEHAVIOR_CANARY_PERCENT); the optimizer's go at AUTOTUNE_CANARY_FRACTION.
+    const metric = s.metric === undefined ? {} : { metric: s.metric }
+    const deployed = yield* (yield* Deployer).deploy(s.behavior, { instructions: s.instructions, lineage: { ...s.lineage, approvedBy: "operator" }, ...metric }, { instructions: s.baselineInstructions }, s.version, s.canaryPercent)
     return { behavior, approved: s.version, ...deployed }
   })
 

@@ -60,7 +60,7 @@ export const deployStage = Effect.gen(function* () {
   const pending = config.deployApproval === "manual" ? selections.map((s) => ({ behavior: s.behavior, version: s.version })) : []
   for (const s of config.deployApproval === "manual" ? [] : selections) {
     deployed[s.behavior] = yield* deployer
-      .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, metric: s.metric }, { instructions: s.baselineInstructions }, s.version)
+      .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, ...(s.metric === undefined ? {} : { metric: s.metric }) }, { instructions: s.baselineInstructions }, s.version, s.canaryPercent)
       .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail })))
   }
   const { decisions } = yield* monitor.checkAll()
