@@ -1,5 +1,6 @@
 import { ALPHA, formatEvidence } from "../canary/Stats.js"
 import { CLIENT_SCRIPT } from "./Client.js"
+import { droppedByRule } from "../optimize/Search.js"
 import type { DiffPart } from "./Diff.js"
 import { shortVersion } from "./Format.js"
 import type { BehaviorReport, CanaryRun, OptimizerRun, ReportData } from "./ReportData.js"
@@ -128,7 +129,8 @@ const optimizerFigure = (b: BehaviorReport) => {
     r.baseline === null ? "–" : `${num(r.baseline.mean)} (n ${r.baseline.n})`,
     r.rounds === null ? "1" : `${r.rounds.count} (stopped at ${esc(r.rounds.stopped)})`,
     r.heldOut.map((h) => `${esc(h.label)}: ${num(h.mean)}, gain ${num(h.meanDiff)} (95% lower bound ${num(h.lowerBound)})`).join("<br>") || "–",
-    esc(r.linted.join("; ") || "none"),
+    // Per rule with its count, then each reason with the words it found.
+    r.linted.length === 0 ? "none" : `${esc(Object.entries(droppedByRule(r.linted)).map(([rule, n]) => `${rule} ×${n}`).join(", "))}<br><small>${esc(r.linted.join("; "))}</small>`,
     r.calls === null ? "–" : String(r.calls),
     r.costUsd === null ? "–" : usd(r.costUsd),
     esc(r.version ?? r.why ?? "")
