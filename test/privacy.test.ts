@@ -4,6 +4,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { FAMILIES } from "./helpers/privacyFamilies.js"
 import { HELD_OUT } from "./helpers/privacyHeldOut.js"
+import { HELD_OUT_2 } from "./helpers/privacyHeldOut2.js"
 import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
 import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
 import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
@@ -157,5 +158,15 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
     // getting worse. The recall target is not met here.
     expect(score.falsePositiveRate).toBeLessThanOrEqual(0.03)
     expect(score.recall).toBeGreaterThanOrEqual(0.94)
+  })
+
+  it("the second held-out part (privacyHeldOut2.ts, written after the first was spent): reported, never tuned on", () => {
+    const score = scoreCorpus(HELD_OUT_2, (t) => redactText(t))
+    report("second held-out part", score)
+    // First measured 2026-12-06, before any rule was changed for it: recall 0.870, false positives 0.059 (23
+    // secrets, 17 other texts). The targets (0.98 / 0.03) are not met on unseen text; the bounds keep it from
+    // getting worse while the rules are improved on tuning examples only.
+    expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 17)
+    expect(score.recall).toBeGreaterThanOrEqual(20 / 23)
   })
 })
