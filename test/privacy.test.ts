@@ -164,10 +164,10 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
     const score = scoreCorpus(HELD_OUT_2, (t) => redactText(t))
     report("second held-out part", score)
     // First measured 2026-12-06, before any rule was changed for it: recall 0.870, false positives 0.059 (23
-    // secrets, 17 other texts). The targets (0.98 / 0.03) are not met on unseen text; the bounds keep it from
-    // getting worse while the rules are improved on tuning examples only.
+    // secrets, 17 other texts). After a second round of tuning examples (privacyFamilies.ts, rule set 4): 0.913 /
+    // 0.059. The targets (0.98 / 0.03) are not met on unseen text; the bounds keep it from getting worse.
     // Rates are sums of per-sample shares: compared with a margin well under one sample.
     expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 17 + 1e-9)
-    expect(score.recall).toBeGreaterThanOrEqual(20 / 23 - 1e-9)
+    expect(score.recall).toBeGreaterThanOrEqual(21 / 23 - 1e-9)
   })
 })

@@ -12,9 +12,10 @@ import { mark, RULE_GROUPS, RULES, SECRET_KEY, secretValue } from "./Rules.js"
  * what it finds. 0 means "stored without redaction" (AUTOTUNE_REDACT=0); 1 is autotune 2.0's first set;
  * 3 cuts runs of over LONG_RUN_CHARS characters and values nested deeper than MAX_DEPTH, is linear on any
  * input, and takes the families of issue 25 (command-line and run-together env passwords, camelCase keys,
- * more prose, bot tokens in URLs, contact lists; public keys, integrity hashes, placeholders and logins kept).
+ * more prose, bot tokens in URLs, contact lists; public keys, integrity hashes, placeholders and logins kept);
+ * 4 takes htpasswd's password on the command line and more prose ("is going to be", "the passcode, btw, is").
  */
-export const REDACTION_VERSION = 3
+export const REDACTION_VERSION = 4
 
 /** The version a row stored now records: the current rule set, or 0 when redaction is off. */
 export const storedVersion = (redact: boolean): number => (redact ? REDACTION_VERSION : 0)

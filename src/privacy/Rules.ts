@@ -260,7 +260,7 @@ const proseSecret: Rule = {
   name: "prose_password",
   hint: (t) => /pass|pw|pin|code|key|senha|contrase|kennwort/i.test(t),
   pattern: new RegExp(
-    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at)\\s+(?:the\\s+|my\\s+|our\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?(?:\\s+(?:i|we|you|they|he|she)\\s+(?:use|used|picked|chose|set|have|got|made|gave you|sent you))?\\s*(?:is|was|are|ist|est|es|é|=|:|->|will be|should be|it's|is now|is still|now is|became|becomes|reads|lautet|war|['\u2019]s|(?:changed |set |is set |was set )?to)\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
+    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at)\\s+(?:the\\s+|my\\s+|our\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?(?:\\s+(?:i|we|you|they|he|she)\\s+(?:use|used|picked|chose|set|have|got|made|gave you|sent you))?(?:,\\s*(?:by the way|btw|fyi|again|though|for the record|for now)\\s*,)?\\s*(?:is going to be|is gonna be|will become|is|was|are|ist|est|es|é|=|:|->|will be|should be|it's|is now|is still|now is|became|becomes|reads|lautet|war|['\u2019]s|(?:changed |set |is set |was set )?to)\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
     "gi"
   ),
   replace: (match, prefix, quote, value) => {
@@ -438,6 +438,13 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
         (f === "-a" && /\bredis-cli\b/.test(command))
       return means ? `${flag}${quote}${mark("password")}${quote}` : match
     }
+  },
+  {
+    // htpasswd -b[c] FILE USER PASSWORD: the password is the third word after the flags (-b means "on the command line").
+    name: "cli_htpasswd",
+    hint: has("htpasswd"),
+    pattern: /((?<![\w-])htpasswd((?:[ \t]+-[A-Za-z]+)+)[ \t]+[^\s-]\S*[ \t]+[^\s-]\S*[ \t]+)(["']?)([^\s"']{3,})/g,
+    replace: (match, prefix, flags, quote, value) => (/b/.test(flags ?? "") && !isPlaceholder(value ?? "") ? `${prefix}${quote}${mark("password")}${quote}` : match)
   },
   {
     // <password>x</password> in XML configs and SOAP bodies.

@@ -118,5 +118,41 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     ["João — 912 345 678", "912 345 678"],
     ["plumber Klaus, 0151 23456789", "0151 23456789"],
     ["Claire: 06 45 67 89 01", "06 45 67 89 01"]
+  ]),
+  // Second round of tuning examples (2026-12-06), written fresh, not from either held-out set.
+  ...keep("ssh_public_key", ["ssh-keygen -y -f ~/.ssh/id_ed25519 > id_ed25519.pub"]),
+  ...keep("package_integrity", ["sha1sum: 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12  release.tar.gz"]),
+  ...keep("password_as_identifier", ["the password field must not be empty", "PASSWORD_MIN_LENGTH=12", "password reset link expires in 24 hours"]),
+  ...keep("placeholder_url_credentials", ["curl -u $USER:$TOKEN https://api.example.com", "postgres://app:${DB_PASSWORD}@db:5432/app"]),
+  ...keep("ssh_remote_in_command", ["git push git@github.com:owner/repo.git main"]),
+  ...keep("ui_password_path", ["Settings > Passwords > AutoFill Passwords"]),
+  ...find("cli_password_flag", [
+    ["mysql --user=app --password=Saturn4412 shop", "Saturn4412"],
+    ["curl --user bob:Marble7739 https://api.example.com", "Marble7739"],
+    ["wget --password=Anchor6621 ftp://files.example.com/x.zip", "Anchor6621"],
+    ["docker login --password Raven4451 -u ci registry.io", "Raven4451"],
+    ["htpasswd -bc /etc/nginx/.htpasswd admin Pluto8834", "Pluto8834"]
+  ]),
+  ...find("env_password_before_command", [
+    ["SPRING_DATASOURCE_PASSWORD=Comet2291 java -jar app.jar", "Comet2291"],
+    ["env DB_PASSWORD=Velvet6653 node server.js", "Velvet6653"],
+    ['POSTGRES_PASSWORD="Ivory5548" docker compose up', "Ivory5548"]
+  ]),
+  ...find("json_short_password_key", [
+    ['{"pwd":"Harvest3317"}', "Harvest3317"],
+    ["{'admin_pass': 'Beacon7723'}", "Beacon7723"],
+    ['{"rootPassword": "Summit4465"}', "Summit4465"]
+  ]),
+  ...find("password_in_prose_other_verbs", [
+    ["the password is going to be Copper9913", "Copper9913"],
+    ["I'll use Granite4478 as my password", "Granite4478"],
+    ["new wifi password: Orchid2256", "Orchid2256"],
+    ["the passcode, by the way, is Lagoon3346", "Lagoon3346"]
+  ]),
+  ...find("bot_token_in_url", [["https://api.telegram.org/bot8123456780:AAFq1Wv2Eb3Rn4Tm5Yk6Ul7Ij8Oh9Pg0Fd1S/getChat", "8123456780:AAFq1Wv2Eb3Rn4Tm5Yk6Ul7Ij8Oh9Pg0Fd1S"]]),
+  ...find("phone_in_contact_list", [
+    ["Plumber – 0161 496 0753", "0161 496 0753"],
+    ["* Rosa 622 118 904", "622 118 904"],
+    ["Zahnarzt: 089 2345 6789", "089 2345 6789"]
   ])
 ]
