@@ -329,6 +329,9 @@ export const MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, S
   "0012_addressed_masked": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE judge_scores ADD COLUMN addressed_masked INTEGER NOT NULL DEFAULT 0`)
 }
 
+/** The newest migration's number: a store that reports less has not been migrated yet. */
+const LATEST_MIGRATION = Math.max(...Object.keys(MIGRATIONS).map((name) => Number(name.slice(0, 4))))
+
 /**
  * score_daily follows trace_scores: a row that arrives adds itself, one that leaves takes itself out. An
  * INSERT OR REPLACE removes the old row without firing delete triggers (recursive_triggers is off), so a
@@ -428,9 +431,19 @@ export const makeDbLayer = (filename: string, home?: string) => {
   // @effect/sql's migrator treats any failure to claim a migration (SQLITE_BUSY included) as "another process
   // is migrating" and carries on before that process has committed: two first runs side by side would then
   // query tables that do not exist yet. A lock file beside the database makes the second one wait instead.
-  const migrated = Layer.effectDiscard(
-    withRunLock(`${filename}.migrate.lock`, SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(MIGRATIONS) }), "2 minutes")
-  ).pipe(
+  // It also returns quietly when the claim fails because the other process merely holds the write lock for a
+  // moment (its WAL switch, its first ingest batch): then nothing ran. So the store itself is asked whether every
+  // migration is there, and a store still behind is retried like a busy one (seen: 1 run in 10 of two first
+  // `ingest`s side by side failed with "no such table: ingest_positions").
+  const migrate = Effect.gen(function* () {
+    yield* SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(MIGRATIONS) })
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ id: number | null }>`SELECT MAX(migration_id) AS id FROM effect_sql_migrations`
+    if (Number(row?.id ?? 0) < LATEST_MIGRATION) {
+      return yield* new SqlError.SqlError({ cause: { code: "SQLITE_BUSY" }, message: `the store is at migration ${row?.id ?? 0} of ${LATEST_MIGRATION}: another process holds it` })
+    }
+  })
+  const migrated = Layer.effectDiscard(withRunLock(`${filename}.migrate.lock`, migrate, "2 minutes")).pipe(
     Layer.provide(NodeContext.layer),
     Layer.retry(openRetry)
   )
