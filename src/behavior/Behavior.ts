@@ -8,11 +8,12 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../config/Config.js"
-import { storeError, writeTransaction } from "../store/Db.js"
+import { storeError } from "../store/Db.js"
 import { jsonArrayLength } from "../store/Dialect.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "../canary/Deployer.js"
+import { recordSelection } from "../canary/PackStore.js"
 import { newVersion } from "../canary/Versions.js"
 import { Alignment } from "../judge/Alignment.js"
 import { writeFileAtomic } from "../store/Files.js"
@@ -191,9 +192,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       Effect.gen(function* () {
         const version = newVersion()
         const body = { instructions, lineage, baselineInstructions, canaryPercent: config.behaviorCanaryPercent }
-        yield* writeTransaction(sql, sql`INSERT INTO packs ${sql.insert({ version, behavior, body_json: JSON.stringify(body), lineage_json: JSON.stringify(lineage), status: "selected", created_at: Date.now() })}`).pipe(
-          Effect.mapError(storeError("record a behavior pack for approval"))
-        )
+        yield* recordSelection(sql, { version, behavior, body, lineage })
         return `${version} waits for \`autotune approve ${behavior}\``
       })
 

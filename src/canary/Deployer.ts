@@ -144,6 +144,12 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       return changed
     })
 
-    return { deploy, promote, removeCanary, rollback, history, canaryStartedAt, syncFromStore } as const
+    /** A selection the operator rejected (`autotune reject`): never shipped, kept on record with why. */
+    const discard = Effect.fn("Deployer.discard")(function* (behavior: Behavior, version: string, why: Record<string, unknown>) {
+      yield* setStatus(version, "rejected")
+      yield* record(behavior, version, "rejected", why)
+    })
+
+    return { deploy, promote, removeCanary, rollback, discard, history, canaryStartedAt, syncFromStore } as const
   })
 }) {}

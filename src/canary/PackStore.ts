@@ -15,6 +15,15 @@ import { type NewPack, newVersion, packName } from "./Versions.js"
 
 const encodePack = Schema.encodeSync(PromptPack)
 
+/**
+ * A pack chosen but not shipped (the optimizer's winner, or behavior tuning's pack under manual approval):
+ * `deploy` or `autotune approve` ships it, `autotune reject` discards it.
+ */
+export const recordSelection = (sql: SqlClient.SqlClient, selection: { readonly version: string; readonly behavior: Behavior; readonly body: Record<string, unknown>; readonly lineage: Record<string, unknown> }) =>
+  writeTransaction(sql,
+    sql`INSERT INTO packs ${sql.insert({ version: selection.version, behavior: selection.behavior, body_json: JSON.stringify(selection.body), lineage_json: JSON.stringify(selection.lineage), status: "selected", created_at: Date.now() })}`
+  ).pipe(Effect.mapError(storeError("record the selected pack")))
+
 export const makePackStore = ({ sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig }) => {
   /** Writes a pack after checking it against DotClaw's own rules, atomically. */
   const writePack = (file: string, behavior: Behavior, pack: PromptPack) =>

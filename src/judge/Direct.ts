@@ -74,7 +74,7 @@ export const makeDirect = ({ runner, config }: JudgeDeps, { store }: ReturnType<
         ? yield* verdict(rubric, trace, config.judgeStage2Model, `judge:${rubric.behavior}:2`).pipe(Effect.option)
         : undefined
       const secondVerdict = second?._tag === "Some" ? second.value : undefined
-      yield* store(rubric, row, first, secondVerdict)
+      yield* store(rubric, row, first, secondVerdict, trace.masked ?? 0)
       const final = secondVerdict?.status === "scored" ? secondVerdict : first
       const need = row.need
       if (final.status !== "scored") return { kind: "unscored", canary, need } satisfies Outcome as Outcome

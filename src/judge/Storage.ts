@@ -3,15 +3,15 @@ import { Effect } from "effect"
 import { redactIf, storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 import { upsert } from "../store/Dialect.js"
-import { judgeTraceOf, type Rubric } from "./Rubrics.js"
+import type { Rubric } from "./Rubrics.js"
 import type { JudgeDeps, Row, Verdict } from "./Work.js"
 
 export const makeStorage = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">) => {
-  const store = (rubric: Rubric, turn: Row, first: Verdict, second: Verdict | undefined) =>
+  /** `masked`: sentences masked as addressed to the evaluator in the turn the judge read (Addressed.ts). */
+  const store = (rubric: Rubric, turn: Row, first: Verdict, second: Verdict | undefined, masked: number) =>
     writeTransaction(sql,
       Effect.gen(function* () {
         const now = Date.now()
-        const masked = judgeTraceOf(turn).masked ?? 0
         const row = (stage: number, model: string, v: Verdict) => ({
           trace_id: turn.traceId,
           behavior: rubric.behavior,

@@ -9,6 +9,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
+import { recordSelection } from "../canary/PackStore.js"
 import { newVersion } from "../canary/Versions.js"
 import { Judge } from "../judge/Judge.js"
 import { RUBRICS } from "../judge/Rubrics.js"
@@ -105,9 +106,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       }
       const examples = chosenOn(sets.heldOut, baseScores, scoresOf(winner.replies))
       const body = { instructions: winner.c.instructions, lineage, baselineInstructions: ready.baseline, examples, metric: { name: RUBRICS[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
-      yield* writeTransaction(sql,
-        sql`INSERT INTO packs ${sql.insert({ version, behavior, body_json: JSON.stringify(body), lineage_json: JSON.stringify(lineage), status: "selected", created_at: Date.now() })}`
-      ).pipe(Effect.mapError(storeError("record selected pack")))
+      yield* recordSelection(sql, { version, behavior, body, lineage })
       return yield* finish({
         outcome: "selected",
         version,

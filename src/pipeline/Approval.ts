@@ -3,12 +3,10 @@
  * it, which ships it as a canary, or rejects it, which discards it for good: neither it nor a near-duplicate is
  * proposed again (optimize/Search.ts). Under `auto` (1.1's behavior) `deploy` ships selections itself.
  */
-import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { DeployRejected, Deployer } from "../canary/Deployer.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { Optimizer } from "../optimize/Optimize.js"
-import { storeError, writeTransaction } from "../store/Db.js"
 
 /** The selection waiting for a behavior, or a DeployRejected that says there is none. */
 const pendingOf = (behavior: Behavior) =>
@@ -32,13 +30,6 @@ export const approve = (behavior: Behavior) =>
 export const reject = (behavior: Behavior, reason: string | undefined) =>
   Effect.gen(function* () {
     const s = yield* pendingOf(behavior)
-    const sql = yield* SqlClient.SqlClient
-    yield* writeTransaction(
-      sql,
-      Effect.zipRight(
-        sql`UPDATE packs SET status = 'rejected' WHERE version = ${s.version}`,
-        sql`INSERT INTO deployments ${sql.insert({ behavior, version: s.version, action: "rejected", detail_json: JSON.stringify({ by: "operator", reason: reason ?? null }), created_at: Date.now() })}`
-      )
-    ).pipe(Effect.mapError(storeError("record the rejection")))
+    yield* (yield* Deployer).discard(behavior, s.version, { by: "operator", reason: reason ?? null })
     return { behavior, rejected: s.version, reason: reason ?? null }
   })
