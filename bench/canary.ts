@@ -1,20 +1,26 @@
 /**
- * npm run bench:canary [-- --runs=10000]
+ * npm run bench:canary [-- --runs=10000 --ramp-runs=2000 --lag-runs=500]
  * Seeded Monte Carlo of the canary decision (shared/canary-statistics.md), through the monitor's real
  * decision code (src/canary/Stats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
  * original autotune.
- * Each run: hourly looks until a decision or 1,000 canary samples (AUTOTUNE_CANARY_MAX_SAMPLES).
+ * Fixed-split cells: hourly looks until a decision or 1,000 canary samples (AUTOTUNE_CANARY_MAX_SAMPLES).
+ * Ramped cells: a canary's life at 24, 48, 96 and 1,000 turns a day (a personal agent's day: quiet at night),
+ * its share stepped by the monitor's own rule (src/canary/Ramp.ts, the default steps) through src/canary/Simulate.ts,
+ * with every distribution's drift and judge noise, until a decision or its 14 days; and the same with the judge
+ * behind (scores arriving up to a day late, out of order).
  */
 import * as os from "node:os"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
 import { CanaryProcess, naiveDecide, type Sample, type Thresholds } from "../src/canary/Stats.js"
+import { type Plan, simulate, type World } from "../src/canary/Simulate.js"
 import { arg, machine } from "./util.js"
 
 type Dist = "likert" | "beta" | "bimodal" | "passfail"
 interface Cell {
   readonly dist: Dist
   readonly lift: number
-  readonly split: readonly [number, number] | "sparse"
+  /** A fixed split of each hour's turns, sparse hours, or a ramped canary at this many turns a day. */
+  readonly split: readonly [number, number] | "sparse" | { readonly perDay: number; readonly lag: boolean }
   readonly drift: boolean
 }
 interface CellResult {
@@ -107,8 +113,9 @@ const runOnce = (cell: Cell, seed: number) => {
   }
   for (let hour = 0; ; hour++) {
     if (cell.drift && hour % 24 === 0) drift = (r() * 2 - 1) * 0.1
-    const canaryThisHour = cell.split === "sparse" ? Math.floor(r() * 4) : cell.split[0]
-    const activeThisHour = cell.split === "sparse" ? 9 * Math.floor(r() * 4) + 3 : cell.split[1]
+    const split = cell.split as readonly [number, number] | "sparse"
+    const canaryThisHour = split === "sparse" ? Math.floor(r() * 4) : split[0]
+    const activeThisHour = split === "sparse" ? 9 * Math.floor(r() * 4) + 3 : split[1]
     const batch: Array<{ s: Sample; arm: "canary" | "active" }> = []
     for (let i = 0; i < canaryThisHour; i++) batch.push({ s: sample(hour * HOUR + r() * HOUR, cell.lift), arm: "canary" })
     for (let i = 0; i < activeThisHour; i++) batch.push({ s: sample(hour * HOUR + r() * HOUR, 0), arm: "active" })
@@ -134,6 +141,35 @@ const runOnce = (cell: Cell, seed: number) => {
   }
 }
 
+/** The default plan (config/Table.ts): 10% stepping to 50% after 5 canary turns, 6 pairs, a look an hour, 14 days. */
+const RAMP_PLAN: Plan = { thresholds: { ...THRESHOLDS, maxAgeMs: 14 * 86_400_000 }, start: 0.1, steps: [0.1, 0.5], stepMinTurns: 5, pairs: 6, lookHours: 1 }
+
+/** One ramped life: the distribution's scores with a daily drift shared by both arms and judge noise, 4% errors in both. */
+const rampOnce = (cell: Cell & { readonly split: { readonly perDay: number; readonly lag: boolean } }, seed: number) => {
+  const r = rng(seed ^ 0x5bd1e995)
+  const drifts: Array<number> = []
+  const world: World = {
+    turnsPerDay: cell.split.perDay,
+    turn: (rr, isCanary, hour) => {
+      const day = Math.floor(hour / 24)
+      while (drifts.length <= day) drifts.push(cell.drift ? (r() * 2 - 1) * 0.1 : 0)
+      const base = clip(draw(rr, cell.dist) + drifts[day]!)
+      return {
+        score: clip(lifted(base, isCanary ? cell.lift : 0, MEANS[cell.dist]) + 0.1 * normal(rr)),
+        error: rr() < 0.04,
+        toolFailure: rr() < 0.6 ? (rr() < 0.08 ? 1 : 0) : null
+      }
+    },
+    ...(cell.split.lag ? { lagHours: (rr: Rng) => rr() * 24 } : {})
+  }
+  // With the judge behind, the monitor rebuilds its decision from the store at each look: every third hour here.
+  const life = simulate(world, cell.split.lag ? { ...RAMP_PLAN, lookHours: 3 } : RAMP_PLAN, seed)
+  return { action: life.action, samples: life.canaryTurns, naive: undefined }
+}
+
+const isRamped = (c: Cell) => typeof c.split === "object" && "perDay" in c.split
+const isLagged = (c: Cell) => typeof c.split === "object" && "perDay" in c.split && c.split.lag
+
 const runCell = (cell: Cell, runs: number, seedBase: number): CellResult => {
   let promoted = 0
   let rolledBack = 0
@@ -141,7 +177,8 @@ const runCell = (cell: Cell, runs: number, seedBase: number): CellResult => {
   let naiveRolledBack = 0
   const samplesToPromote: Array<number> = []
   for (let i = 0; i < runs; i++) {
-    const result = runOnce(cell, seedBase + i * 7919)
+    const split = cell.split
+    const result = typeof split === "object" && "perDay" in split ? rampOnce({ ...cell, split }, seedBase + i * 7919) : runOnce(cell, seedBase + i * 7919)
     if (result.action === "promote") {
       promoted++
       samplesToPromote.push(result.samples)
@@ -152,7 +189,9 @@ const runCell = (cell: Cell, runs: number, seedBase: number): CellResult => {
   return { cell, runs, promoted, rolledBack, naivePromoted, naiveRolledBack, samplesToPromote }
 }
 
-const cellName = (c: Cell) => `${c.dist}, lift ${c.lift >= 0 ? "+" : ""}${c.lift.toFixed(2)}, ${c.split === "sparse" ? "sparse 0-3/h" : `${c.split[0]}/${c.split[1]}`}${c.drift ? ", drift" : ""}`
+const splitName = (s: Cell["split"]) =>
+  s === "sparse" ? "sparse 0-3/h" : "perDay" in s ? `ramped at ${s.perDay.toLocaleString("en-US")}/day${s.lag ? ", judge behind" : ""}` : `${s[0]}/${s[1]}`
+const cellName = (c: Cell) => `${c.dist}, lift ${c.lift >= 0 ? "+" : ""}${c.lift.toFixed(2)}, ${splitName(c.split)}${c.drift ? ", drift" : ""}`
 
 /** Wilson 95% interval for k successes in n. */
 const wilson = (k: number, n: number) => {
@@ -180,21 +219,25 @@ const cells = (): Array<Cell> => {
   for (const dist of dists) for (const split of [[5, 95], [50, 50]] as const) for (const lift of [0, 0.1]) out.push({ dist, lift, split, drift: false })
   for (const dist of dists) for (const lift of [0, 0.1]) out.push({ dist, lift, split: "sparse", drift: false })
   for (const dist of dists) for (const lift of [0, 0.1]) out.push({ dist, lift, split: [10, 90], drift: true })
+  for (const dist of dists) for (const perDay of [24, 48, 96, 1000]) for (const lift of [0, 0.1]) out.push({ dist, lift, split: { perDay, lag: false }, drift: true })
+  for (const dist of dists) for (const perDay of [48, 1000]) for (const lift of [0, 0.1]) out.push({ dist, lift, split: { perDay, lag: true }, drift: true })
   return out
 }
 
 if (isMainThread) {
   const runs = arg("runs", 10_000)
+  const rampRuns = arg("ramp-runs", 2000)
+  const lagRuns = arg("lag-runs", 500)
   const workers = Math.max(1, Math.min(os.cpus().length, 8))
   const all = cells()
   const started = Date.now()
-  console.log(`bench:canary: ${all.length} cells x ${runs} runs, ${workers} worker(s); machine: ${machine()}`)
+  console.log(`bench:canary: ${all.length} cells: ${runs} runs a fixed-split cell, ${rampRuns} a ramped cell, ${lagRuns} with the judge behind; ${workers} worker(s); machine: ${machine()}`)
   const results: Array<CellResult> = []
   await Promise.all(
     Array.from({ length: workers }, (_, w) =>
       new Promise<void>((resolve, reject) => {
         const mine = all.map((cell, i) => ({ cell, i })).filter(({ i }) => i % workers === w)
-        const worker = new Worker(new URL(import.meta.url), { workerData: { cells: mine, runs } })
+        const worker = new Worker(new URL(import.meta.url), { workerData: { cells: mine, runs, rampRuns, lagRuns } })
         worker.on("message", (r: CellResult) => results.push(r))
         worker.on("error", reject)
         worker.on("exit", () => resolve())
@@ -214,13 +257,13 @@ if (isMainThread) {
     }
     if (r.cell.lift > 0) worstFalseRollback = Math.max(worstFalseRollback, wilson(r.rolledBack, r.runs)[1])
     console.log(
-      `| ${cellName(r.cell)} | ${rate(r.promoted, r.runs)} | ${rate(r.rolledBack, r.runs)} | ${r.samplesToPromote.length === 0 ? "-" : `${quantile(r.samplesToPromote, 0.5)} / ${quantile(r.samplesToPromote, 0.9)}`} | ${rate(r.naivePromoted, r.runs)} | ${rate(r.naiveRolledBack, r.runs)} |`
+      `| ${cellName(r.cell)} | ${rate(r.promoted, r.runs)} | ${rate(r.rolledBack, r.runs)} | ${r.samplesToPromote.length === 0 ? "-" : `${quantile(r.samplesToPromote, 0.5)} / ${quantile(r.samplesToPromote, 0.9)}`} | ${isRamped(r.cell) ? "–" : rate(r.naivePromoted, r.runs)} | ${isRamped(r.cell) ? "–" : rate(r.naiveRolledBack, r.runs)} |`
     )
   }
   console.log(`\nworst upper 95% bound: false promotion ${pct(worstFalsePromote)}, false rollback ${pct(worstFalseRollback)} (both must be <= 5%)`)
   console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`)
   if (worstFalsePromote > 0.05 || worstFalseRollback > 0.05) process.exitCode = 1
 } else {
-  const { cells: mine, runs } = workerData as { cells: Array<{ cell: Cell; i: number }>; runs: number }
-  for (const { cell, i } of mine) parentPort!.postMessage(runCell(cell, runs, 1_000_003 * (i + 1)))
+  const { cells: mine, runs, rampRuns, lagRuns } = workerData as { cells: Array<{ cell: Cell; i: number }>; runs: number; rampRuns: number; lagRuns: number }
+  for (const { cell, i } of mine) parentPort!.postMessage(runCell(cell, isLagged(cell) ? lagRuns : isRamped(cell) ? rampRuns : runs, 1_000_003 * (i + 1)))
 }

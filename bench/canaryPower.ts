@@ -12,31 +12,12 @@
  * samples to promote.
  */
 import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/canary/Stats.js"
+import { likert, type Plan, rng, simulate, type World } from "../src/canary/Simulate.js"
 import { arg, machine } from "./util.js"
 
 const RUNS = arg("runs", 2000)
 const LAG_RUNS = arg("lag-runs", 400)
-const LIKERT = [0.04, 0.06, 0.15, 0.37, 0.38]
-
-const rng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-
-/** A Likert score; with a lift, a turn below 1 moves up one level with the probability that adds `lift` to the mean. */
-const likert = (r: () => number, lift: number) => {
-  let u = r()
-  let s = 1
-  for (let i = 0; i < 5; i++) {
-    if ((u -= LIKERT[i]!) < 0) {
-      s = i / 4
-      break
-    }
-  }
-  return s < 1 && r() < lift / (0.25 * (1 - LIKERT[4]!)) ? s + 0.25 : s
-}
+const LOW_RUNS = arg("low-runs", 1500)
 
 const thresholds = (maxSamples: number): Thresholds => ({
   minImprovement: 0.02, minSamples: 20, maxSamples, maxAgeMs: 60 * 86_400_000, healthWindowMs: 86_400_000,
@@ -96,10 +77,11 @@ const upper = (k: number, n: number) => {
 }
 
 const SIZING_ONLY = process.argv.includes("--sizing-only")
+const LOW_ONLY = process.argv.includes("--low-traffic-only")
 console.log(`bench:canary-power: ${RUNS} runs a cell in order, ${LAG_RUNS} with the judge behind; machine: ${machine()}`)
-if (!SIZING_ONLY) console.log("| version | arrival | lift | promoted (95% upper) | rolled back (95% upper) | median canary samples to promote |")
-if (!SIZING_ONLY) console.log("| --- | --- | --- | --- | --- | --- |")
-for (const behind of SIZING_ONLY ? [] : [false, true]) {
+if (!SIZING_ONLY && !LOW_ONLY) console.log("| version | arrival | lift | promoted (95% upper) | rolled back (95% upper) | median canary samples to promote |")
+if (!SIZING_ONLY && !LOW_ONLY) console.log("| --- | --- | --- | --- | --- | --- |")
+for (const behind of SIZING_ONLY || LOW_ONLY ? [] : [false, true]) {
   for (const lift of [0, 0.05, 0.1]) {
     for (const v of VERSIONS) {
       const n = behind ? LAG_RUNS : RUNS
@@ -197,6 +179,10 @@ const sizing = (world: (r: () => number, lift: number, hard: boolean) => number,
   const summary = (xs: Array<number>) => ({ share: xs.length / RUNS, median: xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] })
   return rows.map((row) => ({ looks: summary(row.looks), peak: summary(row.peak) }))
 }
+if (!LOW_ONLY) sizingTables()
+lowTraffic()
+
+function sizingTables() {
 console.log(`\nbet sizing, ${RUNS} runs a cell, promotion evidence >= 20 within 1,000 canary samples (at looks / at the peak):`)
 console.log("| world | bettor | lift 0: promoted | lift +0.05: promoted | +0.05: median samples | lift +0.10: median samples |")
 console.log("| --- | --- | --- | --- | --- | --- |")
@@ -208,4 +194,52 @@ for (const [worldName, world] of WORLDS) {
     const median = (x: { median: number | undefined }) => String(x.median ?? "-")
     console.log(`| ${worldName} | ${name} | ${both(zero![k]!, share)} | ${both(five![k]!, share)} | ${both(five![k]!, median)} | ${both(ten![k]!, median)} |`)
   })
+}
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Low traffic (issue 28's targets): a personal agent's day (quiet at night), 5-level scores and 3% errors in both
+// arms, the monitor looking every hour, a 14-day life: a fixed 10% share (before) against the default steps
+// (10%, then 50% once earned; src/canary/Ramp.ts) through src/canary/Simulate.ts. A harmful canary (errors 20 points
+// higher, or scores 0.10 lower) is followed until it is rolled back, however long, to count the canary turns it
+// served on the way.
+// ---------------------------------------------------------------------------------------------------------
+function lowTraffic() {
+  const T = (days: number): Thresholds => ({ ...thresholds(1000), maxAgeMs: days * 86_400_000, maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1 })
+  const plans: ReadonlyArray<[string, (days: number) => Plan]> = [
+    ["fixed 10% (before)", (days) => ({ thresholds: T(days), start: 0.1, steps: [], stepMinTurns: 5, pairs: 6, lookHours: 1 })],
+    ["steps 10% -> 50% (now)", (days) => ({ thresholds: T(days), start: 0.1, steps: [0.1, 0.5], stepMinTurns: 5, pairs: 6, lookHours: 1 })]
+  ]
+  const lower = (r: () => number, drop: number) => {
+    const s = likert(r, 0)
+    return s > 0 && r() < drop / (0.25 * (1 - 0.04)) ? s - 0.25 : s
+  }
+  const worlds: Record<string, World["turn"]> = {
+    "+0.10": (r, c) => ({ score: likert(r, c ? 0.1 : 0), error: r() < 0.03, toolFailure: null }),
+    "+0.05": (r, c) => ({ score: likert(r, c ? 0.05 : 0), error: r() < 0.03, toolFailure: null }),
+    "errors +20 points": (r, c) => ({ score: likert(r, 0), error: r() < (c ? 0.23 : 0.03), toolFailure: null }),
+    "scores -0.10": (r, c) => ({ score: c ? lower(r, 0.1) : likert(r, 0), error: r() < 0.03, toolFailure: null })
+  }
+  const lives = (turn: World["turn"], perDay: number, plan: Plan) => Array.from({ length: LOW_RUNS }, (_, i) => simulate({ turnsPerDay: perDay, turn }, plan, 1000 + i))
+  const median = (xs: ReadonlyArray<number>, n: number) => (xs.length * 2 >= n ? [...xs].sort((a, b) => a - b)[Math.floor(n / 2)]!.toFixed(1) : "never (under half)")
+  console.log(`\nlow traffic, ${LOW_RUNS} lives a cell:`)
+  console.log("| turns a day | canary | share | promoted within 14 days (95% upper) | median days to promote (unpromoted = never) |")
+  console.log("| --- | --- | --- | --- | --- |")
+  for (const [perDay, lift] of [[48, "+0.10"], [48, "+0.05"], [24, "+0.10"], [96, "+0.10"], [1000, "+0.10"]] as const) {
+    for (const [name, plan] of plans) {
+      const runs = lives(worlds[lift]!, perDay, plan(14))
+      const days = runs.filter((l) => l.action === "promote").map((l) => l.days)
+      console.log(`| ${perDay.toLocaleString("en-US")} | ${lift} | ${name} | ${((100 * days.length) / LOW_RUNS).toFixed(1)}% (${(100 * upper(days.length, LOW_RUNS)).toFixed(1)}%) | ${median(days, LOW_RUNS)} |`)
+    }
+  }
+  console.log("\n| turns a day | harmful canary | share | canary turns served until rolled back: median / mean | days to roll back: median |")
+  console.log("| --- | --- | --- | --- | --- |")
+  for (const harm of ["errors +20 points", "scores -0.10"]) {
+    for (const [name, plan] of plans) {
+      const runs = lives(worlds[harm]!, 48, plan(400)).filter((l) => l.action === "rollback")
+      const turns = runs.map((l) => l.canaryTurns).sort((a, b) => a - b)
+      const mean = turns.reduce((a, b) => a + b, 0) / Math.max(1, turns.length)
+      console.log(`| 48 | ${harm} | ${name} | ${turns[Math.floor(turns.length / 2)] ?? "-"} / ${mean.toFixed(0)} (${runs.length} of ${LOW_RUNS} rolled back) | ${median(runs.map((l) => l.days), runs.length)} |`)
+    }
+  }
 }

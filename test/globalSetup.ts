@@ -36,11 +36,17 @@ const ensureTmux = () => {
   if (spawnSync("tmux", ["-V"]).status !== 0) aptInstall("tmux", "for the init wizard's terminal test")
 }
 
+// The canary's steps are tried over simulated days: the built CLI runs under Debian's faketime at the test's clock.
+const ensureFaketime = () => {
+  if (spawnSync("faketime", ["-f", "+0d", "true"]).status !== 0) aptInstall("faketime", "for the tests that run the CLI at a clock they control")
+}
+
 // End-to-end suites run the built CLI; build it once per test run, exactly as `npm run build` does (the
 // compiled library and the bundled command), so they never test stale or different output.
 export default function setup() {
   ensureChromium()
   ensurePostgres()
   ensureTmux()
+  ensureFaketime()
   execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" })
 }

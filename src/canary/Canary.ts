@@ -8,13 +8,15 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
-import { storeError, writeTransaction } from "../store/Db.js"
-import { type Decision, decide, type Figures, type Sample, type Thresholds } from "./Stats.js"
+import { canaryShareRows, storeError, writeTransaction } from "../store/Db.js"
+import { type Decision, decide, type Figures, type Sample } from "./Stats.js"
+import { type Forecast, forecast, planOf, thresholdsOf } from "./Simulate.js"
+import { ladder, nextStep, percentOf, type Step } from "./Ramp.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "./Deployer.js"
 import { RUBRICS } from "../judge/Rubrics.js"
-import { canaryShare, pairRate } from "../judge/Sampling.js"
+import { pairRate, type ShareChange, shareAt, shareHistory } from "../judge/Sampling.js"
 
 export type CanaryAction = "promoted" | "rolled_back" | "waiting" | "expired" | "none"
 
@@ -25,6 +27,9 @@ export interface CanaryOutcome {
   readonly rule?: string
   readonly reason: string
   readonly figures?: Figures
+  /** The canary's share of requests now, in percent, and what the monitor did about it at this look. */
+  readonly percent?: number
+  readonly step?: Step
 }
 
 const ACTIONS: Record<Decision["action"], CanaryAction> = { promote: "promoted", rollback: "rolled_back", expire: "expired", wait: "waiting" }
@@ -40,40 +45,36 @@ interface Row {
   readonly pending: number
 }
 
-/** `pairs`: the share of active turns the judge scores beside a canary (1 for the canary's own turns). */
-const toSample = (pairs: number) => (r: Row): Sample => ({
-  at: r.at,
-  score: r.score,
-  error: r.isError === 1,
-  toolFailure: r.toolCalls > 0 ? r.toolFailures / r.toolCalls : null,
-  negative: r.negative,
-  sampled: r.draw < pairs,
-  pending: r.pending === 1
-})
+/**
+ * `pairs`: the share of active turns the judge scores beside a canary at each share it had (judge/Sampling.ts;
+ * none for the canary's own turns, all judged), and the share each turn was served at.
+ */
+const toSample = (shares: ReadonlyArray<ShareChange>, pairs: ((share: number) => number) | undefined) => (r: Row): Sample => {
+  const share = shareAt(shares, r.at)
+  return {
+    at: r.at,
+    score: r.score,
+    error: r.isError === 1,
+    toolFailure: r.toolCalls > 0 ? r.toolFailures / r.toolCalls : null,
+    negative: r.negative,
+    sampled: pairs === undefined || share === undefined || r.draw < pairs(share),
+    pending: r.pending === 1,
+    ...(share === undefined ? {} : { share })
+  }
+}
 
 export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/CanaryMonitor", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const deployer = yield* Deployer
     const { config } = yield* Settings
-    const thresholds: Thresholds = {
-      minImprovement: config.canaryMinImprovement,
-      minSamples: config.canaryMinSamples,
-      maxSamples: config.canaryMaxSamples,
-      maxAgeMs: config.canaryMaxDays * 86_400_000,
-      healthWindowMs: config.canaryHealthWindowHours * 3_600_000,
-      maxErrorRate: config.canaryMaxErrorRate,
-      maxToolFailureRate: config.canaryMaxToolFailureRate,
-      maxErrorRateDelta: config.canaryMaxErrorRateDelta,
-      maxToolFailureRateDelta: config.canaryMaxToolFailureRateDelta,
-      maxNegativeRateDelta: config.canaryMaxNegativeRateDelta
-    }
+    const thresholds = thresholdsOf(config)
 
     /**
      * The turns one pack version served for a behavior since `since`, oldest first, as compact tuples:
      * the indexed (behavior, version) table does the filtering, and the cap bounds memory.
      */
-    const samples = (behavior: Behavior, version: string, since: number, cap: number, pairs = 1) =>
+    const samples = (behavior: Behavior, version: string, since: number, cap: number, shares: ReadonlyArray<ShareChange>, pairs?: (share: number) => number) =>
       sql<Row>`
         SELECT t.created_at AS "at", s.score AS "score", t.is_error AS "isError", t.sample_draw AS "draw",
                t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures",
@@ -87,11 +88,11 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
         LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}
         WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}
         ORDER BY p.created_at LIMIT ${cap}`.pipe(
-        Effect.map((rows) => rows.map(toSample(pairs))),
+        Effect.map((rows) => rows.map(toSample(shares, pairs))),
         Effect.mapError(storeError("read canary samples"))
       )
 
-    const recordDecision = (behavior: Behavior, canaryVersion: string, activeVersion: string | null, d: Decision) =>
+    const recordDecision = (behavior: Behavior, canaryVersion: string, activeVersion: string | null, d: Decision, share: { readonly percent: number; readonly step?: Step }) =>
       writeTransaction(sql,
         sql`INSERT INTO canary_decisions ${sql.insert({
           behavior,
@@ -99,7 +100,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
           active_version: activeVersion,
           action: ACTIONS[d.action],
           reason: d.reason,
-          figures_json: JSON.stringify({ rule: d.rule, ...d.figures }),
+          figures_json: JSON.stringify({ rule: d.rule, ...d.figures, share }),
           created_at: Date.now()
         })}`
       ).pipe(Effect.mapError(storeError("record canary decision")))
@@ -114,27 +115,48 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
       const activeVersion = active._tag === "Valid" ? active.pack.version : null
       const startedAt = yield* deployer.canaryStartedAt(behavior, canary.pack.version)
+      const shareRows = yield* canaryShareRows(sql, behavior, canary.pack.version)
+      const shares = shareHistory(shareRows, canary.pack.metadata, config.canaryFraction)
+      const share = shares[shares.length - 1]!.share
+      // A step recorded but not yet in the file (the process was stopped between the two): finish it.
+      if (shareRows.length > 0 && canary.pack.metadata?.["canaryPercent"] !== percentOf(share)) yield* deployer.setShare(behavior, canary.pack, share)
       const cap = config.canaryMaxSamples * 2
-      const canarySamples = yield* samples(behavior, canary.pack.version, startedAt - 1, cap)
+      const canarySamples = yield* samples(behavior, canary.pack.version, startedAt - 1, cap, shares)
       // Active turns from a little before the canary went out, so the first canary turns have partners.
-      // The judge scores only a share of them (about AUTOTUNE_JUDGE_CANARY_PAIRS per canary turn): that share,
-      // fixed by each turn's draw, is what the score test compares with; the health gates see every turn.
-      const pairs = pairRate(config.judgeCanaryPairs, canaryShare(canary.pack.metadata, config.canaryFraction))
-      const activeSamples = activeVersion === null ? [] : yield* samples(behavior, activeVersion, startedAt - 6 * 3_600_000, cap * 10, pairs)
+      // The judge scores only a share of them (about AUTOTUNE_JUDGE_CANARY_PAIRS per canary turn at the share
+      // then served): that share, fixed by each turn's draw and time, is what the score test compares with; the
+      // health gates see every turn.
+      const pairs = (s: number) => pairRate(config.judgeCanaryPairs, s)
+      const activeSamples = activeVersion === null ? [] : yield* samples(behavior, activeVersion, startedAt - 6 * 3_600_000, cap * 10, shares, pairs)
       const decision = decide({ canary: canarySamples, active: activeSamples, startedAt, now, thresholds, lone: activeVersion === null })
       const why = { rule: decision.rule, reason: decision.reason, figures: decision.figures }
       if (decision.action === "promote") yield* deployer.promote(behavior, why)
       else if (decision.action === "rollback") yield* deployer.removeCanary(behavior, "rolled_back", why)
       else if (decision.action === "expire") yield* deployer.removeCanary(behavior, "expired", why)
-      yield* recordDecision(behavior, canary.pack.version, activeVersion, decision)
+      // Only a canary autotune shipped moves (one placed by hand keeps the share its file says), and a lone one
+      // serves everyone anyway.
+      const step = shareRows.length === 0 || activeVersion === null ? undefined : nextStep(decision, {
+        share,
+        ladder: ladder(shares[0]!.share, config.canarySteps),
+        turnsAtShare: canarySamples.filter((c) => c.at >= shares[shares.length - 1]!.at).length,
+        minTurns: config.canaryStepMinTurns
+      })
+      if (step !== undefined && (step.kind === "up" || step.kind === "down")) {
+        const f = decision.figures
+        yield* deployer.setShare(behavior, canary.pack, step.to, { reason: step.reason, figures: { eUpNow: f.eUpNow, eDownNow: f.eDownNow, health: f.health, pairs: f.pairs } })
+      }
+      yield* recordDecision(behavior, canary.pack.version, activeVersion, decision, { percent: percentOf(share), ...(step === undefined ? {} : { step }) })
       if (decision.action !== "wait") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${ACTIONS[decision.action]}: ${decision.reason}`)
+      if (step?.kind === "up" || step?.kind === "down") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${step.reason}`)
       return {
         action: ACTIONS[decision.action],
         canaryVersion: canary.pack.version,
         activeVersion,
         rule: decision.rule,
         reason: decision.reason,
-        figures: decision.figures
+        figures: decision.figures,
+        percent: percentOf(step?.to ?? share),
+        ...(step === undefined ? {} : { step })
       } satisfies CanaryOutcome as CanaryOutcome
     })
 
@@ -144,6 +166,24 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       return { decisions }
     })
 
-    return { check, checkAll } as const
+    /**
+     * How a canary `lift` better than the active pack would fare at this behavior's traffic of the last 7 days (turns
+     * its rubric applies to), simulated through the monitor's own decision and steps (Simulate.ts).
+     */
+    const expected = Effect.fn("CanaryMonitor.expected")(function* (behavior: Behavior, lift = 0.1, now = Date.now()) {
+      const since = now - 7 * 86_400_000
+      const [row] = yield* sql<{ n: number; first: number | null }>`
+        SELECT COUNT(*) AS n, MIN(t.created_at) AS first FROM traces t
+        WHERE t.created_at >= ${since} AND t.output_text IS NOT NULL AND ${sql.unsafe(RUBRICS[behavior].appliesSql)}`.pipe(Effect.mapError(storeError("read the traffic")))
+      // A store younger than a week: its turns over the days it covers (at least one).
+      const days = row?.first == null ? 7 : Math.min(7, Math.max(1, (now - Number(row.first)) / 86_400_000))
+      const turnsPerDay = Math.round(Number(row?.n ?? 0) / days)
+      const result: Forecast & { readonly lifeDays: number } = turnsPerDay === 0
+        ? { turnsPerDay, lift, runs: 0, promotedShare: 0, medianDays: null, lifeDays: config.canaryMaxDays }
+        : { ...forecast(turnsPerDay, lift, planOf(config)), lifeDays: config.canaryMaxDays }
+      return result
+    })
+
+    return { check, checkAll, expected } as const
   })
 }) {}

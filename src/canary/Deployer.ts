@@ -8,6 +8,7 @@ import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, PromptPack, readPack } from "../Domain/Pack.js"
 import { storeError } from "../store/Db.js"
+import { percentOf } from "./Ramp.js"
 import { makePackStore } from "./PackStore.js"
 import type { NewPack } from "./Versions.js"
 
@@ -83,6 +84,24 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       return promoted.version
     })
 
+    /**
+     * Moves a live canary to a new share of requests: the store first (the step on record, the pack's body for a
+     * fleet's hosts), then the file DotClaw reads on every request, atomically. A process stopped between the two
+     * leaves the old share in a valid file, and the monitor's next look finishes the step (`why` absent).
+     */
+    const setShare = Effect.fn("Deployer.setShare")(function* (behavior: Behavior, canary: PromptPack, share: number, why?: { readonly reason: string; readonly figures?: unknown }) {
+      const from = canary.metadata?.["canaryPercent"]
+      const stepped: PromptPack = { ...canary, metadata: { ...canary.metadata, canaryPercent: percentOf(share) } }
+      if (why !== undefined) {
+        yield* sql.withTransaction(Effect.zipRight(
+          record(behavior, canary.version, "canary_step", { from, to: percentOf(share), ...why }),
+          savePack(stepped, "canary", {})
+        )).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError("record the canary's step")(e))))
+      }
+      yield* writePack(canaryPath(config.outputDir, behavior), behavior, stepped)
+      return percentOf(share)
+    })
+
     /** Takes the canary down: rolled back (worse) or expired (inconclusive). The active pack stays. */
     const removeCanary = Effect.fn("Deployer.removeCanary")(function* (behavior: Behavior, action: "rolled_back" | "expired", why: Record<string, unknown>) {
       const canaryFile = canaryPath(config.outputDir, behavior)
@@ -132,7 +151,9 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
         for (const role of ["active", "canary"] as const) {
           const file = role === "active" ? activePath(config.outputDir, behavior) : canaryPath(config.outputDir, behavior)
           const [stored, onDisk] = [yield* storedPack(behavior, role), yield* readPack(file, behavior)]
-          if (stored !== undefined && (onDisk._tag !== "Valid" || onDisk.pack.version !== stored.version)) {
+          // A canary's share changes while it runs (canary/Ramp.ts): a host serves the share the store says.
+          const share = (p: PromptPack) => p.metadata?.["canaryPercent"]
+          if (stored !== undefined && (onDisk._tag !== "Valid" || onDisk.pack.version !== stored.version || share(onDisk.pack) !== share(stored))) {
             yield* writePack(file, behavior, stored)
             changed.push(`${behavior} ${role} ${stored.version}`)
           } else if (stored === undefined && role === "canary" && onDisk._tag !== "Missing") {
@@ -150,6 +171,6 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       yield* record(behavior, version, "rejected", why)
     })
 
-    return { deploy, promote, removeCanary, rollback, discard, history, canaryStartedAt, syncFromStore } as const
+    return { deploy, promote, setShare, removeCanary, rollback, discard, history, canaryStartedAt, syncFromStore } as const
   })
 }) {}

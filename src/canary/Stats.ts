@@ -40,6 +40,11 @@ export interface Sample {
    * the first one still waiting, so the sequence of bets never depends on the order in which scores arrive.
    */
   readonly pending?: boolean
+  /**
+   * The canary's share of traffic when this turn was served (canary/Ramp.ts), from shares chosen before it. A
+   * change of share starts the pair ratio k afresh; absent = one share throughout.
+   */
+  readonly share?: number
 }
 
 export interface Thresholds {
@@ -99,6 +104,14 @@ export interface Figures {
   readonly canaryToolFailureRate: number | null
   /** 👎 share among the turns users reacted to, per arm, and how many reacted. */
   readonly reactions: { readonly canary: number; readonly active: number; readonly canaryNegativeRate: number | null; readonly activeNegativeRate: number | null }
+  /** The pairs bet on, by the share their canary turn was served at (null: no share recorded), in order. */
+  readonly byShare: ReadonlyArray<ShareFigures>
+}
+
+export interface ShareFigures {
+  readonly share: number | null
+  readonly pairs: number
+  readonly meanDiff: number
 }
 
 export interface Decision {
@@ -167,18 +180,30 @@ class Pairing {
   private readonly pool: Array<Sample> = []
   private head = 0
   private readonly pending: Array<{ readonly sample: Sample; readonly k: number }> = []
+  /** Active and canary turns since the share last changed: k follows the split being served now. */
   private seen = 0
+  private canaries = 0
+  private share: number | undefined
 
   constructor(private readonly onPair: (canary: Sample, block: ReadonlyArray<Sample>) => void) {}
 
+  private atShare(sample: Sample) {
+    if (sample.share === this.share) return
+    this.share = sample.share
+    this.seen = this.canaries = 0
+  }
+
   addActive(sample: Sample) {
+    this.atShare(sample)
     this.seen++
     this.pool.push(sample)
     this.flush(sample.at)
   }
 
-  addCanary(sample: Sample, canarySeen: number) {
-    const k = Math.max(1, Math.min(9, Math.floor(this.seen / canarySeen)))
+  addCanary(sample: Sample) {
+    this.atShare(sample)
+    this.canaries++
+    const k = Math.max(1, Math.min(9, Math.floor(this.seen / this.canaries)))
     this.prune(sample.at)
     if (this.pool.length - this.head > 0) this.take(sample, k)
     else this.pending.push({ sample, k })
@@ -251,6 +276,7 @@ export class CanaryProcess {
   private windowToolSum = 0
   private diffSum = 0
   private diffs = 0
+  private readonly byShare: Array<{ share: number | null; pairs: number; sum: number }> = []
   private canarySeen = 0
   private canaryScoreSum = 0
   private canaryScored = 0
@@ -300,8 +326,8 @@ export class CanaryProcess {
     this.bet(sample.at, "errorCeiling", errorValue(sample) - this.t.maxErrorRate, sample)
     if (sample.toolFailure !== null) this.bet(sample.at, "toolCeiling", sample.toolFailure - this.t.maxToolFailureRate, sample)
     this.track(sample)
-    this.health.addCanary(sample, this.canarySeen)
-    this.scores.addCanary(sample, this.canarySeen)
+    this.health.addCanary(sample)
+    this.scores.addCanary(sample)
   }
 
   /**
@@ -334,6 +360,13 @@ export class CanaryProcess {
     const d = c - meanOf(scores)
     this.diffSum += d
     this.diffs++
+    const share = sample.share ?? null
+    const last = this.byShare[this.byShare.length - 1]
+    if (last === undefined || last.share !== share) this.byShare.push({ share, pairs: 1, sum: d })
+    else {
+      last.pairs++
+      last.sum += d
+    }
     add(this.up, logs(this.upLambdas, d - this.t.minImprovement))
     add(this.down, logs(LAMBDAS, -d))
     this.peakUp = peakOf(this.up, this.peakUp)
@@ -426,7 +459,8 @@ export class CanaryProcess {
         active: this.activeReacted,
         canaryNegativeRate: meanOrNull(this.canaryNegative, this.canaryReacted),
         activeNegativeRate: meanOrNull(this.activeNegative, this.activeReacted)
-      }
+      },
+      byShare: this.byShare.map((b) => ({ share: b.share, pairs: b.pairs, meanDiff: b.sum / b.pairs }))
     }
     const result = (action: Action, rule: string, reason: string): Decision => ({ action, rule, reason, figures })
 

@@ -5,7 +5,7 @@ import * as path from "node:path"
 import { logConfigWarnings, makeAppLayer } from "../pipeline/App.js"
 import { type ConfigInput, configFilePath, describeConfig, loadSettings, Settings, maskSecret, storeLocation, resolveConfig, toConfigFile } from "../config/Config.js"
 import { type AppConfig, CONFIG_FLAGS } from "../config/Table.js"
-import { BEHAVIORS } from "../Domain/Behavior.js"
+import { type Behavior, BEHAVIORS } from "../Domain/Behavior.js"
 import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreError } from "../Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
 import { makeProgress } from "../pipeline/Progress.js"
@@ -17,6 +17,8 @@ import type { EvalSummary } from "../judge/Work.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { formatEvidence } from "../canary/Stats.js"
 import { Deployer } from "../canary/Deployer.js"
+import { CanaryMonitor } from "../canary/Canary.js"
+import { type Forecast, forecastText } from "../canary/Simulate.js"
 import { Optimizer } from "../optimize/Optimize.js"
 import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
 import { daemon, onceLocked } from "../pipeline/Runner.js"
@@ -388,7 +390,13 @@ const optimizeCommand = Command.make(
       Effect.gen(function* () {
         if (opts.dryRun) {
           const plan = yield* (yield* Optimizer).plan()
-          return yield* opts.json ? printJson({ dryRun: true, ...plan }) : printLine(planText(plan))
+          // Whether a canary could decide within its life at this traffic is worth knowing before one ships.
+          const monitor = yield* CanaryMonitor
+          const canary: Record<string, Forecast & { readonly lifeDays: number; readonly text: string }> = {}
+          for (const [b, p] of Object.entries(plan.behaviors)) if (p.ready) canary[b] = yield* monitor.expected(b as Behavior).pipe(Effect.map((f) => ({ ...f, text: forecastText(f) })))
+          return yield* opts.json
+            ? printJson({ dryRun: true, ...plan, canary })
+            : printLine(planText(plan) + Object.entries(canary).map(([b, f]) => `\nif a canary ships for ${b}: ${f.text}`).join(""))
         }
         yield* requireProvider
         const summary = yield* asLeader(optimizeStage)
@@ -405,7 +413,7 @@ const deployText = (s: Effect.Effect.Success<typeof deployStage>) => {
   for (const p of s.pending) lines.push(`deploy ${p.behavior}: ${p.version} selected; waits for \`autotune approve ${p.behavior}\` or \`autotune reject ${p.behavior}\` (AUTOTUNE_DEPLOY_APPROVAL=manual)`)
   for (const [b, d] of Object.entries(s.decisions)) {
     if (d.action === "none") continue
-    lines.push(`canary ${b}: ${d.action} (${d.reason})`)
+    lines.push(`canary ${b}: ${d.action} (${d.reason})${d.step?.kind === "up" || d.step?.kind === "down" ? `; ${d.step.reason}` : d.percent === undefined || d.action !== "waiting" ? "" : `; at ${d.percent}%`}`)
   }
   return lines.length === 0 ? "deploy: nothing selected, no canary out" : lines.join("\n")
 }
@@ -538,6 +546,15 @@ const storeLine = (s: Effect.Effect.Success<typeof statusReport>["store"]) => {
   return `PostgreSQL ${s.location}; hosts: ${hosts === "" ? "none has ingested yet" : hosts}; ${s.leaderCycleRunning === true ? "a leader's cycle is running now" : "no cycle is running"}`
 }
 
+/** A live canary's share over its life and what its last look said about the next step. */
+const shareText = (b: Effect.Effect.Success<typeof statusReport>["behaviors"][number]) => {
+  const path = b.shares.map((s) => `${s.percent}%`).join(" -> ")
+  const last = b.shares.length > 1 ? b.shares[b.shares.length - 1]! : undefined
+  return `\ncanary share, ${b.behavior}: ${path === "" ? `${b.canaryPercent ?? "?"}% (placed by hand: fixed)` : path}` +
+    (last === undefined ? "" : ` (${new Date(last.at).toISOString().slice(0, 16)}Z: ${last.reason})`) +
+    (b.nextStep === null || b.nextStep.kind === "up" || b.nextStep.kind === "down" ? "" : `; next: ${b.nextStep.reason}`)
+}
+
 const statusCommand = Command.make("status", common, (opts) =>
   withApp(
     opts,
@@ -569,7 +586,9 @@ const statusCommand = Command.make("status", common, (opts) =>
           batchesLine(report.batches) +
           `\ndaily budget: ${report.dailyBudgetUsd === 0 ? "none (AUTOTUNE_DAILY_BUDGET_USD=0)" : `${usd(report.spend24hUsd, 2)} of ${usd(report.dailyBudgetUsd, 2)} spent in the last 24 hours${report.spend24hUsd >= report.dailyBudgetUsd ? ": exhausted, LLM stages wait" : ""}`}` +
           Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("") +
-          report.behaviors.flatMap((b) => (b.pending === null ? [] : [pendingText(b.behavior, b.pending)])).join("")
+          report.behaviors.flatMap((b) => (b.pending === null ? [] : [pendingText(b.behavior, b.pending)])).join("") +
+          report.behaviors.map((b) => (b.canary === null ? "" : shareText(b))).join("") +
+          report.behaviors.map((b) => `\nexpected at the last 7 days' traffic, ${b.behavior}: ${b.expected.text}`).join("")
       )
     })
   )

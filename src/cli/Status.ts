@@ -1,13 +1,15 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings, storeLocation } from "../config/Config.js"
-import { storeError } from "../store/Db.js"
+import { canaryShareRows, storeError } from "../store/Db.js"
 import { isPostgres } from "../store/Dialect.js"
 import { LEADER_LOCK } from "../store/Postgres.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import type { Agreement } from "../judge/Agreement.js"
+import { CanaryMonitor } from "../canary/Canary.js"
 import { Deployer } from "../canary/Deployer.js"
+import { type Forecast, forecastText } from "../canary/Simulate.js"
 import { type PendingPack, pendingPack } from "../report/Packs.js"
 import { Alignment } from "../judge/Alignment.js"
 import { RUBRICS } from "../judge/Rubrics.js"
@@ -28,6 +30,11 @@ export interface BehaviorStatus {
   readonly judged7d: number
   /** What optimize selected and has not shipped yet (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
   readonly pending: PendingPack | null
+  /** The live canary's shares of requests over its life (canary/Ramp.ts) and what its last look said about the next step. */
+  readonly shares: ReadonlyArray<{ readonly at: number; readonly percent: number; readonly reason: string }>
+  readonly nextStep: { readonly kind: string; readonly reason: string } | null
+  /** How long a +0.10 canary is expected to take to decide at this behavior's traffic of the last 7 days. */
+  readonly expected: Forecast & { readonly lifeDays: number; readonly text: string }
 }
 
 /** Which store, and in a fleet its hosts (when each last ingested) and whether a leader's cycle runs now. */
@@ -54,6 +61,7 @@ const storeStatus = Effect.gen(function* () {
 export const statusReport = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const deployer = yield* Deployer
+  const monitor = yield* CanaryMonitor
   const { config } = yield* Settings
   const fail = storeError("read status")
 
@@ -83,7 +91,7 @@ export const statusReport = Effect.gen(function* () {
       SELECT action, reason, figures_json AS "figuresJson", created_at AS "createdAt" FROM canary_decisions
       WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
     const last = decisions[0]
-    const figures = last === undefined ? undefined : (JSON.parse(last.figuresJson) as { eUp?: number; eDown?: number })
+    const figures = last === undefined ? undefined : (JSON.parse(last.figuresJson) as { eUp?: number; eDown?: number; share?: { step?: { kind: string; reason: string } } })
     const spend = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_daily WHERE stage LIKE ${`%:${behavior}:%`}`.pipe(Effect.mapError(fail))
     const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
     const judged = yield* sql<{ n: number | null }>`
@@ -102,7 +110,10 @@ export const statusReport = Effect.gen(function* () {
       spendUsd: spend[0]?.usd ?? 0,
       humanAgreement: agreements[behavior]!,
       judged7d: Number(judged[0]?.n ?? 0),
-      pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null)
+      pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
+      shares: canaryVersion === null ? [] : yield* canaryShareRows(sql, behavior, canaryVersion),
+      nextStep: canaryVersion === null || figures?.share?.step === undefined ? null : { kind: figures.share.step.kind, reason: figures.share.step.reason },
+      expected: yield* monitor.expected(behavior).pipe(Effect.map((f) => ({ ...f, text: forecastText(f) })))
     })
   }
   // llm_calls is never pruned and grows by millions of rows: totals come from its daily rollup (the last

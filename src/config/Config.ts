@@ -56,6 +56,13 @@ const coerce = (kind: Kind, raw: unknown): Either.Either<unknown, string> => {
       if (typeof raw === "number") return Either.right(raw)
       if (typeof raw === "string" && NUMBER_TEXT.test(raw.trim())) return Either.right(Number(raw.trim()))
       return Either.left(`expected a number, got ${JSON.stringify(raw)}`)
+    case "numbers": {
+      const items = Array.isArray(raw) ? raw : typeof raw === "string" ? raw.split(",").map((x) => x.trim()).filter((x) => x.length > 0) : undefined
+      if (items === undefined) return Either.left(`expected comma-separated numbers, got ${JSON.stringify(raw)}`)
+      const numbers = items.map((item) => (typeof item === "number" ? item : typeof item === "string" && NUMBER_TEXT.test(item) ? Number(item) : NaN))
+      const bad = numbers.findIndex((n) => Number.isNaN(n))
+      return bad >= 0 ? Either.left(`expected comma-separated numbers, got ${JSON.stringify(items[bad])}`) : Either.right(numbers)
+    }
     case "boolean": {
       if (typeof raw === "boolean") return Either.right(raw)
       const word = String(raw).trim().toLowerCase()
@@ -227,6 +234,11 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
     if (key === "home") continue
     const result = pick(key, file, home.right as string)
     if (Either.isLeft(result)) return Either.left(result.left)
+  }
+  // 1.1's AUTOTUNE_CANARY_FRACTION was the canary's whole share: a user who set it and no steps keeps it fixed.
+  if (origins["canarySteps"]!.source === "default" && ["flag", "env", "file"].includes(origins["canaryFraction"]!.source)) {
+    values["canarySteps"] = []
+    origins["canarySteps"] = { source: "default", name: `none: ${origins["canaryFraction"]!.name} set, a fixed share` }
   }
   const config = values as AppConfig
   if (config.judgeUnsureLow > config.judgeUnsureHigh) {

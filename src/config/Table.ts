@@ -86,6 +86,11 @@ export const AppConfig = Schema.Struct({
   canaryFraction: Schema.Number.pipe(
     Schema.filter((n) => n > 0 && n <= 1, { message: () => "must be greater than 0 and at most 1" })
   ),
+  canarySteps: Schema.Array(Schema.Number).pipe(
+    Schema.filter((steps) => steps.every((n) => n > 0 && n < 1), { message: () => "every step must be a share greater than 0 and below 1" }),
+    Schema.filter((steps) => steps.every((n, i) => i === 0 || n > steps[i - 1]!), { message: () => "steps must rise, e.g. 0.1,0.25,0.5" })
+  ),
+  canaryStepMinTurns: intAtLeast(1),
   canaryMinSamples: intAtLeast(1),
   canaryMinImprovement: between(0, 0.5),
   canaryHealthWindowHours: positive,
@@ -162,7 +167,7 @@ export const AppConfig = Schema.Struct({
 export type AppConfig = typeof AppConfig.Type
 export type ConfigKey = keyof AppConfig
 
-export type Kind = "string" | "path" | "number" | "integer" | "boolean" | "list" | "prices"
+export type Kind = "string" | "path" | "number" | "integer" | "numbers" | "boolean" | "list" | "prices"
 
 export interface Setting {
   readonly kind: Kind
@@ -209,6 +214,8 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   retentionDays: { kind: "integer", env: ["AUTOTUNE_RETENTION_DAYS"], file: ["retentionDays"], default: constant(14), doc: "Days of traces kept in the store, as DotClaw keeps its raw traces (0 = forever); a live canary's turns are always kept" },
 
   canaryFraction: { kind: "number", env: ["AUTOTUNE_CANARY_FRACTION"], file: ["deploy", "canaryFraction"], default: constant(0.1), dotclaw: "`agent.promptPacks.canaryRate` in runtime.json", doc: "Share of requests a canary pack serves (1 = deploy as active)" },
+  canarySteps: { kind: "numbers", env: ["AUTOTUNE_CANARY_STEPS"], file: ["deploy", "canarySteps"], default: constant([0.1, 0.5]), shownDefault: "`0.1,0.5`; none when AUTOTUNE_CANARY_FRACTION is set and this is not (a fixed share, as in 1.1)", doc: "Shares a canary steps up through as its health gates pass, from AUTOTUNE_CANARY_FRACTION up (comma-separated; one value or none = a fixed share). See docs/canary.md" },
+  canaryStepMinTurns: { kind: "integer", env: ["AUTOTUNE_CANARY_STEP_MIN_TURNS"], file: ["deploy", "canaryStepMinTurns"], default: constant(5), doc: "Canary turns the health gates must see at a share before the canary steps up to the next" },
   canaryMinSamples: { kind: "number", env: ["AUTOTUNE_CANARY_MIN_SAMPLES"], file: ["deploy", "canaryMinSamples"], default: constant(20), doc: "Canary samples before any decision" },
   canaryMinImprovement: { kind: "number", env: ["AUTOTUNE_CANARY_MIN_IMPROVEMENT"], file: ["deploy", "canaryMinImprovement"], default: constant(0.02), doc: "Margin the canary must beat the active pack by" },
   canaryHealthWindowHours: { kind: "number", env: ["AUTOTUNE_CANARY_HEALTH_WINDOW_HOURS"], file: ["deploy", "canaryHealthWindowHours"], default: constant(24), doc: "Window for the health gates" },

@@ -7,10 +7,10 @@ import { Effect } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js"
 import { turnsNeeded } from "../Domain/SearchShape.js"
-import { servedVersions, storeError } from "../store/Db.js"
+import { canaryShareRows, servedVersions, storeError } from "../store/Db.js"
 import { escalation, type LevelPairs } from "./Escalation.js"
 import { JUDGE_COLUMNS, type Rubric, RUBRICS } from "./Rubrics.js"
-import { canaryShare, pairRate, trendRate } from "./Sampling.js"
+import { pairRate, type ShareChange, shareHistory, trendRate } from "./Sampling.js"
 import type { Group, JudgeDeps, Need, Row } from "./Work.js"
 
 /** The trend sample is drawn from the last two weeks of turns (DotClaw keeps raw traces 14 days). */
@@ -29,12 +29,25 @@ export const makeSelection = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">
    * test bets on its pairs in time order up to the first one not judged yet, so a judge that falls behind
    * must catch up from the oldest, or the test would wait on it for good.
    */
-  const servedBy = (rubric: Rubric, version: string, since: number, draw: number, need: Need) =>
+  const servedBy = (rubric: Rubric, version: string, since: number, shares: ReadonlyArray<ShareChange> | "all", need: Need) =>
     sql<Row>`
       SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt", ${sql.literal(need === "canary" ? "1" : "0")} AS "isCanary", p.version AS "packVersion", ${need} AS need
       FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
-      WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since} AND t.sample_draw < ${draw} AND ${notJudged(rubric)}
+      WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since} AND ${pairDraw(shares)} AND ${notJudged(rubric)}
       ORDER BY p.created_at LIMIT ${config.evalMaxTraces}`
+
+  /**
+   * The active turns in the canary's pair sample: a turn's fixed draw under the pair rate of the share the canary
+   * had when the turn was served, the same rule the monitor reads its pairs by (canary/Canary.ts).
+   */
+  const pairDraw = (shares: ReadonlyArray<ShareChange> | "all") => {
+    if (shares === "all") return sql`1 = 1`
+    const rate = (share: number) => pairRate(config.judgeCanaryPairs, share)
+    const later = shares.slice(1).reverse()
+    if (later.length === 0) return sql`t.sample_draw < ${rate(shares[0]!.share)}`
+    const cases = later.map((c) => sql`WHEN p.created_at >= ${c.at} THEN ${rate(c.share)}`)
+    return sql`t.sample_draw < (CASE ${sql.join(" ", false)(cases)} ELSE ${rate(shares[0]!.share)} END)`
+  }
 
   /** The trend sample: turns of the window whose fixed draw falls under the rate, read from the time index. */
   const trendSample = (rubric: Rubric, since: number, rate: number, canary: string | undefined, versions: ReadonlyArray<string>) =>
@@ -79,14 +92,15 @@ export const makeSelection = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">
       WHERE t.created_at >= ${windowStart} AND t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}`
     const days = volume[0]?.first == null ? 1 : (newest - volume[0].first) / 86_400_000
     const rate = trendRate(config.judgeDailySample, Number(volume[0]?.n ?? 0), days)
-    const pairs = pairRate(config.judgeCanaryPairs, canaryShare(canary?.metadata, config.canaryFraction))
-    const canaryRows = canary === undefined ? [] : yield* servedBy(rubric, canary.version, 0, 1, "canary")
+    const shares = canary === undefined ? [] : shareHistory(yield* canaryShareRows(sql, behavior, canary.version), canary.metadata, config.canaryFraction)
+    const pairs = pairRate(config.judgeCanaryPairs, shares[shares.length - 1]?.share ?? config.canaryFraction)
+    const canaryRows = canary === undefined ? [] : yield* servedBy(rubric, canary.version, 0, "all", "canary")
     let pairRows: ReadonlyArray<Row> = []
     if (canary !== undefined && active !== undefined) {
       const started = yield* sql<{ at: number | null }>`
         SELECT MIN(created_at) AS at FROM trace_packs WHERE behavior IN (${behavior}, '*') AND version = ${canary.version}`
       // Active turns from a little before the canary's first turn: its first turns' partners (canary/Stats.ts).
-      if (started[0]?.at != null) pairRows = yield* servedBy(rubric, active, started[0].at - PAIR_LEAD_MS, pairs, "pair")
+      if (started[0]?.at != null) pairRows = yield* servedBy(rubric, active, started[0].at - PAIR_LEAD_MS, shares, "pair")
     }
     const trendRows = yield* trendSample(rubric, windowStart, rate, canary?.version, versions)
     const seen = new Set<string>()

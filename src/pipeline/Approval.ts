@@ -7,6 +7,8 @@ import { Effect } from "effect"
 import { DeployRejected, Deployer } from "../canary/Deployer.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { Optimizer } from "../optimize/Optimize.js"
+import { CanaryMonitor } from "../canary/Canary.js"
+import { forecastText } from "../canary/Simulate.js"
 
 /** The selection waiting for a behavior, or a DeployRejected that says there is none. */
 const pendingOf = (behavior: Behavior) =>
@@ -16,6 +18,14 @@ const pendingOf = (behavior: Behavior) =>
     return pending
   })
 
+/** A canary that cannot decide within its life at this traffic: one warning line as it ships, with what to change. */
+export const warnIfUndecidable = (monitor: CanaryMonitor, deployed: unknown, behavior: Behavior) =>
+  Effect.gen(function* () {
+    if ((deployed as { as?: string } | undefined)?.as !== "canary") return
+    const expected = yield* monitor.expected(behavior)
+    if (expected.medianDays === null) yield* Effect.logWarning(`${behavior}: canary shipped, but ${forecastText(expected)}`)
+  })
+
 /** Ships the behavior's pending selection as a canary, as `deploy` does under `auto`. */
 export const approve = (behavior: Behavior) =>
   Effect.gen(function* () {
@@ -23,6 +33,7 @@ export const approve = (behavior: Behavior) =>
     // A behavior pack keeps the share it was proposed at (AUTOTUNE_BEHAVIOR_CANARY_PERCENT); the optimizer's go at AUTOTUNE_CANARY_FRACTION.
     const metric = s.metric === undefined ? {} : { metric: s.metric }
     const deployed = yield* (yield* Deployer).deploy(s.behavior, { instructions: s.instructions, lineage: { ...s.lineage, approvedBy: "operator" }, ...metric }, { instructions: s.baselineInstructions }, s.version, s.canaryPercent)
+    yield* warnIfUndecidable(yield* CanaryMonitor, deployed, behavior)
     return { behavior, approved: s.version, ...deployed }
   })
 

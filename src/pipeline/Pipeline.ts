@@ -3,6 +3,7 @@ import { Cause, Effect, Exit, Option } from "effect"
 import { BehaviorTuner } from "../behavior/Behavior.js"
 import { CanaryMonitor } from "../canary/Canary.js"
 import { Settings } from "../config/Config.js"
+import { warnIfUndecidable } from "./Approval.js"
 import { Deployer } from "../canary/Deployer.js"
 import { Feedback } from "../ingest/Feedback.js"
 import { Alignment } from "../judge/Alignment.js"
@@ -62,6 +63,7 @@ export const deployStage = Effect.gen(function* () {
     deployed[s.behavior] = yield* deployer
       .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, ...(s.metric === undefined ? {} : { metric: s.metric }) }, { instructions: s.baselineInstructions }, s.version, s.canaryPercent)
       .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail })))
+    yield* warnIfUndecidable(monitor, deployed[s.behavior], s.behavior)
   }
   const { decisions } = yield* monitor.checkAll()
   return { deployed, pending, decisions }

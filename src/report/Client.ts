@@ -66,6 +66,11 @@ export const CLIENT_SCRIPT = String.raw`
       { y: c.thresholds.promote, label: "promote at " + c.thresholds.promote, toward: "toward promotion" },
       { y: c.thresholds.rollback, label: "roll back at " + c.thresholds.rollback, toward: "toward rollback" }
     ];
+    var steps = [];
+    c.looks.forEach(function (l, i) {
+      var before = i === 0 ? null : c.looks[i - 1].percent;
+      if (l.percent !== null && (i === 0 || l.percent !== before)) steps.push({ n: l.n, label: l.percent + "%" });
+    });
     var top = Math.max(c.thresholds.rollback * 2, Math.max.apply(null, rows.map(function (r) { return r.evidence; })) * 1.5);
     var bottom = Math.min(0.1, Math.min.apply(null, rows.map(function (r) { return r.evidence; })));
     return Plot.plot({
@@ -79,6 +84,9 @@ export const CLIENT_SCRIPT = String.raw`
         Plot.text(limits.slice(0, 1), { y: "y", text: "label", frameAnchor: "left", dy: 9, fill: "toward" }),
         Plot.text(limits.slice(1), { y: "y", text: "label", frameAnchor: "left", dy: -7, fill: "toward" }),
         Plot.ruleY([1], { stroke: "currentColor", strokeOpacity: 0.3 }),
+        // Where the canary's share of requests changed: the evidence beside the traffic it was earned on.
+        Plot.ruleX(steps, { x: "n", stroke: "#6e7781", strokeDasharray: "2 3" }),
+        Plot.text(steps, { x: "n", text: "label", frameAnchor: "top", dy: 6, dx: 3, textAnchor: "start", fill: "#6e7781" }),
         Plot.lineY(rows, { x: "n", y: "evidence", stroke: "toward", z: "toward", marker: c.looks.length <= 60 ? "circle" : null }),
         Plot.tip(rows, Plot.pointer({ x: "n", y: "evidence", title: function (r) { return r.toward + ": " + formatEvidence(r.evidence, 2) + " after " + r.n + " samples"; } }))
       ]

@@ -94,8 +94,9 @@ const GATES: ReadonlyArray<[string, number]> = [
 
 const canaryFigure = (b: BehaviorReport, c: CanaryRun | null) => {
   if (c === null) return `<h3>Canary</h3><p class="none">No canary has gone out for ${esc(b.behavior)}.</p>`
-  const f = (c.last?.figures ?? {}) as { nCanary?: number; nActive?: number; pairs?: number; meanCanary?: number | null; meanActive?: number | null; meanDiff?: number | null; canaryErrorRate?: number | null; canaryToolFailureRate?: number | null; health?: Record<string, number> }
-  const looks = c.looks.map((l) => [esc(when(l.at)), String(l.n), esc(formatEvidence(l.eUp, 2)), esc(formatEvidence(l.eDown, 2))])
+  const f = (c.last?.figures ?? {}) as { nCanary?: number; nActive?: number; pairs?: number; meanCanary?: number | null; meanActive?: number | null; meanDiff?: number | null; canaryErrorRate?: number | null; canaryToolFailureRate?: number | null; health?: Record<string, number>; byShare?: ReadonlyArray<{ share: number | null; pairs: number; meanDiff: number }> }
+  const looks = c.looks.map((l) => [esc(when(l.at)), l.percent === null ? "–" : `${l.percent}%`, String(l.n), esc(formatEvidence(l.eUp, 2)), esc(formatEvidence(l.eDown, 2))])
+  const byShare = (f.byShare ?? []).filter((x) => x.share !== null).map((x) => `${Math.round(x.share! * 10_000) / 100}%: ${x.pairs} (mean ${num(x.meanDiff)})`)
   const gates = GATES.map(([gate, alpha]) => {
     const e = f.health?.[gate] ?? 0
     return [esc(gate), esc(formatEvidence(e, 2)), String(1 / alpha), e >= 1 / alpha ? "tripped" : "passing"]
@@ -103,12 +104,13 @@ const canaryFigure = (b: BehaviorReport, c: CanaryRun | null) => {
   const state = c.live ? "live" : "ended"
   return `<h3>Canary ${ver(c.version)} (${state}) against ${c.activeVersion === null ? "no active pack" : ver(c.activeVersion)}</h3>` +
     (c.last === null ? "" : `<p class="decision"><strong>${esc(ACTION_WORDS[c.last.action] ?? c.last.action)}</strong>: ${esc(c.last.reason)}</p>`) +
-    figure("canary", b.behavior, `Evidence by canary samples, against the thresholds (promote at ${c.thresholds.promote}, roll back at ${c.thresholds.rollback}; log scale)`, looks.length > 0, table("Evidence at each look", ["look", "canary samples", "toward promotion", "toward rollback"], looks), "No look at this canary yet.") +
+    figure("canary", b.behavior, `Evidence by canary samples, against the thresholds (promote at ${c.thresholds.promote}, roll back at ${c.thresholds.rollback}; log scale)`, looks.length > 0, table("Evidence at each look", ["look", "share", "canary samples", "toward promotion", "toward rollback"], looks), "No look at this canary yet.") +
     table("Means per arm", ["arm", "scored turns", "mean score", "error rate (health window)", "tool-failure rate (health window)"], [
       ["canary", String(f.nCanary ?? 0), num(f.meanCanary), num(f.canaryErrorRate), num(f.canaryToolFailureRate)],
       ["active", String(f.nActive ?? 0), num(f.meanActive), "–", "–"]
     ]) +
-    `<p>Paired differences: ${f.pairs ?? 0}, mean ${num(f.meanDiff)}.</p>` +
+    `<p>Paired differences: ${f.pairs ?? 0}, mean ${num(f.meanDiff)}${byShare.length > 1 ? `; by the share their canary turn was served at: ${esc(byShare.join(", "))}` : ""}.</p>` +
+    (c.shares.length === 0 ? "" : table("Share of requests over the canary's life", ["from", "share", "why"], c.shares.map((x) => [esc(when(x.at)), `${x.percent}%`, esc(x.reason)]))) +
     table("Health gates (evidence against the gate; it trips at the threshold)", ["gate", "evidence", "threshold", "state"], gates)
 }
 

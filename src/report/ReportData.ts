@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
-import { storeError } from "../store/Db.js"
+import { canaryShareRows, storeError } from "../store/Db.js"
 import { jsonField } from "../store/Dialect.js"
 import type { Agreement } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
@@ -65,7 +65,9 @@ export interface CanaryRun {
   readonly live: boolean
   readonly thresholds: { readonly promote: number; readonly rollback: number }
   /** The evidence at each look the monitor made, by canary samples scored then. */
-  readonly looks: ReadonlyArray<{ readonly at: string; readonly n: number; readonly eUp: number; readonly eDown: number }>
+  readonly looks: ReadonlyArray<{ readonly at: string; readonly n: number; readonly eUp: number; readonly eDown: number; readonly percent: number | null }>
+  /** The canary's share of requests over its life: where it went out and every step since, with why. */
+  readonly shares: ReadonlyArray<{ readonly at: string; readonly percent: number; readonly reason: string }>
   readonly last: { readonly action: string; readonly reason: string; readonly figures: Record<string, unknown> } | null
 }
 
@@ -265,7 +267,8 @@ const canaryRun = (behavior: Behavior, version: string, live: boolean) =>
       activeVersion: lastLook?.activeVersion ?? null,
       live,
       thresholds: { promote: 1 / ALPHA.promote, rollback: 1 / ALPHA.rollbackScore },
-      looks: looks.map((l) => ({ at: iso(l.at), n: num(l.figures["nCanary"]), eUp: num(l.figures["eUp"]), eDown: num(l.figures["eDown"]) })),
+      looks: looks.map((l) => ({ at: iso(l.at), n: num(l.figures["nCanary"]), eUp: num(l.figures["eUp"]), eDown: num(l.figures["eDown"]), percent: (l.figures["share"] as { percent?: number } | undefined)?.percent ?? null })),
+      shares: (yield* canaryShareRows(sql, behavior, version)).map((r) => ({ at: iso(r.at), percent: r.percent, reason: r.reason })),
       last: lastLook === undefined ? null : { action: lastLook.action, reason: lastLook.reason, figures: lastLook.figures }
     } satisfies CanaryRun
   })

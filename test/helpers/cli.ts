@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 
 export interface CliResult {
@@ -16,6 +17,18 @@ const BIN = path.resolve("dist/bin.js")
  */
 export const clockEnv = (): Record<string, string> =>
   Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && (e[0] === "LD_PRELOAD" || e[0].startsWith("FAKETIME"))))
+
+const FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"]
+
+/**
+ * The environment that starts a process at `at` (ms epoch; its clock runs on from there) through Debian's
+ * faketime library, whatever clock the test itself runs at: for tests that move the CLI through days.
+ */
+export const clockAt = (at: number): Record<string, string> => {
+  const lib = FAKETIME_LIBS.find((l) => fs.existsSync(l))
+  if (lib === undefined) throw new Error("Debian's faketime library is missing: apt-get install faketime")
+  return { LD_PRELOAD: lib, FAKETIME: `@${new Date(at).toISOString().slice(0, 19).replace("T", " ")}`, TZ: "UTC" }
+}
 
 /** Runs the built CLI with a clean environment: only what the test passes (plus PATH, HOME and the test's clock). */
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>, options: { input?: string; timeoutMs?: number } = {}) =>
