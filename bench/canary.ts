@@ -12,7 +12,7 @@
 import * as os from "node:os"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
 import { CanaryProcess, naiveDecide, type Sample, type Thresholds } from "../src/canary/Stats.js"
-import { type Plan, simulate, type World } from "../src/canary/Simulate.js"
+import { type Plan, type Rng, rng, simulate, type World } from "../src/canary/Simulate.js"
 import { arg, machine } from "./util.js"
 
 type Dist = "likert" | "beta" | "bimodal" | "passfail"
@@ -33,14 +33,6 @@ interface CellResult {
   readonly samplesToPromote: ReadonlyArray<number>
 }
 
-// mulberry32: small, fast, seedable.
-const rng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-type Rng = () => number
 const normal = (r: Rng) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
 const gamma = (r: Rng, k: number): number => {
   // Marsaglia-Tsang

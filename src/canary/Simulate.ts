@@ -5,7 +5,7 @@
  * score distribution and with the judge behind.
  */
 import type { AppConfig } from "../config/Table.js"
-import { pairRate, type ShareChange, shareAt } from "../judge/Sampling.js"
+import { pairRate, type ShareChange } from "../judge/Sampling.js"
 import { ladder as ladderOf, nextStep } from "./Ramp.js"
 import { type Action, CanaryProcess, decide, type Sample, type Thresholds } from "./Stats.js"
 
@@ -117,9 +117,6 @@ export const simulate = (world: World, plan: Plan, seed: number): Life => {
 
 /** A turn as the monitor sees it at `now`: its score still to come while the judge is behind. */
 const view = (s: Sample & { readonly ready: number }, now: number): Sample => (s.ready <= now ? s : { ...s, score: null, pending: true })
-
-/** The share served at a time, for a life's figures. */
-export const shareOfLife = (life: Life, at: number) => shareAt(life.shares, at)
 
 // ---------------------------------------------------------------------------
 // The forecast `status` and `optimize --dry-run` show.
