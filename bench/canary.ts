@@ -1,5 +1,5 @@
 /**
- * npm run bench:canary [-- --runs=10000 --ramp-runs=2000 --lag-runs=500]
+ * npm run bench:canary [-- --runs=10000 --ramp-runs=1000 --lag-runs=300 --ramped-only]
  * Seeded Monte Carlo of the canary decision (shared/canary-statistics.md), through the monitor's real
  * decision code (src/canary/Stats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
  * original autotune.
@@ -218,10 +218,11 @@ const cells = (): Array<Cell> => {
 
 if (isMainThread) {
   const runs = arg("runs", 10_000)
-  const rampRuns = arg("ramp-runs", 2000)
-  const lagRuns = arg("lag-runs", 500)
+  const rampRuns = arg("ramp-runs", 1000)
+  const lagRuns = arg("lag-runs", 300)
   const workers = Math.max(1, Math.min(os.cpus().length, 8))
-  const all = cells()
+  // The ramped cells alone: the fixed-split cells do not depend on the steps (no share changes there).
+  const all = process.argv.includes("--ramped-only") ? cells().filter(isRamped) : cells()
   const started = Date.now()
   console.log(`bench:canary: ${all.length} cells: ${runs} runs a fixed-split cell, ${rampRuns} a ramped cell, ${lagRuns} with the judge behind; ${workers} worker(s); machine: ${machine()}`)
   const results: Array<CellResult> = []

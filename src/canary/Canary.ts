@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import { canaryShareRows, storeError, writeTransaction } from "../store/Db.js"
 import { type Decision, decide, type Figures, type Sample } from "./Stats.js"
-import { type Forecast, forecast, planOf, thresholdsOf } from "./Simulate.js"
+import { type Expected, type Forecast, forecast, forecastText, planOf, thresholdsOf } from "./Simulate.js"
 import { ladder, nextStep, percentOf, type Step } from "./Ramp.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
@@ -119,7 +119,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       const shares = shareHistory(shareRows, canary.pack.metadata, config.canaryFraction)
       const share = shares[shares.length - 1]!.share
       // A step recorded but not yet in the file (the process was stopped between the two): finish it.
-      if (shareRows.length > 0 && canary.pack.metadata?.["canaryPercent"] !== percentOf(share)) yield* deployer.setShare(behavior, canary.pack, share)
+      const pack = shareRows.length > 0 && canary.pack.metadata?.["canaryPercent"] !== percentOf(share) ? yield* deployer.setShare(behavior, canary.pack, share) : canary.pack
       const cap = config.canaryMaxSamples * 2
       const canarySamples = yield* samples(behavior, canary.pack.version, startedAt - 1, cap, shares)
       // Active turns from a little before the canary went out, so the first canary turns have partners.
@@ -143,7 +143,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       })
       if (step !== undefined && (step.kind === "up" || step.kind === "down")) {
         const f = decision.figures
-        yield* deployer.setShare(behavior, canary.pack, step.to, { reason: step.reason, figures: { eUpNow: f.eUpNow, eDownNow: f.eDownNow, health: f.health, pairs: f.pairs } })
+        yield* deployer.setShare(behavior, pack, step.to, { reason: step.reason, figures: { eUpNow: f.eUpNow, eDownNow: f.eDownNow, health: f.health, pairs: f.pairs } })
       }
       yield* recordDecision(behavior, canary.pack.version, activeVersion, decision, { percent: percentOf(share), ...(step === undefined ? {} : { step }) })
       if (decision.action !== "wait") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${ACTIONS[decision.action]}: ${decision.reason}`)
@@ -166,6 +166,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       return { decisions }
     })
 
+    const forecasts = new Map<string, Forecast>()
     /**
      * How a canary `lift` better than the active pack would fare at this behavior's traffic of the last 7 days (turns
      * its rubric applies to), simulated through the monitor's own decision and steps (Simulate.ts).
@@ -178,10 +179,12 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       // A store younger than a week: its turns over the days it covers (at least one).
       const days = row?.first == null ? 7 : Math.min(7, Math.max(1, (now - Number(row.first)) / 86_400_000))
       const turnsPerDay = Math.round(Number(row?.n ?? 0) / days)
-      const result: Forecast & { readonly lifeDays: number } = turnsPerDay === 0
-        ? { turnsPerDay, lift, runs: 0, promotedShare: 0, medianDays: null, lifeDays: config.canaryMaxDays }
-        : { ...forecast(turnsPerDay, lift, planOf(config)), lifeDays: config.canaryMaxDays }
-      return result
+      // Behaviors whose rubrics apply to the same turns share one simulation.
+      const key = `${turnsPerDay}:${lift}`
+      const simulated = forecasts.get(key) ?? (turnsPerDay === 0 ? { turnsPerDay, lift, runs: 0, promotedShare: 0, medianDays: null } : forecast(turnsPerDay, lift, planOf(config)))
+      forecasts.set(key, simulated)
+      const withLife = { ...simulated, lifeDays: config.canaryMaxDays }
+      return { ...withLife, text: forecastText(withLife) } satisfies Expected as Expected
     })
 
     return { check, checkAll, expected } as const

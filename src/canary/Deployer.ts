@@ -99,7 +99,7 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
         )).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError("record the canary's step")(e))))
       }
       yield* writePack(canaryPath(config.outputDir, behavior), behavior, stepped)
-      return percentOf(share)
+      return stepped
     })
 
     /** Takes the canary down: rolled back (worse) or expired (inconclusive). The active pack stays. */

@@ -47,7 +47,7 @@ const pct = (share: number) => `${percentOf(share)}%`
 const GATE_DOWN = 4
 
 /**
- * The step at a look where the decision is to wait (measured by bench:canary-power, docs/canary.md):
+ * The step at a look where the decision is to wait (measured by bench:canary-power; docs/decisions.md):
  * - up one rung when the gates have seen AUTOTUNE_CANARY_STEP_MIN_TURNS canary turns at this share, no gate shows
  *   any sign of harm (evidence at most 1), the scores do not lean toward rollback (evidence below 1) and lean
  *   toward promotion (evidence at least 1): traffic is earned;

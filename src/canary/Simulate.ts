@@ -188,6 +188,9 @@ export const planOf = (config: AppConfig, start = config.canaryFraction): Plan =
   lookHours: Math.max(1, Math.round(config.intervalMinutes / 60))
 })
 
+/** A forecast at a behavior's traffic, with the canary's life and the sentence people read. */
+export type Expected = Forecast & { readonly lifeDays: number; readonly text: string }
+
 /** The forecast as one sentence for `status`, `optimize --dry-run` and the deploy log. */
 export const forecastText = (f: Forecast & { readonly lifeDays: number }): string => {
   const lift = `a +${f.lift.toFixed(2)} canary`

@@ -18,7 +18,7 @@ import { LlmRunner } from "../llm/LlmRunner.js"
 import { formatEvidence } from "../canary/Stats.js"
 import { Deployer } from "../canary/Deployer.js"
 import { CanaryMonitor } from "../canary/Canary.js"
-import { type Forecast, forecastText } from "../canary/Simulate.js"
+import type { Expected } from "../canary/Simulate.js"
 import { Optimizer } from "../optimize/Optimize.js"
 import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
 import { daemon, onceLocked } from "../pipeline/Runner.js"
@@ -392,8 +392,8 @@ const optimizeCommand = Command.make(
           const plan = yield* (yield* Optimizer).plan()
           // Whether a canary could decide within its life at this traffic is worth knowing before one ships.
           const monitor = yield* CanaryMonitor
-          const canary: Record<string, Forecast & { readonly lifeDays: number; readonly text: string }> = {}
-          for (const [b, p] of Object.entries(plan.behaviors)) if (p.ready) canary[b] = yield* monitor.expected(b as Behavior).pipe(Effect.map((f) => ({ ...f, text: forecastText(f) })))
+          const canary: Record<string, Expected> = {}
+          for (const [b, p] of Object.entries(plan.behaviors)) if (p.ready) canary[b] = yield* monitor.expected(b as Behavior)
           return yield* opts.json
             ? printJson({ dryRun: true, ...plan, canary })
             : printLine(planText(plan) + Object.entries(canary).map(([b, f]) => `\nif a canary ships for ${b}: ${f.text}`).join(""))

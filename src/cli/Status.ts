@@ -9,7 +9,7 @@ import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import type { Agreement } from "../judge/Agreement.js"
 import { CanaryMonitor } from "../canary/Canary.js"
 import { Deployer } from "../canary/Deployer.js"
-import { type Forecast, forecastText } from "../canary/Simulate.js"
+import type { Expected } from "../canary/Simulate.js"
 import { type PendingPack, pendingPack } from "../report/Packs.js"
 import { Alignment } from "../judge/Alignment.js"
 import { RUBRICS } from "../judge/Rubrics.js"
@@ -34,7 +34,7 @@ export interface BehaviorStatus {
   readonly shares: ReadonlyArray<{ readonly at: number; readonly percent: number; readonly reason: string }>
   readonly nextStep: { readonly kind: string; readonly reason: string } | null
   /** How long a +0.10 canary is expected to take to decide at this behavior's traffic of the last 7 days. */
-  readonly expected: Forecast & { readonly lifeDays: number; readonly text: string }
+  readonly expected: Expected
 }
 
 /** Which store, and in a fleet its hosts (when each last ingested) and whether a leader's cycle runs now. */
@@ -113,7 +113,7 @@ export const statusReport = Effect.gen(function* () {
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       shares: canaryVersion === null ? [] : yield* canaryShareRows(sql, behavior, canaryVersion),
       nextStep: canaryVersion === null || figures?.share?.step === undefined ? null : { kind: figures.share.step.kind, reason: figures.share.step.reason },
-      expected: yield* monitor.expected(behavior).pipe(Effect.map((f) => ({ ...f, text: forecastText(f) })))
+      expected: yield* monitor.expected(behavior)
     })
   }
   // llm_calls is never pruned and grows by millions of rows: totals come from its daily rollup (the last

@@ -8,7 +8,6 @@ import { DeployRejected, Deployer } from "../canary/Deployer.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { Optimizer } from "../optimize/Optimize.js"
 import { CanaryMonitor } from "../canary/Canary.js"
-import { forecastText } from "../canary/Simulate.js"
 
 /** The selection waiting for a behavior, or a DeployRejected that says there is none. */
 const pendingOf = (behavior: Behavior) =>
@@ -23,7 +22,7 @@ export const warnIfUndecidable = (monitor: CanaryMonitor, deployed: unknown, beh
   Effect.gen(function* () {
     if ((deployed as { as?: string } | undefined)?.as !== "canary") return
     const expected = yield* monitor.expected(behavior)
-    if (expected.medianDays === null) yield* Effect.logWarning(`${behavior}: canary shipped, but ${forecastText(expected)}`)
+    if (expected.medianDays === null) yield* Effect.logWarning(`${behavior}: canary shipped, but ${expected.text}`)
   })
 
 /** Ships the behavior's pending selection as a canary, as `deploy` does under `auto`. */
