@@ -12,12 +12,12 @@
  * samples to promote.
  */
 import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/canary/Stats.js"
-import { likert, type Plan, rng, simulate, type World } from "../src/canary/Simulate.js"
+import { likert, type Plan, rng, seedOf, simulate, type World } from "../src/canary/Simulate.js"
 import { arg, machine } from "./util.js"
 
 const RUNS = arg("runs", 2000)
 const LAG_RUNS = arg("lag-runs", 400)
-const LOW_RUNS = arg("low-runs", 1500)
+const LOW_RUNS = arg("low-runs", 3000)
 
 const thresholds = (maxSamples: number): Thresholds => ({
   minImprovement: 0.02, minSamples: 20, maxSamples, maxAgeMs: 60 * 86_400_000, healthWindowMs: 86_400_000,
@@ -220,7 +220,7 @@ function lowTraffic() {
     "errors +20 points": (r, c) => ({ score: likert(r, 0), error: r() < (c ? 0.23 : 0.03), toolFailure: null }),
     "scores -0.10": (r, c) => ({ score: c ? lower(r, 0.1) : likert(r, 0), error: r() < 0.03, toolFailure: null })
   }
-  const lives = (turn: World["turn"], perDay: number, plan: Plan) => Array.from({ length: LOW_RUNS }, (_, i) => simulate({ turnsPerDay: perDay, turn }, plan, 1000 + i))
+  const lives = (turn: World["turn"], perDay: number, plan: Plan) => Array.from({ length: LOW_RUNS }, (_, i) => simulate({ turnsPerDay: perDay, turn }, plan, seedOf(i)))
   const median = (xs: ReadonlyArray<number>, n: number) => (xs.length * 2 >= n ? [...xs].sort((a, b) => a - b)[Math.floor(n / 2)]!.toFixed(1) : "never (under half)")
   console.log(`\nlow traffic, ${LOW_RUNS} lives a cell:`)
   console.log("| turns a day | canary | share | promoted within 14 days (95% upper) | median days to promote (unpromoted = never) |")

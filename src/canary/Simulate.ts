@@ -19,6 +19,9 @@ export const rng = (seed: number): Rng => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 
+/** The seed of the i-th simulated life: spread over the generator's whole range (neighbouring seeds are not). */
+export const seedOf = (i: number) => Math.imul(i + 1, 0x9e3779b1)
+
 /** How a world makes one turn: its judge score (null = unscored) and its failures, for an arm on an hour. */
 export interface World {
   readonly turnsPerDay: number
@@ -157,7 +160,7 @@ export const forecast = (turnsPerDay: number, lift: number, plan: Plan, runs = 2
   }
   const days: Array<number> = []
   for (let i = 0; i < runs; i++) {
-    const life = simulate(world, plan, 7919 * (i + 1))
+    const life = simulate(world, plan, seedOf(i))
     if (life.action === "promote") days.push(life.days)
   }
   days.sort((a, b) => a - b)
