@@ -114,8 +114,9 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       }
       const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
       const activeVersion = active._tag === "Valid" ? active.pack.version : null
-      const startedAt = yield* deployer.canaryStartedAt(behavior, canary.pack.version)
       const shareRows = yield* canaryShareRows(sql, behavior, canary.pack.version)
+      // Its deployment is its first share; a canary placed by hand started when its file was written.
+      const startedAt = shareRows[0]?.at ?? (yield* deployer.canaryStartedAt(behavior, canary.pack.version))
       const shares = shareHistory(shareRows, canary.pack.metadata, config.canaryFraction)
       const share = shares[shares.length - 1]!.share
       // A step recorded but not yet in the file (the process was stopped between the two): finish it.

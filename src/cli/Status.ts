@@ -87,8 +87,8 @@ export const statusReport = Effect.gen(function* () {
     const since = canaryVersion === null ? 0 : yield* deployer.canaryStartedAt(behavior, canaryVersion)
     const c = canaryVersion === null ? { n: 0, mean: null } : yield* arm(behavior, canaryVersion, since)
     const a = activeVersion === null ? { n: 0, mean: null } : yield* arm(behavior, activeVersion, since)
-    const decisions = yield* sql<{ action: string; reason: string; figuresJson: string; createdAt: number }>`
-      SELECT action, reason, figures_json AS "figuresJson", created_at AS "createdAt" FROM canary_decisions
+    const decisions = yield* sql<{ action: string; reason: string; figuresJson: string; createdAt: number; version: string }>`
+      SELECT action, reason, figures_json AS "figuresJson", created_at AS "createdAt", canary_version AS "version" FROM canary_decisions
       WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
     const last = decisions[0]
     const figures = last === undefined ? undefined : (JSON.parse(last.figuresJson) as { eUp?: number; eDown?: number; share?: { step?: { kind: string; reason: string } } })
@@ -112,7 +112,7 @@ export const statusReport = Effect.gen(function* () {
       judged7d: Number(judged[0]?.n ?? 0),
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       shares: canaryVersion === null ? [] : yield* canaryShareRows(sql, behavior, canaryVersion),
-      nextStep: canaryVersion === null || figures?.share?.step === undefined ? null : { kind: figures.share.step.kind, reason: figures.share.step.reason },
+      nextStep: canaryVersion === null || last?.version !== canaryVersion || figures?.share?.step === undefined ? null : { kind: figures.share.step.kind, reason: figures.share.step.reason },
       expected: yield* monitor.expected(behavior)
     })
   }
