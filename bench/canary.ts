@@ -1,5 +1,5 @@
 /**
- * npm run bench:canary [-- --runs=10000 --ramp-runs=1000 --lag-runs=300 --ramped-only]
+ * npm run bench:canary [-- --runs=10000 --ramp-runs=2000 --lag-runs=1500 --ramped-only]
  * Seeded Monte Carlo of the canary decision (shared/canary-statistics.md), through the monitor's real
  * decision code (src/canary/Stats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
  * original autotune.
@@ -218,8 +218,8 @@ const cells = (): Array<Cell> => {
 
 if (isMainThread) {
   const runs = arg("runs", 10_000)
-  const rampRuns = arg("ramp-runs", 1000)
-  const lagRuns = arg("lag-runs", 300)
+  const rampRuns = arg("ramp-runs", 2000)
+  const lagRuns = arg("lag-runs", 1500)
   const workers = Math.max(1, Math.min(os.cpus().length, 8))
   // The ramped cells alone: the fixed-split cells do not depend on the steps (no share changes there).
   const all = process.argv.includes("--ramped-only") ? cells().filter(isRamped) : cells()
