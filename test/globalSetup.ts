@@ -41,6 +41,11 @@ const ensureFaketime = () => {
   if (spawnSync("faketime", ["-f", "+0d", "true"]).status !== 0) aptInstall("faketime", "for the tests that run the CLI at a clock they control")
 }
 
+// The metrics test has Debian's Prometheus scrape the daemon, and checks the exposition and the alert rules with promtool.
+const ensurePrometheus = () => {
+  if (spawnSync("prometheus", ["--version"]).status !== 0 || spawnSync("promtool", ["--version"]).status !== 0) aptInstall("prometheus", "for the metrics test (prometheus and promtool)")
+}
+
 // End-to-end suites run the built CLI; build it once per test run, exactly as `npm run build` does (the
 // compiled library and the bundled command), so they never test stale or different output.
 export default function setup() {
@@ -48,5 +53,6 @@ export default function setup() {
   ensurePostgres()
   ensureTmux()
   ensureFaketime()
+  ensurePrometheus()
   execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" })
 }

@@ -21,8 +21,9 @@ import { CanaryMonitor } from "../canary/Canary.js"
 import type { Expected } from "../canary/Simulate.js"
 import { Optimizer } from "../optimize/Optimize.js"
 import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
-import { daemon, onceLocked } from "../pipeline/Runner.js"
-import { statusReport } from "./Status.js"
+import { onceLocked } from "../pipeline/Runner.js"
+import { observedDaemon, withTracing } from "../observe/Observe.js"
+import { statusReport } from "../observe/Status.js"
 import { packDiff, type PendingPack } from "../report/Packs.js"
 import type { DiffPart } from "../report/Diff.js"
 import { approve, reject } from "../pipeline/Approval.js"
@@ -33,6 +34,9 @@ import { lockPath, withRunLock } from "../store/RunLock.js"
 // ---------------------------------------------------------------------------
 // Options every command takes: --config, --json, and the config flags.
 // ---------------------------------------------------------------------------
+
+/** This build's version: the CLI's --version, /metrics' autotune_build_info and the traces' service.version. */
+const VERSION = "2.0.0"
 
 const configOption = Options.text("config").pipe(
   Options.withDescription("Config file (default: AUTOTUNE_CONFIG_PATH, else $AUTOTUNE_HOME/autotune.json)"),
@@ -281,7 +285,8 @@ const wizard = (base: AppConfig) =>
 
 const onceHandler = (opts: Common) =>
   Effect.gen(function* () {
-    const outcome = yield* Effect.either(onceLocked(configInput(opts)))
+    const input = configInput(opts)
+    const outcome = yield* Effect.either(onceLocked(input).pipe(withTracing(input, VERSION)))
     if (Either.isLeft(outcome)) {
       if (outcome.left._tag !== "LockBusy") return yield* Effect.fail(outcome.left)
       // A timer run that finds the daemon (or another run) busy has nothing to do: not a failure.
@@ -309,8 +314,8 @@ const behaviorCommand = Command.make("behavior", common, (opts) =>
   )
 ).pipe(Command.withDescription("Tune behavior.json from the last AUTOTUNE_BEHAVIOR_DAYS of traces and write the daily report"))
 
-const daemonCommand = Command.make("daemon", common, (opts) => daemon(configInput(opts))).pipe(
-  Command.withDescription("Run `once` every AUTOTUNE_INTERVAL_MINUTES until SIGTERM/SIGINT; re-reads the config each cycle")
+const daemonCommand = Command.make("daemon", common, (opts) => observedDaemon(configInput(opts), VERSION)).pipe(
+  Command.withDescription("Run `once` every AUTOTUNE_INTERVAL_MINUTES until SIGTERM/SIGINT; re-reads the config each cycle; --metrics-port serves /metrics, /livez, /healthz")
 )
 
 const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
@@ -625,7 +630,7 @@ const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, reportCommand, redactCommand, configCommand])
 )
 
-export const cli = Command.run(root, { name: "autotune", version: "2.0.0" })
+export const cli = Command.run(root, { name: "autotune", version: VERSION })
 
 /** Exit codes: 2 for configuration and usage errors, 1 for any other failure. */
 export const exitCodeFor = (error: unknown): number =>

@@ -45,6 +45,8 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
     const attempt = (request: LlmRequest) => timed(llm.complete(request))
 
     const call = Effect.fn("LlmRunner.call")(function* (unguarded: LlmRequest) {
+      // The span says which stage and model, never what was asked (OpenTelemetry's GenAI attribute names).
+      yield* Effect.annotateCurrentSpan({ "autotune.stage": unguarded.stage, "gen_ai.system": llm.provider, "gen_ai.request.model": unguarded.model })
       yield* notHalted
       yield* budgetLeft
       const request = yield* guarded(unguarded)
@@ -59,6 +61,7 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
           const cost = yield* costOf(request.model, result.right)
           yield* Ref.update(spent, (usd) => usd + (cost ?? 0))
           yield* record(request, "ok", tries, Date.now() - started, result.right, cost)
+          yield* Effect.annotateCurrentSpan({ "gen_ai.usage.input_tokens": result.right.tokensIn, "gen_ai.usage.output_tokens": result.right.tokensOut, "autotune.attempts": tries })
           return result.right
         }
         const error = result.left

@@ -17,6 +17,9 @@ import { writeReport } from "../report/Report.js"
 import { isPostgres } from "../store/Dialect.js"
 import { LEADER_LOCK, withAdvisoryLock } from "../store/Postgres.js"
 import { TraceSource } from "../ingest/Ingest.js"
+import { writeTransaction } from "../store/Db.js"
+import { addTotals } from "../store/Totals.js"
+import { cycleTotals } from "./Totals.js"
 import * as path from "node:path"
 
 /** What one stage of a run did: its summary, that it was skipped and why, or that it failed and how. */
@@ -91,9 +94,15 @@ export const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return Option.getOrThrow(yield* withAdvisoryLock(sql, LEADER_LOCK, "wait", led))
   })
 
+/** A stage's span carries the numbers at the top of its summary (counts, seconds, dollars), never its text. */
+const annotateCounts = (summary: unknown) =>
+  typeof summary !== "object" || summary === null
+    ? Effect.void
+    : Effect.annotateCurrentSpan(Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v === "number").map(([k, v]) => [`autotune.${k}`, v as number])))
+
 /** Runs a stage and reports instead of failing, so the next stages still run where they can; the caller logs. */
 export const runStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.exit(effect), (exit): StageResult<A> => {
+  Effect.map(Effect.exit(effect.pipe(Effect.tap(annotateCounts), Effect.withSpan(`stage ${name}`, { attributes: { "autotune.stage": name } }))), (exit): StageResult<A> => {
     if (Exit.isSuccess(exit)) return { status: "ok", summary: exit.value }
     const failure = Cause.failureOption(exit.cause)
     const error = failure._tag === "Some" ? ((failure.value as { message?: string }).message ?? String(failure.value)) : Cause.pretty(exit.cause).split("\n")[0] ?? "failed"
@@ -152,14 +161,16 @@ export const onceStages = Effect.gen(function* () {
   const failed = Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name)
   const errors = Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : []))
   const result = { stages, failed, errors, skippedLlm: llmSkip, rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null, budget: yield* runner.budget }
-  // The run's record, for reports and for looking back; failing to write it does not fail the run.
-  yield* sql`INSERT INTO runs ${sql.insert({
+  // The run's record, for reports and for looking back, with what it adds to the running totals /metrics
+  // reports; together or not at all. Failing to write them does not fail the run.
+  const record = sql`INSERT INTO runs ${sql.insert({
     run_id: runner.runId,
     command: "once",
     started_at: startedAt,
     finished_at: Date.now(),
     status: failed.length > 0 ? "failed" : "ok",
     summary_json: JSON.stringify(result)
-  })}`.pipe(Effect.catchAll((e) => Effect.logWarning(`could not record the run: ${e.message}`)))
+  })}`.pipe(Effect.zipRight(addTotals(sql, cycleTotals(result))))
+  yield* writeTransaction(sql, record).pipe(Effect.catchAll((e) => Effect.logWarning(`could not record the run: ${e.message}`)))
   return result
 })

@@ -10,15 +10,22 @@ export type OnceResult = Effect.Effect.Success<typeof onceStages>
  * One full cycle under the run lock, with the configuration read now: one run at a time across processes;
  * a second one waits briefly, then fails with LockBusy.
  */
-export const onceLocked = (input: ConfigInput, lockWait: Duration.DurationInput = "10 seconds") =>
+export const onceLocked = <R = never>(input: ConfigInput, lockWait: Duration.DurationInput = "10 seconds", after?: AfterCycle<R>) =>
   Effect.gen(function* () {
     const resolved = yield* loadSettings(input)
-    return yield* withRunLock(
-      lockPath(resolved.config.dbPath),
-      Effect.zipRight(logConfigWarnings, onceStages).pipe(Effect.provide(makeAppLayer(input))),
-      lockWait
-    )
-  })
+    const cycle = Effect.zipRight(logConfigWarnings, onceStages).pipe(Effect.tap((result) => after?.(result) ?? Effect.void))
+    return yield* withRunLock(lockPath(resolved.config.dbPath), cycle.pipe(Effect.provide(makeAppLayer(input))), lockWait)
+  }).pipe(Effect.withSpan("autotune cycle", { root: true }))
+
+/** Work a caller adds to the end of each cycle, with the cycle's services (the daemon reads its metrics there). */
+export type AfterCycle<R> = (result: OnceResult) => Effect.Effect<void, never, R>
+
+/** What the daemon tells its observer: a cycle started, and how it ended (or why it did not run). */
+export interface CycleObserver<R> {
+  readonly started: (cycle: number) => Effect.Effect<void>
+  readonly after: AfterCycle<R>
+  readonly ended: (cycle: number, outcome: Either.Either<OnceResult, { readonly _tag: string; readonly message: string }>, seconds: number, intervalMinutes: number) => Effect.Effect<void>
+}
 
 const cycleLog = (result: OnceResult, started: number) => {
   const s = result.stages
@@ -40,20 +47,22 @@ const cycleLog = (result: OnceResult, started: number) => {
  * Interruption (SIGTERM, SIGINT) stops it between or inside a cycle: in-flight HTTP requests are aborted,
  * the lock is released, files are only ever replaced atomically.
  */
-export const daemon = (input: ConfigInput) =>
+export const daemon = <R = never>(input: ConfigInput, observer?: CycleObserver<R>) =>
   Effect.gen(function* () {
     yield* Effect.logInfo("daemon started")
     let interval = 60
     for (let cycle = 1; ; cycle++) {
       const started = Date.now()
-      const outcome = yield* Effect.either(onceLocked(input, "1 second"))
+      yield* observer?.started(cycle) ?? Effect.void
+      const outcome = yield* Effect.either(onceLocked(input, "1 second", observer?.after))
+      // The interval comes from the configuration as it is now; a broken file falls back to the last good one.
+      interval = Either.match(resolveConfig(input), { onLeft: () => interval, onRight: (r) => r.config.intervalMinutes })
+      yield* observer?.ended(cycle, outcome, (Date.now() - started) / 1000, interval) ?? Effect.void
       if (Either.isRight(outcome)) {
         yield* cycleLog(outcome.right, started)
         // One error line per cycle with each failed stage and its cause (a wrong key is not logged per call).
         if (outcome.right.failed.length > 0) yield* Effect.logError(`cycle ${cycle}: ${outcome.right.errors.join("; ")}`)
       } else yield* Effect.logError(`cycle ${cycle} did not run: ${outcome.left.message}`)
-      // The interval comes from the configuration as it is now; a broken file falls back to the last good one.
-      interval = Either.match(resolveConfig(input), { onLeft: () => interval, onRight: (r) => r.config.intervalMinutes })
       yield* Effect.logInfo(`next cycle in ${interval} minute(s)`)
       yield* Effect.sleep(Duration.minutes(interval))
     }

@@ -12,6 +12,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
 import { ConfigError, StoreError } from "../Domain/Errors.js"
+import { METRIC_TOTALS_TABLE } from "./Totals.js"
 
 // Epoch milliseconds, counts and sums come back as numbers, not strings: BIGINT (int8) and NUMERIC (what
 // SUM and AVG of integers give) both fit a double for every value the store holds.
@@ -176,7 +177,9 @@ export const PG_MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError
   "0002_fleet_hosts": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql`CREATE TABLE fleet_hosts (host_id TEXT PRIMARY KEY, install_id TEXT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL)`),
   // As the SQLite store's 0012: how many sentences of a judged turn were masked as addressed to the evaluator.
-  "0003_addressed_masked": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE judge_scores ADD COLUMN addressed_masked INTEGER NOT NULL DEFAULT 0`)
+  "0003_addressed_masked": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE judge_scores ADD COLUMN addressed_masked INTEGER NOT NULL DEFAULT 0`),
+  // As the SQLite store's 0013: running totals for /metrics.
+  "0004_metric_totals": Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(METRIC_TOTALS_TABLE))
 }
 
 /** A fixed key for PostgreSQL's advisory locks: migrations take it per transaction, the leader per session. */

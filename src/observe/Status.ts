@@ -57,6 +57,16 @@ const storeStatus = Effect.gen(function* () {
   }
 })
 
+/** A version's turns since a time for one behavior: samples (scored turns and errors) and their mean, an error counting 0. */
+export const armOf = (sql: SqlClient.SqlClient, behavior: Behavior, version: string, since: number) =>
+  sql<{ n: number; mean: number | null }>`
+    SELECT COUNT(s.score) + SUM(t.is_error) AS n, AVG(CASE WHEN t.is_error = 1 THEN 0 ELSE s.score END) AS mean
+    FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
+    LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}
+    WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}`.pipe(
+    Effect.map((rows) => ({ n: Number(rows[0]?.n ?? 0), mean: rows[0]?.mean ?? null }))
+  )
+
 /** `autotune status`: everything aggregated in SQL, nothing but a row per behavior in memory. */
 export const statusReport = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -65,15 +75,7 @@ export const statusReport = Effect.gen(function* () {
   const { config } = yield* Settings
   const fail = storeError("read status")
 
-  const arm = (behavior: Behavior, version: string, since: number) =>
-    sql<{ n: number; mean: number | null }>`
-      SELECT COUNT(s.score) + SUM(t.is_error) AS n, AVG(CASE WHEN t.is_error = 1 THEN 0 ELSE s.score END) AS mean
-      FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
-      LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}
-      WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}`.pipe(
-      Effect.map((rows) => ({ n: Number(rows[0]?.n ?? 0), mean: rows[0]?.mean ?? null })),
-      Effect.mapError(fail)
-    )
+  const arm = (behavior: Behavior, version: string, since: number) => armOf(sql, behavior, version, since).pipe(Effect.mapError(fail))
 
   // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
   const week = dayOf(Date.now() - 6 * DAY_MS)

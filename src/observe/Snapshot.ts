@@ -1,0 +1,129 @@
+/**
+ * What /metrics reports, read from the store after each cycle (and at start): the running totals, the LLM
+ * spend's daily roll-up summed, and the state of each behavior's packs and canary. Aggregated in SQL; nothing
+ * here holds or returns message text.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { Settings } from "../config/Config.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
+import { Deployer } from "../canary/Deployer.js"
+import { ALPHA } from "../canary/Stats.js"
+import { Alignment } from "../judge/Alignment.js"
+import { RUBRICS } from "../judge/Rubrics.js"
+import { LlmRunner } from "../llm/LlmRunner.js"
+import { DAY_MS, dayOf } from "../report/Series.js"
+import { storeError } from "../store/Db.js"
+import { storeBytes } from "../store/Dialect.js"
+import { readTotals, type TotalRow } from "../store/Totals.js"
+import { armOf } from "./Status.js"
+
+export interface BehaviorSnapshot {
+  readonly behavior: Behavior
+  readonly active: string | null
+  readonly canary: string | null
+  /** The canary's share of requests, 0..1; null without a canary. */
+  readonly canaryShare: number | null
+  readonly samples: { readonly canary: number; readonly active: number }
+  readonly mean: { readonly canary: number | null; readonly active: number | null }
+  /** The live canary's evidence at its last look; null when it has not been looked at yet. */
+  readonly evidence: { readonly promote: number; readonly rollback: number } | null
+  readonly auc: number | null
+  /** Mean judge score per pack version over the last 7 UTC days (the current rubric only). */
+  readonly scoreByVersion: ReadonlyArray<{ readonly version: string; readonly mean: number; readonly n: number }>
+}
+
+export interface LlmTotal {
+  readonly stage: string
+  readonly model: string
+  readonly calls: number
+  readonly failed: number
+  readonly tokensIn: number
+  readonly tokensOut: number
+  readonly costUsd: number
+  readonly egressRedactions: number
+}
+
+export interface Snapshot {
+  readonly at: number
+  readonly totals: ReadonlyArray<TotalRow>
+  readonly llm: ReadonlyArray<LlmTotal>
+  readonly newestTraceAt: number | null
+  readonly lastSuccessAt: number | null
+  readonly spent24hUsd: number
+  readonly dailyBudgetUsd: number
+  readonly intervalSeconds: number
+  /** Whether the last cycle's LLM work was stopped by the circuit breaker (a failing provider). */
+  readonly breakerOpen: boolean
+  readonly storeBytes: number
+  readonly behaviors: ReadonlyArray<BehaviorSnapshot>
+  readonly thresholds: { readonly promote: number; readonly rollback: number }
+}
+
+const behaviorSnapshot = (behavior: Behavior, auc: number | null) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { config } = yield* Settings
+    const deployer = yield* Deployer
+    const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
+    const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
+    const activeVersion = active._tag === "Valid" ? active.pack.version : null
+    const canaryVersion = canary._tag === "Valid" ? canary.pack.version : null
+    const since = canaryVersion === null ? 0 : yield* deployer.canaryStartedAt(behavior, canaryVersion)
+    const none = { n: 0, mean: null }
+    const c = canaryVersion === null ? none : yield* armOf(sql, behavior, canaryVersion, since)
+    const a = activeVersion === null || canaryVersion === null ? none : yield* armOf(sql, behavior, activeVersion, since)
+    const last = canaryVersion === null ? [] : yield* sql<{ figuresJson: string }>`
+      SELECT figures_json AS "figuresJson" FROM canary_decisions WHERE behavior = ${behavior} AND canary_version = ${canaryVersion}
+      ORDER BY created_at DESC, id DESC LIMIT 1`
+    const figures = last[0] === undefined ? undefined : (JSON.parse(last[0].figuresJson) as { eUp?: number; eDown?: number })
+    const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
+    const byVersion = yield* sql<{ version: string; n: number; sum: number }>`
+      SELECT version, SUM(n) AS n, SUM(sum) AS sum FROM score_daily
+      WHERE behavior = ${behavior} AND rubric_version = ${RUBRICS[behavior].version} AND day >= ${dayOf(Date.now() - 6 * DAY_MS)} AND version <> ''
+      GROUP BY version HAVING SUM(n) > 0 ORDER BY version`
+    return {
+      behavior,
+      active: activeVersion,
+      canary: canaryVersion,
+      canaryShare: canaryVersion === null ? null : typeof percent === "number" ? percent / 100 : config.canaryFraction,
+      samples: { canary: c.n, active: a.n },
+      mean: { canary: c.mean, active: a.mean },
+      evidence: figures === undefined ? null : { promote: figures.eUp ?? 0, rollback: figures.eDown ?? 0 },
+      auc,
+      scoreByVersion: byVersion.map((v) => ({ version: v.version, n: Number(v.n), mean: Number(v.sum) / Number(v.n) }))
+    } satisfies BehaviorSnapshot
+  })
+
+/** Reads the snapshot; runs with the cycle's services, so it sees what the cycle just wrote. */
+export const readSnapshot = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const { config } = yield* Settings
+  const runner = yield* LlmRunner
+  const agreements = yield* (yield* Alignment).humanAgreement()
+  const behaviors: Array<BehaviorSnapshot> = []
+  for (const behavior of config.behaviors) behaviors.push(yield* behaviorSnapshot(behavior, agreements[behavior]?.auc ?? null))
+  const llm = yield* sql<LlmTotal>`
+    SELECT stage, model, SUM(calls) AS calls, SUM(failed) AS failed, SUM(tokens_in) AS "tokensIn", SUM(tokens_out) AS "tokensOut",
+      SUM(cost_usd) AS "costUsd", SUM(egress_redactions) AS "egressRedactions"
+    FROM llm_daily GROUP BY stage, model ORDER BY stage, model`
+  const times = yield* sql<{ newest: number | null; success: number | null; spent: number | null }>`
+    SELECT (SELECT MAX(created_at) FROM traces) AS newest, (SELECT MAX(finished_at) FROM runs WHERE status = 'ok') AS success,
+      (SELECT SUM(cost_usd) FROM llm_calls WHERE created_at >= ${Date.now() - DAY_MS}) AS spent`
+  const halt = yield* runner.halt
+  return {
+    at: Date.now(),
+    totals: yield* readTotals(sql),
+    llm: llm.map((r) => ({ ...r, calls: Number(r.calls), failed: Number(r.failed), tokensIn: Number(r.tokensIn), tokensOut: Number(r.tokensOut), costUsd: Number(r.costUsd), egressRedactions: Number(r.egressRedactions) })),
+    newestTraceAt: times[0]?.newest == null ? null : Number(times[0].newest),
+    lastSuccessAt: times[0]?.success == null ? null : Number(times[0].success),
+    spent24hUsd: Number(times[0]?.spent ?? 0),
+    dailyBudgetUsd: config.dailyBudgetUsd,
+    intervalSeconds: config.intervalMinutes * 60,
+    breakerOpen: halt?.kind === "provider",
+    storeBytes: yield* storeBytes(sql),
+    behaviors,
+    thresholds: { promote: 1 / ALPHA.promote, rollback: 1 / ALPHA.rollbackScore }
+  } satisfies Snapshot
+}).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError("read the metrics")(e))))

@@ -1,0 +1,47 @@
+/**
+ * Running totals of what the cycles did (traces ingested, turns judged, decisions, optimizer runs, cycles),
+ * kept in the store so that /metrics reports the fleet's sums across restarts and hosts. They are sums, not
+ * counts of rows: retention deletes the rows, a total never goes down.
+ */
+import type { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+// The same text in SQLite and PostgreSQL: DOUBLE PRECISION is REAL's name in both.
+export const METRIC_TOTALS_TABLE = `CREATE TABLE metric_totals (
+  name TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  value DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (name, labels)
+)`
+
+/** One series' increment: a metric's name, its labels, and how much to add. */
+export interface TotalDelta {
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly value: number
+}
+
+export interface TotalRow {
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly value: number
+}
+
+/** Labels as one key: sorted, so the same labels in another order are the same series. */
+export const labelsKey = (labels: Readonly<Record<string, string>>): string =>
+  JSON.stringify(Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
+
+/** Adds each delta to its series (zeros are left out); runs inside the caller's transaction when there is one. */
+export const addTotals = (sql: SqlClient.SqlClient, deltas: ReadonlyArray<TotalDelta>) =>
+  Effect.forEach(
+    deltas.filter((d) => d.value !== 0 && Number.isFinite(d.value)),
+    (d) => sql`
+      INSERT INTO metric_totals (name, labels, value) VALUES (${d.name}, ${labelsKey(d.labels)}, ${d.value})
+      ON CONFLICT (name, labels) DO UPDATE SET value = metric_totals.value + excluded.value`,
+    { discard: true }
+  )
+
+export const readTotals = (sql: SqlClient.SqlClient) =>
+  sql<{ name: string; labels: string; value: number }>`SELECT name, labels, value FROM metric_totals ORDER BY name, labels`.pipe(
+    Effect.map((rows): ReadonlyArray<TotalRow> => rows.map((r) => ({ name: r.name, labels: JSON.parse(r.labels) as Record<string, string>, value: Number(r.value) })))
+  )
