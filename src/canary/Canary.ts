@@ -107,6 +107,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
 
     /** Judges whatever canary file is on disk for one behavior, a hand-placed one included, and acts on it. */
     const check = Effect.fn("CanaryMonitor.check")(function* (behavior: Behavior, now = Date.now()) {
+      yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)
       const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
       if (canary._tag === "Missing") return { action: "none", reason: "no canary out" } satisfies CanaryOutcome as CanaryOutcome
       if (canary._tag === "Invalid") {

@@ -12,6 +12,7 @@ import { auditDraw, type Group, type JudgeDeps, type Outcome, readAnswer, type T
 export const makeDirect = ({ runner, config }: JudgeDeps, { store }: ReturnType<typeof makeStorage>) => {
   /** One judge call with its one retry for an unreadable answer. LLM failures stay failures. */
   const verdict = Effect.fn("Judge.verdict")(function* (rubric: Rubric, trace: JudgeTrace, model: string, stage: string, attempts = 2) {
+    yield* Effect.annotateCurrentSpan({ "autotune.behavior": rubric.behavior, "autotune.stage": stage, "gen_ai.request.model": model })
     let last: Verdict = { status: "unscored", reason: "no answer" }
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const prompt = judgePrompt(rubric, trace)

@@ -42,7 +42,8 @@ const HELP: Readonly<Record<string, string>> = {
 }
 
 const labelled = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, labels: Labels): Metric.Metric<Type, In, Out> =>
-  Metric.taggedWithLabels(metric, Object.entries(labels).map(([k, v]) => MetricLabel.make(k, v)))
+  // Sorted: Effect keys a series by its labels in order, and one Prometheus series must be one Effect series.
+  Metric.taggedWithLabels(metric, Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => MetricLabel.make(k, v)))
 
 const counter = (name: string) => Metric.counter(name, { description: HELP[name] ?? name, incremental: true })
 const gauge = (name: string) => Metric.gauge(name, { description: HELP[name] ?? name })
@@ -78,6 +79,20 @@ export const makePublisher = (version: string) => {
     Effect.gen(function* () {
       newestTraceAt = s.newestTraceAt
       yield* set("autotune_build_info", { version }, 1)
+      // Every series an alert counts the increase of exists from the start at its total (0 before the first
+      // event): Prometheus cannot see the increase of a series whose first sample is already 1.
+      const totals = new Map(s.totals.map((t) => [`${t.name}${labelsKey(t.labels)}`, t.value]))
+      const known = [
+        ...["ok", "failed"].map((outcome) => ({ name: "autotune_cycles_total", labels: { outcome } })),
+        { name: "autotune_traces_ingested_total", labels: {} },
+        { name: "autotune_traces_malformed_total", labels: {} },
+        ...s.behaviors.flatMap(({ behavior }) => [
+          ...["promoted", "rolled_back", "expired"].map((action) => ({ name: "autotune_canary_decisions_total", labels: { behavior, action } })),
+          ...["canary", "pair", "trend"].map((reason) => ({ name: "autotune_judged_turns_total", labels: { behavior, reason } })),
+          { name: "autotune_unscored_turns_total", labels: { behavior } }
+        ])
+      ]
+      for (const k of known) if (!totals.has(`${k.name}${labelsKey(k.labels)}`)) yield* raiseTo(k.name.replace(/_total$/, ""), k.labels, 0)
       for (const t of s.totals) yield* raiseTo(t.name.replace(/_total$/, ""), t.labels, t.value)
       for (const l of s.llm) {
         yield* raiseTo("autotune_llm_calls", { stage: l.stage, model: l.model, outcome: "ok" }, l.calls - l.failed)
@@ -111,7 +126,8 @@ export const makePublisher = (version: string) => {
         yield* set("autotune_canary_evidence", { behavior, direction: "promote" }, b.evidence?.promote ?? 0)
         yield* set("autotune_canary_evidence", { behavior, direction: "rollback" }, b.evidence?.rollback ?? 0)
         for (const v of b.scoreByVersion) yield* set("autotune_score_mean", { behavior, version: v.version }, v.mean)
-        if (b.auc !== null) yield* set("autotune_judge_agreement_auc", { behavior }, b.auc)
+        // NaN until users' reactions make it measurable: the series is there, its value is "unknown".
+        yield* set("autotune_judge_agreement_auc", { behavior }, b.auc ?? Number.NaN)
       }
       // An info series stays in the registry once set: a version no longer served reads 0.
       for (const key of new Set([...infoSeries, ...serving])) {

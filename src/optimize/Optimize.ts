@@ -41,6 +41,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
     const { heldOutChoice } = makeChoice(deps, replay)
 
     const optimizeOne = Effect.fn("Optimizer.optimizeOne")(function* (behavior: Behavior) {
+      yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)
       const ready = yield* readiness(behavior)
       if (!ready.ready) return { outcome: "skipped", why: ready.why } satisfies OptimizeOutcome as OptimizeOutcome
       const sets = splitTurns(ready.rows, config.sampleSize)
