@@ -99,7 +99,8 @@ describe("the daemon in the operator's tools", () => {
       AUTOTUNE_INTERVAL_MINUTES: "0.05", AUTOTUNE_METRICS_PORT: String(port), AUTOTUNE_CANARY_FRACTION: "0.1",
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: "200"
     }
-    const started = Math.floor(Date.now() / 1000)
+    // Times asked of Prometheus are its own: under `npm test`'s shifted clock the daemon runs 400 days ahead, Prometheus (Go) does not.
+    const started = Math.floor(await prometheus.now())
     writeTurns(home, "history", 0, 30, { score: 0.4, startMs: Date.now() - 3 * 3_600_000 })
     const daemon = startDaemon(env)
     const metrics = `http://127.0.0.1:${port}/metrics`
@@ -118,7 +119,7 @@ describe("the daemon in the operator's tools", () => {
     writeTurns(home, "active-a", 200, 45, { version: activeVersion, score: 0.6, startMs: now + 500 })
     await until("5 canary samples on /metrics", async () => (seriesValue(await page(), "autotune_canary_samples", { behavior: B, arm: "canary" }) === 5 ? true : undefined), 90_000)
     await until("Prometheus to scrape the 5 samples", async () => ((await prometheus!.query(`autotune_canary_samples{behavior="${B}",arm="canary"} == 5`)).length === 1 ? true : undefined))
-    const waitingAt = Date.now() / 1000
+    const waitingAt = await prometheus.now()
 
     // 3. Enough better canary turns: promoted.
     writeTurns(home, "canary-b", 105, 35, { version: canaryVersion, score: 0.9, startMs: now + 200_000 })
@@ -128,7 +129,7 @@ describe("the daemon in the operator's tools", () => {
     })
 
     // What Prometheus holds: the canary's 5 samples while it waited, the promotion, the active version after it.
-    const samples = await prometheus.queryRange(`autotune_canary_samples{behavior="${B}",arm="canary"}`, started, Math.floor(Date.now() / 1000))
+    const samples = await prometheus.queryRange(`autotune_canary_samples{behavior="${B}",arm="canary"}`, started, Math.ceil(await prometheus.now()))
     expect(samples[0]!.values).toContain(5)
     expect((await prometheus.query(`autotune_canary_samples{behavior="${B}",arm="canary"} @ ${waitingAt}`))[0]?.value).toBe(5)
     expect(await prometheus.query(`autotune_canary_decisions_total{behavior="${B}",action="rolled_back"}`)).toEqual([expect.objectContaining({ value: 0 })])
@@ -173,7 +174,7 @@ describe("the daemon in the operator's tools", () => {
     // The dashboard: every target of every panel returns data from this Prometheus.
     const dashboard = JSON.parse(fs.readFileSync("contrib/grafana/autotune.json", "utf8")) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> }
     expect(dashboard.panels.length).toBeGreaterThanOrEqual(8)
-    const range = `${Math.max(60, Math.floor(Date.now() / 1000) - started)}s`
+    const range = `${Math.max(60, Math.ceil(await prometheus.now()) - started)}s`
     for (const panel of dashboard.panels) {
       for (const target of panel.targets) {
         const expr = target.expr.replaceAll("$behavior", ".*").replaceAll("$__rate_interval", "30s").replaceAll("$__range", range)

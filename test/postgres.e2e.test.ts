@@ -131,6 +131,11 @@ describe("PostgreSQL store", () => {
     expect(jsonOut(next)["failed"]).toEqual([])
     // Both hosts' turns are judged by now (the other host's may have arrived after the leader's eval), each once.
     expect(await judgedOnce()).toBe(40)
+    // /metrics' running totals are the fleet's: three cycles of two hosts, 40 traces, kept in the shared store.
+    expect(await query(url, "SELECT name, labels, value FROM metric_totals WHERE name IN ('autotune_cycles_total', 'autotune_traces_ingested_total') ORDER BY name")).toEqual([
+      { name: "autotune_cycles_total", labels: '{"outcome":"ok"}', value: 3 },
+      { name: "autotune_traces_ingested_total", labels: "{}", value: 40 }
+    ])
     for (const h of [a, b]) {
       expect(dotclawAccepts(canaryFile(h))).toBe(true)
       expect(dotclawAccepts(path.join(h.home, "prompts", `${B}.json`))).toBe(true)

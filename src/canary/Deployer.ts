@@ -70,7 +70,6 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
 
     /** The canary becomes the active pack (same version, so attribution continues) and the canary file goes. */
     const promote = Effect.fn("Deployer.promote")(function* (behavior: Behavior, why: Record<string, unknown>) {
-      yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)
       const canaryFile = canaryPath(config.outputDir, behavior)
       const canary = yield* readPack(canaryFile, behavior)
       if (canary._tag !== "Valid") return yield* new DeployRejected({ behavior, detail: "no valid canary to promote" })
@@ -116,7 +115,6 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
 
     /** `autotune rollback`: remove the canary, or restore an earlier version as the active pack. */
     const rollback = Effect.fn("Deployer.rollback")(function* (behavior: Behavior, to?: string) {
-      yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)
       if (to === undefined) {
         const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
         if (canary._tag === "Missing") {

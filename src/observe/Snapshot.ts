@@ -13,20 +13,17 @@ import { ALPHA } from "../canary/Stats.js"
 import { Alignment } from "../judge/Alignment.js"
 import { RUBRICS } from "../judge/Rubrics.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
+import type { SpendDay } from "../report/ReportData.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
 import { storeError } from "../store/Db.js"
 import { storeBytes } from "../store/Dialect.js"
 import { readTotals, type TotalRow } from "../store/Totals.js"
-import { armOf } from "./Status.js"
+import { armOf, type BehaviorStatus } from "./Status.js"
 
-export interface BehaviorSnapshot {
-  readonly behavior: Behavior
-  readonly active: string | null
-  readonly canary: string | null
+/** What `status` shows of a behavior's packs and arms, and what only the metrics need. */
+export interface BehaviorSnapshot extends Pick<BehaviorStatus, "behavior" | "active" | "canary" | "samples" | "mean"> {
   /** The canary's share of requests, 0..1; null without a canary. */
   readonly canaryShare: number | null
-  readonly samples: { readonly canary: number; readonly active: number }
-  readonly mean: { readonly canary: number | null; readonly active: number | null }
   /** The live canary's evidence at its last look; null when it has not been looked at yet. */
   readonly evidence: { readonly promote: number; readonly rollback: number } | null
   readonly auc: number | null
@@ -34,16 +31,8 @@ export interface BehaviorSnapshot {
   readonly scoreByVersion: ReadonlyArray<{ readonly version: string; readonly mean: number; readonly n: number }>
 }
 
-export interface LlmTotal {
-  readonly stage: string
-  readonly model: string
-  readonly calls: number
-  readonly failed: number
-  readonly tokensIn: number
-  readonly tokensOut: number
-  readonly costUsd: number
-  readonly egressRedactions: number
-}
+/** The LLM roll-up summed over all days: the report's spend per day without the day. */
+export type LlmTotal = Omit<SpendDay, "day" | "unknownCost"> & { readonly egressRedactions: number }
 
 export interface Snapshot {
   readonly at: number

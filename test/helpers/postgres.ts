@@ -18,7 +18,8 @@ export const postgresBin = (): string | undefined => {
   return undefined
 }
 
-const freePort = () =>
+/** A TCP port nothing listens on right now (the OS picks it). */
+export const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const server = net.createServer()
     server.once("error", reject)

@@ -1,19 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-
-/** A TCP port nothing listens on right now (the OS picks it). */
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
+import { freePort } from "./postgres.js"
 
 export const until = async <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 60_000): Promise<A> => {
   const deadline = Date.now() + timeoutMs
@@ -25,11 +14,15 @@ export const until = async <A>(what: string, probe: () => Promise<A | undefined>
   }
 }
 
+export { freePort }
+
 export interface Prometheus {
   readonly url: string
   /** An instant query's result vector: each series' labels and value. */
   readonly query: (expr: string) => Promise<Array<{ metric: Record<string, string>; value: number }>>
   readonly queryRange: (expr: string, startS: number, endS: number) => Promise<Array<{ metric: Record<string, string>; values: Array<number> }>>
+  /** Prometheus' clock, in seconds: the time its samples are stamped with. */
+  readonly now: () => Promise<number>
   readonly stop: () => Promise<void>
 }
 
@@ -64,6 +57,7 @@ export const startPrometheus = async (target: string): Promise<Prometheus> => {
         metric: r["metric"] as Record<string, string>,
         values: (r["values"] as Array<[number, string]>).map((v) => Number(v[1]))
       })),
+    now: async () => Number(((await api(`/api/v1/query?query=${encodeURIComponent("vector(time())")}`))[0]!["value"] as [number, string])[1]),
     stop: () =>
       new Promise<void>((resolve) => {
         child.once("exit", () => {
