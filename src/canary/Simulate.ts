@@ -9,15 +9,8 @@ import { pairRate, type ShareChange } from "../judge/Sampling.js"
 import { ladder as ladderOf, nextStep } from "./Ramp.js"
 import { type Action, CanaryProcess, decide, type Sample, type Thresholds } from "./Stats.js"
 
-export type Rng = () => number
-
-/** mulberry32: small, fast, seedable. */
-export const rng = (seed: number): Rng => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+export { type Rng, rng } from "../Domain/Random.js"
+import { type Rng, rng } from "../Domain/Random.js"
 
 /** The seed of the i-th simulated life: spread over the generator's whole range (neighbouring seeds are not). */
 export const seedOf = (i: number) => Math.imul(i + 1, 0x9e3779b1)

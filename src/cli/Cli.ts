@@ -10,7 +10,7 @@ import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreE
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
 import { makeProgress } from "../pipeline/Progress.js"
 import { printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
-import type { Agreement } from "../judge/Agreement.js"
+import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
 import type { FeedbackSummary } from "../ingest/Feedback.js"
 import type { IngestSummary } from "../ingest/Ingest.js"
 import type { EvalSummary } from "../judge/Work.js"
@@ -23,6 +23,8 @@ import { Optimizer } from "../optimize/Optimize.js"
 import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
 import { onceLocked } from "../pipeline/Runner.js"
 import { observedDaemon, withTracing } from "../observe/Observe.js"
+import { exportTurns, importGrades, labelSession } from "./Label.js"
+import { Alignment } from "../judge/Alignment.js"
 import { statusReport } from "../observe/Status.js"
 import { packDiff, type PendingPack } from "../report/Packs.js"
 import type { DiffPart } from "../report/Diff.js"
@@ -148,11 +150,20 @@ const requireProvider = Effect.flatMap(LlmRunner, (runner) =>
 const agreementText = (a: Agreement) =>
   a.auc === null ? (a.n === 0 ? "-" : `- (n=${a.n})`) : `${a.auc.toFixed(2)} [${a.low!.toFixed(2)}, ${a.high!.toFixed(2)}] (n=${a.n})${a.disagrees ? " DISAGREES" : ""}`
 
-/** One line per behavior users reacted to: how well the judge agrees with them. */
-const agreementLines = (agreements: Record<string, Agreement>) =>
+const interval = (v: number | null, lo: number | null, hi: number | null) => (v === null ? "-" : `${v.toFixed(2)}${lo === null ? "" : ` [${lo.toFixed(2)}, ${hi!.toFixed(2)}]`}`)
+
+/** The judge against a person's grades: Spearman and weighted kappa with their intervals, or "-" before any grade. */
+const labelText = (a: LabelAgreement) => (a.n === 0 ? "-" : `rho ${interval(a.spearman, a.spearmanLow, a.spearmanHigh)}, kappa ${interval(a.kappa, a.kappaLow, a.kappaHigh)} (n=${a.n})`)
+
+/** One line per behavior users reacted to or a person graded: how well the judge agrees with them. */
+const agreementLines = (agreements: Record<string, Agreement>, labelled: Record<string, LabelAgreement> = {}) =>
   Object.entries(agreements)
     .filter(([, a]) => a.n > 0)
     .map(([b, a]) => `\njudge vs users' reactions, ${b}: AUC ${agreementText(a)}`)
+    .join("") +
+  Object.entries(labelled)
+    .filter(([, a]) => a.n > 0)
+    .map(([b, a]) => `\njudge vs your grades, ${b}: ${labelText(a)}`)
     .join("")
 
 const evalCommand = Command.make("eval", common, (opts) =>
@@ -161,7 +172,7 @@ const evalCommand = Command.make("eval", common, (opts) =>
     Effect.gen(function* () {
       yield* requireProvider
       const summary = yield* asLeader(evalStage)
-      yield* opts.json ? printJson(summary) : printLine(evalSummaryText(summary) + agreementLines(summary.humanAgreement))
+      yield* opts.json ? printJson(summary) : printLine(evalSummaryText(summary) + agreementLines(summary.humanAgreement, summary.labelAgreement))
       const failed = Object.values(summary.behaviors).reduce((n, b) => n + b.failed, 0)
       if (failed > 0 && !summary.budgetExhausted) {
         return yield* Effect.fail(new StageFailed({ stage: "eval", detail: `${failed} judge call(s) failed; those traces are retried next run` }))
@@ -509,6 +520,43 @@ const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(
 ).pipe(Command.withDescription("The deployment history of prompt packs (newest first)"))
 
 // ---------------------------------------------------------------------------
+// label
+// ---------------------------------------------------------------------------
+
+const labelCommand = Command.make(
+  "label",
+  {
+    ...common,
+    behavior: Args.optional(behaviorArg),
+    importFile: Options.file("import").pipe(Options.withDescription("Store the grades (1-5) of a JSONL file made by --export"), Options.optional),
+    exportFile: Options.text("export").pipe(Options.withDescription("Write the judged turns to grade as JSONL (mode 0600), graded ones included"), Options.optional),
+    limit: Options.integer("limit").pipe(Options.withDescription("Turns per behavior in --export"), Options.withDefault(200))
+  },
+  (opts) =>
+    withApp(
+      opts,
+      Effect.gen(function* () {
+        const { config } = yield* Settings
+        const behaviors = Option.match(opts.behavior, { onNone: () => config.behaviors, onSome: (b) => [b] })
+        if (Option.isSome(opts.importFile)) {
+          const r = yield* importGrades(opts.importFile.value)
+          for (const line of r.refused) yield* Effect.logWarning(`${r.file} ${line}`)
+          yield* opts.json ? printJson(r) : printLine(`imported ${r.imported} grade(s) from ${r.file}; ${r.ungraded} line(s) without a grade skipped; ${r.refused.length} refused`)
+          if (r.refused.length > 0) return yield* new FileError({ path: r.file, operation: "import every line of", detail: `${r.refused.length} line(s) refused (each named above); the other grades are stored` })
+          return
+        }
+        if (Option.isSome(opts.exportFile)) {
+          const r = yield* exportTurns(behaviors, opts.exportFile.value, opts.limit)
+          return yield* opts.json ? printJson(r) : printLine(`wrote ${r.turns} judged turn(s) (${r.graded} graded) to ${r.file}; set "grade" to 1-5 and run autotune label --import ${r.file}`)
+        }
+        const stored = yield* labelSession(behaviors)
+        const agreements = yield* (yield* Alignment).labelAgreements()
+        yield* opts.json ? printJson({ stored, agreement: agreements }) : printLine(`stored ${Object.values(stored).reduce((a, b) => a + b, 0)} grade(s)${agreementLines({}, agreements)}`)
+      })
+    )
+).pipe(Command.withDescription("Grade judged turns 1-5 in the terminal (most useful first), or --export/--import them, so the judge is measured against you"))
+
+// ---------------------------------------------------------------------------
 // redact
 // ---------------------------------------------------------------------------
 
@@ -568,7 +616,7 @@ const statusCommand = Command.make("status", common, (opts) =>
       if (opts.json) return yield* printJson(report)
       yield* printLine(
         table(
-          ["BEHAVIOR", "ACTIVE", "CANARY (SHARE)", "N C/A", "MEAN C/A", "EVIDENCE UP/DOWN", "LAST DECISION", "SPEND $", "USERS AUC (N)"],
+          ["BEHAVIOR", "ACTIVE", "CANARY (SHARE)", "N C/A", "MEAN C/A", "EVIDENCE UP/DOWN", "LAST DECISION", "SPEND $", "USERS AUC (N)", "GRADES RHO/KAPPA (N)"],
           report.behaviors.map((b) => [
             b.behavior,
             b.active ?? "-",
@@ -578,7 +626,8 @@ const statusCommand = Command.make("status", common, (opts) =>
             b.lastDecision === null ? "-" : `${formatEvidence(b.lastDecision.eUp)}/${formatEvidence(b.lastDecision.eDown)}`,
             b.lastDecision === null ? "-" : `${b.lastDecision.action}: ${b.lastDecision.reason}`.slice(0, 70),
             b.spendUsd.toFixed(4),
-            agreementText(b.humanAgreement)
+            agreementText(b.humanAgreement),
+            b.labelAgreement.n === 0 ? "-" : `${fmt(b.labelAgreement.spearman, 2)}/${fmt(b.labelAgreement.kappa, 2)} (${b.labelAgreement.n})`
           ])
         ) +
           `\nstore: ${storeLine(report.store)}` +
@@ -627,7 +676,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, statusCommand, reportCommand, redactCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, labelCommand, statusCommand, reportCommand, redactCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: VERSION })

@@ -4,7 +4,7 @@ import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { storeError } from "../store/Db.js"
 import { orderedJoin } from "../store/Dialect.js"
-import { type Agreement, agreement } from "./Agreement.js"
+import { type Agreement, agreement, type LabelAgreement, labelAgreement } from "./Agreement.js"
 import { RUBRICS } from "./Rubrics.js"
 
 /**
@@ -49,6 +49,19 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
       return out
     })
 
-    return { agreements, humanAgreement } as const
+    /** Per configured behavior: the judge's scores against a person's grades (`autotune label`), current rubric. */
+    const labelAgreements = Effect.fn("Alignment.labelAgreements")(function* () {
+      const out: Record<string, LabelAgreement> = {}
+      for (const behavior of config.behaviors) {
+        const pairs = yield* sql<{ grade: number; score: number }>`
+          SELECT l.grade AS grade, s.score AS score FROM labels l
+          JOIN trace_scores s ON s.trace_id = l.trace_id AND s.behavior = l.behavior AND s.rubric_version = l.rubric_version
+          WHERE l.behavior = ${behavior} AND l.rubric_version = ${RUBRICS[behavior].version}`.pipe(Effect.mapError(storeError("read the judge's agreement with labels")))
+        out[behavior] = labelAgreement(pairs.map((p) => ({ grade: Number(p.grade), score: Number(p.score) })))
+      }
+      return out
+    })
+
+    return { agreements, humanAgreement, labelAgreements } as const
   })
 }) {}

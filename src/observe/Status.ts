@@ -6,7 +6,7 @@ import { isPostgres } from "../store/Dialect.js"
 import { LEADER_LOCK } from "../store/Postgres.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
-import type { Agreement } from "../judge/Agreement.js"
+import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
 import { CanaryMonitor } from "../canary/Canary.js"
 import { Deployer } from "../canary/Deployer.js"
 import type { Expected } from "../canary/Simulate.js"
@@ -26,6 +26,8 @@ export interface BehaviorStatus {
   readonly spendUsd: number
   /** How well the judge's scores separate users' 👍 from 👎 turns. */
   readonly humanAgreement: Agreement
+  /** How the judge's scores agree with a person's grades (`autotune label`): Spearman and weighted kappa. */
+  readonly labelAgreement: LabelAgreement
   /** Turns of the last 7 UTC days the judge has scored for this behavior (a sample: the rest stays unjudged). */
   readonly judged7d: number
   /** What optimize selected and has not shipped yet (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
@@ -79,7 +81,9 @@ export const statusReport = Effect.gen(function* () {
 
   // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
   const week = dayOf(Date.now() - 6 * DAY_MS)
-  const agreements = yield* (yield* Alignment).humanAgreement()
+  const alignment = yield* Alignment
+  const agreements = yield* alignment.humanAgreement()
+  const labelled = yield* alignment.labelAgreements()
   const behaviors: Array<BehaviorStatus> = []
   for (const behavior of config.behaviors) {
     const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
@@ -111,6 +115,7 @@ export const statusReport = Effect.gen(function* () {
           : { action: last.action, reason: last.reason, at: new Date(last.createdAt).toISOString(), eUp: figures?.eUp ?? 0, eDown: figures?.eDown ?? 0 },
       spendUsd: spend[0]?.usd ?? 0,
       humanAgreement: agreements[behavior]!,
+      labelAgreement: labelled[behavior]!,
       judged7d: Number(judged[0]?.n ?? 0),
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       shares: canaryVersion === null ? [] : yield* canaryShareRows(sql, behavior, canaryVersion),

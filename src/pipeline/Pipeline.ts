@@ -44,8 +44,10 @@ export const evalStage = Effect.gen(function* () {
   const judge = yield* Judge
   const progress = makeProgress("eval")
   const summary = yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
-  const humanAgreement = yield* (yield* Alignment).humanAgreement()
-  return { ...summary, humanAgreement }
+  const alignment = yield* Alignment
+  const humanAgreement = yield* alignment.humanAgreement()
+  const labelAgreement = yield* alignment.labelAgreements()
+  return { ...summary, humanAgreement, labelAgreement }
 })
 
 export const optimizeStage = Effect.flatMap(Optimizer, (o) => o.optimize())

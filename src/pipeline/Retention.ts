@@ -70,7 +70,7 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
     derivedRows += yield* writeTransaction(sql,
       Effect.gen(function* () {
         let n = 0
-        for (const table of ["judge_scores", "trace_scores"]) {
+        for (const table of ["judge_scores", "trace_scores", "labels"]) {
           n += changes(yield* sql`DELETE FROM ${sql(table)} WHERE trace_id IN ${sql.in(ids)}`.raw)
         }
         yield* sql`DELETE FROM traces WHERE trace_id IN ${sql.in(ids)}`

@@ -1,4 +1,6 @@
 /**
+ * Tables of the store's own bookkeeping that SQLite and PostgreSQL spell alike.
+ *
  * Running totals of what the cycles did (traces ingested, turns judged, decisions, optimizer runs, cycles),
  * kept in the store so that /metrics reports the fleet's sums across restarts and hosts. They are sums, not
  * counts of rows: retention deletes the rows, a total never goes down.
@@ -13,6 +15,24 @@ export const METRIC_TOTALS_TABLE = `CREATE TABLE metric_totals (
   value DOUBLE PRECISION NOT NULL,
   PRIMARY KEY (name, labels)
 )`
+
+/**
+ * A person's grades (1-5) of judged turns, per behavior and rubric version (`autotune label`); the same text in
+ * SQLite and PostgreSQL. They go with their turn when retention prunes it: a grade of text no longer kept cannot
+ * be checked against the judge again.
+ */
+export const LABELS_TABLES = [
+  `CREATE TABLE labels (
+    trace_id TEXT NOT NULL,
+    behavior TEXT NOT NULL,
+    rubric_version TEXT NOT NULL,
+    grade INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    labeled_at BIGINT NOT NULL,
+    PRIMARY KEY (trace_id, behavior, rubric_version)
+  )`,
+  `CREATE INDEX labels_behavior ON labels (behavior, rubric_version, labeled_at)`
+]
 
 /** One series' increment: a metric's name, its labels, and how much to add. */
 export interface TotalDelta {

@@ -1,0 +1,147 @@
+/**
+ * `autotune label`: a person grades judged turns, one key a turn, so the judge can be measured against them.
+ * Also `--export FILE` (the turns to grade, as stored and redacted, for grading elsewhere) and `--import FILE`
+ * (the grades back). Each grade is stored at once: quitting loses nothing, the next session resumes.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect, Either } from "effect"
+import * as fs from "node:fs"
+import * as readline from "node:readline"
+import { Settings } from "../config/Config.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { ConfigError, FileError } from "../Domain/Errors.js"
+import { exportLine, gradedCount, type ImportedGrade, labelQueue, type LabelTurn, parseImportLine, removeGrade, storeGrade } from "../judge/Labels.js"
+import { storeError } from "../store/Db.js"
+import { describeFsError, writeFileAtomic } from "../store/Files.js"
+
+const NO_TTY = "autotune label grades turns in a terminal; to grade elsewhere: autotune label --export turns.jsonl, set each line's \"grade\" to 1-5, then autotune label --import turns.jsonl"
+
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)} … (${text.length - max} more characters)`)
+
+const screenOf = (t: LabelTurn, position: { readonly graded: number; readonly left: number }) =>
+  [
+    "\x1b[2J\x1b[H",
+    `autotune label · ${t.behavior} · ${position.graded} graded, ${position.left} to go · offered because: ${t.why}${t.reaction === null ? "" : ` (user: ${t.reaction === "negative" ? "thumbs down" : "thumbs up"})`}`,
+    "",
+    "── message ──",
+    clip(t.message, 1500),
+    "",
+    "── reply ──",
+    clip(t.reply, 2000),
+    "",
+    `tools: ${t.tools}`,
+    `judge: ${t.score.toFixed(2)}${t.stage2 === null ? "" : ` (stage 1 ${t.stage1?.toFixed(2) ?? "-"}, stage 2 ${t.stage2.toFixed(2)})`}: ${clip(t.reason, 300)}`,
+    "",
+    "grade 1 (bad) .. 5 (excellent) · s skip · u undo · q quit"
+  ].join("\n")
+
+/** One key from the terminal, in raw mode. */
+const nextKey = (input: NodeJS.ReadStream) =>
+  Effect.async<string>((resume) => {
+    const onKey = (str: string | undefined, key: { readonly name?: string; readonly ctrl?: boolean } | undefined) => {
+      input.off("keypress", onKey)
+      resume(Effect.succeed(key?.ctrl === true && key.name === "c" ? "q" : (str ?? key?.name ?? "")))
+    }
+    input.on("keypress", onKey)
+    return Effect.sync(() => input.off("keypress", onKey))
+  })
+
+/** The interactive session over each behavior in turn; returns how many grades it stored per behavior. */
+export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
+  Effect.gen(function* () {
+    const input = process.stdin
+    if (input.isTTY !== true || process.stdout.isTTY !== true) return yield* new ConfigError({ key: "label", source: "a terminal", detail: NO_TTY })
+    const sql = yield* SqlClient.SqlClient
+    const fail = storeError("keep a grade")
+    readline.emitKeypressEvents(input)
+    input.setRawMode(true)
+    input.resume()
+    const stored: Record<string, number> = {}
+    const session = Effect.gen(function* () {
+      for (const behavior of behaviors) {
+        const queue = yield* labelQueue(sql, behavior, 500).pipe(Effect.mapError(fail))
+        const done: Array<{ readonly turn: LabelTurn; readonly grade: number | null }> = []
+        let graded = yield* gradedCount(sql, behavior).pipe(Effect.mapError(fail))
+        for (let i = 0; i < queue.length; ) {
+          const turn = queue[i]!
+          process.stdout.write(screenOf(turn, { graded, left: queue.length - i }))
+          const key = yield* nextKey(input)
+          if (key === "q") return
+          if (key === "u") {
+            const last = done.pop()
+            if (last === undefined) continue
+            if (last.grade !== null) {
+              yield* removeGrade(sql, last.turn.traceId, behavior).pipe(Effect.mapError(fail))
+              graded--
+              stored[behavior] = (stored[behavior] ?? 0) - 1
+            }
+            i--
+          } else if (key === "s") {
+            done.push({ turn, grade: null })
+            i++
+          } else if (/^[1-5]$/.test(key)) {
+            yield* storeGrade(sql, turn.traceId, behavior, Number(key), "terminal").pipe(Effect.mapError(fail))
+            done.push({ turn, grade: Number(key) })
+            graded++
+            stored[behavior] = (stored[behavior] ?? 0) + 1
+            i++
+          }
+        }
+      }
+    })
+    yield* session.pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          input.setRawMode(false)
+          input.pause()
+          process.stdout.write("\x1b[2J\x1b[H")
+        })
+      )
+    )
+    return stored
+  })
+
+/** `--export FILE`: every judged turn of the behaviors (current rubric), graded or not, most useful first; 0600. */
+export const exportTurns = (behaviors: ReadonlyArray<Behavior>, file: string, limit: number) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const lines: Array<string> = []
+    let graded = 0
+    for (const behavior of behaviors) {
+      const turns = yield* labelQueue(sql, behavior, limit, { includeGraded: true }).pipe(Effect.mapError(storeError("read the turns to grade")))
+      graded += turns.filter((t) => t.grade !== null).length
+      lines.push(...turns.map(exportLine))
+    }
+    yield* writeFileAtomic(file, lines.length === 0 ? "" : `${lines.join("\n")}\n`, 0o600)
+    return { file, turns: lines.length, graded }
+  })
+
+/**
+ * `--import FILE`: each line's grade is stored for the behavior's current rubric; a line that is not a grade
+ * of a stored turn is refused with one line naming it, and nothing of it is stored.
+ */
+export const importGrades = (file: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { config } = yield* Settings
+    const text = yield* Effect.try({ try: () => fs.readFileSync(file, "utf8"), catch: (e) => new FileError({ path: file, operation: "read", detail: describeFsError(e) }) })
+    const refused: Array<string> = []
+    const grades: Array<ImportedGrade> = []
+    let ungraded = 0
+    const lines = text.split("\n")
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!.trim()
+      if (line.length === 0) continue
+      const parsed = parseImportLine(line)
+      if (Either.isLeft(parsed)) refused.push(`line ${i + 1}: ${parsed.left}`)
+      else if (parsed.right === "ungraded") ungraded++
+      else if (!config.behaviors.includes(parsed.right.behavior)) refused.push(`line ${i + 1}: ${parsed.right.behavior} is not in AUTOTUNE_BEHAVIORS`)
+      else {
+        const known = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE trace_id = ${parsed.right.traceId}`.pipe(Effect.mapError(storeError("look up a graded turn")))
+        if (Number(known[0]?.n ?? 0) === 0) refused.push(`line ${i + 1}: no turn ${parsed.right.traceId} in the store (pruned by retention, or from another store)`)
+        else grades.push(parsed.right)
+      }
+    }
+    yield* sql.withTransaction(Effect.forEach(grades, (g) => storeGrade(sql, g.traceId, g.behavior, g.grade, "import"), { discard: true })).pipe(Effect.mapError(storeError("keep the imported grades")))
+    return { file, imported: grades.length, ungraded, refused }
+  })
