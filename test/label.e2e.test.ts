@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { labelAgreement, levelOf, spearman, weightedKappa } from "../src/judge/Agreement.js"
 import { parseImportLine } from "../src/judge/Labels.js"
 import { tempHome } from "./helpers/app.js"
+import { launchChromium, openReport } from "./helpers/browser.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
 import { type FakeProvider, markerScorer, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceObject } from "./helpers/traces.js"
@@ -102,6 +103,19 @@ describe("autotune label", () => {
     expect(status.behaviors[0]!.labelAgreement.spearman).toBeCloseTo(1, 6)
     expect(status.behaviors[0]!.labelAgreement.kappa).toBeCloseTo(1, 6)
     expect((await runCli(["status"], env)).stdout).toContain("GRADES RHO/KAPPA")
+    // The report draws the calibration: per judge-score band, the mean grade (here the band itself).
+    const out = path.join(home, "report.html")
+    expect((await runCli(["report", "--out", out], env)).code).toBe(0)
+    const browser = await launchChromium()
+    try {
+      const page = await openReport(browser, out, { width: 1200 })
+      expect(page.consoleErrors).toEqual([])
+      const calibration = page.charts.find((c) => c.chart === "calibration")
+      expect(calibration?.marks).toBeGreaterThan(0)
+      expect(page.text).toContain("mean grade")
+    } finally {
+      await browser.close()
+    }
     // Export again: the graded ones come back with their grades.
     expect(jsonOut(await runCli(["label", "--export", file, "--json"], env))).toMatchObject({ turns: 30, graded: 20 })
   }, 120_000)

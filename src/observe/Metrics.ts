@@ -38,7 +38,8 @@ const HELP: Readonly<Record<string, string>> = {
   autotune_canary_evidence: "Anytime-valid evidence (e-value) toward promote and rollback at the canary's last look",
   autotune_canary_evidence_threshold: "The evidence at which the canary is promoted or rolled back",
   autotune_score_mean: "Mean judge score per pack version over the last 7 UTC days",
-  autotune_judge_agreement_auc: "How well the judge's scores separate users' thumbs-up from thumbs-down turns (0.5 = chance)"
+  autotune_judge_agreement_auc: "How well the judge's scores separate users' thumbs-up from thumbs-down turns (0.5 = chance)",
+  autotune_judge_grade_spearman: "Spearman's correlation of the judge's scores with a person's grades (autotune label); NaN before any"
 }
 
 const labelled = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, labels: Labels): Metric.Metric<Type, In, Out> =>
@@ -128,6 +129,7 @@ export const makePublisher = (version: string) => {
         for (const v of b.scoreByVersion) yield* set("autotune_score_mean", { behavior, version: v.version }, v.mean)
         // NaN until users' reactions make it measurable: the series is there, its value is "unknown".
         yield* set("autotune_judge_agreement_auc", { behavior }, b.auc ?? Number.NaN)
+        yield* set("autotune_judge_grade_spearman", { behavior }, b.gradeSpearman ?? Number.NaN)
       }
       // An info series stays in the registry once set: a version no longer served reads 0.
       for (const key of new Set([...infoSeries, ...serving])) {

@@ -27,6 +27,8 @@ export interface BehaviorSnapshot extends Pick<BehaviorStatus, "behavior" | "act
   /** The live canary's evidence at its last look; null when it has not been looked at yet. */
   readonly evidence: { readonly promote: number; readonly rollback: number } | null
   readonly auc: number | null
+  /** Spearman's correlation of the judge's scores with a person's grades; null before enough grades. */
+  readonly gradeSpearman: number | null
   /** Mean judge score per pack version over the last 7 UTC days (the current rubric only). */
   readonly scoreByVersion: ReadonlyArray<{ readonly version: string; readonly mean: number; readonly n: number }>
 }
@@ -50,7 +52,7 @@ export interface Snapshot {
   readonly thresholds: { readonly promote: number; readonly rollback: number }
 }
 
-const behaviorSnapshot = (behavior: Behavior, auc: number | null) =>
+const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman: number | null) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
@@ -81,6 +83,7 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null) =>
       mean: { canary: c.mean, active: a.mean },
       evidence: figures === undefined ? null : { promote: figures.eUp ?? 0, rollback: figures.eDown ?? 0 },
       auc,
+      gradeSpearman,
       scoreByVersion: byVersion.map((v) => ({ version: v.version, n: Number(v.n), mean: Number(v.sum) / Number(v.n) }))
     } satisfies BehaviorSnapshot
   })
@@ -90,9 +93,11 @@ export const readSnapshot = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const { config } = yield* Settings
   const runner = yield* LlmRunner
-  const agreements = yield* (yield* Alignment).humanAgreement()
+  const alignment = yield* Alignment
+  const agreements = yield* alignment.agreements()
+  const graded = yield* alignment.labelAgreements()
   const behaviors: Array<BehaviorSnapshot> = []
-  for (const behavior of config.behaviors) behaviors.push(yield* behaviorSnapshot(behavior, agreements[behavior]?.auc ?? null))
+  for (const behavior of config.behaviors) behaviors.push(yield* behaviorSnapshot(behavior, agreements[behavior]?.auc ?? null, graded[behavior]?.spearman ?? null))
   const llm = yield* sql<LlmTotal>`
     SELECT stage, model, SUM(calls) AS calls, SUM(failed) AS failed, SUM(tokens_in) AS "tokensIn", SUM(tokens_out) AS "tokensOut",
       SUM(cost_usd) AS "costUsd", SUM(egress_redactions) AS "egressRedactions"

@@ -151,7 +151,28 @@ export const CLIENT_SCRIPT = String.raw`
     });
   }
 
-  var charts = { scores: scores, canary: canary, optimizer: optimizer, spend: spend, judge: judge };
+  function calibration(b, width) {
+    var rows = [];
+    b.judge.calibration.forEach(function (c) {
+      var x = (c.band - 0.5) / 5;
+      if (c.reactions > 0) rows.push({ x: x, y: c.thumbsUp / c.reactions, n: c.reactions, what: "users' thumbs-up share" });
+      if (c.meanGrade != null) rows.push({ x: x, y: (c.meanGrade - 1) / 4, n: c.grades, what: "your mean grade (1-5 as 0-1)" });
+    });
+    if (rows.length === 0) return null;
+    return Plot.plot({
+      width: width, height: 240, marginLeft: 48,
+      x: { domain: [0, 1], label: "judge score band", grid: true },
+      y: { domain: [0, 1], label: "people (0-1)", grid: true },
+      color: { legend: true },
+      marks: [
+        Plot.line([[0, 0], [1, 1]], { stroke: "#8c959f", strokeDasharray: "4 4" }),
+        Plot.line(rows, { x: "x", y: "y", stroke: "what", z: "what" }),
+        Plot.dot(rows, { x: "x", y: "y", fill: "what", r: 4, title: function (d) { return d.what + ": " + d.y.toFixed(2) + " over " + d.n + " turns"; } })
+      ]
+    });
+  }
+
+  var charts = { scores: scores, canary: canary, optimizer: optimizer, spend: spend, judge: judge, calibration: calibration };
 
   function draw() {
     document.querySelectorAll("figure[data-chart]").forEach(function (fig) {

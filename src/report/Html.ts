@@ -154,7 +154,19 @@ const judgeFigure = (b: BehaviorReport) => {
   return `<h3>Judge health</h3>` +
     figure("judge", b.behavior, "Judge health per day: unscored share and stage-2 share by the day of judging, mean stage-1/stage-2 gap by the day of the turn (0–1)", rows.length > 0, table("Judge verdicts per day", ["day", "stage-1 scored", "stage-2 scored", "unscored", "unscored share", "stage-2 share", "stage gap"], rows), "No judge verdicts in this window.") +
     `<p>${esc(users)}</p>` +
+    calibrationFigure(b) +
     `<p>Turns judged in the last 7 days whose text addressed the evaluator (masked before judging): ${b.judge.addressedMasked7d}.</p>`
+}
+
+const BANDS = ["0–0.2", "0.2–0.4", "0.4–0.6", "0.6–0.8", "0.8–1"]
+
+/** Does a higher judge score mean people liked the turn more? Drawn only once people reacted or graded. */
+const calibrationFigure = (b: BehaviorReport) => {
+  const bands = b.judge.calibration
+  if (bands.length === 0) return `<p>Calibration: no turn people reacted to or graded (<code>autotune label</code>) has a score of the current rubric yet.</p>`
+  const rows = bands.map((c) => [BANDS[c.band - 1]!, String(c.reactions), c.reactions === 0 ? "-" : num(c.thumbsUp / c.reactions, 2), String(c.grades), c.meanGrade === null ? "-" : num(c.meanGrade, 2)])
+  return figure("calibration", b.behavior, "Calibration: per judge-score band, the users' thumbs-up share and your mean grade (1–5, drawn as 0–1); the diagonal is a judge that agrees", true,
+    table("Calibration per judge-score band", ["judge score", "reacted turns", "thumbs-up share", "graded turns", "mean grade"], rows), "")
 }
 
 /** The selection waiting for the operator: its figures, its diff against what serves now, the turns it gained most on. */

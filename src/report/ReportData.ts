@@ -53,10 +53,24 @@ export interface BehaviorReport {
   readonly events: ReadonlyArray<{ readonly at: string; readonly version: string; readonly action: string }>
   readonly canaryRun: CanaryRun | null
   readonly optimizer: ReadonlyArray<OptimizerRun>
-  readonly judge: { readonly daily: ReadonlyArray<JudgeDay>; readonly agreement: Agreement; readonly addressedMasked7d: number }
+  readonly judge: {
+    readonly daily: ReadonlyArray<JudgeDay>
+    readonly agreement: Agreement
+    readonly addressedMasked7d: number
+    /** Per judge-score band (1: 0-0.2 ... 5: 0.8-1): users' reactions and a person's grades of the turns in it. */
+    readonly calibration: ReadonlyArray<CalibrationBand>
+  }
   /** What optimize selected and has not shipped (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
   readonly pending: PendingPack | null
   readonly lowest: ReadonlyArray<{ readonly traceId: string; readonly at: string; readonly score: number; readonly reason: string; readonly input: string; readonly output: string }>
+}
+
+export interface CalibrationBand {
+  readonly band: number
+  readonly reactions: number
+  readonly thumbsUp: number
+  readonly grades: number
+  readonly meanGrade: number | null
 }
 
 export interface CanaryRun {
@@ -200,6 +214,20 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
 
     const masked = yield* sql<{ n: number }>`
       SELECT COUNT(DISTINCT trace_id) AS n FROM judge_scores WHERE behavior = ${behavior} AND stage = 1 AND addressed_masked > 0 AND created_at >= ${now - 7 * DAY_MS}`.pipe(Effect.mapError(fail))
+    // Calibration, from the few turns people reacted to or graded, to their scores (never a scan of every score).
+    const bands = yield* sql<{ band: number; reactions: number; thumbsUp: number | null; grades: number; gradeSum: number | null }>`
+      SELECT CASE WHEN s.score >= 0.8 THEN 5 WHEN s.score >= 0.6 THEN 4 WHEN s.score >= 0.4 THEN 3 WHEN s.score >= 0.2 THEN 2 ELSE 1 END AS band,
+        COUNT(r.negative) AS reactions, SUM(CASE WHEN r.negative = 0 THEN 1 ELSE 0 END) AS "thumbsUp", COUNT(l.grade) AS grades, SUM(l.grade) AS "gradeSum"
+      FROM (SELECT trace_id FROM feedback UNION SELECT trace_id FROM labels WHERE behavior = ${behavior} AND rubric_version = ${rubric}) h
+      JOIN trace_scores s ON s.trace_id = h.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubric}
+      LEFT JOIN (SELECT f.trace_id, CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END AS negative FROM feedback f
+                 WHERE f.id = (SELECT g.id FROM feedback g WHERE g.trace_id = f.trace_id ORDER BY g.created_ms DESC, g.id DESC LIMIT 1)) r ON r.trace_id = s.trace_id
+      LEFT JOIN labels l ON l.trace_id = s.trace_id AND l.behavior = s.behavior AND l.rubric_version = s.rubric_version
+      GROUP BY 1 ORDER BY 1`.pipe(Effect.mapError(fail))
+    const calibration = bands.map((b) => ({
+      band: Number(b.band), reactions: Number(b.reactions), thumbsUp: Number(b.thumbsUp ?? 0), grades: Number(b.grades),
+      meanGrade: Number(b.grades) === 0 ? null : Number(b.gradeSum) / Number(b.grades)
+    }))
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : (decisions[0]?.version ?? null)
     const last = decisions[0]
     return {
@@ -215,7 +243,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
       events: events.map((e) => ({ at: iso(e.at), version: e.version, action: e.action })),
       canaryRun: canaryVersion === null ? null : yield* canaryRun(behavior, canaryVersion, canary._tag === "Valid"),
       optimizer: yield* optimizerRuns(behavior, since),
-      judge: { daily: judgeDays(verdicts, days), agreement, addressedMasked7d: Number(masked[0]?.n ?? 0) },
+      judge: { daily: judgeDays(verdicts, days), agreement, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration },
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
     } satisfies BehaviorReport
