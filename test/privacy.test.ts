@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest"
 import { FAMILIES } from "./helpers/privacyFamilies.js"
 import { HELD_OUT } from "./helpers/privacyHeldOut.js"
 import { HELD_OUT_2 } from "./helpers/privacyHeldOut2.js"
+import { HELD_OUT_3 } from "./helpers/privacyHeldOut3.js"
 import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
 import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
 import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
@@ -168,6 +169,15 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
     // 0.059. The targets (0.98 / 0.03) are not met on unseen text; the bounds keep it from getting worse.
     // Rates are sums of per-sample shares: compared with a margin well under one sample.
     expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 17 + 1e-9)
+    expect(score.recall).toBeGreaterThanOrEqual(21 / 23 - 1e-9)
+  })
+
+  it("the third held-out part (privacyHeldOut3.ts, written after rule set 4 was tuned on the second's misses): reported, never tuned on", () => {
+    const score = scoreCorpus(HELD_OUT_3, (t) => redactText(t))
+    report("third held-out part", score)
+    // Committed on its own, then measured 2026-12-06 with rule set 4 and no rule changed: recall 0.913, false
+    // positives 0.042 (23 secrets, 24 other texts). The targets (0.98 / 0.03) are not met on unseen text.
+    expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 24 + 1e-9)
     expect(score.recall).toBeGreaterThanOrEqual(21 / 23 - 1e-9)
   })
 })
