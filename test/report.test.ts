@@ -73,7 +73,7 @@ describe("report page", () => {
   it("keeps stored text from closing the data element or the page's markup", () => {
     const reason = "</script><script>alert(1)</script> & <b>bold</b>"
     const behavior = {
-      behavior: "response-quality" as const, active: "v1", canary: null, canaryPercent: null,
+      behavior: "response-quality" as const, rubricVersion: "response-quality@1", active: "v1", canary: null, canaryPercent: null,
       trend: trendOf([], now), judged7d: { scored: 0, turns: 0 }, spend30dUsd: 0, lastDecision: null, scores: [], events: [], canaryRun: null, optimizer: [],
       judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false }, addressedMasked7d: 0, calibration: [] },
       // A pending selection shows stored turns too: escaped like every other stored text.

@@ -20,7 +20,8 @@ import { writeFileAtomic } from "../store/Files.js"
 import { Judge } from "../judge/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { DEFAULT_INSTRUCTIONS } from "../optimize/Optimize.js"
-import { JUDGE_COLUMNS, type JudgeRow, judgeTraceOf, RUBRICS } from "../judge/Rubrics.js"
+import { JUDGE_COLUMNS, type JudgeRow, judgeTraceOf } from "../judge/Rubrics.js"
+import { Rubrics } from "../judge/RubricBook.js"
 
 /** DotClaw's behavior.json (shared/dotclaw-interop.md §3). */
 export interface BehaviorConfig {
@@ -103,6 +104,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const judge = yield* Judge
     const deployer = yield* Deployer
     const alignment = yield* Alignment
+    const rubrics = (yield* Rubrics).current
     const { config } = yield* Settings
 
     const since = () => Date.now() - config.behaviorDays * 86_400_000
@@ -138,7 +140,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       const scores = yield* Effect.forEach(
         rows,
         (r) =>
-          judge.verdict(RUBRICS["response-quality"], judgeTraceOf(r), config.behaviorEvalModel, "behavior:response-quality:eval").pipe(
+          judge.verdict(rubrics["response-quality"], judgeTraceOf(r), config.behaviorEvalModel, "behavior:response-quality:eval").pipe(
             Effect.map((v) => (v.status === "scored" ? v.score : null)),
             Effect.catchTag("LlmError", () => Effect.succeed(null))
           ),

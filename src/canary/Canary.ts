@@ -15,7 +15,7 @@ import { ladder, nextStep, percentOf, type Step } from "./Ramp.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "./Deployer.js"
-import { RUBRICS } from "../judge/Rubrics.js"
+import { Rubrics } from "../judge/RubricBook.js"
 import { pairRate, type ShareChange, shareAt, shareHistory } from "../judge/Sampling.js"
 
 export type CanaryAction = "promoted" | "rolled_back" | "waiting" | "expired" | "none"
@@ -68,6 +68,8 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
     const sql = yield* SqlClient.SqlClient
     const deployer = yield* Deployer
     const { config } = yield* Settings
+    // A rubric change re-judges the canary's turns and their pairs under the new version: both arms, one version.
+    const rubrics = (yield* Rubrics).current
     const thresholds = thresholdsOf(config)
 
     /**
@@ -80,12 +82,12 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
                t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures",
                (SELECT CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END FROM feedback f WHERE f.trace_id = t.trace_id ORDER BY f.created_ms DESC LIMIT 1) AS "negative",
                -- Not judged yet, and the judge will: a reply the rubric applies to, with no verdict on record.
-               CASE WHEN (s.score IS NULL AND t.is_error = 0 AND t.output_text IS NOT NULL AND ${sql.unsafe(RUBRICS[behavior].appliesSql)}
+               CASE WHEN (s.score IS NULL AND t.is_error = 0 AND t.output_text IS NOT NULL AND ${sql.unsafe(rubrics[behavior].appliesSql)}
                 AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${behavior}
-                                AND j.rubric_version = ${RUBRICS[behavior].version} AND j.stage = 1)) THEN 1 ELSE 0 END AS "pending"
+                                AND j.rubric_version = ${rubrics[behavior].version} AND j.stage = 1)) THEN 1 ELSE 0 END AS "pending"
         FROM trace_packs p
         JOIN traces t ON t.trace_id = p.trace_id
-        LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}
+        LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubrics[behavior].version}
         WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}
         ORDER BY p.created_at LIMIT ${cap}`.pipe(
         Effect.map((rows) => rows.map(toSample(shares, pairs))),
@@ -177,7 +179,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       const since = now - 7 * 86_400_000
       const [row] = yield* sql<{ n: number; first: number | null }>`
         SELECT COUNT(*) AS n, MIN(t.created_at) AS first FROM traces t
-        WHERE t.created_at >= ${since} AND t.output_text IS NOT NULL AND ${sql.unsafe(RUBRICS[behavior].appliesSql)}`.pipe(Effect.mapError(storeError("read the traffic")))
+        WHERE t.created_at >= ${since} AND t.output_text IS NOT NULL AND ${sql.unsafe(rubrics[behavior].appliesSql)}`.pipe(Effect.mapError(storeError("read the traffic")))
       // A store younger than a week: its turns over the days it covers (at least one).
       const days = row?.first == null ? 7 : Math.min(7, Math.max(1, (now - Number(row.first)) / 86_400_000))
       const turnsPerDay = Math.round(Number(row?.n ?? 0) / days)

@@ -25,9 +25,10 @@ import { onceLocked } from "../pipeline/Runner.js"
 import { observedDaemon, withTracing } from "../observe/Observe.js"
 import { exportTurns, importGrades, labelSession } from "./Label.js"
 import { Alignment } from "../judge/Alignment.js"
+import { Rubrics } from "../judge/RubricBook.js"
 import { statusReport } from "../observe/Status.js"
 import { packDiff, type PendingPack } from "../report/Packs.js"
-import type { DiffPart } from "../report/Diff.js"
+import { type DiffPart, wordDiff } from "../report/Diff.js"
 import { approve, reject } from "../pipeline/Approval.js"
 import { writeReport } from "../report/Report.js"
 import { rescan, type RescanSummary } from "../ingest/Rescan.js"
@@ -520,6 +521,54 @@ const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(
 ).pipe(Command.withDescription("The deployment history of prompt packs (newest first)"))
 
 // ---------------------------------------------------------------------------
+// rubric
+// ---------------------------------------------------------------------------
+
+const rubricShowCommand = Command.make(
+  "show",
+  { ...common, behavior: Args.optional(behaviorArg), diff: Options.boolean("diff").pipe(Options.withDescription("Show each version as a word diff against the one before it")) },
+  (opts) =>
+    withApp(
+      opts,
+      Effect.gen(function* () {
+        const book = yield* Rubrics
+        const { config } = yield* Settings
+        const behaviors = Option.match(opts.behavior, { onNone: () => config.behaviors, onSome: (b) => [b] })
+        const shown = behaviors.map((b) => {
+          const history = book.history(b)
+          return {
+            behavior: b,
+            current: book.current[b].version,
+            versions: history.map((v, i) => ({ ...v, createdAt: v.createdAt === null ? null : new Date(v.createdAt).toISOString(), ...(opts.diff && i > 0 ? { diff: wordDiff(history[i - 1]!.criteria, v.criteria) } : {}) }))
+          }
+        })
+        if (opts.json) return yield* printJson({ rubrics: shown })
+        const text = shown.map((r) => {
+          const lines = r.versions.map((v) => `  ${v.version} (${v.source}, ${v.status}${v.createdAt === null ? "" : `, ${v.createdAt.slice(0, 19)}Z`})` + ("diff" in v && v.diff !== undefined ? `\n    ${diffText(v.diff)}` : ""))
+          const current = book.current[r.behavior]
+          return `${r.behavior}: ${current.version}\n  "${current.criteria}"\n versions, oldest first:\n${lines.join("\n")}`
+        })
+        yield* printLine(text.join("\n\n"))
+      })
+    )
+).pipe(Command.withDescription("The judge's rubric of each behavior and its versions (--diff: what each version changed)"))
+
+const rubricRollbackCommand = Command.make("rollback", { ...common, behavior: behaviorArg }, (opts) =>
+  withApp(
+    opts,
+    Effect.gen(function* () {
+      const r = yield* asLeader((yield* Rubrics).rollback(opts.behavior))
+      yield* opts.json ? printJson(r) : printLine(`${r.behavior}: the judge uses ${r.to} again (${r.from} rolled back); turns are judged again under it as decisions need them`)
+    })
+  )
+).pipe(Command.withDescription("Go back to the previous version of a behavior's rubric"))
+
+const rubricCommand = Command.make("rubric").pipe(
+  Command.withDescription("The judge's rubrics as data: show their versions, roll one back"),
+  Command.withSubcommands([rubricShowCommand, rubricRollbackCommand])
+)
+
+// ---------------------------------------------------------------------------
 // label
 // ---------------------------------------------------------------------------
 
@@ -676,7 +725,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, labelCommand, statusCommand, reportCommand, redactCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, labelCommand, rubricCommand, statusCommand, reportCommand, redactCommand, configCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: VERSION })

@@ -11,6 +11,7 @@ import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { ConfigError, FileError } from "../Domain/Errors.js"
 import { exportLine, gradedCount, type ImportedGrade, labelQueue, type LabelTurn, parseImportLine, removeGrade, storeGrade } from "../judge/Labels.js"
+import { Rubrics } from "../judge/RubricBook.js"
 import { storeError } from "../store/Db.js"
 import { describeFsError, writeFileAtomic } from "../store/Files.js"
 
@@ -52,6 +53,7 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
     const input = process.stdin
     if (input.isTTY !== true || process.stdout.isTTY !== true) return yield* new ConfigError({ key: "label", source: "a terminal", detail: NO_TTY })
     const sql = yield* SqlClient.SqlClient
+    const rubrics = (yield* Rubrics).current
     const fail = storeError("keep a grade")
     readline.emitKeypressEvents(input)
     input.setRawMode(true)
@@ -59,9 +61,10 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
     const stored: Record<string, number> = {}
     const session = Effect.gen(function* () {
       for (const behavior of behaviors) {
-        const queue = yield* labelQueue(sql, behavior, 500).pipe(Effect.mapError(fail))
+        const rubric = rubrics[behavior]
+        const queue = yield* labelQueue(sql, rubric, 500).pipe(Effect.mapError(fail))
         const done: Array<{ readonly turn: LabelTurn; readonly grade: number | null }> = []
-        let graded = yield* gradedCount(sql, behavior).pipe(Effect.mapError(fail))
+        let graded = yield* gradedCount(sql, rubric).pipe(Effect.mapError(fail))
         for (let i = 0; i < queue.length; ) {
           const turn = queue[i]!
           process.stdout.write(screenOf(turn, { graded, left: queue.length - i }))
@@ -71,7 +74,7 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
             const last = done.pop()
             if (last === undefined) continue
             if (last.grade !== null) {
-              yield* removeGrade(sql, last.turn.traceId, behavior).pipe(Effect.mapError(fail))
+              yield* removeGrade(sql, last.turn.traceId, rubric).pipe(Effect.mapError(fail))
               graded--
               stored[behavior] = (stored[behavior] ?? 0) - 1
             }
@@ -80,7 +83,7 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
             done.push({ turn, grade: null })
             i++
           } else if (/^[1-5]$/.test(key)) {
-            yield* storeGrade(sql, turn.traceId, behavior, Number(key), "terminal").pipe(Effect.mapError(fail))
+            yield* storeGrade(sql, turn.traceId, rubric, Number(key), "terminal").pipe(Effect.mapError(fail))
             done.push({ turn, grade: Number(key) })
             graded++
             stored[behavior] = (stored[behavior] ?? 0) + 1
@@ -105,10 +108,11 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
 export const exportTurns = (behaviors: ReadonlyArray<Behavior>, file: string, limit: number) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const rubrics = (yield* Rubrics).current
     const lines: Array<string> = []
     let graded = 0
     for (const behavior of behaviors) {
-      const turns = yield* labelQueue(sql, behavior, limit, { includeGraded: true }).pipe(Effect.mapError(storeError("read the turns to grade")))
+      const turns = yield* labelQueue(sql, rubrics[behavior], limit, { includeGraded: true }).pipe(Effect.mapError(storeError("read the turns to grade")))
       graded += turns.filter((t) => t.grade !== null).length
       lines.push(...turns.map(exportLine))
     }
@@ -124,6 +128,7 @@ export const importGrades = (file: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
+    const rubrics = (yield* Rubrics).current
     const text = yield* Effect.try({ try: () => fs.readFileSync(file, "utf8"), catch: (e) => new FileError({ path: file, operation: "read", detail: describeFsError(e) }) })
     const refused: Array<string> = []
     const grades: Array<ImportedGrade> = []
@@ -142,6 +147,6 @@ export const importGrades = (file: string) =>
         else grades.push(parsed.right)
       }
     }
-    yield* sql.withTransaction(Effect.forEach(grades, (g) => storeGrade(sql, g.traceId, g.behavior, g.grade, "import"), { discard: true })).pipe(Effect.mapError(storeError("keep the imported grades")))
+    yield* sql.withTransaction(Effect.forEach(grades, (g) => storeGrade(sql, g.traceId, rubrics[g.behavior], g.grade, "import"), { discard: true })).pipe(Effect.mapError(storeError("keep the imported grades")))
     return { file, imported: grades.length, ungraded, refused }
   })

@@ -5,7 +5,7 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { storeError } from "../store/Db.js"
 import { orderedJoin } from "../store/Dialect.js"
 import { type Agreement, agreement, type LabelAgreement, labelAgreement } from "./Agreement.js"
-import { RUBRICS } from "./Rubrics.js"
+import { Rubrics } from "./RubricBook.js"
 
 /**
  * Whether the judge agrees with the people it stands in for: its scores of the turns users reacted to (the
@@ -15,6 +15,7 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
+    const rubrics = (yield* Rubrics).current
 
     /** Judge scores of the turns users reacted to (their latest reaction), split by reaction. */
     const agreementFor = (behavior: Behavior) =>
@@ -24,7 +25,7 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
               WHERE f.id = (SELECT g.id FROM feedback g WHERE g.trace_id = f.trace_id ORDER BY g.created_ms DESC, g.id DESC LIMIT 1)) r
         -- SQLite's CROSS JOIN fixes the order: from the few reacted turns to their scores (it otherwise scanned
         -- every score of the behavior: 110 ms per behavior on 200,000 traces, now under 1 ms).
-        ${orderedJoin(sql)} trace_scores s ON s.trace_id = r.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}`.pipe(
+        ${orderedJoin(sql)} trace_scores s ON s.trace_id = r.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubrics[behavior].version}`.pipe(
         Effect.map((rows) => agreement(rows.filter((r) => r.negative === 0).map((r) => r.score), rows.filter((r) => r.negative === 1).map((r) => r.score))),
         Effect.mapError(storeError("read judge agreement with users"))
       )
@@ -56,7 +57,7 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
         const pairs = yield* sql<{ grade: number; score: number }>`
           SELECT l.grade AS grade, s.score AS score FROM labels l
           JOIN trace_scores s ON s.trace_id = l.trace_id AND s.behavior = l.behavior AND s.rubric_version = l.rubric_version
-          WHERE l.behavior = ${behavior} AND l.rubric_version = ${RUBRICS[behavior].version}`.pipe(Effect.mapError(storeError("read the judge's agreement with labels")))
+          WHERE l.behavior = ${behavior} AND l.rubric_version = ${rubrics[behavior].version}`.pipe(Effect.mapError(storeError("read the judge's agreement with labels")))
         out[behavior] = labelAgreement(pairs.map((p) => ({ grade: Number(p.grade), score: Number(p.score) })))
       }
       return out

@@ -10,10 +10,10 @@ import { storeError } from "../store/Db.js"
 import { upsert } from "../store/Dialect.js"
 import type { makeDirect } from "./Direct.js"
 import { type Escalation, escalation } from "./Escalation.js"
-import { JUDGE_COLUMNS, type JudgeRow, RUBRICS } from "./Rubrics.js"
+import { JUDGE_COLUMNS, type JudgeRow } from "./Rubrics.js"
 import type { Group, JudgeDeps, Need, Outcome, Outcomes, Task, Verdict } from "./Work.js"
 
-export const makeBatches = ({ sql, runner, config }: JudgeDeps, direct: ReturnType<typeof makeDirect>) => {
+export const makeBatches = ({ sql, runner, config, rubrics }: JudgeDeps, direct: ReturnType<typeof makeDirect>) => {
   const { stage1Request, stage1Verdicts, finish, failedAll, judgeGroup } = direct
   const BATCH_STAGE = "judge:batch"
 
@@ -55,7 +55,7 @@ export const makeBatches = ({ sql, runner, config }: JudgeDeps, direct: ReturnTy
       (rows) => {
         const groups = new Map<string, Group>()
         for (const row of rows) {
-          const rubric = RUBRICS[row.behavior]
+          const rubric = rubrics[row.behavior]
           if (rubric === undefined || rubric.version !== row.rubricVersion) continue
           const task: Task = { rubric, row, escalate: escalations.get(row.behavior) ?? escalation([], { low: config.judgeUnsureLow, high: config.judgeUnsureHigh }) }
           const group = groups.get(row.customId)

@@ -14,7 +14,8 @@ import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { makeBatches } from "./Batches.js"
 import { makeDirect } from "./Direct.js"
 import type { Escalation } from "./Escalation.js"
-import { judgeTraceOf, type Rubric, RUBRICS } from "./Rubrics.js"
+import { judgeTraceOf, type Rubric } from "./Rubrics.js"
+import { Rubrics } from "./RubricBook.js"
 import { makeSelection } from "./Selection.js"
 import { makeStorage } from "./Storage.js"
 import { type BehaviorEval, type EvalSummary, type Group, groupsToStart, groupTasks, NEED_ORDER, Outcomes, type Row, type Sampling, summarize } from "./Work.js"
@@ -24,8 +25,9 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
     const sql = yield* SqlClient.SqlClient
     const runner = yield* LlmRunner
     const { config } = yield* Settings
+    const rubrics = (yield* Rubrics).current
 
-    const deps = { sql, runner, config }
+    const deps = { sql, runner, config, rubrics }
     const { selectTraces, escalationFor, optimizerShortfall } = makeSelection(deps)
     const direct = makeDirect(deps, makeStorage(deps))
     const { judgeGroup, verdict } = direct
@@ -37,14 +39,14 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
      */
     const evaluate = Effect.fn("Judge.evaluate")(function* (onProgress?: (done: number, total: number) => void) {
       const escalations = new Map<Behavior, Escalation>()
-      for (const behavior of config.behaviors) escalations.set(behavior, yield* escalationFor(RUBRICS[behavior], Date.now()))
+      for (const behavior of config.behaviors) escalations.set(behavior, yield* escalationFor(rubrics[behavior], Date.now()))
       const batching = config.judgeBatch === "trend" && runner.batching
       const outcomes = new Outcomes()
       // Batches sent earlier are collected whatever the setting now: their turns wait on them.
       const collectedBefore = yield* collectBatches(false, escalations)
       outcomes.addAll(collectedBefore.collected)
       const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling }> = []
-      for (const behavior of config.behaviors) work.push({ rubric: RUBRICS[behavior], ...(yield* selectTraces(RUBRICS[behavior])) })
+      for (const behavior of config.behaviors) work.push({ rubric: rubrics[behavior], ...(yield* selectTraces(rubrics[behavior])) })
       // Canary turns of every behavior first, then their pairs, then the trend samples: under a budget, what
       // decisions need most is judged first.
       const tasks = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: escalations.get(w.rubric.behavior)! })))

@@ -7,7 +7,7 @@ import type { SqlClient } from "@effect/sql"
 import { Effect, Either } from "effect"
 import { type Behavior, isBehavior } from "../Domain/Behavior.js"
 import { upsert } from "../store/Dialect.js"
-import { RUBRICS } from "./Rubrics.js"
+import type { Rubric } from "./Rubrics.js"
 
 /** Why a turn is offered: people's reaction against the judge first, then the judge unsure, then a spread. */
 export type LabelWhy = "contradicts the user's reaction" | "the judge is unsure" | "spread"
@@ -15,6 +15,7 @@ export type LabelWhy = "contradicts the user's reaction" | "the judge is unsure"
 export interface LabelTurn {
   readonly traceId: string
   readonly behavior: Behavior
+  readonly rubricVersion: string
   readonly message: string
   readonly reply: string
   /** The tools the turn called, in one line ("weather ok, reminder.create failed"). */
@@ -41,8 +42,8 @@ const toolsLine = (json: string): string => {
  * the judge contradicts (👎 scored 0.6 or more, 👍 scored 0.4 or less), then the judge unsure (its two stages
  * 0.2 or more apart, or a score mid-scale), then the rest in each turn's fixed random order (a spread).
  */
-export const labelQueue = (sql: SqlClient.SqlClient, behavior: Behavior, limit: number, options: { readonly includeGraded?: boolean } = {}) => {
-  const version = RUBRICS[behavior].version
+export const labelQueue = (sql: SqlClient.SqlClient, rubric: Rubric, limit: number, options: { readonly includeGraded?: boolean } = {}) => {
+  const { behavior, version } = rubric
   const graded = options.includeGraded === true ? sql.literal("") : sql.literal("AND l.grade IS NULL")
   return sql<{
     traceId: string; message: string; reply: string; toolsJson: string; score: number; reason: string
@@ -65,6 +66,7 @@ export const labelQueue = (sql: SqlClient.SqlClient, behavior: Behavior, limit: 
       rows.map((r) => ({
         traceId: r.traceId,
         behavior,
+        rubricVersion: version,
         message: r.message,
         reply: r.reply,
         tools: toolsLine(r.toolsJson),
@@ -81,21 +83,21 @@ export const labelQueue = (sql: SqlClient.SqlClient, behavior: Behavior, limit: 
 }
 
 /** Keeps a grade (1-5) for the behavior's current rubric version, replacing an earlier one. */
-export const storeGrade = (sql: SqlClient.SqlClient, traceId: string, behavior: Behavior, grade: number, source: string) =>
-  upsert(sql, "labels", [{ trace_id: traceId, behavior, rubric_version: RUBRICS[behavior].version, grade, source, labeled_at: Date.now() }], ["trace_id", "behavior", "rubric_version"])
+export const storeGrade = (sql: SqlClient.SqlClient, traceId: string, rubric: Rubric, grade: number, source: string) =>
+  upsert(sql, "labels", [{ trace_id: traceId, behavior: rubric.behavior, rubric_version: rubric.version, grade, source, labeled_at: Date.now() }], ["trace_id", "behavior", "rubric_version"])
 
-export const removeGrade = (sql: SqlClient.SqlClient, traceId: string, behavior: Behavior) =>
-  sql`DELETE FROM labels WHERE trace_id = ${traceId} AND behavior = ${behavior} AND rubric_version = ${RUBRICS[behavior].version}`
+export const removeGrade = (sql: SqlClient.SqlClient, traceId: string, rubric: Rubric) =>
+  sql`DELETE FROM labels WHERE trace_id = ${traceId} AND behavior = ${rubric.behavior} AND rubric_version = ${rubric.version}`
 
-export const gradedCount = (sql: SqlClient.SqlClient, behavior: Behavior) =>
-  sql<{ n: number }>`SELECT COUNT(*) AS n FROM labels WHERE behavior = ${behavior} AND rubric_version = ${RUBRICS[behavior].version}`.pipe(
+export const gradedCount = (sql: SqlClient.SqlClient, rubric: Rubric) =>
+  sql<{ n: number }>`SELECT COUNT(*) AS n FROM labels WHERE behavior = ${rubric.behavior} AND rubric_version = ${rubric.version}`.pipe(
     Effect.map((r) => Number(r[0]?.n ?? 0))
   )
 
 /** A line of `--export`: the turn as stored (redacted), the judge's view, and the grade (null: not graded yet). */
 export const exportLine = (t: LabelTurn): string =>
   JSON.stringify({
-    trace_id: t.traceId, behavior: t.behavior, rubric_version: RUBRICS[t.behavior].version, grade: t.grade, why: t.why,
+    trace_id: t.traceId, behavior: t.behavior, rubric_version: t.rubricVersion, grade: t.grade, why: t.why,
     judge_score: t.score, judge_reason: t.reason, reaction: t.reaction, message: t.message, reply: t.reply, tools: t.tools
   })
 

@@ -9,7 +9,7 @@ import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js
 import { turnsNeeded } from "../Domain/SearchShape.js"
 import { canaryShareRows, servedVersions, storeError } from "../store/Db.js"
 import { escalation, type LevelPairs } from "./Escalation.js"
-import { JUDGE_COLUMNS, type Rubric, RUBRICS } from "./Rubrics.js"
+import { JUDGE_COLUMNS, type Rubric } from "./Rubrics.js"
 import { pairRate, type ShareChange, shareHistory, trendRate } from "./Sampling.js"
 import type { Group, JudgeDeps, Need, Row } from "./Work.js"
 
@@ -18,7 +18,7 @@ const TREND_WINDOW_DAYS = 14
 /** As canary/Stats.ts pairs a canary turn with active turns of the six hours before it. */
 const PAIR_LEAD_MS = 6 * 3_600_000
 
-export const makeSelection = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">) => {
+export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | "config" | "rubrics">) => {
   const notJudged = (rubric: Rubric) => sql`t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}
     AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${rubric.behavior}
                     AND j.rubric_version = ${rubric.version} AND j.stage = 1 AND j.model = ${config.judgeStage1Model})
@@ -122,7 +122,7 @@ export const makeSelection = ({ sql, config }: Pick<JudgeDeps, "sql" | "config">
         if ((yield* readPack(canaryPath(config.outputDir, behavior), behavior))._tag === "Valid") continue
         const [stored] = yield* sql<{ n: number }>`
           SELECT COUNT(*) AS n FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id
-          WHERE s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version} AND t.output_text IS NOT NULL`.pipe(Effect.mapError(storeError("count scored turns")))
+          WHERE s.behavior = ${behavior} AND s.rubric_version = ${rubrics[behavior].version} AND t.output_text IS NOT NULL`.pipe(Effect.mapError(storeError("count scored turns")))
         const count = (keep: (g: Group) => boolean) => groups.filter(keep).reduce((n, g) => n + g.tasks.filter((t) => t.rubric.behavior === behavior).length, 0)
         const lack = needed - Number(stored?.n ?? 0) - count((g) => g.need !== "trend")
         // Only when this cycle's trend sample can cover it: otherwise the optimizer waits all the same, and

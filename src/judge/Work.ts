@@ -17,6 +17,8 @@ export interface JudgeDeps {
   readonly sql: SqlClient.SqlClient
   readonly runner: LlmRunner
   readonly config: AppConfig
+  /** The rubric of each behavior this run judges with (judge/RubricBook.ts): one version per run. */
+  readonly rubrics: Readonly<Record<Behavior, Rubric>>
 }
 
 /** A judge verdict. An answer we could not read is "unscored" with the reason: never a score of 0. */

@@ -11,7 +11,7 @@ import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "../canary/Deployer.js"
 import { ALPHA } from "../canary/Stats.js"
 import { Alignment } from "../judge/Alignment.js"
-import { RUBRICS } from "../judge/Rubrics.js"
+import { Rubrics } from "../judge/RubricBook.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import type { SpendDay } from "../report/ReportData.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
@@ -57,14 +57,15 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
     const deployer = yield* Deployer
+    const rubric = (yield* Rubrics).current[behavior]
     const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
     const activeVersion = active._tag === "Valid" ? active.pack.version : null
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : null
     const since = canaryVersion === null ? 0 : yield* deployer.canaryStartedAt(behavior, canaryVersion)
     const none = { n: 0, mean: null }
-    const c = canaryVersion === null ? none : yield* armOf(sql, behavior, canaryVersion, since)
-    const a = activeVersion === null || canaryVersion === null ? none : yield* armOf(sql, behavior, activeVersion, since)
+    const c = canaryVersion === null ? none : yield* armOf(sql, rubric, canaryVersion, since)
+    const a = activeVersion === null || canaryVersion === null ? none : yield* armOf(sql, rubric, activeVersion, since)
     const last = canaryVersion === null ? [] : yield* sql<{ figuresJson: string }>`
       SELECT figures_json AS "figuresJson" FROM canary_decisions WHERE behavior = ${behavior} AND canary_version = ${canaryVersion}
       ORDER BY created_at DESC, id DESC LIMIT 1`
@@ -72,7 +73,7 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
     const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
     const byVersion = yield* sql<{ version: string; n: number; sum: number }>`
       SELECT version, SUM(n) AS n, SUM(sum) AS sum FROM score_daily
-      WHERE behavior = ${behavior} AND rubric_version = ${RUBRICS[behavior].version} AND day >= ${dayOf(Date.now() - 6 * DAY_MS)} AND version <> ''
+      WHERE behavior = ${behavior} AND rubric_version = ${rubric.version} AND day >= ${dayOf(Date.now() - 6 * DAY_MS)} AND version <> ''
       GROUP BY version HAVING SUM(n) > 0 ORDER BY version`
     return {
       behavior,

@@ -12,7 +12,8 @@ import { Deployer } from "../canary/Deployer.js"
 import type { Expected } from "../canary/Simulate.js"
 import { type PendingPack, pendingPack } from "../report/Packs.js"
 import { Alignment } from "../judge/Alignment.js"
-import { RUBRICS } from "../judge/Rubrics.js"
+import { Rubrics } from "../judge/RubricBook.js"
+import type { Rubric } from "../judge/Rubrics.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
 
 export interface BehaviorStatus {
@@ -60,12 +61,12 @@ const storeStatus = Effect.gen(function* () {
 })
 
 /** A version's turns since a time for one behavior: samples (scored turns and errors) and their mean, an error counting 0. */
-export const armOf = (sql: SqlClient.SqlClient, behavior: Behavior, version: string, since: number) =>
+export const armOf = (sql: SqlClient.SqlClient, rubric: Rubric, version: string, since: number) =>
   sql<{ n: number; mean: number | null }>`
     SELECT COUNT(s.score) + SUM(t.is_error) AS n, AVG(CASE WHEN t.is_error = 1 THEN 0 ELSE s.score END) AS mean
     FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
-    LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version}
-    WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}`.pipe(
+    LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${rubric.behavior} AND s.rubric_version = ${rubric.version}
+    WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}`.pipe(
     Effect.map((rows) => ({ n: Number(rows[0]?.n ?? 0), mean: rows[0]?.mean ?? null }))
   )
 
@@ -77,7 +78,8 @@ export const statusReport = Effect.gen(function* () {
   const { config } = yield* Settings
   const fail = storeError("read status")
 
-  const arm = (behavior: Behavior, version: string, since: number) => armOf(sql, behavior, version, since).pipe(Effect.mapError(fail))
+  const rubrics = (yield* Rubrics).current
+  const arm = (behavior: Behavior, version: string, since: number) => armOf(sql, rubrics[behavior], version, since).pipe(Effect.mapError(fail))
 
   // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
   const week = dayOf(Date.now() - 6 * DAY_MS)
@@ -101,7 +103,7 @@ export const statusReport = Effect.gen(function* () {
     const spend = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_daily WHERE stage LIKE ${`%:${behavior}:%`}`.pipe(Effect.mapError(fail))
     const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
     const judged = yield* sql<{ n: number | null }>`
-      SELECT SUM(n) AS n FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${RUBRICS[behavior].version} AND day >= ${week}`.pipe(Effect.mapError(fail))
+      SELECT SUM(n) AS n FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${rubrics[behavior].version} AND day >= ${week}`.pipe(Effect.mapError(fail))
     behaviors.push({
       behavior,
       active: activeVersion,

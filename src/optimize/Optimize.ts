@@ -12,7 +12,7 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { recordSelection } from "../canary/PackStore.js"
 import { newVersion } from "../canary/Versions.js"
 import { Judge } from "../judge/Judge.js"
-import { RUBRICS } from "../judge/Rubrics.js"
+import { Rubrics } from "../judge/RubricBook.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { storedVersion } from "../privacy/Redactor.js"
 import { storeError, writeTransaction } from "../store/Db.js"
@@ -32,8 +32,9 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
     const runner = yield* LlmRunner
     const judge = yield* Judge
     const { config } = yield* Settings
+    const rubrics = (yield* Rubrics).current
 
-    const deps = { sql, runner, judge, config }
+    const deps = { sql, runner, judge, config, rubrics }
     const { readiness, plan } = makeReadiness(deps)
     const replay = makeReplay(deps)
     const { evaluator } = replay
@@ -102,11 +103,11 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         rounds: rounds.length,
         validation: { n: winner.n, baselineMean: baselineScores.mean, winnerMean: winner.scores.mean, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff, rerankLowerBound: winner.rerank.lowerBound },
         models: { candidate: config.candidateModel, predictor: config.predictorModel, judge: config.judgeStage1Model, rerank: config.rerankModel },
-        rubric: RUBRICS[behavior].version,
+        rubric: rubrics[behavior].version,
         candidates: kept
       }
       const examples = chosenOn(sets.heldOut, baseScores, scoresOf(winner.replies))
-      const body = { instructions: winner.c.instructions, lineage, baselineInstructions: ready.baseline, examples, metric: { name: RUBRICS[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
+      const body = { instructions: winner.c.instructions, lineage, baselineInstructions: ready.baseline, examples, metric: { name: rubrics[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
       yield* recordSelection(sql, { version, behavior, body, lineage })
       return yield* finish({
         outcome: "selected",

@@ -7,14 +7,14 @@ import { parsePrices } from "../config/Prices.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { MINIBATCH, turnsNeeded } from "../Domain/SearchShape.js"
-import { JUDGE_COLUMNS, RUBRICS } from "../judge/Rubrics.js"
+import { JUDGE_COLUMNS } from "../judge/Rubrics.js"
 import { storeError } from "../store/Db.js"
 import { callCounts, finalCounts, type PlannedCalls, planCalls, reflectCounts, startCounts, totalCalls } from "./Plan.js"
 import { DEFAULT_INSTRUCTIONS, type OptimizeDeps, type Row, searchShape } from "./Work.js"
 
 const decodeRejected = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.String })))
 
-export const makeReadiness = ({ sql, config }: Pick<OptimizeDeps, "sql" | "config">) => {
+export const makeReadiness = ({ sql, config, rubrics }: Pick<OptimizeDeps, "sql" | "config" | "rubrics">) => {
   const shape = searchShape(config)
 
   const scoredTraces = (behavior: Behavior) =>
@@ -22,7 +22,7 @@ export const makeReadiness = ({ sql, config }: Pick<OptimizeDeps, "sql" | "confi
       SELECT ${sql.unsafe(JUDGE_COLUMNS)}, s.score, s.reason,
              (SELECT f.feedback_type FROM feedback f WHERE f.trace_id = t.trace_id ORDER BY f.created_ms DESC LIMIT 1) AS reaction
       FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id
-      WHERE s.behavior = ${behavior} AND s.rubric_version = ${RUBRICS[behavior].version} AND t.output_text IS NOT NULL
+      WHERE s.behavior = ${behavior} AND s.rubric_version = ${rubrics[behavior].version} AND t.output_text IS NOT NULL
       ORDER BY t.created_at DESC LIMIT 2000`.pipe(Effect.mapError(storeError("read scored traces")))
 
   /** What the operator rejected for the behavior (`autotune reject`): each pack's instructions and the baseline it changed. */

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { OutputTool } from "../Domain/Llm.js"
 import { maskAddressed } from "../judge/Addressed.js"
-import { clip, RUBRICS } from "../judge/Rubrics.js"
+import { clip } from "../judge/Rubrics.js"
 import { reflectionExamples } from "./Search.js"
 import type { OptimizeDeps, Row } from "./Work.js"
 
@@ -31,11 +31,11 @@ const PROPOSE_TOOL: OutputTool = {
 const Proposal = Schema.Struct({ candidates: Schema.Array(Schema.Union(Schema.String, Schema.Struct({ instructions: Schema.String }))) })
 const decodeProposal = Schema.decodeUnknownEither(Proposal)
 
-export const makeReflection = ({ runner, config }: Pick<OptimizeDeps, "runner" | "config">) => {
+export const makeReflection = ({ runner, config, rubrics }: Pick<OptimizeDeps, "runner" | "config" | "rubrics">) => {
   /** One proposal call: the parent's text, its own failures and successes, and a second front member to merge. */
   const reflect = (behavior: Behavior, parent: string, examples: ReadonlyArray<Row>, partner?: { readonly instructions: string; readonly turns: number }) =>
     Effect.gen(function* () {
-      const rubric = RUBRICS[behavior]
+      const rubric = rubrics[behavior]
       const nonce = randomBytes(6).toString("hex")
       const { failures: lowest, successes: highest } = reflectionExamples(examples, config.maxFailuresSample)
       const userSaid = (r: Row) => (r.reaction === "negative" ? "\n  the user reacted 👎 to this reply" : r.reaction === "positive" ? "\n  the user reacted 👍 to this reply" : "")

@@ -5,17 +5,17 @@
 import { Effect } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { Verdict } from "../judge/Work.js"
-import { clip, judgeTraceOf, RUBRICS } from "../judge/Rubrics.js"
+import { clip, judgeTraceOf } from "../judge/Rubrics.js"
 import type { Candidate, OptimizeDeps, Replayed, Row } from "./Work.js"
 
 export const scoreOf = (v: Verdict) => (v.status === "scored" ? v.score : null)
 export const scoresOf = (xs: ReadonlyArray<Replayed | null>) => xs.map((x) => x?.score ?? null)
 
-export const makeReplay = ({ runner, judge, config }: Pick<OptimizeDeps, "runner" | "judge" | "config">) => {
+export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps, "runner" | "judge" | "config" | "rubrics">) => {
   /** A judge verdict on a reply made for a stored turn; a failed call is unscored, never a score. */
   const judgeReply = (behavior: Behavior, row: Row, reply: string, model: string, kind: "judge" | "rerank") =>
     judge
-      .verdict(RUBRICS[behavior], judgeTraceOf({ ...row, outputText: reply }), model, `optimize:${behavior}:${kind}`)
+      .verdict(rubrics[behavior], judgeTraceOf({ ...row, outputText: reply }), model, `optimize:${behavior}:${kind}`)
       .pipe(Effect.catchTag("LlmError", (e): Effect.Effect<Verdict> => Effect.succeed({ status: "unscored", reason: e.message })))
 
   /** The predictor replays one turn under some instructions, and the judge scores the reply (null: no reply). */

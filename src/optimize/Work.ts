@@ -7,7 +7,7 @@ import type { AppConfig } from "../config/Table.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { MINIBATCH, paretoSize } from "../Domain/SearchShape.js"
 import type { Judge } from "../judge/Judge.js"
-import type { JudgeRow } from "../judge/Rubrics.js"
+import type { JudgeRow, Rubric } from "../judge/Rubrics.js"
 import type { LlmRunner } from "../llm/LlmRunner.js"
 import type { SearchShape } from "./Plan.js"
 import type { Scores, splitTurns } from "./Search.js"
@@ -18,6 +18,8 @@ export interface OptimizeDeps {
   readonly runner: LlmRunner
   readonly judge: Judge
   readonly config: AppConfig
+  /** The rubric of each behavior this run judges with: the optimizer reads the current version only. */
+  readonly rubrics: Readonly<Record<Behavior, Rubric>>
 }
 
 /** How many turns and candidates a run's stages take, from the settings. */

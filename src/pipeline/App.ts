@@ -10,6 +10,7 @@ import { Feedback } from "../ingest/Feedback.js"
 import { Alignment } from "../judge/Alignment.js"
 import { Optimizer } from "../optimize/Optimize.js"
 import { Judge } from "../judge/Judge.js"
+import { Rubrics } from "../judge/RubricBook.js"
 import { type Llm, LlmLive } from "../llm/Llm.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { OpenAiCompatibleLlm } from "../llm/OpenAiCompatibleLlm.js"
@@ -36,7 +37,8 @@ export const makeAppLayer = (
     CanaryMonitor.Default,
     BehaviorTuner.Default
   ).pipe(Layer.provideMerge(Layer.mergeAll(judge, deployer, Feedback.Default, Alignment.Default)))
-  return stages.pipe(Layer.provideMerge(db), Layer.provideMerge(settings))
+  // One version of each rubric for the whole run (judge/RubricBook.ts): read once, shared by every stage.
+  return stages.pipe(Layer.provideMerge(Rubrics.Default), Layer.provideMerge(db), Layer.provideMerge(settings))
 }
 
 /** Logs what the configuration loader wanted a person to know (a missing file, a loose file mode). */

@@ -81,8 +81,8 @@ const spendSection = (data: ReportData) => {
 
 const scoresFigure = (b: BehaviorReport) => {
   const rows = b.scores.map((p) => [esc(p.day), ver(p.version), String(p.n), num(p.mean), `${num(p.low)} – ${num(p.high)}`])
-  const events = b.events.length === 0 ? "" : `<p class="events">Deployments: ${b.events.map((e) => `${esc(when(e.at))} ${esc(e.action)} ${ver(e.version)}`).join("; ")}</p>`
-  return figure("scores", b.behavior, "Judge score per day and pack version (mean, 95% interval band; dashed lines: deployments)", rows.length > 0, table("Daily judge scores", ["day", "pack version", "n", "mean", "95% interval"], rows), "No scored turns in this window.") + events
+  const events = b.events.length === 0 ? "" : `<p class="events">Deployments and rubric versions: ${b.events.map((e) => `${esc(when(e.at))} ${esc(e.action)} ${ver(e.version)}`).join("; ")}</p>`
+  return figure("scores", b.behavior, `Judge score per day and pack version under rubric ${b.rubricVersion} (mean, 95% interval band; dashed lines: deployments and rubric versions)`, rows.length > 0, table("Daily judge scores", ["day", "pack version", "n", "mean", "95% interval"], rows), "No scored turns in this window.") + events
 }
 
 const GATES: ReadonlyArray<[string, number]> = [

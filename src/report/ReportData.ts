@@ -8,7 +8,7 @@ import { jsonField } from "../store/Dialect.js"
 import type { Agreement } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
 import { Alignment } from "../judge/Alignment.js"
-import { RUBRICS } from "../judge/Rubrics.js"
+import { Rubrics } from "../judge/RubricBook.js"
 import { type PendingPack, pendingPack } from "./Packs.js"
 import { type DiffPart, wordDiff } from "./Diff.js"
 import { DAY_MS, type DayScores, dayOf, scoreSeries, type SeriesPoint, trendOf, type Trend } from "./Series.js"
@@ -41,6 +41,8 @@ export interface SpendDay {
 
 export interface BehaviorReport {
   readonly behavior: Behavior
+  /** The rubric version the page's scores are of (the current one). */
+  readonly rubricVersion: string
   readonly active: string | null
   readonly canary: string | null
   readonly canaryPercent: number | null
@@ -189,7 +191,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
     const fail = storeError(`read the report's figures for ${behavior}`)
-    const rubric = RUBRICS[behavior].version
+    const rubric = (yield* Rubrics).current[behavior].version
     const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
     const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
@@ -200,8 +202,11 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
       FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND day >= ${dayOf(since)} AND n > 0 ORDER BY day`.pipe(Effect.mapError(fail))
     const verdicts = yield* sql<{ day: string; stage: number; scored: number; unscored: number }>`
       SELECT day, stage, scored, unscored FROM judge_daily WHERE behavior = ${behavior} AND day >= ${dayOf(since)} ORDER BY day`.pipe(Effect.mapError(fail))
+    // Deployments, and the rubric's versions: scores of two rubric versions are never drawn as one line.
     const events = yield* sql<{ at: number; version: string; action: string }>`
-      SELECT created_at AS at, version, action FROM deployments WHERE behavior = ${behavior} AND created_at >= ${since} ORDER BY created_at`.pipe(Effect.mapError(fail))
+      SELECT created_at AS at, version, action FROM deployments WHERE behavior = ${behavior} AND created_at >= ${since}
+      UNION ALL SELECT created_at AS at, version, 'rubric ' || status AS action FROM rubrics WHERE behavior = ${behavior} AND created_at >= ${since}
+      ORDER BY 1`.pipe(Effect.mapError(fail))
     const decisions = yield* sql<{ version: string; action: string; reason: string; at: number }>`
       SELECT canary_version AS version, action, reason, created_at AS at FROM canary_decisions
       WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
@@ -232,6 +237,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
     const last = decisions[0]
     return {
       behavior,
+      rubricVersion: rubric,
       active: active._tag === "Valid" ? active.pack.version : null,
       canary: canary._tag === "Valid" ? canary.pack.version : null,
       canaryPercent: typeof percent === "number" ? percent : null,

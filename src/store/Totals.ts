@@ -34,6 +34,21 @@ export const LABELS_TABLES = [
   `CREATE INDEX labels_behavior ON labels (behavior, rubric_version, labeled_at)`
 ]
 
+/**
+ * The judge's rubrics as data: every version of a behavior's criteria, where it came from (a file of the
+ * operator's, or a rollback), and which one is active. The built-in rubric is the version no row stands for.
+ */
+export const RUBRICS_TABLE = `CREATE TABLE rubrics (
+  behavior TEXT NOT NULL,
+  version TEXT NOT NULL,
+  title TEXT NOT NULL,
+  criteria TEXT NOT NULL,
+  source TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (behavior, version)
+)`
+
 /** One series' increment: a metric's name, its labels, and how much to add. */
 export interface TotalDelta {
   readonly name: string
