@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { fileVersion, parseRubricFile } from "../src/judge/RubricBook.js"
 import { tempHome } from "./helpers/app.js"
 import { jsonOut, runCli } from "./helpers/cli.js"
-import { type FakeProvider, markerScorer, startFakeProvider } from "./helpers/fakeProvider.js"
+import { type FakeProvider, improvableWorld, markerScorer, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceObject } from "./helpers/traces.js"
 
 const B = "response-quality"
@@ -100,6 +100,52 @@ describe("rubric versions as data, through the built CLI", () => {
     expect(none.code).toBe(2)
     expect(none.stderr).toContain("uses its built-in rubric")
   }, 120_000)
+
+  it("a running canary is rescored on both arms under a new rubric: its samples are judged again, under the new version only", async () => {
+    const canaryFake = await startFakeProvider(improvableWorld([{ instructions: "Lead with the answer. BETTER." }]))
+    try {
+      const home = tempHome()
+      const write = (name: string, from: number, count: number, version: string | undefined, score: number, startMs: number) => {
+        let text = ""
+        for (let i = 0; i < count; i++) {
+          const at = startMs + i * 20_000
+          const t = traceObject(from + i, { text: `turn ${from + i} SCORE=${score}`, packVersions: version === undefined ? {} : { [B]: version } })
+          text += JSON.stringify({ ...t, trace_id: `trace-${name}-${from + i}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+        }
+        fs.appendFileSync(path.join(home, "traces", `trace-${name}.jsonl`), text)
+      }
+      const env = {
+        AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: canaryFake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: B,
+        AUTOTUNE_SAMPLE_SIZE: "10", AUTOTUNE_EVAL_MAX_TRACES: "1000", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.5", AUTOTUNE_JUDGE_AUDIT_SHARE: "0", AUTOTUNE_CANARY_FRACTION: "0.1"
+      }
+      write("history", 0, 30, undefined, 0.4, Date.now() - 3 * 3_600_000)
+      const first = jsonOut(await runCli(["once", "--json"], env)) as { stages: { deploy: { summary: { deployed: Record<string, { version: string }> } } } }
+      const canary = first.stages.deploy.summary.deployed[B]!.version
+      const active = (JSON.parse(fs.readFileSync(path.join(home, "prompts", `${B}.json`), "utf8")) as { version: string }).version
+      const now = Date.now()
+      write("canary", 100, 10, canary, 0.9, now + 1000)
+      write("active", 200, 90, active, 0.6, now + 500)
+      expect((await runCli(["once"], env)).code).toBe(0)
+      const samples = () => runCli(["status", "--json"], withFile).then((r) => (jsonOut(r) as { behaviors: Array<{ canary: string; samples: { canary: number; active: number } }> }).behaviors[0]!)
+      const file = path.join(home, "rubrics.json")
+      const withFile = { ...env, AUTOTUNE_RUBRICS_PATH: file }
+      const before = jsonOut(await runCli(["status", "--json"], env)) as { behaviors: Array<{ samples: { canary: number } }> }
+      expect(before.behaviors[0]!.samples.canary).toBe(10)
+      fs.writeFileSync(file, JSON.stringify({ [B]: { criteria: MINE } }))
+      const after = await runCli(["once", "--json"], withFile)
+      expect(after.code, after.stderr).toBe(0)
+      // Still the same canary, its 10 turns judged again under the file's version; the evidence reads that version only.
+      const now2 = await samples()
+      expect(now2.canary).toBe(canary)
+      expect(now2.samples.canary).toBe(10)
+      const d = new Database(path.join(home, "autotune.db"), { readonly: true })
+      const canaryScores = d.prepare("SELECT rubric_version AS v, COUNT(*) AS n FROM trace_scores WHERE trace_id LIKE 'trace-canary-%' GROUP BY 1 ORDER BY 1").all()
+      d.close()
+      expect(canaryScores).toEqual([{ v: "response-quality@1", n: 10 }, { v: fileVersion(B, MINE, "response quality"), n: 10 }])
+    } finally {
+      await canaryFake.close()
+    }
+  }, 180_000)
 
   it("a rubric file with problems: one line each, exit 2, nothing judged", async () => {
     const home = tempHome()
