@@ -113,6 +113,7 @@ describe("autotune label", () => {
       const calibration = page.charts.find((c) => c.chart === "calibration")
       expect(calibration?.marks).toBeGreaterThan(0)
       expect(page.text).toContain("mean grade")
+      expect(page.text).toMatch(/Agreement with your grades: Spearman 1\.00 .* over 20 graded turns/)
     } finally {
       await browser.close()
     }

@@ -75,7 +75,7 @@ describe("report page", () => {
     const behavior = {
       behavior: "response-quality" as const, rubricVersion: "response-quality@1", active: "v1", canary: null, canaryPercent: null,
       trend: trendOf([], now), judged7d: { scored: 0, turns: 0 }, spend30dUsd: 0, lastDecision: null, scores: [], events: [], canaryRun: null, optimizer: [],
-      judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false }, addressedMasked7d: 0, calibration: [] },
+      judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false }, grades: { n: 0, spearman: null, spearmanLow: null, spearmanHigh: null, kappa: null, kappaLow: null, kappaHigh: null }, addressedMasked7d: 0, calibration: [] },
       // A pending selection shows stored turns too: escaped like every other stored text.
       pending: { version: "v2", heldOutGain: 0.1, lowerBound: 0.02, diff: [{ op: "add" as const, text: reason }], chosenOn: [{ traceId: "trace-2", message: reason, baseline: 0.5, winner: 0.8 }] },
       lowest: [{ traceId: "trace-1", at: new Date(now).toISOString(), score: 0, reason, input: reason, output: "" }]

@@ -151,9 +151,15 @@ const judgeFigure = (b: BehaviorReport) => {
   const users = a.auc === null
     ? `Agreement with users' reactions: not enough reactions yet (${a.positive} thumbs-up, ${a.negative} thumbs-down on scored turns).`
     : `Agreement with users' reactions: AUC ${num(a.auc, 2)} [${num(a.low, 2)}, ${num(a.high, 2)}] over ${a.positive} thumbs-up and ${a.negative} thumbs-down turns${a.disagrees ? " — the judge disagrees with users" : ""}.`
+  const g = b.judge.grades
+  const interval = (v: number | null, lo: number | null, hi: number | null) => `${num(v, 2)}${lo === null ? "" : ` [${num(lo, 2)}, ${num(hi, 2)}]`}`
+  const grades = g.n === 0
+    ? "Agreement with your grades: none yet (autotune label grades judged turns 1-5)."
+    : `Agreement with your grades: Spearman ${interval(g.spearman, g.spearmanLow, g.spearmanHigh)}, weighted kappa ${interval(g.kappa, g.kappaLow, g.kappaHigh)} over ${g.n} graded turns.`
   return `<h3>Judge health</h3>` +
     figure("judge", b.behavior, "Judge health per day: unscored share and stage-2 share by the day of judging, mean stage-1/stage-2 gap by the day of the turn (0–1)", rows.length > 0, table("Judge verdicts per day", ["day", "stage-1 scored", "stage-2 scored", "unscored", "unscored share", "stage-2 share", "stage gap"], rows), "No judge verdicts in this window.") +
     `<p>${esc(users)}</p>` +
+    `<p>${esc(grades)}</p>` +
     calibrationFigure(b) +
     `<p>Turns judged in the last 7 days whose text addressed the evaluator (masked before judging): ${b.judge.addressedMasked7d}.</p>`
 }

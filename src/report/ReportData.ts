@@ -5,7 +5,7 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { canaryShareRows, storeError } from "../store/Db.js"
 import { jsonField } from "../store/Dialect.js"
-import type { Agreement } from "../judge/Agreement.js"
+import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
 import { Alignment } from "../judge/Alignment.js"
 import { Rubrics } from "../judge/RubricBook.js"
@@ -58,6 +58,8 @@ export interface BehaviorReport {
   readonly judge: {
     readonly daily: ReadonlyArray<JudgeDay>
     readonly agreement: Agreement
+    /** The judge against a person's grades (`autotune label`): Spearman and weighted kappa with their intervals. */
+    readonly grades: LabelAgreement
     readonly addressedMasked7d: number
     /** Per judge-score band (1: 0-0.2 ... 5: 0.8-1): users' reactions and a person's grades of the turns in it. */
     readonly calibration: ReadonlyArray<CalibrationBand>
@@ -145,13 +147,15 @@ export const reportData = (days: number, now = Date.now()) =>
     const last24 = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE created_at >= ${now - DAY_MS}`.pipe(Effect.mapError(fail))
     const spendDaily = rollUpSpend(spendRows.filter((r) => r.day >= sinceDay))
     const counts = yield* sql<{ traces: number }>`SELECT CASE WHEN EXISTS (SELECT 1 FROM traces) THEN 1 ELSE 0 END AS traces`.pipe(Effect.mapError(fail))
-    const agreements = yield* (yield* Alignment).agreements()
+    const alignment = yield* Alignment
+    const agreements = yield* alignment.agreements()
+    const graded = yield* alignment.labelAgreements()
 
     const weekStart = Date.parse(`${dayOf(now - 6 * DAY_MS)}T00:00:00Z`)
     const turns7d = Number((yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${weekStart}`.pipe(Effect.mapError(fail)))[0]?.n ?? 0)
     const behaviors: Array<BehaviorReport> = []
     for (const behavior of config.behaviors) {
-      behaviors.push(yield* behaviorReport(behavior, since, now, agreements[behavior]!, spendRows, turns7d))
+      behaviors.push(yield* behaviorReport(behavior, since, now, { users: agreements[behavior]!, grades: graded[behavior]! }, spendRows, turns7d))
     }
     return {
       generatedAt: iso(now),
@@ -186,7 +190,7 @@ const rollUpSpend = (rows: ReadonlyArray<SpendDay>): ReadonlyArray<SpendDay> => 
   return [...out.values()]
 }
 
-const behaviorReport = (behavior: Behavior, since: number, now: number, agreement: Agreement, spendRows: ReadonlyArray<SpendDay>, turns7d: number) =>
+const behaviorReport = (behavior: Behavior, since: number, now: number, human: { readonly users: Agreement; readonly grades: LabelAgreement }, spendRows: ReadonlyArray<SpendDay>, turns7d: number) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
@@ -249,7 +253,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, agreemen
       events: events.map((e) => ({ at: iso(e.at), version: e.version, action: e.action })),
       canaryRun: canaryVersion === null ? null : yield* canaryRun(behavior, canaryVersion, canary._tag === "Valid"),
       optimizer: yield* optimizerRuns(behavior, since),
-      judge: { daily: judgeDays(verdicts, days), agreement, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration },
+      judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration },
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
     } satisfies BehaviorReport
