@@ -7,6 +7,10 @@ import { orderedJoin } from "../store/Dialect.js"
 import { type Agreement, agreement, type LabelAgreement, labelAgreement } from "./Agreement.js"
 import { Rubrics } from "./RubricBook.js"
 
+/** Each reacted turn's latest reaction (1 for 👎, 0 for 👍), as a subquery: what every agreement figure reads. */
+export const LATEST_REACTIONS = `(SELECT f.trace_id, CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END AS negative FROM feedback f
+  WHERE f.id = (SELECT g.id FROM feedback g WHERE g.trace_id = f.trace_id ORDER BY g.created_ms DESC, g.id DESC LIMIT 1))`
+
 /**
  * Whether the judge agrees with the people it stands in for: its scores of the turns users reacted to (the
  * reactions ingest/Feedback.ts imports), per behavior, as the AUC of Agreement.ts.
@@ -21,8 +25,7 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
     const agreementFor = (behavior: Behavior) =>
       sql<{ score: number; negative: number }>`
         SELECT s.score AS score, r.negative AS negative
-        FROM (SELECT f.trace_id, CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END AS negative FROM feedback f
-              WHERE f.id = (SELECT g.id FROM feedback g WHERE g.trace_id = f.trace_id ORDER BY g.created_ms DESC, g.id DESC LIMIT 1)) r
+        FROM ${sql.literal(LATEST_REACTIONS)} r
         -- SQLite's CROSS JOIN fixes the order: from the few reacted turns to their scores (it otherwise scanned
         -- every score of the behavior: 110 ms per behavior on 200,000 traces, now under 1 ms).
         ${orderedJoin(sql)} trace_scores s ON s.trace_id = r.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubrics[behavior].version}`.pipe(

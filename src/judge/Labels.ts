@@ -7,6 +7,7 @@ import type { SqlClient } from "@effect/sql"
 import { Effect, Either } from "effect"
 import { type Behavior, isBehavior } from "../Domain/Behavior.js"
 import { upsert } from "../store/Dialect.js"
+import { LATEST_REACTIONS } from "./Alignment.js"
 import type { Rubric } from "./Rubrics.js"
 
 /** Why a turn is offered: people's reaction against the judge first, then the judge unsure, then a spread. */
@@ -56,8 +57,7 @@ export const labelQueue = (sql: SqlClient.SqlClient, rubric: Rubric, limit: numb
            ELSE 3 END AS priority
     FROM trace_scores s
     JOIN traces t ON t.trace_id = s.trace_id
-    LEFT JOIN (SELECT f.trace_id, CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END AS negative FROM feedback f
-               WHERE f.id = (SELECT g.id FROM feedback g WHERE g.trace_id = f.trace_id ORDER BY g.created_ms DESC, g.id DESC LIMIT 1)) r ON r.trace_id = s.trace_id
+    LEFT JOIN ${sql.literal(LATEST_REACTIONS)} r ON r.trace_id = s.trace_id
     LEFT JOIN labels l ON l.trace_id = s.trace_id AND l.behavior = s.behavior AND l.rubric_version = s.rubric_version
     WHERE s.behavior = ${behavior} AND s.rubric_version = ${version} ${graded}
     ORDER BY priority, t.sample_draw, s.trace_id

@@ -7,7 +7,7 @@ import { canaryShareRows, storeError } from "../store/Db.js"
 import { jsonField } from "../store/Dialect.js"
 import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
-import { Alignment } from "../judge/Alignment.js"
+import { Alignment, LATEST_REACTIONS } from "../judge/Alignment.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { type PendingPack, pendingPack } from "./Packs.js"
 import { type DiffPart, wordDiff } from "./Diff.js"
@@ -229,8 +229,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
         COUNT(r.negative) AS reactions, SUM(CASE WHEN r.negative = 0 THEN 1 ELSE 0 END) AS "thumbsUp", COUNT(l.grade) AS grades, SUM(l.grade) AS "gradeSum"
       FROM (SELECT trace_id FROM feedback UNION SELECT trace_id FROM labels WHERE behavior = ${behavior} AND rubric_version = ${rubric}) h
       JOIN trace_scores s ON s.trace_id = h.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubric}
-      LEFT JOIN (SELECT f.trace_id, CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END AS negative FROM feedback f
-                 WHERE f.id = (SELECT g.id FROM feedback g WHERE g.trace_id = f.trace_id ORDER BY g.created_ms DESC, g.id DESC LIMIT 1)) r ON r.trace_id = s.trace_id
+      LEFT JOIN ${sql.literal(LATEST_REACTIONS)} r ON r.trace_id = s.trace_id
       LEFT JOIN labels l ON l.trace_id = s.trace_id AND l.behavior = s.behavior AND l.rubric_version = s.rubric_version
       GROUP BY 1 ORDER BY 1`.pipe(Effect.mapError(fail))
     const calibration = bands.map((b) => ({
