@@ -38,7 +38,7 @@ describe("a cycle's running totals", () => {
       failed: ["optimize"],
       stages: {
         ingest: { status: "ok", summary: { ingested: 7, malformed: 2 } },
-        eval: { status: "ok", summary: { behaviors: { "response-quality": { canaryTraces: 3, pairTraces: 4, trendTraces: 5, unscored: 1 } } } },
+        eval: { status: "ok", summary: { behaviors: { "response-quality": { canaryTraces: 3, pairTraces: 4, trendTraces: 5, humanTraces: 6, unscored: 1 } } } },
         optimize: { status: "failed" },
         deploy: { status: "ok", summary: { decisions: { "response-quality": { action: "promoted" }, "tool-calling": { action: "none" } } } }
       }
@@ -51,6 +51,7 @@ describe("a cycle's running totals", () => {
       'autotune_judged_turns_total{"behavior":"response-quality","reason":"canary"}': 3,
       'autotune_judged_turns_total{"behavior":"response-quality","reason":"pair"}': 4,
       'autotune_judged_turns_total{"behavior":"response-quality","reason":"trend"}': 5,
+      'autotune_judged_turns_total{"behavior":"response-quality","reason":"human"}': 6,
       'autotune_unscored_turns_total{"behavior":"response-quality"}': 1,
       'autotune_canary_decisions_total{"action":"promoted","behavior":"response-quality"}': 1
     })

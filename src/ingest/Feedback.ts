@@ -31,6 +31,7 @@ interface Row {
   readonly feedback_type: string
   readonly reason: string | null
   readonly created_at: string
+  readonly user_id: string | null
 }
 
 const PAGE = 2000
@@ -44,8 +45,10 @@ const readPages = (file: string, since: string, onPage: (rows: ReadonlyArray<Row
   try {
     const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'user_feedback'").get()
     if (table === undefined) return "no-table"
+    // Who reacted (DotClaw writes it; an older table may lack the column): alignment bounds each person's weight.
+    const hasUser = (db.prepare("SELECT 1 FROM pragma_table_info('user_feedback') WHERE name = 'user_id'").get() as unknown) !== undefined
     const page = db.prepare(
-      `SELECT id, trace_id, feedback_type, reason, created_at FROM user_feedback
+      `SELECT id, trace_id, feedback_type, reason, created_at, ${hasUser ? "user_id" : "NULL AS user_id"} FROM user_feedback
        WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ${PAGE}`
     )
     let after: [string, string] = [since, ""]
@@ -83,6 +86,7 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
               trace_id: r.trace_id,
               feedback_type: r.feedback_type,
               reason: r.reason === null ? null : redactIf(config.redact, r.reason),
+              user_id: r.user_id === null ? null : String(r.user_id),
               created_at: r.created_at,
               created_ms: Date.parse(r.created_at) || now,
               imported_at: now,

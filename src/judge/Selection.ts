@@ -49,16 +49,22 @@ export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | 
     return sql`t.sample_draw < (CASE ${sql.join(" ", false)(cases)} ELSE ${rate(shares[0]!.share)} END)`
   }
 
-  /** The trend sample: turns of the window whose fixed draw falls under the rate, read from the time index. */
-  const trendSample = (rubric: Rubric, since: number, rate: number, canary: string | undefined, versions: ReadonlyArray<string>) =>
+  /**
+   * The trend sample: turns of the window whose fixed draw falls under the rate, read from the time index. With
+   * `human`, the turns of the window a person gave a signal on (a user's reaction, a grade) instead: few, and what
+   * the judge's agreement and alignment (align/) are measured on, so never left to the draw.
+   */
+  const trendSample = (rubric: Rubric, since: number, rate: number, canary: string | undefined, versions: ReadonlyArray<string>, human = false) =>
     sql<Row>`
       SELECT ${sql.unsafe(JUDGE_COLUMNS)}, t.created_at AS "turnAt",
              CASE WHEN EXISTS (SELECT 1 FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${canary ?? "\u0001none"}
                      AND p.created_at = t.created_at AND p.trace_id = t.trace_id) THEN 1 ELSE 0 END AS "isCanary",
              (SELECT p.version FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version IN ${sql.in(versions.length === 0 ? ["\u0001none"] : versions)}
-                     AND p.created_at = t.created_at AND p.trace_id = t.trace_id LIMIT 1) AS "packVersion", 'trend' AS need
+                     AND p.created_at = t.created_at AND p.trace_id = t.trace_id LIMIT 1) AS "packVersion", ${human ? "human" : "trend"} AS need
       FROM traces t
-      WHERE t.created_at >= ${since} AND t.sample_draw < ${rate} AND ${notJudged(rubric)}
+      WHERE t.created_at >= ${since} AND ${notJudged(rubric)} AND ${human
+        ? sql`(EXISTS (SELECT 1 FROM feedback f WHERE f.trace_id = t.trace_id) OR EXISTS (SELECT 1 FROM labels l WHERE l.trace_id = t.trace_id AND l.behavior = ${rubric.behavior}))`
+        : sql`t.sample_draw < ${rate}`}
       ORDER BY t.created_at DESC
       LIMIT ${config.evalMaxTraces}`
 
@@ -103,8 +109,9 @@ export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | 
       if (started[0]?.at != null) pairRows = yield* servedBy(rubric, active, started[0].at - PAIR_LEAD_MS, shares, "pair")
     }
     const trendRows = yield* trendSample(rubric, windowStart, rate, canary?.version, versions)
+    const humanRows = yield* trendSample(rubric, windowStart, rate, canary?.version, versions, true)
     const seen = new Set<string>()
-    const rows = [...canaryRows, ...pairRows, ...trendRows].filter((r) => !seen.has(r.traceId) && seen.add(r.traceId)).slice(0, config.evalMaxTraces)
+    const rows = [...canaryRows, ...pairRows, ...humanRows, ...trendRows].filter((r) => !seen.has(r.traceId) && seen.add(r.traceId)).slice(0, config.evalMaxTraces)
     return { rows, sampling: { trendRate: rate, pairRate: pairs, windowTurns: Number(volume[0]?.n ?? 0) } }
   }, (effect) => Effect.catchTag(effect, "SqlError", (e) => Effect.fail(storeError("select traces to judge")(e))))
 

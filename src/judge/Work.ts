@@ -44,6 +44,8 @@ export interface BehaviorEval {
   /** Judged because the canary test pairs them with canary turns, and for the daily trend. */
   readonly pairTraces: number
   readonly trendTraces: number
+  /** Turns users reacted to or a person graded, judged beyond the sample. */
+  readonly humanTraces: number
   readonly sampling: Sampling
   /** Turns sent in this run's batch: their scores arrive when a later run collects it. */
   readonly batched?: number
@@ -114,9 +116,12 @@ export const groupsToStart = <G extends { readonly need: string; readonly tasks:
   return picked
 }
 
-/** Why a turn is judged, in the order a budget spends on them. */
-export type Need = "canary" | "pair" | "trend"
-export const NEED_ORDER: Record<Need, number> = { canary: 0, pair: 1, trend: 2 }
+/**
+ * Why a turn is judged, in the order a budget spends on them. "human": a turn a user reacted to or a person
+ * graded; few, and what the judge is measured and aligned against (align/), so judged whatever the sample.
+ */
+export type Need = "canary" | "pair" | "human" | "trend"
+export const NEED_ORDER: Record<Need, number> = { canary: 0, pair: 1, human: 2, trend: 3 }
 
 
 export interface Row extends JudgeRow {
@@ -216,6 +221,7 @@ export const summarize = (outcomes: ReadonlyArray<Outcome>, usage: ReturnType<ty
     canaryTraces: outcomes.filter((o) => o.canary).length,
     pairTraces: outcomes.filter((o) => o.need === "pair").length,
     trendTraces: outcomes.filter((o) => o.need === "trend").length,
+    humanTraces: outcomes.filter((o) => o.need === "human").length,
     sampling,
     stage2,
     stage2Share: scored.length === 0 ? 0 : stage2 / scored.length,

@@ -89,7 +89,7 @@ export const makePublisher = (version: string) => {
         { name: "autotune_traces_malformed_total", labels: {} },
         ...s.behaviors.flatMap(({ behavior }) => [
           ...["promoted", "rolled_back", "expired"].map((action) => ({ name: "autotune_canary_decisions_total", labels: { behavior, action } })),
-          ...["canary", "pair", "trend"].map((reason) => ({ name: "autotune_judged_turns_total", labels: { behavior, reason } })),
+          ...["canary", "pair", "human", "trend"].map((reason) => ({ name: "autotune_judged_turns_total", labels: { behavior, reason } })),
           { name: "autotune_unscored_turns_total", labels: { behavior } }
         ])
       ]

@@ -13,7 +13,7 @@ export interface CycleLike {
   readonly failed: ReadonlyArray<string>
   readonly stages: {
     readonly ingest: StageLike<{ readonly ingested: number; readonly malformed: number }>
-    readonly eval: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly canaryTraces: number; readonly pairTraces: number; readonly trendTraces: number; readonly unscored: number }>> }>
+    readonly eval: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly canaryTraces: number; readonly pairTraces: number; readonly trendTraces: number; readonly humanTraces: number; readonly unscored: number }>> }>
     readonly optimize: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly outcome: string }>> }>
     readonly deploy: StageLike<{ readonly decisions: Readonly<Record<string, { readonly action: string }>> }>
   }
@@ -32,6 +32,7 @@ export const cycleTotals = (cycle: CycleLike): ReadonlyArray<TotalDelta> => {
     deltas.push({ name: "autotune_judged_turns_total", labels: { behavior, reason: "canary" }, value: b.canaryTraces })
     deltas.push({ name: "autotune_judged_turns_total", labels: { behavior, reason: "pair" }, value: b.pairTraces })
     deltas.push({ name: "autotune_judged_turns_total", labels: { behavior, reason: "trend" }, value: b.trendTraces })
+    deltas.push({ name: "autotune_judged_turns_total", labels: { behavior, reason: "human" }, value: b.humanTraces })
     deltas.push({ name: "autotune_unscored_turns_total", labels: { behavior }, value: b.unscored })
   }
   for (const [behavior, o] of Object.entries(ok(cycle.stages.optimize)?.behaviors ?? {})) {

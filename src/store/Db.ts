@@ -5,7 +5,7 @@ import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as path from "node:path"
 import { Settings } from "../config/Config.js"
-import { LABELS_TABLES, METRIC_TOTALS_TABLE, RUBRICS_TABLE } from "./Totals.js"
+import { ALIGN_TABLES, LABELS_TABLES, METRIC_TOTALS_TABLE, RUBRICS_TABLE } from "./Totals.js"
 import { defaultHostId } from "../config/Table.js"
 import { ConfigError, StoreError } from "../Domain/Errors.js"
 import { isBusyCode } from "./BulkRows.js"
@@ -333,7 +333,9 @@ export const MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError, S
   // A person's grades of judged turns (`autotune label`), per rubric version: the judge is measured against them.
   "0014_labels": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(LABELS_TABLES, (statement) => sql.unsafe(statement), { discard: true })),
   // Rubric versions as data (judge/RubricBook.ts).
-  "0015_rubrics": Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(RUBRICS_TABLE))
+  "0015_rubrics": Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(RUBRICS_TABLE)),
+  // Alignment of the rubrics with the people (align/Align.ts): its attempts, and who reacted to a turn.
+  "0016_align": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(ALIGN_TABLES, (statement) => sql.unsafe(statement), { discard: true }))
 }
 
 /** The newest migration's number: a store that reports less has not been migrated yet. */

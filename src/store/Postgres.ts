@@ -12,7 +12,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
 import { ConfigError, StoreError } from "../Domain/Errors.js"
-import { LABELS_TABLES, METRIC_TOTALS_TABLE, RUBRICS_TABLE } from "./Totals.js"
+import { ALIGN_TABLES, LABELS_TABLES, METRIC_TOTALS_TABLE, RUBRICS_TABLE } from "./Totals.js"
 
 // Epoch milliseconds, counts and sums come back as numbers, not strings: BIGINT (int8) and NUMERIC (what
 // SUM and AVG of integers give) both fit a double for every value the store holds.
@@ -183,7 +183,9 @@ export const PG_MIGRATIONS: Record<string, Effect.Effect<void, SqlError.SqlError
   // As the SQLite store's 0014: a person's grades of judged turns.
   "0005_labels": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(LABELS_TABLES, (statement) => sql.unsafe(statement), { discard: true })),
   // As the SQLite store's 0015: rubric versions.
-  "0006_rubrics": Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(RUBRICS_TABLE))
+  "0006_rubrics": Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(RUBRICS_TABLE)),
+  // As the SQLite store's 0016: alignment's attempts, and who reacted to a turn.
+  "0007_align": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(ALIGN_TABLES, (statement) => sql.unsafe(statement), { discard: true }))
 }
 
 /** A fixed key for PostgreSQL's advisory locks: migrations take it per transaction, the leader per session. */

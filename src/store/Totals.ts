@@ -49,6 +49,28 @@ export const RUBRICS_TABLE = `CREATE TABLE rubrics (
   PRIMARY KEY (behavior, version)
 )`
 
+/**
+ * Alignment's attempts (align/Align.ts), the same text in SQLite and PostgreSQL, and who reacted to a turn
+ * (DotClaw's user_feedback.user_id): no single person's reactions may carry a rubric change. `tested` marks an
+ * attempt that spent part of the rubric's error budget on the held-out turns.
+ */
+export const ALIGN_TABLES = [
+  `ALTER TABLE feedback ADD COLUMN user_id TEXT`,
+  `CREATE TABLE align_attempts (
+    id TEXT PRIMARY KEY,
+    behavior TEXT NOT NULL,
+    rubric_version TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    signal_turns INTEGER NOT NULL,
+    tested INTEGER NOT NULL,
+    alpha DOUBLE PRECISION,
+    outcome TEXT NOT NULL,
+    candidate_version TEXT,
+    detail_json TEXT NOT NULL
+  )`,
+  `CREATE INDEX align_attempts_behavior ON align_attempts (behavior, rubric_version, at)`
+]
+
 /** One series' increment: a metric's name, its labels, and how much to add. */
 export interface TotalDelta {
   readonly name: string
