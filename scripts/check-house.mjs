@@ -14,7 +14,7 @@ import fs from "node:fs"
 import path from "node:path"
 import ts from "typescript"
 
-export const LAYERS = ["Domain", "config", "privacy", "store", "llm", "ingest", "judge", "canary", "optimize", "behavior", "report", "pipeline", "observe", "cli"]
+export const LAYERS = ["Domain", "config", "privacy", "store", "llm", "ingest", "judge", "canary", "optimize", "align", "behavior", "report", "pipeline", "observe", "cli"]
 const CAPABILITIES = { ingest: "Ingest.ts", judge: "Judge.ts", canary: "Canary.ts", optimize: "Optimize.ts", behavior: "Behavior.ts" }
 const MAX_CONSTRUCTOR_LINES = 150
 

@@ -1,7 +1,7 @@
 /**
  * behavior/: tunes DotClaw's behavior.json knobs (shared/dotclaw-interop.md §3) from the last days' turns and
  * writes the daily behavior report. Behavior.ts is the BehaviorTuner service, optional (AUTOTUNE_BEHAVIOR_ENABLED).
- * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize
+ * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, align
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"

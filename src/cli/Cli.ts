@@ -20,7 +20,8 @@ import { Deployer } from "../canary/Deployer.js"
 import { CanaryMonitor } from "../canary/Canary.js"
 import type { Expected } from "../canary/Simulate.js"
 import { Optimizer } from "../optimize/Optimize.js"
-import { asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
+import { alignStage, asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
+import { type AlignPlan, Aligner } from "../align/Align.js"
 import { onceLocked } from "../pipeline/Runner.js"
 import { observedDaemon, withTracing } from "../observe/Observe.js"
 import { exportTurns, importGrades, labelSession } from "./Label.js"
@@ -358,6 +359,9 @@ const decisionLines = (run: Effect.Effect.Success<typeof onceStages>) => {
     lines.push(optimize.status === "ok" ? optimizeText(optimize.summary) : `optimize: ${optimize.status === "failed" ? optimize.error : optimize.why}`)
   }
   lines.push(deploy.status === "ok" ? deployText(deploy.summary) : `deploy: ${deploy.status === "failed" ? deploy.error : deploy.why}`)
+  const align = run.stages.align
+  if (align.status === "failed") lines.push(`align: ${align.error}`)
+  else if (align.status === "ok") lines.push(...alignLines(align.summary))
   const kept = run.stages.retention
   if (kept.status === "failed") lines.push(`retention: ${kept.error}`)
   else if (kept.status === "ok" && kept.summary.traces > 0) {
@@ -383,6 +387,19 @@ const optimizeText = (s: Effect.Effect.Success<typeof optimizeStage>) =>
           o.rounds.map((r) => `\n  round ${r.round}: parent ${r.parent}${r.mergedWith === undefined ? "" : ` merged with ${r.mergedWith}`}, ${r.proposed} proposed, ${r.accepted.length} beat it on the minibatch${r.accepted.length === 0 ? "" : ` (${r.accepted.map((a) => `${a.id} ${a.validationMean === null ? "-" : a.validationMean.toFixed(3)}`).join(", ")} on validation)`}`).join("")
     )
     .join("\n")
+
+/** One line per behavior alignment tried; a behavior it only considered is said in --json. */
+const alignLines = (s: Effect.Effect.Success<typeof alignStage>) =>
+  Object.entries(s.behaviors).flatMap(([b, o]) =>
+    o.status !== "tried"
+      ? []
+      : [o.adopted !== null
+          ? `align ${b}: rubric ${o.adopted} ${o.pending ? "waits for `autotune rubric approve " + b + "`" : "adopted; the next run judges with it"}: ${o.why}`
+          : `align ${b}: current rubric kept: ${o.why}${o.dropped.length > 0 ? ` (${o.dropped.length} proposal(s) dropped: ${o.dropped.join("; ")})` : ""}`]
+  ).map((line) => line + ` (${s.calls} calls, ${usd(s.costUsd)})`)
+
+const alignPlanText = (plans: ReadonlyArray<AlignPlan>) =>
+  plans.map((p) => (p.attempt ? `align ${p.behavior}: would try (${p.why}): up to ${p.calls} calls, ${usd(p.costUsd, 3)}` : `align ${p.behavior}: would not try: ${p.why}`)).join("\n")
 
 const planText = (p: Effect.Effect.Success<ReturnType<Optimizer["plan"]>>) =>
   Object.entries(p.behaviors)
@@ -411,9 +428,12 @@ const optimizeCommand = Command.make(
           const monitor = yield* CanaryMonitor
           const canary: Record<string, Expected> = {}
           for (const [b, p] of Object.entries(plan.behaviors)) if (p.ready) canary[b] = yield* monitor.expected(b as Behavior)
+          // What the next `once` would spend aligning the rubrics, beside the optimizer's plan.
+          const { config } = yield* Settings
+          const align = config.align ? yield* (yield* Aligner).plan() : []
           return yield* opts.json
-            ? printJson({ dryRun: true, ...plan, canary })
-            : printLine(planText(plan) + Object.entries(canary).map(([b, f]) => `\nif a canary ships for ${b}: ${f.text}`).join(""))
+            ? printJson({ dryRun: true, ...plan, canary, align })
+            : printLine(planText(plan) + Object.entries(canary).map(([b, f]) => `\nif a canary ships for ${b}: ${f.text}`).join("") + (align.length === 0 ? "" : `\n${alignPlanText(align)}`))
         }
         yield* requireProvider
         const summary = yield* asLeader(optimizeStage)
@@ -563,9 +583,21 @@ const rubricRollbackCommand = Command.make("rollback", { ...common, behavior: be
   )
 ).pipe(Command.withDescription("Go back to the previous version of a behavior's rubric"))
 
+/** The operator's word on a rubric alignment adopted under AUTOTUNE_DEPLOY_APPROVAL=manual. */
+const rubricDecideCommand = (name: "approve" | "reject") =>
+  Command.make(name, { ...common, behavior: behaviorArg }, (opts) =>
+    withApp(
+      opts,
+      Effect.gen(function* () {
+        const r = yield* asLeader((yield* Rubrics).decidePending(opts.behavior, name === "approve"))
+        yield* opts.json ? printJson(r) : printLine(r.approved ? `${r.behavior}: the judge uses ${r.version} from the next run` : `${r.behavior}: ${r.version} rejected; the current rubric stays`)
+      })
+    )
+  ).pipe(Command.withDescription(name === "approve" ? "Make the rubric alignment adopted (and that waits for you) the judge's rubric" : "Refuse the rubric alignment adopted; the current one stays"))
+
 const rubricCommand = Command.make("rubric").pipe(
-  Command.withDescription("The judge's rubrics as data: show their versions, roll one back"),
-  Command.withSubcommands([rubricShowCommand, rubricRollbackCommand])
+  Command.withDescription("The judge's rubrics as data: show their versions, roll one back, approve or reject an aligned one"),
+  Command.withSubcommands([rubricShowCommand, rubricRollbackCommand, rubricDecideCommand("approve"), rubricDecideCommand("reject")])
 )
 
 // ---------------------------------------------------------------------------

@@ -130,6 +130,12 @@ export const AppConfig = Schema.Struct({
   optimizeRounds: intAtLeast(1),
   optimizeMaxCalls: intAtLeast(1),
 
+  align: Schema.Boolean,
+  alignMaxCalls: intAtLeast(10),
+  alignMinTurns: intAtLeast(10),
+  alignAuc: between(0.5, 1),
+  alignSpearman: between(0, 1),
+
   behaviorEnabled: Schema.Boolean,
   behaviorDays: positive,
   behaviorMinTraces: intAtLeast(0),
@@ -257,6 +263,12 @@ export const SETTINGS: { readonly [K in ConfigKey]: Setting } = {
   sampleSize: { kind: "number", env: ["AUTOTUNE_SAMPLE_SIZE"], file: ["optimize", "sampleSize"], default: constant(20), doc: "Held-out validation traces per behavior" },
   optimizeRounds: { kind: "number", env: ["AUTOTUNE_OPTIMIZE_ROUNDS"], file: ["optimize", "rounds"], default: constant(4), doc: "Reflective rounds per behavior and run: each improves a parent from the Pareto front; a round without gain ends the run" },
   optimizeMaxCalls: { kind: "number", env: ["AUTOTUNE_OPTIMIZE_MAX_CALLS"], file: ["optimize", "maxCalls"], default: constant(1200), doc: "Most LLM calls one optimizer run may make per behavior, final held-out check and re-rank included" },
+
+  align: { kind: "boolean", env: ["AUTOTUNE_ALIGN"], file: ["align", "enabled"], default: constant(true), doc: "Inside `once`, amend a rubric the people disagree with, adopted only on held-out evidence (docs/alignment.md)" },
+  alignMaxCalls: { kind: "number", env: ["AUTOTUNE_ALIGN_MAX_CALLS"], file: ["align", "maxCalls"], default: constant(200), doc: "Most LLM calls one alignment attempt may make per behavior (proposal, re-judging both splits)" },
+  alignMinTurns: { kind: "number", env: ["AUTOTUNE_ALIGN_MIN_TURNS"], file: ["align", "minTurns"], default: constant(30), doc: "Reacted or graded turns, of both signs, the alignment split needs before alignment is tried (the held-out split at least half as many)" },
+  alignAuc: { kind: "number", env: ["AUTOTUNE_ALIGN_AUC"], file: ["align", "auc"], default: constant(0.75), doc: "Alignment is tried when the judge's AUC against users' reactions is below this" },
+  alignSpearman: { kind: "number", env: ["AUTOTUNE_ALIGN_SPEARMAN"], file: ["align", "spearman"], default: constant(0.5), doc: "... or, where there are no reactions to go by, its Spearman correlation with your grades" },
 
   behaviorEnabled: { kind: "boolean", env: ["AUTOTUNE_BEHAVIOR_ENABLED"], file: ["behavior", "enabled"], default: constant(false), doc: "Run behavior tuning inside `once`" },
   behaviorDays: { kind: "number", env: ["AUTOTUNE_BEHAVIOR_DAYS"], file: ["behavior", "windowDays"], default: constant(7), doc: "Metrics window" },

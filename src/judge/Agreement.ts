@@ -3,7 +3,15 @@
  * the ROC curve, with a 95% interval (Hanley & McNeil, 1982). 0.5 is chance; below it the judge prefers what
  * users dislike. Pure: the store hands in the scores.
  */
+import { createHash } from "node:crypto"
 import { rng } from "../Domain/Random.js"
+
+/**
+ * Which side of the alignment split a turn with a human signal falls on, for good: "align" turns may be shown to
+ * reflection when a rubric is amended (align/), "held-out" turns never are. A hash of the trace id, salted so
+ * it is independent of the trend sample's draw.
+ */
+export const splitOf = (traceId: string): "align" | "held-out" => (createHash("sha256").update(`align:${traceId}`).digest()[0]! < 128 ? "align" : "held-out")
 
 export interface Agreement {
   /** Turns with both a judge score and a reaction. */
@@ -19,7 +27,7 @@ export interface Agreement {
 }
 
 /** The Mann-Whitney count by ranks: O((m + n) log(m + n)), ties by mid-rank. */
-const aucOf = (positive: ReadonlyArray<number>, negative: ReadonlyArray<number>): number => {
+export const aucOf = (positive: ReadonlyArray<number>, negative: ReadonlyArray<number>): number => {
   const all = [...positive.map((s) => ({ s, pos: true })), ...negative.map((s) => ({ s, pos: false }))].sort((a, b) => a.s - b.s)
   let rankSumPos = 0
   for (let i = 0; i < all.length; ) {

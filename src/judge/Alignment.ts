@@ -4,11 +4,11 @@ import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { storeError } from "../store/Db.js"
 import { orderedJoin } from "../store/Dialect.js"
-import { type Agreement, agreement, type LabelAgreement, labelAgreement } from "./Agreement.js"
+import { type Agreement, agreement, type LabelAgreement, labelAgreement, splitOf } from "./Agreement.js"
 import { Rubrics } from "./RubricBook.js"
 
-/** Each reacted turn's latest reaction (1 for 👎, 0 for 👍), as a subquery: what every agreement figure reads. */
-export const LATEST_REACTIONS = `(SELECT f.trace_id, CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END AS negative FROM feedback f
+/** Each reacted turn's latest reaction (1 for 👎, 0 for 👍) and who gave it, as a subquery: what every agreement figure reads. */
+export const LATEST_REACTIONS = `(SELECT f.trace_id, f.user_id, CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END AS negative FROM feedback f
   WHERE f.id = (SELECT g.id FROM feedback g WHERE g.trace_id = f.trace_id ORDER BY g.created_ms DESC, g.id DESC LIMIT 1))`
 
 /**
@@ -19,17 +19,26 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
-    const rubrics = (yield* Rubrics).current
+    const book = yield* Rubrics
+    const rubrics = book.current
+    // A rubric amended by alignment was chosen on the alignment split: its agreement is measured on the other turns only.
+    const fresh = (behavior: Behavior) => {
+      const aligned = book.history(behavior).find((v) => v.status === "active")?.source.startsWith("aligned") === true
+      return (traceId: string) => !aligned || splitOf(traceId) === "held-out"
+    }
 
     /** Judge scores of the turns users reacted to (their latest reaction), split by reaction. */
     const agreementFor = (behavior: Behavior) =>
-      sql<{ score: number; negative: number }>`
-        SELECT s.score AS score, r.negative AS negative
+      sql<{ score: number; negative: number; traceId: string }>`
+        SELECT s.score AS score, r.negative AS negative, r.trace_id AS "traceId"
         FROM ${sql.literal(LATEST_REACTIONS)} r
         -- SQLite's CROSS JOIN fixes the order: from the few reacted turns to their scores (it otherwise scanned
         -- every score of the behavior: 110 ms per behavior on 200,000 traces, now under 1 ms).
         ${orderedJoin(sql)} trace_scores s ON s.trace_id = r.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubrics[behavior].version}`.pipe(
-        Effect.map((rows) => agreement(rows.filter((r) => r.negative === 0).map((r) => r.score), rows.filter((r) => r.negative === 1).map((r) => r.score))),
+        Effect.map((all) => {
+          const rows = all.filter((r) => fresh(behavior)(r.traceId))
+          return agreement(rows.filter((r) => r.negative === 0).map((r) => r.score), rows.filter((r) => r.negative === 1).map((r) => r.score))
+        }),
         Effect.mapError(storeError("read judge agreement with users"))
       )
 
@@ -57,11 +66,11 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
     const labelAgreements = Effect.fn("Alignment.labelAgreements")(function* () {
       const out: Record<string, LabelAgreement> = {}
       for (const behavior of config.behaviors) {
-        const pairs = yield* sql<{ grade: number; score: number }>`
-          SELECT l.grade AS grade, s.score AS score FROM labels l
+        const pairs = yield* sql<{ grade: number; score: number; traceId: string }>`
+          SELECT l.grade AS grade, s.score AS score, l.trace_id AS "traceId" FROM labels l
           JOIN trace_scores s ON s.trace_id = l.trace_id AND s.behavior = l.behavior AND s.rubric_version = l.rubric_version
           WHERE l.behavior = ${behavior} AND l.rubric_version = ${rubrics[behavior].version}`.pipe(Effect.mapError(storeError("read the judge's agreement with labels")))
-        out[behavior] = labelAgreement(pairs.map((p) => ({ grade: Number(p.grade), score: Number(p.score) })))
+        out[behavior] = labelAgreement(pairs.filter((p) => fresh(behavior)(p.traceId)).map((p) => ({ grade: Number(p.grade), score: Number(p.score) })))
       }
       return out
     })

@@ -20,9 +20,10 @@ export interface RubricVersion {
   readonly version: string
   readonly title: string
   readonly criteria: string
-  /** "built-in", "file" (the operator's), or how it came to be. */
+  /** "built-in", "file" (the operator's), or how it came to be ("aligned: ..."). */
   readonly source: string
-  readonly status: "active" | "retired" | "rolled_back"
+  /** "pending": adopted by alignment, waiting for the operator (AUTOTUNE_DEPLOY_APPROVAL=manual); "rejected": refused. */
+  readonly status: "active" | "retired" | "rolled_back" | "pending" | "rejected"
   readonly createdAt: number | null
 }
 
@@ -118,7 +119,7 @@ export class Rubrics extends Effect.Service<Rubrics>()("autotune/Rubrics", {
         const at = all.findIndex((v) => v.status === "active")
         if (at <= 0) return yield* new ConfigError({ key: "behavior", source: "argument", detail: `${behavior} uses its built-in rubric (${RUBRICS[behavior].version}); there is no earlier version to go back to` })
         const from = all[at]!
-        const to = all.slice(0, at).reverse().find((v) => v.status !== "rolled_back") ?? all[0]!
+        const to = all.slice(0, at).reverse().find((v) => v.status === "retired") ?? all[0]!
         yield* writeTransaction(sql, Effect.gen(function* () {
           yield* sql`UPDATE rubrics SET status = 'rolled_back' WHERE behavior = ${behavior} AND version = ${from.version}`
           if (to.createdAt !== null) yield* sql`UPDATE rubrics SET status = 'active' WHERE behavior = ${behavior} AND version = ${to.version}`
@@ -126,6 +127,27 @@ export class Rubrics extends Effect.Service<Rubrics>()("autotune/Rubrics", {
         return { behavior, from: from.version, to: to.version }
       })
 
-    return { current, history, rollback } as const
+    /** A new version of a behavior's rubric: active at once (the next run reads it), or pending the operator's approval. */
+    const record = (behavior: Behavior, v: { readonly version: string; readonly title: string; readonly criteria: string; readonly source: string }, status: "active" | "pending") =>
+      writeTransaction(sql, Effect.gen(function* () {
+        if (status === "active") yield* sql`UPDATE rubrics SET status = 'retired' WHERE behavior = ${behavior} AND status = 'active'`
+        yield* sql`DELETE FROM rubrics WHERE behavior = ${behavior} AND version = ${v.version}`
+        yield* sql`INSERT INTO rubrics ${sql.insert({ behavior, version: v.version, title: v.title, criteria: v.criteria, source: v.source, status, created_at: Date.now() })}`
+      })).pipe(Effect.mapError(storeError("record a rubric version")))
+
+    /** The version that waits for the operator, if any. */
+    const pending = (behavior: Behavior) => versions.find((v) => v.behavior === behavior && v.status === "pending")
+
+    /** The operator's word on a pending version: approved, it becomes the active one; rejected, it never is. */
+    const decidePending = (behavior: Behavior, approve: boolean) =>
+      Effect.gen(function* () {
+        const p = pending(behavior)
+        if (p === undefined) return yield* new ConfigError({ key: "behavior", source: "argument", detail: `no rubric of ${behavior} waits for approval (see \`autotune rubric show ${behavior}\`)` })
+        if (approve) yield* record(behavior, p, "active")
+        else yield* sql`UPDATE rubrics SET status = 'rejected' WHERE behavior = ${behavior} AND version = ${p.version}`.pipe(Effect.mapError(storeError("reject a rubric version")))
+        return { behavior, version: p.version, approved: approve }
+      })
+
+    return { current, history, rollback, record, pending, decidePending } as const
   })
 }) {}

@@ -1,7 +1,7 @@
 /**
  * observe/: the daemon in the operator's own tools. Prometheus metrics and the health checks on
  * AUTOTUNE_METRICS_PORT, OpenTelemetry traces of every cycle, and `status`'s figures.
- * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, behavior, report, pipeline
+ * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, align, behavior, report, pipeline
  */
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
 import { Effect, Either } from "effect"

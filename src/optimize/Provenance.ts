@@ -119,3 +119,14 @@ export const copiedFromConversation = (candidate: string, known: ReadonlyArray<s
   const named = [...namedThings(candidate)].find((t) => !knownThings.has(t) && index.tokens.has(t))
   return named === undefined ? undefined : `"${named}"`
 }
+
+/**
+ * A named thing (a link or domain, an e-mail, a handle, a number of three or more digits, a capitalised word
+ * inside a sentence) that the text has and none of `known` has, whatever its source: a rubric may not name a
+ * brand, product, person or place, so an amended rubric that names one is not adopted.
+ */
+export const newNamedThing = (text: string, known: ReadonlyArray<string>): string | undefined => {
+  const knownThings = new Set(known.flatMap((k) => [...namedThings(k)]))
+  const named = [...namedThings(text)].find((t) => !knownThings.has(t))
+  return named === undefined ? undefined : `"${named}"`
+}

@@ -9,6 +9,7 @@ import { Deployer } from "../canary/Deployer.js"
 import { Feedback } from "../ingest/Feedback.js"
 import { Alignment } from "../judge/Alignment.js"
 import { Optimizer } from "../optimize/Optimize.js"
+import { Aligner } from "../align/Align.js"
 import { Judge } from "../judge/Judge.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { type Llm, LlmLive } from "../llm/Llm.js"
@@ -34,6 +35,7 @@ export const makeAppLayer = (
   const stages = Layer.mergeAll(
     TraceSource.Default,
     Optimizer.Default,
+    Aligner.Default,
     CanaryMonitor.Default,
     BehaviorTuner.Default
   ).pipe(Layer.provideMerge(Layer.mergeAll(judge, deployer, Feedback.Default, Alignment.Default)))

@@ -10,6 +10,7 @@ import { Alignment } from "../judge/Alignment.js"
 import { Judge } from "../judge/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { Optimizer } from "../optimize/Optimize.js"
+import { Aligner } from "../align/Align.js"
 import { rescanAfterUpgrade } from "../ingest/Rescan.js"
 import { prune } from "./Retention.js"
 import { makeProgress } from "./Progress.js"
@@ -51,6 +52,9 @@ export const evalStage = Effect.gen(function* () {
 })
 
 export const optimizeStage = Effect.flatMap(Optimizer, (o) => o.optimize())
+
+/** Rubrics the people disagree with, amended on held-out evidence (align/Align.ts); the next run judges with them. */
+export const alignStage = Effect.flatMap(Aligner, (a) => a.align())
 
 export const behaviorStage = Effect.flatMap(BehaviorTuner, (t) => t.tune())
 
@@ -113,7 +117,7 @@ export const runStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) 
 
 /**
  * One full cycle: ingest, behavior (when AUTOTUNE_BEHAVIOR_ENABLED=1), eval, optimize, deploy and canary
- * decisions. LLM stages are skipped without a provider.
+ * decisions, alignment of the rubrics (AUTOTUNE_ALIGN). LLM stages are skipped without a provider.
  */
 export const onceStages = Effect.gen(function* () {
   const runner = yield* LlmRunner
@@ -144,21 +148,23 @@ export const onceStages = Effect.gen(function* () {
     const optimize = yield* llmStage("optimize", optimizeStage)
     // Canary decisions need no LLM: they read stored scores and error rates.
     const deploy = yield* runStage("deploy", deployStage)
+    // After the decisions, which read this run's rubric: an adopted rubric is read by the next run, whole.
+    const align = config.align ? yield* llmStage("align", alignStage) : ({ status: "skipped", why: "AUTOTUNE_ALIGN=0" } as const)
     // After the canary decisions: what they still need is known, the rest past AUTOTUNE_RETENTION_DAYS goes.
     const retention = yield* runStage("retention", prune())
-    return { behavior, eval: evaluation, optimize, deploy, retention }
+    return { behavior, eval: evaluation, optimize, deploy, align, retention }
   })
   // In a fleet, judging, optimizing and deciding run on one host at a time; the others only ingest.
   const led = fleet ? yield* withAdvisoryLock(sql, LEADER_LOCK, "try", decide) : Option.some(yield* decide)
   const follower = { status: "skipped", why: FOLLOWER_WHY } as const
-  const { behavior, eval: evaluation, optimize, deploy, retention } = Option.getOrElse(led, () => ({
-    behavior: follower, eval: follower, optimize: follower, deploy: follower, retention: follower
+  const { behavior, eval: evaluation, optimize, deploy, align, retention } = Option.getOrElse(led, () => ({
+    behavior: follower, eval: follower, optimize: follower, deploy: follower, align: follower, retention: follower
   }))
   // Last, so the page shows this cycle's decisions; written atomically, so a reader never sees half of it.
   const report = config.report
     ? yield* runStage("report", writeReport(config.reportPath, config.reportDays))
     : ({ status: "skipped", why: "AUTOTUNE_REPORT=0" } as const)
-  const stages = { packs, ingest, behavior, eval: evaluation, optimize, deploy, retention, report }
+  const stages = { packs, ingest, behavior, eval: evaluation, optimize, deploy, align, retention, report }
   const checked = { redact: rescan, ...stages }
   const failed = Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name)
   const errors = Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : []))

@@ -1,0 +1,206 @@
+/**
+ * align/: the judge learns what the people value. Align.ts is the Aligner service: per behavior, when the
+ * human signal is strong enough and the judge disagrees with it, reflection proposes amended rubrics
+ * (Proposal.ts), each re-judges the alignment split, and the best is adopted only on a paired, error-spending
+ * test on held-out turns no model but the judge has seen (Evidence.ts, pure); Signals.ts reads the store.
+ * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, align
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { createHash, randomUUID } from "node:crypto"
+import { bareModel, parsePrices } from "../config/Prices.js"
+import { Settings } from "../config/Config.js"
+import type { Behavior } from "../Domain/Behavior.js"
+import { Judge } from "../judge/Judge.js"
+import { Rubrics } from "../judge/RubricBook.js"
+import { judgeTraceOf, RUBRICS, type Rubric } from "../judge/Rubrics.js"
+import type { Verdict } from "../judge/Work.js"
+import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
+import { storeError } from "../store/Db.js"
+import type { StoreError } from "../Domain/Errors.js"
+import { agreementOf, alphaFor, type PairedTest, pairedTest, type Readiness, readiness, type SignalKind } from "./Evidence.js"
+import { amendmentProblem, CANDIDATES, makeProposal, SHOWN } from "./Proposal.js"
+import { makeSignals, type SignalRow, type Signals } from "./Signals.js"
+
+/** An attempt at most this often per behavior, and only with new signal since the last one. */
+export const ATTEMPT_EVERY_MS = 20 * 3_600_000
+export const NEW_SIGNAL = 5
+
+export type AlignOutcome =
+  | { readonly status: "skipped"; readonly why: string; readonly kind?: SignalKind; readonly agreement?: number | null }
+  | {
+      readonly status: "tried"
+      readonly kind: SignalKind
+      readonly why: string
+      /** Which held-out test of the rubric's life this was (null: none was run), and the error it spent. */
+      readonly attempt: number | null
+      readonly alpha: number | null
+      readonly alignSplit: { readonly turns: number; readonly current: number | null; readonly candidates: ReadonlyArray<number | null> }
+      readonly dropped: ReadonlyArray<string>
+      readonly test: PairedTest | null
+      readonly adopted: string | null
+      readonly pending: boolean
+    }
+
+export interface AlignPlan {
+  readonly behavior: Behavior
+  readonly attempt: boolean
+  readonly why: string
+  readonly calls: number
+  readonly costUsd: number | null
+}
+
+interface Prepared {
+  readonly rubric: Rubric
+  readonly signals: Signals
+  readonly ready: Readiness
+  readonly go: boolean
+  readonly why: string
+  /** Held-out tests this rubric's life has spent, and the signal turns now (when `go`). */
+  readonly tested?: number
+  readonly signalTurns?: number
+}
+
+const idOf = (behavior: Behavior, criteria: string) => `${behavior}@aligned-${createHash("sha256").update(criteria).digest("hex").slice(0, 8)}`
+
+export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const runner = yield* LlmRunner
+    const judge = yield* Judge
+    const book = yield* Rubrics
+    const { config } = yield* Settings
+    const { signalsFor, lastAttempt } = makeSignals(sql)
+    const { propose } = makeProposal({ runner, config })
+    const thresholds = { minTurns: config.alignMinTurns, auc: config.alignAuc, spearman: config.alignSpearman }
+    // The calls one attempt can afford: a proposal, each candidate on the alignment split, the best on the held-out one.
+    const perSplit = Math.floor((config.alignMaxCalls - 1) / (CANDIDATES + 1))
+
+    /** Whether a behavior would be tried now, and why not: readiness, then pacing, then the call limit. */
+    const prepare = (behavior: Behavior): Effect.Effect<Prepared, StoreError> =>
+      Effect.gen(function* () {
+        const rubric = book.current[behavior]
+        const signals = yield* signalsFor(rubric, config.alignMinTurns)
+        const ready = readiness(signals.kind, signals.align, signals.heldOut, thresholds)
+        const base = { rubric, signals, ready }
+        if (book.pending(behavior) !== undefined) return { ...base, go: false, why: "an aligned rubric waits for `autotune rubric approve` or `rubric reject`" }
+        if (!ready.ready) return { ...base, go: false, why: ready.why }
+        const last = yield* lastAttempt(behavior, rubric.version)
+        const signalTurns = signals.align.length + signals.heldOut.length
+        if (last !== undefined && Date.now() - last.at < ATTEMPT_EVERY_MS) return { ...base, go: false, why: `tried ${Math.round((Date.now() - last.at) / 3_600_000)} h ago; at most one attempt a day` }
+        if (last !== undefined && signalTurns < last.signalTurns + NEW_SIGNAL) return { ...base, go: false, why: `no new signal since the last attempt (${signalTurns} turns; needs ${last.signalTurns + NEW_SIGNAL})` }
+        if (perSplit < config.alignMinTurns) return { ...base, go: false, why: `AUTOTUNE_ALIGN_MAX_CALLS=${config.alignMaxCalls} affords ${perSplit} turns a split; needs ${config.alignMinTurns}` }
+        return { ...base, go: true, why: ready.why, tested: last?.tested ?? 0, signalTurns }
+      })
+
+    // A call that failed leaves its turn unscored; a provider that stopped the run (a wrong key, the budget) ends the stage here.
+    const judgeAll = (rubric: Rubric, rows: ReadonlyArray<SignalRow>) =>
+      Effect.forEach(
+        rows,
+        (r) => judge.verdict(rubric, judgeTraceOf(r), config.judgeStage1Model, `align:${rubric.behavior}:judge`).pipe(
+          Effect.catchTag("LlmError", (e) => Effect.succeed({ status: "unscored" as const, reason: e.message }))
+        ),
+        { concurrency: config.llmConcurrency }
+      ).pipe(Effect.tap(() => runner.ensureRunning))
+
+    /** Scores under a candidate, paired with the turns it could score (an unscored answer leaves its turn out). */
+    const scored = (rows: ReadonlyArray<SignalRow>, verdicts: ReadonlyArray<Verdict>) =>
+      rows.flatMap((r, i) => {
+        const v = verdicts[i]!
+        return v.status === "scored" ? [{ ...r, candidate: v.score, current: r.score }] : []
+      })
+
+    const record = (behavior: Behavior, version: string, signalTurns: number, tested: boolean, alpha: number | null, outcome: string, candidate: string | null, detail: unknown) =>
+      sql`INSERT INTO align_attempts ${sql.insert({ id: randomUUID(), behavior, rubric_version: version, at: Date.now(), signal_turns: signalTurns, tested: tested ? 1 : 0, alpha, outcome, candidate_version: candidate, detail_json: JSON.stringify(detail) })}`.pipe(
+        Effect.mapError(storeError("record an alignment attempt"))
+      )
+
+    const alignOne = Effect.fn("Aligner.alignOne")(function* (behavior: Behavior) {
+      yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)
+      const p = yield* prepare(behavior)
+      if (!p.go) return { status: "skipped", why: p.why, kind: p.signals.kind, agreement: p.ready.current } satisfies AlignOutcome as AlignOutcome
+      const { rubric, signals } = p
+      const kind = signals.kind
+      const alignRows = signals.align.slice(0, perSplit)
+      const heldRows = signals.heldOut.slice(0, perSplit)
+      // Reflection sees the alignment split's worst disagreements in each direction, never a held-out turn.
+      const high = kind === "reactions" ? (r: SignalRow) => r.signal === 1 : (r: SignalRow) => r.signal >= 4
+      const low = kind === "reactions" ? (r: SignalRow) => r.signal === 0 : (r: SignalRow) => r.signal <= 2
+      const worse = alignRows.filter(low).sort((a, b) => b.score - a.score).slice(0, SHOWN)
+      const better = alignRows.filter(high).sort((a, b) => a.score - b.score).slice(0, SHOWN)
+      const { candidates, shown } = yield* propose(rubric, kind, { worse, better })
+      const known = [rubric.criteria, RUBRICS[behavior].criteria]
+      const dropped: Array<string> = []
+      const kept = candidates.filter((c) => {
+        const problem = amendmentProblem(c, known, shown)
+        if (problem !== undefined) dropped.push(problem)
+        return problem === undefined && c !== rubric.criteria
+      })
+      const signalsOf = (rows: ReadonlyArray<{ signal: number }>) => rows.map((r) => r.signal)
+      const current = agreementOf(kind, signalsOf(alignRows), alignRows.map((r) => r.score))
+      const onAlign: Array<number | null> = []
+      let best: { criteria: string; agreement: number } | undefined
+      for (const criteria of kept) {
+        const trial: Rubric = { ...rubric, version: idOf(behavior, criteria), criteria }
+        const paired = scored(alignRows, yield* judgeAll(trial, alignRows))
+        const a = agreementOf(kind, signalsOf(paired), paired.map((r) => r.candidate))
+        const c = agreementOf(kind, signalsOf(paired), paired.map((r) => r.current))
+        onAlign.push(a)
+        if (a !== null && c !== null && a > c && (best === undefined || a > best.agreement)) best = { criteria, agreement: a }
+      }
+      const alignSplit = { turns: alignRows.length, current, candidates: onAlign }
+      const tried = { status: "tried", kind, alignSplit, dropped, pending: false } as const
+      if (best === undefined) {
+        const why = kept.length === 0 ? `no candidate passed the checks (${dropped.join("; ") || "none proposed"})` : "no candidate agreed better than the current rubric on the alignment split"
+        yield* record(behavior, rubric.version, p.signalTurns!, false, null, "no-candidate", null, { alignSplit, dropped })
+        return { ...tried, why, attempt: null, alpha: null, test: null, adopted: null } satisfies AlignOutcome as AlignOutcome
+      }
+      // The held-out test spends this attempt's share of the rubric's error budget, adopted or not.
+      const attempt = p.tested! + 1
+      const alpha = alphaFor(attempt)
+      const version = idOf(behavior, best.criteria)
+      const trial: Rubric = { ...rubric, version, criteria: best.criteria }
+      const seed = createHash("sha256").update(`${version}:${attempt}`).digest().readUInt32LE(0)
+      const test = pairedTest(kind, scored(heldRows, yield* judgeAll(trial, heldRows)), alpha, seed)
+      const pending = test.adopt && config.deployApproval === "manual"
+      yield* record(behavior, rubric.version, p.signalTurns!, true, alpha, test.adopt ? (pending ? "pending" : "adopted") : "not-adopted", version, { alignSplit, dropped, test })
+      if (test.adopt) {
+        const name = kind === "reactions" ? "AUC vs reactions" : "Spearman vs grades"
+        const source = `aligned: held-out ${name} ${test.current!.toFixed(2)} -> ${test.candidate!.toFixed(2)}, lower bound ${test.lower!.toFixed(3)} at alpha ${alpha.toFixed(4)} (test ${attempt}), ${test.n} turns`
+        yield* book.record(behavior, { version, title: rubric.title, criteria: best.criteria, source }, pending ? "pending" : "active")
+        yield* Effect.logInfo(`${behavior}: rubric ${version} ${pending ? "adopted, waits for `autotune rubric approve`" : "adopted"}: ${test.why}`)
+      }
+      return { ...tried, why: test.why, attempt, alpha, test, adopted: test.adopt ? version : null, pending } satisfies AlignOutcome as AlignOutcome
+    })
+
+    /** Every configured behavior, one after another; what it cost. */
+    const align = Effect.fn("Aligner.align")(function* () {
+      const before = usageOf(yield* runner.usage, "align:")
+      const behaviors: Record<string, AlignOutcome> = {}
+      for (const behavior of config.behaviors) behaviors[behavior] = yield* alignOne(behavior)
+      const after = usageOf(yield* runner.usage, "align:")
+      yield* runner.ensureRunning
+      return { behaviors, calls: after.calls - before.calls, costUsd: after.costUsd === null || before.costUsd === null ? null : after.costUsd - before.costUsd }
+    })
+
+    /** What `once` would try, at most what it would cost (for `optimize --dry-run`). */
+    const plan = Effect.fn("Aligner.plan")(function* () {
+      const prices = parsePrices(config.prices)
+      const price = (model: string, tokensIn: number, tokensOut: number) => {
+        const p = prices[bareModel(model)]
+        return p === undefined ? null : (tokensIn * p[0] + tokensOut * p[1]) / 1e6
+      }
+      const out: Array<AlignPlan> = []
+      for (const behavior of config.behaviors) {
+        const p = yield* prepare(behavior)
+        const turns = Math.min(p.signals.align.length, perSplit) * CANDIDATES + Math.min(p.signals.heldOut.length, perSplit)
+        const judging = price(config.judgeStage1Model, 2000 * turns, 300 * turns)
+        const proposal = price(config.candidateModel, 6000, 4096)
+        out.push({ behavior, attempt: p.go, why: p.why, calls: p.go ? 1 + turns : 0, costUsd: !p.go ? 0 : judging === null || proposal === null ? null : judging + proposal })
+      }
+      return out
+    })
+
+    return { align, plan } as const
+  })
+}) {}

@@ -1,0 +1,85 @@
+/**
+ * The human signal a behavior's alignment reads from the store: users' latest reactions (for the rubrics a
+ * 👍/👎 speaks to) or a person's grades, each with the current rubric's stage-1 score and the turn as the judge
+ * reads it; and the record of earlier attempts.
+ */
+import { Effect } from "effect"
+import type { SqlClient } from "@effect/sql"
+import type { Behavior } from "../Domain/Behavior.js"
+import { LATEST_REACTIONS } from "../judge/Alignment.js"
+import { JUDGE_COLUMNS, type JudgeRow, type Rubric } from "../judge/Rubrics.js"
+import { storeError } from "../store/Db.js"
+import { splitOf } from "../judge/Agreement.js"
+import { capPerUser, REACTION_BEHAVIORS, type SignalKind, type SignalTurn } from "./Evidence.js"
+
+export interface SignalRow extends SignalTurn, JudgeRow {
+  readonly reason: string
+}
+
+export interface Signals {
+  readonly kind: SignalKind
+  readonly align: ReadonlyArray<SignalRow>
+  readonly heldOut: ReadonlyArray<SignalRow>
+}
+
+export interface LastAttempt {
+  readonly at: number
+  readonly signalTurns: number
+  readonly tested: number
+}
+
+export const makeSignals = (sql: SqlClient.SqlClient) => {
+  const fail = storeError("read the human signal for alignment")
+
+  const reactions = (rubric: Rubric) =>
+    sql<SignalRow>`
+      SELECT ${sql.literal(JUDGE_COLUMNS)}, COALESCE(r.user_id, t.user_id, t.chat_id, 'unknown') AS "user", 1 - r.negative AS signal,
+        COALESCE(s.stage1_score, s.score) AS score, s.reason AS reason
+      FROM ${sql.literal(LATEST_REACTIONS)} r
+      JOIN trace_scores s ON s.trace_id = r.trace_id AND s.behavior = ${rubric.behavior} AND s.rubric_version = ${rubric.version}
+      JOIN traces t ON t.trace_id = r.trace_id
+      ORDER BY r.trace_id`.pipe(Effect.mapError(fail))
+
+  // A grade is a person's view of the turn, whichever rubric version was active when it was given: the latest counts.
+  const grades = (rubric: Rubric) =>
+    sql<SignalRow & { labeledAt: number }>`
+      SELECT ${sql.literal(JUDGE_COLUMNS)}, 'operator' AS "user", l.grade AS signal, COALESCE(s.stage1_score, s.score) AS score,
+        s.reason AS reason, l.labeled_at AS "labeledAt"
+      FROM labels l
+      JOIN trace_scores s ON s.trace_id = l.trace_id AND s.behavior = l.behavior AND s.rubric_version = ${rubric.version}
+      JOIN traces t ON t.trace_id = l.trace_id
+      WHERE l.behavior = ${rubric.behavior}
+      ORDER BY l.trace_id, l.labeled_at`.pipe(
+      Effect.map((rows) => [...new Map(rows.map((r) => [r.traceId, r])).values()]),
+      Effect.mapError(fail)
+    )
+
+  const splitCapped = (kind: SignalKind, rows: ReadonlyArray<SignalRow>): Signals => {
+    const clean = rows.map((r) => ({ ...r, signal: Number(r.signal), score: Number(r.score) }))
+    const capped = capPerUser(clean, kind)
+    return { kind, align: capped.filter((r) => splitOf(r.traceId) === "align"), heldOut: capped.filter((r) => splitOf(r.traceId) === "held-out") }
+  }
+
+  /** Reactions where they speak to this rubric and are enough to go by; a person's grades otherwise. */
+  const signalsFor = (rubric: Rubric, minTurns: number) =>
+    Effect.gen(function* () {
+      if (REACTION_BEHAVIORS.has(rubric.behavior)) {
+        const fromReactions = splitCapped("reactions", yield* reactions(rubric))
+        if (fromReactions.align.length >= minTurns) return fromReactions
+        const fromGrades = splitCapped("labels", yield* grades(rubric))
+        return fromGrades.align.length >= minTurns ? fromGrades : fromReactions
+      }
+      return splitCapped("labels", yield* grades(rubric))
+    })
+
+  /** The latest attempt on this version of the rubric, and how many held-out tests its life has spent. */
+  const lastAttempt = (behavior: Behavior, version: string) =>
+    sql<{ at: number; signalTurns: number; tested: number }>`
+      SELECT MAX(at) AS at, MAX(signal_turns) AS "signalTurns", SUM(tested) AS tested FROM align_attempts
+      WHERE behavior = ${behavior} AND rubric_version = ${version}`.pipe(
+      Effect.map(([r]): LastAttempt | undefined => (r === undefined || r.at === null ? undefined : { at: Number(r.at), signalTurns: Number(r.signalTurns), tested: Number(r.tested ?? 0) })),
+      Effect.mapError(storeError("read alignment attempts"))
+    )
+
+  return { signalsFor, lastAttempt } as const
+}

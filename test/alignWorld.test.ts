@@ -1,0 +1,141 @@
+/**
+ * Alignment end to end in the process, over the real store and DotClaw's messages.db, with a provider that
+ * believes what it reads (test/helpers/alignWorld.ts).
+ */
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { Aligner } from "../src/align/Align.js"
+import { splitOf } from "../src/judge/Agreement.js"
+import { Alignment } from "../src/judge/Alignment.js"
+import { Rubrics } from "../src/judge/RubricBook.js"
+import { alignStage, evalStage, ingestStage, optimizeStage } from "../src/pipeline/Pipeline.js"
+import { Optimizer } from "../src/optimize/Optimize.js"
+import { alignWorld, attemptRows, B, CRITERION, NEXT_STEP_INSTRUCTIONS, rubricRows } from "./helpers/alignWorld.js"
+
+const cycle = (w: ReturnType<typeof alignWorld>) => w.run(Effect.zipRight(Effect.zipRight(ingestStage, evalStage), alignStage))
+
+/** Moves every attempt a day back: the next cycle is "tomorrow" for alignment's pacing. */
+const aDayLater = (home: string) => {
+  const db = new Database(path.join(home, "autotune.db"))
+  db.prepare("UPDATE align_attempts SET at = at - 86400000").run()
+  db.close()
+}
+
+describe("alignment: the judge learns what the people value", () => {
+  it("adopts a rubric naming what people value: held-out AUC rises, and the next optimize serves it", async () => {
+    const w = alignWorld({ people: "criterion" })
+    const summary = await cycle(w)
+    const o = summary.behaviors[B]!
+    expect(o.status).toBe("tried")
+    if (o.status !== "tried") return
+    expect(o.kind).toBe("reactions")
+    expect(o.test!.current!).toBeLessThan(0.72)
+    expect(o.test!.candidate!).toBeGreaterThanOrEqual(0.8)
+    expect(o.adopted).not.toBeNull()
+    expect(o.attempt).toBe(1)
+    const rows = rubricRows(w.home)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]!).toMatchObject({ status: "active", version: o.adopted })
+    expect(rows[0]!.criteria).toContain(CRITERION)
+    expect(rows[0]!.source).toMatch(/^aligned: held-out AUC vs reactions 0\.\d\d -> 0\.\d\d, lower bound/)
+    // Reflection saw turns of the alignment split only, never a held-out one.
+    const proposal = w.mock.seen.find((r) => r.stage === `align:${B}:propose`)!.messages[0]!.content
+    const shown = w.traces.filter((t) => proposal.includes(`errand ${t.i} for you`))
+    expect(shown.length).toBeGreaterThan(5)
+    expect(shown.filter((t) => splitOf(t.id) === "held-out")).toEqual([])
+
+    // The next run reads the new version: the turns are judged under it, and the optimizer writes for it.
+    const next = await w.run(Effect.gen(function* () {
+      expect((yield* Rubrics).current[B].version).toBe(o.adopted)
+      yield* evalStage
+      return yield* optimizeStage
+    }))
+    const out = next.behaviors[B]!
+    expect(out.outcome).toBe("selected")
+    const selected = await w.run(Effect.flatMap(Optimizer, (opt) => opt.selections))
+    expect(selected[0]!.instructions).toContain(NEXT_STEP_INSTRUCTIONS)
+    // The agreement figures read the new version, on turns never shown to reflection: held-out ones only.
+    const agreement = (await w.run(Effect.flatMap(Alignment, (a) => a.agreements())))[B]!
+    expect(agreement.auc!).toBeGreaterThanOrEqual(0.8)
+    expect(agreement.n).toBe(w.traces.filter((t) => splitOf(t.id) === "held-out").length)
+    const after = await w.run(Effect.flatMap(Aligner, (a) => a.plan()))
+    expect(after[0]!.attempt).toBe(false)
+    expect(after[0]!.why).toMatch(/the judge agrees: AUC 0\.(8|9)/)
+  }, 120_000)
+
+  it("leaves a judge that already agrees alone: no attempt, no call, no version", async () => {
+    const w = alignWorld({ people: "criterion", judgeKnows: true })
+    const summary = await cycle(w)
+    expect(summary.behaviors[B]).toMatchObject({ status: "skipped", why: expect.stringContaining("the judge agrees") })
+    expect(summary.calls).toBe(0)
+    expect(rubricRows(w.home)).toHaveLength(0)
+    expect(w.mock.seen.some((r) => r.stage.startsWith("align:"))).toBe(false)
+  }, 60_000)
+
+  it("never lets an order planted in reacted turns reach a rubric", async () => {
+    const w = alignWorld({ people: "criterion", planted: true })
+    const summary = await cycle(w)
+    const o = summary.behaviors[B]!
+    expect(o.status).toBe("tried")
+    if (o.status !== "tried") return
+    // The gullible proposer copied the order; the checks dropped it before any judging.
+    expect(w.mock.seen.find((r) => r.stage === `align:${B}:propose`)!.messages[0]!.content).toContain("Helix Mobile")
+    expect(o.dropped.some((d) => /conversation text|names something/.test(d))).toBe(true)
+    for (const r of rubricRows(w.home)) expect(r.criteria).not.toMatch(/Helix/i)
+    const judgedWith = w.mock.seen.filter((r) => r.stage === `align:${B}:judge`).map((r) => r.system)
+    expect(judgedWith.some((s) => /Helix/.test(s))).toBe(false)
+  }, 120_000)
+
+  /**
+   * Reactions are noise: 20 seeded runs, each two weeks of daily cycles with ten new reacted turns a day, making
+   * every attempt alignment's pacing allows. No version may be adopted in at least 95% of the runs (the core's
+   * Monte Carlo in test/align.test.ts checks the same over 400 runs).
+   */
+  it("in a world where reactions are noise, two weeks of daily attempts adopt nothing in 95% of runs", async () => {
+    let adopted = 0
+    let tests = 0
+    for (let seed = 1; seed <= 20; seed++) {
+      const w = alignWorld({ people: "noise", turns: 70, seed })
+      for (let day = 0; day < 14; day++) {
+        if (day > 0) w.addTurns(10, 13 - day)
+        await cycle(w)
+        aDayLater(w.home)
+      }
+      const attempts = attemptRows(w.home)
+      tests += attempts.filter((a) => a.tested === 1).length
+      if (rubricRows(w.home).length > 0) adopted++
+      expect(attempts.length).toBeGreaterThanOrEqual(5)
+    }
+    console.log(`noise world through the service: ${adopted} of 20 runs adopted, ${tests} held-out tests`)
+    expect(tests).toBeGreaterThanOrEqual(40)
+    expect(adopted).toBeLessThanOrEqual(1)
+  }, 600_000)
+
+  it("does not let one person's reactions change a rubric", async () => {
+    const w = alignWorld({ people: "criterion", users: 1 })
+    const summary = await cycle(w)
+    expect(summary.behaviors[B]).toMatchObject({ status: "skipped" })
+    expect((summary.behaviors[B] as { why: string }).why).toMatch(/needs 30|one person's reactions/)
+    expect(rubricRows(w.home)).toHaveLength(0)
+  }, 60_000)
+
+  it("under manual approval an adopted rubric waits for the operator", async () => {
+    const w = alignWorld({ people: "criterion", overrides: { deployApproval: "manual" } })
+    const summary = await cycle(w)
+    expect(summary.behaviors[B]).toMatchObject({ status: "tried", pending: true })
+    expect(rubricRows(w.home)[0]!.status).toBe("pending")
+    // Still the built-in rubric until approved; no second attempt meanwhile.
+    const waiting = await w.run(Effect.gen(function* () {
+      const book = yield* Rubrics
+      expect(book.current[B].version).toBe(`${B}@1`)
+      return yield* (yield* Aligner).plan()
+    }))
+    expect(waiting[0]!.why).toContain("waits for `autotune rubric approve`")
+    const decided = await w.run(Effect.flatMap(Rubrics, (book) => book.decidePending(B, true)))
+    expect(decided.approved).toBe(true)
+    const version = await w.run(Effect.map(Rubrics, (book) => book.current[B].version))
+    expect(version).toBe(rubricRows(w.home)[0]!.version)
+  }, 120_000)
+})
