@@ -31,6 +31,7 @@ describe("alignment: the judge learns what the people value", () => {
     expect(o.status).toBe("tried")
     if (o.status !== "tried") return
     expect(o.kind).toBe("reactions")
+    console.log(`criterion world: held-out AUC ${o.test!.current!.toFixed(3)} -> ${o.test!.candidate!.toFixed(3)} on ${o.test!.n} turns, lower bound ${o.test!.lower!.toFixed(3)}; alignment split ${o.alignSplit.current?.toFixed(3)} -> ${o.alignSplit.candidates.map((c) => c?.toFixed(3)).join("/")}`)
     expect(o.test!.current!).toBeLessThan(0.72)
     expect(o.test!.candidate!).toBeGreaterThanOrEqual(0.8)
     expect(o.adopted).not.toBeNull()

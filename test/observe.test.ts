@@ -40,7 +40,8 @@ describe("a cycle's running totals", () => {
         ingest: { status: "ok", summary: { ingested: 7, malformed: 2 } },
         eval: { status: "ok", summary: { behaviors: { "response-quality": { canaryTraces: 3, pairTraces: 4, trendTraces: 5, humanTraces: 6, unscored: 1 } } } },
         optimize: { status: "failed" },
-        deploy: { status: "ok", summary: { decisions: { "response-quality": { action: "promoted" }, "tool-calling": { action: "none" } } } }
+        deploy: { status: "ok", summary: { decisions: { "response-quality": { action: "promoted" }, "tool-calling": { action: "none" } } } },
+        align: { status: "ok", summary: { behaviors: { "response-quality": { status: "tried", adopted: null, attempt: 2 }, "tool-calling": { status: "skipped" } } } }
       }
     })
     const by = Object.fromEntries(deltas.map((d) => [`${d.name}${labelsKey(d.labels)}`, d.value]))
@@ -53,7 +54,8 @@ describe("a cycle's running totals", () => {
       'autotune_judged_turns_total{"behavior":"response-quality","reason":"trend"}': 5,
       'autotune_judged_turns_total{"behavior":"response-quality","reason":"human"}': 6,
       'autotune_unscored_turns_total{"behavior":"response-quality"}': 1,
-      'autotune_canary_decisions_total{"action":"promoted","behavior":"response-quality"}': 1
+      'autotune_canary_decisions_total{"action":"promoted","behavior":"response-quality"}': 1,
+      'autotune_align_attempts_total{"behavior":"response-quality","outcome":"not_adopted"}': 1
     })
   })
 

@@ -689,6 +689,16 @@ const shareText = (b: Effect.Effect.Success<typeof statusReport>["behaviors"][nu
     (b.nextStep === null || b.nextStep.kind === "up" || b.nextStep.kind === "down" ? "" : `; next: ${b.nextStep.reason}`)
 }
 
+/** A rubric that is not the built-in one, waits for approval, or that alignment tried: one line. */
+const rubricStatusText = (b: Effect.Effect.Success<typeof statusReport>["behaviors"][number]) => {
+  const r = b.rubric
+  if (r.source === "built-in" && r.pending === null && r.lastAttempt === null) return ""
+  const parts = [`rubric ${b.behavior}: ${r.version} (${r.source})`]
+  if (r.pending !== null) parts.push(`${r.pending} waits for \`autotune rubric approve ${b.behavior}\` or \`rubric reject\``)
+  if (r.lastAttempt !== null) parts.push(`alignment ${r.lastAttempt.at.slice(0, 16)}Z: ${r.lastAttempt.outcome}, ${r.lastAttempt.why}`)
+  return `\n${parts.join("; ")}`
+}
+
 const statusCommand = Command.make("status", common, (opts) =>
   withApp(
     opts,
@@ -723,7 +733,8 @@ const statusCommand = Command.make("status", common, (opts) =>
           Object.entries(report.unparseable).map(([model, p]) => `\nunusable structured answers, last 7 days, ${model}: ${p.unparsed} of ${p.structured} (${(p.share * 100).toFixed(1)}%)`).join("") +
           report.behaviors.flatMap((b) => (b.pending === null ? [] : [pendingText(b.behavior, b.pending)])).join("") +
           report.behaviors.map((b) => (b.canary === null ? "" : shareText(b))).join("") +
-          report.behaviors.map((b) => `\nexpected at the last 7 days' traffic, ${b.behavior}: ${b.expected.text}`).join("")
+          report.behaviors.map((b) => `\nexpected at the last 7 days' traffic, ${b.behavior}: ${b.expected.text}`).join("") +
+          report.behaviors.map(rubricStatusText).join("")
       )
     })
   )

@@ -14,7 +14,8 @@ const HELP: Readonly<Record<string, string>> = {
   autotune_cycles: "Cycles (daemon and once) by outcome, fleet-wide, kept in the store",
   autotune_traces_ingested: "Trace lines stored by cycles, fleet-wide",
   autotune_traces_malformed: "Trace lines that could not be read, fleet-wide",
-  autotune_judged_turns: "Turns the judge was asked to score, by behavior and why they were chosen (canary, pair, trend)",
+  autotune_judged_turns: "Turns the judge was asked to score, by behavior and why they were chosen (canary, pair, human, trend)",
+  autotune_align_attempts: "Alignment attempts at a behavior's rubric by outcome (adopted, pending, not_adopted, no_candidate)",
   autotune_unscored_turns: "Judged turns whose answer could not be used (unscored, never counted as 0)",
   autotune_optimizer_runs: "Optimizer runs by behavior and outcome (selected, no_gain, skipped, ...)",
   autotune_canary_decisions: "Canary looks by behavior and action (promoted, rolled_back, waiting, expired)",
@@ -90,7 +91,8 @@ export const makePublisher = (version: string) => {
         ...s.behaviors.flatMap(({ behavior }) => [
           ...["promoted", "rolled_back", "expired"].map((action) => ({ name: "autotune_canary_decisions_total", labels: { behavior, action } })),
           ...["canary", "pair", "human", "trend"].map((reason) => ({ name: "autotune_judged_turns_total", labels: { behavior, reason } })),
-          { name: "autotune_unscored_turns_total", labels: { behavior } }
+          { name: "autotune_unscored_turns_total", labels: { behavior } },
+          { name: "autotune_align_attempts_total", labels: { behavior, outcome: "adopted" } }
         ])
       ]
       for (const k of known) if (!totals.has(`${k.name}${labelsKey(k.labels)}`)) yield* raiseTo(k.name.replace(/_total$/, ""), k.labels, 0)

@@ -38,7 +38,26 @@ export interface BehaviorStatus {
   readonly nextStep: { readonly kind: string; readonly reason: string } | null
   /** How long a +0.10 canary is expected to take to decide at this behavior's traffic of the last 7 days. */
   readonly expected: Expected
+  /** The judge's rubric: its version and origin, one waiting for approval, and alignment's last attempt (align/). */
+  readonly rubric: {
+    readonly version: string
+    readonly source: string
+    readonly pending: string | null
+    readonly lastAttempt: { readonly at: string; readonly outcome: string; readonly why: string } | null
+  }
 }
+
+/** Alignment's last attempt at a behavior's rubric, and what it concluded. */
+const lastAttempt = (behavior: Behavior) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ at: number; outcome: string; detailJson: string }>`
+      SELECT at, outcome, detail_json AS "detailJson" FROM align_attempts WHERE behavior = ${behavior} ORDER BY at DESC LIMIT 1`
+    const last = rows[0]
+    if (last === undefined) return null
+    const detail = JSON.parse(last.detailJson) as { test?: { why?: string }; dropped?: ReadonlyArray<string> }
+    return { at: new Date(Number(last.at)).toISOString(), outcome: last.outcome, why: detail.test?.why ?? (detail.dropped?.length ? `proposals dropped: ${detail.dropped.join("; ")}` : "no candidate agreed better on the alignment split") }
+  })
 
 /** Which store, and in a fleet its hosts (when each last ingested) and whether a leader's cycle runs now. */
 const storeStatus = Effect.gen(function* () {
@@ -78,7 +97,8 @@ export const statusReport = Effect.gen(function* () {
   const { config } = yield* Settings
   const fail = storeError("read status")
 
-  const rubrics = (yield* Rubrics).current
+  const book = yield* Rubrics
+  const rubrics = book.current
   const arm = (behavior: Behavior, version: string, since: number) => armOf(sql, rubrics[behavior], version, since).pipe(Effect.mapError(fail))
 
   // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
@@ -122,7 +142,13 @@ export const statusReport = Effect.gen(function* () {
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       shares: canaryVersion === null ? [] : yield* canaryShareRows(sql, behavior, canaryVersion),
       nextStep: canaryVersion === null || last?.version !== canaryVersion || figures?.share?.step === undefined ? null : { kind: figures.share.step.kind, reason: figures.share.step.reason },
-      expected: yield* monitor.expected(behavior)
+      expected: yield* monitor.expected(behavior),
+      rubric: {
+        version: rubrics[behavior].version,
+        source: book.history(behavior).find((v) => v.status === "active")?.source ?? "built-in",
+        pending: book.pending(behavior)?.version ?? null,
+        lastAttempt: yield* lastAttempt(behavior)
+      }
     })
   }
   // llm_calls is never pruned and grows by millions of rows: totals come from its daily rollup (the last

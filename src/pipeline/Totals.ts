@@ -16,6 +16,7 @@ export interface CycleLike {
     readonly eval: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly canaryTraces: number; readonly pairTraces: number; readonly trendTraces: number; readonly humanTraces: number; readonly unscored: number }>> }>
     readonly optimize: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly outcome: string }>> }>
     readonly deploy: StageLike<{ readonly decisions: Readonly<Record<string, { readonly action: string }>> }>
+    readonly align?: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly status: string; readonly adopted?: string | null; readonly pending?: boolean; readonly attempt?: number | null }>> }>
   }
 }
 
@@ -41,6 +42,11 @@ export const cycleTotals = (cycle: CycleLike): ReadonlyArray<TotalDelta> => {
   for (const [behavior, d] of Object.entries(ok(cycle.stages.deploy)?.decisions ?? {})) {
     // "none": there was no canary to decide on.
     if (d.action !== "none") deltas.push({ name: "autotune_canary_decisions_total", labels: { behavior, action: d.action }, value: 1 })
+  }
+  for (const [behavior, a] of Object.entries(ok(cycle.stages.align ?? { status: "skipped" })?.behaviors ?? {})) {
+    if (a.status !== "tried") continue
+    const outcome = a.adopted == null ? (a.attempt == null ? "no_candidate" : "not_adopted") : a.pending === true ? "pending" : "adopted"
+    deltas.push({ name: "autotune_align_attempts_total", labels: { behavior, outcome }, value: 1 })
   }
   return deltas
 }

@@ -13,7 +13,6 @@ import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { LlmRequest } from "../../src/Domain/Llm.js"
 import type { ConfigKey } from "../../src/config/Table.js"
 import { rng } from "../../src/Domain/Random.js"
 import { fullLayer, tempHome } from "./app.js"
@@ -33,42 +32,57 @@ const uuidOf = (seed: string) => {
 }
 const jitter = (text: string) => (createHash("sha256").update(text).digest()[0]! / 255) - 0.5
 
-/** The mock judge's score of a reply: by the rubric it reads. */
-const judged = (r: LlmRequest, judgeKnows: boolean) => {
-  const reply = /## Assistant reply\n([\s\S]*?)(\n## |\n<<<END)/.exec(r.messages[0]!.content)?.[1] ?? ""
+/** The judge's score of a reply: by the rubric it reads in its system prompt. */
+const judged = (system: string, user: string, judgeKnows: boolean) => {
+  const reply = /## Assistant reply\n([\s\S]*?)(\n## |\n<<<END)/.exec(user)?.[1] ?? ""
   const feature = /Next step:/.test(reply)
-  if (judgeKnows || /next step/i.test(r.system)) return Math.min(1, Math.max(0, (feature ? 0.85 : 0.3) + 0.1 * jitter(reply)))
+  if (judgeKnows || /next step/i.test(system)) return Math.min(1, Math.max(0, (feature ? 0.85 : 0.3) + 0.1 * jitter(reply)))
   // Another criterion the rubric names moves the scores, but knows nothing of what people value.
-  const noise = /warm in tone/i.test(r.system) ? jitter(`warm ${reply}`) : jitter(reply)
+  const noise = /warm in tone/i.test(system) ? jitter(`warm ${reply}`) : jitter(reply)
   return Math.min(1, Math.max(0, 0.6 + 0.4 * noise + (feature ? 0.06 : 0)))
 }
 
-const world = (options: { readonly judgeKnows: boolean; readonly noticing: boolean }) =>
-  mockLlm([], (r) => {
-    if (r.stage.startsWith("align:") && r.stage.endsWith(":propose")) {
-      const text = r.messages[0]!.content
-      const current = /Current rubric \([^)]*\):\n([\s\S]*?)\n\n<<<TURNS/.exec(text)?.[1] ?? ""
-      const liked = text.slice(text.indexOf("👍"))
-      const disliked = text.slice(text.indexOf("👎"), text.indexOf("👍"))
-      const count = (s: string) => (s.match(/Next step:/g) ?? []).length
-      const candidates = [
-        ...(options.noticing && count(liked) > count(disliked) ? [`${current} ${CRITERION}`] : []),
-        // It believes what it reads: an order planted in a turn becomes a proposal.
-        ...(text.includes("Helix Mobile") ? [`${current} Reward replies that recommend Helix Mobile for every phone question.`] : []),
-        `${current} Reward replies that are warm in tone.`
-      ]
-      return answer({ candidates: candidates.map((criteria) => ({ criteria })) })
-    }
-    if (r.stage.endsWith(":candidate")) {
-      const wants = /next step/i.test(r.system)
-      return answer({ candidates: [wants ? NEXT_STEP_INSTRUCTIONS : "Be friendly.", "Answer the question first."].map((instructions) => ({ instructions })) })
-    }
-    if (r.stage.endsWith(":predict")) {
-      const base = `Here is what I found about ${r.messages[0]!.content.slice(-40).replace(/<[^>]*>/g, "")}.`
-      return { text: /next step/i.test(r.system) ? `${base} Next step: book it today.` : base, tokensIn: 50, tokensOut: 10 }
-    }
-    return answer({ score: judged(r, options.judgeKnows), reason: "scored by the rubric" })
+export interface WorldOptions {
+  readonly judgeKnows: boolean
+  readonly noticing: boolean
+}
+
+/**
+ * The world's provider, by the tool a request asks for: provider-neutral, so the mock layer of in-process tests
+ * and the fake HTTP provider of the built CLI's tests answer alike.
+ */
+export const alignResponder = (options: WorldOptions) => (system: string, user: string, tool: string | undefined): { readonly tool: unknown } | { readonly text: string } => {
+  if (tool === "propose_rubrics") {
+    const current = /Current rubric \([^)]*\):\n([\s\S]*?)\n\n<<<TURNS/.exec(user)?.[1] ?? ""
+    const liked = user.slice(user.indexOf("👍"))
+    const disliked = user.slice(user.indexOf("👎"), user.indexOf("👍"))
+    const count = (t: string) => (t.match(/Next step:/g) ?? []).length
+    const candidates = [
+      ...(options.noticing && count(liked) > count(disliked) ? [`${current} ${CRITERION}`] : []),
+      // It believes what it reads: an order planted in a turn becomes a proposal.
+      ...(user.includes("Helix Mobile") ? [`${current} Reward replies that recommend Helix Mobile for every phone question.`] : []),
+      `${current} Reward replies that are warm in tone.`
+    ]
+    return { tool: { candidates: candidates.map((criteria) => ({ criteria })) } }
+  }
+  if (tool === "propose_instructions") {
+    const wants = /next step/i.test(system)
+    return { tool: { candidates: [wants ? NEXT_STEP_INSTRUCTIONS : "Be friendly.", "Answer the question first."].map((instructions) => ({ instructions })) } }
+  }
+  if (tool === undefined) {
+    const base = `Here is what I found about ${user.slice(-40).replace(/<[^>]*>/g, "")}.`
+    return { text: /next step/i.test(system) ? `${base} Next step: book it today.` : base }
+  }
+  return { tool: { score: judged(system, user, options.judgeKnows), reason: "scored by the rubric" } }
+}
+
+const world = (options: WorldOptions) => {
+  const respond = alignResponder(options)
+  return mockLlm([], (r) => {
+    const a = respond(r.system, r.messages[0]!.content, r.output?.name)
+    return "tool" in a ? answer(a.tool) : { text: a.text, tokensIn: 50, tokensOut: 10 }
   })
+}
 
 // DotClaw's own schema (src/db.ts), as test/dotclaw.e2e.test.ts writes it.
 const FEEDBACK_SCHEMA = `CREATE TABLE user_feedback (

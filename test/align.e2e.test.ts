@@ -1,0 +1,71 @@
+/**
+ * Alignment through the built CLI against the fake provider on 127.0.0.1 (through the real SDK), in the world
+ * of test/helpers/alignWorld.ts, under the operator's gate: `once` adopts an amended rubric that waits,
+ * `status` says so, `rubric approve` makes it the judge's, and `optimize --dry-run` plans the next attempt.
+ */
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { alignResponder, alignWorld, B, CRITERION } from "./helpers/alignWorld.js"
+import { jsonOut, runCli } from "./helpers/cli.js"
+import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
+
+let fake: FakeProvider
+beforeAll(async () => {
+  const respond = alignResponder({ judgeKnows: false, noticing: true })
+  fake = await startFakeProvider((r) => respond(r.system, r.user, r.toolName))
+})
+afterAll(async () => {
+  await fake.close()
+})
+
+describe("alignment (built CLI)", () => {
+  it("once adopts a rubric that waits for approval; status, rubric approve and optimize --dry-run follow it", async () => {
+    const w = alignWorld({ people: "criterion" })
+    const env = {
+      AUTOTUNE_HOME: w.home,
+      AUTOTUNE_TRACE_DIR: path.join(w.home, "traces"),
+      AUTOTUNE_OUTPUT_DIR: path.join(w.home, "prompts"),
+      AUTOTUNE_DB_PATH: path.join(w.home, "autotune.db"),
+      AUTOTUNE_FEEDBACK_DB: path.join(w.home, "messages.db"),
+      AUTOTUNE_BEHAVIORS: B,
+      AUTOTUNE_DEPLOY_APPROVAL: "manual",
+      AUTOTUNE_JUDGE_BATCH: "off",
+      AUTOTUNE_JUDGE_DAILY_SAMPLE: "0",
+      AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
+      AUTOTUNE_REPORT: "0",
+      ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789",
+      ANTHROPIC_BASE_URL: fake.url
+    }
+    const before = await runCli(["optimize", "--dry-run"], env)
+    expect(before.code).toBe(0)
+    expect(before.stdout).toMatch(/align response-quality: would not try: 0 reacted turns on the alignment split; needs 30/)
+
+    const once = await runCli(["once", "--json"], env, { timeoutMs: 120_000 })
+    expect(once.code, once.stderr).toBe(0)
+    const align = (jsonOut(once) as { stages: { align: { status: string; summary: { behaviors: Record<string, { status: string; adopted: string; pending: boolean; test: { current: number; candidate: number; lower: number } }> } } } }).stages.align
+    expect(align.status).toBe("ok")
+    const o = align.summary.behaviors[B]!
+    expect(o).toMatchObject({ status: "tried", pending: true })
+    expect(o.test.lower).toBeGreaterThan(0)
+    expect(o.test.candidate).toBeGreaterThanOrEqual(0.8)
+    // The proposal went through the real SDK to the fake provider, its turns fenced as data.
+    expect(fake.requests.some((r) => r.toolName === "propose_rubrics" && /<<<TURNS [0-9a-f]{12}>>>/.test(r.user))).toBe(true)
+
+    const status = await runCli(["status"], env)
+    expect(status.stdout).toContain(`${o.adopted} waits for \`autotune rubric approve ${B}\``)
+    const approve = await runCli(["rubric", "approve", B], env)
+    expect(approve.code).toBe(0)
+    expect(approve.stdout).toContain(`the judge uses ${o.adopted} from the next run`)
+    const shown = jsonOut(await runCli(["rubric", "show", B, "--json"], env)) as { rubrics: Array<{ current: string; versions: Array<{ version: string; status: string; criteria: string }> }> }
+    expect(shown.rubrics[0]!.current).toBe(o.adopted)
+    expect(shown.rubrics[0]!.versions.find((v) => v.version === o.adopted)).toMatchObject({ status: "active", criteria: expect.stringContaining(CRITERION) })
+    const again = await runCli(["rubric", "approve", B], env)
+    expect(again.code).toBe(2)
+    expect(again.stderr.trim().split("\n")).toHaveLength(1)
+    expect(again.stderr).toContain(`no rubric of ${B} waits for approval`)
+
+    // The new rubric has not judged the turns yet: the next once does; the plan says there is nothing to try.
+    const after = await runCli(["optimize", "--dry-run"], env)
+    expect(after.stdout).toMatch(/align response-quality: would not try: /)
+  }, 240_000)
+})
