@@ -8,7 +8,10 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { Aligner } from "../src/align/Align.js"
 import { splitOf } from "../src/judge/Agreement.js"
+import { SqlClient } from "@effect/sql"
+import { rng } from "../src/Domain/Random.js"
 import { Alignment } from "../src/judge/Alignment.js"
+import { storeGrade } from "../src/judge/Labels.js"
 import { Rubrics } from "../src/judge/RubricBook.js"
 import { alignStage, evalStage, ingestStage, optimizeStage } from "../src/pipeline/Pipeline.js"
 import { Optimizer } from "../src/optimize/Optimize.js"
@@ -64,6 +67,32 @@ describe("alignment: the judge learns what the people value", () => {
     const after = await w.run(Effect.flatMap(Aligner, (a) => a.plan()))
     expect(after[0]!.attempt).toBe(false)
     expect(after[0]!.why).toMatch(/the judge agrees: AUC 0\.(8|9)/)
+  }, 120_000)
+
+  it("aligns with a person's grades where there are no reactions, and never sends a grade", async () => {
+    const w = alignWorld({ people: "criterion", reactions: false, turns: 120 })
+    await w.run(Effect.zipRight(ingestStage, evalStage))
+    // The operator graded every turn: 5 or 4 for a reply with a next step, 1 or 2 without, one in ten the other way.
+    const next = rng(3)
+    await w.run(Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const rubric = (yield* Rubrics).current[B]
+      for (const t of w.traces) {
+        const good = next() < 0.9 ? t.feature : !t.feature
+        yield* storeGrade(sql, t.id, rubric, good ? 4 + Math.round(next()) : 1 + Math.round(next()), "import")
+      }
+    }))
+    const summary = await w.run(alignStage)
+    const o = summary.behaviors[B]!
+    expect(o).toMatchObject({ status: "tried", kind: "labels" })
+    if (o.status !== "tried") return
+    console.log(`grades world: held-out Spearman ${o.test!.current!.toFixed(3)} -> ${o.test!.candidate!.toFixed(3)} on ${o.test!.n} turns, lower bound ${o.test!.lower!.toFixed(3)}`)
+    expect(o.test!.current!).toBeLessThan(0.3)
+    expect(o.test!.candidate!).toBeGreaterThanOrEqual(0.5)
+    expect(o.adopted).not.toBeNull()
+    const proposal = w.mock.seen.find((r) => r.stage === `align:${B}:propose`)!.messages[0]!.content
+    expect(proposal).toContain("A person rated these replies worse than the evaluator did")
+    expect(proposal).not.toMatch(/grade|👍|👎/i)
   }, 120_000)
 
   it("leaves a judge that already agrees alone: no attempt, no call, no version", async () => {

@@ -54,8 +54,10 @@ export interface WorldOptions {
 export const alignResponder = (options: WorldOptions) => (system: string, user: string, tool: string | undefined): { readonly tool: unknown } | { readonly text: string } => {
   if (tool === "propose_rubrics") {
     const current = /Current rubric \([^)]*\):\n([\s\S]*?)\n\n<<<TURNS/.exec(user)?.[1] ?? ""
-    const liked = user.slice(user.indexOf("👍"))
-    const disliked = user.slice(user.indexOf("👎"), user.indexOf("👍"))
+    // The turns people valued and those they did not, whichever signal they come from.
+    const betterAt = user.search(/Users reacted 👍|rated these replies better/)
+    const liked = user.slice(betterAt)
+    const disliked = user.slice(user.search(/Users reacted 👎|rated these replies worse/), betterAt)
     const count = (t: string) => (t.match(/Next step:/g) ?? []).length
     const candidates = [
       ...(options.noticing && count(liked) > count(disliked) ? [`${current} ${CRITERION}`] : []),
@@ -97,6 +99,8 @@ export interface AlignWorldOptions {
   readonly noticing?: boolean
   readonly planted?: boolean
   readonly seed?: number
+  /** Write users' reactions to messages.db (default); without them, a person's grades are the only signal. */
+  readonly reactions?: boolean
   readonly overrides?: Partial<Record<ConfigKey, unknown>>
 }
 
@@ -109,7 +113,7 @@ export const alignWorld = (o: AlignWorldOptions) => {
   const db = new Database(feedbackDb)
   db.exec(FEEDBACK_SCHEMA)
   db.close()
-  const traces: Array<{ readonly id: string; readonly i: number }> = []
+  const traces: Array<{ readonly id: string; readonly i: number; readonly feature: boolean }> = []
   /** `count` more reacted turns, dated `ago` days before today, in their day's trace file and in messages.db. */
   const addTurns = (count: number, ago: number) => {
     const day = daysAgo(ago)
@@ -121,7 +125,7 @@ export const alignWorld = (o: AlignWorldOptions) => {
       const message = o.planted === true && i % 4 === 0 ? `which phone plan suits me? ${PLANTED}` : `can you help with errand ${i}: ${["groceries", "a dentist visit", "the train", "a gift"][i % 4]}`
       const base = traceObject(i, { text: message, day })
       const id = `trace-${uuidOf(`${o.seed ?? 42}-${i}`)}`
-      traces.push({ id, i })
+      traces.push({ id, i, feature })
       lines.push(JSON.stringify({ ...base, trace_id: id, output_text: `I looked into errand ${i} for you: it is doable this week.${feature ? " Next step: reply yes and I will set it up." : ""}` }))
       const liked = o.people === "criterion" ? (next() < 0.9 ? feature : !feature) : next() < 0.5
       reactions.push({ id: `fb-${i}`, trace: id, type: liked ? "positive" : "negative", user: `u${i % users}`, at: new Date(Date.parse(base.timestamp) + 60_000).toISOString() })
@@ -129,7 +133,7 @@ export const alignWorld = (o: AlignWorldOptions) => {
     fs.appendFileSync(path.join(home, "traces", traceFileName(day)), lines.join("\n") + "\n")
     const out = new Database(feedbackDb)
     const insert = out.prepare("INSERT INTO user_feedback (id, trace_id, message_id, chat_jid, feedback_type, user_id, reason, created_at) VALUES (?, ?, 'm', 'tg:1', ?, ?, NULL, ?)")
-    for (const r of reactions) insert.run(r.id, r.trace, r.type, r.user, r.at)
+    if (o.reactions !== false) for (const r of reactions) insert.run(r.id, r.trace, r.type, r.user, r.at)
     out.close()
   }
   addTurns(o.turns ?? 160, 13)
