@@ -39,6 +39,11 @@ describe("alignment: the judge learns what the people value", () => {
     expect(o.test!.candidate!).toBeGreaterThanOrEqual(0.8)
     expect(o.adopted).not.toBeNull()
     expect(o.attempt).toBe(1)
+    // Within AUTOTUNE_ALIGN_MAX_CALLS (200): one proposal, two candidates on the alignment split, one held out.
+    const calls = w.mock.seen.filter((r) => r.stage.startsWith("align:"))
+    expect(calls.length).toBe(summary.calls)
+    expect(calls.length).toBeLessThanOrEqual(200)
+    expect(calls.filter((r) => r.stage.endsWith(":propose"))).toHaveLength(1)
     const rows = rubricRows(w.home)
     expect(rows).toHaveLength(1)
     expect(rows[0]!).toMatchObject({ status: "active", version: o.adopted })
@@ -142,6 +147,21 @@ describe("alignment: the judge learns what the people value", () => {
     expect(tests).toBeGreaterThanOrEqual(40)
     expect(adopted).toBeLessThanOrEqual(1)
   }, 600_000)
+
+  it("plans no attempt its call limit cannot afford, and says what it would cost", async () => {
+    const w = alignWorld({ people: "criterion", overrides: { alignMaxCalls: 50 } })
+    await w.run(Effect.zipRight(ingestStage, evalStage))
+    const [tight] = await w.run(Effect.flatMap(Aligner, (a) => a.plan()))
+    expect(tight).toMatchObject({ attempt: false, calls: 0, why: "AUTOTUNE_ALIGN_MAX_CALLS=50 affords 16 turns a split; needs 30" })
+    const roomy = alignWorld({ people: "criterion" })
+    await roomy.run(Effect.zipRight(ingestStage, evalStage))
+    const [plan] = await roomy.run(Effect.flatMap(Aligner, (a) => a.plan()))
+    expect(plan!.attempt).toBe(true)
+    expect(plan!.calls).toBeLessThanOrEqual(200)
+    expect(plan!.calls).toBeGreaterThan(100)
+    expect(plan!.costUsd!).toBeGreaterThan(0)
+    expect(roomy.mock.seen.some((r) => r.stage.startsWith("align:"))).toBe(false)
+  }, 60_000)
 
   it("does not let one person's reactions change a rubric", async () => {
     const w = alignWorld({ people: "criterion", users: 1 })
