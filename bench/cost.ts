@@ -19,6 +19,7 @@ import { pairRate } from "../src/judge/Sampling.js"
 import { startFakeProvider } from "../test/helpers/fakeProvider.js"
 import { traceObject } from "../test/helpers/traces.js"
 import { arg, machine, measureCommand } from "./util.js"
+import { rng } from "../src/Domain/Random.js"
 
 const PER_DAY = arg("per-day", 1000)
 const DAYS = arg("days", 5)
@@ -26,13 +27,6 @@ const RUNS = arg("runs", 2000)
 const DAY_MS = 86_400_000
 const N = PER_DAY * DAYS
 
-// mulberry32, seeded: the same traffic in every run of the bench.
-const rng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 const uuid = (n: number) => {
   const h = createHash("sha256").update(`cost-${n}`).digest("hex")
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-9${h.slice(17, 20)}-${h.slice(20, 32)}`

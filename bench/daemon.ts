@@ -12,14 +12,25 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { startFakeProvider } from "../test/helpers/fakeProvider.js"
 import { freePort } from "../test/helpers/prometheus.js"
-import { traceLines, traceFileName } from "../test/helpers/traces.js"
-import { arg, machine } from "./util.js"
+import { daysAgo, traceFileName, traceObject } from "../test/helpers/traces.js"
+import { arg, machine, uuidV4 } from "./util.js"
 
 const SECONDS = arg("seconds", 120)
 const RATE = arg("rate", 20)
 const which = process.argv.find((a) => a.startsWith("--metrics="))?.split("=")[1] ?? "both"
 const fake = await startFakeProvider()
 const TICKS_PER_SECOND = 100 // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in these
+
+/** `n` turns as DotClaw writes them as they happen: its `trace-<uuid v4>` ids, stamped now, in today's file. */
+const arriving = (from: number, n: number) => {
+  let out = ""
+  const now = Date.now()
+  for (let i = from; i < from + n; i++) {
+    const at = now - (from + n - 1 - i)
+    out += JSON.stringify({ ...traceObject(i), trace_id: `trace-${uuidV4(i)}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+  }
+  return out
+}
 
 const phase = async (metrics: boolean) => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-daemon-"))
@@ -48,7 +59,7 @@ const phase = async (metrics: boolean) => {
   while (Date.now() - started < SECONDS * 1000) {
     if (RATE > 0 || next === 0) {
       const n = RATE > 0 ? RATE : 2000
-      fs.appendFileSync(path.join(home, "traces", traceFileName()), traceLines(next, n))
+      fs.appendFileSync(path.join(home, "traces", traceFileName(daysAgo(0))), arriving(next, n))
       next += n
     }
     await new Promise((r) => setTimeout(r, 1000))

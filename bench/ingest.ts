@@ -6,14 +6,13 @@
  * BENCH_KEEP=1 keeps the generated traces and store (for profiling) and prints where.
  */
 import { execFileSync } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { traceLine } from "../test/helpers/traces.js"
 import { postgresBin, startPostgres } from "../test/helpers/postgres.js"
-import { arg, machine, type Measured, measureCommand, measureNode } from "./util.js"
+import { arg, machine, type Measured, measureCommand, measureNode, uuidV4 } from "./util.js"
 
 const N = arg("traces", 200_000)
 const DAYS = 7
@@ -21,12 +20,6 @@ const generating = process.argv[2] === "--generate"
 const root = generating ? "" : fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-ingest-"))
 const traceDir = path.join(root, "traces")
 if (!generating) fs.mkdirSync(traceDir)
-
-/** A deterministic uuid v4 per index, so runs are comparable; as random in key order as DotClaw's. */
-const uuidV4 = (n: number) => {
-  const h = createHash("sha256").update(String(n)).digest("hex")
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${"89ab"[parseInt(h[16]!, 16) % 4]}${h.slice(17, 20)}-${h.slice(20, 32)}`
-}
 
 /** Writes the traces into `dir`; returns their bytes. */
 const generate = (dir: string): number => {

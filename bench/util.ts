@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { spawn } from "node:child_process"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -41,4 +42,10 @@ export const machine = () => `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cp
 export const arg = (name: string, fallback: number) => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`))
   return found === undefined ? fallback : Number(found.split("=")[1])
+}
+
+/** A deterministic uuid v4 per index, so runs are comparable; as random in key order as DotClaw's `trace-<uuid>` ids. */
+export const uuidV4 = (n: number) => {
+  const h = createHash("sha256").update(String(n)).digest("hex")
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${"89ab"[parseInt(h[16]!, 16) % 4]}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }

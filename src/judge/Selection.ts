@@ -62,9 +62,10 @@ export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | 
              (SELECT p.version FROM trace_packs p WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version IN ${sql.in(versions.length === 0 ? ["\u0001none"] : versions)}
                      AND p.created_at = t.created_at AND p.trace_id = t.trace_id LIMIT 1) AS "packVersion", ${human ? "human" : "trend"} AS need
       FROM traces t
-      WHERE t.created_at >= ${since} AND ${notJudged(rubric)} AND ${human
-        ? sql`(EXISTS (SELECT 1 FROM feedback f WHERE f.trace_id = t.trace_id) OR EXISTS (SELECT 1 FROM labels l WHERE l.trace_id = t.trace_id AND l.behavior = ${rubric.behavior}))`
-        : sql`t.sample_draw < ${rate}`}
+      -- The human turns are read from the few reacted and graded ones by key, never by a scan of the window.
+      WHERE ${human
+        ? sql`t.trace_id IN (SELECT f.trace_id FROM feedback f UNION SELECT l.trace_id FROM labels l WHERE l.behavior = ${rubric.behavior})`
+        : sql`t.sample_draw < ${rate}`} AND t.created_at >= ${since} AND ${notJudged(rubric)}
       ORDER BY t.created_at DESC
       LIMIT ${config.evalMaxTraces}`
 

@@ -8,6 +8,7 @@
  * survives redaction (the whole value when it is shorter). A negative must come out unchanged.
  */
 import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js/max"
+import { rng } from "../../src/Domain/Random.js"
 
 export interface Sample {
   readonly kind: string
@@ -16,12 +17,6 @@ export interface Sample {
   readonly secret?: string
 }
 
-const rng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 const LOWER = "abcdefghijklmnopqrstuvwxyz"
