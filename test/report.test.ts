@@ -75,7 +75,12 @@ describe("report page", () => {
     const behavior = {
       behavior: "response-quality" as const, rubricVersion: "response-quality@1", active: "v1", canary: null, canaryPercent: null,
       trend: trendOf([], now), judged7d: { scored: 0, turns: 0 }, spend30dUsd: 0, lastDecision: null, scores: [], events: [], canaryRun: null, optimizer: [],
-      judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false }, grades: { n: 0, spearman: null, spearmanLow: null, spearmanHigh: null, kappa: null, kappaLow: null, kappaHigh: null }, addressedMasked7d: 0, calibration: [] },
+      judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false }, grades: { n: 0, spearman: null, spearmanLow: null, spearmanHigh: null, kappa: null, kappaLow: null, kappaHigh: null }, addressedMasked7d: 0, calibration: [],
+        // Alignment's attempts carry the judge's words about stored turns: escaped too.
+        alignment: [
+          { at: new Date(now).toISOString(), outcome: "adopted", rubricVersion: "response-quality@1", candidate: "response-quality@aligned-6b403176", test: { n: 66, current: 0.528, candidate: 0.898, lower: 0.238, alpha: 0.0304 }, why: "held-out difference +0.371" },
+          { at: new Date(now).toISOString(), outcome: "no-candidate", rubricVersion: "response-quality@1", candidate: null, test: null, why: `proposals dropped: carries conversation text (${reason})` }
+        ] },
       // A pending selection shows stored turns too: escaped like every other stored text.
       pending: { version: "v2", heldOutGain: 0.1, lowerBound: 0.02, diff: [{ op: "add" as const, text: reason }], chosenOn: [{ traceId: "trace-2", message: reason, baseline: 0.5, winner: 0.8 }] },
       lowest: [{ traceId: "trace-1", at: new Date(now).toISOString(), score: 0, reason, input: reason, output: "" }]
@@ -84,6 +89,12 @@ describe("report page", () => {
     expect(html.match(/<\/script>/g)!.length).toBe(4)
     expect(html).toContain("&lt;/script&gt;&lt;script&gt;alert(1)")
     expect(html).toContain("\\u003c/script>\\u003cscript>alert(1)")
+    // The alignment table: both attempts, the held-out figures of the one that ran its test.
+    expect(html).toContain("Rubric alignment")
+    const cell = (label: string, value: string) => `<td data-label="${label}">${value}</td>`
+    expect(html).toContain(cell("outcome", "adopted"))
+    expect(html).toContain(cell("held-out turns", "66") + cell("agreement now", "0.53") + cell("agreement of candidate", "0.90") + cell("lower bound", "0.238") + cell("alpha", "0.0304"))
+    expect(html).toContain(cell("outcome", "no-candidate"))
   })
 
   it("puts a decision in words", () => {

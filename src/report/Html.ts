@@ -161,8 +161,18 @@ const judgeFigure = (b: BehaviorReport) => {
     `<p>${esc(users)}</p>` +
     `<p>${esc(grades)}</p>` +
     calibrationFigure(b) +
+    alignmentTable(b) +
     `<p>Turns judged in the last 7 days whose text addressed the evaluator (masked before judging): ${b.judge.addressedMasked7d}.</p>`
 }
+
+/** Alignment's attempts at the rubric: what each concluded, and the held-out figures it concluded on. */
+const alignmentTable = (b: BehaviorReport) =>
+  b.judge.alignment.length === 0
+    ? ""
+    : table("Rubric alignment: attempts to amend the rubric where people disagree with the judge (held-out agreement: AUC against reactions or Spearman against grades)",
+        ["when", "outcome", "rubric", "candidate", "held-out turns", "agreement now", "agreement of candidate", "lower bound", "alpha", "why"],
+        b.judge.alignment.map((a) => [esc(when(a.at)), esc(a.outcome), ver(a.rubricVersion), a.candidate === null ? "-" : ver(a.candidate), a.test === null ? "-" : String(a.test.n),
+          a.test === null ? "-" : num(a.test.current, 2), a.test === null ? "-" : num(a.test.candidate, 2), a.test === null ? "-" : num(a.test.lower, 3), a.test === null ? "-" : num(a.test.alpha, 4), esc(a.why)]))
 
 const BANDS = ["0–0.2", "0.2–0.4", "0.4–0.6", "0.6–0.8", "0.8–1"]
 

@@ -39,6 +39,16 @@ export interface SpendDay {
   readonly unknownCost: number
 }
 
+export interface AlignAttempt {
+  readonly at: string
+  readonly outcome: string
+  readonly rubricVersion: string
+  readonly candidate: string | null
+  /** The held-out test, when one ran: agreement of the current rubric and the candidate, the lower bound, its alpha. */
+  readonly test: { readonly n: number; readonly current: number | null; readonly candidate: number | null; readonly lower: number | null; readonly alpha: number } | null
+  readonly why: string
+}
+
 export interface BehaviorReport {
   readonly behavior: Behavior
   /** The rubric version the page's scores are of (the current one). */
@@ -63,6 +73,8 @@ export interface BehaviorReport {
     readonly addressedMasked7d: number
     /** Per judge-score band (1: 0-0.2 ... 5: 0.8-1): users' reactions and a person's grades of the turns in it. */
     readonly calibration: ReadonlyArray<CalibrationBand>
+    /** Alignment's attempts at this behavior's rubric in the window (align/), newest first. */
+    readonly alignment: ReadonlyArray<AlignAttempt>
   }
   /** What optimize selected and has not shipped (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
   readonly pending: PendingPack | null
@@ -236,6 +248,17 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
       band: Number(b.band), reactions: Number(b.reactions), thumbsUp: Number(b.thumbsUp ?? 0), grades: Number(b.grades),
       meanGrade: Number(b.grades) === 0 ? null : Number(b.gradeSum) / Number(b.grades)
     }))
+    const attempts = yield* sql<{ at: number; outcome: string; rubricVersion: string; candidate: string | null; detailJson: string }>`
+      SELECT at, outcome, rubric_version AS "rubricVersion", candidate_version AS candidate, detail_json AS "detailJson" FROM align_attempts
+      WHERE behavior = ${behavior} AND at >= ${since} ORDER BY at DESC LIMIT 20`.pipe(Effect.mapError(fail))
+    const alignment = attempts.map((a): AlignAttempt => {
+      const d = JSON.parse(a.detailJson) as { test?: AlignAttempt["test"] & { why: string }; dropped?: ReadonlyArray<string> }
+      return {
+        at: iso(Number(a.at)), outcome: a.outcome, rubricVersion: a.rubricVersion, candidate: a.candidate,
+        test: d.test === undefined ? null : { n: d.test.n, current: d.test.current, candidate: d.test.candidate, lower: d.test.lower, alpha: d.test.alpha },
+        why: d.test?.why ?? (d.dropped !== undefined && d.dropped.length > 0 ? `proposals dropped: ${d.dropped.join("; ")}` : "no candidate agreed better on the alignment split")
+      }
+    })
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : (decisions[0]?.version ?? null)
     const last = decisions[0]
     return {
@@ -252,7 +275,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
       events: events.map((e) => ({ at: iso(e.at), version: e.version, action: e.action })),
       canaryRun: canaryVersion === null ? null : yield* canaryRun(behavior, canaryVersion, canary._tag === "Valid"),
       optimizer: yield* optimizerRuns(behavior, since),
-      judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration },
+      judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration, alignment },
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
     } satisfies BehaviorReport
