@@ -87,11 +87,11 @@ describe("alignment's evidence (pure)", () => {
       let adopted = false
       for (let day = 0; day < 14 && !adopted; day++) {
         for (let i = 0; i < 10; i++) turns.push({ traceId: `r${run}-d${day}-${i}`, user: `u${Math.floor(next() * 6)}`, signal: next() < 0.5 ? 1 : 0, score: clamp(0.6 + 0.15 * normal(next)) })
-        const capped = capPerUser(turns, "reactions")
-        const align = capped.filter((t) => splitOf(t.traceId) === "align")
-        const held = capped.filter((t) => splitOf(t.traceId) === "held-out")
-        if (!readiness("reactions", align, held, settings).ready || capped.length < lastSignal + 5) continue
-        lastSignal = capped.length
+        // As align/Signals.ts reads them: split for good, then each person capped within a split.
+        const align = capPerUser(turns.filter((t) => splitOf(t.traceId) === "align"), "reactions")
+        const held = capPerUser(turns.filter((t) => splitOf(t.traceId) === "held-out"), "reactions")
+        if (!readiness("reactions", align, held, settings).ready || align.length + held.length < lastSignal + 5) continue
+        lastSignal = align.length + held.length
         // A candidate's scores follow the current rubric's closely (same judge, amended text) and know nothing of the reactions.
         const rejudge = (ts: ReadonlyArray<SignalTurn>) => ts.map((t) => ({ ...t, current: t.score, candidate: clamp(0.7 * t.score + 0.18 + 0.1 * normal(next)) }))
         const onAlign = [rejudge(align), rejudge(align)].map((c) => ({ c, a: agreementOf("reactions", c.map((t) => t.signal), c.map((t) => t.candidate))! }))

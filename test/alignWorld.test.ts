@@ -188,4 +188,21 @@ describe("alignment: the judge learns what the people value", () => {
     const version = await w.run(Effect.map(Rubrics, (book) => book.current[B].version))
     expect(version).toBe(rubricRows(w.home)[0]!.version)
   }, 120_000)
+
+  it("never adopts again a rubric the operator rejected", async () => {
+    const w = alignWorld({ people: "criterion", overrides: { deployApproval: "manual" } })
+    await cycle(w)
+    const rejected = await w.run(Effect.flatMap(Rubrics, (book) => book.decidePending(B, false)))
+    expect(rejected.approved).toBe(false)
+    // A day later, with new signal, the same amendment is proposed again: it is dropped before any judging.
+    aDayLater(w.home)
+    w.addTurns(10, 1)
+    const before = w.mock.seen.length
+    const again = (await cycle(w)).behaviors[B]!
+    expect(again, JSON.stringify(again)).toMatchObject({ status: "tried", adopted: null })
+    if (again.status !== "tried") return
+    expect(again.dropped).toContain("rejected by the operator before")
+    expect(w.mock.seen.slice(before).some((r) => r.stage === `align:${B}:judge` && r.system.includes("next step"))).toBe(false)
+    expect(rubricRows(w.home).map((r) => r.status)).toEqual(["rejected"])
+  }, 120_000)
 })

@@ -131,8 +131,10 @@ export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
       const { candidates, shown } = yield* propose(rubric, kind, { worse, better })
       const known = [rubric.criteria, RUBRICS[behavior].criteria]
       const dropped: Array<string> = []
+      // A rubric the operator rejected is never adopted again, however often it is proposed.
+      const rejected = new Set(book.history(behavior).filter((v) => v.status === "rejected").map((v) => v.version))
       const kept = candidates.filter((c) => {
-        const problem = amendmentProblem(c, known, shown)
+        const problem = rejected.has(idOf(behavior, c)) ? "rejected by the operator before" : amendmentProblem(c, known, shown)
         if (problem !== undefined) dropped.push(problem)
         return problem === undefined && c !== rubric.criteria
       })

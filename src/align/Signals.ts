@@ -56,8 +56,11 @@ export const makeSignals = (sql: SqlClient.SqlClient) => {
 
   const splitCapped = (kind: SignalKind, rows: ReadonlyArray<SignalRow>): Signals => {
     const clean = rows.map((r) => ({ ...r, signal: Number(r.signal), score: Number(r.score) }))
-    const capped = capPerUser(clean, kind)
-    return { kind, align: capped.filter((r) => splitOf(r.traceId) === "align"), heldOut: capped.filter((r) => splitOf(r.traceId) === "held-out") }
+    return {
+      kind,
+      align: capPerUser(clean.filter((r) => splitOf(r.traceId) === "align"), kind),
+      heldOut: capPerUser(clean.filter((r) => splitOf(r.traceId) === "held-out"), kind)
+    }
   }
 
   /** Reactions where they speak to this rubric and are enough to go by; a person's grades otherwise. */
