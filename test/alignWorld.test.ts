@@ -124,14 +124,14 @@ describe("alignment: the judge learns what the people value", () => {
   }, 120_000)
 
   /**
-   * Reactions are noise: 20 seeded runs, each two weeks of daily cycles with ten new reacted turns a day, making
+   * Reactions are noise: 40 seeded runs, each two weeks of daily cycles with ten new reacted turns a day, making
    * every attempt alignment's pacing allows. No version may be adopted in at least 95% of the runs (the core's
    * Monte Carlo in test/align.test.ts checks the same over 400 runs).
    */
   it("in a world where reactions are noise, two weeks of daily attempts adopt nothing in 95% of runs", async () => {
     let adopted = 0
     let tests = 0
-    for (let seed = 1; seed <= 20; seed++) {
+    for (let seed = 1; seed <= 40; seed++) {
       const w = alignWorld({ people: "noise", turns: 70, seed })
       for (let day = 0; day < 14; day++) {
         if (day > 0) w.addTurns(10, 13 - day)
@@ -143,9 +143,10 @@ describe("alignment: the judge learns what the people value", () => {
       if (rubricRows(w.home).length > 0) adopted++
       expect(attempts.length).toBeGreaterThanOrEqual(5)
     }
-    console.log(`noise world through the service: ${adopted} of 20 runs adopted, ${tests} held-out tests`)
-    expect(tests).toBeGreaterThanOrEqual(40)
-    expect(adopted).toBeLessThanOrEqual(1)
+    console.log(`noise world through the service: ${adopted} of 40 runs adopted, ${tests} held-out tests`)
+    expect(tests).toBeGreaterThanOrEqual(80)
+    // At least 95% of the runs adopt nothing.
+    expect(adopted).toBeLessThanOrEqual(2)
   }, 600_000)
 
   it("plans no attempt its call limit cannot afford, and says what it would cost", async () => {
@@ -161,6 +162,19 @@ describe("alignment: the judge learns what the people value", () => {
     expect(plan!.calls).toBeGreaterThan(100)
     expect(plan!.costUsd!).toBeGreaterThan(0)
     expect(roomy.mock.seen.some((r) => r.stage.startsWith("align:"))).toBe(false)
+  }, 60_000)
+
+  it("cuts a split to what the call limit affords without leaving people out", async () => {
+    const w = alignWorld({ people: "criterion", overrides: { alignMaxCalls: 100 } })
+    const o = (await cycle(w)).behaviors[B]!
+    expect(o.status).toBe("tried")
+    if (o.status !== "tried") return
+    expect(o.alignSplit.turns).toBe(33)
+    // The turns the first candidate re-judged: a third of the split's turns, from (nearly) every one of the 8 people.
+    const judged = w.mock.seen.filter((r) => r.stage === `align:${B}:judge`).slice(0, 33)
+    const people = new Set(judged.map((r) => Number(/errand (\d+) for you/.exec(r.messages[0]!.content)![1]) % 8))
+    expect(people.size).toBeGreaterThanOrEqual(7)
+    expect(w.mock.seen.filter((r) => r.stage.startsWith("align:")).length).toBeLessThanOrEqual(100)
   }, 60_000)
 
   it("does not let one person's reactions change a rubric", async () => {

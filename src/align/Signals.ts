@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import type { SqlClient } from "@effect/sql"
+import { createHash } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
 import { LATEST_REACTIONS } from "../judge/Alignment.js"
 import { JUDGE_COLUMNS, type JudgeRow, type Rubric } from "../judge/Rubrics.js"
@@ -56,10 +57,13 @@ export const makeSignals = (sql: SqlClient.SqlClient) => {
 
   const splitCapped = (kind: SignalKind, rows: ReadonlyArray<SignalRow>): Signals => {
     const clean = rows.map((r) => ({ ...r, signal: Number(r.signal), score: Number(r.score) }))
+    // In an order of their own (a hash), so that a split cut to what the call limit affords keeps every person's share.
+    const shuffled = (rows: ReadonlyArray<SignalRow>) =>
+      rows.map((r) => ({ r, k: createHash("sha256").update(`order:${r.traceId}`).digest("hex") })).sort((a, b) => (a.k < b.k ? -1 : 1)).map((x) => x.r)
     return {
       kind,
-      align: capPerUser(clean.filter((r) => splitOf(r.traceId) === "align"), kind),
-      heldOut: capPerUser(clean.filter((r) => splitOf(r.traceId) === "held-out"), kind)
+      align: shuffled(capPerUser(clean.filter((r) => splitOf(r.traceId) === "align"), kind)),
+      heldOut: shuffled(capPerUser(clean.filter((r) => splitOf(r.traceId) === "held-out"), kind))
     }
   }
 
