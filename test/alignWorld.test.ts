@@ -13,6 +13,7 @@ import { rng } from "../src/Domain/Random.js"
 import { Alignment } from "../src/judge/Alignment.js"
 import { storeGrade } from "../src/judge/Labels.js"
 import { Rubrics } from "../src/judge/RubricBook.js"
+import { reportData } from "../src/report/ReportData.js"
 import { alignStage, evalStage, ingestStage, optimizeStage } from "../src/pipeline/Pipeline.js"
 import { Optimizer } from "../src/optimize/Optimize.js"
 import { alignWorld, attemptRows, B, CRITERION, NEXT_STEP_INSTRUCTIONS, rubricRows } from "./helpers/alignWorld.js"
@@ -69,6 +70,9 @@ describe("alignment: the judge learns what the people value", () => {
     const agreement = (await w.run(Effect.flatMap(Alignment, (a) => a.agreements())))[B]!
     expect(agreement.auc!).toBeGreaterThanOrEqual(0.8)
     expect(agreement.n).toBe(w.traces.filter((t) => splitOf(t.id) === "held-out").length)
+    // The report's calibration counts the same turns.
+    const page = await w.run(reportData(30))
+    expect(page.behaviors[0]!.judge.calibration.reduce((n, b) => n + b.reactions, 0)).toBe(agreement.n)
     const after = await w.run(Effect.flatMap(Aligner, (a) => a.plan()))
     expect(after[0]!.attempt).toBe(false)
     expect(after[0]!.why).toMatch(/the judge agrees: AUC 0\.(8|9)/)

@@ -3,7 +3,7 @@ import { wordDiff } from "../src/report/Diff.js"
 import { formatEvidence } from "../src/canary/Stats.js"
 import { dayDomain, shortVersion } from "../src/report/Format.js"
 import { decisionInWords, renderReport, trendInWords } from "../src/report/Html.js"
-import { type ReportData, stageKind } from "../src/report/ReportData.js"
+import { calibrationOf, type ReportData, stageKind } from "../src/report/ReportData.js"
 import { type DayScores, NO_PACK, scoreSeries, trendOf } from "../src/report/Series.js"
 
 const day = (n: number) => new Date(Date.UTC(2026, 10, 1) + n * 86_400_000).toISOString().slice(0, 10)
@@ -105,6 +105,23 @@ describe("report page", () => {
   it("sorts LLM calls into the kinds of work the spend chart stacks", () => {
     expect(["judge:tool-calling:1", "judge:x:2", "optimize:b:candidate", "optimize:b:predict", "optimize:b:judge", "optimize:b:rerank", "behavior"].map(stageKind)).toEqual([
       "judge", "judge", "proposal", "replay", "replay judge", "re-rank", "other"
+    ])
+  })
+})
+
+describe("calibration bands", () => {
+  it("bins scores as the grades' five levels and counts reactions and grades apart", () => {
+    const bands = calibrationOf([
+      { score: 0.05, negative: 1, grade: null },
+      { score: 0.2, negative: 0, grade: 2 },
+      { score: 0.8, negative: 0, grade: 5 },
+      { score: 1, negative: 1, grade: 3 },
+      { score: 0.99, negative: null, grade: 4 }
+    ])
+    expect(bands).toEqual([
+      { band: 1, reactions: 1, thumbsUp: 0, grades: 0, gradeSum: 0, meanGrade: null },
+      { band: 2, reactions: 1, thumbsUp: 1, grades: 1, gradeSum: 2, meanGrade: 2 },
+      { band: 5, reactions: 2, thumbsUp: 1, grades: 3, gradeSum: 12, meanGrade: 4 }
     ])
   })
 })

@@ -21,7 +21,10 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
     const { config } = yield* Settings
     const book = yield* Rubrics
     const rubrics = book.current
-    // A rubric amended by alignment was chosen on the alignment split: its agreement is measured on the other turns only.
+    /**
+     * Whether a turn's human signal may measure the current rubric: a rubric amended by alignment was chosen on the
+     * alignment split, so its agreement (and calibration) is measured on the other turns only.
+     */
     const fresh = (behavior: Behavior) => {
       const aligned = book.history(behavior).find((v) => v.status === "active")?.source.startsWith("aligned") === true
       return (traceId: string) => !aligned || splitOf(traceId) === "held-out"
@@ -75,6 +78,6 @@ export class Alignment extends Effect.Service<Alignment>()("autotune/Alignment",
       return out
     })
 
-    return { agreements, humanAgreement, labelAgreements } as const
+    return { agreements, humanAgreement, labelAgreements, fresh } as const
   })
 }) {}

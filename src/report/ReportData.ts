@@ -5,7 +5,7 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { canaryShareRows, storeError } from "../store/Db.js"
 import { jsonField } from "../store/Dialect.js"
-import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
+import { type Agreement, type LabelAgreement, levelOf } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
 import { Alignment, LATEST_REACTIONS } from "../judge/Alignment.js"
 import { Rubrics } from "../judge/RubricBook.js"
@@ -79,6 +79,25 @@ export interface BehaviorReport {
   /** What optimize selected and has not shipped (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
   readonly pending: PendingPack | null
   readonly lowest: ReadonlyArray<{ readonly traceId: string; readonly at: string; readonly score: number; readonly reason: string; readonly input: string; readonly output: string }>
+}
+
+/** Per judge-score band (0-0.2 is 1, ..., 0.8-1 is 5): the reactions and grades of its turns. */
+export const calibrationOf = (rows: ReadonlyArray<{ readonly score: number; readonly negative: number | null; readonly grade: number | null }>): Array<CalibrationBand> => {
+  const bands = new Map<number, { reactions: number; thumbsUp: number; grades: number; gradeSum: number }>()
+  for (const r of rows) {
+    const band = levelOf(Number(r.score))
+    const b = bands.get(band) ?? { reactions: 0, thumbsUp: 0, grades: 0, gradeSum: 0 }
+    if (r.negative !== null) {
+      b.reactions++
+      if (Number(r.negative) === 0) b.thumbsUp++
+    }
+    if (r.grade !== null) {
+      b.grades++
+      b.gradeSum += Number(r.grade)
+    }
+    bands.set(band, b)
+  }
+  return [...bands.entries()].sort((a, b) => a[0] - b[0]).map(([band, b]) => ({ band, ...b, meanGrade: b.grades === 0 ? null : b.gradeSum / b.grades }))
 }
 
 export interface CalibrationBand {
@@ -167,7 +186,7 @@ export const reportData = (days: number, now = Date.now()) =>
     const turns7d = Number((yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${weekStart}`.pipe(Effect.mapError(fail)))[0]?.n ?? 0)
     const behaviors: Array<BehaviorReport> = []
     for (const behavior of config.behaviors) {
-      behaviors.push(yield* behaviorReport(behavior, since, now, { users: agreements[behavior]!, grades: graded[behavior]! }, spendRows, turns7d))
+      behaviors.push(yield* behaviorReport(behavior, since, now, { users: agreements[behavior]!, grades: graded[behavior]!, fresh: alignment.fresh(behavior) }, spendRows, turns7d))
     }
     return {
       generatedAt: iso(now),
@@ -202,7 +221,7 @@ const rollUpSpend = (rows: ReadonlyArray<SpendDay>): ReadonlyArray<SpendDay> => 
   return [...out.values()]
 }
 
-const behaviorReport = (behavior: Behavior, since: number, now: number, human: { readonly users: Agreement; readonly grades: LabelAgreement }, spendRows: ReadonlyArray<SpendDay>, turns7d: number) =>
+const behaviorReport = (behavior: Behavior, since: number, now: number, human: { readonly users: Agreement; readonly grades: LabelAgreement; readonly fresh: (traceId: string) => boolean }, spendRows: ReadonlyArray<SpendDay>, turns7d: number) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
@@ -235,23 +254,19 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
 
     const masked = yield* sql<{ n: number }>`
       SELECT COUNT(DISTINCT trace_id) AS n FROM judge_scores WHERE behavior = ${behavior} AND stage = 1 AND addressed_masked > 0 AND created_at >= ${now - 7 * DAY_MS}`.pipe(Effect.mapError(fail))
-    // Calibration, from the few turns people reacted to or graded, to their scores (never a scan of every score).
-    const bands = yield* sql<{ band: number; reactions: number; thumbsUp: number | null; grades: number; gradeSum: number | null }>`
-      SELECT CASE WHEN s.score >= 0.8 THEN 5 WHEN s.score >= 0.6 THEN 4 WHEN s.score >= 0.4 THEN 3 WHEN s.score >= 0.2 THEN 2 ELSE 1 END AS band,
-        COUNT(r.negative) AS reactions, SUM(CASE WHEN r.negative = 0 THEN 1 ELSE 0 END) AS "thumbsUp", COUNT(l.grade) AS grades, SUM(l.grade) AS "gradeSum"
+    // Calibration, from the few turns people reacted to or graded, to their scores (never a scan of every score);
+    // for a rubric alignment chose, the turns that did not choose it.
+    const signals = yield* sql<{ traceId: string; score: number; negative: number | null; grade: number | null }>`
+      SELECT s.trace_id AS "traceId", s.score AS score, r.negative AS negative, l.grade AS grade
       FROM (SELECT trace_id FROM feedback UNION SELECT trace_id FROM labels WHERE behavior = ${behavior} AND rubric_version = ${rubric}) h
       JOIN trace_scores s ON s.trace_id = h.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubric}
       LEFT JOIN ${sql.literal(LATEST_REACTIONS)} r ON r.trace_id = s.trace_id
-      LEFT JOIN labels l ON l.trace_id = s.trace_id AND l.behavior = s.behavior AND l.rubric_version = s.rubric_version
-      GROUP BY 1 ORDER BY 1`.pipe(Effect.mapError(fail))
-    const calibration = bands.map((b) => ({
-      band: Number(b.band), reactions: Number(b.reactions), thumbsUp: Number(b.thumbsUp ?? 0), grades: Number(b.grades),
-      meanGrade: Number(b.grades) === 0 ? null : Number(b.gradeSum) / Number(b.grades)
-    }))
+      LEFT JOIN labels l ON l.trace_id = s.trace_id AND l.behavior = s.behavior AND l.rubric_version = s.rubric_version`.pipe(Effect.mapError(fail))
+    const calibration = calibrationOf(signals.filter((r) => human.fresh(r.traceId)))
     const attempts = yield* sql<{ at: number; outcome: string; rubricVersion: string; candidate: string | null; detailJson: string }>`
       SELECT at, outcome, rubric_version AS "rubricVersion", candidate_version AS candidate, detail_json AS "detailJson" FROM align_attempts
       WHERE behavior = ${behavior} AND at >= ${since} ORDER BY at DESC LIMIT 20`.pipe(Effect.mapError(fail))
-    const alignment = attempts.map((a): AlignAttempt => {
+    const alignAttempts = attempts.map((a): AlignAttempt => {
       const d = JSON.parse(a.detailJson) as { test?: AlignAttempt["test"] & { why: string }; dropped?: ReadonlyArray<string> }
       return {
         at: iso(Number(a.at)), outcome: a.outcome, rubricVersion: a.rubricVersion, candidate: a.candidate,
@@ -275,7 +290,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
       events: events.map((e) => ({ at: iso(e.at), version: e.version, action: e.action })),
       canaryRun: canaryVersion === null ? null : yield* canaryRun(behavior, canaryVersion, canary._tag === "Valid"),
       optimizer: yield* optimizerRuns(behavior, since),
-      judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration, alignment },
+      judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration, alignment: alignAttempts },
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
     } satisfies BehaviorReport
