@@ -23,24 +23,25 @@ afterAll(async () => {
   cluster?.stop()
 })
 
+/** The world's DotClaw home, every turn judged at once, the fake provider. */
+const envFor = (home: string) => ({
+  AUTOTUNE_HOME: home,
+  AUTOTUNE_TRACE_DIR: path.join(home, "traces"),
+  AUTOTUNE_OUTPUT_DIR: path.join(home, "prompts"),
+  AUTOTUNE_FEEDBACK_DB: path.join(home, "messages.db"),
+  AUTOTUNE_BEHAVIORS: B,
+  AUTOTUNE_JUDGE_BATCH: "off",
+  AUTOTUNE_JUDGE_DAILY_SAMPLE: "0",
+  AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
+  AUTOTUNE_REPORT: "0",
+  ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789",
+  ANTHROPIC_BASE_URL: fake.url
+})
+
 describe("alignment (built CLI)", () => {
   it("once adopts a rubric that waits for approval; status, rubric approve and optimize --dry-run follow it", async () => {
     const w = alignWorld({ people: "criterion" })
-    const env = {
-      AUTOTUNE_HOME: w.home,
-      AUTOTUNE_TRACE_DIR: path.join(w.home, "traces"),
-      AUTOTUNE_OUTPUT_DIR: path.join(w.home, "prompts"),
-      AUTOTUNE_DB_PATH: path.join(w.home, "autotune.db"),
-      AUTOTUNE_FEEDBACK_DB: path.join(w.home, "messages.db"),
-      AUTOTUNE_BEHAVIORS: B,
-      AUTOTUNE_DEPLOY_APPROVAL: "manual",
-      AUTOTUNE_JUDGE_BATCH: "off",
-      AUTOTUNE_JUDGE_DAILY_SAMPLE: "0",
-      AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
-      AUTOTUNE_REPORT: "0",
-      ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789",
-      ANTHROPIC_BASE_URL: fake.url
-    }
+    const env = { ...envFor(w.home), AUTOTUNE_DB_PATH: path.join(w.home, "autotune.db"), AUTOTUNE_DEPLOY_APPROVAL: "manual" }
     const before = await runCli(["optimize", "--dry-run"], env)
     expect(before.code).toBe(0)
     expect(before.stdout).toMatch(/align response-quality: would not try: 0 reacted turns on the alignment split; needs 30/)
@@ -77,21 +78,7 @@ describe("alignment (built CLI)", () => {
   it("on a fleet's PostgreSQL store: the attempt, its record and the new rubric are the fleet's", async () => {
     const w = alignWorld({ people: "criterion", seed: 5 })
     const url = await cluster.database("align")
-    const env = {
-      AUTOTUNE_HOME: w.home,
-      AUTOTUNE_TRACE_DIR: path.join(w.home, "traces"),
-      AUTOTUNE_OUTPUT_DIR: path.join(w.home, "prompts"),
-      AUTOTUNE_FEEDBACK_DB: path.join(w.home, "messages.db"),
-      AUTOTUNE_DATABASE_URL: url,
-      AUTOTUNE_HOST_ID: "host-a",
-      AUTOTUNE_BEHAVIORS: B,
-      AUTOTUNE_JUDGE_BATCH: "off",
-      AUTOTUNE_JUDGE_DAILY_SAMPLE: "0",
-      AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
-      AUTOTUNE_REPORT: "0",
-      ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789",
-      ANTHROPIC_BASE_URL: fake.url
-    }
+    const env = { ...envFor(w.home), AUTOTUNE_DATABASE_URL: url, AUTOTUNE_HOST_ID: "host-a" }
     const once = await runCli(["once", "--json"], env, { timeoutMs: 120_000 })
     expect(once.code, once.stderr).toBe(0)
     const o = (jsonOut(once) as { stages: { align: { summary: { behaviors: Record<string, { adopted: string | null; pending: boolean }> } } } }).stages.align.summary.behaviors[B]!
