@@ -90,3 +90,10 @@ export const makeSignals = (sql: SqlClient.SqlClient) => {
 
   return { signalsFor, lastAttempt } as const
 }
+
+/** An attempt's stored record (align_attempts.detail_json) read back: its held-out test, if it ran one, and why it ended. */
+export const attemptDetail = (detailJson: string) => {
+  const d = JSON.parse(detailJson) as { test?: { n: number; current: number | null; candidate: number | null; lower: number | null; alpha: number; why: string }; dropped?: ReadonlyArray<string> }
+  const why = d.test?.why ?? (d.dropped !== undefined && d.dropped.length > 0 ? `proposals dropped: ${d.dropped.join("; ")}` : "no candidate agreed better on the alignment split")
+  return { test: d.test === undefined ? null : { n: d.test.n, current: d.test.current, candidate: d.test.candidate, lower: d.test.lower, alpha: d.test.alpha }, why }
+}

@@ -12,6 +12,7 @@ import { Deployer } from "../canary/Deployer.js"
 import type { Expected } from "../canary/Simulate.js"
 import { type PendingPack, pendingPack } from "../report/Packs.js"
 import { Alignment } from "../judge/Alignment.js"
+import { attemptDetail } from "../align/Signals.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import type { Rubric } from "../judge/Rubrics.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
@@ -55,8 +56,7 @@ const lastAttempt = (behavior: Behavior) =>
       SELECT at, outcome, detail_json AS "detailJson" FROM align_attempts WHERE behavior = ${behavior} ORDER BY at DESC LIMIT 1`
     const last = rows[0]
     if (last === undefined) return null
-    const detail = JSON.parse(last.detailJson) as { test?: { why?: string }; dropped?: ReadonlyArray<string> }
-    return { at: new Date(Number(last.at)).toISOString(), outcome: last.outcome, why: detail.test?.why ?? (detail.dropped?.length ? `proposals dropped: ${detail.dropped.join("; ")}` : "no candidate agreed better on the alignment split") }
+    return { at: new Date(Number(last.at)).toISOString(), outcome: last.outcome, why: attemptDetail(last.detailJson).why }
   })
 
 /** Which store, and in a fleet its hosts (when each last ingested) and whether a leader's cycle runs now. */

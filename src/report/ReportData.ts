@@ -7,6 +7,7 @@ import { canaryShareRows, storeError } from "../store/Db.js"
 import { jsonField } from "../store/Dialect.js"
 import { type Agreement, type LabelAgreement, levelOf } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
+import { attemptDetail } from "../align/Signals.js"
 import { Alignment, LATEST_REACTIONS } from "../judge/Alignment.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { type PendingPack, pendingPack } from "./Packs.js"
@@ -266,14 +267,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
     const attempts = yield* sql<{ at: number; outcome: string; rubricVersion: string; candidate: string | null; detailJson: string }>`
       SELECT at, outcome, rubric_version AS "rubricVersion", candidate_version AS candidate, detail_json AS "detailJson" FROM align_attempts
       WHERE behavior = ${behavior} AND at >= ${since} ORDER BY at DESC LIMIT 20`.pipe(Effect.mapError(fail))
-    const alignAttempts = attempts.map((a): AlignAttempt => {
-      const d = JSON.parse(a.detailJson) as { test?: AlignAttempt["test"] & { why: string }; dropped?: ReadonlyArray<string> }
-      return {
-        at: iso(Number(a.at)), outcome: a.outcome, rubricVersion: a.rubricVersion, candidate: a.candidate,
-        test: d.test === undefined ? null : { n: d.test.n, current: d.test.current, candidate: d.test.candidate, lower: d.test.lower, alpha: d.test.alpha },
-        why: d.test?.why ?? (d.dropped !== undefined && d.dropped.length > 0 ? `proposals dropped: ${d.dropped.join("; ")}` : "no candidate agreed better on the alignment split")
-      }
-    })
+    const alignAttempts = attempts.map((a): AlignAttempt => ({ at: iso(Number(a.at)), outcome: a.outcome, rubricVersion: a.rubricVersion, candidate: a.candidate, ...attemptDetail(a.detailJson) }))
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : (decisions[0]?.version ?? null)
     const last = decisions[0]
     return {
