@@ -13,6 +13,7 @@ import * as os from "node:os"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
 import { CanaryProcess, naiveDecide, type Sample, type Thresholds } from "../src/canary/Stats.js"
 import { type Plan, type Rng, rng, simulate, type World } from "../src/canary/Simulate.js"
+import { SETTINGS } from "../src/config/Table.js"
 import { arg, machine } from "./util.js"
 
 type Dist = "likert" | "beta" | "bimodal" | "passfail"
@@ -133,8 +134,8 @@ const runOnce = (cell: Cell, seed: number) => {
   }
 }
 
-/** The default plan (config/Table.ts): 10% stepping to 50% after 5 canary turns, 6 pairs, a look an hour, 14 days. */
-const RAMP_PLAN: Plan = { thresholds: { ...THRESHOLDS, maxAgeMs: 14 * 86_400_000 }, start: 0.1, steps: [0.1, 0.5], stepMinTurns: 5, pairs: 6, lookHours: 1 }
+/** The default plan (config/Table.ts): 10% stepping to 50% after the default canary turns, 6 pairs, a look an hour, 14 days. */
+const RAMP_PLAN: Plan = { thresholds: { ...THRESHOLDS, maxAgeMs: 14 * 86_400_000 }, start: 0.1, steps: [0.1, 0.5], stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number, pairs: 6, lookHours: 1 }
 
 /** One ramped life: the distribution's scores with a daily drift shared by both arms and judge noise, 4% errors in both. */
 const rampOnce = (cell: Cell & { readonly split: { readonly perDay: number; readonly lag: boolean } }, seed: number) => {

@@ -13,7 +13,11 @@
  */
 import { CanaryProcess, decide, type Sample, type Thresholds } from "../src/canary/Stats.js"
 import { likert, type Plan, rng, seedOf, simulate, type World } from "../src/canary/Simulate.js"
+import { SETTINGS } from "../src/config/Table.js"
 import { arg, machine } from "./util.js"
+
+/** The default canary turns at a share before a step up (AUTOTUNE_CANARY_STEP_MIN_TURNS). */
+const STEP_MIN_TURNS = SETTINGS.canaryStepMinTurns.default("") as number
 
 const RUNS = arg("runs", 2000)
 const LAG_RUNS = arg("lag-runs", 400)
@@ -207,8 +211,8 @@ for (const [worldName, world] of WORLDS) {
 function lowTraffic() {
   const T = (days: number): Thresholds => ({ ...thresholds(1000), maxAgeMs: days * 86_400_000, maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1 })
   const plans: ReadonlyArray<[string, (days: number) => Plan]> = [
-    ["fixed 10% (before)", (days) => ({ thresholds: T(days), start: 0.1, steps: [], stepMinTurns: 5, pairs: 6, lookHours: 1 })],
-    ["steps 10% -> 50% (now)", (days) => ({ thresholds: T(days), start: 0.1, steps: [0.1, 0.5], stepMinTurns: 5, pairs: 6, lookHours: 1 })]
+    ["fixed 10%", (days) => ({ thresholds: T(days), start: 0.1, steps: [], stepMinTurns: STEP_MIN_TURNS, pairs: 6, lookHours: 1 })],
+    ["steps 10% -> 50% (now)", (days) => ({ thresholds: T(days), start: 0.1, steps: [0.1, 0.5], stepMinTurns: STEP_MIN_TURNS, pairs: 6, lookHours: 1 })]
   ]
   const lower = (r: () => number, drop: number) => {
     const s = likert(r, 0)

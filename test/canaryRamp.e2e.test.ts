@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Plan, rng, simulate } from "../src/canary/Simulate.js"
+import { SETTINGS } from "../src/config/Table.js"
 import { tempHome } from "./helpers/app.js"
 import { clockAt, jsonOut, runCli } from "./helpers/cli.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
@@ -122,7 +123,7 @@ describe("a canary's share steps up as it earns it, through the built CLI over s
     // within the days most simulated lives take.
     const plan: Plan = {
       thresholds: { minImprovement: 0.02, minSamples: 20, maxSamples: 1000, maxAgeMs: 14 * DAY, healthWindowMs: DAY, maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1 },
-      start: 0.1, steps: [0.1, 0.5], stepMinTurns: 5, pairs: 6, lookHours: 24
+      start: 0.1, steps: [0.1, 0.5], stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number, pairs: 6, lookHours: 24
     }
     const days = Array.from({ length: 200 }, (_, i) => simulate({ turnsPerDay: PER_DAY, turn: (_r, c) => ({ score: c ? 0.9 : 0.6, error: false, toolFailure: null }) }, plan, 11 + i))
       .filter((l) => l.action === "promote").map((l) => Math.round(l.days)).sort((a, b) => a - b)

@@ -4,6 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { resolveConfig } from "../src/config/Config.js"
+import { SETTINGS } from "../src/config/Table.js"
 import { ladder, nextStep, type RampState } from "../src/canary/Ramp.js"
 import { forecast, likert, type Plan, simulate, type World } from "../src/canary/Simulate.js"
 import { decide, type Decision, type Figures, type Sample, type Thresholds } from "../src/canary/Stats.js"
@@ -14,7 +15,8 @@ const T: Thresholds = {
   maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1
 }
 const HOUR = 3_600_000
-const PLAN: Plan = { thresholds: T, start: 0.1, steps: [0.1, 0.5], stepMinTurns: 5, pairs: 6, lookHours: 1 }
+/** The default steps (config/Table.ts): 10%, then 50% once earned. */
+const PLAN: Plan = { thresholds: T, start: 0.1, steps: [0.1, 0.5], stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number, pairs: 6, lookHours: 1 }
 
 const settings = (env: Record<string, string>) => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-ramp-"))
@@ -103,6 +105,28 @@ describe("the decision under a changing share", () => {
     expect(rolledBack).toBeLessThanOrEqual(7)
     // Some of them were stepped up and some were not: the share really changed in these lives.
     expect(lives.some((l) => l.shares.length > 1)).toBe(true)
+  })
+
+  it("rolls a worse canary back after about as many canary turns when it is stepped as at a fixed 10% (seeded lives)", () => {
+    // Scores 0.10 lower: a turn of the canary drops one level of five in 0.10 / 0.24 of turns.
+    const lower: World["turn"] = (r, canary) => {
+      const s = likert(r, 0)
+      return { score: canary && s > 0 && r() < 0.1 / 0.24 ? s - 0.25 : s, error: r() < 0.03, toolFailure: null }
+    }
+    const world: World = { turnsPerDay: 48, turn: lower }
+    const long = { ...T, maxAgeMs: 400 * 86_400_000 }
+    const served = (plan: Plan) => {
+      const lives = Array.from({ length: 200 }, (_, i) => simulate(world, plan, 7 + i))
+      expect(lives.every((l) => l.action === "rollback")).toBe(true)
+      return { mean: lives.reduce((n, l) => n + l.canaryTurns, 0) / lives.length, stepped: lives.filter((l) => l.shares.length > 1).length }
+    }
+    const fixed = served({ ...PLAN, thresholds: long, steps: [] })
+    const stepped = served({ ...PLAN, thresholds: long })
+    // A turn at 50% is set against one active turn, at 10% against about six, so the stepped canary serves a few
+    // percent more before its rollback (bench:canary-power: 123 against 116 over 3,000 lives); a worse canary
+    // left at 50% would serve far more.
+    expect(stepped.stepped).toBeGreaterThan(50)
+    expect(stepped.mean).toBeLessThan(1.15 * fixed.mean)
   })
 
   it("forecasts a +0.10 canary deciding sooner with more traffic, the same figures every time", () => {
