@@ -6,6 +6,8 @@ import { FAMILIES } from "./helpers/privacyFamilies.js"
 import { HELD_OUT } from "./helpers/privacyHeldOut.js"
 import { HELD_OUT_2 } from "./helpers/privacyHeldOut2.js"
 import { HELD_OUT_3 } from "./helpers/privacyHeldOut3.js"
+import { HELD_OUT_4 } from "./helpers/privacyHeldOut4.js"
+import { HELD_OUT_5 } from "./helpers/privacyHeldOut5.js"
 import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
 import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
 import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
@@ -149,35 +151,26 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
     for (const k of score.kinds) expect(k.misses, k.kind).toEqual([])
   })
 
-  it("the held-out part, never tuned on: false positives within the target (0.03), recall no lower than measured (0.943)", () => {
-    const score = scoreCorpus(HELD_OUT, (t) => redactText(t))
-    report("held-out part", score)
-    // Targets were recall >= 0.98 and false positives <= 0.03 on unseen text. First measured at 0.971 / 0.025
-    // (a contact-list phone missed, a UI path changed); then the prose rule's open clause ("the password <two
-    // words> is") was found polynomial by the ReDoS check and replaced by a list of verbs, which misses one
-    // more held-out form: 0.943 / 0.025. The rules were never adjusted to this part; the bounds keep it from
-    // getting worse. The recall target is not met here.
-    expect(score.falsePositiveRate).toBeLessThanOrEqual(0.03)
-    expect(score.recall).toBeGreaterThanOrEqual(0.94)
+  it("the first four held-out parts, spent: each was measured once as unseen text, then tuned on; every text right now", () => {
+    // Measured as unseen text, in order, each before any rule changed for it (recall / false positives):
+    // first 0.971 / 0.025 (0.943 after the ReDoS rewrite of the prose rule), second 0.870 / 0.059, third 0.913 /
+    // 0.042, fourth 0.800 / 0.054. Their misses were read, so each was then spent: rule set 5 was tuned until all
+    // four passed, and they stay here as regression tests. Unseen text is the fifth part's (below).
+    for (const [name, part] of [["first", HELD_OUT], ["second", HELD_OUT_2], ["third", HELD_OUT_3], ["fourth", HELD_OUT_4]] as const) {
+      const score = scoreCorpus(part, (t) => redactText(t))
+      report(`${name} held-out part (spent)`, score)
+      for (const k of score.kinds) expect(k.misses, `${name}: ${k.kind}`).toEqual([])
+    }
   })
 
-  it("the second held-out part (privacyHeldOut2.ts, written after the first was spent): reported, never tuned on", () => {
-    const score = scoreCorpus(HELD_OUT_2, (t) => redactText(t))
-    report("second held-out part", score)
-    // First measured 2026-12-06, before any rule was changed for it: recall 0.870, false positives 0.059 (23
-    // secrets, 17 other texts). After a second round of tuning examples (privacyFamilies.ts, rule set 4): 0.913 /
-    // 0.059. The targets (0.98 / 0.03) are not met on unseen text; the bounds keep it from getting worse.
-    // Rates are sums of per-sample shares: compared with a margin well under one sample.
-    expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 17 + 1e-9)
-    expect(score.recall).toBeGreaterThanOrEqual(21 / 23 - 1e-9)
-  })
-
-  it("the third held-out part (privacyHeldOut3.ts, written after rule set 4 was tuned on the second's misses): reported, never tuned on", () => {
-    const score = scoreCorpus(HELD_OUT_3, (t) => redactText(t))
-    report("third held-out part", score)
-    // Committed on its own, then measured 2026-12-06 with rule set 4 and no rule changed: recall 0.913, false
-    // positives 0.042 (23 secrets, 24 other texts). The targets (0.98 / 0.03) are not met on unseen text.
-    expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 24 + 1e-9)
-    expect(score.recall).toBeGreaterThanOrEqual(21 / 23 - 1e-9)
+  it("the fifth held-out part (privacyHeldOut5.ts, committed before rule set 5): reported, never tuned on", () => {
+    const score = scoreCorpus(HELD_OUT_5, (t) => redactText(t))
+    report("fifth held-out part", score)
+    // Committed before the rules changed for the fourth part's misses, and measured once, after: rule set 4
+    // 0.775 / 0.054, rule set 5 0.800 / 0.027 (40 secrets, 37 other texts; 2026-12-06). False positives meet the
+    // target (0.03); recall does not (0.98). Rates are sums of per-sample shares: compared with a margin well
+    // under one sample.
+    expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 37 + 1e-9)
+    expect(score.recall).toBeGreaterThanOrEqual(32 / 40 - 1e-9)
   })
 })

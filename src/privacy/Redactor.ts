@@ -13,9 +13,12 @@ import { mark, RULE_GROUPS, RULES, SECRET_KEY, secretValue } from "./Rules.js"
  * 3 cuts runs of over LONG_RUN_CHARS characters and values nested deeper than MAX_DEPTH, is linear on any
  * input, and takes the families of issue 25 (command-line and run-together env passwords, camelCase keys,
  * more prose, bot tokens in URLs, contact lists; public keys, integrity hashes, placeholders and logins kept);
- * 4 takes htpasswd's password on the command line and more prose ("is going to be", "the passcode, btw, is").
+ * 4 takes htpasswd's password on the command line and more prose ("is going to be", "the passcode, btw, is");
+ * 5 takes archivers' -p and Windows' `net use … /user:X password`, psk and access-key-id keys, a password right
+ * after its name ("the guest password Prism4427"), more prose and contact lists, and keeps type annotations,
+ * sentences after "Password:", snake_case names, FTP's anonymous login and the codes before a tracking number.
  */
-export const REDACTION_VERSION = 4
+export const REDACTION_VERSION = 5
 
 /** The version a row stored now records: the current rule set, or 0 when redaction is off. */
 export const storedVersion = (redact: boolean): number => (redact ? REDACTION_VERSION : 0)

@@ -180,15 +180,15 @@ const providerGroups = (formats: ReadonlyArray<ProviderRule>): Array<RuleGroup> 
 
 // Names whose value is a secret in `name=value`, `name: value` or `"name": "value"`.
 const SECRET_NAMES =
-  "(?:password|passwd|pwd|passphrase|passcode|pw|pass|secret|client[_-]?secret|api[_-]?key|apikey|api[_-]?token|access[_-]?token|" +
+  "(?:password|passwd|pwd|passphrase|passcode|pw|pass|psk|secret|client[_-]?secret|api[_-]?key|apikey|api[_-]?token|access[_-]?token|" +
   "auth[_-]?token|refresh[_-]?token|bot[_-]?token|token|secret[_-]?key|access[_-]?key|aws[_-]?secret[_-]?access[_-]?key|" +
-  "secret[_-]?access[_-]?key|private[_-]?key[_-]?id|private[_-]?key|account[_-]?key|shared[_-]?access[_-]?key|" +
+  "secret[_-]?access[_-]?key|access[_-]?key[_-]?id|private[_-]?key[_-]?id|private[_-]?key|account[_-]?key|shared[_-]?access[_-]?key|" +
   "auth[_-]?key|credentials?|session[_-]?token|signing[_-]?key|encryption[_-]?key|master[_-]?key|webhook[_-]?secret|" +
   "app[_-]?secret|consumer[_-]?secret|license[_-]?key|key)"
 
 /** `name` as a whole key, optionally prefixed (`DB_PASSWORD`, `x-api-key`), for JSON keys and headers. */
 export const SECRET_KEY = new RegExp(`^(?:[A-Za-z0-9]+[_.-])*${SECRET_NAMES}$`, "i")
-const PASSWORD_NAME = /(?:pass|pwd|^pw$|[_.-]pw$)/i
+const PASSWORD_NAME = /(?:pass|pwd|^pw$|[_.-]pw$|psk$)/i
 
 /**
  * Whether a value under a secret name is a secret. Password-like names take any real value (people
@@ -205,7 +205,7 @@ export const secretValue = (name: string, value: string, structured = false): bo
   return value.length >= 8 && shaped && entropy(value) >= 2.5
 }
 
-const SECRET_WORD = /pass|pwd|pw|secret|key|token|credential/i
+const SECRET_WORD = /pass|pwd|pw|psk|secret|key|token|credential/i
 
 /**
  * Where the secret name starts in a key run: the leftmost position at a word boundary (the run's start, or a
@@ -226,6 +226,8 @@ const secretNameAt = (key: string): number => {
   return -1
 }
 
+const TYPE_NAMES = /^(?:str|string|int|integer|bool|boolean|bytes|number|text|any|none|null|optional\[\w+\]|varchar(?:\(\d+\))?)$/i
+
 const keyValue: Rule = {
   // "password": "x", password=x, api_key: x, DB_PASSWORD=x in env, YAML, JSON, headers and prose. The key's
   // whole run is matched from its start (one start per run: a scan restarted inside a dotted or dashed run
@@ -233,10 +235,17 @@ const keyValue: Rule = {
   name: "key_value",
   hint: (t) => SECRET_WORD.test(t),
   pattern: /(?<![A-Za-z0-9_.-])(["']?)([A-Za-z0-9_.-]+)(["']?\s*(?:[:=]|:=|=>)\s*)(?:"((?:[^"\\]|\\.){3,})"|'([^']{3,})'|([^\s,;"'<>}{)\]]{3,}))/g,
-  replace: (match, quote, key, separator, dq, sq, bare) => {
+  replace: function (this: void, match: string, ...rest: Array<string | undefined>) {
+    const [quote, key, separator, dq, sq, bare] = rest
+    const offset = rest[rest.length - 2] as unknown as number
+    const whole = rest[rest.length - 1] as unknown as string
     const at = secretNameAt(key ?? "")
     const value = dq ?? sq ?? bare ?? ""
     if (at < 0 || !secretValue((key ?? "").slice(at), value)) return match
+    // A type, not a value: `password: str`, `password: string` in a signature or an interface.
+    if (bare !== undefined && TYPE_NAMES.test(value)) return match
+    // A sentence, not a value: "Password: keep it the same", "WPA Password: leave it as it is".
+    if (bare !== undefined && /^[a-z]+$/.test(value) && /^ [a-z]/.test(whole.slice(offset + match.length, offset + match.length + 2))) return match
     // Code and prose, not a value: `self.password = password`, `pw = user.password`, "Password: there is …".
     if (bare !== undefined && (/^(?:[A-Za-z_]\w*\.)*[A-Za-z_]*(?:pass(?:word|wd)?|pwd|secret|token)\w*$/i.test(value) || PROSE_STOP.has(value.toLowerCase()))) return match
     const prefix = `${quote}${key}${separator}`
@@ -260,15 +269,32 @@ const proseSecret: Rule = {
   name: "prose_password",
   hint: (t) => /pass|pw|pin|code|key|senha|contrase|kennwort/i.test(t),
   pattern: new RegExp(
-    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at)\\s+(?:the\\s+|my\\s+|our\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?(?:\\s+(?:i|we|you|they|he|she)\\s+(?:use|used|picked|chose|set|have|got|made|gave you|sent you))?(?:,\\s*(?:by the way|btw|fyi|again|though|for the record|for now)\\s*,)?\\s*(?:is going to be|is gonna be|will become|is|was|are|ist|est|es|é|=|:|->|will be|should be|it's|is now|is still|now is|became|becomes|reads|lautet|war|['\u2019]s|(?:changed |set |is set |was set )?to)\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
+    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at|f\u00fcr|f\u00fcrs|zum|zur|pour|para|per)\\s+(?:the\\s+|my\\s+|our\\s+|den\\s+|die\\s+|das\\s+|der\\s+|dem\\s+|le\\s+|la\\s+|el\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?(?:\\s+(?:i|we|you|they|he|she)\\s+(?:use|used|picked|chose|set|have|got|made|gave you|sent you|agreed on|settled on|came up with|went with))?(?:,\\s*(?:by the way|btw|fyi|again|though|for the record|for now)\\s*,)?\\s*(?:=|:|->|['\u2019]s|é|\\b(?:is going to be|is gonna be|will become|is|was|are|ist|est|es|will be|should be|it's|is now|is still|now is|became|becomes|reads|lautet|war|as|(?:[a-z]+)?,\\s*it(?:['\u2019]s| is)|(?:changed |set |is set |was set )?to)\\b)\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+|jetzt\\s+|nun\\s+|maintenant\\s+|ahora\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
     "gi"
   ),
   replace: (match, prefix, quote, value) => {
     const v = value ?? ""
     if (PROSE_STOP.has(v.toLowerCase()) || isPlaceholder(v) || v.includes("<redacted_")) return match
-    // An unquoted plain word after "is" is prose far more often than a password ("the code is changing").
-    if (quote === "" && /^[A-Z]?[a-z]+$/.test(v)) return match
+    // An unquoted plain word after "is" is prose far more often than a password ("the code is changing"), and a
+    // snake_case name is code ("rename the column password to password_digest").
+    if (quote === "" && (/^[A-Z]?[a-z]+$/.test(v) || /^[a-z]+(?:_[a-z]+)+$/.test(v))) return match
     return `${prefix}${quote}${mark("password")}${quote === "" ? "" : quote === "\u201c" ? "\u201d" : quote}`
+  }
+}
+
+/**
+ * "the guest password Prism4427 works": the value right after the name, no verb. Only a value shaped like a
+ * password (letters and digits together, 6 or more) counts: words after "password" are prose far more often.
+ */
+const proseSecretBare: Rule = {
+  name: "prose_password_bare",
+  hint: (t) => /pass|kennwort/i.test(t),
+  pattern: /\b(password|passwort|kennwort|passcode|passphrase)([ \t]+)([A-Za-z0-9!@#$%^&*+?~-]{6,64})(?![\w<])/gi,
+  replace: (match, name, space, value) => {
+    const v = value ?? ""
+    // An algorithm or a version is a word too: "password sha256", "passphrase v2-beta".
+    if (!/\d/.test(v) || !/[A-Za-z]/.test(v) || /^\d+[a-z]{1,3}$/i.test(v) || /^(?:sha|md|bcrypt|argon|pbkdf|scrypt|aes|rsa|utf|base|v)\d/i.test(v) || isPlaceholder(v)) return match
+    return `${name}${space}${mark("password")}`
   }
 }
 
@@ -276,7 +302,7 @@ const proseSecret: Rule = {
 const proseSecretBefore: Rule = {
   name: "prose_password_before",
   hint: (t) => /\bas\s/i.test(t) && /pass|pin|code/i.test(t),
-  pattern: /\b(use|using|used|with|try|tried|enter|type)\s+(["'`\u201c]?)([^\s"'`\u201d]{3,64})["'`\u201d]?\s+as\s+(?:the\s+|my\s+|your\s+|our\s+|a\s+)?(?:new\s+)?(?:password|passcode|passphrase|pin|wi-?fi\s+password|code)\b/gi,
+  pattern: /\b(use|using|used|with|try|tried|enter|type|settled on|went with|chose|picked)\s+(["'`\u201c]?)([^\s"'`\u201d]{3,64})["'`\u201d]?\s+as\s+(?:the\s+|my\s+|your\s+|our\s+|a\s+)?(?:[a-z-]+\s+)?(?:password|passcode|passphrase|pin|wi-?fi\s+password|code)\b/gi,
   replace: (match, _verb, quote, value) => {
     const v = value ?? ""
     if (PROSE_STOP.has(v.toLowerCase()) || isPlaceholder(v) || v.includes("<redacted_") || (quote === "" && /^[A-Z]?[a-z]+$/.test(v))) return match
@@ -323,6 +349,10 @@ const phoneContext = /(?:phone|call|\btel\b|tel\.|mobile|\bcell|number|\bno\.|wh
 // A contact list's label: up to three words that start with a capital (a name: "Ana", "Oma Hildegard"), or end
 // in a separator ("plumber Klaus, ", "- Ana: "); never one that names an id ("order", "commit", "version").
 const CONTACT_LABEL = /^[\s*•·-]*(?:\p{Lu}[\p{L}.'’()]*(?: \p{L}[\p{L}.'’()]*){0,2}\s*[:—–,-]?|\p{L}[\p{L}.'’()]*(?: \p{L}[\p{L}.'’()]*){0,2}\s*[:—–,])\s*$/u
+// The same, looser, for a number grouped as people write phone numbers (654 321 987, 347 555 0192): one to three
+// words in any case, brackets and separators between them ("landlord (Mr. Rossi) ", "plumber - Joaquim ").
+const LOOSE_LABEL = /^[\s*•·-]*[\p{L}(][\p{L}.'’()]*(?: ?[-—–,:]? [\p{L}(][\p{L}.'’()]*){0,2} ?[-—–,:]? ?$/u
+const GROUPED = /^\d{2,4}(?:[ -]\d{2,4}){1,3}$/
 const ID_WORDS = /\b(?:id|ids|version|order|commit|build|ref|invoice|ticket|pack|sha|hash|no|number|code|pin|otp|total|sum|checksum|digest|amount|compute|chat)\b/i
 const DATE_LIKE = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$/
 
@@ -344,10 +374,17 @@ const phone: Rule = {
     if (/\d\.\d{1,2}$/.test(match) && !international) return match
     const formatted = northAmerican || /^\(\d{2,5}\)/.test(match) || /^0\d{1,4}[ .-]\d/.test(match)
     const before = whole.slice(Math.max(0, offset - 40), offset)
-    // A contact list: the line so far is only a short name ("- Ana: ", "João — ", "Mum ").
-    const label = before.slice(before.lastIndexOf("\n") + 1)
+    // A code that runs on before the number ("tracking 1Z 999 AA1 01 2345 6784"): digits and letters together.
+    const previous = /(\S+) $/.exec(before)?.[1] ?? ""
+    if (/^[A-Za-z0-9]+$/.test(previous) && /\d/.test(previous) && /[A-Za-z]/.test(previous)) return match
+    // A contact list: the line so far, or its part after a dash or a bullet, is only a short name ("- Ana: ",
+    // "João — ", "Mum ", "emergency list — neighbour Carmen: ").
+    const line = before.slice(before.lastIndexOf("\n") + 1)
+    const cut = Math.max(line.lastIndexOf("—"), line.lastIndexOf("–"), line.lastIndexOf("•"), line.lastIndexOf(";"), line.lastIndexOf("|"))
+    const label = cut >= 0 && /\p{L}/u.test(line.slice(cut + 1)) ? line.slice(cut + 1) : line
     // …and the number ends there: digits running into letters are part of a hash or an id.
-    const listed = CONTACT_LABEL.test(label) && !ID_WORDS.test(label) && !/^\w/.test(whole.slice(offset + match.length, offset + match.length + 1))
+    const named = CONTACT_LABEL.test(label) || (GROUPED.test(match) && LOOSE_LABEL.test(label))
+    const listed = named && !ID_WORDS.test(label) && !/^\w/.test(whole.slice(offset + match.length, offset + match.length + 1))
     const context = listed || phoneContext.test(before)
     if (!international && !formatted && !context) return match
     return phoneValid(match) ? mark("phone") : match
@@ -387,8 +424,9 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     // A password holding an unencoded "@" runs to the last "@" before the host, as URL parsers read it (the
     // greedy run gives back to its last "@"). The scheme starts a run, not anywhere inside one.
     pattern: /(?<![a-zA-Z0-9+.-])([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^\s:/?#@"'<>]*):([^\s/"'<>]+)@/g,
+    // FTP's anonymous login takes any password by convention (often "anonymous" or an e-mail address).
     replace: (match, scheme, user, password) =>
-      isPlaceholder(password ?? "") || (password ?? "").includes("<redacted_") ? match : `${scheme}${user}:${mark("password")}@`
+      isPlaceholder(password ?? "") || (password ?? "").includes("<redacted_") || /^anonymous$/i.test(user ?? "") ? match : `${scheme}${user}:${mark("password")}@`
   },
   {
     name: "url_token_param",
@@ -433,10 +471,23 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
       const command = line.slice(line.lastIndexOf("\n") + 1)
       const f = (flag ?? "").trim()
       const means = f.startsWith("--") ||
-        (f === "-p" && flag === "-p" && /\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b/.test(command)) ||
+        (f === "-p" && flag === "-p" && /\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|7z|7za|7zr|7zz|rar|unrar)\b/.test(command)) ||
         (f === "-p" && flag !== "-p" && /\b(?:sshpass|(?:docker|podman|helm|oras|skopeo)\s+(?:\S+\s+)*?login)\b/.test(command)) ||
         (f === "-a" && /\bredis-cli\b/.test(command))
       return means ? `${flag}${quote}${mark("password")}${quote}` : match
+    }
+  },
+  {
+    // Windows' net use \\server\share /user:NAME PASSWORD: the word after the user is its password.
+    name: "cli_net_use",
+    hint: has("/user:", "/USER:"),
+    pattern: /((?<![\w/])\/user:[^\s/]+[ \t]+)(["']?)([^\s"'/*][^\s"']{2,})/gi,
+    replace: (match: string, prefix: string | undefined, quote: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
+      const offset = rest[rest.length - 2] as number
+      const whole = rest[rest.length - 1] as string
+      const line = whole.slice(Math.max(0, offset - 200), offset)
+      if (!/\bnet\s+use\b/i.test(line.slice(line.lastIndexOf("\n") + 1)) || isPlaceholder(value ?? "")) return match
+      return `${prefix}${quote}${mark("password")}${quote}`
     }
   },
   {
@@ -556,6 +607,7 @@ export const RULE_GROUPS: ReadonlyArray<RuleGroup> = [
   single(keyValue),
   single(proseSecret),
   single(proseSecretBefore),
+  single(proseSecretBare),
   single(contextToken),
   single(email),
   { gate: hasDigitPair, rules: NUMBERS }

@@ -154,5 +154,44 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     ["Plumber – 0161 496 0753", "0161 496 0753"],
     ["* Rosa 622 118 904", "622 118 904"],
     ["Zahnarzt: 089 2345 6789", "089 2345 6789"]
+  ]),
+  // Rule set 5 (session 14): other forms of what the first four held-out sets showed, written fresh.
+  ...keep("password_as_identifier", [
+    "def change_password(self, old_password: str, new_password: str) -> bool:",
+    "function hash(password: string, rounds: number): Promise<string>",
+    "migrate: rename password to password_hash and backfill"
+  ]),
+  ...keep("ui_password_path", [
+    "Router → Wi-Fi → Password: keep it the same for now",
+    "Settings > Account > Password: change it every year"
+  ]),
+  ...keep("placeholder_url_credentials", ["wget ftp://anonymous:anonymous@mirror.example.net/debian/README"]),
+  ...keep("numbers_in_prose", [
+    "parcel 1Z 4E7 W91 03 4417 2096 is out for delivery",
+    "shipment JD0 14 600 0012 3456 7890 arrives Monday"
+  ]),
+  ...find("cli_password_flag", [
+    ["7za x -pSpruce4480 backup.7z", "Spruce4480"],
+    ["unrar x -pHollow2217 photos.rar", "Hollow2217"],
+    ["net use \\\\fileserver\\docs /user:OFFICE\\ana Tulip5539 /persistent:yes", "Tulip5539"]
+  ]),
+  ...find("json_short_password_key", [
+    ["network={\n  ssid=\"Attic\"\n  psk=\"Aurora6612\"\n}", "Aurora6612"],
+    ["wpa_psk: Clover9915", "Clover9915"]
+  ]),
+  ...find("password_in_prose_other_verbs", [
+    ["we settled on Ridge4403 as the vault passphrase", "Ridge4403"],
+    ["the passphrase we came up with was Harbor1172", "Harbor1172"],
+    ["keep the passcode handy, it's Lantern8846", "Lantern8846"],
+    ["she set the router password as Fjord3318 yesterday", "Fjord3318"],
+    ["I changed my email password to Cascade7751 last night", "Cascade7751"],
+    ["the guest password Prism4427 works on both floors", "Prism4427"],
+    ["Das WLAN-Passwort ist nun Birke5526", "Birke5526"],
+    ["das Kennwort für die Fritzbox lautet jetzt Ahorn7734", "Ahorn7734"]
+  ]),
+  ...find("phone_in_contact_list", [
+    ["contacts — cousin Irene: 633 410 872", "633 410 872"],
+    ["gardener (Mrs. Okafor) 415 555 0163", "415 555 0163"],
+    ["handyman - Tomasz 698 221 540", "698 221 540"]
   ])
 ]

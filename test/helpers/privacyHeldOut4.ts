@@ -3,7 +3,8 @@
  * committed on its own before any rule is changed. The third set's misses are named in docs/privacy.md, so only
  * this one stands for unseen text now. Wider than the issue's families on purpose: the held-back corpus that found
  * them had 54 kinds, so the common secrets and the look-alikes a chat agent's traces are full of are here too.
- * test/privacy.test.ts reports it; it is never tuned on.
+ * Spent: measured once with rule set 4 (0.800 / 0.054), then its misses were tuned on in rule set 5; the fifth set
+ * stands for unseen text now. test/privacy.test.ts keeps it as a regression test.
  */
 import { find, keep, type Sample } from "./privacyCorpus.js"
 
