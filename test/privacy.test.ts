@@ -8,6 +8,7 @@ import { HELD_OUT_2 } from "./helpers/privacyHeldOut2.js"
 import { HELD_OUT_3 } from "./helpers/privacyHeldOut3.js"
 import { HELD_OUT_4 } from "./helpers/privacyHeldOut4.js"
 import { HELD_OUT_5 } from "./helpers/privacyHeldOut5.js"
+import { HELD_OUT_6 } from "./helpers/privacyHeldOut6.js"
 import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
 import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
 import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
@@ -151,26 +152,26 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
     for (const k of score.kinds) expect(k.misses, k.kind).toEqual([])
   })
 
-  it("the first four held-out parts, spent: each was measured once as unseen text, then tuned on; every text right now", () => {
+  it("the first five held-out parts, spent: each was measured once as unseen text, then tuned on; every text right now", () => {
     // Measured as unseen text, in order, each before any rule changed for it (recall / false positives):
     // first 0.971 / 0.025 (0.943 after the ReDoS rewrite of the prose rule), second 0.870 / 0.059, third 0.913 /
-    // 0.042, fourth 0.800 / 0.054. Their misses were read, so each was then spent: rule set 5 was tuned until all
-    // four passed, and they stay here as regression tests. Unseen text is the fifth part's (below).
-    for (const [name, part] of [["first", HELD_OUT], ["second", HELD_OUT_2], ["third", HELD_OUT_3], ["fourth", HELD_OUT_4]] as const) {
+    // 0.042, fourth 0.800 / 0.054, fifth 0.800 / 0.027. Their misses were read, so each was then spent: rule sets 5
+    // and 6 were tuned until all five passed, and they stay here as regression tests. Unseen text is the sixth
+    // part's (below).
+    for (const [name, part] of [["first", HELD_OUT], ["second", HELD_OUT_2], ["third", HELD_OUT_3], ["fourth", HELD_OUT_4], ["fifth", HELD_OUT_5]] as const) {
       const score = scoreCorpus(part, (t) => redactText(t))
       report(`${name} held-out part (spent)`, score)
       for (const k of score.kinds) expect(k.misses, `${name}: ${k.kind}`).toEqual([])
     }
   })
 
-  it("the fifth held-out part (privacyHeldOut5.ts, committed before rule set 5): reported, never tuned on", () => {
-    const score = scoreCorpus(HELD_OUT_5, (t) => redactText(t))
-    report("fifth held-out part", score)
-    // Committed before the rules changed for the fourth part's misses, and measured once, after: rule set 4
-    // 0.775 / 0.054, rule set 5 0.800 / 0.027 (40 secrets, 37 other texts; 2026-12-06). False positives meet the
-    // target (0.03); recall does not (0.98). Rates are sums of per-sample shares: compared with a margin well
-    // under one sample.
-    expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 37 + 1e-9)
-    expect(score.recall).toBeGreaterThanOrEqual(32 / 40 - 1e-9)
+  it("the sixth held-out part (privacyHeldOut6.ts, committed before rule set 6): reported, never tuned on", () => {
+    const score = scoreCorpus(HELD_OUT_6, (t) => redactText(t))
+    report("sixth held-out part", score)
+    // Committed before the rules changed for the fifth part's misses, and measured once, after: rule set 5 0.667 /
+    // 0.040, rule set 6 0.708 / 0.040 (24 secrets, 25 other texts; 2026-12-06). Neither target (0.98 / 0.03) is
+    // met on unseen text. Rates are sums of per-sample shares: compared with a margin well under one sample.
+    expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 25 + 1e-9)
+    expect(score.recall).toBeGreaterThanOrEqual(17 / 24 - 1e-9)
   })
 })

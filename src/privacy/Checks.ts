@@ -106,7 +106,8 @@ export const isPlaceholder = (value: string): boolean => {
   const v = value.trim().replace(/^["'`]|["'`]$/g, "")
   if (v.length === 0) return true
   if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}?$/.test(v)) return true
-  if (/^(?:\{\{.*\}\}|<[^<>]*>|%[A-Za-z_]+%|\[[^\]]*\])$/.test(v)) return true
+  // Template slots: {{name}}, {name} (Python's format, URL templates), <name>, %NAME%, [name].
+  if (/^(?:\{\{.*\}\}|\{[A-Za-z_][\w.]*\}|<[^<>]*>|%[A-Za-z_]+%|\[[^\]]*\])$/.test(v)) return true
   if (/^(?:process\.env|os\.environ|os\.getenv|getenv|env|ENV|import\.meta\.env|System\.getenv|secrets|vars)\b/.test(v)) return true
   if (/^[A-Za-z_][\w.]*\(.*\)?$/.test(v) && /\(/.test(v)) return true
   if (/^[*x•·.\u2026-]+$/i.test(v)) return true

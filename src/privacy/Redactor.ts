@@ -16,9 +16,11 @@ import { mark, RULE_GROUPS, RULES, SECRET_KEY, secretValue } from "./Rules.js"
  * 4 takes htpasswd's password on the command line and more prose ("is going to be", "the passcode, btw, is");
  * 5 takes archivers' -p and Windows' `net use … /user:X password`, psk and access-key-id keys, a password right
  * after its name ("the guest password Prism4427"), more prose and contact lists, and keeps type annotations,
- * sentences after "Password:", snake_case names, FTP's anonymous login and the codes before a tracking number.
+ * sentences after "Password:", snake_case names, FTP's anonymous login and the codes before a tracking number;
+ * 6 takes a password-shaped word within six words after the name, single-dash -password flags, zip's -P, Samba's
+ * -U user%password, a Wi-Fi "key" beside its "ssid", and keeps template slots ({password}) in URLs.
  */
-export const REDACTION_VERSION = 5
+export const REDACTION_VERSION = 6
 
 /** The version a row stored now records: the current rule set, or 0 when redaction is off. */
 export const storedVersion = (redact: boolean): number => (redact ? REDACTION_VERSION : 0)

@@ -241,7 +241,9 @@ const keyValue: Rule = {
     const whole = rest[rest.length - 1] as unknown as string
     const at = secretNameAt(key ?? "")
     const value = dq ?? sq ?? bare ?? ""
-    if (at < 0 || !secretValue((key ?? "").slice(at), value)) return match
+    // A Wi-Fi network's "key" beside its "ssid" is its password, however short.
+    const wifiKey = /^key$/i.test(key ?? "") && /ssid/i.test(whole.slice(Math.max(0, offset - 80), offset)) && value.length >= 3 && !isPlaceholder(value)
+    if (!wifiKey && (at < 0 || !secretValue((key ?? "").slice(at), value))) return match
     // A type, not a value: `password: str`, `password: string` in a signature or an interface.
     if (bare !== undefined && TYPE_NAMES.test(value)) return match
     // A sentence, not a value: "Password: keep it the same", "WPA Password: leave it as it is".
@@ -269,7 +271,7 @@ const proseSecret: Rule = {
   name: "prose_password",
   hint: (t) => /pass|pw|pin|code|key|senha|contrase|kennwort/i.test(t),
   pattern: new RegExp(
-    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at|f\u00fcr|f\u00fcrs|zum|zur|pour|para|per)\\s+(?:the\\s+|my\\s+|our\\s+|den\\s+|die\\s+|das\\s+|der\\s+|dem\\s+|le\\s+|la\\s+|el\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?(?:\\s+(?:i|we|you|they|he|she)\\s+(?:use|used|picked|chose|set|have|got|made|gave you|sent you|agreed on|settled on|came up with|went with))?(?:,\\s*(?:by the way|btw|fyi|again|though|for the record|for now)\\s*,)?\\s*(?:=|:|->|['\u2019]s|é|\\b(?:is going to be|is gonna be|will become|is|was|are|ist|est|es|will be|should be|it's|is now|is still|now is|became|becomes|reads|lautet|war|as|(?:[a-z]+)?,\\s*it(?:['\u2019]s| is)|(?:changed |set |is set |was set )?to)\\b)\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+|jetzt\\s+|nun\\s+|maintenant\\s+|ahora\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
+    `(\\b${PROSE_NAMES}\\b(?:\\s+(?:for|to|of|on|at|f\u00fcr|f\u00fcrs|zum|zur|pour|para|per|du|de)\\s+(?:the\\s+|my\\s+|our\\s+|den\\s+|die\\s+|das\\s+|der\\s+|dem\\s+|le\\s+|la\\s+|el\\s+)?[\\w'.-]+(?:\\s[\\w'.-]+)?)?(?:\\s+(?:i|we|you|they|he|she)\\s+(?:use|used|picked|chose|set|have|got|made|gave you|sent you|agreed on|settled on|came up with|went with))?(?:,\\s*(?:by the way|btw|fyi|again|though|for the record|for now)\\s*,)?\\s*(?:=|:|->|['\u2019]s|é|\\b(?:is going to be|is gonna be|will become|is|was|are|ist|est|es|will be|should be|it's|is now|is still|now is|became|becomes|reads|lautet|war|as|c['\u2019]est|(?:[a-z]+)?,\\s*it(?:['\u2019]s| is)|(?:changed |set |is set |was set )?to)\\b)\\s*(?:just\\s+|simply\\s+|now\\s+|still\\s+|jetzt\\s+|nun\\s+|maintenant\\s+|ahora\\s+)?)(["'\`\u201c]?)([^\\s"'\`\u201d]{3,64}?)["'\`\u201d]?(?=[.,;!?)]{0,8}(?:\\s|$))`,
     "gi"
   ),
   replace: (match, prefix, quote, value) => {
@@ -298,11 +300,49 @@ const proseSecretBare: Rule = {
   }
 }
 
+/**
+ * Whether a word near "password" is shaped like one: letters and digits together, 6 to 64 characters, and none of
+ * the shapes that sit beside that word in logs, tickets and code (versions, durations, ids, paths, addresses,
+ * hashes, names that hold the word itself).
+ */
+const passwordShaped = (word: string): boolean =>
+  word.length >= 6 && word.length <= 64 && /[A-Za-z]/.test(word) && /\d/.test(word) && !word.includes("<redacted_") &&
+  !/[/@\\=]|pass|pwd/i.test(word) && !/^v?\d+(?:[.-]\d+)+/i.test(word) && !/^\d+[a-z]{1,3}\+?$/i.test(word) &&
+  !/^[A-Z]+-\d+$/.test(word) && !/^[a-z]+(?:_[a-z0-9]+)+$/.test(word) && !(word.length >= 16 && /^[0-9a-f]+$/i.test(word)) &&
+  !/^(?:sha|md|bcrypt|argon|pbkdf|scrypt|aes|rsa|utf|base|ssh|wpa|tls|ssl|http|ipv)\d/i.test(word) && !isPlaceholder(word)
+
+/**
+ * "new password for the printer admin page: Gorse8813", "password-wise, is now Pine4471": a password-shaped word
+ * within six words after the name, in the same sentence, whatever the words between. The forms people use to
+ * say a password are endless, the shape of one is not; the earlier prose rules have run, so a window that holds
+ * a redaction already is left alone.
+ */
+const prosePasswordNear: Rule = {
+  name: "prose_password_near",
+  hint: (t) => /pass|kennwort|contrase|senha/i.test(t),
+  pattern: /\b(password|passwort|kennwort|passphrase|passcode|mot de passe|contrase\u00f1a|senha)\b([^\n;!?]{0,80})/gi,
+  replace: (match, name, window) => {
+    const w = window ?? ""
+    if (w.includes("<redacted_")) return match
+    const sentence = w.slice(0, (/\.(?:\s|$)/.exec(w)?.index ?? w.length) + 1)
+    let words = 0
+    for (const m of sentence.matchAll(/[^\s]+/g)) {
+      if (++words > 6) break
+      const word = m[0].replace(/^[("'`\u201c\u2018]+|[)"'`\u201d\u2019.,:;?!]+$/g, "")
+      if (passwordShaped(word)) {
+        const at = m.index! + m[0].indexOf(word)
+        return `${name}${w.slice(0, at)}${mark("password")}${w.slice(at + word.length)}`
+      }
+    }
+    return match
+  }
+}
+
 /** "use X as the password", "log in with X as the PIN": the value before the name. */
 const proseSecretBefore: Rule = {
   name: "prose_password_before",
-  hint: (t) => /\bas\s/i.test(t) && /pass|pin|code/i.test(t),
-  pattern: /\b(use|using|used|with|try|tried|enter|type|settled on|went with|chose|picked)\s+(["'`\u201c]?)([^\s"'`\u201d]{3,64})["'`\u201d]?\s+as\s+(?:the\s+|my\s+|your\s+|our\s+|a\s+)?(?:[a-z-]+\s+)?(?:password|passcode|passphrase|pin|wi-?fi\s+password|code)\b/gi,
+  hint: (t) => /\b(?:as|for)\s/i.test(t) && /pass|pin|code/i.test(t),
+  pattern: /\b(use|using|used|with|try|tried|enter|type|settled on|went with|chose|picked)\s+(["'`\u201c]?)([^\s"'`\u201d]{3,64})["'`\u201d]?\s+(?:as|for)\s+(?:the\s+|my\s+|your\s+|our\s+|a\s+)?(?:[a-z-]+\s+)?(?:password|passcode|passphrase|pin|wi-?fi\s+password|code)\b/gi,
   replace: (match, _verb, quote, value) => {
     const v = value ?? ""
     if (PROSE_STOP.has(v.toLowerCase()) || isPlaceholder(v) || v.includes("<redacted_") || (quote === "" && /^[A-Z]?[a-z]+$/.test(v))) return match
@@ -460,8 +500,8 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     // Passwords given to command-line tools: --password X, --password=X, --pass X; and the short flags that mean
     // a password only for some tools: mysql's -pX (attached), sshpass/docker login's -p X, redis-cli's -a X.
     name: "cli_password_flag",
-    hint: has("--pass", "-p", "-a "),
-    pattern: /(?<![\w-])(--pass(?:word|wd|phrase)?(?:=|[ \t]+)|-p(?=[^\s-])|-[pa][ \t]+)(["']?)([^\s"'-][^\s"']{2,})/g,
+    hint: has("-pass", "-p", "-P", "-a "),
+    pattern: /(?<![\w-])(--?pass(?:word|wd|phrase)?(?:=|[ \t]+)|-p(?=[^\s-])|-[paP][ \t]+)(["']?)([^\s"'-][^\s"']{2,})/g,
     replace: (match: string, flag: string | undefined, quote: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
       const offset = rest[rest.length - 2] as number
       const whole = rest[rest.length - 1] as string
@@ -470,11 +510,27 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
       const line = whole.slice(Math.max(0, offset - 160), offset)
       const command = line.slice(line.lastIndexOf("\n") + 1)
       const f = (flag ?? "").trim()
-      const means = f.startsWith("--") ||
+      const means = f.startsWith("--") || f.startsWith("-pass") ||
+        (f === "-P" && /\b(?:zip|unzip|zipcloak)\b/.test(command)) ||
         (f === "-p" && flag === "-p" && /\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|7z|7za|7zr|7zz|rar|unrar)\b/.test(command)) ||
         (f === "-p" && flag !== "-p" && /\b(?:sshpass|(?:docker|podman|helm|oras|skopeo)\s+(?:\S+\s+)*?login)\b/.test(command)) ||
         (f === "-a" && /\bredis-cli\b/.test(command))
       return means ? `${flag}${quote}${mark("password")}${quote}` : match
+    }
+  },
+  {
+    // Samba's tools take -U user%password (smbclient, rpcclient, net rpc).
+    name: "cli_samba_user",
+    hint: has("%"),
+    // One start per word (after white space, a quote or "="), so the user's run is read once.
+    pattern: /(?<![^\s"'=])([^\s%"'=-][^\s%"'=]*%)([^\s"']{3,})/g,
+    replace: (match: string, prefix: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
+      const offset = rest[rest.length - 2] as number
+      const whole = rest[rest.length - 1] as string
+      const line = whole.slice(Math.max(0, offset - 160), offset)
+      const command = line.slice(line.lastIndexOf("\n") + 1)
+      if (!/(?:^|\s)(?:-U[ \t]*|--user[= \t])["']?$/.test(command) || !/\b(?:smbclient|rpcclient|smbcacls|smbget|net[ \t]+(?:rpc|ads))\b/.test(command) || isPlaceholder(value ?? "")) return match
+      return `${prefix}${mark("password")}`
     }
   },
   {
@@ -608,6 +664,7 @@ export const RULE_GROUPS: ReadonlyArray<RuleGroup> = [
   single(proseSecret),
   single(proseSecretBefore),
   single(proseSecretBare),
+  single(prosePasswordNear),
   single(contextToken),
   single(email),
   { gate: hasDigitPair, rules: NUMBERS }
