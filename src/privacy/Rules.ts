@@ -33,6 +33,12 @@ const hasDigits = (text: string) => /\d{3}/.test(text)
 const hasDigitPair = (text: string) => /\d\d/.test(text)
 const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
 
+/** The line a match sits on, up to `max` characters before it: the command a flag belongs to. */
+const lineBefore = (whole: string, offset: number, max: number): string => {
+  const line = whole.slice(Math.max(0, offset - max), offset)
+  return line.slice(line.lastIndexOf("\n") + 1)
+}
+
 /**
  * Whether `text` holds `n` ASCII letters or digits in a row, as /[A-Za-z0-9]{n}/ answers. It looks at the
  * last character a run could end on and jumps `n` ahead past one that cannot be in a run: ten times faster
@@ -507,8 +513,7 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
       const whole = rest[rest.length - 1] as string
       const v = value ?? ""
       if (isPlaceholder(v) || v.includes("<redacted_")) return match
-      const line = whole.slice(Math.max(0, offset - 160), offset)
-      const command = line.slice(line.lastIndexOf("\n") + 1)
+      const command = lineBefore(whole, offset, 160)
       const f = (flag ?? "").trim()
       const means = f.startsWith("--") || f.startsWith("-pass") ||
         (f === "-P" && /\b(?:zip|unzip|zipcloak)\b/.test(command)) ||
@@ -527,8 +532,7 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     replace: (match: string, prefix: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
       const offset = rest[rest.length - 2] as number
       const whole = rest[rest.length - 1] as string
-      const line = whole.slice(Math.max(0, offset - 160), offset)
-      const command = line.slice(line.lastIndexOf("\n") + 1)
+      const command = lineBefore(whole, offset, 160)
       if (!/(?:^|\s)(?:-U[ \t]*|--user[= \t])["']?$/.test(command) || !/\b(?:smbclient|rpcclient|smbcacls|smbget|net[ \t]+(?:rpc|ads))\b/.test(command) || isPlaceholder(value ?? "")) return match
       return `${prefix}${mark("password")}`
     }
@@ -541,8 +545,7 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     replace: (match: string, prefix: string | undefined, quote: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
       const offset = rest[rest.length - 2] as number
       const whole = rest[rest.length - 1] as string
-      const line = whole.slice(Math.max(0, offset - 200), offset)
-      if (!/\bnet\s+use\b/i.test(line.slice(line.lastIndexOf("\n") + 1)) || isPlaceholder(value ?? "")) return match
+      if (!/\bnet\s+use\b/i.test(lineBefore(whole, offset, 200)) || isPlaceholder(value ?? "")) return match
       return `${prefix}${quote}${mark("password")}${quote}`
     }
   },
@@ -575,8 +578,7 @@ const email: Rule = {
     const offset = rest[rest.length - 2] as unknown as number
     const whole = rest[rest.length - 1] as unknown as string
     // user@host in an ssh, scp, rsync or git command on the same line is a login, not an address.
-    const line = whole.slice(Math.max(0, offset - 120), offset)
-    const sameLine = line.slice(line.lastIndexOf("\n") + 1)
+    const sameLine = lineBefore(whole, offset, 120)
     // Also the user-info of a URL (https://user:token@host) that url_password left as a placeholder.
     return SSH_COMMAND.test(sameLine) || /:\/\/[^\s/@]*:$/.test(sameLine) ? match : mark("email")
   }
