@@ -9,7 +9,7 @@
 import { emptyFindings, LONG_RUN_CHARS, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
 import { privacyCorpus, scoreCorpus } from "../test/helpers/privacyCorpus.js"
 import { FAMILIES } from "../test/helpers/privacyFamilies.js"
-import { HELD_OUT } from "../test/helpers/privacyHeldOut.js"
+import { HELD_OUT_6 } from "../test/helpers/privacyHeldOut6.js"
 import { traceObject } from "../test/helpers/traces.js"
 import { arg, machine } from "./util.js"
 
@@ -24,8 +24,9 @@ for (const k of score.kinds.filter((k) => k.positive)) console.log(`| ${k.kind} 
 console.log("\n| look-alike | n | left intact |\n|---|---|---|")
 for (const k of score.kinds.filter((k) => !k.positive)) console.log(`| ${k.kind} | ${k.n} | ${pct(k.rate)} |`)
 
-// The families of issue 25, written by hand: the part the rules were tuned on and the held-out part.
-for (const [name, samples] of [["families, tuning part", FAMILIES], ["families, held-out part (never tuned on)", HELD_OUT]] as const) {
+// The families of issue 25, written by hand: the part the rules were tuned on and the held-out part that has not
+// been tuned on yet (the earlier ones are spent: docs/privacy.md).
+for (const [name, samples] of [["families, tuning part", FAMILIES], ["families, sixth held-out part (never tuned on)", HELD_OUT_6]] as const) {
   const s = scoreCorpus(samples, (t) => redactText(t))
   console.log(`\n${name}: ${samples.length} texts, strict recall ${s.recall.toFixed(3)}, false-positive rate ${s.falsePositiveRate.toFixed(3)}`)
   for (const k of s.kinds) if (k.rate < 1) console.log(`  ${k.kind}: ${Math.round(k.rate * k.n)}/${k.n} ${k.positive ? "found" : "left intact"}`)
