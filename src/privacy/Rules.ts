@@ -332,10 +332,14 @@ const prosePasswordNear: Rule = {
     if (w.includes("<redacted_")) return match
     const sentence = w.slice(0, (/\.(?:\s|$)/.exec(w)?.index ?? w.length) + 1)
     let words = 0
+    let previous = ""
     for (const m of sentence.matchAll(/[^\s]+/g)) {
       if (++words > 6) break
       const word = m[0].replace(/^[("'`\u201c\u2018]+|[)"'`\u201d\u2019.,:;?!]+$/g, "")
-      if (passwordShaped(word)) {
+      // Whose password, not the password: "the password for user42", "reset the password of admin2".
+      const owner = /^(?:for|of|user|username|account|login)$/i.test(previous)
+      previous = word
+      if (!owner && passwordShaped(word)) {
         const at = m.index! + m[0].indexOf(word)
         return `${name}${w.slice(0, at)}${mark("password")}${w.slice(at + word.length)}`
       }

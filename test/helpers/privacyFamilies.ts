@@ -166,6 +166,10 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     "Settings > Account > Password: change it every year"
   ]),
   ...keep("placeholder_url_credentials", ["wget ftp://anonymous:anonymous@mirror.example.net/debian/README"]),
+  ...keep("password_near_usernames", [
+    "please reset the password for user42, she is locked out",
+    "the password of admin2 expired yesterday"
+  ]),
   ...keep("numbers_in_prose", [
     "parcel 1Z 4E7 W91 03 4417 2096 is out for delivery",
     "shipment JD0 14 600 0012 3456 7890 arrives Monday"
