@@ -33,6 +33,13 @@ const hasDigits = (text: string) => /\d{3}/.test(text)
 const hasDigitPair = (text: string) => /\d\d/.test(text)
 const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
 
+/**
+ * Where a match stands, from the arguments String.prototype.replace gives its function after the groups: the
+ * offset and the whole string (no rule uses named groups, which would add one more).
+ */
+const matchedIn = (rest: ReadonlyArray<unknown>): { readonly offset: number; readonly whole: string } =>
+  ({ offset: rest[rest.length - 2] as number, whole: rest[rest.length - 1] as string })
+
 /** The line a match sits on, up to `max` characters before it: the command a flag belongs to. */
 const lineBefore = (whole: string, offset: number, max: number): string => {
   const line = whole.slice(Math.max(0, offset - max), offset)
@@ -243,8 +250,7 @@ const keyValue: Rule = {
   pattern: /(?<![A-Za-z0-9_.-])(["']?)([A-Za-z0-9_.-]+)(["']?\s*(?:[:=]|:=|=>)\s*)(?:"((?:[^"\\]|\\.){3,})"|'([^']{3,})'|([^\s,;"'<>}{)\]]{3,}))/g,
   replace: function (this: void, match: string, ...rest: Array<string | undefined>) {
     const [quote, key, separator, dq, sq, bare] = rest
-    const offset = rest[rest.length - 2] as unknown as number
-    const whole = rest[rest.length - 1] as unknown as string
+    const { offset, whole } = matchedIn(rest)
     const at = secretNameAt(key ?? "")
     const value = dq ?? sq ?? bare ?? ""
     // A Wi-Fi network's "key" beside its "ssid" is its password, however short.
@@ -377,8 +383,7 @@ const contextToken: Rule = {
   hint: (t) => hasAlnumRun(t, 16),
   pattern: /(?<![A-Za-z0-9_+/=.<-])[A-Za-z0-9][A-Za-z0-9_+/=.-]{15,}(?![A-Za-z0-9_+/=-])/g,
   replace: function (this: void, match: string, ...rest: Array<string | undefined>) {
-    const offset = rest[rest.length - 2] as unknown as number
-    const whole = rest[rest.length - 1] as unknown as string
+    const { offset, whole } = matchedIn(rest)
     const run = match.replace(/[.=]+$/, "")
     if (run.includes("redacted_") || /^(?:https?|www\.)/i.test(run) || run.includes("..")) return match
     const before = whole.slice(Math.max(0, offset - 48), offset)
@@ -414,8 +419,7 @@ const phone: Rule = {
   hint: hasDigitPair,
   pattern: /(?<![\w+./:#$€£-])(?:\+|00)?\(?\d[\d ().\u00a0-]{5,20}\d(?![\w./:-]?\d)(?![.,]\d)/g,
   replace: function (this: void, match: string, ...rest: Array<string | undefined>) {
-    const offset = rest[rest.length - 2] as unknown as number
-    const whole = rest[rest.length - 1] as unknown as string
+    const { offset, whole } = matchedIn(rest)
     const digits = match.replace(/\D/g, "")
     const international = /^(?:\+|00)/.test(match)
     const northAmerican = /^\d{3}([.-])\d{3}\1\d{4}$/.test(match)
@@ -513,8 +517,7 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     hint: has("-pass", "-p", "-P", "-a "),
     pattern: /(?<![\w-])(--?pass(?:word|wd|phrase)?(?:=|[ \t]+)|-p(?=[^\s-])|-[paP][ \t]+)(["']?)([^\s"'-][^\s"']{2,})/g,
     replace: (match: string, flag: string | undefined, quote: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
-      const offset = rest[rest.length - 2] as number
-      const whole = rest[rest.length - 1] as string
+      const { offset, whole } = matchedIn(rest)
       const v = value ?? ""
       if (isPlaceholder(v) || v.includes("<redacted_")) return match
       const command = lineBefore(whole, offset, 160)
@@ -534,8 +537,7 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     // One start per word (after white space, a quote or "="), so the user's run is read once.
     pattern: /(?<![^\s"'=])([^\s%"'=-][^\s%"'=]*%)([^\s"']{3,})/g,
     replace: (match: string, prefix: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
-      const offset = rest[rest.length - 2] as number
-      const whole = rest[rest.length - 1] as string
+      const { offset, whole } = matchedIn(rest)
       const command = lineBefore(whole, offset, 160)
       if (!/(?:^|\s)(?:-U[ \t]*|--user[= \t])["']?$/.test(command) || !/\b(?:smbclient|rpcclient|smbcacls|smbget|net[ \t]+(?:rpc|ads))\b/.test(command) || isPlaceholder(value ?? "")) return match
       return `${prefix}${mark("password")}`
@@ -547,8 +549,7 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     hint: has("/user:", "/USER:"),
     pattern: /((?<![\w/])\/user:[^\s/]+[ \t]+)(["']?)([^\s"'/*][^\s"']{2,})/gi,
     replace: (match: string, prefix: string | undefined, quote: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
-      const offset = rest[rest.length - 2] as number
-      const whole = rest[rest.length - 1] as string
+      const { offset, whole } = matchedIn(rest)
       if (!/\bnet\s+use\b/i.test(lineBefore(whole, offset, 200)) || isPlaceholder(value ?? "")) return match
       return `${prefix}${quote}${mark("password")}${quote}`
     }
@@ -579,8 +580,7 @@ const email: Rule = {
   // one long run would be quadratic.
   pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b(?!:[\w~./-])/g,
   replace: (match: string, ...rest: Array<string | undefined>) => {
-    const offset = rest[rest.length - 2] as unknown as number
-    const whole = rest[rest.length - 1] as unknown as string
+    const { offset, whole } = matchedIn(rest)
     // user@host in an ssh, scp, rsync or git command on the same line is a login, not an address.
     const sameLine = lineBefore(whole, offset, 120)
     // Also the user-info of a URL (https://user:token@host) that url_password left as a placeholder.
@@ -617,8 +617,7 @@ const NUMBERS: ReadonlyArray<Rule> = [
       // One digit run in ten passes Luhn by chance: an unseparated run of an unusual card length (an
       // order or tracking number far more often) needs a word that says it is a card.
       if (digits === match && digits.length !== 15 && digits.length !== 16) {
-        const offset = rest[rest.length - 2] as unknown as number
-        const whole = rest[rest.length - 1] as unknown as string
+        const { offset, whole } = matchedIn(rest)
         if (!/card|visa|master|amex|credit|debit|\bcc\b|pay/i.test(whole.slice(Math.max(0, offset - 32), offset))) return match
       }
       return mark("card")
