@@ -13,7 +13,7 @@ import { deployStage } from "../src/pipeline/Pipeline.js"
 import { fullLayer, tempHome } from "./helpers/app.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
 import { answer, mockLlm } from "./helpers/mockLlm.js"
-import { traceLine, traceFileName } from "./helpers/traces.js"
+import { traceFileName, traceObject } from "./helpers/traces.js"
 
 const B = "response-quality" as const
 const BETTER = "Answer first, then one line of context. TRULY_BETTER."
@@ -64,7 +64,9 @@ const mockWorld = () => {
 const setup = async <W extends { readonly mock: ReturnType<typeof mockLlm> } = ReturnType<typeof mockWorld>>(n = 45, makeWorld: () => W = mockWorld as never, overrides: Partial<Record<ConfigKey, unknown>> = {}) => {
   const home = tempHome()
   let body = ""
-  for (let i = 0; i < n; i++) body += traceLine(i, { text: `question ${i} about topic ${i} please` })
+  // Ids that do not carry the day: the optimizer splits turns by a hash of the id, so ids dated by the run made
+  // these worlds' splits (and what was accepted) change from one day to the next.
+  for (let i = 0; i < n; i++) body += JSON.stringify({ ...traceObject(i, { text: `question ${i} about topic ${i} please` }), trace_id: `t-opt-${i}` }) + "\n"
   fs.writeFileSync(path.join(home, "traces", traceFileName()), body)
   const world = makeWorld()
   const layer = fullLayer(home, world.mock.layer, { behaviors: [B], sampleSize: 20, ...overrides })
