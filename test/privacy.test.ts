@@ -9,6 +9,8 @@ import { HELD_OUT_3 } from "./helpers/privacyHeldOut3.js"
 import { HELD_OUT_4 } from "./helpers/privacyHeldOut4.js"
 import { HELD_OUT_5 } from "./helpers/privacyHeldOut5.js"
 import { HELD_OUT_6 } from "./helpers/privacyHeldOut6.js"
+import { HELD_OUT_7 } from "./helpers/privacyHeldOut7.js"
+import { HELD_OUT_8 } from "./helpers/privacyHeldOut8.js"
 import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } from "../src/privacy/Checks.js"
 import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
 import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
@@ -156,7 +158,7 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
     // Measured as unseen text, in order, each before any rule changed for it (recall / false positives):
     // first 0.971 / 0.025 (0.943 after the ReDoS rewrite of the prose rule), second 0.870 / 0.059, third 0.913 /
     // 0.042, fourth 0.800 / 0.054, fifth 0.800 / 0.027. Their misses were read, so each was then spent: rule sets 5
-    // and 6 were tuned until all five passed, and they stay here as regression tests. Unseen text is the sixth
+    // and 6 were tuned until all five passed, and they stay here as regression tests. Unseen text is the seventh
     // part's (below).
     for (const [name, part] of [["first", HELD_OUT], ["second", HELD_OUT_2], ["third", HELD_OUT_3], ["fourth", HELD_OUT_4], ["fifth", HELD_OUT_5]] as const) {
       const score = scoreCorpus(part, (t) => redactText(t))
@@ -165,13 +167,32 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
     }
   })
 
-  it("the sixth held-out part (privacyHeldOut6.ts, committed before rule set 6): reported, never tuned on", () => {
+  // Rates are sums of per-sample shares: floors are compared with a margin well under one sample.
+  const floor = (part: ReadonlyArray<{ readonly secret?: string }>, score: ReturnType<typeof scoreCorpus>, found: number, changed: number) => {
+    const secrets = part.filter((s) => s.secret !== undefined).length
+    expect(score.recall).toBeGreaterThanOrEqual(found / secrets - 1e-9)
+    expect(score.falsePositiveRate).toBeLessThanOrEqual(changed / (part.length - secrets) + 1e-9)
+  }
+
+  it("the sixth held-out part (privacyHeldOut6.ts), spent: measured once as unseen text, then tuned on for rule set 7", () => {
+    // Rule set 5 0.667 / 0.040, rule set 6 0.708 / 0.040 as unseen text (24 secrets, 25 other texts; 2026-12-06).
+    // Its misses were then read and taken into rule set 7's tuning part; three texts are still wrong (a password
+    // given on a here-string, one after "I used … for", and "using password: YES").
     const score = scoreCorpus(HELD_OUT_6, (t) => redactText(t))
-    report("sixth held-out part", score)
-    // Committed before the rules changed for the fifth part's misses, and measured once, after: rule set 5 0.667 /
-    // 0.040, rule set 6 0.708 / 0.040 (24 secrets, 25 other texts; 2026-12-06). Neither target (0.98 / 0.03) is
-    // met on unseen text. Rates are sums of per-sample shares: compared with a margin well under one sample.
-    expect(score.falsePositiveRate).toBeLessThanOrEqual(1 / 25 + 1e-9)
-    expect(score.recall).toBeGreaterThanOrEqual(17 / 24 - 1e-9)
+    report("sixth held-out part (spent)", score)
+    floor(HELD_OUT_6, score, 22, 1)
+  })
+
+  it("the seventh and eighth held-out parts (committed before rule set 7 and before being measured): reported, never tuned on", () => {
+    // Measured once each, 2026-12-07 (recall / false positives): seventh (39 secrets, 40 other texts) rule set 6
+    // 0.667 / 0.000, rule set 7 0.744 / 0.000; eighth (28 and 28, passwords in the shapes people pick) rule set 6
+    // 0.571 / 0.000, rule set 7 0.643 / 0.036. Neither target (0.98 / 0.03) is met on unseen text. Their misses
+    // are named in docs/privacy.md: a claim about a next rule set needs a part written after this one.
+    const seventh = scoreCorpus(HELD_OUT_7, (t) => redactText(t))
+    report("seventh held-out part", seventh)
+    floor(HELD_OUT_7, seventh, 29, 0)
+    const eighth = scoreCorpus(HELD_OUT_8, (t) => redactText(t))
+    report("eighth held-out part", eighth)
+    floor(HELD_OUT_8, eighth, 18, 1)
   })
 })

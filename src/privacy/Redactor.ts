@@ -18,9 +18,11 @@ import { mark, RULE_GROUPS, RULES, SECRET_KEY, secretValue } from "./Rules.js"
  * after its name ("the guest password Prism4427"), more prose and contact lists, and keeps type annotations,
  * sentences after "Password:", snake_case names, FTP's anonymous login and the codes before a tracking number;
  * 6 takes a password-shaped word within six words after the name, single-dash -password flags, zip's -P, Samba's
- * -U user%password, a Wi-Fi "key" beside its "ssid", and keeps template slots ({password}) in URLs.
+ * -U user%password, a Wi-Fi "key" beside its "ssid", and keeps template slots ({password}) in URLs;
+ * 7 takes a credential named by another word (login, creds, wifi, router, admin, pw: "the Plex login is jonas /
+ * Quill4428") and a short -P/-w flag's value after a user flag (mosquitto, sqlcmd, ldapsearch and the like).
  */
-export const REDACTION_VERSION = 6
+export const REDACTION_VERSION = 7
 
 /** The version a row stored now records: the current rule set, or 0 when redaction is off. */
 export const storedVersion = (redact: boolean): number => (redact ? REDACTION_VERSION : 0)

@@ -324,6 +324,13 @@ const passwordShaped = (word: string): boolean =>
   !/^(?:sha|md|bcrypt|argon|pbkdf|scrypt|aes|rsa|utf|base|ssh|wpa|tls|ssl|http|ipv)\d/i.test(word) && !isPlaceholder(word)
 
 /**
+ * A password a person picked, not a model or a version: password-shaped, starting with a letter, with a lowercase
+ * letter (RAX120, AX210 and KB5032190 are names of things), and none of the characters of paths, hosts and ranges.
+ */
+const personalPassword = (word: string): boolean =>
+  passwordShaped(word) && /^[A-Za-z]/.test(word) && /[a-z]/.test(word) && !/[.:,/\\%{}()[\]<>'"`]/.test(word)
+
+/**
  * "new password for the printer admin page: Gorse8813", "password-wise, is now Pine4471": a password-shaped word
  * within six words after the name, in the same sentence, whatever the words between. The forms people use to
  * say a password are endless, the shape of one is not; the earlier prose rules have run, so a window that holds
@@ -349,6 +356,34 @@ const prosePasswordNear: Rule = {
         const at = m.index! + m[0].indexOf(word)
         return `${name}${w.slice(0, at)}${mark("password")}${w.slice(at + word.length)}`
       }
+    }
+    return match
+  }
+}
+
+/**
+ * A credential named by another word than "password": "the Plex login is jonas / Quill4428", "our home wifi:
+ * Clover8874", "creds for the camera: admin Heron5518", "unraid login root, pass Tamarind3306". The word, at most
+ * four words about what it is for, a separator (is, was, ":", "=", "-"), then the value: the first word, or the
+ * second after a user ("jonas /", "admin"); after a comma "pass" or "pw" alone will do ("root, pass X"). Only a value a person would pick counts: those words are
+ * beside models, versions and hosts far more often ("the router: AXE5400", "wifi is slow since …").
+ */
+const credentialNamedOtherwise: Rule = {
+  name: "credential_named_otherwise",
+  hint: (t) => /log-?[io]n|creds|credential|wi-?fi|wlan|router|admin|\bpw|\bpass\b|sign[ -]?in/i.test(t),
+  pattern: /(?:\b(log-?in|logon|creds|credentials|wi-?fi|wlan|router|admin|pw|pwd|pass|sign[ -]?in)\b((?:[ \t]+[\w'.-]+){0,4}?[ \t]*(?::|=|-|\u2013|\u2014|['\u2019]s|\bis(?:[ \t]+now)?|\bwas|\bwith)[ \t]+)|(?<=,[ \t]*)(pass|pw|pwd)([ \t]+))(["'`\u201c]?)([^\s"'`\u201d,/]+)(?:([ \t]*(?:\/|,[ \t]*(?:pass|pw|pwd)?|[ \t]+and)?[ \t]+)(["'`\u201c]?)([^\s"'`\u201d,]+))?/gi,
+  replace: (match, named, spaced, listed, space, q1, first, pair, q2, second) => {
+    // "root, pass Tamarind3306": after a comma, pass/pw need no separator.
+    const name = named ?? listed
+    const between = spaced ?? space
+    if ((between ?? "").includes("<redacted_")) return match
+    const clean = (w: string) => w.replace(/[)\u201d.,:;?!]+$/, "")
+    const one = clean(first ?? "")
+    if (personalPassword(one)) return `${name}${between}${q1}${mark("password")}${match.slice((name ?? "").length + (between ?? "").length + (q1 ?? "").length + one.length)}`
+    const two = clean(second ?? "")
+    if (pair !== undefined && personalPassword(two) && !one.includes("<redacted_")) {
+      const head = `${name}${between}${q1}${first}${pair}${q2}`
+      return `${head}${mark("password")}${match.slice(head.length + two.length)}`
     }
     return match
   }
@@ -514,8 +549,8 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
     // Passwords given to command-line tools: --password X, --password=X, --pass X; and the short flags that mean
     // a password only for some tools: mysql's -pX (attached), sshpass/docker login's -p X, redis-cli's -a X.
     name: "cli_password_flag",
-    hint: has("-pass", "-p", "-P", "-a "),
-    pattern: /(?<![\w-])(--?pass(?:word|wd|phrase)?(?:=|[ \t]+)|-p(?=[^\s-])|-[paP][ \t]+)(["']?)([^\s"'-][^\s"']{2,})/g,
+    hint: has("-pass", "-p", "-P", "-a ", "-w "),
+    pattern: /(?<![\w-])(--?pass(?:word|wd|phrase)?(?:=|[ \t]+)|-p(?=[^\s-])|-[paPw][ \t]+)(["']?)([^\s"'-][^\s"']{2,})/g,
     replace: (match: string, flag: string | undefined, quote: string | undefined, value: string | undefined, ...rest: Array<unknown>) => {
       const { offset, whole } = matchedIn(rest)
       const v = value ?? ""
@@ -526,7 +561,11 @@ const IN_URLS_AND_HEADERS: ReadonlyArray<Rule> = [
         (f === "-P" && /\b(?:zip|unzip|zipcloak)\b/.test(command)) ||
         (f === "-p" && flag === "-p" && /\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|7z|7za|7zr|7zz|rar|unrar)\b/.test(command)) ||
         (f === "-p" && flag !== "-p" && /\b(?:sshpass|(?:docker|podman|helm|oras|skopeo)\s+(?:\S+\s+)*?login)\b/.test(command)) ||
-        (f === "-a" && /\bredis-cli\b/.test(command))
+        (f === "-a" && /\bredis-cli\b/.test(command)) ||
+        (f === "-P" && /\b(?:mosquitto_(?:pub|sub|rr)|sqlcmd|bcp)\b/.test(command)) ||
+        (f === "-w" && /\bldap[a-z]+\b/.test(command)) ||
+        // Any other tool: a user given earlier on the line, then a short flag whose value is shaped like a password.
+        (f !== "-a" && /(?:^|\s)(?:-[uUlD]|--user(?:name)?)[ \t=]/.test(command) && personalPassword(v))
       return means ? `${flag}${quote}${mark("password")}${quote}` : match
     }
   },
@@ -670,6 +709,7 @@ export const RULE_GROUPS: ReadonlyArray<RuleGroup> = [
   single(proseSecretBefore),
   single(proseSecretBare),
   single(prosePasswordNear),
+  single(credentialNamedOtherwise),
   single(contextToken),
   single(email),
   { gate: hasDigitPair, rules: NUMBERS }

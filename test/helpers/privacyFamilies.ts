@@ -198,4 +198,42 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     ["gardener (Mrs. Okafor) 415 555 0163", "415 555 0163"],
     ["handyman - Tomasz 698 221 540", "698 221 540"]
   ])
+,
+  // Rule set 7 (session 15): the sixth held-out part's misses (spent) and fresh forms of them: a credential named
+  // by another word than "password" (login, creds, wifi, router, admin, pw), a user and a password as a pair, and
+  // the short flags of tools that take one. Look-alikes beside the same words: models, versions, hosts, users.
+  ...keep("credential_words_beside_names", [
+    "the Jellyfin login page hangs on Firefox121",
+    "my wifi is slow since the Fritz7590 update",
+    "the router is a Netgear RAX120, admin page on 192.168.1.1",
+    "log in as ana42 on pve01 and check the disk",
+    "creds live in Vaultwarden, not in chat",
+    "admin panel runs on port 8443, login with your SSO account",
+    "wifi 6E router: AXE5400 from Netgear",
+    "login shell is zsh 5.9 on both hosts",
+    "the wlan card is an AX210, driver iwlwifi",
+    "pin the version to node20 in the workflow",
+    "account ana-test2 was created by the migration",
+    "ssh -p 2222 ana@host and grep -P 'user\\d+' auth.log",
+    "ping -w 5 gateway; tar -P -czf etc.tgz /etc",
+    "docker buildx build -o type=local,dest=out --platform linux/arm64 ."
+  ]),
+  ...find("credential_named_otherwise", [
+    ["btw the Plex login is jonas / Quill4428", "Quill4428"],
+    ["the Jellyfin login: marco / Basil7731", "Basil7731"],
+    ["creds for the camera: admin Heron5518", "Heron5518"],
+    ["router admin pass is Cypress4402", "Cypress4402"],
+    ["tell dad the new wifi is Ember2255 (network name Attic)", "Ember2255"],
+    ["our home wifi: Clover8874, the 5 GHz one", "Clover8874"],
+    ["sign in with ana.m and Lilac5582", "Lilac5582"],
+    ["the pw for the shared account is now Juniper6673", "Juniper6673"],
+    ["unraid login root, pass Tamarind3306", "Tamarind3306"]
+  ]),
+  ...find("short_flag_password", [
+    ["mosquitto_pub -h broker.lan -u sensor -P Wren4471 -t home/temp -m 21.5", "Wren4471"],
+    ["ldapsearch -x -D cn=admin,dc=home -w Aster9902 -b dc=home", "Aster9902"],
+    ["mosquitto_sub -u cam -P Acorn3318 -t cams/#", "Acorn3318"],
+    ["ldapwhoami -x -D cn=ro,dc=lan -w Thyme4490", "Thyme4490"],
+    ["sqlcmd -S db -U sa -P Fjord9921 -i init.sql", "Fjord9921"]
+  ])
 ]
