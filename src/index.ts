@@ -6,7 +6,9 @@ import { Effect, Either } from "effect"
 import { type ConfigInput, resolveConfig, type ResolvedConfig } from "./config/Config.js"
 import { ConfigError } from "./Domain/Errors.js"
 import { LoggingLive } from "./cli/Output.js"
-import { daemon, onceLocked, type OnceResult } from "./pipeline/Runner.js"
+import { VERSION } from "./Domain/Version.js"
+import { observedDaemon } from "./observe/Observe.js"
+import { onceLocked, type OnceResult } from "./pipeline/Runner.js"
 
 const input = (configPath?: string): ConfigInput => ({ configPath })
 
@@ -41,11 +43,12 @@ export const runOnce = (configPath?: string): Promise<OnceResult> =>
   )
 
 /**
- * The daemon: `once` every AUTOTUNE_INTERVAL_MINUTES until the signal aborts. Resolves when stopped.
+ * The daemon: `once` every AUTOTUNE_INTERVAL_MINUTES until the signal aborts. Resolves when stopped. Like `autotune
+ * daemon`, it serves /metrics, /livez and /healthz on AUTOTUNE_METRICS_PORT and exports traces over OTLP when set.
  */
 export const runDaemon = (configPath?: string, options: { readonly signal?: AbortSignal } = {}): Promise<void> =>
   Effect.runPromise(
-    daemon(input(configPath)).pipe(Effect.provide(logging), Effect.asVoid, Effect.catchAllCause(() => Effect.void)),
+    observedDaemon(input(configPath), VERSION).pipe(Effect.provide(logging), Effect.asVoid, Effect.catchAllCause(() => Effect.void)),
     options.signal === undefined ? undefined : { signal: options.signal }
   ).catch(() => undefined)
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
 import { clockEnv, jsonOut, runCli } from "./helpers/cli.js"
 import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
+import { freePort } from "./helpers/postgres.js"
 import { traceLines, traceFileName } from "./helpers/traces.js"
 
 let fake: FakeProvider
@@ -122,12 +123,7 @@ describe("once, daemon and the library", () => {
   it("runOnce is importable by package name from another folder and runs a cycle", async () => {
     const home = tempHome()
     fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 3))
-    const app = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-consumer-"))
-    fs.mkdirSync(path.join(app, "node_modules", "@dotsetlabs"), { recursive: true })
-    fs.symlinkSync(path.resolve("."), path.join(app, "node_modules", "@dotsetlabs", "autotune"), "dir")
-    fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ type: "module" }))
-    fs.writeFileSync(
-      path.join(app, "run.js"),
+    const app = consumer(
       `import { runOnce, loadConfig } from "@dotsetlabs/autotune"\nconst r = await runOnce()\nprocess.stdout.write(JSON.stringify({ ingested: r.stages.ingest.summary.ingested, home: loadConfig().config.home }))\n`
     )
     const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -143,4 +139,46 @@ describe("once, daemon and the library", () => {
     expect(JSON.parse(out.stdout)).toEqual({ ingested: 3, home })
     expect(fs.existsSync(path.resolve("dist/index.d.ts"))).toBe(true)
   })
+
+  it("runDaemon, like `autotune daemon`, serves /metrics and /livez on AUTOTUNE_METRICS_PORT and stops on its signal", async () => {
+    const home = tempHome()
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 3))
+    const app = consumer(
+      `import { runDaemon } from "@dotsetlabs/autotune"\nconst stop = new AbortController()\nprocess.on("SIGTERM", () => stop.abort())\n` +
+        `await runDaemon(undefined, { signal: stop.signal })\nprocess.stdout.write("stopped")\n`
+    )
+    const port = await freePort()
+    const child = spawn(process.execPath, ["run.js"], {
+      cwd: app,
+      env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, AUTOTUNE_METRICS_PORT: String(port), AUTOTUNE_INTERVAL_MINUTES: "60" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
+    // The first cycle ingests the three turns; the scrape after it counts them.
+    let metrics = ""
+    const deadline = Date.now() + 30_000
+    while (!/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m.test(metrics) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200))
+      metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "")
+    }
+    expect(metrics).toMatch(/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m)
+    const version = (JSON.parse(fs.readFileSync("package.json", "utf8")) as { version: string }).version
+    expect(metrics).toContain(`autotune_build_info{version="${version}"} 1`)
+    expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200)
+    child.kill("SIGTERM")
+    expect(await exited).toBe(0)
+    expect(stdout).toBe("stopped")
+  })
 })
+
+/** A folder with its own package.json that imports autotune by package name, with `script` as its run.js. */
+const consumer = (script: string) => {
+  const app = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-consumer-"))
+  fs.mkdirSync(path.join(app, "node_modules", "@dotsetlabs"), { recursive: true })
+  fs.symlinkSync(path.resolve("."), path.join(app, "node_modules", "@dotsetlabs", "autotune"), "dir")
+  fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ type: "module" }))
+  fs.writeFileSync(path.join(app, "run.js"), script)
+  return app
+}

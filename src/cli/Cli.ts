@@ -24,6 +24,7 @@ import { alignStage, asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalSta
 import { type AlignPlan, Aligner } from "../align/Align.js"
 import { onceLocked } from "../pipeline/Runner.js"
 import { observedDaemon, withTracing } from "../observe/Observe.js"
+import { VERSION } from "../Domain/Version.js"
 import { exportTurns, importGrades, labelSession } from "./Label.js"
 import { Alignment } from "../judge/Alignment.js"
 import { Rubrics } from "../judge/RubricBook.js"
@@ -40,7 +41,6 @@ import { lockPath, withRunLock } from "../store/RunLock.js"
 // ---------------------------------------------------------------------------
 
 /** This build's version: the CLI's --version, /metrics' autotune_build_info and the traces' service.version. */
-const VERSION = "2.0.0"
 
 const configOption = Options.text("config").pipe(
   Options.withDescription("Config file (default: AUTOTUNE_CONFIG_PATH, else $AUTOTUNE_HOME/autotune.json)"),
