@@ -8,7 +8,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { createHash, randomUUID } from "node:crypto"
-import { bareModel, parsePrices } from "../config/Prices.js"
+import { costAt, parsePrices } from "../config/Prices.js"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { Judge } from "../judge/Judge.js"
@@ -188,10 +188,7 @@ export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
     /** What `once` would try, at most what it would cost (for `optimize --dry-run`). */
     const plan = Effect.fn("Aligner.plan")(function* () {
       const prices = parsePrices(config.prices)
-      const price = (model: string, tokensIn: number, tokensOut: number) => {
-        const p = prices[bareModel(model)]
-        return p === undefined ? null : (tokensIn * p[0] + tokensOut * p[1]) / 1e6
-      }
+      const price = (model: string, tokensIn: number, tokensOut: number) => costAt(prices, model, tokensIn, tokensOut)
       const out: Array<AlignPlan> = []
       for (const behavior of config.behaviors) {
         const p = yield* prepare(behavior)

@@ -21,6 +21,12 @@ export const bareModel = (model: string) => model.slice(model.lastIndexOf("/") +
 
 export type PriceTable = Record<string, readonly [number, number]>
 
+/** What `tokensIn` and `tokensOut` of `model` cost in US dollars, or null when the table has no price for it. */
+export const costAt = (prices: PriceTable, model: string, tokensIn: number, tokensOut: number): number | null => {
+  const price = prices[bareModel(model)]
+  return price === undefined ? null : (tokensIn * price[0] + tokensOut * price[1]) / 1e6
+}
+
 /**
  * Price overrides merged over the defaults: `model=in:out,model2=in:out` (the 1.1 form), or JSON as
  * `{"model": [in, out]}` / `{"model": {"input": in, "output": out}}`. Config validation has checked the shape.

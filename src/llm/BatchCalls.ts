@@ -6,7 +6,7 @@
 import type { SqlClient } from "@effect/sql"
 import { type Context, Effect, Ref } from "effect"
 import type { AppConfig } from "../config/Table.js"
-import { bareModel } from "../config/Prices.js"
+import { costAt } from "../config/Prices.js"
 import { type BatchItem, LlmError, type LlmRequest } from "../Domain/Llm.js"
 import { describeFindings, guardRequest } from "../privacy/EgressGuard.js"
 import { emptyFindings } from "../privacy/Redactor.js"
@@ -29,10 +29,8 @@ export const makeBatchCalls = (
 ) => {
   /** The most a request can cost at batch price: its input (about 4 characters a token) and every output token it may use. */
   const batchCeiling = (request: LlmRequest): number => {
-    const price = prices[bareModel(request.model)]
-    if (price === undefined) return 0
     const chars = request.system.length + request.messages.reduce((n, m) => n + m.content.length, 0) + (request.output === undefined ? 0 : JSON.stringify(request.output.inputSchema).length)
-    return (BATCH_PRICE * (Math.ceil(chars / 4) * price[0] + request.maxTokens * price[1])) / 1e6
+    return BATCH_PRICE * (costAt(prices, request.model, Math.ceil(chars / 4), request.maxTokens) ?? 0)
   }
 
   /**

@@ -6,7 +6,7 @@
 import type { SqlClient } from "@effect/sql"
 import { type Context, Effect, Ref } from "effect"
 import type { AppConfig } from "../config/Table.js"
-import { bareModel, parsePrices } from "../config/Prices.js"
+import { costAt, parsePrices } from "../config/Prices.js"
 import type { LlmRequest, LlmResponse, LlmError } from "../Domain/Llm.js"
 import { describeFindings, guardRequest } from "../privacy/EgressGuard.js"
 import type { Llm } from "./Llm.js"
@@ -27,8 +27,8 @@ export const makeLedger = ({ sql, config, llm, runId }: { readonly sql: SqlClien
 
     const costOf = (model: string, response: LlmResponse): Effect.Effect<number | null> => {
       if (response.reportedCostUsd !== undefined) return Effect.succeed(response.reportedCostUsd)
-      const price = prices[bareModel(model)]
-      if (price !== undefined) return Effect.succeed((response.tokensIn * price[0] + response.tokensOut * price[1]) / 1e6)
+      const priced = costAt(prices, model, response.tokensIn, response.tokensOut)
+      if (priced !== null) return Effect.succeed(priced)
       if (warnedModels.has(model)) return Effect.succeed(null)
       warnedModels.add(model)
       const budget = config.maxCostUsd > 0 ? `; AUTOTUNE_MAX_COST_USD cannot be enforced in dollars for its calls` : ""

@@ -4,7 +4,7 @@
  * is), with tokens from what such calls used before in this store, or conservative defaults.
  */
 import type { AppConfig } from "../config/Table.js"
-import { bareModel, type PriceTable } from "../config/Prices.js"
+import { costAt, type PriceTable } from "../config/Prices.js"
 
 export type CallStage = "candidate" | "predict" | "judge" | "rerank"
 
@@ -83,7 +83,6 @@ export const planCalls = (
     const seen = history[stage]
     const [perIn, perOut] = seen === undefined ? DEFAULT_TOKENS[stage] : [seen.tokensIn, seen.tokensOut]
     const calls = counts[stage]
-    const price = prices[bareModel(models[stage])]
     const tokensIn = Math.round(calls * perIn)
     const tokensOut = Math.round(calls * perOut)
     return {
@@ -93,7 +92,7 @@ export const planCalls = (
       tokensIn,
       tokensOut,
       tokensFrom: seen === undefined ? "defaults" : "history",
-      costUsd: price === undefined ? null : (tokensIn * price[0] + tokensOut * price[1]) / 1e6
+      costUsd: costAt(prices, models[stage], tokensIn, tokensOut)
     }
   })
 }
