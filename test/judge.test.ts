@@ -10,7 +10,7 @@ import { judgePrompt, RUBRICS } from "../src/judge/Rubrics.js"
 import { TraceSource } from "../src/ingest/Ingest.js"
 import { fullLayer, tempHome } from "./helpers/app.js"
 import { answer, mockLlm, type Step } from "./helpers/mockLlm.js"
-import { TEST_DAY, traceFileName, traceLine, traceObject } from "./helpers/traces.js"
+import { testTraceId, traceFileName, traceLine, traceObject } from "./helpers/traces.js"
 
 const setup = (lines: string, script: Array<Step>, overrides: Partial<Record<ConfigKey, unknown>> = {}, fallback?: (r: LlmRequest) => ReturnType<typeof answer>) => {
   const home = tempHome()
@@ -151,7 +151,7 @@ describe("Judge", () => {
     expect(t.seen).toHaveLength(3)
     // Both canary turns are among the three, though response-quality's six turns come first in the list.
     const d = t.db()
-    const canaryScored = d.prepare(`SELECT COUNT(*) AS n FROM trace_scores WHERE behavior = 'tool-calling' AND trace_id IN ('t-${TEST_DAY}-0', 't-${TEST_DAY}-1')`).get()
+    const canaryScored = d.prepare(`SELECT COUNT(*) AS n FROM trace_scores WHERE behavior = 'tool-calling' AND trace_id IN ('${testTraceId(0)}', '${testTraceId(1)}')`).get()
     d.close()
     expect(canaryScored).toEqual({ n: 2 })
     expect(summary.budgetExhausted).toBe(true)

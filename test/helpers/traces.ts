@@ -17,6 +17,16 @@ export const daysAgo = (n: number, now = Date.now()) => new Date(now - n * DAY_M
  */
 export const TEST_DAY = daysAgo(1)
 
+/** The day the test file loaded: ids count days back from it, so they do not change with the run's date. */
+const RUN_DAY = daysAgo(0)
+
+/**
+ * A test trace's id: `t-d<days before the run>-<i>`. It never carries the calendar date: the optimizer's
+ * split and the trend sample order turns by a hash of the id, and an id with the date in it would give each
+ * day's run a different split (a test could pass on one day and fail on the next).
+ */
+export const testTraceId = (i: number, day = TEST_DAY) => `t-d${Math.round((Date.parse(RUN_DAY) - Date.parse(day)) / DAY_MS)}-${i}`
+
 /** DotClaw's daily trace file name: `trace-YYYY-MM-DD.jsonl`. */
 export const traceFileName = (day = TEST_DAY) => `trace-${day}.jsonl`
 
@@ -32,7 +42,7 @@ export const traceObject = (i: number, o: TraceOptions = {}) => {
   const day = o.day ?? TEST_DAY
   const ts = new Date(Date.parse(`${day}T00:00:00.000Z`) + i * 1000).toISOString()
   return {
-    trace_id: `t-${day}-${i}`,
+    trace_id: testTraceId(i, day),
     timestamp: ts,
     created_at: Date.parse(ts),
     chat_id: `chat-${i % 17}`,
