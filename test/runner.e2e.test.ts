@@ -156,20 +156,25 @@ describe("once, daemon and the library", () => {
     let stdout = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
-    // The first cycle ingests the three turns; the scrape after it counts them.
-    let metrics = ""
-    const deadline = Date.now() + 30_000
-    while (!/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m.test(metrics) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200))
-      metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "")
+    try {
+      // The first cycle ingests the three turns; the scrape after it counts them.
+      let metrics = ""
+      const deadline = Date.now() + 30_000
+      while (!/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m.test(metrics) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200))
+        metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "")
+      }
+      expect(metrics).toMatch(/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m)
+      const version = (JSON.parse(fs.readFileSync("package.json", "utf8")) as { version: string }).version
+      expect(metrics).toContain(`autotune_build_info{version="${version}"} 1`)
+      expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200)
+      child.kill("SIGTERM")
+      expect(await exited).toBe(0)
+      expect(stdout).toBe("stopped")
+    } finally {
+      // A failed expectation must not leave a daemon running after the suite.
+      if (child.exitCode === null) child.kill("SIGKILL")
     }
-    expect(metrics).toMatch(/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m)
-    const version = (JSON.parse(fs.readFileSync("package.json", "utf8")) as { version: string }).version
-    expect(metrics).toContain(`autotune_build_info{version="${version}"} 1`)
-    expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200)
-    child.kill("SIGTERM")
-    expect(await exited).toBe(0)
-    expect(stdout).toBe("stopped")
   })
 })
 
