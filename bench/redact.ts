@@ -71,6 +71,8 @@ const adversarial: Record<string, string> = {
   "email-ish -0-0": runs("-0"),
   "password: password:": times("password: "),
   "prose PW->": runs("PW->"),
+  "login: login: …": times("login: "),
+  "wifi admin pass …": times("wifi admin pass "),
   "words": times("lorem ipsum dolor "),
   "addresses": times("a@b.co ")
 }
