@@ -4,9 +4,9 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
-import { clockEnv, runCli } from "./helpers/cli.js"
+import { clockEnv, killStrays, runCli, tracked } from "./helpers/cli.js"
 import { type FakeProvider, improvableWorld, startFakeProvider } from "./helpers/fakeProvider.js"
 import { freePort, type Prometheus, startPrometheus, until } from "./helpers/prometheus.js"
 import { traceObject } from "./helpers/traces.js"
@@ -50,7 +50,7 @@ const spansOf = (bodies: ReadonlyArray<string>): Array<Span> =>
   )
 
 const startDaemon = (env: Record<string, string>) => {
-  const child = spawn(process.execPath, ["dist/bin.js", "daemon"], { env: { PATH: process.env["PATH"] ?? "", HOME: env["AUTOTUNE_HOME"]!, ...clockEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  const child = tracked(spawn(process.execPath, ["dist/bin.js", "daemon"], { env: { PATH: process.env["PATH"] ?? "", HOME: env["AUTOTUNE_HOME"]!, ...clockEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] }))
   let log = ""
   child.stdout?.on("data", (d: Buffer) => (log += d.toString()))
   child.stderr?.on("data", (d: Buffer) => (log += d.toString()))
@@ -82,6 +82,7 @@ let prometheus: Prometheus | undefined
 beforeAll(async () => {
   fake = await startFakeProvider(world)
 })
+afterEach(killStrays)
 afterAll(async () => {
   await fake.close()
   await prometheus?.stop()

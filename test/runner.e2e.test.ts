@@ -3,9 +3,9 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
-import { clockEnv, jsonOut, runCli } from "./helpers/cli.js"
+import { clockEnv, jsonOut, killStrays, runCli, tracked } from "./helpers/cli.js"
 import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
 import { freePort } from "./helpers/postgres.js"
 import { traceLines, traceFileName } from "./helpers/traces.js"
@@ -14,6 +14,7 @@ let fake: FakeProvider
 beforeAll(async () => {
   fake = await startFakeProvider()
 })
+afterEach(killStrays)
 afterAll(async () => {
   await fake.close()
 })
@@ -95,10 +96,10 @@ describe("once, daemon and the library", () => {
     fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 30))
     fake.latencyMs = 2000
     fake.requests.length = 0
-    const child = spawn(process.execPath, ["dist/bin.js", "daemon"], {
+    const child = tracked(spawn(process.execPath, ["dist/bin.js", "daemon"], {
       env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality" },
       stdio: ["ignore", "pipe", "pipe"]
-    })
+    }))
     let stderr = ""
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
     // Wait until judge calls are in flight: the middle of a cycle.
@@ -148,33 +149,28 @@ describe("once, daemon and the library", () => {
         `await runDaemon(undefined, { signal: stop.signal })\nprocess.stdout.write("stopped")\n`
     )
     const port = await freePort()
-    const child = spawn(process.execPath, ["run.js"], {
+    const child = tracked(spawn(process.execPath, ["run.js"], {
       cwd: app,
       env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, AUTOTUNE_METRICS_PORT: String(port), AUTOTUNE_INTERVAL_MINUTES: "60" },
       stdio: ["ignore", "pipe", "pipe"]
-    })
+    }))
     let stdout = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
-    try {
-      // The first cycle ingests the three turns; the scrape after it counts them.
-      let metrics = ""
-      const deadline = Date.now() + 30_000
-      while (!/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m.test(metrics) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200))
-        metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "")
-      }
-      expect(metrics).toMatch(/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m)
-      const version = (JSON.parse(fs.readFileSync("package.json", "utf8")) as { version: string }).version
-      expect(metrics).toContain(`autotune_build_info{version="${version}"} 1`)
-      expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200)
-      child.kill("SIGTERM")
-      expect(await exited).toBe(0)
-      expect(stdout).toBe("stopped")
-    } finally {
-      // A failed expectation must not leave a daemon running after the suite.
-      if (child.exitCode === null) child.kill("SIGKILL")
+    // The first cycle ingests the three turns; the scrape after it counts them.
+    let metrics = ""
+    const deadline = Date.now() + 30_000
+    while (!/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m.test(metrics) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200))
+      metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "")
     }
+    expect(metrics).toMatch(/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m)
+    const version = (JSON.parse(fs.readFileSync("package.json", "utf8")) as { version: string }).version
+    expect(metrics).toContain(`autotune_build_info{version="${version}"} 1`)
+    expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200)
+    child.kill("SIGTERM")
+    expect(await exited).toBe(0)
+    expect(stdout).toBe("stopped")
   })
 })
 

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -49,6 +49,24 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>,
     })
     child.stdin.end(options.input ?? "")
   })
+
+const longRunning = new Set<ChildProcess>()
+
+/**
+ * A daemon a test started: killed by `killStrays` after the test if it is still running, so that an expectation
+ * that fails before the test stops it does not leave a daemon behind the suite.
+ */
+export const tracked = <C extends ChildProcess>(child: C): C => {
+  longRunning.add(child)
+  child.once("exit", () => longRunning.delete(child))
+  return child
+}
+
+/** For `afterEach`: SIGKILL to every tracked process still running. */
+export const killStrays = () => {
+  for (const child of longRunning) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  longRunning.clear()
+}
 
 /** The one JSON object a --json command printed. */
 export const jsonOut = (result: CliResult): Record<string, unknown> => {
