@@ -365,8 +365,9 @@ const prosePasswordNear: Rule = {
  * A credential named by another word than "password": "the Plex login is jonas / Quill4428", "our home wifi:
  * Clover8874", "creds for the camera: admin Heron5518", "unraid login root, pass Tamarind3306". The word, at most
  * four words about what it is for, a separator (is, was, ":", "=", "-"), then the value: the first word, or the
- * second after a user ("jonas /", "admin"); after a comma "pass" or "pw" alone will do ("root, pass X"). Only a value a person would pick counts: those words are
- * beside models, versions and hosts far more often ("the router: AXE5400", "wifi is slow since …").
+ * second after a user ("jonas /", "admin"); after a comma, "pass" or "pw" alone will do ("root, pass X"). Only a
+ * value a person would pick counts: those words are beside models, versions and hosts far more often ("the
+ * router: AXE5400", "wifi is slow since …").
  */
 const credentialNamedOtherwise: Rule = {
   name: "credential_named_otherwise",
