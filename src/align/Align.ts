@@ -188,13 +188,12 @@ export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
     /** What `once` would try, at most what it would cost (for `optimize --dry-run`). */
     const plan = Effect.fn("Aligner.plan")(function* () {
       const prices = parsePrices(config.prices)
-      const price = (model: string, tokensIn: number, tokensOut: number) => costAt(prices, model, tokensIn, tokensOut)
       const out: Array<AlignPlan> = []
       for (const behavior of config.behaviors) {
         const p = yield* prepare(behavior)
         const turns = Math.min(p.signals.align.length, perSplit) * CANDIDATES + Math.min(p.signals.heldOut.length, perSplit)
-        const judging = price(config.judgeStage1Model, 2000 * turns, 300 * turns)
-        const proposal = price(config.candidateModel, 6000, 4096)
+        const judging = costAt(prices, config.judgeStage1Model, 2000 * turns, 300 * turns)
+        const proposal = costAt(prices, config.candidateModel, 6000, 4096)
         out.push({ behavior, attempt: p.go, why: p.why, calls: p.go ? 1 + turns : 0, costUsd: !p.go ? 0 : judging === null || proposal === null ? null : judging + proposal })
       }
       return out
