@@ -9,6 +9,7 @@ import { clockEnv, jsonOut, killStrays, runCli, tracked } from "./helpers/cli.js
 import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
 import { freePort } from "./helpers/postgres.js"
 import { traceLines, traceFileName } from "./helpers/traces.js"
+import { bootId, startTime } from "../src/store/RunLock.js"
 
 let fake: FakeProvider
 beforeAll(async () => {
@@ -89,6 +90,36 @@ describe("once, daemon and the library", () => {
     const result = await runCli(["once", "--json"], { AUTOTUNE_HOME: home })
     expect(result.code).toBe(0)
     expect(jsonOut(result)).toHaveProperty("stages")
+  })
+
+  it("a lock naming a live process that is not its holder (a reused pid, an earlier boot) is taken over, with one line", async () => {
+    // An unrelated live process: what a SIGKILLed run's pid names after a reboot or once pids wrap.
+    const other = tracked(spawn("sleep", ["60"], { stdio: "ignore" }))
+    try {
+      const start = startTime(other.pid!)!
+      const boot = bootId()!
+      for (const text of [`${other.pid}`, `${other.pid} 1 ${boot}`, `${other.pid} ${start} 00000000-0000-0000-0000-000000000000`]) {
+        const home = tempHome()
+        fs.writeFileSync(path.join(home, "autotune.lock"), text)
+        const result = await runCli(["once", "--json"], { AUTOTUNE_HOME: home })
+        expect(result.code, text).toBe(0)
+        expect(jsonOut(result), text).toHaveProperty("stages")
+        expect(result.stderr).toContain(`took over ${path.join(home, "autotune.lock")}: its holder (${text}) is no longer running`)
+        expect(fs.existsSync(path.join(home, "autotune.lock"))).toBe(false)
+      }
+    } finally {
+      other.kill("SIGKILL")
+    }
+  })
+
+  it("a lock its live holder wrote: once exits 0 and says who holds it", async () => {
+    const home = tempHome()
+    // This test's own process stands for a running autotune: the same pid, start time and boot.
+    fs.writeFileSync(path.join(home, "autotune.lock"), `${process.pid} ${startTime(process.pid)} ${bootId()}`)
+    const result = await runCli(["once", "--json"], { AUTOTUNE_HOME: home })
+    expect(result.code).toBe(0)
+    expect(String(jsonOut(result)["skipped"])).toContain(`another autotune run (pid ${process.pid}) is in progress`)
+    expect(fs.readFileSync(path.join(home, "autotune.lock"), "utf8")).toContain(String(process.pid))
   })
 
   it("the daemon stops cleanly on SIGTERM in the middle of a cycle: exit 0, no partial files, lock released", async () => {

@@ -5,7 +5,6 @@
  * declared data; sentences addressed to an evaluator are masked, as everywhere the judge's inputs go.
  */
 import { Effect, Either, Schema } from "effect"
-import { randomBytes } from "node:crypto"
 import type { AppConfig } from "../config/Table.js"
 import type { OutputTool } from "../Domain/Llm.js"
 import { maskAddressed } from "../judge/Addressed.js"
@@ -14,6 +13,7 @@ import { clip, type Rubric } from "../judge/Rubrics.js"
 import type { LlmRunner } from "../llm/LlmRunner.js"
 import { copiedFromConversation, indexConversations, newNamedThing } from "../optimize/Provenance.js"
 import type { SignalKind } from "./Evidence.js"
+import { fenceNonce } from "../privacy/Fence.js"
 
 /** Amended rubrics asked for per attempt; each re-judges the alignment split. */
 export const CANDIDATES = 2
@@ -60,7 +60,7 @@ export const makeProposal = ({ runner, config }: { readonly runner: LlmRunner; r
   /** One proposal call; returns the amendments it could read, and every text it showed. */
   const propose = (rubric: Rubric, kind: SignalKind, people: { readonly worse: ReadonlyArray<ShownTurn>; readonly better: ReadonlyArray<ShownTurn> }) =>
     Effect.gen(function* () {
-      const nonce = randomBytes(6).toString("hex")
+      const nonce = fenceNonce()
       const said = (text: string, max: number) => clip(maskAddressed(text).text, max)
       const show = (t: ShownTurn) => `- message: ${said(t.messageText, 400)}\n  reply: ${said(t.outputText, 600)}\n  evaluator (${t.score.toFixed(2)}): ${said(t.reason, 200)}`
       // Grades themselves are never sent: only the direction in which a person and the evaluator disagreed.

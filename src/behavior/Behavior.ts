@@ -17,6 +17,7 @@ import { recordSelection } from "../canary/PackStore.js"
 import { newVersion } from "../canary/Versions.js"
 import { Alignment } from "../judge/Alignment.js"
 import { writeFileAtomic } from "../store/Files.js"
+import { MODES } from "../store/FileModes.js"
 import { Judge } from "../judge/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { DEFAULT_INSTRUCTIONS } from "../optimize/Optimize.js"
@@ -211,13 +212,13 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       const now = new Date().toISOString()
       if (changes.length > 0) {
         const file: BehaviorConfig = { ...after, last_updated: now, notes: `autotune: ${changes.map((c) => `${c.knob} ${c.from} -> ${c.to}`).join("; ")}` }
-        yield* writeFileAtomic(config.behaviorConfigPath, JSON.stringify(file, null, 2) + "\n", 0o644)
+        yield* writeFileAtomic(config.behaviorConfigPath, JSON.stringify(file, null, 2) + "\n", MODES.shared)
       }
       const packs = config.behaviorPromptPacks && changes.length > 0 ? yield* proposePacks(changes) : {}
       const humanAgreement = yield* alignment.humanAgreement()
       const report = { date: now.slice(0, 10), generatedAt: now, windowDays: config.behaviorDays, metrics: metricsAll, before, after, changes, packs, humanAgreement }
       const reportFile = path.join(config.behaviorReportDir, `behavior-${report.date}.json`)
-      yield* writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + "\n", 0o600)
+      yield* writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + "\n", MODES.private)
       return { changed: changes.length > 0, why: changes.length > 0 ? `${changes.length} change(s)` : "metrics within bounds: nothing changed", metrics: metricsAll, changes, packs, report: reportFile }
     })
 

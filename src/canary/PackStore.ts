@@ -11,6 +11,7 @@ import { FileError } from "../Domain/Errors.js"
 import { canaryPath, PromptPack } from "../Domain/Pack.js"
 import { storeError, writeTransaction } from "../store/Db.js"
 import { describeFsError, writeFileAtomic } from "../store/Files.js"
+import { MODES } from "../store/FileModes.js"
 import { type NewPack, newVersion, packName } from "./Versions.js"
 
 const encodePack = Schema.encodeSync(PromptPack)
@@ -30,7 +31,7 @@ export const makePackStore = ({ sql, config }: { readonly sql: SqlClient.SqlClie
     Effect.gen(function* () {
       if (pack.behavior !== behavior) return yield* Effect.die(new Error(`pack for ${pack.behavior} written as ${behavior}`))
       const body = JSON.stringify(encodePack(pack), null, 2) + "\n"
-      yield* writeFileAtomic(file, body, 0o644)
+      yield* writeFileAtomic(file, body, MODES.shared)
     })
 
   const record = (behavior: Behavior, version: string, action: string, detail: Record<string, unknown>) =>

@@ -8,6 +8,7 @@ import { type AppConfig, CONFIG_FLAGS } from "../config/Table.js"
 import { type Behavior, BEHAVIORS } from "../Domain/Behavior.js"
 import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreError } from "../Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
+import { MODES } from "../store/FileModes.js"
 import { makeProgress } from "../pipeline/Progress.js"
 import { printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
 import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
@@ -237,10 +238,11 @@ const initCommand = Command.make(
       const config = interactive ? yield* wizard(resolved.config) : resolved.config
       // What DotClaw's own layout and runtime.json give stays theirs: not pinned in our file unless changed here.
       const fromDotClaw = (key: keyof AppConfig) => resolved.origins[key].source === "dotclaw" && config[key] === resolved.config[key]
-      yield* writeFileAtomic(target, JSON.stringify(toConfigFile(config, fromDotClaw), null, 2) + "\n", 0o600)
-      for (const dir of [config.traceDir, config.outputDir, path.dirname(config.dbPath), config.behaviorReportDir, path.dirname(config.behaviorConfigPath)]) {
-        yield* ensureDir(dir)
-      }
+      yield* writeFileAtomic(target, JSON.stringify(toConfigFile(config, fromDotClaw), null, 2) + "\n", MODES.private)
+      // The store's and reports' directories are autotune's own; DotClaw's (traces, packs, behavior.json) are read
+      // by DotClaw too, perhaps as another user.
+      for (const dir of [path.dirname(config.dbPath), config.behaviorReportDir]) yield* ensureDir(dir, MODES.private)
+      for (const dir of [config.traceDir, config.outputDir, path.dirname(config.behaviorConfigPath)]) yield* ensureDir(dir, MODES.shared)
       if (opts.json) return yield* printJson({ configPath: target, created: true, dotclawHome: resolved.dotclawHome ?? null })
       yield* printLine(`wrote ${target} (mode 0600)`)
       yield* printLine(`traces from ${config.traceDir}; packs to ${config.outputDir}; store ${storeLocation(config)}`)

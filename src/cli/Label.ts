@@ -14,6 +14,7 @@ import { exportLine, gradedCount, type ImportedGrade, labelQueue, type LabelTurn
 import { Rubrics } from "../judge/RubricBook.js"
 import { storeError } from "../store/Db.js"
 import { describeFsError, writeFileAtomic } from "../store/Files.js"
+import { MODES } from "../store/FileModes.js"
 
 const NO_TTY = "autotune label grades turns in a terminal; to grade elsewhere: autotune label --export turns.jsonl, set each line's \"grade\" to 1-5, then autotune label --import turns.jsonl"
 
@@ -116,7 +117,7 @@ export const exportTurns = (behaviors: ReadonlyArray<Behavior>, file: string, li
       graded += turns.filter((t) => t.grade !== null).length
       lines.push(...turns.map(exportLine))
     }
-    yield* writeFileAtomic(file, lines.length === 0 ? "" : `${lines.join("\n")}\n`, 0o600)
+    yield* writeFileAtomic(file, lines.length === 0 ? "" : `${lines.join("\n")}\n`, MODES.private)
     return { file, turns: lines.length, graded }
   })
 

@@ -4,13 +4,13 @@
  * the candidates it could read. The traces are fenced with a fresh nonce and declared data.
  */
 import { Effect, Either, Schema } from "effect"
-import { randomBytes } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { OutputTool } from "../Domain/Llm.js"
 import { maskAddressed } from "../judge/Addressed.js"
 import { clip } from "../judge/Rubrics.js"
 import { reflectionExamples } from "./Search.js"
 import type { OptimizeDeps, Row } from "./Work.js"
+import { fenceNonce } from "../privacy/Fence.js"
 
 const PROPOSE_TOOL: OutputTool = {
   name: "propose_instructions",
@@ -36,7 +36,7 @@ export const makeReflection = ({ runner, config, rubrics }: Pick<OptimizeDeps, "
   const reflect = (behavior: Behavior, parent: string, examples: ReadonlyArray<Row>, partner?: { readonly instructions: string; readonly turns: number }) =>
     Effect.gen(function* () {
       const rubric = rubrics[behavior]
-      const nonce = randomBytes(6).toString("hex")
+      const nonce = fenceNonce()
       const { failures: lowest, successes: highest } = reflectionExamples(examples, config.maxFailuresSample)
       const userSaid = (r: Row) => (r.reaction === "negative" ? "\n  the user reacted 👎 to this reply" : r.reaction === "positive" ? "\n  the user reacted 👍 to this reply" : "")
       // Sentences addressed to the evaluator are not shown either: they would read as what success looks like.

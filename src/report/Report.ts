@@ -4,6 +4,7 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import { FileError } from "../Domain/Errors.js"
 import { writeFileAtomic } from "../store/Files.js"
+import { MODES } from "../store/FileModes.js"
 import { renderReport, type ChartAssets } from "./Html.js"
 import { reportData } from "./ReportData.js"
 
@@ -45,6 +46,6 @@ export const writeReport = (file: string, days: number) =>
     const data = yield* reportData(days)
     const html = renderReport(data, yield* loadAssets)
     // 0600 like the store: the page quotes stored (redacted) turns.
-    yield* writeFileAtomic(file, html, 0o600)
+    yield* writeFileAtomic(file, html, MODES.private)
     return { path: file, bytes: Buffer.byteLength(html), behaviors: data.behaviors.map((b) => b.behavior) } satisfies ReportWritten
   }).pipe(Effect.withSpan("Report.write"))

@@ -1,12 +1,42 @@
 /**
- * What autotune keeps is private: the store holds people's chats (redacted, but still theirs). The home
- * directory is 0700 and the database, its WAL and shared-memory files, the run lock and reports are 0600,
- * whatever the umask; a looser mode found on an existing file is tightened, with one warning.
+ * The one table of the modes autotune gives what it creates, whatever the umask: what is private (the store and
+ * its WAL and shared-memory files, the run lock, reports, the config file, grades, the store's identity record)
+ * is 0600 in 0700 directories; what DotClaw reads (prompt packs, behavior.json) is 0644 in 0755 directories,
+ * because DotClaw may read them as another user (its container mounts prompts/). A looser mode found on an
+ * existing private file is tightened, with one warning.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 
+export interface FileMode {
+  readonly file: number
+  readonly dir: number
+}
+
+export const MODES = {
+  /** People's chats (redacted, but still theirs), reports about them, keys: the owner alone. */
+  private: { file: 0o600, dir: 0o700 },
+  /** What DotClaw reads: prompt packs and behavior.json. */
+  shared: { file: 0o644, dir: 0o755 }
+} as const satisfies Record<string, FileMode>
+
 const octal = (mode: number) => (mode & 0o777).toString(8).padStart(4, "0")
+
+/**
+ * Creates `dir` and its missing parents with `mode`, whatever the umask: mkdir's mode is masked by it (under
+ * umask 000 the default would be 0777, writable by every local user). Directories that already exist are left
+ * as they are: autotune never changes the mode of a directory it did not create.
+ */
+export const makeDirs = (dir: string, mode: number): void => {
+  const first = fs.mkdirSync(dir, { recursive: true, mode })
+  if (first === undefined) return
+  const created: Array<string> = []
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    created.push(d)
+    if (d === path.resolve(first) || path.dirname(d) === d) break
+  }
+  for (const d of created) fs.chmodSync(d, mode)
+}
 
 /** Tightens `target` to `mode` when group or others have any access; returns the warning to log. */
 const tighten = (target: string, mode: number): string | undefined => {
@@ -27,15 +57,18 @@ export const secureStore = (dbPath: string, home?: string): ReadonlyArray<string
   // shared folder) is someone else's: created private when missing, never changed when it exists.
   let homeWarning: string | undefined
   if (home !== undefined && home !== "") {
-    fs.mkdirSync(home, { recursive: true, mode: 0o700 })
-    homeWarning = tighten(home, 0o700)
+    makeDirs(home, MODES.private.dir)
+    homeWarning = tighten(home, MODES.private.dir)
   }
-  fs.mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 })
+  makeDirs(path.dirname(dbPath), MODES.private.dir)
   // SQLite creates the WAL and shared-memory files with the database file's mode: create it 0600 first.
-  if (!fs.existsSync(dbPath)) fs.closeSync(fs.openSync(dbPath, "a", 0o600))
-  return [homeWarning, tighten(dbPath, 0o600), ...secureSidecars(dbPath)].filter((w): w is string => w !== undefined)
+  if (!fs.existsSync(dbPath)) {
+    fs.closeSync(fs.openSync(dbPath, "a", MODES.private.file))
+    fs.chmodSync(dbPath, MODES.private.file)
+  }
+  return [homeWarning, tighten(dbPath, MODES.private.file), ...secureSidecars(dbPath)].filter((w): w is string => w !== undefined)
 }
 
 /** After the store is open: the WAL and shared-memory files exist now and must match. */
 export const secureSidecars = (dbPath: string): ReadonlyArray<string> =>
-  [`${dbPath}-wal`, `${dbPath}-shm`].flatMap((file) => tighten(file, 0o600) ?? [])
+  [`${dbPath}-wal`, `${dbPath}-shm`].flatMap((file) => tighten(file, MODES.private.file) ?? [])

@@ -3,26 +3,28 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { FileError } from "../Domain/Errors.js"
+import { type FileMode, makeDirs } from "./FileModes.js"
 
 /**
  * Writes a file so that a reader never sees half of it: a temp file in the same directory, fsync, rename,
  * then fsync of the directory so the rename survives a power cut. DotClaw re-reads packs per request; a
- * half-written pack would silently drop the behavior's instructions.
+ * half-written pack would silently drop the behavior's instructions. The file and any directory made for it get
+ * the modes of `mode` (store/FileModes.ts), whatever the umask.
  */
-export const writeFileAtomic = (file: string, content: string, mode = 0o644) =>
+export const writeFileAtomic = (file: string, content: string, mode: FileMode) =>
   Effect.try({
     try: () => {
       const dir = path.dirname(file)
-      fs.mkdirSync(dir, { recursive: true })
+      makeDirs(dir, mode.dir)
       const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`)
       let fd: number | undefined
       try {
-        fd = fs.openSync(tmp, "wx", mode)
+        fd = fs.openSync(tmp, "wx", mode.file)
         fs.writeFileSync(fd, content)
         fs.fsyncSync(fd)
         fs.closeSync(fd)
         fd = undefined
-        fs.chmodSync(tmp, mode)
+        fs.chmodSync(tmp, mode.file)
         fs.renameSync(tmp, file)
       } catch (error) {
         if (fd !== undefined) fs.closeSync(fd)
@@ -64,8 +66,8 @@ export const describeFsError = (cause: unknown): string => {
   }
 }
 
-export const ensureDir = (dir: string) =>
+export const ensureDir = (dir: string, mode: FileMode) =>
   Effect.try({
-    try: () => void fs.mkdirSync(dir, { recursive: true }),
+    try: () => makeDirs(dir, mode.dir),
     catch: (cause) => new FileError({ path: dir, operation: "create directory", detail: describeFsError(cause) })
   })

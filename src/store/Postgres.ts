@@ -10,6 +10,7 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { makeDirs, MODES } from "./FileModes.js"
 import pg from "pg"
 import { ConfigError, StoreError } from "../Domain/Errors.js"
 import { ALIGN_TABLES, LABELS_TABLES, METRIC_TOTALS_TABLE, RUBRICS_TABLE } from "./Totals.js"
@@ -235,9 +236,9 @@ export const describePgCause = (cause: unknown): string => {
 export const installId = (home: string): string => {
   const file = path.join(home, "install-id")
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(home, { recursive: true, mode: 0o700 })
+    makeDirs(home, MODES.private.dir)
     try {
-      fs.writeFileSync(file, `${randomUUID()}\n`, { mode: 0o600, flag: "wx" })
+      fs.writeFileSync(file, `${randomUUID()}\n`, { mode: MODES.private.file, flag: "wx" })
     } catch (error) {
       // Another process of this installation made it first: its id is the one.
       if ((error as { code?: unknown }).code !== "EEXIST") throw error
