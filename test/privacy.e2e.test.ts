@@ -1,9 +1,10 @@
 import Database from "better-sqlite3"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
-import { jsonOut, runCli } from "./helpers/cli.js"
+import { clockEnv, jsonOut, runCli } from "./helpers/cli.js"
 import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
 import { leaked, privacyCorpus } from "./helpers/privacyCorpus.js"
 import { traceLine, traceFileName } from "./helpers/traces.js"
@@ -147,4 +148,29 @@ describe("nothing private leaves the machine (built CLI)", () => {
     expect(created.stderr).not.toMatch(/tightened/)
     expect(mode(fresh)).toBe("700")
   })
+})
+
+describe("what autotune creates has its mode whatever the umask (built CLI)", () => {
+  for (const umask of ["000", "077"]) {
+    it(`umask ${umask}: init and once make private things 0600/0700 and what DotClaw reads 0644/0755`, () => {
+      const home = path.join(tempHome(), "new-home")
+      const day = new Date().toISOString().slice(0, 10)
+      const run = (args: string) =>
+        execFileSync("sh", ["-c", `umask ${umask} && exec "${process.execPath}" dist/bin.js ${args}`], {
+          env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, AUTOTUNE_BEHAVIOR_ENABLED: "1", AUTOTUNE_BEHAVIOR_MIN_TRACES: "1" },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+      run("init --yes")
+      fs.writeFileSync(path.join(home, "traces", `trace-${day}.jsonl`), traceLine(1, { text: "hello", day }))
+      run("once")
+      const dbPath = path.join(home, "autotune.db")
+      expect(mode(home)).toBe("700")
+      for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, path.join(home, "autotune.json")].filter((f) => fs.existsSync(f))) expect(mode(f), f).toBe("600")
+      expect(mode(path.join(home, "reports"))).toBe("700")
+      for (const r of fs.readdirSync(path.join(home, "reports"))) expect(mode(path.join(home, "reports", r)), r).toBe("600")
+      // DotClaw reads the packs and behavior.json, perhaps as another user (its container mounts prompts/).
+      expect(mode(path.join(home, "prompts"))).toBe("755")
+      expect(mode(path.join(home, "traces"))).toBe("755")
+    })
+  }
 })

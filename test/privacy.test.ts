@@ -15,6 +15,8 @@ import { dniValid, ibanValid, isPlaceholder, luhnValid, phoneValid, ssnValid } f
 import { escapeXml, unescapeXml } from "../src/Domain/Xml.js"
 import { emptyFindings, redactDeep, redactEnvelope, redactText } from "../src/privacy/Redactor.js"
 import { withRunLock } from "../src/store/RunLock.js"
+import { MODES } from "../src/store/FileModes.js"
+import { ensureDir, writeFileAtomic } from "../src/store/Files.js"
 import { tempHome } from "./helpers/app.js"
 import { leaked, NEGATIVE_KINDS, POSITIVE_KINDS, privacyCorpus, scoreCorpus } from "./helpers/privacyCorpus.js"
 
@@ -141,6 +143,32 @@ describe("the run lock", () => {
     )
     expect(modes).toEqual([0o600, 0o700])
   })
+})
+
+describe("file modes whatever the umask (store/FileModes.ts)", () => {
+  const modeOf = (p: string) => fs.statSync(p).mode & 0o777
+  for (const umask of [0o000, 0o077]) {
+    it(`under umask ${umask.toString(8).padStart(3, "0")}: packs 0644 in 0755 directories, private files 0600 in 0700 ones`, async () => {
+      const previous = process.umask(umask)
+      try {
+        const root = tempHome()
+        const pack = path.join(root, "a", "prompts", "tool-calling.json")
+        const report = path.join(root, "b", "reports", "report.html")
+        const dir = path.join(root, "c", "made")
+        await Effect.runPromise(Effect.all([writeFileAtomic(pack, "{}", MODES.shared), writeFileAtomic(report, "<p>", MODES.private), ensureDir(dir, MODES.private)]))
+        expect([modeOf(pack), modeOf(path.dirname(pack)), modeOf(path.join(root, "a"))]).toEqual([0o644, 0o755, 0o755])
+        expect([modeOf(report), modeOf(path.dirname(report)), modeOf(path.join(root, "b"))]).toEqual([0o600, 0o700, 0o700])
+        expect([modeOf(dir), modeOf(path.join(root, "c"))]).toEqual([0o700, 0o700])
+        // A directory that was there already keeps its mode: autotune did not create it.
+        fs.chmodSync(path.join(root, "a", "prompts"), 0o750)
+        await Effect.runPromise(writeFileAtomic(pack, "{ }", MODES.shared))
+        expect(modeOf(path.join(root, "a", "prompts"))).toBe(0o750)
+        expect(modeOf(pack)).toBe(0o644)
+      } finally {
+        process.umask(previous)
+      }
+    })
+  }
 })
 
 describe("families the rules got wrong on text written elsewhere (issue 25)", () => {
