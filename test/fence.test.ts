@@ -46,7 +46,7 @@ describe("fence nonces (privacy/Fence.ts)", () => {
 
   it("a whole judge request keeps its fence through the guard", () => {
     const n = fenceNonce()
-    const request = { stage: "judge:test", model: "m", system: `Data between <<<TRACE ${n}>>> and <<<END ${n}>>>.`, messages: [{ role: "user" as const, content: `<<<TRACE ${n}>>>\ncall me on +49 1522 3344556\n<<<END ${n}>>>` }], maxTokens: 10 }
+    const request = { stage: "judge:test", model: "m", system: `Data between <<<TRACE ${n}>>> and <<<END ${n}>>>.`, messages: [{ role: "user" as const, content: `<<<TRACE ${n}>>>\ncall me on +49 1522 3344556\n<<<END ${n}>>>` }], maxTokens: 10, temperature: 0 }
     const { request: safe, findings } = guardRequest(request)
     expect(findings.count).toBe(1)
     expect(safe.messages[0]!.content.startsWith(`<<<TRACE ${n}>>>\n`)).toBe(true)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { lastMessage, parseTraceLine } from "../src/ingest/Parse.js"
+import { TOOL_CALL_FIELDS, TRACE_FIELDS } from "../src/Domain/Trace.js"
 
 const parse = (value: unknown, redact = true) => {
   const result = parseTraceLine(typeof value === "string" ? value : JSON.stringify(value), redact)
@@ -109,3 +110,40 @@ describe("trace times", () => {
   })
 })
 
+
+describe("every field of a parsed trace is classified for redaction (Domain/Trace.ts TRACE_FIELDS)", () => {
+  // A GitHub token the rules catch, planted in every field DotClaw writes (and tool calls' every field).
+  const secret = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+  const line = {
+    trace_id: "trace-0f8e2c1a-4b3d-4e5f-8a9b-1c2d3e4f5a6b", timestamp: "2026-01-01T14:54:54.000Z", chat_id: "tg:1", group_folder: "main", user_id: "u1",
+    input_text: `<messages><message sender="u">${secret}</message></messages>`, output_text: secret, model_id: secret, source: secret,
+    memory_summary: secret, memory_facts: [secret], memory_recall: [secret], session_recall: [secret], error_code: secret,
+    tool_calls: [{ name: secret, ok: false, error: secret, args: { q: secret }, duration_ms: 12 }],
+    latency_ms: 1, tokens_prompt: 2, tokens_completion: 3, cost_total_usd: 0.01, prompt_pack_versions: { "tool-calling": "v1" }, brand_new: secret
+  }
+
+  it("each key is classified, and no field classified as text keeps the secret", () => {
+    const t = parse(line)
+    for (const key of Object.keys(t)) expect(TRACE_FIELDS, `unclassified field ${key}`).toHaveProperty(key)
+    for (const call of t.toolCalls) for (const key of Object.keys(call)) expect(TOOL_CALL_FIELDS, `unclassified tool-call field ${key}`).toHaveProperty(key)
+    const texts = Object.entries(t).filter(([k]) => TRACE_FIELDS[k as keyof typeof TRACE_FIELDS] === "text")
+    expect(texts.map(([k]) => k).sort()).toEqual(["errorCode", "extra", "inputText", "memoryFacts", "memoryRecall", "memorySummary", "messageText", "modelId", "outputText", "sessionRecall", "source", "toolCalls"])
+    for (const [key, value] of texts) expect(JSON.stringify(value), key).not.toContain(secret)
+    // The whole trace as stored: the secret is nowhere, since no id field carried it.
+    expect(JSON.stringify(t)).not.toContain(secret)
+    expect(t.toolCalls[0]!.name).toMatch(/^<redacted_[a-z_]+>$/)
+  })
+
+  it("the exempt fields are the ids joins and per-person counts need, and they are kept as written", () => {
+    const exempt = Object.entries(TRACE_FIELDS).filter(([, c]) => c === "id").map(([k]) => k).sort()
+    expect(exempt).toEqual(["chatId", "groupFolder", "traceId", "userId"])
+    const t = parse({ ...line, chat_id: "+351912345678", user_id: "4155550132" })
+    expect([t.chatId, t.userId]).toEqual(["+351912345678", "4155550132"])
+  })
+
+  it("with redaction off, names are kept as written", () => {
+    const t = parse(line, false)
+    expect(t.toolCalls[0]!.name).toBe(secret)
+    expect(t.modelId).toBe(secret)
+  })
+})

@@ -40,6 +40,50 @@ export interface Trace {
   readonly extra: Readonly<Record<string, unknown>>
 }
 
+/**
+ * How each field of a stored trace is treated by redaction: "text" is cleaned before it is stored or sent (free
+ * text, names a person or tool could have written a secret into); "id" is kept as written because joins and
+ * per-person and per-chat counts need it (trace, chat, user ids, and DotClaw's group folder, the chat's folder
+ * name); "structure" is not text a person writes (times, numbers, flags, the pack versions DotClaw served). A field
+ * added to Trace or ToolCall must be classified here, or the type check fails (and test/trace.test.ts with it).
+ */
+export type FieldClass = "text" | "id" | "structure"
+
+export const TRACE_FIELDS: { readonly [K in keyof Trace]-?: FieldClass } = {
+  traceId: "id",
+  timestamp: "structure",
+  createdAt: "structure",
+  chatId: "id",
+  groupFolder: "id",
+  userId: "id",
+  modelId: "text",
+  source: "text",
+  inputText: "text",
+  messageText: "text",
+  outputText: "text",
+  memorySummary: "text",
+  memoryFacts: "text",
+  memoryRecall: "text",
+  sessionRecall: "text",
+  toolCalls: "text",
+  latencyMs: "structure",
+  tokensPrompt: "structure",
+  tokensCompletion: "structure",
+  costUsd: "structure",
+  errorCode: "text",
+  isError: "structure",
+  packVersions: "structure",
+  extra: "text"
+}
+
+export const TOOL_CALL_FIELDS: { readonly [K in keyof ToolCall]-?: FieldClass } = {
+  name: "text",
+  ok: "structure",
+  args: "text",
+  error: "text",
+  durationMs: "structure"
+}
+
 /** `kind` is a short, stable name for the reason (counted in `ingest --json`); `reason` says it for a person. */
 export type ParseResult = { readonly ok: true; readonly trace: Trace } | { readonly ok: false; readonly kind: string; readonly reason: string }
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import type { ParseResult, ToolCall } from "../Domain/Trace.js"
 import { messageElements, unescapeXml } from "../Domain/Xml.js"
-import { redactDeep, redactEnvelope, redactIf } from "../privacy/Redactor.js"
+import { redactDeep, redactEnvelope, redactIf, redactName } from "../privacy/Redactor.js"
 
 /**
  * One DotClaw trace line to a Trace (shared/dotclaw-interop.md §1): aliases, times, tool calls, pack versions,
@@ -107,8 +107,9 @@ const parseToolCalls = (value: unknown, redact: boolean): Array<ToolCall> | stri
     const c = (call ?? {}) as Record<string, unknown>
     const error = str(c["error"])
     const duration = num(c["duration_ms"])
+    const name = str(c["name"]) ?? "unknown"
     return {
-      name: str(c["name"]) ?? "unknown",
+      name: redact ? redactName(name) : name,
       // A call without an explicit ok is judged by whether it reported an error.
       ok: typeof c["ok"] === "boolean" ? c["ok"] : error === null,
       ...(c["args"] !== undefined ? { args: redact ? redactDeep(c["args"]) : c["args"] } : {}),
@@ -151,6 +152,10 @@ export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
     const s = str(value)
     return s === null ? null : redactIf(redact, s)
   }
+  const name = (value: unknown) => {
+    const s = str(value)
+    return s === null || !redact ? s : redactName(s)
+  }
   const list = (value: unknown) => strings(value).map((s) => redactIf(redact, s))
   // The envelope's message text is escaped: it is cleaned as the person wrote it, then escaped again.
   const rawInput = str(first(r, "input_text", "prompt", "input")) ?? ""
@@ -172,8 +177,8 @@ export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
       chatId: str(first(r, "chat_id", "chatId")),
       groupFolder: str(first(r, "group_folder", "groupFolder")),
       userId: str(first(r, "user_id", "userId")),
-      modelId: str(first(r, "model_id", "model")),
-      source: str(r["source"]),
+      modelId: name(first(r, "model_id", "model")),
+      source: name(r["source"]),
       inputText,
       messageText: lastMessage(inputText),
       outputText,

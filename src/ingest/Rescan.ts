@@ -21,7 +21,7 @@ interface TableSpec {
 const TABLES: ReadonlyArray<TableSpec> = [
   {
     table: "traces",
-    text: ["input_text", "message_text", "output_text", "memory_summary", "error_code"],
+    text: ["input_text", "message_text", "output_text", "memory_summary", "error_code", "model_id", "source"],
     json: ["memory_facts_json", "memory_recall_json", "session_recall_json", "tool_calls_json", "extra_json"]
   },
   { table: "malformed_lines", text: ["excerpt"], json: [] },

@@ -20,9 +20,11 @@ import { mark, RULE_GROUPS, RULES, SECRET_KEY, secretValue } from "./Rules.js"
  * 6 takes a password-shaped word within six words after the name, single-dash -password flags, zip's -P, Samba's
  * -U user%password, a Wi-Fi "key" beside its "ssid", and keeps template slots ({password}) in URLs;
  * 7 takes a credential named by another word (login, creds, wifi, router, admin, pw: "the Plex login is jonas /
- * Quill4428") and a short -P/-w flag's value after a user flag (mosquitto, sqlcmd, ldapsearch and the like).
+ * Quill4428") and a short -P/-w flag's value after a user flag (mosquitto, sqlcmd, ldapsearch and the like);
+ * 8 changes no rule but the fields they cover: a tool call's name, the model id and the source are cleaned too
+ * (a token used as a tool name was stored in clear), so stores cleaned before are rescanned once.
  */
-export const REDACTION_VERSION = 7
+export const REDACTION_VERSION = 8
 
 /** The version a row stored now records: the current rule set, or 0 when redaction is off. */
 export const storedVersion = (redact: boolean): number => (redact ? REDACTION_VERSION : 0)
@@ -123,10 +125,11 @@ export const redactIf = (redact: boolean, text: string): string => (redact ? red
 export const MAX_DEPTH = 64
 export const DEEP_MARK = `<cut_nested_deeper_than_${MAX_DEPTH}>`
 
-// Keys repeat from turn to turn (tool argument names, DotClaw's fields): those that came out of the rules
-// unchanged are remembered, up to a bound, so each is looked at once per process rather than once per turn.
+// Keys and names repeat from turn to turn (tool argument names, DotClaw's fields, tool names, model ids): those that
+// came out of the rules unchanged are remembered, up to a bound, so each is looked at once per process rather than
+// once per turn.
 const CLEAN_KEYS = new Set<string>()
-const cleanKey = (key: string, findings?: Findings): string => {
+export const redactName = (key: string, findings?: Findings): string => {
   if (CLEAN_KEYS.has(key)) return key
   const redacted = redactText(key, findings)
   if (redacted === key && key.length <= 64 && CLEAN_KEYS.size < 10_000) CLEAN_KEYS.add(key)
@@ -145,7 +148,7 @@ export const redactDeep = (value: unknown, findings?: Findings, depth = 0): unkn
   // No prototype: a key named __proto__ stays an ordinary key, it never becomes the object's prototype.
   const out = Object.create(null) as Record<string, unknown>
   for (const [k, v] of Object.entries(value)) {
-    const key = cleanKey(k, findings)
+    const key = redactName(k, findings)
     if (SECRET_KEY.test(k) && typeof v === "string" && secretValue(k, v, true)) {
       note(findings, "key_value")
       out[key] = mark("secret")
