@@ -10,7 +10,7 @@ import { ConfigError, FileError, LlmStopped, LlmUnavailable, StageFailed, StoreE
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
 import { MODES } from "../store/FileModes.js"
 import { makeProgress } from "../pipeline/Progress.js"
-import { printJson, printLine, stdoutWritten, table, usd } from "./Output.js"
+import { printJson, printLine, shown, stdoutWritten, table, usd } from "./Output.js"
 import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
 import type { FeedbackSummary } from "../ingest/Feedback.js"
 import type { IngestSummary } from "../ingest/Ingest.js"
@@ -201,8 +201,8 @@ const configCommand = Command.make("config", common, (opts) =>
         settings: Object.fromEntries(rows.map((r) => [r.key, { value: r.value, source: r.source, from: r.from, env: r.env }]))
       })
     }
-    yield* printLine(`config file: ${resolved.configPath ?? "(none)"}`)
-    yield* printLine(`DotClaw: ${resolved.dotclawHome === undefined ? "no current install found (1.1 layout)" : resolved.dotclawHome}`)
+    yield* printLine(`config file: ${shown(resolved.configPath ?? "(none)")}`)
+    yield* printLine(`DotClaw: ${resolved.dotclawHome === undefined ? "no current install found (1.1 layout)" : shown(resolved.dotclawHome)}`)
     yield* printLine(
       table(
         ["KEY", "VALUE", "SOURCE", "ENV"],
@@ -529,7 +529,7 @@ const packsCommand = Command.make("packs", { ...common, behavior: Args.optional(
     Effect.gen(function* () {
       if (Option.isSome(opts.diff)) {
         const d = yield* packDiff(opts.diff.value)
-        return yield* opts.json ? printJson(d) : printLine(`${d.version} (${d.behavior}, ${d.status}) against ${d.against}:\n${diffText(d.diff)}`)
+        return yield* opts.json ? printJson(d) : printLine(`${shown(d.version)} (${d.behavior}, ${d.status}) against ${shown(d.against)}:\n${diffText(d.diff)}`)
       }
       const rows = yield* (yield* Deployer).history(Option.getOrUndefined(opts.behavior))
       if (opts.json) return yield* printJson({ history: rows.map(({ detailJson, lineageJson, ...r }) => ({ ...r, detail: JSON.parse(detailJson), lineage: lineageJson === null ? null : JSON.parse(lineageJson) })) })
@@ -695,8 +695,8 @@ const shareText = (b: Effect.Effect.Success<typeof statusReport>["behaviors"][nu
 const rubricStatusText = (b: Effect.Effect.Success<typeof statusReport>["behaviors"][number]) => {
   const r = b.rubric
   if (r.source === "built-in" && r.pending === null && r.lastAttempt === null) return ""
-  const parts = [`rubric ${b.behavior}: ${r.version} (${r.source})`]
-  if (r.pending !== null) parts.push(`${r.pending} waits for \`autotune rubric approve ${b.behavior}\` or \`rubric reject\``)
+  const parts = [`rubric ${b.behavior}: ${shown(r.version)} (${r.source})`]
+  if (r.pending !== null) parts.push(`${shown(r.pending)} waits for \`autotune rubric approve ${b.behavior}\` or \`rubric reject\``)
   if (r.lastAttempt !== null) parts.push(`alignment ${r.lastAttempt.at.slice(0, 16)}Z: ${r.lastAttempt.outcome}, ${r.lastAttempt.why}`)
   return `\n${parts.join("; ")}`
 }

@@ -15,10 +15,12 @@ import { Rubrics } from "../judge/RubricBook.js"
 import { storeError } from "../store/Db.js"
 import { describeFsError, writeFileAtomic } from "../store/Files.js"
 import { MODES } from "../store/FileModes.js"
+import { shownLines } from "./Output.js"
 
 const NO_TTY = "autotune label grades turns in a terminal; to grade elsewhere: autotune label --export turns.jsonl, set each line's \"grade\" to 1-5, then autotune label --import turns.jsonl"
 
-const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)} … (${text.length - max} more characters)`)
+// Conversation text is shown, never obeyed: an escape sequence in a stored message cannot redraw the screen.
+const clip = (text: string, max: number) => shownLines(text.length <= max ? text : `${text.slice(0, max)} … (${text.length - max} more characters)`)
 
 const screenOf = (t: LabelTurn, position: { readonly graded: number; readonly left: number }) =>
   [
@@ -31,7 +33,7 @@ const screenOf = (t: LabelTurn, position: { readonly graded: number; readonly le
     "── reply ──",
     clip(t.reply, 2000),
     "",
-    `tools: ${t.tools}`,
+    `tools: ${shownLines(t.tools)}`,
     `judge: ${t.score.toFixed(2)}${t.stage2 === null ? "" : ` (stage 1 ${t.stage1?.toFixed(2) ?? "-"}, stage 2 ${t.stage2.toFixed(2)})`}: ${clip(t.reason, 300)}`,
     "",
     "grade 1 (bad) .. 5 (excellent) · s skip · u undo · q quit"

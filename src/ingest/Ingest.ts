@@ -104,16 +104,24 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         (handle) => Effect.promise(() => handle.close())
       )
 
+    // Regular files only: a symbolic link could point anywhere on the machine (another user's file, a device),
+    // and DotClaw writes its traces as plain files. A link is skipped with one warning line a cycle.
     const listFiles = Effect.tryPromise({
       try: async () => {
-        const entries = await fs.promises.readdir(config.traceDir, { withFileTypes: true })
-        return entries
-          .filter((e) => e.isFile() && e.name.endsWith(".jsonl"))
-          .map((e) => path.join(config.traceDir, e.name))
-          .sort()
+        const entries = (await fs.promises.readdir(config.traceDir, { withFileTypes: true })).filter((e) => e.name.endsWith(".jsonl"))
+        const files = entries.filter((e) => e.isFile()).map((e) => path.join(config.traceDir, e.name)).sort()
+        const links = entries.filter((e) => e.isSymbolicLink()).map((e) => e.name).sort()
+        return { files, links }
       },
       catch: fileError(config.traceDir, "list trace dir")
-    })
+    }).pipe(
+      Effect.tap(({ links }) =>
+        links.length === 0
+          ? Effect.void
+          : Effect.logWarning(`skipped ${links.length} symbolic link(s) in ${config.traceDir} (${links.slice(0, 3).join(", ")}${links.length > 3 ? ", …" : ""}): autotune reads only regular trace files; copy the file there instead`)
+      ),
+      Effect.map(({ files }) => files)
+    )
 
     const ingest = Effect.fn("TraceSource.ingest")(function* (onProgress?: (p: IngestProgress) => void) {
       const started = Date.now()
