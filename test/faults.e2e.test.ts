@@ -9,7 +9,6 @@ import { traceFileName, traceLines } from "./helpers/traces.js"
 
 afterEach(killStrays)
 
-// eslint-disable-next-line no-control-regex
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/
 
 describe("values from files and the store are shown, not obeyed (built CLI)", () => {
