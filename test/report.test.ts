@@ -73,7 +73,7 @@ describe("report page", () => {
   it("keeps stored text from closing the data element or the page's markup", () => {
     const reason = "</script><script>alert(1)</script> & <b>bold</b>"
     const behavior = {
-      behavior: "response-quality" as const, rubricVersion: "response-quality@1", active: "v1", canary: null, canaryPercent: null,
+      behavior: "response-quality" as const, rubricVersion: "response-quality@1", active: "v1", canary: null, canaryPercent: null, faults: [`deploy: ${reason}`],
       trend: trendOf([], now), judged7d: { scored: 0, turns: 0 }, spend30dUsd: 0, lastDecision: null, scores: [], events: [], canaryRun: null, optimizer: [],
       judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false }, grades: { n: 0, spearman: null, spearmanLow: null, spearmanHigh: null, kappa: null, kappaLow: null, kappaHigh: null }, addressedMasked7d: 0, calibration: [],
         // Alignment's attempts carry the judge's words about stored turns: escaped too.
@@ -87,6 +87,7 @@ describe("report page", () => {
     }
     const html = renderReport({ ...empty, empty: false, behaviors: [behavior] }, assets)
     expect(html.match(/<\/script>/g)!.length).toBe(4)
+    expect(html).toContain(`The last cycle failed for this behavior: deploy: &lt;/script&gt;`)
     expect(html).toContain("&lt;/script&gt;&lt;script&gt;alert(1)")
     expect(html).toContain("\\u003c/script>\\u003cscript>alert(1)")
     // The alignment table: both attempts, the held-out figures of the one that ran its test.

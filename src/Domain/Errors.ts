@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Cause, Effect, Option, Schema } from "effect"
 
 /** A configuration value that is missing, malformed or out of range. Exit code 2. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -79,3 +79,44 @@ export class LlmStopped extends Schema.TaggedError<LlmStopped>()("LlmStopped", {
     return this.detail
   }
 }
+
+/**
+ * Faults every behavior shares: the store, the configuration, the LLM stages stopped (a rejected key, the circuit
+ * breaker). They stop a stage once, as they always did; anything else that goes wrong while one behavior is worked
+ * on (its pack file cannot be written, its optimizer run fails, a bug on its path) is that behavior's alone.
+ */
+const SHARED_FAULTS: ReadonlySet<string> = new Set(["StoreError", "ConfigError", "LlmStopped", "LlmUnavailable"])
+
+/** One behavior's fault in a stage: reported for it, while the stage goes on with the other behaviors. */
+export interface BehaviorFault {
+  readonly fault: string
+}
+
+/** One behavior's own fault in a stage of a cycle, as the cycle reports it. */
+export interface BehaviorFaultAt {
+  readonly stage: string
+  readonly behavior: string
+  readonly fault: string
+}
+
+export const isBehaviorFault = (value: unknown): value is BehaviorFault =>
+  typeof value === "object" && value !== null && "fault" in value && typeof (value as { fault: unknown }).fault === "string"
+
+/**
+ * Runs one behavior's part of a stage in its own failure domain: its own fault comes back as a BehaviorFault (the
+ * cycle reports it in its one error line, pipeline/Pipeline.ts); a shared fault and interruption go on as they are.
+ */
+export const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A | BehaviorFault, E, R> =>
+  Effect.catchAllCause(effect, (cause) => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure)) {
+      const tag = (failure.value as { _tag?: unknown } | null)?._tag
+      if (typeof tag === "string" && SHARED_FAULTS.has(tag)) return Effect.failCause(cause)
+    }
+    const detail = Option.match(failure, {
+      onSome: (e) => (e as { message?: string } | null)?.message ?? String(e),
+      onNone: () => Cause.pretty(cause).split("\n")[0] ?? "failed"
+    })
+    return Effect.succeed<BehaviorFault>({ fault: detail })
+  })

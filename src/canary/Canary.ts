@@ -13,6 +13,7 @@ import { type Decision, decide, type Figures, type Sample } from "./Stats.js"
 import { type Expected, type Forecast, forecast, forecastText, planOf, thresholdsOf } from "./Simulate.js"
 import { ladder, nextStep, percentOf, type Step } from "./Ramp.js"
 import type { Behavior } from "../Domain/Behavior.js"
+import { isBehaviorFault, isolated } from "../Domain/Errors.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "./Deployer.js"
 import { Rubrics } from "../judge/RubricBook.js"
@@ -164,10 +165,16 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       } satisfies CanaryOutcome as CanaryOutcome
     })
 
+    /** Every behavior's canary, each in its own failure domain: one behavior's fault leaves the others' decisions. */
     const checkAll = Effect.fn("CanaryMonitor.checkAll")(function* () {
       const decisions: Record<string, CanaryOutcome> = {}
-      for (const behavior of config.behaviors) decisions[behavior] = yield* check(behavior)
-      return { decisions }
+      const faults: Record<string, string> = {}
+      for (const behavior of config.behaviors) {
+        const outcome = yield* isolated(check(behavior))
+        if (isBehaviorFault(outcome)) faults[behavior] = outcome.fault
+        else decisions[behavior] = outcome
+      }
+      return { decisions, faults }
     })
 
     const forecasts = new Map<string, Forecast>()

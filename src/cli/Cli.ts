@@ -21,7 +21,7 @@ import { Deployer } from "../canary/Deployer.js"
 import { CanaryMonitor } from "../canary/Canary.js"
 import type { Expected } from "../canary/Simulate.js"
 import { Optimizer } from "../optimize/Optimize.js"
-import { alignStage, asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
+import { alignStage, asLeader, behaviorStage, FOLLOWER_WHY, deployStage, evalStage, faultsOf, ingestStage, type onceStages, optimizeStage } from "../pipeline/Pipeline.js"
 import { type AlignPlan, Aligner } from "../align/Align.js"
 import { onceLocked } from "../pipeline/Runner.js"
 import { observedDaemon, withTracing } from "../observe/Observe.js"
@@ -169,6 +169,12 @@ const agreementLines = (agreements: Record<string, Agreement>, labelled: Record<
     .map(([b, a]) => `\njudge vs your grades, ${b}: ${labelText(a)}`)
     .join("")
 
+/** A stage that went on past some behaviors' own faults still exits 1, with one line naming each. */
+const failOnFaults = (stage: string, summary: unknown) => {
+  const faults = faultsOf(stage, summary)
+  return faults.length === 0 ? Effect.void : Effect.fail(new StageFailed({ stage, detail: faults.map((f) => `${f.behavior}: ${f.fault}`).join("; ") }))
+}
+
 const evalCommand = Command.make("eval", common, (opts) =>
   withApp(
     opts,
@@ -176,6 +182,7 @@ const evalCommand = Command.make("eval", common, (opts) =>
       yield* requireProvider
       const summary = yield* asLeader(evalStage)
       yield* opts.json ? printJson(summary) : printLine(evalSummaryText(summary) + agreementLines(summary.humanAgreement, summary.labelAgreement))
+      yield* failOnFaults("eval", summary)
       const failed = Object.values(summary.behaviors).reduce((n, b) => n + b.failed, 0)
       if (failed > 0 && !summary.budgetExhausted) {
         return yield* Effect.fail(new StageFailed({ stage: "eval", detail: `${failed} judge call(s) failed; those traces are retried next run` }))
@@ -380,8 +387,8 @@ const decisionLines = (run: Effect.Effect.Success<typeof onceStages>) => {
 const optimizeText = (s: Effect.Effect.Success<typeof optimizeStage>) =>
   Object.entries(s.behaviors)
     .map(([b, o]) =>
-      o.outcome === "skipped"
-        ? `optimize ${b}: skipped: ${o.why}`
+      o.outcome === "skipped" || o.outcome === "failed"
+        ? `optimize ${b}: ${o.outcome}: ${o.why}`
         : (o.outcome === "no_gain"
             ? `optimize ${b}: no gain, keeping the baseline: ${o.why} (${o.calls} calls, ${usd(o.costUsd)})`
             : `optimize ${b}: selected ${o.version} (${o.winner.id}, round ${o.winner.round}): +${o.winner.meanDiff.toFixed(3)} over the baseline (95% lower bound ${o.winner.lowerBound.toFixed(3)}, n=${o.winner.n}; ${o.calls} calls, ${usd(o.costUsd)}); run \`autotune deploy\``) +
@@ -440,6 +447,7 @@ const optimizeCommand = Command.make(
         yield* requireProvider
         const summary = yield* asLeader(optimizeStage)
         yield* opts.json ? printJson(summary) : printLine(optimizeText(summary) + egressLine(summary.egressRedactions))
+        yield* failOnFaults("optimize", summary)
       })
     )
 ).pipe(Command.withDescription("Propose better instructions per behavior and keep only measured, held-out gains"))
@@ -449,6 +457,7 @@ const deployText = (s: Effect.Effect.Success<typeof deployStage>) => {
     const r = d as { version?: string; as?: string; rejected?: string }
     return r.rejected !== undefined ? `deploy ${b}: not deployed: ${r.rejected}` : `deploy ${b}: ${r.version} out as ${r.as}`
   })
+  for (const [b, fault] of Object.entries(s.faults)) lines.push(`deploy ${b}: failed: ${fault}`)
   for (const p of s.pending) lines.push(`deploy ${p.behavior}: ${p.version} selected; waits for \`autotune approve ${p.behavior}\` or \`autotune reject ${p.behavior}\` (AUTOTUNE_DEPLOY_APPROVAL=manual)`)
   for (const [b, d] of Object.entries(s.decisions)) {
     if (d.action === "none") continue
@@ -463,6 +472,7 @@ const deployCommand = Command.make("deploy", common, (opts) =>
     Effect.gen(function* () {
       const summary = yield* asLeader(deployStage)
       yield* opts.json ? printJson(summary) : printLine(deployText(summary))
+      yield* failOnFaults("deploy", summary)
     })
   )
 ).pipe(Command.withDescription("Ship what optimize selected as canary packs, then promote, roll back or keep waiting on every canary"))

@@ -10,6 +10,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
+import { isBehaviorFault, isolated } from "../Domain/Errors.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { makeBatches } from "./Batches.js"
 import { makeDirect } from "./Direct.js"
@@ -46,7 +47,12 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const collectedBefore = yield* collectBatches(false, escalations)
       outcomes.addAll(collectedBefore.collected)
       const work: Array<{ rubric: Rubric; rows: ReadonlyArray<Row>; sampling: Sampling }> = []
-      for (const behavior of config.behaviors) work.push({ rubric: rubrics[behavior], ...(yield* selectTraces(rubrics[behavior])) })
+      const faults: Record<string, string> = {}
+      for (const behavior of config.behaviors) {
+        const selected = yield* isolated(selectTraces(rubrics[behavior]))
+        if (isBehaviorFault(selected)) faults[behavior] = selected.fault
+        else work.push({ rubric: rubrics[behavior], ...selected })
+      }
       // Canary turns of every behavior first, then their pairs, then the trend samples: under a budget, what
       // decisions need most is judged first.
       const tasks = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: escalations.get(w.rubric.behavior)! })))
@@ -107,7 +113,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
         startedDirectCostUsd: before === null || after === null ? null : after - before
       } as const
       return {
-        behaviors, calls: all.calls, tokensIn: all.tokensIn, tokensOut: all.tokensOut, costUsd: all.costUsd, egressRedactions: all.egressRedactions,
+        behaviors, faults, calls: all.calls, tokensIn: all.tokensIn, tokensOut: all.tokensOut, costUsd: all.costUsd, egressRedactions: all.egressRedactions,
         budgetExhausted: Object.keys(skippedForBudget).length > 0, skippedForBudget, unparseable, batches
       } satisfies EvalSummary
     })

@@ -66,6 +66,8 @@ export interface BehaviorEval {
 
 export interface EvalSummary {
   readonly behaviors: Record<string, BehaviorEval>
+  /** Behaviors whose turns could not be chosen this run, and why (their own fault; the others were judged). */
+  readonly faults: Record<string, string>
   readonly calls: number
   readonly tokensIn: number
   readonly tokensOut: number

@@ -17,6 +17,7 @@ const HELP: Readonly<Record<string, string>> = {
   autotune_judged_turns: "Turns the judge was asked to score, by behavior and why they were chosen (canary, pair, human, trend)",
   autotune_align_attempts: "Alignment attempts at a behavior's rubric by outcome (adopted, pending, not_adopted, no_candidate)",
   autotune_unscored_turns: "Judged turns whose answer could not be used (unscored, never counted as 0)",
+  autotune_behavior_faults: "A behavior's own faults in a cycle's stage (eval, optimize, deploy): the other behaviors went on",
   autotune_optimizer_runs: "Optimizer runs by behavior and outcome (selected, no_gain, skipped, ...)",
   autotune_canary_decisions: "Canary looks by behavior and action (promoted, rolled_back, waiting, expired)",
   autotune_llm_calls: "LLM calls by stage, model and outcome (ok, failed)",
@@ -92,6 +93,7 @@ export const makePublisher = (version: string) => {
           ...["promoted", "rolled_back", "expired"].map((action) => ({ name: "autotune_canary_decisions_total", labels: { behavior, action } })),
           ...["canary", "pair", "human", "trend"].map((reason) => ({ name: "autotune_judged_turns_total", labels: { behavior, reason } })),
           { name: "autotune_unscored_turns_total", labels: { behavior } },
+          ...["eval", "optimize", "deploy"].map((stage) => ({ name: "autotune_behavior_faults_total", labels: { behavior, stage } })),
           { name: "autotune_align_attempts_total", labels: { behavior, outcome: "adopted" } }
         ])
       ]

@@ -9,6 +9,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
+import { isBehaviorFault, isolated } from "../Domain/Errors.js"
 import { recordSelection } from "../canary/PackStore.js"
 import { newVersion } from "../canary/Versions.js"
 import { Judge } from "../judge/Judge.js"
@@ -122,13 +123,16 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
 
     const optimize = Effect.fn("Optimizer.optimize")(function* () {
       const behaviors: Record<string, OptimizeOutcome> = {}
+      const faults: Record<string, string> = {}
       for (const behavior of config.behaviors) {
-        behaviors[behavior] = yield* optimizeOne(behavior).pipe(
+        const outcome = yield* isolated(optimizeOne(behavior).pipe(
           Effect.catchTag("LlmError", (e) => Effect.succeed({ outcome: "skipped", why: e.message } satisfies OptimizeOutcome as OptimizeOutcome))
-        )
+        ))
+        if (isBehaviorFault(outcome)) faults[behavior] = outcome.fault
+        behaviors[behavior] = isBehaviorFault(outcome) ? { outcome: "failed", why: outcome.fault } : outcome
         yield* runner.ensureRunning
       }
-      return { behaviors, egressRedactions: usageOf(yield* runner.usage, "optimize:").egressRedactions }
+      return { behaviors, faults, egressRedactions: usageOf(yield* runner.usage, "optimize:").egressRedactions }
     })
 
     /** Selected packs waiting for deployment, with what the Deployer needs. */

@@ -89,6 +89,8 @@ export type OptimizeOutcome =
       readonly heldOut?: ReadonlyArray<HeldOut>
     } & Search & RunFigures)
   | { readonly outcome: "skipped"; readonly why: string }
+  /** This behavior's own fault (Domain/Errors.ts `isolated`): the other behaviors' runs went on. */
+  | { readonly outcome: "failed"; readonly why: string }
 
 export interface Row extends JudgeRow {
   readonly score: number

@@ -19,6 +19,7 @@ import { isPostgres } from "../store/Dialect.js"
 import { LEADER_LOCK, withAdvisoryLock } from "../store/Postgres.js"
 import { TraceSource } from "../ingest/Ingest.js"
 import { writeTransaction } from "../store/Db.js"
+import { type BehaviorFaultAt, isBehaviorFault, isolated } from "../Domain/Errors.js"
 import { addTotals } from "../store/Totals.js"
 import { cycleTotals } from "./Totals.js"
 import * as path from "node:path"
@@ -65,17 +66,26 @@ export const deployStage = Effect.gen(function* () {
   const monitor = yield* CanaryMonitor
   const { config } = yield* Settings
   const deployed: Record<string, unknown> = {}
+  const faults: Record<string, string> = {}
   const selections = yield* optimizer.selections
   // Under AUTOTUNE_DEPLOY_APPROVAL=manual a selection waits for `autotune approve` (pipeline/Approval.ts).
   const pending = config.deployApproval === "manual" ? selections.map((s) => ({ behavior: s.behavior, version: s.version })) : []
+  // Each behavior in its own failure domain: a pack file that cannot be written stops that behavior's deploy, and
+  // every other behavior still ships and gets its canary decision.
   for (const s of config.deployApproval === "manual" ? [] : selections) {
-    deployed[s.behavior] = yield* deployer
+    const outcome = yield* isolated(deployer
       .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, ...(s.metric === undefined ? {} : { metric: s.metric }) }, { instructions: s.baselineInstructions }, s.version, s.canaryPercent)
-      .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail })))
-    yield* warnIfUndecidable(monitor, deployed[s.behavior], s.behavior)
+      .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail }))))
+    if (isBehaviorFault(outcome)) {
+      faults[s.behavior] = outcome.fault
+      continue
+    }
+    deployed[s.behavior] = outcome
+    yield* warnIfUndecidable(monitor, outcome, s.behavior)
   }
-  const { decisions } = yield* monitor.checkAll()
-  return { deployed, pending, decisions }
+  const checked = yield* monitor.checkAll()
+  for (const [behavior, fault] of Object.entries(checked.faults)) faults[behavior] = faults[behavior] === undefined ? fault : `${faults[behavior]}; ${fault}`
+  return { deployed, pending, decisions: checked.decisions, faults }
 })
 
 /** This host's packs dir brought up to the shared store's active and canary packs. */
@@ -99,6 +109,12 @@ export const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     yield* Effect.logInfo("another host holds the fleet's leader lock; waiting for its cycle to end")
     return Option.getOrThrow(yield* withAdvisoryLock(sql, LEADER_LOCK, "wait", led))
   })
+
+/** The behaviors whose own part of a stage failed, from the stage's summary. */
+export const faultsOf = (stage: string, summary: unknown): ReadonlyArray<BehaviorFaultAt> => {
+  const faults = typeof summary === "object" && summary !== null && "faults" in summary ? (summary as { faults: Record<string, string> }).faults : {}
+  return Object.entries(faults).map(([behavior, fault]) => ({ stage, behavior, fault }))
+}
 
 /** A stage's span carries the numbers at the top of its summary (counts, seconds, dollars), never its text. */
 const annotateCounts = (summary: unknown) =>
@@ -160,15 +176,17 @@ export const onceStages = Effect.gen(function* () {
   const { behavior, eval: evaluation, optimize, deploy, align, retention } = Option.getOrElse(led, () => ({
     behavior: follower, eval: follower, optimize: follower, deploy: follower, align: follower, retention: follower
   }))
+  const behaviorFaults = Object.entries({ eval: evaluation, optimize, deploy }).flatMap(([stage, r]) => (r.status === "ok" ? faultsOf(stage, r.summary) : []))
   // Last, so the page shows this cycle's decisions; written atomically, so a reader never sees half of it.
   const report = config.report
-    ? yield* runStage("report", writeReport(config.reportPath, config.reportDays))
+    ? yield* runStage("report", writeReport(config.reportPath, config.reportDays, behaviorFaults))
     : ({ status: "skipped", why: "AUTOTUNE_REPORT=0" } as const)
   const stages = { packs, ingest, behavior, eval: evaluation, optimize, deploy, align, retention, report }
   const checked = { redact: rescan, ...stages }
-  const failed = Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name)
-  const errors = Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : []))
-  const result = { stages, failed, errors, skippedLlm: llmSkip, rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null, budget: yield* runner.budget }
+  // A behavior's own fault fails the cycle too (exit 1), named by stage and behavior: the others went on.
+  const failed = [...Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name), ...behaviorFaults.map((f) => `${f.stage}:${f.behavior}`)]
+  const errors = [...Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : [])), ...behaviorFaults.map((f) => `${f.stage} ${f.behavior}: ${f.fault}`)]
+  const result = { stages, failed, errors, behaviorFaults, skippedLlm: llmSkip, rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null, budget: yield* runner.budget }
   // The run's record, for reports and for looking back, with what it adds to the running totals /metrics
   // reports; together or not at all. Failing to write them does not fail the run.
   const record = sql`INSERT INTO runs ${sql.insert({

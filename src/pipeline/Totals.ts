@@ -11,6 +11,7 @@ interface StageLike<A> {
 
 export interface CycleLike {
   readonly failed: ReadonlyArray<string>
+  readonly behaviorFaults?: ReadonlyArray<{ readonly stage: string; readonly behavior: string }>
   readonly stages: {
     readonly ingest: StageLike<{ readonly ingested: number; readonly malformed: number }>
     readonly eval: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly canaryTraces: number; readonly pairTraces: number; readonly trendTraces: number; readonly humanTraces: number; readonly unscored: number }>> }>
@@ -24,6 +25,7 @@ const ok = <A>(stage: StageLike<A>): A | undefined => (stage.status === "ok" ? s
 
 export const cycleTotals = (cycle: CycleLike): ReadonlyArray<TotalDelta> => {
   const deltas: Array<TotalDelta> = [{ name: "autotune_cycles_total", labels: { outcome: cycle.failed.length === 0 ? "ok" : "failed" }, value: 1 }]
+  for (const f of cycle.behaviorFaults ?? []) deltas.push({ name: "autotune_behavior_faults_total", labels: { behavior: f.behavior, stage: f.stage }, value: 1 })
   const ingest = ok(cycle.stages.ingest)
   if (ingest !== undefined) {
     deltas.push({ name: "autotune_traces_ingested_total", labels: {}, value: ingest.ingested })

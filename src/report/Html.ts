@@ -203,6 +203,7 @@ const lowestTable = (b: BehaviorReport) =>
 
 const behaviorSection = (b: BehaviorReport) =>
   `<section class="behavior" id="b-${esc(b.behavior)}"><h2>${esc(b.behavior)}</h2>` +
+  b.faults.map((f) => `<p class="fault">The last cycle failed for this behavior: ${esc(f)}. The other behaviors went on.</p>`).join("") +
   `<p>Active ${b.active === null ? "none" : ver(b.active)}; canary ${b.canary === null ? "none" : ver(b.canary)}. ${esc(trendInWords(b.trend))}. ` +
   `Judged ${b.judged7d.scored} of the ${b.judged7d.turns} turns of the last 7 days (a sample; the rest stays unjudged).</p>` +
   scoresFigure(b) + canaryFigure(b, b.canaryRun) + optimizerFigure(b) + pendingSection(b) + judgeFigure(b) + lowestTable(b) + `</section>`
@@ -224,6 +225,7 @@ figure { margin: 1rem 0; } .chart { width: 100%; min-height: 2rem; overflow-x: a
 @media (prefers-color-scheme: dark) { .trend.up { color: #57d36a; } .trend.down { color: #ff7b72; } }
 ins { background: var(--ins); text-decoration: none; } del { background: var(--del); }
 .diff { white-space: pre-wrap; border: 1px solid var(--line); padding: .5rem; }
+.fault { border-left: 4px solid #cf222e; padding: .25rem .5rem; }
 .empty { font-size: 1.1rem; padding: 1rem; border: 1px dashed var(--line); }
 td { overflow-wrap: anywhere; }
 @media (max-width: 700px) {

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import { FileError } from "../Domain/Errors.js"
+import { type BehaviorFaultAt, FileError } from "../Domain/Errors.js"
 import { writeFileAtomic } from "../store/Files.js"
 import { MODES } from "../store/FileModes.js"
 import { renderReport, type ChartAssets } from "./Html.js"
@@ -40,10 +40,13 @@ export interface ReportWritten {
   readonly behaviors: ReadonlyArray<string>
 }
 
-/** Builds the page from the store and replaces `file` atomically: a reader never sees half a report. */
-export const writeReport = (file: string, days: number) =>
+/**
+ * Builds the page from the store and replaces `file` atomically: a reader never sees half a report. `faults`: the
+ * behaviors whose own part of this cycle failed (a cycle passes its own; else the last cycle's are read).
+ */
+export const writeReport = (file: string, days: number, faults?: ReadonlyArray<BehaviorFaultAt>) =>
   Effect.gen(function* () {
-    const data = yield* reportData(days)
+    const data = yield* reportData(days, Date.now(), faults)
     const html = renderReport(data, yield* loadAssets)
     // 0600 like the store: the page quotes stored (redacted) turns.
     yield* writeFileAtomic(file, html, MODES.private)

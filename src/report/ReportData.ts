@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
+import type { BehaviorFaultAt } from "../Domain/Errors.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { canaryShareRows, storeError } from "../store/Db.js"
 import { jsonField } from "../store/Dialect.js"
@@ -52,6 +53,8 @@ export interface AlignAttempt {
 
 export interface BehaviorReport {
   readonly behavior: Behavior
+  /** This behavior's own faults in the last cycle ("deploy: cannot write …"): the other behaviors went on. */
+  readonly faults: ReadonlyArray<string>
   /** The rubric version the page's scores are of (the current one). */
   readonly rubricVersion: string
   readonly active: string | null
@@ -165,11 +168,22 @@ export const stageKind = (stage: string): string => {
   return ({ candidate: "proposal", predict: "replay", judge: "replay judge", rerank: "re-rank" } as Record<string, string>)[tail ?? ""] ?? "other"
 }
 
-export const reportData = (days: number, now = Date.now()) =>
+/** The behavior faults the last recorded cycle reported (none before the first, or from older cycles' records). */
+const lastCycleFaults = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql<{ summaryJson: string }>`SELECT summary_json AS "summaryJson" FROM runs WHERE command = 'once' ORDER BY finished_at DESC LIMIT 1`,
+    (rows): ReadonlyArray<BehaviorFaultAt> => {
+      const summary = rows[0] === undefined ? {} : (JSON.parse(rows[0].summaryJson) as { behaviorFaults?: ReadonlyArray<BehaviorFaultAt> })
+      return summary.behaviorFaults ?? []
+    }
+  )
+
+export const reportData = (days: number, now = Date.now(), cycleFaults?: ReadonlyArray<BehaviorFaultAt>) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
     const fail = storeError("read the report's figures")
+    const faults = cycleFaults ?? (yield* lastCycleFaults(sql).pipe(Effect.mapError(fail)))
     const since = now - days * DAY_MS
     const sinceDay = dayOf(since)
 
@@ -187,7 +201,8 @@ export const reportData = (days: number, now = Date.now()) =>
     const turns7d = Number((yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${weekStart}`.pipe(Effect.mapError(fail)))[0]?.n ?? 0)
     const behaviors: Array<BehaviorReport> = []
     for (const behavior of config.behaviors) {
-      behaviors.push(yield* behaviorReport(behavior, since, now, { users: agreements[behavior]!, grades: graded[behavior]!, fresh: alignment.fresh(behavior) }, spendRows, turns7d))
+      const report = yield* behaviorReport(behavior, since, now, { users: agreements[behavior]!, grades: graded[behavior]!, fresh: alignment.fresh(behavior) }, spendRows, turns7d)
+      behaviors.push({ ...report, faults: faults.filter((f) => f.behavior === behavior).map((f) => `${f.stage}: ${f.fault}`) })
     }
     return {
       generatedAt: iso(now),
@@ -287,7 +302,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
       judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration, alignment: alignAttempts },
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
-    } satisfies BehaviorReport
+    } satisfies Omit<BehaviorReport, "faults">
   })
 
 const judgeDays = (
