@@ -1,12 +1,15 @@
 import Database from "better-sqlite3"
 import { Cause, Effect, Exit, Logger } from "effect"
 import { FileError, isBehaviorFault, isolated, LlmStopped, StoreError } from "../src/Domain/Errors.js"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { humanLogger } from "../src/cli/Output.js"
 import { tempHome } from "./helpers/app.js"
-import { jsonOut, killStrays, runCli } from "./helpers/cli.js"
+import { clockEnv, jsonOut, killStrays, runCli, tracked } from "./helpers/cli.js"
+import { startFakeProvider } from "./helpers/fakeProvider.js"
+import { freePort } from "./helpers/postgres.js"
 import { traceFileName, traceLines } from "./helpers/traces.js"
 
 afterEach(killStrays)
@@ -72,7 +75,7 @@ describe("each behavior's stage runs in its own failure domain (built CLI)", () 
     }
     db.close()
     fs.mkdirSync(path.join(home, "prompts"), { recursive: true })
-    for (const [file, version] of [["response-quality.json", "rq-active"], ["response-quality.canary.json", "rq-canary"]]) {
+    for (const [file, version] of [["response-quality.json", "rq-active"], ["response-quality.canary.json", "rq-canary"]] as const) {
       fs.writeFileSync(path.join(home, "prompts", file), JSON.stringify({ name: "rq", version, behavior: "response-quality", instructions: "Mine." }))
     }
     // tool-calling's active pack cannot be written: a directory stands in its place.
@@ -132,5 +135,174 @@ describe("isolated (Domain/Errors.ts): what is one behavior's and what is everyo
     const interrupted = await Effect.runPromiseExit(isolated(Effect.interrupt))
     expect(Exit.isInterrupted(interrupted)).toBe(true)
     expect(await Effect.runPromise(isolated(Effect.succeed(3)))).toBe(3)
+  })
+})
+
+describe("a store that vanished or was replaced is noticed (built CLI)", () => {
+  const recordOf = (home: string) => JSON.parse(fs.readFileSync(path.join(home, "store-identity.json"), "utf8")) as { location: string; storeId: string; spend: Array<{ at: number; usd: number }> }
+  const removeStore = (db: string) => {
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true })
+  }
+  const setUp = async () => {
+    const home = tempHome()
+    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 5))
+    const env = { AUTOTUNE_HOME: home }
+    const first = await runCli(["once", "--json"], env)
+    expect(first.code).toBe(0)
+    return { home, env, db: path.join(home, "autotune.db") }
+  }
+
+  it("remembers the store's id outside it, 0600", async () => {
+    const { home, db } = await setUp()
+    const record = recordOf(home)
+    expect(record.location).toBe(db)
+    expect(record.storeId).toMatch(/^[0-9a-f-]{36}$/)
+    expect(fs.statSync(path.join(home, "store-identity.json")).mode & 0o777).toBe(0o600)
+    const stored = new Database(db, { readonly: true })
+    expect(stored.prepare("SELECT value FROM store_meta WHERE key = 'store_id'").get()).toEqual({ value: record.storeId })
+    stored.close()
+  })
+
+  it("a removed store: once and status fail with one line naming it, nothing is made or ingested; accept-store starts afresh", async () => {
+    const { home, env, db } = await setUp()
+    const was = recordOf(home).storeId
+    removeStore(db)
+    for (const args of [["once"], ["status"], ["ingest"]]) {
+      const result = await runCli(args, env)
+      expect(result.code, args.join(" ")).toBe(1)
+      const errors = result.stderr.split("\n").filter((l) => /error/i.test(l))
+      expect(errors, args.join(" ")).toHaveLength(1)
+      expect(errors[0]).toContain(db)
+      expect(errors[0]).toContain(`the store is gone (it was store ${was})`)
+      expect(errors[0]).toContain("autotune accept-store")
+      expect(fs.existsSync(db), args.join(" ")).toBe(false)
+    }
+    const json = await runCli(["once", "--json"], env)
+    expect(json.code).toBe(1)
+    expect((jsonOut(json)["error"] as { tag: string }).tag).toBe("StoreError")
+
+    const accepted = await runCli(["accept-store", "--json"], env)
+    expect(accepted.code).toBe(0)
+    const out = jsonOut(accepted) as { store: string; storeId: string; previous: { storeId: string } }
+    expect(out.previous.storeId).toBe(was)
+    expect(out.storeId).not.toBe(was)
+    expect(recordOf(home).storeId).toBe(out.storeId)
+    const again = await runCli(["once", "--json"], env)
+    expect(again.code).toBe(0)
+    expect((jsonOut(again) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested).toBe(5)
+  })
+
+  it("another store in its place fails; the same store restored from a copy is taken back with one line", async () => {
+    const { home, env, db } = await setUp()
+    const backup = path.join(tempHome(), "backup.db")
+    fs.copyFileSync(db, backup)
+    // Another installation's store, moved into this one's place.
+    const other = await setUp()
+    removeStore(db)
+    fs.copyFileSync(other.db, db)
+    const swapped = await runCli(["once"], env)
+    expect(swapped.code).toBe(1)
+    expect(swapped.stderr).toContain(`another store is in its place (store ${recordOf(other.home).storeId}, was ${recordOf(home).storeId})`)
+    // An empty file in its place is no store of ours either, and stays as it is.
+    removeStore(db)
+    fs.writeFileSync(db, "")
+    const empty = await runCli(["once"], env)
+    expect(empty.code).toBe(1)
+    expect(empty.stderr).toContain("another store is in its place (store without an id")
+    expect(fs.statSync(db).size).toBe(0)
+    // The store back, as a copy: a new inode, the same id.
+    removeStore(db)
+    fs.copyFileSync(backup, db)
+    const back = await runCli(["once", "--json"], env)
+    expect(back.code).toBe(0)
+    expect(back.stderr).toContain(`the store at ${db} is a copy of store ${recordOf(home).storeId} (a restore): carrying on with it`)
+    expect((jsonOut(back) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested).toBe(0)
+  })
+
+  it("a configuration that names another store is a change, said in one line", async () => {
+    const { home, env, db } = await setUp()
+    const elsewhere = path.join(home, "elsewhere.db")
+    const moved = await runCli(["once"], { ...env, AUTOTUNE_DB_PATH: elsewhere })
+    expect(moved.code).toBe(0)
+    expect(moved.stderr.split("\n").filter((l) => l.includes("names another store"))).toHaveLength(1)
+    expect(moved.stderr).toContain(`now ${elsewhere}`)
+    expect(moved.stderr).toContain(`was ${db}`)
+    expect(recordOf(home).location).toBe(elsewhere)
+  })
+
+  it("the daemon: a store removed under it fails the next cycles with /healthz 503, re-ingests nothing, until accept-store", async () => {
+    const { home, db } = await setUp()
+    const port = await freePort()
+    const child = tracked(spawn(process.execPath, ["dist/bin.js", "daemon"], {
+      env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, AUTOTUNE_INTERVAL_MINUTES: "0.02", AUTOTUNE_METRICS_PORT: String(port) },
+      stdio: ["ignore", "pipe", "pipe"]
+    }))
+    let log = ""
+    child.stderr!.on("data", (d: Buffer) => (log += d.toString()))
+    const health = async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`)
+        return { status: res.status, body: (await res.json()) as { reason?: string } }
+      } catch {
+        return undefined
+      }
+    }
+    const until = async <T>(what: string, probe: () => Promise<T | undefined>) => {
+      const deadline = Date.now() + 60_000
+      for (;;) {
+        const value = await probe()
+        if (value !== undefined) return value
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; log:\n${log}`)
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    }
+    try {
+      await until("a good cycle", async () => ((await health())?.status === 200 ? true : undefined))
+      removeStore(db)
+      const failing = await until("/healthz 503", async () => {
+        const h = await health()
+        return h?.status === 503 ? h.body : undefined
+      })
+      expect(failing.reason).toContain("the store is gone")
+      await new Promise((r) => setTimeout(r, 2500))
+      expect(fs.existsSync(db)).toBe(false)
+      expect((await health())?.status).toBe(503)
+      expect((await runCli(["accept-store"], { AUTOTUNE_HOME: home })).code).toBe(0)
+      await until("/healthz 200 again", async () => ((await health())?.status === 200 ? true : undefined))
+    } finally {
+      child.kill("SIGTERM")
+      await new Promise((r) => child.once("exit", r))
+    }
+  }, 120_000)
+
+  it("the day's spend survives a fresh store: accept-store keeps the last 24 hours' spend against the budget", async () => {
+    const { home, env, db } = await setUp()
+    // What a command spends is remembered in the home as well as in the store.
+    const spender = await startFakeProvider()
+    try {
+      const spent = await runCli(["eval", "--json"], { ...env, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: spender.url, AUTOTUNE_JUDGE_BATCH: "off" })
+      expect(spent.code).toBe(0)
+      expect(spender.httpCalls).toBeGreaterThan(0)
+    } finally {
+      await spender.close()
+    }
+    const stored = new Database(db, { readonly: true })
+    const inStore = (stored.prepare("SELECT SUM(cost_usd) AS usd FROM llm_calls").get() as { usd: number }).usd
+    stored.close()
+    expect(inStore).toBeGreaterThan(0)
+    expect(recordOf(home).spend.reduce((n, s) => n + s.usd, 0)).toBeCloseTo(inStore, 9)
+    removeStore(db)
+    expect((await runCli(["accept-store"], env)).code).toBe(0)
+    // The home's record says $5 went out an hour ago: the new, empty store must not make that $0.
+    const record = recordOf(home)
+    fs.writeFileSync(path.join(home, "store-identity.json"), JSON.stringify({ ...record, spend: [{ at: Date.now() - 3_600_000, usd: 5 }] }))
+    const fake = await startFakeProvider()
+    try {
+      const result = await runCli(["once", "--json"], { ...env, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_DAILY_BUDGET_USD: "5" })
+      expect(fake.httpCalls).toBe(0)
+      expect((jsonOut(result) as { budget: { spentLast24hUsd: number; exhausted: boolean } }).budget).toMatchObject({ spentLast24hUsd: 5, exhausted: true })
+    } finally {
+      await fake.close()
+    }
   })
 })

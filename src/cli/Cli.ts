@@ -36,6 +36,7 @@ import { approve, reject } from "../pipeline/Approval.js"
 import { writeReport } from "../report/Report.js"
 import { rescan, type RescanSummary } from "../ingest/Rescan.js"
 import { lockPath, withRunLock } from "../store/RunLock.js"
+import { currentStoreId, forgetStore, rememberedSpend } from "../store/Identity.js"
 
 // ---------------------------------------------------------------------------
 // Options every command takes: --config, --json, and the config flags.
@@ -613,6 +614,27 @@ const rubricCommand = Command.make("rubric").pipe(
 )
 
 // ---------------------------------------------------------------------------
+// accept-store
+// ---------------------------------------------------------------------------
+
+/**
+ * After a store was removed or replaced on purpose: the store configured now becomes autotune's store (a new, empty
+ * one when there is none; store/Identity.ts). Its traces are read again from DotClaw's files by the next cycle; the
+ * last 24 hours' spend stays counted from the home's record.
+ */
+const acceptStoreCommand = Command.make("accept-store", common, (opts) =>
+  Effect.gen(function* () {
+    const { config } = yield* loadSettings(configInput(opts))
+    const before = yield* forgetStore(config.home)
+    const id = yield* withApp(opts, currentStoreId)
+    const result = { store: storeLocation(config), storeId: id, previous: before?.location === undefined ? null : { store: before.location, storeId: before.storeId ?? null }, spent24hUsd: rememberedSpend(config.home) }
+    if (opts.json) return yield* printJson(result)
+    yield* printLine(`autotune's store is now ${shown(result.store)} (store ${id})${result.previous === null ? "" : `; was ${shown(result.previous.store)} (store ${result.previous.storeId})`}`)
+    yield* printLine(`the next cycle reads DotClaw's traces into it; the last 24 hours' spend (${usd(result.spent24hUsd, 2)}) still counts against the daily budget`)
+  })
+).pipe(Command.withDescription("Make the store configured now autotune's store, after the one it had was removed or replaced on purpose"))
+
+// ---------------------------------------------------------------------------
 // label
 // ---------------------------------------------------------------------------
 
@@ -780,7 +802,7 @@ const onceCommand = Command.make("once", common, onceHandler).pipe(
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, labelCommand, rubricCommand, statusCommand, reportCommand, redactCommand, configCommand])
+  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, labelCommand, rubricCommand, statusCommand, reportCommand, redactCommand, configCommand, acceptStoreCommand])
 )
 
 export const cli = Command.run(root, { name: "autotune", version: VERSION })

@@ -17,6 +17,7 @@ import { makeLedger, type ParseStats } from "./Ledger.js"
 import { chooseProvider, Llm, type ProviderChoice } from "./Llm.js"
 import { deprecationWarnings } from "./Models.js"
 import { makePolicy } from "./Policy.js"
+import { rememberSpend } from "../store/Identity.js"
 
 export { parsePrices } from "../config/Prices.js"
 export { BATCH_PRICE } from "./BatchCalls.js"
@@ -25,7 +26,7 @@ export { configFailureLine, type Halt, modelVariables } from "./Policy.js"
 export { type StageUsage, usageOf } from "./Usage.js"
 
 export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const llm = yield* Llm
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
@@ -41,6 +42,10 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
     const ledger = yield* makeLedger({ sql, config, llm, runId })
     const { usage, costOf, guarded, record } = ledger
     const { submitBatch, pendingBatches, batchStatus, collectBatch, closeBatch } = makeBatchCalls({ sql, config, llm, runId }, policy, ledger)
+    // When the command ends, what it spent is added to the home's record too (store/Identity.ts).
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Ref.get(spent), (usd) => rememberSpend(config.home, usd)).pipe(Effect.catchAll((e) => Effect.logWarning(`could not remember this run's spend: ${e.message}`)))
+    )
 
     const attempt = (request: LlmRequest) => timed(llm.complete(request))
 

@@ -4,6 +4,7 @@
  * user must fix (a wrong key, an unknown model) and the circuit breaker for a failing provider.
  */
 import type { SqlClient } from "@effect/sql"
+import { rememberedSpend } from "../store/Identity.js"
 import { Duration, Effect, Ref } from "effect"
 import { type AppConfig, SETTINGS } from "../config/Table.js"
 import { isConfigFailure, isProviderFailure, LlmError } from "../Domain/Llm.js"
@@ -57,10 +58,12 @@ export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlCli
     // What earlier runs spent in the last 24 hours counts against the daily budget; read once per run, at
     // its first call (a daemon builds a new runner every cycle; commands that make no call never read it).
     // A pending batch holds the most it can cost until its answers are collected and their real cost recorded.
+    // The home's record of what this installation spent (store/Identity.ts) counts too: a store swapped or started
+    // afresh cannot make the day's spend start again from zero.
     const spentBefore = yield* Effect.cached(
       sql<{ usd: number | null }>`SELECT COALESCE((SELECT SUM(cost_usd) FROM llm_calls WHERE created_at >= ${Date.now() - 86_400_000}), 0)
                                        + COALESCE((SELECT SUM(estimated_usd) FROM llm_batches WHERE status = 'pending'), 0) AS usd`.pipe(
-        Effect.map((rows) => Number(rows[0]?.usd ?? 0)),
+        Effect.map((rows) => Math.max(Number(rows[0]?.usd ?? 0), rememberedSpend(config.home))),
         Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not read the last 24 hours' spend: ${e.message}`), 0))
       )
     )

@@ -12,6 +12,7 @@ import { isBusyCode } from "./BulkRows.js"
 import { secureSidecars, secureStore } from "./FileModes.js"
 import { makePgLayer } from "./Postgres.js"
 import { withRunLock } from "./RunLock.js"
+import { checkSqliteStore, settleStoreIdentity } from "./Identity.js"
 import { sampleDraw } from "../Domain/Trace.js"
 
 // Migrations are numbered and append-only: never edit one that has shipped, add the next.
@@ -400,7 +401,7 @@ export const describeStoreCause = (cause: unknown): string => {
   const c = typeof code === "string" ? code : ""
   if (c === "SQLITE_FULL" || c === "ENOSPC") return "the disk is full"
   if (c.startsWith("SQLITE_READONLY") || c === "EROFS") return `the database cannot be written (read-only file system or file; ${text})`
-  if (c.startsWith("SQLITE_CORRUPT") || c === "SQLITE_NOTADB") return `the database file is damaged (${text}); move it aside and run again: a new store is built and the traces are read again from DotClaw's files`
+  if (c.startsWith("SQLITE_CORRUPT") || c === "SQLITE_NOTADB") return `the database file is damaged (${text}); move it aside and run \`autotune accept-store\`: a new store is built and the traces are read again from DotClaw's files`
   if (c.startsWith("SQLITE_CANTOPEN")) return `cannot open the database file (missing directory or no permission; ${text})`
   if (c === "SQLITE_PERM" || c === "EACCES" || c === "EPERM") return `permission denied (${text})`
   if (c.startsWith("SQLITE_IOERR")) return `disk I/O error (${text}): is the disk full or failing?`
@@ -452,23 +453,22 @@ export const makeDbLayer = (filename: string, home?: string) => {
       return yield* new SqlError.SqlError({ cause: { code: "SQLITE_BUSY" }, message: `the store is at migration ${row?.id ?? 0} of ${LATEST_MIGRATION}: another process holds it` })
     }
   })
-  const migrated = Layer.effectDiscard(withRunLock(`${filename}.migrate.lock`, migrate, "2 minutes")).pipe(
+  // The store's id against the home's record (store/Identity.ts), once the store is migrated.
+  const identity = home === undefined || home === "" ? Effect.void : Effect.flatMap(SqlClient.SqlClient, (sql) => settleStoreIdentity(sql, home, filename, filename))
+  const migrated = Layer.effectDiscard(Effect.zipRight(withRunLock(`${filename}.migrate.lock`, migrate, "2 minutes"), identity)).pipe(
     Layer.provide(NodeContext.layer),
-    Layer.retry(openRetry)
+    // A gone or swapped store is no busy store: it fails at once.
+    Layer.retry(Schedule.intersect(openRetry, Schedule.recurWhile((e: unknown) => !(e instanceof StoreError))))
   )
+  // Before anything creates the file: a store the home's record names that is gone or swapped stops here.
+  const checked = home === undefined || home === "" ? Effect.void : Effect.flatMap(checkSqliteStore(home, filename), (note) => (note === undefined ? Effect.void : Effect.logWarning(note)))
+  const secured = Effect.try({
+    try: () => secureStore(filename, home),
+    catch: (cause) => new StoreError({ operation: "open", detail: `cannot create ${path.dirname(filename)} or its database privately: ${describeStoreCause(cause)}` })
+  }).pipe(Effect.flatMap((warnings) => Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })))
   return migrated.pipe(
     Layer.provideMerge(client),
-    Layer.provideMerge(
-      Layer.effectDiscard(
-        Effect.try({
-          try: () => secureStore(filename, home),
-          catch: (cause) => new StoreError({ operation: "open", detail: `cannot create ${path.dirname(filename)} or its database privately: ${describeStoreCause(cause)}` })
-        }).pipe(
-          Effect.flatMap((warnings) => Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })),
-          Effect.zipRight(walMode(filename))
-        )
-      )
-    ),
+    Layer.provideMerge(Layer.effectDiscard(checked.pipe(Effect.zipRight(secured), Effect.zipRight(walMode(filename))))),
     Layer.catchAll((error) =>
       Layer.fail(error instanceof StoreError ? error : new StoreError({ operation: `open ${filename}`, detail: describe(error) }))
     )

@@ -11,6 +11,8 @@ import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeDirs, MODES } from "./FileModes.js"
+import { settleStoreIdentity } from "./Identity.js"
+import { maskSecret } from "../config/Config.js"
 import pg from "pg"
 import { ConfigError, StoreError } from "../Domain/Errors.js"
 import { ALIGN_TABLES, LABELS_TABLES, METRIC_TOTALS_TABLE, RUBRICS_TABLE } from "./Totals.js"
@@ -276,14 +278,18 @@ export const makePgLayer = (url: string, host?: { readonly hostId: string; reado
           : Effect.try({
               try: () => installId(host.home),
               catch: (cause) => new StoreError({ operation: `keep this installation's id in ${host.home}`, detail: cause instanceof Error ? cause.message : String(cause) })
-            }).pipe(Effect.flatMap((install) => claimHost(sql, host.hostId, install)))
+            }).pipe(
+              Effect.flatMap((install) => claimHost(sql, host.hostId, install)),
+              // The store's id against the home's record (store/Identity.ts): a database dropped and made again is a swap.
+              Effect.zipRight(settleStoreIdentity(sql, host.home, maskSecret(url)))
+            )
       )
     )
   ).pipe(Layer.provide(NodeContext.layer))
   return migrated.pipe(
     Layer.provideMerge(client),
     Layer.catchAll((error): Layer.Layer<unknown, ConfigError | StoreError> => {
-      if (error instanceof ConfigError) return Layer.fail(error)
+      if (error instanceof ConfigError || error instanceof StoreError) return Layer.fail(error)
       const cause = (error as { cause?: unknown }).cause ?? error
       return Layer.fail(new StoreError({ operation: "open the PostgreSQL store", detail: describePgCause(cause) }))
     })
