@@ -55,7 +55,7 @@ describe("alignment (built CLI)", () => {
     expect(o.test.lower).toBeGreaterThan(0)
     expect(o.test.candidate).toBeGreaterThanOrEqual(0.8)
     // The proposal went through the real SDK to the fake provider, its turns fenced as data.
-    expect(fake.requests.some((r) => r.toolName === "propose_rubrics" && /<<<TURNS [0-9a-f]{12}>>>/.test(r.user))).toBe(true)
+    expect(fake.requests.some((r) => r.toolName === "propose_rubrics" && /<<<TURNS [a-z]{16}>>>/.test(r.user))).toBe(true)
 
     const status = await runCli(["status"], env)
     expect(status.stdout).toContain(`${o.adopted} waits for \`autotune rubric approve ${B}\``)

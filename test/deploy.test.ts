@@ -100,7 +100,7 @@ describe("Deployer", () => {
       import { Effect } from "effect"
       import { writeFileAtomic } from "${path.resolve("dist/store/Files.js")}"
       const body = (i) => JSON.stringify({ name: "p", version: "v" + i, behavior: "${B}", instructions: "x".repeat(200000 + i), demos: [] })
-      for (let i = 0; ; i++) Effect.runSync(writeFileAtomic(${JSON.stringify(w.active)}, body(i)))
+      for (let i = 0; ; i++) Effect.runSync(writeFileAtomic(${JSON.stringify(w.active)}, body(i), { file: 0o644, dir: 0o755 }))
     `
     const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore", cwd: process.cwd() })
     let reads = 0
