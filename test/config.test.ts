@@ -115,7 +115,7 @@ describe("config precedence: flag > env > file > default", () => {
     const fileOnly = resolve({ configPath: file, env: { AUTOTUNE_HOME: h } })
     expect(fileOnly.config[key]).toEqual(fileValue)
     expect(fileOnly.origins[key].source).toBe("file")
-    const none = resolve({ env: { AUTOTUNE_HOME: h, AUTOTUNE_CONFIG_PATH: path.join(h, "missing.json") } })
+    const none = resolve({ env: { AUTOTUNE_HOME: path.join(h, "elsewhere") } })
     expect(none.origins[key].source).toBe("default")
   })
 
@@ -172,10 +172,12 @@ describe("config precedence: flag > env > file > default", () => {
     expect(resolve({ env: { AUTOTUNE_HOME: h, AUTOTUNE_CANARY_FRACTION: "" } }).config.canaryFraction).toBe(0.1)
   })
 
-  it("warns, never fails silently, about an explicit file that does not exist and a key file others can read", () => {
+  it("stops at an explicit file that does not exist, and warns about a key file others can read", () => {
     const h = home()
-    const missing = resolve({ env: { AUTOTUNE_HOME: h, AUTOTUNE_CONFIG_PATH: path.join(h, "nope.json") } })
-    expect(missing.warnings.join("\n")).toContain("does not exist")
+    const missing = resolveConfig({ env: { AUTOTUNE_HOME: h, AUTOTUNE_CONFIG_PATH: path.join(h, "nope.json") } })
+    expect(Either.isLeft(missing) && missing.left.message).toContain(`config file (from AUTOTUNE_CONFIG_PATH ${path.join(h, "nope.json")}): does not exist`)
+    // init is about to write it: no error there.
+    expect(Either.isRight(resolveConfig({ env: { AUTOTUNE_HOME: h, AUTOTUNE_CONFIG_PATH: path.join(h, "nope.json") }, creatingConfig: true }))).toBe(true)
     const file = writeFile(h, { anthropic: { apiKey: "sk-ant-abcdefghijklmnopqrstuvwxyz" } })
     fs.chmodSync(file, 0o644)
     expect(resolve({ configPath: file, env: { AUTOTUNE_HOME: h } }).warnings.join("\n")).toContain("chmod 600")

@@ -100,7 +100,7 @@ describe("nothing private leaves the machine (built CLI)", () => {
     const db = new Database(dbPath)
     db.prepare("UPDATE traces SET input_text = ?, redaction_version = 1 WHERE line_no = 1").run("call the plumber on 020 7946 0958, my password is Tr0ub4dor&3")
     db.prepare("UPDATE traces SET input_text = ?, redaction_version = 0 WHERE line_no = 2").run("stored unredacted by choice: 020 7946 0958")
-    db.prepare("DELETE FROM store_meta").run()
+    db.prepare("DELETE FROM store_meta WHERE key = 'redaction_version'").run()
     db.close()
 
     const once = await runCli(["once", "--json"], env)

@@ -3,10 +3,9 @@
  * they make, and running a command with the application's services.
  */
 import { Args, Options } from "@effect/cli"
-import { Effect, Either, Option, Record } from "effect"
+import { Effect, Either, Option } from "effect"
 import { logConfigWarnings, makeAppLayer } from "../pipeline/App.js"
 import { type ConfigInput, storeLocation, resolveConfig } from "../config/Config.js"
-import { CONFIG_FLAGS } from "../config/Table.js"
 import { BEHAVIORS } from "../Domain/Behavior.js"
 import { LlmUnavailable, StageFailed, StoreError } from "../Domain/Errors.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
@@ -17,34 +16,22 @@ export const configOption = Options.text("config").pipe(
   Options.optional
 )
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print exactly one JSON object on stdout"))
-// Numeric flags are typed as numbers in --help and parsing; the value then goes through the same schema and
-// range check as the environment, as text, so every source is validated alike.
-export const flagOption = (f: (typeof CONFIG_FLAGS)[number]): Options.Options<string> =>
-  f.kind === "integer"
-    ? Options.map(Options.integer(f.flag), String)
-    : f.kind === "number"
-      ? Options.map(Options.float(f.flag), String)
-      : Options.text(f.flag)
-// A boolean setting's flag is a switch: given, it sets the setting; absent, the other sources decide.
-export const configFlags = Options.all(
-  Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag, f.kind === "boolean"
-    ? Options.boolean(f.flag).pipe(Options.withDescription(f.doc), Options.map((on) => (on ? Option.some("1") : Option.none())))
-    : flagOption(f).pipe(Options.withDescription(f.doc), Options.optional)])) as Record<
-    string,
-    Options.Options<Option.Option<string>>
-  >
-)
-export const common = { config: configOption, json: jsonOption, flags: configFlags }
+// The settings' flags are read by Argv.ts, before or after the command, typed and checked there; @effect/cli sees
+// --config and --json (moved after the command) and each command's own options.
+export const common = { config: configOption, json: jsonOption }
 
 export interface Common {
   readonly config: Option.Option<string>
   readonly json: boolean
-  readonly flags: Record<string, Option.Option<string>>
 }
+
+let givenFlags: Readonly<Record<string, string>> = {}
+/** The settings' flags of this command line (Argv.ts), set once before the command runs. */
+export const setGivenFlags = (flags: Readonly<Record<string, string>>) => void (givenFlags = flags)
 
 export const configInput = (opts: Common): ConfigInput => ({
   configPath: Option.getOrUndefined(opts.config),
-  flags: Record.map(opts.flags, Option.getOrUndefined)
+  flags: givenFlags
 })
 
 /** A store error names the database it is about, whichever service raised it. */

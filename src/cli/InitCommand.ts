@@ -23,7 +23,7 @@ export const initCommand = Command.make(
   },
   (opts) =>
     Effect.gen(function* () {
-      const input = configInput(opts)
+      const input = { ...configInput(opts), creatingConfig: true }
       const resolved = yield* loadSettings(input)
       const target = configFilePath(input, resolved.config.home).path
       if (fs.existsSync(target) && !opts.force) {

@@ -97,11 +97,12 @@ export const PlainConsoleLive = Layer.unwrapEffect(
       Console.setConsole({
         ...base,
         log: (...args: ReadonlyArray<unknown>) => base.log(...plainArgs(process.stdout, args)),
-        error: (...args: ReadonlyArray<unknown>) => base.error(...plainArgs(process.stderr, args)),
+        // @effect/cli prints a usage error's help text here; the CLI says it as one line instead (cli/Cli.ts).
+        error: () => Effect.void,
         unsafe: {
           ...base.unsafe,
           log: (...args: ReadonlyArray<unknown>) => base.unsafe.log(...plainArgs(process.stdout, args)),
-          error: (...args: ReadonlyArray<unknown>) => base.unsafe.error(...plainArgs(process.stderr, args))
+          error: () => undefined
         }
       })
     )

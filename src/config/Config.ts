@@ -11,6 +11,7 @@ import { BEHAVIORS } from "../Domain/Behavior.js"
 import { ConfigError } from "../Domain/Errors.js"
 import { discover, expandHome } from "./DotClaw.js"
 import { AppConfig, CONFIG_KEYS, type ConfigKey, type Kind, SETTINGS } from "./Table.js"
+import { didYouMean } from "../Domain/Words.js"
 
 // ---------------------------------------------------------------------------
 // Resolution: flag > env > file > default, key by key.
@@ -39,6 +40,8 @@ export interface ConfigInput {
   readonly flags?: Readonly<Record<string, string | undefined>>
   /** `--config`; overrides AUTOTUNE_CONFIG_PATH. */
   readonly configPath?: string | undefined
+  /** `init`: the named config file is about to be written, so its absence is no error. */
+  readonly creatingConfig?: boolean
   readonly env?: Readonly<Record<string, string | undefined>>
 }
 
@@ -138,9 +141,119 @@ export const configFilePath = (
   return { path: path.join(home, "autotune.json"), explicit: false, origin: "default" }
 }
 
+/** Line and column (from 1) of a character offset, for a JSON error a person can find. */
+const lineColumn = (text: string, offset: number) => {
+  const before = text.slice(0, offset).split("\n")
+  return `line ${before.length}, column ${before[before.length - 1]!.length + 1}`
+}
+
+/**
+ * Where JSON text first goes wrong (a character offset), found by reading it as the grammar says: Node's own
+ * messages give a position for some mistakes and none for others.
+ */
+const jsonErrorOffset = (text: string): number => {
+  let i = 0
+  const ws = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++
+  }
+  const fail = (): never => {
+    throw i
+  }
+  const literal = (word: string) => (text.startsWith(word, i) ? void (i += word.length) : fail())
+  const string = () => {
+    i++
+    while (i < text.length && text[i] !== '"') {
+      if (text.charCodeAt(i) < 0x20) fail()
+      i += text[i] === "\\" ? 2 : 1
+    }
+    if (i >= text.length) fail()
+    i++
+  }
+  const value = (): void => {
+    ws()
+    const c = text[i]
+    if (c === "{") {
+      i++
+      ws()
+      if (text[i] === "}") return void i++
+      for (;;) {
+        ws()
+        if (text[i] !== '"') fail()
+        string()
+        ws()
+        if (text[i] !== ":") fail()
+        i++
+        value()
+        ws()
+        if (text[i] === ",") i++
+        else if (text[i] === "}") return void i++
+        else fail()
+      }
+    }
+    if (c === "[") {
+      i++
+      ws()
+      if (text[i] === "]") return void i++
+      for (;;) {
+        value()
+        ws()
+        if (text[i] === ",") i++
+        else if (text[i] === "]") return void i++
+        else fail()
+      }
+    }
+    if (c === '"') return string()
+    if (c === "t") return literal("true")
+    if (c === "f") return literal("false")
+    if (c === "n") return literal("null")
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i))
+    if (m === null) fail()
+    i += m![0].length
+  }
+  try {
+    value()
+    ws()
+    return i < text.length ? i : -1
+  } catch (at) {
+    return at as number
+  }
+}
+
+const jsonError = (text: string, error: Error): string => {
+  const offset = jsonErrorOffset(text)
+  const what = error.message.replace(/ in JSON at position \d+.*$/, "").replace(/^(Unexpected token '.+?'),.*$/s, "$1").replace(/,\s*".*$/s, "").replace(/\s*\(line \d+ column \d+\)/, "")
+  if (offset < 0) return `not valid JSON: ${what}`
+  return offset >= text.length ? `not valid JSON: it ends at ${lineColumn(text, text.length)} before the JSON does` : `not valid JSON at ${lineColumn(text, offset)}: ${what}`
+}
+
+// The file's keys: every setting's (autotune 1.1's `init` wrote the same nested keys) and the objects holding them.
+const FILE_LEAVES = new Set(CONFIG_KEYS.flatMap((k) => (SETTINGS[k].file === undefined ? [] : [SETTINGS[k].file!.join(".")])))
+const FILE_OBJECTS = new Set([...FILE_LEAVES].flatMap((leaf) => leaf.split(".").slice(0, -1).map((_, i, all) => all.slice(0, i + 1).join("."))))
+
+/** The first key of the file that is no setting, with the closest one: a typo is an error, never ignored. */
+const unknownKey = (value: Record<string, unknown>, prefix = ""): { readonly key: string; readonly hint: string } | undefined => {
+  for (const [k, v] of Object.entries(value)) {
+    const key = prefix === "" ? k : `${prefix}.${k}`
+    if (key === "$schema" || FILE_LEAVES.has(key)) continue
+    if (FILE_OBJECTS.has(key) && v !== null && typeof v === "object" && !Array.isArray(v)) {
+      const inner = unknownKey(v as Record<string, unknown>, key)
+      if (inner !== undefined) return inner
+      continue
+    }
+    const siblings = [...FILE_LEAVES, ...FILE_OBJECTS].filter((c) => c.split(".").length === key.split(".").length && c.startsWith(prefix))
+    return { key, hint: didYouMean(key, siblings) }
+  }
+  return undefined
+}
+
 const readConfigFile = (file: string, origin: string, warnings: Array<string>): Either.Either<unknown, ConfigError> => {
   let text: string
   try {
+    // Only a regular file: a FIFO would block the read for good (and SIGTERM with it), a directory cannot be read.
+    const stat = fs.statSync(file)
+    if (!stat.isFile()) {
+      return Either.left(fail("config file", `${origin} ${file}`, stat.isDirectory() ? "is a directory, not a file" : "is not a regular file (a FIFO, socket or device); give a JSON file"))
+    }
     text = fs.readFileSync(file, "utf8")
   } catch (error) {
     return Either.left(fail("config file", `${origin} ${file}`, (error as Error).message))
@@ -149,10 +262,14 @@ const readConfigFile = (file: string, origin: string, warnings: Array<string>): 
   try {
     parsed = JSON.parse(text)
   } catch (error) {
-    return Either.left(fail("config file", `${origin} ${file}`, `not valid JSON: ${(error as Error).message}`))
+    return Either.left(fail("config file", `${origin} ${file}`, jsonError(text, error as Error)))
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     return Either.left(fail("config file", `${origin} ${file}`, "must hold a JSON object"))
+  }
+  const unknown = unknownKey(parsed as Record<string, unknown>)
+  if (unknown !== undefined) {
+    return Either.left(fail(unknown.key, `${origin} ${file}`, `no such setting${unknown.hint}; docs/configuration.md lists the keys`))
   }
   const holdsKey = CONFIG_KEYS.some((key) => {
     const s = SETTINGS[key]
@@ -227,8 +344,9 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
     file = read.right
     configPath = where.path
     fileLabel = where.path
-  } else if (where.explicit) {
-    warnings.push(`config file ${where.path} (from ${where.origin}) does not exist; using environment and defaults`)
+  } else if (where.explicit && input.creatingConfig !== true) {
+    // A typo in a unit file must not run against the default home and prompts: a named file that is missing stops.
+    return Either.left(fail("config file", `${where.origin} ${where.path}`, "does not exist (`autotune init --config PATH` writes one)"))
   }
   for (const key of CONFIG_KEYS) {
     if (key === "home") continue
@@ -307,7 +425,8 @@ export const settingsFrom = (overrides: Partial<Record<ConfigKey, unknown>>, hom
   Layer.effect(
     Settings,
     loadSettings({
-      env: { AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json") },
+      // No config file: a home with none, and no path named (a named file that is missing is an error).
+      env: { AUTOTUNE_HOME: home },
       flags: {}
     }).pipe(
       Effect.flatMap((base) => {
