@@ -196,8 +196,10 @@ describe("a store that vanished or was replaced is noticed (built CLI)", () => {
     const { home, env, db } = await setUp()
     const backup = path.join(tempHome(), "backup.db")
     fs.copyFileSync(db, backup)
-    // Another installation's store, moved into this one's place.
+    // Another installation's store, moved into this one's place. The original is moved aside, not deleted, so that
+    // no file made here can be given its inode number again (that number is in the record).
     const other = await setUp()
+    fs.renameSync(db, `${db}.aside`)
     removeStore(db)
     fs.copyFileSync(other.db, db)
     const swapped = await runCli(["once"], env)

@@ -8,8 +8,8 @@
  * before it opens it; a daemon and a timer `once` read the same record.
  *
  * - The record names this location and the file is gone: the command fails, nothing is created.
- * - The file at this location is another file (device or inode differ): its id is read without opening it for
- *   writing; the same id is the store back (a restored copy), another id or none is a swap, and the command fails.
+ * - The file's id is read without opening it for writing: another id or none is a swap, and the command fails; the
+ *   same id in another file (device or inode differ) is the store back from a copy, said in one line.
  * - The configuration names another location: that is a change, said in one line, and the record follows it.
  * - `autotune accept-store` makes the store configured now the one (a new empty store when there is none).
  */
@@ -95,18 +95,25 @@ const swapped = (location: string, was: string | undefined, now: string | undefi
     detail: `another store is in its place (store ${now ?? "without an id"}, was ${was ?? "?"}); nothing was ingested or spent: ${RESTORE}`
   })
 
-/** The id a SQLite file carries, read without writing to it; undefined for a file that has none (not ours, or new). */
-const sqliteIdOf = (file: string): string | undefined => {
+/**
+ * The id a SQLite file carries, read without writing to it: "none" for a file that is readable and has none (an
+ * empty file, someone else's database), "unreadable" when it cannot be read now (then the check after opening
+ * decides, settleStoreIdentity).
+ */
+const sqliteIdOf = (file: string): string | "none" | "unreadable" => {
+  let db: Database.Database | undefined
   try {
-    const db = new Database(file, { readonly: true, fileMustExist: true })
-    try {
-      const row = db.prepare("SELECT value FROM store_meta WHERE key = 'store_id'").get() as { value?: string } | undefined
-      return row?.value
-    } finally {
-      db.close()
-    }
+    db = new Database(file, { readonly: true, fileMustExist: true })
   } catch {
-    return undefined
+    return "unreadable"
+  }
+  try {
+    const row = db.prepare("SELECT value FROM store_meta WHERE key = 'store_id'").get() as { value?: string } | undefined
+    return row?.value ?? "none"
+  } catch (error) {
+    return /no such table|not a database|file is not a database/i.test((error as Error).message) ? "none" : "unreadable"
+  } finally {
+    db.close()
   }
 }
 
@@ -125,9 +132,11 @@ export const checkSqliteStore = (home: string, file: string): Effect.Effect<stri
     } catch {
       return Effect.fail(gone(file, record.storeId))
     }
-    if (stat.dev === record.device && stat.ino === record.inode) return Effect.succeed(undefined)
+    // The id is read every time: a file made in the store's place can get the removed file's inode number.
     const id = sqliteIdOf(file)
-    if (id !== record.storeId) return Effect.fail(swapped(file, record.storeId, id))
+    if (id === "unreadable") return Effect.succeed(undefined)
+    if (id !== record.storeId) return Effect.fail(swapped(file, record.storeId, id === "none" ? undefined : id))
+    if (stat.dev === record.device && stat.ino === record.inode) return Effect.succeed(undefined)
     return Effect.succeed(`the store at ${file} is a copy of store ${id} (a restore): carrying on with it`)
   })
 
