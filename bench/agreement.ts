@@ -43,7 +43,7 @@ const judge = async (name: string, combined: boolean) => {
   fs.mkdirSync(home)
   const env = {
     ...process.env,
-    AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), AUTOTUNE_TRACE_DIR: traceDir,
+    AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", AUTOTUNE_TRACE_DIR: traceDir,
     ...(fake === undefined ? {} : { ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url }),
     // The same turns both ways: every stored turn up to --turns, stage 1 only, at once.
     AUTOTUNE_JUDGE_DAILY_SAMPLE: "0", AUTOTUNE_EVAL_MAX_TRACES: String(TURNS), AUTOTUNE_JUDGE_BATCH: "off",

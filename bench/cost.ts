@@ -82,7 +82,7 @@ for (const mode of modes) {
   prompts(home)
   const env = {
     ...process.env, ...mode.env,
-    AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url,
+    AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url,
     // Everything a run would judge over a day of hourly cycles, in one run; no budget in the way of the count.
     AUTOTUNE_EVAL_MAX_TRACES: String(N), AUTOTUNE_DAILY_BUDGET_USD: "0", AUTOTUNE_LLM_CONCURRENCY: "16", AUTOTUNE_REPORT: "0"
   }

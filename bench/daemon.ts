@@ -38,7 +38,7 @@ const phase = async (metrics: boolean) => {
   const port = await freePort()
   const child = spawn("dist/bin.js", ["daemon"], {
     env: {
-      ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url,
+      ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url,
       AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_INTERVAL_MINUTES: "0.005", ...(metrics ? { AUTOTUNE_METRICS_PORT: String(port) } : {})
     },
     stdio: ["ignore", "ignore", "pipe"]

@@ -27,7 +27,7 @@ for (const concurrency of (process.env["BENCH_LEVELS"] ?? "1,8,16").split(",").m
   const env = {
     ...process.env,
     AUTOTUNE_HOME: home,
-    AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"),
+    AUTOTUNE_CONFIG_PATH: "",
     ANTHROPIC_API_KEY: "bench",
     ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off",
     // Every turn judged: the daily trend sample (40 a day at the defaults) would leave most of them out.
@@ -57,7 +57,7 @@ for (const concurrency of [1, 8]) {
   for (let i = 0; i < BATCH_TURNS; i++) body += traceLine(i, { text: `Please check the weather in Lisbon for trip ${i} SCORE=${[0.2, 0.4, 0.5, 0.6, 0.9][i % 5]}` })
   fs.writeFileSync(path.join(home, "traces", traceFileName()), body)
   const env = {
-    ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url,
+    ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url,
     AUTOTUNE_BEHAVIORS: "response-quality,tool-calling", AUTOTUNE_JUDGE_DAILY_SAMPLE: "0", AUTOTUNE_EVAL_MAX_TRACES: String(BATCH_TURNS),
     AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "0.1", AUTOTUNE_LLM_CONCURRENCY: String(concurrency), AUTOTUNE_OPENROUTER_MIN_RETRY_DELAY_MS: "50", AUTOTUNE_OPENROUTER_MAX_RETRY_DELAY_MS: "200"
   }

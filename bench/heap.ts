@@ -19,7 +19,7 @@ const fake = await startFakeProvider()
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-heap-"))
 fs.mkdirSync(path.join(home, "traces"))
 const input = {
-  env: { ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_LOG_LEVEL: "error" }
+  env: { ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_LOG_LEVEL: "error" }
 }
 console.log(`bench:heap: ${CYCLES} cycles in one process; machine: ${machine()}`)
 let calls = 0

@@ -57,7 +57,7 @@ const bytes = Number(execFileSync(process.execPath, [fileURLToPath(import.meta.u
 const mb = bytes / 2 ** 20
 console.log(`bench:ingest: ${N} traces, ${mb.toFixed(1)} MB in ${DAYS} files; machine: ${machine()}`)
 
-const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: path.join(root, "none.json") }
+const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: "" }
 // Runs alternate (ours, floor, ours, floor, ...) so that a slow spell of a shared machine hits both; each pair
 // gives a ratio and the median pair decides. Each of our runs starts from an empty store.
 const RUNS = arg("runs", 3)

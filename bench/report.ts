@@ -48,7 +48,7 @@ for (let d = 0; d < DAYS; d++) {
   }
   fs.writeFileSync(path.join(traceDir, `trace-${day}.jsonl`), body)
 }
-const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: path.join(root, "none.json") }
+const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: "" }
 const ingest = await measureCommand("dist/bin.js", ["ingest", "--json"], env)
 console.log(`bench:report: ${N} traces over ${DAYS} days ingested in ${ingest.seconds.toFixed(1)} s; machine: ${machine()}`)
 

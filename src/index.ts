@@ -2,7 +2,7 @@
  * The library API. DotClaw's scripts/autotune.js sets AUTOTUNE_* variables and does
  * `import { runOnce } from '@dotsetlabs/autotune'; await runOnce()`.
  */
-import { Effect, Either } from "effect"
+import { Cause, Effect, Either, Exit } from "effect"
 import { type ConfigInput, resolveConfig, type ResolvedConfig } from "./config/Config.js"
 import { ConfigError } from "./Domain/Errors.js"
 import { LoggingLive } from "./cli/Output.js"
@@ -43,14 +43,19 @@ export const runOnce = (configPath?: string): Promise<OnceResult> =>
   )
 
 /**
- * The daemon: `once` every AUTOTUNE_INTERVAL_MINUTES until the signal aborts. Resolves when stopped. Like `autotune
- * daemon`, it serves /metrics, /livez and /healthz on AUTOTUNE_METRICS_PORT and exports traces over OTLP when set.
+ * The daemon: `once` every AUTOTUNE_INTERVAL_MINUTES until the signal aborts. Resolves when stopped; rejects with
+ * ConfigError at once when the configuration is bad (checked before the first cycle, as `autotune daemon` does).
+ * Like `autotune daemon`, it serves /metrics, /livez and /healthz on AUTOTUNE_METRICS_PORT and exports traces over
+ * OTLP when set.
  */
-export const runDaemon = (configPath?: string, options: { readonly signal?: AbortSignal } = {}): Promise<void> =>
-  Effect.runPromise(
-    observedDaemon(input(configPath), VERSION).pipe(Effect.provide(logging), Effect.asVoid, Effect.catchAllCause(() => Effect.void)),
+export const runDaemon = async (configPath?: string, options: { readonly signal?: AbortSignal } = {}): Promise<void> => {
+  const exit = await Effect.runPromiseExit(
+    observedDaemon(input(configPath), VERSION).pipe(Effect.provide(logging), Effect.asVoid),
     options.signal === undefined ? undefined : { signal: options.signal }
-  ).catch(() => undefined)
+  )
+  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return
+  throw Cause.squash(exit.cause)
+}
 
 export { ConfigError }
 export type { OnceResult, ResolvedConfig }

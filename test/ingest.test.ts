@@ -157,7 +157,7 @@ describe("ingest", () => {
     const total = 60_000
     const body = traceLines(0, total)
     fs.writeFileSync(traceFile(home), body)
-    const env = { ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json") }
+    const env = { ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "" }
     const child = spawn(process.execPath, ["dist/bin.js", "ingest"], { env, stdio: "ignore" })
     const dbFile = path.join(home, "autotune.db")
     // Kill it once at least one batch is committed and before it finishes.
@@ -269,7 +269,7 @@ describe("the SQLite writer thread", () => {
   it("stores exactly what the inline writer stores, through two runs", async () => {
     const threaded = tempHome()
     const inline = tempHome()
-    const env = { AUTOTUNE_HOME: threaded, AUTOTUNE_CONFIG_PATH: path.join(threaded, "none.json") }
+    const env = { AUTOTUNE_HOME: threaded, AUTOTUNE_CONFIG_PATH: "" }
     for (const first of [true, false]) {
       write(threaded, first)
       write(inline, first)

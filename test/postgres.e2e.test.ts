@@ -9,7 +9,7 @@ import * as path from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { tempHome } from "./helpers/app.js"
-import { clockEnv, jsonOut, runCli } from "./helpers/cli.js"
+import { clockEnv, jsonOut, runCli, startCli, stopWithin } from "./helpers/cli.js"
 import { dotclawAccepts } from "./helpers/dotclaw.js"
 import { type FakeProvider, improvableWorld, startFakeProvider } from "./helpers/fakeProvider.js"
 import { type Cluster, startPostgres } from "./helpers/postgres.js"
@@ -44,7 +44,7 @@ const host = (name: string, url: string) => {
   const home = tempHome(`autotune-${name}-`)
   const traceDir = path.join(home, "traces")
   fs.mkdirSync(traceDir, { recursive: true })
-  const env = { AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: path.join(home, "none.json"), AUTOTUNE_DATABASE_URL: url, AUTOTUNE_HOST_ID: name }
+  const env = { AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", AUTOTUNE_DATABASE_URL: url, AUTOTUNE_HOST_ID: name }
   const write = (body: string, day = TEST_DAY) => fs.appendFileSync(path.join(traceDir, `trace-${day}.jsonl`), body)
   return { home, traceDir, env, write }
 }
@@ -216,6 +216,12 @@ describe("PostgreSQL store", () => {
       expect(cycle.stdout).toMatch(/^judge, optimize, deploy: another host holds the fleet's leader lock/m)
       const status = await runCli(["status"], h.env)
       expect(status.stdout).toMatch(/^store: PostgreSQL .*hosts: host-m \(this host\) last ingest .*; a leader's cycle is running now$/m)
+      // SIGTERM ends a command waiting for the leader lock within 5 s.
+      const waiting = startCli(["deploy"], h.env)
+      await new Promise((r) => setTimeout(r, 2_000))
+      expect(waiting.child.exitCode).toBeNull()
+      const stopped = await stopWithin(waiting)
+      expect(stopped.ms).toBeLessThan(5_000)
       let done = false
       const deploying = runCli(["deploy", "--json"], h.env).then((r) => ((done = true), r))
       await new Promise((r) => setTimeout(r, 3_000))

@@ -154,7 +154,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
       const takeValue = (label: string): string => {
         if (inline !== undefined) return inline
         const next = args[i + 1]
-        if (next === undefined) throw new UsageError(`${label} needs a value`)
+        if (next === undefined || next.startsWith("--")) throw new UsageError(`${label} needs a value`)
         i++
         return next
       }
@@ -215,7 +215,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
     }
     throw new UsageError(`unexpected argument ${JSON.stringify(token)} for ${where()}; see \`${where()} --help\``)
   }
-  if (spec?.sub !== undefined) {
+  if (spec?.sub !== undefined && !help) {
     throw new UsageError(`${where()} needs a command: ${Object.keys(spec.sub).join(", ")}`)
   }
   if (spec?.behavior === "required" && !help && !own.some((t) => (BEHAVIORS as ReadonlyArray<string>).includes(t))) {

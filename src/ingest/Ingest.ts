@@ -111,15 +111,19 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         const entries = (await fs.promises.readdir(config.traceDir, { withFileTypes: true })).filter((e) => e.name.endsWith(".jsonl"))
         const files = entries.filter((e) => e.isFile()).map((e) => path.join(config.traceDir, e.name)).sort()
         const links = entries.filter((e) => e.isSymbolicLink()).map((e) => e.name).sort()
-        return { files, links }
+        // A FIFO or socket would block the read for good (and SIGTERM with it); a directory is no trace file.
+        const others = entries.filter((e) => !e.isFile() && !e.isSymbolicLink()).map((e) => e.name).sort()
+        return { files, links, others }
       },
       catch: fileError(config.traceDir, "list trace dir")
     }).pipe(
-      Effect.tap(({ links }) =>
-        links.length === 0
-          ? Effect.void
-          : Effect.logWarning(`skipped ${links.length} symbolic link(s) in ${config.traceDir} (${links.slice(0, 3).join(", ")}${links.length > 3 ? ", …" : ""}): autotune reads only regular trace files; copy the file there instead`)
-      ),
+      Effect.tap(({ links, others }) => {
+        const names = (list: ReadonlyArray<string>) => `${list.slice(0, 3).join(", ")}${list.length > 3 ? ", …" : ""}`
+        return Effect.all([
+          links.length === 0 ? Effect.void : Effect.logWarning(`skipped ${links.length} symbolic link(s) in ${config.traceDir} (${names(links)}): autotune reads only regular trace files; copy the file there instead`),
+          others.length === 0 ? Effect.void : Effect.logWarning(`skipped ${others.length} entr(y/ies) in ${config.traceDir} that are not regular files (${names(others)}: a FIFO, socket or directory)`)
+        ])
+      }),
       Effect.map(({ files }) => files)
     )
 

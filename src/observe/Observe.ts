@@ -5,7 +5,8 @@
  */
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
 import { Effect, Either } from "effect"
-import { type ConfigInput, resolveConfig } from "../config/Config.js"
+import { type ConfigInput, loadSettings, resolveConfig } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
 import { makeAppLayer } from "../pipeline/App.js"
 import { type CycleObserver, daemon } from "../pipeline/Runner.js"
 import { type LoopState, liveness, readiness } from "./Health.js"
@@ -28,18 +29,21 @@ const failureReason = (outcome: Parameters<CycleObserver<never>["ended"]>[1], br
 
 /**
  * The daemon with its observer: the metrics port (when set) is bound before the first cycle, so a port
- * already taken stops it at once with one line; each cycle's end refreshes the series from the store.
+ * already taken stops it at once with one line; each cycle's end refreshes the series from the store. The whole
+ * configuration is checked before the first cycle: a bad value stops it with exit 2, as `once` does (a broken edit
+ * while it runs is logged each cycle and the last good interval kept).
  */
-export const observedDaemon = (input: ConfigInput, version: string) => {
+export const observedDaemon = (input: ConfigInput, version: string) =>
+  Effect.flatMap(loadSettings(input), ({ config }) => observing(input, version, config))
+
+const observing = (input: ConfigInput, version: string, config: AppConfig) => {
   // The port and the tracing are set at start: changing them takes a restart (the rest is re-read each cycle).
-  const config = configAtStart(input)
-  const port = config?.metricsPort ?? 0
+  const port = config.metricsPort
   const exporter = port > 0 ? new PrometheusExporter({ preventServerStart: true }) : undefined
   return Effect.gen(function* () {
-    if (config === undefined) yield* Effect.logWarning("metrics are off until the configuration resolves (restart after fixing it)")
     const publisher = makePublisher(version)
     let breakerOpen = false
-    let state: LoopState = { cycleStartedAt: null, lastEnd: null, intervalMs: (config?.intervalMinutes ?? 60) * 60_000, startedAt: Date.now(), loopEnded: false }
+    let state: LoopState = { cycleStartedAt: null, lastEnd: null, intervalMs: config.intervalMinutes * 60_000, startedAt: Date.now(), loopEnded: false }
 
     const refresh = readSnapshot.pipe(
       Effect.tap((s) => {
@@ -66,7 +70,7 @@ export const observedDaemon = (input: ConfigInput, version: string) => {
         })
     }
 
-    if (exporter !== undefined && config !== undefined) {
+    if (exporter !== undefined) {
       yield* serve(config.metricsHost, port, {
         exporter,
         beforeScrape: () => Effect.runSync(publisher.refreshClock),
@@ -78,7 +82,7 @@ export const observedDaemon = (input: ConfigInput, version: string) => {
       yield* refresh.pipe(Effect.provide(makeAppLayer(input)), Effect.catchAll((e) => Effect.logWarning(`metrics not read at start: ${e.message}`)))
     }
     return yield* daemon(input, observer).pipe(Effect.ensuring(Effect.sync(() => void (state = { ...state, loopEnded: true }))))
-  }).pipe(Effect.scoped, Effect.provide(telemetryLayer({ env: input.env ?? process.env, version, hostId: config?.hostId ?? "", metrics: exporter })))
+  }).pipe(Effect.scoped, Effect.provide(telemetryLayer({ env: input.env ?? process.env, version, hostId: config.hostId, metrics: exporter })))
 }
 
 const configAtStart = (input: ConfigInput) => {

@@ -152,19 +152,26 @@ const takenOver: Array<string> = []
  * so. Released when the scope closes, interruption included.
  */
 export const withRunLock = <A, E, R>(file: string, effect: Effect.Effect<A, E, R>, wait: Duration.DurationInput = "10 seconds") =>
-  Effect.acquireUseRelease(
-    tryAcquire(file).pipe(
-      Effect.retry({
-        schedule: Schedule.spaced("250 millis").pipe(Schedule.upTo(wait)),
-        while: (e) => e._tag === "LockBusy"
-      }),
+  // The wait is interruptible (SIGTERM ends a run waiting for the lock at once); once the lock is ours, it is
+  // released however the effect ends, interruption included (acquireUseRelease would make the whole wait
+  // uninterruptible).
+  Effect.uninterruptibleMask((restore) =>
+    restore(
+      tryAcquire(file).pipe(
+        Effect.retry({
+          schedule: Schedule.spaced("250 millis").pipe(Schedule.upTo(wait)),
+          while: (e) => e._tag === "LockBusy"
+        })
+      )
+    ).pipe(
+      // Interrupted in the instant the lock was taken: it is given back (release removes only a lock naming us).
+      Effect.onInterrupt(() => release(file)),
       Effect.zipRight(Effect.suspend(() => {
         const stale = takenOver.splice(0)
         return stale.length === 0 ? Effect.void : Effect.logWarning(`took over ${file}: its holder (${stale[0]}) is no longer running`)
-      }))
-    ),
-    () => effect,
-    () => release(file)
+      })),
+      Effect.zipRight(restore(effect).pipe(Effect.ensuring(release(file))))
+    )
   )
 
 export const lockPath = (dbPath: string) => path.join(path.dirname(dbPath), "autotune.lock")

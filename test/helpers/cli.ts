@@ -32,11 +32,18 @@ export const clockAt = (at: number): Record<string, string> => {
 
 /** Runs the built CLI with a clean environment: only what the test passes (plus PATH, HOME and the test's clock). */
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>, options: { input?: string; timeoutMs?: number } = {}) =>
-  new Promise<CliResult>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env["PATH"] ?? "", HOME: env["HOME"] ?? process.env["HOME"] ?? "/tmp", ...clockEnv(), ...env },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
+  startCli(args, env, options).done
+
+/**
+ * Starts the built CLI as runCli does and hands back the process too (to signal it); `done` resolves when it exits.
+ * The process is tracked: killed after the test if it still runs.
+ */
+export const startCli = (args: ReadonlyArray<string>, env: Record<string, string>, options: { input?: string; timeoutMs?: number } = {}) => {
+  const child = tracked(spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env["PATH"] ?? "", HOME: env["HOME"] ?? process.env["HOME"] ?? "/tmp", ...clockEnv(), ...env },
+    stdio: ["pipe", "pipe", "pipe"]
+  }))
+  const done = new Promise<CliResult>((resolve, reject) => {
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
@@ -49,6 +56,16 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>,
     })
     child.stdin.end(options.input ?? "")
   })
+  return { child, done }
+}
+
+/** Sends SIGTERM and resolves with how long the process took to exit, and how it exited. */
+export const stopWithin = async (started: ReturnType<typeof startCli>) => {
+  const at = Date.now()
+  started.child.kill("SIGTERM")
+  const result = await started.done
+  return { ms: Date.now() - at, ...result }
+}
 
 const longRunning = new Set<ChildProcess>()
 

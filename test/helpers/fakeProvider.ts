@@ -19,6 +19,8 @@ export type Fault =
   | { readonly status: number; readonly body?: string; readonly headers?: Record<string, string> }
   | { readonly garbage: true }
   | { readonly hangMs: number }
+  /** A 200 whose body stops half way and never ends: a provider that stalls mid-answer. */
+  | { readonly stallMidAnswer: true }
 
 /** The answer to a request: structured input for the requested tool, or plain text. */
 export type Answer = { readonly tool: unknown } | { readonly text: string }
@@ -237,6 +239,11 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
         if (fault !== undefined && "status" in fault) {
           res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers })
           res.end(fault.body ?? JSON.stringify({ type: "error", error: { type: "scripted", message: `scripted ${fault.status}` } }))
+          return
+        }
+        if (fault !== undefined && "stallMidAnswer" in fault) {
+          res.writeHead(200, { "content-type": "application/json", "content-length": "4096" })
+          res.write('{"id":"msg_stall","type":"message","role":"assistant","content":[{"type":"tool_use","id":"toolu_')
           return
         }
         if (fault !== undefined && "garbage" in fault) {
