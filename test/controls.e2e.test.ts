@@ -106,6 +106,44 @@ describe("what the operator types is what autotune does (built CLI)", () => {
     expect(full.code).toBe(0)
   })
 
+  it("init writes only what the person chose: --yes a short file, nothing from the environment, and the next command", async () => {
+    const home = tempHome()
+    const env = {
+      AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-api03-abcdefghijklmnopqrstuvwxyz", ANTHROPIC_BASE_URL: "http://127.0.0.1:9",
+      AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "1", AUTOTUNE_DAILY_BUDGET_USD: "1"
+    }
+    const r = await runCli(["init", "--yes"], env)
+    expect(r.code).toBe(0)
+    const written = JSON.parse(fs.readFileSync(path.join(home, "autotune.json"), "utf8")) as Record<string, unknown>
+    expect(written).toEqual({ behaviors: expect.any(Array), deploy: { canaryFraction: 0.1, canarySteps: [0.1, 0.5] }, llm: { dailyBudgetUsd: 5 } })
+    expect(JSON.stringify(written)).not.toContain("abcdefghijklmnopqrstuvwxyz")
+    expect(r.stdout.trim().split("\n").at(-1)).toMatch(/^next: `autotune once`/)
+    const config = jsonOut(await runCli(["config", "--json"], env)) as { settings: Record<string, { source: string }> }
+    for (const key of ["anthropicApiKey", "anthropicBaseUrl", "judgeBatchPollSeconds", "dailyBudgetUsd"]) expect(config.settings[key]?.source, key).toBe("env")
+    // A flag typed for init is what the person chose: written.
+    const typed = await runCli(["init", "--yes", "--force", "--db-path", path.join(home, "store.db")], env)
+    expect(typed.code).toBe(0)
+    expect(JSON.parse(fs.readFileSync(path.join(home, "autotune.json"), "utf8")).dbPath).toBe(path.join(home, "store.db"))
+  })
+
+  it("a run before DotClaw is installed decides nothing: the next run after it uses DotClaw's home, says so once, and leaves its mode", async () => {
+    const userHome = tempHome("autotune-user-")
+    const first = await runCli(["once"], { HOME: userHome })
+    expect(first.code).toBe(0)
+    expect(fs.existsSync(path.join(userHome, ".config", "dotclaw", "autotune.db"))).toBe(true)
+    // DotClaw is installed: its home, created by DotClaw, readable by its container's user.
+    const dotclaw = path.join(userHome, ".dotclaw")
+    fs.mkdirSync(path.join(dotclaw, "traces"), { recursive: true, mode: 0o755 })
+    fs.chmodSync(dotclaw, 0o755)
+    fs.writeFileSync(path.join(dotclaw, "traces", traceFileName()), traceLines(0, 4))
+    const after = await runCli(["once", "--json"], { HOME: userHome })
+    expect(after.code).toBe(0)
+    expect((jsonOut(after) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested).toBe(4)
+    expect(fs.existsSync(path.join(dotclaw, "autotune.db"))).toBe(true)
+    expect(after.stderr.split("\n").filter((l) => l.includes("holds no traces"))).toHaveLength(1)
+    expect(fs.statSync(dotclaw).mode & 0o777).toBe(0o755)
+  })
+
   it("the daemon checks its whole configuration before its first cycle: a bad value exits 2 with the documented line", async () => {
     const home = tempHome()
     const r = await runCli(["daemon"], { AUTOTUNE_HOME: home, AUTOTUNE_INTERVAL_MINUTES: "abc" }, { timeoutMs: 20_000 })

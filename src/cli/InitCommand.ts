@@ -6,7 +6,7 @@ import { Effect, Either, Record, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { configFilePath, loadSettings, maskSecret, storeLocation, resolveConfig, toConfigFile } from "../config/Config.js"
-import { type AppConfig } from "../config/Table.js"
+import { type AppConfig, CONFIG_KEYS, type ConfigKey, SETTINGS } from "../config/Table.js"
 import { BEHAVIORS } from "../Domain/Behavior.js"
 import { FileError } from "../Domain/Errors.js"
 import { ensureDir, writeFileAtomic } from "../store/Files.js"
@@ -31,21 +31,39 @@ export const initCommand = Command.make(
       }
       const interactive = !opts.yes && process.stdin.isTTY === true && process.stdout.isTTY === true
       if (resolved.dotclawHome !== undefined && !opts.json) {
-        yield* printLine(`found DotClaw at ${resolved.dotclawHome}: its paths and runtime.json settings are offered below`)
+        yield* printLine(`found DotClaw at ${resolved.dotclawHome}: ${interactive ? "its paths and runtime.json settings are offered below" : "its paths and runtime.json settings are used, not written"}`)
       }
-      const config = interactive ? yield* wizard(resolved.config) : resolved.config
-      // What DotClaw's own layout and runtime.json give stays theirs: not pinned in our file unless changed here.
-      const fromDotClaw = (key: keyof AppConfig) => resolved.origins[key].source === "dotclaw" && config[key] === resolved.config[key]
-      yield* writeFileAtomic(target, JSON.stringify(toConfigFile(config, fromDotClaw), null, 2) + "\n", MODES.private)
+      const answered = interactive ? yield* wizard(resolved.config) : { config: resolved.config, typed: new Set<ConfigKey>() }
+      const config = answered.config
+      // The file holds what the person chose: what they typed (into the wizard, or as a flag of this command) and,
+      // with --yes, the few settings people change, at their defaults. Never a value of the environment (a variable
+      // set for one run stays temporary), never what DotClaw's own files give, never every default (a later
+      // default change must reach the person).
+      const chosen = (key: ConfigKey) => answered.typed.has(key) || resolved.origins[key].source === "flag"
+      const values: Partial<Record<ConfigKey, unknown>> = {}
+      for (const key of CONFIG_KEYS) if (chosen(key)) values[key] = config[key]
+      if (!interactive) {
+        for (const key of COMMON_SETTINGS) {
+          if (key in values || resolved.origins[key].source === "dotclaw") continue
+          values[key] = SETTINGS[key].default(config.home)
+        }
+      }
+      const file = toConfigFile({ ...config, ...values } as AppConfig, (key) => !(key in values))
+      yield* writeFileAtomic(target, JSON.stringify(file, null, 2) + "\n", MODES.private)
       // The store's and reports' directories are autotune's own; DotClaw's (traces, packs, behavior.json) are read
       // by DotClaw too, perhaps as another user.
       for (const dir of [path.dirname(config.dbPath), config.behaviorReportDir]) yield* ensureDir(dir, MODES.private)
       for (const dir of [config.traceDir, config.outputDir, path.dirname(config.behaviorConfigPath)]) yield* ensureDir(dir, MODES.shared)
-      if (opts.json) return yield* printJson({ configPath: target, created: true, dotclawHome: resolved.dotclawHome ?? null })
-      yield* printLine(`wrote ${target} (mode 0600)`)
+      const next = "autotune once"
+      if (opts.json) return yield* printJson({ configPath: target, created: true, dotclawHome: resolved.dotclawHome ?? null, keys: Object.keys(values), next })
+      yield* printLine(`wrote ${target} (mode 0600): ${Object.keys(values).join(", ") || "nothing to pin"}`)
       yield* printLine(`traces from ${config.traceDir}; packs to ${config.outputDir}; store ${storeLocation(config)}`)
+      yield* printLine(`next: \`${next}\` runs a first cycle (\`autotune config\` shows where each setting comes from)`)
     })
 ).pipe(Command.withDescription("Write a config file (interactive on a TTY; --yes for defaults) and create the directories"))
+
+/** The settings people change most (README's table): what `init --yes` writes, at their defaults. */
+const COMMON_SETTINGS: ReadonlyArray<ConfigKey> = ["behaviors", "dailyBudgetUsd", "canaryFraction", "canarySteps"]
 
 export const wizard = (base: AppConfig) =>
   Effect.gen(function* () {
@@ -89,5 +107,20 @@ export const wizard = (base: AppConfig) =>
     // The answers go through the same validation as any other source.
     const checked = resolveConfig({ flags, env: { ...process.env, ...env } })
     if (Either.isLeft(checked)) return yield* Effect.fail(checked.left)
-    return checked.right.config
+    // What the person typed: an answer that is not the value offered (Enter on the offer types nothing).
+    const typed = new Set<ConfigKey>()
+    const offered: ReadonlyArray<[ConfigKey, boolean]> = [
+      ["traceDir", answers.traceDir !== base.traceDir],
+      ["outputDir", answers.outputDir !== base.outputDir],
+      ["dbPath", answers.dbPath !== base.dbPath],
+      ["provider", answers.provider !== base.provider],
+      ["anthropicApiKey", anthropicKey !== ""],
+      ["openrouterApiKey", openrouterKey !== ""],
+      ["behaviors", answers.behaviors !== base.behaviors.join(",")],
+      ["canaryFraction", answers.canaryFraction !== String(base.canaryFraction)],
+      ["behaviorEnabled", answers.behaviorEnabled !== base.behaviorEnabled],
+      ["redact", answers.redact !== base.redact]
+    ]
+    for (const [key, changed] of offered) if (changed) typed.add(key)
+    return { config: checked.right.config, typed }
   })

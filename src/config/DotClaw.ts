@@ -1,3 +1,4 @@
+import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -84,7 +85,27 @@ const layoutValues = (home: string, warnings: Array<string>): Record<string, Dot
   return values
 }
 
-const holdsAutotune = (dir: string) => fs.existsSync(path.join(dir, "autotune.json")) || fs.existsSync(path.join(dir, "autotune.db"))
+/** Whether a store holds any trace (read only, never created); false when there is none or it cannot be read. */
+const storeHoldsTraces = (file: string): boolean => {
+  if (!fs.existsSync(file)) return false
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true })
+    try {
+      return db.prepare("SELECT 1 FROM traces LIMIT 1").get() !== undefined
+    } finally {
+      db.close()
+    }
+  } catch {
+    return false
+  }
+}
+
+/**
+ * An autotune 1.1 setup in the old layout: a config file a person wrote, or a store with traces in it. The empty
+ * store a first run leaves on a machine without DotClaw is neither, so it never decides the layout once DotClaw
+ * is installed.
+ */
+const holdsAutotune = (dir: string) => fs.existsSync(path.join(dir, "autotune.json")) || storeHoldsTraces(path.join(dir, "autotune.db"))
 
 /**
  * Which DotClaw this is. DOTCLAW_HOME when set, else ~/.dotclaw when it exists; else the 1.1 layout. An
@@ -108,6 +129,9 @@ export const discover = (env: Readonly<Record<string, string | undefined>>, expl
         `where DotClaw ${fromEnv ? "runs (DOTCLAW_HOME)" : "runs now"}` +
         (keepLegacy ? `; autotune's own config and store stay in ${legacy}` : "")
     )
+  }
+  if (!explicitAutotuneHome && found !== legacy && !keepLegacy && fs.existsSync(path.join(legacy, "autotune.db"))) {
+    notes.push(`the store at ${path.join(legacy, "autotune.db")} holds no traces (a run made it before DotClaw was found): it is ignored, autotune's home is now ${found}`)
   }
   return { dotclawHome: found, autotuneHome: keepLegacy ? legacy : found, values, notes, warnings }
 }

@@ -3,7 +3,7 @@
  * its WAL and shared-memory files, the run lock, reports, the config file, grades, the store's identity record)
  * is 0600 in 0700 directories; what DotClaw reads (prompt packs, behavior.json) is 0644 in 0755 directories,
  * because DotClaw may read them as another user (its container mounts prompts/). A looser mode found on an
- * existing private file is tightened, with one warning.
+ * existing private file is tightened, with one warning; a directory that exists is never changed.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -53,20 +53,17 @@ const tighten = (target: string, mode: number): string | undefined => {
 
 /** The directories and files of the store, created private; returns the warnings for loose modes found. */
 export const secureStore = (dbPath: string, home?: string): ReadonlyArray<string> => {
-  // The home is autotune's own: tightened. A directory the database was pointed into (a mount point, a
-  // shared folder) is someone else's: created private when missing, never changed when it exists.
-  let homeWarning: string | undefined
-  if (home !== undefined && home !== "") {
-    makeDirs(home, MODES.private.dir)
-    homeWarning = tighten(home, MODES.private.dir)
-  }
+  // Directories are created private and never changed once they exist: the home may be DotClaw's own (it mounts
+  // prompts/ into its container, whose user may differ), a directory the database was pointed into may be a mount
+  // point. autotune's own files in them are what it keeps private.
+  if (home !== undefined && home !== "") makeDirs(home, MODES.private.dir)
   makeDirs(path.dirname(dbPath), MODES.private.dir)
   // SQLite creates the WAL and shared-memory files with the database file's mode: create it 0600 first.
   if (!fs.existsSync(dbPath)) {
     fs.closeSync(fs.openSync(dbPath, "a", MODES.private.file))
     fs.chmodSync(dbPath, MODES.private.file)
   }
-  return [homeWarning, tighten(dbPath, MODES.private.file), ...secureSidecars(dbPath)].filter((w): w is string => w !== undefined)
+  return [tighten(dbPath, MODES.private.file), ...secureSidecars(dbPath)].filter((w): w is string => w !== undefined)
 }
 
 /** After the store is open: the WAL and shared-memory files exist now and must match. */
