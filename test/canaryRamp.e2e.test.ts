@@ -104,8 +104,16 @@ describe("a canary's share steps up as it earns it, through the built CLI over s
         expect(run.stderr).toContain(`canary ${version} stepped up from 10% to 50%`)
         expect(percentOnDisk(home)).toBe(50)
         expect(dotclawAccepts(path.join(home, "prompts", `${B}.canary.json`))).toBe(true)
-        const status = jsonOut(await runCli(["status", "--json"], { ...envOf(home), ...clockAt(start + day * DAY + 60_000) })) as { behaviors: Array<{ shares: Array<{ percent: number; reason: string }>; expected: { turnsPerDay: number; text: string } }> }
+        const status = jsonOut(await runCli(["status", "--json"], { ...envOf(home), ...clockAt(start + day * DAY + 60_000) })) as {
+          behaviors: Array<{ shares: Array<{ percent: number; reason: string }>; expected: { turnsPerDay: number; text: string }; samples: { canary: number; active: number }; mean: { canary: number | null; active: number | null }; pairs: number }>
+        }
         expect(status.behaviors[0]!.shares.map((s) => s.percent)).toEqual([10, 50])
+        // status shows the figures the decision used: the same turns, the same rule.
+        const db = new Database(path.join(home, "autotune.db"), { readonly: true })
+        const stored = JSON.parse((db.prepare("SELECT figures_json AS f FROM canary_decisions WHERE behavior = ? ORDER BY id DESC LIMIT 1").get(B) as { f: string }).f) as { nCanary: number; nActive: number; meanCanary: number; meanActive: number; pairs: number }
+        db.close()
+        expect(status.behaviors[0]!).toMatchObject({ samples: { canary: stored.nCanary, active: stored.nActive }, mean: { canary: stored.meanCanary, active: stored.meanActive }, pairs: stored.pairs })
+        expect(stored.pairs).toBeGreaterThan(0)
         expect(status.behaviors[0]!.expected.turnsPerDay).toBeGreaterThan(30)
         expect(status.behaviors[0]!.expected.text).toMatch(/^at \d+ turns a day, a \+0\.10 canary /)
       }

@@ -65,6 +65,11 @@ describe("the canary's steps (AUTOTUNE_CANARY_STEPS)", () => {
     expect(nextStep({ ...waiting(), action: "promote" }, at10).kind).toBe("hold")
   })
 
+  it("before the first pair it holds and says so, never that the scores lean", () => {
+    const step = nextStep(waiting({ eDownNow: 1, pairs: 0 }), at10)
+    expect(step).toEqual({ kind: "hold", to: 0.1, reason: "holding at 10%: no pairs yet" })
+  })
+
   it("steps down as soon as the scores lean toward rollback or a gate's evidence reaches 4", () => {
     const at50 = { ...at10, share: 0.5 }
     expect(nextStep(waiting({ eDownNow: 1 }), at50)).toMatchObject({ kind: "down", to: 0.1, reason: expect.stringContaining("lean toward rollback") })

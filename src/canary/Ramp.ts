@@ -75,6 +75,8 @@ export const nextStep = (decision: Decision, state: RampState): Step => {
   if (turnsAtShare < minTurns) return hold(`${turnsAtShare} of ${minTurns} canary turns at ${pct(share)} before the next step`)
   const uneasy = GATES.find((g) => f.health[g] > 1)
   if (uneasy !== undefined) return hold(`holding at ${pct(share)}: ${GATE_NAMES[uneasy]} shows some evidence of harm (${f.health[uneasy].toFixed(2)} > 1)`)
+  // Before the first pair the evidence is where every bet starts (1): no lean either way, and no step either.
+  if (f.pairs === 0) return hold(`holding at ${pct(share)}: no pairs yet`)
   if (f.eDownNow >= 1) return hold(`holding at ${pct(share)}: the scores lean toward rollback (evidence ${f.eDownNow.toFixed(2)})`)
   return {
     kind: "up",

@@ -8,7 +8,6 @@ import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
-import { Deployer } from "../canary/Deployer.js"
 import { ALPHA } from "../canary/Stats.js"
 import { Alignment } from "../judge/Alignment.js"
 import { Rubrics } from "../judge/RubricBook.js"
@@ -18,7 +17,7 @@ import { DAY_MS, dayOf } from "../report/Series.js"
 import { storeError } from "../store/Db.js"
 import { storeBytes } from "../store/Dialect.js"
 import { readTotals, type TotalRow } from "../store/Totals.js"
-import { armOf, type BehaviorStatus } from "./Status.js"
+import { armsOfDecision, type BehaviorStatus } from "./Status.js"
 
 /** What `status` shows of a behavior's packs and arms, and what only the metrics need. */
 export interface BehaviorSnapshot extends Pick<BehaviorStatus, "behavior" | "active" | "canary" | "samples" | "mean"> {
@@ -56,20 +55,16 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
-    const deployer = yield* Deployer
     const rubric = (yield* Rubrics).current[behavior]
     const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
     const activeVersion = active._tag === "Valid" ? active.pack.version : null
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : null
-    const since = canaryVersion === null ? 0 : yield* deployer.canaryStartedAt(behavior, canaryVersion)
-    const none = { n: 0, mean: null }
-    const c = canaryVersion === null ? none : yield* armOf(sql, rubric, canaryVersion, since)
-    const a = activeVersion === null || canaryVersion === null ? none : yield* armOf(sql, rubric, activeVersion, since)
     const last = canaryVersion === null ? [] : yield* sql<{ figuresJson: string }>`
       SELECT figures_json AS "figuresJson" FROM canary_decisions WHERE behavior = ${behavior} AND canary_version = ${canaryVersion}
       ORDER BY created_at DESC, id DESC LIMIT 1`
     const figures = last[0] === undefined ? undefined : (JSON.parse(last[0].figuresJson) as { eUp?: number; eDown?: number })
+    const arms = armsOfDecision(last[0]?.figuresJson)
     const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
     const byVersion = yield* sql<{ version: string; n: number; sum: number }>`
       SELECT version, SUM(n) AS n, SUM(sum) AS sum FROM score_daily
@@ -80,8 +75,8 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
       active: activeVersion,
       canary: canaryVersion,
       canaryShare: canaryVersion === null ? null : typeof percent === "number" ? percent / 100 : config.canaryFraction,
-      samples: { canary: c.n, active: a.n },
-      mean: { canary: c.mean, active: a.mean },
+      samples: arms.samples,
+      mean: arms.mean,
       evidence: figures === undefined ? null : { promote: figures.eUp ?? 0, rollback: figures.eDown ?? 0 },
       auc,
       gradeSpearman,

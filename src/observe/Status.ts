@@ -8,13 +8,11 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
 import { CanaryMonitor } from "../canary/Canary.js"
-import { Deployer } from "../canary/Deployer.js"
 import type { Expected } from "../canary/Simulate.js"
 import { type PendingPack, pendingPack } from "../report/Packs.js"
 import { Alignment } from "../judge/Alignment.js"
 import { attemptDetail } from "../align/Signals.js"
 import { Rubrics } from "../judge/RubricBook.js"
-import type { Rubric } from "../judge/Rubrics.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
 
 export interface BehaviorStatus {
@@ -24,6 +22,8 @@ export interface BehaviorStatus {
   readonly canaryPercent: number | null
   readonly samples: { readonly canary: number; readonly active: number }
   readonly mean: { readonly canary: number | null; readonly active: number | null }
+  /** The pairs the canary's last decision bet on (0 before its first pair). */
+  readonly pairs: number
   readonly lastDecision: { readonly action: string; readonly reason: string; readonly at: string; readonly eUp: number; readonly eDown: number } | null
   readonly spendUsd: number
   /** How well the judge's scores separate users' 👍 from 👎 turns. */
@@ -79,27 +79,29 @@ const storeStatus = Effect.gen(function* () {
   }
 })
 
-/** A version's turns since a time for one behavior: samples (scored turns and errors) and their mean, an error counting 0. */
-export const armOf = (sql: SqlClient.SqlClient, rubric: Rubric, version: string, since: number) =>
-  sql<{ n: number; mean: number | null }>`
-    SELECT COUNT(s.score) + SUM(t.is_error) AS n, AVG(CASE WHEN t.is_error = 1 THEN 0 ELSE s.score END) AS mean
-    FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
-    LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${rubric.behavior} AND s.rubric_version = ${rubric.version}
-    WHERE p.behavior IN (${rubric.behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}`.pipe(
-    Effect.map((rows) => ({ n: Number(rows[0]?.n ?? 0), mean: rows[0]?.mean ?? null }))
-  )
+/**
+ * Each arm's samples and mean as the canary's last decision counted them (canary/Stats.ts: a failed turn counts 0,
+ * an unscored turn that did not fail is left out, the active arm is its pair sample), and the pairs bet on. What
+ * `status` and /metrics show is what decided; before the canary's first look there is nothing to show.
+ */
+export const armsOfDecision = (figuresJson: string | undefined) => {
+  const f = figuresJson === undefined ? undefined : (JSON.parse(figuresJson) as { nCanary?: number; nActive?: number; meanCanary?: number | null; meanActive?: number | null; pairs?: number })
+  return {
+    samples: { canary: f?.nCanary ?? 0, active: f?.nActive ?? 0 },
+    mean: { canary: f?.meanCanary ?? null, active: f?.meanActive ?? null },
+    pairs: f?.pairs ?? 0
+  }
+}
 
 /** `autotune status`: everything aggregated in SQL, nothing but a row per behavior in memory. */
 export const statusReport = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  const deployer = yield* Deployer
   const monitor = yield* CanaryMonitor
   const { config } = yield* Settings
   const fail = storeError("read status")
 
   const book = yield* Rubrics
   const rubrics = book.current
-  const arm = (behavior: Behavior, version: string, since: number) => armOf(sql, rubrics[behavior], version, since).pipe(Effect.mapError(fail))
 
   // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
   const week = dayOf(Date.now() - 6 * DAY_MS)
@@ -112,9 +114,6 @@ export const statusReport = Effect.gen(function* () {
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
     const activeVersion = active._tag === "Valid" ? active.pack.version : null
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : null
-    const since = canaryVersion === null ? 0 : yield* deployer.canaryStartedAt(behavior, canaryVersion)
-    const c = canaryVersion === null ? { n: 0, mean: null } : yield* arm(behavior, canaryVersion, since)
-    const a = activeVersion === null ? { n: 0, mean: null } : yield* arm(behavior, activeVersion, since)
     const decisions = yield* sql<{ action: string; reason: string; figuresJson: string; createdAt: number; version: string }>`
       SELECT action, reason, figures_json AS "figuresJson", created_at AS "createdAt", canary_version AS "version" FROM canary_decisions
       WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
@@ -129,8 +128,7 @@ export const statusReport = Effect.gen(function* () {
       active: activeVersion,
       canary: canaryVersion,
       canaryPercent: typeof percent === "number" ? percent : null,
-      samples: { canary: c.n, active: a.n },
-      mean: { canary: c.mean, active: a.mean },
+      ...armsOfDecision(canaryVersion !== null && last?.version === canaryVersion ? last.figuresJson : undefined),
       lastDecision:
         last === undefined
           ? null
