@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -72,5 +73,22 @@ describe("the documentation", () => {
     const architecture = read("docs/architecture.md")
     expect(layers.length).toBeGreaterThan(10)
     for (const room of layers) expect(architecture, `docs/architecture.md describes src/${room}/`).toContain("`" + room + "/`")
+  })
+})
+
+describe("the npm package", () => {
+  it("holds every file its README and docs link to, so the links work where a person reads them", () => {
+    const packed = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { encoding: "utf8" })) as Array<{ files: Array<{ path: string }> }>
+    const files = new Set(packed[0]!.files.map((f) => f.path))
+    const broken: Array<string> = []
+    for (const page of [...files].filter((f) => f.endsWith(".md"))) {
+      for (const m of read(page).matchAll(/\]\(([^)#\s]+)(#[^)\s]*)?\)/g)) {
+        const target = m[1]!
+        if (/^[a-z]+:/i.test(target)) continue
+        const resolved = path.normalize(path.join(path.dirname(page), target))
+        if (!files.has(resolved) && ![...files].some((f) => f.startsWith(`${resolved}/`))) broken.push(`${page} -> ${target}`)
+      }
+    }
+    expect(broken).toEqual([])
   })
 })

@@ -59,7 +59,7 @@ export const decisionLines = (run: Effect.Effect.Success<typeof onceStages>) => 
   if (run.skippedLlm !== undefined) lines.push(`skipped eval and optimize: ${run.skippedLlm}`)
   else {
     lines.push(evaluation.status === "ok" ? evalSummaryText(evaluation.summary) : `eval: ${evaluation.status === "failed" ? evaluation.error : evaluation.why}`)
-    lines.push(optimize.status === "ok" ? optimizeText(optimize.summary) : `optimize: ${optimize.status === "failed" ? optimize.error : optimize.why}`)
+    lines.push(optimize.status === "ok" ? optimizeText(optimize.summary, "") : `optimize: ${optimize.status === "failed" ? optimize.error : optimize.why}`)
   }
   lines.push(deploy.status === "ok" ? deployText(deploy.summary) : `deploy: ${deploy.status === "failed" ? deploy.error : deploy.why}`)
   const align = run.stages.align

@@ -14,14 +14,15 @@ import { type AlignPlan, Aligner } from "../align/Align.js"
 import { common, failOnFaults, requireProvider, withApp } from "./Common.js"
 import { egressLine } from "./Text.js"
 
-export const optimizeText = (s: Effect.Effect.Success<typeof optimizeStage>) =>
+/** `next`: what a person runs after a selection; inside `once`, which deploys it itself, nothing. */
+export const optimizeText = (s: Effect.Effect.Success<typeof optimizeStage>, next = "; run `autotune deploy`") =>
   Object.entries(s.behaviors)
     .map(([b, o]) =>
       o.outcome === "skipped" || o.outcome === "failed"
         ? `optimize ${b}: ${o.outcome}: ${o.why}`
         : (o.outcome === "no_gain"
             ? `optimize ${b}: no gain, keeping the baseline: ${o.why} (${o.calls} calls, ${usd(o.costUsd)})`
-            : `optimize ${b}: selected ${o.version} (${o.winner.id}, round ${o.winner.round}): +${o.winner.meanDiff.toFixed(3)} over the baseline (95% lower bound ${o.winner.lowerBound.toFixed(3)}, n=${o.winner.n}; ${o.calls} calls, ${usd(o.costUsd)}); run \`autotune deploy\``) +
+            : `optimize ${b}: selected ${o.version} (${o.winner.id}, round ${o.winner.round}): +${o.winner.meanDiff.toFixed(3)} over the baseline (95% lower bound ${o.winner.lowerBound.toFixed(3)}, n=${o.winner.n}; ${o.calls} calls, ${usd(o.costUsd)})${next}`) +
           `\n  ${o.rounds.length} round(s), stopped at ${o.stopped}` +
           o.rounds.map((r) => `\n  round ${r.round}: parent ${r.parent}${r.mergedWith === undefined ? "" : ` merged with ${r.mergedWith}`}, ${r.proposed} proposed, ${r.accepted.length} beat it on the minibatch${r.accepted.length === 0 ? "" : ` (${r.accepted.map((a) => `${a.id} ${a.validationMean === null ? "-" : a.validationMean.toFixed(3)}`).join(", ")} on validation)`}`).join("")
     )
