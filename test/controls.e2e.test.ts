@@ -45,7 +45,11 @@ describe("what the operator types is what autotune does (built CLI)", () => {
       [["rollback", "tool-caling"], /unknown behavior "tool-caling" for autotune rollback \(did you mean tool-calling\?\)/],
       [["rubric", "shw"], /unknown command "rubric shw" \(did you mean show\?\)/],
       [["packs", "--diff"], /--diff needs a value/],
-      [["approve"], /autotune approve needs a behavior/]
+      [["approve"], /autotune approve needs a behavior/],
+      [["report", "--out", "/tmp"], /--out \/tmp: is a directory; give the file's path/],
+      [["label", "--import", "/nonexistent-grades.jsonl"], /--import \/nonexistent-grades.jsonl: does not exist/],
+      // Without a terminal, label says how to grade elsewhere: a usage matter, not "invalid configuration".
+      [["label"], /^autotune: error: autotune label grades turns in a terminal; to grade elsewhere/]
     ]
     for (const [args, line] of cases) {
       const r = await runCli([...args, "--json"], env)

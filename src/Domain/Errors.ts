@@ -37,6 +37,15 @@ export class FileError extends Schema.TaggedError<FileError>()("FileError", {
   }
 }
 
+/** What was typed cannot be run as it stands (an unknown command or option, a missing value): exit 2. */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
 /** Another autotune run holds the run lock. */
 export class LockBusy extends Schema.TaggedError<LockBusy>()("LockBusy", {
   path: Schema.String,

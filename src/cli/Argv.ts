@@ -5,8 +5,10 @@
  * and --help is ours, a screen per command, with the settings' own words (config/Table.ts). @effect/cli then parses
  * the command and its own options from what this hands it.
  */
+import * as fs from "node:fs"
 import { BEHAVIORS } from "../Domain/Behavior.js"
 import { didYouMean } from "../Domain/Words.js"
+import { UsageError } from "../Domain/Errors.js"
 import { CONFIG_FLAGS } from "../config/Table.js"
 import { VERSION } from "../Domain/Version.js"
 
@@ -15,6 +17,8 @@ export interface OptionSpec {
   /** What the value is called in help; none for a switch. */
   readonly value?: string
   readonly kind?: "integer" | "number"
+  /** A file to write (it may not be a directory) or to read (it must be a regular file). */
+  readonly file?: "write" | "read"
   readonly alias?: string
   readonly doc: string
 }
@@ -66,8 +70,8 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     doc: "Grade judged turns 1-5 in the terminal, or --export/--import them, so the judge is measured against you",
     behavior: "optional",
     options: [
-      { name: "import", value: "FILE", doc: "Store the grades (1-5) of a JSONL file made by --export" },
-      { name: "export", value: "FILE", doc: "Write the judged turns to grade as JSONL (mode 0600), graded ones included" },
+      { name: "import", value: "FILE", file: "read", doc: "Store the grades (1-5) of a JSONL file made by --export" },
+      { name: "export", value: "FILE", file: "write", doc: "Write the judged turns to grade as JSONL (mode 0600), graded ones included" },
       { name: "limit", value: "N", kind: "integer", doc: "Turns per behavior in --export" }
     ]
   },
@@ -84,7 +88,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   report: {
     doc: "Write one self-contained HTML page: scores, canaries, optimizer runs, spend, judge health",
     options: [
-      { name: "out", value: "FILE", doc: "Where to write the page (default AUTOTUNE_REPORT_PATH, $AUTOTUNE_HOME/report.html)" },
+      { name: "out", value: "FILE", file: "write", doc: "Where to write the page (default AUTOTUNE_REPORT_PATH, $AUTOTUNE_HOME/report.html)" },
       { name: "days", value: "N", kind: "integer", doc: "Days the page covers (default AUTOTUNE_REPORT_DAYS, 30)" }
     ]
   },
@@ -112,10 +116,7 @@ export const GLOBAL_OPTIONS: ReadonlyArray<OptionSpec> = [
 const BUILT_IN = new Set(["help", "h", "version", "wizard", "completions", "log-level"])
 const BUILT_IN_VALUE = new Set(["completions", "log-level"])
 
-/** A usage error: one line, exit 2. */
-export class UsageError extends Error {
-  readonly _tag = "UsageError"
-}
+const usage = (detail: string) => new UsageError({ detail })
 
 export interface Prepared {
   /** What @effect/cli parses: the command path, --config and --json after it, then the command's own options. */
@@ -125,6 +126,18 @@ export interface Prepared {
   readonly json: boolean
   /** Help asked for: the text to print instead of running anything. */
   readonly help?: string
+}
+
+/** Why a path cannot be the file an option names, if it cannot. */
+const fileProblem = (file: string, use: "write" | "read"): string | undefined => {
+  let stat: fs.Stats | undefined
+  try {
+    stat = fs.statSync(file)
+  } catch {
+    stat = undefined
+  }
+  if (use === "read") return stat === undefined ? "does not exist" : stat.isFile() ? undefined : "is not a regular file"
+  return stat?.isDirectory() === true ? "is a directory; give the file's path" : undefined
 }
 
 const isNumber = (kind: "integer" | "number", text: string) => (kind === "integer" ? /^-?\d+$/.test(text) : text.trim() !== "" && Number.isFinite(Number(text)))
@@ -154,7 +167,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
       const takeValue = (label: string): string => {
         if (inline !== undefined) return inline
         const next = args[i + 1]
-        if (next === undefined || next.startsWith("--")) throw new UsageError(`${label} needs a value`)
+        if (next === undefined || next.startsWith("--")) throw usage(`${label} needs a value`)
         i++
         return next
       }
@@ -175,7 +188,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
         else {
           const value = takeValue(`--${name}`)
           if (global.kind !== undefined && !isNumber(global.kind, value)) {
-            throw new UsageError(`--${name}: ${JSON.stringify(value)} is not ${global.kind === "integer" ? "a whole number" : "a number"}`)
+            throw usage(`--${name}: ${JSON.stringify(value)} is not ${global.kind === "integer" ? "a whole number" : "a number"}`)
           }
           flags[name] = value
         }
@@ -184,12 +197,14 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
       const mine = spec?.options?.find((o) => o.name === name || o.alias === name)
       if (mine === undefined) {
         const known = [...GLOBAL_OPTIONS, ...(spec?.options ?? [])].map((o) => o.name)
-        throw new UsageError(`unknown option ${token.split("=")[0]} for ${where()}${didYouMean(name, known, (c) => `--${c}`)}; see \`${where()} --help\``)
+        throw usage(`unknown option ${token.split("=")[0]} for ${where()}${didYouMean(name, known, (c) => `--${c}`)}; see \`${where()} --help\``)
       }
       own.push(`--${mine.name}`)
       if (mine.value !== undefined) {
         const value = takeValue(`--${mine.name}`)
-        if (mine.kind !== undefined && !isNumber(mine.kind, value)) throw new UsageError(`--${mine.name}: ${JSON.stringify(value)} is not a whole number`)
+        if (mine.kind !== undefined && !isNumber(mine.kind, value)) throw usage(`--${mine.name}: ${JSON.stringify(value)} is not a whole number`)
+        const problem = mine.file === undefined ? undefined : fileProblem(value, mine.file)
+        if (problem !== undefined) throw usage(`--${mine.name} ${value}: ${problem}`)
         own.push(value)
       }
       continue
@@ -200,7 +215,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
       const next = commands[token]
       if (next === undefined) {
         const names = Object.keys(commands)
-        throw new UsageError(`unknown command ${JSON.stringify(path.length === 0 ? token : `${path.join(" ")} ${token}`)}${didYouMean(token, names)}; the commands: ${names.join(", ")}`)
+        throw usage(`unknown command ${JSON.stringify(path.length === 0 ? token : `${path.join(" ")} ${token}`)}${didYouMean(token, names)}; the commands: ${names.join(", ")}`)
       }
       path.push(token)
       spec = next
@@ -208,18 +223,18 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
     }
     if (spec?.behavior !== undefined && !own.some((t) => (BEHAVIORS as ReadonlyArray<string>).includes(t))) {
       if (!(BEHAVIORS as ReadonlyArray<string>).includes(token)) {
-        throw new UsageError(`unknown behavior ${JSON.stringify(token)} for ${where()}${didYouMean(token, BEHAVIORS)}; the behaviors: ${BEHAVIORS.join(", ")}`)
+        throw usage(`unknown behavior ${JSON.stringify(token)} for ${where()}${didYouMean(token, BEHAVIORS)}; the behaviors: ${BEHAVIORS.join(", ")}`)
       }
       own.push(token)
       continue
     }
-    throw new UsageError(`unexpected argument ${JSON.stringify(token)} for ${where()}; see \`${where()} --help\``)
+    throw usage(`unexpected argument ${JSON.stringify(token)} for ${where()}; see \`${where()} --help\``)
   }
   if (spec?.sub !== undefined && !help) {
-    throw new UsageError(`${where()} needs a command: ${Object.keys(spec.sub).join(", ")}`)
+    throw usage(`${where()} needs a command: ${Object.keys(spec.sub).join(", ")}`)
   }
   if (spec?.behavior === "required" && !help && !own.some((t) => (BEHAVIORS as ReadonlyArray<string>).includes(t))) {
-    throw new UsageError(`${where()} needs a behavior: ${BEHAVIORS.join(", ")}`)
+    throw usage(`${where()} needs a behavior: ${BEHAVIORS.join(", ")}`)
   }
   const argv = [...path, ...(configPath === undefined ? [] : ["--config", configPath]), ...(json ? ["--json"] : []), ...own, ...builtIns]
   return { argv, flags, json, ...(help ? { help: helpText(path, spec) } : {}) }

@@ -3,9 +3,9 @@
  */
 import { Command, HelpDoc, ValidationError } from "@effect/cli"
 import { Cause, Effect, Option } from "effect"
-import { ConfigError, LlmStopped } from "../Domain/Errors.js"
+import { ConfigError, LlmStopped, UsageError } from "../Domain/Errors.js"
 import { colourAllowed, stdoutWritten } from "./Output.js"
-import { prepareArgv, UsageError } from "./Argv.js"
+import { prepareArgv } from "./Argv.js"
 import { VERSION } from "../Domain/Version.js"
 import { acceptStoreCommand } from "./AcceptStoreCommand.js"
 import { approveCommand, rejectCommand } from "./ApprovalCommands.js"

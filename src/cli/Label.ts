@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
-import { ConfigError, FileError } from "../Domain/Errors.js"
+import { FileError, UsageError } from "../Domain/Errors.js"
 import { exportLine, gradedCount, type ImportedGrade, labelQueue, type LabelTurn, parseImportLine, removeGrade, storeGrade } from "../judge/Labels.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { storeError } from "../store/Db.js"
@@ -54,7 +54,7 @@ const nextKey = (input: NodeJS.ReadStream) =>
 export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
   Effect.gen(function* () {
     const input = process.stdin
-    if (input.isTTY !== true || process.stdout.isTTY !== true) return yield* new ConfigError({ key: "label", source: "a terminal", detail: NO_TTY })
+    if (input.isTTY !== true || process.stdout.isTTY !== true) return yield* new UsageError({ detail: NO_TTY })
     const sql = yield* SqlClient.SqlClient
     const rubrics = (yield* Rubrics).current
     const fail = storeError("keep a grade")
