@@ -80,6 +80,10 @@ describe("the first cycle of a new install (built CLI, defaults, trend sample in
     expect(text.code, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^started: 39 trend turn\(s\) judged at once, at full price \(\$\d+\.\d{4}\), so that the optimizer has the turns it needs this cycle$/m)
     expect(text.stdout).toMatch(/^batches: \d+ trend turn\(s\) sent at half price, 0 answer\(s\) collected, 1 batch\(es\) still out; their scores arrive with the first cycle after the batch ends .*autotune eval --wait-batches/m)
+    // The cycle selected and deployed a pack itself: it tells no one to run `autotune deploy`.
+    expect(text.stdout).toMatch(new RegExp(`^optimize ${B}: selected `, "m"))
+    expect(text.stdout).toMatch(new RegExp(`^deploy ${B}: .* out as canary`, "m"))
+    expect(text.stdout).not.toContain("autotune deploy")
   })
 
   it("a backlog too small to start the optimizer this cycle all goes to the batch, at half price", async () => {
