@@ -153,6 +153,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
   const builtIns: Array<string> = []
   let help = false
   const globalByName = new Map(GLOBAL_OPTIONS.map((o) => [o.name, o]))
+  const hasBehavior = () => own.some((t) => (BEHAVIORS as ReadonlyArray<string>).includes(t))
   const where = () => (path.length === 0 ? "autotune" : `autotune ${path.join(" ")}`)
   for (let i = 0; i < args.length; i++) {
     const token = args[i]!
@@ -211,7 +212,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
     }
     // A word: the command (and a subcommand), then the behavior argument.
     const commands = path.length === 0 ? COMMANDS : spec?.sub
-    if (commands !== undefined && (path.length === 0 || own.length === 0)) {
+    if (commands !== undefined) {
       const next = commands[token]
       if (next === undefined) {
         const names = Object.keys(commands)
@@ -221,7 +222,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
       spec = next
       continue
     }
-    if (spec?.behavior !== undefined && !own.some((t) => (BEHAVIORS as ReadonlyArray<string>).includes(t))) {
+    if (spec?.behavior !== undefined && !hasBehavior()) {
       if (!(BEHAVIORS as ReadonlyArray<string>).includes(token)) {
         throw usage(`unknown behavior ${JSON.stringify(token)} for ${where()}${didYouMean(token, BEHAVIORS)}; the behaviors: ${BEHAVIORS.join(", ")}`)
       }
@@ -233,7 +234,7 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
   if (spec?.sub !== undefined && !help) {
     throw usage(`${where()} needs a command: ${Object.keys(spec.sub).join(", ")}`)
   }
-  if (spec?.behavior === "required" && !help && !own.some((t) => (BEHAVIORS as ReadonlyArray<string>).includes(t))) {
+  if (spec?.behavior === "required" && !help && !hasBehavior()) {
     throw usage(`${where()} needs a behavior: ${BEHAVIORS.join(", ")}`)
   }
   const argv = [...path, ...(configPath === undefined ? [] : ["--config", configPath]), ...(json ? ["--json"] : []), ...own, ...builtIns]

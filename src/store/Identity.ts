@@ -20,7 +20,8 @@ import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { StoreError } from "../Domain/Errors.js"
-import { makeDirs, MODES } from "./FileModes.js"
+import { MODES } from "./FileModes.js"
+import { writeFileAtomic } from "./Files.js"
 import { isPostgres } from "./Dialect.js"
 
 export interface SpendEntry {
@@ -52,19 +53,15 @@ export const readRecord = (home: string): StoreRecord | undefined => {
   }
 }
 
-/** Writes the record atomically (temp file, rename), 0600; the spend of more than a day ago is dropped. */
-const writeRecord = (home: string, record: StoreRecord, now = Date.now()) => {
-  makeDirs(home, MODES.private.dir)
-  const file = recordPath(home)
-  const tmp = `${file}.${process.pid}.tmp`
-  const kept = { ...record, spend: record.spend.filter((s) => s.at > now - DAY_MS) }
-  fs.writeFileSync(tmp, JSON.stringify(kept) + "\n", { mode: MODES.private.file })
-  fs.chmodSync(tmp, MODES.private.file)
-  fs.renameSync(tmp, file)
-}
+/** Writes the record atomically, 0600; the spend of more than a day ago is dropped. */
+const writeRecord = (home: string, record: StoreRecord, now = Date.now()) =>
+  writeFileAtomic(recordPath(home), JSON.stringify({ ...record, spend: record.spend.filter((s) => s.at > now - DAY_MS) }) + "\n", MODES.private).pipe(
+    Effect.mapError((e) => new StoreError({ operation: `keep the store's identity in ${recordPath(home)}`, detail: e.detail }))
+  )
 
-const recordError = (home: string) => (cause: unknown) =>
-  new StoreError({ operation: `keep the store's identity in ${recordPath(home)}`, detail: cause instanceof Error ? cause.message : String(cause) })
+/** The id a store carries (store_meta `store_id`), null for none. */
+const storeIdOf = (sql: SqlClient.SqlClient) =>
+  Effect.map(sql<{ value: string }>`SELECT value FROM store_meta WHERE key = 'store_id'`, (rows) => rows[0]?.value ?? null)
 
 /** What the last 24 hours' LLM calls cost by this installation's record: a store swapped in cannot forget it. */
 export const rememberedSpend = (home: string, now = Date.now()): number =>
@@ -74,9 +71,9 @@ export const rememberedSpend = (home: string, now = Date.now()): number =>
 export const rememberSpend = (home: string, usd: number, now = Date.now()) =>
   usd <= 0 || home === "" || !fs.existsSync(home)
     ? Effect.void
-    : Effect.try({
-        try: () => writeRecord(home, { ...(readRecord(home) ?? {}), spend: [...(readRecord(home)?.spend ?? []), { at: now, usd }] }, now),
-        catch: recordError(home)
+    : Effect.suspend(() => {
+        const record = readRecord(home)
+        return writeRecord(home, { ...record, spend: [...(record?.spend ?? []), { at: now, usd }] }, now)
       })
 
 const RESTORE = "restore it, or run `autotune accept-store` to start afresh with the store configured now"
@@ -148,42 +145,33 @@ export const checkSqliteStore = (home: string, file: string): Effect.Effect<stri
 export const settleStoreIdentity = (sql: SqlClient.SqlClient, home: string, location: string, file?: string) =>
   Effect.gen(function* () {
     const record = readRecord(home)
-    const stored = yield* sql<{ value: string }>`SELECT value FROM store_meta WHERE key = 'store_id'`
+    const stored = yield* storeIdOf(sql)
     const sameLocation = record?.location === location && record.storeId !== undefined
-    if (stored[0] === undefined && sameLocation) return yield* swapped(location, record.storeId, undefined)
-    if (stored[0] === undefined) {
+    if (stored === null && sameLocation) return yield* swapped(location, record.storeId, undefined)
+    if (stored === null) {
       const fresh = randomUUID()
       yield* isPostgres(sql)
         ? sql`INSERT INTO store_meta (key, value) VALUES ('store_id', ${fresh}) ON CONFLICT (key) DO NOTHING`
         : sql`INSERT OR IGNORE INTO store_meta (key, value) VALUES ('store_id', ${fresh})`
     }
-    const [row] = yield* sql<{ value: string }>`SELECT value FROM store_meta WHERE key = 'store_id'`
-    const id = row!.value
+    const id = (yield* storeIdOf(sql))!
     if (sameLocation && record.storeId !== id) return yield* swapped(location, record.storeId, id)
     const stat = file === undefined ? undefined : fs.statSync(file)
     const changed = record?.location !== undefined && record.location !== location
     if (record?.location !== location || record.storeId !== id || record.device !== stat?.dev || record.inode !== stat?.ino) {
-      yield* Effect.try({
-        try: () => writeRecord(home, { location, storeId: id, ...(stat === undefined ? {} : { device: stat.dev, inode: stat.ino }), spend: record?.spend ?? [] }),
-        catch: recordError(home)
-      })
+      yield* writeRecord(home, { location, storeId: id, ...(stat === undefined ? {} : { device: stat.dev, inode: stat.ino }), spend: record?.spend ?? [] })
     }
     if (changed) yield* Effect.logInfo(`the configuration names another store: now ${location} (store ${id}), was ${record.location}`)
   }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(new StoreError({ operation: "read the store's id", detail: e.message }))))
 
 /** The id of the store open now. */
-export const currentStoreId = Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ value: string }>`SELECT value FROM store_meta WHERE key = 'store_id'`).pipe(
-  Effect.map((rows) => rows[0]?.value ?? null),
+export const currentStoreId = Effect.flatMap(SqlClient.SqlClient, storeIdOf).pipe(
   Effect.catchTag("SqlError", (e) => Effect.fail(new StoreError({ operation: "read the store's id", detail: e.message })))
 )
 
 /** `autotune accept-store`: forgets which store the record names (the spend stays), so the next open adopts the one configured now. */
 export const forgetStore = (home: string) =>
-  Effect.try({
-    try: () => {
-      const record = readRecord(home)
-      if (record !== undefined) writeRecord(home, { spend: record.spend })
-      return record
-    },
-    catch: recordError(home)
+  Effect.suspend(() => {
+    const record = readRecord(home)
+    return record === undefined ? Effect.succeed(record) : Effect.as(writeRecord(home, { spend: record.spend }), record)
   })
