@@ -5,14 +5,15 @@ import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { makeDbLayer, MIGRATIONS } from "../src/store/Db.js"
+import { makeDbLayer } from "../src/store/Db.js"
+import { LEGACY_SQLITE_MIGRATIONS } from "./fixtures/legacyMigrations.js"
 import { tempHome } from "./helpers/app.js"
 
 const at = Date.UTC(2026, 10, 20, 10)
 
 /** A store as autotune left it before migration 0008, with a few rows of each kind the migration reads. */
 const oldStore = async (file: string) => {
-  const before = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < "0008"))
+  const before = Object.fromEntries(Object.entries(LEGACY_SQLITE_MIGRATIONS).filter(([name]) => name < "0008"))
   await Effect.runPromise(Effect.scoped(Layer.build(Layer.effectDiscard(SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(before) })).pipe(Layer.provide(SqliteClient.layer({ filename: file })), Layer.provide(NodeContext.layer)))).pipe(Effect.asVoid))
   const db = new Database(file)
   const trace = db.prepare("INSERT INTO traces (trace_id, ts, created_at, input_text, message_text, is_error, file, byte_offset, line_no, ingested_at) VALUES (?, '', ?, 'hi', 'hi', 0, 'f', 0, 0, 0)")
