@@ -8,7 +8,7 @@ import { SETTINGS } from "../src/config/Table.js"
 import { ladder, nextStep, type RampState } from "../src/canary/Ramp.js"
 import { forecast, likert, type Plan, simulate, type World } from "../src/canary/Simulate.js"
 import { decide, type Decision, type Figures, type Sample, type Thresholds } from "../src/canary/Stats.js"
-import { shareAt } from "../src/judge/Sampling.js"
+import { shareAt } from "../src/Domain/Share.js"
 
 const T: Thresholds = {
   minImprovement: 0.02, minSamples: 20, maxSamples: 1000, maxAgeMs: 14 * 86_400_000, healthWindowMs: 24 * 3_600_000,

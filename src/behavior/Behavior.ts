@@ -3,6 +3,7 @@
  * writes the daily behavior report. Behavior.ts is the BehaviorTuner service, optional (AUTOTUNE_BEHAVIOR_ENABLED).
  * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, align
  */
+import { fromPercent } from "../Domain/Share.js"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as fs from "node:fs"
@@ -13,7 +14,7 @@ import { jsonArrayLength } from "../store/Dialect.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "../canary/Deployer.js"
-import { recordSelection } from "../canary/PackStore.js"
+import { recordSelection } from "../store/Packs.js"
 import { newVersion } from "../canary/Versions.js"
 import { Alignment } from "../judge/Alignment.js"
 import { writeFileAtomic } from "../store/Files.js"
@@ -183,7 +184,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
             continue
           }
           const result = yield* deployer
-            .deploy(behavior, { instructions: `${base}\n\n${hint}`, lineage: { source: "behavior-tuner", changes } }, { instructions: base }, undefined, config.behaviorCanaryPercent)
+            .deploy(behavior, { instructions: `${base}\n\n${hint}`, lineage: { source: "behavior-tuner", changes } }, { instructions: base }, undefined, fromPercent(config.behaviorCanaryPercent))
             .pipe(Effect.map((r) => `${r.version} out as ${r.as}`), Effect.catchTag("DeployRejected", (e) => Effect.succeed(`skipped: ${e.detail}`)))
           proposals[behavior] = result
         }

@@ -2,22 +2,24 @@
  * canary/: ships a winning pack as a canary for a share of DotClaw's requests and decides it from live turns.
  * Canary.ts is the CanaryMonitor service: per behavior, promote, roll back, expire or wait, by anytime-valid
  * statistics (Stats.ts, pure) and health gates (errors, tool failures, users' 👎). Deployer.ts writes packs as
- * DotClaw reads them; PackStore.ts keeps pack files and their records, Versions.ts names them.
+ * DotClaw reads them; PackStore.ts keeps pack files and binds their records (store/Packs.ts), Versions.ts names them.
  * May import: Domain, config, privacy, store, llm, ingest, judge
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
-import { canaryShareRows, storeError, writeTransaction } from "../store/Db.js"
+import { storeError, writeTransaction } from "../store/Db.js"
+import { canaryShares } from "../store/Packs.js"
 import { type Decision, decide, type Figures, type Sample } from "./Stats.js"
 import { type Expected, type Forecast, forecast, forecastText, planOf, thresholdsOf } from "./Simulate.js"
-import { ladder, nextStep, percentOf, type Step } from "./Ramp.js"
+import { ladder, nextStep, type Step } from "./Ramp.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { isBehaviorFault, isolated } from "../Domain/Errors.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "./Deployer.js"
 import { Rubrics } from "../judge/RubricBook.js"
-import { pairRate, type ShareChange, shareAt, shareHistory } from "../judge/Sampling.js"
+import { pairRate } from "../judge/Sampling.js"
+import { servesShare, type ShareChange, shareAt, shareHistory, toPercent } from "../Domain/Share.js"
 
 export type CanaryAction = "promoted" | "rolled_back" | "waiting" | "expired" | "none"
 
@@ -118,13 +120,13 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       }
       const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
       const activeVersion = active._tag === "Valid" ? active.pack.version : null
-      const shareRows = yield* canaryShareRows(sql, behavior, canary.pack.version)
+      const shareRows = yield* canaryShares(sql, behavior, canary.pack.version)
       // Its deployment is its first share; a canary placed by hand started when its file was written.
       const startedAt = shareRows[0]?.at ?? (yield* deployer.canaryStartedAt(behavior, canary.pack.version))
       const shares = shareHistory(shareRows, canary.pack.metadata, config.canaryFraction)
       const share = shares[shares.length - 1]!.share
       // A step recorded but not yet in the file (the process was stopped between the two): finish it.
-      const pack = shareRows.length > 0 && canary.pack.metadata?.["canaryPercent"] !== percentOf(share) ? yield* deployer.setShare(behavior, canary.pack, share) : canary.pack
+      const pack = shareRows.length > 0 && !servesShare(canary.pack.metadata, share) ? yield* deployer.setShare(behavior, canary.pack, share) : canary.pack
       const cap = config.canaryMaxSamples * 2
       const canarySamples = yield* samples(behavior, canary.pack.version, startedAt - 1, cap, shares)
       // Active turns from a little before the canary went out, so the first canary turns have partners.
@@ -150,7 +152,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
         const f = decision.figures
         yield* deployer.setShare(behavior, pack, step.to, { reason: step.reason, figures: { eUpNow: f.eUpNow, eDownNow: f.eDownNow, health: f.health, pairs: f.pairs } })
       }
-      yield* recordDecision(behavior, canary.pack.version, activeVersion, decision, { percent: percentOf(share), ...(step === undefined ? {} : { step }) })
+      yield* recordDecision(behavior, canary.pack.version, activeVersion, decision, { percent: toPercent(share), ...(step === undefined ? {} : { step }) })
       if (decision.action !== "wait") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${ACTIONS[decision.action]}: ${decision.reason}`)
       if (step?.kind === "up" || step?.kind === "down") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${step.reason}`)
       return {
@@ -160,7 +162,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
         rule: decision.rule,
         reason: decision.reason,
         figures: decision.figures,
-        percent: percentOf(step?.to ?? share),
+        percent: toPercent(step?.to ?? share),
         ...(step === undefined ? {} : { step })
       } satisfies CanaryOutcome as CanaryOutcome
     })

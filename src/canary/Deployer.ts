@@ -8,8 +8,9 @@ import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, PromptPack, readPack } from "../Domain/Pack.js"
 import { storeError } from "../store/Db.js"
-import { percentOf } from "./Ramp.js"
+import { packShare, type Share, toPercent, withoutShare, withShare } from "../Domain/Share.js"
 import { makePackStore } from "./PackStore.js"
+import { packOf } from "../store/Packs.js"
 import type { NewPack } from "./Versions.js"
 
 /** A deployment that must not happen (a canary is out, nothing to roll back to, …). */
@@ -37,8 +38,8 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       candidate: NewPack,
       baseline: { readonly instructions: string },
       version?: string,
-      /** Share for this canary in percent; AUTOTUNE_CANARY_FRACTION x 100 when not given. */
-      percent?: number
+      /** Share of requests for this canary; AUTOTUNE_CANARY_FRACTION when not given. */
+      share?: Share
     ) {
       const canaryFile = canaryPath(config.outputDir, behavior)
       const activeFile = activePath(config.outputDir, behavior)
@@ -54,14 +55,14 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
         yield* record(behavior, base.version, "baseline", { reason: active._tag === "Missing" ? "no active pack" : `active pack invalid: ${active.reason}` })
       }
       const pack = makePack(behavior, candidate, version)
-      const share = percent ?? config.canaryFraction * 100
-      if (share >= 100) {
+      const canaryShare = share ?? config.canaryFraction
+      if (toPercent(canaryShare) >= 100) {
         yield* writePack(activeFile, behavior, pack)
         yield* savePack(pack, "active", candidate.lineage)
         yield* record(behavior, pack.version, "deployed_active", { canaryFraction: 1 })
         return { version: pack.version, as: "active" as const }
       }
-      const canaryPack: PromptPack = { ...pack, metadata: { ...pack.metadata, canaryPercent: Math.round(share * 100) / 100 } }
+      const canaryPack: PromptPack = { ...pack, metadata: withShare(pack.metadata, canaryShare) }
       yield* writePack(canaryFile, behavior, canaryPack)
       yield* savePack(canaryPack, "canary", candidate.lineage)
       yield* record(behavior, pack.version, "canary", { canaryPercent: canaryPack.metadata?.["canaryPercent"] })
@@ -74,8 +75,7 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       const canary = yield* readPack(canaryFile, behavior)
       if (canary._tag !== "Valid") return yield* new DeployRejected({ behavior, detail: "no valid canary to promote" })
       const previous = yield* readPack(activePath(config.outputDir, behavior), behavior)
-      const { canaryPercent: _dropped, ...metadata } = canary.pack.metadata ?? {}
-      const promoted: PromptPack = { ...canary.pack, metadata: { ...metadata, promotedAt: new Date().toISOString() } }
+      const promoted: PromptPack = { ...canary.pack, metadata: { ...withoutShare(canary.pack.metadata), promotedAt: new Date().toISOString() } }
       yield* writePack(activePath(config.outputDir, behavior), behavior, promoted)
       yield* removeFile(canaryFile)
       yield* savePack(promoted, "active", {})
@@ -91,10 +91,10 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
      */
     const setShare = Effect.fn("Deployer.setShare")(function* (behavior: Behavior, canary: PromptPack, share: number, why?: { readonly reason: string; readonly figures?: unknown }) {
       const from = canary.metadata?.["canaryPercent"]
-      const stepped: PromptPack = { ...canary, metadata: { ...canary.metadata, canaryPercent: percentOf(share) } }
+      const stepped: PromptPack = { ...canary, metadata: withShare(canary.metadata, share) }
       if (why !== undefined) {
         yield* sql.withTransaction(Effect.zipRight(
-          record(behavior, canary.version, "canary_step", { from, to: percentOf(share), ...why }),
+          record(behavior, canary.version, "canary_step", { from, to: toPercent(share), ...why }),
           savePack(stepped, "canary", {})
         )).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError("record the canary's step")(e))))
       }
@@ -123,15 +123,10 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
         const version = yield* removeCanary(behavior, "rolled_back", { by: "user" })
         return { removedCanary: version }
       }
-      const rows = yield* sql<{ bodyJson: string }>`SELECT body_json AS "bodyJson" FROM packs WHERE version = ${to} AND behavior = ${behavior}`.pipe(
-        Effect.mapError(storeError("find pack"))
-      )
-      const row = rows[0]
-      if (row === undefined) return yield* new DeployRejected({ behavior, detail: `no pack ${to} in the history (see \`autotune packs ${behavior}\`)` })
-      const pack = Schema.decodeUnknownSync(PromptPack)(JSON.parse(row.bodyJson))
-      const { canaryPercent: _dropped, ...metadata } = pack.metadata ?? {}
+      const pack = yield* packOf(sql, behavior, to)
+      if (pack === undefined) return yield* new DeployRejected({ behavior, detail: `no pack ${to} in the history (see \`autotune packs ${behavior}\`)` })
       const previous = yield* readPack(activePath(config.outputDir, behavior), behavior)
-      yield* writePack(activePath(config.outputDir, behavior), behavior, { ...pack, metadata: { ...metadata, restoredAt: new Date().toISOString() } })
+      yield* writePack(activePath(config.outputDir, behavior), behavior, { ...pack, metadata: { ...withoutShare(pack.metadata), restoredAt: new Date().toISOString() } })
       const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
       if (canary._tag !== "Missing") yield* removeCanary(behavior, "rolled_back", { by: "user", restored: to })
       if (previous._tag === "Valid" && previous.pack.version !== to) yield* setStatus(previous.pack.version, "retired")
@@ -152,7 +147,7 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
           const file = role === "active" ? activePath(config.outputDir, behavior) : canaryPath(config.outputDir, behavior)
           const [stored, onDisk] = [yield* storedPack(behavior, role), yield* readPack(file, behavior)]
           // A canary's share changes while it runs (canary/Ramp.ts): a host serves the share the store says.
-          const share = (p: PromptPack) => p.metadata?.["canaryPercent"]
+          const share = (p: PromptPack) => packShare(p.metadata)
           if (stored !== undefined && (onDisk._tag !== "Valid" || onDisk.pack.version !== stored.version || share(onDisk.pack) !== share(stored))) {
             yield* writePack(file, behavior, stored)
             changed.push(`${behavior} ${role} ${stored.version}`)

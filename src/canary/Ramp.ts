@@ -7,6 +7,7 @@
  * Still valid (shared/canary-statistics.md, "A share that changes"): a step is chosen at a look from the
  * evidence up to that look, and the turns it applies to come after it; every bet is then made as before.
  */
+import { formatShare } from "../Domain/Share.js"
 import { ALPHA, type Decision, type Figures } from "./Stats.js"
 
 /** The shares a canary moves through: where it started, then every configured step above it. */
@@ -40,8 +41,7 @@ const GATE_NAMES: Record<Gate, string> = {
 }
 const GATES = Object.keys(GATE_NAMES) as ReadonlyArray<Gate>
 
-export const percentOf = (share: number) => Math.round(share * 10_000) / 100
-const pct = (share: number) => `${percentOf(share)}%`
+const pct = formatShare
 
 /** A health gate's evidence at or above this (no sign of harm is at most 1) steps the share down. */
 const GATE_DOWN = 4

@@ -5,7 +5,8 @@
  * score distribution and with the judge behind.
  */
 import type { AppConfig } from "../config/Table.js"
-import { pairRate, type ShareChange } from "../judge/Sampling.js"
+import { pairRate } from "../judge/Sampling.js"
+import type { ShareChange } from "../Domain/Share.js"
 import { ladder as ladderOf, nextStep } from "./Ramp.js"
 import { type Action, CanaryProcess, decide, type Sample, type Thresholds } from "./Stats.js"
 

@@ -20,29 +20,3 @@ export const trendRate = (perDay: number, turnsInWindow: number, windowDays: num
  */
 export const pairRate = (pairs: number, canaryShare: number): number =>
   pairs <= 0 || canaryShare <= 0 || canaryShare >= 1 ? 1 : Math.min(1, (pairs * canaryShare) / (1 - canaryShare))
-
-/** The share of traffic a canary pack serves: its own `canaryPercent` when it says, else the configured one. */
-export const canaryShare = (metadata: Readonly<Record<string, unknown>> | undefined, fallback: number): number => {
-  const percent = metadata?.["canaryPercent"]
-  return typeof percent === "number" ? percent / 100 : fallback
-}
-
-/** One share of a canary from a time on (ms epoch); a canary's history starts with the share it went out at. */
-export interface ShareChange {
-  readonly at: number
-  readonly share: number
-}
-
-/** The canary's share when a turn at `at` was served (before its first change: the share it went out at). */
-export const shareAt = (history: ReadonlyArray<ShareChange>, at: number): number | undefined => {
-  let share = history[0]?.share
-  for (const change of history) if (change.at <= at) share = change.share
-  return share
-}
-
-/**
- * A canary's history of shares from the store's rows (in percent), or, for a canary placed by hand, the one
- * share its file (else the configuration) says.
- */
-export const shareHistory = (rows: ReadonlyArray<{ readonly at: number; readonly percent: number }>, metadata: Readonly<Record<string, unknown>> | undefined, fallback: number): ReadonlyArray<ShareChange> =>
-  rows.length > 0 ? rows.map((r) => ({ at: r.at, share: r.percent / 100 })) : [{ at: 0, share: canaryShare(metadata, fallback) }]

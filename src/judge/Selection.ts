@@ -7,10 +7,12 @@ import { Effect } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js"
 import { turnsNeeded } from "../Domain/SearchShape.js"
-import { canaryShareRows, servedVersions, storeError } from "../store/Db.js"
+import { servedVersions, storeError } from "../store/Db.js"
+import { canaryShares } from "../store/Packs.js"
+import { type ShareChange, shareHistory } from "../Domain/Share.js"
 import { escalation, type LevelPairs } from "./Escalation.js"
 import { JUDGE_COLUMNS, type Rubric } from "./Rubrics.js"
-import { pairRate, type ShareChange, shareHistory, trendRate } from "./Sampling.js"
+import { pairRate, trendRate } from "./Sampling.js"
 import type { Group, JudgeDeps, Need, Row } from "./Work.js"
 
 /** The trend sample is drawn from the last two weeks of turns (DotClaw keeps raw traces 14 days). */
@@ -99,7 +101,7 @@ export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | 
       WHERE t.created_at >= ${windowStart} AND t.output_text IS NOT NULL AND ${sql.unsafe(rubric.appliesSql)}`
     const days = volume[0]?.first == null ? 1 : (newest - volume[0].first) / 86_400_000
     const rate = trendRate(config.judgeDailySample, Number(volume[0]?.n ?? 0), days)
-    const shares = canary === undefined ? [] : shareHistory(yield* canaryShareRows(sql, behavior, canary.version), canary.metadata, config.canaryFraction)
+    const shares = canary === undefined ? [] : shareHistory(yield* canaryShares(sql, behavior, canary.version), canary.metadata, config.canaryFraction)
     const pairs = pairRate(config.judgeCanaryPairs, shares[shares.length - 1]?.share ?? config.canaryFraction)
     const canaryRows = canary === undefined ? [] : yield* servedBy(rubric, canary.version, 0, "all", "canary")
     let pairRows: ReadonlyArray<Row> = []

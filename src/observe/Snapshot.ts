@@ -3,6 +3,7 @@
  * spend's daily roll-up summed, and the state of each behavior's packs and canary. Aggregated in SQL; nothing
  * here holds or returns message text.
  */
+import { canaryShare } from "../Domain/Share.js"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
@@ -65,7 +66,6 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
       ORDER BY created_at DESC, id DESC LIMIT 1`
     const figures = last[0] === undefined ? undefined : (JSON.parse(last[0].figuresJson) as { eUp?: number; eDown?: number })
     const arms = armsOfDecision(last[0]?.figuresJson)
-    const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
     const byVersion = yield* sql<{ version: string; n: number; sum: number }>`
       SELECT version, SUM(n) AS n, SUM(sum) AS sum FROM score_daily
       WHERE behavior = ${behavior} AND rubric_version = ${rubric.version} AND day >= ${dayOf(Date.now() - 6 * DAY_MS)} AND version <> ''
@@ -74,7 +74,7 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
       behavior,
       active: activeVersion,
       canary: canaryVersion,
-      canaryShare: canaryVersion === null ? null : typeof percent === "number" ? percent / 100 : config.canaryFraction,
+      canaryShare: canary._tag === "Valid" ? canaryShare(canary.pack.metadata, config.canaryFraction) : null,
       samples: arms.samples,
       mean: arms.mean,
       evidence: figures === undefined ? null : { promote: figures.eUp ?? 0, rollback: figures.eDown ?? 0 },

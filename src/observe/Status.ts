@@ -1,7 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings, storeLocation } from "../config/Config.js"
-import { canaryShareRows, storeError } from "../store/Db.js"
+import { storeError } from "../store/Db.js"
+import { canaryShares } from "../store/Packs.js"
+import { inPercent, packShare, toPercent } from "../Domain/Share.js"
 import { isPostgres } from "../store/Dialect.js"
 import { LEADER_LOCK } from "../store/Postgres.js"
 import type { Behavior } from "../Domain/Behavior.js"
@@ -120,14 +122,14 @@ export const statusReport = Effect.gen(function* () {
     const last = decisions[0]
     const figures = last === undefined ? undefined : (JSON.parse(last.figuresJson) as { eUp?: number; eDown?: number; share?: { step?: { kind: string; reason: string } } })
     const spend = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_daily WHERE stage LIKE ${`%:${behavior}:%`}`.pipe(Effect.mapError(fail))
-    const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
+    const share = canary._tag === "Valid" ? packShare(canary.pack.metadata) : undefined
     const judged = yield* sql<{ n: number | null }>`
       SELECT SUM(n) AS n FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${rubrics[behavior].version} AND day >= ${week}`.pipe(Effect.mapError(fail))
     behaviors.push({
       behavior,
       active: activeVersion,
       canary: canaryVersion,
-      canaryPercent: typeof percent === "number" ? percent : null,
+      canaryPercent: share === undefined ? null : toPercent(share),
       ...armsOfDecision(canaryVersion !== null && last?.version === canaryVersion ? last.figuresJson : undefined),
       lastDecision:
         last === undefined
@@ -138,7 +140,7 @@ export const statusReport = Effect.gen(function* () {
       labelAgreement: labelled[behavior]!,
       judged7d: Number(judged[0]?.n ?? 0),
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
-      shares: canaryVersion === null ? [] : yield* canaryShareRows(sql, behavior, canaryVersion),
+      shares: canaryVersion === null ? [] : inPercent(yield* canaryShares(sql, behavior, canaryVersion)),
       nextStep: canaryVersion === null || last?.version !== canaryVersion || figures?.share?.step === undefined ? null : { kind: figures.share.step.kind, reason: figures.share.step.reason },
       expected: yield* monitor.expected(behavior),
       rubric: {

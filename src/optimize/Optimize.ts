@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { isBehaviorFault, isolated } from "../Domain/Errors.js"
-import { recordSelection } from "../canary/PackStore.js"
+import { pendingSelections, recordSelection } from "../store/Packs.js"
 import { newVersion } from "../canary/Versions.js"
 import { Judge } from "../judge/Judge.js"
 import { Rubrics } from "../judge/RubricBook.js"
@@ -136,17 +136,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
     })
 
     /** Selected packs waiting for deployment, with what the Deployer needs. */
-    const selections = sql<{ version: string; behavior: Behavior; bodyJson: string }>`
-      SELECT version, behavior, body_json AS "bodyJson" FROM packs WHERE status = 'selected' ORDER BY created_at`.pipe(
-      Effect.map((rows) =>
-        rows.map((r) => {
-          // A behavior pack (behavior/Behavior.ts, under manual approval) has no metric and carries its share.
-          const body = JSON.parse(r.bodyJson) as { instructions: string; lineage: Record<string, unknown>; baselineInstructions: string; metric?: { name: string; model: string; score: number }; canaryPercent?: number }
-          return { version: r.version, behavior: r.behavior, ...body }
-        })
-      ),
-      Effect.mapError(storeError("read selected packs"))
-    )
+    const selections = pendingSelections(sql)
 
     return { optimize, optimizeOne, plan, selections } as const
   })

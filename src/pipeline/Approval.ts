@@ -31,7 +31,7 @@ export const approve = (behavior: Behavior) =>
     const s = yield* pendingOf(behavior)
     // A behavior pack keeps the share it was proposed at (AUTOTUNE_BEHAVIOR_CANARY_PERCENT); the optimizer's go at AUTOTUNE_CANARY_FRACTION.
     const metric = s.metric === undefined ? {} : { metric: s.metric }
-    const deployed = yield* (yield* Deployer).deploy(s.behavior, { instructions: s.instructions, lineage: { ...s.lineage, approvedBy: "operator" }, ...metric }, { instructions: s.baselineInstructions }, s.version, s.canaryPercent)
+    const deployed = yield* (yield* Deployer).deploy(s.behavior, { instructions: s.instructions, lineage: { ...s.lineage, approvedBy: "operator" }, ...metric }, { instructions: s.baselineInstructions }, s.version, s.share)
     yield* warnIfUndecidable(yield* CanaryMonitor, deployed, behavior)
     return { behavior, approved: s.version, ...deployed }
   })

@@ -74,7 +74,7 @@ export const deployStage = Effect.gen(function* () {
   // every other behavior still ships and gets its canary decision.
   for (const s of config.deployApproval === "manual" ? [] : selections) {
     const outcome = yield* isolated(deployer
-      .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, ...(s.metric === undefined ? {} : { metric: s.metric }) }, { instructions: s.baselineInstructions }, s.version, s.canaryPercent)
+      .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, ...(s.metric === undefined ? {} : { metric: s.metric }) }, { instructions: s.baselineInstructions }, s.version, s.share)
       .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail }))))
     if (isBehaviorFault(outcome)) {
       faults[s.behavior] = outcome.fault

@@ -1,5 +1,5 @@
 import { ALPHA, formatEvidence } from "../canary/Stats.js"
-import { percentOf } from "../canary/Ramp.js"
+import { formatShare } from "../Domain/Share.js"
 import { CLIENT_SCRIPT } from "./Client.js"
 import { droppedByRule } from "../optimize/Search.js"
 import type { DiffPart } from "./Diff.js"
@@ -97,7 +97,7 @@ const canaryFigure = (b: BehaviorReport, c: CanaryRun | null) => {
   if (c === null) return `<h3>Canary</h3><p class="none">No canary has gone out for ${esc(b.behavior)}.</p>`
   const f = (c.last?.figures ?? {}) as { nCanary?: number; nActive?: number; pairs?: number; meanCanary?: number | null; meanActive?: number | null; meanDiff?: number | null; canaryErrorRate?: number | null; canaryToolFailureRate?: number | null; health?: Record<string, number>; byShare?: ReadonlyArray<{ share: number | null; pairs: number; meanDiff: number }> }
   const looks = c.looks.map((l) => [esc(when(l.at)), l.percent === null ? "–" : `${l.percent}%`, String(l.n), esc(formatEvidence(l.eUp, 2)), esc(formatEvidence(l.eDown, 2))])
-  const byShare = (f.byShare ?? []).filter((x) => x.share !== null).map((x) => `${percentOf(x.share!)}%: ${x.pairs} (mean ${num(x.meanDiff)})`)
+  const byShare = (f.byShare ?? []).filter((x) => x.share !== null).map((x) => `${formatShare(x.share!)}: ${x.pairs} (mean ${num(x.meanDiff)})`)
   const gates = GATES.map(([gate, alpha]) => {
     const e = f.health?.[gate] ?? 0
     return [esc(gate), esc(formatEvidence(e, 2)), String(1 / alpha), e >= 1 / alpha ? "tripped" : "passing"]

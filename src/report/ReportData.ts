@@ -4,7 +4,9 @@ import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { BehaviorFaultAt } from "../Domain/Errors.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
-import { canaryShareRows, storeError } from "../store/Db.js"
+import { storeError } from "../store/Db.js"
+import { canaryShares } from "../store/Packs.js"
+import { inPercent, packShare, toPercent } from "../Domain/Share.js"
 import { jsonField } from "../store/Dialect.js"
 import { type Agreement, type LabelAgreement, levelOf } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
@@ -245,7 +247,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
     const rubric = (yield* Rubrics).current[behavior].version
     const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
-    const percent = canary._tag === "Valid" ? canary.pack.metadata?.["canaryPercent"] : undefined
+    const share = canary._tag === "Valid" ? packShare(canary.pack.metadata) : undefined
 
     // Per day and version, from the rollup the store keeps (never a row per turn).
     const days = yield* sql<DayScores & { both: number; gapSum: number }>`
@@ -290,7 +292,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
       rubricVersion: rubric,
       active: active._tag === "Valid" ? active.pack.version : null,
       canary: canary._tag === "Valid" ? canary.pack.version : null,
-      canaryPercent: typeof percent === "number" ? percent : null,
+      canaryPercent: share === undefined ? null : toPercent(share),
       trend: trendOf(days, now),
       judged7d: { scored: days.filter((d) => d.day >= dayOf(now - 6 * DAY_MS)).reduce((n, d) => n + d.n, 0), turns: turns7d },
       spend30dUsd: spendRows.filter((r) => r.stage.split(":")[1] === behavior).reduce((n, r) => n + r.costUsd, 0),
@@ -352,7 +354,7 @@ const canaryRun = (behavior: Behavior, version: string, live: boolean) =>
       live,
       thresholds: { promote: 1 / ALPHA.promote, rollback: 1 / ALPHA.rollbackScore },
       looks: looks.map((l) => ({ at: iso(l.at), n: num(l.figures["nCanary"]), eUp: num(l.figures["eUp"]), eDown: num(l.figures["eDown"]), percent: (l.figures["share"] as { percent?: number } | undefined)?.percent ?? null })),
-      shares: (yield* canaryShareRows(sql, behavior, version)).map((r) => ({ at: iso(r.at), percent: r.percent, reason: r.reason })),
+      shares: inPercent(yield* canaryShares(sql, behavior, version)).map((r) => ({ at: iso(r.at), percent: r.percent, reason: r.reason })),
       last: lastLook === undefined ? null : { action: lastLook.action, reason: lastLook.reason, figures: lastLook.figures }
     } satisfies CanaryRun
   })

@@ -172,23 +172,3 @@ export const servedVersions = (sql: SqlClient.SqlClient, behavior: string) =>
     Effect.map((rows) => rows.map((r) => r.version)),
     Effect.mapError(storeError("read served pack versions"))
   )
-
-/**
- * A deployed canary's shares of traffic over its life, oldest first: the share it went out at ('canary') and
- * every step since ('canary_step'), in percent. Empty for a canary placed by hand.
- */
-export const canaryShareRows = (sql: SqlClient.SqlClient, behavior: string, version: string) =>
-  sql<{ at: number; detailJson: string }>`
-    SELECT created_at AS "at", detail_json AS "detailJson" FROM deployments
-    WHERE behavior = ${behavior} AND version = ${version} AND action IN ('canary', 'canary_step')
-    ORDER BY created_at, id`.pipe(
-    Effect.map((rows) =>
-      rows.flatMap((r) => {
-        const detail = JSON.parse(r.detailJson) as { canaryPercent?: unknown; to?: unknown; reason?: unknown }
-        const percent = typeof detail.to === "number" ? detail.to : detail.canaryPercent
-        const reason = typeof detail.reason === "string" ? detail.reason : "deployed"
-        return typeof percent === "number" ? [{ at: Number(r.at), percent, reason }] : []
-      })
-    ),
-    Effect.mapError(storeError("read the canary's shares"))
-  )
