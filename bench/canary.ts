@@ -1,6 +1,6 @@
 /**
  * npm run bench:canary [-- --runs=10000 --ramp-runs=2000 --lag-runs=1500 --ramped-only]
- * Seeded Monte Carlo of the canary decision (shared/canary-statistics.md), through the monitor's real
+ * Seeded Monte Carlo of the canary decision (docs/decisions.md, "Canary decisions"), through the monitor's real
  * decision code (src/canary/Stats.ts: the CanaryProcess that `decide` feeds), beside the naive rule of the
  * original autotune.
  * Fixed-split cells: hourly looks until a decision or 1,000 canary samples (AUTOTUNE_CANARY_MAX_SAMPLES).

@@ -15,7 +15,7 @@ import path from "node:path"
 import ts from "typescript"
 
 export const LAYERS = ["Domain", "config", "privacy", "store", "llm", "ingest", "judge", "canary", "optimize", "align", "behavior", "report", "pipeline", "observe", "cli"]
-const CAPABILITIES = { ingest: "Ingest.ts", judge: "Judge.ts", canary: "Canary.ts", optimize: "Optimize.ts", behavior: "Behavior.ts" }
+const CAPABILITIES = { ingest: "Ingest.ts", judge: "Judge.ts", canary: "Canary.ts", optimize: "Optimize.ts", behavior: "BehaviorTuner.ts" }
 const MAX_CONSTRUCTOR_LINES = 150
 
 // `--root DIR`: check another tree laid out like src/ (the test of this check does).

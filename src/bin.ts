@@ -1,4 +1,7 @@
 #!/usr/bin/env -S node --max-old-space-size=256
+/**
+ * The `autotune` executable: the CLI (cli/Cli.ts) run on the process's arguments.
+ */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"

@@ -5,7 +5,7 @@ import {
 } from "../src/align/Evidence.js"
 import { splitOf } from "../src/judge/Agreement.js"
 import { amendmentProblem } from "../src/align/Proposal.js"
-import { RUBRICS } from "../src/judge/Rubrics.js"
+import { RUBRICS } from "../src/judge/Prompts.js"
 
 const settings = { minTurns: 30, auc: 0.75, spearman: 0.5 }
 const clamp = (x: number) => Math.min(1, Math.max(0, x))

@@ -10,7 +10,7 @@ import { Aligner } from "../src/align/Align.js"
 import { splitOf } from "../src/judge/Agreement.js"
 import { SqlClient } from "@effect/sql"
 import { rng } from "../src/Domain/Random.js"
-import { Alignment } from "../src/judge/Alignment.js"
+import { JudgeAgreement } from "../src/judge/JudgeAgreement.js"
 import { storeGrade } from "../src/judge/Labels.js"
 import { Rubrics } from "../src/judge/RubricBook.js"
 import { reportData } from "../src/report/ReportData.js"
@@ -67,7 +67,7 @@ describe("alignment: the judge learns what the people value", () => {
     const selected = await w.run(Effect.flatMap(Optimizer, (opt) => opt.selections))
     expect(selected[0]!.instructions).toContain(NEXT_STEP_INSTRUCTIONS)
     // The agreement figures read the new version, on turns never shown to reflection: held-out ones only.
-    const agreement = (await w.run(Effect.flatMap(Alignment, (a) => a.agreements())))[B]!
+    const agreement = (await w.run(Effect.flatMap(JudgeAgreement, (a) => a.agreements())))[B]!
     expect(agreement.auc!).toBeGreaterThanOrEqual(0.8)
     expect(agreement.n).toBe(w.traces.filter((t) => splitOf(t.id) === "held-out").length)
     // The report's calibration counts the same turns.

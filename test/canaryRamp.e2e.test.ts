@@ -31,7 +31,7 @@ const envOf = (home: string) => ({
 })
 
 /**
- * DotClaw's pack loader (shared/dotclaw-interop.md §2), written apart from autotune: with both files present the
+ * DotClaw's pack loader (docs/dotclaw-formats.md §2), written apart from autotune: with both files present the
  * canary serves `metadata.canaryPercent` of requests at random, else the active pack; the served version goes
  * into the trace.
  */

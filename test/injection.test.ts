@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { addressesEvaluator, evaluationClaim, maskAddressed } from "../src/judge/Addressed.js"
-import { DEFAULT_INSTRUCTIONS } from "../src/optimize/Work.js"
+import { DEFAULT_INSTRUCTIONS } from "../src/optimize/OptimizeRun.js"
 import { copiedFromConversation, indexConversations } from "../src/optimize/Provenance.js"
 import { FLATTERY, HONEST, JUDGE_ADDRESSED_CANDIDATES, ORDINARY, ORDINARY_CANDIDATES, PLANTED } from "./helpers/injectionCorpus.js"
 import { HELD_OUT_FLATTERY, HELD_OUT_ORDINARY, HELD_OUT_PLANTED, type Planted } from "./helpers/injectionHeldOut.js"

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "vitest"
 import { finalistsOf } from "../src/optimize/Choice.js"
-import type { Candidate } from "../src/optimize/Work.js"
-import { groupsToStart, groupTasks, readAnswer } from "../src/judge/Work.js"
+import type { Candidate } from "../src/optimize/OptimizeRun.js"
+import { groupsToStart, groupTasks, readAnswer } from "../src/judge/Tasks.js"
 
 const task = (traceId: string, behavior: "response-quality" | "tool-calling", need: "canary" | "pair" | "trend") => ({ rubric: { behavior }, row: { traceId, need } })
 

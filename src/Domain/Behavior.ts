@@ -1,3 +1,6 @@
+/**
+ * The six behaviors DotClaw loads prompt packs for.
+ */
 import { Schema } from "effect"
 
 /** The six behaviors DotClaw loads prompt packs for; the names are file names in the prompts dir. */

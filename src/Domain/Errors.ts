@@ -1,3 +1,7 @@
+/**
+ * The typed errors every layer shares, each with what a person should read and the exit code it maps to, and
+ * the failure domains that keep one behavior's fault from stopping the others.
+ */
 import { Cause, Effect, Option, Schema } from "effect"
 
 /** A configuration value that is missing, malformed or out of range. Exit code 2. */

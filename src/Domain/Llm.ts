@@ -1,3 +1,7 @@
+/**
+ * A model request and its answer as autotune sees them, whatever the provider: the request, the answer with its
+ * tokens, the classified error, and how an error's retry-after is read.
+ */
 import { Schema } from "effect"
 
 /** A structured answer the model must give: Anthropic gets it as a forced tool, others as a JSON reply. */

@@ -1,12 +1,12 @@
+/**
+ * A prompt pack exactly as DotClaw's agent validates it (docs/dotclaw-formats.md §2). A file that does
+ * not match, or whose `behavior` differs from its name, is silently ignored by the agent.
+ */
 import { Effect, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Behavior } from "./Behavior.js"
 
-/**
- * A prompt pack exactly as DotClaw's agent validates it (shared/dotclaw-interop.md §2). A file that does
- * not match, or whose `behavior` differs from its name, is silently ignored by the agent.
- */
 export const PromptPack = Schema.Struct({
   name: Schema.String,
   version: Schema.String,

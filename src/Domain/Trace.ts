@@ -1,5 +1,5 @@
 /**
- * A DotClaw trace as autotune stores it (see shared/dotclaw-interop.md §1). Free text is redacted
+ * A DotClaw trace as autotune stores it (see docs/dotclaw-formats.md §1). Free text is redacted
  * already when `redact` is on; structural fields (ids, timestamps, pack versions) never are.
  */
 export interface ToolCall {

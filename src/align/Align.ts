@@ -5,18 +5,18 @@
  * test on held-out turns no model but the judge has seen (Evidence.ts, pure); Signals.ts reads the store.
  * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, align
  */
+import { recordAttempt } from "../store/Reactions.js"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { createHash, randomUUID } from "node:crypto"
+import { createHash } from "node:crypto"
 import { costAt, parsePrices } from "../config/Prices.js"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { Judge } from "../judge/Judge.js"
 import { Rubrics } from "../judge/RubricBook.js"
-import { judgeTraceOf, RUBRICS, type Rubric } from "../judge/Rubrics.js"
-import type { Verdict } from "../judge/Work.js"
+import { judgeTraceOf, RUBRICS, type Rubric } from "../judge/Prompts.js"
+import type { Verdict } from "../judge/Tasks.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
-import { storeError } from "../store/Db.js"
 import type { StoreError } from "../Domain/Errors.js"
 import { agreementOf, alphaFor, type PairedTest, pairedTest, type Readiness, readiness, type SignalKind } from "./Evidence.js"
 import { amendmentProblem, CANDIDATES, makeProposal, SHOWN } from "./Proposal.js"
@@ -111,9 +111,7 @@ export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
       })
 
     const record = (behavior: Behavior, version: string, signalTurns: number, tested: boolean, alpha: number | null, outcome: string, candidate: string | null, detail: unknown) =>
-      sql`INSERT INTO align_attempts ${sql.insert({ id: randomUUID(), behavior, rubric_version: version, at: Date.now(), signal_turns: signalTurns, tested: tested ? 1 : 0, alpha, outcome, candidate_version: candidate, detail_json: JSON.stringify(detail) })}`.pipe(
-        Effect.mapError(storeError("record an alignment attempt"))
-      )
+      recordAttempt(sql, { behavior, rubricVersion: version, signalTurns, tested, alpha, outcome, candidate, detail })
 
     const alignOne = Effect.fn("Aligner.alignOne")(function* (behavior: Behavior) {
       yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)

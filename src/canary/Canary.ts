@@ -8,7 +8,8 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
-import { storeError, writeTransaction } from "../store/Db.js"
+import { applicableVolume } from "../store/Traces.js"
+import { armTurns, type ArmTurn, recordDecision as recordDecisionRow } from "../store/Decisions.js"
 import { canaryShares } from "../store/Packs.js"
 import { type Decision, decide, type Figures, type Sample } from "./Stats.js"
 import { type Expected, type Forecast, forecast, forecastText, planOf, thresholdsOf } from "./Simulate.js"
@@ -37,22 +38,11 @@ export interface CanaryOutcome {
 
 const ACTIONS: Record<Decision["action"], CanaryAction> = { promote: "promoted", rollback: "rolled_back", expire: "expired", wait: "waiting" }
 
-interface Row {
-  readonly at: number
-  readonly score: number | null
-  readonly isError: number
-  readonly toolCalls: number
-  readonly toolFailures: number
-  readonly negative: number | null
-  readonly draw: number
-  readonly pending: number
-}
-
 /**
  * `pairs`: the share of active turns the judge scores beside a canary at each share it had (judge/Sampling.ts;
  * none for the canary's own turns, all judged), and the share each turn was served at.
  */
-const toSample = (shares: ReadonlyArray<ShareChange>, pairs: ((share: number) => number) | undefined) => (r: Row): Sample => {
+const toSample = (shares: ReadonlyArray<ShareChange>, pairs: ((share: number) => number) | undefined) => (r: ArmTurn): Sample => {
   const share = shareAt(shares, r.at)
   return {
     at: r.at,
@@ -80,35 +70,10 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
      * the indexed (behavior, version) table does the filtering, and the cap bounds memory.
      */
     const samples = (behavior: Behavior, version: string, since: number, cap: number, shares: ReadonlyArray<ShareChange>, pairs?: (share: number) => number) =>
-      sql<Row>`
-        SELECT t.created_at AS "at", s.score AS "score", t.is_error AS "isError", t.sample_draw AS "draw",
-               t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures",
-               (SELECT CASE WHEN f.feedback_type = 'negative' THEN 1 ELSE 0 END FROM feedback f WHERE f.trace_id = t.trace_id ORDER BY f.created_ms DESC LIMIT 1) AS "negative",
-               -- Not judged yet, and the judge will: a reply the rubric applies to, with no verdict on record.
-               CASE WHEN (s.score IS NULL AND t.is_error = 0 AND t.output_text IS NOT NULL AND ${sql.unsafe(rubrics[behavior].appliesSql)}
-                AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${behavior}
-                                AND j.rubric_version = ${rubrics[behavior].version} AND j.stage = 1)) THEN 1 ELSE 0 END AS "pending"
-        FROM trace_packs p
-        JOIN traces t ON t.trace_id = p.trace_id
-        LEFT JOIN trace_scores s ON s.trace_id = p.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubrics[behavior].version}
-        WHERE p.behavior IN (${behavior}, '*') AND p.version = ${version} AND p.created_at >= ${since}
-        ORDER BY p.created_at LIMIT ${cap}`.pipe(
-        Effect.map((rows) => rows.map(toSample(shares, pairs))),
-        Effect.mapError(storeError("read canary samples"))
-      )
+      Effect.map(armTurns(sql, behavior, rubrics[behavior].version, { version, since, cap }), (rows) => rows.map(toSample(shares, pairs)))
 
     const recordDecision = (behavior: Behavior, canaryVersion: string, activeVersion: string | null, d: Decision, share: { readonly percent: number; readonly step?: Step }) =>
-      writeTransaction(sql,
-        sql`INSERT INTO canary_decisions ${sql.insert({
-          behavior,
-          canary_version: canaryVersion,
-          active_version: activeVersion,
-          action: ACTIONS[d.action],
-          reason: d.reason,
-          figures_json: JSON.stringify({ rule: d.rule, ...d.figures, share }),
-          created_at: Date.now()
-        })}`
-      ).pipe(Effect.mapError(storeError("record canary decision")))
+      recordDecisionRow(sql, { behavior, canaryVersion, activeVersion, action: ACTIONS[d.action], reason: d.reason, figures: { rule: d.rule, ...d.figures, share } })
 
     /** Judges whatever canary file is on disk for one behavior, a hand-placed one included, and acts on it. */
     const check = Effect.fn("CanaryMonitor.check")(function* (behavior: Behavior, now = Date.now()) {
@@ -186,12 +151,10 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
      */
     const expected = Effect.fn("CanaryMonitor.expected")(function* (behavior: Behavior, lift = 0.1, now = Date.now()) {
       const since = now - 7 * 86_400_000
-      const [row] = yield* sql<{ n: number; first: number | null }>`
-        SELECT COUNT(*) AS n, MIN(t.created_at) AS first FROM traces t
-        WHERE t.created_at >= ${since} AND t.output_text IS NOT NULL AND ${sql.unsafe(rubrics[behavior].appliesSql)}`.pipe(Effect.mapError(storeError("read the traffic")))
+      const row = yield* applicableVolume(sql, behavior, since)
       // A store younger than a week: its turns over the days it covers (at least one).
-      const days = row?.first == null ? 7 : Math.min(7, Math.max(1, (now - Number(row.first)) / 86_400_000))
-      const turnsPerDay = Math.round(Number(row?.n ?? 0) / days)
+      const days = row.first === null ? 7 : Math.min(7, Math.max(1, (now - row.first) / 86_400_000))
+      const turnsPerDay = Math.round(row.n / days)
       // Behaviors whose rubrics apply to the same turns share one simulation.
       const key = `${turnsPerDay}:${lift}`
       const simulated = forecasts.get(key) ?? (turnsPerDay === 0 ? { turnsPerDay, lift, runs: 0, promotedShare: 0, medianDays: null } : forecast(turnsPerDay, lift, planOf(config)))

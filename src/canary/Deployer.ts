@@ -1,5 +1,5 @@
 /**
- * Writes packs as DotClaw reads them (shared/dotclaw-interop.md §2): a new pack as a canary for a share of
+ * Writes packs as DotClaw reads them (docs/dotclaw-formats.md §2): a new pack as a canary for a share of
  * requests (or straight to active), promotion, roll-back and restore, and a fleet host's sync from the store.
  */
 import { SqlClient } from "@effect/sql"

@@ -4,7 +4,7 @@
  * Flagger's traffic shifting). A paired comparison learns most per turn from an even split, so on a personal
  * agent the step up is what lets a canary decide within its life.
  *
- * Still valid (shared/canary-statistics.md, "A share that changes"): a step is chosen at a look from the
+ * Still valid (docs/decisions.md, "The canary's share of requests"): a step is chosen at a look from the
  * evidence up to that look, and the turns it applies to come after it; every bet is then made as before.
  */
 import { formatShare } from "../Domain/Share.js"

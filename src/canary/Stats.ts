@@ -1,6 +1,6 @@
 /**
  * The canary decision as a betting e-process on paired differences (testing by betting, Waudby-Smith &
- * Ramdas, JRSS-B 2024), per shared/canary-statistics.md. By Ville's inequality the wealth of a fair bet
+ * Ramdas, JRSS-B 2024), as docs/decisions.md ("Canary decisions") sets out. By Ville's inequality the wealth of a fair bet
  * exceeds 1/alpha with probability at most alpha at any time, so the error rates hold however often the
  * monitor looks. Pure and deterministic: the same traces give the same decision. The arithmetic is Wealth.ts,
  * the pairing Pairing.ts, the process Process.ts; this file is their entry.

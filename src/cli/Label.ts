@@ -3,6 +3,8 @@
  * Also `--export FILE` (the turns to grade, as stored and redacted, for grading elsewhere) and `--import FILE`
  * (the grades back). Each grade is stored at once: quitting loses nothing, the next session resumes.
  */
+import { turnExists } from "../store/Traces.js"
+import { storeGrades } from "../store/Reactions.js"
 import { SqlClient } from "@effect/sql"
 import { Effect, Either } from "effect"
 import * as fs from "node:fs"
@@ -12,7 +14,6 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { FileError, UsageError } from "../Domain/Errors.js"
 import { exportLine, gradedCount, type ImportedGrade, labelQueue, type LabelTurn, parseImportLine, removeGrade, storeGrade } from "../judge/Labels.js"
 import { Rubrics } from "../judge/RubricBook.js"
-import { storeError } from "../store/Db.js"
 import { describeFsError, writeFileAtomic } from "../store/Files.js"
 import { MODES } from "../store/FileModes.js"
 import { shownLines } from "./Output.js"
@@ -57,7 +58,6 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
     if (input.isTTY !== true || process.stdout.isTTY !== true) return yield* new UsageError({ detail: NO_TTY })
     const sql = yield* SqlClient.SqlClient
     const rubrics = (yield* Rubrics).current
-    const fail = storeError("keep a grade")
     readline.emitKeypressEvents(input)
     input.setRawMode(true)
     input.resume()
@@ -65,9 +65,9 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
     const session = Effect.gen(function* () {
       for (const behavior of behaviors) {
         const rubric = rubrics[behavior]
-        const queue = yield* labelQueue(sql, rubric, 500).pipe(Effect.mapError(fail))
+        const queue = yield* labelQueue(sql, rubric, 500)
         const done: Array<{ readonly turn: LabelTurn; readonly grade: number | null }> = []
-        let graded = yield* gradedCount(sql, rubric).pipe(Effect.mapError(fail))
+        let graded = yield* gradedCount(sql, rubric)
         for (let i = 0; i < queue.length; ) {
           const turn = queue[i]!
           process.stdout.write(screenOf(turn, { graded, left: queue.length - i }))
@@ -77,7 +77,7 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
             const last = done.pop()
             if (last === undefined) continue
             if (last.grade !== null) {
-              yield* removeGrade(sql, last.turn.traceId, rubric).pipe(Effect.mapError(fail))
+              yield* removeGrade(sql, last.turn.traceId, rubric)
               graded--
               stored[behavior] = (stored[behavior] ?? 0) - 1
             }
@@ -86,7 +86,7 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
             done.push({ turn, grade: null })
             i++
           } else if (/^[1-5]$/.test(key)) {
-            yield* storeGrade(sql, turn.traceId, rubric, Number(key), "terminal").pipe(Effect.mapError(fail))
+            yield* storeGrade(sql, turn.traceId, rubric, Number(key), "terminal")
             done.push({ turn, grade: Number(key) })
             graded++
             stored[behavior] = (stored[behavior] ?? 0) + 1
@@ -115,7 +115,7 @@ export const exportTurns = (behaviors: ReadonlyArray<Behavior>, file: string, li
     const lines: Array<string> = []
     let graded = 0
     for (const behavior of behaviors) {
-      const turns = yield* labelQueue(sql, rubrics[behavior], limit, { includeGraded: true }).pipe(Effect.mapError(storeError("read the turns to grade")))
+      const turns = yield* labelQueue(sql, rubrics[behavior], limit, { includeGraded: true })
       graded += turns.filter((t) => t.grade !== null).length
       lines.push(...turns.map(exportLine))
     }
@@ -145,11 +145,10 @@ export const importGrades = (file: string) =>
       else if (parsed.right === "ungraded") ungraded++
       else if (!config.behaviors.includes(parsed.right.behavior)) refused.push(`line ${i + 1}: ${parsed.right.behavior} is not in AUTOTUNE_BEHAVIORS`)
       else {
-        const known = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE trace_id = ${parsed.right.traceId}`.pipe(Effect.mapError(storeError("look up a graded turn")))
-        if (Number(known[0]?.n ?? 0) === 0) refused.push(`line ${i + 1}: no turn ${parsed.right.traceId} in the store (pruned by retention, or from another store)`)
+        if (!(yield* turnExists(sql, parsed.right.traceId))) refused.push(`line ${i + 1}: no turn ${parsed.right.traceId} in the store (pruned by retention, or from another store)`)
         else grades.push(parsed.right)
       }
     }
-    yield* sql.withTransaction(Effect.forEach(grades, (g) => storeGrade(sql, g.traceId, rubrics[g.behavior], g.grade, "import"), { discard: true })).pipe(Effect.mapError(storeError("keep the imported grades")))
+    yield* storeGrades(sql, grades.map((g) => ({ traceId: g.traceId, behavior: g.behavior, rubricVersion: rubrics[g.behavior].version, grade: g.grade, source: "import" })))
     return { file, imported: grades.length, ungraded, refused }
   })

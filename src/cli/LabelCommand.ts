@@ -7,7 +7,7 @@ import { Settings } from "../config/Config.js"
 import { FileError } from "../Domain/Errors.js"
 import { printJson, printLine } from "./Output.js"
 import { exportTurns, importGrades, labelSession } from "./Label.js"
-import { Alignment } from "../judge/Alignment.js"
+import { JudgeAgreement } from "../judge/JudgeAgreement.js"
 import { behaviorArg, common, withApp } from "./Common.js"
 import { agreementLines } from "./Text.js"
 
@@ -38,7 +38,7 @@ export const labelCommand = Command.make(
           return yield* opts.json ? printJson(r) : printLine(`wrote ${r.turns} judged turn(s) (${r.graded} graded) to ${r.file}; set "grade" to 1-5 and run autotune label --import ${r.file}`)
         }
         const stored = yield* labelSession(behaviors)
-        const agreements = yield* (yield* Alignment).labelAgreements()
+        const agreements = yield* (yield* JudgeAgreement).labelAgreements()
         yield* opts.json ? printJson({ stored, agreement: agreements }) : printLine(`stored ${Object.values(stored).reduce((a, b) => a + b, 0)} grade(s)${agreementLines({}, agreements)}`)
       })
     )

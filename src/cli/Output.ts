@@ -1,10 +1,10 @@
-import { Cause, Console, Effect, HashMap, Inspectable, Layer, List, Logger, LogLevel } from "effect"
-
 /**
  * Where things go: stdout carries the command's result (a summary, or exactly one JSON object with
  * --json); stderr carries logs and progress. Logs are human lines on a TTY and one JSON object per
  * line otherwise, which is what journald and log shippers want.
  */
+import { Cause, Console, Effect, HashMap, Inspectable, Layer, List, Logger, LogLevel } from "effect"
+
 // journald and log shippers get JSON whenever the output is not a terminal.
 const stdoutIsTty = () => process.stdout.isTTY === true
 

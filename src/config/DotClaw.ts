@@ -1,14 +1,13 @@
-import Database from "better-sqlite3"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-
 /**
- * Finding DotClaw on this machine (shared/dotclaw-interop.md §4-5). Current DotClaw keeps everything under
+ * Finding DotClaw on this machine (docs/dotclaw-formats.md §4-5). Current DotClaw keeps everything under
  * DOTCLAW_HOME (default ~/.dotclaw): traces/, prompts/, config/runtime.json, config/behavior.json, data/ and
  * data/store/messages.db. The 1.1 layout under ~/.config/dotclaw stays autotune's default for existing users.
  * Pure file reads, no effects: the configuration loader calls it once per resolution.
  */
+import Database from "better-sqlite3"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 
 export interface DotClawValue {
   readonly value: unknown

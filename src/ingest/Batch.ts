@@ -4,6 +4,7 @@
  * carries its parsed lines, or hands each to a sink as it is parsed (SQLite's bulk writer inserts it at once,
  * inside the batch's open transaction, so a batch's traces are never all held in memory).
  */
+import type { MalformedRow } from "../store/TraceRows.js"
 import * as fs from "node:fs"
 import { FileError } from "../Domain/Errors.js"
 import { DEFAULT_MAX_LINE_BYTES } from "../config/Table.js"
@@ -38,7 +39,7 @@ export interface Batch {
   readonly parsed: ReadonlyArray<Parsed>
   /** Lines that parsed as traces, kept or sunk. */
   readonly traces: number
-  readonly malformed: ReadonlyArray<Record<(typeof MALFORMED_COLUMNS)[number], string | number>>
+  readonly malformed: ReadonlyArray<MalformedRow>
   /** The kind of problem of each malformed line ("bad timestamp", "invalid JSON", …). */
   readonly malformedKinds: ReadonlyArray<string>
   /** Complete lines in the batch, blank ones included. */
@@ -60,7 +61,6 @@ export const mergeBatches = (batches: ReadonlyArray<Batch>): Batch => ({
 })
 
 /** The columns of a `malformed_lines` row, in the order the bulk writer binds them. */
-export const MALFORMED_COLUMNS = ["line_hash", "file", "line_no", "byte_offset", "reason", "excerpt", "seen_at", "redaction_version"] as const
 
 /** Splits bytes into lines and lines into batches of BATCH_LINES (or BATCH_BYTES), keeping the file position of each. */
 export class LineBatcher {

@@ -17,7 +17,8 @@ import { isPostgres } from "../store/Dialect.js"
 import { openRowWriter, type RowWriter } from "../store/SqliteBulk.js"
 import { type Batch, fileError } from "./Batch.js"
 import { makePositions, type Position } from "./Positions.js"
-import { BULK_STATEMENTS, makeWrite } from "./Write.js"
+import { makeWrite } from "./Write.js"
+import { BULK_STATEMENTS, forgetPositionsExcept } from "../store/TraceRows.js"
 
 export interface IngestSummary {
   readonly files: number
@@ -172,9 +173,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       // Positions of files DotClaw's retention deleted go too; not when the whole dir is missing (an unmounted
       // disk must not cost a full re-read later).
       if (exists) {
-        yield* sql`DELETE FROM ingest_positions WHERE host_id = ${config.hostId} AND file NOT IN ${sql.in(files.length > 0 ? files : [""])}`.pipe(
-          Effect.mapError(storeError("prune ingest positions"))
-        )
+        yield* forgetPositionsExcept(sql, config.hostId, files)
       }
       const summary: IngestSummary = { files: files.length, ...totals, elapsedMs: Date.now() - started }
       return summary

@@ -1,12 +1,11 @@
+/**
+ * One DotClaw trace line to a Trace (docs/dotclaw-formats.md §1): aliases, times, tool calls, pack versions,
+ * and the free text redacted before it leaves this function when `redact` is on. Pure.
+ */
 import { createHash } from "node:crypto"
 import type { ParseResult, ToolCall } from "../Domain/Trace.js"
 import { messageElements, unescapeXml } from "../Domain/Xml.js"
 import { redactDeep, redactEnvelope, redactIf, redactName } from "../privacy/Redactor.js"
-
-/**
- * One DotClaw trace line to a Trace (shared/dotclaw-interop.md §1): aliases, times, tool calls, pack versions,
- * and the free text redacted before it leaves this function when `redact` is on. Pure.
- */
 
 const bad = (kind: string, reason: string): ParseResult => ({ ok: false, kind, reason })
 

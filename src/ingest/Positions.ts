@@ -8,14 +8,10 @@ import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import type * as fs from "node:fs"
 import type { AppConfig } from "../config/Table.js"
-import { storeError } from "../store/Db.js"
+import { type FilePosition, positionRow as positionRowOf, positionValues as positionValuesOf, savedPosition as savedPositionOf } from "../store/TraceRows.js"
+import type { FileError, StoreError } from "../Domain/Errors.js"
 import { fileError } from "./Batch.js"
 
-export const POSITION_COLUMNS = ["host_id", "file", "file_id", "byte_offset", "line_no", "head_hash", "updated_at"] as const
-export const POSITION_CONFLICT = `ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
-  line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
-export const UPSERT_POSITION = `INSERT INTO ingest_positions (${POSITION_COLUMNS.join(", ")}) VALUES (${POSITION_COLUMNS.map(() => "?").join(", ")})
-  ${POSITION_CONFLICT}`
 const HEAD_BYTES = 512
 
 /** Where reading a file starts. */
@@ -24,37 +20,37 @@ export interface From {
   readonly lineNo: number
 }
 
-export interface Position {
-  readonly fileId: string
-  readonly byteOffset: number
-  readonly lineNo: number
-  readonly headHash: string
-}
+export type Position = FilePosition
 
 const headHash = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex").slice(0, 16)
 
-export const makePositions = ({ sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig }) => {
-  const positionRow = (file: string, next: Position, now: number): Record<(typeof POSITION_COLUMNS)[number], string | number> =>
-    ({ host_id: config.hostId, file, file_id: next.fileId, byte_offset: next.byteOffset, line_no: next.lineNo, head_hash: next.headHash, updated_at: now })
-  const positionValues = (file: string, next: Position, now: number) => {
-    const row = positionRow(file, next, now)
-    return POSITION_COLUMNS.map((c) => row[c])
-  }
+/** Where a file's reading resumes: its position, and the hash of its head up to any offset. */
+export interface StartPosition extends From {
+  readonly fileId: string
+  /** The saved position no longer fits the file (shrunk or replaced): it is read again from the start. */
+  readonly restarted: boolean
+  readonly hashAt: (offset: number) => string
+}
 
-  const savedPosition = (file: string) =>
-    sql<{ fileId: string; byteOffset: number; lineNo: number; headHash: string }>`
-      SELECT file_id AS "fileId", byte_offset AS "byteOffset", line_no AS "lineNo", head_hash AS "headHash"
-      FROM ingest_positions WHERE host_id = ${config.hostId} AND file = ${file}`.pipe(
-      Effect.map((rows) => rows[0]),
-      Effect.mapError(storeError("read ingest positions"))
-    )
+/** This host's file positions: the rows to save, and where to resume a file. */
+export interface Positions {
+  readonly positionRow: (file: string, next: Position, now: number) => Record<string, string | number>
+  readonly positionValues: (file: string, next: Position, now: number) => Array<string | number>
+  readonly savedPosition: (file: string) => Effect.Effect<FilePosition | undefined, StoreError>
+  readonly startPosition: (file: string, handle: fs.promises.FileHandle, stat: fs.Stats) => Effect.Effect<StartPosition, StoreError | FileError>
+}
+
+export const makePositions = ({ sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig }): Positions => {
+  const positionRow = (file: string, next: Position, now: number) => positionRowOf(config.hostId, file, next, now)
+  const positionValues = (file: string, next: Position, now: number) => positionValuesOf(config.hostId, file, next, now)
+  const savedPosition = (file: string) => savedPositionOf(sql, config.hostId, file)
 
   /**
    * Where to resume: the saved offset, or 0 when the file shrank, was replaced, or was never seen.
    * The head hash covers the first bytes already consumed, so appends never change it.
    */
   const startPosition = (file: string, handle: fs.promises.FileHandle, stat: fs.Stats) =>
-    Effect.gen(function* () {
+    Effect.gen(function* (): Effect.fn.Return<StartPosition, StoreError | FileError> {
       const fileId = `${stat.dev}:${stat.ino}`
       const saved = yield* savedPosition(file)
       const head = Buffer.alloc(Math.min(HEAD_BYTES, stat.size))
@@ -66,5 +62,5 @@ export const makePositions = ({ sql, config }: { readonly sql: SqlClient.SqlClie
       return { fileId, byteOffset: 0, lineNo: 0, restarted: saved.byteOffset > 0, hashAt }
     })
 
-  return { positionRow, positionValues, savedPosition, startPosition } as const
+  return { positionRow, positionValues, savedPosition, startPosition }
 }

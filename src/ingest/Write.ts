@@ -9,37 +9,18 @@ import type * as fs from "node:fs"
 import type { AppConfig } from "../config/Table.js"
 import type { FileError, StoreError } from "../Domain/Errors.js"
 import { storedVersion } from "../privacy/Redactor.js"
-import { storeError, writeTransaction } from "../store/Db.js"
-import { insertIgnore } from "../store/Dialect.js"
+import { storeError } from "../store/Db.js"
 import type { RowWriter } from "../store/SqliteBulk.js"
-import { PACK_COLUMNS, packValues, type StoredAt, TRACE_COLUMNS, traceRow, traceValues } from "../store/TraceRows.js"
-import { type Batch, fileBatches, fileError, MALFORMED_COLUMNS, mergeBatches, type Parsed, type ReadEnd } from "./Batch.js"
-import { type From, type makePositions, type Position, POSITION_CONFLICT, UPSERT_POSITION } from "./Positions.js"
+import { BULK, commitTraceRows, MALFORMED_COLUMNS, packValues, type StoredAt, traceValues } from "../store/TraceRows.js"
+import { type Batch, fileBatches, fileError, mergeBatches, type Parsed, type ReadEnd } from "./Batch.js"
+import type { From, Position, Positions } from "./Positions.js"
 
-const ROWS_PER_INSERT = 500
 // SQLite (readBulk): lines per transaction, and per hand-over to the row writer within one.
 const BULK_BATCH_LINES = 20_000
 const BULK_CHUNK_LINES = 100
-const insertOrIgnore = (table: string, columns: ReadonlyArray<string>) =>
-  `INSERT OR IGNORE INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`
-// The row writer's statements, named by their index.
-const [TRACE, PACK, MALFORMED, POSITION] = [0, 1, 2, 3] as const
-export const BULK_STATEMENTS = [
-  insertOrIgnore("traces", TRACE_COLUMNS),
-  insertOrIgnore("trace_packs", PACK_COLUMNS),
-  insertOrIgnore("malformed_lines", MALFORMED_COLUMNS),
-  UPSERT_POSITION
-]
+const { trace: TRACE, pack: PACK, malformed: MALFORMED, position: POSITION } = BULK
 
-
-
-const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
-  const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
-}
-
-export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig }, { positionRow, positionValues }: ReturnType<typeof makePositions>) => {
+export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig }, { positionRow, positionValues }: Positions) => {
   const redactionVersion = storedVersion(config.redact)
   const storedAt = (file: string, p: Parsed, now: number): StoredAt => ({ file, byteOffset: p.byteOffset, lineNo: p.lineNo, now, redactionVersion })
   /** A file's position alone (a file read again from the start, or seen for the first time with nothing new). */
@@ -54,29 +35,14 @@ export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; 
   }
 
   /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
-  const commitStatements = (file: string, batch: Batch | undefined, next: Position) =>
-    writeTransaction(sql,
-      Effect.gen(function* () {
-        const now = Date.now()
-        const fresh = new Set<string>()
-        for (const rows of chunks(batch?.parsed ?? [], ROWS_PER_INSERT)) {
-          const ids = yield* insertIgnore(sql, "traces", rows.map((p) => traceRow(p.trace, storedAt(file, p, now))), "trace_id")
-          for (const r of ids) fresh.add(r["trace_id"] as string)
-        }
-        const inserted = fresh.size
-        const packs = (batch?.parsed ?? []).filter((p) => fresh.delete(p.trace.traceId)).flatMap((p) =>
-          packValues(p.trace).map((values) => Object.fromEntries(PACK_COLUMNS.map((c, i) => [c, values[i]])))
-        )
-        for (const rows of chunks(packs, ROWS_PER_INSERT)) {
-          yield* insertIgnore(sql, "trace_packs", rows)
-        }
-        for (const rows of chunks(batch?.malformed ?? [], ROWS_PER_INSERT)) {
-          yield* insertIgnore(sql, "malformed_lines", rows)
-        }
-        yield* sql`INSERT INTO ingest_positions ${sql.insert(positionRow(file, next, now))} ${sql.literal(POSITION_CONFLICT)}`
-        return inserted
-      })
-    )
+  const commitStatements = (file: string, batch: Batch | undefined, next: Position) => {
+    const now = Date.now()
+    return commitTraceRows(sql, {
+      traces: (batch?.parsed ?? []).map((p) => ({ trace: p.trace, at: storedAt(file, p, now) })),
+      malformed: batch?.malformed ?? [],
+      position: positionRow(file, next, now)
+    })
+  }
 
   /** PostgreSQL: batches of parsed lines, each committed as multi-row INSERTs with the file position after it. */
   const readStatements = (file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void) =>

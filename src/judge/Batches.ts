@@ -6,14 +6,12 @@
 import { Duration, Effect } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import { LlmError } from "../Domain/Llm.js"
-import { storeError } from "../store/Db.js"
-import { upsert } from "../store/Dialect.js"
-import type { makeDirect } from "./Direct.js"
+import type { Direct } from "./Direct.js"
 import { type Escalation, escalation } from "./Escalation.js"
-import { JUDGE_COLUMNS, type JudgeRow } from "./Rubrics.js"
-import type { Group, JudgeDeps, Need, Outcome, Outcomes, Task, Verdict } from "./Work.js"
+import { batchItems, forgetBatchItems, recordBatchItems } from "../store/Scores.js"
+import type { Group, JudgeDeps, Outcome, Outcomes, Task, Verdict } from "./Tasks.js"
 
-export const makeBatches = ({ sql, runner, config, rubrics }: JudgeDeps, direct: ReturnType<typeof makeDirect>) => {
+export const makeBatches = ({ sql, runner, config, rubrics }: JudgeDeps, direct: Direct) => {
   const { stage1Request, stage1Verdicts, finish, failedAll, judgeGroup } = direct
   const BATCH_STAGE = "judge:batch"
 
@@ -26,32 +24,18 @@ export const makeBatches = ({ sql, runner, config, rubrics }: JudgeDeps, direct:
     const items = groups.map((group, i) => ({ customId: `j${i}`, request: stage1Request(group) }))
     const sent = yield* runner.submitBatch(BATCH_STAGE, items)
     if (sent === undefined || sent.id === undefined) return { submitted: [] as ReadonlyArray<Group>, skipped: groups.slice(sent?.submitted ?? 0) }
-    const rows = groups.slice(0, sent.submitted).flatMap((group, i) =>
+    yield* recordBatchItems(sql, groups.slice(0, sent.submitted).flatMap((group, i) =>
       group.tasks.map(({ rubric, row }) => ({
-        batch_id: sent.id, custom_id: `j${i}`, trace_id: row.traceId, behavior: rubric.behavior, rubric_version: rubric.version,
-        model: config.judgeStage1Model, need: row.need, is_canary: row.isCanary, pack_version: row.packVersion
-      })))
-    for (let i = 0; i < rows.length; i += 500) yield* upsert(sql, "judge_batch_items", rows.slice(i, i + 500), ["batch_id", "custom_id", "behavior"]).pipe(Effect.mapError(storeError("record a submitted batch")))
+        batchId: sent.id!, customId: `j${i}`, traceId: row.traceId, behavior: rubric.behavior, rubricVersion: rubric.version,
+        model: config.judgeStage1Model, need: row.need, isCanary: row.isCanary, packVersion: row.packVersion
+      }))))
     return { submitted: groups.slice(0, sent.submitted), skipped: groups.slice(sent.submitted) }
   })
-
-  interface BatchItemRow extends JudgeRow {
-    readonly customId: string
-    readonly behavior: Behavior
-    readonly rubricVersion: string
-    readonly need: Need
-    readonly isCanary: number
-    readonly packVersion: string | null
-    readonly turnAt: number
-  }
 
   /** A pending batch's requests as groups again, from the store: turns pruned or rubrics changed since are left out. */
   const groupsOfBatch = (id: string, escalations: Map<Behavior, Escalation>) =>
     Effect.map(
-      sql<BatchItemRow>`
-        SELECT ${sql.unsafe(JUDGE_COLUMNS)}, b.custom_id AS "customId", b.behavior, b.rubric_version AS "rubricVersion", b.need,
-               b.is_canary AS "isCanary", b.pack_version AS "packVersion", t.created_at AS "turnAt"
-        FROM judge_batch_items b JOIN traces t ON t.trace_id = b.trace_id WHERE b.batch_id = ${id} ORDER BY b.custom_id, b.behavior`,
+      batchItems(sql, id),
       (rows) => {
         const groups = new Map<string, Group>()
         for (const row of rows) {
@@ -157,7 +141,7 @@ export const makeBatches = ({ sql, runner, config, rubrics }: JudgeDeps, direct:
   /** A batch is done with: its turns are free to be selected again unless they were scored. */
   const forgetBatch = (id: string, status: "collected" | "lost", counts: { succeeded: number; errored: number; expired: number }) =>
     Effect.zipRight(
-      sql`DELETE FROM judge_batch_items WHERE batch_id = ${id}`.pipe(Effect.mapError(storeError("forget a collected batch"))),
+      forgetBatchItems(sql, id),
       runner.closeBatch(id, status, counts)
     )
 

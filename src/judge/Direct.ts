@@ -3,13 +3,30 @@
  * one), stage 2 when stage 1 was unsure or the turn is audited, then the store.
  */
 import { Effect } from "effect"
+import type { Behavior } from "../Domain/Behavior.js"
 import type { StoreError } from "../Domain/Errors.js"
 import { LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
-import { combinedPrompt, combinedTool, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, SCORE_TOOL } from "./Rubrics.js"
-import type { makeStorage } from "./Storage.js"
-import { auditDraw, type Group, type JudgeDeps, type Outcome, readAnswer, type Task, type Verdict } from "./Work.js"
+import { combinedPrompt, combinedTool, type JudgeTrace, judgePrompt, judgeTraceOf, type Rubric, SCORE_TOOL } from "./Prompts.js"
+import type { Storage } from "./Storage.js"
+import { auditDraw, type Group, type JudgeDeps, type Outcome, readAnswer, type Task, type Verdict } from "./Tasks.js"
 
-export const makeDirect = ({ runner, config }: JudgeDeps, { store }: ReturnType<typeof makeStorage>) => {
+/** A behavior's outcome for one judged turn. */
+export interface Judged {
+  readonly behavior: Behavior
+  readonly outcome: Outcome
+}
+
+/** The judge's calls made now: one verdict, stage-1 requests and answers, stage 2 where it is due, and the store. */
+export interface Direct {
+  readonly verdict: (rubric: Rubric, trace: JudgeTrace, model: string, stage: string, attempts?: number) => Effect.Effect<Verdict, LlmError>
+  readonly stage1Request: (group: Group) => LlmRequest
+  readonly stage1Verdicts: (group: Group, response: LlmResponse) => Effect.Effect<Array<Verdict | LlmError>, StoreError>
+  readonly finish: (task: Task, first: Verdict | LlmError) => Effect.Effect<Outcome, StoreError>
+  readonly failedAll: (group: Group, error: LlmError) => Array<Judged>
+  readonly judgeGroup: (group: Group) => Effect.Effect<Array<Judged>, StoreError>
+}
+
+export const makeDirect = ({ runner, config }: JudgeDeps, { store }: Storage): Direct => {
   /** One judge call with its one retry for an unreadable answer. LLM failures stay failures. */
   const verdict = Effect.fn("Judge.verdict")(function* (rubric: Rubric, trace: JudgeTrace, model: string, stage: string, attempts = 2) {
     yield* Effect.annotateCurrentSpan({ "autotune.behavior": rubric.behavior, "autotune.stage": stage, "gen_ai.request.model": model })
@@ -94,5 +111,5 @@ export const makeDirect = ({ runner, config }: JudgeDeps, { store }: ReturnType<
       Effect.catchTag("LlmError", (error) => Effect.succeed(failedAll(group, error)))
     )
 
-  return { verdict, stage1Request, stage1Verdicts, finish, failedAll, judgeGroup } as const
+  return { verdict, stage1Request, stage1Verdicts, finish, failedAll, judgeGroup }
 }

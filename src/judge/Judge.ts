@@ -2,8 +2,8 @@
  * judge/: scores stored turns with LLM-as-judge rubrics for the six behaviors, in two stages (a cheap model, a
  * stronger one when the first is unsure), never a fake score. Judge.ts is the Judge service: one run, from
  * collecting earlier batches to the summary. Selection.ts picks the turns, Direct.ts judges now, Batches.ts at
- * half price later, Storage.ts keeps the verdicts; Work.ts, Rubrics.ts, Escalation.ts, Sampling.ts and
- * Agreement.ts are pure cores; Alignment.ts sets the judge against users' reactions.
+ * half price later, Storage.ts keeps the verdicts; Tasks.ts, Prompts.ts, Escalation.ts, Sampling.ts and
+ * Agreement.ts are pure cores; JudgeAgreement.ts sets the judge against users' reactions.
  * May import: Domain, config, privacy, store, llm, ingest
  */
 import { SqlClient } from "@effect/sql"
@@ -15,11 +15,11 @@ import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { makeBatches } from "./Batches.js"
 import { makeDirect } from "./Direct.js"
 import type { Escalation } from "./Escalation.js"
-import { judgeTraceOf, type Rubric } from "./Rubrics.js"
+import { judgeTraceOf, type Rubric } from "./Prompts.js"
 import { Rubrics } from "./RubricBook.js"
 import { makeSelection } from "./Selection.js"
 import { makeStorage } from "./Storage.js"
-import { type BehaviorEval, type EvalSummary, type Group, groupsToStart, groupTasks, NEED_ORDER, Outcomes, type Row, type Sampling, summarize } from "./Work.js"
+import { type BehaviorEval, type EvalSummary, type Group, groupsToStart, groupTasks, NEED_ORDER, Outcomes, type Row, type Sampling, summarize } from "./Tasks.js"
 
 export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
   effect: Effect.gen(function* () {

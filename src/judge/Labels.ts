@@ -6,9 +6,8 @@
 import type { SqlClient } from "@effect/sql"
 import { Effect, Either } from "effect"
 import { type Behavior, isBehavior } from "../Domain/Behavior.js"
-import { upsert } from "../store/Dialect.js"
-import { LATEST_REACTIONS } from "./Alignment.js"
-import type { Rubric } from "./Rubrics.js"
+import { gradeCandidates, gradedCount as gradedCountOf, removeGrade as removeGradeRow, storeGrade as storeGradeRow } from "../store/Reactions.js"
+import type { Rubric } from "./Prompts.js"
 
 /** Why a turn is offered: people's reaction against the judge first, then the judge unsure, then a spread. */
 export type LabelWhy = "contradicts the user's reaction" | "the judge is unsure" | "spread"
@@ -33,35 +32,16 @@ export interface LabelTurn {
 
 const WHY: Record<number, LabelWhy> = { 1: "contradicts the user's reaction", 2: "the judge is unsure", 3: "spread" }
 
-const toolsLine = (json: string): string => {
-  const calls = JSON.parse(json) as ReadonlyArray<{ readonly name?: unknown; readonly ok?: unknown }>
-  return calls.length === 0 ? "no tools" : calls.map((c) => `${String(c.name)} ${c.ok === false ? "failed" : "ok"}`).join(", ")
-}
+const toolsLine = (calls: ReadonlyArray<{ readonly name: string; readonly ok: boolean }>): string =>
+  calls.length === 0 ? "no tools" : calls.map((c) => `${c.name} ${c.ok ? "ok" : "failed"}`).join(", ")
 
 /**
  * Judged turns of a behavior (current rubric) a person has not graded, those that teach most first: a reaction
- * the judge contradicts (👎 scored 0.6 or more, 👍 scored 0.4 or less), then the judge unsure (its two stages
- * 0.2 or more apart, or a score mid-scale), then the rest in each turn's fixed random order (a spread).
+ * the judge contradicts, then the judge unsure, then a spread (store/Reactions.ts `gradeCandidates`).
  */
 export const labelQueue = (sql: SqlClient.SqlClient, rubric: Rubric, limit: number, options: { readonly includeGraded?: boolean } = {}) => {
   const { behavior, version } = rubric
-  const graded = options.includeGraded === true ? sql.literal("") : sql.literal("AND l.grade IS NULL")
-  return sql<{
-    traceId: string; message: string; reply: string; toolsJson: string; score: number; reason: string
-    stage1: number | null; stage2: number | null; negative: number | null; priority: number; grade: number | null
-  }>`
-    SELECT s.trace_id AS "traceId", t.message_text AS message, t.output_text AS reply, t.tool_calls_json AS "toolsJson",
-      s.score AS score, s.reason AS reason, s.stage1_score AS stage1, s.stage2_score AS stage2, r.negative AS negative, l.grade AS grade,
-      CASE WHEN (r.negative = 1 AND s.score >= 0.6) OR (r.negative = 0 AND s.score <= 0.4) THEN 1
-           WHEN (s.stage2_score IS NOT NULL AND ABS(s.stage1_score - s.stage2_score) >= 0.2) OR (s.score > 0.4 AND s.score < 0.6) THEN 2
-           ELSE 3 END AS priority
-    FROM trace_scores s
-    JOIN traces t ON t.trace_id = s.trace_id
-    LEFT JOIN ${sql.literal(LATEST_REACTIONS)} r ON r.trace_id = s.trace_id
-    LEFT JOIN labels l ON l.trace_id = s.trace_id AND l.behavior = s.behavior AND l.rubric_version = s.rubric_version
-    WHERE s.behavior = ${behavior} AND s.rubric_version = ${version} ${graded}
-    ORDER BY priority, t.sample_draw, s.trace_id
-    LIMIT ${limit}`.pipe(
+  return gradeCandidates(sql, behavior, version, limit, options.includeGraded === true).pipe(
     Effect.map((rows): ReadonlyArray<LabelTurn> =>
       rows.map((r) => ({
         traceId: r.traceId,
@@ -69,14 +49,14 @@ export const labelQueue = (sql: SqlClient.SqlClient, rubric: Rubric, limit: numb
         rubricVersion: version,
         message: r.message,
         reply: r.reply,
-        tools: toolsLine(r.toolsJson),
-        score: Number(r.score),
+        tools: toolsLine(r.tools),
+        score: r.score,
         reason: r.reason,
-        stage1: r.stage1 === null ? null : Number(r.stage1),
-        stage2: r.stage2 === null ? null : Number(r.stage2),
-        reaction: r.negative === null ? null : Number(r.negative) === 1 ? "negative" : "positive",
-        why: WHY[Number(r.priority)]!,
-        grade: r.grade === null ? null : Number(r.grade)
+        stage1: r.stage1,
+        stage2: r.stage2,
+        reaction: r.negative === null ? null : r.negative === 1 ? "negative" : "positive",
+        why: WHY[r.priority]!,
+        grade: r.grade
       }))
     )
   )
@@ -84,15 +64,11 @@ export const labelQueue = (sql: SqlClient.SqlClient, rubric: Rubric, limit: numb
 
 /** Keeps a grade (1-5) for the behavior's current rubric version, replacing an earlier one. */
 export const storeGrade = (sql: SqlClient.SqlClient, traceId: string, rubric: Rubric, grade: number, source: string) =>
-  upsert(sql, "labels", [{ trace_id: traceId, behavior: rubric.behavior, rubric_version: rubric.version, grade, source, labeled_at: Date.now() }], ["trace_id", "behavior", "rubric_version"])
+  storeGradeRow(sql, { traceId, behavior: rubric.behavior, rubricVersion: rubric.version, grade, source })
 
-export const removeGrade = (sql: SqlClient.SqlClient, traceId: string, rubric: Rubric) =>
-  sql`DELETE FROM labels WHERE trace_id = ${traceId} AND behavior = ${rubric.behavior} AND rubric_version = ${rubric.version}`
+export const removeGrade = (sql: SqlClient.SqlClient, traceId: string, rubric: Rubric) => removeGradeRow(sql, traceId, rubric.behavior, rubric.version)
 
-export const gradedCount = (sql: SqlClient.SqlClient, rubric: Rubric) =>
-  sql<{ n: number }>`SELECT COUNT(*) AS n FROM labels WHERE behavior = ${rubric.behavior} AND rubric_version = ${rubric.version}`.pipe(
-    Effect.map((r) => Number(r[0]?.n ?? 0))
-  )
+export const gradedCount = (sql: SqlClient.SqlClient, rubric: Rubric) => gradedCountOf(sql, rubric.behavior, rubric.version)
 
 /** A line of `--export`: the turn as stored (redacted), the judge's view, and the grade (null: not graded yet). */
 export const exportLine = (t: LabelTurn): string =>

@@ -1,19 +1,19 @@
 /**
- * The judge's rubrics as data. The built-in rubric of each behavior (Rubrics.ts) is its first version; an
+ * The judge's rubrics as data. The built-in rubric of each behavior (Prompts.ts) is its first version; an
  * operator's own file (AUTOTUNE_RUBRICS_PATH) adds a version whenever its text changes; `autotune rubric
  * rollback` goes back one. The store keeps every version and which one is active; each command and cycle reads
  * the active ones once, at its start, so one run never mixes two versions of a rubric.
  */
+import { adoptFileRubric, recordRubric, rejectRubric, rollBackRubric, storedRubrics } from "../store/RubricVersions.js"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { Settings } from "../config/Config.js"
 import { BEHAVIORS, type Behavior, isBehavior } from "../Domain/Behavior.js"
-import { ConfigError, StoreError } from "../Domain/Errors.js"
+import { ConfigError } from "../Domain/Errors.js"
 import { redactText } from "../privacy/Redactor.js"
-import { storeError, writeTransaction } from "../store/Db.js"
-import { type Rubric, RUBRICS } from "./Rubrics.js"
+import { type Rubric, RUBRICS } from "./Prompts.js"
 
 export interface RubricVersion {
   readonly behavior: Behavior
@@ -72,7 +72,6 @@ export class Rubrics extends Effect.Service<Rubrics>()("autotune/Rubrics", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
-    const fail = storeError("read the rubrics")
 
     // The operator's file: a new text becomes the active version (once; a version rolled back stays back).
     if (config.rubricsPath !== "") {
@@ -87,18 +86,12 @@ export class Rubrics extends Effect.Service<Rubrics>()("autotune/Rubrics", {
       }
       for (const [behavior, r] of Object.entries(rubrics) as Array<[Behavior, { title: string; criteria: string }]>) {
         const version = fileVersion(behavior, r.criteria, r.title)
-        yield* writeTransaction(sql, Effect.gen(function* () {
-          const known = yield* sql`SELECT 1 AS one FROM rubrics WHERE behavior = ${behavior} AND version = ${version}`
-          if (known.length > 0) return
-          yield* sql`UPDATE rubrics SET status = 'retired' WHERE behavior = ${behavior} AND status = 'active'`
-          yield* sql`INSERT INTO rubrics ${sql.insert({ behavior, version, title: r.title, criteria: r.criteria, source: "file", status: "active", created_at: Date.now() })}`
-        })).pipe(Effect.mapError(storeError("record a rubric from AUTOTUNE_RUBRICS_PATH")))
+        yield* adoptFileRubric(sql, behavior, { version, title: r.title, criteria: r.criteria })
       }
     }
 
-    const rows = yield* sql<{ behavior: string; version: string; title: string; criteria: string; source: string; status: string; createdAt: number }>`
-      SELECT behavior, version, title, criteria, source, status, created_at AS "createdAt" FROM rubrics ORDER BY created_at, version`.pipe(Effect.mapError(fail))
-    const versions = rows.filter((r) => isBehavior(r.behavior)).map((r) => ({ ...r, createdAt: Number(r.createdAt) }) as RubricVersion)
+    const rows = yield* storedRubrics(sql)
+    const versions = rows.flatMap((r): Array<RubricVersion> => (isBehavior(r.behavior) ? [{ ...r, behavior: r.behavior }] : []))
     const current = Object.fromEntries(
       BEHAVIORS.map((b) => {
         const active = versions.find((v) => v.behavior === b && v.status === "active")
@@ -120,20 +113,13 @@ export class Rubrics extends Effect.Service<Rubrics>()("autotune/Rubrics", {
         if (at <= 0) return yield* new ConfigError({ key: "behavior", source: "argument", detail: `${behavior} uses its built-in rubric (${RUBRICS[behavior].version}); there is no earlier version to go back to` })
         const from = all[at]!
         const to = all.slice(0, at).reverse().find((v) => v.status === "retired") ?? all[0]!
-        yield* writeTransaction(sql, Effect.gen(function* () {
-          yield* sql`UPDATE rubrics SET status = 'rolled_back' WHERE behavior = ${behavior} AND version = ${from.version}`
-          if (to.createdAt !== null) yield* sql`UPDATE rubrics SET status = 'active' WHERE behavior = ${behavior} AND version = ${to.version}`
-        })).pipe(Effect.mapError((e) => new StoreError({ operation: "roll back a rubric", detail: e.message })))
+        yield* rollBackRubric(sql, behavior, from.version, to.createdAt === null ? undefined : to.version)
         return { behavior, from: from.version, to: to.version }
       })
 
     /** A new version of a behavior's rubric: active at once (the next run reads it), or pending the operator's approval. */
     const record = (behavior: Behavior, v: { readonly version: string; readonly title: string; readonly criteria: string; readonly source: string }, status: "active" | "pending") =>
-      writeTransaction(sql, Effect.gen(function* () {
-        if (status === "active") yield* sql`UPDATE rubrics SET status = 'retired' WHERE behavior = ${behavior} AND status = 'active'`
-        yield* sql`DELETE FROM rubrics WHERE behavior = ${behavior} AND version = ${v.version}`
-        yield* sql`INSERT INTO rubrics ${sql.insert({ behavior, version: v.version, title: v.title, criteria: v.criteria, source: v.source, status, created_at: Date.now() })}`
-      })).pipe(Effect.mapError(storeError("record a rubric version")))
+      recordRubric(sql, behavior, v, status)
 
     /** The version that waits for the operator, if any. */
     const pending = (behavior: Behavior) => versions.find((v) => v.behavior === behavior && v.status === "pending")
@@ -144,7 +130,7 @@ export class Rubrics extends Effect.Service<Rubrics>()("autotune/Rubrics", {
         const p = pending(behavior)
         if (p === undefined) return yield* new ConfigError({ key: "behavior", source: "argument", detail: `no rubric of ${behavior} waits for approval (see \`autotune rubric show ${behavior}\`)` })
         if (approve) yield* record(behavior, p, "active")
-        else yield* sql`UPDATE rubrics SET status = 'rejected' WHERE behavior = ${behavior} AND version = ${p.version}`.pipe(Effect.mapError(storeError("reject a rubric version")))
+        else yield* rejectRubric(sql, behavior, p.version)
         return { behavior, version: p.version, approved: approve }
       })
 

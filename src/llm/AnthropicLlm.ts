@@ -1,3 +1,8 @@
+/**
+ * The Anthropic provider through its SDK: a request as a Messages call (structured answers as a forced tool
+ * or a JSON reply, as Structured.ts chooses), its errors classified for LlmRunner, and the Message Batches
+ * interface for the judge's half-price trend sample.
+ */
 import Anthropic from "@anthropic-ai/sdk"
 import { Effect, Layer } from "effect"
 import { Settings } from "../config/Config.js"

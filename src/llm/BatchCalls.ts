@@ -3,6 +3,7 @@
  * submitting as many requests as the budgets can pay at their most, asking where a batch stands, collecting
  * its answers as calls at batch price, and closing it once the caller has stored what it needs.
  */
+import { closeBatch as closeBatchRow, pendingBatches as pendingBatchRows, recordBatch, recordCall } from "../store/Spend.js"
 import type { SqlClient } from "@effect/sql"
 import { type Context, Effect, Ref } from "effect"
 import type { AppConfig } from "../config/Table.js"
@@ -10,17 +11,14 @@ import { costAt } from "../config/Prices.js"
 import { type BatchItem, LlmError, type LlmRequest } from "../Domain/Llm.js"
 import { describeFindings, guardRequest } from "../privacy/EgressGuard.js"
 import { emptyFindings } from "../privacy/Redactor.js"
-import { storeError } from "../store/Db.js"
-import type { makeLedger } from "./Ledger.js"
+import type { Ledger } from "./Ledger.js"
 import type { Llm } from "./Llm.js"
-import type { makePolicy } from "./Policy.js"
+import type { Policy } from "./Policy.js"
 import { emptyUsage } from "./Usage.js"
 
 /** Anthropic's Message Batches bill half the standard price. */
 export const BATCH_PRICE = 0.5
 
-type Policy = Effect.Effect.Success<ReturnType<typeof makePolicy>>
-type Ledger = Effect.Effect.Success<ReturnType<typeof makeLedger>>
 
 export const makeBatchCalls = (
   { sql, config, llm, runId }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig; readonly llm: Context.Tag.Service<Llm>; readonly runId: string },
@@ -66,23 +64,17 @@ export const makeBatchCalls = (
       const u = all[stage] ?? emptyUsage
       return { ...all, [stage]: { ...u, calls: u.calls + 1, egressRedactions: u.egressRedactions + found } }
     })
-    yield* sql`INSERT INTO llm_batches ${sql.insert({
-      batch_id: status.id, provider: llm.provider, stage, requests: safe.length, estimated_usd: estimate,
-      submitted_at: started, expires_at: status.expiresAt, status: "pending", collected_at: null, succeeded: null, errored: null, expired: null
-    })}`
+    yield* recordBatch(sql, { id: status.id, provider: llm.provider, stage, requests: safe.length, estimatedUsd: estimate, submittedAt: started, expiresAt: status.expiresAt })
     // The submission is a call of its own: the egress guard's count and the time are on record with the others.
-    yield* sql`INSERT INTO llm_calls ${sql.insert({
-      run_id: runId, stage, provider: llm.provider, model: safe[0]!.request.model, tokens_in: 0, tokens_out: 0, cost_usd: 0, cost_known: 1,
-      parsed: null, egress_redactions: found, latency_ms: Date.now() - started, attempts: 1, outcome: "ok", error: null, created_at: Date.now()
-    })}`
+    yield* recordCall(sql, {
+      runId, stage, provider: llm.provider, model: safe[0]!.request.model, tokensIn: 0, tokensOut: 0, costUsd: 0,
+      parsed: null, egressRedactions: found, latencyMs: Date.now() - started, attempts: 1, outcome: "ok", error: null
+    })
     return { submitted: safe.length, skipped: items.length - safe.length, id: status.id }
-  }, (effect) => Effect.catchTag(effect, "SqlError", (e) => Effect.fail(new LlmError({ reason: "Unavailable", detail: `could not record a submitted batch: ${e.message}` }))))
+  }, (effect) => Effect.catchTag(effect, "StoreError", (e) => Effect.fail(new LlmError({ reason: "Unavailable", detail: `could not record a submitted batch: ${e.detail}` }))))
 
   /** Batches submitted earlier whose answers are not collected yet, oldest first. */
-  const pendingBatches = (stage: string) =>
-    sql<{ id: string; provider: string; submittedAt: number; requests: number }>`
-      SELECT batch_id AS id, provider, submitted_at AS "submittedAt", requests FROM llm_batches
-      WHERE status = 'pending' AND stage = ${stage} ORDER BY submitted_at`.pipe(Effect.mapError(storeError("read pending batches")))
+  const pendingBatches = (stage: string) => pendingBatchRows(sql, stage)
 
   const batchStatus = (id: string, model: string) =>
     llm.batches === undefined ? Effect.fail(new LlmError({ reason: "Unavailable", detail: `${llm.provider} has no batch interface` })) : policed(model, llm.batches.status(id))
@@ -111,9 +103,7 @@ export const makeBatchCalls = (
     return results
   })
 
-  const closeBatch = (id: string, status: "collected" | "lost", counts: { succeeded: number; errored: number; expired: number }) =>
-    sql`UPDATE llm_batches SET status = ${status}, collected_at = ${Date.now()}, succeeded = ${counts.succeeded}, errored = ${counts.errored}, expired = ${counts.expired}
-        WHERE batch_id = ${id}`.pipe(Effect.mapError(storeError("close a batch")))
+  const closeBatch = (id: string, status: "collected" | "lost", counts: { succeeded: number; errored: number; expired: number }) => closeBatchRow(sql, id, status, counts)
 
   return { submitBatch, pendingBatches, batchStatus, collectBatch, closeBatch } as const
 }

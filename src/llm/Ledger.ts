@@ -3,10 +3,11 @@
  * unknown, said once), how many structured answers could not be used, the egress guard's replacements, and a
  * row per call in llm_calls.
  */
+import { recordCall } from "../store/Spend.js"
 import type { SqlClient } from "@effect/sql"
 import { type Context, Effect, Ref } from "effect"
 import type { AppConfig } from "../config/Table.js"
-import { costAt, parsePrices } from "../config/Prices.js"
+import { costAt, parsePrices, type PriceTable } from "../config/Prices.js"
 import type { LlmRequest, LlmResponse, LlmError } from "../Domain/Llm.js"
 import { describeFindings, guardRequest } from "../privacy/EgressGuard.js"
 import type { Llm } from "./Llm.js"
@@ -18,7 +19,19 @@ export interface ParseStats {
   readonly unparsed: number
 }
 
-export const makeLedger = ({ sql, config, llm, runId }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig; readonly llm: Context.Tag.Service<Llm>; readonly runId: string }) =>
+/** One run's record of its calls: prices, usage per stage, structured answers that could not be used, the egress guard. */
+export interface Ledger {
+  readonly prices: PriceTable
+  readonly usage: Ref.Ref<Record<string, StageUsage>>
+  readonly parsing: Map<string, { structured: number; unparsed: number }>
+  /** null: the model has no known price (never counted as $0). */
+  readonly costOf: (model: string, response: LlmResponse) => Effect.Effect<number | null>
+  /** The request with whatever the egress guard replaced. */
+  readonly guarded: (request: LlmRequest) => Effect.Effect<LlmRequest>
+  readonly record: (request: LlmRequest, outcome: string, attempts: number, latencyMs: number, response?: LlmResponse, costUsd?: number | null, error?: LlmError) => Effect.Effect<void>
+}
+
+export const makeLedger = ({ sql, config, llm, runId }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig; readonly llm: Context.Tag.Service<Llm>; readonly runId: string }): Effect.Effect<Ledger> =>
   Effect.gen(function* () {
     const prices = parsePrices(config.prices)
     const usage = yield* Ref.make<Record<string, StageUsage>>({})
@@ -76,23 +89,21 @@ export const makeLedger = ({ sql, config, llm, runId }: { readonly sql: SqlClien
             }
           }
         })
-        yield* sql`INSERT INTO llm_calls ${sql.insert({
-          run_id: runId,
+        yield* recordCall(sql, {
+          runId,
           stage: request.stage,
           provider: llm.provider,
           model: request.model,
-          tokens_in: response?.tokensIn ?? 0,
-          tokens_out: response?.tokensOut ?? 0,
-          cost_usd: costUsd ?? 0,
-          cost_known: costUsd === null ? 0 : 1,
-          parsed: parsed === null ? null : parsed ? 1 : 0,
-          egress_redactions: egressRedactions.get(request) ?? 0,
-          latency_ms: Math.round(latencyMs),
+          tokensIn: response?.tokensIn ?? 0,
+          tokensOut: response?.tokensOut ?? 0,
+          costUsd,
+          parsed,
+          egressRedactions: egressRedactions.get(request) ?? 0,
+          latencyMs,
           attempts,
           outcome,
-          error: error === undefined ? null : error.message.slice(0, 500),
-          created_at: Date.now()
-        })}`.pipe(Effect.catchAll((e) => Effect.logWarning(`could not record an LLM call: ${e.message}`)))
+          error: error === undefined ? null : error.message
+        }).pipe(Effect.catchAll((e) => Effect.logWarning(`could not record an LLM call: ${e.detail}`)))
       })
 
     return { prices, usage, parsing, costOf, guarded, record } as const

@@ -1,12 +1,12 @@
+/**
+ * The port to a model provider: one request, one answer, classified errors. No retries, no timeouts, no
+ * accounting here: LlmRunner owns that policy for every provider alike.
+ */
 import { Context, Effect, Layer } from "effect"
 import { Settings } from "../config/Config.js"
 import { type AppConfig } from "../config/Table.js"
 import { type BatchItem, type BatchResult, type BatchStatus, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 
-/**
- * The port to a model provider: one request, one answer, classified errors. No retries, no timeouts, no
- * accounting here: LlmRunner owns that policy for every provider alike.
- */
 export class Llm extends Context.Tag("autotune/Llm")<
   Llm,
   {

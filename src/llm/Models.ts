@@ -1,3 +1,7 @@
+/**
+ * The models the installed Anthropic SDK lists as deprecated, with their end-of-life dates. The SDK keeps
+ * the list in a data file it does not export, so it is read by path from the installed package.
+ */
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import type { AppConfig } from "../config/Table.js"
@@ -15,10 +19,6 @@ const KNOWN_DEPRECATIONS: Readonly<Record<string, string>> = {
 
 let cached: Readonly<Record<string, string>> | undefined
 
-/**
- * The models the installed Anthropic SDK lists as deprecated, with their end-of-life dates. The SDK keeps
- * the list in a data file it does not export, so it is read by path from the installed package.
- */
 export const deprecatedModels = (): Readonly<Record<string, string>> => {
   if (cached !== undefined) return cached
   try {

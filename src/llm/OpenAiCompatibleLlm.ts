@@ -1,3 +1,7 @@
+/**
+ * OpenRouter and local servers (Ollama, vLLM) through their OpenAI-compatible chat completions endpoint: one
+ * request, one answer, errors classified for LlmRunner; no batch interface.
+ */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer } from "effect"

@@ -3,6 +3,7 @@
  * (retry-after honoured), the run's and the day's budgets, and the two ways a run stops early: a failure the
  * user must fix (a wrong key, an unknown model) and the circuit breaker for a failing provider.
  */
+import { committedSince } from "../store/Spend.js"
 import type { SqlClient } from "@effect/sql"
 import { rememberedSpend } from "../store/Identity.js"
 import { Duration, Effect, Ref } from "effect"
@@ -48,7 +49,26 @@ export const providerFailureLine = (provider: string, count: number, error: LlmE
   `${provider} is failing: ${count} attempts in a row failed, the last with ${error.status === undefined ? error.reason : `HTTP ${error.status}`}: ` +
   `${JSON.stringify(error.detail.replace(/\s+/g, " ").slice(0, 120))}; this run's LLM stages stopped (nothing was scored 0, nothing shipped), the next run tries again`
 
-export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig; readonly providerName: string }) =>
+/** One run's rules for calling a provider: the budget, the halt and its breaker, back-off and timeouts. */
+export interface Policy {
+  /** Dollars this run spent. */
+  readonly spent: Ref.Ref<number>
+  /** Why calls stopped for the rest of the run, if they did. */
+  readonly halt: Ref.Ref<Halt | undefined>
+  /** `proven`: a call has succeeded in this run. `failuresInARow`: provider failures since the last success. */
+  readonly state: { proven: boolean; failuresInARow: number }
+  /** What earlier runs spent in the last 24 hours (read once, at the first call). */
+  readonly spentBefore: Effect.Effect<number>
+  readonly budgetLeft: Effect.Effect<void, LlmError>
+  readonly notHalted: Effect.Effect<void, LlmError>
+  readonly stop: (next: Halt) => Effect.Effect<void>
+  readonly observe: (model: string, error: LlmError) => Effect.Effect<void>
+  readonly backoff: (attempt: number, error: LlmError) => Duration.Duration
+  readonly timed: <A>(effect: Effect.Effect<A, LlmError>) => Effect.Effect<A, LlmError>
+  readonly policed: <A>(model: string, effect: Effect.Effect<A, LlmError>) => Effect.Effect<A, LlmError>
+}
+
+export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig; readonly providerName: string }): Effect.Effect<Policy> =>
   Effect.gen(function* () {
     const spent = yield* Ref.make(0)
     const halt = yield* Ref.make<Halt | undefined>(undefined)
@@ -61,10 +81,9 @@ export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlCli
     // The home's record of what this installation spent (store/Identity.ts) counts too: a store swapped or started
     // afresh cannot make the day's spend start again from zero.
     const spentBefore = yield* Effect.cached(
-      sql<{ usd: number | null }>`SELECT COALESCE((SELECT SUM(cost_usd) FROM llm_calls WHERE created_at >= ${Date.now() - 86_400_000}), 0)
-                                       + COALESCE((SELECT SUM(estimated_usd) FROM llm_batches WHERE status = 'pending'), 0) AS usd`.pipe(
-        Effect.map((rows) => Math.max(Number(rows[0]?.usd ?? 0), rememberedSpend(config.home))),
-        Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not read the last 24 hours' spend: ${e.message}`), 0))
+      committedSince(sql, Date.now() - 86_400_000).pipe(
+        Effect.map((usd) => Math.max(usd, rememberedSpend(config.home))),
+        Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not read the last 24 hours' spend: ${e.detail}`), 0))
       )
     )
 

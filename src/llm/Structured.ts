@@ -1,11 +1,11 @@
-import type { OutputTool } from "../Domain/Llm.js"
-
 /**
  * How a structured answer is asked of a model. Providers and models differ: some take a forced tool call,
  * some only a JSON Schema response format (Claude Sonnet 5.5 rejects forced tool use), some neither. Each
  * adapter starts from the best mode it knows for a model and steps down when the provider refuses it, once
  * per model and run; the prompt never mentions a tool the request does not carry.
  */
+import type { OutputTool } from "../Domain/Llm.js"
+
 export type StructuredMode = "tool" | "json_schema" | "prompt"
 
 /** The next mode to try after the provider refused `mode` with this message, or undefined to give up. */

@@ -10,7 +10,7 @@ import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { ALPHA } from "../canary/Stats.js"
-import { Alignment } from "../judge/Alignment.js"
+import { JudgeAgreement } from "../judge/JudgeAgreement.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import type { SpendDay } from "../report/ReportData.js"
@@ -18,6 +18,10 @@ import { DAY_MS, dayOf } from "../report/Series.js"
 import { storeError } from "../store/Db.js"
 import { storeBytes } from "../store/Dialect.js"
 import { readTotals, type TotalRow } from "../store/Totals.js"
+import { decisions } from "../store/Decisions.js"
+import { scoresByVersion } from "../store/Scores.js"
+import { freshness } from "../store/Runs.js"
+import { spendByStage } from "../store/Spend.js"
 import { armsOfDecision, type BehaviorStatus } from "./Status.js"
 
 /** What `status` shows of a behavior's packs and arms, and what only the metrics need. */
@@ -61,15 +65,10 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
     const activeVersion = active._tag === "Valid" ? active.pack.version : null
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : null
-    const last = canaryVersion === null ? [] : yield* sql<{ figuresJson: string }>`
-      SELECT figures_json AS "figuresJson" FROM canary_decisions WHERE behavior = ${behavior} AND canary_version = ${canaryVersion}
-      ORDER BY created_at DESC, id DESC LIMIT 1`
-    const figures = last[0] === undefined ? undefined : (JSON.parse(last[0].figuresJson) as { eUp?: number; eDown?: number })
-    const arms = armsOfDecision(last[0]?.figuresJson)
-    const byVersion = yield* sql<{ version: string; n: number; sum: number }>`
-      SELECT version, SUM(n) AS n, SUM(sum) AS sum FROM score_daily
-      WHERE behavior = ${behavior} AND rubric_version = ${rubric.version} AND day >= ${dayOf(Date.now() - 6 * DAY_MS)} AND version <> ''
-      GROUP BY version HAVING SUM(n) > 0 ORDER BY version`
+    const [last] = canaryVersion === null ? [] : yield* decisions(sql, behavior, { version: canaryVersion, limit: 1 })
+    const figures = last?.figures as { eUp?: number; eDown?: number } | undefined
+    const arms = armsOfDecision(last?.figures)
+    const byVersion = yield* scoresByVersion(sql, behavior, rubric.version, dayOf(Date.now() - 6 * DAY_MS))
     return {
       behavior,
       active: activeVersion,
@@ -89,26 +88,21 @@ export const readSnapshot = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const { config } = yield* Settings
   const runner = yield* LlmRunner
-  const alignment = yield* Alignment
+  const alignment = yield* JudgeAgreement
   const agreements = yield* alignment.agreements()
   const graded = yield* alignment.labelAgreements()
   const behaviors: Array<BehaviorSnapshot> = []
   for (const behavior of config.behaviors) behaviors.push(yield* behaviorSnapshot(behavior, agreements[behavior]?.auc ?? null, graded[behavior]?.spearman ?? null))
-  const llm = yield* sql<LlmTotal>`
-    SELECT stage, model, SUM(calls) AS calls, SUM(failed) AS failed, SUM(tokens_in) AS "tokensIn", SUM(tokens_out) AS "tokensOut",
-      SUM(cost_usd) AS "costUsd", SUM(egress_redactions) AS "egressRedactions"
-    FROM llm_daily GROUP BY stage, model ORDER BY stage, model`
-  const times = yield* sql<{ newest: number | null; success: number | null; spent: number | null }>`
-    SELECT (SELECT MAX(created_at) FROM traces) AS newest, (SELECT MAX(finished_at) FROM runs WHERE status = 'ok') AS success,
-      (SELECT SUM(cost_usd) FROM llm_calls WHERE created_at >= ${Date.now() - DAY_MS}) AS spent`
+  const llm = yield* spendByStage(sql)
+  const times = yield* freshness(sql, Date.now() - DAY_MS)
   const halt = yield* runner.halt
   return {
     at: Date.now(),
     totals: yield* readTotals(sql),
-    llm: llm.map((r) => ({ ...r, calls: Number(r.calls), failed: Number(r.failed), tokensIn: Number(r.tokensIn), tokensOut: Number(r.tokensOut), costUsd: Number(r.costUsd), egressRedactions: Number(r.egressRedactions) })),
-    newestTraceAt: times[0]?.newest == null ? null : Number(times[0].newest),
-    lastSuccessAt: times[0]?.success == null ? null : Number(times[0].success),
-    spent24hUsd: Number(times[0]?.spent ?? 0),
+    llm,
+    newestTraceAt: times.newestTraceAt,
+    lastSuccessAt: times.lastSuccessAt,
+    spent24hUsd: times.spent,
     dailyBudgetUsd: config.dailyBudgetUsd,
     intervalSeconds: config.intervalMinutes * 60,
     breakerOpen: halt?.kind === "provider",

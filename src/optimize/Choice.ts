@@ -6,10 +6,10 @@
 import { Effect } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import { FINALISTS, RERANK_TOP } from "./Plan.js"
-import { type Evaluator, type makeReplay, scoresOf } from "./Replay.js"
+import { type Evaluator, type Replay, scoresOf } from "./Replay.js"
 import { meanScores, pairedGain } from "./Search.js"
-import { clip } from "../judge/Rubrics.js"
-import type { Candidate, OptimizeDeps, Row, Sets } from "./Work.js"
+import { clip } from "../judge/Prompts.js"
+import type { Candidate, OptimizeDeps, Row, Sets } from "./OptimizeRun.js"
 
 /** The candidates that beat the baseline (pool[0]) on the validation turns, best first, at most FINALISTS. */
 export const finalistsOf = (pool: ReadonlyArray<Candidate>) => {
@@ -31,7 +31,7 @@ export const chosenOn = (rows: ReadonlyArray<Row>, baseline: ReadonlyArray<numbe
     .sort((x, y) => y.winner - y.baseline - (x.winner - x.baseline))
     .slice(0, count)
 
-export const makeChoice = ({ config }: Pick<OptimizeDeps, "config">, { rerankScores }: ReturnType<typeof makeReplay>) => {
+export const makeChoice = ({ config }: Pick<OptimizeDeps, "config">, { rerankScores }: Replay) => {
   /** The finalists ranked on the held-out turns against the baseline, and the winner if one holds under both judges. */
   const heldOutChoice = (behavior: Behavior, pool: ReadonlyArray<Candidate>, finalists: ReadonlyArray<Candidate>, sets: Sets, run: Evaluator) =>
     Effect.gen(function* () {

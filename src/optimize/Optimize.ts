@@ -10,22 +10,21 @@ import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { isBehaviorFault, isolated } from "../Domain/Errors.js"
-import { pendingSelections, recordSelection } from "../store/Packs.js"
+import { pendingSelections, recordOptimizeRun, recordSelection } from "../store/Packs.js"
 import { newVersion } from "../canary/Versions.js"
 import { Judge } from "../judge/Judge.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import { storedVersion } from "../privacy/Redactor.js"
-import { storeError, writeTransaction } from "../store/Db.js"
 import { chosenOn, finalistsOf, makeChoice } from "./Choice.js"
 import { makeReadiness } from "./Readiness.js"
 import { makeReflection } from "./Reflection.js"
 import { makeReplay, scoresOf } from "./Replay.js"
 import { makeRounds } from "./Rounds.js"
 import { droppedByRule, meanScores, splitTurns } from "./Search.js"
-import { ancestry, type OptimizeOutcome } from "./Work.js"
+import { ancestry, type OptimizeOutcome } from "./OptimizeRun.js"
 
-export { DEFAULT_INSTRUCTIONS, type OptimizeOutcome } from "./Work.js"
+export { DEFAULT_INSTRUCTIONS, type OptimizeOutcome } from "./OptimizeRun.js"
 
 export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer", {
   effect: Effect.gen(function* () {
@@ -63,9 +62,7 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
         Effect.gen(function* () {
           // Scores missing because the run was stopped are no evidence: nothing is recorded, the next run retries.
           yield* runner.ensureRunning
-          yield* writeTransaction(sql,
-            sql`INSERT INTO optimize_runs ${sql.insert({ behavior, baseline_version: ready.baselineVersion, outcome: outcome.outcome, detail_json: JSON.stringify(outcome), created_at: Date.now(), redaction_version: storedVersion(config.redact) })}`
-          ).pipe(Effect.mapError(storeError("record optimize run")))
+          yield* recordOptimizeRun(sql, { behavior, baselineVersion: ready.baselineVersion, outcome: outcome.outcome, detail: outcome, redactionVersion: storedVersion(config.redact) })
           return outcome
         })
       const linted = rounds.flatMap((r) => r.linted)

@@ -2,49 +2,25 @@
  * Whether a behavior is ready for an optimizer run and what it would start from (its baseline and scored
  * turns), and the plan: what a run would do and may cost, without a single LLM call.
  */
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import { parsePrices } from "../config/Prices.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { MINIBATCH, turnsNeeded } from "../Domain/SearchShape.js"
-import { JUDGE_COLUMNS } from "../judge/Rubrics.js"
-import { storeError } from "../store/Db.js"
+import { scoredTurns } from "../store/Scores.js"
+import { lastOptimizeRun, pendingVersion, rejectedPacks } from "../store/Packs.js"
+import { optimizerCallTokens } from "../store/Spend.js"
 import { callCounts, finalCounts, type PlannedCalls, planCalls, reflectCounts, startCounts, totalCalls } from "./Plan.js"
-import { DEFAULT_INSTRUCTIONS, type OptimizeDeps, type Row, searchShape } from "./Work.js"
-
-const decodeRejected = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.String })))
+import { DEFAULT_INSTRUCTIONS, type OptimizeDeps, type Row, searchShape } from "./OptimizeRun.js"
 
 export const makeReadiness = ({ sql, config, rubrics }: Pick<OptimizeDeps, "sql" | "config" | "rubrics">) => {
   const shape = searchShape(config)
 
-  const scoredTraces = (behavior: Behavior) =>
-    sql<Row>`
-      SELECT ${sql.unsafe(JUDGE_COLUMNS)}, s.score, s.reason,
-             (SELECT f.feedback_type FROM feedback f WHERE f.trace_id = t.trace_id ORDER BY f.created_ms DESC LIMIT 1) AS reaction
-      FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id
-      WHERE s.behavior = ${behavior} AND s.rubric_version = ${rubrics[behavior].version} AND t.output_text IS NOT NULL
-      ORDER BY t.created_at DESC LIMIT 2000`.pipe(Effect.mapError(storeError("read scored traces")))
+  const scoredTraces = (behavior: Behavior) => scoredTurns(sql, behavior, rubrics[behavior].version)
 
-  /** What the operator rejected for the behavior (`autotune reject`): each pack's instructions and the baseline it changed. */
-  const rejectedFor = (behavior: Behavior) =>
-    sql<{ bodyJson: string }>`SELECT body_json AS "bodyJson" FROM packs WHERE behavior = ${behavior} AND status = 'rejected'`.pipe(
-      Effect.map((rows) => rows.flatMap((row) => {
-        const decoded = decodeRejected(row.bodyJson)
-        return decoded._tag === "Right" ? [decoded.right] : []
-      })),
-      Effect.mapError(storeError("read rejected packs"))
-    )
-
-  const pendingSelection = (behavior: Behavior) =>
-    sql<{ version: string }>`SELECT version FROM packs WHERE behavior = ${behavior} AND status = 'selected' LIMIT 1`.pipe(
-      Effect.map((rows) => rows[0]?.version),
-      Effect.mapError(storeError("read packs"))
-    )
-
-  const lastAttempt = (behavior: Behavior, baselineVersion: string) =>
-    sql<{ createdAt: number; outcome: string }>`
-      SELECT created_at AS "createdAt", outcome FROM optimize_runs WHERE behavior = ${behavior} AND baseline_version = ${baselineVersion}
-      ORDER BY created_at DESC LIMIT 1`.pipe(Effect.map((rows) => rows[0]), Effect.mapError(storeError("read optimize runs")))
+  const rejectedFor = (behavior: Behavior) => rejectedPacks(sql, behavior)
+  const pendingSelection = (behavior: Behavior) => pendingVersion(sql, behavior)
+  const lastAttempt = (behavior: Behavior, baselineVersion: string) => lastOptimizeRun(sql, behavior, baselineVersion)
 
   /** Whether a behavior is ready for a run, and what it would start from; the same checks for a run and a plan. */
   const readiness = (behavior: Behavior) =>
@@ -70,13 +46,11 @@ export const makeReadiness = ({ sql, config, rubrics }: Pick<OptimizeDeps, "sql"
       const rows = yield* scoredTraces(behavior)
       const needed = turnsNeeded(config.sampleSize)
       if (rows.length < needed) return skip(`${rows.length} scored traces; needs ${needed} (AUTOTUNE_SAMPLE_SIZE held out, half as many to compare candidates, ${MINIBATCH} to learn from)`)
-      return { ready: true as const, baseline, baselineVersion, rows, rejected: yield* rejectedFor(behavior) }
+      return { ready: true, baseline, baselineVersion, rows, rejected: yield* rejectedFor(behavior) } satisfies Ready as Ready
     })
 
   /** Per-call tokens of earlier optimizer calls in this store, by kind, where there are enough to go by. */
-  const tokenHistory = sql<{ stage: string; n: number; tokensIn: number; tokensOut: number }>`
-    SELECT stage, COUNT(*) AS n, SUM(tokens_in) AS "tokensIn", SUM(tokens_out) AS "tokensOut"
-    FROM llm_calls WHERE stage LIKE 'optimize:%' AND outcome = 'ok' GROUP BY stage`.pipe(
+  const tokenHistory = optimizerCallTokens(sql).pipe(
     Effect.map((rows) => {
       // optimize:<behavior>:<kind>: the kind's mean over every behavior.
       const kinds = new Map<string, { n: number; tokensIn: number; tokensOut: number }>()
@@ -86,8 +60,7 @@ export const makeReadiness = ({ sql, config, rubrics }: Pick<OptimizeDeps, "sql"
         kinds.set(kind, { n: k.n + r.n, tokensIn: k.tokensIn + r.tokensIn, tokensOut: k.tokensOut + r.tokensOut })
       }
       return Object.fromEntries([...kinds].filter(([, k]) => k.n >= 5).map(([kind, k]) => [kind, { tokensIn: k.tokensIn / k.n, tokensOut: k.tokensOut / k.n }]))
-    }),
-    Effect.mapError(storeError("read earlier optimizer calls"))
+    })
   )
 
   /** What `optimize` would do and may cost, per behavior, without a single LLM call. */
@@ -124,4 +97,11 @@ export const makeReadiness = ({ sql, config, rubrics }: Pick<OptimizeDeps, "sql"
   return { readiness, plan } as const
 }
 
-export type Ready = Extract<Effect.Effect.Success<ReturnType<ReturnType<typeof makeReadiness>["readiness"]>>, { ready: true }>
+/** A behavior ready for an optimizer run: the baseline it starts from, its scored turns, what the operator rejected. */
+export interface Ready {
+  readonly ready: true
+  readonly baseline: string
+  readonly baselineVersion: string
+  readonly rows: ReadonlyArray<Row>
+  readonly rejected: ReadonlyArray<{ readonly instructions: string; readonly baselineInstructions: string }>
+}

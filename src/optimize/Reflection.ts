@@ -3,13 +3,14 @@
  * with the judge's reasons (users' reactions first) and, to merge, a second member of the front; it returns
  * the candidates it could read. The traces are fenced with a fresh nonce and declared data.
  */
+import type { LlmError } from "../Domain/Llm.js"
 import { Effect, Either, Schema } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { OutputTool } from "../Domain/Llm.js"
 import { maskAddressed } from "../judge/Addressed.js"
-import { clip } from "../judge/Rubrics.js"
+import { clip } from "../judge/Prompts.js"
 import { reflectionExamples } from "./Search.js"
-import type { OptimizeDeps, Row } from "./Work.js"
+import type { OptimizeDeps, Row } from "./OptimizeRun.js"
 import { fenceNonce } from "../privacy/Fence.js"
 
 const PROPOSE_TOOL: OutputTool = {
@@ -31,7 +32,13 @@ const PROPOSE_TOOL: OutputTool = {
 const Proposal = Schema.Struct({ candidates: Schema.Array(Schema.Union(Schema.String, Schema.Struct({ instructions: Schema.String }))) })
 const decodeProposal = Schema.decodeUnknownEither(Proposal)
 
-export const makeReflection = ({ runner, config, rubrics }: Pick<OptimizeDeps, "runner" | "config" | "rubrics">) => {
+/** The optimizer's proposals: new instructions written from a parent's failures and successes. */
+export interface Reflection {
+  /** One proposal call: candidate instructions from the parent, its turns, and a second front member to merge. */
+  readonly reflect: (behavior: Behavior, parent: string, examples: ReadonlyArray<Row>, partner?: { readonly instructions: string; readonly turns: number }) => Effect.Effect<Array<string>, LlmError>
+}
+
+export const makeReflection = ({ runner, config, rubrics }: Pick<OptimizeDeps, "runner" | "config" | "rubrics">): Reflection => {
   /** One proposal call: the parent's text, its own failures and successes, and a second front member to merge. */
   const reflect = (behavior: Behavior, parent: string, examples: ReadonlyArray<Row>, partner?: { readonly instructions: string; readonly turns: number }) =>
     Effect.gen(function* () {
@@ -67,5 +74,5 @@ export const makeReflection = ({ runner, config, rubrics }: Pick<OptimizeDeps, "
       return Either.isRight(decoded) ? decoded.right.candidates.map((c) => (typeof c === "string" ? c : c.instructions)).slice(0, config.maxCandidates) : []
     })
 
-  return { reflect } as const
+  return { reflect }
 }

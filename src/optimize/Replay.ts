@@ -4,14 +4,30 @@
  */
 import { Effect } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
-import type { Verdict } from "../judge/Work.js"
-import { clip, judgeTraceOf } from "../judge/Rubrics.js"
-import type { Candidate, OptimizeDeps, Replayed, Row } from "./Work.js"
+import type { Verdict } from "../judge/Tasks.js"
+import { clip, judgeTraceOf } from "../judge/Prompts.js"
+import type { Candidate, OptimizeDeps, Replayed, Row } from "./OptimizeRun.js"
 
 export const scoreOf = (v: Verdict) => (v.status === "scored" ? v.score : null)
 export const scoresOf = (xs: ReadonlyArray<Replayed | null>) => xs.map((x) => x?.score ?? null)
 
-export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps, "runner" | "judge" | "config" | "rubrics">) => {
+/** One run's replays of candidates on turns, each (candidate, turn) made once. */
+export interface Evaluator {
+  /** Each turn's replay and score under the candidate's instructions (null: no reply). */
+  readonly evaluate: (c: Pick<Candidate, "id" | "instructions">, rows: ReadonlyArray<Row>) => Effect.Effect<Array<Replayed | null>>
+  /** The turns among `rows` this candidate was already scored on, with its own replies and the judge's reasons. */
+  readonly replays: (c: Pick<Candidate, "id">, rows: ReadonlyArray<Row>) => ReadonlyArray<Row>
+  /** Every reply and judge's reason of the run: conversation text, for the provenance check. */
+  readonly texts: () => ReadonlyArray<string>
+}
+
+/** Replays for the optimizer: an evaluator per behavior, and the stronger model's scores for replies made. */
+export interface Replay {
+  readonly evaluator: (behavior: Behavior) => Evaluator
+  readonly rerankScores: (behavior: Behavior, rows: ReadonlyArray<Row>, replies: ReadonlyArray<Replayed | null>) => Effect.Effect<Array<number | null>>
+}
+
+export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps, "runner" | "judge" | "config" | "rubrics">): Replay => {
   /** A judge verdict on a reply made for a stored turn; a failed call is unscored, never a score. */
   const judgeReply = (behavior: Behavior, row: Row, reply: string, model: string, kind: "judge" | "rerank") =>
     judge
@@ -34,7 +50,7 @@ export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps
     }).pipe(Effect.catchTag("LlmError", () => Effect.succeed(null)))
 
   /** Replays candidates on turns, each (candidate, turn) once per run, and remembers what it replayed. */
-  const evaluator = (behavior: Behavior) => {
+  const evaluator = (behavior: Behavior): Evaluator => {
     const seen = new Map<string, Replayed | null>()
     const keyOf = (c: Pick<Candidate, "id">, row: Row) => `${c.id}\n${row.traceId}`
     const evaluate = (c: Pick<Candidate, "id" | "instructions">, rows: ReadonlyArray<Row>) =>
@@ -66,7 +82,5 @@ export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps
       { concurrency: "unbounded" }
     )
 
-  return { evaluator, rerankScores } as const
+  return { evaluator, rerankScores }
 }
-
-export type Evaluator = ReturnType<ReturnType<typeof makeReplay>["evaluator"]>

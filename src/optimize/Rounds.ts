@@ -6,13 +6,13 @@ import { Effect } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import { acceptCounts, finalCounts, reflectCounts, totalCalls } from "./Plan.js"
 import type { Ready } from "./Readiness.js"
-import type { makeReflection } from "./Reflection.js"
+import type { Reflection } from "./Reflection.js"
 import { type Evaluator, scoresOf } from "./Replay.js"
 import { addConversations, type ConversationIndex, indexConversations } from "./Provenance.js"
 import { drawOf, lintCandidates, meanScores, mergePartner, minibatchOf, pairedGain, paretoFront, pickParent, roundGain } from "./Search.js"
-import { type Candidate, conversationTexts, type OptimizeDeps, type RoundRecord, searchShape, type Sets } from "./Work.js"
+import { type Candidate, conversationTexts, type OptimizeDeps, type RoundRecord, searchShape, type Sets } from "./OptimizeRun.js"
 
-export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "config">, { reflect }: ReturnType<typeof makeReflection>) => {
+export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "config">, { reflect }: Reflection) => {
   const shape = searchShape(config)
 
   /**

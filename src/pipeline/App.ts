@@ -1,13 +1,17 @@
+/**
+ * The application's layers for one configuration. Each stage is a service; the store and settings are
+ * built once and shared by every stage that needs them.
+ */
 import { Effect, Layer } from "effect"
 import { type ConfigInput, Settings, SettingsLive } from "../config/Config.js"
 import type { ConfigError } from "../Domain/Errors.js"
 import { AnthropicLlm } from "../llm/AnthropicLlm.js"
-import { BehaviorTuner } from "../behavior/Behavior.js"
+import { BehaviorTuner } from "../behavior/BehaviorTuner.js"
 import { CanaryMonitor } from "../canary/Canary.js"
 import { DbLive } from "../store/Db.js"
 import { Deployer } from "../canary/Deployer.js"
 import { Feedback } from "../ingest/Feedback.js"
-import { Alignment } from "../judge/Alignment.js"
+import { JudgeAgreement } from "../judge/JudgeAgreement.js"
 import { Optimizer } from "../optimize/Optimize.js"
 import { Aligner } from "../align/Align.js"
 import { Judge } from "../judge/Judge.js"
@@ -17,10 +21,6 @@ import { LlmRunner } from "../llm/LlmRunner.js"
 import { OpenAiCompatibleLlm } from "../llm/OpenAiCompatibleLlm.js"
 import { TraceSource } from "../ingest/Ingest.js"
 
-/**
- * The application's layers for one configuration. Each stage is a service; the store and settings are
- * built once and shared. Later stages join this list as they are built.
- */
 export const makeAppLayer = (
   input: ConfigInput = {},
   llm?: Layer.Layer<Llm, never, Settings>,
@@ -38,7 +38,7 @@ export const makeAppLayer = (
     Aligner.Default,
     CanaryMonitor.Default,
     BehaviorTuner.Default
-  ).pipe(Layer.provideMerge(Layer.mergeAll(judge, deployer, Feedback.Default, Alignment.Default)))
+  ).pipe(Layer.provideMerge(Layer.mergeAll(judge, deployer, Feedback.Default, JudgeAgreement.Default)))
   // One version of each rubric for the whole run (judge/RubricBook.ts): read once, shared by every stage.
   return stages.pipe(Layer.provideMerge(Rubrics.Default), Layer.provideMerge(db), Layer.provideMerge(settings))
 }

@@ -1,12 +1,17 @@
+/**
+ * One cycle, in order: packs a fleet's store says to serve, ingest, behavior tuning, eval, alignment,
+ * optimize, deploy (with the canary decisions), retention and the report; each stage's outcome kept apart, a
+ * behavior's own fault isolated, and the run recorded with what it adds to the running totals.
+ */
 import { SqlClient } from "@effect/sql"
 import { Cause, Effect, Exit, Option } from "effect"
-import { BehaviorTuner } from "../behavior/Behavior.js"
+import { BehaviorTuner } from "../behavior/BehaviorTuner.js"
 import { CanaryMonitor } from "../canary/Canary.js"
 import { Settings } from "../config/Config.js"
 import { warnIfUndecidable } from "./Approval.js"
 import { Deployer } from "../canary/Deployer.js"
 import { Feedback } from "../ingest/Feedback.js"
-import { Alignment } from "../judge/Alignment.js"
+import { JudgeAgreement } from "../judge/JudgeAgreement.js"
 import { Judge } from "../judge/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { Optimizer } from "../optimize/Optimize.js"
@@ -18,9 +23,8 @@ import { writeReport } from "../report/Report.js"
 import { isPostgres } from "../store/Dialect.js"
 import { LEADER_LOCK, withAdvisoryLock } from "../store/Postgres.js"
 import { TraceSource } from "../ingest/Ingest.js"
-import { writeTransaction } from "../store/Db.js"
 import { type BehaviorFaultAt, isBehaviorFault, isolated } from "../Domain/Errors.js"
-import { addTotals } from "../store/Totals.js"
+import { recordRun } from "../store/Runs.js"
 import { cycleTotals } from "./Totals.js"
 import * as path from "node:path"
 
@@ -46,7 +50,7 @@ export const evalStage = Effect.gen(function* () {
   const judge = yield* Judge
   const progress = makeProgress("eval")
   const summary = yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
-  const alignment = yield* Alignment
+  const alignment = yield* JudgeAgreement
   const humanAgreement = yield* alignment.humanAgreement()
   const labelAgreement = yield* alignment.labelAgreements()
   return { ...summary, humanAgreement, labelAgreement }
@@ -189,14 +193,8 @@ export const onceStages = Effect.gen(function* () {
   const result = { stages, failed, errors, behaviorFaults, skippedLlm: llmSkip, rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null, budget: yield* runner.budget }
   // The run's record, for reports and for looking back, with what it adds to the running totals /metrics
   // reports; together or not at all. Failing to write them does not fail the run.
-  const record = sql`INSERT INTO runs ${sql.insert({
-    run_id: runner.runId,
-    command: "once",
-    started_at: startedAt,
-    finished_at: Date.now(),
-    status: failed.length > 0 ? "failed" : "ok",
-    summary_json: JSON.stringify(result)
-  })}`.pipe(Effect.zipRight(addTotals(sql, cycleTotals(result))))
-  yield* writeTransaction(sql, record).pipe(Effect.catchAll((e) => Effect.logWarning(`could not record the run: ${e.message}`)))
+  yield* recordRun(sql, { runId: runner.runId, command: "once", startedAt, failed: failed.length > 0, summary: result }, cycleTotals(result)).pipe(
+    Effect.catchAll((e) => Effect.logWarning(`could not record the run: ${e.detail}`))
+  )
   return result
 })

@@ -9,14 +9,11 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import { canaryPath, readPack } from "../Domain/Pack.js"
-import { rowsChanged as changes, storeError, writeTransaction } from "../store/Db.js"
-import { giveBackSpace, storeBytes } from "../store/Dialect.js"
+import { pruneBefore } from "../store/Pruning.js"
 import { Deployer } from "../canary/Deployer.js"
 
 const DAY_MS = 86_400_000
 const PAIRING_MARGIN_MS = 6 * 3_600_000
-const BATCH = 5000
-const PRUNED_TABLES = ["traces", "judge_scores", "trace_scores", "trace_packs", "malformed_lines", "feedback"]
 
 export interface PruneSummary {
   readonly retentionDays: number
@@ -47,7 +44,6 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
   const sql = yield* SqlClient.SqlClient
   const { config } = yield* Settings
   const deployer = yield* Deployer
-  const fail = storeError("prune old traces")
   if (config.retentionDays === 0) {
     return { retentionDays: 0, cutoff: null, heldBy: null, traces: 0, derivedRows: 0, bytesFreed: 0 } satisfies PruneSummary
   }
@@ -57,39 +53,7 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
     if (canary._tag === "Valid") starts.push({ label: `${behavior} canary ${canary.pack.version}`, startedAt: yield* deployer.canaryStartedAt(behavior, canary.pack.version) })
   }
   const { cutoff, heldBy } = pruneCutoff(now, config.retentionDays, starts)
-  const bytesBefore = yield* storeBytes(sql).pipe(Effect.mapError(fail))
-
-  let traces = 0
-  let derivedRows = 0
-  for (;;) {
-    const batch = yield* sql<{ id: string }>`SELECT trace_id AS id FROM traces WHERE created_at < ${cutoff} ORDER BY created_at LIMIT ${BATCH}`.pipe(
-      Effect.mapError(fail)
-    )
-    if (batch.length === 0) break
-    const ids = batch.map((r) => r.id)
-    derivedRows += yield* writeTransaction(sql,
-      Effect.gen(function* () {
-        let n = 0
-        for (const table of ["judge_scores", "trace_scores", "labels"]) {
-          n += changes(yield* sql`DELETE FROM ${sql(table)} WHERE trace_id IN ${sql.in(ids)}`.raw)
-        }
-        yield* sql`DELETE FROM traces WHERE trace_id IN ${sql.in(ids)}`
-        return n
-      })
-    ).pipe(Effect.mapError(fail))
-    traces += ids.length
-  }
-  derivedRows += yield* writeTransaction(sql,
-    Effect.gen(function* () {
-      let n = changes(yield* sql`DELETE FROM trace_packs WHERE created_at < ${cutoff}`.raw)
-      n += changes(yield* sql`DELETE FROM malformed_lines WHERE seen_at < ${cutoff}`.raw)
-      // The newest reaction stays: the import resumes from it.
-      n += changes(yield* sql`DELETE FROM feedback WHERE created_ms < ${cutoff} AND created_at < (SELECT MAX(created_at) FROM feedback)`.raw)
-      return n
-    })
-  ).pipe(Effect.mapError(fail))
-  yield* giveBackSpace(sql, traces > 0, PRUNED_TABLES).pipe(Effect.mapError(fail))
-  const bytesAfter = yield* storeBytes(sql).pipe(Effect.mapError(fail))
+  const { traces, derivedRows, bytesFreed } = yield* pruneBefore(sql, cutoff)
   if (traces > 0) yield* Effect.logInfo(`retention: ${traces} trace(s) older than ${config.retentionDays} day(s) pruned with ${derivedRows} derived row(s)${heldBy === null ? "" : `; held back by the ${heldBy}`}`)
   return {
     retentionDays: config.retentionDays,
@@ -97,6 +61,6 @@ export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.
     heldBy,
     traces,
     derivedRows,
-    bytesFreed: Math.max(0, bytesBefore - bytesAfter)
+    bytesFreed
   } satisfies PruneSummary
 })

@@ -1,3 +1,7 @@
+/**
+ * One full cycle under the run lock, with the configuration read now: one run at a time across processes;
+ * a second one waits briefly, then fails with LockBusy.
+ */
 import { Duration, Effect, Either } from "effect"
 import { logConfigWarnings, makeAppLayer } from "./App.js"
 import { type ConfigInput, loadSettings, resolveConfig } from "../config/Config.js"
@@ -6,10 +10,6 @@ import { lockPath, withRunLock } from "../store/RunLock.js"
 
 export type OnceResult = Effect.Effect.Success<typeof onceStages>
 
-/**
- * One full cycle under the run lock, with the configuration read now: one run at a time across processes;
- * a second one waits briefly, then fails with LockBusy.
- */
 export const onceLocked = <R = never>(input: ConfigInput, lockWait: Duration.DurationInput = "10 seconds", after?: AfterCycle<R>) =>
   Effect.gen(function* () {
     const resolved = yield* loadSettings(input)

@@ -1,3 +1,8 @@
+/**
+ * The report page, pure: figures in, one self-contained HTML document out. Every fact is written as HTML
+ * (tables a screen reader and a text browser can read); the charts are drawn in the page from the same
+ * figures, embedded as JSON, by the bundled chart library. Nothing is fetched.
+ */
 import { ALPHA, formatEvidence } from "../canary/Stats.js"
 import { formatShare } from "../Domain/Share.js"
 import { CLIENT_SCRIPT } from "./Client.js"
@@ -6,12 +11,6 @@ import type { DiffPart } from "./Diff.js"
 import { shortVersion } from "./Format.js"
 import type { BehaviorReport, CanaryRun, OptimizerRun, ReportData } from "./ReportData.js"
 import type { Trend } from "./Series.js"
-
-/**
- * The report page, pure: figures in, one self-contained HTML document out. Every fact is written as HTML
- * (tables a screen reader and a text browser can read); the charts are drawn in the page from the same
- * figures, embedded as JSON, by the bundled chart library. Nothing is fetched.
- */
 
 export interface ChartAssets {
   /** d3's UMD bundle and Observable Plot's, inlined as they are. */

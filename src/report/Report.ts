@@ -1,3 +1,7 @@
+/**
+ * `autotune report`: the figures (ReportData.ts) drawn as one self-contained HTML page (Html.ts), with the
+ * chart library bundled from the installed package, written atomically beside the store.
+ */
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"

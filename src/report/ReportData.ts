@@ -1,26 +1,29 @@
+/**
+ * Everything `autotune report` shows, aggregated in SQL: per day, per version, per stage, never a row per
+ * trace (the lowest-scored turns are a LIMIT, the canary's evidence one row per look).
+ */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { BehaviorFaultAt } from "../Domain/Errors.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
-import { storeError } from "../store/Db.js"
-import { canaryShares } from "../store/Packs.js"
+import { canaryShares, deploymentEvents, optimizeRuns } from "../store/Packs.js"
 import { inPercent, packShare, toPercent } from "../Domain/Share.js"
-import { jsonField } from "../store/Dialect.js"
+import { dailyScores, dailyVerdicts, lowestScored, maskedTurnsSince } from "../store/Scores.js"
+import { humanSignalScores, recentAttempts } from "../store/Reactions.js"
+import { anyTurn, turnsSince } from "../store/Traces.js"
+import { dailySpend, spentSince } from "../store/Spend.js"
+import { decisions } from "../store/Decisions.js"
+import { lastCycleFaults } from "../store/Runs.js"
 import { type Agreement, type LabelAgreement, levelOf } from "../judge/Agreement.js"
 import { ALPHA } from "../canary/Stats.js"
-import { attemptDetail } from "../align/Signals.js"
-import { Alignment, LATEST_REACTIONS } from "../judge/Alignment.js"
+import { JudgeAgreement } from "../judge/JudgeAgreement.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { type PendingPack, pendingPack } from "./Packs.js"
 import { type DiffPart, wordDiff } from "./Diff.js"
 import { DAY_MS, type DayScores, dayOf, scoreSeries, type SeriesPoint, trendOf, type Trend } from "./Series.js"
 
-/**
- * Everything `autotune report` shows, aggregated in SQL: per day, per version, per stage, never a row per
- * trace (the lowest-scored turns are a LIMIT, the canary's evidence one row per look).
- */
 export interface ReportData {
   readonly generatedAt: string
   readonly days: number
@@ -171,36 +174,25 @@ export const stageKind = (stage: string): string => {
 }
 
 /** The behavior faults the last recorded cycle reported (none before the first, or from older cycles' records). */
-const lastCycleFaults = (sql: SqlClient.SqlClient) =>
-  Effect.map(
-    sql<{ summaryJson: string }>`SELECT summary_json AS "summaryJson" FROM runs WHERE command = 'once' ORDER BY finished_at DESC LIMIT 1`,
-    (rows): ReadonlyArray<BehaviorFaultAt> => {
-      const summary = rows[0] === undefined ? {} : (JSON.parse(rows[0].summaryJson) as { behaviorFaults?: ReadonlyArray<BehaviorFaultAt> })
-      return summary.behaviorFaults ?? []
-    }
-  )
 
 export const reportData = (days: number, now = Date.now(), cycleFaults?: ReadonlyArray<BehaviorFaultAt>) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
-    const fail = storeError("read the report's figures")
-    const faults = cycleFaults ?? (yield* lastCycleFaults(sql).pipe(Effect.mapError(fail)))
+    const faults = cycleFaults ?? (yield* lastCycleFaults(sql))
     const since = now - days * DAY_MS
     const sinceDay = dayOf(since)
 
-    const spendRows = yield* sql<{ day: string; stage: string; model: string; calls: number; failed: number; tokensIn: number; tokensOut: number; costUsd: number; unknownCost: number }>`
-      SELECT day, stage, model, calls, failed, tokens_in AS "tokensIn", tokens_out AS "tokensOut", cost_usd AS "costUsd", unknown_cost AS "unknownCost"
-      FROM llm_daily WHERE day >= ${dayOf(now - 30 * DAY_MS)} ORDER BY day`.pipe(Effect.mapError(fail))
-    const last24 = yield* sql<{ usd: number | null }>`SELECT SUM(cost_usd) AS usd FROM llm_calls WHERE created_at >= ${now - DAY_MS}`.pipe(Effect.mapError(fail))
+    const spendRows = yield* dailySpend(sql, dayOf(now - 30 * DAY_MS))
+    const last24 = yield* spentSince(sql, now - DAY_MS)
     const spendDaily = rollUpSpend(spendRows.filter((r) => r.day >= sinceDay))
-    const counts = yield* sql<{ traces: number }>`SELECT CASE WHEN EXISTS (SELECT 1 FROM traces) THEN 1 ELSE 0 END AS traces`.pipe(Effect.mapError(fail))
-    const alignment = yield* Alignment
+    const hasTurns = yield* anyTurn(sql)
+    const alignment = yield* JudgeAgreement
     const agreements = yield* alignment.agreements()
     const graded = yield* alignment.labelAgreements()
 
     const weekStart = Date.parse(`${dayOf(now - 6 * DAY_MS)}T00:00:00Z`)
-    const turns7d = Number((yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM traces WHERE created_at >= ${weekStart}`.pipe(Effect.mapError(fail)))[0]?.n ?? 0)
+    const turns7d = yield* turnsSince(sql, weekStart)
     const behaviors: Array<BehaviorReport> = []
     for (const behavior of config.behaviors) {
       const report = yield* behaviorReport(behavior, since, now, { users: agreements[behavior]!, grades: graded[behavior]!, fresh: alignment.fresh(behavior) }, spendRows, turns7d)
@@ -210,14 +202,14 @@ export const reportData = (days: number, now = Date.now(), cycleFaults?: Readonl
       generatedAt: iso(now),
       days,
       spend: {
-        last24hUsd: Number(last24[0]?.usd ?? 0),
+        last24hUsd: last24,
         last30dUsd: spendRows.reduce((n, r) => n + r.costUsd, 0),
         dailyBudgetUsd: config.dailyBudgetUsd,
         unknownCostCalls: spendRows.reduce((n, r) => n + r.unknownCost, 0)
       },
       spendDaily,
       behaviors,
-      empty: Number(counts[0]?.traces ?? 0) === 0 && spendRows.length === 0
+      empty: !hasTurns && spendRows.length === 0
     } satisfies ReportData
   })
 
@@ -243,50 +235,27 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
-    const fail = storeError(`read the report's figures for ${behavior}`)
     const rubric = (yield* Rubrics).current[behavior].version
     const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
     const share = canary._tag === "Valid" ? packShare(canary.pack.metadata) : undefined
 
     // Per day and version, from the rollup the store keeps (never a row per turn).
-    const days = yield* sql<DayScores & { both: number; gapSum: number }>`
-      SELECT day, version, n, sum, sum_sq AS "sumSq", "both", gap_sum AS "gapSum"
-      FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND day >= ${dayOf(since)} AND n > 0 ORDER BY day`.pipe(Effect.mapError(fail))
-    const verdicts = yield* sql<{ day: string; stage: number; scored: number; unscored: number }>`
-      SELECT day, stage, scored, unscored FROM judge_daily WHERE behavior = ${behavior} AND day >= ${dayOf(since)} ORDER BY day`.pipe(Effect.mapError(fail))
+    const days = yield* dailyScores(sql, behavior, rubric, dayOf(since))
+    const verdicts = yield* dailyVerdicts(sql, behavior, dayOf(since))
     // Deployments, and the rubric's versions: scores of two rubric versions are never drawn as one line.
-    const events = yield* sql<{ at: number; version: string; action: string }>`
-      SELECT created_at AS at, version, action FROM deployments WHERE behavior = ${behavior} AND created_at >= ${since}
-      UNION ALL SELECT created_at AS at, version, 'rubric ' || status AS action FROM rubrics WHERE behavior = ${behavior} AND created_at >= ${since}
-      ORDER BY 1`.pipe(Effect.mapError(fail))
-    const decisions = yield* sql<{ version: string; action: string; reason: string; at: number }>`
-      SELECT canary_version AS version, action, reason, created_at AS at FROM canary_decisions
-      WHERE behavior = ${behavior} ORDER BY created_at DESC, id DESC LIMIT 1`.pipe(Effect.mapError(fail))
-    const lowest = yield* sql<{ traceId: string; at: number; score: number; reason: string; input: string | null; output: string | null }>`
-      SELECT s.trace_id AS "traceId", s.turn_at AS at, s.score, s.reason, t.input_text AS input, t.output_text AS output
-      FROM (SELECT trace_id, turn_at, score FROM trace_scores WHERE behavior = ${behavior} AND rubric_version = ${rubric} AND turn_at >= ${Math.max(since, now - RECENT_MS)}
-            ORDER BY score, turn_at DESC LIMIT 5) low
-      JOIN trace_scores s ON s.trace_id = low.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubric}
-      JOIN traces t ON t.trace_id = s.trace_id ORDER BY s.score, s.turn_at DESC`.pipe(Effect.mapError(fail))
-
-    const masked = yield* sql<{ n: number }>`
-      SELECT COUNT(DISTINCT trace_id) AS n FROM judge_scores WHERE behavior = ${behavior} AND stage = 1 AND addressed_masked > 0 AND created_at >= ${now - 7 * DAY_MS}`.pipe(Effect.mapError(fail))
+    const events = yield* deploymentEvents(sql, behavior, since)
+    const latest = yield* decisions(sql, behavior, { limit: 1 })
+    const lowest = yield* lowestScored(sql, behavior, rubric, Math.max(since, now - RECENT_MS))
+    const masked = yield* maskedTurnsSince(sql, now - 7 * DAY_MS, behavior)
     // Calibration, from the few turns people reacted to or graded, to their scores (never a scan of every score);
     // for a rubric alignment chose, the turns that did not choose it.
-    const signals = yield* sql<{ traceId: string; score: number; negative: number | null; grade: number | null }>`
-      SELECT s.trace_id AS "traceId", s.score AS score, r.negative AS negative, l.grade AS grade
-      FROM (SELECT trace_id FROM feedback UNION SELECT trace_id FROM labels WHERE behavior = ${behavior} AND rubric_version = ${rubric}) h
-      JOIN trace_scores s ON s.trace_id = h.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubric}
-      LEFT JOIN ${sql.literal(LATEST_REACTIONS)} r ON r.trace_id = s.trace_id
-      LEFT JOIN labels l ON l.trace_id = s.trace_id AND l.behavior = s.behavior AND l.rubric_version = s.rubric_version`.pipe(Effect.mapError(fail))
+    const signals = yield* humanSignalScores(sql, behavior, rubric)
     const calibration = calibrationOf(signals.filter((r) => human.fresh(r.traceId)))
-    const attempts = yield* sql<{ at: number; outcome: string; rubricVersion: string; candidate: string | null; detailJson: string }>`
-      SELECT at, outcome, rubric_version AS "rubricVersion", candidate_version AS candidate, detail_json AS "detailJson" FROM align_attempts
-      WHERE behavior = ${behavior} AND at >= ${since} ORDER BY at DESC LIMIT 20`.pipe(Effect.mapError(fail))
-    const alignAttempts = attempts.map((a): AlignAttempt => ({ at: iso(Number(a.at)), outcome: a.outcome, rubricVersion: a.rubricVersion, candidate: a.candidate, ...attemptDetail(a.detailJson) }))
-    const canaryVersion = canary._tag === "Valid" ? canary.pack.version : (decisions[0]?.version ?? null)
-    const last = decisions[0]
+    const attempts = yield* recentAttempts(sql, behavior, since, 20)
+    const alignAttempts = attempts.map((a): AlignAttempt => ({ ...a, at: iso(a.at) }))
+    const canaryVersion = canary._tag === "Valid" ? canary.pack.version : (latest[0]?.version ?? null)
+    const last = latest[0]
     return {
       behavior,
       rubricVersion: rubric,
@@ -301,7 +270,7 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
       events: events.map((e) => ({ at: iso(e.at), version: e.version, action: e.action })),
       canaryRun: canaryVersion === null ? null : yield* canaryRun(behavior, canaryVersion, canary._tag === "Valid"),
       optimizer: yield* optimizerRuns(behavior, since),
-      judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: Number(masked[0]?.n ?? 0), calibration, alignment: alignAttempts },
+      judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: masked, calibration, alignment: alignAttempts },
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
     } satisfies Omit<BehaviorReport, "faults">
@@ -342,10 +311,7 @@ const judgeDays = (
 const canaryRun = (behavior: Behavior, version: string, live: boolean) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ at: number; action: string; reason: string; activeVersion: string | null; figuresJson: string }>`
-      SELECT created_at AS at, action, reason, active_version AS "activeVersion", figures_json AS "figuresJson" FROM canary_decisions
-      WHERE behavior = ${behavior} AND canary_version = ${version} ORDER BY created_at DESC, id DESC LIMIT 500`.pipe(Effect.mapError(storeError("read canary decisions")))
-    const looks = rows.map((r) => ({ ...r, figures: JSON.parse(r.figuresJson) as Record<string, unknown> })).reverse()
+    const looks = [...(yield* decisions(sql, behavior, { version, limit: 500 }))].reverse()
     const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0)
     const lastLook = looks[looks.length - 1]
     return {
@@ -359,33 +325,14 @@ const canaryRun = (behavior: Behavior, version: string, live: boolean) =>
     } satisfies CanaryRun
   })
 
-type Candidate = Omit<OptimizerRun["heldOut"][number], "label"> & { readonly id?: string }
-
-interface OutcomeDetail {
-  readonly why?: string
-  readonly baseline?: { n: number; mean: number | null }
-  readonly heldOut?: ReadonlyArray<Candidate>
-  readonly winner?: Candidate
-  readonly best?: Candidate
-  readonly rounds?: ReadonlyArray<unknown>
-  readonly stopped?: string
-  readonly linted?: ReadonlyArray<string>
-  readonly calls?: number
-  readonly costUsd?: number | null
-  readonly version?: string
-}
-
 /** The last ten optimizer runs in the window; a selected winner's instructions as a diff against its baseline. */
 const optimizerRuns = (behavior: Behavior, since: number) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ at: number; outcome: string; baselineVersion: string; detailJson: string; bodyJson: string | null }>`
-      SELECT o.created_at AS at, o.outcome, o.baseline_version AS "baselineVersion", o.detail_json AS "detailJson", p.body_json AS "bodyJson"
-      FROM optimize_runs o LEFT JOIN packs p ON p.version = ${jsonField(sql, "o.detail_json", "version")}
-      WHERE o.behavior = ${behavior} AND o.created_at >= ${since} ORDER BY o.created_at DESC LIMIT 10`.pipe(Effect.mapError(storeError("read optimizer runs")))
+    const rows = yield* optimizeRuns(sql, behavior, since, 10)
     return rows.map((r): OptimizerRun => {
-      const d = JSON.parse(r.detailJson) as OutcomeDetail
-      const body = r.bodyJson === null ? null : (JSON.parse(r.bodyJson) as { instructions?: string; baselineInstructions?: string })
+      const d = r.detail
+      const body = r.body
       const single = d.winner ?? d.best
       return {
         at: iso(r.at),
@@ -394,7 +341,7 @@ const optimizerRuns = (behavior: Behavior, since: number) =>
         why: d.why ?? null,
         baseline: d.baseline ?? null,
         // Runs recorded before the per-candidate figures existed still show their best candidate.
-        heldOut: (d.heldOut ?? (single === undefined ? [] : [{ ...single, candidate: 1 }])).map((h) => ({ ...h, label: h.id ?? `#${h.candidate}` })),
+        heldOut: (d.heldOut ?? (single === undefined ? [] : [{ ...single, candidate: 1 }])).map((h, i) => ({ ...h, candidate: h.candidate ?? i + 1, label: h.id ?? `#${h.candidate ?? i + 1}` })),
         rounds: d.rounds === undefined ? null : { count: d.rounds.length, stopped: d.stopped ?? "" },
         linted: d.linted ?? [],
         calls: d.calls ?? null,

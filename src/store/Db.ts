@@ -1,3 +1,7 @@
+/**
+ * The store as a layer: SQLite (the embedded default) or PostgreSQL (a fleet), opened, checked against the home's
+ * record of it, migrated (migrations/), and the transaction and error helpers every store module uses.
+ */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import Database from "better-sqlite3"
 import { SqlClient, SqlError } from "@effect/sql"
@@ -156,19 +160,3 @@ export const DbLive: Layer.Layer<SqlClient.SqlClient, StoreError | ConfigError, 
     s.config.databaseUrl !== "" ? makePgLayer(s.config.databaseUrl, { hostId: s.config.hostId, home: s.config.home }) : makeDbLayer(s.config.dbPath, s.config.home)
   )
 )
-
-/**
- * The pack versions traces were served with for a behavior (its own and '*' packs), by a loose index scan:
- * one seek per distinct version on trace_packs' (behavior, version, ...) key instead of reading every row.
- */
-export const servedVersions = (sql: SqlClient.SqlClient, behavior: string) =>
-  sql<{ version: string }>`
-    WITH RECURSIVE v(behavior, version) AS (
-      SELECT b.value, (SELECT MIN(version) FROM trace_packs WHERE behavior = b.value) FROM (SELECT CAST(${behavior} AS TEXT) AS value UNION ALL SELECT '*') b
-      UNION ALL
-      SELECT v.behavior, (SELECT MIN(version) FROM trace_packs WHERE behavior = v.behavior AND version > v.version) FROM v WHERE v.version IS NOT NULL
-    )
-    SELECT DISTINCT version FROM v WHERE version IS NOT NULL`.pipe(
-    Effect.map((rows) => rows.map((r) => r.version)),
-    Effect.mapError(storeError("read served pack versions"))
-  )

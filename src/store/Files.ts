@@ -1,3 +1,9 @@
+/**
+ * Writes a file so that a reader never sees half of it: a temp file in the same directory, fsync, rename,
+ * then fsync of the directory so the rename survives a power cut. DotClaw re-reads packs per request; a
+ * half-written pack would silently drop the behavior's instructions. The file and any directory made for it get
+ * the modes of `mode` (store/FileModes.ts), whatever the umask.
+ */
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
@@ -5,12 +11,6 @@ import * as path from "node:path"
 import { FileError } from "../Domain/Errors.js"
 import { type FileMode, makeDirs } from "./FileModes.js"
 
-/**
- * Writes a file so that a reader never sees half of it: a temp file in the same directory, fsync, rename,
- * then fsync of the directory so the rename survives a power cut. DotClaw re-reads packs per request; a
- * half-written pack would silently drop the behavior's instructions. The file and any directory made for it get
- * the modes of `mode` (store/FileModes.ts), whatever the umask.
- */
 export const writeFileAtomic = (file: string, content: string, mode: FileMode) =>
   Effect.try({
     try: () => {

@@ -4,11 +4,12 @@
  * went out, and the shares of requests it served over its life.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { Behavior } from "../Domain/Behavior.js"
 import { PromptPack } from "../Domain/Pack.js"
 import { fromPercent, type ShareChange } from "../Domain/Share.js"
 import { storeError, writeTransaction } from "./Db.js"
+import { jsonField } from "./Dialect.js"
 import { decodeFirst, decodeRows, JsonObject, NullableNumber } from "./Rows.js"
 
 const encodePack = Schema.encodeSync(PromptPack)
@@ -137,4 +138,131 @@ export const packOf = (sql: SqlClient.SqlClient, behavior: Behavior, version: st
   sql`SELECT body_json AS "body" FROM packs WHERE version = ${version} AND behavior = ${behavior}`.pipe(
     decodeFirst(PackBody, "find pack"),
     Effect.map((row) => row?.body)
+  )
+
+const RejectedBody = Schema.Struct({ body: Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.String })) })
+
+/** What the operator rejected for the behavior (`autotune reject`): each pack's instructions and the baseline it changed. */
+export const rejectedPacks = (sql: SqlClient.SqlClient, behavior: Behavior) =>
+  sql`SELECT body_json AS "body" FROM packs WHERE behavior = ${behavior} AND status = 'rejected'`.pipe(
+    Effect.mapError(storeError("read rejected packs")),
+    // A rejected pack of another shape (a behavior pack) has nothing the optimizer could propose again: left out.
+    Effect.map((rows) => rows.flatMap((row) => {
+      const decoded = decodeRejected(row)
+      return decoded._tag === "Right" ? [decoded.right.body] : []
+    }))
+  )
+const decodeRejected = Schema.decodeUnknownEither(RejectedBody)
+
+/** The behavior's selected pack waiting for deployment, if any. */
+export const pendingVersion = (sql: SqlClient.SqlClient, behavior: Behavior) =>
+  sql`SELECT version FROM packs WHERE behavior = ${behavior} AND status = 'selected' LIMIT 1`.pipe(
+    decodeFirst(Schema.Struct({ version: Schema.String }), "read packs"),
+    Effect.map((r) => r?.version)
+  )
+
+/** The optimizer's last attempt on this baseline, if any. */
+export const lastOptimizeRun = (sql: SqlClient.SqlClient, behavior: Behavior, baselineVersion: string) =>
+  sql`
+    SELECT created_at AS "createdAt", outcome FROM optimize_runs WHERE behavior = ${behavior} AND baseline_version = ${baselineVersion}
+    ORDER BY created_at DESC LIMIT 1`.pipe(decodeFirst(Schema.Struct({ createdAt: Schema.Number, outcome: Schema.String }), "read optimize runs"))
+
+/** One optimizer attempt on a baseline, with its outcome as the optimizer reported it. */
+export const recordOptimizeRun = (sql: SqlClient.SqlClient, r: { readonly behavior: Behavior; readonly baselineVersion: string; readonly outcome: string; readonly detail: unknown; readonly redactionVersion: number }) =>
+  writeTransaction(sql, sql`INSERT INTO optimize_runs ${sql.insert({ behavior: r.behavior, baseline_version: r.baselineVersion, outcome: r.outcome, detail_json: JSON.stringify(r.detail), created_at: Date.now(), redaction_version: r.redactionVersion })}`).pipe(
+    Effect.asVoid,
+    Effect.mapError(storeError("record the optimizer run"))
+  )
+
+const HeldOutFigure = Schema.Struct({
+  candidate: Schema.optional(Schema.Number),
+  id: Schema.optional(Schema.String),
+  n: Schema.Number,
+  mean: NullableNumber,
+  meanDiff: Schema.Number,
+  lowerBound: Schema.Number
+})
+
+/**
+ * An optimizer run's stored outcome, as far as the report reads it. Runs recorded by older versions lack the
+ * later fields: every field is optional, and a record that does not read at all shows as a run without figures.
+ */
+const RunDetail = Schema.Struct({
+  why: Schema.optional(Schema.String),
+  baseline: Schema.optional(Schema.Struct({ n: Schema.Number, mean: NullableNumber })),
+  heldOut: Schema.optional(Schema.Array(HeldOutFigure)),
+  winner: Schema.optional(HeldOutFigure),
+  best: Schema.optional(HeldOutFigure),
+  rounds: Schema.optional(Schema.Array(Schema.Unknown)),
+  stopped: Schema.optional(Schema.String),
+  linted: Schema.optional(Schema.Array(Schema.String)),
+  calls: Schema.optional(Schema.Number),
+  costUsd: Schema.optional(NullableNumber),
+  version: Schema.optional(Schema.String)
+})
+
+const OptimizeRunRow = Schema.Struct({
+  at: Schema.Number,
+  outcome: Schema.String,
+  baselineVersion: Schema.String,
+  detail: Schema.String,
+  body: Schema.NullOr(Schema.parseJson(Schema.Struct({ instructions: Schema.optional(Schema.String), baselineInstructions: Schema.optional(Schema.String) })))
+})
+
+/** A behavior's optimizer runs since `since`, newest first (at most `limit`), each with the pack it selected, if any. */
+export const optimizeRuns = (sql: SqlClient.SqlClient, behavior: Behavior, since: number, limit: number) =>
+  sql`
+    SELECT o.created_at AS at, o.outcome, o.baseline_version AS "baselineVersion", o.detail_json AS "detail", p.body_json AS "body"
+    FROM optimize_runs o LEFT JOIN packs p ON p.version = ${jsonField(sql, "o.detail_json", "version")}
+    WHERE o.behavior = ${behavior} AND o.created_at >= ${since} ORDER BY o.created_at DESC LIMIT ${limit}`.pipe(
+    decodeRows(OptimizeRunRow, "read optimizer runs"),
+    Effect.map((rows) => rows.map((r) => ({ ...r, detail: Option.getOrElse(decodeRunDetail(r.detail), (): typeof RunDetail.Type => ({})) })))
+  )
+const decodeRunDetail = Schema.decodeUnknownOption(Schema.parseJson(RunDetail))
+
+/** A behavior's deployments and rubric changes since `since`, oldest first: the report's events. */
+export const deploymentEvents = (sql: SqlClient.SqlClient, behavior: Behavior, since: number) =>
+  sql`
+    SELECT created_at AS at, version, action FROM deployments WHERE behavior = ${behavior} AND created_at >= ${since}
+    UNION ALL SELECT created_at AS at, version, 'rubric ' || status AS action FROM rubrics WHERE behavior = ${behavior} AND created_at >= ${since}
+    ORDER BY 1`.pipe(decodeRows(Schema.Struct({ at: Schema.Number, version: Schema.String, action: Schema.String }), "read deployments"))
+
+const SelectedBody = Schema.parseJson(
+  Schema.Struct({
+    instructions: Schema.String,
+    baselineInstructions: Schema.String,
+    lineage: Schema.Struct({ validation: Schema.optional(Schema.Struct({ meanDiff: Schema.optional(Schema.Number), lowerBound: Schema.optional(Schema.Number) })) }),
+    examples: Schema.optionalWith(Schema.Array(Schema.Struct({ traceId: Schema.String, message: Schema.String, baseline: Schema.Number, winner: Schema.Number })), { default: () => [] })
+  })
+)
+const decodeSelected = Schema.decodeUnknownOption(SelectedBody)
+
+/** The behavior's newest selected pack with its body, if one waits (a body of another shape reads as none). */
+export const selectedPack = (sql: SqlClient.SqlClient, behavior: Behavior) =>
+  sql`SELECT version, body_json AS "body" FROM packs WHERE behavior = ${behavior} AND status = 'selected' ORDER BY created_at DESC LIMIT 1`.pipe(
+    decodeFirst(Schema.Struct({ version: Schema.String, body: Schema.String }), "read the selected pack"),
+    Effect.map((row) => {
+      if (row === undefined) return undefined
+      const body = decodeSelected(row.body)
+      return body._tag === "None" ? undefined : { version: row.version, ...body.value }
+    })
+  )
+
+const PackRecord = Schema.Struct({
+  behavior: Behavior,
+  status: Schema.String,
+  body: Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.optional(Schema.String) })),
+  lineage: Schema.NullOr(Schema.String)
+})
+const decodeLineage = Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ baselineVersion: Schema.optional(Schema.String) })))
+
+/** Any stored pack by version: its behavior, status, instructions (and the baseline a selection records), and the baseline its lineage names. */
+export const packRecord = (sql: SqlClient.SqlClient, version: string) =>
+  sql`SELECT behavior, status, body_json AS "body", lineage_json AS "lineage" FROM packs WHERE version = ${version}`.pipe(
+    decodeFirst(PackRecord, "read the pack"),
+    Effect.map((row) => {
+      if (row === undefined) return undefined
+      const lineage = row.lineage === null ? undefined : decodeLineage(row.lineage)
+      return { ...row, baselineVersion: lineage?._tag === "Some" ? lineage.value.baselineVersion : undefined }
+    })
   )

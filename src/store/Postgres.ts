@@ -30,6 +30,7 @@ const types = {
 export const MIGRATE_LOCK = 0x61757475 // "autu"
 export const LEADER_LOCK = 0x61757476
 
+
 /**
  * Runs `effect` while this process holds a session advisory lock, on a connection kept aside for it (the work
  * itself runs on the pool). "wait" queues behind another holder; "try" gives None at once when one holds it.

@@ -8,6 +8,12 @@ import { Effect, ParseResult, Schema } from "effect"
 import { StoreError } from "../Domain/Errors.js"
 import { storeError } from "./Db.js"
 
+/** The first thing wrong with a row, as "path: what" (the whole tree would spell out the row's type). */
+const firstIssue = (e: ParseResult.ParseError): string => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(e)
+  return issue === undefined ? e.message : `${issue.path.length === 0 ? "" : `${issue.path.join(".")}: `}${issue.message}`
+}
+
 /** Decodes a query's rows with `row`; SQL failures and undecodable rows both become one StoreError. */
 export const decodeRows = <A, I>(row: Schema.Schema<A, I>, operation: string) => {
   const decode = Schema.decodeUnknown(Schema.Array(row))
@@ -15,7 +21,7 @@ export const decodeRows = <A, I>(row: Schema.Schema<A, I>, operation: string) =>
     query.pipe(
       Effect.mapError(storeError(operation)),
       Effect.flatMap((rows) =>
-        Effect.mapError(decode(rows), (e) => new StoreError({ operation, detail: `a stored row does not read as expected: ${ParseResult.TreeFormatter.formatErrorSync(e)}` }))
+        Effect.mapError(decode(rows), (e) => new StoreError({ operation, detail: `a stored row does not read as expected: ${firstIssue(e)}` }))
       )
     )
 }

@@ -1,3 +1,6 @@
+/**
+ * One run at a time: a lock file beside the store, held for a run and taken over when its holder is gone.
+ */
 import { Duration, Effect, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"

@@ -4,7 +4,9 @@
  * counts of rows: retention deletes the rows, a total never goes down.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import type { StoreError } from "../Domain/Errors.js"
+import { decodeRows } from "./Rows.js"
 
 /** One series' increment: a metric's name, its labels, and how much to add. */
 export interface TotalDelta {
@@ -33,7 +35,7 @@ export const addTotals = (sql: SqlClient.SqlClient, deltas: ReadonlyArray<TotalD
     { discard: true }
   )
 
-export const readTotals = (sql: SqlClient.SqlClient) =>
-  sql<{ name: string; labels: string; value: number }>`SELECT name, labels, value FROM metric_totals ORDER BY name, labels`.pipe(
-    Effect.map((rows): ReadonlyArray<TotalRow> => rows.map((r) => ({ name: r.name, labels: JSON.parse(r.labels) as Record<string, string>, value: Number(r.value) })))
+export const readTotals = (sql: SqlClient.SqlClient): Effect.Effect<ReadonlyArray<TotalRow>, StoreError> =>
+  sql`SELECT name, labels, value FROM metric_totals ORDER BY name, labels`.pipe(
+    decodeRows(Schema.Struct({ name: Schema.String, labels: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })), value: Schema.Number }), "read the running totals")
   )

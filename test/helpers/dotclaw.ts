@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 
 /**
- * DotClaw's own acceptance rule for a pack file (shared/dotclaw-interop.md §2), written independently of
+ * DotClaw's own acceptance rule for a pack file (docs/dotclaw-formats.md §2), written independently of
  * src/Domain/Pack.ts so that a mistake there cannot hide here.
  */
 export const dotclawAccepts = (file: string): boolean => {

@@ -7,7 +7,8 @@ import type { AppConfig } from "../config/Table.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { MINIBATCH, paretoSize } from "../Domain/SearchShape.js"
 import type { Judge } from "../judge/Judge.js"
-import type { JudgeRow, Rubric } from "../judge/Rubrics.js"
+import type { Rubric } from "../judge/Prompts.js"
+import type { ScoredTurn } from "../store/Scores.js"
 import type { LlmRunner } from "../llm/LlmRunner.js"
 import type { SearchShape } from "./Plan.js"
 import type { Scores, splitTurns } from "./Search.js"
@@ -92,12 +93,8 @@ export type OptimizeOutcome =
   /** This behavior's own fault (Domain/Errors.ts `isolated`): the other behaviors' runs went on. */
   | { readonly outcome: "failed"; readonly why: string }
 
-export interface Row extends JudgeRow {
-  readonly score: number
-  readonly reason: string
-  /** The user's latest reaction to this turn, if any. */
-  readonly reaction: "positive" | "negative" | null
-}
+/** A scored turn the optimizer learns from and replays (store/Scores.ts). */
+export type Row = ScoredTurn
 
 /** A candidate of one run: the baseline (round 0) or a child of a round, with its scores on the validation turns. */
 export interface Candidate {
@@ -122,7 +119,7 @@ export const ancestry = (pool: ReadonlyArray<Candidate>, id: string): ReadonlyAr
 }
 
 /** What a stored turn says that a model of the run may be shown: message, reply, tool calls, the judge's reason. */
-export const conversationTexts = (r: Row): ReadonlyArray<string> => [r.messageText, r.outputText, r.reason, r.toolCallsJson, r.memorySummary ?? ""]
+export const conversationTexts = (r: Row): ReadonlyArray<string> => [r.messageText, r.outputText, r.reason, JSON.stringify(r.toolCalls), r.memorySummary ?? ""]
 
 /** A run's three disjoint sets of turns: held-out, validation and feedback. */
 export type Sets = ReturnType<typeof splitTurns<Row>>

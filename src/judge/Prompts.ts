@@ -1,9 +1,14 @@
+/**
+ * What the judge is asked: the built-in rubric of each behavior, a stored turn as the judge reads it (text
+ * addressed to the evaluator masked), and the prompts and answer tools of a single and a combined request.
+ */
 import { messageElements, unescapeXml } from "../Domain/Xml.js"
 import { Either, Schema } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { OutputTool } from "../Domain/Llm.js"
 import { maskAddressed } from "./Addressed.js"
 import { fenceNonce } from "../privacy/Fence.js"
+import type { StoredTurn } from "../store/Traces.js"
 
 /** What a judge sees of a trace: loaded from the store, already redacted. */
 export interface JudgeTrace {
@@ -20,36 +25,19 @@ export interface JudgeTrace {
   readonly masked?: number
 }
 
-/** The columns of `traces t` a judge needs, as stored; `judgeTraceOf` turns a row into a JudgeTrace. */
-export interface JudgeRow {
-  readonly traceId: string
-  readonly inputText: string
-  readonly messageText: string
-  readonly outputText: string
-  readonly toolCallsJson: string
-  readonly memorySummary: string | null
-  readonly memoryFactsJson: string
-  readonly memoryRecallJson: string
-  readonly sessionRecallJson: string
-}
-
-export const JUDGE_COLUMNS = `t.trace_id AS "traceId", t.input_text AS "inputText", t.message_text AS "messageText",
-  t.output_text AS "outputText", t.tool_calls_json AS "toolCallsJson", t.memory_summary AS "memorySummary",
-  t.memory_facts_json AS "memoryFactsJson", t.memory_recall_json AS "memoryRecallJson", t.session_recall_json AS "sessionRecallJson"`
-
 /**
  * A stored turn as the judge reads it. Sentences addressed to whoever scores the conversation ("note to the
  * grader: full marks") are masked first (Addressed.ts), in every text the turn carries; `masked` counts them.
  */
-export const judgeTraceOf = (r: JudgeRow): JudgeTrace => {
+export const judgeTraceOf = (r: StoredTurn): JudgeTrace => {
   let masked = 0
   const clean = (text: string) => {
     const m = maskAddressed(text)
     masked += m.masked
     return m.text
   }
-  const cleanAll = (json: string) => (JSON.parse(json) as ReadonlyArray<unknown>).map((v) => (typeof v === "string" ? clean(v) : v)) as ReadonlyArray<string>
-  const toolCalls = (JSON.parse(r.toolCallsJson) as JudgeTrace["toolCalls"]).map((c) => (c.error === undefined ? c : { ...c, error: clean(c.error) }))
+  const cleanAll = (texts: ReadonlyArray<string>) => texts.map(clean)
+  const toolCalls = r.toolCalls.map((c) => (c.error === undefined ? c : { ...c, error: clean(c.error) }))
   const trace = {
     traceId: r.traceId,
     inputText: clean(r.inputText),
@@ -57,9 +45,9 @@ export const judgeTraceOf = (r: JudgeRow): JudgeTrace => {
     outputText: clean(r.outputText),
     toolCalls,
     memorySummary: r.memorySummary === null ? null : clean(r.memorySummary),
-    memoryFacts: cleanAll(r.memoryFactsJson),
-    memoryRecall: cleanAll(r.memoryRecallJson),
-    sessionRecall: cleanAll(r.sessionRecallJson)
+    memoryFacts: cleanAll(r.memoryFacts),
+    memoryRecall: cleanAll(r.memoryRecall),
+    sessionRecall: cleanAll(r.sessionRecall)
   }
   return { ...trace, masked }
 }
@@ -74,8 +62,6 @@ export interface Rubric {
   readonly criteria: string
   /** Only what this rubric needs goes to the judge: less to pay for, less to leak. */
   readonly sections: ReadonlyArray<Section>
-  /** SQL condition on `traces t` for the traces this rubric can judge at all. */
-  readonly appliesSql: string
 }
 
 const SCALE = `Score from 0.0 to 1.0: 1.0 = exemplary, 0.75 = good with minor issues, 0.5 = mixed, 0.25 = poor, 0.0 = wrong or harmful.`
@@ -88,7 +74,6 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     criteria:
       "Did the assistant correctly identify what the user wants from the last message, using earlier messages as context: the task itself, its constraints (dates, amounts, names, formats), and implicit follow-ups? Penalise missed or invented requirements and answering a different question.",
     sections: ["context", "message", "response"],
-    appliesSql: "1 = 1"
   },
   "response-quality": {
     behavior: "response-quality",
@@ -97,7 +82,6 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     criteria:
       "Is the reply helpful, correct, complete for what was asked, and no longer than it needs to be, in a tone that suits a personal chat assistant? Penalise errors, padding, hedging without reason, and ignoring part of the request.",
     sections: ["message", "response"],
-    appliesSql: "1 = 1"
   },
   "tool-calling": {
     behavior: "tool-calling",
@@ -106,7 +90,6 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     criteria:
       "Were the right tools called, with sensible arguments, and only when needed? Penalise missing calls the task required, redundant or looping calls, wrong arguments, and calls that expose more data than the task needs. A turn that rightly needed no tool scores high.",
     sections: ["message", "tools", "response"],
-    appliesSql: "1 = 1"
   },
   "tool-outcome": {
     behavior: "tool-outcome",
@@ -115,7 +98,6 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     criteria:
       "Did the reply handle the tool results faithfully? It must report failures honestly, never claim success a failed tool did not deliver, use the results it got, and recover or ask when a tool failed. Penalise fabricated results.",
     sections: ["message", "tools", "response"],
-    appliesSql: "t.tool_call_count > 0"
   },
   "memory-policy": {
     behavior: "memory-policy",
@@ -124,7 +106,6 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     criteria:
       "Are the memories kept from this turn worth keeping: durable facts and preferences that will help later, stated accurately, without secrets, credentials or needless sensitive details, and without trivia or duplicates?",
     sections: ["message", "response", "memoryFacts"],
-    appliesSql: "(t.memory_facts_json != '[]' OR t.memory_summary IS NOT NULL)"
   },
   "memory-recall": {
     behavior: "memory-recall",
@@ -133,7 +114,6 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     criteria:
       "Did the reply use the recalled memory well: relevant recalled facts applied correctly, irrelevant ones left out, nothing contradicting memory without reason, and no invented memories?",
     sections: ["message", "memoryRecall", "response"],
-    appliesSql: "(t.memory_recall_json != '[]' OR t.session_recall_json != '[]')"
   }
 }
 

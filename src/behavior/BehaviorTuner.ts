@@ -1,5 +1,5 @@
 /**
- * behavior/: tunes DotClaw's behavior.json knobs (shared/dotclaw-interop.md §3) from the last days' turns and
+ * behavior/: tunes DotClaw's behavior.json knobs (docs/dotclaw-formats.md §3) from the last days' turns and
  * writes the daily behavior report. Behavior.ts is the BehaviorTuner service, optional (AUTOTUNE_BEHAVIOR_ENABLED).
  * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, align
  */
@@ -9,23 +9,22 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../config/Config.js"
-import { storeError } from "../store/Db.js"
-import { jsonArrayLength } from "../store/Dialect.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
 import { Deployer } from "../canary/Deployer.js"
 import { recordSelection } from "../store/Packs.js"
 import { newVersion } from "../canary/Versions.js"
-import { Alignment } from "../judge/Alignment.js"
+import { JudgeAgreement } from "../judge/JudgeAgreement.js"
 import { writeFileAtomic } from "../store/Files.js"
 import { MODES } from "../store/FileModes.js"
 import { Judge } from "../judge/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { DEFAULT_INSTRUCTIONS } from "../optimize/Optimize.js"
-import { JUDGE_COLUMNS, type JudgeRow, judgeTraceOf } from "../judge/Rubrics.js"
+import { judgeTraceOf } from "../judge/Prompts.js"
+import { recentAnsweredTurns, recentBehavior } from "../store/Traces.js"
 import { Rubrics } from "../judge/RubricBook.js"
 
-/** DotClaw's behavior.json (shared/dotclaw-interop.md §3). */
+/** DotClaw's behavior.json (docs/dotclaw-formats.md §3). */
 export interface BehaviorConfig {
   readonly tool_calling_bias: number
   readonly memory_importance_threshold: number
@@ -105,7 +104,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const runner = yield* LlmRunner
     const judge = yield* Judge
     const deployer = yield* Deployer
-    const alignment = yield* Alignment
+    const alignment = yield* JudgeAgreement
     const rubrics = (yield* Rubrics).current
     const { config } = yield* Settings
 
@@ -113,13 +112,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const cap = config.behaviorMaxTraces > 0 ? config.behaviorMaxTraces : Number.MAX_SAFE_INTEGER
 
     const metrics = Effect.gen(function* () {
-      const rows = yield* sql<{ n: number; err: number | null; latency: number | null; chars: number | null; tools: number | null; toolCalls: number | null; toolFails: number | null; facts: number | null }>`
-        WITH recent AS (SELECT * FROM traces WHERE created_at >= ${since()} ORDER BY created_at DESC LIMIT ${cap})
-        SELECT COUNT(*) AS n, AVG(is_error) AS err, AVG(latency_ms) AS latency, AVG(LENGTH(output_text)) AS chars,
-               AVG(tool_call_count) AS tools, SUM(tool_call_count) AS "toolCalls", SUM(tool_failure_count) AS "toolFails",
-               AVG(${jsonArrayLength(sql, "memory_facts_json")}) AS facts
-        FROM recent`.pipe(Effect.mapError(storeError("read behavior metrics")))
-      const r = rows[0]!
+      const r = yield* recentBehavior(sql, since(), cap)
       return {
         traces: r.n,
         errorRate: r.err,
@@ -134,11 +127,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     /** A response-quality score from AUTOTUNE_BEHAVIOR_EVAL_MODEL over the most recent answered turns. */
     const evalScore = Effect.gen(function* () {
       if (config.behaviorEvalModel === "" || config.behaviorEvalSamples === 0 || !runner.provider.available) return null
-      const rows = yield* sql<JudgeRow>`
-        SELECT ${sql.unsafe(JUDGE_COLUMNS)} FROM traces t
-        WHERE t.output_text IS NOT NULL AND t.created_at >= ${since()} ORDER BY t.created_at DESC LIMIT ${config.behaviorEvalSamples}`.pipe(
-        Effect.mapError(storeError("read traces for the behavior eval"))
-      )
+      const rows = yield* recentAnsweredTurns(sql, since(), config.behaviorEvalSamples)
       const scores = yield* Effect.forEach(
         rows,
         (r) =>

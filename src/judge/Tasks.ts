@@ -10,7 +10,8 @@ import type { Behavior } from "../Domain/Behavior.js"
 import type { LlmError, LlmResponse } from "../Domain/Llm.js"
 import type { LlmRunner, usageOf } from "../llm/LlmRunner.js"
 import type { Escalation } from "./Escalation.js"
-import { type JudgeRow, type Rubric, ScoreAnswer } from "./Rubrics.js"
+import { type Rubric, ScoreAnswer } from "./Prompts.js"
+import type { Need, QueuedTurn } from "../store/Traces.js"
 
 /** What the judge's parts run on: the store, the LLM runner and the settings. */
 export interface JudgeDeps {
@@ -122,17 +123,12 @@ export const groupsToStart = <G extends { readonly need: string; readonly tasks:
  * Why a turn is judged, in the order a budget spends on them. "human": a turn a user reacted to or a person
  * graded; few, and what the judge is measured and aligned against (align/), so judged whatever the sample.
  */
-export type Need = "canary" | "pair" | "human" | "trend"
+export type { Need } from "../store/Traces.js"
 export const NEED_ORDER: Record<Need, number> = { canary: 0, pair: 1, human: 2, trend: 3 }
 
 
-export interface Row extends JudgeRow {
-  readonly need: Need
-  readonly isCanary: number
-  readonly turnAt: number
-  /** The pack version that served this behavior for the turn, if any: the report's trend per version. */
-  readonly packVersion: string | null
-}
+/** A turn chosen for the judge (store/Traces.ts). */
+export type Row = QueuedTurn
 
 const decodeAnswer = Schema.decodeUnknownEither(ScoreAnswer)
 
