@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { Either } from "effect"
+import { Either, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { createRequire } from "node:module"
@@ -142,8 +142,12 @@ describe("config precedence: flag > env > file > default", () => {
       traceDir: "/srv/traces", dbPath: "/srv/autotune.db", intervalMinutes: 30, behaviors: ["tool-calling", "memory-recall"], redact: false, evalMaxTraces: 50
     })
     const { config } = resolve({ configPath: file, env: { AUTOTUNE_HOME: h } })
+    expect(Redacted.value(config.openrouterApiKey)).toBe("sk-or-v1-abcdefghijklmnopqrstuvwxyz0123")
+    // A secret never shows where the configuration is printed, logged or serialized; only Redacted.value reads it.
+    expect(JSON.stringify(config)).not.toContain("abcdefghijklmnopqrstuvwxyz0123")
+    expect(String(config.openrouterApiKey)).toBe("<redacted>")
     expect(config).toMatchObject({
-      openrouterApiKey: "sk-or-v1-abcdefghijklmnopqrstuvwxyz0123", llmTimeoutMs: 90000, llmRetries: 2, llmMinRetryDelayMs: 250, llmMaxRetryDelayMs: 8000,
+      llmTimeoutMs: 90000, llmRetries: 2, llmMinRetryDelayMs: 250, llmMaxRetryDelayMs: 8000,
       judgeStage2Model: "openai/gpt-5", judgeTemperature: 0.2, judgeMaxOutputTokens: 400,
       minImprovement: 0.03, maxFailuresSample: 40, maxCandidates: 4, sampleSize: 30, candidateModel: "c", rerankModel: "r", predictorModel: "p",
       outputDir: "/srv/prompts", canaryFraction: 0.25, canaryMinSamples: 30, canaryMinImprovement: 0.01, canaryHealthWindowHours: 12,

@@ -144,7 +144,7 @@ describe("PostgreSQL stores upgrade in place", () => {
   it("a fresh store is the schema 2.0 built; each of 2.0's steps upgrades to it", async () => {
     const fresh = await cluster.database("fresh")
     const legacyFresh = await cluster.database("legacy_fresh")
-    await open(makePgLayer(fresh))
+    await open(makePgLayer(Redacted.make(fresh)))
     await legacyStore(legacyFresh, 7)
     const want = await pgSchema(fresh)
     const { recorded: _, ...legacyShape } = await pgSchema(legacyFresh)
@@ -155,8 +155,8 @@ describe("PostgreSQL stores upgrade in place", () => {
       const url = await cluster.database(`at_${steps}`)
       await legacyStore(url, steps)
       await query(url, "INSERT INTO traces (trace_id, ts, created_at, input_text, message_text, is_error, file, byte_offset, line_no, ingested_at) VALUES ('trace-kept', '', 1, 'hi', 'hi', 0, 'f', 0, 0, 0)")
-      await open(makePgLayer(url))
-      await open(makePgLayer(url))
+      await open(makePgLayer(Redacted.make(url)))
+      await open(makePgLayer(Redacted.make(url)))
       expect(await pgSchema(url), `from PostgreSQL 2.0's migration ${steps}`).toEqual(want)
       expect(await query(url, "SELECT trace_id FROM traces")).toEqual([{ trace_id: "trace-kept" }])
     }

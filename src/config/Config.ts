@@ -4,7 +4,7 @@
  * one table of settings, DotClaw.ts finds a DotClaw install, Prices.ts holds model prices, Reference.ts
  * renders docs/configuration.md from the table.
  */
-import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Context, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { BEHAVIORS } from "../Domain/Behavior.js"
@@ -88,7 +88,7 @@ const coerce = (kind: Kind, raw: unknown): Either.Either<unknown, string> => {
   }
 }
 
-const fieldSchemas = AppConfig.fields as { readonly [K in ConfigKey]: Schema.Schema<AppConfig[K], AppConfig[K]> }
+const fieldSchemas = AppConfig.fields as unknown as { readonly [K in ConfigKey]: Schema.Schema<AppConfig[K], unknown> }
 
 const firstIssue = (error: ParseResult.ParseError): string => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
@@ -366,7 +366,8 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
 }
 
 /** Masks a secret for display: enough to recognise which key it is, never enough to use it. */
-export const maskSecret = (value: string): string => {
+export const maskSecret = (secret: string | Redacted.Redacted<string>): string => {
+  const value = Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
   if (value === "") return "(unset)"
   // A database URL stays readable (which server, which database); only its password is hidden.
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && URL.canParse(value)) {
@@ -378,13 +379,16 @@ export const maskSecret = (value: string): string => {
 }
 
 /** Where the store is, as a person reads it: the SQLite file, or the PostgreSQL URL without its password. */
-export const storeLocation = (config: Pick<AppConfig, "databaseUrl" | "dbPath">) => (config.databaseUrl !== "" ? maskSecret(config.databaseUrl) : config.dbPath)
+export const storeLocation = (config: Pick<AppConfig, "databaseUrl" | "dbPath">) => (isSet(config.databaseUrl) ? maskSecret(config.databaseUrl) : config.dbPath)
+
+/** Whether a secret setting was given (an empty value means unset). */
+export const isSet = (secret: Redacted.Redacted<string>): boolean => Redacted.value(secret) !== ""
 
 /** The configuration as shown to a person or a script: secrets masked. */
 export const describeConfig = (resolved: ResolvedConfig) =>
   CONFIG_KEYS.map((key) => {
     const value = resolved.config[key]
-    const shown = SETTINGS[key].secret === true ? maskSecret(String(value)) : value
+    const shown = Redacted.isRedacted(value) ? maskSecret(value as Redacted.Redacted<string>) : SETTINGS[key].secret === true ? maskSecret(String(value)) : value
     return {
       key,
       env: SETTINGS[key].env[0] ?? "",
@@ -404,7 +408,9 @@ export const toConfigFile = (config: AppConfig, skip: (key: ConfigKey) => boolea
     for (const segment of file.slice(0, -1)) {
       node = (node[segment] ??= {}) as Record<string, unknown>
     }
-    node[file[file.length - 1]!] = config[key]
+    // The file holds the secret itself (0600): it is where the operator keeps it.
+    const value = config[key]
+    node[file[file.length - 1]!] = Redacted.isRedacted(value) ? Redacted.value(value) : value
   }
   return out
 }
@@ -430,10 +436,11 @@ export const settingsFrom = (overrides: Partial<Record<ConfigKey, unknown>>, hom
       flags: {}
     }).pipe(
       Effect.flatMap((base) => {
-        const merged = { ...base.config, ...overrides }
+        const merged: Record<string, unknown> = { ...base.config }
         for (const key of Object.keys(overrides) as Array<ConfigKey>) {
-          const checked = validate(key, merged[key], { source: "flag", name: key })
+          const checked = validate(key, overrides[key], { source: "flag", name: key })
           if (Either.isLeft(checked)) return Effect.fail(checked.left)
+          merged[key] = checked.right
         }
         return Effect.succeed({ ...base, config: merged as AppConfig, warnings: [], notes: [] })
       })

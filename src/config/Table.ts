@@ -34,10 +34,14 @@ const url = Schema.String.pipe(
     message: () => "must be an http(s) URL"
   })
 )
-const databaseUrl = Schema.String.pipe(
-  Schema.filter((s) => s === "" || (URL.canParse(s) && /^postgres(?:ql)?:$/.test(new URL(s).protocol)), {
-    message: () => "must be empty (the SQLite store) or a postgres:// URL"
-  })
+// Secrets are Redacted from the moment they are read to the call that needs them: a log line, an error, JSON or
+// String() shows "<redacted>"; only Redacted.value at the SDK call, the connection and the config file reads them.
+const databaseUrl = Schema.Redacted(
+  Schema.String.pipe(
+    Schema.filter((s) => s === "" || (URL.canParse(s) && /^postgres(?:ql)?:$/.test(new URL(s).protocol)), {
+      message: () => "must be empty (the SQLite store) or a postgres:// URL"
+    })
+  )
 )
 const hostId = Schema.String.pipe(
   Schema.filter((s) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(s), { message: () => "must be 1-63 letters, digits, '.', '_' or '-'" })
@@ -150,9 +154,9 @@ export const AppConfig = Schema.Struct({
   feedbackDbPath: nonEmpty,
 
   provider: Provider,
-  anthropicApiKey: Schema.String,
+  anthropicApiKey: Schema.Redacted(Schema.String),
   anthropicBaseUrl: url,
-  openrouterApiKey: Schema.String,
+  openrouterApiKey: Schema.Redacted(Schema.String),
   openrouterBaseUrl: url,
   llmTimeoutMs: intAtLeast(1000),
   llmRetries: intAtLeast(0),

@@ -4,7 +4,7 @@
  * interface for the judge's half-price trend sample.
  */
 import Anthropic from "@anthropic-ai/sdk"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { Settings } from "../config/Config.js"
 import { type BatchResult, type BatchStatus, LlmError, type LlmErrorReason, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { Llm, type LlmBatches } from "./Llm.js"
@@ -147,7 +147,7 @@ export const AnthropicLlm = Layer.effect(
   Llm,
   Effect.map(Settings, ({ config }) => {
     const client = new Anthropic({
-      apiKey: config.anthropicApiKey,
+      apiKey: Redacted.value(config.anthropicApiKey),
       baseURL: config.anthropicBaseUrl,
       // LlmRunner owns retries and timeouts for every provider alike.
       maxRetries: 0,

@@ -3,7 +3,7 @@
  * accounting here: LlmRunner owns that policy for every provider alike.
  */
 import { Context, Effect, Layer } from "effect"
-import { Settings } from "../config/Config.js"
+import { isSet, Settings } from "../config/Config.js"
 import { type AppConfig } from "../config/Table.js"
 import { type BatchItem, type BatchResult, type BatchStatus, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 
@@ -32,19 +32,19 @@ export type ProviderChoice =
 export const chooseProvider = (config: AppConfig): ProviderChoice => {
   switch (config.provider) {
     case "anthropic":
-      return config.anthropicApiKey !== ""
+      return isSet(config.anthropicApiKey)
         ? { available: true, provider: "anthropic" }
         : { available: false, why: "AUTOTUNE_PROVIDER=anthropic but ANTHROPIC_API_KEY is not set" }
     case "openrouter":
-      return config.openrouterApiKey !== ""
+      return isSet(config.openrouterApiKey)
         ? { available: true, provider: "openrouter" }
         : { available: false, why: "AUTOTUNE_PROVIDER=openrouter but OPENROUTER_API_KEY is not set" }
     case "openai-compatible":
       // A local server (Ollama, vLLM, LM Studio) needs no key.
       return { available: true, provider: "openai-compatible" }
     default:
-      if (config.anthropicApiKey !== "") return { available: true, provider: "anthropic" }
-      if (config.openrouterApiKey !== "") return { available: true, provider: "openrouter" }
+      if (isSet(config.anthropicApiKey)) return { available: true, provider: "anthropic" }
+      if (isSet(config.openrouterApiKey)) return { available: true, provider: "openrouter" }
       return {
         available: false,
         why: "no LLM key: set ANTHROPIC_API_KEY or OPENROUTER_API_KEY (or AUTOTUNE_PROVIDER=openai-compatible with OPENROUTER_BASE_URL for a local server)"

@@ -5,7 +5,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer } from "effect"
-import { Settings } from "../config/Config.js"
+import { isSet, Settings } from "../config/Config.js"
 import { LlmError, type OutputTool, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
 import { chooseProvider, Llm } from "./Llm.js"
 import { extractJson, fallbackMode, jsonInstruction, strictSchema, type StructuredMode } from "./Structured.js"
@@ -71,7 +71,7 @@ export const OpenAiCompatibleLlm = Layer.effect(
           HttpClientRequest.setHeader("x-title", "autotune"),
           HttpClientRequest.bodyUnsafeJson(body)
         )
-        if (config.openrouterApiKey !== "") httpRequest = HttpClientRequest.bearerToken(httpRequest, config.openrouterApiKey)
+        if (isSet(config.openrouterApiKey)) httpRequest = HttpClientRequest.bearerToken(httpRequest, config.openrouterApiKey)
         const response = yield* http.execute(httpRequest).pipe(
           Effect.mapError((e) => new LlmError({ reason: "Transport", detail: e.message.slice(0, 300) }))
         )

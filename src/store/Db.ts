@@ -8,7 +8,7 @@ import { SqlClient, SqlError } from "@effect/sql"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as path from "node:path"
-import { Settings } from "../config/Config.js"
+import { isSet, Settings } from "../config/Config.js"
 import { ConfigError, StoreError } from "../Domain/Errors.js"
 import { isBusyCode } from "./BulkRows.js"
 import { secureSidecars, secureStore } from "./FileModes.js"
@@ -157,6 +157,6 @@ const walMode = (filename: string) =>
 /** The store: PostgreSQL at AUTOTUNE_DATABASE_URL when set (a fleet), else SQLite at AUTOTUNE_DB_PATH. */
 export const DbLive: Layer.Layer<SqlClient.SqlClient, StoreError | ConfigError, Settings> = Layer.unwrapEffect(
   Effect.map(Settings, (s): Layer.Layer<SqlClient.SqlClient, StoreError | ConfigError> =>
-    s.config.databaseUrl !== "" ? makePgLayer(s.config.databaseUrl, { hostId: s.config.hostId, home: s.config.home }) : makeDbLayer(s.config.dbPath, s.config.home)
+    isSet(s.config.databaseUrl) ? makePgLayer(s.config.databaseUrl, { hostId: s.config.hostId, home: s.config.home }) : makeDbLayer(s.config.dbPath, s.config.home)
   )
 )

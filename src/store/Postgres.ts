@@ -101,8 +101,8 @@ const claimHost = (sql: SqlClient.SqlClient, hostId: string, install: string) =>
     }
   })
 
-export const makePgLayer = (url: string, host?: { readonly hostId: string; readonly home: string }) => {
-  const client = PgClient.layer({ url: Redacted.make(url), types, maxConnections: 8, connectTimeout: "10 seconds", applicationName: "autotune" })
+export const makePgLayer = (url: Redacted.Redacted<string>, host?: { readonly hostId: string; readonly home: string }) => {
+  const client = PgClient.layer({ url, types, maxConnections: 8, connectTimeout: "10 seconds", applicationName: "autotune" })
   // Several hosts may start together: the advisory lock makes one migrate while the others wait for it.
   // Then this host's id is claimed (or refused) before any command reads or writes under it.
   const migrated = Layer.effectDiscard(
