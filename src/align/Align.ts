@@ -7,7 +7,7 @@
  */
 import { recordAttempt } from "../store/Reactions.js"
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { createHash } from "node:crypto"
 import { costAt, parsePrices } from "../config/Prices.js"
 import { Settings } from "../config/Config.js"
@@ -87,7 +87,8 @@ export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
         if (!ready.ready) return { ...base, go: false, why: ready.why }
         const last = yield* lastAttempt(behavior, rubric.version)
         const signalTurns = signals.align.length + signals.heldOut.length
-        if (last !== undefined && Date.now() - last.at < ATTEMPT_EVERY_MS) return { ...base, go: false, why: `tried ${Math.round((Date.now() - last.at) / 3_600_000)} h ago; at most one attempt a day` }
+        const now = yield* Clock.currentTimeMillis
+        if (last !== undefined && now - last.at < ATTEMPT_EVERY_MS) return { ...base, go: false, why: `tried ${Math.round((now - last.at) / 3_600_000)} h ago; at most one attempt a day` }
         if (last !== undefined && signalTurns < last.signalTurns + NEW_SIGNAL) return { ...base, go: false, why: `no new signal since the last attempt (${signalTurns} turns; needs ${last.signalTurns + NEW_SIGNAL})` }
         if (perSplit < config.alignMinTurns) return { ...base, go: false, why: `AUTOTUNE_ALIGN_MAX_CALLS=${config.alignMaxCalls} affords ${perSplit} turns a split; needs ${config.alignMinTurns}` }
         return { ...base, go: true, why: ready.why, tested: last?.tested ?? 0, signalTurns }

@@ -5,7 +5,7 @@
  */
 import { fromPercent } from "../Domain/Share.js"
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../config/Config.js"
@@ -108,11 +108,11 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const rubrics = (yield* Rubrics).current
     const { config } = yield* Settings
 
-    const since = () => Date.now() - config.behaviorDays * 86_400_000
+    const since = Effect.map(Clock.currentTimeMillis, (now) => now - config.behaviorDays * 86_400_000)
     const cap = config.behaviorMaxTraces > 0 ? config.behaviorMaxTraces : Number.MAX_SAFE_INTEGER
 
     const metrics = Effect.gen(function* () {
-      const r = yield* recentBehavior(sql, since(), cap)
+      const r = yield* recentBehavior(sql, yield* since, cap)
       return {
         traces: r.n,
         errorRate: r.err,
@@ -127,7 +127,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     /** A response-quality score from AUTOTUNE_BEHAVIOR_EVAL_MODEL over the most recent answered turns. */
     const evalScore = Effect.gen(function* () {
       if (config.behaviorEvalModel === "" || config.behaviorEvalSamples === 0 || !runner.provider.available) return null
-      const rows = yield* recentAnsweredTurns(sql, since(), config.behaviorEvalSamples)
+      const rows = yield* recentAnsweredTurns(sql, yield* since, config.behaviorEvalSamples)
       const scores = yield* Effect.forEach(
         rows,
         (r) =>

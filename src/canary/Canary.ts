@@ -6,7 +6,7 @@
  * May import: Domain, config, privacy, store, llm, ingest, judge
  */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import { applicableVolume } from "../store/Traces.js"
 import { armTurns, type ArmTurn, recordDecision as recordDecisionRow } from "../store/Decisions.js"
@@ -76,7 +76,8 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       recordDecisionRow(sql, { behavior, canaryVersion, activeVersion, action: ACTIONS[d.action], reason: d.reason, figures: { rule: d.rule, ...d.figures, share } })
 
     /** Judges whatever canary file is on disk for one behavior, a hand-placed one included, and acts on it. */
-    const check = Effect.fn("CanaryMonitor.check")(function* (behavior: Behavior, now = Date.now()) {
+    const check = Effect.fn("CanaryMonitor.check")(function* (behavior: Behavior, at?: number) {
+      const now = at ?? (yield* Clock.currentTimeMillis)
       yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)
       const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
       if (canary._tag === "Missing") return { action: "none", reason: "no canary out" } satisfies CanaryOutcome as CanaryOutcome
@@ -149,7 +150,8 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
      * How a canary `lift` better than the active pack would fare at this behavior's traffic of the last 7 days (turns
      * its rubric applies to), simulated through the monitor's own decision and steps (Simulate.ts).
      */
-    const expected = Effect.fn("CanaryMonitor.expected")(function* (behavior: Behavior, lift = 0.1, now = Date.now()) {
+    const expected = Effect.fn("CanaryMonitor.expected")(function* (behavior: Behavior, lift = 0.1, at?: number) {
+      const now = at ?? (yield* Clock.currentTimeMillis)
       const since = now - 7 * 86_400_000
       const row = yield* applicableVolume(sql, behavior, since)
       // A store younger than a week: its turns over the days it covers (at least one).

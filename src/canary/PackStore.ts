@@ -3,7 +3,7 @@
  * and the store's records of them (store/Packs.ts) bound to this store.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import type { AppConfig } from "../config/Table.js"
 import type { Behavior } from "../Domain/Behavior.js"
@@ -51,12 +51,12 @@ export const makePackStore = ({ sql, config }: { readonly sql: SqlClient.SqlClie
 
   /** When the canary of this version went out: its deployment, or (placed by hand) the file's mtime. */
   const canaryStartedAt = (behavior: Behavior, version: string) =>
-    Effect.map(canaryDeployedAt(sql, behavior, version), (at) => {
-      if (at !== undefined) return at
+    Effect.flatMap(canaryDeployedAt(sql, behavior, version), (at) => {
+      if (at !== undefined) return Effect.succeed(at)
       try {
-        return fs.statSync(canaryPath(config.outputDir, behavior)).mtimeMs
+        return Effect.succeed(fs.statSync(canaryPath(config.outputDir, behavior)).mtimeMs)
       } catch {
-        return Date.now()
+        return Clock.currentTimeMillis
       }
     })
 

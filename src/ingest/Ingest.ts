@@ -7,7 +7,7 @@
  * May import: Domain, config, privacy, store, llm
  */
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Effect, type Scope } from "effect"
+import { Clock, Effect, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings, storeLocation } from "../config/Config.js"
@@ -129,7 +129,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
     )
 
     const ingest = Effect.fn("TraceSource.ingest")(function* (onProgress?: (p: IngestProgress) => void) {
-      const started = Date.now()
+      const started = yield* Clock.currentTimeMillis
       const exists = fs.existsSync(config.traceDir)
       if (!exists) {
         const where = dotclawHome === undefined ? "no current DotClaw found (DOTCLAW_HOME unset, no ~/.dotclaw); " : ""
@@ -175,7 +175,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       if (exists) {
         yield* forgetPositionsExcept(sql, config.hostId, files)
       }
-      const summary: IngestSummary = { files: files.length, ...totals, elapsedMs: Date.now() - started }
+      const summary: IngestSummary = { files: files.length, ...totals, elapsedMs: (yield* Clock.currentTimeMillis) - started }
       return summary
     }, Effect.scoped)
 

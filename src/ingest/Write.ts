@@ -4,7 +4,7 @@
  * the file position after its last line: a kill at any point loses or doubles nothing.
  */
 import type { SqlClient, SqlError } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import type * as fs from "node:fs"
 import type { AppConfig } from "../config/Table.js"
 import type { FileError, StoreError } from "../Domain/Errors.js"
@@ -27,22 +27,22 @@ export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; 
   const savePosition = (writer: RowWriter | undefined, file: string, next: Position) => {
     const save: Effect.Effect<unknown, SqlError.SqlError> = writer === undefined
       ? commitStatements(file, undefined, next)
-      : Effect.zipRight(writer.begin, Effect.suspend(() => {
-          writer.add([POSITION, positionValues(file, next, Date.now())])
+      : Effect.zipRight(writer.begin, Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          writer.add([POSITION, positionValues(file, next, now)])
           return Effect.flatten(writer.commit)
         })).pipe(Effect.onError(() => writer.rollback))
     return save.pipe(Effect.mapError(storeError(`ingest of ${file}`)))
   }
 
   /** Rows and the file's new position in one transaction: a kill at any point loses or doubles nothing. */
-  const commitStatements = (file: string, batch: Batch | undefined, next: Position) => {
-    const now = Date.now()
-    return commitTraceRows(sql, {
-      traces: (batch?.parsed ?? []).map((p) => ({ trace: p.trace, at: storedAt(file, p, now) })),
-      malformed: batch?.malformed ?? [],
-      position: positionRow(file, next, now)
-    })
-  }
+  const commitStatements = (file: string, batch: Batch | undefined, next: Position) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      commitTraceRows(sql, {
+        traces: (batch?.parsed ?? []).map((p) => ({ trace: p.trace, at: storedAt(file, p, now) })),
+        malformed: batch?.malformed ?? [],
+        position: positionRow(file, next, now)
+      })
+    )
 
   /** PostgreSQL: batches of parsed lines, each committed as multi-row INSERTs with the file position after it. */
   const readStatements = (file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void) =>
@@ -64,7 +64,7 @@ export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; 
    */
   const readBulk = (writer: RowWriter, file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void): Effect.Effect<ReadEnd, FileError | StoreError> =>
     Effect.gen(function* () {
-      let now = Date.now()
+      let now = yield* Clock.currentTimeMillis
       const sink = (p: Parsed) =>
         writer.add([TRACE, traceValues(p.trace, storedAt(file, p, now)), packValues(p.trace).map((values) => [PACK, values] as const)])
       const batches = fileBatches(handle.fd, file, config.redact, from, size, { batchLines: BULK_CHUNK_LINES, sink, maxLineBytes: config.maxLineBytes })
@@ -88,7 +88,7 @@ export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; 
         for (;;) {
           if (chunks.length === 0) {
             yield* writer.begin
-            now = Date.now()
+            now = yield* Clock.currentTimeMillis
           }
           const next = yield* read
           if (next.done === true) {

@@ -7,7 +7,7 @@
  * May import: Domain, config, privacy, store, llm, ingest
  */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { isBehaviorFault, isolated } from "../Domain/Errors.js"
@@ -40,7 +40,7 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
      */
     const evaluate = Effect.fn("Judge.evaluate")(function* (onProgress?: (done: number, total: number) => void) {
       const escalations = new Map<Behavior, Escalation>()
-      for (const behavior of config.behaviors) escalations.set(behavior, yield* escalationFor(rubrics[behavior], Date.now()))
+      for (const behavior of config.behaviors) escalations.set(behavior, yield* escalationFor(rubrics[behavior], yield* Clock.currentTimeMillis))
       const batching = config.judgeBatch === "trend" && runner.batching
       const outcomes = new Outcomes()
       // Batches sent earlier are collected whatever the setting now: their turns wait on them.

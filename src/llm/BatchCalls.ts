@@ -5,7 +5,7 @@
  */
 import { closeBatch as closeBatchRow, pendingBatches as pendingBatchRows, recordBatch, recordCall } from "../store/Spend.js"
 import type { SqlClient } from "@effect/sql"
-import { type Context, Effect, Ref } from "effect"
+import { Clock, type Context, Effect, Ref } from "effect"
 import type { AppConfig } from "../config/Table.js"
 import { costAt } from "../config/Prices.js"
 import { type BatchItem, LlmError, type LlmRequest } from "../Domain/Llm.js"
@@ -56,7 +56,7 @@ export const makeBatchCalls = (
     if (found > 0) {
       yield* Effect.logWarning(`egress guard replaced ${found} value(s) in a ${stage.split(":")[0]} request batch of ${safe.length} before sending (${describeFindings(findings)}); stored text was not redacted with the current rules: run autotune redact --rescan`)
     }
-    const started = Date.now()
+    const started = yield* Clock.currentTimeMillis
     const status = yield* policed(safe[0]!.request.model, batches.submit(safe))
     state.proven = true
     yield* Ref.update(spent, (u) => u + estimate)
@@ -68,7 +68,7 @@ export const makeBatchCalls = (
     // The submission is a call of its own: the egress guard's count and the time are on record with the others.
     yield* recordCall(sql, {
       runId, stage, provider: llm.provider, model: safe[0]!.request.model, tokensIn: 0, tokensOut: 0, costUsd: 0,
-      parsed: null, egressRedactions: found, latencyMs: Date.now() - started, attempts: 1, outcome: "ok", error: null
+      parsed: null, egressRedactions: found, latencyMs: (yield* Clock.currentTimeMillis) - started, attempts: 1, outcome: "ok", error: null
     })
     return { submitted: safe.length, skipped: items.length - safe.length, id: status.id }
   }, (effect) => Effect.catchTag(effect, "StoreError", (e) => Effect.fail(new LlmError({ reason: "Unavailable", detail: `could not record a submitted batch: ${e.detail}` }))))
@@ -86,7 +86,7 @@ export const makeBatchCalls = (
   const collectBatch = Effect.fn("LlmRunner.collectBatch")(function* (id: string, submittedAt: number, model: string, requestOf: (customId: string) => LlmRequest | undefined) {
     if (llm.batches === undefined) return yield* new LlmError({ reason: "Unavailable", detail: `${llm.provider} has no batch interface` })
     const results = yield* policed(model, llm.batches.results(id, requestOf))
-    const latency = Date.now() - submittedAt
+    const latency = (yield* Clock.currentTimeMillis) - submittedAt
     for (const result of results) {
       const request = requestOf(result.customId)
       if (request === undefined) continue

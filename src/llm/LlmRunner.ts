@@ -7,7 +7,7 @@
  * Policy.ts holds the rules, Ledger.ts the record, BatchCalls.ts the batch interface under the same rules.
  */
 import { SqlClient } from "@effect/sql"
-import { Effect, Option, Ref } from "effect"
+import { Clock, Effect, Option, Ref } from "effect"
 import { randomUUID } from "node:crypto"
 import { Settings } from "../config/Config.js"
 import { LlmStopped } from "../Domain/Errors.js"
@@ -55,7 +55,8 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
       yield* notHalted
       yield* budgetLeft
       const request = yield* guarded(unguarded)
-      const started = Date.now()
+      const started = yield* Clock.currentTimeMillis
+      const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - started)
       let tries = 0
       for (;;) {
         tries++
@@ -65,25 +66,25 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
           state.proven = true
           const cost = yield* costOf(request.model, result.right)
           yield* Ref.update(spent, (usd) => usd + (cost ?? 0))
-          yield* record(request, "ok", tries, Date.now() - started, result.right, cost)
+          yield* record(request, "ok", tries, yield* elapsed, result.right, cost)
           yield* Effect.annotateCurrentSpan({ "gen_ai.usage.input_tokens": result.right.tokensIn, "gen_ai.usage.output_tokens": result.right.tokensOut, "autotune.attempts": tries })
           return result.right
         }
         const error = result.left
         yield* observe(request.model, error)
         if (!error.retryable || tries > config.llmRetries) {
-          yield* record(request, error.reason, tries, Date.now() - started, undefined, 0, error)
+          yield* record(request, error.reason, tries, yield* elapsed, undefined, 0, error)
           return yield* error
         }
         const stopped = yield* Effect.either(notHalted)
         if (stopped._tag === "Left") {
-          yield* record(request, error.reason, tries, Date.now() - started, undefined, 0, error)
+          yield* record(request, error.reason, tries, yield* elapsed, undefined, 0, error)
           return yield* stopped.left
         }
         yield* Effect.logDebug(`LLM ${request.stage} attempt ${tries} failed (${error.reason}); retrying`)
         yield* Effect.sleep(backoff(tries, error))
         // No new request starts once the budget is spent or the run is stopped, retries included.
-        yield* Effect.zipRight(notHalted, budgetLeft).pipe(Effect.tapError((e) => record(request, e.reason, tries, Date.now() - started, undefined, 0, error)))
+        yield* Effect.zipRight(notHalted, budgetLeft).pipe(Effect.tapError((e) => Effect.flatMap(elapsed, (ms) => record(request, e.reason, tries, ms, undefined, 0, error))))
       }
     })
 

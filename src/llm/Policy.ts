@@ -6,7 +6,7 @@
 import { committedSince } from "../store/Spend.js"
 import type { SqlClient } from "@effect/sql"
 import { rememberedSpend } from "../store/Identity.js"
-import { Duration, Effect, Ref } from "effect"
+import { Clock, Duration, Effect, Ref } from "effect"
 import { type AppConfig, SETTINGS } from "../config/Table.js"
 import { isConfigFailure, isProviderFailure, LlmError } from "../Domain/Llm.js"
 import { MODEL_SETTINGS } from "./Models.js"
@@ -81,8 +81,7 @@ export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlCli
     // The home's record of what this installation spent (store/Identity.ts) counts too: a store swapped or started
     // afresh cannot make the day's spend start again from zero.
     const spentBefore = yield* Effect.cached(
-      committedSince(sql, Date.now() - 86_400_000).pipe(
-        Effect.map((usd) => Math.max(usd, rememberedSpend(config.home))),
+      Effect.flatMap(Clock.currentTimeMillis, (now) => committedSince(sql, now - 86_400_000).pipe(Effect.map((usd) => Math.max(usd, rememberedSpend(config.home, now))))).pipe(
         Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not read the last 24 hours' spend: ${e.detail}`), 0))
       )
     )

@@ -4,7 +4,7 @@
  * `_dollars`), counters end in `_total` (the exporter adds it to a monotonic sum), labels of bounded
  * cardinality (behavior, stage, model, outcome, action, version). docs/observability.md lists them.
  */
-import { Effect, Metric, MetricBoundaries, MetricLabel } from "effect"
+import { Clock, Effect, Metric, MetricBoundaries, MetricLabel } from "effect"
 import { labelsKey } from "../store/Totals.js"
 import type { Snapshot } from "./Snapshot.js"
 
@@ -144,8 +144,8 @@ export const makePublisher = (version: string) => {
     })
 
   /** What depends on the time of the scrape, set just before each one. */
-  const refreshClock = Effect.suspend(() =>
-    newestTraceAt === null ? Effect.void : set("autotune_ingest_lag_seconds", {}, Math.max(0, (Date.now() - newestTraceAt) / 1000))
+  const refreshClock = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    newestTraceAt === null ? Effect.void : set("autotune_ingest_lag_seconds", {}, Math.max(0, (now - newestTraceAt) / 1000))
   )
 
   return { publish, refreshClock } as const

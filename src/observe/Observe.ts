@@ -4,7 +4,7 @@
  * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, align, behavior, report, pipeline
  */
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
-import { Effect, Either } from "effect"
+import { Clock, Effect, Either } from "effect"
 import { type ConfigInput, loadSettings, resolveConfig } from "../config/Config.js"
 import type { AppConfig } from "../config/Table.js"
 import { makeAppLayer } from "../pipeline/App.js"
@@ -43,7 +43,7 @@ const observing = (input: ConfigInput, version: string, config: AppConfig) => {
   return Effect.gen(function* () {
     const publisher = makePublisher(version)
     let breakerOpen = false
-    let state: LoopState = { cycleStartedAt: null, lastEnd: null, intervalMs: config.intervalMinutes * 60_000, startedAt: Date.now(), loopEnded: false }
+    let state: LoopState = { cycleStartedAt: null, lastEnd: null, intervalMs: config.intervalMinutes * 60_000, startedAt: yield* Clock.currentTimeMillis, loopEnded: false }
 
     const refresh = readSnapshot.pipe(
       Effect.tap((s) => {
@@ -53,18 +53,19 @@ const observing = (input: ConfigInput, version: string, config: AppConfig) => {
       Effect.catchAll((e) => Effect.logWarning(`metrics not refreshed: ${e.message}`))
     )
     const observer: CycleObserver<Effect.Effect.Context<typeof readSnapshot>> = {
-      started: () => Effect.sync(() => void (state = { ...state, cycleStartedAt: Date.now() })),
+      started: () => Effect.map(Clock.currentTimeMillis, (now) => void (state = { ...state, cycleStartedAt: now })),
       after: () => (exporter === undefined ? Effect.void : refresh),
       ended: (_cycle, outcome, seconds, intervalMinutes) =>
         Effect.gen(function* () {
           // Another run holding the lock is not this daemon failing: the state stays as it was.
           const busy = Either.isLeft(outcome) && outcome.left._tag === "LockBusy"
           const reason = failureReason(outcome, Either.isRight(outcome) && breakerOpen)
+          const now = yield* Clock.currentTimeMillis
           state = {
             ...state,
             cycleStartedAt: null,
             intervalMs: intervalMinutes * 60_000,
-            lastEnd: busy ? state.lastEnd : { at: Date.now(), ok: reason === null, reason: reason ?? "ok" }
+            lastEnd: busy ? state.lastEnd : { at: now, ok: reason === null, reason: reason ?? "ok" }
           }
           if (exporter !== undefined) yield* recordCycleDuration(seconds)
         })
@@ -74,8 +75,8 @@ const observing = (input: ConfigInput, version: string, config: AppConfig) => {
       yield* serve(config.metricsHost, port, {
         exporter,
         beforeScrape: () => Effect.runSync(publisher.refreshClock),
-        livez: () => liveness(state, Date.now()),
-        healthz: () => readiness(state, Date.now())
+        livez: () => liveness(state, Effect.runSync(Clock.currentTimeMillis)),
+        healthz: () => readiness(state, Effect.runSync(Clock.currentTimeMillis))
       })
       yield* Effect.logInfo(`metrics on http://${config.metricsHost}:${port}/metrics (health: /livez, /healthz)`)
       // Before the first cycle, the store's totals are what a scrape shows.

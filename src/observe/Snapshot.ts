@@ -5,7 +5,7 @@
  */
 import { canaryShare } from "../Domain/Share.js"
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
@@ -68,7 +68,7 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
     const [last] = canaryVersion === null ? [] : yield* decisions(sql, behavior, { version: canaryVersion, limit: 1 })
     const figures = last?.figures as { eUp?: number; eDown?: number } | undefined
     const arms = armsOfDecision(last?.figures)
-    const byVersion = yield* scoresByVersion(sql, behavior, rubric.version, dayOf(Date.now() - 6 * DAY_MS))
+    const byVersion = yield* scoresByVersion(sql, behavior, rubric.version, dayOf((yield* Clock.currentTimeMillis) - 6 * DAY_MS))
     return {
       behavior,
       active: activeVersion,
@@ -94,10 +94,11 @@ export const readSnapshot = Effect.gen(function* () {
   const behaviors: Array<BehaviorSnapshot> = []
   for (const behavior of config.behaviors) behaviors.push(yield* behaviorSnapshot(behavior, agreements[behavior]?.auc ?? null, graded[behavior]?.spearman ?? null))
   const llm = yield* spendByStage(sql)
-  const times = yield* freshness(sql, Date.now() - DAY_MS)
+  const now = yield* Clock.currentTimeMillis
+  const times = yield* freshness(sql, now - DAY_MS)
   const halt = yield* runner.halt
   return {
-    at: Date.now(),
+    at: now,
     totals: yield* readTotals(sql),
     llm,
     newestTraceAt: times.newestTraceAt,

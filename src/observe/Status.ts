@@ -4,7 +4,7 @@
  * store's rollups and the pack files, never a row per turn.
  */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { Settings, storeLocation } from "../config/Config.js"
 import { canaryShares } from "../store/Packs.js"
 import { inPercent, packShare, toPercent } from "../Domain/Share.js"
@@ -109,7 +109,8 @@ export const statusReport = Effect.gen(function* () {
   const rubrics = book.current
 
   // "Last 7 days" is the last 7 UTC days, today included: the daily rollups' unit.
-  const week = dayOf(Date.now() - 6 * DAY_MS)
+  const now = yield* Clock.currentTimeMillis
+  const week = dayOf(now - 6 * DAY_MS)
   const alignment = yield* JudgeAgreement
   const agreements = yield* alignment.humanAgreement()
   const labelled = yield* alignment.labelAgreements()
@@ -153,7 +154,7 @@ export const statusReport = Effect.gen(function* () {
   // llm_calls is never pruned and grows by millions of rows: totals come from its daily rollup (the last
   // 24 hours from its time index).
   const spentAll = yield* spentInAll(sql)
-  const spentDay = yield* spentSince(sql, Date.now() - 86_400_000)
+  const spentDay = yield* spentSince(sql, now - 86_400_000)
   // Structured answers that could not be used, per model, over the last 7 days.
   const parsing = yield* structuredAnswers(sql, week)
   const unparseable = Object.fromEntries(parsing.map((p) => [p.model, { structured: p.structured, unparsed: p.unparsed, share: p.structured === 0 ? 0 : p.unparsed / p.structured }]))

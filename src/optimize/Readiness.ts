@@ -2,7 +2,7 @@
  * Whether a behavior is ready for an optimizer run and what it would start from (its baseline and scored
  * turns), and the plan: what a run would do and may cost, without a single LLM call.
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { parsePrices } from "../config/Prices.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, readPack } from "../Domain/Pack.js"
@@ -40,8 +40,9 @@ export const makeReadiness = ({ sql, config, rubrics }: Pick<OptimizeDeps, "sql"
       const baseline = active._tag === "Valid" ? active.pack.instructions : DEFAULT_INSTRUCTIONS[behavior]
       const baselineVersion = active._tag === "Valid" ? active.pack.version : "built-in"
       const last = yield* lastAttempt(behavior, baselineVersion)
-      if (last !== undefined && Date.now() - last.createdAt < 24 * 3_600_000) {
-        return skip(`tried on this baseline ${((Date.now() - last.createdAt) / 3_600_000).toFixed(1)} h ago (${last.outcome}); next try after 24 h`)
+      const now = yield* Clock.currentTimeMillis
+      if (last !== undefined && now - last.createdAt < 24 * 3_600_000) {
+        return skip(`tried on this baseline ${((now - last.createdAt) / 3_600_000).toFixed(1)} h ago (${last.outcome}); next try after 24 h`)
       }
       const rows = yield* scoredTraces(behavior)
       const needed = turnsNeeded(config.sampleSize)

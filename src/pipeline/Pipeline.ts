@@ -4,7 +4,7 @@
  * behavior's own fault isolated, and the run recorded with what it adds to the running totals.
  */
 import { SqlClient } from "@effect/sql"
-import { Cause, Effect, Exit, Option } from "effect"
+import { Cause, Clock, Effect, Exit, Option } from "effect"
 import { BehaviorTuner } from "../behavior/BehaviorTuner.js"
 import { CanaryMonitor } from "../canary/Canary.js"
 import { Settings } from "../config/Config.js"
@@ -143,7 +143,7 @@ export const onceStages = Effect.gen(function* () {
   const runner = yield* LlmRunner
   const { config } = yield* Settings
   const sql = yield* SqlClient.SqlClient
-  const startedAt = Date.now()
+  const startedAt = yield* Clock.currentTimeMillis
   // After an upgrade that changed the rules, what older rules stored is cleaned before anything else runs.
   const rescan = yield* runStage("redact", rescanAfterUpgrade)
   // A fleet's store says which packs each host serves: this host's packs dir follows it first.

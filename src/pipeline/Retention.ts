@@ -6,7 +6,7 @@
  * Freed pages go back to the file system through incremental vacuum.
  */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import { canaryPath, readPack } from "../Domain/Pack.js"
 import { pruneBefore } from "../store/Pruning.js"
@@ -40,7 +40,8 @@ export const pruneCutoff = (now: number, retentionDays: number, canaryStarts: Re
   return { cutoff, heldBy }
 }
 
-export const prune = Effect.fn("Retention.prune")(function* (now: number = Date.now()) {
+export const prune = Effect.fn("Retention.prune")(function* (at?: number) {
+  const now = at ?? (yield* Clock.currentTimeMillis)
   const sql = yield* SqlClient.SqlClient
   const { config } = yield* Settings
   const deployer = yield* Deployer

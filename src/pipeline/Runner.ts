@@ -2,7 +2,7 @@
  * One full cycle under the run lock, with the configuration read now: one run at a time across processes;
  * a second one waits briefly, then fails with LockBusy.
  */
-import { Duration, Effect, Either } from "effect"
+import { Clock, Duration, Effect, Either } from "effect"
 import { logConfigWarnings, makeAppLayer } from "./App.js"
 import { type ConfigInput, loadSettings, resolveConfig } from "../config/Config.js"
 import { onceStages } from "./Pipeline.js"
@@ -27,11 +27,11 @@ export interface CycleObserver<R> {
   readonly ended: (cycle: number, outcome: Either.Either<OnceResult, { readonly _tag: string; readonly message: string }>, seconds: number, intervalMinutes: number) => Effect.Effect<void>
 }
 
-const cycleLog = (result: OnceResult, started: number) => {
+const cycleLog = (result: OnceResult, seconds: number) => {
   const s = result.stages
   return Effect.logInfo("cycle finished").pipe(
     Effect.annotateLogs({
-      seconds: Math.round((Date.now() - started) / 100) / 10,
+      seconds: Math.round(seconds * 10) / 10,
       ingested: s.ingest.status === "ok" ? s.ingest.summary.ingested : s.ingest.status,
       eval: s.eval.status === "ok" ? s.eval.summary.calls : s.eval.status,
       optimize: s.optimize.status,
@@ -52,14 +52,15 @@ export const daemon = <R = never>(input: ConfigInput, observer?: CycleObserver<R
     yield* Effect.logInfo("daemon started")
     let interval = 60
     for (let cycle = 1; ; cycle++) {
-      const started = Date.now()
+      const started = yield* Clock.currentTimeMillis
       yield* observer?.started(cycle) ?? Effect.void
       const outcome = yield* Effect.either(onceLocked(input, "1 second", observer?.after))
       // The interval comes from the configuration as it is now; a broken file falls back to the last good one.
       interval = Either.match(resolveConfig(input), { onLeft: () => interval, onRight: (r) => r.config.intervalMinutes })
-      yield* observer?.ended(cycle, outcome, (Date.now() - started) / 1000, interval) ?? Effect.void
+      const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+      yield* observer?.ended(cycle, outcome, seconds, interval) ?? Effect.void
       if (Either.isRight(outcome)) {
-        yield* cycleLog(outcome.right, started)
+        yield* cycleLog(outcome.right, seconds)
         // One error line per cycle with each failed stage and its cause (a wrong key is not logged per call).
         if (outcome.right.failed.length > 0) yield* Effect.logError(`cycle ${cycle}: ${outcome.right.errors.join("; ")}`)
       } else yield* Effect.logError(`cycle ${cycle} did not run: ${outcome.left.message}`)

@@ -2,7 +2,7 @@
  * `autotune report`: the figures (ReportData.ts) drawn as one self-contained HTML page (Html.ts), with the
  * chart library bundled from the installed package, written atomically beside the store.
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -50,7 +50,7 @@ export interface ReportWritten {
  */
 export const writeReport = (file: string, days: number, faults?: ReadonlyArray<BehaviorFaultAt>) =>
   Effect.gen(function* () {
-    const data = yield* reportData(days, Date.now(), faults)
+    const data = yield* reportData(days, yield* Clock.currentTimeMillis, faults)
     const html = renderReport(data, yield* loadAssets)
     // 0600 like the store: the page quotes stored (redacted) turns.
     yield* writeFileAtomic(file, html, MODES.private)

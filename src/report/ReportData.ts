@@ -3,7 +3,7 @@
  * trace (the lowest-scored turns are a LIMIT, the canary's evidence one row per look).
  */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import type { BehaviorFaultAt } from "../Domain/Errors.js"
@@ -175,8 +175,9 @@ export const stageKind = (stage: string): string => {
 
 /** The behavior faults the last recorded cycle reported (none before the first, or from older cycles' records). */
 
-export const reportData = (days: number, now = Date.now(), cycleFaults?: ReadonlyArray<BehaviorFaultAt>) =>
+export const reportData = (days: number, at?: number, cycleFaults?: ReadonlyArray<BehaviorFaultAt>) =>
   Effect.gen(function* () {
+    const now = at ?? (yield* Clock.currentTimeMillis)
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
     const faults = cycleFaults ?? (yield* lastCycleFaults(sql))

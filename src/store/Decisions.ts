@@ -4,7 +4,7 @@
  * took (`canary_decisions`) with the figures it took it on.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import { storeError, writeTransaction } from "./Db.js"
 import { decodeRows, JsonObject, NullableNumber } from "./Rows.js"
@@ -46,16 +46,18 @@ export const recordDecision = (sql: SqlClient.SqlClient, d: {
   readonly behavior: Behavior; readonly canaryVersion: string; readonly activeVersion: string | null; readonly action: string; readonly reason: string
   readonly figures: Record<string, unknown>
 }) =>
-  writeTransaction(sql,
-    sql`INSERT INTO canary_decisions ${sql.insert({
-      behavior: d.behavior,
-      canary_version: d.canaryVersion,
-      active_version: d.activeVersion,
-      action: d.action,
-      reason: d.reason,
-      figures_json: JSON.stringify(d.figures),
-      created_at: Date.now()
-    })}`
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    writeTransaction(sql,
+      sql`INSERT INTO canary_decisions ${sql.insert({
+        behavior: d.behavior,
+        canary_version: d.canaryVersion,
+        active_version: d.activeVersion,
+        action: d.action,
+        reason: d.reason,
+        figures_json: JSON.stringify(d.figures),
+        created_at: now
+      })}`
+    )
   ).pipe(Effect.asVoid, Effect.mapError(storeError("record the canary decision")))
 
 export const DecisionRow = Schema.Struct({

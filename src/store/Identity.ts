@@ -15,7 +15,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import Database from "better-sqlite3"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -54,8 +54,10 @@ export const readRecord = (home: string): StoreRecord | undefined => {
 }
 
 /** Writes the record atomically, 0600; the spend of more than a day ago is dropped. */
-const writeRecord = (home: string, record: StoreRecord, now = Date.now()) =>
-  writeFileAtomic(recordPath(home), JSON.stringify({ ...record, spend: record.spend.filter((s) => s.at > now - DAY_MS) }) + "\n", MODES.private).pipe(
+const writeRecord = (home: string, record: StoreRecord) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    writeFileAtomic(recordPath(home), JSON.stringify({ ...record, spend: record.spend.filter((s) => s.at > now - DAY_MS) }) + "\n", MODES.private)
+  ).pipe(
     Effect.mapError((e) => new StoreError({ operation: `keep the store's identity in ${recordPath(home)}`, detail: e.detail }))
   )
 
@@ -63,17 +65,17 @@ const writeRecord = (home: string, record: StoreRecord, now = Date.now()) =>
 const storeIdOf = (sql: SqlClient.SqlClient) =>
   Effect.map(sql<{ value: string }>`SELECT value FROM store_meta WHERE key = 'store_id'`, (rows) => rows[0]?.value ?? null)
 
-/** What the last 24 hours' LLM calls cost by this installation's record: a store swapped in cannot forget it. */
-export const rememberedSpend = (home: string, now = Date.now()): number =>
+/** What the 24 hours before `now` cost in LLM calls by this installation's record: a store swapped in cannot forget it. */
+export const rememberedSpend = (home: string, now: number): number =>
   (readRecord(home)?.spend ?? []).filter((s) => s.at > now - DAY_MS).reduce((sum, s) => sum + s.usd, 0)
 
 /** Adds a command's LLM spend to the record (nothing to add, or no home made yet: nothing written). */
-export const rememberSpend = (home: string, usd: number, now = Date.now()) =>
+export const rememberSpend = (home: string, usd: number) =>
   usd <= 0 || home === "" || !fs.existsSync(home)
     ? Effect.void
-    : Effect.suspend(() => {
+    : Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const record = readRecord(home)
-        return writeRecord(home, { ...record, spend: [...(record?.spend ?? []), { at: now, usd }] }, now)
+        return writeRecord(home, { ...record, spend: [...(record?.spend ?? []), { at: now, usd }] })
       })
 
 const RESTORE = "restore it, or run `autotune accept-store` to start afresh with the store configured now"

@@ -4,7 +4,7 @@
  * went out, and the shares of requests it served over its life.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import { Behavior } from "../Domain/Behavior.js"
 import { PromptPack } from "../Domain/Pack.js"
 import { fromPercent, type ShareChange } from "../Domain/Share.js"
@@ -22,28 +22,34 @@ export type PackStatus = "selected" | "canary" | "active" | "retired" | "rolled_
  * `deploy` or `autotune approve` ships it, `autotune reject` discards it.
  */
 export const recordSelection = (sql: SqlClient.SqlClient, selection: { readonly version: string; readonly behavior: Behavior; readonly body: Record<string, unknown>; readonly lineage: Record<string, unknown> }) =>
-  writeTransaction(sql,
-    sql`INSERT INTO packs ${sql.insert({ version: selection.version, behavior: selection.behavior, body_json: JSON.stringify(selection.body), lineage_json: JSON.stringify(selection.lineage), status: "selected", created_at: Date.now() })}`
-  ).pipe(Effect.mapError(storeError("record the selected pack")))
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    writeTransaction(sql,
+      sql`INSERT INTO packs ${sql.insert({ version: selection.version, behavior: selection.behavior, body_json: JSON.stringify(selection.body), lineage_json: JSON.stringify(selection.lineage), status: "selected", created_at: now })}`
+    ).pipe(Effect.mapError(storeError("record the selected pack")))
+  )
 
 /** One deployment action on record (`canary`, `canary_step`, `promoted`, `rolled_back`, …) with its detail. */
 export const recordDeployment = (sql: SqlClient.SqlClient, behavior: Behavior, version: string, action: string, detail: Record<string, unknown>) =>
-  writeTransaction(sql, sql`INSERT INTO deployments ${sql.insert({ behavior, version, action, detail_json: JSON.stringify(detail), created_at: Date.now() })}`).pipe(
-    Effect.mapError(storeError("record deployment"))
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    writeTransaction(sql, sql`INSERT INTO deployments ${sql.insert({ behavior, version, action, detail_json: JSON.stringify(detail), created_at: now })}`).pipe(
+      Effect.mapError(storeError("record deployment"))
+    )
   )
 
 /** A pack as it was written, with its status; a version already stored takes the new status and body. */
 export const savePack = (sql: SqlClient.SqlClient, pack: PromptPack, status: PackStatus, lineage: Record<string, unknown>) =>
-  writeTransaction(sql,
-    sql`INSERT INTO packs ${sql.insert({
-      version: pack.version,
-      behavior: pack.behavior,
-      body_json: JSON.stringify(encodePack(pack)),
-      lineage_json: JSON.stringify(lineage),
-      status,
-      created_at: Date.now()
-    })} ON CONFLICT (version) DO UPDATE SET status = excluded.status, body_json = excluded.body_json`
-  ).pipe(Effect.mapError(storeError("record pack")))
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    writeTransaction(sql,
+      sql`INSERT INTO packs ${sql.insert({
+        version: pack.version,
+        behavior: pack.behavior,
+        body_json: JSON.stringify(encodePack(pack)),
+        lineage_json: JSON.stringify(lineage),
+        status,
+        created_at: now
+      })} ON CONFLICT (version) DO UPDATE SET status = excluded.status, body_json = excluded.body_json`
+    ).pipe(Effect.mapError(storeError("record pack")))
+  )
 
 export const setPackStatus = (sql: SqlClient.SqlClient, version: string, status: PackStatus) =>
   sql`UPDATE packs SET status = ${status} WHERE version = ${version}`.pipe(Effect.mapError(storeError("update pack status")))
@@ -169,9 +175,11 @@ export const lastOptimizeRun = (sql: SqlClient.SqlClient, behavior: Behavior, ba
 
 /** One optimizer attempt on a baseline, with its outcome as the optimizer reported it. */
 export const recordOptimizeRun = (sql: SqlClient.SqlClient, r: { readonly behavior: Behavior; readonly baselineVersion: string; readonly outcome: string; readonly detail: unknown; readonly redactionVersion: number }) =>
-  writeTransaction(sql, sql`INSERT INTO optimize_runs ${sql.insert({ behavior: r.behavior, baseline_version: r.baselineVersion, outcome: r.outcome, detail_json: JSON.stringify(r.detail), created_at: Date.now(), redaction_version: r.redactionVersion })}`).pipe(
-    Effect.asVoid,
-    Effect.mapError(storeError("record the optimizer run"))
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    writeTransaction(sql, sql`INSERT INTO optimize_runs ${sql.insert({ behavior: r.behavior, baseline_version: r.baselineVersion, outcome: r.outcome, detail_json: JSON.stringify(r.detail), created_at: now, redaction_version: r.redactionVersion })}`).pipe(
+      Effect.asVoid,
+      Effect.mapError(storeError("record the optimizer run"))
+    )
   )
 
 const HeldOutFigure = Schema.Struct({

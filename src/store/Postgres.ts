@@ -6,7 +6,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Clock, Effect, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -87,7 +87,7 @@ export const installId = (home: string): string => {
 
 const claimHost = (sql: SqlClient.SqlClient, hostId: string, install: string) =>
   Effect.gen(function* () {
-    const now = Date.now()
+    const now = yield* Clock.currentTimeMillis
     const claimed = yield* sql<{ host_id: string }>`
       INSERT INTO fleet_hosts VALUES (${hostId}, ${install}, ${now}, ${now})
       ON CONFLICT (host_id) DO UPDATE SET last_seen = EXCLUDED.last_seen WHERE fleet_hosts.install_id = EXCLUDED.install_id

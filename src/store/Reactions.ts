@@ -4,7 +4,7 @@
  * the judge's score of the turn where a figure compares the two.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Behavior } from "../Domain/Behavior.js"
 import { rowsChanged, storeError, writeTransaction } from "./Db.js"
@@ -30,8 +30,7 @@ export interface ReactionRow {
 }
 
 /** Stores new reactions (one already stored by its DotClaw id is kept as it is); how many were new. */
-export const storeReactions = (sql: SqlClient.SqlClient, rows: ReadonlyArray<ReactionRow>) => {
-  const now = Date.now()
+export const storeReactions = (sql: SqlClient.SqlClient, rows: ReadonlyArray<ReactionRow>) => Effect.flatMap(Clock.currentTimeMillis, (now) => {
   const values = rows.map((r) => ({
     id: r.id, trace_id: r.traceId, feedback_type: r.type, reason: r.reason, user_id: r.userId, created_at: r.createdAt,
     created_ms: Date.parse(r.createdAt) || now, imported_at: now, redaction_version: r.redactionVersion
@@ -39,7 +38,7 @@ export const storeReactions = (sql: SqlClient.SqlClient, rows: ReadonlyArray<Rea
   return (values.length === 0 ? Effect.succeed(0) : writeTransaction(sql, Effect.map(insertIgnore(sql, "feedback", values).raw, rowsChanged))).pipe(
     Effect.mapError(storeError("store feedback"))
   )
-}
+})
 
 /** The newest imported reaction's time as DotClaw wrote it, if any: where the next import starts. */
 export const newestReactionAt = (sql: SqlClient.SqlClient) =>
@@ -171,7 +170,9 @@ export const gradeCandidates = (sql: SqlClient.SqlClient, behavior: Behavior, ru
 
 /** Keeps a grade (1-5) for a rubric version, replacing an earlier one. */
 export const storeGrade = (sql: SqlClient.SqlClient, g: { readonly traceId: string; readonly behavior: Behavior; readonly rubricVersion: string; readonly grade: number; readonly source: string }) =>
-  upsert(sql, "labels", [{ trace_id: g.traceId, behavior: g.behavior, rubric_version: g.rubricVersion, grade: g.grade, source: g.source, labeled_at: Date.now() }], ["trace_id", "behavior", "rubric_version"]).pipe(
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    upsert(sql, "labels", [{ trace_id: g.traceId, behavior: g.behavior, rubric_version: g.rubricVersion, grade: g.grade, source: g.source, labeled_at: now }], ["trace_id", "behavior", "rubric_version"])
+  ).pipe(
     Effect.asVoid,
     Effect.mapError(storeError("keep a grade"))
   )
@@ -204,10 +205,10 @@ export const recordAttempt = (sql: SqlClient.SqlClient, a: {
   readonly behavior: Behavior; readonly rubricVersion: string; readonly signalTurns: number; readonly tested: boolean; readonly alpha: number | null
   readonly outcome: string; readonly candidate: string | null; readonly detail: unknown
 }) =>
-  sql`INSERT INTO align_attempts ${sql.insert({
-    id: randomUUID(), behavior: a.behavior, rubric_version: a.rubricVersion, at: Date.now(), signal_turns: a.signalTurns, tested: a.tested ? 1 : 0,
+  Effect.flatMap(Clock.currentTimeMillis, (now) => sql`INSERT INTO align_attempts ${sql.insert({
+    id: randomUUID(), behavior: a.behavior, rubric_version: a.rubricVersion, at: now, signal_turns: a.signalTurns, tested: a.tested ? 1 : 0,
     alpha: a.alpha, outcome: a.outcome, candidate_version: a.candidate, detail_json: JSON.stringify(a.detail)
-  })}`.pipe(Effect.asVoid, Effect.mapError(storeError("record an alignment attempt")))
+  })}`).pipe(Effect.asVoid, Effect.mapError(storeError("record an alignment attempt")))
 
 /** The latest attempt on this version of the rubric, and how many held-out tests its life has spent. */
 export const attemptsOn = (sql: SqlClient.SqlClient, behavior: Behavior, rubricVersion: string) =>

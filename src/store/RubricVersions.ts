@@ -4,7 +4,7 @@
  * built-in rubric is the version no row stands for.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import { storeError, writeTransaction } from "./Db.js"
 import { decodeRows } from "./Rows.js"
@@ -31,7 +31,9 @@ export const storedRubrics = (sql: SqlClient.SqlClient) =>
 const retireActive = (sql: SqlClient.SqlClient, behavior: Behavior) => sql`UPDATE rubrics SET status = 'retired' WHERE behavior = ${behavior} AND status = 'active'`
 
 const insert = (sql: SqlClient.SqlClient, behavior: Behavior, v: { readonly version: string; readonly title: string; readonly criteria: string; readonly source: string }, status: RubricStatus) =>
-  sql`INSERT INTO rubrics ${sql.insert({ behavior, version: v.version, title: v.title, criteria: v.criteria, source: v.source, status, created_at: Date.now() })}`
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    sql`INSERT INTO rubrics ${sql.insert({ behavior, version: v.version, title: v.title, criteria: v.criteria, source: v.source, status, created_at: now })}`
+  )
 
 /** A version from the operator's file becomes the active one, once: a version already stored (even rolled back) is left as it is. */
 export const adoptFileRubric = (sql: SqlClient.SqlClient, behavior: Behavior, v: { readonly version: string; readonly title: string; readonly criteria: string }) =>

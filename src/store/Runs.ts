@@ -3,7 +3,7 @@
  * written together with what it adds to the running totals /metrics reports (Totals.ts).
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import type { BehaviorFaultAt } from "../Domain/Errors.js"
 import { storeError, writeTransaction } from "./Db.js"
 import { decodeFirst, NullableNumber } from "./Rows.js"
@@ -11,16 +11,18 @@ import { LEADER_LOCK } from "./Postgres.js"
 import { addTotals, type TotalDelta } from "./Totals.js"
 
 export const recordRun = (sql: SqlClient.SqlClient, run: { readonly runId: string; readonly command: string; readonly startedAt: number; readonly failed: boolean; readonly summary: unknown }, totals: ReadonlyArray<TotalDelta>) =>
-  writeTransaction(sql,
-    sql`INSERT INTO runs ${sql.insert({
-      run_id: run.runId,
-      command: run.command,
-      started_at: run.startedAt,
-      finished_at: Date.now(),
-      status: run.failed ? "failed" : "ok",
-      summary_json: JSON.stringify(run.summary)
-    })}`.pipe(Effect.zipRight(addTotals(sql, totals)))
-  ).pipe(Effect.asVoid, Effect.mapError(storeError("record the run")))
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    writeTransaction(sql,
+      sql`INSERT INTO runs ${sql.insert({
+        run_id: run.runId,
+        command: run.command,
+        started_at: run.startedAt,
+        finished_at: now,
+        status: run.failed ? "failed" : "ok",
+        summary_json: JSON.stringify(run.summary)
+      })}`.pipe(Effect.zipRight(addTotals(sql, totals)))
+    ).pipe(Effect.asVoid, Effect.mapError(storeError("record the run")))
+  )
 
 /** When the newest turn was stored and the last cycle succeeded (null when never), and the last 24 hours' spend. */
 export const freshness = (sql: SqlClient.SqlClient, since: number) =>

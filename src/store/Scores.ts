@@ -4,7 +4,7 @@
  * pending batch holds (`judge_batch_items`). What capabilities ask of them is here.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { Behavior } from "../Domain/Behavior.js"
 import { storeError, writeTransaction } from "./Db.js"
 import { upsert } from "./Dialect.js"
@@ -160,7 +160,7 @@ export const storeVerdicts = (sql: SqlClient.SqlClient, v: {
 }) =>
   writeTransaction(sql,
     Effect.gen(function* () {
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       const key = { trace_id: v.traceId, behavior: v.behavior, rubric_version: v.rubricVersion }
       yield* upsert(sql, "judge_scores", v.stages.map((s) => ({
         ...key, stage: s.stage, model: s.model, status: s.score === null ? "unscored" : "scored", score: s.score, reason: s.reason,

@@ -4,7 +4,7 @@
  * are read from the rollup, the last 24 hours from the calls' time index.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { storeError } from "./Db.js"
 import { decodeFirst, decodeRows, NullableNumber } from "./Rows.js"
 
@@ -28,23 +28,25 @@ export interface CallRow {
 }
 
 export const recordCall = (sql: SqlClient.SqlClient, c: CallRow) =>
-  sql`INSERT INTO llm_calls ${sql.insert({
-    run_id: c.runId,
-    stage: c.stage,
-    provider: c.provider,
-    model: c.model,
-    tokens_in: c.tokensIn,
-    tokens_out: c.tokensOut,
-    cost_usd: c.costUsd ?? 0,
-    cost_known: c.costUsd === null ? 0 : 1,
-    parsed: c.parsed === null ? null : c.parsed ? 1 : 0,
-    egress_redactions: c.egressRedactions,
-    latency_ms: Math.round(c.latencyMs),
-    attempts: c.attempts,
-    outcome: c.outcome,
-    error: c.error === null ? null : c.error.slice(0, 500),
-    created_at: Date.now()
-  })}`.pipe(Effect.asVoid, Effect.mapError(storeError("record an LLM call")))
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    sql`INSERT INTO llm_calls ${sql.insert({
+      run_id: c.runId,
+      stage: c.stage,
+      provider: c.provider,
+      model: c.model,
+      tokens_in: c.tokensIn,
+      tokens_out: c.tokensOut,
+      cost_usd: c.costUsd ?? 0,
+      cost_known: c.costUsd === null ? 0 : 1,
+      parsed: c.parsed === null ? null : c.parsed ? 1 : 0,
+      egress_redactions: c.egressRedactions,
+      latency_ms: Math.round(c.latencyMs),
+      attempts: c.attempts,
+      outcome: c.outcome,
+      error: c.error === null ? null : c.error.slice(0, 500),
+      created_at: now
+    })}`.pipe(Effect.asVoid, Effect.mapError(storeError("record an LLM call")))
+  )
 
 /** A batch just submitted: the most it can cost is held against the daily budget until it is collected. */
 export const recordBatch = (sql: SqlClient.SqlClient, b: { readonly id: string; readonly provider: string; readonly stage: string; readonly requests: number; readonly estimatedUsd: number; readonly submittedAt: number; readonly expiresAt: number }) =>
@@ -62,8 +64,10 @@ export const pendingBatches = (sql: SqlClient.SqlClient, stage: string) =>
   )
 
 export const closeBatch = (sql: SqlClient.SqlClient, id: string, status: "collected" | "lost", counts: { readonly succeeded: number; readonly errored: number; readonly expired: number }) =>
-  sql`UPDATE llm_batches SET status = ${status}, collected_at = ${Date.now()}, succeeded = ${counts.succeeded}, errored = ${counts.errored}, expired = ${counts.expired}
-      WHERE batch_id = ${id}`.pipe(Effect.asVoid, Effect.mapError(storeError("close a batch")))
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    sql`UPDATE llm_batches SET status = ${status}, collected_at = ${now}, succeeded = ${counts.succeeded}, errored = ${counts.errored}, expired = ${counts.expired}
+        WHERE batch_id = ${id}`.pipe(Effect.asVoid, Effect.mapError(storeError("close a batch")))
+  )
 
 /** Dollars spent on calls since `since`, plus the most the pending batches can still cost. */
 export const committedSince = (sql: SqlClient.SqlClient, since: number) =>
