@@ -1,18 +1,10 @@
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { runLintScript } from "./helpers/lintScript.js"
 
-const check = (root?: string) => {
-  try {
-    const out = execFileSync(process.execPath, ["scripts/check-house.mjs", ...(root === undefined ? [] : ["--root", root])], { encoding: "utf8", stdio: "pipe" })
-    return { code: 0, out }
-  } catch (e) {
-    const err = e as { status: number; stderr: string }
-    return { code: err.status, out: err.stderr }
-  }
-}
+const check = (root?: string) => runLintScript("scripts/check-house.mjs", root)
 
 /** A copy of src/ to break on purpose. */
 const copyOfSrc = () => {

@@ -1,19 +1,11 @@
 /** The rule that SQL lives in src/store/ only (scripts/check-sql.mjs, part of npm run lint) holds, and catches each way around it. */
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { runLintScript } from "./helpers/lintScript.js"
 
-const check = (root?: string) => {
-  try {
-    const out = execFileSync(process.execPath, ["scripts/check-sql.mjs", ...(root === undefined ? [] : ["--root", root])], { encoding: "utf8", stdio: "pipe" })
-    return { code: 0, out }
-  } catch (e) {
-    const err = e as { status: number; stderr: string }
-    return { code: err.status, out: err.stderr }
-  }
-}
+const check = (root?: string) => runLintScript("scripts/check-sql.mjs", root)
 
 describe("SQL only under src/store/ (scripts/check-sql.mjs)", () => {
   it("passes on the tree as it is", () => {
