@@ -61,7 +61,8 @@ const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: "" }
 // Runs alternate (ours, floor, ours, floor, ...) so that a slow spell of a shared machine hits both; each pair
 // gives a ratio and the median pair decides. Each of our runs starts from an empty store.
 const RUNS = arg("runs", 3)
-const storeFiles = () => fs.readdirSync(root).filter((f) => f.startsWith("autotune.db") || f.startsWith("floor.db"))
+// The home's record of its store (store/Identity.ts) goes with it: each run starts afresh, as `accept-store` does.
+const storeFiles = () => fs.readdirSync(root).filter((f) => f.startsWith("autotune.db") || f.startsWith("floor.db") || f === "store-identity.json")
 const pairs: Array<{ ours: Measured; floor: Measured }> = []
 // Before each run the page cache's dirty pages are written out (sync), so that no run pays for the writes of
 // the one before it (or for the generated traces).
