@@ -9,6 +9,7 @@ import { Behavior } from "../Domain/Behavior.js"
 import { storeError, writeTransaction } from "./Db.js"
 import { upsert } from "./Dialect.js"
 import { decodeFirst, decodeRows, NullableNumber } from "./Rows.js"
+import { chunks } from "./TraceRows.js"
 import { Need, StoredTurn, TURN_COLUMNS } from "./Traces.js"
 
 /** Stage-1/stage-2 pairs of a rubric's turns since `since`, by stage-1 level (a quarter point): how often stage 2 moved it. */
@@ -84,12 +85,6 @@ export const recordBatchItems = (sql: SqlClient.SqlClient, items: ReadonlyArray<
     (rows) => upsert(sql, "judge_batch_items", rows, ["batch_id", "custom_id", "behavior"]),
     { discard: true }
   ).pipe(Effect.mapError(storeError("record a submitted batch")))
-
-const chunks = <A>(xs: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
-  const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size))
-  return out
-}
 
 /** Distinct turns judged at stage 1 since `since` (of one behavior, or any) whose text addressed the evaluator. */
 export const maskedTurnsSince = (sql: SqlClient.SqlClient, since: number, behavior?: Behavior) =>

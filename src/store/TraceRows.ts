@@ -94,7 +94,8 @@ export const BULK_STATEMENTS = [
 
 const ROWS_PER_INSERT = 500
 
-const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+/** Items in runs of at most `size`: one multi-row INSERT each. */
+export const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
