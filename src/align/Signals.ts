@@ -27,7 +27,13 @@ export interface LastAttempt {
   readonly tested: number
 }
 
-export const makeSignals = (sql: SqlClient.SqlClient) => {
+/** Where a behavior's human signal and its earlier attempts are read. */
+export interface SignalSource {
+  readonly signalsFor: (rubric: Rubric, minTurns: number) => Effect.Effect<Signals, StoreError>
+  readonly lastAttempt: (behavior: Behavior, version: string) => Effect.Effect<LastAttempt | undefined, StoreError>
+}
+
+export const makeSignals = (sql: SqlClient.SqlClient): SignalSource => {
   const reactions = (rubric: Rubric) => reactionSignals(sql, rubric.behavior, rubric.version)
   const grades = (rubric: Rubric) => gradeSignals(sql, rubric.behavior, rubric.version)
 

@@ -1,6 +1,6 @@
 /**
  * behavior/: tunes DotClaw's behavior.json knobs (docs/dotclaw-formats.md §3) from the last days' turns and
- * writes the daily behavior report. Behavior.ts is the BehaviorTuner service, optional (AUTOTUNE_BEHAVIOR_ENABLED).
+ * writes the daily behavior report. BehaviorTuner.ts is the service, optional (AUTOTUNE_BEHAVIOR_ENABLED).
  * May import: Domain, config, privacy, store, llm, ingest, judge, canary, optimize, align
  */
 import { fromPercent } from "../Domain/Share.js"
@@ -21,7 +21,7 @@ import { Judge } from "../judge/Judge.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import { DEFAULT_INSTRUCTIONS } from "../optimize/Optimize.js"
 import { judgeTraceOf } from "../judge/Prompts.js"
-import { recentAnsweredTurns, recentBehavior } from "../store/Traces.js"
+import { type RecentBehavior, recentAnsweredTurns, recentBehavior } from "../store/Traces.js"
 import { Rubrics } from "../judge/RubricBook.js"
 
 /** DotClaw's behavior.json (docs/dotclaw-formats.md §3). */
@@ -98,6 +98,37 @@ export const deriveChanges = (m: Metrics, current: ReturnType<typeof readAsDotCl
   return changes
 }
 
+/** The window's figures as the rules read them (the judge's score is added when a model is set). */
+const metricsOf = (r: RecentBehavior): Omit<Metrics, "evalScore"> => ({
+  traces: r.n,
+  errorRate: r.err,
+  latencyMs: r.latency,
+  responseChars: r.chars,
+  toolCallsPerTurn: r.tools,
+  toolFailureRate: r.toolCalls !== null && r.toolCalls > 0 ? (r.toolFails ?? 0) / r.toolCalls : null,
+  memoryFactsPerTurn: r.facts
+})
+
+/** DotClaw's behavior.json as DotClaw reads it; a missing or unreadable file reads as DotClaw's defaults. */
+const readBehaviorFile = (file: string) =>
+  Effect.sync(() => {
+    try {
+      return readAsDotClaw(JSON.parse(fs.readFileSync(file, "utf8")))
+    } catch {
+      return readAsDotClaw({})
+    }
+  })
+
+/** The instruction a style or tool change adds to its behavior's pack (AUTOTUNE_BEHAVIOR_PROMPT_PACKS=1). */
+export const packHints = (changes: ReadonlyArray<Change>): Partial<Record<Behavior, string>> => {
+  const hints: Partial<Record<Behavior, string>> = {}
+  const style = changes.find((c) => c.knob === "response_style")
+  if (style !== undefined) hints["response-quality"] = style.to === "concise" ? "Keep replies short: lead with the answer and drop anything the user did not ask for." : style.to === "detailed" ? "Give complete replies: include the steps or context the user needs to act on the answer." : "Match the length of the reply to the question."
+  const tools = changes.find((c) => c.knob === "tool_calling_bias")
+  if (tools !== undefined) hints["tool-calling"] = Number(tools.to) < Number(tools.from) ? "Tools fail often lately: call a tool only when the answer truly needs it, and check its result before relying on it." : "Use tools when they give fresher or more precise answers than memory."
+  return hints
+}
+
 export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/BehaviorTuner", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -111,18 +142,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const since = Effect.map(Clock.currentTimeMillis, (now) => now - config.behaviorDays * 86_400_000)
     const cap = config.behaviorMaxTraces > 0 ? config.behaviorMaxTraces : Number.MAX_SAFE_INTEGER
 
-    const metrics = Effect.gen(function* () {
-      const r = yield* recentBehavior(sql, yield* since, cap)
-      return {
-        traces: r.n,
-        errorRate: r.err,
-        latencyMs: r.latency,
-        responseChars: r.chars,
-        toolCallsPerTurn: r.tools,
-        toolFailureRate: r.toolCalls !== null && r.toolCalls > 0 ? (r.toolFails ?? 0) / r.toolCalls : null,
-        memoryFactsPerTurn: r.facts
-      }
-    })
+    const metrics = Effect.map(Effect.flatMap(since, (from) => recentBehavior(sql, from, cap)), metricsOf)
 
     /** A response-quality score from AUTOTUNE_BEHAVIOR_EVAL_MODEL over the most recent answered turns. */
     const evalScore = Effect.gen(function* () {
@@ -142,24 +162,11 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       return ok.length === 0 ? null : ok.reduce((a, b) => a + b, 0) / ok.length
     })
 
-    const readCurrent = Effect.sync(() => {
-      try {
-        return readAsDotClaw(JSON.parse(fs.readFileSync(config.behaviorConfigPath, "utf8")))
-      } catch {
-        return readAsDotClaw({})
-      }
-    })
-
     /** With AUTOTUNE_BEHAVIOR_PROMPT_PACKS=1: the style and tool changes as canary packs, never over a running canary. */
     const proposePacks = (changes: ReadonlyArray<Change>) =>
       Effect.gen(function* () {
         const proposals: Record<string, string> = {}
-        const hints: Partial<Record<Behavior, string>> = {}
-        const style = changes.find((c) => c.knob === "response_style")
-        if (style !== undefined) hints["response-quality"] = style.to === "concise" ? "Keep replies short: lead with the answer and drop anything the user did not ask for." : style.to === "detailed" ? "Give complete replies: include the steps or context the user needs to act on the answer." : "Match the length of the reply to the question."
-        const tools = changes.find((c) => c.knob === "tool_calling_bias")
-        if (tools !== undefined) hints["tool-calling"] = Number(tools.to) < Number(tools.from) ? "Tools fail often lately: call a tool only when the answer truly needs it, and check its result before relying on it." : "Use tools when they give fresher or more precise answers than memory."
-        for (const [behavior, hint] of Object.entries(hints) as Array<[Behavior, string]>) {
+        for (const [behavior, hint] of Object.entries(packHints(changes)) as Array<[Behavior, string]>) {
           const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
           if (canary._tag !== "Missing") {
             proposals[behavior] = "skipped: a canary is already out"
@@ -191,7 +198,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
 
     const tune = Effect.fn("BehaviorTuner.tune")(function* () {
       const m = yield* metrics
-      const before = yield* readCurrent
+      const before = yield* readBehaviorFile(config.behaviorConfigPath)
       if (m.traces < config.behaviorMinTraces || m.traces === 0) {
         return { changed: false, why: `${m.traces} trace(s) in the last ${config.behaviorDays} day(s); needs at least ${Math.max(1, config.behaviorMinTraces)} (AUTOTUNE_BEHAVIOR_MIN_TRACES): nothing changed`, metrics: m }
       }
@@ -199,7 +206,7 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       const changes = deriveChanges(metricsAll, before)
       const after = { ...before }
       for (const c of changes) (after as Record<string, unknown>)[c.knob] = c.to
-      const now = new Date().toISOString()
+      const now = new Date(yield* Clock.currentTimeMillis).toISOString()
       if (changes.length > 0) {
         const file: BehaviorConfig = { ...after, last_updated: now, notes: `autotune: ${changes.map((c) => `${c.knob} ${c.from} -> ${c.to}`).join("; ")}` }
         yield* writeFileAtomic(config.behaviorConfigPath, JSON.stringify(file, null, 2) + "\n", MODES.shared)

@@ -8,6 +8,7 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect } from "effect"
 import { Settings } from "../config/Config.js"
+import type { AppConfig } from "../config/Table.js"
 import { applicableVolume } from "../store/Traces.js"
 import { armTurns, type ArmTurn, recordDecision as recordDecisionRow } from "../store/Decisions.js"
 import { canaryShares } from "../store/Packs.js"
@@ -54,6 +55,40 @@ const toSample = (shares: ReadonlyArray<ShareChange>, pairs: ((share: number) =>
     pending: r.pending === 1,
     ...(share === undefined ? {} : { share })
   }
+}
+
+/** What a look at a canary decided, as `once` and `canary` show it. */
+const outcomeOf = (decision: Decision, canaryVersion: string, activeVersion: string | null, share: number, step: Step | undefined): CanaryOutcome => ({
+  action: ACTIONS[decision.action],
+  canaryVersion,
+  activeVersion,
+  rule: decision.rule,
+  reason: decision.reason,
+  figures: decision.figures,
+  percent: toPercent(share),
+  ...(step === undefined ? {} : { step })
+})
+
+/**
+ * How a canary `lift` better than the active pack would fare at this behavior's traffic of the last 7 days (turns
+ * its rubric applies to), simulated through the monitor's own decision and steps (Simulate.ts).
+ */
+const makeExpected = (sql: SqlClient.SqlClient, config: AppConfig) => {
+  const forecasts = new Map<string, Forecast>()
+  return Effect.fn("CanaryMonitor.expected")(function* (behavior: Behavior, lift = 0.1, at?: number) {
+    const now = at ?? (yield* Clock.currentTimeMillis)
+    const since = now - 7 * 86_400_000
+    const row = yield* applicableVolume(sql, behavior, since)
+    // A store younger than a week: its turns over the days it covers (at least one).
+    const days = row.first === null ? 7 : Math.min(7, Math.max(1, (now - row.first) / 86_400_000))
+    const turnsPerDay = Math.round(row.n / days)
+    // Behaviors whose rubrics apply to the same turns share one simulation.
+    const key = `${turnsPerDay}:${lift}`
+    const simulated = forecasts.get(key) ?? (turnsPerDay === 0 ? { turnsPerDay, lift, runs: 0, promotedShare: 0, medianDays: null } : forecast(turnsPerDay, lift, planOf(config)))
+    forecasts.set(key, simulated)
+    const withLife = { ...simulated, lifeDays: config.canaryMaxDays }
+    return { ...withLife, text: forecastText(withLife) } satisfies Expected as Expected
+  })
 }
 
 export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/CanaryMonitor", {
@@ -121,16 +156,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       yield* recordDecision(behavior, canary.pack.version, activeVersion, decision, { percent: toPercent(share), ...(step === undefined ? {} : { step }) })
       if (decision.action !== "wait") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${ACTIONS[decision.action]}: ${decision.reason}`)
       if (step?.kind === "up" || step?.kind === "down") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${step.reason}`)
-      return {
-        action: ACTIONS[decision.action],
-        canaryVersion: canary.pack.version,
-        activeVersion,
-        rule: decision.rule,
-        reason: decision.reason,
-        figures: decision.figures,
-        percent: toPercent(step?.to ?? share),
-        ...(step === undefined ? {} : { step })
-      } satisfies CanaryOutcome as CanaryOutcome
+      return outcomeOf(decision, canary.pack.version, activeVersion, step?.to ?? share, step)
     })
 
     /** Every behavior's canary, each in its own failure domain: one behavior's fault leaves the others' decisions. */
@@ -145,25 +171,7 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       return { decisions, faults }
     })
 
-    const forecasts = new Map<string, Forecast>()
-    /**
-     * How a canary `lift` better than the active pack would fare at this behavior's traffic of the last 7 days (turns
-     * its rubric applies to), simulated through the monitor's own decision and steps (Simulate.ts).
-     */
-    const expected = Effect.fn("CanaryMonitor.expected")(function* (behavior: Behavior, lift = 0.1, at?: number) {
-      const now = at ?? (yield* Clock.currentTimeMillis)
-      const since = now - 7 * 86_400_000
-      const row = yield* applicableVolume(sql, behavior, since)
-      // A store younger than a week: its turns over the days it covers (at least one).
-      const days = row.first === null ? 7 : Math.min(7, Math.max(1, (now - row.first) / 86_400_000))
-      const turnsPerDay = Math.round(row.n / days)
-      // Behaviors whose rubrics apply to the same turns share one simulation.
-      const key = `${turnsPerDay}:${lift}`
-      const simulated = forecasts.get(key) ?? (turnsPerDay === 0 ? { turnsPerDay, lift, runs: 0, promotedShare: 0, medianDays: null } : forecast(turnsPerDay, lift, planOf(config)))
-      forecasts.set(key, simulated)
-      const withLife = { ...simulated, lifeDays: config.canaryMaxDays }
-      return { ...withLife, text: forecastText(withLife) } satisfies Expected as Expected
-    })
+    const expected = makeExpected(sql, config)
 
     return { check, checkAll, expected } as const
   })

@@ -3,12 +3,11 @@
  * requests (or straight to active), promotion, roll-back and restore, and a fleet host's sync from the store.
  */
 import { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, PromptPack, readPack } from "../Domain/Pack.js"
-import { storeError } from "../store/Db.js"
-import { packShare, type Share, toPercent, withoutShare, withShare } from "../Domain/Share.js"
+import { type Share, toPercent, withoutShare, withShare } from "../Domain/Share.js"
 import { makePackStore } from "./PackStore.js"
 import { packOf } from "../store/Packs.js"
 import type { NewPack } from "./Versions.js"
@@ -23,16 +22,17 @@ export class DeployRejected extends Schema.TaggedError<DeployRejected>()("Deploy
   }
 }
 
+/** A pack as the active one: no canary share, stamped with when it became so. */
+const asActive = (pack: PromptPack, stamp: "promotedAt" | "restoredAt") =>
+  Effect.map(Clock.currentTimeMillis, (now): PromptPack => ({ ...pack, metadata: { ...withoutShare(pack.metadata), [stamp]: new Date(now).toISOString() } }))
+
 export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
-    const { writePack, record, savePack, setStatus, removeFile, makePack, history, canaryStartedAt, storedPack } = makePackStore({ sql, config })
+    const packs = makePackStore({ sql, config })
 
-    /**
-     * Ships a new pack as a canary at AUTOTUNE_CANARY_FRACTION (1 = straight to active). DotClaw serves a lone
-     * canary to every request, so the baseline is written as the active pack first when there is none.
-     */
+    /** Ships a new pack as a canary at AUTOTUNE_CANARY_FRACTION (1 = straight to active), over the baseline as the active pack. */
     const deploy = Effect.fn("Deployer.deploy")(function* (
       behavior: Behavior,
       candidate: NewPack,
@@ -47,25 +47,19 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       if (canary._tag === "Valid") {
         return yield* new DeployRejected({ behavior, detail: `canary ${canary.pack.version} is still out; the running experiment finishes first` })
       }
-      const active = yield* readPack(activeFile, behavior)
-      if (active._tag !== "Valid") {
-        const base = makePack(behavior, { instructions: baseline.instructions, lineage: { source: "baseline" } })
-        yield* writePack(activeFile, behavior, base)
-        yield* savePack(base, "active", { source: "baseline" })
-        yield* record(behavior, base.version, "baseline", { reason: active._tag === "Missing" ? "no active pack" : `active pack invalid: ${active.reason}` })
-      }
-      const pack = makePack(behavior, candidate, version)
+      yield* packs.ensureActive(behavior, baseline)
+      const pack = packs.makePack(behavior, candidate, version)
       const canaryShare = share ?? config.canaryFraction
       if (toPercent(canaryShare) >= 100) {
-        yield* writePack(activeFile, behavior, pack)
-        yield* savePack(pack, "active", candidate.lineage)
-        yield* record(behavior, pack.version, "deployed_active", { canaryFraction: 1 })
+        yield* packs.writePack(activeFile, behavior, pack)
+        yield* packs.savePack(pack, "active", candidate.lineage)
+        yield* packs.record(behavior, pack.version, "deployed_active", { canaryFraction: 1 })
         return { version: pack.version, as: "active" as const }
       }
       const canaryPack: PromptPack = { ...pack, metadata: withShare(pack.metadata, canaryShare) }
-      yield* writePack(canaryFile, behavior, canaryPack)
-      yield* savePack(canaryPack, "canary", candidate.lineage)
-      yield* record(behavior, pack.version, "canary", { canaryPercent: canaryPack.metadata?.["canaryPercent"] })
+      yield* packs.writePack(canaryFile, behavior, canaryPack)
+      yield* packs.savePack(canaryPack, "canary", candidate.lineage)
+      yield* packs.record(behavior, pack.version, "canary", { canaryPercent: canaryPack.metadata?.["canaryPercent"] })
       return { version: pack.version, as: "canary" as const }
     })
 
@@ -75,12 +69,12 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       const canary = yield* readPack(canaryFile, behavior)
       if (canary._tag !== "Valid") return yield* new DeployRejected({ behavior, detail: "no valid canary to promote" })
       const previous = yield* readPack(activePath(config.outputDir, behavior), behavior)
-      const promoted: PromptPack = { ...canary.pack, metadata: { ...withoutShare(canary.pack.metadata), promotedAt: new Date().toISOString() } }
-      yield* writePack(activePath(config.outputDir, behavior), behavior, promoted)
-      yield* removeFile(canaryFile)
-      yield* savePack(promoted, "active", {})
-      if (previous._tag === "Valid") yield* setStatus(previous.pack.version, "retired")
-      yield* record(behavior, promoted.version, "promoted", why)
+      const promoted = yield* asActive(canary.pack, "promotedAt")
+      yield* packs.writePack(activePath(config.outputDir, behavior), behavior, promoted)
+      yield* packs.removeFile(canaryFile)
+      yield* packs.savePack(promoted, "active", {})
+      if (previous._tag === "Valid") yield* packs.setStatus(previous.pack.version, "retired")
+      yield* packs.record(behavior, promoted.version, "promoted", why)
       return promoted.version
     })
 
@@ -92,13 +86,8 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
     const setShare = Effect.fn("Deployer.setShare")(function* (behavior: Behavior, canary: PromptPack, share: number, why?: { readonly reason: string; readonly figures?: unknown }) {
       const from = canary.metadata?.["canaryPercent"]
       const stepped: PromptPack = { ...canary, metadata: withShare(canary.metadata, share) }
-      if (why !== undefined) {
-        yield* sql.withTransaction(Effect.zipRight(
-          record(behavior, canary.version, "canary_step", { from, to: toPercent(share), ...why }),
-          savePack(stepped, "canary", {})
-        )).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError("record the canary's step")(e))))
-      }
-      yield* writePack(canaryPath(config.outputDir, behavior), behavior, stepped)
+      if (why !== undefined) yield* packs.recordStep(behavior, stepped, { from, to: toPercent(share), ...why })
+      yield* packs.writePack(canaryPath(config.outputDir, behavior), behavior, stepped)
       return stepped
     })
 
@@ -106,10 +95,10 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
     const removeCanary = Effect.fn("Deployer.removeCanary")(function* (behavior: Behavior, action: "rolled_back" | "expired", why: Record<string, unknown>) {
       const canaryFile = canaryPath(config.outputDir, behavior)
       const canary = yield* readPack(canaryFile, behavior)
-      yield* removeFile(canaryFile)
+      yield* packs.removeFile(canaryFile)
       const version = canary._tag === "Valid" ? canary.pack.version : "(invalid file)"
-      if (canary._tag === "Valid") yield* setStatus(version, action)
-      yield* record(behavior, version, action, why)
+      if (canary._tag === "Valid") yield* packs.setStatus(version, action)
+      yield* packs.record(behavior, version, action, why)
       return version
     })
 
@@ -126,46 +115,24 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       const pack = yield* packOf(sql, behavior, to)
       if (pack === undefined) return yield* new DeployRejected({ behavior, detail: `no pack ${to} in the history (see \`autotune packs ${behavior}\`)` })
       const previous = yield* readPack(activePath(config.outputDir, behavior), behavior)
-      yield* writePack(activePath(config.outputDir, behavior), behavior, { ...pack, metadata: { ...withoutShare(pack.metadata), restoredAt: new Date().toISOString() } })
+      yield* packs.writePack(activePath(config.outputDir, behavior), behavior, yield* asActive(pack, "restoredAt"))
       const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
       if (canary._tag !== "Missing") yield* removeCanary(behavior, "rolled_back", { by: "user", restored: to })
-      if (previous._tag === "Valid" && previous.pack.version !== to) yield* setStatus(previous.pack.version, "retired")
-      yield* setStatus(to, "active")
-      yield* record(behavior, to, "restored", { by: "user" })
+      if (previous._tag === "Valid" && previous.pack.version !== to) yield* packs.setStatus(previous.pack.version, "retired")
+      yield* packs.setStatus(to, "active")
+      yield* packs.record(behavior, to, "restored", { by: "user" })
       return { restored: to }
     })
 
-    /**
-     * A fleet's hosts serve what the shared store says: each cycle every host writes the store's active and
-     * canary packs into its own packs dir (atomically, only what changed) and removes a canary the store no
-     * longer has. Returns what it changed.
-     */
-    const syncFromStore = Effect.fn("Deployer.syncFromStore")(function* () {
-      const changed: Array<string> = []
-      for (const behavior of config.behaviors) {
-        for (const role of ["active", "canary"] as const) {
-          const file = role === "active" ? activePath(config.outputDir, behavior) : canaryPath(config.outputDir, behavior)
-          const [stored, onDisk] = [yield* storedPack(behavior, role), yield* readPack(file, behavior)]
-          // A canary's share changes while it runs (canary/Ramp.ts): a host serves the share the store says.
-          const share = (p: PromptPack) => packShare(p.metadata)
-          if (stored !== undefined && (onDisk._tag !== "Valid" || onDisk.pack.version !== stored.version || share(onDisk.pack) !== share(stored))) {
-            yield* writePack(file, behavior, stored)
-            changed.push(`${behavior} ${role} ${stored.version}`)
-          } else if (stored === undefined && role === "canary" && onDisk._tag !== "Missing") {
-            yield* removeFile(file)
-            changed.push(`${behavior} canary removed`)
-          }
-        }
-      }
-      return changed
-    })
+    /** Each host of a fleet writes what the shared store says into its own packs dir (see PackStore.syncFromStore). */
+    const syncFromStore = Effect.fn("Deployer.syncFromStore")(() => packs.syncFromStore(config.behaviors))
 
     /** A selection the operator rejected (`autotune reject`): never shipped, kept on record with why. */
     const discard = Effect.fn("Deployer.discard")(function* (behavior: Behavior, version: string, why: Record<string, unknown>) {
-      yield* setStatus(version, "rejected")
-      yield* record(behavior, version, "rejected", why)
+      yield* packs.setStatus(version, "rejected")
+      yield* packs.record(behavior, version, "rejected", why)
     })
 
-    return { deploy, promote, setShare, removeCanary, rollback, discard, history, canaryStartedAt, syncFromStore } as const
+    return { deploy, promote, setShare, removeCanary, rollback, discard, history: packs.history, canaryStartedAt: packs.canaryStartedAt, syncFromStore } as const
   })
 }) {}

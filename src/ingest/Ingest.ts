@@ -47,6 +47,39 @@ type Totals = { -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "file
   readonly malformedReasons: Record<string, number>
 }
 
+// Regular files only: a symbolic link could point anywhere on the machine (another user's file, a device),
+// and DotClaw writes its traces as plain files. A link is skipped with one warning line a cycle.
+const listTraceFiles = (traceDir: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const entries = (await fs.promises.readdir(traceDir, { withFileTypes: true })).filter((e) => e.name.endsWith(".jsonl"))
+      const files = entries.filter((e) => e.isFile()).map((e) => path.join(traceDir, e.name)).sort()
+      const links = entries.filter((e) => e.isSymbolicLink()).map((e) => e.name).sort()
+      // A FIFO or socket would block the read for good (and SIGTERM with it); a directory is no trace file.
+      const others = entries.filter((e) => !e.isFile() && !e.isSymbolicLink()).map((e) => e.name).sort()
+      return { files, links, others }
+    },
+    catch: fileError(traceDir, "list trace dir")
+  }).pipe(
+    Effect.tap(({ links, others }) => {
+      const names = (list: ReadonlyArray<string>) => `${list.slice(0, 3).join(", ")}${list.length > 3 ? ", …" : ""}`
+      return Effect.all([
+        links.length === 0 ? Effect.void : Effect.logWarning(`skipped ${links.length} symbolic link(s) in ${traceDir} (${names(links)}): autotune reads only regular trace files; copy the file there instead`),
+        others.length === 0 ? Effect.void : Effect.logWarning(`skipped ${others.length} entr(y/ies) in ${traceDir} that are not regular files (${names(others)}: a FIFO, socket or directory)`)
+      ])
+    }),
+    Effect.map(({ files }) => files)
+  )
+
+/** A committed batch counted into the run's totals. */
+const addBatch = (totals: Totals, batch: Batch, inserted: number) => {
+  totals.lines += batch.lines
+  totals.ingested += inserted
+  totals.duplicates += batch.traces - inserted
+  totals.malformed += batch.malformed.length
+  for (const kind of batch.malformedKinds) totals.malformedReasons[kind] = (totals.malformedReasons[kind] ?? 0) + 1
+}
+
 export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSource", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -82,11 +115,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
             const committed = (batch: Batch, inserted: number) => {
               const before = position.byteOffset
               position = after(batch)
-              totals.lines += batch.lines
-              totals.ingested += inserted
-              totals.duplicates += batch.traces - inserted
-              totals.malformed += batch.malformed.length
-              for (const kind of batch.malformedKinds) totals.malformedReasons[kind] = (totals.malformedReasons[kind] ?? 0) + 1
+              addBatch(totals, batch, inserted)
               progress(batch.byteOffset - before)
             }
             // Read only up to the size seen at the start; a line DotClaw appends meanwhile waits for the next run.
@@ -105,29 +134,6 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         (handle) => Effect.promise(() => handle.close())
       )
 
-    // Regular files only: a symbolic link could point anywhere on the machine (another user's file, a device),
-    // and DotClaw writes its traces as plain files. A link is skipped with one warning line a cycle.
-    const listFiles = Effect.tryPromise({
-      try: async () => {
-        const entries = (await fs.promises.readdir(config.traceDir, { withFileTypes: true })).filter((e) => e.name.endsWith(".jsonl"))
-        const files = entries.filter((e) => e.isFile()).map((e) => path.join(config.traceDir, e.name)).sort()
-        const links = entries.filter((e) => e.isSymbolicLink()).map((e) => e.name).sort()
-        // A FIFO or socket would block the read for good (and SIGTERM with it); a directory is no trace file.
-        const others = entries.filter((e) => !e.isFile() && !e.isSymbolicLink()).map((e) => e.name).sort()
-        return { files, links, others }
-      },
-      catch: fileError(config.traceDir, "list trace dir")
-    }).pipe(
-      Effect.tap(({ links, others }) => {
-        const names = (list: ReadonlyArray<string>) => `${list.slice(0, 3).join(", ")}${list.length > 3 ? ", …" : ""}`
-        return Effect.all([
-          links.length === 0 ? Effect.void : Effect.logWarning(`skipped ${links.length} symbolic link(s) in ${config.traceDir} (${names(links)}): autotune reads only regular trace files; copy the file there instead`),
-          others.length === 0 ? Effect.void : Effect.logWarning(`skipped ${others.length} entr(y/ies) in ${config.traceDir} that are not regular files (${names(others)}: a FIFO, socket or directory)`)
-        ])
-      }),
-      Effect.map(({ files }) => files)
-    )
-
     const ingest = Effect.fn("TraceSource.ingest")(function* (onProgress?: (p: IngestProgress) => void) {
       const started = yield* Clock.currentTimeMillis
       const exists = fs.existsSync(config.traceDir)
@@ -135,7 +141,7 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
         const where = dotclawHome === undefined ? "no current DotClaw found (DOTCLAW_HOME unset, no ~/.dotclaw); " : ""
         yield* Effect.logWarning(`${where}trace dir ${config.traceDir} does not exist yet; nothing to ingest (set DOTCLAW_HOME or AUTOTUNE_TRACE_DIR if DotClaw writes elsewhere)`)
       }
-      const files = exists ? yield* listFiles : []
+      const files = exists ? yield* listTraceFiles(config.traceDir) : []
       const writer = bulkFile === undefined ? undefined : yield* Effect.cached(openRowWriter(bulkFile, BULK_STATEMENTS).pipe(Effect.mapError(storeError("open the store for ingest"))))
       const sizes = files.map((f) => {
         try {

@@ -23,7 +23,7 @@ export { parsePrices } from "../config/Prices.js"
 export { BATCH_PRICE } from "./BatchCalls.js"
 export type { ParseStats } from "./Ledger.js"
 export { configFailureLine, type Halt, modelVariables } from "./Policy.js"
-export { type StageUsage, usageOf } from "./Usage.js"
+export { type StageUsage, usageBetween, usageOf } from "./Usage.js"
 
 export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner", {
   scoped: Effect.gen(function* () {

@@ -33,3 +33,13 @@ export const usageOf = (all: Record<string, StageUsage>, prefix: string): StageU
       }),
       emptyUsage
     )
+
+/** What was used between two readings of the same stages (an unknown cost at either end stays unknown). */
+export const usageBetween = (before: StageUsage, after: StageUsage): StageUsage => ({
+  calls: after.calls - before.calls,
+  failed: after.failed - before.failed,
+  tokensIn: after.tokensIn - before.tokensIn,
+  tokensOut: after.tokensOut - before.tokensOut,
+  costUsd: after.costUsd === null || before.costUsd === null ? null : after.costUsd - before.costUsd,
+  egressRedactions: after.egressRedactions - before.egressRedactions
+})

@@ -6,7 +6,7 @@
  * May import: Domain, config, privacy, store, llm, ingest, judge, canary
  */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { isBehaviorFault, isolated } from "../Domain/Errors.js"
@@ -14,15 +14,15 @@ import { pendingSelections, recordOptimizeRun, recordSelection } from "../store/
 import { newVersion } from "../canary/Versions.js"
 import { Judge } from "../judge/Judge.js"
 import { Rubrics } from "../judge/RubricBook.js"
-import { LlmRunner, usageOf } from "../llm/LlmRunner.js"
+import { LlmRunner, usageBetween, usageOf } from "../llm/LlmRunner.js"
 import { storedVersion } from "../privacy/Redactor.js"
-import { chosenOn, finalistsOf, makeChoice } from "./Choice.js"
+import { finalistsOf, makeChoice, selectionOf } from "./Choice.js"
 import { makeReadiness } from "./Readiness.js"
 import { makeReflection } from "./Reflection.js"
-import { makeReplay, scoresOf } from "./Replay.js"
+import { makeReplay } from "./Replay.js"
 import { makeRounds } from "./Rounds.js"
 import { droppedByRule, meanScores, splitTurns } from "./Search.js"
-import { ancestry, type OptimizeOutcome } from "./OptimizeRun.js"
+import type { OptimizeOutcome } from "./OptimizeRun.js"
 
 export { DEFAULT_INSTRUCTIONS, type OptimizeOutcome } from "./OptimizeRun.js"
 
@@ -49,12 +49,8 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       const prefix = `optimize:${behavior}:`
       const before = usageOf(yield* runner.usage, prefix)
       const spent = () => Effect.map(runner.usage, (u) => {
-        const after = usageOf(u, prefix)
-        return {
-          calls: after.calls - before.calls,
-          costUsd: after.costUsd === null || before.costUsd === null ? null : after.costUsd - before.costUsd,
-          egressRedactions: after.egressRedactions - before.egressRedactions
-        }
+        const { calls, costUsd, egressRedactions } = usageBetween(before, usageOf(u, prefix))
+        return { calls, costUsd, egressRedactions }
       })
       const run = evaluator(behavior)
       const { pool, rounds, kept, stopped } = yield* search(behavior, ready, sets, run, Effect.map(spent(), (s) => s.calls))
@@ -68,7 +64,6 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       const linted = rounds.flatMap((r) => r.linted)
       const common = { candidates: kept, linted, dropped: droppedByRule(linted), rounds, stopped }
 
-      // Finalists: the best on the validation turns, if they beat the baseline there; only they see held-out turns.
       // Finalists: the best on the validation turns, if they beat the baseline there; only they see held-out turns.
       const baseline = pool[0]!
       const finalists = finalistsOf(pool)
@@ -91,21 +86,8 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       }
       yield* runner.ensureRunning
       const version = newVersion()
-      const lineage = {
-        runId: runner.runId,
-        at: new Date().toISOString(),
-        baselineVersion: ready.baselineVersion,
-        round: winner.c.round,
-        parents: winner.c.parents,
-        ancestry: ancestry(pool, winner.c.id),
-        rounds: rounds.length,
-        validation: { n: winner.n, baselineMean: baselineScores.mean, winnerMean: winner.scores.mean, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff, rerankLowerBound: winner.rerank.lowerBound },
-        models: { candidate: config.candidateModel, predictor: config.predictorModel, judge: config.judgeStage1Model, rerank: config.rerankModel },
-        rubric: rubrics[behavior].version,
-        candidates: kept
-      }
-      const examples = chosenOn(sets.heldOut, baseScores, scoresOf(winner.replies))
-      const body = { instructions: winner.c.instructions, lineage, baselineInstructions: ready.baseline, examples, metric: { name: rubrics[behavior].version, model: config.judgeStage1Model, score: winner.scores.mean ?? 0 } }
+      const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const { body, lineage } = selectionOf({ config, rubric: rubrics[behavior], runId: runner.runId, at, ready, pool, rounds: rounds.length, kept, winner, baselineScores, heldOut: sets.heldOut, baseScores })
       yield* recordSelection(sql, { version, behavior, body, lineage })
       return yield* finish({
         outcome: "selected",

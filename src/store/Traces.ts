@@ -171,6 +171,12 @@ export const turnExists = (sql: SqlClient.SqlClient, traceId: string) =>
     Effect.map((r) => (r?.n ?? 0) > 0)
   )
 
+const RecentBehavior = Schema.Struct({
+  n: Schema.Number, err: NullableNumber, latency: NullableNumber, chars: NullableNumber, tools: NullableNumber,
+  toolCalls: NullableNumber, toolFails: NullableNumber, facts: NullableNumber
+})
+export type RecentBehavior = typeof RecentBehavior.Type
+
 /** The agent's behavior over its latest turns since `since` (at most `cap`): what behavior tuning reads. */
 export const recentBehavior = (sql: SqlClient.SqlClient, since: number, cap: number) =>
   sql`
@@ -179,11 +185,8 @@ export const recentBehavior = (sql: SqlClient.SqlClient, since: number, cap: num
            AVG(tool_call_count) AS tools, SUM(tool_call_count) AS "toolCalls", SUM(tool_failure_count) AS "toolFails",
            AVG(${jsonArrayLength(sql, "memory_facts_json")}) AS facts
     FROM recent`.pipe(
-    decodeFirst(Schema.Struct({
-      n: Schema.Number, err: NullableNumber, latency: NullableNumber, chars: NullableNumber, tools: NullableNumber,
-      toolCalls: NullableNumber, toolFails: NullableNumber, facts: NullableNumber
-    }), "read behavior metrics"),
-    Effect.map((r) => r ?? { n: 0, err: null, latency: null, chars: null, tools: null, toolCalls: null, toolFails: null, facts: null })
+    decodeFirst(RecentBehavior, "read behavior metrics"),
+    Effect.map((r): RecentBehavior => r ?? { n: 0, err: null, latency: null, chars: null, tools: null, toolCalls: null, toolFails: null, facts: null })
   )
 
 /** Turns stored since `since`. */
