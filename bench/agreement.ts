@@ -31,30 +31,50 @@ if (traceDir === undefined) {
   fs.mkdirSync(traceDir)
   // The fake scores a turn by its SCORE marker: varied scores, so the rank correlation is defined.
   let body = ""
-  for (let i = 0; i < TURNS; i++) body += traceLine(i, { text: `Please check the weather in Lisbon for trip ${i} SCORE=${[0.25, 0.5, 0.75, 1][i % 4]}` })
+  for (let i = 0; i < TURNS; i++)
+    body += traceLine(i, {
+      text: `Please check the weather in Lisbon for trip ${i} SCORE=${[0.25, 0.5, 0.75, 1][i % 4]}`
+    })
   fs.writeFileSync(path.join(traceDir, "trace-2026-11-20.jsonl"), body)
 }
 const fake = real ? undefined : await startFakeProvider()
-console.log(`bench:agreement: ${TURNS} turns from ${traceDir}, ${real ? "the configured provider" : "the FAKE provider (checks the bench only: its scores agree by construction)"}; machine: ${machine()}`)
+console.log(
+  `bench:agreement: ${TURNS} turns from ${traceDir}, ${real ? "the configured provider" : "the FAKE provider (checks the bench only: its scores agree by construction)"}; machine: ${machine()}`
+)
 
-interface Eval { calls: number; costUsd: number | null; tokensIn: number; tokensOut: number }
+interface Eval {
+  calls: number
+  costUsd: number | null
+  tokensIn: number
+  tokensOut: number
+}
 const judge = async (name: string, combined: boolean) => {
   const home = path.join(root, name)
   fs.mkdirSync(home)
   const env = {
     ...process.env,
-    AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", AUTOTUNE_TRACE_DIR: traceDir,
+    AUTOTUNE_HOME: home,
+    AUTOTUNE_CONFIG_PATH: "",
+    AUTOTUNE_TRACE_DIR: traceDir,
     ...(fake === undefined ? {} : { ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url }),
     // The same turns both ways: every stored turn up to --turns, stage 1 only, at once.
-    AUTOTUNE_JUDGE_DAILY_SAMPLE: "0", AUTOTUNE_EVAL_MAX_TRACES: String(TURNS), AUTOTUNE_JUDGE_BATCH: "off",
-    AUTOTUNE_JUDGE_UNSURE_LOW: "0", AUTOTUNE_JUDGE_UNSURE_HIGH: "0", AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
-    AUTOTUNE_JUDGE_COMBINED: combined ? "1" : "0", AUTOTUNE_REPORT: "0", AUTOTUNE_LOG_LEVEL: "error"
+    AUTOTUNE_JUDGE_DAILY_SAMPLE: "0",
+    AUTOTUNE_EVAL_MAX_TRACES: String(TURNS),
+    AUTOTUNE_JUDGE_BATCH: "off",
+    AUTOTUNE_JUDGE_UNSURE_LOW: "0",
+    AUTOTUNE_JUDGE_UNSURE_HIGH: "0",
+    AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
+    AUTOTUNE_JUDGE_COMBINED: combined ? "1" : "0",
+    AUTOTUNE_REPORT: "0",
+    AUTOTUNE_LOG_LEVEL: "error"
   }
   await measureCommand("dist/bin.js", ["ingest"], env)
   const run = await measureCommand("dist/bin.js", ["eval", "--json"], env)
   const summary = JSON.parse(run.stdout.trim().split("\n").pop()!) as Eval
   const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-  const scores = db.prepare("SELECT trace_id AS id, behavior, stage1_score AS score FROM trace_scores WHERE stage1_score IS NOT NULL").all() as Array<{ id: string; behavior: string; score: number }>
+  const scores = db
+    .prepare("SELECT trace_id AS id, behavior, stage1_score AS score FROM trace_scores WHERE stage1_score IS NOT NULL")
+    .all() as Array<{ id: string; behavior: string; score: number }>
   db.close()
   return { summary, scores: new Map(scores.map((s) => [`${s.behavior}\u0000${s.id}`, s.score])) }
 }
@@ -64,7 +84,7 @@ const spearman = (xs: ReadonlyArray<number>, ys: ReadonlyArray<number>) => {
   const rank = (v: ReadonlyArray<number>) => {
     const order = v.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0])
     const r = new Array<number>(v.length)
-    for (let i = 0; i < order.length; ) {
+    for (let i = 0; i < order.length;) {
       let j = i
       while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++
       for (let k = i; k <= j; k++) r[order[k]![1]] = (i + j) / 2
@@ -102,10 +122,19 @@ for (const b of BEHAVIORS) {
   if (pairs.length === 0) continue
   const diff = pairs.reduce((n, [s, c]) => n + Math.abs(s - c), 0) / pairs.length
   const same = pairs.filter(([s, c]) => Math.round(s * 4) === Math.round(c * 4)).length / pairs.length
-  console.log(`| ${b} | ${pairs.length} | ${diff.toFixed(3)} | ${(same * 100).toFixed(1)}% | ${spearman(pairs.map((p) => p[0]), pairs.map((p) => p[1])).toFixed(3)} |`)
+  console.log(
+    `| ${b} | ${pairs.length} | ${diff.toFixed(3)} | ${(same * 100).toFixed(1)}% | ${spearman(
+      pairs.map((p) => p[0]),
+      pairs.map((p) => p[1])
+    ).toFixed(3)} |`
+  )
 }
-const line = (name: string, e: Eval) => `${name}: ${e.calls} calls, ${e.tokensIn} tokens in, ${e.tokensOut} out, ${e.costUsd === null ? "cost unknown" : `$${e.costUsd.toFixed(4)}`}`
+const line = (name: string, e: Eval) =>
+  `${name}: ${e.calls} calls, ${e.tokensIn} tokens in, ${e.tokensOut} out, ${e.costUsd === null ? "cost unknown" : `$${e.costUsd.toFixed(4)}`}`
 console.log(line("one request per behavior", single.summary))
 console.log(line("one request per turn", combined.summary))
-if (!real) console.log("NOTE: fake provider: the figures above check the bench's mechanics and the call/token counts; agreement needs a real judge")
+if (!real)
+  console.log(
+    "NOTE: fake provider: the figures above check the bench's mechanics and the call/token counts; agreement needs a real judge"
+  )
 fs.rmSync(root, { recursive: true, force: true })

@@ -75,7 +75,8 @@ const draw = (r: Rng, dist: Dist): number => {
 }
 const clip = (x: number) => (x < 0 ? 0 : x > 1 ? 1 : x)
 /** Shifts a score so the arm's mean moves by exactly `lift` and stays in [0, 1]. */
-const lifted = (s: number, lift: number, mean: number) => (lift >= 0 ? s + (lift * (1 - s)) / (1 - mean) : s + (lift * s) / mean)
+const lifted = (s: number, lift: number, mean: number) =>
+  lift >= 0 ? s + (lift * (1 - s)) / (1 - mean) : s + (lift * s) / mean
 
 const THRESHOLDS: Thresholds = {
   minImprovement: 0.02,
@@ -86,7 +87,8 @@ const THRESHOLDS: Thresholds = {
   maxErrorRate: 0.12,
   maxToolFailureRate: 0.25,
   maxErrorRateDelta: 0.05,
-  maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1
+  maxToolFailureRateDelta: 0.12,
+  maxNegativeRateDelta: 0.1
 }
 const HOUR = 3_600_000
 
@@ -110,7 +112,8 @@ const runOnce = (cell: Cell, seed: number) => {
     const canaryThisHour = split === "sparse" ? Math.floor(r() * 4) : split[0]
     const activeThisHour = split === "sparse" ? 9 * Math.floor(r() * 4) + 3 : split[1]
     const batch: Array<{ s: Sample; arm: "canary" | "active" }> = []
-    for (let i = 0; i < canaryThisHour; i++) batch.push({ s: sample(hour * HOUR + r() * HOUR, cell.lift), arm: "canary" })
+    for (let i = 0; i < canaryThisHour; i++)
+      batch.push({ s: sample(hour * HOUR + r() * HOUR, cell.lift), arm: "canary" })
     for (let i = 0; i < activeThisHour; i++) batch.push({ s: sample(hour * HOUR + r() * HOUR, 0), arm: "active" })
     batch.sort((a, b) => a.s.at - b.s.at)
     for (const { s, arm } of batch) {
@@ -126,7 +129,13 @@ const runOnce = (cell: Cell, seed: number) => {
     }
     const now = (hour + 1) * HOUR
     if (naive === undefined) {
-      const n = naiveDecide(sums.nCanary, sums.canary / Math.max(1, sums.nCanary), sums.active / Math.max(1, sums.nActive), THRESHOLDS.minSamples, THRESHOLDS.minImprovement)
+      const n = naiveDecide(
+        sums.nCanary,
+        sums.canary / Math.max(1, sums.nCanary),
+        sums.active / Math.max(1, sums.nActive),
+        THRESHOLDS.minSamples,
+        THRESHOLDS.minImprovement
+      )
       if (n === "promote" || n === "rollback") naive = n
     }
     const d = process.decision(now, 0)
@@ -135,10 +144,20 @@ const runOnce = (cell: Cell, seed: number) => {
 }
 
 /** The default plan (config/Table.ts): 10% stepping to 50% after the default canary turns, 6 pairs, a look an hour, 14 days. */
-const RAMP_PLAN: Plan = { thresholds: { ...THRESHOLDS, maxAgeMs: 14 * 86_400_000 }, start: 0.1, steps: [0.1, 0.5], stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number, pairs: 6, lookHours: 1 }
+const RAMP_PLAN: Plan = {
+  thresholds: { ...THRESHOLDS, maxAgeMs: 14 * 86_400_000 },
+  start: 0.1,
+  steps: [0.1, 0.5],
+  stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number,
+  pairs: 6,
+  lookHours: 1
+}
 
 /** One ramped life: the distribution's scores with a daily drift shared by both arms and judge noise, 4% errors in both. */
-const rampOnce = (cell: Cell & { readonly split: { readonly perDay: number; readonly lag: boolean } }, seed: number) => {
+const rampOnce = (
+  cell: Cell & { readonly split: { readonly perDay: number; readonly lag: boolean } },
+  seed: number
+) => {
   const r = rng(seed ^ 0x5bd1e995)
   const drifts: Array<number> = []
   const world: World = {
@@ -171,7 +190,10 @@ const runCell = (cell: Cell, runs: number, seedBase: number): CellResult => {
   const samplesToPromote: Array<number> = []
   for (let i = 0; i < runs; i++) {
     const split = cell.split
-    const result = typeof split === "object" && "perDay" in split ? rampOnce({ ...cell, split }, seedBase + i * 7919) : runOnce(cell, seedBase + i * 7919)
+    const result =
+      typeof split === "object" && "perDay" in split
+        ? rampOnce({ ...cell, split }, seedBase + i * 7919)
+        : runOnce(cell, seedBase + i * 7919)
     if (result.action === "promote") {
       promoted++
       samplesToPromote.push(result.samples)
@@ -183,8 +205,13 @@ const runCell = (cell: Cell, runs: number, seedBase: number): CellResult => {
 }
 
 const splitName = (s: Cell["split"]) =>
-  s === "sparse" ? "sparse 0-3/h" : "perDay" in s ? `ramped at ${s.perDay.toLocaleString("en-US")}/day${s.lag ? ", judge behind" : ""}` : `${s[0]}/${s[1]}`
-const cellName = (c: Cell) => `${c.dist}, lift ${c.lift >= 0 ? "+" : ""}${c.lift.toFixed(2)}, ${splitName(c.split)}${c.drift ? ", drift" : ""}`
+  s === "sparse"
+    ? "sparse 0-3/h"
+    : "perDay" in s
+      ? `ramped at ${s.perDay.toLocaleString("en-US")}/day${s.lag ? ", judge behind" : ""}`
+      : `${s[0]}/${s[1]}`
+const cellName = (c: Cell) =>
+  `${c.dist}, lift ${c.lift >= 0 ? "+" : ""}${c.lift.toFixed(2)}, ${splitName(c.split)}${c.drift ? ", drift" : ""}`
 
 /** Wilson 95% interval for k successes in n. */
 const wilson = (k: number, n: number) => {
@@ -208,12 +235,22 @@ const quantile = (xs: ReadonlyArray<number>, q: number) => {
 const cells = (): Array<Cell> => {
   const out: Array<Cell> = []
   const dists: Array<Dist> = ["likert", "beta", "bimodal", "passfail"]
-  for (const dist of dists) for (const lift of [0, 0.05, 0.1, -0.1]) out.push({ dist, lift, split: [10, 90], drift: false })
-  for (const dist of dists) for (const split of [[5, 95], [50, 50]] as const) for (const lift of [0, 0.1]) out.push({ dist, lift, split, drift: false })
+  for (const dist of dists)
+    for (const lift of [0, 0.05, 0.1, -0.1]) out.push({ dist, lift, split: [10, 90], drift: false })
+  for (const dist of dists)
+    for (const split of [
+      [5, 95],
+      [50, 50]
+    ] as const)
+      for (const lift of [0, 0.1]) out.push({ dist, lift, split, drift: false })
   for (const dist of dists) for (const lift of [0, 0.1]) out.push({ dist, lift, split: "sparse", drift: false })
   for (const dist of dists) for (const lift of [0, 0.1]) out.push({ dist, lift, split: [10, 90], drift: true })
-  for (const dist of dists) for (const perDay of [24, 48, 96, 1000]) for (const lift of [0, 0.1]) out.push({ dist, lift, split: { perDay, lag: false }, drift: true })
-  for (const dist of dists) for (const perDay of [48, 1000]) for (const lift of [0, 0.1]) out.push({ dist, lift, split: { perDay, lag: true }, drift: true })
+  for (const dist of dists)
+    for (const perDay of [24, 48, 96, 1000])
+      for (const lift of [0, 0.1]) out.push({ dist, lift, split: { perDay, lag: false }, drift: true })
+  for (const dist of dists)
+    for (const perDay of [48, 1000])
+      for (const lift of [0, 0.1]) out.push({ dist, lift, split: { perDay, lag: true }, drift: true })
   return out
 }
 
@@ -225,22 +262,28 @@ if (isMainThread) {
   // The ramped cells alone: the fixed-split cells do not depend on the steps (no share changes there).
   const all = process.argv.includes("--ramped-only") ? cells().filter(isRamped) : cells()
   const started = Date.now()
-  console.log(`bench:canary: ${all.length} cells: ${runs} runs a fixed-split cell, ${rampRuns} a ramped cell, ${lagRuns} with the judge behind; ${workers} worker(s); machine: ${machine()}`)
+  console.log(
+    `bench:canary: ${all.length} cells: ${runs} runs a fixed-split cell, ${rampRuns} a ramped cell, ${lagRuns} with the judge behind; ${workers} worker(s); machine: ${machine()}`
+  )
   const results: Array<CellResult> = []
   await Promise.all(
-    Array.from({ length: workers }, (_, w) =>
-      new Promise<void>((resolve, reject) => {
-        const mine = all.map((cell, i) => ({ cell, i })).filter(({ i }) => i % workers === w)
-        const worker = new Worker(new URL(import.meta.url), { workerData: { cells: mine, runs, rampRuns, lagRuns } })
-        worker.on("message", (r: CellResult) => results.push(r))
-        worker.on("error", reject)
-        worker.on("exit", () => resolve())
-      })
+    Array.from(
+      { length: workers },
+      (_, w) =>
+        new Promise<void>((resolve, reject) => {
+          const mine = all.map((cell, i) => ({ cell, i })).filter(({ i }) => i % workers === w)
+          const worker = new Worker(new URL(import.meta.url), { workerData: { cells: mine, runs, rampRuns, lagRuns } })
+          worker.on("message", (r: CellResult) => results.push(r))
+          worker.on("error", reject)
+          worker.on("exit", () => resolve())
+        })
     )
   )
   const order = new Map(all.map((c, i) => [cellName(c), i]))
   results.sort((a, b) => order.get(cellName(a.cell))! - order.get(cellName(b.cell))!)
-  console.log("\n| cell | e-process: promoted | e-process: rolled back | samples to promote (median / p90) | naive: promoted | naive: rolled back |")
+  console.log(
+    "\n| cell | e-process: promoted | e-process: rolled back | samples to promote (median / p90) | naive: promoted | naive: rolled back |"
+  )
   console.log("| --- | --- | --- | --- | --- | --- |")
   let worstFalsePromote = 0
   let worstFalseRollback = 0
@@ -254,10 +297,20 @@ if (isMainThread) {
       `| ${cellName(r.cell)} | ${rate(r.promoted, r.runs)} | ${rate(r.rolledBack, r.runs)} | ${r.samplesToPromote.length === 0 ? "-" : `${quantile(r.samplesToPromote, 0.5)} / ${quantile(r.samplesToPromote, 0.9)}`} | ${isRamped(r.cell) ? "–" : rate(r.naivePromoted, r.runs)} | ${isRamped(r.cell) ? "–" : rate(r.naiveRolledBack, r.runs)} |`
     )
   }
-  console.log(`\nworst upper 95% bound: false promotion ${pct(worstFalsePromote)}, false rollback ${pct(worstFalseRollback)} (both must be <= 5%)`)
+  console.log(
+    `\nworst upper 95% bound: false promotion ${pct(worstFalsePromote)}, false rollback ${pct(worstFalseRollback)} (both must be <= 5%)`
+  )
   console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`)
   if (worstFalsePromote > 0.05 || worstFalseRollback > 0.05) process.exitCode = 1
 } else {
-  const { cells: mine, runs, rampRuns, lagRuns } = workerData as { cells: Array<{ cell: Cell; i: number }>; runs: number; rampRuns: number; lagRuns: number }
-  for (const { cell, i } of mine) parentPort!.postMessage(runCell(cell, isLagged(cell) ? lagRuns : isRamped(cell) ? rampRuns : runs, 1_000_003 * (i + 1)))
+  const {
+    cells: mine,
+    runs,
+    rampRuns,
+    lagRuns
+  } = workerData as { cells: Array<{ cell: Cell; i: number }>; runs: number; rampRuns: number; lagRuns: number }
+  for (const { cell, i } of mine)
+    parentPort!.postMessage(
+      runCell(cell, isLagged(cell) ? lagRuns : isRamped(cell) ? rampRuns : runs, 1_000_003 * (i + 1))
+    )
 }

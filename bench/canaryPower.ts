@@ -24,11 +24,23 @@ const LAG_RUNS = arg("lag-runs", 400)
 const LOW_RUNS = arg("low-runs", 3000)
 
 const thresholds = (maxSamples: number): Thresholds => ({
-  minImprovement: 0.02, minSamples: 20, maxSamples, maxAgeMs: 60 * 86_400_000, healthWindowMs: 86_400_000,
-  maxErrorRate: 0.5, maxToolFailureRate: 0.5, maxErrorRateDelta: 0.5, maxToolFailureRateDelta: 0.5, maxNegativeRateDelta: 0.5
+  minImprovement: 0.02,
+  minSamples: 20,
+  maxSamples,
+  maxAgeMs: 60 * 86_400_000,
+  healthWindowMs: 86_400_000,
+  maxErrorRate: 0.5,
+  maxToolFailureRate: 0.5,
+  maxErrorRateDelta: 0.5,
+  maxToolFailureRateDelta: 0.5,
+  maxNegativeRateDelta: 0.5
 })
 
-interface Version { readonly name: string; readonly cap: number; readonly prefix: boolean }
+interface Version {
+  readonly name: string
+  readonly cap: number
+  readonly prefix: boolean
+}
 const VERSIONS: ReadonlyArray<Version> = [
   { name: "before (cap 500)", cap: 500, prefix: false },
   { name: "after (cap 1,000)", cap: 1000, prefix: true }
@@ -66,7 +78,9 @@ const life = (seed: number, lift: number, v: Version, behind: boolean) => {
       } else {
         for (let i = active.length - 1; i >= 0 && budget > 0; i--) if (!judged.has(i) && (judged.add(i), true)) budget--
       }
-      const view = active.map((s, i) => (judged.has(i) ? s : v.prefix ? { ...s, score: null, pending: true } : { ...s, score: null }))
+      const view = active.map((s, i) =>
+        judged.has(i) ? s : v.prefix ? { ...s, score: null, pending: true } : { ...s, score: null }
+      )
       decision = decide({ canary, active: view, startedAt: 0, now: at, thresholds: t })
     }
     if (decision.action !== "wait") return { action: decision.action, samples: canary.length }
@@ -82,8 +96,13 @@ const upper = (k: number, n: number) => {
 
 const SIZING_ONLY = process.argv.includes("--sizing-only")
 const LOW_ONLY = process.argv.includes("--low-traffic-only")
-console.log(`bench:canary-power: ${RUNS} runs a cell in order, ${LAG_RUNS} with the judge behind; machine: ${machine()}`)
-if (!SIZING_ONLY && !LOW_ONLY) console.log("| version | arrival | lift | promoted (95% upper) | rolled back (95% upper) | median canary samples to promote |")
+console.log(
+  `bench:canary-power: ${RUNS} runs a cell in order, ${LAG_RUNS} with the judge behind; machine: ${machine()}`
+)
+if (!SIZING_ONLY && !LOW_ONLY)
+  console.log(
+    "| version | arrival | lift | promoted (95% upper) | rolled back (95% upper) | median canary samples to promote |"
+  )
 if (!SIZING_ONLY && !LOW_ONLY) console.log("| --- | --- | --- | --- | --- | --- |")
 for (const behind of SIZING_ONLY || LOW_ONLY ? [] : [false, true]) {
   for (const lift of [0, 0.05, 0.1]) {
@@ -102,7 +121,9 @@ for (const behind of SIZING_ONLY || LOW_ONLY ? [] : [false, true]) {
       }
       toPromote.sort((a, b) => a - b)
       const pct = (k: number) => `${((100 * k) / n).toFixed(1)}% (${(100 * upper(k, n)).toFixed(1)}%)`
-      console.log(`| ${v.name} | ${behind ? "judge behind" : "in order"} | ${lift.toFixed(2)} | ${pct(promoted)} | ${pct(rolledBack)} | ${toPromote[Math.floor(toPromote.length / 2)] ?? "-"} |`)
+      console.log(
+        `| ${v.name} | ${behind ? "judge behind" : "in order"} | ${lift.toFixed(2)} | ${pct(promoted)} | ${pct(rolledBack)} | ${toPromote[Math.floor(toPromote.length / 2)] ?? "-"} |`
+      )
     }
   }
 }
@@ -121,11 +142,14 @@ const M = 0.02
 type Bettor = { readonly bet: (d: number) => void; readonly evidence: () => number }
 const meanExp = (logs: ReadonlyArray<number>) => {
   const max = Math.max(...logs)
-  return Math.exp(max) * logs.reduce((a, l) => a + Math.exp(l - max), 0) / logs.length
+  return (Math.exp(max) * logs.reduce((a, l) => a + Math.exp(l - max), 0)) / logs.length
 }
 const grid = (sizes: ReadonlyArray<number>) => (): Bettor => {
   const logs = sizes.map(() => 0)
-  return { bet: (d) => sizes.forEach((l, j) => (logs[j]! += Math.log(1 + Math.min(l, 1 / (1 + M)) * (d - M)))), evidence: () => meanExp(logs) }
+  return {
+    bet: (d) => sizes.forEach((l, j) => (logs[j]! += Math.log(1 + Math.min(l, 1 / (1 + M)) * (d - M)))),
+    evidence: () => meanExp(logs)
+  }
 }
 const agrapa = (n0: number, mean0: number, variance0: number) => (): Bettor => {
   let n = 0
@@ -177,28 +201,41 @@ const sizing = (world: (r: () => number, lift: number, hard: boolean) => number,
     bettors.forEach((x, k) => {
       if (x.looksAt > 0) rows[k]!.looks.push(x.looksAt)
       // Decided at the first look at or after the crossing.
-      if (x.crossedAt > 0 && Math.ceil(x.crossedAt / 60) * 60 <= 1000) rows[k]!.peak.push(Math.ceil(x.crossedAt / 60) * 60)
+      if (x.crossedAt > 0 && Math.ceil(x.crossedAt / 60) * 60 <= 1000)
+        rows[k]!.peak.push(Math.ceil(x.crossedAt / 60) * 60)
     })
   }
-  const summary = (xs: Array<number>) => ({ share: xs.length / RUNS, median: xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] })
+  const summary = (xs: Array<number>) => ({
+    share: xs.length / RUNS,
+    median: xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  })
   return rows.map((row) => ({ looks: summary(row.looks), peak: summary(row.peak) }))
 }
 if (!LOW_ONLY) sizingTables()
 lowTraffic()
 
 function sizingTables() {
-console.log(`\nbet sizing, ${RUNS} runs a cell, promotion evidence >= 20 within 1,000 canary samples (at looks / at the peak):`)
-console.log("| world | bettor | lift 0: promoted | lift +0.05: promoted | +0.05: median samples | lift +0.10: median samples |")
-console.log("| --- | --- | --- | --- | --- | --- |")
-for (const [worldName, world] of WORLDS) {
-  const [zero, five, ten] = [0, 0.05, 0.1].map((lift) => sizing(world, lift))
-  BETTORS.forEach(([name], k) => {
-    const both = (c: ReturnType<typeof sizing>[number], f: (x: { share: number; median: number | undefined }) => string) => `${f(c.looks)} / ${f(c.peak)}`
-    const share = (x: { share: number }) => `${(100 * x.share).toFixed(1)}%`
-    const median = (x: { median: number | undefined }) => String(x.median ?? "-")
-    console.log(`| ${worldName} | ${name} | ${both(zero![k]!, share)} | ${both(five![k]!, share)} | ${both(five![k]!, median)} | ${both(ten![k]!, median)} |`)
-  })
-}
+  console.log(
+    `\nbet sizing, ${RUNS} runs a cell, promotion evidence >= 20 within 1,000 canary samples (at looks / at the peak):`
+  )
+  console.log(
+    "| world | bettor | lift 0: promoted | lift +0.05: promoted | +0.05: median samples | lift +0.10: median samples |"
+  )
+  console.log("| --- | --- | --- | --- | --- | --- |")
+  for (const [worldName, world] of WORLDS) {
+    const [zero, five, ten] = [0, 0.05, 0.1].map((lift) => sizing(world, lift))
+    BETTORS.forEach(([name], k) => {
+      const both = (
+        c: ReturnType<typeof sizing>[number],
+        f: (x: { share: number; median: number | undefined }) => string
+      ) => `${f(c.looks)} / ${f(c.peak)}`
+      const share = (x: { share: number }) => `${(100 * x.share).toFixed(1)}%`
+      const median = (x: { median: number | undefined }) => String(x.median ?? "-")
+      console.log(
+        `| ${worldName} | ${name} | ${both(zero![k]!, share)} | ${both(five![k]!, share)} | ${both(five![k]!, median)} | ${both(ten![k]!, median)} |`
+      )
+    })
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -209,10 +246,31 @@ for (const [worldName, world] of WORLDS) {
 // served on the way.
 // ---------------------------------------------------------------------------------------------------------
 function lowTraffic() {
-  const T = (days: number): Thresholds => ({ ...thresholds(1000), maxAgeMs: days * 86_400_000, maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1 })
+  const T = (days: number): Thresholds => ({
+    ...thresholds(1000),
+    maxAgeMs: days * 86_400_000,
+    maxErrorRate: 0.12,
+    maxToolFailureRate: 0.25,
+    maxErrorRateDelta: 0.05,
+    maxToolFailureRateDelta: 0.12,
+    maxNegativeRateDelta: 0.1
+  })
   const plans: ReadonlyArray<[string, (days: number) => Plan]> = [
-    ["fixed 10%", (days) => ({ thresholds: T(days), start: 0.1, steps: [], stepMinTurns: STEP_MIN_TURNS, pairs: 6, lookHours: 1 })],
-    ["steps 10% -> 50% (now)", (days) => ({ thresholds: T(days), start: 0.1, steps: [0.1, 0.5], stepMinTurns: STEP_MIN_TURNS, pairs: 6, lookHours: 1 })]
+    [
+      "fixed 10%",
+      (days) => ({ thresholds: T(days), start: 0.1, steps: [], stepMinTurns: STEP_MIN_TURNS, pairs: 6, lookHours: 1 })
+    ],
+    [
+      "steps 10% -> 50% (now)",
+      (days) => ({
+        thresholds: T(days),
+        start: 0.1,
+        steps: [0.1, 0.5],
+        stepMinTurns: STEP_MIN_TURNS,
+        pairs: 6,
+        lookHours: 1
+      })
+    ]
   ]
   const lower = (r: () => number, drop: number) => {
     const s = likert(r, 0)
@@ -224,26 +282,45 @@ function lowTraffic() {
     "errors +20 points": (r, c) => ({ score: likert(r, 0), error: r() < (c ? 0.23 : 0.03), toolFailure: null }),
     "scores -0.10": (r, c) => ({ score: c ? lower(r, 0.1) : likert(r, 0), error: r() < 0.03, toolFailure: null })
   }
-  const lives = (turn: World["turn"], perDay: number, plan: Plan) => Array.from({ length: LOW_RUNS }, (_, i) => simulate({ turnsPerDay: perDay, turn }, plan, seedOf(i)))
-  const median = (xs: ReadonlyArray<number>, n: number) => (xs.length * 2 >= n ? [...xs].sort((a, b) => a - b)[Math.floor(n / 2)]!.toFixed(1) : "never (under half)")
+  const lives = (turn: World["turn"], perDay: number, plan: Plan) =>
+    Array.from({ length: LOW_RUNS }, (_, i) => simulate({ turnsPerDay: perDay, turn }, plan, seedOf(i)))
+  const median = (xs: ReadonlyArray<number>, n: number) =>
+    xs.length * 2 >= n ? [...xs].sort((a, b) => a - b)[Math.floor(n / 2)]!.toFixed(1) : "never (under half)"
   console.log(`\nlow traffic, ${LOW_RUNS} lives a cell:`)
-  console.log("| turns a day | canary | share | promoted within 14 days (95% upper) | median days to promote (unpromoted = never) |")
+  console.log(
+    "| turns a day | canary | share | promoted within 14 days (95% upper) | median days to promote (unpromoted = never) |"
+  )
   console.log("| --- | --- | --- | --- | --- |")
-  for (const [perDay, lift] of [[48, "+0.10"], [48, "+0.05"], [24, "+0.10"], [96, "+0.10"], [1000, "+0.10"]] as const) {
+  for (const [perDay, lift] of [
+    [48, "+0.10"],
+    [48, "+0.05"],
+    [24, "+0.10"],
+    [96, "+0.10"],
+    [1000, "+0.10"]
+  ] as const) {
     for (const [name, plan] of plans) {
       const runs = lives(worlds[lift]!, perDay, plan(14))
       const days = runs.filter((l) => l.action === "promote").map((l) => l.days)
-      console.log(`| ${perDay.toLocaleString("en-US")} | ${lift} | ${name} | ${((100 * days.length) / LOW_RUNS).toFixed(1)}% (${(100 * upper(days.length, LOW_RUNS)).toFixed(1)}%) | ${median(days, LOW_RUNS)} |`)
+      console.log(
+        `| ${perDay.toLocaleString("en-US")} | ${lift} | ${name} | ${((100 * days.length) / LOW_RUNS).toFixed(1)}% (${(100 * upper(days.length, LOW_RUNS)).toFixed(1)}%) | ${median(days, LOW_RUNS)} |`
+      )
     }
   }
-  console.log("\n| turns a day | harmful canary | share | canary turns served until rolled back: median / mean | days to roll back: median |")
+  console.log(
+    "\n| turns a day | harmful canary | share | canary turns served until rolled back: median / mean | days to roll back: median |"
+  )
   console.log("| --- | --- | --- | --- | --- |")
   for (const harm of ["errors +20 points", "scores -0.10"]) {
     for (const [name, plan] of plans) {
       const runs = lives(worlds[harm]!, 48, plan(400)).filter((l) => l.action === "rollback")
       const turns = runs.map((l) => l.canaryTurns).sort((a, b) => a - b)
       const mean = turns.reduce((a, b) => a + b, 0) / Math.max(1, turns.length)
-      console.log(`| 48 | ${harm} | ${name} | ${turns[Math.floor(turns.length / 2)] ?? "-"} / ${mean.toFixed(0)} (${runs.length} of ${LOW_RUNS} rolled back) | ${median(runs.map((l) => l.days), runs.length)} |`)
+      console.log(
+        `| 48 | ${harm} | ${name} | ${turns[Math.floor(turns.length / 2)] ?? "-"} / ${mean.toFixed(0)} (${runs.length} of ${LOW_RUNS} rolled back) | ${median(
+          runs.map((l) => l.days),
+          runs.length
+        )} |`
+      )
     }
   }
 }

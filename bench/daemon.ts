@@ -27,7 +27,13 @@ const arriving = (from: number, n: number) => {
   const now = Date.now()
   for (let i = from; i < from + n; i++) {
     const at = now - (from + n - 1 - i)
-    out += JSON.stringify({ ...traceObject(i), trace_id: `trace-${uuidV4(i)}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+    out +=
+      JSON.stringify({
+        ...traceObject(i),
+        trace_id: `trace-${uuidV4(i)}`,
+        timestamp: new Date(at).toISOString(),
+        created_at: at
+      }) + "\n"
   }
   return out
 }
@@ -38,8 +44,15 @@ const phase = async (metrics: boolean) => {
   const port = await freePort()
   const child = spawn("dist/bin.js", ["daemon"], {
     env: {
-      ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url,
-      AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_INTERVAL_MINUTES: "0.005", ...(metrics ? { AUTOTUNE_METRICS_PORT: String(port) } : {})
+      ...process.env,
+      AUTOTUNE_HOME: home,
+      AUTOTUNE_CONFIG_PATH: "",
+      ANTHROPIC_API_KEY: "bench",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_JUDGE_BATCH: "off",
+      AUTOTUNE_BEHAVIORS: "response-quality",
+      AUTOTUNE_INTERVAL_MINUTES: "0.005",
+      ...(metrics ? { AUTOTUNE_METRICS_PORT: String(port) } : {})
     },
     stdio: ["ignore", "ignore", "pipe"]
   })
@@ -64,13 +77,16 @@ const phase = async (metrics: boolean) => {
     }
     await new Promise((r) => setTimeout(r, 1000))
     if (metrics) {
-      const page = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => "")
+      const page = await fetch(`http://127.0.0.1:${port}/metrics`)
+        .then((r) => r.text())
+        .catch(() => "")
       if (page.length > 0) {
         scrapes++
         bytes = page.length
       }
     }
-    if ((Date.now() - started) % 10_000 < 1000) samples.push({ t: Math.round((Date.now() - started) / 1000), cycles, rssMb: rss() })
+    if ((Date.now() - started) % 10_000 < 1000)
+      samples.push({ t: Math.round((Date.now() - started) / 1000), cycles, rssMb: rss() })
   }
   const cpuSeconds = cpu()
   child.kill("SIGTERM")
@@ -88,6 +104,9 @@ for (const metrics of phases) {
     `metrics ${metrics ? `on (${r.scrapes} scrapes of /metrics, ${r.bytes} bytes)` : "off"}: ${r.cycles} cycles, ${r.traces} traces; CPU ${r.cpuSeconds.toFixed(1)} s ` +
       `(${((r.cpuSeconds * 1000) / Math.max(1, r.cycles)).toFixed(1)} ms a cycle); RSS after 20 s ${settled.length === 0 ? "n/a" : `${Math.min(...settled).toFixed(0)}-${Math.max(...settled).toFixed(0)} MB`}`
   )
-  for (const s of r.samples) console.log(`  t=${String(s.t).padStart(4)} s  cycles=${String(s.cycles).padStart(4)}  RSS ${s.rssMb.toFixed(0)} MB`)
+  for (const s of r.samples)
+    console.log(
+      `  t=${String(s.t).padStart(4)} s  cycles=${String(s.cycles).padStart(4)}  RSS ${s.rssMb.toFixed(0)} MB`
+    )
 }
 await fake.close()

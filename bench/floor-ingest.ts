@@ -13,7 +13,10 @@ db.exec("CREATE TABLE IF NOT EXISTS traces (trace_id TEXT PRIMARY KEY, ts TEXT, 
 const insert = db.prepare("INSERT OR IGNORE INTO traces VALUES (?, ?, ?)")
 let n = 0
 const run = db.transaction(() => {
-  for (const name of fs.readdirSync(dir).filter((f) => f.endsWith(".jsonl")).sort()) {
+  for (const name of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".jsonl"))
+    .sort()) {
     for (const line of fs.readFileSync(path.join(dir, name), "utf8").split("\n")) {
       if (line === "") continue
       const t = JSON.parse(line) as { trace_id: string; timestamp: string }

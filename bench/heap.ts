@@ -19,7 +19,16 @@ const fake = await startFakeProvider()
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-bench-heap-"))
 fs.mkdirSync(path.join(home, "traces"))
 const input = {
-  env: { ...process.env, AUTOTUNE_HOME: home, AUTOTUNE_CONFIG_PATH: "", ANTHROPIC_API_KEY: "bench", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_LOG_LEVEL: "error" }
+  env: {
+    ...process.env,
+    AUTOTUNE_HOME: home,
+    AUTOTUNE_CONFIG_PATH: "",
+    ANTHROPIC_API_KEY: "bench",
+    ANTHROPIC_BASE_URL: fake.url,
+    AUTOTUNE_JUDGE_BATCH: "off",
+    AUTOTUNE_BEHAVIORS: "response-quality",
+    AUTOTUNE_LOG_LEVEL: "error"
+  }
 }
 console.log(`bench:heap: ${CYCLES} cycles in one process; machine: ${machine()}`)
 let calls = 0
@@ -32,7 +41,9 @@ for (let i = 1; i <= CYCLES; i++) {
   if (i % 100 === 0) {
     gc()
     const m = process.memoryUsage()
-    console.log(`cycle ${String(i).padStart(4)}: heap after GC ${(m.heapUsed / 2 ** 20).toFixed(1)} MB, external ${(m.external / 2 ** 20).toFixed(1)} MB, RSS ${(m.rss / 2 ** 20).toFixed(0)} MB, ${calls} LLM calls so far`)
+    console.log(
+      `cycle ${String(i).padStart(4)}: heap after GC ${(m.heapUsed / 2 ** 20).toFixed(1)} MB, external ${(m.external / 2 ** 20).toFixed(1)} MB, RSS ${(m.rss / 2 ** 20).toFixed(0)} MB, ${calls} LLM calls so far`
+    )
   }
 }
 await fake.close()

@@ -30,8 +30,14 @@ const generate = (dir: string): number => {
     const fd = fs.openSync(path.join(dir, `trace-${day}.jsonl`), "w")
     let buffer = ""
     for (let i = 0; i < perDay && d * perDay + i < N; i++) {
-      const withSecret = i % 50 === 0 ? { text: `my key is sk-ant-api03-${"x".repeat(24)}${i} and mail me at user${i}@example.com` } : {}
-      const line = traceLine(i, { day, packVersions: { "response-quality": i % 10 === 0 ? "rq-canary" : "rq-1", "tool-calling": "tc-1" }, toolFailure: i % 13 === 0, ...withSecret })
+      const withSecret =
+        i % 50 === 0 ? { text: `my key is sk-ant-api03-${"x".repeat(24)}${i} and mail me at user${i}@example.com` } : {}
+      const line = traceLine(i, {
+        day,
+        packVersions: { "response-quality": i % 10 === 0 ? "rq-canary" : "rq-1", "tool-calling": "tc-1" },
+        toolFailure: i % 13 === 0,
+        ...withSecret
+      })
       // DotClaw's own ids, `trace-<uuid v4>` (generateId('trace')): random keys, as a real store gets them.
       buffer += line.replace(/"trace_id":"[^"]*"/, `"trace_id":"trace-${uuidV4(d * perDay + i)}"`)
       if (buffer.length > 1 << 20) {
@@ -53,7 +59,11 @@ if (generating) {
   process.stdout.write(String(generate(process.argv[3]!)))
   process.exit(0)
 }
-const bytes = Number(execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--generate", traceDir, `--traces=${N}`], { encoding: "utf8" }))
+const bytes = Number(
+  execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--generate", traceDir, `--traces=${N}`], {
+    encoding: "utf8"
+  })
+)
 const mb = bytes / 2 ** 20
 console.log(`bench:ingest: ${N} traces, ${mb.toFixed(1)} MB in ${DAYS} files; machine: ${machine()}`)
 
@@ -62,7 +72,10 @@ const env = { ...process.env, AUTOTUNE_HOME: root, AUTOTUNE_CONFIG_PATH: "" }
 // gives a ratio and the median pair decides. Each of our runs starts from an empty store.
 const RUNS = arg("runs", 3)
 // The home's record of its store (store/Identity.ts) goes with it: each run starts afresh, as `accept-store` does.
-const storeFiles = () => fs.readdirSync(root).filter((f) => f.startsWith("autotune.db") || f.startsWith("floor.db") || f === "store-identity.json")
+const storeFiles = () =>
+  fs
+    .readdirSync(root)
+    .filter((f) => f.startsWith("autotune.db") || f.startsWith("floor.db") || f === "store-identity.json")
 const pairs: Array<{ ours: Measured; floor: Measured }> = []
 // Before each run the page cache's dirty pages are written out (sync), so that no run pays for the writes of
 // the one before it (or for the generated traces).
@@ -95,7 +108,9 @@ const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!
 const peak = Math.max(readmeForm.maxRssMb, ...pairs.map((p) => p.ours.maxRssMb))
 const ours = pairs[ratios.indexOf(median)]!.ours
 const floor = pairs[ratios.indexOf(median)]!.floor
-console.log(`ratio to floor per pair: ${ratios.map((x) => `${x.toFixed(2)}x`).join(", ")}; median ${median.toFixed(2)}x (target <= 2.5x); peak RSS ${peak.toFixed(0)} MB (target < 200 MB)`)
+console.log(
+  `ratio to floor per pair: ${ratios.map((x) => `${x.toFixed(2)}x`).join(", ")}; median ${median.toFixed(2)}x (target <= 2.5x); peak RSS ${peak.toFixed(0)} MB (target < 200 MB)`
+)
 
 // The same traces into the PostgreSQL store (a throwaway local cluster, fsync off as in the tests; the server's
 // memory is its own process and not in the peak RSS).
@@ -107,7 +122,9 @@ if (postgresBin() !== undefined) {
     const stored = JSON.parse(pgRun.stdout.trim().split("\n").pop() ?? "") as { ingested: number }
     if (stored.ingested !== N) throw new Error(`PostgreSQL ingest stored ${stored.ingested} of ${N} traces`)
     console.log(row("ingest, PostgreSQL", pgRun))
-    console.log(`PostgreSQL: ${(pgRun.seconds / floor.seconds).toFixed(2)}x the (SQLite) floor, ${(pgRun.seconds / ours.seconds).toFixed(2)}x the SQLite store`)
+    console.log(
+      `PostgreSQL: ${(pgRun.seconds / floor.seconds).toFixed(2)}x the (SQLite) floor, ${(pgRun.seconds / ours.seconds).toFixed(2)}x the SQLite store`
+    )
   } finally {
     cluster.stop()
   }

@@ -18,7 +18,9 @@ const corpus = privacyCorpus()
 const score = scoreCorpus(corpus, (t) => redactText(t))
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`
 console.log(`machine: ${machine()}`)
-console.log(`corpus: ${corpus.length} texts, ${score.kinds.filter((k) => k.positive).length} positive kinds, ${score.kinds.filter((k) => !k.positive).length} negative kinds`)
+console.log(
+  `corpus: ${corpus.length} texts, ${score.kinds.filter((k) => k.positive).length} positive kinds, ${score.kinds.filter((k) => !k.positive).length} negative kinds`
+)
 console.log(`strict recall ${score.recall.toFixed(3)}, false-positive rate ${score.falsePositiveRate.toFixed(3)}\n`)
 console.log("| kind | n | found |\n|---|---|---|")
 for (const k of score.kinds.filter((k) => k.positive)) console.log(`| ${k.kind} | ${k.n} | ${pct(k.rate)} |`)
@@ -27,10 +29,18 @@ for (const k of score.kinds.filter((k) => !k.positive)) console.log(`| ${k.kind}
 
 // The families of issue 25, written by hand: the part the rules were tuned on and the held-out parts that have not
 // been tuned on (the earlier ones are spent: docs/privacy.md).
-for (const [name, samples] of [["families, tuning part", FAMILIES], ["families, seventh held-out part (never tuned on)", HELD_OUT_7], ["families, eighth held-out part (never tuned on)", HELD_OUT_8]] as const) {
+for (const [name, samples] of [
+  ["families, tuning part", FAMILIES],
+  ["families, seventh held-out part (never tuned on)", HELD_OUT_7],
+  ["families, eighth held-out part (never tuned on)", HELD_OUT_8]
+] as const) {
   const s = scoreCorpus(samples, (t) => redactText(t))
-  console.log(`\n${name}: ${samples.length} texts, strict recall ${s.recall.toFixed(3)}, false-positive rate ${s.falsePositiveRate.toFixed(3)}`)
-  for (const k of s.kinds) if (k.rate < 1) console.log(`  ${k.kind}: ${Math.round(k.rate * k.n)}/${k.n} ${k.positive ? "found" : "left intact"}`)
+  console.log(
+    `\n${name}: ${samples.length} texts, strict recall ${s.recall.toFixed(3)}, false-positive rate ${s.falsePositiveRate.toFixed(3)}`
+  )
+  for (const k of s.kinds)
+    if (k.rate < 1)
+      console.log(`  ${k.kind}: ${Math.round(k.rate * k.n)}/${k.n} ${k.positive ? "found" : "left intact"}`)
 }
 
 // Throughput on trace text as ingest sees it.
@@ -40,7 +50,14 @@ let bytes = 0
 for (let i = 0; bytes < targetBytes; i++) {
   const secret = i % 50 === 0 ? corpus[i % corpus.length]!.text : undefined
   const t = traceObject(i, { ...(secret === undefined ? {} : { text: secret }) })
-  for (const s of [t.input_text, t.output_text ?? "", t.memory_summary, ...t.memory_facts, ...t.memory_recall, JSON.stringify(t.tool_calls)]) {
+  for (const s of [
+    t.input_text,
+    t.output_text ?? "",
+    t.memory_summary,
+    ...t.memory_facts,
+    ...t.memory_recall,
+    JSON.stringify(t.tool_calls)
+  ]) {
     texts.push(s)
     bytes += Buffer.byteLength(s)
   }
@@ -50,7 +67,9 @@ const findings = emptyFindings()
 const started = process.hrtime.bigint()
 for (const t of texts) redactText(t, findings)
 const seconds = Number(process.hrtime.bigint() - started) / 1e9
-console.log(`\nthroughput: ${(bytes / 1e6).toFixed(1)} MB of trace text in ${seconds.toFixed(2)} s = ${(bytes / 1e6 / seconds).toFixed(1)} MB/s (${texts.length} strings, ${findings.count} values replaced)`)
+console.log(
+  `\nthroughput: ${(bytes / 1e6).toFixed(1)} MB of trace text in ${seconds.toFixed(2)} s = ${(bytes / 1e6 / seconds).toFixed(1)} MB/s (${texts.length} strings, ${findings.count} values replaced)`
+)
 
 // 3. Adversarial text: shapes that make a backtracking pattern or a recursive walk blow up, each 8 MB (the
 // attack strings recheck finds for the former patterns among them). Linear rules keep every shape near the
@@ -73,10 +92,12 @@ const adversarial: Record<string, string> = {
   "prose PW->": runs("PW->"),
   "login: login: …": times("login: "),
   "wifi admin pass …": times("wifi admin pass "),
-  "words": times("lorem ipsum dolor "),
-  "addresses": times("a@b.co ")
+  words: times("lorem ipsum dolor "),
+  addresses: times("a@b.co ")
 }
-console.log("\n| adversarial text (each %s MB) | seconds | MB/s |\n|---|---|---|".replace("%s", String(ADVERSARIAL_BYTES / 1e6)))
+console.log(
+  "\n| adversarial text (each %s MB) | seconds | MB/s |\n|---|---|---|".replace("%s", String(ADVERSARIAL_BYTES / 1e6))
+)
 for (const [name, text] of Object.entries(adversarial)) {
   const t0 = process.hrtime.bigint()
   redactEnvelope(text)

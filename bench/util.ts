@@ -19,7 +19,11 @@ export const measureNode = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv 
  * Runs an executable as its own process (a script runs through its shebang, V8 flags included, as a user's
  * shell would run it) and measures wall time and peak RSS.
  */
-export const measureCommand = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env): Promise<Measured> =>
+export const measureCommand = (
+  command: string,
+  args: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<Measured> =>
   new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
     const options = `${env["NODE_OPTIONS"] ?? ""} --require ${preload}`.trim()
@@ -37,7 +41,8 @@ export const measureCommand = (command: string, args: ReadonlyArray<string>, env
     })
   })
 
-export const machine = () => `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
+export const machine = () =>
+  `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
 
 export const arg = (name: string, fallback: number) => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`))

@@ -18,11 +18,38 @@ const STORE = path.join(SRC, "store")
  */
 const ALLOWED_TEXT = new Set([path.join(SRC, "config", "DotClaw.ts")])
 
-const SQL_TEXT = /\b(SELECT\s[\s\S]*\bFROM\b|INSERT\s+(OR\s+\w+\s+)?INTO\b|DELETE\s+FROM\b|UPDATE\s+\w+\s+SET\b|CREATE\s+(TABLE|INDEX|TRIGGER)\b|ALTER\s+TABLE\b)/
-const SQL_HELPERS = new Set(["unsafe", "literal", "in", "insert", "update", "join", "and", "or", "reserve", "onDialect", "onDialectOrElse"])
-const WRITING_HELPERS = new Set(["upsert", "insertIgnore", "orderedJoin", "jsonField", "jsonArrayLength", "rewriteTables", "giveBackSpace", "storageOrder"])
+const SQL_TEXT =
+  /\b(SELECT\s[\s\S]*\bFROM\b|INSERT\s+(OR\s+\w+\s+)?INTO\b|DELETE\s+FROM\b|UPDATE\s+\w+\s+SET\b|CREATE\s+(TABLE|INDEX|TRIGGER)\b|ALTER\s+TABLE\b)/
+const SQL_HELPERS = new Set([
+  "unsafe",
+  "literal",
+  "in",
+  "insert",
+  "update",
+  "join",
+  "and",
+  "or",
+  "reserve",
+  "onDialect",
+  "onDialectOrElse"
+])
+const WRITING_HELPERS = new Set([
+  "upsert",
+  "insertIgnore",
+  "orderedJoin",
+  "jsonField",
+  "jsonArrayLength",
+  "rewriteTables",
+  "giveBackSpace",
+  "storageOrder"
+])
 
-const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []))
+const walk = (dir) =>
+  fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []
+    )
 const problems = []
 
 for (const file of walk(SRC)) {
@@ -35,11 +62,23 @@ for (const file of walk(SRC)) {
   const isSql = (e) => ts.isIdentifier(e) && e.text === "sql"
   const visit = (node) => {
     if (ts.isTaggedTemplateExpression(node) && isSql(node.tag)) at(node, "a query built outside the store")
-    else if (ts.isPropertyAccessExpression(node) && isSql(node.expression) && SQL_HELPERS.has(node.name.text)) at(node, `sql.${node.name.text} outside the store`)
-    else if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node)) && SQL_TEXT.test(node.text) && !ALLOWED_TEXT.has(file)) at(node, "SQL text outside the store")
+    else if (ts.isPropertyAccessExpression(node) && isSql(node.expression) && SQL_HELPERS.has(node.name.text))
+      at(node, `sql.${node.name.text} outside the store`)
+    else if (
+      (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node)) &&
+      SQL_TEXT.test(node.text) &&
+      !ALLOWED_TEXT.has(file)
+    )
+      at(node, "SQL text outside the store")
     else if (ts.isImportDeclaration(node) && /\/store\/Dialect\.js$/.test(node.moduleSpecifier.text)) {
-      for (const el of node.importClause?.namedBindings?.elements ?? []) if (WRITING_HELPERS.has(el.name.text)) at(el, `${el.name.text} (writes SQL) imported outside the store`)
-    } else if (ts.isCallExpression(node) && node.expression.getText(source) === "JSON.parse" && node.arguments.length > 0 && /Json\b|_json\b/.test(node.arguments[0].getText(source))) {
+      for (const el of node.importClause?.namedBindings?.elements ?? [])
+        if (WRITING_HELPERS.has(el.name.text)) at(el, `${el.name.text} (writes SQL) imported outside the store`)
+    } else if (
+      ts.isCallExpression(node) &&
+      node.expression.getText(source) === "JSON.parse" &&
+      node.arguments.length > 0 &&
+      /Json\b|_json\b/.test(node.arguments[0].getText(source))
+    ) {
       at(node, "a stored JSON column parsed outside the store")
     }
     ts.forEachChild(node, visit)

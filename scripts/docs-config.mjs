@@ -6,8 +6,17 @@
 import { build } from "esbuild"
 import fs from "node:fs"
 
-const bundled = await build({ entryPoints: ["src/config/Reference.ts"], bundle: true, write: false, format: "esm", platform: "node", logLevel: "silent" })
-const { withReference } = await import(`data:text/javascript;base64,${Buffer.from(bundled.outputFiles[0].text).toString("base64")}`)
+const bundled = await build({
+  entryPoints: ["src/config/Reference.ts"],
+  bundle: true,
+  write: false,
+  format: "esm",
+  platform: "node",
+  logLevel: "silent"
+})
+const { withReference } = await import(
+  `data:text/javascript;base64,${Buffer.from(bundled.outputFiles[0].text).toString("base64")}`
+)
 const file = "docs/configuration.md"
 const before = fs.readFileSync(file, "utf8")
 const after = withReference(before)

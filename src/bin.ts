@@ -8,4 +8,10 @@ import { Effect } from "effect"
 import { cli, reportCause } from "./cli/Cli.js"
 import { LoggingLive, PlainConsoleLive } from "./cli/Output.js"
 
-cli(process.argv).pipe(Effect.catchAllCause(reportCause), Effect.provide(NodeContext.layer), Effect.provide(LoggingLive()), Effect.provide(PlainConsoleLive), NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true }))
+cli(process.argv).pipe(
+  Effect.catchAllCause(reportCause),
+  Effect.provide(NodeContext.layer),
+  Effect.provide(LoggingLive()),
+  Effect.provide(PlainConsoleLive),
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+)

@@ -37,7 +37,9 @@ export class RunFailed extends Error {
 export const runOnce = (configPath?: string): Promise<OnceResult> =>
   Effect.runPromise(
     onceLocked(input(configPath)).pipe(
-      Effect.flatMap((result) => (result.failed.length > 0 ? Effect.fail(new RunFailed(result)) : Effect.succeed(result))),
+      Effect.flatMap((result) =>
+        result.failed.length > 0 ? Effect.fail(new RunFailed(result)) : Effect.succeed(result)
+      ),
       Effect.provide(logging)
     )
   )
@@ -48,7 +50,10 @@ export const runOnce = (configPath?: string): Promise<OnceResult> =>
  * Like `autotune daemon`, it serves /metrics, /livez and /healthz on AUTOTUNE_METRICS_PORT and exports traces over
  * OTLP when set.
  */
-export const runDaemon = async (configPath?: string, options: { readonly signal?: AbortSignal } = {}): Promise<void> => {
+export const runDaemon = async (
+  configPath?: string,
+  options: { readonly signal?: AbortSignal } = {}
+): Promise<void> => {
   const exit = await Effect.runPromiseExit(
     observedDaemon(input(configPath), VERSION).pipe(Effect.provide(logging), Effect.asVoid),
     options.signal === undefined ? undefined : { signal: options.signal }

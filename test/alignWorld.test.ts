@@ -18,7 +18,8 @@ import { alignStage, evalStage, ingestStage, optimizeStage } from "../src/pipeli
 import { Optimizer } from "../src/optimize/Optimize.js"
 import { alignWorld, attemptRows, B, CRITERION, NEXT_STEP_INSTRUCTIONS, rubricRows } from "./helpers/alignWorld.js"
 
-const cycle = (w: ReturnType<typeof alignWorld>) => w.run(Effect.zipRight(Effect.zipRight(ingestStage, evalStage), alignStage))
+const cycle = (w: ReturnType<typeof alignWorld>) =>
+  w.run(Effect.zipRight(Effect.zipRight(ingestStage, evalStage), alignStage))
 
 /** Moves every attempt a day back: the next cycle is "tomorrow" for alignment's pacing. */
 const aDayLater = (home: string) => {
@@ -35,7 +36,9 @@ describe("alignment: the judge learns what the people value", () => {
     expect(o.status).toBe("tried")
     if (o.status !== "tried") return
     expect(o.kind).toBe("reactions")
-    console.log(`criterion world: held-out AUC ${o.test!.current!.toFixed(3)} -> ${o.test!.candidate!.toFixed(3)} on ${o.test!.n} turns, lower bound ${o.test!.lower!.toFixed(3)}; alignment split ${o.alignSplit.current?.toFixed(3)} -> ${o.alignSplit.candidates.map((c) => c?.toFixed(3)).join("/")}`)
+    console.log(
+      `criterion world: held-out AUC ${o.test!.current!.toFixed(3)} -> ${o.test!.candidate!.toFixed(3)} on ${o.test!.n} turns, lower bound ${o.test!.lower!.toFixed(3)}; alignment split ${o.alignSplit.current?.toFixed(3)} -> ${o.alignSplit.candidates.map((c) => c?.toFixed(3)).join("/")}`
+    )
     expect(o.test!.current!).toBeLessThan(0.72)
     expect(o.test!.candidate!).toBeGreaterThanOrEqual(0.8)
     expect(o.adopted).not.toBeNull()
@@ -57,11 +60,13 @@ describe("alignment: the judge learns what the people value", () => {
     expect(shown.filter((t) => splitOf(t.id) === "held-out")).toEqual([])
 
     // The next run reads the new version: the turns are judged under it, and the optimizer writes for it.
-    const next = await w.run(Effect.gen(function* () {
-      expect((yield* Rubrics).current[B].version).toBe(o.adopted)
-      yield* evalStage
-      return yield* optimizeStage
-    }))
+    const next = await w.run(
+      Effect.gen(function* () {
+        expect((yield* Rubrics).current[B].version).toBe(o.adopted)
+        yield* evalStage
+        return yield* optimizeStage
+      })
+    )
     const out = next.behaviors[B]!
     expect(out.outcome).toBe("selected")
     const selected = await w.run(Effect.flatMap(Optimizer, (opt) => opt.selections))
@@ -83,19 +88,23 @@ describe("alignment: the judge learns what the people value", () => {
     await w.run(Effect.zipRight(ingestStage, evalStage))
     // The operator graded every turn: 5 or 4 for a reply with a next step, 1 or 2 without, one in ten the other way.
     const next = rng(3)
-    await w.run(Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const rubric = (yield* Rubrics).current[B]
-      for (const t of w.traces) {
-        const good = next() < 0.9 ? t.feature : !t.feature
-        yield* storeGrade(sql, t.id, rubric, good ? 4 + Math.round(next()) : 1 + Math.round(next()), "import")
-      }
-    }))
+    await w.run(
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const rubric = (yield* Rubrics).current[B]
+        for (const t of w.traces) {
+          const good = next() < 0.9 ? t.feature : !t.feature
+          yield* storeGrade(sql, t.id, rubric, good ? 4 + Math.round(next()) : 1 + Math.round(next()), "import")
+        }
+      })
+    )
     const summary = await w.run(alignStage)
     const o = summary.behaviors[B]!
     expect(o).toMatchObject({ status: "tried", kind: "labels" })
     if (o.status !== "tried") return
-    console.log(`grades world: held-out Spearman ${o.test!.current!.toFixed(3)} -> ${o.test!.candidate!.toFixed(3)} on ${o.test!.n} turns, lower bound ${o.test!.lower!.toFixed(3)}`)
+    console.log(
+      `grades world: held-out Spearman ${o.test!.current!.toFixed(3)} -> ${o.test!.candidate!.toFixed(3)} on ${o.test!.n} turns, lower bound ${o.test!.lower!.toFixed(3)}`
+    )
     expect(o.test!.current!).toBeLessThan(0.3)
     expect(o.test!.candidate!).toBeGreaterThanOrEqual(0.5)
     expect(o.adopted).not.toBeNull()
@@ -157,7 +166,11 @@ describe("alignment: the judge learns what the people value", () => {
     const w = alignWorld({ people: "criterion", overrides: { alignMaxCalls: 50 } })
     await w.run(Effect.zipRight(ingestStage, evalStage))
     const [tight] = await w.run(Effect.flatMap(Aligner, (a) => a.plan()))
-    expect(tight).toMatchObject({ attempt: false, calls: 0, why: "AUTOTUNE_ALIGN_MAX_CALLS=50 affords 16 turns a split; needs 30" })
+    expect(tight).toMatchObject({
+      attempt: false,
+      calls: 0,
+      why: "AUTOTUNE_ALIGN_MAX_CALLS=50 affords 16 turns a split; needs 30"
+    })
     const roomy = alignWorld({ people: "criterion" })
     await roomy.run(Effect.zipRight(ingestStage, evalStage))
     const [plan] = await roomy.run(Effect.flatMap(Aligner, (a) => a.plan()))
@@ -195,11 +208,13 @@ describe("alignment: the judge learns what the people value", () => {
     expect(summary.behaviors[B]).toMatchObject({ status: "tried", pending: true })
     expect(rubricRows(w.home)[0]!.status).toBe("pending")
     // Still the built-in rubric until approved; no second attempt meanwhile.
-    const waiting = await w.run(Effect.gen(function* () {
-      const book = yield* Rubrics
-      expect(book.current[B].version).toBe(`${B}@1`)
-      return yield* (yield* Aligner).plan()
-    }))
+    const waiting = await w.run(
+      Effect.gen(function* () {
+        const book = yield* Rubrics
+        expect(book.current[B].version).toBe(`${B}@1`)
+        return yield* (yield* Aligner).plan()
+      })
+    )
     expect(waiting[0]!.why).toContain("waits for `autotune rubric approve`")
     const decided = await w.run(Effect.flatMap(Rubrics, (book) => book.decidePending(B, true)))
     expect(decided.approved).toBe(true)
@@ -220,7 +235,9 @@ describe("alignment: the judge learns what the people value", () => {
     expect(again, JSON.stringify(again)).toMatchObject({ status: "tried", adopted: null })
     if (again.status !== "tried") return
     expect(again.dropped).toContain("rejected by the operator before")
-    expect(w.mock.seen.slice(before).some((r) => r.stage === `align:${B}:judge` && r.system.includes("next step"))).toBe(false)
+    expect(
+      w.mock.seen.slice(before).some((r) => r.stage === `align:${B}:judge` && r.system.includes("next step"))
+    ).toBe(false)
     expect(rubricRows(w.home).map((r) => r.status)).toEqual(["rejected"])
   }, 120_000)
 })

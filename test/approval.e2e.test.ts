@@ -39,16 +39,35 @@ const withSelection = async () => {
 describe("the operator's gate (built CLI)", () => {
   it("pending -> approve -> canary: deploy waits, status shows the gain and the diff, approve ships what DotClaw accepts", async () => {
     const t = await withSelection()
-    const deploy = jsonOut(await runCli(["deploy", "--json"], t.env)) as { deployed: Record<string, unknown>; pending: Array<{ behavior: string; version: string }> }
+    const deploy = jsonOut(await runCli(["deploy", "--json"], t.env)) as {
+      deployed: Record<string, unknown>
+      pending: Array<{ behavior: string; version: string }>
+    }
     expect(deploy.deployed).toEqual({})
     expect(deploy.pending).toEqual([{ behavior: B, version: t.version }])
     expect(fs.existsSync(path.join(t.home, "prompts", `${B}.canary.json`))).toBe(false)
 
-    const status = jsonOut(await runCli(["status", "--json"], t.env)) as { addressedMasked7d: number; behaviors: Array<{ pending: { version: string; heldOutGain: number; lowerBound: number; diff: Array<{ op: string; text: string }>; chosenOn: ReadonlyArray<unknown> } | null }> }
+    const status = jsonOut(await runCli(["status", "--json"], t.env)) as {
+      addressedMasked7d: number
+      behaviors: Array<{
+        pending: {
+          version: string
+          heldOutGain: number
+          lowerBound: number
+          diff: Array<{ op: string; text: string }>
+          chosenOn: ReadonlyArray<unknown>
+        } | null
+      }>
+    }
     const pending = status.behaviors[0]!.pending!
     expect(pending.version).toBe(t.version)
     expect(pending.lowerBound).toBeGreaterThan(0)
-    expect(pending.diff.filter((p) => p.op === "add").map((p) => p.text).join("")).toContain("question first")
+    expect(
+      pending.diff
+        .filter((p) => p.op === "add")
+        .map((p) => p.text)
+        .join("")
+    ).toContain("question first")
     const text = await runCli(["status"], t.env)
     expect(text.stdout).toContain(`${B}: ${t.version} waits for approval`)
     expect(text.stdout).toContain(`autotune approve ${B}`)
@@ -81,7 +100,9 @@ describe("the operator's gate (built CLI)", () => {
     const rejected = await runCli(["reject", B, "--reason", "too terse for our users", "--json"], t.env)
     expect(rejected.code).toBe(0)
     expect(jsonOut(rejected)).toMatchObject({ behavior: B, rejected: t.version, reason: "too terse for our users" })
-    const history = jsonOut(await runCli(["packs", B, "--json"], t.env)) as { history: Array<{ action: string; version: string; status: string }> }
+    const history = jsonOut(await runCli(["packs", B, "--json"], t.env)) as {
+      history: Array<{ action: string; version: string; status: string }>
+    }
     expect(history.history[0]).toMatchObject({ action: "rejected", version: t.version, status: "rejected" })
 
     // A day later the optimizer runs again on the same world: the same text is proposed and dropped.

@@ -8,9 +8,19 @@ import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceLine, traceFileName } from "./helpers/traces.js"
 
 interface EvalJson {
-  readonly behaviors: Record<string, { scored: number; unscored: number; failed: number; batched: number; trendTraces: number }>
+  readonly behaviors: Record<
+    string,
+    { scored: number; unscored: number; failed: number; batched: number; trendTraces: number }
+  >
   readonly calls: number
-  readonly batches: { mode: string; submitted: number; collected: number; pendingBatches: number; startedDirect: number; startedDirectCostUsd: number | null }
+  readonly batches: {
+    mode: string
+    submitted: number
+    collected: number
+    pendingBatches: number
+    startedDirect: number
+    startedDirectCostUsd: number | null
+  }
   readonly skippedForBudget: Record<string, number>
 }
 
@@ -27,12 +37,19 @@ const setup = async (extra: Record<string, string> = {}) => {
   fake = await startFakeProvider()
   const home = tempHome()
   let body = ""
-  for (let i = 0; i < 8; i++) body += traceLine(i, { text: i === 0 ? `deploy with token ${SECRET} please` : `question ${i} SCORE=0.${i + 1}` })
+  for (let i = 0; i < 8; i++)
+    body += traceLine(i, { text: i === 0 ? `deploy with token ${SECRET} please` : `question ${i} SCORE=0.${i + 1}` })
   fs.writeFileSync(path.join(home, "traces", traceFileName()), body)
   const env = {
-    AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url,
-    AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_JUDGE_AUDIT_SHARE: "0", AUTOTUNE_REDACT: "0",
-    AUTOTUNE_OPENROUTER_MIN_RETRY_DELAY_MS: "5", AUTOTUNE_OPENROUTER_MAX_RETRY_DELAY_MS: "20", ...extra
+    AUTOTUNE_HOME: home,
+    ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789",
+    ANTHROPIC_BASE_URL: fake.url,
+    AUTOTUNE_BEHAVIORS: "response-quality",
+    AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
+    AUTOTUNE_REDACT: "0",
+    AUTOTUNE_OPENROUTER_MIN_RETRY_DELAY_MS: "5",
+    AUTOTUNE_OPENROUTER_MAX_RETRY_DELAY_MS: "20",
+    ...extra
   }
   expect((await runCli(["ingest"], env)).code).toBe(0)
   const db = () => new Database(path.join(home, "autotune.db"), { readonly: true })
@@ -44,19 +61,32 @@ const setup = async (extra: Record<string, string> = {}) => {
   return { home, env, db, evalJson, fake }
 }
 
-const HTML_502 = { status: 502, body: "<html><body><h1>502 Bad Gateway</h1></body></html>", headers: { "content-type": "text/html" } }
+const HTML_502 = {
+  status: 502,
+  body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
+  headers: { "content-type": "text/html" }
+}
 
 const errorLines = (stderr: string) => stderr.split("\n").filter((l) => /error/i.test(l))
 
 const stage1Rows = (db: Database.Database) =>
-  db.prepare("SELECT trace_id AS id, COUNT(*) AS n FROM judge_scores WHERE stage = 1 GROUP BY trace_id").all() as Array<{ id: string; n: number }>
+  db
+    .prepare("SELECT trace_id AS id, COUNT(*) AS n FROM judge_scores WHERE stage = 1 GROUP BY trace_id")
+    .all() as Array<{ id: string; n: number }>
 
 describe("the trend sample through Anthropic's Message Batches (built CLI, fake provider, real SDK)", () => {
   it("submits in one run, waits while the batch runs, collects in a later run at half price, never sends a turn twice", async () => {
     const t = await setup()
     t.fake.batchEndsAfterPolls = 1
     const first = await t.evalJson()
-    expect(first.batches).toEqual({ mode: "trend", submitted: 8, collected: 0, pendingBatches: 1, startedDirect: 0, startedDirectCostUsd: 0 })
+    expect(first.batches).toEqual({
+      mode: "trend",
+      submitted: 8,
+      collected: 0,
+      pendingBatches: 1,
+      startedDirect: 0,
+      startedDirectCostUsd: 0
+    })
     expect(first.behaviors["response-quality"]).toMatchObject({ scored: 0, batched: 8 })
     expect(t.fake.batches).toHaveLength(1)
     expect(t.fake.batches[0]!.items).toHaveLength(8)
@@ -66,14 +96,25 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect(JSON.stringify(t.fake.requests.map((r) => r.body))).not.toContain(SECRET)
 
     // status says what is out and what it holds against the budget.
-    const status = jsonOut(await runCli(["status", "--json"], t.env)) as { batches: { pending: number; requests: number; reservedUsd: number } }
+    const status = jsonOut(await runCli(["status", "--json"], t.env)) as {
+      batches: { pending: number; requests: number; reservedUsd: number }
+    }
     expect(status.batches).toMatchObject({ pending: 1, requests: 8 })
     expect(status.batches.reservedUsd).toBeGreaterThan(0)
-    expect((await runCli(["status"], t.env)).stdout).toMatch(/judge batches: 1 pending \(8 request\(s\), up to \$[\d.]+ held against the budget/)
+    expect((await runCli(["status"], t.env)).stdout).toMatch(
+      /judge batches: 1 pending \(8 request\(s\), up to \$[\d.]+ held against the budget/
+    )
 
     // Still running at the next run: nothing collected, nothing sent again.
     const second = await t.evalJson()
-    expect(second.batches).toEqual({ mode: "trend", submitted: 0, collected: 0, pendingBatches: 1, startedDirect: 0, startedDirectCostUsd: 0 })
+    expect(second.batches).toEqual({
+      mode: "trend",
+      submitted: 0,
+      collected: 0,
+      pendingBatches: 1,
+      startedDirect: 0,
+      startedDirectCostUsd: 0
+    })
     expect(t.fake.batches).toHaveLength(1)
 
     const third = await t.evalJson()
@@ -85,10 +126,16 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect(stage1Rows(db).every((r) => r.n === 1)).toBe(true)
     expect(db.prepare("SELECT COUNT(*) AS n FROM trace_scores").get()).toEqual({ n: 8 })
     // Each answer is on record as a call at half of claude-haiku-4-5's $1/$5 per million tokens.
-    const calls = db.prepare("SELECT tokens_in AS i, tokens_out AS o, cost_usd AS usd FROM llm_calls WHERE stage = 'judge:response-quality:1' AND outcome = 'ok'").all() as Array<{ i: number; o: number; usd: number }>
+    const calls = db
+      .prepare(
+        "SELECT tokens_in AS i, tokens_out AS o, cost_usd AS usd FROM llm_calls WHERE stage = 'judge:response-quality:1' AND outcome = 'ok'"
+      )
+      .all() as Array<{ i: number; o: number; usd: number }>
     expect(calls).toHaveLength(8)
     for (const c of calls) expect(c.usd).toBeCloseTo((0.5 * (c.i * 1 + c.o * 5)) / 1e6, 12)
-    expect(db.prepare("SELECT status, requests, succeeded, errored, expired FROM llm_batches").all()).toEqual([{ status: "collected", requests: 8, succeeded: 8, errored: 0, expired: 0 }])
+    expect(db.prepare("SELECT status, requests, succeeded, errored, expired FROM llm_batches").all()).toEqual([
+      { status: "collected", requests: 8, succeeded: 8, errored: 0, expired: 0 }
+    ])
     expect(db.prepare("SELECT COUNT(*) AS n FROM judge_batch_items").get()).toEqual({ n: 0 })
     db.close()
     // Nothing left to judge.
@@ -107,7 +154,9 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect(t.fake.batches).toHaveLength(2)
     expect(t.fake.batches[1]!.items).toHaveLength(2)
     const db = t.db()
-    expect(db.prepare("SELECT status, succeeded, errored, expired FROM llm_batches ORDER BY submitted_at").all()).toEqual([
+    expect(
+      db.prepare("SELECT status, succeeded, errored, expired FROM llm_batches ORDER BY submitted_at").all()
+    ).toEqual([
       { status: "collected", succeeded: 6, errored: 1, expired: 1 },
       { status: "pending", succeeded: null, errored: null, expired: null }
     ])
@@ -174,7 +223,10 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
 
   it("a wrong key stops at the batch submission: one request, one line, exit 2 (a setting to fix)", async () => {
     const t = await setup()
-    t.fake.faults.push({ status: 401, body: JSON.stringify({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }) })
+    t.fake.faults.push({
+      status: 401,
+      body: JSON.stringify({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } })
+    })
     const result = await runCli(["eval"], t.env)
     expect(result.code).toBe(2)
     // One error line (the egress guard's warning about the planted token is the only other line).
@@ -189,7 +241,10 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     const t = await setup()
     t.fake.batchEndsAfterPolls = 5
     expect((await t.evalJson()).batches.submitted).toBe(8)
-    t.fake.faults.push({ status: 401, body: JSON.stringify({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }) })
+    t.fake.faults.push({
+      status: 401,
+      body: JSON.stringify({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } })
+    })
     const result = await runCli(["eval"], t.env)
     expect(result.code).toBe(2)
     expect(result.stderr.split("\n").filter((l) => l.trim() !== "")).toHaveLength(1)
@@ -206,7 +261,11 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect(result.code).toBe(1)
     // The first try and AUTOTUNE_OPENROUTER_RETRIES (3) more; then nothing else is sent.
     expect(t.fake.httpCalls).toBe(4)
-    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(/anthropic is failing: 4 attempts in a row failed, the last with HTTP 502: .*502 Bad Gateway.*this run's LLM stages stopped/)])
+    expect(errorLines(result.stderr)).toEqual([
+      expect.stringMatching(
+        /anthropic is failing: 4 attempts in a row failed, the last with HTTP 502: .*502 Bad Gateway.*this run's LLM stages stopped/
+      )
+    ])
     expect(result.stderr).not.toMatch(/could not submit/)
     // The provider recovers: the next run sends them.
     expect((await t.evalJson()).batches.submitted).toBe(8)
@@ -217,10 +276,19 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     for (let i = 0; i < 4; i++) t.fake.faults.push(HTML_502)
     const result = await runCli(["once", "--json"], t.env)
     expect(result.code).toBe(1)
-    const run = jsonOut(result) as { failed: Array<string>; errors: Array<string>; stages: Record<string, { status: string; why?: string }> }
+    const run = jsonOut(result) as {
+      failed: Array<string>
+      errors: Array<string>
+      stages: Record<string, { status: string; why?: string }>
+    }
     expect(run.failed).toEqual(["eval"])
-    expect(run.errors).toEqual([expect.stringMatching(/^eval: anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)])
-    expect(run.stages["optimize"]).toMatchObject({ status: "skipped", why: expect.stringMatching(/^not run: anthropic is failing/) })
+    expect(run.errors).toEqual([
+      expect.stringMatching(/^eval: anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)
+    ])
+    expect(run.stages["optimize"]).toMatchObject({
+      status: "skipped",
+      why: expect.stringMatching(/^not run: anthropic is failing/)
+    })
     expect(errorLines(result.stderr)).toHaveLength(1)
     expect(t.fake.httpCalls).toBe(4)
   })
@@ -234,7 +302,9 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     const calls = t.fake.httpCalls
     const result = await runCli(["eval"], t.env)
     expect(result.code).toBe(1)
-    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(/anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)])
+    expect(errorLines(result.stderr)).toEqual([
+      expect.stringMatching(/anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)
+    ])
     // Four looks at the batch, nothing else: no direct call, no new batch.
     expect(t.fake.httpCalls - calls).toBe(4)
     expect(t.fake.batches).toHaveLength(1)
@@ -250,7 +320,9 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     for (let i = 0; i < 4; i++) t.fake.faults.push(HTML_502)
     const result = await runCli(["eval"], t.env)
     expect(result.code).toBe(1)
-    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(/anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)])
+    expect(errorLines(result.stderr)).toEqual([
+      expect.stringMatching(/anthropic is failing: 4 attempts in a row failed, the last with HTTP 502/)
+    ])
     expect(t.fake.faults).toHaveLength(0)
     expect((await t.evalJson()).batches).toMatchObject({ collected: 8, pendingBatches: 0 })
     const db = t.db()
@@ -264,11 +336,20 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     expect((await t.evalJson()).batches.submitted).toBe(8)
     const result = await runCli(["eval", "--json"], { ...t.env, AUTOTUNE_JUDGE_BATCH: "off" })
     const summary = jsonOut(result) as unknown as EvalJson
-    expect(summary.batches).toEqual({ mode: "off", submitted: 0, collected: 8, pendingBatches: 0, startedDirect: 0, startedDirectCostUsd: 0 })
+    expect(summary.batches).toEqual({
+      mode: "off",
+      submitted: 0,
+      collected: 8,
+      pendingBatches: 0,
+      startedDirect: 0,
+      startedDirectCostUsd: 0
+    })
     expect(summary.behaviors["response-quality"]!.scored).toBe(8)
     // The submission is on record as a call that went through, not as a failure.
     const db = t.db()
-    expect(db.prepare("SELECT calls, failed FROM llm_daily WHERE stage = 'judge:batch'").all()).toEqual([{ calls: 1, failed: 0 }])
+    expect(db.prepare("SELECT calls, failed FROM llm_daily WHERE stage = 'judge:batch'").all()).toEqual([
+      { calls: 1, failed: 0 }
+    ])
     db.close()
   })
 })

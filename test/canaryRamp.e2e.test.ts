@@ -14,7 +14,10 @@ import { traceObject } from "./helpers/traces.js"
 const B = "response-quality"
 const DAY = 86_400_000
 const PER_DAY = 48
-const world = improvableWorld([{ instructions: "Lead with the answer. BETTER." }, { instructions: "Be verbose and thorough." }])
+const world = improvableWorld([
+  { instructions: "Lead with the answer. BETTER." },
+  { instructions: "Be verbose and thorough." }
+])
 
 let fake: FakeProvider
 beforeAll(async () => {
@@ -25,9 +28,17 @@ afterAll(async () => {
 })
 
 const envOf = (home: string) => ({
-  AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: B,
-  AUTOTUNE_SAMPLE_SIZE: "10", AUTOTUNE_EVAL_MAX_TRACES: "1000", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.5", AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
-  AUTOTUNE_LLM_CONCURRENCY: "16", AUTOTUNE_REPORT: "0"
+  AUTOTUNE_HOME: home,
+  ANTHROPIC_API_KEY: "k",
+  ANTHROPIC_BASE_URL: fake.url,
+  AUTOTUNE_JUDGE_BATCH: "off",
+  AUTOTUNE_BEHAVIORS: B,
+  AUTOTUNE_SAMPLE_SIZE: "10",
+  AUTOTUNE_EVAL_MAX_TRACES: "1000",
+  AUTOTUNE_JUDGE_UNSURE_HIGH: "0.5",
+  AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
+  AUTOTUNE_LLM_CONCURRENCY: "16",
+  AUTOTUNE_REPORT: "0"
 })
 
 /**
@@ -36,7 +47,10 @@ const envOf = (home: string) => ({
  * into the trace.
  */
 const dotclawServes = (prompts: string, r: () => number): string => {
-  const read = (f: string) => (fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as { version: string; metadata?: { canaryPercent?: number } }) : undefined)
+  const read = (f: string) =>
+    fs.existsSync(f)
+      ? (JSON.parse(fs.readFileSync(f, "utf8")) as { version: string; metadata?: { canaryPercent?: number } })
+      : undefined
   const active = read(path.join(prompts, `${B}.json`))
   const canary = read(path.join(prompts, `${B}.canary.json`))
   if (canary !== undefined && active === undefined) return canary.version
@@ -45,9 +59,17 @@ const dotclawServes = (prompts: string, r: () => number): string => {
 }
 
 /** One simulated day of DotClaw traffic: turns spread over the day, each served by the loader as it stands. */
-const serveDay = (home: string, day: number, start: number, r: () => number, score: (canary: boolean) => { score: number; error?: boolean }) => {
+const serveDay = (
+  home: string,
+  day: number,
+  start: number,
+  r: () => number,
+  score: (canary: boolean) => { score: number; error?: boolean }
+) => {
   const prompts = path.join(home, "prompts")
-  const canaryVersion = fs.existsSync(path.join(prompts, `${B}.canary.json`)) ? (JSON.parse(fs.readFileSync(path.join(prompts, `${B}.canary.json`), "utf8")) as { version: string }).version : undefined
+  const canaryVersion = fs.existsSync(path.join(prompts, `${B}.canary.json`))
+    ? (JSON.parse(fs.readFileSync(path.join(prompts, `${B}.canary.json`), "utf8")) as { version: string }).version
+    : undefined
   let body = ""
   let canaryTurns = 0
   for (let i = 0; i < PER_DAY; i++) {
@@ -56,14 +78,28 @@ const serveDay = (home: string, day: number, start: number, r: () => number, sco
     const isCanary = version === canaryVersion
     if (isCanary) canaryTurns++
     const s = score(isCanary)
-    const t = traceObject(day * 1000 + i, { text: `day ${day} turn ${i} SCORE=${s.score}`, error: s.error ?? false, packVersions: { [B]: version } })
-    body += JSON.stringify({ ...t, trace_id: `d${day}-${i}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+    const t = traceObject(day * 1000 + i, {
+      text: `day ${day} turn ${i} SCORE=${s.score}`,
+      error: s.error ?? false,
+      packVersions: { [B]: version }
+    })
+    body +=
+      JSON.stringify({ ...t, trace_id: `d${day}-${i}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
   }
   fs.appendFileSync(path.join(home, "traces", `trace-day${day}.jsonl`), body)
   return canaryTurns
 }
 
-type Once = { stages: { deploy: { summary: { deployed: Record<string, { version: string }>; decisions: Record<string, { action: string; percent?: number; step?: { kind: string; reason: string } }> } } } }
+type Once = {
+  stages: {
+    deploy: {
+      summary: {
+        deployed: Record<string, { version: string }>
+        decisions: Record<string, { action: string; percent?: number; step?: { kind: string; reason: string } }>
+      }
+    }
+  }
+}
 
 /** The first cycle at the test's day 0: a canary at 10% beside the baseline. */
 const shipCanary = async (home: string, start: number) => {
@@ -76,12 +112,20 @@ const shipCanary = async (home: string, start: number) => {
   fs.writeFileSync(path.join(home, "traces", "trace-history.jsonl"), body)
   const first = await runCli(["once", "--json"], { ...envOf(home), ...clockAt(start) })
   expect(first.code).toBe(0)
-  const canary = JSON.parse(fs.readFileSync(path.join(home, "prompts", `${B}.canary.json`), "utf8")) as { version: string; metadata: { canaryPercent: number } }
+  const canary = JSON.parse(fs.readFileSync(path.join(home, "prompts", `${B}.canary.json`), "utf8")) as {
+    version: string
+    metadata: { canaryPercent: number }
+  }
   expect(canary.metadata.canaryPercent).toBe(10)
   return canary.version
 }
 
-const percentOnDisk = (home: string) => (JSON.parse(fs.readFileSync(path.join(home, "prompts", `${B}.canary.json`), "utf8")) as { metadata: { canaryPercent: number } }).metadata.canaryPercent
+const percentOnDisk = (home: string) =>
+  (
+    JSON.parse(fs.readFileSync(path.join(home, "prompts", `${B}.canary.json`), "utf8")) as {
+      metadata: { canaryPercent: number }
+    }
+  ).metadata.canaryPercent
 
 describe("a canary's share steps up as it earns it, through the built CLI over simulated days", () => {
   it("starts at 10%, steps to 50% once the gates pass (DotClaw serves the new share), and is promoted when the Monte Carlo expects it", async () => {
@@ -104,15 +148,33 @@ describe("a canary's share steps up as it earns it, through the built CLI over s
         expect(run.stderr).toContain(`canary ${version} stepped up from 10% to 50%`)
         expect(percentOnDisk(home)).toBe(50)
         expect(dotclawAccepts(path.join(home, "prompts", `${B}.canary.json`))).toBe(true)
-        const status = jsonOut(await runCli(["status", "--json"], { ...envOf(home), ...clockAt(start + day * DAY + 60_000) })) as {
-          behaviors: Array<{ shares: Array<{ percent: number; reason: string }>; expected: { turnsPerDay: number; text: string }; samples: { canary: number; active: number }; mean: { canary: number | null; active: number | null }; pairs: number }>
+        const status = jsonOut(
+          await runCli(["status", "--json"], { ...envOf(home), ...clockAt(start + day * DAY + 60_000) })
+        ) as {
+          behaviors: Array<{
+            shares: Array<{ percent: number; reason: string }>
+            expected: { turnsPerDay: number; text: string }
+            samples: { canary: number; active: number }
+            mean: { canary: number | null; active: number | null }
+            pairs: number
+          }>
         }
         expect(status.behaviors[0]!.shares.map((s) => s.percent)).toEqual([10, 50])
         // status shows the figures the decision used: the same turns, the same rule.
         const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-        const stored = JSON.parse((db.prepare("SELECT figures_json AS f FROM canary_decisions WHERE behavior = ? ORDER BY id DESC LIMIT 1").get(B) as { f: string }).f) as { nCanary: number; nActive: number; meanCanary: number; meanActive: number; pairs: number }
+        const stored = JSON.parse(
+          (
+            db
+              .prepare("SELECT figures_json AS f FROM canary_decisions WHERE behavior = ? ORDER BY id DESC LIMIT 1")
+              .get(B) as { f: string }
+          ).f
+        ) as { nCanary: number; nActive: number; meanCanary: number; meanActive: number; pairs: number }
         db.close()
-        expect(status.behaviors[0]!).toMatchObject({ samples: { canary: stored.nCanary, active: stored.nActive }, mean: { canary: stored.meanCanary, active: stored.meanActive }, pairs: stored.pairs })
+        expect(status.behaviors[0]!).toMatchObject({
+          samples: { canary: stored.nCanary, active: stored.nActive },
+          mean: { canary: stored.meanCanary, active: stored.meanActive },
+          pairs: stored.pairs
+        })
         expect(stored.pairs).toBeGreaterThan(0)
         expect(status.behaviors[0]!.expected.turnsPerDay).toBeGreaterThan(30)
         expect(status.behaviors[0]!.expected.text).toMatch(/^at \d+ turns a day, a \+0\.10 canary /)
@@ -124,17 +186,42 @@ describe("a canary's share steps up as it earns it, through the built CLI over s
     // The days served at 50%: DotClaw's loader read the new share, about half the turns went to the canary.
     const at50 = log.filter((l) => l.percent === 50)
     expect(at50.reduce((n, l) => n + l.canaryTurns, 0) / (at50.length * PER_DAY)).toBeGreaterThan(0.3)
-    expect(log.filter((l) => l.percent === 10).reduce((n, l) => n + l.canaryTurns, 0) / (stepped * PER_DAY)).toBeLessThan(0.3)
+    expect(
+      log.filter((l) => l.percent === 10).reduce((n, l) => n + l.canaryTurns, 0) / (stepped * PER_DAY)
+    ).toBeLessThan(0.3)
     expect(promotedOn, JSON.stringify(log)).toBeDefined()
     expect(JSON.parse(fs.readFileSync(path.join(home, "prompts", `${B}.json`), "utf8")).version).toBe(version)
     // The Monte Carlo of the same world (48 turns a day, scores 0.9 against 0.6, a look a day): the CLI decides
     // within the days most simulated lives take.
     const plan: Plan = {
-      thresholds: { minImprovement: 0.02, minSamples: 20, maxSamples: 1000, maxAgeMs: 14 * DAY, healthWindowMs: DAY, maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1 },
-      start: 0.1, steps: [0.1, 0.5], stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number, pairs: 6, lookHours: 24
+      thresholds: {
+        minImprovement: 0.02,
+        minSamples: 20,
+        maxSamples: 1000,
+        maxAgeMs: 14 * DAY,
+        healthWindowMs: DAY,
+        maxErrorRate: 0.12,
+        maxToolFailureRate: 0.25,
+        maxErrorRateDelta: 0.05,
+        maxToolFailureRateDelta: 0.12,
+        maxNegativeRateDelta: 0.1
+      },
+      start: 0.1,
+      steps: [0.1, 0.5],
+      stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number,
+      pairs: 6,
+      lookHours: 24
     }
-    const days = Array.from({ length: 200 }, (_, i) => simulate({ turnsPerDay: PER_DAY, turn: (_r, c) => ({ score: c ? 0.9 : 0.6, error: false, toolFailure: null }) }, plan, 11 + i))
-      .filter((l) => l.action === "promote").map((l) => Math.round(l.days)).sort((a, b) => a - b)
+    const days = Array.from({ length: 200 }, (_, i) =>
+      simulate(
+        { turnsPerDay: PER_DAY, turn: (_r, c) => ({ score: c ? 0.9 : 0.6, error: false, toolFailure: null }) },
+        plan,
+        11 + i
+      )
+    )
+      .filter((l) => l.action === "promote")
+      .map((l) => Math.round(l.days))
+      .sort((a, b) => a - b)
     expect(days.length).toBeGreaterThan(190)
     expect(promotedOn!).toBeGreaterThanOrEqual(days[Math.floor(days.length * 0.02)]!)
     expect(promotedOn!).toBeLessThanOrEqual(days[Math.floor(days.length * 0.98)]!)
@@ -159,7 +246,10 @@ describe("a canary's share steps up as it earns it, through the built CLI over s
     // Killed between the store and the file: the store says 50%, the file still 10% (and a temporary file left).
     const canaryFile = path.join(prompts, `${B}.canary.json`)
     const pack = JSON.parse(fs.readFileSync(canaryFile, "utf8")) as { metadata: Record<string, unknown> }
-    fs.writeFileSync(canaryFile, JSON.stringify({ ...pack, metadata: { ...pack.metadata, canaryPercent: 10 } }, null, 2))
+    fs.writeFileSync(
+      canaryFile,
+      JSON.stringify({ ...pack, metadata: { ...pack.metadata, canaryPercent: 10 } }, null, 2)
+    )
     fs.writeFileSync(path.join(prompts, `.${B}.canary.json.999.abcd.tmp`), "{ half")
     const repaired = await runCli(["deploy", "--json"], { ...envOf(home), ...clockAt(start + day * DAY + 60_000) })
     expect(repaired.code, repaired.stderr).toBe(0)
@@ -170,7 +260,10 @@ describe("a canary's share steps up as it earns it, through the built CLI over s
     serveDay(home, day, start, r, (c) => ({ score: c ? 0.9 : 0.6, error: c }))
     const kr = rng(5)
     for (let attempt = 0; attempt < 6; attempt++) {
-      const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "deploy", "--json"], { env: { PATH: process.env["PATH"] ?? "", HOME: home, ...envOf(home), ...clockAt(start + day * DAY) }, stdio: "ignore" })
+      const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "deploy", "--json"], {
+        env: { PATH: process.env["PATH"] ?? "", HOME: home, ...envOf(home), ...clockAt(start + day * DAY) },
+        stdio: "ignore"
+      })
       const exited = new Promise((resolve) => child.once("exit", resolve))
       await new Promise((resolve) => setTimeout(resolve, 150 + Math.floor(kr() * 900)))
       child.kill("SIGKILL")
@@ -180,7 +273,11 @@ describe("a canary's share steps up as it earns it, through the built CLI over s
       if (fs.existsSync(canaryFile)) expect(dotclawAccepts(canaryFile)).toBe(true)
     }
     let outcome: { action: string; step?: { kind: string } } | undefined
-    for (let extra = 0; extra < 3 && (outcome === undefined || (outcome.action === "waiting" && outcome.step?.kind !== "down")); extra++) {
+    for (
+      let extra = 0;
+      extra < 3 && (outcome === undefined || (outcome.action === "waiting" && outcome.step?.kind !== "down"));
+      extra++
+    ) {
       if (extra > 0) {
         day++
         serveDay(home, day, start, r, (c) => ({ score: c ? 0.9 : 0.6, error: c }))
@@ -190,7 +287,10 @@ describe("a canary's share steps up as it earns it, through the built CLI over s
       outcome = (jsonOut(run) as Once).stages.deploy.summary.decisions[B]!
     }
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-    const actions = (db.prepare("SELECT action, detail_json AS d FROM deployments ORDER BY id").all() as Array<{ action: string; d: string }>)
+    const actions = db.prepare("SELECT action, detail_json AS d FROM deployments ORDER BY id").all() as Array<{
+      action: string
+      d: string
+    }>
     db.close()
     const down = actions.find((a) => a.action === "canary_step" && (JSON.parse(a.d) as { to: number }).to === 10)
     const rolledBack = actions.some((a) => a.action === "rolled_back")

@@ -11,12 +11,27 @@ import { decide, type Decision, type Figures, type Sample, type Thresholds } fro
 import { shareAt } from "../src/Domain/Share.js"
 
 const T: Thresholds = {
-  minImprovement: 0.02, minSamples: 20, maxSamples: 1000, maxAgeMs: 14 * 86_400_000, healthWindowMs: 24 * 3_600_000,
-  maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1
+  minImprovement: 0.02,
+  minSamples: 20,
+  maxSamples: 1000,
+  maxAgeMs: 14 * 86_400_000,
+  healthWindowMs: 24 * 3_600_000,
+  maxErrorRate: 0.12,
+  maxToolFailureRate: 0.25,
+  maxErrorRateDelta: 0.05,
+  maxToolFailureRateDelta: 0.12,
+  maxNegativeRateDelta: 0.1
 }
 const HOUR = 3_600_000
 /** The default steps (config/Table.ts): 10%, then 50% once earned. */
-const PLAN: Plan = { thresholds: T, start: 0.1, steps: [0.1, 0.5], stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number, pairs: 6, lookHours: 1 }
+const PLAN: Plan = {
+  thresholds: T,
+  start: 0.1,
+  steps: [0.1, 0.5],
+  stepMinTurns: SETTINGS.canaryStepMinTurns.default("") as number,
+  pairs: 6,
+  lookHours: 1
+}
 
 const settings = (env: Record<string, string>) => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-ramp-"))
@@ -29,9 +44,21 @@ const waiting = (over: Partial<Figures> = {}): Decision => ({
   rule: "no-evidence",
   reason: "",
   figures: {
-    nCanary: 10, nActive: 60, pairs: 10, meanCanary: 0.8, meanActive: 0.7, meanDiff: 0.1, eUp: 2, eDown: 0.5, eUpNow: 2, eDownNow: 0.5,
+    nCanary: 10,
+    nActive: 60,
+    pairs: 10,
+    meanCanary: 0.8,
+    meanActive: 0.7,
+    meanDiff: 0.1,
+    eUp: 2,
+    eDown: 0.5,
+    eUpNow: 2,
+    eDownNow: 0.5,
     health: { errorDelta: 0.5, toolDelta: 1, errorCeiling: 0.4, toolCeiling: 1, negativeDelta: 1 },
-    canaryErrorRate: 0, canaryToolFailureRate: null, reactions: { canary: 0, active: 0, canaryNegativeRate: null, activeNegativeRate: null }, byShare: [],
+    canaryErrorRate: 0,
+    canaryToolFailureRate: null,
+    reactions: { canary: 0, active: 0, canaryNegativeRate: null, activeNegativeRate: null },
+    byShare: [],
     ...over
   }
 })
@@ -44,9 +71,15 @@ describe("the canary's steps (AUTOTUNE_CANARY_STEPS)", () => {
     const fixed = Either.getOrThrow(settings({ AUTOTUNE_CANARY_FRACTION: "0.2" }))
     expect(fixed.config.canarySteps).toEqual([])
     expect(ladder(fixed.config.canaryFraction, fixed.config.canarySteps)).toEqual([0.2])
-    const both = Either.getOrThrow(settings({ AUTOTUNE_CANARY_FRACTION: "0.2", AUTOTUNE_CANARY_STEPS: "0.1, 0.25,0.5" }))
+    const both = Either.getOrThrow(
+      settings({ AUTOTUNE_CANARY_FRACTION: "0.2", AUTOTUNE_CANARY_STEPS: "0.1, 0.25,0.5" })
+    )
     expect(ladder(both.config.canaryFraction, both.config.canarySteps)).toEqual([0.2, 0.25, 0.5])
-    for (const [value, message] of [["0.5,0.25", "steps must rise"], ["0.1,1", "below 1"], ["0.1,half", "\"half\""]] as const) {
+    for (const [value, message] of [
+      ["0.5,0.25", "steps must rise"],
+      ["0.1,1", "below 1"],
+      ["0.1,half", '"half"']
+    ] as const) {
       const bad = settings({ AUTOTUNE_CANARY_STEPS: value })
       expect(Either.isLeft(bad) && bad.left.message).toContain(message)
       expect(Either.isLeft(bad) && bad.left.message).toContain("AUTOTUNE_CANARY_STEPS")
@@ -55,9 +88,18 @@ describe("the canary's steps (AUTOTUNE_CANARY_STEPS)", () => {
 
   it("steps up only when the gates saw enough turns and found no harm and the scores do not lean toward rollback", () => {
     expect(nextStep(waiting(), at10)).toMatchObject({ kind: "up", to: 0.5 })
-    expect(nextStep(waiting(), { ...at10, turnsAtShare: 4 })).toMatchObject({ kind: "hold", reason: expect.stringContaining("4 of 5 canary turns") })
-    expect(nextStep(waiting({ health: { ...waiting().figures.health, errorCeiling: 1.3 } }), at10)).toMatchObject({ kind: "hold", reason: expect.stringContaining("error rate") })
-    expect(nextStep(waiting({ eDownNow: 1.2 }), at10)).toMatchObject({ kind: "hold", reason: expect.stringContaining("toward rollback") })
+    expect(nextStep(waiting(), { ...at10, turnsAtShare: 4 })).toMatchObject({
+      kind: "hold",
+      reason: expect.stringContaining("4 of 5 canary turns")
+    })
+    expect(nextStep(waiting({ health: { ...waiting().figures.health, errorCeiling: 1.3 } }), at10)).toMatchObject({
+      kind: "hold",
+      reason: expect.stringContaining("error rate")
+    })
+    expect(nextStep(waiting({ eDownNow: 1.2 }), at10)).toMatchObject({
+      kind: "hold",
+      reason: expect.stringContaining("toward rollback")
+    })
     // The scores need not lean toward promotion yet: no harm seen is what earns traffic.
     expect(nextStep(waiting({ eUpNow: 0.8 }), at10)).toMatchObject({ kind: "up", to: 0.5 })
     expect(nextStep(waiting(), { ...at10, share: 0.5 })).toMatchObject({ kind: "top", to: 0.5 })
@@ -72,15 +114,29 @@ describe("the canary's steps (AUTOTUNE_CANARY_STEPS)", () => {
 
   it("steps down as soon as the scores lean toward rollback or a gate's evidence reaches 4", () => {
     const at50 = { ...at10, share: 0.5 }
-    expect(nextStep(waiting({ eDownNow: 1 }), at50)).toMatchObject({ kind: "down", to: 0.1, reason: expect.stringContaining("lean toward rollback") })
-    expect(nextStep(waiting({ health: { ...waiting().figures.health, errorDelta: 5 } }), at50)).toMatchObject({ kind: "down", to: 0.1, reason: expect.stringContaining("error rate against the active pack") })
+    expect(nextStep(waiting({ eDownNow: 1 }), at50)).toMatchObject({
+      kind: "down",
+      to: 0.1,
+      reason: expect.stringContaining("lean toward rollback")
+    })
+    expect(nextStep(waiting({ health: { ...waiting().figures.health, errorDelta: 5 } }), at50)).toMatchObject({
+      kind: "down",
+      to: 0.1,
+      reason: expect.stringContaining("error rate against the active pack")
+    })
     // At the first step there is nowhere lower: it holds, and a tripped gate rolls back through the decision.
     expect(nextStep(waiting({ eDownNow: 3 }), at10).kind).toBe("hold")
   })
 
   it("reads a turn's share from the canary's history of steps", () => {
-    const history = [{ at: 1000, share: 0.1 }, { at: 5000, share: 0.5 }, { at: 9000, share: 0.1 }]
-    expect([0, 1000, 4999, 5000, 8999, 9000, 20_000].map((t) => shareAt(history, t))).toEqual([0.1, 0.1, 0.1, 0.5, 0.5, 0.1, 0.1])
+    const history = [
+      { at: 1000, share: 0.1 },
+      { at: 5000, share: 0.5 },
+      { at: 9000, share: 0.1 }
+    ]
+    expect([0, 1000, 4999, 5000, 8999, 9000, 20_000].map((t) => shareAt(history, t))).toEqual([
+      0.1, 0.1, 0.1, 0.5, 0.5, 0.1, 0.1
+    ])
   })
 })
 
@@ -92,16 +148,24 @@ describe("the decision under a changing share", () => {
     for (let h = 0; h < 20; h++) {
       const share = h < 10 ? 0.1 : 0.5
       const [c, a] = h < 10 ? [1, 9] : [5, 5]
-      for (let i = 0; i < a; i++) active.push({ at: h * HOUR + (i * HOUR) / a, score: 0.7, error: false, toolFailure: null, share })
-      for (let i = 0; i < c; i++) canary.push({ at: h * HOUR + ((i + 0.5) * HOUR) / c, score: 0.8, error: false, toolFailure: null, share })
+      for (let i = 0; i < a; i++)
+        active.push({ at: h * HOUR + (i * HOUR) / a, score: 0.7, error: false, toolFailure: null, share })
+      for (let i = 0; i < c; i++)
+        canary.push({ at: h * HOUR + ((i + 0.5) * HOUR) / c, score: 0.8, error: false, toolFailure: null, share })
     }
     const d = decide({ canary, active, startedAt: 0, now: 20 * HOUR, thresholds: T })
     expect(d.figures.pairs).toBe(60)
-    expect(d.figures.byShare.map((b) => [b.share, b.pairs])).toEqual([[0.1, 10], [0.5, 50]])
+    expect(d.figures.byShare.map((b) => [b.share, b.pairs])).toEqual([
+      [0.1, 10],
+      [0.5, 50]
+    ])
   })
 
   it("keeps false promotions rare when a canary no better than the active pack is stepped up (seeded lives at 48 turns a day)", () => {
-    const world: World = { turnsPerDay: 48, turn: (r) => ({ score: likert(r, 0), error: r() < 0.03, toolFailure: null }) }
+    const world: World = {
+      turnsPerDay: 48,
+      turn: (r) => ({ score: likert(r, 0), error: r() < 0.03, toolFailure: null })
+    }
     const lives = Array.from({ length: 300 }, (_, i) => simulate(world, PLAN, 31 + i))
     const promoted = lives.filter((l) => l.action === "promote").length
     const rolledBack = lives.filter((l) => l.action === "rollback").length
@@ -123,7 +187,10 @@ describe("the decision under a changing share", () => {
     const served = (plan: Plan) => {
       const lives = Array.from({ length: 200 }, (_, i) => simulate(world, plan, 7 + i))
       expect(lives.every((l) => l.action === "rollback")).toBe(true)
-      return { mean: lives.reduce((n, l) => n + l.canaryTurns, 0) / lives.length, stepped: lives.filter((l) => l.shares.length > 1).length }
+      return {
+        mean: lives.reduce((n, l) => n + l.canaryTurns, 0) / lives.length,
+        stepped: lives.filter((l) => l.shares.length > 1).length
+      }
     }
     const fixed = served({ ...PLAN, thresholds: long, steps: [] })
     const stepped = served({ ...PLAN, thresholds: long })

@@ -59,12 +59,18 @@ describe("CLI (built)", () => {
 
   it("config shows sources and masks secrets; --json too", async () => {
     const home = tempHome()
-    const env = { AUTOTUNE_HOME: home, OPENROUTER_API_KEY: "sk-or-v1-supersecretvalue0123456789", AUTOTUNE_CANARY_MIN_SAMPLES: "40" }
+    const env = {
+      AUTOTUNE_HOME: home,
+      OPENROUTER_API_KEY: "sk-or-v1-supersecretvalue0123456789",
+      AUTOTUNE_CANARY_MIN_SAMPLES: "40"
+    }
     const text = await runCli(["config", "--trace-dir", "/x/traces"], env)
     expect(text.code).toBe(0)
     expect(text.stdout).not.toContain("supersecretvalue")
     expect(text.stdout).toMatch(/traceDir\s+\/x\/traces\s+flag/)
-    const json = jsonOut(await runCli(["config", "--json"], env)) as { settings: Record<string, { value: unknown; source: string }> }
+    const json = jsonOut(await runCli(["config", "--json"], env)) as {
+      settings: Record<string, { value: unknown; source: string }>
+    }
     expect(json.settings["canaryMinSamples"]).toMatchObject({ value: 40, source: "env" })
     expect(json.settings["canaryFraction"]).toMatchObject({ value: 0.1, source: "default" })
     expect(JSON.stringify(json)).not.toContain("supersecretvalue")
@@ -86,7 +92,10 @@ describe("CLI (built)", () => {
     expect(again).toMatchObject({ ingested: 0, lines: 0 })
     // The store both opened is in WAL mode with incremental auto-vacuum (set before its first page was written).
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-    expect([db.pragma("journal_mode", { simple: true }), db.pragma("auto_vacuum", { simple: true })]).toEqual(["wal", 2])
+    expect([db.pragma("journal_mode", { simple: true }), db.pragma("auto_vacuum", { simple: true })]).toEqual([
+      "wal",
+      2
+    ])
     db.close()
   })
 
@@ -96,15 +105,28 @@ describe("CLI (built)", () => {
     const env = { AUTOTUNE_HOME: home, AUTOTUNE_BEHAVIORS: "response-quality" }
     expect((await runCli(["ingest"], env)).code).toBe(0)
     const db = new Database(path.join(home, "autotune.db"))
-    const insert = db.prepare("INSERT INTO trace_scores (trace_id, behavior, rubric_version, score, stage1_score, reason, created_at) VALUES (?, 'response-quality', 'response-quality@1', 0.5, 0.5, 'ok', 0)")
-    for (const r of db.prepare("SELECT trace_id FROM traces").all() as Array<{ trace_id: string }>) insert.run(r.trace_id)
+    const insert = db.prepare(
+      "INSERT INTO trace_scores (trace_id, behavior, rubric_version, score, stage1_score, reason, created_at) VALUES (?, 'response-quality', 'response-quality@1', 0.5, 0.5, 'ok', 0)"
+    )
+    for (const r of db.prepare("SELECT trace_id FROM traces").all() as Array<{ trace_id: string }>)
+      insert.run(r.trace_id)
     db.close()
     const text = await runCli(["optimize", "--dry-run"], env)
     expect(text.code).toBe(0)
-    expect(text.stdout).toContain("optimize response-quality: up to 4 round(s) of 6 candidates; 20 held-out turns, 10 validation turns, reflection draws on 10 others")
+    expect(text.stdout).toContain(
+      "optimize response-quality: up to 4 round(s) of 6 candidates; 20 held-out turns, 10 validation turns, reflection draws on 10 others"
+    )
     expect(text.stdout).toContain("at most 1200 calls (AUTOTUNE_OPTIMIZE_MAX_CALLS;")
     expect(text.stdout).toContain("dry run: no LLM call was made")
-    const json = jsonOut(await runCli(["optimize", "--dry-run", "--json"], { ...env, AUTOTUNE_OPTIMIZE_ROUNDS: "2" })) as { dryRun: boolean; behaviors: Record<string, { rounds: number; upperBoundCalls: number; calls: Array<{ stage: string; calls: number }> }> }
+    const json = jsonOut(
+      await runCli(["optimize", "--dry-run", "--json"], { ...env, AUTOTUNE_OPTIMIZE_ROUNDS: "2" })
+    ) as {
+      dryRun: boolean
+      behaviors: Record<
+        string,
+        { rounds: number; upperBoundCalls: number; calls: Array<{ stage: string; calls: number }> }
+      >
+    }
     // 2 rounds: 30 + 2 x 286 + 400 = 1,002 logical calls at most, under the budget.
     expect(json.behaviors["response-quality"]).toMatchObject({ rounds: 2, upperBoundCalls: 1002 })
     expect(json.dryRun).toBe(true)

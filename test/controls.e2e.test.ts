@@ -19,14 +19,19 @@ describe("what the operator types is what autotune does (built CLI)", () => {
     const home = tempHome()
     const env = { AUTOTUNE_HOME: home }
     // --json before the command: one JSON object, as after it.
-    for (const args of [["--json", "status"], ["status", "--json"]]) {
+    for (const args of [
+      ["--json", "status"],
+      ["status", "--json"]
+    ]) {
       const r = await runCli(args, env)
       expect(r.code, args.join(" ")).toBe(0)
       expect(jsonOut(r)).toHaveProperty("behaviors")
     }
     // A setting's flag before the command is applied, and checked.
     const before = await runCli(["--daily-budget-usd", "1", "config", "--json"], env)
-    expect((jsonOut(before)["settings"] as Record<string, { value: unknown; source: string }>)["dailyBudgetUsd"]).toMatchObject({ value: 1, source: "flag" })
+    expect(
+      (jsonOut(before)["settings"] as Record<string, { value: unknown; source: string }>)["dailyBudgetUsd"]
+    ).toMatchObject({ value: 1, source: "flag" })
     const refused = await runCli(["--daily-budget-usd", "-5", "once"], env)
     expect(refused.code).toBe(2)
     expect(errorLines(refused.stderr)[0]).toContain("--daily-budget-usd")
@@ -44,7 +49,10 @@ describe("what the operator types is what autotune does (built CLI)", () => {
       [["--jsno", "status"], /unknown option --jsno for autotune \(did you mean --json\?\)/],
       [["once", "--concurrency", "abc"], /--concurrency: "abc" is not a whole number/],
       [["rollback", "../../x"], /unknown behavior "..\/..\/x" for autotune rollback/],
-      [["rollback", "tool-caling"], /unknown behavior "tool-caling" for autotune rollback \(did you mean tool-calling\?\)/],
+      [
+        ["rollback", "tool-caling"],
+        /unknown behavior "tool-caling" for autotune rollback \(did you mean tool-calling\?\)/
+      ],
       [["rubric", "shw"], /unknown command "rubric shw" \(did you mean show\?\)/],
       [["packs", "--diff"], /--diff needs a value/],
       [["approve"], /autotune approve needs a behavior/],
@@ -67,7 +75,8 @@ describe("what the operator types is what autotune does (built CLI)", () => {
     expect(root.code).toBe(0)
     expect(root.stdout.split("\n").length).toBeLessThanOrEqual(60)
     expect(root.stdout).not.toContain("A user-defined piece of text")
-    for (const flag of ["--config PATH", "--json", "--daily-budget-usd N", "--db-path PATH"]) expect(root.stdout).toContain(flag)
+    for (const flag of ["--config PATH", "--json", "--daily-budget-usd N", "--db-path PATH"])
+      expect(root.stdout).toContain(flag)
     for (const command of ["status", "rollback", "report", "label", "rubric"]) {
       const help = await runCli([command, "--help"], {})
       expect(help.code, command).toBe(0)
@@ -85,11 +94,17 @@ describe("what the operator types is what autotune does (built CLI)", () => {
       fs.writeFileSync(path.join(home, name), text)
       return path.join(home, name)
     }
-    const typo = await runCli(["status", "--config", config("typo.json", JSON.stringify({ deploy: { canaryFracton: 0.2 } }))], env)
+    const typo = await runCli(
+      ["status", "--config", config("typo.json", JSON.stringify({ deploy: { canaryFracton: 0.2 } }))],
+      env
+    )
     expect(typo.code).toBe(2)
     expect(errorLines(typo.stderr)[0]).toContain("deploy.canaryFracton")
     expect(errorLines(typo.stderr)[0]).toContain("did you mean deploy.canaryFraction?")
-    const broken = await runCli(["status", "--config", config("broken.json", '{\n  "intervalMinutes": 5,\n  "retentionDays": }\n')], env)
+    const broken = await runCli(
+      ["status", "--config", config("broken.json", '{\n  "intervalMinutes": 5,\n  "retentionDays": }\n')],
+      env
+    )
     expect(broken.code).toBe(2)
     expect(errorLines(broken.stderr)[0]).toContain("not valid JSON at line 3, column 20")
     const missing = await runCli(["status", "--config", path.join(home, "missing.json")], env)
@@ -106,9 +121,18 @@ describe("what the operator types is what autotune does (built CLI)", () => {
     expect(Date.now() - started).toBeLessThan(5_000)
     expect(errorLines(fifo.stderr)[0]).toContain("not a regular file")
     // A file holding every key (what `init` wrote before: 1.1's nested keys, 2.0's every setting) is accepted.
-    const defaults = jsonOut(await runCli(["config", "--json"], env)) as { settings: Record<string, { value: unknown }> }
+    const defaults = jsonOut(await runCli(["config", "--json"], env)) as {
+      settings: Record<string, { value: unknown }>
+    }
     // (Secrets are shown masked: an empty one stands in.)
-    const everything = toConfigFile(Object.fromEntries(Object.entries(defaults.settings).map(([k, v]) => [k, SETTINGS[k as keyof AppConfig].secret === true ? "" : v.value])) as unknown as AppConfig)
+    const everything = toConfigFile(
+      Object.fromEntries(
+        Object.entries(defaults.settings).map(([k, v]) => [
+          k,
+          SETTINGS[k as keyof AppConfig].secret === true ? "" : v.value
+        ])
+      ) as unknown as AppConfig
+    )
     const full = await runCli(["config", "--config", config("full.json", JSON.stringify(everything))], env)
     expect(full.code, full.stderr).toBe(0)
   })
@@ -116,21 +140,31 @@ describe("what the operator types is what autotune does (built CLI)", () => {
   it("init writes only what the person chose: --yes a short file, nothing from the environment, and the next command", async () => {
     const home = tempHome()
     const env = {
-      AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-api03-abcdefghijklmnopqrstuvwxyz", ANTHROPIC_BASE_URL: "http://127.0.0.1:9",
-      AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "1", AUTOTUNE_DAILY_BUDGET_USD: "1"
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "sk-ant-api03-abcdefghijklmnopqrstuvwxyz",
+      ANTHROPIC_BASE_URL: "http://127.0.0.1:9",
+      AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "1",
+      AUTOTUNE_DAILY_BUDGET_USD: "1"
     }
     const r = await runCli(["init", "--yes"], env)
     expect(r.code).toBe(0)
     const written = JSON.parse(fs.readFileSync(path.join(home, "autotune.json"), "utf8")) as Record<string, unknown>
-    expect(written).toEqual({ behaviors: expect.any(Array), deploy: { canaryFraction: 0.1, canarySteps: [0.1, 0.5] }, llm: { dailyBudgetUsd: 5 } })
+    expect(written).toEqual({
+      behaviors: expect.any(Array),
+      deploy: { canaryFraction: 0.1, canarySteps: [0.1, 0.5] },
+      llm: { dailyBudgetUsd: 5 }
+    })
     expect(JSON.stringify(written)).not.toContain("abcdefghijklmnopqrstuvwxyz")
     expect(r.stdout.trim().split("\n").at(-1)).toMatch(/^next: `autotune once`/)
     const config = jsonOut(await runCli(["config", "--json"], env)) as { settings: Record<string, { source: string }> }
-    for (const key of ["anthropicApiKey", "anthropicBaseUrl", "judgeBatchPollSeconds", "dailyBudgetUsd"]) expect(config.settings[key]?.source, key).toBe("env")
+    for (const key of ["anthropicApiKey", "anthropicBaseUrl", "judgeBatchPollSeconds", "dailyBudgetUsd"])
+      expect(config.settings[key]?.source, key).toBe("env")
     // A flag typed for init is what the person chose: written.
     const typed = await runCli(["init", "--yes", "--force", "--db-path", path.join(home, "store.db")], env)
     expect(typed.code).toBe(0)
-    expect(JSON.parse(fs.readFileSync(path.join(home, "autotune.json"), "utf8")).dbPath).toBe(path.join(home, "store.db"))
+    expect(JSON.parse(fs.readFileSync(path.join(home, "autotune.json"), "utf8")).dbPath).toBe(
+      path.join(home, "store.db")
+    )
   })
 
   it("a run before DotClaw is installed decides nothing: the next run after it uses DotClaw's home, says so once, and leaves its mode", async () => {
@@ -145,7 +179,9 @@ describe("what the operator types is what autotune does (built CLI)", () => {
     fs.writeFileSync(path.join(dotclaw, "traces", traceFileName()), traceLines(0, 4))
     const after = await runCli(["once", "--json"], { HOME: userHome })
     expect(after.code).toBe(0)
-    expect((jsonOut(after) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested).toBe(4)
+    expect(
+      (jsonOut(after) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested
+    ).toBe(4)
     expect(fs.existsSync(path.join(dotclaw, "autotune.db"))).toBe(true)
     expect(after.stderr.split("\n").filter((l) => l.includes("holds no traces"))).toHaveLength(1)
     expect(fs.statSync(dotclaw).mode & 0o777).toBe(0o755)
@@ -155,7 +191,9 @@ describe("what the operator types is what autotune does (built CLI)", () => {
     const home = tempHome()
     const r = await runCli(["daemon"], { AUTOTUNE_HOME: home, AUTOTUNE_INTERVAL_MINUTES: "abc" }, { timeoutMs: 20_000 })
     expect(r.code).toBe(2)
-    expect(errorLines(r.stderr)).toEqual(['autotune: error: invalid configuration: intervalMinutes (from env AUTOTUNE_INTERVAL_MINUTES): expected a number, got "abc"'])
+    expect(errorLines(r.stderr)).toEqual([
+      'autotune: error: invalid configuration: intervalMinutes (from env AUTOTUNE_INTERVAL_MINUTES): expected a number, got "abc"'
+    ])
     expect(fs.existsSync(path.join(home, "autotune.db"))).toBe(false)
   })
 })
@@ -182,8 +220,14 @@ describe("nothing waits past SIGTERM: each command ends within 5 s (built CLI)",
     fake.faults.push(...Array.from({ length: 50 }, () => ({ stallMidAnswer: true as const })))
     const home = tempHome()
     fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 10))
-    const run = startCli(["once"], { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off" })
-    for (const until = Date.now() + 20_000; fake.requests.length === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50))
+    const run = startCli(["once"], {
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "k",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_JUDGE_BATCH: "off"
+    })
+    for (const until = Date.now() + 20_000; fake.requests.length === 0 && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 50))
     expect(fake.requests.length).toBeGreaterThan(0)
     await new Promise((r) => setTimeout(r, 500))
     const stopped = await stopWithin(run)

@@ -17,14 +17,22 @@ const B = "response-quality" as const
 const world = (overrides: Partial<Record<ConfigKey, unknown>> = {}) => {
   const home = tempHome()
   const layer = fullLayer(home, undefined, { behaviors: [B], ...overrides })
-  const run = <A, E>(effect: Effect.Effect<A, E, Deployer | CanaryMonitor | TraceSource>) => Effect.runPromise(effect.pipe(Effect.provide(layer)))
+  const run = <A, E>(effect: Effect.Effect<A, E, Deployer | CanaryMonitor | TraceSource>) =>
+    Effect.runPromise(effect.pipe(Effect.provide(layer)))
   const prompts = path.join(home, "prompts")
   return { home, run, prompts, active: path.join(prompts, `${B}.json`), canary: path.join(prompts, `${B}.canary.json`) }
 }
 const read = (file: string) => JSON.parse(fs.readFileSync(file, "utf8"))
 
 /** Turns served by `version`, `perHour` an hour for `hours` hours up to now, each with a stored judge score. */
-const served = async (w: ReturnType<typeof world>, version: string, hours: number, perHour: number, score: (i: number) => number, opts: { error?: (i: number) => boolean; start?: number } = {}) => {
+const served = async (
+  w: ReturnType<typeof world>,
+  version: string,
+  hours: number,
+  perHour: number,
+  score: (i: number) => number,
+  opts: { error?: (i: number) => boolean; start?: number } = {}
+) => {
   const start = opts.start ?? Date.now() - hours * 3_600_000
   let body = ""
   const ids: Array<[string, number]> = []
@@ -40,7 +48,9 @@ const served = async (w: ReturnType<typeof world>, version: string, hours: numbe
   fs.appendFileSync(path.join(w.home, "traces", `trace-${version}.jsonl`), body)
   await w.run(Effect.flatMap(TraceSource, (s) => s.ingest()))
   const db = new Database(path.join(w.home, "autotune.db"))
-  const insert = db.prepare("INSERT OR REPLACE INTO trace_scores (trace_id, behavior, rubric_version, score, stage1_score, stage2_score, reason, created_at) VALUES (?, ?, 'response-quality@1', ?, ?, NULL, 'test', ?)")
+  const insert = db.prepare(
+    "INSERT OR REPLACE INTO trace_scores (trace_id, behavior, rubric_version, score, stage1_score, stage2_score, reason, created_at) VALUES (?, ?, 'response-quality@1', ?, ?, NULL, 'test', ?)"
+  )
   for (const [id, s] of ids) insert.run(id, B, s, s, Date.now())
   db.close()
 }
@@ -57,21 +67,41 @@ const wobble = (i: number, base: number) => base + ((i * 7919) % 11) / 50 - 0.1
 describe("Deployer", () => {
   it("writes the baseline as active first, then the canary with canaryPercent, both accepted by DotClaw's rules", async () => {
     const w = world()
-    const result = await w.run(Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "Be brief and correct.", lineage: { run: "t" } }, { instructions: "Baseline text." })))
+    const result = await w.run(
+      Effect.flatMap(Deployer, (d) =>
+        d.deploy(
+          B,
+          { instructions: "Be brief and correct.", lineage: { run: "t" } },
+          { instructions: "Baseline text." }
+        )
+      )
+    )
     expect(result.as).toBe("canary")
     expect(dotclawAccepts(w.active)).toBe(true)
     expect(dotclawAccepts(w.canary)).toBe(true)
     expect(read(w.active).instructions).toBe("Baseline text.")
-    expect(read(w.canary)).toMatchObject({ behavior: B, version: result.version, instructions: "Be brief and correct.", demos: [], metadata: { canaryPercent: 10 } })
+    expect(read(w.canary)).toMatchObject({
+      behavior: B,
+      version: result.version,
+      instructions: "Be brief and correct.",
+      demos: [],
+      metadata: { canaryPercent: 10 }
+    })
     expect(read(w.canary).version > read(w.active).version).toBe(true)
     // A second deployment while the canary is out is refused.
-    const again = await w.run(Effect.flip(Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "Other.", lineage: {} }, { instructions: "x" }))))
+    const again = await w.run(
+      Effect.flip(
+        Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "Other.", lineage: {} }, { instructions: "x" }))
+      )
+    )
     expect(again._tag).toBe("DeployRejected")
   })
 
   it("deploys straight as active when AUTOTUNE_CANARY_FRACTION is 1", async () => {
     const w = world({ canaryFraction: 1 })
-    const result = await w.run(Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "New.", lineage: {} }, { instructions: "Old." })))
+    const result = await w.run(
+      Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "New.", lineage: {} }, { instructions: "Old." }))
+    )
     expect(result.as).toBe("active")
     expect(read(w.active).instructions).toBe("New.")
     expect(fs.existsSync(w.canary)).toBe(false)
@@ -79,18 +109,29 @@ describe("Deployer", () => {
 
   it("rollback removes the canary; rollback --to restores an earlier version", async () => {
     const w = world()
-    const first = await w.run(Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "One.", lineage: {} }, { instructions: "Zero." })))
+    const first = await w.run(
+      Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "One.", lineage: {} }, { instructions: "Zero." }))
+    )
     const baseline = read(w.active).version as string
     await w.run(Effect.flatMap(Deployer, (d) => d.promote(B, { test: true })))
     expect(read(w.active).version).toBe(first.version)
-    await w.run(Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "Two.", lineage: {} }, { instructions: "One." })))
+    await w.run(
+      Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "Two.", lineage: {} }, { instructions: "One." }))
+    )
     await w.run(Effect.flatMap(Deployer, (d) => d.rollback(B)))
     expect(fs.existsSync(w.canary)).toBe(false)
     await w.run(Effect.flatMap(Deployer, (d) => d.rollback(B, baseline)))
     expect(read(w.active)).toMatchObject({ version: baseline, instructions: "Zero." })
     expect(dotclawAccepts(w.active)).toBe(true)
     const history = await w.run(Effect.flatMap(Deployer, (d) => d.history(B)))
-    expect(history.map((h) => h.action)).toEqual(["restored", "rolled_back", "canary", "promoted", "canary", "baseline"])
+    expect(history.map((h) => h.action)).toEqual([
+      "restored",
+      "rolled_back",
+      "canary",
+      "promoted",
+      "canary",
+      "baseline"
+    ])
   })
 
   it("never leaves a half-written pack, even when the writer is killed mid-write", async () => {
@@ -102,10 +143,14 @@ describe("Deployer", () => {
       const body = (i) => JSON.stringify({ name: "p", version: "v" + i, behavior: "${B}", instructions: "x".repeat(200000 + i), demos: [] })
       for (let i = 0; ; i++) Effect.runSync(writeFileAtomic(${JSON.stringify(w.active)}, body(i), { file: 0o644, dir: 0o755 }))
     `
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore", cwd: process.cwd() })
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: "ignore",
+      cwd: process.cwd()
+    })
     let reads = 0
     // The writer's first file, however long node takes to start on a busy machine; then 1.5 s of reads while it writes.
-    for (const started = Date.now(); !fs.existsSync(w.active) && Date.now() - started < 30_000; ) await new Promise((r) => setTimeout(r, 10))
+    for (const started = Date.now(); !fs.existsSync(w.active) && Date.now() - started < 30_000;)
+      await new Promise((r) => setTimeout(r, 10))
     const deadline = Date.now() + 1500
     while (Date.now() < deadline) {
       if (fs.existsSync(w.active)) {
@@ -123,7 +168,11 @@ describe("Deployer", () => {
 
 describe("CanaryMonitor", () => {
   const deployCanary = (w: ReturnType<typeof world>) =>
-    w.run(Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "Canary.", lineage: {} }, { instructions: "Active." })))
+    w.run(
+      Effect.flatMap(Deployer, (d) =>
+        d.deploy(B, { instructions: "Canary.", lineage: {} }, { instructions: "Active." })
+      )
+    )
 
   /** A canary out for 12 hours, scoring 0.85 against the active pack's 0.6, every turn judged. */
   const betterCanary = async (over: Parameters<typeof world>[0] = {}) => {
@@ -145,7 +194,10 @@ describe("CanaryMonitor", () => {
     expect(fs.existsSync(w.canary)).toBe(false)
     expect(dotclawAccepts(w.active)).toBe(true)
     const db = new Database(path.join(w.home, "autotune.db"), { readonly: true })
-    const row = db.prepare("SELECT action, figures_json FROM canary_decisions").get() as { action: string; figures_json: string }
+    const row = db.prepare("SELECT action, figures_json FROM canary_decisions").get() as {
+      action: string
+      figures_json: string
+    }
     db.close()
     expect(row.action).toBe("promoted")
     expect(JSON.parse(row.figures_json)).toMatchObject({ rule: "score", nCanary: 120 })
@@ -165,7 +217,11 @@ describe("CanaryMonitor", () => {
     expect(waiting.action).toBe("waiting")
     // The judge gave up on it (unscored, never a score): it is missing for good and the rest count.
     const db2 = new Database(path.join(w.home, "autotune.db"))
-    db2.prepare("INSERT INTO judge_scores (trace_id, behavior, rubric_version, stage, model, status, score, reason, created_at) VALUES (?, ?, 'response-quality@1', 1, 'm', 'unscored', NULL, 'unreadable', ?)").run(`${version}-5`, B, Date.now())
+    db2
+      .prepare(
+        "INSERT INTO judge_scores (trace_id, behavior, rubric_version, stage, model, status, score, reason, created_at) VALUES (?, ?, 'response-quality@1', 1, 'm', 'unscored', NULL, 'unreadable', ?)"
+      )
+      .run(`${version}-5`, B, Date.now())
     db2.close()
     const decided = await w.run(Effect.flatMap(CanaryMonitor, (m) => m.check(B)))
     expect(decided.action).toBe("promoted")
@@ -179,7 +235,10 @@ describe("CanaryMonitor", () => {
       const active = read(w.active).version as string
       const start = Date.now() - 12 * 3_600_000
       await served(w, active, 12, 90, (i) => wobble(i, 0.75), { start })
-      await served(w, version, 12, 10, (i) => wobble(i, scenario === "worse" ? 0.5 : 0.75), { start, error: scenario === "errors" ? (i) => i % 3 === 0 : () => false })
+      await served(w, version, 12, 10, (i) => wobble(i, scenario === "worse" ? 0.5 : 0.75), {
+        start,
+        error: scenario === "errors" ? (i) => i % 3 === 0 : () => false
+      })
       backdate(w, start)
       const outcome = await w.run(Effect.flatMap(CanaryMonitor, (m) => m.check(B)))
       expect(outcome.action).toBe("rolled_back")
@@ -192,8 +251,20 @@ describe("CanaryMonitor", () => {
   it("waits on a canary no better than the active pack, and judges a canary placed by hand", async () => {
     const w = world()
     fs.mkdirSync(w.prompts, { recursive: true })
-    fs.writeFileSync(w.active, JSON.stringify({ name: "mine", version: "1795467310669", behavior: B, instructions: "Mine." }))
-    fs.writeFileSync(w.canary, JSON.stringify({ name: "mine", version: "1795467310670", behavior: B, instructions: "Mine, better?", metadata: { canaryPercent: 10 } }))
+    fs.writeFileSync(
+      w.active,
+      JSON.stringify({ name: "mine", version: "1795467310669", behavior: B, instructions: "Mine." })
+    )
+    fs.writeFileSync(
+      w.canary,
+      JSON.stringify({
+        name: "mine",
+        version: "1795467310670",
+        behavior: B,
+        instructions: "Mine, better?",
+        metadata: { canaryPercent: 10 }
+      })
+    )
     const start = Date.now() - 12 * 3_600_000
     fs.utimesSync(w.canary, new Date(start), new Date(start))
     await served(w, "1795467310669", 12, 90, (i) => wobble(i, 0.7), { start })

@@ -8,11 +8,20 @@ import { renderReference, REFERENCE_END, REFERENCE_START } from "../src/config/R
 import { CONFIG_KEYS, SETTINGS } from "../src/config/Table.js"
 
 const read = (file: string) => fs.readFileSync(file, "utf8")
-const docs = fs.readdirSync("docs").filter((f) => f.endsWith(".md")).map((f) => path.join("docs", f))
+const docs = fs
+  .readdirSync("docs")
+  .filter((f) => f.endsWith(".md"))
+  .map((f) => path.join("docs", f))
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
-const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-")
-const anchorsOf = (file: string) => new Set([...read(file).matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1]!.replace(/`/g, ""))))
+const slug = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, "")
+    .replace(/ /g, "-")
+const anchorsOf = (file: string) =>
+  new Set([...read(file).matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1]!.replace(/`/g, ""))))
 
 describe("the documentation", () => {
   it("has its settings table as the code renders it (run `npm run docs:config` when this fails)", () => {
@@ -27,7 +36,10 @@ describe("the documentation", () => {
   it("says where every value a DotClaw install supplies comes from", () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-docs-dotclaw-"))
     fs.mkdirSync(path.join(home, "config"))
-    const runtime = { host: { trace: { dir: "t" }, promptPacksDir: "p" }, agent: { promptPacks: { canaryRate: 0.2, maxChars: 5000 } } }
+    const runtime = {
+      host: { trace: { dir: "t" }, promptPacksDir: "p" },
+      agent: { promptPacks: { canaryRate: 0.2, maxChars: 5000 } }
+    }
     fs.writeFileSync(path.join(home, "config", "runtime.json"), JSON.stringify(runtime))
     const supplied = Object.keys(discover({ DOTCLAW_HOME: home }, false).values).sort()
     const documented = CONFIG_KEYS.filter((key) => SETTINGS[key].dotclaw !== undefined).sort()
@@ -39,7 +51,8 @@ describe("the documentation", () => {
     expect(readme.split("\n").length).toBeLessThanOrEqual(250)
     expect(readme).toContain("npm install && npm run build && node --max-old-space-size=256 dist/bin.js once")
     expect(readme).toContain("npm install && npm test")
-    for (const page of docs.filter((p) => !p.endsWith("README.md"))) expect(readme, `README links ${page}`).toContain(`](${page})`)
+    for (const page of docs.filter((p) => !p.endsWith("README.md")))
+      expect(readme, `README links ${page}`).toContain(`](${page})`)
   })
 
   it("has no link to a file or heading that does not exist", () => {
@@ -50,7 +63,8 @@ describe("the documentation", () => {
         const [rel, anchor] = target!.split("#")
         const to = rel === "" ? file : path.join(path.dirname(file), rel!)
         if (!fs.existsSync(to)) broken.push(`${file}: ${target} (no such file)`)
-        else if (anchor !== undefined && to.endsWith(".md") && !anchorsOf(to).has(anchor)) broken.push(`${file}: ${target} (no such heading)`)
+        else if (anchor !== undefined && to.endsWith(".md") && !anchorsOf(to).has(anchor))
+          broken.push(`${file}: ${target} (no such heading)`)
       }
     }
     expect(broken).toEqual([])
@@ -60,8 +74,11 @@ describe("the documentation", () => {
     const missing: Array<string> = []
     for (const file of ["README.md", ...docs]) {
       const text = read(file)
-      for (const [p] of text.matchAll(/(?:src|test|bench|scripts)\/[\w/.-]+\.(?:ts|mjs|sh)/g)) if (!fs.existsSync(p)) missing.push(`${file}: ${p}`)
-      for (const [, p] of text.matchAll(/`((?:Domain|config|privacy|store|llm|ingest|judge|canary|optimize|behavior|report|pipeline|cli)\/\w+\.ts)`/g)) {
+      for (const [p] of text.matchAll(/(?:src|test|bench|scripts)\/[\w/.-]+\.(?:ts|mjs|sh)/g))
+        if (!fs.existsSync(p)) missing.push(`${file}: ${p}`)
+      for (const [, p] of text.matchAll(
+        /`((?:Domain|config|privacy|store|llm|ingest|judge|canary|optimize|behavior|report|pipeline|cli)\/\w+\.ts)`/g
+      )) {
         if (!fs.existsSync(path.join("src", p!))) missing.push(`${file}: ${p}`)
       }
     }
@@ -69,16 +86,22 @@ describe("the documentation", () => {
   })
 
   it("draws every room of the house in docs/architecture.md", () => {
-    const layers = /export const LAYERS = \[([^\]]*)\]/.exec(read("scripts/check-house.mjs"))![1]!.match(/"([^"]+)"/g)!.map((s) => s.slice(1, -1))
+    const layers = /export const LAYERS = \[([^\]]*)\]/
+      .exec(read("scripts/check-house.mjs"))![1]!
+      .match(/"([^"]+)"/g)!
+      .map((s) => s.slice(1, -1))
     const architecture = read("docs/architecture.md")
     expect(layers.length).toBeGreaterThan(10)
-    for (const room of layers) expect(architecture, `docs/architecture.md describes src/${room}/`).toContain("`" + room + "/`")
+    for (const room of layers)
+      expect(architecture, `docs/architecture.md describes src/${room}/`).toContain("`" + room + "/`")
   })
 })
 
 describe("the npm package", () => {
   it("holds every file its README and docs link to, so the links work where a person reads them", () => {
-    const packed = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { encoding: "utf8" })) as Array<{ files: Array<{ path: string }> }>
+    const packed = JSON.parse(
+      execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { encoding: "utf8" })
+    ) as Array<{ files: Array<{ path: string }> }>
     const files = new Set(packed[0]!.files.map((f) => f.path))
     const broken: Array<string> = []
     for (const page of [...files].filter((f) => f.endsWith(".md"))) {
@@ -86,7 +109,8 @@ describe("the npm package", () => {
         const target = m[1]!
         if (/^[a-z]+:/i.test(target)) continue
         const resolved = path.normalize(path.join(path.dirname(page), target))
-        if (!files.has(resolved) && ![...files].some((f) => f.startsWith(`${resolved}/`))) broken.push(`${page} -> ${target}`)
+        if (!files.has(resolved) && ![...files].some((f) => f.startsWith(`${resolved}/`)))
+          broken.push(`${page} -> ${target}`)
       }
     }
     expect(broken).toEqual([])

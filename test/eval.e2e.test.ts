@@ -7,12 +7,20 @@ import { jsonOut, runCli } from "./helpers/cli.js"
 import { type FakeProvider, startFakeProvider } from "./helpers/fakeProvider.js"
 import { traceLine, traceFileName } from "./helpers/traces.js"
 
-const SECRETS = ["sk-ant-api03-TRACESECRETabcdefghijklmnop", "ana.secret@example.com", "+351 912 345 678", "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"]
+const SECRETS = [
+  "sk-ant-api03-TRACESECRETabcdefghijklmnop",
+  "ana.secret@example.com",
+  "+351 912 345 678",
+  "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+]
 
 const writeTraces = (home: string) => {
   let body = ""
   for (let i = 0; i < 6; i++) {
-    const text = i === 0 ? `my key is ${SECRETS[0]} and mail ${SECRETS[1]}, call ${SECRETS[2]}, token ${SECRETS[3]}` : `question ${i} SCORE=0.${i + 2}`
+    const text =
+      i === 0
+        ? `my key is ${SECRETS[0]} and mail ${SECRETS[1]}, call ${SECRETS[2]}, token ${SECRETS[3]}`
+        : `question ${i} SCORE=0.${i + 2}`
     body += traceLine(i, { text })
   }
   body += traceLine(10, { error: true })
@@ -38,14 +46,30 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     const home = tempHome()
     writeTraces(home)
     // The first call goes alone (it tells whether key and model work), so it meets all four faults: 4 retries.
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", ...fastRetries, AUTOTUNE_OPENROUTER_RETRIES: "4" }
+    const env = {
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_JUDGE_BATCH: "off",
+      ...fastRetries,
+      AUTOTUNE_OPENROUTER_RETRIES: "4"
+    }
     expect((await runCli(["ingest"], env)).code).toBe(0)
-    fake.faults.push({ status: 429, headers: { "retry-after": "0" } }, { status: 500 }, { status: 529 }, { garbage: true })
+    fake.faults.push(
+      { status: 429, headers: { "retry-after": "0" } },
+      { status: 500 },
+      { status: 529 },
+      { garbage: true }
+    )
     const first = await runCli(["eval", "--json"], env)
 
     expect(first.stderr).not.toMatch(/error/i)
     expect(first.code).toBe(0)
-    const summary = jsonOut(first) as { behaviors: Record<string, { scored: number; unscored: number; mean: number; stage2: number }>; calls: number; costUsd: number }
+    const summary = jsonOut(first) as {
+      behaviors: Record<string, { scored: number; unscored: number; mean: number; stage2: number }>
+      calls: number
+      costUsd: number
+    }
     // 6 answered traces per behavior; the errored turn has no reply to judge.
     expect(summary.behaviors["response-quality"]).toMatchObject({ scored: 6, unscored: 0 })
     expect(summary.behaviors["tool-calling"]).toMatchObject({ scored: 6, unscored: 0 })
@@ -59,18 +83,32 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     expect(new Set(fake.requests.map((r) => r.model))).toEqual(new Set(["claude-haiku-4-5", "claude-sonnet-5-5"]))
     // SDK 1.x sends the key as a bearer token (older ones used x-api-key).
     const auth = fake.requests[0]!.headers
-    expect([auth["x-api-key"], auth["authorization"]]).toContain(auth["x-api-key"] !== undefined ? "sk-ant-test-key-0123456789" : "Bearer sk-ant-test-key-0123456789")
+    expect([auth["x-api-key"], auth["authorization"]]).toContain(
+      auth["x-api-key"] !== undefined ? "sk-ant-test-key-0123456789" : "Bearer sk-ant-test-key-0123456789"
+    )
     expect(fake.requests[0]!.body["tool_choice"]).toEqual({ type: "tool", name: "record_score" })
     // Claude Sonnet 5.5 refuses forced tool use: stage 2 asks for a JSON Schema output format instead.
     const stage2 = fake.requests.filter((r) => r.model === "claude-sonnet-5-5")
     expect(stage2.length).toBe(6)
-    expect(stage2.every((r) => r.body["tools"] === undefined && (r.body["output_config"] as { format?: { type?: string } } | undefined)?.format?.type === "json_schema")).toBe(true)
+    expect(
+      stage2.every(
+        (r) =>
+          r.body["tools"] === undefined &&
+          (r.body["output_config"] as { format?: { type?: string } } | undefined)?.format?.type === "json_schema"
+      )
+    ).toBe(true)
     const sent = JSON.stringify(fake.requests.map((r) => r.body))
     for (const secret of SECRETS) expect(sent).not.toContain(secret)
 
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-    const scores = db.prepare("SELECT behavior, COUNT(*) AS n, MIN(score) AS lo, MAX(score) AS hi FROM trace_scores GROUP BY behavior ORDER BY behavior").all()
-    const calls = db.prepare("SELECT outcome, COUNT(*) AS n, SUM(attempts) AS attempts FROM llm_calls GROUP BY outcome").all()
+    const scores = db
+      .prepare(
+        "SELECT behavior, COUNT(*) AS n, MIN(score) AS lo, MAX(score) AS hi FROM trace_scores GROUP BY behavior ORDER BY behavior"
+      )
+      .all()
+    const calls = db
+      .prepare("SELECT outcome, COUNT(*) AS n, SUM(attempts) AS attempts FROM llm_calls GROUP BY outcome")
+      .all()
     db.close()
     expect(scores).toEqual([
       { behavior: "response-quality", n: 6, lo: 0.3, hi: 0.8 },
@@ -89,23 +127,42 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
   })
 
   it("OpenRouter over chat completions: a forced function call, lenient JSON parsing, unparseable answers unscored (never 0) and counted, a 400 stops the stage", async () => {
-    fake = await startFakeProvider((r) => (r.user.includes("SCORE=0.3") ? { text: "I think it is pretty good!" } : { text: "```json\n{\"score\": 0.9, \"reason\": \"fine\"}\n```" }))
+    fake = await startFakeProvider((r) =>
+      r.user.includes("SCORE=0.3")
+        ? { text: "I think it is pretty good!" }
+        : { text: '```json\n{"score": 0.9, "reason": "fine"}\n```' }
+    )
     const home = tempHome()
     writeTraces(home)
-    const env = { AUTOTUNE_HOME: home, OPENROUTER_API_KEY: "sk-or-v1-test", OPENROUTER_BASE_URL: `${fake.url}/api/v1`, ...fastRetries, AUTOTUNE_BEHAVIORS: "response-quality" }
+    const env = {
+      AUTOTUNE_HOME: home,
+      OPENROUTER_API_KEY: "sk-or-v1-test",
+      OPENROUTER_BASE_URL: `${fake.url}/api/v1`,
+      ...fastRetries,
+      AUTOTUNE_BEHAVIORS: "response-quality"
+    }
     expect((await runCli(["ingest"], env)).code).toBe(0)
     const result = await runCli(["eval", "--json"], env)
     expect(result.code).toBe(0)
-    const summary = jsonOut(result) as { behaviors: Record<string, { scored: number; unscored: number; mean: number }>; unparseable: Record<string, { structured: number; unparsed: number }> }
+    const summary = jsonOut(result) as {
+      behaviors: Record<string, { scored: number; unscored: number; mean: number }>
+      unparseable: Record<string, { structured: number; unparsed: number }>
+    }
     expect(summary.behaviors["response-quality"]).toMatchObject({ scored: 5, unscored: 1, mean: 0.9 })
     // The judge asks once more for an unreadable answer: 2 of the stage-1 model's answers were unusable.
     expect(summary.unparseable["anthropic/claude-haiku-4-5"]).toMatchObject({ unparsed: 2 })
     const judgeRequest = fake.requests[0]!.body
     expect(judgeRequest["tool_choice"]).toEqual({ type: "function", function: { name: "record_score" } })
     expect(JSON.stringify(judgeRequest["messages"])).not.toMatch(/record_score tool/)
-    expect(fake.requests.every((r) => r.path === "/api/v1/chat/completions" && r.headers["authorization"] === "Bearer sk-or-v1-test")).toBe(true)
+    expect(
+      fake.requests.every(
+        (r) => r.path === "/api/v1/chat/completions" && r.headers["authorization"] === "Bearer sk-or-v1-test"
+      )
+    ).toBe(true)
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-    const unscored = db.prepare("SELECT status, score, reason FROM judge_scores WHERE status = 'unscored'").all() as Array<{ score: number | null; reason: string }>
+    const unscored = db
+      .prepare("SELECT status, score, reason FROM judge_scores WHERE status = 'unscored'")
+      .all() as Array<{ score: number | null; reason: string }>
     db.close()
     expect(unscored).toHaveLength(1)
     expect(unscored[0]!.score).toBeNull()
@@ -127,7 +184,14 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     fake = await startFakeProvider()
     const home = tempHome()
     writeTraces(home)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", ...fastRetries, AUTOTUNE_JUDGE_STAGE2_MODEL: "anthropic/claude-sonnet-4-5" }
+    const env = {
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "k",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_JUDGE_BATCH: "off",
+      ...fastRetries,
+      AUTOTUNE_JUDGE_STAGE2_MODEL: "anthropic/claude-sonnet-4-5"
+    }
     await runCli(["ingest"], env)
     const result = await runCli(["eval", "--json"], env)
     expect(result.code).toBe(0)
@@ -141,9 +205,28 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     fake = await startFakeProvider()
     const home = tempHome()
     writeTraces(home)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", ...fastRetries, AUTOTUNE_BEHAVIORS: "response-quality", AUTOTUNE_JUDGE_STAGE1_MODEL: "anthropic/claude-opus-4-8", AUTOTUNE_JUDGE_UNSURE_LOW: "0", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.01" }
+    const env = {
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "k",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_JUDGE_BATCH: "off",
+      ...fastRetries,
+      AUTOTUNE_BEHAVIORS: "response-quality",
+      AUTOTUNE_JUDGE_STAGE1_MODEL: "anthropic/claude-opus-4-8",
+      AUTOTUNE_JUDGE_UNSURE_LOW: "0",
+      AUTOTUNE_JUDGE_UNSURE_HIGH: "0.01"
+    }
     await runCli(["ingest"], env)
-    fake.faults.push({ status: 400, body: JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "tool_choice: forced tool use is not supported for this model" } }) })
+    fake.faults.push({
+      status: 400,
+      body: JSON.stringify({
+        type: "error",
+        error: {
+          type: "invalid_request_error",
+          message: "tool_choice: forced tool use is not supported for this model"
+        }
+      })
+    })
     const result = await runCli(["eval", "--json"], env)
     expect(result.code).toBe(0)
     const summary = jsonOut(result) as { behaviors: Record<string, { scored: number }>; costUsd: number | null }
@@ -152,7 +235,9 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     expect(result.stderr).toContain("no price for model anthropic/claude-opus-4-8")
     // The refused request, its retry with a JSON Schema format, then every later call in that mode.
     expect(fake.requests[0]!.body["tool_choice"]).toBeDefined()
-    expect(fake.requests.slice(1).every((r) => r.body["tool_choice"] === undefined && r.body["output_config"] !== undefined)).toBe(true)
+    expect(
+      fake.requests.slice(1).every((r) => r.body["tool_choice"] === undefined && r.body["output_config"] !== undefined)
+    ).toBe(true)
     expect(fake.requests).toHaveLength(7)
   })
 
@@ -160,7 +245,15 @@ describe("eval end to end (built CLI, fake provider on 127.0.0.1)", () => {
     fake = await startFakeProvider()
     const home = tempHome()
     writeTraces(home)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", ...fastRetries, AUTOTUNE_MAX_COST_USD: "0.0000001", AUTOTUNE_LLM_CONCURRENCY: "1" }
+    const env = {
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "k",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_JUDGE_BATCH: "off",
+      ...fastRetries,
+      AUTOTUNE_MAX_COST_USD: "0.0000001",
+      AUTOTUNE_LLM_CONCURRENCY: "1"
+    }
     await runCli(["ingest"], env)
     const result = await runCli(["eval", "--json"], env)
     expect(result.code).toBe(0)

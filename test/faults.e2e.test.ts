@@ -21,7 +21,10 @@ describe("values from files and the store are shown, not obeyed (built CLI)", ()
     const home = tempHome()
     fs.mkdirSync(path.join(home, "prompts"))
     const forged = "v1\nresponse-quality  FORGED  -  -\u001b[2J\u202e"
-    fs.writeFileSync(path.join(home, "prompts", "tool-calling.json"), JSON.stringify({ name: "x", version: forged, behavior: "tool-calling", instructions: "Mine." }))
+    fs.writeFileSync(
+      path.join(home, "prompts", "tool-calling.json"),
+      JSON.stringify({ name: "x", version: forged, behavior: "tool-calling", instructions: "Mine." })
+    )
     const env = { AUTOTUNE_HOME: home, AUTOTUNE_REPORT_PATH: path.join(home, "rep\u001b[31mort.html") }
     const status = await runCli(["status"], env)
     expect(status.code).toBe(0)
@@ -40,7 +43,12 @@ describe("values from files and the store are shown, not obeyed (built CLI)", ()
     const write = process.stderr.write
     process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write
     try {
-      await Effect.runPromise(Effect.logWarning("canary v1\nautotune: forged line\u001b[2J").pipe(Effect.annotateLogs({ version: "a\rb" }), Effect.provide(Logger.replace(Logger.defaultLogger, humanLogger))))
+      await Effect.runPromise(
+        Effect.logWarning("canary v1\nautotune: forged line\u001b[2J").pipe(
+          Effect.annotateLogs({ version: "a\rb" }),
+          Effect.provide(Logger.replace(Logger.defaultLogger, humanLogger))
+        )
+      )
     } finally {
       process.stderr.write = write
     }
@@ -69,14 +77,34 @@ describe("each behavior's stage runs in its own failure domain (built CLI)", () 
     fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 5))
     expect((await runCli(["ingest"], env)).code).toBe(0)
     const db = new Database(path.join(home, "autotune.db"))
-    const insert = db.prepare("INSERT INTO packs (version, behavior, body_json, lineage_json, status, created_at) VALUES (?, ?, ?, '{}', 'selected', ?)")
-    for (const [version, behavior] of [["sel-tool", "tool-calling"], ["sel-memory", "memory-recall"]]) {
-      insert.run(version, behavior, JSON.stringify({ instructions: `Better ${behavior} instructions.`, lineage: {}, baselineInstructions: "Base." }), Date.now())
+    const insert = db.prepare(
+      "INSERT INTO packs (version, behavior, body_json, lineage_json, status, created_at) VALUES (?, ?, ?, '{}', 'selected', ?)"
+    )
+    for (const [version, behavior] of [
+      ["sel-tool", "tool-calling"],
+      ["sel-memory", "memory-recall"]
+    ]) {
+      insert.run(
+        version,
+        behavior,
+        JSON.stringify({
+          instructions: `Better ${behavior} instructions.`,
+          lineage: {},
+          baselineInstructions: "Base."
+        }),
+        Date.now()
+      )
     }
     db.close()
     fs.mkdirSync(path.join(home, "prompts"), { recursive: true })
-    for (const [file, version] of [["response-quality.json", "rq-active"], ["response-quality.canary.json", "rq-canary"]] as const) {
-      fs.writeFileSync(path.join(home, "prompts", file), JSON.stringify({ name: "rq", version, behavior: "response-quality", instructions: "Mine." }))
+    for (const [file, version] of [
+      ["response-quality.json", "rq-active"],
+      ["response-quality.canary.json", "rq-canary"]
+    ] as const) {
+      fs.writeFileSync(
+        path.join(home, "prompts", file),
+        JSON.stringify({ name: "rq", version, behavior: "response-quality", instructions: "Mine." })
+      )
     }
     // tool-calling's active pack cannot be written: a directory stands in its place.
     fs.mkdirSync(path.join(home, "prompts", "tool-calling.json"))
@@ -87,7 +115,11 @@ describe("each behavior's stage runs in its own failure domain (built CLI)", () 
     const { home, env } = await setUp()
     const result = await runCli(["deploy", "--json"], env)
     expect(result.code).toBe(1)
-    const out = jsonOut(result) as { deployed: Record<string, { version?: string; as?: string }>; decisions: Record<string, { action: string }>; faults: Record<string, string> }
+    const out = jsonOut(result) as {
+      deployed: Record<string, { version?: string; as?: string }>
+      decisions: Record<string, { action: string }>
+      faults: Record<string, string>
+    }
     expect(Object.keys(out.faults)).toEqual(["tool-calling"])
     expect(out.faults["tool-calling"]).toContain("tool-calling.json")
     expect(out.deployed["memory-recall"]).toMatchObject({ version: "sel-memory", as: "canary" })
@@ -108,15 +140,28 @@ describe("each behavior's stage runs in its own failure domain (built CLI)", () 
     const { home, env } = await setUp()
     const result = await runCli(["once", "--json"], env)
     expect(result.code).toBe(1)
-    const out = jsonOut(result) as { failed: Array<string>; errors: Array<string>; behaviorFaults: Array<{ stage: string; behavior: string }>; stages: { deploy: { status: string } } }
+    const out = jsonOut(result) as {
+      failed: Array<string>
+      errors: Array<string>
+      behaviorFaults: Array<{ stage: string; behavior: string }>
+      stages: { deploy: { status: string } }
+    }
     expect(out.stages.deploy.status).toBe("ok")
     expect(out.failed).toEqual(["deploy:tool-calling"])
     expect(out.behaviorFaults).toMatchObject([{ stage: "deploy", behavior: "tool-calling" }])
     expect(fs.existsSync(path.join(home, "prompts", "memory-recall.canary.json"))).toBe(true)
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-    const totals = db.prepare("SELECT name, labels, value FROM metric_totals WHERE name = 'autotune_behavior_faults_total'").all()
+    const totals = db
+      .prepare("SELECT name, labels, value FROM metric_totals WHERE name = 'autotune_behavior_faults_total'")
+      .all()
     db.close()
-    expect(totals).toEqual([{ name: "autotune_behavior_faults_total", labels: JSON.stringify({ behavior: "tool-calling", stage: "deploy" }), value: 1 }])
+    expect(totals).toEqual([
+      {
+        name: "autotune_behavior_faults_total",
+        labels: JSON.stringify({ behavior: "tool-calling", stage: "deploy" }),
+        value: 1
+      }
+    ])
     const html = fs.readFileSync(path.join(home, "report.html"), "utf8")
     expect(html).toContain("The last cycle failed for this behavior: deploy: cannot write")
   })
@@ -124,11 +169,16 @@ describe("each behavior's stage runs in its own failure domain (built CLI)", () 
 
 describe("isolated (Domain/Errors.ts): what is one behavior's and what is everyone's", () => {
   it("a behavior's own fault and a defect come back as its fault; a shared fault and interruption go on", async () => {
-    const own = await Effect.runPromise(isolated(Effect.fail(new FileError({ path: "/p/x.json", operation: "write", detail: "permission denied" }))))
+    const own = await Effect.runPromise(
+      isolated(Effect.fail(new FileError({ path: "/p/x.json", operation: "write", detail: "permission denied" })))
+    )
     expect(own).toEqual({ fault: "cannot write /p/x.json: permission denied" })
     const bug = await Effect.runPromise(isolated(Effect.die(new Error("boom"))))
     expect(isBehaviorFault(bug)).toBe(true)
-    for (const shared of [new StoreError({ operation: "write", detail: "the disk is full" }), new LlmStopped({ kind: "config", detail: "key rejected" })]) {
+    for (const shared of [
+      new StoreError({ operation: "write", detail: "the disk is full" }),
+      new LlmStopped({ kind: "config", detail: "key rejected" })
+    ]) {
       const exit = await Effect.runPromiseExit(isolated(Effect.fail(shared)))
       expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause)._tag === "Some").toBe(true)
     }
@@ -139,7 +189,12 @@ describe("isolated (Domain/Errors.ts): what is one behavior's and what is everyo
 })
 
 describe("a store that vanished or was replaced is noticed (built CLI)", () => {
-  const recordOf = (home: string) => JSON.parse(fs.readFileSync(path.join(home, "store-identity.json"), "utf8")) as { location: string; storeId: string; spend: Array<{ at: number; usd: number }> }
+  const recordOf = (home: string) =>
+    JSON.parse(fs.readFileSync(path.join(home, "store-identity.json"), "utf8")) as {
+      location: string
+      storeId: string
+      spend: Array<{ at: number; usd: number }>
+    }
   const removeStore = (db: string) => {
     for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true })
   }
@@ -159,7 +214,9 @@ describe("a store that vanished or was replaced is noticed (built CLI)", () => {
     expect(record.storeId).toMatch(/^[0-9a-f-]{36}$/)
     expect(fs.statSync(path.join(home, "store-identity.json")).mode & 0o777).toBe(0o600)
     const stored = new Database(db, { readonly: true })
-    expect(stored.prepare("SELECT value FROM store_meta WHERE key = 'store_id'").get()).toEqual({ value: record.storeId })
+    expect(stored.prepare("SELECT value FROM store_meta WHERE key = 'store_id'").get()).toEqual({
+      value: record.storeId
+    })
     stored.close()
   })
 
@@ -189,7 +246,9 @@ describe("a store that vanished or was replaced is noticed (built CLI)", () => {
     expect(recordOf(home).storeId).toBe(out.storeId)
     const again = await runCli(["once", "--json"], env)
     expect(again.code).toBe(0)
-    expect((jsonOut(again) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested).toBe(5)
+    expect(
+      (jsonOut(again) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested
+    ).toBe(5)
   })
 
   it("another store in its place fails; the same store restored from a copy is taken back with one line", async () => {
@@ -204,7 +263,9 @@ describe("a store that vanished or was replaced is noticed (built CLI)", () => {
     fs.copyFileSync(other.db, db)
     const swapped = await runCli(["once"], env)
     expect(swapped.code).toBe(1)
-    expect(swapped.stderr).toContain(`another store is in its place (store ${recordOf(other.home).storeId}, was ${recordOf(home).storeId})`)
+    expect(swapped.stderr).toContain(
+      `another store is in its place (store ${recordOf(other.home).storeId}, was ${recordOf(home).storeId})`
+    )
     // An empty file in its place is no store of ours either, and stays as it is.
     removeStore(db)
     fs.writeFileSync(db, "")
@@ -217,8 +278,12 @@ describe("a store that vanished or was replaced is noticed (built CLI)", () => {
     fs.copyFileSync(backup, db)
     const back = await runCli(["once", "--json"], env)
     expect(back.code).toBe(0)
-    expect(back.stderr).toContain(`the store at ${db} is a copy of store ${recordOf(home).storeId} (a restore): carrying on with it`)
-    expect((jsonOut(back) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested).toBe(0)
+    expect(back.stderr).toContain(
+      `the store at ${db} is a copy of store ${recordOf(home).storeId} (a restore): carrying on with it`
+    )
+    expect(
+      (jsonOut(back) as { stages: { ingest: { summary: { ingested: number } } } }).stages.ingest.summary.ingested
+    ).toBe(0)
   })
 
   it("a configuration that names another store is a change, said in one line", async () => {
@@ -235,10 +300,19 @@ describe("a store that vanished or was replaced is noticed (built CLI)", () => {
   it("the daemon: a store removed under it fails the next cycles with /healthz 503, re-ingests nothing, until accept-store", async () => {
     const { home, db } = await setUp()
     const port = await freePort()
-    const child = tracked(spawn(process.execPath, ["dist/bin.js", "daemon"], {
-      env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, AUTOTUNE_INTERVAL_MINUTES: "0.02", AUTOTUNE_METRICS_PORT: String(port) },
-      stdio: ["ignore", "pipe", "pipe"]
-    }))
+    const child = tracked(
+      spawn(process.execPath, ["dist/bin.js", "daemon"], {
+        env: {
+          PATH: process.env["PATH"] ?? "",
+          HOME: home,
+          ...clockEnv(),
+          AUTOTUNE_HOME: home,
+          AUTOTUNE_INTERVAL_MINUTES: "0.02",
+          AUTOTUNE_METRICS_PORT: String(port)
+        },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+    )
     let log = ""
     child.stderr!.on("data", (d: Buffer) => (log += d.toString()))
     const health = async () => {
@@ -282,7 +356,12 @@ describe("a store that vanished or was replaced is noticed (built CLI)", () => {
     // What a command spends is remembered in the home as well as in the store.
     const spender = await startFakeProvider()
     try {
-      const spent = await runCli(["eval", "--json"], { ...env, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: spender.url, AUTOTUNE_JUDGE_BATCH: "off" })
+      const spent = await runCli(["eval", "--json"], {
+        ...env,
+        ANTHROPIC_API_KEY: "k",
+        ANTHROPIC_BASE_URL: spender.url,
+        AUTOTUNE_JUDGE_BATCH: "off"
+      })
       expect(spent.code).toBe(0)
       expect(spender.httpCalls).toBeGreaterThan(0)
     } finally {
@@ -297,12 +376,23 @@ describe("a store that vanished or was replaced is noticed (built CLI)", () => {
     expect((await runCli(["accept-store"], env)).code).toBe(0)
     // The home's record says $5 went out an hour ago: the new, empty store must not make that $0.
     const record = recordOf(home)
-    fs.writeFileSync(path.join(home, "store-identity.json"), JSON.stringify({ ...record, spend: [{ at: Date.now() - 3_600_000, usd: 5 }] }))
+    fs.writeFileSync(
+      path.join(home, "store-identity.json"),
+      JSON.stringify({ ...record, spend: [{ at: Date.now() - 3_600_000, usd: 5 }] })
+    )
     const fake = await startFakeProvider()
     try {
-      const result = await runCli(["once", "--json"], { ...env, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_DAILY_BUDGET_USD: "5" })
+      const result = await runCli(["once", "--json"], {
+        ...env,
+        ANTHROPIC_API_KEY: "k",
+        ANTHROPIC_BASE_URL: fake.url,
+        AUTOTUNE_DAILY_BUDGET_USD: "5"
+      })
       expect(fake.httpCalls).toBe(0)
-      expect((jsonOut(result) as { budget: { spentLast24hUsd: number; exhausted: boolean } }).budget).toMatchObject({ spentLast24hUsd: 5, exhausted: true })
+      expect((jsonOut(result) as { budget: { spentLast24hUsd: number; exhausted: boolean } }).budget).toMatchObject({
+        spentLast24hUsd: 5,
+        exhausted: true
+      })
     } finally {
       await fake.close()
     }

@@ -19,7 +19,10 @@ describe("judge agreement with users (AUC)", () => {
     expect(few.auc).toBe(0)
     // One pair is no evidence: the interval reaches past 0.5.
     expect(few.disagrees).toBe(false)
-    const many = agreement(Array.from({ length: 40 }, (_, i) => 0.1 + (i % 5) * 0.05), Array.from({ length: 40 }, (_, i) => 0.6 + (i % 5) * 0.05))
+    const many = agreement(
+      Array.from({ length: 40 }, (_, i) => 0.1 + (i % 5) * 0.05),
+      Array.from({ length: 40 }, (_, i) => 0.6 + (i % 5) * 0.05)
+    )
     expect(many.auc).toBe(0)
     expect(many.high!).toBeLessThan(0.5)
     expect(many.disagrees).toBe(true)
@@ -27,14 +30,22 @@ describe("judge agreement with users (AUC)", () => {
 })
 
 const thresholds: Thresholds = {
-  minImprovement: 0.02, minSamples: 20, maxSamples: 500, maxAgeMs: 14 * 86_400_000, healthWindowMs: 7 * 86_400_000,
-  maxErrorRate: 0.12, maxToolFailureRate: 0.25, maxErrorRateDelta: 0.05, maxToolFailureRateDelta: 0.12, maxNegativeRateDelta: 0.1
+  minImprovement: 0.02,
+  minSamples: 20,
+  maxSamples: 500,
+  maxAgeMs: 14 * 86_400_000,
+  healthWindowMs: 7 * 86_400_000,
+  maxErrorRate: 0.12,
+  maxToolFailureRate: 0.25,
+  maxErrorRateDelta: 0.05,
+  maxToolFailureRateDelta: 0.12,
+  maxNegativeRateDelta: 0.1
 }
 
 /** Both arms scored alike; a share of turns carries a reaction with the given 👎 rate per arm. */
 const world = (canaryNegative: number, activeNegative: number, seed = 1) => {
   let x = seed
-  const rand = () => ((x = (x * 16807) % 2147483647) / 2147483647)
+  const rand = () => (x = (x * 16807) % 2147483647) / 2147483647
   const canary: Array<Sample> = []
   const active: Array<Sample> = []
   const start = Date.UTC(2026, 10, 20)
@@ -68,7 +79,11 @@ describe("the users' 👎 gate on a canary", () => {
 
   it("places no bet without reactions", () => {
     const w = world(0, 0)
-    const bare = { ...w, canary: w.canary.map((s) => ({ ...s, negative: null })), active: w.active.map((s) => ({ ...s, negative: null })) }
+    const bare = {
+      ...w,
+      canary: w.canary.map((s) => ({ ...s, negative: null })),
+      active: w.active.map((s) => ({ ...s, negative: null }))
+    }
     const d = decide({ ...bare, thresholds })
     expect(d.figures.health.negativeDelta).toBe(1)
     expect(d.figures.reactions).toMatchObject({ canary: 0, active: 0, canaryNegativeRate: null })
@@ -99,11 +114,23 @@ describe("structured answers", () => {
   })
 
   it("closes every object schema and drops numeric bounds for strict modes", () => {
-    const schema = strictSchema({ type: "object", properties: { score: { type: "number", minimum: 0, maximum: 1 }, items: { type: "array", items: { type: "object", properties: { a: { type: "string" } } } } } })
+    const schema = strictSchema({
+      type: "object",
+      properties: {
+        score: { type: "number", minimum: 0, maximum: 1 },
+        items: { type: "array", items: { type: "object", properties: { a: { type: "string" } } } }
+      }
+    })
     expect(schema).toEqual({
       type: "object",
       additionalProperties: false,
-      properties: { score: { type: "number" }, items: { type: "array", items: { type: "object", additionalProperties: false, properties: { a: { type: "string" } } } } }
+      properties: {
+        score: { type: "number" },
+        items: {
+          type: "array",
+          items: { type: "object", additionalProperties: false, properties: { a: { type: "string" } } }
+        }
+      }
     })
   })
 })

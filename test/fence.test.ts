@@ -4,7 +4,13 @@ import { redactText } from "../src/privacy/Redactor.js"
 import { guardRequest } from "../src/privacy/EgressGuard.js"
 
 /** The four fence forms autotune writes (judge: TRACE; optimizer: TRACES; alignment: TURNS; all: END). */
-const fences = (n: string) => [`<<<TRACE ${n}>>>`, `<<<TRACES ${n}>>>`, `<<<TURNS ${n}>>>`, `<<<END ${n}>>>`, `between <<<TRACE ${n}>>> and <<<END ${n}>>> are data`]
+const fences = (n: string) => [
+  `<<<TRACE ${n}>>>`,
+  `<<<TRACES ${n}>>>`,
+  `<<<TURNS ${n}>>>`,
+  `<<<END ${n}>>>`,
+  `between <<<TRACE ${n}>>> and <<<END ${n}>>> are data`
+]
 
 describe("fence nonces (privacy/Fence.ts)", () => {
   it("the egress guard rewrites none of a million fresh nonces, in any fence form", () => {
@@ -46,7 +52,14 @@ describe("fence nonces (privacy/Fence.ts)", () => {
 
   it("a whole judge request keeps its fence through the guard", () => {
     const n = fenceNonce()
-    const request = { stage: "judge:test", model: "m", system: `Data between <<<TRACE ${n}>>> and <<<END ${n}>>>.`, messages: [{ role: "user" as const, content: `<<<TRACE ${n}>>>\ncall me on +49 1522 3344556\n<<<END ${n}>>>` }], maxTokens: 10, temperature: 0 }
+    const request = {
+      stage: "judge:test",
+      model: "m",
+      system: `Data between <<<TRACE ${n}>>> and <<<END ${n}>>>.`,
+      messages: [{ role: "user" as const, content: `<<<TRACE ${n}>>>\ncall me on +49 1522 3344556\n<<<END ${n}>>>` }],
+      maxTokens: 10,
+      temperature: 0
+    }
     const { request: safe, findings } = guardRequest(request)
     expect(findings.count).toBe(1)
     expect(safe.messages[0]!.content.startsWith(`<<<TRACE ${n}>>>\n`)).toBe(true)

@@ -19,7 +19,12 @@ const HOUR = 3_600_000
 let fake: FakeProvider
 beforeAll(async () => {
   // Turns the judge scores 0.4; candidates that say BETTER make replies it scores 0.9.
-  fake = await startFakeProvider(improvableWorld([{ instructions: "Lead with the answer, then one line of detail. BETTER." }, { instructions: "Be thorough." }]))
+  fake = await startFakeProvider(
+    improvableWorld([
+      { instructions: "Lead with the answer, then one line of detail. BETTER." },
+      { instructions: "Be thorough." }
+    ])
+  )
 })
 afterAll(async () => {
   await fake.close()
@@ -33,7 +38,9 @@ const threeDays = (home: string) => {
     for (let i = 0; i < 50; i++) {
       const at = now - d * 24 * HOUR - (i + 1) * 15 * 60_000
       const t = traceObject(d * 100 + i, { text: `question ${d * 100 + i} SCORE=0.4`, packVersions: {} })
-      body += JSON.stringify({ ...t, trace_id: `trace-${d}-${i}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+      body +=
+        JSON.stringify({ ...t, trace_id: `trace-${d}-${i}`, timestamp: new Date(at).toISOString(), created_at: at }) +
+        "\n"
     }
     fs.appendFileSync(path.join(home, "traces", `trace-${daysAgo(d)}.jsonl`), body)
   }
@@ -42,7 +49,17 @@ const threeDays = (home: string) => {
 interface OnceJson {
   readonly failed: ReadonlyArray<string>
   readonly stages: {
-    readonly eval: { readonly summary: { readonly batches: { submitted: number; startedDirect: number; startedDirectCostUsd: number | null; pendingBatches: number }; readonly behaviors: Record<string, { scored: number }> } }
+    readonly eval: {
+      readonly summary: {
+        readonly batches: {
+          submitted: number
+          startedDirect: number
+          startedDirectCostUsd: number | null
+          pendingBatches: number
+        }
+        readonly behaviors: Record<string, { scored: number }>
+      }
+    }
     readonly optimize: { readonly summary: { readonly behaviors: Record<string, { outcome: string; why?: string }> } }
     readonly deploy: { readonly summary: { readonly deployed: Record<string, { version: string }> } }
   }
@@ -65,7 +82,8 @@ describe("the first cycle of a new install (built CLI, defaults, trend sample in
     expect(batches.startedDirectCostUsd).toBeGreaterThan(0)
     expect(batches.submitted).toBeGreaterThan(0)
     expect(batches.pendingBatches).toBe(1)
-    for (const behavior of BEHAVIORS) expect(run.stages.optimize.summary.behaviors[behavior]!.outcome, behavior).toBe("selected")
+    for (const behavior of BEHAVIORS)
+      expect(run.stages.optimize.summary.behaviors[behavior]!.outcome, behavior).toBe("selected")
     const canary = run.stages.deploy.summary.deployed[B]!.version
     const file = path.join(home, "prompts", `${B}.canary.json`)
     expect(JSON.parse(fs.readFileSync(file, "utf8")).version).toBe(canary)
@@ -75,11 +93,20 @@ describe("the first cycle of a new install (built CLI, defaults, trend sample in
   it("says in its text what starting cost and when the rest arrives", async () => {
     const home = tempHome()
     threeDays(home)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: B }
+    const env = {
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_BEHAVIORS: B
+    }
     const text = await runCli(["once"], env)
     expect(text.code, text.stderr).toBe(0)
-    expect(text.stdout).toMatch(/^started: 39 trend turn\(s\) judged at once, at full price \(\$\d+\.\d{4}\), so that the optimizer has the turns it needs this cycle$/m)
-    expect(text.stdout).toMatch(/^batches: \d+ trend turn\(s\) sent at half price, 0 answer\(s\) collected, 1 batch\(es\) still out; their scores arrive with the first cycle after the batch ends .*autotune eval --wait-batches/m)
+    expect(text.stdout).toMatch(
+      /^started: 39 trend turn\(s\) judged at once, at full price \(\$\d+\.\d{4}\), so that the optimizer has the turns it needs this cycle$/m
+    )
+    expect(text.stdout).toMatch(
+      /^batches: \d+ trend turn\(s\) sent at half price, 0 answer\(s\) collected, 1 batch\(es\) still out; their scores arrive with the first cycle after the batch ends .*autotune eval --wait-batches/m
+    )
     // The cycle selected and deployed a pack itself: it tells no one to run `autotune deploy`.
     expect(text.stdout).toMatch(new RegExp(`^optimize ${B}: selected `, "m"))
     expect(text.stdout).toMatch(new RegExp(`^deploy ${B}: .* out as canary`, "m"))
@@ -89,9 +116,20 @@ describe("the first cycle of a new install (built CLI, defaults, trend sample in
   it("a backlog too small to start the optimizer this cycle all goes to the batch, at half price", async () => {
     const home = tempHome()
     let body = ""
-    for (let i = 0; i < 20; i++) body += JSON.stringify({ ...traceObject(i, { text: `q ${i} SCORE=0.4` }), trace_id: `trace-small-${i}`, timestamp: new Date(Date.now() - (i + 1) * 60_000).toISOString() }) + "\n"
+    for (let i = 0; i < 20; i++)
+      body +=
+        JSON.stringify({
+          ...traceObject(i, { text: `q ${i} SCORE=0.4` }),
+          trace_id: `trace-small-${i}`,
+          timestamp: new Date(Date.now() - (i + 1) * 60_000).toISOString()
+        }) + "\n"
     fs.writeFileSync(path.join(home, "traces", `trace-${daysAgo(0)}.jsonl`), body)
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_BEHAVIORS: B }
+    const env = {
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "sk-ant-test-key-0123456789",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_BEHAVIORS: B
+    }
     const run = jsonOut(await runCli(["once", "--json"], env)) as unknown as OnceJson
     expect(run.stages.eval.summary.batches).toMatchObject({ startedDirect: 0, submitted: 20 })
     expect(run.stages.optimize.summary.behaviors[B]!.outcome).toBe("skipped")

@@ -11,18 +11,24 @@ import { postgresBin } from "./helpers/postgres.js"
 const aptInstall = (pkg: string, why: string) => {
   const asRoot = process.getuid?.() === 0
   const apt = (args: ReadonlyArray<string>) =>
-    execFileSync(asRoot ? "apt-get" : "sudo", asRoot ? args : ["-n", "apt-get", ...args], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } })
+    execFileSync(asRoot ? "apt-get" : "sudo", asRoot ? args : ["-n", "apt-get", ...args], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
+    })
   console.log(`test set-up: installing Debian's ${pkg} package ${why}`)
   try {
     apt(["update", "-qq"])
     apt(["install", "-y", "-qq", pkg])
   } catch (error) {
-    console.log(`test set-up: could not install ${pkg} (${String(error).split("\n")[0]}); run \`apt-get install ${pkg}\``)
+    console.log(
+      `test set-up: could not install ${pkg} (${String(error).split("\n")[0]}); run \`apt-get install ${pkg}\``
+    )
   }
 }
 
 const ensureChromium = () => {
-  if (!fs.existsSync(CHROMIUM)) aptInstall("chromium", `for the report's browser tests (no Chromium at ${CHROMIUM}; or set CHROMIUM_PATH)`)
+  if (!fs.existsSync(CHROMIUM))
+    aptInstall("chromium", `for the report's browser tests (no Chromium at ${CHROMIUM}; or set CHROMIUM_PATH)`)
 }
 
 // The fleet tests start a throwaway PostgreSQL cluster from Debian's server binaries.
@@ -38,12 +44,14 @@ const ensureTmux = () => {
 
 // The canary's steps are tried over simulated days: the built CLI runs under Debian's faketime at the test's clock.
 const ensureFaketime = () => {
-  if (spawnSync("faketime", ["-f", "+0d", "true"]).status !== 0) aptInstall("faketime", "for the tests that run the CLI at a clock they control")
+  if (spawnSync("faketime", ["-f", "+0d", "true"]).status !== 0)
+    aptInstall("faketime", "for the tests that run the CLI at a clock they control")
 }
 
 // The metrics test has Debian's Prometheus scrape the daemon, and checks the exposition and the alert rules with promtool.
 const ensurePrometheus = () => {
-  if (spawnSync("prometheus", ["--version"]).status !== 0 || spawnSync("promtool", ["--version"]).status !== 0) aptInstall("prometheus", "for the metrics test (prometheus and promtool)")
+  if (spawnSync("prometheus", ["--version"]).status !== 0 || spawnSync("promtool", ["--version"]).status !== 0)
+    aptInstall("prometheus", "for the metrics test (prometheus and promtool)")
 }
 
 // End-to-end suites run the built CLI; build it once per test run, exactly as `npm run build` does (the

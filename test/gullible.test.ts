@@ -26,7 +26,11 @@ describe("a world where every model believes what it reads", () => {
     const t = await setup()
     const summary = await t.run(Effect.flatMap(Judge, (j) => j.evaluate()))
     const db = new Database(path.join(t.home, "autotune.db"), { readonly: true })
-    const scores = db.prepare("SELECT t.message_text AS m, s.score AS score FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id").all() as Array<{ m: string; score: number }>
+    const scores = db
+      .prepare(
+        "SELECT t.message_text AS m, s.score AS score FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id"
+      )
+      .all() as Array<{ m: string; score: number }>
     db.close()
     const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / xs.length
     const flattered = scores.filter((s) => s.m.includes("full marks")).map((s) => s.score)
@@ -35,7 +39,9 @@ describe("a world where every model believes what it reads", () => {
     expect(Math.abs(mean(flattered) - mean(weather))).toBeLessThanOrEqual(0.05)
     expect(summary.behaviors[B]!.addressedMasked).toBe(flattered.length)
     // No judge request carried the flattery.
-    expect(t.mock.seen.filter((r) => r.stage.startsWith("judge:") && r.messages[0]!.content.includes("full marks"))).toEqual([])
+    expect(
+      t.mock.seen.filter((r) => r.stage.startsWith("judge:") && r.messages[0]!.content.includes("full marks"))
+    ).toEqual([])
   })
 
   it("bites: without masking, the same judge pays the flattery", async () => {
@@ -43,7 +49,11 @@ describe("a world where every model believes what it reads", () => {
     const t = await setup()
     await t.run(Effect.flatMap(Judge, (j) => j.evaluate()))
     const db = new Database(path.join(t.home, "autotune.db"), { readonly: true })
-    const flattered = db.prepare("SELECT AVG(s.score) AS m FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id WHERE t.message_text LIKE '%full marks%'").get() as { m: number }
+    const flattered = db
+      .prepare(
+        "SELECT AVG(s.score) AS m FROM trace_scores s JOIN traces t ON t.trace_id = s.trace_id WHERE t.message_text LIKE '%full marks%'"
+      )
+      .get() as { m: number }
     db.close()
     expect(flattered.m).toBe(1)
   })
@@ -57,13 +67,17 @@ describe("a world where every model believes what it reads", () => {
     expect(selected(t.home)).toEqual([HONEST])
     // Nothing stored as a pack, in any status, carries the planted order or the claim.
     const db = new Database(path.join(t.home, "autotune.db"), { readonly: true })
-    const bodies = (db.prepare("SELECT body_json FROM packs").all() as Array<{ body_json: string }>).map((r) => JSON.parse(r.body_json).instructions as string)
+    const bodies = (db.prepare("SELECT body_json FROM packs").all() as Array<{ body_json: string }>).map(
+      (r) => JSON.parse(r.body_json).instructions as string
+    )
     db.close()
     expect(bodies.filter((b) => /helix|criterion/i.test(b))).toEqual([])
     if (outcome.outcome === "skipped" || outcome.outcome === "failed") return
     expect(outcome.dropped["copied from conversation text"]).toBeGreaterThanOrEqual(3)
     expect(outcome.dropped["addresses the judge"]).toBeGreaterThanOrEqual(1)
-    expect(outcome.linted.filter((l) => l.startsWith("copied from conversation text")).every((l) => /helix/i.test(l))).toBe(true)
+    expect(
+      outcome.linted.filter((l) => l.startsWith("copied from conversation text")).every((l) => /helix/i.test(l))
+    ).toBe(true)
     // Reflection saw the turns, never the flattery.
     const proposals = t.mock.seen.filter((r) => r.stage.endsWith(":candidate"))
     expect(proposals.length).toBeGreaterThan(0)

@@ -22,7 +22,10 @@ describe("the house check (scripts/check-house.mjs, part of npm run lint)", () =
 
   it("fails on an import that runs upward, naming both files and the rule", () => {
     const dir = copyOfSrc()
-    fs.appendFileSync(path.join(dir, "store", "Files.ts"), '\nimport type { Judge } from "../judge/Judge.js"\nexport type Upward = Judge\n')
+    fs.appendFileSync(
+      path.join(dir, "store", "Files.ts"),
+      '\nimport type { Judge } from "../judge/Judge.js"\nexport type Upward = Judge\n'
+    )
     const result = check(dir)
     expect(result.code).toBe(1)
     expect(result.out).toMatch(/store\/Files\.ts imports .*judge\/Judge\.ts: src\/store may not import from src\/judge/)
@@ -31,12 +34,27 @@ describe("the house check (scripts/check-house.mjs, part of npm run lint)", () =
   it("fails on a service constructor over 150 lines and on a folder comment that misstates what it may import", () => {
     const dir = copyOfSrc()
     const canary = path.join(dir, "canary", "Canary.ts")
-    fs.writeFileSync(canary, fs.readFileSync(canary, "utf8").replace("May import: Domain, config, privacy, store, llm, ingest, judge", "May import: Domain, optimize"))
+    fs.writeFileSync(
+      canary,
+      fs
+        .readFileSync(canary, "utf8")
+        .replace("May import: Domain, config, privacy, store, llm, ingest, judge", "May import: Domain, optimize")
+    )
     const deployer = path.join(dir, "canary", "Deployer.ts")
-    fs.writeFileSync(deployer, fs.readFileSync(deployer, "utf8").replace("    const { config } = yield* Settings\n", "    const { config } = yield* Settings\n" + "    void config\n".repeat(60)))
+    fs.writeFileSync(
+      deployer,
+      fs
+        .readFileSync(deployer, "utf8")
+        .replace(
+          "    const { config } = yield* Settings\n",
+          "    const { config } = yield* Settings\n" + "    void config\n".repeat(60)
+        )
+    )
     const result = check(dir)
     expect(result.code).toBe(1)
-    expect(result.out).toContain('the first comment\'s "May import:" line must read "Domain, config, privacy, store, llm, ingest, judge"')
+    expect(result.out).toContain(
+      'the first comment\'s "May import:" line must read "Domain, config, privacy, store, llm, ingest, judge"'
+    )
     expect(result.out).toMatch(/the constructor of autotune\/Deployer is \d+ lines \(at most 150\)/)
   })
 })

@@ -37,10 +37,16 @@ describe("ingest", () => {
     expect(count(home, "traces")).toBe(16)
     const d = db(home)
     const errors = d.prepare("SELECT COUNT(*) AS n FROM traces WHERE is_error = 1").get() as { n: number }
-    const row = d.prepare("SELECT ts, tool_call_count, message_text FROM traces WHERE chat_id = 'memory:1'").get() as Record<string, unknown>
+    const row = d
+      .prepare("SELECT ts, tool_call_count, message_text FROM traces WHERE chat_id = 'memory:1'")
+      .get() as Record<string, unknown>
     d.close()
     expect(errors.n).toBe(5)
-    expect(row).toEqual({ ts: "2026-01-01T00:00:00.000Z", tool_call_count: 3, message_text: "[SCENARIO:memory] recall preference" })
+    expect(row).toEqual({
+      ts: "2026-01-01T00:00:00.000Z",
+      tool_call_count: 3,
+      message_text: "[SCENARIO:memory] recall preference"
+    })
   })
 
   it("adds nothing when a file is copied or its position is lost", async () => {
@@ -94,22 +100,40 @@ describe("ingest", () => {
 
   it("a trace seen again with other pack versions keeps the versions it was first stored with", async () => {
     const home = tempHome()
-    fs.writeFileSync(traceFile(home), traceLine(1, { packVersions: { "tool-calling": "tc-1" } }) + traceLine(1, { packVersions: { "tool-calling": "tc-2" } }))
+    fs.writeFileSync(
+      traceFile(home),
+      traceLine(1, { packVersions: { "tool-calling": "tc-1" } }) +
+        traceLine(1, { packVersions: { "tool-calling": "tc-2" } })
+    )
     expect(await ingest(home)).toMatchObject({ ingested: 1, duplicates: 1 })
     const d = db(home)
-    expect(d.prepare("SELECT behavior, version FROM trace_packs").all()).toEqual([{ behavior: "tool-calling", version: "tc-1" }])
+    expect(d.prepare("SELECT behavior, version FROM trace_packs").all()).toEqual([
+      { behavior: "tool-calling", version: "tc-1" }
+    ])
     d.close()
   })
 
   it("skips, counts and keeps malformed lines with file:line and reason, and goes on", async () => {
     const home = tempHome()
-    fs.writeFileSync(traceFile(home), traceLine(0) + "{not json\n" + '{"input_text":"no time, key sk-ant-api03-abcdefghijklmnopqrstu"}\n' + "\n" + traceLine(1))
+    fs.writeFileSync(
+      traceFile(home),
+      traceLine(0) +
+        "{not json\n" +
+        '{"input_text":"no time, key sk-ant-api03-abcdefghijklmnopqrstu"}\n' +
+        "\n" +
+        traceLine(1)
+    )
     const summary = await ingest(home)
     expect(summary).toMatchObject({ lines: 5, ingested: 2, malformed: 2 })
     const d = db(home)
-    const rows = d.prepare("SELECT file, line_no, reason, excerpt FROM malformed_lines ORDER BY line_no").all() as Array<Record<string, string | number>>
+    const rows = d
+      .prepare("SELECT file, line_no, reason, excerpt FROM malformed_lines ORDER BY line_no")
+      .all() as Array<Record<string, string | number>>
     d.close()
-    expect(rows.map((r) => [path.basename(String(r.file)), r.line_no])).toEqual([[traceFileName(), 2], [traceFileName(), 3]])
+    expect(rows.map((r) => [path.basename(String(r.file)), r.line_no])).toEqual([
+      [traceFileName(), 2],
+      [traceFileName(), 3]
+    ])
     expect(rows[0]?.reason).toContain("invalid JSON")
     expect(rows[1]?.reason).toBe("missing timestamp")
     expect(String(rows[1]?.excerpt)).not.toContain("abcdefghijklmnopqrstu")
@@ -118,7 +142,11 @@ describe("ingest", () => {
   it("survives an empty file, a deleted file, a missing trace dir and invalid UTF-8", async () => {
     const home = tempHome()
     fs.writeFileSync(traceFile(home, "empty.jsonl"), "")
-    const bad = Buffer.concat([Buffer.from('{"timestamp":"2026-01-01T00:00:00Z","input_text":"caf'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}\n')])
+    const bad = Buffer.concat([
+      Buffer.from('{"timestamp":"2026-01-01T00:00:00Z","input_text":"caf'),
+      Buffer.from([0xc3, 0x28, 0xff]),
+      Buffer.from('"}\n')
+    ])
     fs.writeFileSync(traceFile(home, "bad-utf8.jsonl"), bad)
     fs.writeFileSync(traceFile(home), traceLines(0, 3))
     expect(await ingest(home)).toMatchObject({ files: 3, ingested: 4, malformed: 0 })
@@ -135,15 +163,31 @@ describe("ingest", () => {
 
   it("attributes pack versions per behavior in the indexed table", async () => {
     const home = tempHome()
-    fs.writeFileSync(traceFile(home), traceLines(0, 4, { packVersions: { "tool-calling": "tc-canary", "response-quality": "rq-1" } }) + traceLines(10, 2))
+    fs.writeFileSync(
+      traceFile(home),
+      traceLines(0, 4, { packVersions: { "tool-calling": "tc-canary", "response-quality": "rq-1" } }) +
+        traceLines(10, 2)
+    )
     await ingest(home)
     const d = db(home)
-    const rows = d.prepare("SELECT behavior, version, COUNT(*) AS n FROM trace_packs GROUP BY behavior, version ORDER BY behavior, version").all()
-    const plan = d.prepare("EXPLAIN QUERY PLAN SELECT trace_id FROM trace_packs WHERE behavior = ? AND version = ?").all("tool-calling", "x") as Array<{ detail: string }>
+    const rows = d
+      .prepare(
+        "SELECT behavior, version, COUNT(*) AS n FROM trace_packs GROUP BY behavior, version ORDER BY behavior, version"
+      )
+      .all()
+    const plan = d
+      .prepare("EXPLAIN QUERY PLAN SELECT trace_id FROM trace_packs WHERE behavior = ? AND version = ?")
+      .all("tool-calling", "x") as Array<{ detail: string }>
     // The judge's "is this a canary turn" test is one seek on the whole key.
-    const seek = d.prepare("EXPLAIN QUERY PLAN SELECT 1 FROM trace_packs WHERE behavior IN (?, '*') AND version = ? AND created_at = ? AND trace_id = ?").all("tool-calling", "x", 1, "t") as Array<{ detail: string }>
+    const seek = d
+      .prepare(
+        "EXPLAIN QUERY PLAN SELECT 1 FROM trace_packs WHERE behavior IN (?, '*') AND version = ? AND created_at = ? AND trace_id = ?"
+      )
+      .all("tool-calling", "x", 1, "t") as Array<{ detail: string }>
     d.close()
-    expect(seek.map((p) => p.detail).join(" ")).toContain("USING PRIMARY KEY (behavior=? AND version=? AND created_at=? AND trace_id=?)")
+    expect(seek.map((p) => p.detail).join(" ")).toContain(
+      "USING PRIMARY KEY (behavior=? AND version=? AND created_at=? AND trace_id=?)"
+    )
     expect(rows).toEqual([
       { behavior: "response-quality", version: "rq-1", n: 6 },
       { behavior: "tool-calling", version: "tc-1", n: 2 },
@@ -185,7 +229,10 @@ describe("ingest", () => {
     })
     await new Promise((r) => child.once("exit", r))
     const d = db(home)
-    const saved = d.prepare("SELECT byte_offset, line_no FROM ingest_positions").get() as { byte_offset: number; line_no: number }
+    const saved = d.prepare("SELECT byte_offset, line_no FROM ingest_positions").get() as {
+      byte_offset: number
+      line_no: number
+    }
     const rows = (d.prepare("SELECT COUNT(*) AS n FROM traces").get() as { n: number }).n
     d.close()
     const linesBefore = Buffer.from(body).subarray(0, saved.byte_offset).toString().split("\n").length - 1
@@ -205,11 +252,19 @@ describe("the SQLite writer thread", () => {
     const d = db(home)
     try {
       return {
-        traces: d.prepare("SELECT * FROM traces ORDER BY trace_id").all().map((r) => ({ ...(r as object), ingested_at: 0 })),
+        traces: d
+          .prepare("SELECT * FROM traces ORDER BY trace_id")
+          .all()
+          .map((r) => ({ ...(r as object), ingested_at: 0 })),
         packs: d.prepare("SELECT * FROM trace_packs ORDER BY trace_id, behavior").all(),
         // line_hash covers the file's path, which differs between the two homes.
-        malformed: d.prepare("SELECT * FROM malformed_lines ORDER BY file, byte_offset").all().map((r) => ({ ...(r as object), seen_at: 0, line_hash: "" })),
-        positions: d.prepare("SELECT host_id, file, byte_offset, line_no, head_hash FROM ingest_positions ORDER BY file").all()
+        malformed: d
+          .prepare("SELECT * FROM malformed_lines ORDER BY file, byte_offset")
+          .all()
+          .map((r) => ({ ...(r as object), seen_at: 0, line_hash: "" })),
+        positions: d
+          .prepare("SELECT host_id, file, byte_offset, line_no, head_hash FROM ingest_positions ORDER BY file")
+          .all()
       }
     } finally {
       d.close()
@@ -221,7 +276,15 @@ describe("the SQLite writer thread", () => {
     let body = ""
     for (let i = 0; i < 45_000; i++) {
       const n = first ? i : 45_000 + i
-      body += i % 997 === 0 ? "{not json\n" : i % 1013 === 0 ? "\n" : traceLine(i % 1500 === 0 ? n - 1 : n, i % 7 === 0 ? { packVersions: { "response-quality": `rq-${i % 3}` } } : {})
+      body +=
+        i % 997 === 0
+          ? "{not json\n"
+          : i % 1013 === 0
+            ? "\n"
+            : traceLine(
+                i % 1500 === 0 ? n - 1 : n,
+                i % 7 === 0 ? { packVersions: { "response-quality": `rq-${i % 3}` } } : {}
+              )
       if (i % 4001 === 0) body = body.replace(/\n$/, "\r\n")
     }
     fs.appendFileSync(traceFile(home), body + (first ? '{"trace_id": "half' : ""))
@@ -233,10 +296,14 @@ describe("the SQLite writer thread", () => {
     const env = { AUTOTUNE_HOME: home }
     expect((await runCli(["ingest"], env)).code).toBe(0) // creates the store
     const rw = new Database(path.join(home, "autotune.db"))
-    rw.exec("CREATE TRIGGER refuse BEFORE INSERT ON traces WHEN NEW.trace_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END")
+    rw.exec(
+      "CREATE TRIGGER refuse BEFORE INSERT ON traces WHEN NEW.trace_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+    )
     rw.close()
     const lines = traceLines(0, 25_000).split("\n")
-    lines[22_000] = traceLine(22_000).trim().replace(/"trace_id":"[^"]*"/, '"trace_id":"boom"')
+    lines[22_000] = traceLine(22_000)
+      .trim()
+      .replace(/"trace_id":"[^"]*"/, '"trace_id":"boom"')
     fs.writeFileSync(traceFile(home), lines.join("\n"))
     const failed = await runCli(["ingest"], env)
     expect(failed.code).toBe(1)
@@ -257,11 +324,16 @@ describe("the SQLite writer thread", () => {
   it("turns of a megabyte go to the thread a few at a time and are stored whole", async () => {
     const home = tempHome()
     const big = "lorem ipsum dolor sit amet ".repeat(40_000)
-    fs.writeFileSync(traceFile(home), Array.from({ length: 30 }, (_, i) => traceLine(i, { text: `${big}${i}` })).join(""))
+    fs.writeFileSync(
+      traceFile(home),
+      Array.from({ length: 30 }, (_, i) => traceLine(i, { text: `${big}${i}` })).join("")
+    )
     const result = jsonOut(await runCli(["ingest", "--json"], { AUTOTUNE_HOME: home }))
     expect(result).toMatchObject({ ingested: 30, duplicates: 0, malformed: 0 })
     const d = db(home)
-    const rows = d.prepare("SELECT length(message_text) AS n FROM traces ORDER BY line_no").all() as Array<{ n: number }>
+    const rows = d.prepare("SELECT length(message_text) AS n FROM traces ORDER BY line_no").all() as Array<{
+      n: number
+    }>
     d.close()
     expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 30 }, (_, i) => big.length + String(i).length))
   }, 60_000)
@@ -275,7 +347,13 @@ describe("the SQLite writer thread", () => {
       write(inline, first)
       const cli = jsonOut(await runCli(["ingest", "--json"], env)) as Record<string, unknown>
       const here = await ingest(inline)
-      const summary = ({ lines, ingested, duplicates, malformed, pendingPartial }: Record<string, unknown>) => ({ lines, ingested, duplicates, malformed, pendingPartial })
+      const summary = ({ lines, ingested, duplicates, malformed, pendingPartial }: Record<string, unknown>) => ({
+        lines,
+        ingested,
+        duplicates,
+        malformed,
+        pendingPartial
+      })
       expect(summary(cli)).toEqual(summary(here as unknown as Record<string, unknown>))
       expect(here.ingested).toBeGreaterThan(20_000)
     }
@@ -283,7 +361,10 @@ describe("the SQLite writer thread", () => {
     expect(a.traces.length).toBeGreaterThan(80_000)
     expect(a.malformed.length).toBeGreaterThan(80)
     for (const key of ["traces", "packs", "malformed", "positions"] as const) {
-      const [x, y] = [a[key].map((r) => JSON.stringify(r).replaceAll(threaded, "HOME")), b[key].map((r) => JSON.stringify(r).replaceAll(inline, "HOME"))]
+      const [x, y] = [
+        a[key].map((r) => JSON.stringify(r).replaceAll(threaded, "HOME")),
+        b[key].map((r) => JSON.stringify(r).replaceAll(inline, "HOME"))
+      ]
       expect(x.length).toBe(y.length)
       const first = x.findIndex((row, i) => row !== y[i])
       expect({ key, first, row: x[first] }).toEqual({ key, first: -1, row: undefined })
@@ -341,7 +422,14 @@ describe("line batches", () => {
     }
     expect(batcher.take()).toBeUndefined()
     expect(batches).toHaveLength(3)
-    expect(mergeBatches(batches)).toMatchObject({ lines: 6, traces: 4, malformedKinds: ["invalid JSON"], lineNo: 6, byteOffset: bytes.length, parsed: [] })
+    expect(mergeBatches(batches)).toMatchObject({
+      lines: 6,
+      traces: 4,
+      malformedKinds: ["invalid JSON"],
+      lineNo: 6,
+      byteOffset: bytes.length,
+      parsed: []
+    })
     expect(mergeBatches(batches).malformed.map((m) => m.line_no)).toEqual([4])
   })
 

@@ -23,7 +23,10 @@ describe("agreement with a person's grades, pure", () => {
     expect(weightedKappa([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])).toBeCloseTo(1, 10)
     expect(weightedKappa([1, 2, 3, 4, 5], [5, 4, 3, 2, 1])!).toBeLessThan(0)
     expect([0, 0.19, 0.2, 0.5, 0.79, 0.8, 1].map(levelOf)).toEqual([1, 1, 2, 3, 4, 5, 5])
-    const pairs = Array.from({ length: 40 }, (_, i) => ({ score: (i % 5) / 5 + 0.1, grade: (i % 5) + 1 - (i % 7 === 0 ? 1 : 0) || 1 }))
+    const pairs = Array.from({ length: 40 }, (_, i) => ({
+      score: (i % 5) / 5 + 0.1,
+      grade: (i % 5) + 1 - (i % 7 === 0 ? 1 : 0) || 1
+    }))
     const a = labelAgreement(pairs)
     expect(a.n).toBe(40)
     expect(a.spearman!).toBeGreaterThan(0.8)
@@ -32,19 +35,36 @@ describe("agreement with a person's grades, pure", () => {
     expect(a.kappaLow!).toBeLessThanOrEqual(a.kappa!)
     expect(a.kappaHigh!).toBeGreaterThanOrEqual(a.kappa!)
     // Unrelated grades: the interval straddles 0.
-    const noise = labelAgreement(Array.from({ length: 60 }, (_, i) => ({ score: ((i * 37) % 100) / 100, grade: ((i * 13) % 5) + 1 })))
+    const noise = labelAgreement(
+      Array.from({ length: 60 }, (_, i) => ({ score: ((i * 37) % 100) / 100, grade: ((i * 13) % 5) + 1 }))
+    )
     expect(noise.spearmanLow!).toBeLessThan(0)
     expect(noise.spearmanHigh!).toBeGreaterThan(0)
     expect(labelAgreement([])).toMatchObject({ n: 0, spearman: null, kappa: null })
   })
 
   it("an import line is a grade, ungraded, or one sentence saying what is wrong", () => {
-    expect(parseImportLine(`{"trace_id":"t1","behavior":"${B}","grade":4}`)).toMatchObject({ _tag: "Right", right: { traceId: "t1", behavior: B, grade: 4 } })
-    expect(parseImportLine(`{"trace_id":"t1","behavior":"${B}","grade":null}`)).toMatchObject({ _tag: "Right", right: "ungraded" })
+    expect(parseImportLine(`{"trace_id":"t1","behavior":"${B}","grade":4}`)).toMatchObject({
+      _tag: "Right",
+      right: { traceId: "t1", behavior: B, grade: 4 }
+    })
+    expect(parseImportLine(`{"trace_id":"t1","behavior":"${B}","grade":null}`)).toMatchObject({
+      _tag: "Right",
+      right: "ungraded"
+    })
     expect(parseImportLine("{oops")).toMatchObject({ _tag: "Left", left: "not a JSON object" })
-    expect(parseImportLine(`{"trace_id":"t1","behavior":"${B}","grade":7}`)).toMatchObject({ _tag: "Left", left: "grade must be a whole number from 1 to 5 (or null), got 7" })
-    expect(parseImportLine(`{"trace_id":"t1","behavior":"tone","grade":3}`)).toMatchObject({ _tag: "Left", left: expect.stringContaining('got "tone"') })
-    expect(parseImportLine(`{"behavior":"${B}","grade":3}`)).toMatchObject({ _tag: "Left", left: "trace_id is missing" })
+    expect(parseImportLine(`{"trace_id":"t1","behavior":"${B}","grade":7}`)).toMatchObject({
+      _tag: "Left",
+      left: "grade must be a whole number from 1 to 5 (or null), got 7"
+    })
+    expect(parseImportLine(`{"trace_id":"t1","behavior":"tone","grade":3}`)).toMatchObject({
+      _tag: "Left",
+      left: expect.stringContaining('got "tone"')
+    })
+    expect(parseImportLine(`{"behavior":"${B}","grade":3}`)).toMatchObject({
+      _tag: "Left",
+      left: "trace_id is missing"
+    })
   })
 })
 
@@ -64,12 +84,19 @@ const judgedHome = async () => {
   for (let i = 0; i < 30; i++) {
     const at = start + i * 60_000
     const t = traceObject(i, { text: `question ${i} SCORE=${((i % 5) * 2 + 1) / 10}` })
-    body += JSON.stringify({ ...t, trace_id: `trace-label-${i}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+    body +=
+      JSON.stringify({ ...t, trace_id: `trace-label-${i}`, timestamp: new Date(at).toISOString(), created_at: at }) +
+      "\n"
   }
   fs.writeFileSync(path.join(home, "traces", "trace-label.jsonl"), body)
   const env = {
-    AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: B,
-    AUTOTUNE_JUDGE_DAILY_SAMPLE: "0", AUTOTUNE_JUDGE_AUDIT_SHARE: "0"
+    AUTOTUNE_HOME: home,
+    ANTHROPIC_API_KEY: "k",
+    ANTHROPIC_BASE_URL: fake.url,
+    AUTOTUNE_JUDGE_BATCH: "off",
+    AUTOTUNE_BEHAVIORS: B,
+    AUTOTUNE_JUDGE_DAILY_SAMPLE: "0",
+    AUTOTUNE_JUDGE_AUDIT_SHARE: "0"
   }
   const once = await runCli(["once", "--json"], env)
   expect(once.code, once.stderr).toBe(0)
@@ -80,25 +107,48 @@ describe("autotune label", () => {
   it("--export writes the judged turns (0600, grade null); --import stores the grades and refuses bad lines one line each; status and eval show the agreement", async () => {
     const { home, env } = await judgedHome()
     const file = path.join(home, "turns.jsonl")
-    const exported = jsonOut(await runCli(["label", "--export", file, "--json"], env)) as { turns: number; graded: number }
+    const exported = jsonOut(await runCli(["label", "--export", file, "--json"], env)) as {
+      turns: number
+      graded: number
+    }
     expect(exported).toMatchObject({ turns: 30, graded: 0 })
     expect(fs.statSync(file).mode & 0o777).toBe(0o600)
-    const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { trace_id: string; grade: number | null; judge_score: number; message: string })
+    const lines = fs
+      .readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { trace_id: string; grade: number | null; judge_score: number; message: string })
     expect(lines.every((l) => l.grade === null && typeof l.message === "string")).toBe(true)
     // A person grades 20 of them as the judge would, leaves 10 ungraded, and some lines go wrong.
     const graded = lines.map((l, i) => (i < 20 ? { ...l, grade: levelOf(l.judge_score) } : l))
-    const bad = ["{not json", JSON.stringify({ trace_id: "trace-label-1", behavior: B, grade: 9 }), JSON.stringify({ trace_id: "trace-nowhere", behavior: B, grade: 3 })]
+    const bad = [
+      "{not json",
+      JSON.stringify({ trace_id: "trace-label-1", behavior: B, grade: 9 }),
+      JSON.stringify({ trace_id: "trace-nowhere", behavior: B, grade: 3 })
+    ]
     fs.writeFileSync(file, [...graded.map((l) => JSON.stringify(l)), ...bad].join("\n") + "\n")
     const imported = await runCli(["label", "--import", file, "--json"], env)
     expect(imported.code).toBe(1)
-    expect(jsonOut(imported)).toMatchObject({ imported: 20, ungraded: 10, refused: [expect.stringContaining("line 31: not a JSON object"), expect.stringContaining("line 32: grade must be"), expect.stringContaining("line 33: no turn trace-nowhere")] })
+    expect(jsonOut(imported)).toMatchObject({
+      imported: 20,
+      ungraded: 10,
+      refused: [
+        expect.stringContaining("line 31: not a JSON object"),
+        expect.stringContaining("line 32: grade must be"),
+        expect.stringContaining("line 33: no turn trace-nowhere")
+      ]
+    })
     const refusedLines = imported.stderr.split("\n").filter((l) => l.includes("refused") || /line 3[123]/.test(l))
     expect(refusedLines.filter((l) => /line 3[123]:/.test(l))).toHaveLength(3)
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
     expect((db.prepare("SELECT COUNT(*) AS n FROM labels").get() as { n: number }).n).toBe(20)
-    expect((db.prepare("SELECT COUNT(*) AS n FROM labels WHERE trace_id = 'trace-nowhere'").get() as { n: number }).n).toBe(0)
+    expect(
+      (db.prepare("SELECT COUNT(*) AS n FROM labels WHERE trace_id = 'trace-nowhere'").get() as { n: number }).n
+    ).toBe(0)
     db.close()
-    const status = jsonOut(await runCli(["status", "--json"], env)) as { behaviors: Array<{ labelAgreement: { n: number; spearman: number; kappa: number } }> }
+    const status = jsonOut(await runCli(["status", "--json"], env)) as {
+      behaviors: Array<{ labelAgreement: { n: number; spearman: number; kappa: number } }>
+    }
     expect(status.behaviors[0]!.labelAgreement).toMatchObject({ n: 20 })
     expect(status.behaviors[0]!.labelAgreement.spearman).toBeCloseTo(1, 6)
     expect(status.behaviors[0]!.labelAgreement.kappa).toBeCloseTo(1, 6)
@@ -125,7 +175,10 @@ describe("autotune label", () => {
     const { env } = await judgedHome()
     const r = await runCli(["label"], env)
     expect(r.code).toBe(2)
-    const errors = r.stderr.trim().split("\n").filter((l) => l.startsWith("autotune: error"))
+    const errors = r.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("autotune: error"))
     expect(errors).toHaveLength(1)
     expect(errors[0]).toContain("autotune label --export turns.jsonl")
   }, 60_000)
@@ -133,8 +186,20 @@ describe("autotune label", () => {
   it("in a terminal: one key a grade, u undoes, s skips, q quits; grades are kept as they are given", async () => {
     const { home, env } = await judgedHome()
     const session = `autotune-label-${process.pid}`
-    const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")
-    execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", "160", "-y", "50", `${vars} ${process.execPath} ${BIN} label ${B}; sleep 20`])
+    const vars = Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")
+    execFileSync("tmux", [
+      "new-session",
+      "-d",
+      "-s",
+      session,
+      "-x",
+      "160",
+      "-y",
+      "50",
+      `${vars} ${process.execPath} ${BIN} label ${B}; sleep 20`
+    ])
     const keys = (...k: Array<string>) => execFileSync("tmux", ["send-keys", "-t", session, ...k])
     const screen = () => execFileSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" })
     const waitFor = async (text: string) => {
@@ -143,7 +208,10 @@ describe("autotune label", () => {
     }
     const grades = () => {
       const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-      const rows = db.prepare("SELECT trace_id AS id, grade FROM labels ORDER BY labeled_at").all() as Array<{ id: string; grade: number }>
+      const rows = db.prepare("SELECT trace_id AS id, grade FROM labels ORDER BY labeled_at").all() as Array<{
+        id: string
+        grade: number
+      }>
       db.close()
       return rows
     }

@@ -11,19 +11,45 @@ import { LlmRunner, parsePrices } from "../src/llm/LlmRunner.js"
 import { tempHome } from "./helpers/app.js"
 import { answer, fail, mockLlm, type Step } from "./helpers/mockLlm.js"
 
-const request: LlmRequest = { stage: "judge:test:1", model: "anthropic/claude-haiku-4-5", system: "s", messages: [{ role: "user", content: "u" }], maxTokens: 100, temperature: 0 }
+const request: LlmRequest = {
+  stage: "judge:test:1",
+  model: "anthropic/claude-haiku-4-5",
+  system: "s",
+  messages: [{ role: "user", content: "u" }],
+  maxTokens: 100,
+  temperature: 0
+}
 
 const runnerWith = (script: Array<Step>, overrides: Partial<Record<ConfigKey, unknown>> = {}) => {
   const home = tempHome()
   const mock = mockLlm(script)
-  const settings = settingsFrom({ dbPath: path.join(home, "a.db"), llmMinRetryDelayMs: 1000, llmMaxRetryDelayMs: 8000, llmRetries: 3, llmTimeoutMs: 30_000, ...overrides }, home)
-  const layer = LlmRunner.Default.pipe(Layer.provide(mock.layer), Layer.provide(makeDbLayer(path.join(home, "a.db"))), Layer.provide(settings))
+  const settings = settingsFrom(
+    {
+      dbPath: path.join(home, "a.db"),
+      llmMinRetryDelayMs: 1000,
+      llmMaxRetryDelayMs: 8000,
+      llmRetries: 3,
+      llmTimeoutMs: 30_000,
+      ...overrides
+    },
+    home
+  )
+  const layer = LlmRunner.Default.pipe(
+    Layer.provide(mock.layer),
+    Layer.provide(makeDbLayer(path.join(home, "a.db"))),
+    Layer.provide(settings)
+  )
   return { layer, seen: mock.seen }
 }
 
 describe("LlmRunner policy", () => {
   it.effect("retries 429, 5xx and 529 with backoff, then succeeds and records one call", () => {
-    const { layer, seen } = runnerWith([fail("RateLimited", { status: 429 }), fail("ServerError", { status: 500 }), fail("Overloaded", { status: 529 }), answer({ ok: 1 })])
+    const { layer, seen } = runnerWith([
+      fail("RateLimited", { status: 429 }),
+      fail("ServerError", { status: 500 }),
+      fail("Overloaded", { status: 529 }),
+      answer({ ok: 1 })
+    ])
     return Effect.gen(function* () {
       const runner = yield* LlmRunner
       const fiber = yield* Effect.fork(runner.call(request))
@@ -48,7 +74,10 @@ describe("LlmRunner policy", () => {
   })
 
   it.effect("gives up after the configured retries", () => {
-    const { layer, seen } = runnerWith(Array.from({ length: 10 }, () => fail("Overloaded", { status: 529 })), { llmRetries: 2 })
+    const { layer, seen } = runnerWith(
+      Array.from({ length: 10 }, () => fail("Overloaded", { status: 529 })),
+      { llmRetries: 2 }
+    )
     return Effect.gen(function* () {
       const fiber = yield* Effect.fork(Effect.flip((yield* LlmRunner).call(request)))
       yield* TestClock.adjust("5 minutes")
@@ -71,7 +100,10 @@ describe("LlmRunner policy", () => {
   })
 
   it.effect("times out a slow call and retries it", () => {
-    const { layer, seen } = runnerWith([{ delay: "10 minutes", then: answer({ slow: true }) }, answer({ fast: true })], { llmTimeoutMs: 5000 })
+    const { layer, seen } = runnerWith(
+      [{ delay: "10 minutes", then: answer({ slow: true }) }, answer({ fast: true })],
+      { llmTimeoutMs: 5000 }
+    )
     return Effect.gen(function* () {
       const fiber = yield* Effect.fork((yield* LlmRunner).call(request))
       yield* TestClock.adjust("6 seconds")
@@ -109,10 +141,16 @@ describe("LlmRunner policy", () => {
           () => Effect.sync(() => void inFlight--)
         )
     })
-    const layer = LlmRunner.Default.pipe(Layer.provide(slow), Layer.provide(makeDbLayer(path.join(home, "a.db"))), Layer.provide(settingsFrom({ llmConcurrency: 3 }, home)))
+    const layer = LlmRunner.Default.pipe(
+      Layer.provide(slow),
+      Layer.provide(makeDbLayer(path.join(home, "a.db"))),
+      Layer.provide(settingsFrom({ llmConcurrency: 3 }, home))
+    )
     return Effect.gen(function* () {
       const runner = yield* LlmRunner
-      const fiber = yield* Effect.fork(Effect.forEach(Array.from({ length: 10 }), () => runner.call(request), { concurrency: "unbounded" }))
+      const fiber = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 10 }), () => runner.call(request), { concurrency: "unbounded" })
+      )
       yield* TestClock.adjust("10 seconds")
       yield* Fiber.join(fiber)
       assert.strictEqual(peak, 3)
@@ -136,7 +174,9 @@ describe("LlmRunner policy", () => {
     const { layer, seen } = runnerWith([fail("Auth", { status: 401 })], {})
     return Effect.gen(function* () {
       const runner = yield* LlmRunner
-      const results = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.flip(runner.call(request)), { concurrency: "unbounded" })
+      const results = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.flip(runner.call(request)), {
+        concurrency: "unbounded"
+      })
       // The first call goes alone; the other 19 never reach the provider.
       assert.strictEqual(seen.length, 1)
       assert.strictEqual(results.filter((e) => e.reason === "Halted").length, 19)
@@ -149,17 +189,27 @@ describe("LlmRunner policy", () => {
   })
 
   it.effect("an unknown model (404) names every variable that holds it", () => {
-    const { layer } = runnerWith([fail("NotFound", { status: 404 })], { judgeStage1Model: "anthropic/claude-nope", predictorModel: "anthropic/claude-nope" })
+    const { layer } = runnerWith([fail("NotFound", { status: 404 })], {
+      judgeStage1Model: "anthropic/claude-nope",
+      predictorModel: "anthropic/claude-nope"
+    })
     return Effect.gen(function* () {
       const runner = yield* LlmRunner
       yield* Effect.flip(runner.call({ ...request, model: "anthropic/claude-nope" }))
       const halt = yield* runner.halt
-      assert.match(halt!.detail, /does not know the model "anthropic\/claude-nope".*check AUTOTUNE_JUDGE_STAGE1_MODEL \/ AUTOTUNE_PREDICTOR_MODEL/)
+      assert.match(
+        halt!.detail,
+        /does not know the model "anthropic\/claude-nope".*check AUTOTUNE_JUDGE_STAGE1_MODEL \/ AUTOTUNE_PREDICTOR_MODEL/
+      )
     }).pipe(Effect.provide(layer))
   })
 
   it.effect("a 400 about one input (too long) does not stop the run", () => {
-    const long = new LlmError({ reason: "BadRequest", status: 400, detail: "prompt is too long: 250000 tokens > 200000 maximum" })
+    const long = new LlmError({
+      reason: "BadRequest",
+      status: 400,
+      detail: "prompt is too long: 250000 tokens > 200000 maximum"
+    })
     const { layer, seen } = runnerWith([long, answer({ ok: 1 })])
     return Effect.gen(function* () {
       const runner = yield* LlmRunner
@@ -171,10 +221,17 @@ describe("LlmRunner policy", () => {
   })
 
   it.effect("the circuit breaker opens after AUTOTUNE_LLM_BREAKER_THRESHOLD failed attempts in a row", () => {
-    const { layer, seen } = runnerWith(Array.from({ length: 100 }, () => fail("ServerError", { status: 502 })), { llmRetries: 3, llmBreakerThreshold: 6 })
+    const { layer, seen } = runnerWith(
+      Array.from({ length: 100 }, () => fail("ServerError", { status: 502 })),
+      { llmRetries: 3, llmBreakerThreshold: 6 }
+    )
     return Effect.gen(function* () {
       const runner = yield* LlmRunner
-      const fiber = yield* Effect.fork(Effect.forEach(Array.from({ length: 50 }), () => Effect.flip(runner.call(request)), { concurrency: "unbounded" }))
+      const fiber = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 50 }), () => Effect.flip(runner.call(request)), {
+          concurrency: "unbounded"
+        })
+      )
       yield* TestClock.adjust("10 minutes")
       yield* Fiber.join(fiber)
       // Call 1: 4 attempts; call 2: 2 more, then open. Nothing after that reaches the provider.
@@ -213,12 +270,21 @@ describe("LlmRunner policy", () => {
     const make = () => {
       const mock = mockLlm([answer({}), answer({}), answer({})])
       const settings = settingsFrom({ dbPath, dailyBudgetUsd: 1.0003 }, home)
-      return { layer: LlmRunner.Default.pipe(Layer.provide(mock.layer), Layer.provide(makeDbLayer(dbPath)), Layer.provide(settings)), seen: mock.seen }
+      return {
+        layer: LlmRunner.Default.pipe(
+          Layer.provide(mock.layer),
+          Layer.provide(makeDbLayer(dbPath)),
+          Layer.provide(settings)
+        ),
+        seen: mock.seen
+      }
     }
     // An earlier run: one call ($0.0002), then $1 spent an hour ago and $100 two days ago.
     await Effect.runPromise(Effect.flatMap(LlmRunner, (r) => r.call(request)).pipe(Effect.provide(make().layer)))
     const db = new Database(dbPath)
-    const insert = db.prepare("INSERT INTO llm_calls (run_id, stage, provider, model, cost_usd, latency_ms, outcome, created_at) VALUES ('r', 'judge:x', 'mock', 'm', ?, 1, 'ok', ?)")
+    const insert = db.prepare(
+      "INSERT INTO llm_calls (run_id, stage, provider, model, cost_usd, latency_ms, outcome, created_at) VALUES ('r', 'judge:x', 'mock', 'm', ?, 1, 'ok', ?)"
+    )
     insert.run(1, Date.now() - 3_600_000)
     insert.run(100, Date.now() - 2 * 86_400_000)
     db.close()

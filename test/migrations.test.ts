@@ -19,7 +19,12 @@ import { tempHome } from "./helpers/app.js"
 import { LEGACY_PG_MIGRATIONS, LEGACY_SQLITE_MIGRATIONS } from "./fixtures/legacyMigrations.js"
 import { type Cluster, startPostgres } from "./helpers/postgres.js"
 
-const firstOf = <A>(record: Record<string, A>, n: number) => Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)).slice(0, n))
+const firstOf = <A>(record: Record<string, A>, n: number) =>
+  Object.fromEntries(
+    Object.entries(record)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .slice(0, n)
+  )
 
 const open = <A>(layer: Layer.Layer<A, unknown>) =>
   Effect.runPromise(Effect.scoped(Layer.build(layer).pipe(Effect.asVoid)))
@@ -29,8 +34,13 @@ const expectedRecord = MIGRATIONS.map(([id, name]) => ({ id, name }))
 describe("the list of migrations", () => {
   it("holds every numbered file of store/migrations, in order, with both dialects' forms", () => {
     const dir = path.join(import.meta.dirname, "..", "src", "store", "migrations")
-    const files = fs.readdirSync(dir).filter((f) => /^\d{4}_[a-z0-9_]+\.ts$/.test(f)).sort()
-    expect(files.map((f) => f.replace(/\.ts$/, ""))).toEqual(MIGRATIONS.map(([id, name]) => `${String(id).padStart(4, "0")}_${name}`))
+    const files = fs
+      .readdirSync(dir)
+      .filter((f) => /^\d{4}_[a-z0-9_]+\.ts$/.test(f))
+      .sort()
+    expect(files.map((f) => f.replace(/\.ts$/, ""))).toEqual(
+      MIGRATIONS.map(([id, name]) => `${String(id).padStart(4, "0")}_${name}`)
+    )
     expect(MIGRATIONS.map(([id]) => id)).toEqual(MIGRATIONS.map((_, i) => i + 1))
     for (const [id, name, m] of MIGRATIONS) {
       expect(Effect.isEffect(m.sqlite), `${id} ${name}: sqlite`).toBe(true)
@@ -41,13 +51,30 @@ describe("the list of migrations", () => {
 
   it("places a store's recorded migrations on the list by name, or says why it cannot", () => {
     // PostgreSQL 2.0 at its 0003: init, fleet_hosts, addressed_masked.
-    const pgOld = placeRecorded("pg", [{ id: 1, name: "init" }, { id: 2, name: "fleet_hosts" }, { id: 3, name: "addressed_masked" }])
-    expect(pgOld).toEqual({ rows: MIGRATIONS.filter(([id]) => id <= 13).map(([id, name]) => [id, name]), changed: true })
+    const pgOld = placeRecorded("pg", [
+      { id: 1, name: "init" },
+      { id: 2, name: "fleet_hosts" },
+      { id: 3, name: "addressed_masked" }
+    ])
+    expect(pgOld).toEqual({
+      rows: MIGRATIONS.filter(([id]) => id <= 13).map(([id, name]) => [id, name]),
+      changed: true
+    })
     // SQLite 2.0 at its 0011 is already on the list.
     expect(placeRecorded("sqlite", expectedRecord.slice(0, 11))).toMatchObject({ changed: false })
-    expect(placeRecorded("sqlite", [{ id: 1, name: "init" }, { id: 2, name: "mystery" }])).toEqual({ error: expect.stringContaining('"mystery", which this autotune does not know') })
+    expect(
+      placeRecorded("sqlite", [
+        { id: 1, name: "init" },
+        { id: 2, name: "mystery" }
+      ])
+    ).toEqual({ error: expect.stringContaining('"mystery", which this autotune does not know') })
     // A change SQLite needs cannot be missing below one it has.
-    expect(placeRecorded("sqlite", [{ id: 1, name: "init" }, { id: 3, name: "llm_cost_known" }])).toEqual({ error: expect.stringContaining('not 2 "optimize_runs"') })
+    expect(
+      placeRecorded("sqlite", [
+        { id: 1, name: "init" },
+        { id: 3, name: "llm_cost_known" }
+      ])
+    ).toEqual({ error: expect.stringContaining('not 2 "optimize_runs"') })
     // A newer autotune's migration is kept as recorded.
     const newer = placeRecorded("sqlite", [...expectedRecord, { id: LATEST_MIGRATION + 1, name: "from_the_future" }])
     expect(newer).toMatchObject({ changed: false })
@@ -61,10 +88,19 @@ describe("the list of migrations", () => {
 const sqliteSchema = (file: string) => {
   const db = new Database(file, { readonly: true })
   try {
-    const objects = db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != 'effect_sql_migrations' ORDER BY type, name").all() as Array<{ type: string; name: string; sql: string | null }>
+    const objects = db
+      .prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != 'effect_sql_migrations' ORDER BY type, name"
+      )
+      .all() as Array<{ type: string; name: string; sql: string | null }>
     return {
-      objects: objects.map((o) => ({ ...o, sql: o.sql?.replace(/\s+/g, " ").replace(/\( /g, "(").replace(/ \)/g, ")") })),
-      columns: objects.filter((o) => o.type === "table").map((o) => [o.name, db.prepare(`PRAGMA table_xinfo(${o.name})`).all()]),
+      objects: objects.map((o) => ({
+        ...o,
+        sql: o.sql?.replace(/\s+/g, " ").replace(/\( /g, "(").replace(/ \)/g, ")")
+      })),
+      columns: objects
+        .filter((o) => o.type === "table")
+        .map((o) => [o.name, db.prepare(`PRAGMA table_xinfo(${o.name})`).all()]),
       recorded: db.prepare("SELECT migration_id AS id, name FROM effect_sql_migrations ORDER BY migration_id").all()
     }
   } finally {
@@ -78,10 +114,11 @@ describe("SQLite stores upgrade in place", () => {
   const legacyFresh = path.join(home, "legacy-fresh.db")
 
   const legacyStore = (file: string, steps: number) =>
-    open(Layer.effectDiscard(SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(firstOf(LEGACY_SQLITE_MIGRATIONS, steps)) })).pipe(
-      Layer.provide(SqliteClient.layer({ filename: file })),
-      Layer.provide(NodeContext.layer)
-    ))
+    open(
+      Layer.effectDiscard(
+        SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(firstOf(LEGACY_SQLITE_MIGRATIONS, steps)) })
+      ).pipe(Layer.provide(SqliteClient.layer({ filename: file })), Layer.provide(NodeContext.layer))
+    )
 
   it("a fresh store is the schema 2.0 built, recorded on the one list", async () => {
     await open(makeDbLayer(fresh))
@@ -94,7 +131,9 @@ describe("SQLite stores upgrade in place", () => {
     const file = path.join(home, `at-${steps}.db`)
     await legacyStore(file, steps)
     const db = new Database(file)
-    db.prepare("INSERT INTO traces (trace_id, ts, created_at, input_text, message_text, is_error, file, byte_offset, line_no, ingested_at) VALUES ('trace-kept', '', 1, 'hi', 'hi', 0, 'f', 0, 0, 0)").run()
+    db.prepare(
+      "INSERT INTO traces (trace_id, ts, created_at, input_text, message_text, is_error, file, byte_offset, line_no, ingested_at) VALUES ('trace-kept', '', 1, 'hi', 'hi', 0, 'f', 0, 0, 0)"
+    ).run()
     db.close()
     await open(makeDbLayer(file))
     // Opened twice: the second finds nothing to do.
@@ -127,19 +166,33 @@ describe("PostgreSQL stores upgrade in place", () => {
 
   /** Tables' columns, indexes, triggers and functions as PostgreSQL's catalog describes them. */
   const pgSchema = async (url: string) => ({
-    columns: await query(url, `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
-      WHERE table_schema = 'public' AND table_name != 'effect_sql_migrations' ORDER BY table_name, ordinal_position`),
-    indexes: await query(url, "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname"),
-    triggers: await query(url, "SELECT event_object_table, trigger_name, event_manipulation, action_statement FROM information_schema.triggers ORDER BY 1, 2, 3"),
-    functions: await query(url, "SELECT proname, prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY proname"),
+    columns: await query(
+      url,
+      `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
+      WHERE table_schema = 'public' AND table_name != 'effect_sql_migrations' ORDER BY table_name, ordinal_position`
+    ),
+    indexes: await query(
+      url,
+      "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname"
+    ),
+    triggers: await query(
+      url,
+      "SELECT event_object_table, trigger_name, event_manipulation, action_statement FROM information_schema.triggers ORDER BY 1, 2, 3"
+    ),
+    functions: await query(
+      url,
+      "SELECT proname, prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY proname"
+    ),
     recorded: await query(url, "SELECT migration_id AS id, name FROM effect_sql_migrations ORDER BY migration_id")
   })
 
   const legacyStore = (url: string, steps: number) =>
-    open(Layer.effectDiscard(PgMigrator.run({ loader: PgMigrator.fromRecord(firstOf(LEGACY_PG_MIGRATIONS, steps)) })).pipe(
-      Layer.provide(PgClient.layer({ url: Redacted.make(url) })),
-      Layer.provide(NodeContext.layer)
-    ))
+    open(
+      Layer.effectDiscard(PgMigrator.run({ loader: PgMigrator.fromRecord(firstOf(LEGACY_PG_MIGRATIONS, steps)) })).pipe(
+        Layer.provide(PgClient.layer({ url: Redacted.make(url) })),
+        Layer.provide(NodeContext.layer)
+      )
+    )
 
   it("a fresh store is the schema 2.0 built; each of 2.0's steps upgrades to it", async () => {
     const fresh = await cluster.database("fresh")
@@ -154,7 +207,10 @@ describe("PostgreSQL stores upgrade in place", () => {
     for (let steps = 1; steps <= 7; steps++) {
       const url = await cluster.database(`at_${steps}`)
       await legacyStore(url, steps)
-      await query(url, "INSERT INTO traces (trace_id, ts, created_at, input_text, message_text, is_error, file, byte_offset, line_no, ingested_at) VALUES ('trace-kept', '', 1, 'hi', 'hi', 0, 'f', 0, 0, 0)")
+      await query(
+        url,
+        "INSERT INTO traces (trace_id, ts, created_at, input_text, message_text, is_error, file, byte_offset, line_no, ingested_at) VALUES ('trace-kept', '', 1, 'hi', 'hi', 0, 'f', 0, 0, 0)"
+      )
       await open(makePgLayer(Redacted.make(url)))
       await open(makePgLayer(Redacted.make(url)))
       expect(await pgSchema(url), `from PostgreSQL 2.0's migration ${steps}`).toEqual(want)

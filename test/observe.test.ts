@@ -10,7 +10,11 @@ describe("the daemon's health", () => {
   it("liveness fails only for a loop that ended or is stuck, never for failing cycles", () => {
     const failing = { ...base, lastEnd: { at: 10 * HOUR, ok: false, reason: "provider failing: eval: overloaded" } }
     expect(liveness(failing, 10.5 * HOUR).ok).toBe(true)
-    expect(readiness(failing, 10.5 * HOUR)).toMatchObject({ ok: false, status: "failing", reason: "provider failing: eval: overloaded" })
+    expect(readiness(failing, 10.5 * HOUR)).toMatchObject({
+      ok: false,
+      status: "failing",
+      reason: "provider failing: eval: overloaded"
+    })
     expect(liveness({ ...base, loopEnded: true }, 0)).toMatchObject({ ok: false, status: "stopped" })
     // A cycle running past three intervals (at least two hours) is stuck.
     expect(stuckAfterMs(HOUR)).toBe(3 * HOUR)
@@ -38,10 +42,28 @@ describe("a cycle's running totals", () => {
       failed: ["optimize"],
       stages: {
         ingest: { status: "ok", summary: { ingested: 7, malformed: 2 } },
-        eval: { status: "ok", summary: { behaviors: { "response-quality": { canaryTraces: 3, pairTraces: 4, trendTraces: 5, humanTraces: 6, unscored: 1 } } } },
+        eval: {
+          status: "ok",
+          summary: {
+            behaviors: {
+              "response-quality": { canaryTraces: 3, pairTraces: 4, trendTraces: 5, humanTraces: 6, unscored: 1 }
+            }
+          }
+        },
         optimize: { status: "failed" },
-        deploy: { status: "ok", summary: { decisions: { "response-quality": { action: "promoted" }, "tool-calling": { action: "none" } } } },
-        align: { status: "ok", summary: { behaviors: { "response-quality": { status: "tried", adopted: null, attempt: 2 }, "tool-calling": { status: "skipped" } } } }
+        deploy: {
+          status: "ok",
+          summary: { decisions: { "response-quality": { action: "promoted" }, "tool-calling": { action: "none" } } }
+        },
+        align: {
+          status: "ok",
+          summary: {
+            behaviors: {
+              "response-quality": { status: "tried", adopted: null, attempt: 2 },
+              "tool-calling": { status: "skipped" }
+            }
+          }
+        }
       }
     })
     const by = Object.fromEntries(deltas.map((d) => [`${d.name}${labelsKey(d.labels)}`, d.value]))

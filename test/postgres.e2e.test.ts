@@ -22,7 +22,9 @@ let cluster: Cluster
 let fake: FakeProvider
 beforeAll(async () => {
   cluster = await startPostgres()
-  fake = await startFakeProvider(improvableWorld([{ instructions: "Lead with the answer. BETTER." }, { instructions: "Be verbose and thorough." }]))
+  fake = await startFakeProvider(
+    improvableWorld([{ instructions: "Lead with the answer. BETTER." }, { instructions: "Be verbose and thorough." }])
+  )
 }, 120_000)
 afterAll(async () => {
   await fake?.close()
@@ -54,21 +56,36 @@ const scoredTurns = (name: string, from: number, count: number, score: number, s
   let body = ""
   for (let i = from; i < from + count; i++) {
     const at = startMs + (i - from) * 20_000
-    const t = traceObject(i, { text: `turn ${name} ${i} SCORE=${score}`, packVersions: version === undefined ? {} : { [B]: version } })
-    body += JSON.stringify({ ...t, trace_id: `${name}-${i}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+    const t = traceObject(i, {
+      text: `turn ${name} ${i} SCORE=${score}`,
+      packVersions: version === undefined ? {} : { [B]: version }
+    })
+    body +=
+      JSON.stringify({ ...t, trace_id: `${name}-${i}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
   }
   return body
 }
 
 const llmEnv = () => ({
-  ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: B, AUTOTUNE_SAMPLE_SIZE: "10",
-  AUTOTUNE_EVAL_MAX_TRACES: "1000", AUTOTUNE_JUDGE_UNSURE_HIGH: "0.5", AUTOTUNE_JUDGE_AUDIT_SHARE: "0", AUTOTUNE_LLM_CONCURRENCY: "16"
+  ANTHROPIC_API_KEY: "k",
+  ANTHROPIC_BASE_URL: fake.url,
+  AUTOTUNE_JUDGE_BATCH: "off",
+  AUTOTUNE_BEHAVIORS: B,
+  AUTOTUNE_SAMPLE_SIZE: "10",
+  AUTOTUNE_EVAL_MAX_TRACES: "1000",
+  AUTOTUNE_JUDGE_UNSURE_HIGH: "0.5",
+  AUTOTUNE_JUDGE_AUDIT_SHARE: "0",
+  AUTOTUNE_LLM_CONCURRENCY: "16"
 })
 
-type OnceJson = { failed: Array<string>; stages: Record<string, { status: string; why?: string; summary?: Record<string, unknown> }> }
+type OnceJson = {
+  failed: Array<string>
+  stages: Record<string, { status: string; why?: string; summary?: Record<string, unknown> }>
+}
 
 /** Each host's turns get their own ids (DotClaw's are uuids): host a's turn 5 is not host b's. */
-const hostLines = (name: string, from: number, count: number) => traceLines(from, count, { day: TEST_DAY }).replaceAll('"trace_id":"t-', `"trace_id":"${name}-t-`)
+const hostLines = (name: string, from: number, count: number) =>
+  traceLines(from, count, { day: TEST_DAY }).replaceAll('"trace_id":"t-', `"trace_id":"${name}-t-`)
 
 describe("PostgreSQL store", () => {
   it("two hosts ingest 3,000 traces each at the same time: 6,000 stored, none doubled, positions per host", async () => {
@@ -81,9 +98,14 @@ describe("PostgreSQL store", () => {
     expect(rb.code, rb.stderr).toBe(0)
     expect(jsonOut(ra)).toMatchObject({ ingested: 3_000, duplicates: 0, malformed: 0 })
     expect(jsonOut(rb)).toMatchObject({ ingested: 3_000, duplicates: 0, malformed: 0 })
-    expect(await query(url, "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS ids FROM traces")).toEqual([{ n: 6_000, ids: 6_000 }])
+    expect(await query(url, "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS ids FROM traces")).toEqual([
+      { n: 6_000, ids: 6_000 }
+    ])
     // The same file name on both hosts, a position each.
-    const positions = await query<{ host_id: string; file: string; line_no: string }>(url, "SELECT host_id, file, line_no FROM ingest_positions ORDER BY host_id")
+    const positions = await query<{ host_id: string; file: string; line_no: string }>(
+      url,
+      "SELECT host_id, file, line_no FROM ingest_positions ORDER BY host_id"
+    )
     expect(positions.map((p) => [p.host_id, path.basename(p.file), Number(p.line_no)])).toEqual([
       ["host-a", traceFileName(), 3_000],
       ["host-b", traceFileName(), 3_000]
@@ -110,20 +132,34 @@ describe("PostgreSQL store", () => {
     expect([ja!.stages["ingest"]!.summary!["ingested"], jb!.stages["ingest"]!.summary!["ingested"]]).toEqual([20, 20])
     const ledBy = [ja!, jb!].filter((j) => j.stages["eval"]!.status === "ok")
     expect(ledBy.length).toBeGreaterThanOrEqual(1)
-    for (const j of [ja!, jb!]) if (j.stages["eval"]!.status !== "ok") expect(j.stages["eval"]!.why).toMatch(/leader lock/)
+    for (const j of [ja!, jb!])
+      if (j.stages["eval"]!.status !== "ok") expect(j.stages["eval"]!.why).toMatch(/leader lock/)
     // No turn judged twice: every stage-1 verdict the triggers counted is one stored row.
     const judgedOnce = async () => {
-      const [counted] = await query<{ n: number }>(url, "SELECT SUM(scored + unscored)::int AS n FROM judge_daily WHERE stage = 1")
-      const [stored] = await query<{ n: number; turns: number }>(url, "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS turns FROM judge_scores WHERE stage = 1")
+      const [counted] = await query<{ n: number }>(
+        url,
+        "SELECT SUM(scored + unscored)::int AS n FROM judge_daily WHERE stage = 1"
+      )
+      const [stored] = await query<{ n: number; turns: number }>(
+        url,
+        "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS turns FROM judge_scores WHERE stage = 1"
+      )
       expect(counted!.n).toBe(stored!.n)
       return stored!.turns
     }
     expect(await judgedOnce()).toBeGreaterThanOrEqual(20)
     // The leader shipped a canary; the store says so, and the other host's packs dir follows at its next cycle.
-    const [canary] = await query<{ version: string }>(url, `SELECT version FROM packs WHERE behavior = '${B}' AND status = 'canary'`)
+    const [canary] = await query<{ version: string }>(
+      url,
+      `SELECT version FROM packs WHERE behavior = '${B}' AND status = 'canary'`
+    )
     expect(canary).toBeDefined()
     const canaryFile = (h: ReturnType<typeof host>) => path.join(h.home, "prompts", `${B}.canary.json`)
-    const leader = ja!.stages["deploy"]!.status === "ok" && Object.keys((ja!.stages["deploy"]!.summary!["deployed"] ?? {}) as object).length > 0 ? a : b
+    const leader =
+      ja!.stages["deploy"]!.status === "ok" &&
+      Object.keys((ja!.stages["deploy"]!.summary!["deployed"] ?? {}) as object).length > 0
+        ? a
+        : b
     const follower = leader === a ? b : a
     expect(JSON.parse(fs.readFileSync(canaryFile(leader), "utf8")).version).toBe(canary!.version)
     const next = await runCli(["once", "--json"], envOf(follower))
@@ -132,7 +168,12 @@ describe("PostgreSQL store", () => {
     // Both hosts' turns are judged by now (the other host's may have arrived after the leader's eval), each once.
     expect(await judgedOnce()).toBe(40)
     // /metrics' running totals are the fleet's: three cycles of two hosts, 40 traces, kept in the shared store.
-    expect(await query(url, "SELECT name, labels, value FROM metric_totals WHERE name IN ('autotune_cycles_total', 'autotune_traces_ingested_total') ORDER BY name")).toEqual([
+    expect(
+      await query(
+        url,
+        "SELECT name, labels, value FROM metric_totals WHERE name IN ('autotune_cycles_total', 'autotune_traces_ingested_total') ORDER BY name"
+      )
+    ).toEqual([
       { name: "autotune_cycles_total", labels: '{"outcome":"ok"}', value: 3 },
       { name: "autotune_traces_ingested_total", labels: "{}", value: 40 }
     ])
@@ -141,23 +182,43 @@ describe("PostgreSQL store", () => {
       expect(dotclawAccepts(path.join(h.home, "prompts", `${B}.json`))).toBe(true)
       expect(JSON.parse(fs.readFileSync(canaryFile(h), "utf8")).version).toBe(canary!.version)
     }
-    expect(fs.readFileSync(path.join(follower.home, "prompts", `${B}.json`), "utf8")).toBe(fs.readFileSync(path.join(leader.home, "prompts", `${B}.json`), "utf8"))
+    expect(fs.readFileSync(path.join(follower.home, "prompts", `${B}.json`), "utf8")).toBe(
+      fs.readFileSync(path.join(leader.home, "prompts", `${B}.json`), "utf8")
+    )
     // The read-only commands and the rescan work on the shared store from either host.
-    const status = jsonOut(await runCli(["status", "--json"], envOf(follower))) as { behaviors: Array<{ behavior: string; canary: string }>; store: unknown }
+    const status = jsonOut(await runCli(["status", "--json"], envOf(follower))) as {
+      behaviors: Array<{ behavior: string; canary: string }>
+      store: unknown
+    }
     expect(status.behaviors[0]).toMatchObject({ behavior: B, canary: canary!.version })
-    expect(status.store).toMatchObject({ kind: "postgres", location: url, leaderCycleRunning: false, hosts: [{ host: "host-a", files: 1 }, { host: "host-b", files: 1 }] })
-    const packs = jsonOut(await runCli(["packs", B, "--json"], envOf(follower))) as { history: Array<{ action: string }> }
+    expect(status.store).toMatchObject({
+      kind: "postgres",
+      location: url,
+      leaderCycleRunning: false,
+      hosts: [
+        { host: "host-a", files: 1 },
+        { host: "host-b", files: 1 }
+      ]
+    })
+    const packs = jsonOut(await runCli(["packs", B, "--json"], envOf(follower))) as {
+      history: Array<{ action: string }>
+    }
     expect(packs.history.map((p) => p.action)).toEqual(["canary", "baseline"])
     const report = await runCli(["report"], envOf(follower))
     expect(report.code, report.stderr).toBe(0)
     expect(fs.readFileSync(path.join(follower.home, "report.html"), "utf8")).toContain(canary!.version)
     // Rows an older rule set stored, one holding a key it missed: the rescan walks them (by ctid) and cleans it.
-    await query(url, "UPDATE traces SET redaction_version = 1, output_text = 'use sk-ant-api03-abcdefghijklmnopqrstuvwx0123 now' WHERE trace_id = 'a-0'")
+    await query(
+      url,
+      "UPDATE traces SET redaction_version = 1, output_text = 'use sk-ant-api03-abcdefghijklmnopqrstuvwx0123 now' WHERE trace_id = 'a-0'"
+    )
     await query(url, "UPDATE traces SET redaction_version = 1 WHERE trace_id LIKE 'b-%'")
     const rescan = await runCli(["redact", "--rescan", "--json"], envOf(follower))
     expect(rescan.code, rescan.stderr).toBe(0)
     expect(jsonOut(rescan)).toMatchObject({ vacuumed: true, tables: { traces: { scanned: 21, changed: 1 } } })
-    expect(await query(url, "SELECT output_text FROM traces WHERE trace_id = 'a-0'")).toEqual([{ output_text: "use <redacted_api_key> now" }])
+    expect(await query(url, "SELECT output_text FROM traces WHERE trace_id = 'a-0'")).toEqual([
+      { output_text: "use <redacted_api_key> now" }
+    ])
     expect(await query(url, "SELECT COUNT(*)::int AS n FROM traces WHERE redaction_version < 2")).toEqual([{ n: 0 }])
   })
 
@@ -166,14 +227,20 @@ describe("PostgreSQL store", () => {
     const h = host("host-k", url)
     const total = 40_000
     h.write(hostLines("host-k", 0, total))
-    const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "ingest", "--json"], { env: { PATH: process.env["PATH"] ?? "", ...clockEnv(), ...h.env }, stdio: "ignore" })
+    const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "ingest", "--json"], {
+      env: { PATH: process.env["PATH"] ?? "", ...clockEnv(), ...h.env },
+      stdio: "ignore"
+    })
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)))
     // Killed once some batches are committed and before the file is done.
     let stored = 0
     for (let i = 0; i < 400 && stored === 0; i++) {
       await new Promise((r) => setTimeout(r, 25))
       // Before the first run's migration there is no table yet.
-      stored = await query<{ n: number }>(url, "SELECT COUNT(*)::int AS n FROM traces").then((r) => r[0]!.n, () => 0)
+      stored = await query<{ n: number }>(url, "SELECT COUNT(*)::int AS n FROM traces").then(
+        (r) => r[0]!.n,
+        () => 0
+      )
     }
     child.kill("SIGKILL")
     expect(await exited).toBe("SIGKILL")
@@ -183,7 +250,9 @@ describe("PostgreSQL store", () => {
     const rest = await runCli(["ingest", "--json"], h.env, { timeoutMs: 120_000 })
     expect(rest.code, rest.stderr).toBe(0)
     expect(jsonOut(rest)).toMatchObject({ ingested: total - before, duplicates: 0, malformed: 0 })
-    expect(await query(url, "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS ids FROM traces")).toEqual([{ n: total, ids: total }])
+    expect(await query(url, "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS ids FROM traces")).toEqual([
+      { n: total, ids: total }
+    ])
     expect(await query(url, "SELECT COUNT(*)::int AS n FROM trace_packs")).toEqual([{ n: 2 * total }])
   }, 180_000)
 
@@ -215,7 +284,9 @@ describe("PostgreSQL store", () => {
       expect(cycle.stdout).toMatch(/^ingest: .*5 new trace\(s\)/m)
       expect(cycle.stdout).toMatch(/^judge, optimize, deploy: another host holds the fleet's leader lock/m)
       const status = await runCli(["status"], h.env)
-      expect(status.stdout).toMatch(/^store: PostgreSQL .*hosts: host-m \(this host\) last ingest .*; a leader's cycle is running now$/m)
+      expect(status.stdout).toMatch(
+        /^store: PostgreSQL .*hosts: host-m \(this host\) last ingest .*; a leader's cycle is running now$/m
+      )
       // SIGTERM ends a command waiting for the leader lock within 5 s.
       const waiting = startCli(["deploy"], h.env)
       await new Promise((r) => setTimeout(r, 2_000))
@@ -243,7 +314,9 @@ describe("PostgreSQL store", () => {
     h.write(scoredTurns("new", 0, 10, 0.5, Date.now() - 3_600_000, "v-new"))
     const messagesDb = path.join(h.home, "messages.db")
     const db = new Database(messagesDb)
-    db.exec("CREATE TABLE user_feedback (id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, message_id TEXT, chat_jid TEXT, feedback_type TEXT NOT NULL, user_id TEXT, reason TEXT, created_at TEXT NOT NULL)")
+    db.exec(
+      "CREATE TABLE user_feedback (id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, message_id TEXT, chat_jid TEXT, feedback_type TEXT NOT NULL, user_id TEXT, reason TEXT, created_at TEXT NOT NULL)"
+    )
     const insert = db.prepare("INSERT INTO user_feedback (id, trace_id, feedback_type, created_at) VALUES (?, ?, ?, ?)")
     insert.run("f1", "new-1", "negative", new Date(Date.now() - 1_000_000).toISOString())
     insert.run("f2", "new-2", "positive", new Date(Date.now() - 900_000).toISOString())
@@ -255,7 +328,9 @@ describe("PostgreSQL store", () => {
     expect(first.stages["ingest"]!.summary).toMatchObject({ ingested: 20, feedback: { imported: 3 } })
     expect(first.stages["retention"]!.summary).toMatchObject({ traces: 10 })
     expect(await query(url, "SELECT COUNT(*)::int AS n FROM traces WHERE trace_id LIKE 'old-%'")).toEqual([{ n: 0 }])
-    expect(await query(url, "SELECT version, COUNT(*)::int AS n FROM trace_packs GROUP BY version")).toEqual([{ version: "v-new", n: 10 }])
+    expect(await query(url, "SELECT version, COUNT(*)::int AS n FROM trace_packs GROUP BY version")).toEqual([
+      { version: "v-new", n: 10 }
+    ])
     // The old reaction went with its turn; the newest stays (the import resumes from it).
     expect(await query(url, "SELECT id FROM feedback ORDER BY id")).toEqual([{ id: "f1" }, { id: "f2" }])
     const again = jsonOut(await runCli(["ingest", "--json"], env))
@@ -270,10 +345,14 @@ describe("PostgreSQL store", () => {
     expect(jsonOut(await runCli(["ingest", "--json"], first.env))).toMatchObject({ ingested: 5 })
     const refused = await runCli(["ingest", "--json"], second.env)
     expect(refused.code).not.toBe(0)
-    expect(refused.stderr).toMatch(/hostId .*"raspberrypi" is already used in this store by another autotune installation; give this host its own AUTOTUNE_HOST_ID/)
+    expect(refused.stderr).toMatch(
+      /hostId .*"raspberrypi" is already used in this store by another autotune installation; give this host its own AUTOTUNE_HOST_ID/
+    )
     expect(await query(url, "SELECT COUNT(*)::int AS n FROM traces")).toEqual([{ n: 5 }])
     // Its own id fixes it; the first installation keeps its name across runs.
-    expect(jsonOut(await runCli(["ingest", "--json"], { ...second.env, AUTOTUNE_HOST_ID: "raspberrypi-2" }))).toMatchObject({ ingested: 5 })
+    expect(
+      jsonOut(await runCli(["ingest", "--json"], { ...second.env, AUTOTUNE_HOST_ID: "raspberrypi-2" }))
+    ).toMatchObject({ ingested: 5 })
     expect((await runCli(["ingest", "--json"], first.env)).code).toBe(0)
     expect(fs.statSync(path.join(first.home, "install-id")).mode & 0o777).toBe(0o600)
   })
@@ -285,7 +364,15 @@ describe("PostgreSQL store", () => {
     b.write(scoredTurns("db", 0, 15, 0.4, Date.now() - 3_500_000))
     const start = (h: ReturnType<typeof host>) => {
       const child = spawn(process.execPath, [path.resolve("dist/bin.js"), "daemon"], {
-        env: { PATH: process.env["PATH"] ?? "", HOME: h.home, ...clockEnv(), ...h.env, ...llmEnv(), AUTOTUNE_INTERVAL_MINUTES: "0.005", AUTOTUNE_REPORT: "0" }
+        env: {
+          PATH: process.env["PATH"] ?? "",
+          HOME: h.home,
+          ...clockEnv(),
+          ...h.env,
+          ...llmEnv(),
+          AUTOTUNE_INTERVAL_MINUTES: "0.005",
+          AUTOTUNE_REPORT: "0"
+        }
       })
       const out = { stderr: "", child }
       child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()))
@@ -293,18 +380,30 @@ describe("PostgreSQL store", () => {
     }
     const daemons = [start(a), start(b)]
     const cycles = (d: { stderr: string }) => d.stderr.split("\n").filter((l) => l.includes('"cycle finished"'))
-    for (let waited = 0; daemons.some((d) => cycles(d).length < 3) && waited < 60_000; waited += 200) await new Promise((r) => setTimeout(r, 200))
+    for (let waited = 0; daemons.some((d) => cycles(d).length < 3) && waited < 60_000; waited += 200)
+      await new Promise((r) => setTimeout(r, 200))
     for (const d of daemons) d.child.kill("SIGTERM")
-    const codes = await Promise.all(daemons.map((d) => new Promise<number | null>((resolve) => d.child.on("exit", resolve))))
+    const codes = await Promise.all(
+      daemons.map((d) => new Promise<number | null>((resolve) => d.child.on("exit", resolve)))
+    )
     expect(codes).toEqual([0, 0])
     for (const d of daemons) {
       const done = cycles(d).map((l) => JSON.parse(l) as { failed: string; deploy: unknown })
       expect(done.length).toBeGreaterThanOrEqual(3)
-      expect(done.every((c) => c.failed === "none"), d.stderr).toBe(true)
+      expect(
+        done.every((c) => c.failed === "none"),
+        d.stderr
+      ).toBe(true)
       expect(d.stderr).not.toContain('"level":"error"')
     }
-    const [counted] = await query<{ n: number }>(url, "SELECT SUM(scored + unscored)::int AS n FROM judge_daily WHERE stage = 1")
-    const [stored] = await query<{ n: number; turns: number }>(url, "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS turns FROM judge_scores WHERE stage = 1")
+    const [counted] = await query<{ n: number }>(
+      url,
+      "SELECT SUM(scored + unscored)::int AS n FROM judge_daily WHERE stage = 1"
+    )
+    const [stored] = await query<{ n: number; turns: number }>(
+      url,
+      "SELECT COUNT(*)::int AS n, COUNT(DISTINCT trace_id)::int AS turns FROM judge_scores WHERE stage = 1"
+    )
     expect(stored!.turns).toBe(30)
     expect(counted!.n).toBe(stored!.n)
     expect(await query(url, "SELECT COUNT(*)::int AS n FROM packs WHERE status = 'canary'")).toEqual([{ n: 1 }])

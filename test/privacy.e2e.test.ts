@@ -14,7 +14,8 @@ const positives = privacyCorpus(1, 424242).filter((s) => s.secret !== undefined)
 
 const writeCorpusTraces = (home: string) => {
   // DotClaw escapes message text inside its <message> envelope.
-  const escape = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
+  const escape = (t: string) =>
+    t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
   const body = positives.map((s, i) => traceLine(i, { text: `${escape(s.text)} SCORE=0.8` })).join("")
   fs.writeFileSync(path.join(home, "traces", traceFileName()), body)
 }
@@ -28,7 +29,10 @@ const base = (home: string, fake?: FakeProvider) => ({
 
 /** Every planted value that survives anywhere in the bytes of the database file and its WAL. */
 const leaksInStore = (dbPath: string) => {
-  const bytes = [dbPath, `${dbPath}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f).toString("latin1")).join("\n")
+  const bytes = [dbPath, `${dbPath}-wal`]
+    .filter((f) => fs.existsSync(f))
+    .map((f) => fs.readFileSync(f).toString("latin1"))
+    .join("\n")
   return positives.filter((s) => leaked(bytes, s.secret!)).map((s) => `${s.kind}: ${s.secret} in ${s.text}`)
 }
 
@@ -62,7 +66,11 @@ describe("nothing private leaves the machine (built CLI)", () => {
 
     // Every trace judged (not the daily sample), so every planted value is in some request to the provider;
     // they go in a Message Batch (the default), collected in the same run.
-    const evaluated = await runCli(["eval", "--json", "--wait-batches"], { ...env, AUTOTUNE_JUDGE_DAILY_SAMPLE: "0", AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "0.05" })
+    const evaluated = await runCli(["eval", "--json", "--wait-batches"], {
+      ...env,
+      AUTOTUNE_JUDGE_DAILY_SAMPLE: "0",
+      AUTOTUNE_JUDGE_BATCH_POLL_SECONDS: "0.05"
+    })
     expect(evaluated.code).toBe(0)
     const summary = jsonOut(evaluated) as { egressRedactions: number; behaviors: Record<string, { scored: number }> }
     expect(summary.behaviors["response-quality"]!.scored).toBe(positives.length)
@@ -78,37 +86,56 @@ describe("nothing private leaves the machine (built CLI)", () => {
 
     const cleaned = await runCli(["redact", "--rescan", "--json"], env)
     expect(cleaned.code).toBe(0)
-    const report = jsonOut(cleaned) as { tables: Record<string, { scanned: number; changed: number }>; vacuumed: boolean; toVersion: number }
+    const report = jsonOut(cleaned) as {
+      tables: Record<string, { scanned: number; changed: number }>
+      vacuumed: boolean
+      toVersion: number
+    }
     expect(report.tables["traces"]!.changed).toBe(positives.length)
     expect(report.vacuumed).toBe(true)
     expect(leaksInStore(dbPath)).toEqual([])
     const db = new Database(dbPath, { readonly: true })
-    expect(db.prepare("SELECT COUNT(*) AS n FROM traces WHERE redaction_version < ?").get(report.toVersion)).toEqual({ n: 0 })
+    expect(db.prepare("SELECT COUNT(*) AS n FROM traces WHERE redaction_version < ?").get(report.toVersion)).toEqual({
+      n: 0
+    })
     db.close()
     // A second rescan finds nothing left to do.
-    const again = jsonOut(await runCli(["redact", "--rescan", "--json"], env)) as { tables: Record<string, { scanned: number }> }
+    const again = jsonOut(await runCli(["redact", "--rescan", "--json"], env)) as {
+      tables: Record<string, { scanned: number }>
+    }
     expect(again.tables["traces"]!.scanned).toBe(0)
   })
 
   it("after an upgrade of the rules, the next cycle re-cleans what older rules stored (and leaves AUTOTUNE_REDACT=0 rows alone)", async () => {
     const home = tempHome()
-    fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLine(1, { text: "hello" }) + traceLine(2, { text: "hi" }))
+    fs.writeFileSync(
+      path.join(home, "traces", traceFileName()),
+      traceLine(1, { text: "hello" }) + traceLine(2, { text: "hi" })
+    )
     const env = base(home)
     expect((await runCli(["ingest"], env)).code).toBe(0)
     const dbPath = path.join(home, "autotune.db")
     // What the 2.0 rule set (v1) let through: a national phone number and a password said in words.
     const db = new Database(dbPath)
-    db.prepare("UPDATE traces SET input_text = ?, redaction_version = 1 WHERE line_no = 1").run("call the plumber on 020 7946 0958, my password is Tr0ub4dor&3")
-    db.prepare("UPDATE traces SET input_text = ?, redaction_version = 0 WHERE line_no = 2").run("stored unredacted by choice: 020 7946 0958")
+    db.prepare("UPDATE traces SET input_text = ?, redaction_version = 1 WHERE line_no = 1").run(
+      "call the plumber on 020 7946 0958, my password is Tr0ub4dor&3"
+    )
+    db.prepare("UPDATE traces SET input_text = ?, redaction_version = 0 WHERE line_no = 2").run(
+      "stored unredacted by choice: 020 7946 0958"
+    )
     db.prepare("DELETE FROM store_meta WHERE key = 'redaction_version'").run()
     db.close()
 
     const once = await runCli(["once", "--json"], env)
     expect(once.code).toBe(0)
-    expect((jsonOut(once) as { rescan: { tables: { traces: { changed: number } } } }).rescan.tables.traces.changed).toBe(1)
+    expect(
+      (jsonOut(once) as { rescan: { tables: { traces: { changed: number } } } }).rescan.tables.traces.changed
+    ).toBe(1)
     expect(once.stderr).toMatch(/redaction rules changed \(now v\d+\): 2 value\(s\) in 1 stored row\(s\) cleaned/)
     const after = new Database(dbPath, { readonly: true })
-    const rows = after.prepare("SELECT line_no AS line, input_text AS text FROM traces ORDER BY line_no").all() as Array<{ line: number; text: string }>
+    const rows = after
+      .prepare("SELECT line_no AS line, input_text AS text FROM traces ORDER BY line_no")
+      .all() as Array<{ line: number; text: string }>
     after.close()
     expect(rows[0]!.text).toBe("call the plumber on <redacted_phone>, my password is <redacted_password>")
     expect(rows[1]!.text).toContain("020 7946 0958")
@@ -129,7 +156,8 @@ describe("nothing private leaves the machine (built CLI)", () => {
     expect(first.stderr).not.toMatch(/tightened/)
     expect(mode(home)).toBe("755")
     const dbPath = path.join(home, "autotune.db")
-    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`].filter((f) => fs.existsSync(f))) expect(mode(f), f).toBe("600")
+    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`].filter((f) => fs.existsSync(f)))
+      expect(mode(f), f).toBe("600")
     const reports = fs.readdirSync(path.join(home, "reports"))
     expect(reports.length).toBeGreaterThan(0)
     for (const r of reports) expect(mode(path.join(home, "reports", r))).toBe("600")
@@ -158,7 +186,14 @@ describe("what autotune creates has its mode whatever the umask (built CLI)", ()
       const day = new Date().toISOString().slice(0, 10)
       const run = (args: string) =>
         execFileSync("sh", ["-c", `umask ${umask} && exec "${process.execPath}" dist/bin.js ${args}`], {
-          env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, AUTOTUNE_BEHAVIOR_ENABLED: "1", AUTOTUNE_BEHAVIOR_MIN_TRACES: "1" },
+          env: {
+            PATH: process.env["PATH"] ?? "",
+            HOME: home,
+            ...clockEnv(),
+            AUTOTUNE_HOME: home,
+            AUTOTUNE_BEHAVIOR_ENABLED: "1",
+            AUTOTUNE_BEHAVIOR_MIN_TRACES: "1"
+          },
           stdio: ["ignore", "pipe", "pipe"]
         })
       run("init --yes")
@@ -166,9 +201,13 @@ describe("what autotune creates has its mode whatever the umask (built CLI)", ()
       run("once")
       const dbPath = path.join(home, "autotune.db")
       expect(mode(home)).toBe("700")
-      for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, path.join(home, "autotune.json")].filter((f) => fs.existsSync(f))) expect(mode(f), f).toBe("600")
+      for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, path.join(home, "autotune.json")].filter((f) =>
+        fs.existsSync(f)
+      ))
+        expect(mode(f), f).toBe("600")
       expect(mode(path.join(home, "reports"))).toBe("700")
-      for (const r of fs.readdirSync(path.join(home, "reports"))) expect(mode(path.join(home, "reports", r)), r).toBe("600")
+      for (const r of fs.readdirSync(path.join(home, "reports")))
+        expect(mode(path.join(home, "reports", r)), r).toBe("600")
       // DotClaw reads the packs and behavior.json, perhaps as another user (its container mounts prompts/).
       expect(mode(path.join(home, "prompts"))).toBe("755")
       expect(mode(path.join(home, "traces"))).toBe("755")

@@ -23,7 +23,8 @@ import { leaked, NEGATIVE_KINDS, POSITIVE_KINDS, privacyCorpus, scoreCorpus } fr
 describe("the labelled corpus", () => {
   const corpus = privacyCorpus()
   const score = scoreCorpus(corpus, (t) => redactText(t))
-  const below = (min: number) => score.kinds.filter((k) => k.positive && k.rate < min).map((k) => `${k.kind} ${k.rate}: ${k.misses[0]}`)
+  const below = (min: number) =>
+    score.kinds.filter((k) => k.positive && k.rate < min).map((k) => `${k.kind} ${k.rate}: ${k.misses[0]}`)
 
   it("has at least 50 positive and 30 negative kinds, 10 of each", () => {
     expect(POSITIVE_KINDS.length).toBeGreaterThanOrEqual(50)
@@ -60,7 +61,8 @@ describe("the labelled corpus", () => {
 })
 
 describe("DotClaw's message envelope", () => {
-  const wrap = (text: string) => `<message sender="Ana" sender_id="u1" time="2026-11-20T10:00:00.000Z">${escapeXml(text)}</message>`
+  const wrap = (text: string) =>
+    `<message sender="Ana" sender_id="u1" time="2026-11-20T10:00:00.000Z">${escapeXml(text)}</message>`
 
   it("cleans escaped message text as written: JSON, XML and quotes hide nothing", () => {
     const leaks = privacyCorpus()
@@ -78,7 +80,11 @@ describe("DotClaw's message envelope", () => {
       const input = wrap(s.text)
       expect(redactEnvelope(input)).toBe(input)
     }
-    expect(redactEnvelope('<message sender="Ana" sender_id="u1" time="t">{&quot;password&quot;: &quot;hunter2x&quot;}</message>')).toBe(
+    expect(
+      redactEnvelope(
+        '<message sender="Ana" sender_id="u1" time="t">{&quot;password&quot;: &quot;hunter2x&quot;}</message>'
+      )
+    ).toBe(
       '<message sender="Ana" sender_id="u1" time="t">{&quot;password&quot;: &quot;&lt;redacted_secret&gt;&quot;}</message>'
     )
   })
@@ -87,7 +93,10 @@ describe("DotClaw's message envelope", () => {
 describe("findings", () => {
   it("counts every replaced value under its rule, never the value itself", () => {
     const findings = emptyFindings()
-    const out = redactText("mail ana@example.com or bob@example.org, key sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz", findings)
+    const out = redactText(
+      "mail ana@example.com or bob@example.org, key sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz",
+      findings
+    )
     expect(out).not.toContain("example.com")
     expect(findings.count).toBe(3)
     expect(findings.byRule).toEqual({ email: 2, anthropic_key: 1 })
@@ -115,7 +124,14 @@ describe("checks", () => {
   })
   it("SSN ranges never issued", () => {
     expect(ssnValid("123", "45", "6780")).toBe(true)
-    for (const [a, g, s] of [["000", "12", "3456"], ["666", "12", "3456"], ["912", "12", "3456"], ["123", "00", "3456"], ["123", "45", "0000"], ["123", "45", "6789"]] as const)
+    for (const [a, g, s] of [
+      ["000", "12", "3456"],
+      ["666", "12", "3456"],
+      ["912", "12", "3456"],
+      ["123", "00", "3456"],
+      ["123", "45", "0000"],
+      ["123", "45", "6789"]
+    ] as const)
       expect(ssnValid(a, g, s)).toBe(false)
   })
   it("DNI and NIE check letters", () => {
@@ -129,7 +145,16 @@ describe("checks", () => {
     expect(phoneValid("2026-11-24".replace(/-/g, ""), ["US"])).toBe(false)
   })
   it("placeholders", () => {
-    for (const v of ["${OPENAI_API_KEY}", "<your-key>", "sk-...XXXX", "process.env.TOKEN", "********", "changeme", "{{ secrets.X }}", "getenv(\"K\")"])
+    for (const v of [
+      "${OPENAI_API_KEY}",
+      "<your-key>",
+      "sk-...XXXX",
+      "process.env.TOKEN",
+      "********",
+      "changeme",
+      "{{ secrets.X }}",
+      'getenv("K")'
+    ])
       expect(isPlaceholder(v), v).toBe(true)
     for (const v of ["hunter2", "Sunset29$", "k2Xf93jLmQ0pZt7a"]) expect(isPlaceholder(v), v).toBe(false)
   })
@@ -139,7 +164,10 @@ describe("the run lock", () => {
   it("is created 0600, in a directory it creates 0700", async () => {
     const file = path.join(tempHome(), "new", "autotune.lock")
     const modes = await Effect.runPromise(
-      withRunLock(file, Effect.sync(() => [fs.statSync(file).mode & 0o777, fs.statSync(path.dirname(file)).mode & 0o777]))
+      withRunLock(
+        file,
+        Effect.sync(() => [fs.statSync(file).mode & 0o777, fs.statSync(path.dirname(file)).mode & 0o777])
+      )
     )
     expect(modes).toEqual([0o600, 0o700])
   })
@@ -155,9 +183,17 @@ describe("file modes whatever the umask (store/FileModes.ts)", () => {
         const pack = path.join(root, "a", "prompts", "tool-calling.json")
         const report = path.join(root, "b", "reports", "report.html")
         const dir = path.join(root, "c", "made")
-        await Effect.runPromise(Effect.all([writeFileAtomic(pack, "{}", MODES.shared), writeFileAtomic(report, "<p>", MODES.private), ensureDir(dir, MODES.private)]))
+        await Effect.runPromise(
+          Effect.all([
+            writeFileAtomic(pack, "{}", MODES.shared),
+            writeFileAtomic(report, "<p>", MODES.private),
+            ensureDir(dir, MODES.private)
+          ])
+        )
         expect([modeOf(pack), modeOf(path.dirname(pack)), modeOf(path.join(root, "a"))]).toEqual([0o644, 0o755, 0o755])
-        expect([modeOf(report), modeOf(path.dirname(report)), modeOf(path.join(root, "b"))]).toEqual([0o600, 0o700, 0o700])
+        expect([modeOf(report), modeOf(path.dirname(report)), modeOf(path.join(root, "b"))]).toEqual([
+          0o600, 0o700, 0o700
+        ])
         expect([modeOf(dir), modeOf(path.join(root, "c"))]).toEqual([0o700, 0o700])
         // A directory that was there already keeps its mode: autotune did not create it.
         fs.chmodSync(path.join(root, "a", "prompts"), 0o750)
@@ -173,8 +209,10 @@ describe("file modes whatever the umask (store/FileModes.ts)", () => {
 
 describe("families the rules got wrong on text written elsewhere (issue 25)", () => {
   const report = (name: string, score: ReturnType<typeof scoreCorpus>) =>
-    console.log(`${name}: recall ${score.recall.toFixed(3)}, false positives ${score.falsePositiveRate.toFixed(3)}; ` +
-      score.kinds.map((k) => `${k.kind} ${Math.round(k.rate * k.n)}/${k.n}`).join(", "))
+    console.log(
+      `${name}: recall ${score.recall.toFixed(3)}, false positives ${score.falsePositiveRate.toFixed(3)}; ` +
+        score.kinds.map((k) => `${k.kind} ${Math.round(k.rate * k.n)}/${k.n}`).join(", ")
+    )
 
   it("the tuning part: every family right", () => {
     const score = scoreCorpus(FAMILIES, (t) => redactText(t))
@@ -188,7 +226,13 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
     // 0.042, fourth 0.800 / 0.054, fifth 0.800 / 0.027. Their misses were read, so each was then spent: rule sets 5
     // and 6 were tuned until all five passed, and they stay here as regression tests. Unseen text is the seventh
     // and eighth parts' (below).
-    for (const [name, part] of [["first", HELD_OUT], ["second", HELD_OUT_2], ["third", HELD_OUT_3], ["fourth", HELD_OUT_4], ["fifth", HELD_OUT_5]] as const) {
+    for (const [name, part] of [
+      ["first", HELD_OUT],
+      ["second", HELD_OUT_2],
+      ["third", HELD_OUT_3],
+      ["fourth", HELD_OUT_4],
+      ["fifth", HELD_OUT_5]
+    ] as const) {
       const score = scoreCorpus(part, (t) => redactText(t))
       report(`${name} held-out part (spent)`, score)
       for (const k of score.kinds) expect(k.misses, `${name}: ${k.kind}`).toEqual([])
@@ -196,7 +240,12 @@ describe("families the rules got wrong on text written elsewhere (issue 25)", ()
   })
 
   // Rates are sums of per-sample shares: floors are compared with a margin well under one sample.
-  const floor = (part: ReadonlyArray<{ readonly secret?: string }>, score: ReturnType<typeof scoreCorpus>, found: number, changed: number) => {
+  const floor = (
+    part: ReadonlyArray<{ readonly secret?: string }>,
+    score: ReturnType<typeof scoreCorpus>,
+    found: number,
+    changed: number
+  ) => {
     const secrets = part.filter((s) => s.secret !== undefined).length
     expect(score.recall).toBeGreaterThanOrEqual(found / secrets - 1e-9)
     expect(score.falsePositiveRate).toBeLessThanOrEqual(changed / (part.length - secrets) + 1e-9)

@@ -20,15 +20,27 @@ const SECRETS: ReadonlyArray<[string, string]> = [
   ["Slack token", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"],
   ["Google API key", "AIzaSyA-1234567890abcdefghijklmnopqrstu"],
   ["Telegram bot token", "bot 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 set"],
-  ["JWT", "token eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"],
-  ["PEM private key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234567890abcdef\n-----END RSA PRIVATE KEY-----"],
+  [
+    "JWT",
+    "token eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+  ],
+  [
+    "PEM private key",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234567890abcdef\n-----END RSA PRIVATE KEY-----"
+  ],
   ["Bearer token", "Authorization: Bearer abcdef0123456789ABCDEF.xyz"],
   ["key=value secret", "DB_PASSWORD=hunter2hunter2 and more"],
   ["JSON secret", '{"api_key": "0123456789abcdef"}'],
   ["AWS access key id", "AKIAIOSFODNN7EXAMPLE"],
   ["AWS secret access key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
-  ["GCP service-account key", '{"type": "service_account", "private_key_id": "abcdef0123456789abcdef0123456789abcdef01", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\n-----END PRIVATE KEY-----\\n"}'],
-  ["Azure connection string", "DefaultEndpointsProtocol=https;AccountName=myacct;AccountKey=AbCdEf0123456789+/AbCdEf0123456789==;EndpointSuffix=core.windows.net"],
+  [
+    "GCP service-account key",
+    '{"type": "service_account", "private_key_id": "abcdef0123456789abcdef0123456789abcdef01", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\n-----END PRIVATE KEY-----\\n"}'
+  ],
+  [
+    "Azure connection string",
+    "DefaultEndpointsProtocol=https;AccountName=myacct;AccountKey=AbCdEf0123456789+/AbCdEf0123456789==;EndpointSuffix=core.windows.net"
+  ],
   ["Stripe secret key", "sk_live_51HcXYZabcdefghijklmnop0123"],
   ["Stripe webhook secret", "whsec_AbCdEfGhIjKlMnOpQrStUvWxYz012345"],
   ["npm token", "npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"],
@@ -49,12 +61,26 @@ const SECRETS: ReadonlyArray<[string, string]> = [
 ]
 
 const SECRET_PARTS: Record<string, string> = {
-  email: "ana.silva", "phone (international)": "912 345", "phone (US)": "555-0132", "phone (dotted)": "555.0132",
-  "key=value secret": "hunter2", "JSON secret": "0123456789abcdef", "AWS secret access key": "wJalrXUtnFEMI",
-  "GCP service-account key": "MIIEvQIBADANBg", "Azure connection string": "AbCdEf0123456789+/", "database URL with password": "S3cr3tPass",
-  "Redis URL with password": "topsecret99", "Visa card": "4111 1111", Mastercard: "5555-5555", Amex: "378282246310005",
-  "URL with token query": "abcdef0123456789", "Bearer token": "abcdef0123456789", "PEM private key": "MIIEowIBAAKCAQEA",
-  "Telegram bot token": "AAHdqTcvCH1vGWJx", "Slack webhook": "XXXXXXXXXXXX", "Discord webhook": "AbCdEfGhIjKl"
+  email: "ana.silva",
+  "phone (international)": "912 345",
+  "phone (US)": "555-0132",
+  "phone (dotted)": "555.0132",
+  "key=value secret": "hunter2",
+  "JSON secret": "0123456789abcdef",
+  "AWS secret access key": "wJalrXUtnFEMI",
+  "GCP service-account key": "MIIEvQIBADANBg",
+  "Azure connection string": "AbCdEf0123456789+/",
+  "database URL with password": "S3cr3tPass",
+  "Redis URL with password": "topsecret99",
+  "Visa card": "4111 1111",
+  Mastercard: "5555-5555",
+  Amex: "378282246310005",
+  "URL with token query": "abcdef0123456789",
+  "Bearer token": "abcdef0123456789",
+  "PEM private key": "MIIEowIBAAKCAQEA",
+  "Telegram bot token": "AAHdqTcvCH1vGWJx",
+  "Slack webhook": "XXXXXXXXXXXX",
+  "Discord webhook": "AbCdEfGhIjKl"
 }
 
 describe("redaction: true positives", () => {
@@ -98,7 +124,12 @@ describe("redaction: harmless look-alikes stay", () => {
 
 describe("redactDeep", () => {
   it("redacts strings at any depth and values under secret-named keys", () => {
-    const out = redactDeep({ cmd: "curl -H 'Authorization: Bearer abcdefghijklmnop1234'", env: { password: "hunter2", API_KEY: "k2Xf93jLmQ0pZt7a", city: "Lisbon" }, list: ["ana@example.com"], n: 3 })
+    const out = redactDeep({
+      cmd: "curl -H 'Authorization: Bearer abcdefghijklmnop1234'",
+      env: { password: "hunter2", API_KEY: "k2Xf93jLmQ0pZt7a", city: "Lisbon" },
+      list: ["ana@example.com"],
+      n: 3
+    })
     expect(out).toEqual({
       cmd: "curl -H 'Authorization: Bearer <redacted_token>'",
       env: { password: "<redacted_secret>", API_KEY: "<redacted_secret>", city: "Lisbon" },
@@ -118,7 +149,8 @@ describe("the detector's gates and scans", () => {
       const length = next() % 80
       const alnumHeavy = next() % 2 === 0
       let s = ""
-      for (let i = 0; i < length; i++) s += alnumHeavy && next() % 10 < 9 ? "aZ9kQ3x7Mb"[next() % 10] : alphabet[next() % alphabet.length]
+      for (let i = 0; i < length; i++)
+        s += alnumHeavy && next() % 10 < 9 ? "aZ9kQ3x7Mb"[next() % 10] : alphabet[next() % alphabet.length]
       return s
     })
   }
@@ -134,7 +166,11 @@ describe("the detector's gates and scans", () => {
   })
 
   it("a group's gate holds wherever one of its rules' hints does, so gating changes no result", () => {
-    const texts = [...privacyCorpus().map((c) => c.text), ...strings(2000), ...Array.from({ length: 300 }, (_, i) => JSON.stringify(traceObject(i)))]
+    const texts = [
+      ...privacyCorpus().map((c) => c.text),
+      ...strings(2000),
+      ...Array.from({ length: 300 }, (_, i) => JSON.stringify(traceObject(i)))
+    ]
     let opened = 0
     for (const group of RULE_GROUPS) {
       if (group.gate === undefined) continue

@@ -42,7 +42,10 @@ describe("autotune report through the built CLI", () => {
     const home = tempHome()
     fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 5))
     const off = await runCli(["once", "--json"], { AUTOTUNE_HOME: home, AUTOTUNE_REPORT: "0" })
-    expect((jsonOut(off) as { stages: { report: { status: string; why: string } } }).stages.report).toEqual({ status: "skipped", why: "AUTOTUNE_REPORT=0" })
+    expect((jsonOut(off) as { stages: { report: { status: string; why: string } } }).stages.report).toEqual({
+      status: "skipped",
+      why: "AUTOTUNE_REPORT=0"
+    })
     expect(fs.existsSync(path.join(home, "report.html"))).toBe(false)
     const target = path.join(home, "www", "autotune.html")
     const on = await runCli(["once"], { AUTOTUNE_HOME: home, AUTOTUNE_REPORT_PATH: target })

@@ -32,7 +32,8 @@ describe("score series", () => {
   })
 
   it("calls a week better or worse only outside the interval of the difference", () => {
-    const week = (from: number, values: ReadonlyArray<number>) => Array.from({ length: 7 }, (_, i) => sums(day(from + i), "v", values))
+    const week = (from: number, values: ReadonlyArray<number>) =>
+      Array.from({ length: 7 }, (_, i) => sums(day(from + i), "v", values))
     const low = [0.4, 0.5, 0.6, 0.5]
     const high = [0.7, 0.8, 0.9, 0.8]
     expect(trendOf([...week(16, low), ...week(23, high)], now).direction).toBe("up")
@@ -46,7 +47,11 @@ describe("score series", () => {
 })
 
 describe("word diff", () => {
-  const rebuild = (parts: ReadonlyArray<{ op: string; text: string }>, keep: string) => parts.filter((p) => p.op === "same" || p.op === keep).map((p) => p.text).join("")
+  const rebuild = (parts: ReadonlyArray<{ op: string; text: string }>, keep: string) =>
+    parts
+      .filter((p) => p.op === "same" || p.op === keep)
+      .map((p) => p.text)
+      .join("")
 
   it("rebuilds both texts and marks only what changed", () => {
     const before = "Answer first. Confirm every action you took."
@@ -54,14 +59,26 @@ describe("word diff", () => {
     const parts = wordDiff(before, after)
     expect(rebuild(parts, "del")).toBe(before)
     expect(rebuild(parts, "add")).toBe(after)
-    expect(parts.filter((p) => p.op === "same").map((p) => p.text).join("")).toContain("Confirm every action you")
+    expect(
+      parts
+        .filter((p) => p.op === "same")
+        .map((p) => p.text)
+        .join("")
+    ).toContain("Confirm every action you")
     expect(wordDiff("same text", "same text")).toEqual([{ op: "same", text: "same text" }])
     expect(wordDiff("", "new")).toEqual([{ op: "add", text: "new" }])
   })
 })
 
 describe("report page", () => {
-  const empty: ReportData = { generatedAt: new Date(now).toISOString(), days: 30, spend: { last24hUsd: 0, last30dUsd: 0, dailyBudgetUsd: 5, unknownCostCalls: 0 }, spendDaily: [], behaviors: [], empty: true }
+  const empty: ReportData = {
+    generatedAt: new Date(now).toISOString(),
+    days: 30,
+    spend: { last24hUsd: 0, last30dUsd: 0, dailyBudgetUsd: 5, unknownCostCalls: 0 },
+    spendDaily: [],
+    behaviors: [],
+    empty: true
+  }
   const assets = { d3: "/* d3 */", plot: "/* plot */" }
 
   it("says so when the store has no data, with no chart slot to leave blank", () => {
@@ -73,16 +90,62 @@ describe("report page", () => {
   it("keeps stored text from closing the data element or the page's markup", () => {
     const reason = "</script><script>alert(1)</script> & <b>bold</b>"
     const behavior = {
-      behavior: "response-quality" as const, rubricVersion: "response-quality@1", active: "v1", canary: null, canaryPercent: null, faults: [`deploy: ${reason}`],
-      trend: trendOf([], now), judged7d: { scored: 0, turns: 0 }, spend30dUsd: 0, lastDecision: null, scores: [], events: [], canaryRun: null, optimizer: [],
-      judge: { daily: [], agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false }, grades: { n: 0, spearman: null, spearmanLow: null, spearmanHigh: null, kappa: null, kappaLow: null, kappaHigh: null }, addressedMasked7d: 0, calibration: [],
+      behavior: "response-quality" as const,
+      rubricVersion: "response-quality@1",
+      active: "v1",
+      canary: null,
+      canaryPercent: null,
+      faults: [`deploy: ${reason}`],
+      trend: trendOf([], now),
+      judged7d: { scored: 0, turns: 0 },
+      spend30dUsd: 0,
+      lastDecision: null,
+      scores: [],
+      events: [],
+      canaryRun: null,
+      optimizer: [],
+      judge: {
+        daily: [],
+        agreement: { n: 0, positive: 0, negative: 0, auc: null, low: null, high: null, disagrees: false },
+        grades: {
+          n: 0,
+          spearman: null,
+          spearmanLow: null,
+          spearmanHigh: null,
+          kappa: null,
+          kappaLow: null,
+          kappaHigh: null
+        },
+        addressedMasked7d: 0,
+        calibration: [],
         // Alignment's attempts carry the judge's words about stored turns: escaped too.
         alignment: [
-          { at: new Date(now).toISOString(), outcome: "adopted", rubricVersion: "response-quality@1", candidate: "response-quality@aligned-6b403176", test: { n: 66, current: 0.528, candidate: 0.898, lower: 0.238, alpha: 0.0304 }, why: "held-out difference +0.371" },
-          { at: new Date(now).toISOString(), outcome: "no-candidate", rubricVersion: "response-quality@1", candidate: null, test: null, why: `proposals dropped: carries conversation text (${reason})` }
-        ] },
+          {
+            at: new Date(now).toISOString(),
+            outcome: "adopted",
+            rubricVersion: "response-quality@1",
+            candidate: "response-quality@aligned-6b403176",
+            test: { n: 66, current: 0.528, candidate: 0.898, lower: 0.238, alpha: 0.0304 },
+            why: "held-out difference +0.371"
+          },
+          {
+            at: new Date(now).toISOString(),
+            outcome: "no-candidate",
+            rubricVersion: "response-quality@1",
+            candidate: null,
+            test: null,
+            why: `proposals dropped: carries conversation text (${reason})`
+          }
+        ]
+      },
       // A pending selection shows stored turns too: escaped like every other stored text.
-      pending: { version: "v2", heldOutGain: 0.1, lowerBound: 0.02, diff: [{ op: "add" as const, text: reason }], chosenOn: [{ traceId: "trace-2", message: reason, baseline: 0.5, winner: 0.8 }] },
+      pending: {
+        version: "v2",
+        heldOutGain: 0.1,
+        lowerBound: 0.02,
+        diff: [{ op: "add" as const, text: reason }],
+        chosenOn: [{ traceId: "trace-2", message: reason, baseline: 0.5, winner: 0.8 }]
+      },
       lowest: [{ traceId: "trace-1", at: new Date(now).toISOString(), score: 0, reason, input: reason, output: "" }]
     }
     const html = renderReport({ ...empty, empty: false, behaviors: [behavior] }, assets)
@@ -94,19 +157,35 @@ describe("report page", () => {
     expect(html).toContain("Rubric alignment")
     const cell = (label: string, value: string) => `<td data-label="${label}">${value}</td>`
     expect(html).toContain(cell("outcome", "adopted"))
-    expect(html).toContain(cell("held-out turns", "66") + cell("agreement now", "0.53") + cell("agreement of candidate", "0.90") + cell("lower bound", "0.238") + cell("alpha", "0.0304"))
+    expect(html).toContain(
+      cell("held-out turns", "66") +
+        cell("agreement now", "0.53") +
+        cell("agreement of candidate", "0.90") +
+        cell("lower bound", "0.238") +
+        cell("alpha", "0.0304")
+    )
     expect(html).toContain(cell("outcome", "no-candidate"))
   })
 
   it("puts a decision in words", () => {
-    expect(decisionInWords({ action: "rolled_back", version: "v7", reason: "health gate", at: "2026-11-30T10:00:00.000Z" })).toBe("rolled back canary v7 (2026-11-30 10:00 UTC): health gate")
+    expect(
+      decisionInWords({ action: "rolled_back", version: "v7", reason: "health gate", at: "2026-11-30T10:00:00.000Z" })
+    ).toBe("rolled back canary v7 (2026-11-30 10:00 UTC): health gate")
     expect(decisionInWords(null)).toBe("no canary decision yet")
   })
 
   it("sorts LLM calls into the kinds of work the spend chart stacks", () => {
-    expect(["judge:tool-calling:1", "judge:x:2", "optimize:b:candidate", "optimize:b:predict", "optimize:b:judge", "optimize:b:rerank", "behavior"].map(stageKind)).toEqual([
-      "judge", "judge", "proposal", "replay", "replay judge", "re-rank", "other"
-    ])
+    expect(
+      [
+        "judge:tool-calling:1",
+        "judge:x:2",
+        "optimize:b:candidate",
+        "optimize:b:predict",
+        "optimize:b:judge",
+        "optimize:b:rerank",
+        "behavior"
+      ].map(stageKind)
+    ).toEqual(["judge", "judge", "proposal", "replay", "replay judge", "re-rank", "other"])
   })
 })
 
@@ -134,10 +213,19 @@ describe("how the report writes days, versions and evidence", () => {
   it("a day axis ends with the day the page was generated, never a week past it, and spans a week at least", () => {
     const generated = at("2026-12-06T08:12:00Z")
     // One day of data, yesterday and today: the week before today, up to the end of today.
-    expect(dayDomain(at("2026-12-05T00:00:00Z"), generated)).toEqual([at("2026-11-30T00:00:00Z"), at("2026-12-07T00:00:00Z")])
-    expect(dayDomain(at("2026-12-06T00:00:00Z"), generated)).toEqual([at("2026-11-30T00:00:00Z"), at("2026-12-07T00:00:00Z")])
+    expect(dayDomain(at("2026-12-05T00:00:00Z"), generated)).toEqual([
+      at("2026-11-30T00:00:00Z"),
+      at("2026-12-07T00:00:00Z")
+    ])
+    expect(dayDomain(at("2026-12-06T00:00:00Z"), generated)).toEqual([
+      at("2026-11-30T00:00:00Z"),
+      at("2026-12-07T00:00:00Z")
+    ])
     // Thirty days of data: from the first of them.
-    expect(dayDomain(at("2026-11-07T00:00:00Z"), generated)).toEqual([at("2026-11-07T00:00:00Z"), at("2026-12-07T00:00:00Z")])
+    expect(dayDomain(at("2026-11-07T00:00:00Z"), generated)).toEqual([
+      at("2026-11-07T00:00:00Z"),
+      at("2026-12-07T00:00:00Z")
+    ])
     // Whatever the hour, whole UTC days.
     const [start, end] = dayDomain(at("2026-11-20T13:45:00Z"), at("2026-12-06T23:59:59Z"))
     expect([start % DAY, end % DAY, end]).toEqual([0, 0, at("2026-12-07T00:00:00Z")])
@@ -159,7 +247,15 @@ describe("how the report writes days, versions and evidence", () => {
     expect(shortVersion("v20261206T061730533Z-1229")).toBe("v1206-0617·1229")
     expect(shortVersion("rq-7")).toBe("rq-7")
     expect(shortVersion("response-quality-canary-2026-12-long-name")).toBe("response-quali…ong-name")
-    expect(decisionInWords({ action: "promoted", version: "v20261206T061730533Z-1229", reason: `canary beats the active pack by more than 0.02 (evidence ${formatEvidence(263_005_938_168.1)} >= 20)`, at: "2026-12-06T07:12:00.000Z" }))
-      .toBe("promoted canary v1206-0617·1229 (2026-12-06 07:12 UTC): canary beats the active pack by more than 0.02 (evidence 263.0 billion >= 20)")
+    expect(
+      decisionInWords({
+        action: "promoted",
+        version: "v20261206T061730533Z-1229",
+        reason: `canary beats the active pack by more than 0.02 (evidence ${formatEvidence(263_005_938_168.1)} >= 20)`,
+        at: "2026-12-06T07:12:00.000Z"
+      })
+    ).toBe(
+      "promoted canary v1206-0617·1229 (2026-12-06 07:12 UTC): canary beats the active pack by more than 0.02 (evidence 263.0 billion >= 20)"
+    )
   })
 })

@@ -16,8 +16,9 @@ const DAY = 86_400_000
 const world = (overrides: Partial<Record<ConfigKey, unknown>> = {}) => {
   const home = tempHome()
   const layer = fullLayer(home, undefined, { behaviors: [B], ...overrides })
-  const run = <A, E>(effect: Effect.Effect<A, E, Deployer | TraceSource | Settings | import("@effect/sql").SqlClient.SqlClient>) =>
-    Effect.runPromise(effect.pipe(Effect.provide(layer)))
+  const run = <A, E>(
+    effect: Effect.Effect<A, E, Deployer | TraceSource | Settings | import("@effect/sql").SqlClient.SqlClient>
+  ) => Effect.runPromise(effect.pipe(Effect.provide(layer)))
   const dbPath = path.join(home, "autotune.db")
   return { home, run, dbPath }
 }
@@ -36,8 +37,12 @@ const turns = async (w: ReturnType<typeof world>, version: string, daysAgo: numb
   fs.appendFileSync(path.join(w.home, "traces", `trace-${version}-${daysAgo}.jsonl`), body)
   await w.run(Effect.flatMap(TraceSource, (s) => s.ingest()))
   const db = new Database(w.dbPath)
-  const score = db.prepare("INSERT INTO trace_scores (trace_id, behavior, rubric_version, score, reason, created_at) VALUES (?, ?, 'response-quality@1', 0.7, 'ok', ?)")
-  const react = db.prepare("INSERT INTO feedback (id, trace_id, feedback_type, created_at, created_ms, imported_at) VALUES (?, ?, 'positive', ?, ?, ?)")
+  const score = db.prepare(
+    "INSERT INTO trace_scores (trace_id, behavior, rubric_version, score, reason, created_at) VALUES (?, ?, 'response-quality@1', 0.7, 'ok', ?)"
+  )
+  const react = db.prepare(
+    "INSERT INTO feedback (id, trace_id, feedback_type, created_at, created_ms, imported_at) VALUES (?, ?, 'positive', ?, ?, ?)"
+  )
   for (let i = 0; i < n; i++) {
     const id = `${version}-${daysAgo}-${i}`
     score.run(id, B, at)
@@ -58,7 +63,12 @@ describe("pruneCutoff", () => {
     const now = 100 * DAY
     expect(pruneCutoff(now, 30, [])).toEqual({ cutoff: 70 * DAY, heldBy: null })
     expect(pruneCutoff(now, 30, [{ label: "a", startedAt: 80 * DAY }])).toEqual({ cutoff: 70 * DAY, heldBy: null })
-    expect(pruneCutoff(now, 30, [{ label: "a", startedAt: 60 * DAY }, { label: "b", startedAt: 65 * DAY }])).toEqual({ cutoff: 60 * DAY - 6 * 3_600_000, heldBy: "a" })
+    expect(
+      pruneCutoff(now, 30, [
+        { label: "a", startedAt: 60 * DAY },
+        { label: "b", startedAt: 65 * DAY }
+      ])
+    ).toEqual({ cutoff: 60 * DAY - 6 * 3_600_000, heldBy: "a" })
   })
 })
 
@@ -69,12 +79,19 @@ describe("retention", () => {
     await turns(w, "rq-1", 33, 50)
     await turns(w, "rq-canary", 33, 50)
     await turns(w, "rq-1", 2, 50)
-    await w.run(Effect.flatMap(Deployer, (d) => d.deploy(B, { instructions: "Canary.", lineage: {} }, { instructions: "Active." }, "rq-canary")))
+    await w.run(
+      Effect.flatMap(Deployer, (d) =>
+        d.deploy(B, { instructions: "Canary.", lineage: {} }, { instructions: "Active." }, "rq-canary")
+      )
+    )
     const db = new Database(w.dbPath)
     db.prepare("UPDATE deployments SET created_at = ? WHERE action = 'canary'").run(Date.now() - 34 * DAY)
     const history = (db.prepare("SELECT COUNT(*) AS n FROM deployments").get() as { n: number }).n
     db.close()
-    const sizeBefore = count(w.dbPath, "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()")
+    const sizeBefore = count(
+      w.dbPath,
+      "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()"
+    )
 
     const summary = await w.run(prune())
     expect(summary).toMatchObject({ retentionDays: 30, traces: 300, heldBy: `${B} canary rq-canary` })
@@ -88,7 +105,9 @@ describe("retention", () => {
     expect(count(w.dbPath, "SELECT auto_vacuum AS n FROM pragma_auto_vacuum()")).toBe(2)
     expect(count(w.dbPath, "SELECT freelist_count AS n FROM pragma_freelist_count()")).toBe(0)
     expect(summary.bytesFreed).toBeGreaterThan(0)
-    expect(count(w.dbPath, "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()")).toBe(sizeBefore - summary.bytesFreed)
+    expect(count(w.dbPath, "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()")).toBe(
+      sizeBefore - summary.bytesFreed
+    )
 
     // Once the canary is gone, its old turns go too.
     await w.run(Effect.flatMap(Deployer, (d) => d.rollback(B)))

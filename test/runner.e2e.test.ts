@@ -27,7 +27,13 @@ describe("once, daemon and the library", () => {
   it("two `once` at the same time: no database error, no double work", async () => {
     const home = tempHome()
     fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 20))
-    const env = { AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality" }
+    const env = {
+      AUTOTUNE_HOME: home,
+      ANTHROPIC_API_KEY: "k",
+      ANTHROPIC_BASE_URL: fake.url,
+      AUTOTUNE_JUDGE_BATCH: "off",
+      AUTOTUNE_BEHAVIORS: "response-quality"
+    }
     fake.latencyMs = 30
     const [a, b] = await Promise.all([runCli(["once", "--json"], env), runCli(["once", "--json"], env)])
     fake.latencyMs = 0
@@ -36,7 +42,9 @@ describe("once, daemon and the library", () => {
       expect(r.stderr).not.toMatch(/SQLITE|database error/i)
     }
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-    const judged = db.prepare("SELECT COUNT(*) AS n, COUNT(DISTINCT trace_id) AS traces, SUM(stage = 1) AS first FROM judge_scores").get() as { n: number; traces: number; first: number }
+    const judged = db
+      .prepare("SELECT COUNT(*) AS n, COUNT(DISTINCT trace_id) AS traces, SUM(stage = 1) AS first FROM judge_scores")
+      .get() as { n: number; traces: number; first: number }
     const calls = db.prepare("SELECT COUNT(*) AS n FROM llm_calls").get() as { n: number }
     db.close()
     // Every trace judged exactly once at stage 1, whoever ran first, and one call per stored verdict (the
@@ -73,14 +81,22 @@ describe("once, daemon and the library", () => {
         }), "60 seconds"))
       }`
     const start = Date.now() + 1500
-    const children = Array.from({ length: 6 }, () =>
-      new Promise<number | null>((resolve) => spawn(process.execPath, ["--input-type=module", "-e", script, lock, log, String(start)], { stdio: "inherit" }).on("exit", resolve))
+    const children = Array.from(
+      { length: 6 },
+      () =>
+        new Promise<number | null>((resolve) =>
+          spawn(process.execPath, ["--input-type=module", "-e", script, lock, log, String(start)], {
+            stdio: "inherit"
+          }).on("exit", resolve)
+        )
     )
     expect(await Promise.all(children)).toEqual([0, 0, 0, 0, 0, 0])
     const events = fs.readFileSync(log, "utf8").trim().split("\n")
     expect(events).toHaveLength(6 * 12 * 2)
     // Strictly in, out, in, out ..., each out by the process that came in.
-    const overlaps = events.filter((e, i) => (i % 2 === 0 ? !e.startsWith("in ") : e !== `out ${events[i - 1]!.slice(3)}`))
+    const overlaps = events.filter((e, i) =>
+      i % 2 === 0 ? !e.startsWith("in ") : e !== `out ${events[i - 1]!.slice(3)}`
+    )
     expect(overlaps).toEqual([])
   }, 60_000)
 
@@ -98,13 +114,19 @@ describe("once, daemon and the library", () => {
     try {
       const start = startTime(other.pid!)!
       const boot = bootId()!
-      for (const text of [`${other.pid}`, `${other.pid} 1 ${boot}`, `${other.pid} ${start} 00000000-0000-0000-0000-000000000000`]) {
+      for (const text of [
+        `${other.pid}`,
+        `${other.pid} 1 ${boot}`,
+        `${other.pid} ${start} 00000000-0000-0000-0000-000000000000`
+      ]) {
         const home = tempHome()
         fs.writeFileSync(path.join(home, "autotune.lock"), text)
         const result = await runCli(["once", "--json"], { AUTOTUNE_HOME: home })
         expect(result.code, text).toBe(0)
         expect(jsonOut(result), text).toHaveProperty("stages")
-        expect(result.stderr).toContain(`took over ${path.join(home, "autotune.lock")}: its holder (${text}) is no longer running`)
+        expect(result.stderr).toContain(
+          `took over ${path.join(home, "autotune.lock")}: its holder (${text}) is no longer running`
+        )
         expect(fs.existsSync(path.join(home, "autotune.lock"))).toBe(false)
       }
     } finally {
@@ -127,10 +149,21 @@ describe("once, daemon and the library", () => {
     fs.writeFileSync(path.join(home, "traces", traceFileName()), traceLines(0, 30))
     fake.latencyMs = 2000
     fake.requests.length = 0
-    const child = tracked(spawn(process.execPath, ["dist/bin.js", "daemon"], {
-      env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url, AUTOTUNE_JUDGE_BATCH: "off", AUTOTUNE_BEHAVIORS: "response-quality" },
-      stdio: ["ignore", "pipe", "pipe"]
-    }))
+    const child = tracked(
+      spawn(process.execPath, ["dist/bin.js", "daemon"], {
+        env: {
+          PATH: process.env["PATH"] ?? "",
+          HOME: home,
+          ...clockEnv(),
+          AUTOTUNE_HOME: home,
+          ANTHROPIC_API_KEY: "k",
+          ANTHROPIC_BASE_URL: fake.url,
+          AUTOTUNE_JUDGE_BATCH: "off",
+          AUTOTUNE_BEHAVIORS: "response-quality"
+        },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+    )
     let stderr = ""
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
     // Wait until judge calls are in flight: the middle of a cycle.
@@ -146,7 +179,10 @@ describe("once, daemon and the library", () => {
     expect(listFiles(home).filter((f) => f.endsWith(".tmp"))).toEqual([])
     expect(fs.existsSync(path.join(home, "autotune.lock"))).toBe(false)
     // journald gets one JSON object per line.
-    const lines = stderr.trim().split("\n").filter((l) => l !== "")
+    const lines = stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l !== "")
     expect(lines.length).toBeGreaterThan(0)
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow()
     expect(lines.map((l) => JSON.parse(l).msg)).toContain("daemon stopped")
@@ -159,7 +195,11 @@ describe("once, daemon and the library", () => {
       `import { runOnce, loadConfig } from "@dotsetlabs/autotune"\nconst r = await runOnce()\nprocess.stdout.write(JSON.stringify({ ingested: r.stages.ingest.summary.ingested, home: loadConfig().config.home }))\n`
     )
     const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ["run.js"], { cwd: app, env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home }, stdio: ["ignore", "pipe", "pipe"] })
+      const child = spawn(process.execPath, ["run.js"], {
+        cwd: app,
+        env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
       let stdout = ""
       let stderr = ""
       child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
@@ -180,11 +220,20 @@ describe("once, daemon and the library", () => {
         `await runDaemon(undefined, { signal: stop.signal })\nprocess.stdout.write("stopped")\n`
     )
     const port = await freePort()
-    const child = tracked(spawn(process.execPath, ["run.js"], {
-      cwd: app,
-      env: { PATH: process.env["PATH"] ?? "", HOME: home, ...clockEnv(), AUTOTUNE_HOME: home, AUTOTUNE_METRICS_PORT: String(port), AUTOTUNE_INTERVAL_MINUTES: "60" },
-      stdio: ["ignore", "pipe", "pipe"]
-    }))
+    const child = tracked(
+      spawn(process.execPath, ["run.js"], {
+        cwd: app,
+        env: {
+          PATH: process.env["PATH"] ?? "",
+          HOME: home,
+          ...clockEnv(),
+          AUTOTUNE_HOME: home,
+          AUTOTUNE_METRICS_PORT: String(port),
+          AUTOTUNE_INTERVAL_MINUTES: "60"
+        },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+    )
     let stdout = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
@@ -193,7 +242,10 @@ describe("once, daemon and the library", () => {
     const deadline = Date.now() + 30_000
     while (!/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m.test(metrics) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200))
-      metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "")
+      metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        (r) => r.text(),
+        () => ""
+      )
     }
     expect(metrics).toMatch(/^autotune_traces_ingested_total(?:\{[^}]*\})? 3$/m)
     const version = (JSON.parse(fs.readFileSync("package.json", "utf8")) as { version: string }).version

@@ -30,7 +30,9 @@ describe("the sample's draw and rates", () => {
       for (const q of [0.01, 0.1, 0.5, 0.9]) {
         const share = draws.filter((d) => d < q).length / draws.length
         // 50,000 draws: 4 standard errors of a binomial share at most 0.009.
-        expect(Math.abs(share - q), `${id(0)} below ${q}`).toBeLessThan(4 * Math.sqrt((q * (1 - q)) / draws.length) + 1e-9)
+        expect(Math.abs(share - q), `${id(0)} below ${q}`).toBeLessThan(
+          4 * Math.sqrt((q * (1 - q)) / draws.length) + 1e-9
+        )
       }
       expect(sampleDraw(id(7))).toBe(sampleDraw(id(7)))
     }
@@ -52,7 +54,12 @@ describe("the sample's draw and rates", () => {
  * A store with `days` days of `perDay` turns of response-quality; the last day's turns after noon are served
  * 10% by a canary and 90% by the active pack, whose files are on disk.
  */
-const world = (days: number, perDay: number, overrides: Partial<Record<ConfigKey, unknown>> = {}, llm: { readonly batches?: boolean } = {}) => {
+const world = (
+  days: number,
+  perDay: number,
+  overrides: Partial<Record<ConfigKey, unknown>> = {},
+  llm: { readonly batches?: boolean } = {}
+) => {
   const home = tempHome()
   const start = Date.UTC(2026, 10, 10)
   const canaryFrom = start + (days - 1) * DAY + DAY / 2
@@ -61,23 +68,49 @@ const world = (days: number, perDay: number, overrides: Partial<Record<ConfigKey
     const at = start + Math.floor((i * DAY) / perDay)
     const version = at < canaryFrom ? "active-1" : i % 10 === 0 ? "canary-1" : "active-1"
     const t = traceObject(i, { packVersions: { [B]: version } })
-    body += JSON.stringify({ ...t, trace_id: `trace-${uuid(i)}`, timestamp: new Date(at).toISOString(), created_at: at }) + "\n"
+    body +=
+      JSON.stringify({ ...t, trace_id: `trace-${uuid(i)}`, timestamp: new Date(at).toISOString(), created_at: at }) +
+      "\n"
   }
   fs.writeFileSync(path.join(home, "traces", "trace-all.jsonl"), body)
   const prompts = path.join(home, "prompts")
   fs.mkdirSync(prompts)
-  fs.writeFileSync(path.join(prompts, `${B}.json`), JSON.stringify({ name: B, version: "active-1", behavior: B, instructions: "Be brief." }))
-  fs.writeFileSync(path.join(prompts, `${B}.canary.json`), JSON.stringify({ name: B, version: "canary-1", behavior: B, instructions: "Be briefer.", metadata: { canaryPercent: 10 } }))
+  fs.writeFileSync(
+    path.join(prompts, `${B}.json`),
+    JSON.stringify({ name: B, version: "active-1", behavior: B, instructions: "Be brief." })
+  )
+  fs.writeFileSync(
+    path.join(prompts, `${B}.canary.json`),
+    JSON.stringify({
+      name: B,
+      version: "canary-1",
+      behavior: B,
+      instructions: "Be briefer.",
+      metadata: { canaryPercent: 10 }
+    })
+  )
   const mock = mockLlm([], undefined, llm)
-  const layer = fullLayer(home, mock.layer, { behaviors: [B], judgeAuditShare: 0, evalMaxTraces: 100_000, ...overrides })
-  const run = () => Effect.runPromise(Effect.gen(function* () {
-    yield* (yield* TraceSource).ingest()
-    return yield* (yield* Judge).evaluate()
-  }).pipe(Effect.provide(layer)))
+  const layer = fullLayer(home, mock.layer, {
+    behaviors: [B],
+    judgeAuditShare: 0,
+    evalMaxTraces: 100_000,
+    ...overrides
+  })
+  const run = () =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        yield* (yield* TraceSource).ingest()
+        return yield* (yield* Judge).evaluate()
+      }).pipe(Effect.provide(layer))
+    )
   const judged = () => {
     const db = new Database(path.join(home, "autotune.db"), { readonly: true })
-    const rows = db.prepare(`SELECT t.trace_id AS id, t.created_at AS at, p.version, t.sample_draw AS draw FROM judge_scores j
-      JOIN traces t ON t.trace_id = j.trace_id JOIN trace_packs p ON p.trace_id = t.trace_id AND p.created_at = t.created_at WHERE j.stage = 1`).all() as Array<{ id: string; at: number; version: string; draw: number }>
+    const rows = db
+      .prepare(
+        `SELECT t.trace_id AS id, t.created_at AS at, p.version, t.sample_draw AS draw FROM judge_scores j
+      JOIN traces t ON t.trace_id = j.trace_id JOIN trace_packs p ON p.trace_id = t.trace_id AND p.created_at = t.created_at WHERE j.stage = 1`
+      )
+      .all() as Array<{ id: string; at: number; version: string; draw: number }>
     db.close()
     return rows
   }
@@ -152,8 +185,16 @@ describe("what the judge scores", () => {
 
 describe("the canary test with a sample of the active turns", () => {
   const thresholds: Thresholds = {
-    minImprovement: 0.02, minSamples: 20, maxSamples: 500, maxAgeMs: 14 * DAY, healthWindowMs: DAY,
-    maxErrorRate: 0.5, maxToolFailureRate: 0.5, maxErrorRateDelta: 0.5, maxToolFailureRateDelta: 0.5, maxNegativeRateDelta: 0.1
+    minImprovement: 0.02,
+    minSamples: 20,
+    maxSamples: 500,
+    maxAgeMs: 14 * DAY,
+    healthWindowMs: DAY,
+    maxErrorRate: 0.5,
+    maxToolFailureRate: 0.5,
+    maxErrorRateDelta: 0.5,
+    maxToolFailureRateDelta: 0.5,
+    maxNegativeRateDelta: 0.1
   }
   const traffic = (activeFor: (i: number) => Sample) => {
     const canary: Array<Sample> = []
@@ -176,15 +217,32 @@ describe("the canary test with a sample of the active turns", () => {
     expect(d.figures.meanDiff).toBeCloseTo(0, 10)
     expect(d.action).toBe("wait")
     // Were they let in, the canary would look far better than it is.
-    const naive = decide({ canary, active: active.map((s) => ({ ...s, sampled: true })), startedAt: 0, now: 1_000_000 + 2000 * 60_000, thresholds })
+    const naive = decide({
+      canary,
+      active: active.map((s) => ({ ...s, sampled: true })),
+      startedAt: 0,
+      now: 1_000_000 + 2000 * 60_000,
+      thresholds
+    })
     expect(naive.figures.meanDiff!).toBeGreaterThan(0.1)
   })
 
   it("decides exactly as before when every active turn is sampled", () => {
     const scores = [0.25, 0.5, 0.75, 1]
-    const { canary, active } = traffic((i) => ({ at: 1_000_000 + i * 60_000, score: scores[i % 4]!, error: i % 17 === 0, toolFailure: i % 5 === 0 ? 1 : 0 }))
+    const { canary, active } = traffic((i) => ({
+      at: 1_000_000 + i * 60_000,
+      score: scores[i % 4]!,
+      error: i % 17 === 0,
+      toolFailure: i % 5 === 0 ? 1 : 0
+    }))
     const a = decide({ canary, active, startedAt: 0, now: 1_000_000 + 2000 * 60_000, thresholds })
-    const b = decide({ canary, active: active.map((s) => ({ ...s, sampled: true })), startedAt: 0, now: 1_000_000 + 2000 * 60_000, thresholds })
+    const b = decide({
+      canary,
+      active: active.map((s) => ({ ...s, sampled: true })),
+      startedAt: 0,
+      now: 1_000_000 + 2000 * 60_000,
+      thresholds
+    })
     expect(b).toEqual(a)
     expect(a.figures.pairs).toBe(200)
   })
@@ -195,7 +253,14 @@ describe("the stage-2 rule", () => {
     const band = { low: 0.35, high: 0.65 }
     const fresh = escalation([], band)
     expect([0.25, 0.5, 0.75].map(fresh.escalate)).toEqual([false, true, false])
-    const known = escalation([{ level: 0.5, n: 30, flips: 2 }, { level: 1, n: 60, flips: 15 }, { level: 0.25, n: 29, flips: 29 }], band)
+    const known = escalation(
+      [
+        { level: 0.5, n: 30, flips: 2 },
+        { level: 1, n: 60, flips: 15 },
+        { level: 0.25, n: 29, flips: 29 }
+      ],
+      band
+    )
     expect([0.25, 0.5, 0.55, 0.75, 1].map(known.escalate)).toEqual([false, false, false, false, true])
     expect(known.calibrated.map((c) => c.level)).toEqual([0.5, 1])
   })

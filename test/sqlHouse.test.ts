@@ -15,18 +15,24 @@ describe("SQL only under src/store/ (scripts/check-sql.mjs)", () => {
   it("names each query, SQL text, writing helper and stored-JSON parse outside the store", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-sql-"))
     fs.cpSync("src", dir, { recursive: true })
-    fs.appendFileSync(path.join(dir, "judge", "Labels.ts"), [
-      "",
-      'import { upsert } from "../store/Dialect.js"',
-      "export const q1 = (sql: SqlClient.SqlClient) => sql`SELECT 1`",
-      "export const q2 = (sql: SqlClient.SqlClient) => sql.unsafe('x')",
-      'export const q3 = "DELETE FROM labels WHERE 1 = 1"',
-      "export const q4 = (r: { detailJson: string }) => JSON.parse(r.detailJson)",
-      "export const q5 = upsert",
-      ""
-    ].join("\n"))
+    fs.appendFileSync(
+      path.join(dir, "judge", "Labels.ts"),
+      [
+        "",
+        'import { upsert } from "../store/Dialect.js"',
+        "export const q1 = (sql: SqlClient.SqlClient) => sql`SELECT 1`",
+        "export const q2 = (sql: SqlClient.SqlClient) => sql.unsafe('x')",
+        'export const q3 = "DELETE FROM labels WHERE 1 = 1"',
+        "export const q4 = (r: { detailJson: string }) => JSON.parse(r.detailJson)",
+        "export const q5 = upsert",
+        ""
+      ].join("\n")
+    )
     // Ordinary words and JSON of other things stay allowed.
-    fs.appendFileSync(path.join(dir, "judge", "Agreement.ts"), '\nexport const fine = [JSON.parse("[]"), "select the turns from the week"]\n')
+    fs.appendFileSync(
+      path.join(dir, "judge", "Agreement.ts"),
+      '\nexport const fine = [JSON.parse("[]"), "select the turns from the week"]\n'
+    )
     const result = check(dir)
     expect(result.code).toBe(1)
     expect(result.out).toMatch(/judge\/Labels\.ts:\d+: a query built outside the store/)

@@ -22,7 +22,11 @@ describe("systemd units and install.sh", () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-install-"))
     const bin = path.join(home, "bin")
     fs.mkdirSync(bin)
-    fs.writeFileSync(path.join(bin, "autotune"), `#!/bin/sh\nexec "${process.execPath}" "${path.resolve("dist/bin.js")}" "$@"\n`, { mode: 0o755 })
+    fs.writeFileSync(
+      path.join(bin, "autotune"),
+      `#!/bin/sh\nexec "${process.execPath}" "${path.resolve("dist/bin.js")}" "$@"\n`,
+      { mode: 0o755 }
+    )
     // A systemctl that has no user instance, as in a container.
     fs.writeFileSync(path.join(bin, "systemctl"), "#!/bin/sh\nexit 1\n", { mode: 0o755 })
     const env = { PATH: `${bin}:/usr/bin:/bin`, HOME: home, ANTHROPIC_API_KEY: "sk-ant-install-test-0123456789" }

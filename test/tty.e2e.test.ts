@@ -37,7 +37,17 @@ describe("on a terminal", () => {
   it("the init wizard asks, hides the key, and writes a 0600 file", async () => {
     const home = tempHome()
     const session = `autotune-wizard-${process.pid}`
-    execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", "160", "-y", "40", `AUTOTUNE_HOME=${home} ${process.execPath} ${BIN} init; sleep 20`])
+    execFileSync("tmux", [
+      "new-session",
+      "-d",
+      "-s",
+      session,
+      "-x",
+      "160",
+      "-y",
+      "40",
+      `AUTOTUNE_HOME=${home} ${process.execPath} ${BIN} init; sleep 20`
+    ])
     const keys = (...k: Array<string>) => execFileSync("tmux", ["send-keys", "-t", session, ...k])
     const screen = () => execFileSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" })
     try {

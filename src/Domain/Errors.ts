@@ -113,7 +113,10 @@ export interface BehaviorFaultAt {
 }
 
 export const isBehaviorFault = (value: unknown): value is BehaviorFault =>
-  typeof value === "object" && value !== null && "fault" in value && typeof (value as { fault: unknown }).fault === "string"
+  typeof value === "object" &&
+  value !== null &&
+  "fault" in value &&
+  typeof (value as { fault: unknown }).fault === "string"
 
 /**
  * Runs one behavior's part of a stage in its own failure domain: its own fault comes back as a BehaviorFault (the

@@ -60,7 +60,14 @@ export const LlmErrorReason = Schema.Literal(
 export type LlmErrorReason = typeof LlmErrorReason.Type
 
 // A garbage body at HTTP 200 comes from a proxy or a provider hiccup far more often than from a stable fault.
-const RETRYABLE: ReadonlySet<LlmErrorReason> = new Set(["RateLimited", "Overloaded", "ServerError", "Timeout", "Transport", "BadResponse"])
+const RETRYABLE: ReadonlySet<LlmErrorReason> = new Set([
+  "RateLimited",
+  "Overloaded",
+  "ServerError",
+  "Timeout",
+  "Transport",
+  "BadResponse"
+])
 
 /** One failed LLM call, after classification. Only the transient reasons are retried. */
 export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
@@ -98,13 +105,18 @@ const INPUT_SPECIFIC = /too long|too many tokens|context (length|window)|maximum
 
 /** A failure the user must fix in the configuration: every further call would fail the same way. */
 export const isConfigFailure = (error: LlmError): boolean =>
-  error.reason === "Auth" || error.reason === "NotFound" || (error.reason === "BadRequest" && !INPUT_SPECIFIC.test(error.detail))
+  error.reason === "Auth" ||
+  error.reason === "NotFound" ||
+  (error.reason === "BadRequest" && !INPUT_SPECIFIC.test(error.detail))
 
 /** A failure that says the provider (or the way to it) is in trouble: the circuit breaker counts these. */
 export const isProviderFailure = (error: LlmError): boolean => error.retryable && error.reason !== "RateLimited"
 
 /** `retry-after` in seconds or as an HTTP date; `retry-after-ms` when a provider sends it. */
-export const parseRetryAfter = (get: (name: string) => string | null | undefined, now = Date.now()): number | undefined => {
+export const parseRetryAfter = (
+  get: (name: string) => string | null | undefined,
+  now = Date.now()
+): number | undefined => {
   const ms = get("retry-after-ms")
   if (ms != null && ms !== "" && Number.isFinite(Number(ms))) return Math.max(0, Number(ms))
   const value = get("retry-after")

@@ -12,7 +12,9 @@ export const PromptPack = Schema.Struct({
   version: Schema.String,
   behavior: Schema.String,
   instructions: Schema.String,
-  demos: Schema.optionalWith(Schema.Array(Schema.Struct({ input: Schema.String, output: Schema.Unknown })), { default: () => [] }),
+  demos: Schema.optionalWith(Schema.Array(Schema.Struct({ input: Schema.String, output: Schema.Unknown })), {
+    default: () => []
+  }),
   metric: Schema.optional(Schema.Struct({ name: Schema.String, model: Schema.String, score: Schema.Number })),
   metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })
@@ -36,7 +38,9 @@ export const readPack = (file: string, behavior: Behavior): Effect.Effect<PackRe
     try {
       text = fs.readFileSync(file, "utf8")
     } catch (error) {
-      return (error as { code?: string }).code === "ENOENT" ? { _tag: "Missing" } : { _tag: "Invalid", reason: String(error) }
+      return (error as { code?: string }).code === "ENOENT"
+        ? { _tag: "Missing" }
+        : { _tag: "Invalid", reason: String(error) }
     }
     let json: unknown
     try {
@@ -45,8 +49,10 @@ export const readPack = (file: string, behavior: Behavior): Effect.Effect<PackRe
       return { _tag: "Invalid", reason: "not valid JSON" }
     }
     const decoded = Schema.decodeUnknownEither(PromptPack)(json)
-    if (Either.isLeft(decoded)) return { _tag: "Invalid", reason: decoded.left.message.split("\n")[0] ?? "does not match the pack shape" }
-    if (decoded.right.behavior !== behavior) return { _tag: "Invalid", reason: `behavior is ${JSON.stringify(decoded.right.behavior)}, not ${behavior}` }
+    if (Either.isLeft(decoded))
+      return { _tag: "Invalid", reason: decoded.left.message.split("\n")[0] ?? "does not match the pack shape" }
+    if (decoded.right.behavior !== behavior)
+      return { _tag: "Invalid", reason: `behavior is ${JSON.stringify(decoded.right.behavior)}, not ${behavior}` }
     return { _tag: "Valid", pack: decoded.right }
   })
 

@@ -22,13 +22,18 @@ export const packShare = (metadata: Readonly<Record<string, unknown>> | undefine
 }
 
 /** The share a canary pack serves: its own when its file says one, else the configured one. */
-export const canaryShare = (metadata: Readonly<Record<string, unknown>> | undefined, fallback: Share): Share => packShare(metadata) ?? fallback
+export const canaryShare = (metadata: Readonly<Record<string, unknown>> | undefined, fallback: Share): Share =>
+  packShare(metadata) ?? fallback
 
 /** Whether a pack's file says it serves `share` (to DotClaw's two decimals). */
-export const servesShare = (metadata: Readonly<Record<string, unknown>> | undefined, share: Share): boolean => metadata?.["canaryPercent"] === toPercent(share)
+export const servesShare = (metadata: Readonly<Record<string, unknown>> | undefined, share: Share): boolean =>
+  metadata?.["canaryPercent"] === toPercent(share)
 
 /** A pack's metadata saying it serves `share` (as DotClaw reads it). */
-export const withShare = (metadata: Readonly<Record<string, unknown>> | undefined, share: Share): Record<string, unknown> => ({
+export const withShare = (
+  metadata: Readonly<Record<string, unknown>> | undefined,
+  share: Share
+): Record<string, unknown> => ({
   ...metadata,
   canaryPercent: toPercent(share)
 })
@@ -40,7 +45,9 @@ export const withoutShare = (metadata: Readonly<Record<string, unknown>> | undef
 }
 
 /** A history as people read it: each change's share in percent. */
-export const inPercent = <C extends ShareChange>(changes: ReadonlyArray<C>): Array<Omit<C, "share"> & { readonly percent: number }> =>
+export const inPercent = <C extends ShareChange>(
+  changes: ReadonlyArray<C>
+): Array<Omit<C, "share"> & { readonly percent: number }> =>
   changes.map(({ share, ...rest }) => ({ ...rest, percent: toPercent(share) }))
 
 /** One share of a canary from a time on (ms epoch); a canary's history starts with the share it went out at. */
@@ -60,5 +67,8 @@ export const shareAt = (history: ReadonlyArray<ShareChange>, at: number): Share 
  * A canary's history of shares from the deployments on record (store/Deployments.ts), or, for a canary placed
  * by hand, the one share its file (else the configuration) says.
  */
-export const shareHistory = (recorded: ReadonlyArray<ShareChange>, metadata: Readonly<Record<string, unknown>> | undefined, fallback: Share): ReadonlyArray<ShareChange> =>
-  recorded.length > 0 ? recorded : [{ at: 0, share: canaryShare(metadata, fallback) }]
+export const shareHistory = (
+  recorded: ReadonlyArray<ShareChange>,
+  metadata: Readonly<Record<string, unknown>> | undefined,
+  fallback: Share
+): ReadonlyArray<ShareChange> => (recorded.length > 0 ? recorded : [{ at: 0, share: canaryShare(metadata, fallback) }])

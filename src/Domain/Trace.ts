@@ -85,7 +85,8 @@ export const TOOL_CALL_FIELDS: { readonly [K in keyof ToolCall]-?: FieldClass } 
 }
 
 /** `kind` is a short, stable name for the reason (counted in `ingest --json`); `reason` says it for a person. */
-export type ParseResult = { readonly ok: true; readonly trace: Trace } | { readonly ok: false; readonly kind: string; readonly reason: string }
+export type ParseResult =
+  { readonly ok: true; readonly trace: Trace } | { readonly ok: false; readonly kind: string; readonly reason: string }
 
 /**
  * A turn's fixed draw in [0, 1) for the judge's samples (judge/Sampling.ts): FNV-1a, 32 bits, of its trace id.
@@ -99,4 +100,3 @@ export const sampleDraw = (traceId: string): number => {
   }
   return (h >>> 0) / 4294967296
 }
-

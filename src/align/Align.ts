@@ -19,7 +19,15 @@ import { judgeTraceOf, RUBRICS, type Rubric } from "../judge/Prompts.js"
 import type { Verdict } from "../judge/Tasks.js"
 import { LlmRunner, usageBetween, usageOf } from "../llm/LlmRunner.js"
 import type { StoreError } from "../Domain/Errors.js"
-import { agreementOf, alphaFor, type PairedTest, pairedTest, type Readiness, readiness, type SignalKind } from "./Evidence.js"
+import {
+  agreementOf,
+  alphaFor,
+  type PairedTest,
+  pairedTest,
+  type Readiness,
+  readiness,
+  type SignalKind
+} from "./Evidence.js"
 import { amendmentProblem, CANDIDATES, makeProposal, SHOWN } from "./Proposal.js"
 import { makeSignals, type SignalRow, type Signals, type SignalSource } from "./Signals.js"
 
@@ -36,7 +44,11 @@ export type AlignOutcome =
       /** Which held-out test of the rubric's life this was (null: none was run), and the error it spent. */
       readonly attempt: number | null
       readonly alpha: number | null
-      readonly alignSplit: { readonly turns: number; readonly current: number | null; readonly candidates: ReadonlyArray<number | null> }
+      readonly alignSplit: {
+        readonly turns: number
+        readonly current: number | null
+        readonly candidates: ReadonlyArray<number | null>
+      }
       readonly dropped: ReadonlyArray<string>
       readonly test: PairedTest | null
       readonly adopted: string | null
@@ -62,7 +74,8 @@ interface Prepared {
   readonly signalTurns?: number
 }
 
-const idOf = (behavior: Behavior, criteria: string) => `${behavior}@aligned-${createHash("sha256").update(criteria).digest("hex").slice(0, 8)}`
+const idOf = (behavior: Behavior, criteria: string) =>
+  `${behavior}@aligned-${createHash("sha256").update(criteria).digest("hex").slice(0, 8)}`
 
 /** The calls one attempt can afford: a proposal, each candidate on the alignment split, the best on the held-out one. */
 const perSplitOf = (config: AppConfig) => Math.floor((config.alignMaxCalls - 1) / (CANDIDATES + 1))
@@ -77,14 +90,30 @@ const makePrepare = (book: Rubrics, config: AppConfig, { signalsFor, lastAttempt
       const signals = yield* signalsFor(rubric, config.alignMinTurns)
       const ready = readiness(signals.kind, signals.align, signals.heldOut, thresholds)
       const base = { rubric, signals, ready }
-      if (book.pending(behavior) !== undefined) return { ...base, go: false, why: "an aligned rubric waits for `autotune rubric approve` or `rubric reject`" }
+      if (book.pending(behavior) !== undefined)
+        return { ...base, go: false, why: "an aligned rubric waits for `autotune rubric approve` or `rubric reject`" }
       if (!ready.ready) return { ...base, go: false, why: ready.why }
       const last = yield* lastAttempt(behavior, rubric.version)
       const signalTurns = signals.align.length + signals.heldOut.length
       const now = yield* Clock.currentTimeMillis
-      if (last !== undefined && now - last.at < ATTEMPT_EVERY_MS) return { ...base, go: false, why: `tried ${Math.round((now - last.at) / 3_600_000)} h ago; at most one attempt a day` }
-      if (last !== undefined && signalTurns < last.signalTurns + NEW_SIGNAL) return { ...base, go: false, why: `no new signal since the last attempt (${signalTurns} turns; needs ${last.signalTurns + NEW_SIGNAL})` }
-      if (perSplit < config.alignMinTurns) return { ...base, go: false, why: `AUTOTUNE_ALIGN_MAX_CALLS=${config.alignMaxCalls} affords ${perSplit} turns a split; needs ${config.alignMinTurns}` }
+      if (last !== undefined && now - last.at < ATTEMPT_EVERY_MS)
+        return {
+          ...base,
+          go: false,
+          why: `tried ${Math.round((now - last.at) / 3_600_000)} h ago; at most one attempt a day`
+        }
+      if (last !== undefined && signalTurns < last.signalTurns + NEW_SIGNAL)
+        return {
+          ...base,
+          go: false,
+          why: `no new signal since the last attempt (${signalTurns} turns; needs ${last.signalTurns + NEW_SIGNAL})`
+        }
+      if (perSplit < config.alignMinTurns)
+        return {
+          ...base,
+          go: false,
+          why: `AUTOTUNE_ALIGN_MAX_CALLS=${config.alignMaxCalls} affords ${perSplit} turns a split; needs ${config.alignMinTurns}`
+        }
       return { ...base, go: true, why: ready.why, tested: last?.tested ?? 0, signalTurns }
     })
 }
@@ -103,19 +132,37 @@ const forReflection = (kind: SignalKind, rows: ReadonlyArray<SignalRow>) => {
   const high = kind === "reactions" ? (r: SignalRow) => r.signal === 1 : (r: SignalRow) => r.signal >= 4
   const low = kind === "reactions" ? (r: SignalRow) => r.signal === 0 : (r: SignalRow) => r.signal <= 2
   return {
-    worse: rows.filter(low).sort((a, b) => b.score - a.score).slice(0, SHOWN),
-    better: rows.filter(high).sort((a, b) => a.score - b.score).slice(0, SHOWN)
+    worse: rows
+      .filter(low)
+      .sort((a, b) => b.score - a.score)
+      .slice(0, SHOWN),
+    better: rows
+      .filter(high)
+      .sort((a, b) => a.score - b.score)
+      .slice(0, SHOWN)
   }
 }
 
 /** The proposals worth judging: not the current text, not rejected by the operator before, none failing the amendment checks. */
-const keepCandidates = (book: Rubrics, rubric: Rubric, candidates: ReadonlyArray<string>, shown: ReadonlyArray<string>) => {
+const keepCandidates = (
+  book: Rubrics,
+  rubric: Rubric,
+  candidates: ReadonlyArray<string>,
+  shown: ReadonlyArray<string>
+) => {
   const known = [rubric.criteria, RUBRICS[rubric.behavior].criteria]
   const dropped: Array<string> = []
   // A rubric the operator rejected is never adopted again, however often it is proposed.
-  const rejected = new Set(book.history(rubric.behavior).filter((v) => v.status === "rejected").map((v) => v.version))
+  const rejected = new Set(
+    book
+      .history(rubric.behavior)
+      .filter((v) => v.status === "rejected")
+      .map((v) => v.version)
+  )
   const kept = candidates.filter((c) => {
-    const problem = rejected.has(idOf(rubric.behavior, c)) ? "rejected by the operator before" : amendmentProblem(c, known, shown)
+    const problem = rejected.has(idOf(rubric.behavior, c))
+      ? "rejected by the operator before"
+      : amendmentProblem(c, known, shown)
     if (problem !== undefined) dropped.push(problem)
     return problem === undefined && c !== rubric.criteria
   })
@@ -134,24 +181,43 @@ const makeTrials = (judge: Judge, runner: LlmRunner, config: AppConfig) => {
   const judgeAll = (rubric: Rubric, rows: ReadonlyArray<SignalRow>) =>
     Effect.forEach(
       rows,
-      (r) => judge.verdict(rubric, judgeTraceOf(r), config.judgeStage1Model, `align:${rubric.behavior}:judge`).pipe(
-        Effect.catchTag("LlmError", (e) => Effect.succeed({ status: "unscored" as const, reason: e.message }))
-      ),
+      (r) =>
+        judge
+          .verdict(rubric, judgeTraceOf(r), config.judgeStage1Model, `align:${rubric.behavior}:judge`)
+          .pipe(Effect.catchTag("LlmError", (e) => Effect.succeed({ status: "unscored" as const, reason: e.message }))),
       { concurrency: config.llmConcurrency }
     ).pipe(Effect.tap(() => runner.ensureRunning))
 
-  const onAlignSplit = (rubric: Rubric, kind: SignalKind, kept: ReadonlyArray<string>, rows: ReadonlyArray<SignalRow>) =>
+  const onAlignSplit = (
+    rubric: Rubric,
+    kind: SignalKind,
+    kept: ReadonlyArray<string>,
+    rows: ReadonlyArray<SignalRow>
+  ) =>
     Effect.gen(function* () {
-      const current = agreementOf(kind, signalsOf(rows), rows.map((r) => r.score))
+      const current = agreementOf(
+        kind,
+        signalsOf(rows),
+        rows.map((r) => r.score)
+      )
       const candidates: Array<number | null> = []
       let best: { criteria: string; agreement: number } | undefined
       for (const criteria of kept) {
         const trial: Rubric = { ...rubric, version: idOf(rubric.behavior, criteria), criteria }
         const paired = scored(rows, yield* judgeAll(trial, rows))
-        const a = agreementOf(kind, signalsOf(paired), paired.map((r) => r.candidate))
-        const c = agreementOf(kind, signalsOf(paired), paired.map((r) => r.current))
+        const a = agreementOf(
+          kind,
+          signalsOf(paired),
+          paired.map((r) => r.candidate)
+        )
+        const c = agreementOf(
+          kind,
+          signalsOf(paired),
+          paired.map((r) => r.current)
+        )
         candidates.push(a)
-        if (a !== null && c !== null && a > c && (best === undefined || a > best.agreement)) best = { criteria, agreement: a }
+        if (a !== null && c !== null && a > c && (best === undefined || a > best.agreement))
+          best = { criteria, agreement: a }
       }
       return { alignSplit: { turns: rows.length, current, candidates }, best }
     })
@@ -172,7 +238,13 @@ const planOf = (config: AppConfig, p: Prepared): AlignPlan => {
   const turns = Math.min(p.signals.align.length, perSplit) * CANDIDATES + Math.min(p.signals.heldOut.length, perSplit)
   const judging = costAt(prices, config.judgeStage1Model, 2000 * turns, 300 * turns)
   const proposal = costAt(prices, config.candidateModel, 6000, 4096)
-  return { behavior: p.rubric.behavior, attempt: p.go, why: p.why, calls: p.go ? 1 + turns : 0, costUsd: !p.go ? 0 : judging === null || proposal === null ? null : judging + proposal }
+  return {
+    behavior: p.rubric.behavior,
+    attempt: p.go,
+    why: p.why,
+    calls: p.go ? 1 + turns : 0,
+    costUsd: !p.go ? 0 : judging === null || proposal === null ? null : judging + proposal
+  }
 }
 
 export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
@@ -186,13 +258,28 @@ export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
     const { propose } = makeProposal({ runner, config })
     const perSplit = perSplitOf(config)
 
-    const record = (behavior: Behavior, version: string, signalTurns: number, tested: boolean, alpha: number | null, outcome: string, candidate: string | null, detail: unknown) =>
+    const record = (
+      behavior: Behavior,
+      version: string,
+      signalTurns: number,
+      tested: boolean,
+      alpha: number | null,
+      outcome: string,
+      candidate: string | null,
+      detail: unknown
+    ) =>
       recordAttempt(sql, { behavior, rubricVersion: version, signalTurns, tested, alpha, outcome, candidate, detail })
 
     const alignOne = Effect.fn("Aligner.alignOne")(function* (behavior: Behavior) {
       yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)
       const p = yield* prepare(behavior)
-      if (!p.go) return { status: "skipped", why: p.why, kind: p.signals.kind, agreement: p.ready.current } satisfies AlignOutcome as AlignOutcome
+      if (!p.go)
+        return {
+          status: "skipped",
+          why: p.why,
+          kind: p.signals.kind,
+          agreement: p.ready.current
+        } satisfies AlignOutcome as AlignOutcome
       const { rubric, signals } = p
       const kind = signals.kind
       const alignRows = signals.align.slice(0, perSplit)
@@ -201,22 +288,64 @@ export class Aligner extends Effect.Service<Aligner>()("autotune/Aligner", {
       const { alignSplit, best } = yield* onAlignSplit(rubric, kind, kept, alignRows)
       const tried = { status: "tried", kind, alignSplit, dropped, pending: false } as const
       if (best === undefined) {
-        const why = kept.length === 0 ? `no candidate passed the checks (${dropped.join("; ") || "none proposed"})` : "no candidate agreed better than the current rubric on the alignment split"
-        yield* record(behavior, rubric.version, p.signalTurns!, false, null, "no-candidate", null, { alignSplit, dropped })
-        return { ...tried, why, attempt: null, alpha: null, test: null, adopted: null } satisfies AlignOutcome as AlignOutcome
+        const why =
+          kept.length === 0
+            ? `no candidate passed the checks (${dropped.join("; ") || "none proposed"})`
+            : "no candidate agreed better than the current rubric on the alignment split"
+        yield* record(behavior, rubric.version, p.signalTurns!, false, null, "no-candidate", null, {
+          alignSplit,
+          dropped
+        })
+        return {
+          ...tried,
+          why,
+          attempt: null,
+          alpha: null,
+          test: null,
+          adopted: null
+        } satisfies AlignOutcome as AlignOutcome
       }
       // The held-out test spends this attempt's share of the rubric's error budget, adopted or not.
       const attempt = p.tested! + 1
       const alpha = alphaFor(attempt)
       const version = idOf(behavior, best.criteria)
-      const test = yield* onHeldOut({ ...rubric, version, criteria: best.criteria }, kind, signals.heldOut.slice(0, perSplit), alpha, attempt)
+      const test = yield* onHeldOut(
+        { ...rubric, version, criteria: best.criteria },
+        kind,
+        signals.heldOut.slice(0, perSplit),
+        alpha,
+        attempt
+      )
       const pending = test.adopt && config.deployApproval === "manual"
-      yield* record(behavior, rubric.version, p.signalTurns!, true, alpha, test.adopt ? (pending ? "pending" : "adopted") : "not-adopted", version, { alignSplit, dropped, test })
+      yield* record(
+        behavior,
+        rubric.version,
+        p.signalTurns!,
+        true,
+        alpha,
+        test.adopt ? (pending ? "pending" : "adopted") : "not-adopted",
+        version,
+        { alignSplit, dropped, test }
+      )
       if (test.adopt) {
-        yield* book.record(behavior, { version, title: rubric.title, criteria: best.criteria, source: adoptionSource(kind, test, alpha, attempt) }, pending ? "pending" : "active")
-        yield* Effect.logInfo(`${behavior}: rubric ${version} ${pending ? "adopted, waits for `autotune rubric approve`" : "adopted"}: ${test.why}`)
+        yield* book.record(
+          behavior,
+          { version, title: rubric.title, criteria: best.criteria, source: adoptionSource(kind, test, alpha, attempt) },
+          pending ? "pending" : "active"
+        )
+        yield* Effect.logInfo(
+          `${behavior}: rubric ${version} ${pending ? "adopted, waits for `autotune rubric approve`" : "adopted"}: ${test.why}`
+        )
       }
-      return { ...tried, why: test.why, attempt, alpha, test, adopted: test.adopt ? version : null, pending } satisfies AlignOutcome as AlignOutcome
+      return {
+        ...tried,
+        why: test.why,
+        attempt,
+        alpha,
+        test,
+        adopted: test.adopt ? version : null,
+        pending
+      } satisfies AlignOutcome as AlignOutcome
     })
 
     /** Every configured behavior, one after another; what it cost. */

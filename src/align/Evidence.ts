@@ -18,7 +18,11 @@ import { rng } from "../Domain/Random.js"
 import { aucOf, spearman } from "../judge/Agreement.js"
 
 /** A 👍/👎 is about the whole reply a user read. These rubrics judge what a user sees in it. */
-export const REACTION_BEHAVIORS: ReadonlySet<Behavior> = new Set(["task-extraction", "response-quality", "tool-outcome"])
+export const REACTION_BEHAVIORS: ReadonlySet<Behavior> = new Set([
+  "task-extraction",
+  "response-quality",
+  "tool-outcome"
+])
 
 /** The chance of adopting a rubric that is no better, over the life of the rubric it replaces. */
 export const LIFE_ALPHA = 0.05
@@ -40,19 +44,32 @@ export interface SignalTurn {
   readonly score: number
 }
 
-
 /** Each user's turns in a stable order (by hash), at most PER_USER of them. Grades are the operator's own: not capped. */
-export const capPerUser = <T extends { readonly traceId: string; readonly user: string }>(turns: ReadonlyArray<T>, kind: SignalKind): Array<T> => {
+export const capPerUser = <T extends { readonly traceId: string; readonly user: string }>(
+  turns: ReadonlyArray<T>,
+  kind: SignalKind
+): Array<T> => {
   if (kind === "labels") return [...turns]
   const byUser = new Map<string, Array<T>>()
   for (const t of turns) byUser.set(t.user, [...(byUser.get(t.user) ?? []), t])
   const key = (t: T) => createHash("sha256").update(`cap:${t.traceId}`).digest("hex")
   return [...byUser.values()].flatMap((ts) =>
-    ts.length <= PER_USER ? ts : ts.map((t) => ({ t, k: key(t) })).sort((a, b) => (a.k < b.k ? -1 : 1)).slice(0, PER_USER).map((x) => x.t))
+    ts.length <= PER_USER
+      ? ts
+      : ts
+          .map((t) => ({ t, k: key(t) }))
+          .sort((a, b) => (a.k < b.k ? -1 : 1))
+          .slice(0, PER_USER)
+          .map((x) => x.t)
+  )
 }
 
 /** Agreement of scores with the signal: AUC for reactions (0.5 is chance), Spearman for grades; null if unmeasurable. */
-export const agreementOf = (kind: SignalKind, signals: ReadonlyArray<number>, scores: ReadonlyArray<number>): number | null => {
+export const agreementOf = (
+  kind: SignalKind,
+  signals: ReadonlyArray<number>,
+  scores: ReadonlyArray<number>
+): number | null => {
   if (kind === "labels") return spearman(scores, signals)
   const positive = scores.filter((_, i) => signals[i] === 1)
   const negative = scores.filter((_, i) => signals[i] === 0)
@@ -61,7 +78,9 @@ export const agreementOf = (kind: SignalKind, signals: ReadonlyArray<number>, sc
 
 /** Both signs present: 👍 and 👎, or grades at or below 2 and at or above 4. */
 export const bothSigns = (kind: SignalKind, turns: ReadonlyArray<SignalTurn>) =>
-  kind === "reactions" ? turns.some((t) => t.signal === 1) && turns.some((t) => t.signal === 0) : turns.some((t) => t.signal <= 2) && turns.some((t) => t.signal >= 4)
+  kind === "reactions"
+    ? turns.some((t) => t.signal === 1) && turns.some((t) => t.signal === 0)
+    : turns.some((t) => t.signal <= 2) && turns.some((t) => t.signal >= 4)
 
 export interface Readiness {
   readonly ready: boolean
@@ -77,17 +96,53 @@ export const readiness = (
   settings: { readonly minTurns: number; readonly auc: number; readonly spearman: number }
 ): Readiness => {
   const what = kind === "reactions" ? "reacted" : "graded"
-  const current = agreementOf(kind, align.map((t) => t.signal), align.map((t) => t.score))
+  const current = agreementOf(
+    kind,
+    align.map((t) => t.signal),
+    align.map((t) => t.score)
+  )
   const users = new Set(align.map((t) => t.user)).size
-  if (align.length < settings.minTurns) return { ready: false, current, why: `${align.length} ${what} turns on the alignment split; needs ${settings.minTurns}` }
-  if (heldOut.length < Math.ceil(settings.minTurns / 2)) return { ready: false, current, why: `${heldOut.length} ${what} turns held out; needs ${Math.ceil(settings.minTurns / 2)}` }
-  if (!bothSigns(kind, align) || !bothSigns(kind, heldOut)) return { ready: false, current, why: kind === "reactions" ? "needs both 👍 and 👎 on each split" : "needs both low (1-2) and high (4-5) grades on each split" }
-  if (kind === "reactions" && users < 2) return { ready: false, current, why: `reactions from ${users} person; one person's reactions never change a rubric (grade turns with \`autotune label\`)` }
+  if (align.length < settings.minTurns)
+    return {
+      ready: false,
+      current,
+      why: `${align.length} ${what} turns on the alignment split; needs ${settings.minTurns}`
+    }
+  if (heldOut.length < Math.ceil(settings.minTurns / 2))
+    return {
+      ready: false,
+      current,
+      why: `${heldOut.length} ${what} turns held out; needs ${Math.ceil(settings.minTurns / 2)}`
+    }
+  if (!bothSigns(kind, align) || !bothSigns(kind, heldOut))
+    return {
+      ready: false,
+      current,
+      why:
+        kind === "reactions"
+          ? "needs both 👍 and 👎 on each split"
+          : "needs both low (1-2) and high (4-5) grades on each split"
+    }
+  if (kind === "reactions" && users < 2)
+    return {
+      ready: false,
+      current,
+      why: `reactions from ${users} person; one person's reactions never change a rubric (grade turns with \`autotune label\`)`
+    }
   const bar = kind === "reactions" ? settings.auc : settings.spearman
   const name = kind === "reactions" ? "AUC" : "Spearman"
   if (current === null) return { ready: false, current, why: `${name} cannot be measured yet` }
-  if (current >= bar) return { ready: false, current, why: `the judge agrees: ${name} ${current.toFixed(2)} >= ${bar} on ${align.length} ${what} turns` }
-  return { ready: true, current, why: `${name} ${current.toFixed(2)} < ${bar} on ${align.length} ${what} turns from ${users} ${kind === "reactions" ? "people" : "grader(s)"}` }
+  if (current >= bar)
+    return {
+      ready: false,
+      current,
+      why: `the judge agrees: ${name} ${current.toFixed(2)} >= ${bar} on ${align.length} ${what} turns`
+    }
+  return {
+    ready: true,
+    current,
+    why: `${name} ${current.toFixed(2)} < ${bar} on ${align.length} ${what} turns from ${users} ${kind === "reactions" ? "people" : "grader(s)"}`
+  }
 }
 
 /** The error attempt `k` (1, 2, ...) of a rubric's life may spend; the sum over all k is LIFE_ALPHA. */
@@ -95,8 +150,12 @@ export const alphaFor = (k: number) => (LIFE_ALPHA * 6) / (Math.PI * Math.PI * k
 
 // Standard normal distribution: the CDF by Abramowitz-Stegun 7.1.26 (error < 1.5e-7), its inverse by bisection.
 const phi = (x: number) => {
-  const t = 1 / (1 + 0.3275911 * Math.abs(x) / Math.SQRT2)
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-(x * x) / 2)
+  const t = 1 / (1 + (0.3275911 * Math.abs(x)) / Math.SQRT2)
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-(x * x) / 2)
   return x >= 0 ? (1 + y) / 2 : (1 - y) / 2
 }
 export const zFor = (alpha: number) => {
@@ -136,8 +195,16 @@ export interface PairedTest {
 
 const differenceOf = (kind: SignalKind, turns: ReadonlyArray<PairedTurn>) => {
   const signals = turns.map((t) => t.signal)
-  const a = agreementOf(kind, signals, turns.map((t) => t.current))
-  const b = agreementOf(kind, signals, turns.map((t) => t.candidate))
+  const a = agreementOf(
+    kind,
+    signals,
+    turns.map((t) => t.current)
+  )
+  const b = agreementOf(
+    kind,
+    signals,
+    turns.map((t) => t.candidate)
+  )
   return a === null || b === null ? null : { current: a, candidate: b, difference: b - a }
 }
 
@@ -147,7 +214,12 @@ const differenceOf = (kind: SignalKind, turns: ReadonlyArray<PairedTurn>) => {
  * lower bound at the attempt's alpha. Adopted only when the bound is above 0 and, for reactions, the
  * difference stays above 0 with any one user's turns removed.
  */
-export const pairedTest = (kind: SignalKind, turns: ReadonlyArray<PairedTurn>, alpha: number, seed: number): PairedTest => {
+export const pairedTest = (
+  kind: SignalKind,
+  turns: ReadonlyArray<PairedTurn>,
+  alpha: number,
+  seed: number
+): PairedTest => {
   const n = turns.length
   const base = { n, alpha, current: null, candidate: null, difference: null, lower: null, withoutAnyOneUser: null }
   const point = differenceOf(kind, turns)
@@ -157,15 +229,37 @@ export const pairedTest = (kind: SignalKind, turns: ReadonlyArray<PairedTurn>, a
   const se = Math.sqrt(draws.reduce((a, d) => a + (d - mean) ** 2, 0) / Math.max(1, draws.length - 1))
   const lower = point.difference - zFor(alpha) * se
   const users = [...new Set(turns.map((t) => t.user))]
-  const withoutAnyOneUser = kind === "reactions" && users.length > 1
-    ? Math.min(...users.map((u) => differenceOf(kind, turns.filter((t) => t.user !== u))?.difference ?? -1))
-    : null
+  const withoutAnyOneUser =
+    kind === "reactions" && users.length > 1
+      ? Math.min(
+          ...users.map(
+            (u) =>
+              differenceOf(
+                kind,
+                turns.filter((t) => t.user !== u)
+              )?.difference ?? -1
+          )
+        )
+      : null
   const fixed = (x: number) => (x >= 0 ? "+" : "") + x.toFixed(3)
   const tested = { ...base, ...point, lower, withoutAnyOneUser }
-  if (!(lower > 0)) return { ...tested, adopt: false, why: `held-out difference ${fixed(point.difference)}, lower bound ${fixed(lower)} at alpha ${alpha.toFixed(4)}: not above 0` }
+  if (!(lower > 0))
+    return {
+      ...tested,
+      adopt: false,
+      why: `held-out difference ${fixed(point.difference)}, lower bound ${fixed(lower)} at alpha ${alpha.toFixed(4)}: not above 0`
+    }
   if (kind === "reactions" && (users.length < 2 || withoutAnyOneUser === null || !(withoutAnyOneUser > 0)))
-    return { ...tested, adopt: false, why: `held-out lower bound ${fixed(lower)} > 0, but one person's reactions carry it (difference ${withoutAnyOneUser === null ? "unmeasured" : fixed(withoutAnyOneUser)} without them)` }
-  return { ...tested, adopt: true, why: `held-out difference ${fixed(point.difference)}, lower bound ${fixed(lower)} > 0 at alpha ${alpha.toFixed(4)} on ${n} turns` }
+    return {
+      ...tested,
+      adopt: false,
+      why: `held-out lower bound ${fixed(lower)} > 0, but one person's reactions carry it (difference ${withoutAnyOneUser === null ? "unmeasured" : fixed(withoutAnyOneUser)} without them)`
+    }
+  return {
+    ...tested,
+    adopt: true,
+    why: `held-out difference ${fixed(point.difference)}, lower bound ${fixed(lower)} > 0 at alpha ${alpha.toFixed(4)} on ${n} turns`
+  }
 }
 
 /** Bootstrap draws of any agreement difference: each resample of turns computed afresh. */
@@ -174,7 +268,10 @@ const genericDraws = (kind: SignalKind, turns: ReadonlyArray<PairedTurn>, seed: 
   const n = turns.length
   const draws: Array<number> = []
   for (let r = 0; r < RESAMPLES; r++) {
-    const d = differenceOf(kind, Array.from({ length: n }, () => turns[Math.floor(next() * n)]!))
+    const d = differenceOf(
+      kind,
+      Array.from({ length: n }, () => turns[Math.floor(next() * n)]!)
+    )
     if (d !== null) draws.push(d.difference)
   }
   return draws
@@ -188,7 +285,9 @@ const aucDraws = (turns: ReadonlyArray<PairedTurn>, seed: number): Array<number>
   const pos = turns.map((t, i) => (t.signal === 1 ? i : -1)).filter((i) => i >= 0)
   const neg = turns.map((t, i) => (t.signal === 0 ? i : -1)).filter((i) => i >= 0)
   const concord = (a: number, b: number) => (a > b ? 1 : a === b ? 0.5 : 0)
-  const diff = pos.map((i) => neg.map((j) => concord(turns[i]!.candidate, turns[j]!.candidate) - concord(turns[i]!.current, turns[j]!.current)))
+  const diff = pos.map((i) =>
+    neg.map((j) => concord(turns[i]!.candidate, turns[j]!.candidate) - concord(turns[i]!.current, turns[j]!.current))
+  )
   const next = rng(seed)
   const n = turns.length
   const counts = new Int32Array(n)

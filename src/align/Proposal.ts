@@ -33,39 +33,62 @@ const PROPOSE_TOOL: OutputTool = {
   description: "Propose amended rubrics for the evaluator.",
   inputSchema: {
     type: "object",
-    properties: { candidates: { type: "array", items: { type: "object", properties: { criteria: { type: "string" } }, required: ["criteria"] } } },
+    properties: {
+      candidates: {
+        type: "array",
+        items: { type: "object", properties: { criteria: { type: "string" } }, required: ["criteria"] }
+      }
+    },
     required: ["candidates"]
   },
   accepts: (value) => Either.isRight(decode(value))
 }
-const Proposal = Schema.Struct({ candidates: Schema.Array(Schema.Union(Schema.String, Schema.Struct({ criteria: Schema.String }))) })
+const Proposal = Schema.Struct({
+  candidates: Schema.Array(Schema.Union(Schema.String, Schema.Struct({ criteria: Schema.String })))
+})
 const decode = Schema.decodeUnknownEither(Proposal)
 
 /**
  * Why an amended rubric may not be adopted, or undefined. `known`: the current and the built-in rubric's text,
  * whose words an amendment may keep; `shown`: every text reflection read.
  */
-export const amendmentProblem = (criteria: string, known: ReadonlyArray<string>, shown: ReadonlyArray<string>): string | undefined => {
+export const amendmentProblem = (
+  criteria: string,
+  known: ReadonlyArray<string>,
+  shown: ReadonlyArray<string>
+): string | undefined => {
   // The operator's file and an amendment pass the same checks: length, and nothing that looks like a secret.
   const { problems } = parseRubricFile(JSON.stringify({ "response-quality": { criteria } }))
   if (problems.length > 0) return problems[0]!.replace(/^response-quality: /, "")
   const copied = copiedFromConversation(criteria, known, indexConversations(shown))
   if (copied !== undefined) return `carries conversation text (${copied})`
   const named = newNamedThing(criteria, known)
-  if (named !== undefined) return `names something (${named}); a rubric may not name a brand, product, person, place or URL`
+  if (named !== undefined)
+    return `names something (${named}); a rubric may not name a brand, product, person, place or URL`
   return undefined
 }
 
 export const makeProposal = ({ runner, config }: { readonly runner: LlmRunner; readonly config: AppConfig }) => {
   /** One proposal call; returns the amendments it could read, and every text it showed. */
-  const propose = (rubric: Rubric, kind: SignalKind, people: { readonly worse: ReadonlyArray<ShownTurn>; readonly better: ReadonlyArray<ShownTurn> }) =>
+  const propose = (
+    rubric: Rubric,
+    kind: SignalKind,
+    people: { readonly worse: ReadonlyArray<ShownTurn>; readonly better: ReadonlyArray<ShownTurn> }
+  ) =>
     Effect.gen(function* () {
       const nonce = fenceNonce()
       const said = (text: string, max: number) => clip(maskAddressed(text).text, max)
-      const show = (t: ShownTurn) => `- message: ${said(t.messageText, 400)}\n  reply: ${said(t.outputText, 600)}\n  evaluator (${t.score.toFixed(2)}): ${said(t.reason, 200)}`
+      const show = (t: ShownTurn) =>
+        `- message: ${said(t.messageText, 400)}\n  reply: ${said(t.outputText, 600)}\n  evaluator (${t.score.toFixed(2)}): ${said(t.reason, 200)}`
       // Grades themselves are never sent: only the direction in which a person and the evaluator disagreed.
-      const worse = kind === "reactions" ? "Users reacted 👎 to these replies, which the evaluator scored high" : "A person rated these replies worse than the evaluator did"
-      const better = kind === "reactions" ? "Users reacted 👍 to these replies, which the evaluator scored low" : "A person rated these replies better than the evaluator did"
+      const worse =
+        kind === "reactions"
+          ? "Users reacted 👎 to these replies, which the evaluator scored high"
+          : "A person rated these replies worse than the evaluator did"
+      const better =
+        kind === "reactions"
+          ? "Users reacted 👍 to these replies, which the evaluator scored low"
+          : "A person rated these replies better than the evaluator did"
       const user = [
         `Current rubric (${rubric.title}):\n${rubric.criteria}`,
         `<<<TURNS ${nonce}>>>\n${worse}:\n${people.worse.map(show).join("\n") || "(none)"}\n\n${better}:\n${people.better.map(show).join("\n") || "(none)"}\n<<<END ${nonce}>>>`,
@@ -87,7 +110,9 @@ export const makeProposal = ({ runner, config }: { readonly runner: LlmRunner; r
         output: PROPOSE_TOOL
       })
       const decoded = decode(response.structured)
-      const candidates = Either.isRight(decoded) ? decoded.right.candidates.map((c) => (typeof c === "string" ? c : c.criteria).trim()).slice(0, CANDIDATES) : []
+      const candidates = Either.isRight(decoded)
+        ? decoded.right.candidates.map((c) => (typeof c === "string" ? c : c.criteria).trim()).slice(0, CANDIDATES)
+        : []
       const shown = [...people.worse, ...people.better].flatMap((t) => [t.messageText, t.outputText, t.reason])
       return { candidates, shown }
     })

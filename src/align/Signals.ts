@@ -41,11 +41,24 @@ export const makeSignals = (sql: SqlClient.SqlClient): SignalSource => {
     const clean = rows.map((r) => ({ ...r, signal: Number(r.signal), score: Number(r.score) }))
     // In an order of their own (a hash), so that a split cut to what the call limit affords keeps every person's share.
     const shuffled = (rows: ReadonlyArray<SignalRow>) =>
-      rows.map((r) => ({ r, k: createHash("sha256").update(`order:${r.traceId}`).digest("hex") })).sort((a, b) => (a.k < b.k ? -1 : 1)).map((x) => x.r)
+      rows
+        .map((r) => ({ r, k: createHash("sha256").update(`order:${r.traceId}`).digest("hex") }))
+        .sort((a, b) => (a.k < b.k ? -1 : 1))
+        .map((x) => x.r)
     return {
       kind,
-      align: shuffled(capPerUser(clean.filter((r) => splitOf(r.traceId) === "align"), kind)),
-      heldOut: shuffled(capPerUser(clean.filter((r) => splitOf(r.traceId) === "held-out"), kind))
+      align: shuffled(
+        capPerUser(
+          clean.filter((r) => splitOf(r.traceId) === "align"),
+          kind
+        )
+      ),
+      heldOut: shuffled(
+        capPerUser(
+          clean.filter((r) => splitOf(r.traceId) === "held-out"),
+          kind
+        )
+      )
     }
   }
 
@@ -62,7 +75,8 @@ export const makeSignals = (sql: SqlClient.SqlClient): SignalSource => {
     })
 
   /** The latest attempt on this version of the rubric, and how many held-out tests its life has spent. */
-  const lastAttempt = (behavior: Behavior, version: string): Effect.Effect<LastAttempt | undefined, StoreError> => attemptsOn(sql, behavior, version)
+  const lastAttempt = (behavior: Behavior, version: string): Effect.Effect<LastAttempt | undefined, StoreError> =>
+    attemptsOn(sql, behavior, version)
 
   return { signalsFor, lastAttempt } as const
 }

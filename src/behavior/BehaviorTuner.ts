@@ -34,7 +34,12 @@ export interface BehaviorConfig {
   readonly notes?: string
 }
 
-export const BEHAVIOR_DEFAULTS = { tool_calling_bias: 0.5, memory_importance_threshold: 0.55, response_style: "balanced", caution_bias: 0.5 } as const
+export const BEHAVIOR_DEFAULTS = {
+  tool_calling_bias: 0.5,
+  memory_importance_threshold: 0.55,
+  response_style: "balanced",
+  caution_bias: 0.5
+} as const
 const STYLES = ["concise", "balanced", "detailed"] as const
 
 /** DotClaw's own reading of the file: numbers clamped to [0, 1], non-numbers 0.5, unknown style balanced. */
@@ -43,8 +48,12 @@ export const readAsDotClaw = (raw: unknown): Omit<BehaviorConfig, "last_updated"
   const unit = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0.5)
   const style = STYLES.find((s) => s === r["response_style"]) ?? "balanced"
   return {
-    tool_calling_bias: r["tool_calling_bias"] === undefined ? BEHAVIOR_DEFAULTS.tool_calling_bias : unit(r["tool_calling_bias"]),
-    memory_importance_threshold: r["memory_importance_threshold"] === undefined ? BEHAVIOR_DEFAULTS.memory_importance_threshold : unit(r["memory_importance_threshold"]),
+    tool_calling_bias:
+      r["tool_calling_bias"] === undefined ? BEHAVIOR_DEFAULTS.tool_calling_bias : unit(r["tool_calling_bias"]),
+    memory_importance_threshold:
+      r["memory_importance_threshold"] === undefined
+        ? BEHAVIOR_DEFAULTS.memory_importance_threshold
+        : unit(r["memory_importance_threshold"]),
     response_style: style,
     caution_bias: r["caution_bias"] === undefined ? BEHAVIOR_DEFAULTS.caution_bias : unit(r["caution_bias"])
   }
@@ -83,17 +92,49 @@ export const deriveChanges = (m: Metrics, current: ReturnType<typeof readAsDotCl
     const to = clamp01(from + delta)
     if (to !== from) changes.push({ knob, from, to, why })
   }
-  if (m.toolFailureRate !== null && m.toolFailureRate > 0.25) nudge("tool_calling_bias", -STEP, `tool-failure rate ${(m.toolFailureRate * 100).toFixed(0)}% > 25%: call tools less eagerly`)
-  else if (m.toolFailureRate !== null && m.toolFailureRate < 0.05 && (m.toolCallsPerTurn ?? 0) < 0.5) nudge("tool_calling_bias", STEP, `tools rarely fail (${(m.toolFailureRate * 100).toFixed(0)}%) and are rarely used (${(m.toolCallsPerTurn ?? 0).toFixed(2)} per turn)`)
-  if (m.errorRate !== null && m.errorRate > 0.1) nudge("caution_bias", STEP, `error rate ${(m.errorRate * 100).toFixed(0)}% > 10%: be more careful`)
-  else if (m.errorRate !== null && m.errorRate < 0.02 && current.caution_bias > 0.5) nudge("caution_bias", -STEP, `error rate ${(m.errorRate * 100).toFixed(1)}% < 2%: relax toward the default`)
-  if (m.memoryFactsPerTurn !== null && m.memoryFactsPerTurn > 2) nudge("memory_importance_threshold", STEP, `${m.memoryFactsPerTurn.toFixed(1)} memories kept per turn > 2: keep only more important ones`)
-  else if (m.memoryFactsPerTurn !== null && m.memoryFactsPerTurn < 0.2) nudge("memory_importance_threshold", -STEP, `${m.memoryFactsPerTurn.toFixed(2)} memories kept per turn < 0.2: keep a little more`)
+  if (m.toolFailureRate !== null && m.toolFailureRate > 0.25)
+    nudge(
+      "tool_calling_bias",
+      -STEP,
+      `tool-failure rate ${(m.toolFailureRate * 100).toFixed(0)}% > 25%: call tools less eagerly`
+    )
+  else if (m.toolFailureRate !== null && m.toolFailureRate < 0.05 && (m.toolCallsPerTurn ?? 0) < 0.5)
+    nudge(
+      "tool_calling_bias",
+      STEP,
+      `tools rarely fail (${(m.toolFailureRate * 100).toFixed(0)}%) and are rarely used (${(m.toolCallsPerTurn ?? 0).toFixed(2)} per turn)`
+    )
+  if (m.errorRate !== null && m.errorRate > 0.1)
+    nudge("caution_bias", STEP, `error rate ${(m.errorRate * 100).toFixed(0)}% > 10%: be more careful`)
+  else if (m.errorRate !== null && m.errorRate < 0.02 && current.caution_bias > 0.5)
+    nudge("caution_bias", -STEP, `error rate ${(m.errorRate * 100).toFixed(1)}% < 2%: relax toward the default`)
+  if (m.memoryFactsPerTurn !== null && m.memoryFactsPerTurn > 2)
+    nudge(
+      "memory_importance_threshold",
+      STEP,
+      `${m.memoryFactsPerTurn.toFixed(1)} memories kept per turn > 2: keep only more important ones`
+    )
+  else if (m.memoryFactsPerTurn !== null && m.memoryFactsPerTurn < 0.2)
+    nudge(
+      "memory_importance_threshold",
+      -STEP,
+      `${m.memoryFactsPerTurn.toFixed(2)} memories kept per turn < 0.2: keep a little more`
+    )
   const lowScore = m.evalScore !== null && m.evalScore < 0.7
   if (lowScore && m.responseChars !== null && m.responseChars > 1200 && current.response_style !== "concise") {
-    changes.push({ knob: "response_style", from: current.response_style, to: current.response_style === "detailed" ? "balanced" : "concise", why: `replies average ${m.responseChars.toFixed(0)} characters and score ${m.evalScore!.toFixed(2)}: shorter` })
+    changes.push({
+      knob: "response_style",
+      from: current.response_style,
+      to: current.response_style === "detailed" ? "balanced" : "concise",
+      why: `replies average ${m.responseChars.toFixed(0)} characters and score ${m.evalScore!.toFixed(2)}: shorter`
+    })
   } else if (lowScore && m.responseChars !== null && m.responseChars < 200 && current.response_style !== "detailed") {
-    changes.push({ knob: "response_style", from: current.response_style, to: current.response_style === "concise" ? "balanced" : "detailed", why: `replies average ${m.responseChars.toFixed(0)} characters and score ${m.evalScore!.toFixed(2)}: fuller` })
+    changes.push({
+      knob: "response_style",
+      from: current.response_style,
+      to: current.response_style === "concise" ? "balanced" : "detailed",
+      why: `replies average ${m.responseChars.toFixed(0)} characters and score ${m.evalScore!.toFixed(2)}: fuller`
+    })
   }
   return changes
 }
@@ -123,9 +164,19 @@ const readBehaviorFile = (file: string) =>
 export const packHints = (changes: ReadonlyArray<Change>): Partial<Record<Behavior, string>> => {
   const hints: Partial<Record<Behavior, string>> = {}
   const style = changes.find((c) => c.knob === "response_style")
-  if (style !== undefined) hints["response-quality"] = style.to === "concise" ? "Keep replies short: lead with the answer and drop anything the user did not ask for." : style.to === "detailed" ? "Give complete replies: include the steps or context the user needs to act on the answer." : "Match the length of the reply to the question."
+  if (style !== undefined)
+    hints["response-quality"] =
+      style.to === "concise"
+        ? "Keep replies short: lead with the answer and drop anything the user did not ask for."
+        : style.to === "detailed"
+          ? "Give complete replies: include the steps or context the user needs to act on the answer."
+          : "Match the length of the reply to the question."
   const tools = changes.find((c) => c.knob === "tool_calling_bias")
-  if (tools !== undefined) hints["tool-calling"] = Number(tools.to) < Number(tools.from) ? "Tools fail often lately: call a tool only when the answer truly needs it, and check its result before relying on it." : "Use tools when they give fresher or more precise answers than memory."
+  if (tools !== undefined)
+    hints["tool-calling"] =
+      Number(tools.to) < Number(tools.from)
+        ? "Tools fail often lately: call a tool only when the answer truly needs it, and check its result before relying on it."
+        : "Use tools when they give fresher or more precise answers than memory."
   return hints
 }
 
@@ -142,7 +193,10 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
     const since = Effect.map(Clock.currentTimeMillis, (now) => now - config.behaviorDays * 86_400_000)
     const cap = config.behaviorMaxTraces > 0 ? config.behaviorMaxTraces : Number.MAX_SAFE_INTEGER
 
-    const metrics = Effect.map(Effect.flatMap(since, (from) => recentBehavior(sql, from, cap)), metricsOf)
+    const metrics = Effect.map(
+      Effect.flatMap(since, (from) => recentBehavior(sql, from, cap)),
+      metricsOf
+    )
 
     /** A response-quality score from AUTOTUNE_BEHAVIOR_EVAL_MODEL over the most recent answered turns. */
     const evalScore = Effect.gen(function* () {
@@ -151,10 +205,17 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       const scores = yield* Effect.forEach(
         rows,
         (r) =>
-          judge.verdict(rubrics["response-quality"], judgeTraceOf(r), config.behaviorEvalModel, "behavior:response-quality:eval").pipe(
-            Effect.map((v) => (v.status === "scored" ? v.score : null)),
-            Effect.catchTag("LlmError", () => Effect.succeed(null))
-          ),
+          judge
+            .verdict(
+              rubrics["response-quality"],
+              judgeTraceOf(r),
+              config.behaviorEvalModel,
+              "behavior:response-quality:eval"
+            )
+            .pipe(
+              Effect.map((v) => (v.status === "scored" ? v.score : null)),
+              Effect.catchTag("LlmError", () => Effect.succeed(null))
+            ),
         { concurrency: "unbounded" }
       )
       yield* runner.ensureRunning
@@ -176,19 +237,36 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
           const base = active._tag === "Valid" ? active.pack.instructions : DEFAULT_INSTRUCTIONS[behavior]
           // Under AUTOTUNE_DEPLOY_APPROVAL=manual a pack waits for a person like the optimizer's (pipeline/Approval.ts).
           if (config.deployApproval === "manual") {
-            proposals[behavior] = yield* awaitApproval(behavior, `${base}\n\n${hint}`, base, { source: "behavior-tuner", changes })
+            proposals[behavior] = yield* awaitApproval(behavior, `${base}\n\n${hint}`, base, {
+              source: "behavior-tuner",
+              changes
+            })
             continue
           }
           const result = yield* deployer
-            .deploy(behavior, { instructions: `${base}\n\n${hint}`, lineage: { source: "behavior-tuner", changes } }, { instructions: base }, undefined, fromPercent(config.behaviorCanaryPercent))
-            .pipe(Effect.map((r) => `${r.version} out as ${r.as}`), Effect.catchTag("DeployRejected", (e) => Effect.succeed(`skipped: ${e.detail}`)))
+            .deploy(
+              behavior,
+              { instructions: `${base}\n\n${hint}`, lineage: { source: "behavior-tuner", changes } },
+              { instructions: base },
+              undefined,
+              fromPercent(config.behaviorCanaryPercent)
+            )
+            .pipe(
+              Effect.map((r) => `${r.version} out as ${r.as}`),
+              Effect.catchTag("DeployRejected", (e) => Effect.succeed(`skipped: ${e.detail}`))
+            )
           proposals[behavior] = result
         }
         return proposals
       })
 
     /** A behavior pack recorded as selected, as the optimizer's are: `autotune approve` ships it at its share. */
-    const awaitApproval = (behavior: Behavior, instructions: string, baselineInstructions: string, lineage: Record<string, unknown>) =>
+    const awaitApproval = (
+      behavior: Behavior,
+      instructions: string,
+      baselineInstructions: string,
+      lineage: Record<string, unknown>
+    ) =>
       Effect.gen(function* () {
         const version = newVersion()
         const body = { instructions, lineage, baselineInstructions, canaryPercent: config.behaviorCanaryPercent }
@@ -200,7 +278,11 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       const m = yield* metrics
       const before = yield* readBehaviorFile(config.behaviorConfigPath)
       if (m.traces < config.behaviorMinTraces || m.traces === 0) {
-        return { changed: false, why: `${m.traces} trace(s) in the last ${config.behaviorDays} day(s); needs at least ${Math.max(1, config.behaviorMinTraces)} (AUTOTUNE_BEHAVIOR_MIN_TRACES): nothing changed`, metrics: m }
+        return {
+          changed: false,
+          why: `${m.traces} trace(s) in the last ${config.behaviorDays} day(s); needs at least ${Math.max(1, config.behaviorMinTraces)} (AUTOTUNE_BEHAVIOR_MIN_TRACES): nothing changed`,
+          metrics: m
+        }
       }
       const metricsAll: Metrics = { ...m, evalScore: yield* evalScore }
       const changes = deriveChanges(metricsAll, before)
@@ -208,15 +290,36 @@ export class BehaviorTuner extends Effect.Service<BehaviorTuner>()("autotune/Beh
       for (const c of changes) (after as Record<string, unknown>)[c.knob] = c.to
       const now = new Date(yield* Clock.currentTimeMillis).toISOString()
       if (changes.length > 0) {
-        const file: BehaviorConfig = { ...after, last_updated: now, notes: `autotune: ${changes.map((c) => `${c.knob} ${c.from} -> ${c.to}`).join("; ")}` }
+        const file: BehaviorConfig = {
+          ...after,
+          last_updated: now,
+          notes: `autotune: ${changes.map((c) => `${c.knob} ${c.from} -> ${c.to}`).join("; ")}`
+        }
         yield* writeFileAtomic(config.behaviorConfigPath, JSON.stringify(file, null, 2) + "\n", MODES.shared)
       }
       const packs = config.behaviorPromptPacks && changes.length > 0 ? yield* proposePacks(changes) : {}
       const humanAgreement = yield* alignment.humanAgreement()
-      const report = { date: now.slice(0, 10), generatedAt: now, windowDays: config.behaviorDays, metrics: metricsAll, before, after, changes, packs, humanAgreement }
+      const report = {
+        date: now.slice(0, 10),
+        generatedAt: now,
+        windowDays: config.behaviorDays,
+        metrics: metricsAll,
+        before,
+        after,
+        changes,
+        packs,
+        humanAgreement
+      }
       const reportFile = path.join(config.behaviorReportDir, `behavior-${report.date}.json`)
       yield* writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + "\n", MODES.private)
-      return { changed: changes.length > 0, why: changes.length > 0 ? `${changes.length} change(s)` : "metrics within bounds: nothing changed", metrics: metricsAll, changes, packs, report: reportFile }
+      return {
+        changed: changes.length > 0,
+        why: changes.length > 0 ? `${changes.length} change(s)` : "metrics within bounds: nothing changed",
+        metrics: metricsAll,
+        changes,
+        packs,
+        report: reportFile
+      }
     })
 
     return { tune } as const

@@ -37,28 +37,41 @@ export interface CanaryOutcome {
   readonly step?: Step
 }
 
-const ACTIONS: Record<Decision["action"], CanaryAction> = { promote: "promoted", rollback: "rolled_back", expire: "expired", wait: "waiting" }
+const ACTIONS: Record<Decision["action"], CanaryAction> = {
+  promote: "promoted",
+  rollback: "rolled_back",
+  expire: "expired",
+  wait: "waiting"
+}
 
 /**
  * `pairs`: the share of active turns the judge scores beside a canary at each share it had (judge/Sampling.ts;
  * none for the canary's own turns, all judged), and the share each turn was served at.
  */
-const toSample = (shares: ReadonlyArray<ShareChange>, pairs: ((share: number) => number) | undefined) => (r: ArmTurn): Sample => {
-  const share = shareAt(shares, r.at)
-  return {
-    at: r.at,
-    score: r.score,
-    error: r.isError === 1,
-    toolFailure: r.toolCalls > 0 ? r.toolFailures / r.toolCalls : null,
-    negative: r.negative,
-    sampled: pairs === undefined || share === undefined || r.draw < pairs(share),
-    pending: r.pending === 1,
-    ...(share === undefined ? {} : { share })
+const toSample =
+  (shares: ReadonlyArray<ShareChange>, pairs: ((share: number) => number) | undefined) =>
+  (r: ArmTurn): Sample => {
+    const share = shareAt(shares, r.at)
+    return {
+      at: r.at,
+      score: r.score,
+      error: r.isError === 1,
+      toolFailure: r.toolCalls > 0 ? r.toolFailures / r.toolCalls : null,
+      negative: r.negative,
+      sampled: pairs === undefined || share === undefined || r.draw < pairs(share),
+      pending: r.pending === 1,
+      ...(share === undefined ? {} : { share })
+    }
   }
-}
 
 /** What a look at a canary decided, as `once` and `canary` show it. */
-const outcomeOf = (decision: Decision, canaryVersion: string, activeVersion: string | null, share: number, step: Step | undefined): CanaryOutcome => ({
+const outcomeOf = (
+  decision: Decision,
+  canaryVersion: string,
+  activeVersion: string | null,
+  share: number,
+  step: Step | undefined
+): CanaryOutcome => ({
   action: ACTIONS[decision.action],
   canaryVersion,
   activeVersion,
@@ -84,7 +97,11 @@ const makeExpected = (sql: SqlClient.SqlClient, config: AppConfig) => {
     const turnsPerDay = Math.round(row.n / days)
     // Behaviors whose rubrics apply to the same turns share one simulation.
     const key = `${turnsPerDay}:${lift}`
-    const simulated = forecasts.get(key) ?? (turnsPerDay === 0 ? { turnsPerDay, lift, runs: 0, promotedShare: 0, medianDays: null } : forecast(turnsPerDay, lift, planOf(config)))
+    const simulated =
+      forecasts.get(key) ??
+      (turnsPerDay === 0
+        ? { turnsPerDay, lift, runs: 0, promotedShare: 0, medianDays: null }
+        : forecast(turnsPerDay, lift, planOf(config)))
     forecasts.set(key, simulated)
     const withLife = { ...simulated, lifeDays: config.canaryMaxDays }
     return { ...withLife, text: forecastText(withLife) } satisfies Expected as Expected
@@ -104,20 +121,46 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
      * The turns one pack version served for a behavior since `since`, oldest first, as compact tuples:
      * the indexed (behavior, version) table does the filtering, and the cap bounds memory.
      */
-    const samples = (behavior: Behavior, version: string, since: number, cap: number, shares: ReadonlyArray<ShareChange>, pairs?: (share: number) => number) =>
-      Effect.map(armTurns(sql, behavior, rubrics[behavior].version, { version, since, cap }), (rows) => rows.map(toSample(shares, pairs)))
+    const samples = (
+      behavior: Behavior,
+      version: string,
+      since: number,
+      cap: number,
+      shares: ReadonlyArray<ShareChange>,
+      pairs?: (share: number) => number
+    ) =>
+      Effect.map(armTurns(sql, behavior, rubrics[behavior].version, { version, since, cap }), (rows) =>
+        rows.map(toSample(shares, pairs))
+      )
 
-    const recordDecision = (behavior: Behavior, canaryVersion: string, activeVersion: string | null, d: Decision, share: { readonly percent: number; readonly step?: Step }) =>
-      recordDecisionRow(sql, { behavior, canaryVersion, activeVersion, action: ACTIONS[d.action], reason: d.reason, figures: { rule: d.rule, ...d.figures, share } })
+    const recordDecision = (
+      behavior: Behavior,
+      canaryVersion: string,
+      activeVersion: string | null,
+      d: Decision,
+      share: { readonly percent: number; readonly step?: Step }
+    ) =>
+      recordDecisionRow(sql, {
+        behavior,
+        canaryVersion,
+        activeVersion,
+        action: ACTIONS[d.action],
+        reason: d.reason,
+        figures: { rule: d.rule, ...d.figures, share }
+      })
 
     /** Judges whatever canary file is on disk for one behavior, a hand-placed one included, and acts on it. */
     const check = Effect.fn("CanaryMonitor.check")(function* (behavior: Behavior, at?: number) {
       const now = at ?? (yield* Clock.currentTimeMillis)
       yield* Effect.annotateCurrentSpan("autotune.behavior", behavior)
       const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
-      if (canary._tag === "Missing") return { action: "none", reason: "no canary out" } satisfies CanaryOutcome as CanaryOutcome
+      if (canary._tag === "Missing")
+        return { action: "none", reason: "no canary out" } satisfies CanaryOutcome as CanaryOutcome
       if (canary._tag === "Invalid") {
-        return { action: "none", reason: `canary file is invalid and DotClaw ignores it: ${canary.reason}` } satisfies CanaryOutcome as CanaryOutcome
+        return {
+          action: "none",
+          reason: `canary file is invalid and DotClaw ignores it: ${canary.reason}`
+        } satisfies CanaryOutcome as CanaryOutcome
       }
       const active = yield* readPack(activePath(config.outputDir, behavior), behavior)
       const activeVersion = active._tag === "Valid" ? active.pack.version : null
@@ -127,7 +170,10 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       const shares = shareHistory(shareRows, canary.pack.metadata, config.canaryFraction)
       const share = shares[shares.length - 1]!.share
       // A step recorded but not yet in the file (the process was stopped between the two): finish it.
-      const pack = shareRows.length > 0 && !servesShare(canary.pack.metadata, share) ? yield* deployer.setShare(behavior, canary.pack, share) : canary.pack
+      const pack =
+        shareRows.length > 0 && !servesShare(canary.pack.metadata, share)
+          ? yield* deployer.setShare(behavior, canary.pack, share)
+          : canary.pack
       const cap = config.canaryMaxSamples * 2
       const canarySamples = yield* samples(behavior, canary.pack.version, startedAt - 1, cap, shares)
       // Active turns from a little before the canary went out, so the first canary turns have partners.
@@ -135,27 +181,50 @@ export class CanaryMonitor extends Effect.Service<CanaryMonitor>()("autotune/Can
       // then served): that share, fixed by each turn's draw and time, is what the score test compares with; the
       // health gates see every turn.
       const pairs = (s: number) => pairRate(config.judgeCanaryPairs, s)
-      const activeSamples = activeVersion === null ? [] : yield* samples(behavior, activeVersion, startedAt - 6 * 3_600_000, cap * 10, shares, pairs)
-      const decision = decide({ canary: canarySamples, active: activeSamples, startedAt, now, thresholds, lone: activeVersion === null })
+      const activeSamples =
+        activeVersion === null
+          ? []
+          : yield* samples(behavior, activeVersion, startedAt - 6 * 3_600_000, cap * 10, shares, pairs)
+      const decision = decide({
+        canary: canarySamples,
+        active: activeSamples,
+        startedAt,
+        now,
+        thresholds,
+        lone: activeVersion === null
+      })
       const why = { rule: decision.rule, reason: decision.reason, figures: decision.figures }
       if (decision.action === "promote") yield* deployer.promote(behavior, why)
       else if (decision.action === "rollback") yield* deployer.removeCanary(behavior, "rolled_back", why)
       else if (decision.action === "expire") yield* deployer.removeCanary(behavior, "expired", why)
       // Only a canary autotune shipped moves (one placed by hand keeps the share its file says), and a lone one
       // serves everyone anyway.
-      const step = shareRows.length === 0 || activeVersion === null ? undefined : nextStep(decision, {
-        share,
-        ladder: ladder(shares[0]!.share, config.canarySteps),
-        turnsAtShare: canarySamples.filter((c) => c.at >= shares[shares.length - 1]!.at).length,
-        minTurns: config.canaryStepMinTurns
-      })
+      const step =
+        shareRows.length === 0 || activeVersion === null
+          ? undefined
+          : nextStep(decision, {
+              share,
+              ladder: ladder(shares[0]!.share, config.canarySteps),
+              turnsAtShare: canarySamples.filter((c) => c.at >= shares[shares.length - 1]!.at).length,
+              minTurns: config.canaryStepMinTurns
+            })
       if (step !== undefined && (step.kind === "up" || step.kind === "down")) {
         const f = decision.figures
-        yield* deployer.setShare(behavior, pack, step.to, { reason: step.reason, figures: { eUpNow: f.eUpNow, eDownNow: f.eDownNow, health: f.health, pairs: f.pairs } })
+        yield* deployer.setShare(behavior, pack, step.to, {
+          reason: step.reason,
+          figures: { eUpNow: f.eUpNow, eDownNow: f.eDownNow, health: f.health, pairs: f.pairs }
+        })
       }
-      yield* recordDecision(behavior, canary.pack.version, activeVersion, decision, { percent: toPercent(share), ...(step === undefined ? {} : { step }) })
-      if (decision.action !== "wait") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${ACTIONS[decision.action]}: ${decision.reason}`)
-      if (step?.kind === "up" || step?.kind === "down") yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${step.reason}`)
+      yield* recordDecision(behavior, canary.pack.version, activeVersion, decision, {
+        percent: toPercent(share),
+        ...(step === undefined ? {} : { step })
+      })
+      if (decision.action !== "wait")
+        yield* Effect.logInfo(
+          `${behavior}: canary ${canary.pack.version} ${ACTIONS[decision.action]}: ${decision.reason}`
+        )
+      if (step?.kind === "up" || step?.kind === "down")
+        yield* Effect.logInfo(`${behavior}: canary ${canary.pack.version} ${step.reason}`)
       return outcomeOf(decision, canary.pack.version, activeVersion, step?.to ?? share, step)
     })
 

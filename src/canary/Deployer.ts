@@ -24,7 +24,10 @@ export class DeployRejected extends Schema.TaggedError<DeployRejected>()("Deploy
 
 /** A pack as the active one: no canary share, stamped with when it became so. */
 const asActive = (pack: PromptPack, stamp: "promotedAt" | "restoredAt") =>
-  Effect.map(Clock.currentTimeMillis, (now): PromptPack => ({ ...pack, metadata: { ...withoutShare(pack.metadata), [stamp]: new Date(now).toISOString() } }))
+  Effect.map(Clock.currentTimeMillis, (now): PromptPack => ({
+    ...pack,
+    metadata: { ...withoutShare(pack.metadata), [stamp]: new Date(now).toISOString() }
+  }))
 
 export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
   effect: Effect.gen(function* () {
@@ -45,7 +48,10 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       const activeFile = activePath(config.outputDir, behavior)
       const canary = yield* readPack(canaryFile, behavior)
       if (canary._tag === "Valid") {
-        return yield* new DeployRejected({ behavior, detail: `canary ${canary.pack.version} is still out; the running experiment finishes first` })
+        return yield* new DeployRejected({
+          behavior,
+          detail: `canary ${canary.pack.version} is still out; the running experiment finishes first`
+        })
       }
       yield* packs.ensureActive(behavior, baseline)
       const pack = packs.makePack(behavior, candidate, version)
@@ -83,7 +89,12 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
      * fleet's hosts), then the file DotClaw reads on every request, atomically. A process stopped between the two
      * leaves the old share in a valid file, and the monitor's next look finishes the step (`why` absent).
      */
-    const setShare = Effect.fn("Deployer.setShare")(function* (behavior: Behavior, canary: PromptPack, share: number, why?: { readonly reason: string; readonly figures?: unknown }) {
+    const setShare = Effect.fn("Deployer.setShare")(function* (
+      behavior: Behavior,
+      canary: PromptPack,
+      share: number,
+      why?: { readonly reason: string; readonly figures?: unknown }
+    ) {
       const from = canary.metadata?.["canaryPercent"]
       const stepped: PromptPack = { ...canary, metadata: withShare(canary.metadata, share) }
       if (why !== undefined) yield* packs.recordStep(behavior, stepped, { from, to: toPercent(share), ...why })
@@ -92,7 +103,11 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
     })
 
     /** Takes the canary down: rolled back (worse) or expired (inconclusive). The active pack stays. */
-    const removeCanary = Effect.fn("Deployer.removeCanary")(function* (behavior: Behavior, action: "rolled_back" | "expired", why: Record<string, unknown>) {
+    const removeCanary = Effect.fn("Deployer.removeCanary")(function* (
+      behavior: Behavior,
+      action: "rolled_back" | "expired",
+      why: Record<string, unknown>
+    ) {
       const canaryFile = canaryPath(config.outputDir, behavior)
       const canary = yield* readPack(canaryFile, behavior)
       yield* packs.removeFile(canaryFile)
@@ -107,18 +122,26 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
       if (to === undefined) {
         const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
         if (canary._tag === "Missing") {
-          return yield* new DeployRejected({ behavior, detail: "no canary is out; use --to VERSION to restore an earlier active pack (see `autotune packs`)" })
+          return yield* new DeployRejected({
+            behavior,
+            detail: "no canary is out; use --to VERSION to restore an earlier active pack (see `autotune packs`)"
+          })
         }
         const version = yield* removeCanary(behavior, "rolled_back", { by: "user" })
         return { removedCanary: version }
       }
       const pack = yield* packOf(sql, behavior, to)
-      if (pack === undefined) return yield* new DeployRejected({ behavior, detail: `no pack ${to} in the history (see \`autotune packs ${behavior}\`)` })
+      if (pack === undefined)
+        return yield* new DeployRejected({
+          behavior,
+          detail: `no pack ${to} in the history (see \`autotune packs ${behavior}\`)`
+        })
       const previous = yield* readPack(activePath(config.outputDir, behavior), behavior)
       yield* packs.writePack(activePath(config.outputDir, behavior), behavior, yield* asActive(pack, "restoredAt"))
       const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
       if (canary._tag !== "Missing") yield* removeCanary(behavior, "rolled_back", { by: "user", restored: to })
-      if (previous._tag === "Valid" && previous.pack.version !== to) yield* packs.setStatus(previous.pack.version, "retired")
+      if (previous._tag === "Valid" && previous.pack.version !== to)
+        yield* packs.setStatus(previous.pack.version, "retired")
       yield* packs.setStatus(to, "active")
       yield* packs.record(behavior, to, "restored", { by: "user" })
       return { restored: to }
@@ -128,11 +151,25 @@ export class Deployer extends Effect.Service<Deployer>()("autotune/Deployer", {
     const syncFromStore = Effect.fn("Deployer.syncFromStore")(() => packs.syncFromStore(config.behaviors))
 
     /** A selection the operator rejected (`autotune reject`): never shipped, kept on record with why. */
-    const discard = Effect.fn("Deployer.discard")(function* (behavior: Behavior, version: string, why: Record<string, unknown>) {
+    const discard = Effect.fn("Deployer.discard")(function* (
+      behavior: Behavior,
+      version: string,
+      why: Record<string, unknown>
+    ) {
       yield* packs.setStatus(version, "rejected")
       yield* packs.record(behavior, version, "rejected", why)
     })
 
-    return { deploy, promote, setShare, removeCanary, rollback, discard, history: packs.history, canaryStartedAt: packs.canaryStartedAt, syncFromStore } as const
+    return {
+      deploy,
+      promote,
+      setShare,
+      removeCanary,
+      rollback,
+      discard,
+      history: packs.history,
+      canaryStartedAt: packs.canaryStartedAt,
+      syncFromStore
+    } as const
   })
 }) {}

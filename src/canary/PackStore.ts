@@ -10,7 +10,15 @@ import type { Behavior } from "../Domain/Behavior.js"
 import { FileError } from "../Domain/Errors.js"
 import { activePath, canaryPath, PromptPack, readPack } from "../Domain/Pack.js"
 import { packShare } from "../Domain/Share.js"
-import { canaryDeployedAt, deploymentHistory, type PackStatus, recordDeployment, savePack as savePackRow, setPackStatus, storedPack as storedPackOf } from "../store/Packs.js"
+import {
+  canaryDeployedAt,
+  deploymentHistory,
+  type PackStatus,
+  recordDeployment,
+  savePack as savePackRow,
+  setPackStatus,
+  storedPack as storedPackOf
+} from "../store/Packs.js"
 import { describeFsError, writeFileAtomic } from "../store/Files.js"
 import { MODES } from "../store/FileModes.js"
 import { storeError } from "../store/Db.js"
@@ -22,20 +30,25 @@ export const makePackStore = ({ sql, config }: { readonly sql: SqlClient.SqlClie
   /** Writes a pack after checking it against DotClaw's own rules, atomically. */
   const writePack = (file: string, behavior: Behavior, pack: PromptPack) =>
     Effect.gen(function* () {
-      if (pack.behavior !== behavior) return yield* Effect.die(new Error(`pack for ${pack.behavior} written as ${behavior}`))
+      if (pack.behavior !== behavior)
+        return yield* Effect.die(new Error(`pack for ${pack.behavior} written as ${behavior}`))
       const body = JSON.stringify(encodePack(pack), null, 2) + "\n"
       yield* writeFileAtomic(file, body, MODES.shared)
     })
 
-  const record = (behavior: Behavior, version: string, action: string, detail: Record<string, unknown>) => recordDeployment(sql, behavior, version, action, detail)
+  const record = (behavior: Behavior, version: string, action: string, detail: Record<string, unknown>) =>
+    recordDeployment(sql, behavior, version, action, detail)
 
-  const savePack = (pack: PromptPack, status: PackStatus, lineage: Record<string, unknown>) => savePackRow(sql, pack, status, lineage)
+  const savePack = (pack: PromptPack, status: PackStatus, lineage: Record<string, unknown>) =>
+    savePackRow(sql, pack, status, lineage)
 
   /** A canary's step on record with the pack's new body (what a fleet's hosts serve), in one transaction. */
   const recordStep = (behavior: Behavior, stepped: PromptPack, detail: Record<string, unknown>) =>
-    sql.withTransaction(Effect.zipRight(record(behavior, stepped.version, "canary_step", detail), savePack(stepped, "canary", {}))).pipe(
-      Effect.catchTag("SqlError", (e) => Effect.fail(storeError("record the canary's step")(e)))
-    )
+    sql
+      .withTransaction(
+        Effect.zipRight(record(behavior, stepped.version, "canary_step", detail), savePack(stepped, "canary", {}))
+      )
+      .pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError("record the canary's step")(e))))
 
   const setStatus = (version: string, status: PackStatus) => setPackStatus(sql, version, status)
 
@@ -83,7 +96,9 @@ export const makePackStore = ({ sql, config }: { readonly sql: SqlClient.SqlClie
       const base = makePack(behavior, { instructions: baseline.instructions, lineage: { source: "baseline" } })
       yield* writePack(activeFile, behavior, base)
       yield* savePack(base, "active", { source: "baseline" })
-      yield* record(behavior, base.version, "baseline", { reason: active._tag === "Missing" ? "no active pack" : `active pack invalid: ${active.reason}` })
+      yield* record(behavior, base.version, "baseline", {
+        reason: active._tag === "Missing" ? "no active pack" : `active pack invalid: ${active.reason}`
+      })
     })
 
   /**
@@ -96,11 +111,15 @@ export const makePackStore = ({ sql, config }: { readonly sql: SqlClient.SqlClie
       const changed: Array<string> = []
       for (const behavior of behaviors) {
         for (const role of ["active", "canary"] as const) {
-          const file = role === "active" ? activePath(config.outputDir, behavior) : canaryPath(config.outputDir, behavior)
+          const file =
+            role === "active" ? activePath(config.outputDir, behavior) : canaryPath(config.outputDir, behavior)
           const [stored, onDisk] = [yield* storedPack(behavior, role), yield* readPack(file, behavior)]
           // A canary's share changes while it runs (canary/Ramp.ts): a host serves the share the store says.
           const share = (p: PromptPack) => packShare(p.metadata)
-          if (stored !== undefined && (onDisk._tag !== "Valid" || onDisk.pack.version !== stored.version || share(onDisk.pack) !== share(stored))) {
+          if (
+            stored !== undefined &&
+            (onDisk._tag !== "Valid" || onDisk.pack.version !== stored.version || share(onDisk.pack) !== share(stored))
+          ) {
             yield* writePack(file, behavior, stored)
             changed.push(`${behavior} ${role} ${stored.version}`)
           } else if (stored === undefined && role === "canary" && onDisk._tag !== "Missing") {
@@ -112,5 +131,18 @@ export const makePackStore = ({ sql, config }: { readonly sql: SqlClient.SqlClie
       return changed
     })
 
-  return { writePack, record, savePack, recordStep, setStatus, removeFile, makePack, history, canaryStartedAt, storedPack, ensureActive, syncFromStore } as const
+  return {
+    writePack,
+    record,
+    savePack,
+    recordStep,
+    setStatus,
+    removeFile,
+    makePack,
+    history,
+    canaryStartedAt,
+    storedPack,
+    ensureActive,
+    syncFromStore
+  } as const
 }

@@ -4,7 +4,6 @@
  */
 import { type Gate, PAIR_WINDOW_MS, type Sample } from "./Wealth.js"
 
-
 /** Reactions are sparse: a reacted canary turn is compared with reacted active turns of the last day. */
 export const REACTION_WINDOW_MS = 24 * 3_600_000
 

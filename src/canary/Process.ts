@@ -2,7 +2,30 @@
  * The e-process itself: the score test on paired differences and the five health gates, fed turn by turn in
  * time order, and the decision it supports at any look. Pure and deterministic.
  */
-import { type Action, add, ALPHA, CEILING_LAMBDAS, type Decision, DOWN_LAMBDAS, effectiveScore, errorValue, type Figures, formatEvidence, type Gate, GATES, isPending, LAMBDAS, logs, meanOf, meanOrNull, peakOf, type Sample, type Thresholds, UP_LAMBDAS, wealthOf } from "./Wealth.js"
+import {
+  type Action,
+  add,
+  ALPHA,
+  CEILING_LAMBDAS,
+  type Decision,
+  DOWN_LAMBDAS,
+  effectiveScore,
+  errorValue,
+  type Figures,
+  formatEvidence,
+  type Gate,
+  GATES,
+  isPending,
+  LAMBDAS,
+  logs,
+  meanOf,
+  meanOrNull,
+  peakOf,
+  type Sample,
+  type Thresholds,
+  UP_LAMBDAS,
+  wealthOf
+} from "./Wealth.js"
 import { type HealthBet, Pairing, REACTION_WINDOW_MS } from "./Pairing.js"
 
 /**
@@ -63,7 +86,13 @@ export class CanaryProcess {
       toolCeiling: CEILING_LAMBDAS.map((l) => Math.min(l, 0.95 / Math.max(t.maxToolFailureRate, 1e-9))),
       negativeDelta: LAMBDAS.map((l) => Math.min(l, 1 / (1 + t.maxNegativeRateDelta)))
     }
-    this.window = { errorDelta: this.zeros("errorDelta"), toolDelta: this.zeros("toolDelta"), errorCeiling: this.zeros("errorCeiling"), toolCeiling: this.zeros("toolCeiling"), negativeDelta: this.zeros("negativeDelta") }
+    this.window = {
+      errorDelta: this.zeros("errorDelta"),
+      toolDelta: this.zeros("toolDelta"),
+      errorCeiling: this.zeros("errorCeiling"),
+      toolCeiling: this.zeros("toolCeiling"),
+      negativeDelta: this.zeros("negativeDelta")
+    }
   }
 
   private zeros(gate: Gate) {
@@ -93,7 +122,8 @@ export class CanaryProcess {
       this.canaryScored++
     }
     this.bet(sample.at, "errorCeiling", errorValue(sample) - this.t.maxErrorRate, sample)
-    if (sample.toolFailure !== null) this.bet(sample.at, "toolCeiling", sample.toolFailure - this.t.maxToolFailureRate, sample)
+    if (sample.toolFailure !== null)
+      this.bet(sample.at, "toolCeiling", sample.toolFailure - this.t.maxToolFailureRate, sample)
     this.track(sample)
     this.health.addCanary(sample)
     this.scores.addCanary(sample)
@@ -106,12 +136,21 @@ export class CanaryProcess {
   private betOnReaction(sample: Sample, negative: number) {
     this.canaryReacted++
     this.canaryNegative += negative
-    while (this.reactedHead < this.reacted.length && this.reacted[this.reactedHead]!.at < sample.at - REACTION_WINDOW_MS) this.reactedHead++
+    while (
+      this.reactedHead < this.reacted.length &&
+      this.reacted[this.reactedHead]!.at < sample.at - REACTION_WINDOW_MS
+    )
+      this.reactedHead++
     const available = this.reacted.length - this.reactedHead
     if (available === 0) return
     const k = Math.max(1, Math.min(9, Math.floor(this.activeReacted / this.canaryReacted)))
     const block = this.reacted.splice(this.reacted.length - Math.min(k, available), Math.min(k, available))
-    this.bet(sample.at, "negativeDelta", negative - meanOf(block.map((s) => s.negative ?? 0)) - this.t.maxNegativeRateDelta, sample)
+    this.bet(
+      sample.at,
+      "negativeDelta",
+      negative - meanOf(block.map((s) => s.negative ?? 0)) - this.t.maxNegativeRateDelta,
+      sample
+    )
   }
 
   /** The score test's bet: the canary turn against the mean of its block of sampled active turns. */
@@ -145,7 +184,12 @@ export class CanaryProcess {
   }
 
   private healthBets(sample: Sample, block: ReadonlyArray<Sample>) {
-    this.bet(sample.at, "errorDelta", errorValue(sample) - meanOf(block.map(errorValue)) - this.t.maxErrorRateDelta, sample)
+    this.bet(
+      sample.at,
+      "errorDelta",
+      errorValue(sample) - meanOf(block.map(errorValue)) - this.t.maxErrorRateDelta,
+      sample
+    )
     const tools = block.flatMap((s) => (s.toolFailure === null ? [] : [s.toolFailure]))
     if (sample.toolFailure !== null && tools.length > 0) {
       this.bet(sample.at, "toolDelta", sample.toolFailure - meanOf(tools) - this.t.maxToolFailureRateDelta, sample)
@@ -153,7 +197,13 @@ export class CanaryProcess {
   }
 
   private bet(at: number, gate: Gate, x: number, sample: Sample) {
-    const b: HealthBet = { at, gate, terms: logs(this.lambdas[gate], x), error: errorValue(sample), toolFailure: sample.toolFailure }
+    const b: HealthBet = {
+      at,
+      gate,
+      terms: logs(this.lambdas[gate], x),
+      error: errorValue(sample),
+      toolFailure: sample.toolFailure
+    }
     this.bets.push(b)
     if (at >= this.windowSince) add(this.window[gate], b.terms)
   }
@@ -195,7 +245,8 @@ export class CanaryProcess {
       const b = this.bets[this.betHead++]!
       add(this.window[b.gate], b.terms, -1)
     }
-    while (this.recentHead < this.recent.length && this.recent[this.recentHead]!.at < since) this.count(this.recent[this.recentHead++]!, -1)
+    while (this.recentHead < this.recent.length && this.recent[this.recentHead]!.at < since)
+      this.count(this.recent[this.recentHead++]!, -1)
   }
 
   /** The decision at a look: promote, roll back, expire, or wait, with its figures. */
@@ -238,29 +289,74 @@ export class CanaryProcess {
     }
     const gates: ReadonlyArray<[keyof typeof health, number, string]> = [
       ["errorCeiling", ALPHA.errorCeiling, `error rate above AUTOTUNE_CANARY_MAX_ERROR_RATE=${t.maxErrorRate}`],
-      ["toolCeiling", ALPHA.toolCeiling, `tool-failure rate above AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE=${t.maxToolFailureRate}`],
-      ["errorDelta", ALPHA.errorDelta, `error rate more than AUTOTUNE_CANARY_MAX_ERROR_RATE_DELTA=${t.maxErrorRateDelta} above the active pack`],
-      ["toolDelta", ALPHA.toolDelta, `tool-failure rate more than AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE_DELTA=${t.maxToolFailureRateDelta} above the active pack`],
-      ["negativeDelta", ALPHA.negativeDelta, `users' 👎 share more than AUTOTUNE_CANARY_MAX_NEGATIVE_RATE_DELTA=${t.maxNegativeRateDelta} above the active pack's (${figures.reactions.canaryNegativeRate?.toFixed(2) ?? "-"} vs ${figures.reactions.activeNegativeRate?.toFixed(2) ?? "-"} over ${figures.reactions.canary}/${figures.reactions.active} reactions)`]
+      [
+        "toolCeiling",
+        ALPHA.toolCeiling,
+        `tool-failure rate above AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE=${t.maxToolFailureRate}`
+      ],
+      [
+        "errorDelta",
+        ALPHA.errorDelta,
+        `error rate more than AUTOTUNE_CANARY_MAX_ERROR_RATE_DELTA=${t.maxErrorRateDelta} above the active pack`
+      ],
+      [
+        "toolDelta",
+        ALPHA.toolDelta,
+        `tool-failure rate more than AUTOTUNE_CANARY_MAX_TOOL_FAILURE_RATE_DELTA=${t.maxToolFailureRateDelta} above the active pack`
+      ],
+      [
+        "negativeDelta",
+        ALPHA.negativeDelta,
+        `users' 👎 share more than AUTOTUNE_CANARY_MAX_NEGATIVE_RATE_DELTA=${t.maxNegativeRateDelta} above the active pack's (${figures.reactions.canaryNegativeRate?.toFixed(2) ?? "-"} vs ${figures.reactions.activeNegativeRate?.toFixed(2) ?? "-"} over ${figures.reactions.canary}/${figures.reactions.active} reactions)`
+      ]
     ]
     for (const [gate, alpha, what] of gates) {
-      if (health[gate] >= 1 / alpha) return result("rollback", gate, `health gate: ${what} (evidence ${formatEvidence(health[gate])} >= ${1 / alpha})`)
+      if (health[gate] >= 1 / alpha)
+        return result(
+          "rollback",
+          gate,
+          `health gate: ${what} (evidence ${formatEvidence(health[gate])} >= ${1 / alpha})`
+        )
     }
     if (lone) {
-      return result("promote", "lone", "no active pack to compare with (DotClaw serves a lone canary to everyone) and the health gates pass")
+      return result(
+        "promote",
+        "lone",
+        "no active pack to compare with (DotClaw serves a lone canary to everyone) and the health gates pass"
+      )
     }
     if (this.upCrossedAt < this.downCrossedAt) {
-      return result("promote", "score", `canary beats the active pack by more than ${t.minImprovement} (evidence ${formatEvidence(figures.eUp)} >= ${1 / ALPHA.promote})`)
+      return result(
+        "promote",
+        "score",
+        `canary beats the active pack by more than ${t.minImprovement} (evidence ${formatEvidence(figures.eUp)} >= ${1 / ALPHA.promote})`
+      )
     }
     if (this.downCrossedAt < Infinity) {
-      return result("rollback", "score", `canary scores worse than the active pack (evidence ${formatEvidence(figures.eDown)} >= ${1 / ALPHA.rollbackScore})`)
+      return result(
+        "rollback",
+        "score",
+        `canary scores worse than the active pack (evidence ${formatEvidence(figures.eDown)} >= ${1 / ALPHA.rollbackScore})`
+      )
     }
     if (figures.nCanary >= t.maxSamples) {
-      return result("expire", "samples", `no conclusion after ${figures.nCanary} canary samples; keeping the active pack (inconclusive)`)
+      return result(
+        "expire",
+        "samples",
+        `no conclusion after ${figures.nCanary} canary samples; keeping the active pack (inconclusive)`
+      )
     }
     if (now - startedAt >= t.maxAgeMs) {
-      return result("expire", "age", `no conclusion after ${((now - startedAt) / 86_400_000).toFixed(1)} days; keeping the active pack (inconclusive)`)
+      return result(
+        "expire",
+        "age",
+        `no conclusion after ${((now - startedAt) / 86_400_000).toFixed(1)} days; keeping the active pack (inconclusive)`
+      )
     }
-    return result("wait", "no-evidence", `evidence so far: toward promote ${formatEvidence(figures.eUp, 2)} of ${1 / ALPHA.promote}, toward rollback ${formatEvidence(figures.eDown, 2)} of ${1 / ALPHA.rollbackScore}`)
+    return result(
+      "wait",
+      "no-evidence",
+      `evidence so far: toward promote ${formatEvidence(figures.eUp, 2)} of ${1 / ALPHA.promote}, toward rollback ${formatEvidence(figures.eDown, 2)} of ${1 / ALPHA.rollbackScore}`
+    )
   }
 }

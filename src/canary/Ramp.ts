@@ -11,7 +11,10 @@ import { formatShare } from "../Domain/Share.js"
 import { ALPHA, type Decision, type Figures } from "./Stats.js"
 
 /** The shares a canary moves through: where it started, then every configured step above it. */
-export const ladder = (start: number, steps: ReadonlyArray<number>): ReadonlyArray<number> => [start, ...steps.filter((s) => s > start + 1e-9)]
+export const ladder = (start: number, steps: ReadonlyArray<number>): ReadonlyArray<number> => [
+  start,
+  ...steps.filter((s) => s > start + 1e-9)
+]
 
 export type StepKind = "up" | "down" | "hold" | "top" | "fixed"
 
@@ -62,22 +65,35 @@ export const nextStep = (decision: Decision, state: RampState): Step => {
   const at = rungs.findIndex((r) => Math.abs(r - share) < 1e-9)
   const hold = (reason: string): Step => ({ kind: "hold", to: share, reason })
   if (rungs.length <= 1) return { kind: "fixed", to: share, reason: `a fixed share of ${pct(share)}` }
-  if (decision.action !== "wait") return hold(`the canary is ${decision.action === "promote" ? "promoted" : decision.action === "rollback" ? "rolled back" : "expired"}`)
+  if (decision.action !== "wait")
+    return hold(
+      `the canary is ${decision.action === "promote" ? "promoted" : decision.action === "rollback" ? "rolled back" : "expired"}`
+    )
   const f = decision.figures
   const warning = GATES.find((g) => f.health[g] >= GATE_DOWN)
   if (at > 0 && (warning !== undefined || f.eDownNow >= 1)) {
-    const why = warning !== undefined
-      ? `${GATE_NAMES[warning]}: evidence of harm ${f.health[warning].toFixed(1)} (the gate trips at ${1 / ALPHA[warning]})`
-      : `the scores lean toward rollback (evidence ${f.eDownNow.toFixed(2)})`
-    return { kind: "down", to: rungs[at - 1]!, reason: `stepped down from ${pct(share)} to ${pct(rungs[at - 1]!)}: ${why}` }
+    const why =
+      warning !== undefined
+        ? `${GATE_NAMES[warning]}: evidence of harm ${f.health[warning].toFixed(1)} (the gate trips at ${1 / ALPHA[warning]})`
+        : `the scores lean toward rollback (evidence ${f.eDownNow.toFixed(2)})`
+    return {
+      kind: "down",
+      to: rungs[at - 1]!,
+      reason: `stepped down from ${pct(share)} to ${pct(rungs[at - 1]!)}: ${why}`
+    }
   }
   if (at === rungs.length - 1 || at < 0) return { kind: "top", to: share, reason: `at the last step, ${pct(share)}` }
-  if (turnsAtShare < minTurns) return hold(`${turnsAtShare} of ${minTurns} canary turns at ${pct(share)} before the next step`)
+  if (turnsAtShare < minTurns)
+    return hold(`${turnsAtShare} of ${minTurns} canary turns at ${pct(share)} before the next step`)
   const uneasy = GATES.find((g) => f.health[g] > 1)
-  if (uneasy !== undefined) return hold(`holding at ${pct(share)}: ${GATE_NAMES[uneasy]} shows some evidence of harm (${f.health[uneasy].toFixed(2)} > 1)`)
+  if (uneasy !== undefined)
+    return hold(
+      `holding at ${pct(share)}: ${GATE_NAMES[uneasy]} shows some evidence of harm (${f.health[uneasy].toFixed(2)} > 1)`
+    )
   // Before the first pair the evidence is where every bet starts (1): no lean either way, and no step either.
   if (f.pairs === 0) return hold(`holding at ${pct(share)}: no pairs yet`)
-  if (f.eDownNow >= 1) return hold(`holding at ${pct(share)}: the scores lean toward rollback (evidence ${f.eDownNow.toFixed(2)})`)
+  if (f.eDownNow >= 1)
+    return hold(`holding at ${pct(share)}: the scores lean toward rollback (evidence ${f.eDownNow.toFixed(2)})`)
   return {
     kind: "up",
     to: rungs[at + 1]!,

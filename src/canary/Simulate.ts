@@ -19,7 +19,11 @@ export const seedOf = (i: number) => Math.imul(i + 1, 0x9e3779b1)
 /** How a world makes one turn: its judge score (null = unscored) and its failures, for an arm on an hour. */
 export interface World {
   readonly turnsPerDay: number
-  readonly turn: (r: Rng, canary: boolean, hour: number) => { readonly score: number | null; readonly error: boolean; readonly toolFailure: number | null }
+  readonly turn: (
+    r: Rng,
+    canary: boolean,
+    hour: number
+  ) => { readonly score: number | null; readonly error: boolean; readonly toolFailure: number | null }
   /** Hours until a turn's score is in (the judge behind); 0 or absent = scored by the next look. */
   readonly lagHours?: (r: Rng) => number
 }
@@ -51,7 +55,11 @@ const PROFILE_SUM = PROFILE.reduce((a, b) => a + b, 0)
 
 /** Poisson draws by inversion (the hourly counts are small). */
 const poisson = (r: Rng, mean: number) => {
-  if (mean > 50) return Math.max(0, Math.round(mean + Math.sqrt(mean) * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())))
+  if (mean > 50)
+    return Math.max(
+      0,
+      Math.round(mean + Math.sqrt(mean) * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()))
+    )
   let k = 0
   let p = Math.exp(-mean)
   let cdf = p
@@ -88,7 +96,15 @@ export const simulate = (world: World, plan: Plan, seed: number): Life => {
       const isCanary = r() < share
       const t = world.turn(r, isCanary, hour)
       const sampled = isCanary || r() < pairRate(plan.pairs, share)
-      const sample = { at, score: t.score, error: t.error, toolFailure: t.toolFailure, sampled, share, ready: at + (lagging ? world.lagHours!(r) * HOUR : 0) }
+      const sample = {
+        at,
+        score: t.score,
+        error: t.error,
+        toolFailure: t.toolFailure,
+        sampled,
+        share,
+        ready: at + (lagging ? world.lagHours!(r) * HOUR : 0)
+      }
       if (isCanary) {
         canary.push(sample)
         if (at >= atShareSince) turnsAtShare++
@@ -97,10 +113,18 @@ export const simulate = (world: World, plan: Plan, seed: number): Life => {
     }
     if ((hour + 1) % plan.lookHours !== 0) continue
     const now = (hour + 1) * HOUR
-    const decision = process !== undefined
-      ? process.decision(now, 0)
-      : decide({ canary: canary.map((s) => view(s, now)), active: active.map((s) => view(s, now)), startedAt: 0, now, thresholds: plan.thresholds })
-    if (decision.action !== "wait") return { action: decision.action, days: now / 86_400_000, canaryTurns: canary.length, shares }
+    const decision =
+      process !== undefined
+        ? process.decision(now, 0)
+        : decide({
+            canary: canary.map((s) => view(s, now)),
+            active: active.map((s) => view(s, now)),
+            startedAt: 0,
+            now,
+            thresholds: plan.thresholds
+          })
+    if (decision.action !== "wait")
+      return { action: decision.action, days: now / 86_400_000, canaryTurns: canary.length, shares }
     const step = nextStep(decision, { share, ladder: rungs, turnsAtShare, minTurns: plan.stepMinTurns })
     if (step.kind === "up" || step.kind === "down") {
       share = step.to
@@ -113,7 +137,8 @@ export const simulate = (world: World, plan: Plan, seed: number): Life => {
 }
 
 /** A turn as the monitor sees it at `now`: its score still to come while the judge is behind. */
-const view = (s: Sample & { readonly ready: number }, now: number): Sample => (s.ready <= now ? s : { ...s, score: null, pending: true })
+const view = (s: Sample & { readonly ready: number }, now: number): Sample =>
+  s.ready <= now ? s : { ...s, score: null, pending: true }
 
 // ---------------------------------------------------------------------------
 // The forecast `status` and `optimize --dry-run` show.
@@ -158,7 +183,13 @@ export const forecast = (turnsPerDay: number, lift: number, plan: Plan, runs = 2
     if (life.action === "promote") days.push(life.days)
   }
   days.sort((a, b) => a - b)
-  return { turnsPerDay, lift, runs, promotedShare: days.length / runs, medianDays: days.length * 2 >= runs ? days[Math.floor(runs / 2)]! : null }
+  return {
+    turnsPerDay,
+    lift,
+    runs,
+    promotedShare: days.length / runs,
+    medianDays: days.length * 2 >= runs ? days[Math.floor(runs / 2)]! : null
+  }
 }
 
 /** The monitor's thresholds from the settings. */
@@ -193,6 +224,7 @@ export const forecastText = (f: Forecast & { readonly lifeDays: number }): strin
   const lift = `a +${f.lift.toFixed(2)} canary`
   if (f.turnsPerDay === 0) return `no turns in the last 7 days: ${lift} cannot decide until there is traffic`
   const within = `promoted within its ${f.lifeDays} days in ${Math.round(100 * f.promotedShare)}% of ${f.runs} simulated lives`
-  if (f.medianDays !== null) return `at ${f.turnsPerDay} turns a day, ${lift} decides in about ${Math.max(1, Math.round(f.medianDays))} days (${within})`
+  if (f.medianDays !== null)
+    return `at ${f.turnsPerDay} turns a day, ${lift} decides in about ${Math.max(1, Math.round(f.medianDays))} days (${within})`
   return `at ${f.turnsPerDay} turns a day, ${lift} is ${within}: most expire undecided (raise AUTOTUNE_CANARY_MAX_DAYS, or AUTOTUNE_CANARY_STEPS toward 0.5)`
 }

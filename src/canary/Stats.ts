@@ -9,7 +9,16 @@
 import { CanaryProcess } from "./Process.js"
 import type { Action, Decision, Sample, Thresholds } from "./Wealth.js"
 export { CanaryProcess } from "./Process.js"
-export { ALPHA, type Action, type Decision, type Figures, formatEvidence, type Sample, type ShareFigures, type Thresholds } from "./Wealth.js"
+export {
+  ALPHA,
+  type Action,
+  type Decision,
+  type Figures,
+  formatEvidence,
+  type Sample,
+  type ShareFigures,
+  type Thresholds
+} from "./Wealth.js"
 
 export interface DecideInput {
   readonly canary: ReadonlyArray<Sample>
@@ -38,7 +47,13 @@ export const decide = (input: DecideInput): Decision => {
  * the active mean by the margin after the minimum samples, roll back on the opposite. A coin flip with extra
  * steps when the canary is no better.
  */
-export const naiveDecide = (nCanary: number, meanCanary: number, meanActive: number, minSamples: number, margin: number): Action => {
+export const naiveDecide = (
+  nCanary: number,
+  meanCanary: number,
+  meanActive: number,
+  minSamples: number,
+  margin: number
+): Action => {
   if (nCanary < minSamples) return "wait"
   const diff = meanCanary - meanActive
   return diff >= margin ? "promote" : diff <= -margin ? "rollback" : "wait"

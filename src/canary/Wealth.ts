@@ -12,8 +12,14 @@ export function formatEvidence(x: number, digits = 1): string {
   if (!isFinite(x)) return x > 0 ? "infinite" : "-"
   if (x < 10000) return x.toFixed(digits)
   if (x < 1e6) return Math.round(x).toLocaleString("en-US")
-  const words: Array<[number, string]> = [[1e12, "trillion"], [1e9, "billion"], [1e6, "million"]]
-  if (x < 1e15) for (let i = 0; i < words.length; i++) if (x >= words[i]![0]) return (x / words[i]![0]).toFixed(1) + " " + words[i]![1]
+  const words: Array<[number, string]> = [
+    [1e12, "trillion"],
+    [1e9, "billion"],
+    [1e6, "million"]
+  ]
+  if (x < 1e15)
+    for (let i = 0; i < words.length; i++)
+      if (x >= words[i]![0]) return (x / words[i]![0]).toFixed(1) + " " + words[i]![1]
   const exp = Math.floor(Math.log10(x))
   return (x / Math.pow(10, exp)).toFixed(1) + " \u00d7 10^" + exp
 }
@@ -108,7 +114,12 @@ export interface Figures {
   readonly canaryErrorRate: number | null
   readonly canaryToolFailureRate: number | null
   /** 👎 share among the turns users reacted to, per arm, and how many reacted. */
-  readonly reactions: { readonly canary: number; readonly active: number; readonly canaryNegativeRate: number | null; readonly activeNegativeRate: number | null }
+  readonly reactions: {
+    readonly canary: number
+    readonly active: number
+    readonly canaryNegativeRate: number | null
+    readonly activeNegativeRate: number | null
+  }
   /** The pairs bet on, by the share their canary turn was served at (null: no share recorded), in order. */
   readonly byShare: ReadonlyArray<ShareFigures>
 }
@@ -139,7 +150,8 @@ export const meanOrNull = (sum: number, n: number) => (n === 0 ? null : sum / n)
 export const PAIR_WINDOW_MS = 6 * 3_600_000
 
 /** log(1 + lambda * x) per lambda. */
-export const logs = (lambdas: ReadonlyArray<number>, x: number) => lambdas.map((l) => (1 + l * x > 0 ? Math.log(1 + l * x) : -Infinity))
+export const logs = (lambdas: ReadonlyArray<number>, x: number) =>
+  lambdas.map((l) => (1 + l * x > 0 ? Math.log(1 + l * x) : -Infinity))
 
 /** mean_j exp(sum_j) by log-sum-exp, so long streams do not overflow. */
 export const wealthOf = (sums: ReadonlyArray<number>): number => {

@@ -18,9 +18,22 @@ export const acceptStoreCommand = Command.make("accept-store", common, (opts) =>
     const { config } = yield* loadSettings(configInput(opts))
     const before = yield* forgetStore(config.home)
     const id = yield* withApp(opts, currentStoreId)
-    const result = { store: storeLocation(config), storeId: id, previous: before?.location === undefined ? null : { store: before.location, storeId: before.storeId ?? null }, spent24hUsd: rememberedSpend(config.home, yield* Clock.currentTimeMillis) }
+    const result = {
+      store: storeLocation(config),
+      storeId: id,
+      previous: before?.location === undefined ? null : { store: before.location, storeId: before.storeId ?? null },
+      spent24hUsd: rememberedSpend(config.home, yield* Clock.currentTimeMillis)
+    }
     if (opts.json) return yield* printJson(result)
-    yield* printLine(`autotune's store is now ${shown(result.store)} (store ${id})${result.previous === null ? "" : `; was ${shown(result.previous.store)} (store ${result.previous.storeId})`}`)
-    yield* printLine(`the next cycle reads DotClaw's traces into it; the last 24 hours' spend (${usd(result.spent24hUsd, 2)}) still counts against the daily budget`)
+    yield* printLine(
+      `autotune's store is now ${shown(result.store)} (store ${id})${result.previous === null ? "" : `; was ${shown(result.previous.store)} (store ${result.previous.storeId})`}`
+    )
+    yield* printLine(
+      `the next cycle reads DotClaw's traces into it; the last 24 hours' spend (${usd(result.spent24hUsd, 2)}) still counts against the daily budget`
+    )
   })
-).pipe(Command.withDescription("Make the store configured now autotune's store, after the one it had was removed or replaced on purpose"))
+).pipe(
+  Command.withDescription(
+    "Make the store configured now autotune's store, after the one it had was removed or replaced on purpose"
+  )
+)

@@ -36,18 +36,31 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   init: {
     doc: "Write a config file (a wizard on a TTY; --yes for the settings people change) and create the directories",
     options: [
-      { name: "yes", alias: "y", doc: "Do not prompt: write a short file of the settings people change, at their defaults" },
+      {
+        name: "yes",
+        alias: "y",
+        doc: "Do not prompt: write a short file of the settings people change, at their defaults"
+      },
       { name: "force", doc: "Overwrite an existing config file" }
     ]
   },
   ingest: { doc: "Read new DotClaw trace lines and reactions into the store (incremental, redacted, crash-safe)" },
-  eval: { doc: "Score what decisions need with the two-stage LLM judge: canary turns, their pairs, a daily trend sample" },
+  eval: {
+    doc: "Score what decisions need with the two-stage LLM judge: canary turns, their pairs, a daily trend sample"
+  },
   optimize: {
     doc: "Propose better instructions per behavior and keep only measured, held-out gains",
-    options: [{ name: "dry-run", doc: "Print the plan (behaviors, turns, calls, estimated cost per model) and make no call" }]
+    options: [
+      { name: "dry-run", doc: "Print the plan (behaviors, turns, calls, estimated cost per model) and make no call" }
+    ]
   },
-  deploy: { doc: "Ship what optimize selected as canary packs, then promote, roll back, expire or keep waiting on every canary" },
-  approve: { doc: "Ship the pack optimize selected for a behavior as a canary (AUTOTUNE_DEPLOY_APPROVAL=manual)", behavior: "required" },
+  deploy: {
+    doc: "Ship what optimize selected as canary packs, then promote, roll back, expire or keep waiting on every canary"
+  },
+  approve: {
+    doc: "Ship the pack optimize selected for a behavior as a canary (AUTOTUNE_DEPLOY_APPROVAL=manual)",
+    behavior: "required"
+  },
   reject: {
     doc: "Discard the pack optimize selected for a behavior, for good",
     behavior: "required",
@@ -55,7 +68,9 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   behavior: { doc: "Tune behavior.json from the last AUTOTUNE_BEHAVIOR_DAYS of traces and write the daily report" },
   once: { doc: "One full cycle: ingest, behavior, eval, optimize, deploy and canary decisions, alignment, the report" },
-  daemon: { doc: "Run `once` every AUTOTUNE_INTERVAL_MINUTES until SIGTERM; --metrics-port serves /metrics, /livez, /healthz" },
+  daemon: {
+    doc: "Run `once` every AUTOTUNE_INTERVAL_MINUTES until SIGTERM; --metrics-port serves /metrics, /livez, /healthz"
+  },
   rollback: {
     doc: "Remove a behavior's canary, or restore an earlier version with --to VERSION",
     behavior: "required",
@@ -64,23 +79,37 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   packs: {
     doc: "The deployment history of prompt packs (newest first)",
     behavior: "optional",
-    options: [{ name: "diff", value: "VERSION", doc: "Show this version's word diff against the instructions it replaced" }]
+    options: [
+      { name: "diff", value: "VERSION", doc: "Show this version's word diff against the instructions it replaced" }
+    ]
   },
   label: {
     doc: "Grade judged turns 1-5 in the terminal, or --export/--import them, so the judge is measured against you",
     behavior: "optional",
     options: [
       { name: "import", value: "FILE", file: "read", doc: "Store the grades (1-5) of a JSONL file made by --export" },
-      { name: "export", value: "FILE", file: "write", doc: "Write the judged turns to grade as JSONL (mode 0600), graded ones included" },
+      {
+        name: "export",
+        value: "FILE",
+        file: "write",
+        doc: "Write the judged turns to grade as JSONL (mode 0600), graded ones included"
+      },
       { name: "limit", value: "N", kind: "integer", doc: "Turns per behavior in --export" }
     ]
   },
   rubric: {
     doc: "The judge's rubrics: show their versions, roll one back, approve or reject an aligned one",
     sub: {
-      show: { doc: "The judge's rubric of each behavior and its versions", behavior: "optional", options: [{ name: "diff", doc: "Show each version as a word diff against the one before it" }] },
+      show: {
+        doc: "The judge's rubric of each behavior and its versions",
+        behavior: "optional",
+        options: [{ name: "diff", doc: "Show each version as a word diff against the one before it" }]
+      },
       rollback: { doc: "Go back to the previous version of a behavior's rubric", behavior: "required" },
-      approve: { doc: "Make the rubric alignment adopted (and that waits for you) the judge's rubric", behavior: "required" },
+      approve: {
+        doc: "Make the rubric alignment adopted (and that waits for you) the judge's rubric",
+        behavior: "required"
+      },
       reject: { doc: "Refuse the rubric alignment adopted; the current one stays", behavior: "required" }
     }
   },
@@ -88,7 +117,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   report: {
     doc: "Write one self-contained HTML page: scores, canaries, optimizer runs, spend, judge health",
     options: [
-      { name: "out", value: "FILE", file: "write", doc: "Where to write the page (default AUTOTUNE_REPORT_PATH, $AUTOTUNE_HOME/report.html)" },
+      {
+        name: "out",
+        value: "FILE",
+        file: "write",
+        doc: "Where to write the page (default AUTOTUNE_REPORT_PATH, $AUTOTUNE_HOME/report.html)"
+      },
       { name: "days", value: "N", kind: "integer", doc: "Days the page covers (default AUTOTUNE_REPORT_DAYS, 30)" }
     ]
   },
@@ -97,17 +131,25 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     options: [{ name: "rescan", doc: "Re-apply the current rules to everything stored, then vacuum" }]
   },
   config: { doc: "Print the resolved configuration and where each value came from (secrets masked)" },
-  "accept-store": { doc: "Make the store configured now autotune's store, after the one it had was removed or replaced on purpose" }
+  "accept-store": {
+    doc: "Make the store configured now autotune's store, after the one it had was removed or replaced on purpose"
+  }
 }
 
 /** The options every command takes: --config, --json and each setting that has a flag, in the settings' words. */
 export const GLOBAL_OPTIONS: ReadonlyArray<OptionSpec> = [
-  { name: "config", value: "PATH", doc: "Config file (default: AUTOTUNE_CONFIG_PATH, else $AUTOTUNE_HOME/autotune.json)" },
+  {
+    name: "config",
+    value: "PATH",
+    doc: "Config file (default: AUTOTUNE_CONFIG_PATH, else $AUTOTUNE_HOME/autotune.json)"
+  },
   { name: "json", doc: "Print exactly one JSON object on stdout (logs stay on stderr)" },
   ...CONFIG_FLAGS.map((f): OptionSpec => ({
     name: f.flag,
     doc: f.doc,
-    ...(f.kind === "boolean" ? {} : { value: f.kind === "integer" || f.kind === "number" ? "N" : f.kind === "path" ? "PATH" : "TEXT" }),
+    ...(f.kind === "boolean"
+      ? {}
+      : { value: f.kind === "integer" || f.kind === "number" ? "N" : f.kind === "path" ? "PATH" : "TEXT" }),
     ...(f.kind === "integer" || f.kind === "number" ? { kind: f.kind } : {})
   }))
 ]
@@ -140,7 +182,8 @@ const fileProblem = (file: string, use: "write" | "read"): string | undefined =>
   return stat?.isDirectory() === true ? "is a directory; give the file's path" : undefined
 }
 
-const isNumber = (kind: "integer" | "number", text: string) => (kind === "integer" ? /^-?\d+$/.test(text) : text.trim() !== "" && Number.isFinite(Number(text)))
+const isNumber = (kind: "integer" | "number", text: string) =>
+  kind === "integer" ? /^-?\d+$/.test(text) : text.trim() !== "" && Number.isFinite(Number(text))
 
 /** Reads the arguments after `autotune`; throws UsageError with the one line to print. */
 export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
@@ -189,7 +232,9 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
         else {
           const value = takeValue(`--${name}`)
           if (global.kind !== undefined && !isNumber(global.kind, value)) {
-            throw usage(`--${name}: ${JSON.stringify(value)} is not ${global.kind === "integer" ? "a whole number" : "a number"}`)
+            throw usage(
+              `--${name}: ${JSON.stringify(value)} is not ${global.kind === "integer" ? "a whole number" : "a number"}`
+            )
           }
           flags[name] = value
         }
@@ -198,12 +243,15 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
       const mine = spec?.options?.find((o) => o.name === name || o.alias === name)
       if (mine === undefined) {
         const known = [...GLOBAL_OPTIONS, ...(spec?.options ?? [])].map((o) => o.name)
-        throw usage(`unknown option ${token.split("=")[0]} for ${where()}${didYouMean(name, known, (c) => `--${c}`)}; see \`${where()} --help\``)
+        throw usage(
+          `unknown option ${token.split("=")[0]} for ${where()}${didYouMean(name, known, (c) => `--${c}`)}; see \`${where()} --help\``
+        )
       }
       own.push(`--${mine.name}`)
       if (mine.value !== undefined) {
         const value = takeValue(`--${mine.name}`)
-        if (mine.kind !== undefined && !isNumber(mine.kind, value)) throw usage(`--${mine.name}: ${JSON.stringify(value)} is not a whole number`)
+        if (mine.kind !== undefined && !isNumber(mine.kind, value))
+          throw usage(`--${mine.name}: ${JSON.stringify(value)} is not a whole number`)
         const problem = mine.file === undefined ? undefined : fileProblem(value, mine.file)
         if (problem !== undefined) throw usage(`--${mine.name} ${value}: ${problem}`)
         own.push(value)
@@ -216,7 +264,9 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
       const next = commands[token]
       if (next === undefined) {
         const names = Object.keys(commands)
-        throw usage(`unknown command ${JSON.stringify(path.length === 0 ? token : `${path.join(" ")} ${token}`)}${didYouMean(token, names)}; the commands: ${names.join(", ")}`)
+        throw usage(
+          `unknown command ${JSON.stringify(path.length === 0 ? token : `${path.join(" ")} ${token}`)}${didYouMean(token, names)}; the commands: ${names.join(", ")}`
+        )
       }
       path.push(token)
       spec = next
@@ -224,7 +274,9 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
     }
     if (spec?.behavior !== undefined && !hasBehavior()) {
       if (!(BEHAVIORS as ReadonlyArray<string>).includes(token)) {
-        throw usage(`unknown behavior ${JSON.stringify(token)} for ${where()}${didYouMean(token, BEHAVIORS)}; the behaviors: ${BEHAVIORS.join(", ")}`)
+        throw usage(
+          `unknown behavior ${JSON.stringify(token)} for ${where()}${didYouMean(token, BEHAVIORS)}; the behaviors: ${BEHAVIORS.join(", ")}`
+        )
       }
       own.push(token)
       continue
@@ -237,12 +289,19 @@ export const prepareArgv = (args: ReadonlyArray<string>): Prepared => {
   if (spec?.behavior === "required" && !help && !hasBehavior()) {
     throw usage(`${where()} needs a behavior: ${BEHAVIORS.join(", ")}`)
   }
-  const argv = [...path, ...(configPath === undefined ? [] : ["--config", configPath]), ...(json ? ["--json"] : []), ...own, ...builtIns]
+  const argv = [
+    ...path,
+    ...(configPath === undefined ? [] : ["--config", configPath]),
+    ...(json ? ["--json"] : []),
+    ...own,
+    ...builtIns
+  ]
   return { argv, flags, json, ...(help ? { help: helpText(path, spec) } : {}) }
 }
 
 const optionLines = (options: ReadonlyArray<OptionSpec>) => {
-  const left = (o: OptionSpec) => `--${o.name}${o.alias === undefined ? "" : `, -${o.alias}`}${o.value === undefined ? "" : ` ${o.value}`}`
+  const left = (o: OptionSpec) =>
+    `--${o.name}${o.alias === undefined ? "" : `, -${o.alias}`}${o.value === undefined ? "" : ` ${o.value}`}`
   const width = Math.max(...options.map((o) => left(o).length))
   return options.map((o) => `  ${left(o).padEnd(width)}  ${o.doc}`)
 }
@@ -272,7 +331,9 @@ export const helpText = (path: ReadonlyArray<string>, spec: CommandSpec | undefi
     `${usage}`,
     "",
     spec.doc,
-    ...(spec.sub === undefined ? [] : ["", "COMMANDS", ...Object.entries(spec.sub).map(([n, c]) => `  ${n.padEnd(8)}  ${c.doc}`)]),
+    ...(spec.sub === undefined
+      ? []
+      : ["", "COMMANDS", ...Object.entries(spec.sub).map(([n, c]) => `  ${n.padEnd(8)}  ${c.doc}`)]),
     ...(spec.behavior === undefined ? [] : ["", `<behavior>: one of ${BEHAVIORS.join(", ")}`]),
     ...(spec.options === undefined || spec.options.length === 0 ? [] : ["", "OPTIONS", ...optionLines(spec.options)]),
     "",

@@ -29,14 +29,40 @@ import { statusCommand } from "./StatusCommand.js"
 
 const root = Command.make("autotune", common, onceHandler).pipe(
   Command.withDescription("Self-improvement loop for DotClaw agents. With no command: `once`."),
-  Command.withSubcommands([initCommand, ingestCommand, evalCommand, optimizeCommand, deployCommand, approveCommand, rejectCommand, behaviorCommand, onceCommand, daemonCommand, rollbackCommand, packsCommand, labelCommand, rubricCommand, statusCommand, reportCommand, redactCommand, configCommand, acceptStoreCommand])
+  Command.withSubcommands([
+    initCommand,
+    ingestCommand,
+    evalCommand,
+    optimizeCommand,
+    deployCommand,
+    approveCommand,
+    rejectCommand,
+    behaviorCommand,
+    onceCommand,
+    daemonCommand,
+    rollbackCommand,
+    packsCommand,
+    labelCommand,
+    rubricCommand,
+    statusCommand,
+    reportCommand,
+    redactCommand,
+    configCommand,
+    acceptStoreCommand
+  ])
 )
 
 /** Help on stdout; its headings bold on a terminal that wants colour (never in a pipe, nor under NO_COLOR). */
 const printHelp = (text: string) =>
   Effect.sync(() => {
     const bold = colourAllowed(process.stdout)
-    process.stdout.write((bold ? text.replace(/^([A-Z][A-Z ()-]+|USAGE)$/gm, "\x1b[1m$1\x1b[0m").replace(/^(OPTIONS \(.*\))$/gm, "\x1b[1m$1\x1b[0m") : text) + "\n")
+    process.stdout.write(
+      (bold
+        ? text
+            .replace(/^([A-Z][A-Z ()-]+|USAGE)$/gm, "\x1b[1m$1\x1b[0m")
+            .replace(/^(OPTIONS \(.*\))$/gm, "\x1b[1m$1\x1b[0m")
+        : text) + "\n"
+    )
   })
 
 const run = Command.run(root, { name: "autotune", version: VERSION })
@@ -55,16 +81,33 @@ export const cli = (argv: ReadonlyArray<string>) =>
 
 /** Exit codes: 2 for configuration and usage errors, 1 for any other failure. */
 export const exitCodeFor = (error: unknown): number =>
-  error instanceof ConfigError || error instanceof UsageError || ValidationError.isValidationError(error) || (error instanceof LlmStopped && error.kind === "config") ? 2 : 1
+  error instanceof ConfigError ||
+  error instanceof UsageError ||
+  ValidationError.isValidationError(error) ||
+  (error instanceof LlmStopped && error.kind === "config")
+    ? 2
+    : 1
 
 /** @effect/cli's own usage errors (a file that must exist, …) as one line. */
 const usageLine = (error: ValidationError.ValidationError): string =>
-  HelpDoc.toAnsiText(error.error).replace(/\x1b\[[0-9;]*m/g, "").replace(/\s+/g, " ").trim()
+  HelpDoc.toAnsiText(error.error)
+    .replace(/\x1b\[[0-9;]*m/g, "")
+    .replace(/\s+/g, " ")
+    .trim()
 
 const errorJson = (error: unknown) => {
   const tagged = error as { _tag?: unknown; message?: unknown }
-  const fields = typeof error === "object" && error !== null ? Object.fromEntries(Object.entries(error).filter(([k]) => k !== "stack" && k !== "_tag")) : {}
-  return { error: { ...fields, tag: typeof tagged._tag === "string" ? tagged._tag : "Error", message: error instanceof Error ? error.message : String(error) } }
+  const fields =
+    typeof error === "object" && error !== null
+      ? Object.fromEntries(Object.entries(error).filter(([k]) => k !== "stack" && k !== "_tag"))
+      : {}
+  return {
+    error: {
+      ...fields,
+      tag: typeof tagged._tag === "string" ? tagged._tag : "Error",
+      message: error instanceof Error ? error.message : String(error)
+    }
+  }
 }
 
 /**
@@ -78,11 +121,19 @@ export const reportCause = (cause: Cause.Cause<unknown>) =>
     const failure = Cause.failureOption(cause)
     const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
     // @effect/cli's own text for a usage error is not printed (PlainConsoleLive): it is said here, as one line.
-    const message = ValidationError.isValidationError(error) ? usageLine(error) : error instanceof Error ? error.message : String(error)
+    const message = ValidationError.isValidationError(error)
+      ? usageLine(error)
+      : error instanceof Error
+        ? error.message
+        : String(error)
     const crashed = Option.isNone(failure) ? "unexpected failure: " : ""
     process.stderr.write(`autotune: error: ${crashed}${message.split("\n")[0]}\n`)
     if (process.argv.includes("--json") && !stdoutWritten()) {
-      process.stdout.write(JSON.stringify(ValidationError.isValidationError(error) ? { error: { tag: "UsageError", message } } : errorJson(error)) + "\n")
+      process.stdout.write(
+        JSON.stringify(
+          ValidationError.isValidationError(error) ? { error: { tag: "UsageError", message } } : errorJson(error)
+        ) + "\n"
+      )
     }
     process.exitCode = exitCodeFor(error)
   })

@@ -15,7 +15,9 @@ export const configOption = Options.text("config").pipe(
   Options.withDescription("Config file (default: AUTOTUNE_CONFIG_PATH, else $AUTOTUNE_HOME/autotune.json)"),
   Options.optional
 )
-export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print exactly one JSON object on stdout"))
+export const jsonOption = Options.boolean("json").pipe(
+  Options.withDescription("Print exactly one JSON object on stdout")
+)
 // The settings' flags are read by Argv.ts, before or after the command, typed and checked there; @effect/cli sees
 // --config and --json (moved after the command) and each command's own options.
 export const common = { config: configOption, json: jsonOption }
@@ -35,16 +37,26 @@ export const configInput = (opts: Common): ConfigInput => ({
 })
 
 /** A store error names the database it is about, whichever service raised it. */
-export const withStorePath = (input: ConfigInput) => <E>(error: E): E => {
-  if (!(error instanceof StoreError) || error.path !== undefined) return error
-  const resolved = resolveConfig(input)
-  if (Either.isLeft(resolved)) return error
-  return new StoreError({ operation: error.operation, detail: error.detail, path: storeLocation(resolved.right.config), ...(error.saved !== undefined ? { saved: error.saved } : {}) }) as E
-}
+export const withStorePath =
+  (input: ConfigInput) =>
+  <E>(error: E): E => {
+    if (!(error instanceof StoreError) || error.path !== undefined) return error
+    const resolved = resolveConfig(input)
+    if (Either.isLeft(resolved)) return error
+    return new StoreError({
+      operation: error.operation,
+      detail: error.detail,
+      path: storeLocation(resolved.right.config),
+      ...(error.saved !== undefined ? { saved: error.saved } : {})
+    }) as E
+  }
 
 /** Runs a command body with the application's services for the given options. */
 export const withApp = <A, E, R>(opts: Common, body: Effect.Effect<A, E, R>) =>
-  Effect.zipRight(logConfigWarnings, body).pipe(Effect.provide(makeAppLayer(configInput(opts))), Effect.mapError(withStorePath(configInput(opts))))
+  Effect.zipRight(logConfigWarnings, body).pipe(
+    Effect.provide(makeAppLayer(configInput(opts))),
+    Effect.mapError(withStorePath(configInput(opts)))
+  )
 
 /** Fails with the one line that says which variable enables the LLM stages. */
 export const requireProvider = Effect.flatMap(LlmRunner, (runner) =>
@@ -54,7 +66,12 @@ export const requireProvider = Effect.flatMap(LlmRunner, (runner) =>
 /** A stage that went on past some behaviors' own faults still exits 1, with one line naming each. */
 export const failOnFaults = (stage: string, summary: unknown) => {
   const faults = faultsOf(stage, summary)
-  return faults.length === 0 ? Effect.void : Effect.fail(new StageFailed({ stage, detail: faults.map((f) => `${f.behavior}: ${f.fault}`).join("; ") }))
+  return faults.length === 0
+    ? Effect.void
+    : Effect.fail(new StageFailed({ stage, detail: faults.map((f) => `${f.behavior}: ${f.fault}`).join("; ") }))
 }
 
-export const behaviorArg = Args.choice(BEHAVIORS.map((b) => [b, b] as const), { name: "behavior" })
+export const behaviorArg = Args.choice(
+  BEHAVIORS.map((b) => [b, b] as const),
+  { name: "behavior" }
+)

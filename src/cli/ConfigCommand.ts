@@ -17,15 +17,24 @@ export const configCommand = Command.make("config", common, (opts) =>
       return yield* printJson({
         configPath: resolved.configPath ?? null,
         dotclawHome: resolved.dotclawHome ?? null,
-        settings: Object.fromEntries(rows.map((r) => [r.key, { value: r.value, source: r.source, from: r.from, env: r.env }]))
+        settings: Object.fromEntries(
+          rows.map((r) => [r.key, { value: r.value, source: r.source, from: r.from, env: r.env }])
+        )
       })
     }
     yield* printLine(`config file: ${shown(resolved.configPath ?? "(none)")}`)
-    yield* printLine(`DotClaw: ${resolved.dotclawHome === undefined ? "no current install found (1.1 layout)" : shown(resolved.dotclawHome)}`)
+    yield* printLine(
+      `DotClaw: ${resolved.dotclawHome === undefined ? "no current install found (1.1 layout)" : shown(resolved.dotclawHome)}`
+    )
     yield* printLine(
       table(
         ["KEY", "VALUE", "SOURCE", "ENV"],
-        rows.map((r) => [r.key, Array.isArray(r.value) ? r.value.join(",") : String(r.value), r.source === "file" || r.source === "flag" || r.source === "dotclaw" ? `${r.source} (${r.from})` : r.source, r.env])
+        rows.map((r) => [
+          r.key,
+          Array.isArray(r.value) ? r.value.join(",") : String(r.value),
+          r.source === "file" || r.source === "flag" || r.source === "dotclaw" ? `${r.source} (${r.from})` : r.source,
+          r.env
+        ])
       )
     )
   })

@@ -12,11 +12,17 @@ import { common, withApp } from "./Common.js"
 export const ingestSummaryLine = (s: IngestSummary & { readonly feedback?: FeedbackSummary }) =>
   `ingest: ${s.files} file(s), ${s.lines} line(s) read, ${s.ingested} new trace(s), ${s.duplicates} duplicate(s), ` +
   `${s.malformed} malformed` +
-  (s.malformed > 0 ? ` (${Object.entries(s.malformedReasons).map(([kind, n]) => `${kind}: ${n}`).join(", ")}; see the malformed_lines table)` : "") +
+  (s.malformed > 0
+    ? ` (${Object.entries(s.malformedReasons)
+        .map(([kind, n]) => `${kind}: ${n}`)
+        .join(", ")}; see the malformed_lines table)`
+    : "") +
   (s.pendingPartial > 0 ? `, ${s.pendingPartial} unfinished last line(s) left for the next run` : "") +
   (s.restarted > 0 ? `, ${s.restarted} file(s) re-read after truncation` : "") +
   ` (${(s.elapsedMs / 1000).toFixed(1)} s)` +
-  (s.feedback === undefined || s.feedback.source === null ? "" : `; reactions: ${s.feedback.imported} new from ${s.feedback.source}${s.feedback.waitingForTrace > 0 ? `, ${s.feedback.waitingForTrace} waiting for their trace` : ""}`)
+  (s.feedback === undefined || s.feedback.source === null
+    ? ""
+    : `; reactions: ${s.feedback.imported} new from ${s.feedback.source}${s.feedback.waitingForTrace > 0 ? `, ${s.feedback.waitingForTrace} waiting for their trace` : ""}`)
 
 export const ingestCommand = Command.make("ingest", common, (opts) =>
   withApp(

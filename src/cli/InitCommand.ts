@@ -5,7 +5,14 @@ import { Command, Options, Prompt } from "@effect/cli"
 import { Effect, Either, Record, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { configFilePath, loadSettings, maskSecret, storeLocation, resolveConfig, toConfigFile } from "../config/Config.js"
+import {
+  configFilePath,
+  loadSettings,
+  maskSecret,
+  storeLocation,
+  resolveConfig,
+  toConfigFile
+} from "../config/Config.js"
 import { type AppConfig, CONFIG_KEYS, type ConfigKey, SETTINGS } from "../config/Table.js"
 import { BEHAVIORS } from "../Domain/Behavior.js"
 import { FileError } from "../Domain/Errors.js"
@@ -18,7 +25,10 @@ export const initCommand = Command.make(
   "init",
   {
     ...common,
-    yes: Options.boolean("yes").pipe(Options.withAlias("y"), Options.withDescription("Do not prompt: write what flags, env and defaults give")),
+    yes: Options.boolean("yes").pipe(
+      Options.withAlias("y"),
+      Options.withDescription("Do not prompt: write what flags, env and defaults give")
+    ),
     force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing config file"))
   },
   (opts) =>
@@ -27,13 +37,21 @@ export const initCommand = Command.make(
       const resolved = yield* loadSettings(input)
       const target = configFilePath(input, resolved.config.home).path
       if (fs.existsSync(target) && !opts.force) {
-        return yield* new FileError({ path: target, operation: "initialise", detail: "the file exists already; pass --force to overwrite it" })
+        return yield* new FileError({
+          path: target,
+          operation: "initialise",
+          detail: "the file exists already; pass --force to overwrite it"
+        })
       }
       const interactive = !opts.yes && process.stdin.isTTY === true && process.stdout.isTTY === true
       if (resolved.dotclawHome !== undefined && !opts.json) {
-        yield* printLine(`found DotClaw at ${resolved.dotclawHome}: ${interactive ? "its paths and runtime.json settings are offered below" : "its paths and runtime.json settings are used, not written"}`)
+        yield* printLine(
+          `found DotClaw at ${resolved.dotclawHome}: ${interactive ? "its paths and runtime.json settings are offered below" : "its paths and runtime.json settings are used, not written"}`
+        )
       }
-      const answered = interactive ? yield* wizard(resolved.config) : { config: resolved.config, typed: new Set<ConfigKey>() }
+      const answered = interactive
+        ? yield* wizard(resolved.config)
+        : { config: resolved.config, typed: new Set<ConfigKey>() }
       const config = answered.config
       // The file holds what the person chose: what they typed (into the wizard, or as a flag of this command) and,
       // with --yes, the few settings people change, at their defaults. Never a value of the environment (a variable
@@ -53,14 +71,24 @@ export const initCommand = Command.make(
       // The store's and reports' directories are autotune's own; DotClaw's (traces, packs, behavior.json) are read
       // by DotClaw too, perhaps as another user.
       for (const dir of [path.dirname(config.dbPath), config.behaviorReportDir]) yield* ensureDir(dir, MODES.private)
-      for (const dir of [config.traceDir, config.outputDir, path.dirname(config.behaviorConfigPath)]) yield* ensureDir(dir, MODES.shared)
+      for (const dir of [config.traceDir, config.outputDir, path.dirname(config.behaviorConfigPath)])
+        yield* ensureDir(dir, MODES.shared)
       const next = "autotune once"
-      if (opts.json) return yield* printJson({ configPath: target, created: true, dotclawHome: resolved.dotclawHome ?? null, keys: Object.keys(values), next })
+      if (opts.json)
+        return yield* printJson({
+          configPath: target,
+          created: true,
+          dotclawHome: resolved.dotclawHome ?? null,
+          keys: Object.keys(values),
+          next
+        })
       yield* printLine(`wrote ${target} (mode 0600): ${Object.keys(values).join(", ") || "nothing to pin"}`)
       yield* printLine(`traces from ${config.traceDir}; packs to ${config.outputDir}; store ${storeLocation(config)}`)
       yield* printLine(`next: \`${next}\` runs a first cycle (\`autotune config\` shows where each setting comes from)`)
     })
-).pipe(Command.withDescription("Write a config file (interactive on a TTY; --yes for defaults) and create the directories"))
+).pipe(
+  Command.withDescription("Write a config file (interactive on a TTY; --yes for defaults) and create the directories")
+)
 
 /** The settings people change most (README's table): what `init --yes` writes, at their defaults. */
 const COMMON_SETTINGS: ReadonlyArray<ConfigKey> = ["behaviors", "dailyBudgetUsd", "canaryFraction", "canarySteps"]
@@ -69,7 +97,10 @@ export const wizard = (base: AppConfig) =>
   Effect.gen(function* () {
     const answers = yield* Prompt.all({
       traceDir: Prompt.text({ message: "Trace directory (where DotClaw writes traces)", default: base.traceDir }),
-      outputDir: Prompt.text({ message: "Prompt pack directory (DotClaw's shared prompts dir)", default: base.outputDir }),
+      outputDir: Prompt.text({
+        message: "Prompt pack directory (DotClaw's shared prompts dir)",
+        default: base.outputDir
+      }),
       dbPath: Prompt.text({ message: "Database path", default: base.dbPath }),
       provider: Prompt.select({
         message: "LLM provider",
@@ -81,10 +112,20 @@ export const wizard = (base: AppConfig) =>
         ]
       }),
       // Keys are typed without echo, so they never stand on the screen or in a terminal recording.
-      anthropicApiKey: Prompt.hidden({ message: `Anthropic API key (empty keeps ${maskSecret(base.anthropicApiKey)})` }),
-      openrouterApiKey: Prompt.hidden({ message: `OpenRouter API key (empty keeps ${maskSecret(base.openrouterApiKey)})` }),
-      behaviors: Prompt.text({ message: `Behaviors (comma-separated; known: ${BEHAVIORS.join(", ")})`, default: base.behaviors.join(",") }),
-      canaryFraction: Prompt.text({ message: "Canary share of requests, (0, 1]", default: String(base.canaryFraction) }),
+      anthropicApiKey: Prompt.hidden({
+        message: `Anthropic API key (empty keeps ${maskSecret(base.anthropicApiKey)})`
+      }),
+      openrouterApiKey: Prompt.hidden({
+        message: `OpenRouter API key (empty keeps ${maskSecret(base.openrouterApiKey)})`
+      }),
+      behaviors: Prompt.text({
+        message: `Behaviors (comma-separated; known: ${BEHAVIORS.join(", ")})`,
+        default: base.behaviors.join(",")
+      }),
+      canaryFraction: Prompt.text({
+        message: "Canary share of requests, (0, 1]",
+        default: String(base.canaryFraction)
+      }),
       behaviorEnabled: Prompt.confirm({ message: "Tune behavior.json too?", initial: base.behaviorEnabled }),
       redact: Prompt.confirm({ message: "Redact secrets and personal data (recommended)?", initial: base.redact })
     })

@@ -12,16 +12,27 @@ import * as readline from "node:readline"
 import { Settings } from "../config/Config.js"
 import type { Behavior } from "../Domain/Behavior.js"
 import { FileError, UsageError } from "../Domain/Errors.js"
-import { exportLine, gradedCount, type ImportedGrade, labelQueue, type LabelTurn, parseImportLine, removeGrade, storeGrade } from "../judge/Labels.js"
+import {
+  exportLine,
+  gradedCount,
+  type ImportedGrade,
+  labelQueue,
+  type LabelTurn,
+  parseImportLine,
+  removeGrade,
+  storeGrade
+} from "../judge/Labels.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { describeFsError, writeFileAtomic } from "../store/Files.js"
 import { MODES } from "../store/FileModes.js"
 import { shownLines } from "./Output.js"
 
-const NO_TTY = "autotune label grades turns in a terminal; to grade elsewhere: autotune label --export turns.jsonl, set each line's \"grade\" to 1-5, then autotune label --import turns.jsonl"
+const NO_TTY =
+  'autotune label grades turns in a terminal; to grade elsewhere: autotune label --export turns.jsonl, set each line\'s "grade" to 1-5, then autotune label --import turns.jsonl'
 
 // Conversation text is shown, never obeyed: an escape sequence in a stored message cannot redraw the screen.
-const clip = (text: string, max: number) => shownLines(text.length <= max ? text : `${text.slice(0, max)} … (${text.length - max} more characters)`)
+const clip = (text: string, max: number) =>
+  shownLines(text.length <= max ? text : `${text.slice(0, max)} … (${text.length - max} more characters)`)
 
 const screenOf = (t: LabelTurn, position: { readonly graded: number; readonly left: number }) =>
   [
@@ -68,7 +79,7 @@ export const labelSession = (behaviors: ReadonlyArray<Behavior>) =>
         const queue = yield* labelQueue(sql, rubric, 500)
         const done: Array<{ readonly turn: LabelTurn; readonly grade: number | null }> = []
         let graded = yield* gradedCount(sql, rubric)
-        for (let i = 0; i < queue.length; ) {
+        for (let i = 0; i < queue.length;) {
           const turn = queue[i]!
           process.stdout.write(screenOf(turn, { graded, left: queue.length - i }))
           const key = yield* nextKey(input)
@@ -132,7 +143,10 @@ export const importGrades = (file: string) =>
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
     const rubrics = (yield* Rubrics).current
-    const text = yield* Effect.try({ try: () => fs.readFileSync(file, "utf8"), catch: (e) => new FileError({ path: file, operation: "read", detail: describeFsError(e) }) })
+    const text = yield* Effect.try({
+      try: () => fs.readFileSync(file, "utf8"),
+      catch: (e) => new FileError({ path: file, operation: "read", detail: describeFsError(e) })
+    })
     const refused: Array<string> = []
     const grades: Array<ImportedGrade> = []
     let ungraded = 0
@@ -143,12 +157,25 @@ export const importGrades = (file: string) =>
       const parsed = parseImportLine(line)
       if (Either.isLeft(parsed)) refused.push(`line ${i + 1}: ${parsed.left}`)
       else if (parsed.right === "ungraded") ungraded++
-      else if (!config.behaviors.includes(parsed.right.behavior)) refused.push(`line ${i + 1}: ${parsed.right.behavior} is not in AUTOTUNE_BEHAVIORS`)
+      else if (!config.behaviors.includes(parsed.right.behavior))
+        refused.push(`line ${i + 1}: ${parsed.right.behavior} is not in AUTOTUNE_BEHAVIORS`)
       else {
-        if (!(yield* turnExists(sql, parsed.right.traceId))) refused.push(`line ${i + 1}: no turn ${parsed.right.traceId} in the store (pruned by retention, or from another store)`)
+        if (!(yield* turnExists(sql, parsed.right.traceId)))
+          refused.push(
+            `line ${i + 1}: no turn ${parsed.right.traceId} in the store (pruned by retention, or from another store)`
+          )
         else grades.push(parsed.right)
       }
     }
-    yield* storeGrades(sql, grades.map((g) => ({ traceId: g.traceId, behavior: g.behavior, rubricVersion: rubrics[g.behavior].version, grade: g.grade, source: "import" })))
+    yield* storeGrades(
+      sql,
+      grades.map((g) => ({
+        traceId: g.traceId,
+        behavior: g.behavior,
+        rubricVersion: rubrics[g.behavior].version,
+        grade: g.grade,
+        source: "import"
+      }))
+    )
     return { file, imported: grades.length, ungraded, refused }
   })

@@ -31,15 +31,21 @@ export const onceHandler = (opts: Common) =>
     if (opts.json) yield* printJson(run)
     else yield* printLine(onceText(run))
     // One line that says which stage failed and why: it is what journald shows for the run.
-    if (run.failed.length > 0) return yield* Effect.fail(new StageFailed({ stage: "once", detail: run.errors.join("; ") }))
+    if (run.failed.length > 0)
+      return yield* Effect.fail(new StageFailed({ stage: "once", detail: run.errors.join("; ") }))
   })
 
 export const onceText = (run: Effect.Effect.Success<typeof onceStages>) => {
   const lines: Array<string> = []
   const { packs, ingest, deploy } = run.stages
   if (packs.status === "failed") lines.push(`packs: ${packs.error}`)
-  else if (packs.status === "ok" && packs.summary.length > 0) lines.push(`packs from the store: ${packs.summary.join(", ")}`)
-  lines.push(ingest.status === "ok" ? ingestSummaryLine(ingest.summary) : `ingest: ${ingest.status === "failed" ? ingest.error : ingest.why}`)
+  else if (packs.status === "ok" && packs.summary.length > 0)
+    lines.push(`packs from the store: ${packs.summary.join(", ")}`)
+  lines.push(
+    ingest.status === "ok"
+      ? ingestSummaryLine(ingest.summary)
+      : `ingest: ${ingest.status === "failed" ? ingest.error : ingest.why}`
+  )
   // A fleet host that did not lead this cycle only ingested: one line says so.
   const follower = deploy.status === "skipped" && deploy.why === FOLLOWER_WHY
   if (follower) lines.push(`judge, optimize, deploy: ${deploy.why}`)
@@ -58,10 +64,22 @@ export const decisionLines = (run: Effect.Effect.Success<typeof onceStages>) => 
   else if (behavior.status === "failed") lines.push(`behavior: ${behavior.error}`)
   if (run.skippedLlm !== undefined) lines.push(`skipped eval and optimize: ${run.skippedLlm}`)
   else {
-    lines.push(evaluation.status === "ok" ? evalSummaryText(evaluation.summary) : `eval: ${evaluation.status === "failed" ? evaluation.error : evaluation.why}`)
-    lines.push(optimize.status === "ok" ? optimizeText(optimize.summary, "") : `optimize: ${optimize.status === "failed" ? optimize.error : optimize.why}`)
+    lines.push(
+      evaluation.status === "ok"
+        ? evalSummaryText(evaluation.summary)
+        : `eval: ${evaluation.status === "failed" ? evaluation.error : evaluation.why}`
+    )
+    lines.push(
+      optimize.status === "ok"
+        ? optimizeText(optimize.summary, "")
+        : `optimize: ${optimize.status === "failed" ? optimize.error : optimize.why}`
+    )
   }
-  lines.push(deploy.status === "ok" ? deployText(deploy.summary) : `deploy: ${deploy.status === "failed" ? deploy.error : deploy.why}`)
+  lines.push(
+    deploy.status === "ok"
+      ? deployText(deploy.summary)
+      : `deploy: ${deploy.status === "failed" ? deploy.error : deploy.why}`
+  )
   const align = run.stages.align
   if (align.status === "failed") lines.push(`align: ${align.error}`)
   else if (align.status === "ok") lines.push(...alignLines(align.summary))
@@ -69,7 +87,9 @@ export const decisionLines = (run: Effect.Effect.Success<typeof onceStages>) => 
   if (kept.status === "failed") lines.push(`retention: ${kept.error}`)
   else if (kept.status === "ok" && kept.summary.traces > 0) {
     const r = kept.summary
-    lines.push(`retention: ${r.traces} trace(s) older than ${r.cutoff} pruned, ${(r.bytesFreed / 1e6).toFixed(1)} MB given back${r.heldBy === null ? "" : ` (held back by the ${r.heldBy})`}`)
+    lines.push(
+      `retention: ${r.traces} trace(s) older than ${r.cutoff} pruned, ${(r.bytesFreed / 1e6).toFixed(1)} MB given back${r.heldBy === null ? "" : ` (held back by the ${r.heldBy})`}`
+    )
   }
   return lines
 }

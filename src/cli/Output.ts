@@ -16,7 +16,11 @@ const stdoutIsTty = () => process.stdout.isTTY === true
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
-const escapeChar = (c: string) => NAMED[c] ?? (c.charCodeAt(0) <= 0xff ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+const escapeChar = (c: string) =>
+  NAMED[c] ??
+  (c.charCodeAt(0) <= 0xff
+    ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`
+    : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 export const shown = (value: string): string => value.replace(CONTROL, escapeChar)
 /** Text the command composed itself (its own newlines and tabs kept), with every other control character shown. */
 export const shownLines = (text: string): string => text.replace(CONTROL_BUT_LINES, escapeChar)
@@ -26,11 +30,18 @@ const messageText = (message: unknown): string => {
   return shown(parts.map((p) => (typeof p === "string" ? p : Inspectable.toStringUnknown(p))).join(" "))
 }
 
-const annotationsOf = (annotations: HashMap.HashMap<string, unknown>) => Object.fromEntries(HashMap.toEntries(annotations))
+const annotationsOf = (annotations: HashMap.HashMap<string, unknown>) =>
+  Object.fromEntries(HashMap.toEntries(annotations))
 
 export const humanLogger = Logger.make(({ logLevel, message, cause, annotations }) => {
   const extra = annotationsOf(annotations)
-  const tail = Object.keys(extra).length > 0 ? " " + Object.entries(extra).map(([k, v]) => `${k}=${shown(Inspectable.toStringUnknown(v))}`).join(" ") : ""
+  const tail =
+    Object.keys(extra).length > 0
+      ? " " +
+        Object.entries(extra)
+          .map(([k, v]) => `${k}=${shown(Inspectable.toStringUnknown(v))}`)
+          .join(" ")
+      : ""
   const level = logLevel._tag === "Info" ? "" : `${logLevel.label.toLowerCase()}: `
   const causeText = Cause.isEmpty(cause) ? "" : ` (${shown(Cause.pretty(cause).split("\n")[0] ?? "")})`
   process.stderr.write(`autotune: ${level}${messageText(message)}${tail}${causeText}\n`)
@@ -54,8 +65,9 @@ export const LoggingLive = (level?: string) =>
   Layer.merge(
     Logger.replace(Logger.defaultLogger, stdoutIsTty() ? humanLogger : jsonLogger),
     Logger.minimumLogLevel(
-      LogLevel.allLevels.find((l) => l.label.toLowerCase() === (level ?? process.env["AUTOTUNE_LOG_LEVEL"] ?? "info").toLowerCase()) ??
-        LogLevel.Info
+      LogLevel.allLevels.find(
+        (l) => l.label.toLowerCase() === (level ?? process.env["AUTOTUNE_LOG_LEVEL"] ?? "info").toLowerCase()
+      ) ?? LogLevel.Info
     )
   )
 
@@ -76,7 +88,11 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
   // A cell is one value: a newline in it is shown, never a new row.
   const safe = rows.map((r) => r.map(shown))
   const widths = header.map((h, i) => Math.max(h.length, ...safe.map((r) => (r[i] ?? "").length)))
-  const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()
+  const line = (cells: ReadonlyArray<string>) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd()
   return [line(header), ...safe.map(line)].join("\n")
 }
 
@@ -85,7 +101,8 @@ export const usd = (value: number | null, digits = 4) => (value === null ? "unkn
 
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g
 /** No colour codes in a file, a pipe or journald, nor when NO_COLOR is set (https://no-color.org). */
-export const colourAllowed = (stream: { readonly isTTY?: boolean }) => stream.isTTY === true && (process.env["NO_COLOR"] ?? "") === ""
+export const colourAllowed = (stream: { readonly isTTY?: boolean }) =>
+  stream.isTTY === true && (process.env["NO_COLOR"] ?? "") === ""
 
 const plainArgs = (stream: { readonly isTTY?: boolean }, args: ReadonlyArray<unknown>) =>
   colourAllowed(stream) ? args : args.map((a) => (typeof a === "string" ? a.replace(ANSI, "") : a))

@@ -10,7 +10,14 @@ import { behaviorArg, common, withApp } from "./Common.js"
 
 export const rollbackCommand = Command.make(
   "rollback",
-  { ...common, behavior: behaviorArg, to: Options.text("to").pipe(Options.withDescription("Restore this earlier version as the active pack"), Options.optional) },
+  {
+    ...common,
+    behavior: behaviorArg,
+    to: Options.text("to").pipe(
+      Options.withDescription("Restore this earlier version as the active pack"),
+      Options.optional
+    )
+  },
   (opts) =>
     withApp(
       opts,
@@ -19,7 +26,11 @@ export const rollbackCommand = Command.make(
         const result = yield* asLeader(deployer.rollback(opts.behavior, Option.getOrUndefined(opts.to)))
         yield* opts.json
           ? printJson({ behavior: opts.behavior, ...result })
-          : printLine("restored" in result ? `${opts.behavior}: ${result.restored} restored as the active pack` : `${opts.behavior}: canary ${result.removedCanary} removed`)
+          : printLine(
+              "restored" in result
+                ? `${opts.behavior}: ${result.restored} restored as the active pack`
+                : `${opts.behavior}: canary ${result.removedCanary} removed`
+            )
       })
     )
 ).pipe(Command.withDescription("Remove a behavior's canary, or restore an earlier version with --to VERSION"))

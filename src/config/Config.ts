@@ -60,11 +60,22 @@ const coerce = (kind: Kind, raw: unknown): Either.Either<unknown, string> => {
       if (typeof raw === "string" && NUMBER_TEXT.test(raw.trim())) return Either.right(Number(raw.trim()))
       return Either.left(`expected a number, got ${JSON.stringify(raw)}`)
     case "numbers": {
-      const items = Array.isArray(raw) ? raw : typeof raw === "string" ? raw.split(",").map((x) => x.trim()).filter((x) => x.length > 0) : undefined
+      const items = Array.isArray(raw)
+        ? raw
+        : typeof raw === "string"
+          ? raw
+              .split(",")
+              .map((x) => x.trim())
+              .filter((x) => x.length > 0)
+          : undefined
       if (items === undefined) return Either.left(`expected comma-separated numbers, got ${JSON.stringify(raw)}`)
-      const numbers = items.map((item) => (typeof item === "number" ? item : typeof item === "string" && NUMBER_TEXT.test(item) ? Number(item) : NaN))
+      const numbers = items.map((item) =>
+        typeof item === "number" ? item : typeof item === "string" && NUMBER_TEXT.test(item) ? Number(item) : NaN
+      )
       const bad = numbers.findIndex((n) => Number.isNaN(n))
-      return bad >= 0 ? Either.left(`expected comma-separated numbers, got ${JSON.stringify(items[bad])}`) : Either.right(numbers)
+      return bad >= 0
+        ? Either.left(`expected comma-separated numbers, got ${JSON.stringify(items[bad])}`)
+        : Either.right(numbers)
     }
     case "boolean": {
       if (typeof raw === "boolean") return Either.right(raw)
@@ -75,12 +86,22 @@ const coerce = (kind: Kind, raw: unknown): Either.Either<unknown, string> => {
     }
     case "list":
       if (Array.isArray(raw)) return Either.right(raw.map((item) => String(item).trim()).filter((s) => s.length > 0))
-      if (typeof raw === "string") return Either.right(raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
+      if (typeof raw === "string")
+        return Either.right(
+          raw
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0)
+        )
       return Either.left(`expected a comma-separated list, got ${JSON.stringify(raw)}`)
     case "path":
-      return typeof raw === "string" ? Either.right(expandHome(raw.trim())) : Either.left(`expected a path, got ${JSON.stringify(raw)}`)
+      return typeof raw === "string"
+        ? Either.right(expandHome(raw.trim()))
+        : Either.left(`expected a path, got ${JSON.stringify(raw)}`)
     case "string":
-      return typeof raw === "string" ? Either.right(raw.trim()) : Either.left(`expected text, got ${JSON.stringify(raw)}`)
+      return typeof raw === "string"
+        ? Either.right(raw.trim())
+        : Either.left(`expected text, got ${JSON.stringify(raw)}`)
     case "prices":
       return typeof raw === "string" || (raw !== null && typeof raw === "object" && !Array.isArray(raw))
         ? Either.right(raw)
@@ -221,17 +242,35 @@ const jsonErrorOffset = (text: string): number => {
 
 const jsonError = (text: string, error: Error): string => {
   const offset = jsonErrorOffset(text)
-  const what = error.message.replace(/ in JSON at position \d+.*$/, "").replace(/^(Unexpected token '.+?'),.*$/s, "$1").replace(/,\s*".*$/s, "").replace(/\s*\(line \d+ column \d+\)/, "")
+  const what = error.message
+    .replace(/ in JSON at position \d+.*$/, "")
+    .replace(/^(Unexpected token '.+?'),.*$/s, "$1")
+    .replace(/,\s*".*$/s, "")
+    .replace(/\s*\(line \d+ column \d+\)/, "")
   if (offset < 0) return `not valid JSON: ${what}`
-  return offset >= text.length ? `not valid JSON: it ends at ${lineColumn(text, text.length)} before the JSON does` : `not valid JSON at ${lineColumn(text, offset)}: ${what}`
+  return offset >= text.length
+    ? `not valid JSON: it ends at ${lineColumn(text, text.length)} before the JSON does`
+    : `not valid JSON at ${lineColumn(text, offset)}: ${what}`
 }
 
 // The file's keys: every setting's (autotune 1.1's `init` wrote the same nested keys) and the objects holding them.
-const FILE_LEAVES = new Set(CONFIG_KEYS.flatMap((k) => (SETTINGS[k].file === undefined ? [] : [SETTINGS[k].file!.join(".")])))
-const FILE_OBJECTS = new Set([...FILE_LEAVES].flatMap((leaf) => leaf.split(".").slice(0, -1).map((_, i, all) => all.slice(0, i + 1).join("."))))
+const FILE_LEAVES = new Set(
+  CONFIG_KEYS.flatMap((k) => (SETTINGS[k].file === undefined ? [] : [SETTINGS[k].file!.join(".")]))
+)
+const FILE_OBJECTS = new Set(
+  [...FILE_LEAVES].flatMap((leaf) =>
+    leaf
+      .split(".")
+      .slice(0, -1)
+      .map((_, i, all) => all.slice(0, i + 1).join("."))
+  )
+)
 
 /** The first key of the file that is no setting, with the closest one: a typo is an error, never ignored. */
-const unknownKey = (value: Record<string, unknown>, prefix = ""): { readonly key: string; readonly hint: string } | undefined => {
+const unknownKey = (
+  value: Record<string, unknown>,
+  prefix = ""
+): { readonly key: string; readonly hint: string } | undefined => {
   for (const [k, v] of Object.entries(value)) {
     const key = prefix === "" ? k : `${prefix}.${k}`
     if (key === "$schema" || FILE_LEAVES.has(key)) continue
@@ -240,7 +279,9 @@ const unknownKey = (value: Record<string, unknown>, prefix = ""): { readonly key
       if (inner !== undefined) return inner
       continue
     }
-    const siblings = [...FILE_LEAVES, ...FILE_OBJECTS].filter((c) => c.split(".").length === key.split(".").length && c.startsWith(prefix))
+    const siblings = [...FILE_LEAVES, ...FILE_OBJECTS].filter(
+      (c) => c.split(".").length === key.split(".").length && c.startsWith(prefix)
+    )
     return { key, hint: didYouMean(key, siblings) }
   }
   return undefined
@@ -252,7 +293,15 @@ const readConfigFile = (file: string, origin: string, warnings: Array<string>): 
     // Only a regular file: a FIFO would block the read for good (and SIGTERM with it), a directory cannot be read.
     const stat = fs.statSync(file)
     if (!stat.isFile()) {
-      return Either.left(fail("config file", `${origin} ${file}`, stat.isDirectory() ? "is a directory, not a file" : "is not a regular file (a FIFO, socket or device); give a JSON file"))
+      return Either.left(
+        fail(
+          "config file",
+          `${origin} ${file}`,
+          stat.isDirectory()
+            ? "is a directory, not a file"
+            : "is not a regular file (a FIFO, socket or device); give a JSON file"
+        )
+      )
     }
     text = fs.readFileSync(file, "utf8")
   } catch (error) {
@@ -269,17 +318,26 @@ const readConfigFile = (file: string, origin: string, warnings: Array<string>): 
   }
   const unknown = unknownKey(parsed as Record<string, unknown>)
   if (unknown !== undefined) {
-    return Either.left(fail(unknown.key, `${origin} ${file}`, `no such setting${unknown.hint}; docs/configuration.md lists the keys`))
+    return Either.left(
+      fail(unknown.key, `${origin} ${file}`, `no such setting${unknown.hint}; docs/configuration.md lists the keys`)
+    )
   }
   const holdsKey = CONFIG_KEYS.some((key) => {
     const s = SETTINGS[key]
-    return s.secret === true && s.file !== undefined && typeof getPath(parsed, s.file) === "string" && getPath(parsed, s.file) !== ""
+    return (
+      s.secret === true &&
+      s.file !== undefined &&
+      typeof getPath(parsed, s.file) === "string" &&
+      getPath(parsed, s.file) !== ""
+    )
   })
   if (holdsKey) {
     try {
       const mode = fs.statSync(file).mode & 0o777
       if ((mode & 0o077) !== 0) {
-        warnings.push(`config file ${file} holds an API key but is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`)
+        warnings.push(
+          `config file ${file} holds an API key but is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`
+        )
       }
     } catch {
       // stat failing right after a successful read is not worth failing the run over
@@ -323,7 +381,11 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
       // DotClaw's own file is not ours to refuse: a value it would not use either is named and skipped.
       warnings.push(`${settled.left.message}; ignored`)
     }
-    if (key === "home") return settle(key, discovery.autotuneHome, { source: discovery.dotclawHome === undefined ? "default" : "dotclaw", name: discovery.dotclawHome === undefined ? "default" : `DotClaw layout at ${discovery.dotclawHome}` })
+    if (key === "home")
+      return settle(key, discovery.autotuneHome, {
+        source: discovery.dotclawHome === undefined ? "default" : "dotclaw",
+        name: discovery.dotclawHome === undefined ? "default" : `DotClaw layout at ${discovery.dotclawHome}`
+      })
     return settle(key, setting.default(home), { source: "default", name: "default" })
   }
   const settle = (key: ConfigKey, raw: unknown, origin: Origin) =>
@@ -346,7 +408,9 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
     fileLabel = where.path
   } else if (where.explicit && input.creatingConfig !== true) {
     // A typo in a unit file must not run against the default home and prompts: a named file that is missing stops.
-    return Either.left(fail("config file", `${where.origin} ${where.path}`, "does not exist (`autotune init --config PATH` writes one)"))
+    return Either.left(
+      fail("config file", `${where.origin} ${where.path}`, "does not exist (`autotune init --config PATH` writes one)")
+    )
   }
   for (const key of CONFIG_KEYS) {
     if (key === "home") continue
@@ -354,7 +418,10 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
     if (Either.isLeft(result)) return Either.left(result.left)
   }
   // 1.1's AUTOTUNE_CANARY_FRACTION was the canary's whole share: a user who set it and no steps keeps it fixed.
-  if (origins["canarySteps"]!.source === "default" && ["flag", "env", "file"].includes(origins["canaryFraction"]!.source)) {
+  if (
+    origins["canarySteps"]!.source === "default" &&
+    ["flag", "env", "file"].includes(origins["canaryFraction"]!.source)
+  ) {
     values["canarySteps"] = []
     origins["canarySteps"] = { source: "default", name: `none: ${origins["canaryFraction"]!.name} set, a fixed share` }
   }
@@ -362,7 +429,14 @@ export const resolveConfig = (input: ConfigInput = {}): Either.Either<ResolvedCo
   if (config.judgeUnsureLow > config.judgeUnsureHigh) {
     return Either.left(fail("judgeUnsureLow", origins.judgeUnsureLow!.name, "must not exceed judgeUnsureHigh"))
   }
-  return Either.right({ config, origins: origins as ResolvedConfig["origins"], configPath, warnings, notes: discovery.notes, dotclawHome: discovery.dotclawHome })
+  return Either.right({
+    config,
+    origins: origins as ResolvedConfig["origins"],
+    configPath,
+    warnings,
+    notes: discovery.notes,
+    dotclawHome: discovery.dotclawHome
+  })
 }
 
 /** Masks a secret for display: enough to recognise which key it is, never enough to use it. */
@@ -379,7 +453,8 @@ export const maskSecret = (secret: string | Redacted.Redacted<string>): string =
 }
 
 /** Where the store is, as a person reads it: the SQLite file, or the PostgreSQL URL without its password. */
-export const storeLocation = (config: Pick<AppConfig, "databaseUrl" | "dbPath">) => (isSet(config.databaseUrl) ? maskSecret(config.databaseUrl) : config.dbPath)
+export const storeLocation = (config: Pick<AppConfig, "databaseUrl" | "dbPath">) =>
+  isSet(config.databaseUrl) ? maskSecret(config.databaseUrl) : config.dbPath
 
 /** Whether a secret setting was given (an empty value means unset). */
 export const isSet = (secret: Redacted.Redacted<string>): boolean => Redacted.value(secret) !== ""
@@ -388,7 +463,11 @@ export const isSet = (secret: Redacted.Redacted<string>): boolean => Redacted.va
 export const describeConfig = (resolved: ResolvedConfig) =>
   CONFIG_KEYS.map((key) => {
     const value = resolved.config[key]
-    const shown = Redacted.isRedacted(value) ? maskSecret(value as Redacted.Redacted<string>) : SETTINGS[key].secret === true ? maskSecret(String(value)) : value
+    const shown = Redacted.isRedacted(value)
+      ? maskSecret(value as Redacted.Redacted<string>)
+      : SETTINGS[key].secret === true
+        ? maskSecret(String(value))
+        : value
     return {
       key,
       env: SETTINGS[key].env[0] ?? "",
@@ -399,7 +478,10 @@ export const describeConfig = (resolved: ResolvedConfig) =>
   })
 
 /** The nested JSON shape the original `autotune init` wrote, so files stay interchangeable. */
-export const toConfigFile = (config: AppConfig, skip: (key: ConfigKey) => boolean = () => false): Record<string, unknown> => {
+export const toConfigFile = (
+  config: AppConfig,
+  skip: (key: ConfigKey) => boolean = () => false
+): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   for (const key of CONFIG_KEYS) {
     const file = SETTINGS[key].file

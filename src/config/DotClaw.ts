@@ -32,7 +32,13 @@ export const expandHome = (p: string) => (p === "~" || p.startsWith("~/") ? path
 export const LEGACY_HOME = () => path.join(os.homedir(), ".config", "dotclaw")
 
 const get = (obj: unknown, keys: ReadonlyArray<string>): unknown =>
-  keys.reduce<unknown>((cur, key) => (cur !== null && typeof cur === "object" && !Array.isArray(cur) ? (cur as Record<string, unknown>)[key] : undefined), obj)
+  keys.reduce<unknown>(
+    (cur, key) =>
+      cur !== null && typeof cur === "object" && !Array.isArray(cur)
+        ? (cur as Record<string, unknown>)[key]
+        : undefined,
+    obj
+  )
 
 /** runtime.json, or why it is ignored. DotClaw falls back to its defaults on a file it cannot parse; so do we. */
 const readRuntime = (file: string): { json?: unknown; warning?: string } => {
@@ -40,19 +46,30 @@ const readRuntime = (file: string): { json?: unknown; warning?: string } => {
   try {
     text = fs.readFileSync(file, "utf8")
   } catch (error) {
-    return (error as { code?: string }).code === "ENOENT" ? {} : { warning: `cannot read DotClaw's ${file} (${(error as Error).message}); using DotClaw's defaults` }
+    return (error as { code?: string }).code === "ENOENT"
+      ? {}
+      : { warning: `cannot read DotClaw's ${file} (${(error as Error).message}); using DotClaw's defaults` }
   }
   try {
     const json = JSON.parse(text) as unknown
-    if (json === null || typeof json !== "object" || Array.isArray(json)) return { warning: `DotClaw's ${file} is not a JSON object; ignored, as DotClaw does, and its defaults used` }
+    if (json === null || typeof json !== "object" || Array.isArray(json))
+      return { warning: `DotClaw's ${file} is not a JSON object; ignored, as DotClaw does, and its defaults used` }
     return { json }
   } catch (error) {
-    return { warning: `DotClaw's ${file} does not parse (${(error as Error).message}); ignored, as DotClaw does, and its defaults used` }
+    return {
+      warning: `DotClaw's ${file} does not parse (${(error as Error).message}); ignored, as DotClaw does, and its defaults used`
+    }
   }
 }
 
 /** A runtime.json key of the expected type, or a warning; DotClaw ignores overrides of the wrong type too. */
-const runtimeValue = (json: unknown, file: string, keys: ReadonlyArray<string>, type: "string" | "number", warnings: Array<string>): DotClawValue | undefined => {
+const runtimeValue = (
+  json: unknown,
+  file: string,
+  keys: ReadonlyArray<string>,
+  type: "string" | "number",
+  warnings: Array<string>
+): DotClawValue | undefined => {
   const value = get(json, keys)
   if (value === undefined || value === null) return undefined
   if (typeof value !== type || (type === "string" && value === "")) {
@@ -71,8 +88,14 @@ const layoutValues = (home: string, warnings: Array<string>): Record<string, Dot
   const dir = (v: DotClawValue | undefined, fallback: string): DotClawValue =>
     v === undefined ? layout(fallback) : { ...v, value: path.resolve(home, expandHome(v.value as string)) }
   const values: Record<string, DotClawValue> = {
-    traceDir: dir(runtimeValue(runtime.json, runtimeFile, ["host", "trace", "dir"], "string", warnings), path.join(home, "traces")),
-    outputDir: dir(runtimeValue(runtime.json, runtimeFile, ["host", "promptPacksDir"], "string", warnings), path.join(home, "prompts")),
+    traceDir: dir(
+      runtimeValue(runtime.json, runtimeFile, ["host", "trace", "dir"], "string", warnings),
+      path.join(home, "traces")
+    ),
+    outputDir: dir(
+      runtimeValue(runtime.json, runtimeFile, ["host", "promptPacksDir"], "string", warnings),
+      path.join(home, "prompts")
+    ),
     behaviorConfigPath: layout(path.join(home, "config", "behavior.json")),
     behaviorReportDir: layout(path.join(home, "data")),
     feedbackDbPath: layout(path.join(home, "data", "store", "messages.db"))
@@ -104,18 +127,26 @@ const storeHoldsTraces = (file: string): boolean => {
  * store a first run leaves on a machine without DotClaw is neither, so it never decides the layout once DotClaw
  * is installed.
  */
-const holdsAutotune = (dir: string) => fs.existsSync(path.join(dir, "autotune.json")) || storeHoldsTraces(path.join(dir, "autotune.db"))
+const holdsAutotune = (dir: string) =>
+  fs.existsSync(path.join(dir, "autotune.json")) || storeHoldsTraces(path.join(dir, "autotune.db"))
 
 /**
  * Which DotClaw this is. DOTCLAW_HOME when set, else ~/.dotclaw when it exists; else the 1.1 layout. An
  * explicit AUTOTUNE_HOME keeps the 1.1 layout rooted there (existing setups change in nothing) unless
  * DOTCLAW_HOME is set as well.
  */
-export const discover = (env: Readonly<Record<string, string | undefined>>, explicitAutotuneHome: boolean): Discovery => {
+export const discover = (
+  env: Readonly<Record<string, string | undefined>>,
+  explicitAutotuneHome: boolean
+): Discovery => {
   const legacy = LEGACY_HOME()
   const fromEnv = env["DOTCLAW_HOME"]
-  const candidate = fromEnv !== undefined && fromEnv !== "" ? path.resolve(expandHome(fromEnv)) : path.join(os.homedir(), ".dotclaw")
-  const found = (fromEnv !== undefined && fromEnv !== "") || (!explicitAutotuneHome && fs.existsSync(candidate)) ? candidate : undefined
+  const candidate =
+    fromEnv !== undefined && fromEnv !== "" ? path.resolve(expandHome(fromEnv)) : path.join(os.homedir(), ".dotclaw")
+  const found =
+    (fromEnv !== undefined && fromEnv !== "") || (!explicitAutotuneHome && fs.existsSync(candidate))
+      ? candidate
+      : undefined
   if (found === undefined) return { dotclawHome: undefined, autotuneHome: legacy, values: {}, notes: [], warnings: [] }
   const warnings: Array<string> = []
   const values = layoutValues(found, warnings)
@@ -130,7 +161,9 @@ export const discover = (env: Readonly<Record<string, string | undefined>>, expl
     )
   }
   if (!explicitAutotuneHome && found !== legacy && !keepLegacy && fs.existsSync(path.join(legacy, "autotune.db"))) {
-    notes.push(`the store at ${path.join(legacy, "autotune.db")} holds no traces (a run made it before DotClaw was found): it is ignored, autotune's home is now ${found}`)
+    notes.push(
+      `the store at ${path.join(legacy, "autotune.db")} holds no traces (a run made it before DotClaw was found): it is ignored, autotune's home is now ${found}`
+    )
   }
   return { dotclawHome: found, autotuneHome: keepLegacy ? legacy : found, values, notes, warnings }
 }

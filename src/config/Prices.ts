@@ -42,7 +42,10 @@ export const priceEntries = (value: string | Readonly<Record<string, unknown>>):
   const text = typeof value === "string" ? value.trim() : undefined
   if (text !== undefined && !text.startsWith("{")) {
     const out: PriceTable = {}
-    for (const entry of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    for (const entry of text
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "")) {
       const match = /^([^=]+)=([\d.]+):([\d.]+)$/.exec(entry)
       if (match === null) throw new Error(`entry ${JSON.stringify(entry)} is not model=inUsdPerMTok:outUsdPerMTok`)
       out[match[1]!.trim()] = [Number(match[2]), Number(match[3])]
@@ -50,10 +53,15 @@ export const priceEntries = (value: string | Readonly<Record<string, unknown>>):
     return out
   }
   const json = text !== undefined ? (JSON.parse(text) as unknown) : value
-  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new Error("must be a JSON object of model -> price")
+  if (json === null || typeof json !== "object" || Array.isArray(json))
+    throw new Error("must be a JSON object of model -> price")
   const out: PriceTable = {}
   for (const [model, price] of Object.entries(json)) {
-    const pair = Array.isArray(price) ? price : price !== null && typeof price === "object" ? [(price as Record<string, unknown>)["input"], (price as Record<string, unknown>)["output"]] : []
+    const pair = Array.isArray(price)
+      ? price
+      : price !== null && typeof price === "object"
+        ? [(price as Record<string, unknown>)["input"], (price as Record<string, unknown>)["output"]]
+        : []
     if (pair.length !== 2 || !pair.every((n) => typeof n === "number" && Number.isFinite(n) && n >= 0)) {
       throw new Error(`price of ${model} must be [inUsdPerMTok, outUsdPerMTok] or {"input": …, "output": …}`)
     }

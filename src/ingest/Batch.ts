@@ -93,8 +93,13 @@ export class LineBatcher {
     let lineStart = start
     let nl = buffer.indexOf(10, lineStart)
     while (nl !== -1 && nl < end) {
-      if (nl - lineStart > this.maxLineBytes) this.oversized(nl - lineStart + 1, buffer.toString("utf8", lineStart, lineStart + EXCERPT_BYTES))
-      else this.line(buffer.toString("utf8", lineStart, nl > lineStart && buffer[nl - 1] === 13 ? nl - 1 : nl), nl - lineStart + 1)
+      if (nl - lineStart > this.maxLineBytes)
+        this.oversized(nl - lineStart + 1, buffer.toString("utf8", lineStart, lineStart + EXCERPT_BYTES))
+      else
+        this.line(
+          buffer.toString("utf8", lineStart, nl > lineStart && buffer[nl - 1] === 13 ? nl - 1 : nl),
+          nl - lineStart + 1
+        )
       lineStart = nl + 1
       if (this.lines >= this.batchLines || this.bytes >= this.batchBytes) return { batch: this.take(), next: lineStart }
       nl = buffer.indexOf(10, lineStart)
@@ -129,7 +134,13 @@ export class LineBatcher {
    */
   oversized(bytes: number, head: string) {
     const at = this.advance(bytes)
-    this.reject(`${this.file}\n${at}\n${bytes}\n${head}`, at, "line too long", `line of ${bytes} bytes is longer than AUTOTUNE_MAX_LINE_BYTES (${this.maxLineBytes})`, head)
+    this.reject(
+      `${this.file}\n${at}\n${bytes}\n${head}`,
+      at,
+      "line too long",
+      `line of ${bytes} bytes is longer than AUTOTUNE_MAX_LINE_BYTES (${this.maxLineBytes})`,
+      head
+    )
   }
 
   /** Counts a line of `bytes` and returns where it started. */
@@ -151,7 +162,13 @@ export class LineBatcher {
     } catch (error) {
       // The parser and the redactor are written never to throw on any input; should one still do, that line
       // is counted malformed and the rest of the file goes in. Its text was not redacted: none of it is kept.
-      this.reject(`${this.file}\n${at}\n${raw}`, at, "could not be processed", `could not be processed (${String(error).slice(0, 120)})`, "")
+      this.reject(
+        `${this.file}\n${at}\n${raw}`,
+        at,
+        "could not be processed",
+        `could not be processed (${String(error).slice(0, 120)})`,
+        ""
+      )
       return
     }
     if (parsed.ok) {
@@ -205,7 +222,16 @@ export function* fileBatches(
   options: { readonly batchLines?: number; readonly sink?: ParsedSink; readonly maxLineBytes?: number } = {}
 ): Generator<Batch, ReadEnd> {
   const maxLine = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES
-  const batcher = new LineBatcher(file, redact, from.byteOffset, from.lineNo, options.batchLines, options.sink, BATCH_BYTES, maxLine)
+  const batcher = new LineBatcher(
+    file,
+    redact,
+    from.byteOffset,
+    from.lineNo,
+    options.batchLines,
+    options.sink,
+    BATCH_BYTES,
+    maxLine
+  )
   // One reused buffer holding bytes [start, end) not yet taken as lines. Allocating a fresh Buffer per chunk
   // would pile up external memory faster than the GC returns it.
   let buffer = Buffer.alloc(2 * CHUNK_BYTES)

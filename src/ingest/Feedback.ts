@@ -39,15 +39,17 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
         sql,
         rows.flatMap((r) =>
           r.feedback_type === "positive" || r.feedback_type === "negative"
-            ? [{
-                id: r.id,
-                traceId: r.trace_id,
-                type: r.feedback_type,
-                reason: r.reason === null ? null : redactIf(config.redact, r.reason),
-                userId: r.user_id === null ? null : String(r.user_id),
-                createdAt: r.created_at,
-                redactionVersion: storedVersion(config.redact)
-              }]
+            ? [
+                {
+                  id: r.id,
+                  traceId: r.trace_id,
+                  type: r.feedback_type,
+                  reason: r.reason === null ? null : redactIf(config.redact, r.reason),
+                  userId: r.user_id === null ? null : String(r.user_id),
+                  createdAt: r.created_at,
+                  redactionVersion: storedVersion(config.redact)
+                }
+              ]
             : []
         )
       )
@@ -58,7 +60,9 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
     const importNew = Effect.fn("Feedback.importNew")(function* () {
       const file = config.feedbackDbPath
       if (!fs.existsSync(file)) {
-        yield* Effect.logInfo(`no DotClaw feedback database at ${file}; users' reactions are not imported (set AUTOTUNE_FEEDBACK_DB if it is elsewhere)`)
+        yield* Effect.logInfo(
+          `no DotClaw feedback database at ${file}; users' reactions are not imported (set AUTOTUNE_FEEDBACK_DB if it is elsewhere)`
+        )
         return { source: null, imported: 0, waitingForTrace: 0, skipped: "no database" } satisfies FeedbackSummary
       }
       const since = yield* newest
@@ -67,11 +71,19 @@ export class Feedback extends Effect.Service<Feedback>()("autotune/Feedback", {
       const read = yield* Effect.try({
         // Pages are collected first: the foreign database is closed before our own write transaction starts.
         try: () => readReactionPages(file, from, (rows) => pages.push(rows)),
-        catch: (cause) => new StoreError({ operation: "read DotClaw's feedback", path: file, detail: describeStoreCause(cause) })
+        catch: (cause) =>
+          new StoreError({ operation: "read DotClaw's feedback", path: file, detail: describeStoreCause(cause) })
       })
       if (read === "no-table") {
-        yield* Effect.logInfo(`${file} has no user_feedback table (DotClaw older than 2.5?); users' reactions are not imported`)
-        return { source: file, imported: 0, waitingForTrace: 0, skipped: "no user_feedback table" } satisfies FeedbackSummary
+        yield* Effect.logInfo(
+          `${file} has no user_feedback table (DotClaw older than 2.5?); users' reactions are not imported`
+        )
+        return {
+          source: file,
+          imported: 0,
+          waitingForTrace: 0,
+          skipped: "no user_feedback table"
+        } satisfies FeedbackSummary
       }
       let imported = 0
       for (const rows of pages) imported += yield* store(rows)

@@ -43,7 +43,9 @@ export interface IngestProgress {
   readonly file: string
 }
 
-type Totals = { -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "files" | "malformedReasons">]: IngestSummary[K] } & {
+type Totals = {
+  -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "files" | "malformedReasons">]: IngestSummary[K]
+} & {
   readonly malformedReasons: Record<string, number>
 }
 
@@ -52,11 +54,22 @@ type Totals = { -readonly [K in Exclude<keyof IngestSummary, "elapsedMs" | "file
 const listTraceFiles = (traceDir: string) =>
   Effect.tryPromise({
     try: async () => {
-      const entries = (await fs.promises.readdir(traceDir, { withFileTypes: true })).filter((e) => e.name.endsWith(".jsonl"))
-      const files = entries.filter((e) => e.isFile()).map((e) => path.join(traceDir, e.name)).sort()
-      const links = entries.filter((e) => e.isSymbolicLink()).map((e) => e.name).sort()
+      const entries = (await fs.promises.readdir(traceDir, { withFileTypes: true })).filter((e) =>
+        e.name.endsWith(".jsonl")
+      )
+      const files = entries
+        .filter((e) => e.isFile())
+        .map((e) => path.join(traceDir, e.name))
+        .sort()
+      const links = entries
+        .filter((e) => e.isSymbolicLink())
+        .map((e) => e.name)
+        .sort()
       // A FIFO or socket would block the read for good (and SIGTERM with it); a directory is no trace file.
-      const others = entries.filter((e) => !e.isFile() && !e.isSymbolicLink()).map((e) => e.name).sort()
+      const others = entries
+        .filter((e) => !e.isFile() && !e.isSymbolicLink())
+        .map((e) => e.name)
+        .sort()
       return { files, links, others }
     },
     catch: fileError(traceDir, "list trace dir")
@@ -64,8 +77,16 @@ const listTraceFiles = (traceDir: string) =>
     Effect.tap(({ links, others }) => {
       const names = (list: ReadonlyArray<string>) => `${list.slice(0, 3).join(", ")}${list.length > 3 ? ", …" : ""}`
       return Effect.all([
-        links.length === 0 ? Effect.void : Effect.logWarning(`skipped ${links.length} symbolic link(s) in ${traceDir} (${names(links)}): autotune reads only regular trace files; copy the file there instead`),
-        others.length === 0 ? Effect.void : Effect.logWarning(`skipped ${others.length} entr(y/ies) in ${traceDir} that are not regular files (${names(others)}: a FIFO, socket or directory)`)
+        links.length === 0
+          ? Effect.void
+          : Effect.logWarning(
+              `skipped ${links.length} symbolic link(s) in ${traceDir} (${names(links)}): autotune reads only regular trace files; copy the file there instead`
+            ),
+        others.length === 0
+          ? Effect.void
+          : Effect.logWarning(
+              `skipped ${others.length} entr(y/ies) in ${traceDir} that are not regular files (${names(others)}: a FIFO, socket or directory)`
+            )
       ])
     }),
     Effect.map(({ files }) => files)
@@ -107,9 +128,16 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
             const start = yield* startPosition(file, handle, stat)
             if (start.restarted) {
               totals.restarted++
-              yield* Effect.logWarning(`${path.basename(file)} shrank or was replaced; reading it again from the start (duplicates are skipped)`)
+              yield* Effect.logWarning(
+                `${path.basename(file)} shrank or was replaced; reading it again from the start (duplicates are skipped)`
+              )
             }
-            const positionAt = (byteOffset: number, lineNo: number): Position => ({ fileId: start.fileId, byteOffset, lineNo, headHash: start.hashAt(byteOffset) })
+            const positionAt = (byteOffset: number, lineNo: number): Position => ({
+              fileId: start.fileId,
+              byteOffset,
+              lineNo,
+              headHash: start.hashAt(byteOffset)
+            })
             let position = positionAt(start.byteOffset, start.lineNo)
             const after = (batch: Batch) => positionAt(batch.byteOffset, batch.lineNo)
             const committed = (batch: Batch, inserted: number) => {
@@ -119,11 +147,12 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
               progress(batch.byteOffset - before)
             }
             // Read only up to the size seen at the start; a line DotClaw appends meanwhile waits for the next run.
-            const end = writer === undefined
-              ? yield* readStatements(file, handle, start, stat.size, after, committed)
-              : start.byteOffset >= stat.size
-                ? { bytes: 0, carried: 0 }
-                : yield* readBulk(yield* writer, file, handle, start, stat.size, after, committed)
+            const end =
+              writer === undefined
+                ? yield* readStatements(file, handle, start, stat.size, after, committed)
+                : start.byteOffset >= stat.size
+                  ? { bytes: 0, carried: 0 }
+                  : yield* readBulk(yield* writer, file, handle, start, stat.size, after, committed)
             if (end.carried > 0) totals.pendingPartial++
             // Record the position even when no line was new, so a replaced file is not re-read each run.
             if (start.restarted || (yield* savedPosition(file)) === undefined) {
@@ -139,10 +168,17 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       const exists = fs.existsSync(config.traceDir)
       if (!exists) {
         const where = dotclawHome === undefined ? "no current DotClaw found (DOTCLAW_HOME unset, no ~/.dotclaw); " : ""
-        yield* Effect.logWarning(`${where}trace dir ${config.traceDir} does not exist yet; nothing to ingest (set DOTCLAW_HOME or AUTOTUNE_TRACE_DIR if DotClaw writes elsewhere)`)
+        yield* Effect.logWarning(
+          `${where}trace dir ${config.traceDir} does not exist yet; nothing to ingest (set DOTCLAW_HOME or AUTOTUNE_TRACE_DIR if DotClaw writes elsewhere)`
+        )
       }
       const files = exists ? yield* listTraceFiles(config.traceDir) : []
-      const writer = bulkFile === undefined ? undefined : yield* Effect.cached(openRowWriter(bulkFile, BULK_STATEMENTS).pipe(Effect.mapError(storeError("open the store for ingest"))))
+      const writer =
+        bulkFile === undefined
+          ? undefined
+          : yield* Effect.cached(
+              openRowWriter(bulkFile, BULK_STATEMENTS).pipe(Effect.mapError(storeError("open the store for ingest")))
+            )
       const sizes = files.map((f) => {
         try {
           return fs.statSync(f).size
@@ -152,7 +188,16 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       })
       const bytesTotal = sizes.reduce((a, b) => a + b, 0)
       let bytesDone = 0
-      const totals: Totals = { lines: 0, ingested: 0, duplicates: 0, malformed: 0, malformedReasons: {}, bytes: 0, restarted: 0, pendingPartial: 0 }
+      const totals: Totals = {
+        lines: 0,
+        ingested: 0,
+        duplicates: 0,
+        malformed: 0,
+        malformedReasons: {},
+        bytes: 0,
+        restarted: 0,
+        pendingPartial: 0
+      }
       for (const file of files) {
         yield* ingestFile(writer, file, totals, (n) => {
           bytesDone += n
@@ -181,7 +226,11 @@ export class TraceSource extends Effect.Service<TraceSource>()("autotune/TraceSo
       if (exists) {
         yield* forgetPositionsExcept(sql, config.hostId, files)
       }
-      const summary: IngestSummary = { files: files.length, ...totals, elapsedMs: (yield* Clock.currentTimeMillis) - started }
+      const summary: IngestSummary = {
+        files: files.length,
+        ...totals,
+        elapsedMs: (yield* Clock.currentTimeMillis) - started
+      }
       return summary
     }, Effect.scoped)
 

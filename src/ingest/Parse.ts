@@ -11,11 +11,38 @@ const bad = (kind: string, reason: string): ParseResult => ({ ok: false, kind, r
 
 // Every field the normalizer reads, with its aliases; whatever is not listed goes to `extra`.
 const KNOWN = new Set([
-  "trace_id", "id", "timestamp", "time", "created_at", "chat_id", "chatId", "group_folder", "groupFolder",
-  "user_id", "userId", "input_text", "prompt", "input", "output_text", "response", "model_id", "model",
-  "prompt_pack_versions", "prompt_pack_versions_json", "prompt_pack_version", "memory_summary", "memory_facts",
-  "memory_recall", "session_recall", "tool_calls", "latency_ms", "tokens_prompt", "tokens_completion",
-  "cost_total_usd", "error_code", "source"
+  "trace_id",
+  "id",
+  "timestamp",
+  "time",
+  "created_at",
+  "chat_id",
+  "chatId",
+  "group_folder",
+  "groupFolder",
+  "user_id",
+  "userId",
+  "input_text",
+  "prompt",
+  "input",
+  "output_text",
+  "response",
+  "model_id",
+  "model",
+  "prompt_pack_versions",
+  "prompt_pack_versions_json",
+  "prompt_pack_version",
+  "memory_summary",
+  "memory_facts",
+  "memory_recall",
+  "session_recall",
+  "tool_calls",
+  "latency_ms",
+  "tokens_prompt",
+  "tokens_completion",
+  "cost_total_usd",
+  "error_code",
+  "source"
 ])
 
 const first = (raw: Record<string, unknown>, ...keys: Array<string>): unknown => {
@@ -36,7 +63,11 @@ const num = (value: unknown): number | null => {
 }
 
 const strings = (value: unknown): Array<string> =>
-  Array.isArray(value) ? value.map((v) => (typeof v === "string" ? v : JSON.stringify(v))) : typeof value === "string" && value !== "" ? [value] : []
+  Array.isArray(value)
+    ? value.map((v) => (typeof v === "string" ? v : JSON.stringify(v)))
+    : typeof value === "string" && value !== ""
+      ? [value]
+      : []
 
 /** The last `<message>` of a chat turn, unescaped; plain text (scheduled tasks) as it is. */
 export const lastMessage = (input: string): string => {
@@ -57,10 +88,12 @@ const epochMs = (n: number): number | undefined => {
 
 /** A trace's time: ISO-8601 text, or epoch seconds/milliseconds (as a number or digits), in a plausible range. */
 export const parseTime = (value: unknown, field: string): number | string => {
-  if (typeof value === "number") return epochMs(value) ?? `${field} ${value} is not a plausible epoch time in seconds or milliseconds`
+  if (typeof value === "number")
+    return epochMs(value) ?? `${field} ${value} is not a plausible epoch time in seconds or milliseconds`
   if (typeof value !== "string") return `${field} is ${Array.isArray(value) ? "an array" : typeof value}, not a time`
   const text = value.trim()
-  if (/^\d+(\.\d+)?$/.test(text)) return epochMs(Number(text)) ?? `${field} ${JSON.stringify(text.slice(0, 40))} is not a plausible epoch time`
+  if (/^\d+(\.\d+)?$/.test(text))
+    return epochMs(Number(text)) ?? `${field} ${JSON.stringify(text.slice(0, 40))} is not a plausible epoch time`
   if (!ISO_8601.test(text)) return `${field} ${JSON.stringify(text.slice(0, 40))} is not an ISO-8601 time`
   const ms = Date.parse(text)
   if (!Number.isFinite(ms)) return `${field} ${JSON.stringify(text.slice(0, 40))} is not a valid date`
@@ -68,11 +101,20 @@ export const parseTime = (value: unknown, field: string): number | string => {
 }
 
 /** Free-text fields must be text: an object there would be stored as empty and judged as such. */
-const TEXT_FIELDS = ["input_text", "prompt", "input", "output_text", "response", "memory_summary", "error_code"] as const
+const TEXT_FIELDS = [
+  "input_text",
+  "prompt",
+  "input",
+  "output_text",
+  "response",
+  "memory_summary",
+  "error_code"
+] as const
 const notText = (r: Record<string, unknown>): string | undefined => {
   for (const field of TEXT_FIELDS) {
     const value = r[field]
-    if (value !== undefined && value !== null && typeof value === "object") return `${field} is ${Array.isArray(value) ? "an array" : "an object"}, not text`
+    if (value !== undefined && value !== null && typeof value === "object")
+      return `${field} is ${Array.isArray(value) ? "an array" : "an object"}, not text`
   }
   return undefined
 }
@@ -134,7 +176,8 @@ export const parseTraceLine = (line: string, redact: boolean): ParseResult => {
 
   const tsRaw = first(r, "timestamp", "time")
   const createdRaw = r["created_at"]
-  if (tsRaw === undefined && (createdRaw === undefined || createdRaw === null)) return bad("missing timestamp", "missing timestamp")
+  if (tsRaw === undefined && (createdRaw === undefined || createdRaw === null))
+    return bad("missing timestamp", "missing timestamp")
   const ms = tsRaw !== undefined ? parseTime(tsRaw, "timestamp") : parseTime(createdRaw, "created_at")
   if (typeof ms === "string") return bad("bad timestamp", ms)
   const createdAtParsed = createdRaw === undefined || createdRaw === null ? ms : parseTime(createdRaw, "created_at")

@@ -8,7 +8,12 @@ import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import type * as fs from "node:fs"
 import type { AppConfig } from "../config/Table.js"
-import { type FilePosition, positionRow as positionRowOf, positionValues as positionValuesOf, savedPosition as savedPositionOf } from "../store/TraceRows.js"
+import {
+  type FilePosition,
+  positionRow as positionRowOf,
+  positionValues as positionValuesOf,
+  savedPosition as savedPositionOf
+} from "../store/TraceRows.js"
 import type { FileError, StoreError } from "../Domain/Errors.js"
 import { fileError } from "./Batch.js"
 
@@ -37,10 +42,20 @@ export interface Positions {
   readonly positionRow: (file: string, next: Position, now: number) => Record<string, string | number>
   readonly positionValues: (file: string, next: Position, now: number) => Array<string | number>
   readonly savedPosition: (file: string) => Effect.Effect<FilePosition | undefined, StoreError>
-  readonly startPosition: (file: string, handle: fs.promises.FileHandle, stat: fs.Stats) => Effect.Effect<StartPosition, StoreError | FileError>
+  readonly startPosition: (
+    file: string,
+    handle: fs.promises.FileHandle,
+    stat: fs.Stats
+  ) => Effect.Effect<StartPosition, StoreError | FileError>
 }
 
-export const makePositions = ({ sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig }): Positions => {
+export const makePositions = ({
+  sql,
+  config
+}: {
+  readonly sql: SqlClient.SqlClient
+  readonly config: AppConfig
+}): Positions => {
   const positionRow = (file: string, next: Position, now: number) => positionRowOf(config.hostId, file, next, now)
   const positionValues = (file: string, next: Position, now: number) => positionValuesOf(config.hostId, file, next, now)
   const savedPosition = (file: string) => savedPositionOf(sql, config.hostId, file)
@@ -57,7 +72,8 @@ export const makePositions = ({ sql, config }: { readonly sql: SqlClient.SqlClie
       yield* Effect.tryPromise({ try: () => handle.read(head, 0, head.length, 0), catch: fileError(file, "read") })
       const hashAt = (offset: number) => headHash(head.subarray(0, Math.min(HEAD_BYTES, offset)))
       if (saved === undefined) return { fileId, byteOffset: 0, lineNo: 0, restarted: false, hashAt }
-      const same = saved.fileId === fileId && saved.byteOffset <= stat.size && saved.headHash === hashAt(saved.byteOffset)
+      const same =
+        saved.fileId === fileId && saved.byteOffset <= stat.size && saved.headHash === hashAt(saved.byteOffset)
       if (same) return { fileId, byteOffset: saved.byteOffset, lineNo: saved.lineNo, restarted: false, hashAt }
       return { fileId, byteOffset: 0, lineNo: 0, restarted: saved.byteOffset > 0, hashAt }
     })

@@ -7,8 +7,24 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Settings } from "../config/Config.js"
-import { emptyFindings, type Findings, REDACTION_VERSION, redactDeep, redactEnvelope, redactText } from "../privacy/Redactor.js"
-import { markStoreRedaction, recleanTable, rewriteTextTables, rowsBelow, storeRedactionVersion as storedRedactionVersion, storeSize, TEXT_COLUMNS, type Cleaner } from "../store/Redaction.js"
+import {
+  emptyFindings,
+  type Findings,
+  REDACTION_VERSION,
+  redactDeep,
+  redactEnvelope,
+  redactText
+} from "../privacy/Redactor.js"
+import {
+  markStoreRedaction,
+  recleanTable,
+  rewriteTextTables,
+  rowsBelow,
+  storeRedactionVersion as storedRedactionVersion,
+  storeSize,
+  TEXT_COLUMNS,
+  type Cleaner
+} from "../store/Redaction.js"
 
 export interface TableRescan {
   readonly scanned: number
@@ -92,6 +108,9 @@ export const rescanAfterUpgrade = Effect.gen(function* () {
   const summary = yield* rescan({ includeUnredacted: false })
   const changed = Object.values(summary.tables).reduce((n, t) => n + t.changed, 0)
   const replaced = Object.values(summary.tables).reduce((n, t) => n + t.replaced, 0)
-  if (changed > 0) yield* Effect.logInfo(`redaction rules changed (now v${REDACTION_VERSION}): ${replaced} value(s) in ${changed} stored row(s) cleaned, store vacuumed`)
+  if (changed > 0)
+    yield* Effect.logInfo(
+      `redaction rules changed (now v${REDACTION_VERSION}): ${replaced} value(s) in ${changed} stored row(s) cleaned, store vacuumed`
+    )
   return summary
 })

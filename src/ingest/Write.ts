@@ -20,17 +20,30 @@ const BULK_BATCH_LINES = 20_000
 const BULK_CHUNK_LINES = 100
 const { trace: TRACE, pack: PACK, malformed: MALFORMED, position: POSITION } = BULK
 
-export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig }, { positionRow, positionValues }: Positions) => {
+export const makeWrite = (
+  { sql, config }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig },
+  { positionRow, positionValues }: Positions
+) => {
   const redactionVersion = storedVersion(config.redact)
-  const storedAt = (file: string, p: Parsed, now: number): StoredAt => ({ file, byteOffset: p.byteOffset, lineNo: p.lineNo, now, redactionVersion })
+  const storedAt = (file: string, p: Parsed, now: number): StoredAt => ({
+    file,
+    byteOffset: p.byteOffset,
+    lineNo: p.lineNo,
+    now,
+    redactionVersion
+  })
   /** A file's position alone (a file read again from the start, or seen for the first time with nothing new). */
   const savePosition = (writer: RowWriter | undefined, file: string, next: Position) => {
-    const save: Effect.Effect<unknown, SqlError.SqlError> = writer === undefined
-      ? commitStatements(file, undefined, next)
-      : Effect.zipRight(writer.begin, Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          writer.add([POSITION, positionValues(file, next, now)])
-          return Effect.flatten(writer.commit)
-        })).pipe(Effect.onError(() => writer.rollback))
+    const save: Effect.Effect<unknown, SqlError.SqlError> =
+      writer === undefined
+        ? commitStatements(file, undefined, next)
+        : Effect.zipRight(
+            writer.begin,
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              writer.add([POSITION, positionValues(file, next, now)])
+              return Effect.flatten(writer.commit)
+            })
+          ).pipe(Effect.onError(() => writer.rollback))
     return save.pipe(Effect.mapError(storeError(`ingest of ${file}`)))
   }
 
@@ -45,13 +58,22 @@ export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; 
     )
 
   /** PostgreSQL: batches of parsed lines, each committed as multi-row INSERTs with the file position after it. */
-  const readStatements = (file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void) =>
+  const readStatements = (
+    file: string,
+    handle: fs.promises.FileHandle,
+    from: From,
+    size: number,
+    positionAt: (batch: Batch) => Position,
+    committed: (batch: Batch, inserted: number) => void
+  ) =>
     Effect.gen(function* () {
       const batches = fileBatches(handle.fd, file, config.redact, from, size, { maxLineBytes: config.maxLineBytes })
       for (;;) {
         const next = yield* Effect.try({ try: () => batches.next(), catch: fileError(file, "read") })
         if (next.done === true) return next.value
-        const inserted = yield* commitStatements(file, next.value, positionAt(next.value)).pipe(Effect.mapError(storeError(`ingest of ${file}`)))
+        const inserted = yield* commitStatements(file, next.value, positionAt(next.value)).pipe(
+          Effect.mapError(storeError(`ingest of ${file}`))
+        )
         committed(next.value, inserted)
       }
     })
@@ -62,12 +84,28 @@ export const makeWrite = ({ sql, config }: { readonly sql: SqlClient.SqlClient; 
    * after its last line. Only a new trace gets pack rows: one seen twice keeps the versions it was first
    * stored with, and the first line of a trace id is the one stored.
    */
-  const readBulk = (writer: RowWriter, file: string, handle: fs.promises.FileHandle, from: From, size: number, positionAt: (batch: Batch) => Position, committed: (batch: Batch, inserted: number) => void): Effect.Effect<ReadEnd, FileError | StoreError> =>
+  const readBulk = (
+    writer: RowWriter,
+    file: string,
+    handle: fs.promises.FileHandle,
+    from: From,
+    size: number,
+    positionAt: (batch: Batch) => Position,
+    committed: (batch: Batch, inserted: number) => void
+  ): Effect.Effect<ReadEnd, FileError | StoreError> =>
     Effect.gen(function* () {
       let now = yield* Clock.currentTimeMillis
       const sink = (p: Parsed) =>
-        writer.add([TRACE, traceValues(p.trace, storedAt(file, p, now)), packValues(p.trace).map((values) => [PACK, values] as const)])
-      const batches = fileBatches(handle.fd, file, config.redact, from, size, { batchLines: BULK_CHUNK_LINES, sink, maxLineBytes: config.maxLineBytes })
+        writer.add([
+          TRACE,
+          traceValues(p.trace, storedAt(file, p, now)),
+          packValues(p.trace).map((values) => [PACK, values] as const)
+        ])
+      const batches = fileBatches(handle.fd, file, config.redact, from, size, {
+        batchLines: BULK_CHUNK_LINES,
+        sink,
+        maxLineBytes: config.maxLineBytes
+      })
       let chunks: Array<Batch> = []
       let lines = 0
       // The last commit handed to the writer and its lines: counted once it is done, while the next

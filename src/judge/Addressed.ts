@@ -22,16 +22,48 @@ const fold = (text: string) => text.normalize("NFKD").replace(/\p{M}/gu, "").toL
 const ROLE = new RegExp(
   "(?<![\\p{L}])(?:" +
     [
-      "grader", "graders", "evaluator", "evaluators", "reviewer", "reviewers", "rater", "raters", "scorer", "scorers", "assessor", "assessors", "annotator", "annotators",
+      "grader",
+      "graders",
+      "evaluator",
+      "evaluators",
+      "reviewer",
+      "reviewers",
+      "rater",
+      "raters",
+      "scorer",
+      "scorers",
+      "assessor",
+      "assessors",
+      "annotator",
+      "annotators",
       "(?:the|a|an|to|dear|ai|llm|model) judges?",
       "whoever (?:is )?(?:scoring|grading|rating|evaluating|judging|reviewing|assessing)",
       "(?:ai|llm|model|system|bot) (?:that is |which is )?(?:grading|scoring|judging|evaluating|reviewing|rating|assessing)",
       "if (?:a|an|the|any) (?:model|ai|llm|system|grader|judge|evaluator|reviewer) is (?:evaluating|grading|scoring|judging|reviewing|rating|assessing)",
       // German, Spanish, French, Italian (folded: no accents).
-      "bewerter(?:in|innen)?", "prufer(?:in|innen)?", "pruefer", "gutachter(?:in|innen)?", "evaluator(?:in)?",
-      "evaluador(?:a|es|as)?", "calificador(?:a|es)?", "juez", "jueces", "revisor(?:a|es)?", "corrector(?:a|es)?",
-      "evaluateur(?:s|rice)?", "correcteur(?:s|rice)?", "juge", "juges", "examinateur(?:s|rice)?", "notateur",
-      "valutatore", "valutatori", "giudice", "giudici", "correttore", "esaminatore"
+      "bewerter(?:in|innen)?",
+      "prufer(?:in|innen)?",
+      "pruefer",
+      "gutachter(?:in|innen)?",
+      "evaluator(?:in)?",
+      "evaluador(?:a|es|as)?",
+      "calificador(?:a|es)?",
+      "juez",
+      "jueces",
+      "revisor(?:a|es)?",
+      "corrector(?:a|es)?",
+      "evaluateur(?:s|rice)?",
+      "correcteur(?:s|rice)?",
+      "juge",
+      "juges",
+      "examinateur(?:s|rice)?",
+      "notateur",
+      "valutatore",
+      "valutatori",
+      "giudice",
+      "giudici",
+      "correttore",
+      "esaminatore"
     ].join("|") +
     ")(?![\\p{L}])",
   "u"
@@ -39,29 +71,58 @@ const ROLE = new RegExp(
 
 // A claim of a score, a top mark or criteria met: one small pattern each, so each is checked and stays linear.
 const CLAIMS = [
-    "full marks", "top marks", "perfect (?:score|answer|rating|10)", "(?:highest|top|maximum|best) (?:possible )?(?:score|rating|grade|mark)s?", "best possible",
-    "\\b10 ?/ ?10\\b", "\\b5 ?/ ?5\\b", "\\b20 ?/ ?20\\b", "10 out of 10", "\\b(?:5|five) stars\\b",
-    "(?:meets|meet|satisfies|satisfy|fulfils|fulfills|fulfil|fulfill) (?:all|every|each) (?:of )?(?:the )?(?:\\w+ ){0,2}(?:criteria|criterion|requirements)",
-    "(?:should|must|to) be (?:scored|rated|graded|marked) (?:as )?(?:1(?:\\.0)?|10|5|perfect|the best|highly)", "deserves? (?:a |an |the )?(?:perfect|full|highest|top|maximum|10|best)",
-    "rate it 10", "score it (?:1(?:\\.0)?|10)", "mark it as the best",
-    // German
-    "volle(?:n|r)? punktzahl", "hochstnote", "bestnote", "hochste(?:n)? (?:note|punktzahl|bewertung)", "(?:erfullt|erfuellt) (?:samtliche|alle|jedes) (?:\\w+ )?kriteri",
-    "verdient die (?:volle|beste|hochste)",
-    // Spanish
-    "maxima (?:puntuacion|nota|calificacion)", "cumple (?:con )?todos los criterios", "merece (?:un 10|la maxima|la mejor|el maximo|un diez)", "10 sobre 10", "diez sobre diez",
-    // French
-    "note maximale", "(?:remplit|satisfait|respecte) (?:a )?tous les criteres", "merite (?:la note|un 10|10|20|la meilleure)", "20 sur 20", "10 sur 10",
-    // Italian
-    "punteggio massimo", "massimo dei voti", "merita (?:il massimo|10|il punteggio)", "soddisfa tutti i criteri"
+  "full marks",
+  "top marks",
+  "perfect (?:score|answer|rating|10)",
+  "(?:highest|top|maximum|best) (?:possible )?(?:score|rating|grade|mark)s?",
+  "best possible",
+  "\\b10 ?/ ?10\\b",
+  "\\b5 ?/ ?5\\b",
+  "\\b20 ?/ ?20\\b",
+  "10 out of 10",
+  "\\b(?:5|five) stars\\b",
+  "(?:meets|meet|satisfies|satisfy|fulfils|fulfills|fulfil|fulfill) (?:all|every|each) (?:of )?(?:the )?(?:\\w+ ){0,2}(?:criteria|criterion|requirements)",
+  "(?:should|must|to) be (?:scored|rated|graded|marked) (?:as )?(?:1(?:\\.0)?|10|5|perfect|the best|highly)",
+  "deserves? (?:a |an |the )?(?:perfect|full|highest|top|maximum|10|best)",
+  "rate it 10",
+  "score it (?:1(?:\\.0)?|10)",
+  "mark it as the best",
+  // German
+  "volle(?:n|r)? punktzahl",
+  "hochstnote",
+  "bestnote",
+  "hochste(?:n)? (?:note|punktzahl|bewertung)",
+  "(?:erfullt|erfuellt) (?:samtliche|alle|jedes) (?:\\w+ )?kriteri",
+  "verdient die (?:volle|beste|hochste)",
+  // Spanish
+  "maxima (?:puntuacion|nota|calificacion)",
+  "cumple (?:con )?todos los criterios",
+  "merece (?:un 10|la maxima|la mejor|el maximo|un diez)",
+  "10 sobre 10",
+  "diez sobre diez",
+  // French
+  "note maximale",
+  "(?:remplit|satisfait|respecte) (?:a )?tous les criteres",
+  "merite (?:la note|un 10|10|20|la meilleure)",
+  "20 sur 20",
+  "10 sur 10",
+  // Italian
+  "punteggio massimo",
+  "massimo dei voti",
+  "merita (?:il massimo|10|il punteggio)",
+  "soddisfa tutti i criteri"
 ].map((source) => new RegExp(source, "u"))
 const claims = (folded: string) => CLAIMS.some((p) => p.test(folded))
 
 // This conversation or reply, as the one addressing the evaluator refers to it.
 const TARGET = new RegExp(
   [
-    "\\bthis (?:conversation|chat|exchange|reply|response|answer|interaction|turn|dialogue)\\b", "\\bthe assistant'?s (?:reply|answer|response)\\b",
-    "\\bdiese(?:s|r|m|n)? (?:antwort|gesprach|unterhaltung|chat|dialog)\\b", "\\besta (?:respuesta|conversacion|charla)\\b",
-    "\\bcette (?:reponse|conversation|discussion)\\b", "\\bquesta (?:risposta|conversazione)\\b"
+    "\\bthis (?:conversation|chat|exchange|reply|response|answer|interaction|turn|dialogue)\\b",
+    "\\bthe assistant'?s (?:reply|answer|response)\\b",
+    "\\bdiese(?:s|r|m|n)? (?:antwort|gesprach|unterhaltung|chat|dialog)\\b",
+    "\\besta (?:respuesta|conversacion|charla)\\b",
+    "\\bcette (?:reponse|conversation|discussion)\\b",
+    "\\bquesta (?:risposta|conversazione)\\b"
   ].join("|"),
   "u"
 )
@@ -108,8 +169,17 @@ export const maskAddressed = (text: string): { readonly text: string; readonly m
 export const evaluationClaim = (instructions: string): string | undefined => {
   for (const sentence of instructions.match(SENTENCE) ?? []) {
     const s = fold(sentence)
-    const aboutOwnReplies = /\b(?:your|its|the|each|every|all) (?:answers?|repl(?:y|ies)|responses?|outputs?)\b|\bperfect\b|\bflawless\b/.test(s)
-    if (addressesEvaluator(sentence) || claims(s) || (ROLE.test(s) && aboutOwnReplies) || (/\brubric\b/.test(s) && /\b(?:satisf|meet|pass)/.test(s))) return sentence.trim()
+    const aboutOwnReplies =
+      /\b(?:your|its|the|each|every|all) (?:answers?|repl(?:y|ies)|responses?|outputs?)\b|\bperfect\b|\bflawless\b/.test(
+        s
+      )
+    if (
+      addressesEvaluator(sentence) ||
+      claims(s) ||
+      (ROLE.test(s) && aboutOwnReplies) ||
+      (/\brubric\b/.test(s) && /\b(?:satisf|meet|pass)/.test(s))
+    )
+      return sentence.trim()
   }
   return undefined
 }

@@ -11,7 +11,8 @@ import { rng } from "../Domain/Random.js"
  * reflection when a rubric is amended (align/), "held-out" turns never are. A hash of the trace id, salted so
  * it is independent of the trend sample's draw.
  */
-export const splitOf = (traceId: string): "align" | "held-out" => (createHash("sha256").update(`align:${traceId}`).digest()[0]! < 128 ? "align" : "held-out")
+export const splitOf = (traceId: string): "align" | "held-out" =>
+  createHash("sha256").update(`align:${traceId}`).digest()[0]! < 128 ? "align" : "held-out"
 
 export interface Agreement {
   /** Turns with both a judge score and a reaction. */
@@ -28,9 +29,11 @@ export interface Agreement {
 
 /** The Mann-Whitney count by ranks: O((m + n) log(m + n)), ties by mid-rank. */
 export const aucOf = (positive: ReadonlyArray<number>, negative: ReadonlyArray<number>): number => {
-  const all = [...positive.map((s) => ({ s, pos: true })), ...negative.map((s) => ({ s, pos: false }))].sort((a, b) => a.s - b.s)
+  const all = [...positive.map((s) => ({ s, pos: true })), ...negative.map((s) => ({ s, pos: false }))].sort(
+    (a, b) => a.s - b.s
+  )
   let rankSumPos = 0
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i
     while (j < all.length && all[j]!.s === all[i]!.s) j++
     const midRank = (i + 1 + j) / 2
@@ -79,7 +82,7 @@ export const levelOf = (score: number): number => Math.min(5, 1 + Math.floor(sco
 const midRanks = (xs: ReadonlyArray<number>): Array<number> => {
   const order = xs.map((x, i) => ({ x, i })).sort((a, b) => a.x - b.x)
   const ranks = new Array<number>(xs.length)
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     let j = i
     while (j < order.length && order[j]!.x === order[i]!.x) j++
     for (let k = i; k < j; k++) ranks[order[k]!.i] = (i + 1 + j) / 2
@@ -135,7 +138,9 @@ export const weightedKappa = (a: ReadonlyArray<number>, b: ReadonlyArray<number>
  * Agreement of a person's grades with the judge's scores. Kappa's interval is a percentile bootstrap (2,000
  * resamples from a fixed seed, so the same turns always give the same interval).
  */
-export const labelAgreement = (pairs: ReadonlyArray<{ readonly grade: number; readonly score: number }>): LabelAgreement => {
+export const labelAgreement = (
+  pairs: ReadonlyArray<{ readonly grade: number; readonly score: number }>
+): LabelAgreement => {
   const n = pairs.length
   const grades = pairs.map((p) => p.grade)
   const scores = pairs.map((p) => p.score)

@@ -17,7 +17,12 @@ export interface LevelPairs {
 export interface Escalation {
   readonly escalate: (stage1Score: number) => boolean
   /** Levels decided by the store's own pairs, with what was decided; the rest follow the band. */
-  readonly calibrated: ReadonlyArray<{ readonly level: number; readonly n: number; readonly flipShare: number; readonly escalate: boolean }>
+  readonly calibrated: ReadonlyArray<{
+    readonly level: number
+    readonly n: number
+    readonly flipShare: number
+    readonly escalate: boolean
+  }>
 }
 
 /** Pairs a level needs before its own record decides. */
@@ -27,7 +32,10 @@ export const FLIP_SHARE = 0.2
 
 export const levelOf = (score: number) => Math.round(score * 4) / 4
 
-export const escalation = (pairs: ReadonlyArray<LevelPairs>, band: { readonly low: number; readonly high: number }): Escalation => {
+export const escalation = (
+  pairs: ReadonlyArray<LevelPairs>,
+  band: { readonly low: number; readonly high: number }
+): Escalation => {
   const calibrated = pairs
     .filter((p) => p.n >= MIN_PAIRS)
     .map((p) => ({ level: p.level, n: p.n, flipShare: p.flips / p.n, escalate: p.flips / p.n >= FLIP_SHARE }))

@@ -19,7 +19,18 @@ import { judgeTraceOf, type Rubric } from "./Prompts.js"
 import { Rubrics } from "./RubricBook.js"
 import { makeSelection } from "./Selection.js"
 import { makeStorage } from "./Storage.js"
-import { type BehaviorEval, type EvalSummary, type Group, groupsToStart, groupTasks, NEED_ORDER, Outcomes, type Row, type Sampling, summarize } from "./Tasks.js"
+import {
+  type BehaviorEval,
+  type EvalSummary,
+  type Group,
+  groupsToStart,
+  groupTasks,
+  NEED_ORDER,
+  Outcomes,
+  type Row,
+  type Sampling,
+  summarize
+} from "./Tasks.js"
 
 export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
   effect: Effect.gen(function* () {
@@ -40,7 +51,8 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
      */
     const evaluate = Effect.fn("Judge.evaluate")(function* (onProgress?: (done: number, total: number) => void) {
       const escalations = new Map<Behavior, Escalation>()
-      for (const behavior of config.behaviors) escalations.set(behavior, yield* escalationFor(rubrics[behavior], yield* Clock.currentTimeMillis))
+      for (const behavior of config.behaviors)
+        escalations.set(behavior, yield* escalationFor(rubrics[behavior], yield* Clock.currentTimeMillis))
       const batching = config.judgeBatch === "trend" && runner.batching
       const outcomes = new Outcomes()
       // Batches sent earlier are collected whatever the setting now: their turns wait on them.
@@ -55,7 +67,8 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       }
       // Canary turns of every behavior first, then their pairs, then the trend samples: under a budget, what
       // decisions need most is judged first.
-      const tasks = work.flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: escalations.get(w.rubric.behavior)! })))
+      const tasks = work
+        .flatMap((w) => w.rows.map((row) => ({ rubric: w.rubric, row, escalate: escalations.get(w.rubric.behavior)! })))
         .sort((a, b) => NEED_ORDER[a.row.need] - NEED_ORDER[b.row.need])
       const groups = groupTasks(tasks, config.judgeCombined)
       // A behavior the optimizer cannot start on yet has what it lacks judged now, not in a batch whose answers
@@ -69,11 +82,14 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const judgeNow = (list: ReadonlyArray<Group>) =>
         Effect.forEach(
           list,
-          (group) => Effect.tap(judgeGroup(group), (results) => Effect.sync(() => {
-            outcomes.addAll(results)
-            done += results.length
-            onProgress?.(done, total)
-          })),
+          (group) =>
+            Effect.tap(judgeGroup(group), (results) =>
+              Effect.sync(() => {
+                outcomes.addAll(results)
+                done += results.length
+                onProgress?.(done, total)
+              })
+            ),
           // As many requests in flight as calls may be: more would queue at the runner, where later ones can
           // overtake earlier ones, and the priority order (canary turns first) matters when a budget runs out.
           { concurrency: config.llmConcurrency, discard: true }
@@ -102,19 +118,32 @@ export class Judge extends Effect.Service<Judge>()("autotune/Judge", {
       const all = usageOf(usage, "judge:")
       const skippedForBudget = outcomes.skippedForBudget()
       const unparseable = Object.fromEntries(
-        Object.entries(yield* runner.parseStats).map(([model, p]) => [model, { ...p, share: p.structured === 0 ? 0 : p.unparsed / p.structured }])
+        Object.entries(yield* runner.parseStats).map(([model, p]) => [
+          model,
+          { ...p, share: p.structured === 0 ? 0 : p.unparsed / p.structured }
+        ])
       )
       const batches = {
         mode: batching ? "trend" : "off",
         submitted: [...batched.values()].reduce((a, b) => a + b, 0),
         collected: collectedBefore.collected.length + (collectedNow?.collected.length ?? 0),
-        pendingBatches: collectedNow === undefined ? collectedBefore.pending + (batched.size > 0 ? 1 : 0) : collectedNow.pending,
+        pendingBatches:
+          collectedNow === undefined ? collectedBefore.pending + (batched.size > 0 ? 1 : 0) : collectedNow.pending,
         startedDirect,
         startedDirectCostUsd: before === null || after === null ? null : after - before
       } as const
       return {
-        behaviors, faults, calls: all.calls, tokensIn: all.tokensIn, tokensOut: all.tokensOut, costUsd: all.costUsd, egressRedactions: all.egressRedactions,
-        budgetExhausted: Object.keys(skippedForBudget).length > 0, skippedForBudget, unparseable, batches
+        behaviors,
+        faults,
+        calls: all.calls,
+        tokensIn: all.tokensIn,
+        tokensOut: all.tokensOut,
+        costUsd: all.costUsd,
+        egressRedactions: all.egressRedactions,
+        budgetExhausted: Object.keys(skippedForBudget).length > 0,
+        skippedForBudget,
+        unparseable,
+        batches
       } satisfies EvalSummary
     })
 

@@ -25,7 +25,11 @@ export class JudgeAgreement extends Effect.Service<JudgeAgreement>()("autotune/J
      * alignment split, so its agreement (and calibration) is measured on the other turns only.
      */
     const fresh = (behavior: Behavior) => {
-      const aligned = book.history(behavior).find((v) => v.status === "active")?.source.startsWith("aligned") === true
+      const aligned =
+        book
+          .history(behavior)
+          .find((v) => v.status === "active")
+          ?.source.startsWith("aligned") === true
       return (traceId: string) => !aligned || splitOf(traceId) === "held-out"
     }
 
@@ -34,7 +38,10 @@ export class JudgeAgreement extends Effect.Service<JudgeAgreement>()("autotune/J
       reactionScores(sql, behavior, rubrics[behavior].version).pipe(
         Effect.map((all) => {
           const rows = all.filter((r) => fresh(behavior)(r.traceId))
-          return agreement(rows.filter((r) => r.negative === 0).map((r) => r.score), rows.filter((r) => r.negative === 1).map((r) => r.score))
+          return agreement(
+            rows.filter((r) => r.negative === 0).map((r) => r.score),
+            rows.filter((r) => r.negative === 1).map((r) => r.score)
+          )
         })
       )
 
@@ -63,7 +70,9 @@ export class JudgeAgreement extends Effect.Service<JudgeAgreement>()("autotune/J
       const out: Record<string, LabelAgreement> = {}
       for (const behavior of config.behaviors) {
         const pairs = yield* gradeScores(sql, behavior, rubrics[behavior].version)
-        out[behavior] = labelAgreement(pairs.filter((p) => fresh(behavior)(p.traceId)).map((p) => ({ grade: p.grade, score: p.score })))
+        out[behavior] = labelAgreement(
+          pairs.filter((p) => fresh(behavior)(p.traceId)).map((p) => ({ grade: p.grade, score: p.score }))
+        )
       }
       return out
     })

@@ -6,7 +6,12 @@
 import type { SqlClient } from "@effect/sql"
 import { Effect, Either } from "effect"
 import { type Behavior, isBehavior } from "../Domain/Behavior.js"
-import { gradeCandidates, gradedCount as gradedCountOf, removeGrade as removeGradeRow, storeGrade as storeGradeRow } from "../store/Reactions.js"
+import {
+  gradeCandidates,
+  gradedCount as gradedCountOf,
+  removeGrade as removeGradeRow,
+  storeGrade as storeGradeRow
+} from "../store/Reactions.js"
 import type { Rubric } from "./Prompts.js"
 
 /** Why a turn is offered: people's reaction against the judge first, then the judge unsure, then a spread. */
@@ -39,7 +44,12 @@ const toolsLine = (calls: ReadonlyArray<{ readonly name: string; readonly ok: bo
  * Judged turns of a behavior (current rubric) a person has not graded, those that teach most first: a reaction
  * the judge contradicts, then the judge unsure, then a spread (store/Reactions.ts `gradeCandidates`).
  */
-export const labelQueue = (sql: SqlClient.SqlClient, rubric: Rubric, limit: number, options: { readonly includeGraded?: boolean } = {}) => {
+export const labelQueue = (
+  sql: SqlClient.SqlClient,
+  rubric: Rubric,
+  limit: number,
+  options: { readonly includeGraded?: boolean } = {}
+) => {
   const { behavior, version } = rubric
   return gradeCandidates(sql, behavior, version, limit, options.includeGraded === true).pipe(
     Effect.map((rows): ReadonlyArray<LabelTurn> =>
@@ -66,15 +76,26 @@ export const labelQueue = (sql: SqlClient.SqlClient, rubric: Rubric, limit: numb
 export const storeGrade = (sql: SqlClient.SqlClient, traceId: string, rubric: Rubric, grade: number, source: string) =>
   storeGradeRow(sql, { traceId, behavior: rubric.behavior, rubricVersion: rubric.version, grade, source })
 
-export const removeGrade = (sql: SqlClient.SqlClient, traceId: string, rubric: Rubric) => removeGradeRow(sql, traceId, rubric.behavior, rubric.version)
+export const removeGrade = (sql: SqlClient.SqlClient, traceId: string, rubric: Rubric) =>
+  removeGradeRow(sql, traceId, rubric.behavior, rubric.version)
 
-export const gradedCount = (sql: SqlClient.SqlClient, rubric: Rubric) => gradedCountOf(sql, rubric.behavior, rubric.version)
+export const gradedCount = (sql: SqlClient.SqlClient, rubric: Rubric) =>
+  gradedCountOf(sql, rubric.behavior, rubric.version)
 
 /** A line of `--export`: the turn as stored (redacted), the judge's view, and the grade (null: not graded yet). */
 export const exportLine = (t: LabelTurn): string =>
   JSON.stringify({
-    trace_id: t.traceId, behavior: t.behavior, rubric_version: t.rubricVersion, grade: t.grade, why: t.why,
-    judge_score: t.score, judge_reason: t.reason, reaction: t.reaction, message: t.message, reply: t.reply, tools: t.tools
+    trace_id: t.traceId,
+    behavior: t.behavior,
+    rubric_version: t.rubricVersion,
+    grade: t.grade,
+    why: t.why,
+    judge_score: t.score,
+    judge_reason: t.reason,
+    reaction: t.reaction,
+    message: t.message,
+    reply: t.reply,
+    tools: t.tools
   })
 
 export interface ImportedGrade {
@@ -97,9 +118,11 @@ export const parseImportLine = (line: string): Either.Either<ImportedGrade | "un
   if (typeof value !== "object" || value === null || Array.isArray(value)) return Either.left("not a JSON object")
   const o = value as Record<string, unknown>
   if (typeof o["trace_id"] !== "string" || o["trace_id"].length === 0) return Either.left("trace_id is missing")
-  if (!isBehavior(o["behavior"])) return Either.left(`behavior must be one of the six behaviors, got ${JSON.stringify(o["behavior"] ?? null)}`)
+  if (!isBehavior(o["behavior"]))
+    return Either.left(`behavior must be one of the six behaviors, got ${JSON.stringify(o["behavior"] ?? null)}`)
   if (o["grade"] === null || o["grade"] === undefined) return Either.right("ungraded")
   const g = o["grade"]
-  if (typeof g !== "number" || !Number.isInteger(g) || g < 1 || g > 5) return Either.left(`grade must be a whole number from 1 to 5 (or null), got ${JSON.stringify(g)}`)
+  if (typeof g !== "number" || !Number.isInteger(g) || g < 1 || g > 5)
+    return Either.left(`grade must be a whole number from 1 to 5 (or null), got ${JSON.stringify(g)}`)
   return Either.right({ traceId: o["trace_id"], behavior: o["behavior"], grade: g })
 }

@@ -16,7 +16,12 @@ export interface JudgeTrace {
   readonly inputText: string
   readonly messageText: string
   readonly outputText: string
-  readonly toolCalls: ReadonlyArray<{ readonly name: string; readonly ok: boolean; readonly args?: unknown; readonly error?: string }>
+  readonly toolCalls: ReadonlyArray<{
+    readonly name: string
+    readonly ok: boolean
+    readonly args?: unknown
+    readonly error?: string
+  }>
   readonly memorySummary: string | null
   readonly memoryFacts: ReadonlyArray<string>
   readonly memoryRecall: ReadonlyArray<string>
@@ -73,7 +78,7 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     title: "task extraction",
     criteria:
       "Did the assistant correctly identify what the user wants from the last message, using earlier messages as context: the task itself, its constraints (dates, amounts, names, formats), and implicit follow-ups? Penalise missed or invented requirements and answering a different question.",
-    sections: ["context", "message", "response"],
+    sections: ["context", "message", "response"]
   },
   "response-quality": {
     behavior: "response-quality",
@@ -81,7 +86,7 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     title: "response quality",
     criteria:
       "Is the reply helpful, correct, complete for what was asked, and no longer than it needs to be, in a tone that suits a personal chat assistant? Penalise errors, padding, hedging without reason, and ignoring part of the request.",
-    sections: ["message", "response"],
+    sections: ["message", "response"]
   },
   "tool-calling": {
     behavior: "tool-calling",
@@ -89,7 +94,7 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     title: "tool calling",
     criteria:
       "Were the right tools called, with sensible arguments, and only when needed? Penalise missing calls the task required, redundant or looping calls, wrong arguments, and calls that expose more data than the task needs. A turn that rightly needed no tool scores high.",
-    sections: ["message", "tools", "response"],
+    sections: ["message", "tools", "response"]
   },
   "tool-outcome": {
     behavior: "tool-outcome",
@@ -97,7 +102,7 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     title: "tool outcome handling",
     criteria:
       "Did the reply handle the tool results faithfully? It must report failures honestly, never claim success a failed tool did not deliver, use the results it got, and recover or ask when a tool failed. Penalise fabricated results.",
-    sections: ["message", "tools", "response"],
+    sections: ["message", "tools", "response"]
   },
   "memory-policy": {
     behavior: "memory-policy",
@@ -105,7 +110,7 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     title: "memory policy",
     criteria:
       "Are the memories kept from this turn worth keeping: durable facts and preferences that will help later, stated accurately, without secrets, credentials or needless sensitive details, and without trivia or duplicates?",
-    sections: ["message", "response", "memoryFacts"],
+    sections: ["message", "response", "memoryFacts"]
   },
   "memory-recall": {
     behavior: "memory-recall",
@@ -113,7 +118,7 @@ export const RUBRICS: Readonly<Record<Behavior, Rubric>> = {
     title: "memory recall",
     criteria:
       "Did the reply use the recalled memory well: relevant recalled facts applied correctly, irrelevant ones left out, nothing contradicting memory without reason, and no invented memories?",
-    sections: ["message", "memoryRecall", "response"],
+    sections: ["message", "memoryRecall", "response"]
   }
 }
 
@@ -139,8 +144,10 @@ export const SCORE_TOOL: OutputTool = {
 }
 
 /** Cuts text to `max` characters and says how much was cut. */
-export const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)} …[${text.length - max} more characters cut]`)
-const clipTail = (text: string, max: number) => (text.length <= max ? text : `[${text.length - max} earlier characters cut]… ${text.slice(-max)}`)
+export const clip = (text: string, max: number) =>
+  text.length <= max ? text : `${text.slice(0, max)} …[${text.length - max} more characters cut]`
+const clipTail = (text: string, max: number) =>
+  text.length <= max ? text : `[${text.length - max} earlier characters cut]… ${text.slice(-max)}`
 
 const earlierMessages = (input: string): string => {
   const parts = messageElements(input)
@@ -156,10 +163,19 @@ const renderTools = (calls: JudgeTrace["toolCalls"]) =>
     ? "(no tool calls)"
     : calls
         .slice(0, 12)
-        .map((c, i) => `${i + 1}. ${c.name} ${c.ok ? "ok" : "FAILED"}${c.args === undefined ? "" : ` args=${clip(JSON.stringify(c.args), 300)}`}${c.error === undefined ? "" : ` error=${clip(c.error, 200)}`}`)
+        .map(
+          (c, i) =>
+            `${i + 1}. ${c.name} ${c.ok ? "ok" : "FAILED"}${c.args === undefined ? "" : ` args=${clip(JSON.stringify(c.args), 300)}`}${c.error === undefined ? "" : ` error=${clip(c.error, 200)}`}`
+        )
         .join("\n") + (calls.length > 12 ? `\n(${calls.length - 12} more calls cut)` : "")
 
-const renderList = (items: ReadonlyArray<string>) => (items.length === 0 ? "(none)" : items.slice(0, 20).map((i) => `- ${clip(i, 200)}`).join("\n"))
+const renderList = (items: ReadonlyArray<string>) =>
+  items.length === 0
+    ? "(none)"
+    : items
+        .slice(0, 20)
+        .map((i) => `- ${clip(i, 200)}`)
+        .join("\n")
 
 const SECTION_TITLES: Record<Section, string> = {
   context: "Earlier messages (context)",
@@ -181,7 +197,9 @@ const renderSection = (section: Section, t: JudgeTrace): string => {
     case "tools":
       return renderTools(t.toolCalls)
     case "memoryFacts":
-      return [t.memorySummary === null ? "" : `Summary: ${clip(t.memorySummary, 500)}`, renderList(t.memoryFacts)].filter((s) => s !== "").join("\n")
+      return [t.memorySummary === null ? "" : `Summary: ${clip(t.memorySummary, 500)}`, renderList(t.memoryFacts)]
+        .filter((s) => s !== "")
+        .join("\n")
     case "memoryRecall":
       return `Long-term:\n${renderList(t.memoryRecall)}\nSession:\n${renderList(t.sessionRecall)}`
   }
@@ -229,7 +247,10 @@ export const combinedTool = (rubrics: ReadonlyArray<Rubric>): OutputTool => ({
   },
   // The runner counts an answer as usable when at least one rubric can be read from it; each rubric is
   // then decoded on its own, so one bad rubric leaves the others scored.
-  accepts: (value) => rubrics.some((r) => Either.isRight(Schema.decodeUnknownEither(ScoreAnswer)((value as Record<string, unknown> | null)?.[r.behavior])))
+  accepts: (value) =>
+    rubrics.some((r) =>
+      Either.isRight(Schema.decodeUnknownEither(ScoreAnswer)((value as Record<string, unknown> | null)?.[r.behavior]))
+    )
 })
 
 /**
@@ -237,10 +258,18 @@ export const combinedTool = (rubrics: ReadonlyArray<Rubric>): OutputTool => ({
  * the rubrics need), and each rubric stands in its own fenced block and is scored on its own. The trace is
  * data between nonce markers exactly as in `judgePrompt`.
  */
-export const combinedPrompt = (rubrics: ReadonlyArray<Rubric>, trace: JudgeTrace, nonce = fenceNonce()): JudgePrompt => {
+export const combinedPrompt = (
+  rubrics: ReadonlyArray<Rubric>,
+  trace: JudgeTrace,
+  nonce = fenceNonce()
+): JudgePrompt => {
   const needed = new Set(rubrics.flatMap((r) => r.sections))
-  const body = SECTION_ORDER.filter((s) => needed.has(s)).map((s) => `## ${SECTION_TITLES[s]}\n${defuse(renderSection(s, trace))}`).join("\n\n")
-  const blocks = rubrics.map((r) => `<<<RUBRIC ${r.behavior}>>>\n${r.title}: ${r.criteria}\n<<<END RUBRIC>>>`).join("\n\n")
+  const body = SECTION_ORDER.filter((s) => needed.has(s))
+    .map((s) => `## ${SECTION_TITLES[s]}\n${defuse(renderSection(s, trace))}`)
+    .join("\n\n")
+  const blocks = rubrics
+    .map((r) => `<<<RUBRIC ${r.behavior}>>>\n${r.title}: ${r.criteria}\n<<<END RUBRIC>>>`)
+    .join("\n\n")
   const system = [
     `You are an impartial evaluator of a personal chat assistant. You judge ${rubrics.length} behaviors of one trace, each by its own rubric below and independently of the others: a weakness in one behavior must not lower the score of another.`,
     blocks,

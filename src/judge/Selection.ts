@@ -7,7 +7,16 @@ import { Effect } from "effect"
 import type { Behavior } from "../Domain/Behavior.js"
 import { activePath, canaryPath, packVersion, readPack } from "../Domain/Pack.js"
 import { turnsNeeded } from "../Domain/SearchShape.js"
-import { applicableVolume, firstServedAt, type JudgeKey, newestTurnAt, type PairDraw, sampledTurns, servedVersions, turnsServedBy } from "../store/Traces.js"
+import {
+  applicableVolume,
+  firstServedAt,
+  type JudgeKey,
+  newestTurnAt,
+  type PairDraw,
+  sampledTurns,
+  servedVersions,
+  turnsServedBy
+} from "../store/Traces.js"
 import { scoredTurnCount, stagePairs } from "../store/Scores.js"
 import { canaryShares } from "../store/Packs.js"
 import { type ShareChange, shareHistory } from "../Domain/Share.js"
@@ -22,7 +31,11 @@ const TREND_WINDOW_DAYS = 14
 const PAIR_LEAD_MS = 6 * 3_600_000
 
 export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | "config" | "rubrics">) => {
-  const keyOf = (rubric: Rubric): JudgeKey => ({ behavior: rubric.behavior, rubricVersion: rubric.version, stage1Model: config.judgeStage1Model })
+  const keyOf = (rubric: Rubric): JudgeKey => ({
+    behavior: rubric.behavior,
+    rubricVersion: rubric.version,
+    stage1Model: config.judgeStage1Model
+  })
 
   /**
    * The active turns in the canary's pair sample: a turn's fixed draw under the pair rate of the share the canary
@@ -39,16 +52,27 @@ export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | 
    * test bets on its pairs in time order up to the first one not judged yet, so a judge that falls behind
    * must catch up from the oldest, or the test would wait on it for good.
    */
-  const servedBy = (rubric: Rubric, version: string, since: number, shares: ReadonlyArray<ShareChange> | "all", need: "canary" | "pair") =>
-    turnsServedBy(sql, keyOf(rubric), { version, since, draw: pairDraw(shares), need, limit: config.evalMaxTraces })
+  const servedBy = (
+    rubric: Rubric,
+    version: string,
+    since: number,
+    shares: ReadonlyArray<ShareChange> | "all",
+    need: "canary" | "pair"
+  ) => turnsServedBy(sql, keyOf(rubric), { version, since, draw: pairDraw(shares), need, limit: config.evalMaxTraces })
 
   /**
    * The trend sample: turns of the window whose fixed draw falls under the rate, read from the time index. With
    * `human`, the turns of the window a person gave a signal on (a user's reaction, a grade) instead: few, and what
    * the judge's agreement and alignment (align/) are measured on, so never left to the draw.
    */
-  const trendSample = (rubric: Rubric, since: number, rate: number, canary: string | undefined, versions: ReadonlyArray<string>, human = false) =>
-    sampledTurns(sql, keyOf(rubric), { since, rate, canary, versions, human, limit: config.evalMaxTraces })
+  const trendSample = (
+    rubric: Rubric,
+    since: number,
+    rate: number,
+    canary: string | undefined,
+    versions: ReadonlyArray<string>,
+    human = false
+  ) => sampledTurns(sql, keyOf(rubric), { since, rate, canary, versions, human, limit: config.evalMaxTraces })
 
   /** The stage-2 rule for a behavior, from its stage-1/stage-2 pairs of the last 30 days of turns. */
   const escalationFor = (rubric: Rubric, now: number) =>
@@ -73,7 +97,10 @@ export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | 
     const volume = yield* applicableVolume(sql, behavior, windowStart)
     const days = volume.first === null ? 1 : (newest - volume.first) / 86_400_000
     const rate = trendRate(config.judgeDailySample, volume.n, days)
-    const shares = canary === undefined ? [] : shareHistory(yield* canaryShares(sql, behavior, canary.version), canary.metadata, config.canaryFraction)
+    const shares =
+      canary === undefined
+        ? []
+        : shareHistory(yield* canaryShares(sql, behavior, canary.version), canary.metadata, config.canaryFraction)
     const pairs = pairRate(config.judgeCanaryPairs, shares[shares.length - 1]?.share ?? config.canaryFraction)
     const canaryRows = canary === undefined ? [] : yield* servedBy(rubric, canary.version, 0, "all", "canary")
     let pairRows: ReadonlyArray<Row> = []
@@ -85,7 +112,9 @@ export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | 
     const trendRows = yield* trendSample(rubric, windowStart, rate, canary?.version, versions)
     const humanRows = yield* trendSample(rubric, windowStart, rate, canary?.version, versions, true)
     const seen = new Set<string>()
-    const rows = [...canaryRows, ...pairRows, ...humanRows, ...trendRows].filter((r) => !seen.has(r.traceId) && seen.add(r.traceId)).slice(0, config.evalMaxTraces)
+    const rows = [...canaryRows, ...pairRows, ...humanRows, ...trendRows]
+      .filter((r) => !seen.has(r.traceId) && seen.add(r.traceId))
+      .slice(0, config.evalMaxTraces)
     return { rows, sampling: { trendRate: rate, pairRate: pairs, windowTurns: volume.n } }
   })
 
@@ -102,7 +131,8 @@ export const makeSelection = ({ sql, config, rubrics }: Pick<JudgeDeps, "sql" | 
       for (const behavior of config.behaviors) {
         if ((yield* readPack(canaryPath(config.outputDir, behavior), behavior))._tag === "Valid") continue
         const stored = yield* scoredTurnCount(sql, behavior, rubrics[behavior].version)
-        const count = (keep: (g: Group) => boolean) => groups.filter(keep).reduce((n, g) => n + g.tasks.filter((t) => t.rubric.behavior === behavior).length, 0)
+        const count = (keep: (g: Group) => boolean) =>
+          groups.filter(keep).reduce((n, g) => n + g.tasks.filter((t) => t.rubric.behavior === behavior).length, 0)
         const lack = needed - stored - count((g) => g.need !== "trend")
         // Only when this cycle's trend sample can cover it: otherwise the optimizer waits all the same, and
         // the turns go at half price.

@@ -79,7 +79,10 @@ export interface EvalSummary {
   /** Per behavior: traces left unjudged because a budget ran out (they are judged in a later run). */
   readonly skippedForBudget: Record<string, number>
   /** Per model: structured answers asked for, how many could not be used, and that share. */
-  readonly unparseable: Record<string, { readonly structured: number; readonly unparsed: number; readonly share: number }>
+  readonly unparseable: Record<
+    string,
+    { readonly structured: number; readonly unparsed: number; readonly share: number }
+  >
   /** The batch interface: turns sent this run, answers collected from earlier batches, batches still out. */
   readonly batches: {
     readonly mode: "off" | "trend"
@@ -100,7 +103,12 @@ export interface EvalSummary {
  * the optimizer's first run, its first trend groups until the lack (and a tenth more, for answers that come
  * back unscored) is covered. Pure; the groups are in priority order.
  */
-export const groupsToStart = <G extends { readonly need: string; readonly tasks: ReadonlyArray<{ readonly rubric: { readonly behavior: Behavior } }> }>(
+export const groupsToStart = <
+  G extends {
+    readonly need: string
+    readonly tasks: ReadonlyArray<{ readonly rubric: { readonly behavior: Behavior } }>
+  }
+>(
   groups: ReadonlyArray<G>,
   short: ReadonlyMap<Behavior, number>
 ): Set<G> => {
@@ -126,14 +134,20 @@ export const groupsToStart = <G extends { readonly need: string; readonly tasks:
 export type { Need } from "../store/Traces.js"
 export const NEED_ORDER: Record<Need, number> = { canary: 0, pair: 1, human: 2, trend: 3 }
 
-
 /** A turn chosen for the judge (store/Traces.ts). */
 export type Row = QueuedTurn
 
 const decodeAnswer = Schema.decodeUnknownEither(ScoreAnswer)
 
 export type Outcome =
-  | { readonly kind: "scored"; readonly score: number; readonly stage2: boolean; readonly gap: number | null; readonly canary: boolean; readonly need: Need }
+  | {
+      readonly kind: "scored"
+      readonly score: number
+      readonly stage2: boolean
+      readonly gap: number | null
+      readonly canary: boolean
+      readonly need: Need
+    }
   | { readonly kind: "unscored"; readonly canary: boolean; readonly need: Need }
   | { readonly kind: "failed"; readonly error: LlmError; readonly canary: boolean; readonly need: Need }
 
@@ -176,7 +190,10 @@ export interface Group {
 }
 
 /** Tasks (in priority order) as requests: each alone, or per turn when combined, placed at its most needed task. */
-export const groupTasks = <T extends { readonly row: { readonly traceId: string; readonly need: Need } }>(tasks: ReadonlyArray<T>, combined: boolean) => {
+export const groupTasks = <T extends { readonly row: { readonly traceId: string; readonly need: Need } }>(
+  tasks: ReadonlyArray<T>,
+  combined: boolean
+) => {
   if (!combined) return tasks.map((t) => ({ tasks: [t], need: t.row.need }))
   const groups = new Map<string, { tasks: Array<T>; need: Need }>()
   for (const t of tasks) {
@@ -193,12 +210,17 @@ export const groupTasks = <T extends { readonly row: { readonly traceId: string;
  */
 export const readAnswer = (behaviors: ReadonlyArray<Behavior>, response: LlmResponse): Array<Verdict> =>
   behaviors.map((behavior) => {
-    const value = behaviors.length === 1 ? response.structured : (response.structured as Record<string, unknown> | undefined)?.[behavior]
+    const value =
+      behaviors.length === 1
+        ? response.structured
+        : (response.structured as Record<string, unknown> | undefined)?.[behavior]
     const decoded = decodeAnswer(value)
-    if (Either.isRight(decoded)) return { status: "scored", score: decoded.right.score, reason: decoded.right.reason.slice(0, 500) }
-    const reason = response.structured === undefined
-      ? `no structured answer in: ${response.text.slice(0, 120)}`
-      : `answer out of schema${behaviors.length === 1 ? "" : ` for ${behavior}`}: ${JSON.stringify(value ?? null).slice(0, 120)}`
+    if (Either.isRight(decoded))
+      return { status: "scored", score: decoded.right.score, reason: decoded.right.reason.slice(0, 500) }
+    const reason =
+      response.structured === undefined
+        ? `no structured answer in: ${response.text.slice(0, 120)}`
+        : `answer out of schema${behaviors.length === 1 ? "" : ` for ${behavior}`}: ${JSON.stringify(value ?? null).slice(0, 120)}`
     return { status: "unscored", reason }
   })
 
@@ -206,7 +228,11 @@ export const readAnswer = (behaviors: ReadonlyArray<Behavior>, response: LlmResp
 export const auditDraw = (traceId: string, behavior: string) =>
   parseInt(createHash("sha256").update(`${behavior}\n${traceId}`).digest("hex").slice(0, 8), 16) / 0xffffffff
 
-export const summarize = (outcomes: ReadonlyArray<Outcome>, usage: ReturnType<typeof usageOf>, sampling: Sampling): BehaviorEval => {
+export const summarize = (
+  outcomes: ReadonlyArray<Outcome>,
+  usage: ReturnType<typeof usageOf>,
+  sampling: Sampling
+): BehaviorEval => {
   const scored = outcomes.flatMap((o) => (o.kind === "scored" ? [o] : []))
   const gaps = scored.flatMap((o) => (o.gap === null ? [] : [o.gap]))
   const stage2 = scored.filter((o) => o.stage2).length

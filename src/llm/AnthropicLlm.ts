@@ -6,7 +6,16 @@
 import Anthropic from "@anthropic-ai/sdk"
 import { Effect, Layer, Redacted } from "effect"
 import { Settings } from "../config/Config.js"
-import { type BatchResult, type BatchStatus, LlmError, type LlmErrorReason, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import {
+  type BatchResult,
+  type BatchStatus,
+  LlmError,
+  type LlmErrorReason,
+  parseRetryAfter,
+  reasonForStatus,
+  type LlmRequest,
+  type LlmResponse
+} from "../Domain/Llm.js"
 import { Llm, type LlmBatches } from "./Llm.js"
 import { extractJson, jsonInstruction, strictSchema, type StructuredMode, fallbackMode } from "./Structured.js"
 
@@ -17,7 +26,8 @@ export const anthropicModelId = (model: string): string | undefined => {
 }
 
 const classify = (error: unknown): LlmError => {
-  if (error instanceof Anthropic.APIConnectionTimeoutError) return new LlmError({ reason: "Timeout", detail: error.message })
+  if (error instanceof Anthropic.APIConnectionTimeoutError)
+    return new LlmError({ reason: "Timeout", detail: error.message })
   if (error instanceof Anthropic.APIUserAbortError) return new LlmError({ reason: "Transport", detail: "aborted" })
   if (error instanceof Anthropic.APIConnectionError) return new LlmError({ reason: "Transport", detail: error.message })
   if (error instanceof Anthropic.APIError && error.status !== undefined) {
@@ -31,19 +41,32 @@ const classify = (error: unknown): LlmError => {
     })
   }
   // A body that is not JSON, or not a message, lands here.
-  return new LlmError({ reason: "BadResponse", detail: error instanceof Error ? error.message.slice(0, 300) : String(error) })
+  return new LlmError({
+    reason: "BadResponse",
+    detail: error instanceof Error ? error.message.slice(0, 300) : String(error)
+  })
 }
 
 /** Anthropic's answer as text and, when one was asked for, the structured value (tool input or JSON text). */
 const toResponse = (message: unknown, request: Pick<LlmRequest, "output">): Either<LlmResponse> => {
-  const m = message as { content?: unknown; stop_reason?: string; usage?: { input_tokens?: number; output_tokens?: number } } | null
+  const m = message as {
+    content?: unknown
+    stop_reason?: string
+    usage?: { input_tokens?: number; output_tokens?: number }
+  } | null
   if (m === null || typeof m !== "object" || !Array.isArray(m.content)) {
     return { error: new LlmError({ reason: "BadResponse", detail: "the reply is not an Anthropic message" }) }
   }
   const blocks = m.content as Array<{ type?: string; text?: string; name?: string; input?: unknown }>
-  const tool = request.output === undefined ? undefined : blocks.find((b) => b.type === "tool_use" && b.name === request.output?.name)
+  const tool =
+    request.output === undefined
+      ? undefined
+      : blocks.find((b) => b.type === "tool_use" && b.name === request.output?.name)
   // Thinking blocks are the model's scratch work, never the answer.
-  const text = blocks.filter((b) => b.type === "text").map((b) => b.text ?? "").join("")
+  const text = blocks
+    .filter((b) => b.type === "text")
+    .map((b) => b.text ?? "")
+    .join("")
   const structured = request.output === undefined ? undefined : tool !== undefined ? tool.input : extractJson(text)
   return {
     value: {
@@ -56,7 +79,8 @@ const toResponse = (message: unknown, request: Pick<LlmRequest, "output">): Eith
   }
 }
 
-type Either<A> = { readonly value: A; readonly error?: undefined } | { readonly error: LlmError; readonly value?: undefined }
+type Either<A> =
+  { readonly value: A; readonly error?: undefined } | { readonly error: LlmError; readonly value?: undefined }
 
 // Models that reject forced tool use and think by default (Claude Sonnet 5.5 and its generation): they get
 // a JSON Schema output format and low effort, so a short judge answer is not eaten by thinking.
@@ -86,7 +110,11 @@ const statusOf = (batch: Anthropic.Messages.MessageBatch): BatchStatus => ({
  */
 const anthropicBatches = (
   client: Anthropic,
-  paramsOf: (request: LlmRequest, model: string, mode: StructuredMode) => Anthropic.Messages.MessageCreateParamsNonStreaming,
+  paramsOf: (
+    request: LlmRequest,
+    model: string,
+    mode: StructuredMode
+  ) => Anthropic.Messages.MessageCreateParamsNonStreaming,
   modeOf: (model: string) => StructuredMode,
   setMode: (model: string, mode: StructuredMode) => void
 ): LlmBatches => ({
@@ -95,13 +123,23 @@ const anthropicBatches = (
       const requests: Array<Anthropic.Messages.Batches.BatchCreateParams.Request> = []
       for (const { customId, request } of items) {
         const model = anthropicModelId(request.model)
-        if (model === undefined) return yield* new LlmError({ reason: "BadRequest", detail: `${request.model} is not an Anthropic model; set AUTOTUNE_PROVIDER=openrouter to use it` })
+        if (model === undefined)
+          return yield* new LlmError({
+            reason: "BadRequest",
+            detail: `${request.model} is not an Anthropic model; set AUTOTUNE_PROVIDER=openrouter to use it`
+          })
         requests.push({ custom_id: customId, params: paramsOf(request, model, modeOf(model)) })
       }
-      const batch = yield* Effect.tryPromise({ try: (signal) => withoutSdkWarnings(() => client.messages.batches.create({ requests }, { signal })), catch: classify })
+      const batch = yield* Effect.tryPromise({
+        try: (signal) => withoutSdkWarnings(() => client.messages.batches.create({ requests }, { signal })),
+        catch: classify
+      })
       return statusOf(batch)
     }),
-  status: (id) => Effect.tryPromise({ try: (signal) => client.messages.batches.retrieve(id, {}, { signal }), catch: classify }).pipe(Effect.map(statusOf)),
+  status: (id) =>
+    Effect.tryPromise({ try: (signal) => client.messages.batches.retrieve(id, {}, { signal }), catch: classify }).pipe(
+      Effect.map(statusOf)
+    ),
   results: (id, requestOf) =>
     Effect.tryPromise({
       try: async (signal) => {
@@ -111,9 +149,16 @@ const anthropicBatches = (
           const request = requestOf(line.custom_id)
           if (result.type === "succeeded") {
             const response = toResponse(result.message, request ?? {})
-            out.push(response.error === undefined ? { customId: line.custom_id, type: "succeeded", response: response.value } : { customId: line.custom_id, type: "errored", error: response.error })
+            out.push(
+              response.error === undefined
+                ? { customId: line.custom_id, type: "succeeded", response: response.value }
+                : { customId: line.custom_id, type: "errored", error: response.error }
+            )
           } else if (result.type === "errored") {
-            const error = new LlmError({ reason: batchErrorReason(result.error.error.type), detail: result.error.error.message.slice(0, 300) })
+            const error = new LlmError({
+              reason: batchErrorReason(result.error.error.type),
+              detail: result.error.error.message.slice(0, 300)
+            })
             const model = request === undefined ? undefined : anthropicModelId(request.model)
             const next = model === undefined ? undefined : fallbackMode(modeOf(model), error.detail)
             if (model !== undefined && next !== undefined) setMode(model, next)
@@ -161,13 +206,22 @@ export const AnthropicLlm = Layer.effect(
       switch (mode) {
         case "tool":
           return {
-            tools: [{ name: output.name, description: output.description, input_schema: output.inputSchema as Anthropic.Tool.InputSchema }],
+            tools: [
+              {
+                name: output.name,
+                description: output.description,
+                input_schema: output.inputSchema as Anthropic.Tool.InputSchema
+              }
+            ],
             tool_choice: { type: "tool" as const, name: output.name }
           }
         case "json_schema":
           return {
             output_config: {
-              format: { type: "json_schema" as const, schema: strictSchema(output.inputSchema) as Record<string, unknown> },
+              format: {
+                type: "json_schema" as const,
+                schema: strictSchema(output.inputSchema) as Record<string, unknown>
+              },
               ...(JSON_SCHEMA_FIRST.test(model) ? { effort: "low" as const } : {})
             }
           }
@@ -180,7 +234,10 @@ export const AnthropicLlm = Layer.effect(
       model,
       // The Messages API of SDK 1.x takes no temperature (and current models refuse one).
       max_tokens: request.maxTokens,
-      system: request.output !== undefined && mode === "prompt" ? `${request.system}\n\n${jsonInstruction(request.output)}` : request.system,
+      system:
+        request.output !== undefined && mode === "prompt"
+          ? `${request.system}\n\n${jsonInstruction(request.output)}`
+          : request.system,
       messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
       ...structuredParams(request, model, mode)
     })
@@ -191,13 +248,17 @@ export const AnthropicLlm = Layer.effect(
         catch: classify
       })
 
-    const modeOf = (model: string): StructuredMode => modes.get(model) ?? (JSON_SCHEMA_FIRST.test(model) ? "json_schema" : "tool")
+    const modeOf = (model: string): StructuredMode =>
+      modes.get(model) ?? (JSON_SCHEMA_FIRST.test(model) ? "json_schema" : "tool")
 
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
       Effect.gen(function* () {
         const model = anthropicModelId(request.model)
         if (model === undefined) {
-          return yield* new LlmError({ reason: "BadRequest", detail: `${request.model} is not an Anthropic model; set AUTOTUNE_PROVIDER=openrouter to use it` })
+          return yield* new LlmError({
+            reason: "BadRequest",
+            detail: `${request.model} is not an Anthropic model; set AUTOTUNE_PROVIDER=openrouter to use it`
+          })
         }
         let mode = modeOf(model)
         for (;;) {
@@ -209,12 +270,19 @@ export const AnthropicLlm = Layer.effect(
             return response.value
           }
           // A model that refuses this way of asking for structure gets the next one, once per run.
-          const next = request.output !== undefined && result.left.reason === "BadRequest" ? fallbackMode(mode, result.left.detail) : undefined
+          const next =
+            request.output !== undefined && result.left.reason === "BadRequest"
+              ? fallbackMode(mode, result.left.detail)
+              : undefined
           if (next === undefined) return yield* result.left
           mode = next
           modes.set(model, next)
         }
       })
-    return { provider: "anthropic", complete, batches: anthropicBatches(client, paramsOf, modeOf, (model, mode) => modes.set(model, mode)) }
+    return {
+      provider: "anthropic",
+      complete,
+      batches: anthropicBatches(client, paramsOf, modeOf, (model, mode) => modes.set(model, mode))
+    }
   })
 )

@@ -28,10 +28,28 @@ export interface Ledger {
   readonly costOf: (model: string, response: LlmResponse) => Effect.Effect<number | null>
   /** The request with whatever the egress guard replaced. */
   readonly guarded: (request: LlmRequest) => Effect.Effect<LlmRequest>
-  readonly record: (request: LlmRequest, outcome: string, attempts: number, latencyMs: number, response?: LlmResponse, costUsd?: number | null, error?: LlmError) => Effect.Effect<void>
+  readonly record: (
+    request: LlmRequest,
+    outcome: string,
+    attempts: number,
+    latencyMs: number,
+    response?: LlmResponse,
+    costUsd?: number | null,
+    error?: LlmError
+  ) => Effect.Effect<void>
 }
 
-export const makeLedger = ({ sql, config, llm, runId }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig; readonly llm: Context.Tag.Service<Llm>; readonly runId: string }): Effect.Effect<Ledger> =>
+export const makeLedger = ({
+  sql,
+  config,
+  llm,
+  runId
+}: {
+  readonly sql: SqlClient.SqlClient
+  readonly config: AppConfig
+  readonly llm: Context.Tag.Service<Llm>
+  readonly runId: string
+}): Effect.Effect<Ledger> =>
   Effect.gen(function* () {
     const prices = parsePrices(config.prices)
     const usage = yield* Ref.make<Record<string, StageUsage>>({})
@@ -45,7 +63,12 @@ export const makeLedger = ({ sql, config, llm, runId }: { readonly sql: SqlClien
       if (warnedModels.has(model)) return Effect.succeed(null)
       warnedModels.add(model)
       const budget = config.maxCostUsd > 0 ? `; AUTOTUNE_MAX_COST_USD cannot be enforced in dollars for its calls` : ""
-      return Effect.as(Effect.logWarning(`no price for model ${model}: its cost is reported as unknown${budget}; add it to AUTOTUNE_PRICES`), null)
+      return Effect.as(
+        Effect.logWarning(
+          `no price for model ${model}: its cost is reported as unknown${budget}; add it to AUTOTUNE_PRICES`
+        ),
+        null
+      )
     }
 
     /** Whether a structured answer was usable: null when none was asked for. */
@@ -67,12 +90,24 @@ export const makeLedger = ({ sql, config, llm, runId }: { readonly sql: SqlClien
         egressRedactions.set(safe, findings.count)
         if (findings.count === 0) return Effect.succeed(safe)
         const line = `egress guard replaced ${findings.count} value(s) in a ${request.stage.split(":")[0]} request before sending (${describeFindings(findings)})`
-        const log = egressWarned ? Effect.logDebug(line) : Effect.logWarning(`${line}; stored text was not redacted with the current rules: run autotune redact --rescan`)
+        const log = egressWarned
+          ? Effect.logDebug(line)
+          : Effect.logWarning(
+              `${line}; stored text was not redacted with the current rules: run autotune redact --rescan`
+            )
         egressWarned = true
         return Effect.as(log, safe)
       })
 
-    const record = (request: LlmRequest, outcome: string, attempts: number, latencyMs: number, response?: LlmResponse, costUsd: number | null = 0, error?: LlmError) =>
+    const record = (
+      request: LlmRequest,
+      outcome: string,
+      attempts: number,
+      latencyMs: number,
+      response?: LlmResponse,
+      costUsd: number | null = 0,
+      error?: LlmError
+    ) =>
       Effect.gen(function* () {
         const parsed = parsedOf(request, response)
         yield* Ref.update(usage, (all) => {

@@ -5,7 +5,14 @@
 import { Context, Effect, Layer } from "effect"
 import { isSet, Settings } from "../config/Config.js"
 import { type AppConfig } from "../config/Table.js"
-import { type BatchItem, type BatchResult, type BatchStatus, LlmError, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import {
+  type BatchItem,
+  type BatchResult,
+  type BatchStatus,
+  LlmError,
+  type LlmRequest,
+  type LlmResponse
+} from "../Domain/Llm.js"
 
 export class Llm extends Context.Tag("autotune/Llm")<
   Llm,
@@ -21,12 +28,14 @@ export interface LlmBatches {
   readonly submit: (items: ReadonlyArray<BatchItem>) => Effect.Effect<BatchStatus, LlmError>
   readonly status: (id: string) => Effect.Effect<BatchStatus, LlmError>
   /** The answers of an ended batch; `requestOf` gives back the request each custom id stood for. */
-  readonly results: (id: string, requestOf: (customId: string) => LlmRequest | undefined) => Effect.Effect<ReadonlyArray<BatchResult>, LlmError>
+  readonly results: (
+    id: string,
+    requestOf: (customId: string) => LlmRequest | undefined
+  ) => Effect.Effect<ReadonlyArray<BatchResult>, LlmError>
 }
 
 export type ProviderChoice =
-  | { readonly available: true; readonly provider: string }
-  | { readonly available: false; readonly why: string }
+  { readonly available: true; readonly provider: string } | { readonly available: false; readonly why: string }
 
 /** Which provider the configuration selects, or why none is usable. Never throws. */
 export const chooseProvider = (config: AppConfig): ProviderChoice => {

@@ -35,23 +35,34 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
     const runId = randomUUID()
     // Once per run, not once per call as the SDK would: a deprecated model names the variable to change.
     if (llm.provider !== "none") for (const line of deprecationWarnings(config)) yield* Effect.logWarning(line)
-    const choice: ProviderChoice = llm.provider === "none" ? chooseProvider(config) : { available: true, provider: llm.provider }
+    const choice: ProviderChoice =
+      llm.provider === "none" ? chooseProvider(config) : { available: true, provider: llm.provider }
     const providerName = choice.available ? choice.provider : "the provider"
     const policy = yield* makePolicy({ sql, config, providerName })
     const { spent, halt, state, spentBefore, budgetLeft, notHalted, observe, backoff, timed } = policy
     const ledger = yield* makeLedger({ sql, config, llm, runId })
     const { usage, costOf, guarded, record } = ledger
-    const { submitBatch, pendingBatches, batchStatus, collectBatch, closeBatch } = makeBatchCalls({ sql, config, llm, runId }, policy, ledger)
+    const { submitBatch, pendingBatches, batchStatus, collectBatch, closeBatch } = makeBatchCalls(
+      { sql, config, llm, runId },
+      policy,
+      ledger
+    )
     // When the command ends, what it spent is added to the home's record too (store/Identity.ts).
     yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Ref.get(spent), (usd) => rememberSpend(config.home, usd)).pipe(Effect.catchAll((e) => Effect.logWarning(`could not remember this run's spend: ${e.message}`)))
+      Effect.flatMap(Ref.get(spent), (usd) => rememberSpend(config.home, usd)).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`could not remember this run's spend: ${e.message}`))
+      )
     )
 
     const attempt = (request: LlmRequest) => timed(llm.complete(request))
 
     const call = Effect.fn("LlmRunner.call")(function* (unguarded: LlmRequest) {
       // The span says which stage and model, never what was asked (OpenTelemetry's GenAI attribute names).
-      yield* Effect.annotateCurrentSpan({ "autotune.stage": unguarded.stage, "gen_ai.system": llm.provider, "gen_ai.request.model": unguarded.model })
+      yield* Effect.annotateCurrentSpan({
+        "autotune.stage": unguarded.stage,
+        "gen_ai.system": llm.provider,
+        "gen_ai.request.model": unguarded.model
+      })
       yield* notHalted
       yield* budgetLeft
       const request = yield* guarded(unguarded)
@@ -67,7 +78,11 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
           const cost = yield* costOf(request.model, result.right)
           yield* Ref.update(spent, (usd) => usd + (cost ?? 0))
           yield* record(request, "ok", tries, yield* elapsed, result.right, cost)
-          yield* Effect.annotateCurrentSpan({ "gen_ai.usage.input_tokens": result.right.tokensIn, "gen_ai.usage.output_tokens": result.right.tokensOut, "autotune.attempts": tries })
+          yield* Effect.annotateCurrentSpan({
+            "gen_ai.usage.input_tokens": result.right.tokensIn,
+            "gen_ai.usage.output_tokens": result.right.tokensOut,
+            "autotune.attempts": tries
+          })
           return result.right
         }
         const error = result.left
@@ -84,7 +99,11 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
         yield* Effect.logDebug(`LLM ${request.stage} attempt ${tries} failed (${error.reason}); retrying`)
         yield* Effect.sleep(backoff(tries, error))
         // No new request starts once the budget is spent or the run is stopped, retries included.
-        yield* Effect.zipRight(notHalted, budgetLeft).pipe(Effect.tapError((e) => Effect.flatMap(elapsed, (ms) => record(request, e.reason, tries, ms, undefined, 0, error))))
+        yield* Effect.zipRight(notHalted, budgetLeft).pipe(
+          Effect.tapError((e) =>
+            Effect.flatMap(elapsed, (ms) => record(request, e.reason, tries, ms, undefined, 0, error))
+          )
+        )
       }
     })
 
@@ -99,7 +118,11 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
         state.proven
           ? limited(request)
           : probe
-              .withPermits(1)(Effect.suspend(() => (state.proven ? Effect.succeed(Option.none<LlmResponse>()) : Effect.map(limited(request), Option.some))))
+              .withPermits(1)(
+                Effect.suspend(() =>
+                  state.proven ? Effect.succeed(Option.none<LlmResponse>()) : Effect.map(limited(request), Option.some)
+                )
+              )
               .pipe(Effect.flatMap(Option.match({ onNone: () => limited(request), onSome: Effect.succeed })))
       )
 
@@ -130,8 +153,9 @@ export class LlmRunner extends Effect.Service<LlmRunner>()("autotune/LlmRunner",
       /** Why the LLM stages were stopped in this run, if they were. */
       halt: Ref.get(halt),
       /** Fails with LlmStopped when the run's LLM stages were stopped: a stage checks it before it records a result. */
-      ensureRunning: Effect.flatMap(Ref.get(halt), (h) => (h === undefined ? Effect.void : Effect.fail(new LlmStopped(h))))
+      ensureRunning: Effect.flatMap(Ref.get(halt), (h) =>
+        h === undefined ? Effect.void : Effect.fail(new LlmStopped(h))
+      )
     } as const
   })
 }) {}
-

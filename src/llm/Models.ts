@@ -23,7 +23,9 @@ export const deprecatedModels = (): Readonly<Record<string, string>> => {
   if (cached !== undefined) return cached
   try {
     const root = path.dirname(require.resolve("@anthropic-ai/sdk"))
-    const data = require(path.join(root, "internal", "data", "deprecated-models.js")) as { DEPRECATED_MODELS?: Record<string, string> }
+    const data = require(path.join(root, "internal", "data", "deprecated-models.js")) as {
+      DEPRECATED_MODELS?: Record<string, string>
+    }
     cached = { ...KNOWN_DEPRECATIONS, ...(data.DEPRECATED_MODELS ?? {}) }
   } catch {
     cached = KNOWN_DEPRECATIONS
@@ -32,7 +34,14 @@ export const deprecatedModels = (): Readonly<Record<string, string>> => {
 }
 
 /** The model settings a person may point at a model, in the order they are worth checking. */
-export const MODEL_SETTINGS = ["judgeStage1Model", "judgeStage2Model", "candidateModel", "predictorModel", "rerankModel", "behaviorEvalModel"] as const
+export const MODEL_SETTINGS = [
+  "judgeStage1Model",
+  "judgeStage2Model",
+  "candidateModel",
+  "predictorModel",
+  "rerankModel",
+  "behaviorEvalModel"
+] as const
 
 /** One line per configured model that the SDK lists as deprecated, naming the variable to change. */
 export const deprecationWarnings = (config: AppConfig): ReadonlyArray<string> => {

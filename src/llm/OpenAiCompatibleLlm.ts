@@ -6,14 +6,26 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer } from "effect"
 import { isSet, Settings } from "../config/Config.js"
-import { LlmError, type OutputTool, parseRetryAfter, reasonForStatus, type LlmRequest, type LlmResponse } from "../Domain/Llm.js"
+import {
+  LlmError,
+  type OutputTool,
+  parseRetryAfter,
+  reasonForStatus,
+  type LlmRequest,
+  type LlmResponse
+} from "../Domain/Llm.js"
 import { chooseProvider, Llm } from "./Llm.js"
 import { extractJson, fallbackMode, jsonInstruction, strictSchema, type StructuredMode } from "./Structured.js"
 
 interface ChatCompletion {
   readonly choices?: ReadonlyArray<{
     readonly finish_reason?: string
-    readonly message?: { readonly content?: string | null; readonly tool_calls?: ReadonlyArray<{ readonly function?: { readonly name?: string; readonly arguments?: string } }> }
+    readonly message?: {
+      readonly content?: string | null
+      readonly tool_calls?: ReadonlyArray<{
+        readonly function?: { readonly name?: string; readonly arguments?: string }
+      }>
+    }
   }>
   readonly usage?: { readonly prompt_tokens?: number; readonly completion_tokens?: number; readonly cost?: number }
 }
@@ -23,15 +35,28 @@ const structuredBody = (output: OutputTool | undefined, mode: StructuredMode) =>
   if (output === undefined || mode === "prompt") return {}
   if (mode === "tool") {
     return {
-      tools: [{ type: "function", function: { name: output.name, description: output.description, parameters: output.inputSchema } }],
+      tools: [
+        {
+          type: "function",
+          function: { name: output.name, description: output.description, parameters: output.inputSchema }
+        }
+      ],
       tool_choice: { type: "function", function: { name: output.name } }
     }
   }
-  return { response_format: { type: "json_schema", json_schema: { name: output.name, strict: true, schema: strictSchema(output.inputSchema) } } }
+  return {
+    response_format: {
+      type: "json_schema",
+      json_schema: { name: output.name, strict: true, schema: strictSchema(output.inputSchema) }
+    }
+  }
 }
 
 /** The structured value of a reply: the forced call's arguments, else JSON found in the text (leniently). */
-const structuredOf = (output: OutputTool | undefined, message: NonNullable<NonNullable<ChatCompletion["choices"]>[number]["message"]>) => {
+const structuredOf = (
+  output: OutputTool | undefined,
+  message: NonNullable<NonNullable<ChatCompletion["choices"]>[number]["message"]>
+) => {
   if (output === undefined) return undefined
   const args = message.tool_calls?.find((c) => c.function?.name === output.name)?.function?.arguments
   if (typeof args === "string") {
@@ -58,7 +83,10 @@ export const OpenAiCompatibleLlm = Layer.effect(
 
     const send = (request: LlmRequest, mode: StructuredMode) =>
       Effect.gen(function* () {
-        const system = request.output !== undefined && mode === "prompt" ? `${request.system}\n\n${jsonInstruction(request.output)}` : request.system
+        const system =
+          request.output !== undefined && mode === "prompt"
+            ? `${request.system}\n\n${jsonInstruction(request.output)}`
+            : request.system
         const body = {
           model: request.model,
           max_tokens: request.maxTokens,
@@ -71,10 +99,11 @@ export const OpenAiCompatibleLlm = Layer.effect(
           HttpClientRequest.setHeader("x-title", "autotune"),
           HttpClientRequest.bodyUnsafeJson(body)
         )
-        if (isSet(config.openrouterApiKey)) httpRequest = HttpClientRequest.bearerToken(httpRequest, config.openrouterApiKey)
-        const response = yield* http.execute(httpRequest).pipe(
-          Effect.mapError((e) => new LlmError({ reason: "Transport", detail: e.message.slice(0, 300) }))
-        )
+        if (isSet(config.openrouterApiKey))
+          httpRequest = HttpClientRequest.bearerToken(httpRequest, config.openrouterApiKey)
+        const response = yield* http
+          .execute(httpRequest)
+          .pipe(Effect.mapError((e) => new LlmError({ reason: "Transport", detail: e.message.slice(0, 300) })))
         if (response.status >= 400) {
           const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
           const retryAfterMs = parseRetryAfter((name) => response.headers[name])
@@ -85,21 +114,40 @@ export const OpenAiCompatibleLlm = Layer.effect(
             ...(retryAfterMs !== undefined ? { retryAfterMs } : {})
           })
         }
-        const raw = yield* response.text.pipe(Effect.mapError(() => new LlmError({ reason: "BadResponse", status: response.status, detail: "the reply body could not be read" })))
+        const raw = yield* response.text.pipe(
+          Effect.mapError(
+            () =>
+              new LlmError({
+                reason: "BadResponse",
+                status: response.status,
+                detail: "the reply body could not be read"
+              })
+          )
+        )
         let json: ChatCompletion
         try {
           json = JSON.parse(raw) as ChatCompletion
         } catch {
-          return yield* new LlmError({ reason: "BadResponse", status: response.status, detail: `the reply body is not JSON: ${raw.slice(0, 120)}` })
+          return yield* new LlmError({
+            reason: "BadResponse",
+            status: response.status,
+            detail: `the reply body is not JSON: ${raw.slice(0, 120)}`
+          })
         }
         const first = json.choices?.[0]
         const message = first?.message
         if (message === undefined || (typeof message.content !== "string" && message.tool_calls === undefined)) {
-          return yield* new LlmError({ reason: "BadResponse", detail: "the reply has no choices[0].message content or tool call" })
+          return yield* new LlmError({
+            reason: "BadResponse",
+            detail: "the reply has no choices[0].message content or tool call"
+          })
         }
         const structured = structuredOf(request.output, message)
         const result: LlmResponse = {
-          text: typeof message.content === "string" && message.content !== "" ? message.content : JSON.stringify(structured ?? null),
+          text:
+            typeof message.content === "string" && message.content !== ""
+              ? message.content
+              : JSON.stringify(structured ?? null),
           ...(structured !== undefined ? { structured } : {}),
           ...(first?.finish_reason === "length" ? { truncated: true } : {}),
           tokensIn: json.usage?.prompt_tokens ?? 0,
@@ -118,7 +166,10 @@ export const OpenAiCompatibleLlm = Layer.effect(
             modes.set(request.model, mode)
             return result.right
           }
-          const next = request.output !== undefined && result.left.reason === "BadRequest" ? fallbackMode(mode, result.left.detail) : undefined
+          const next =
+            request.output !== undefined && result.left.reason === "BadRequest"
+              ? fallbackMode(mode, result.left.detail)
+              : undefined
           if (next === undefined) return yield* result.left
           mode = next
           modes.set(request.model, next)

@@ -17,7 +17,11 @@ export interface Halt {
   readonly detail: string
 }
 
-const KEY_VARIABLE: Record<string, string> = { anthropic: "ANTHROPIC_API_KEY", openrouter: "OPENROUTER_API_KEY", "openai-compatible": "OPENROUTER_API_KEY" }
+const KEY_VARIABLE: Record<string, string> = {
+  anthropic: "ANTHROPIC_API_KEY",
+  openrouter: "OPENROUTER_API_KEY",
+  "openai-compatible": "OPENROUTER_API_KEY"
+}
 
 /** Structured answers asked of one model in this run, and how many could not be used. */
 export interface ParseStats {
@@ -68,7 +72,15 @@ export interface Policy {
   readonly policed: <A>(model: string, effect: Effect.Effect<A, LlmError>) => Effect.Effect<A, LlmError>
 }
 
-export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlClient.SqlClient; readonly config: AppConfig; readonly providerName: string }): Effect.Effect<Policy> =>
+export const makePolicy = ({
+  sql,
+  config,
+  providerName
+}: {
+  readonly sql: SqlClient.SqlClient
+  readonly config: AppConfig
+  readonly providerName: string
+}): Effect.Effect<Policy> =>
   Effect.gen(function* () {
     const spent = yield* Ref.make(0)
     const halt = yield* Ref.make<Halt | undefined>(undefined)
@@ -81,7 +93,11 @@ export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlCli
     // The home's record of what this installation spent (store/Identity.ts) counts too: a store swapped or started
     // afresh cannot make the day's spend start again from zero.
     const spentBefore = yield* Effect.cached(
-      Effect.flatMap(Clock.currentTimeMillis, (now) => committedSince(sql, now - 86_400_000).pipe(Effect.map((usd) => Math.max(usd, rememberedSpend(config.home, now))))).pipe(
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        committedSince(sql, now - 86_400_000).pipe(
+          Effect.map((usd) => Math.max(usd, rememberedSpend(config.home, now)))
+        )
+      ).pipe(
         Effect.catchAll((e) => Effect.as(Effect.logWarning(`could not read the last 24 hours' spend: ${e.detail}`), 0))
       )
     )
@@ -90,13 +106,25 @@ export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlCli
     // eval), so a budget that runs out leaves the least needed calls unmade.
     const budgetLeft = Effect.flatMap(Effect.zip(Ref.get(spent), spentBefore), ([usd, before]) =>
       config.maxCostUsd > 0 && usd >= config.maxCostUsd
-        ? Effect.fail(new LlmError({ reason: "BudgetExhausted", detail: `spent $${usd.toFixed(4)} of AUTOTUNE_MAX_COST_USD=$${config.maxCostUsd}` }))
+        ? Effect.fail(
+            new LlmError({
+              reason: "BudgetExhausted",
+              detail: `spent $${usd.toFixed(4)} of AUTOTUNE_MAX_COST_USD=$${config.maxCostUsd}`
+            })
+          )
         : config.dailyBudgetUsd > 0 && before + usd >= config.dailyBudgetUsd
-          ? Effect.fail(new LlmError({ reason: "BudgetExhausted", detail: `spent $${(before + usd).toFixed(4)} in the last 24 hours of AUTOTUNE_DAILY_BUDGET_USD=$${config.dailyBudgetUsd}` }))
+          ? Effect.fail(
+              new LlmError({
+                reason: "BudgetExhausted",
+                detail: `spent $${(before + usd).toFixed(4)} in the last 24 hours of AUTOTUNE_DAILY_BUDGET_USD=$${config.dailyBudgetUsd}`
+              })
+            )
           : Effect.void
     )
 
-    const notHalted = Effect.flatMap(Ref.get(halt), (h) => (h === undefined ? Effect.void : Effect.fail(new LlmError({ reason: "Halted", detail: h.detail }))))
+    const notHalted = Effect.flatMap(Ref.get(halt), (h) =>
+      h === undefined ? Effect.void : Effect.fail(new LlmError({ reason: "Halted", detail: h.detail }))
+    )
 
     const stop = (next: Halt) =>
       Ref.modify(halt, (current) => (current === undefined ? [true, next] : [false, current])).pipe(
@@ -105,7 +133,8 @@ export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlCli
 
     /** Classifies a failed attempt: it may stop the run (config) or trip the breaker (provider). */
     const observe = (model: string, error: LlmError) => {
-      if (isConfigFailure(error)) return stop({ kind: "config", detail: configFailureLine(config, providerName, model, error) })
+      if (isConfigFailure(error))
+        return stop({ kind: "config", detail: configFailureLine(config, providerName, model, error) })
       if (!isProviderFailure(error)) return Effect.void
       state.failuresInARow++
       return state.failuresInARow >= config.llmBreakerThreshold
@@ -149,7 +178,8 @@ export const makePolicy = ({ sql, config, providerName }: { readonly sql: SqlCli
           const error = result.left
           if (error.reason !== "NotFound") yield* observe(model, error)
           if (!error.retryable || tries > config.llmRetries) {
-            if (isProviderFailure(error)) yield* stop({ kind: "provider", detail: providerFailureLine(providerName, state.failuresInARow, error) })
+            if (isProviderFailure(error))
+              yield* stop({ kind: "provider", detail: providerFailureLine(providerName, state.failuresInARow, error) })
             return yield* error
           }
           yield* Effect.sleep(backoff(tries, error))

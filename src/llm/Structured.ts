@@ -10,8 +10,13 @@ export type StructuredMode = "tool" | "json_schema" | "prompt"
 
 /** The next mode to try after the provider refused `mode` with this message, or undefined to give up. */
 export const fallbackMode = (mode: StructuredMode, detail: string): StructuredMode | undefined => {
-  if (mode === "tool" && /tool_choice|tool use|tools?\b.*not supported|function.?call/i.test(detail)) return "json_schema"
-  if (mode === "json_schema" && /output_config|output_format|response_format|json_schema|structured output/i.test(detail)) return "prompt"
+  if (mode === "tool" && /tool_choice|tool use|tools?\b.*not supported|function.?call/i.test(detail))
+    return "json_schema"
+  if (
+    mode === "json_schema" &&
+    /output_config|output_format|response_format|json_schema|structured output/i.test(detail)
+  )
+    return "prompt"
   return undefined
 }
 
@@ -20,7 +25,11 @@ export const strictSchema = (schema: unknown): unknown => {
   if (Array.isArray(schema)) return schema.map(strictSchema)
   if (schema === null || typeof schema !== "object") return schema
   const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(schema)) out[key] = key === "properties" ? Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, strictSchema(v)])) : strictSchema(value)
+  for (const [key, value] of Object.entries(schema))
+    out[key] =
+      key === "properties"
+        ? Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, strictSchema(v)]))
+        : strictSchema(value)
   if (out["type"] === "object" && out["additionalProperties"] === undefined) out["additionalProperties"] = false
   // Numeric bounds are not accepted by every strict mode; the answer is checked against them after parsing.
   delete out["minimum"]

@@ -14,7 +14,14 @@ export interface StageUsage {
 /** Anthropic's Message Batches bill half the standard price. */
 export const BATCH_PRICE = 0.5
 
-export const emptyUsage: StageUsage = { calls: 0, failed: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, egressRedactions: 0 }
+export const emptyUsage: StageUsage = {
+  calls: 0,
+  failed: 0,
+  tokensIn: 0,
+  tokensOut: 0,
+  costUsd: 0,
+  egressRedactions: 0
+}
 
 export const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b)
 

@@ -28,11 +28,19 @@ export const liveness = (s: LoopState, now: number): Answer => {
   if (s.loopEnded) return { ok: false, status: "stopped", reason: "the daemon's loop has ended" }
   const stuck = stuckAfterMs(s.intervalMs)
   if (s.cycleStartedAt !== null && now - s.cycleStartedAt > stuck) {
-    return { ok: false, status: "stuck", reason: `a cycle has run for ${minutes(now - s.cycleStartedAt)} (stuck after ${minutes(stuck)})` }
+    return {
+      ok: false,
+      status: "stuck",
+      reason: `a cycle has run for ${minutes(now - s.cycleStartedAt)} (stuck after ${minutes(stuck)})`
+    }
   }
   const idleSince = s.lastEnd?.at ?? s.startedAt
   if (s.cycleStartedAt === null && now - idleSince > s.intervalMs + stuck) {
-    return { ok: false, status: "stuck", reason: `no cycle has started for ${minutes(now - idleSince)} (interval ${minutes(s.intervalMs)})` }
+    return {
+      ok: false,
+      status: "stuck",
+      reason: `no cycle has started for ${minutes(now - idleSince)} (interval ${minutes(s.intervalMs)})`
+    }
   }
   return { ok: true, status: "ok", reason: s.cycleStartedAt === null ? "waiting for the next cycle" : "in a cycle" }
 }
@@ -43,6 +51,11 @@ export const readiness = (s: LoopState, now: number): Answer => {
   if (s.lastEnd === null) return { ok: false, status: "starting", reason: "the first cycle has not ended yet" }
   if (!s.lastEnd.ok) return { ok: false, status: "failing", reason: s.lastEnd.reason }
   const age = now - s.lastEnd.at
-  if (age > 2 * s.intervalMs) return { ok: false, status: "stale", reason: `the last cycle ended ${minutes(age)} ago (more than twice the ${minutes(s.intervalMs)} interval)` }
+  if (age > 2 * s.intervalMs)
+    return {
+      ok: false,
+      status: "stale",
+      reason: `the last cycle ended ${minutes(age)} ago (more than twice the ${minutes(s.intervalMs)} interval)`
+    }
   return { ok: true, status: "ok", reason: `the last cycle ended well ${minutes(age)} ago` }
 }

@@ -14,10 +14,13 @@ const HELP: Readonly<Record<string, string>> = {
   autotune_cycles: "Cycles (daemon and once) by outcome, fleet-wide, kept in the store",
   autotune_traces_ingested: "Trace lines stored by cycles, fleet-wide",
   autotune_traces_malformed: "Trace lines that could not be read, fleet-wide",
-  autotune_judged_turns: "Turns the judge was asked to score, by behavior and why they were chosen (canary, pair, human, trend)",
-  autotune_align_attempts: "Alignment attempts at a behavior's rubric by outcome (adopted, pending, not_adopted, no_candidate)",
+  autotune_judged_turns:
+    "Turns the judge was asked to score, by behavior and why they were chosen (canary, pair, human, trend)",
+  autotune_align_attempts:
+    "Alignment attempts at a behavior's rubric by outcome (adopted, pending, not_adopted, no_candidate)",
   autotune_unscored_turns: "Judged turns whose answer could not be used (unscored, never counted as 0)",
-  autotune_behavior_faults: "A behavior's own faults in a cycle's stage (eval, optimize, deploy): the other behaviors went on",
+  autotune_behavior_faults:
+    "A behavior's own faults in a cycle's stage (eval, optimize, deploy): the other behaviors went on",
   autotune_optimizer_runs: "Optimizer runs by behavior and outcome (selected, no_gain, skipped, ...)",
   autotune_canary_decisions: "Canary looks by behavior and action (promoted, rolled_back, waiting, expired)",
   autotune_llm_calls: "LLM calls by stage, model and outcome (ok, failed)",
@@ -40,13 +43,20 @@ const HELP: Readonly<Record<string, string>> = {
   autotune_canary_evidence: "Anytime-valid evidence (e-value) toward promote and rollback at the canary's last look",
   autotune_canary_evidence_threshold: "The evidence at which the canary is promoted or rolled back",
   autotune_score_mean: "Mean judge score per pack version over the last 7 UTC days",
-  autotune_judge_agreement_auc: "How well the judge's scores separate users' thumbs-up from thumbs-down turns (0.5 = chance)",
-  autotune_judge_grade_spearman: "Spearman's correlation of the judge's scores with a person's grades (autotune label); NaN before any"
+  autotune_judge_agreement_auc:
+    "How well the judge's scores separate users' thumbs-up from thumbs-down turns (0.5 = chance)",
+  autotune_judge_grade_spearman:
+    "Spearman's correlation of the judge's scores with a person's grades (autotune label); NaN before any"
 }
 
 const labelled = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, labels: Labels): Metric.Metric<Type, In, Out> =>
   // Sorted: Effect keys a series by its labels in order, and one Prometheus series must be one Effect series.
-  Metric.taggedWithLabels(metric, Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => MetricLabel.make(k, v)))
+  Metric.taggedWithLabels(
+    metric,
+    Object.entries(labels)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => MetricLabel.make(k, v))
+  )
 
 const counter = (name: string) => Metric.counter(name, { description: HELP[name] ?? name, incremental: true })
 const gauge = (name: string) => Metric.gauge(name, { description: HELP[name] ?? name })
@@ -90,14 +100,24 @@ export const makePublisher = (version: string) => {
         { name: "autotune_traces_ingested_total", labels: {} },
         { name: "autotune_traces_malformed_total", labels: {} },
         ...s.behaviors.flatMap(({ behavior }) => [
-          ...["promoted", "rolled_back", "expired"].map((action) => ({ name: "autotune_canary_decisions_total", labels: { behavior, action } })),
-          ...["canary", "pair", "human", "trend"].map((reason) => ({ name: "autotune_judged_turns_total", labels: { behavior, reason } })),
+          ...["promoted", "rolled_back", "expired"].map((action) => ({
+            name: "autotune_canary_decisions_total",
+            labels: { behavior, action }
+          })),
+          ...["canary", "pair", "human", "trend"].map((reason) => ({
+            name: "autotune_judged_turns_total",
+            labels: { behavior, reason }
+          })),
           { name: "autotune_unscored_turns_total", labels: { behavior } },
-          ...["eval", "optimize", "deploy"].map((stage) => ({ name: "autotune_behavior_faults_total", labels: { behavior, stage } })),
+          ...["eval", "optimize", "deploy"].map((stage) => ({
+            name: "autotune_behavior_faults_total",
+            labels: { behavior, stage }
+          })),
           { name: "autotune_align_attempts_total", labels: { behavior, outcome: "adopted" } }
         ])
       ]
-      for (const k of known) if (!totals.has(`${k.name}${labelsKey(k.labels)}`)) yield* raiseTo(k.name.replace(/_total$/, ""), k.labels, 0)
+      for (const k of known)
+        if (!totals.has(`${k.name}${labelsKey(k.labels)}`)) yield* raiseTo(k.name.replace(/_total$/, ""), k.labels, 0)
       for (const t of s.totals) yield* raiseTo(t.name.replace(/_total$/, ""), t.labels, t.value)
       for (const l of s.llm) {
         yield* raiseTo("autotune_llm_calls", { stage: l.stage, model: l.model, outcome: "ok" }, l.calls - l.failed)
@@ -118,7 +138,10 @@ export const makePublisher = (version: string) => {
       const serving = new Set<string>()
       for (const b of s.behaviors) {
         const { behavior } = b
-        for (const [role, v] of [["active", b.active], ["canary", b.canary]] as const) {
+        for (const [role, v] of [
+          ["active", b.active],
+          ["canary", b.canary]
+        ] as const) {
           if (v !== null) serving.add(labelsKey({ behavior, role, version: v }))
         }
         yield* set("autotune_canary_share_ratio", { behavior }, b.canaryShare ?? 0)
@@ -145,7 +168,9 @@ export const makePublisher = (version: string) => {
 
   /** What depends on the time of the scrape, set just before each one. */
   const refreshClock = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    newestTraceAt === null ? Effect.void : set("autotune_ingest_lag_seconds", {}, Math.max(0, (now - newestTraceAt) / 1000))
+    newestTraceAt === null
+      ? Effect.void
+      : set("autotune_ingest_lag_seconds", {}, Math.max(0, (now - newestTraceAt) / 1000))
   )
 
   return { publish, refreshClock } as const

@@ -43,7 +43,13 @@ const observing = (input: ConfigInput, version: string, config: AppConfig) => {
   return Effect.gen(function* () {
     const publisher = makePublisher(version)
     let breakerOpen = false
-    let state: LoopState = { cycleStartedAt: null, lastEnd: null, intervalMs: config.intervalMinutes * 60_000, startedAt: yield* Clock.currentTimeMillis, loopEnded: false }
+    let state: LoopState = {
+      cycleStartedAt: null,
+      lastEnd: null,
+      intervalMs: config.intervalMinutes * 60_000,
+      startedAt: yield* Clock.currentTimeMillis,
+      loopEnded: false
+    }
 
     const refresh = readSnapshot.pipe(
       Effect.tap((s) => {
@@ -80,10 +86,18 @@ const observing = (input: ConfigInput, version: string, config: AppConfig) => {
       })
       yield* Effect.logInfo(`metrics on http://${config.metricsHost}:${port}/metrics (health: /livez, /healthz)`)
       // Before the first cycle, the store's totals are what a scrape shows.
-      yield* refresh.pipe(Effect.provide(makeAppLayer(input)), Effect.catchAll((e) => Effect.logWarning(`metrics not read at start: ${e.message}`)))
+      yield* refresh.pipe(
+        Effect.provide(makeAppLayer(input)),
+        Effect.catchAll((e) => Effect.logWarning(`metrics not read at start: ${e.message}`))
+      )
     }
-    return yield* daemon(input, observer).pipe(Effect.ensuring(Effect.sync(() => void (state = { ...state, loopEnded: true }))))
-  }).pipe(Effect.scoped, Effect.provide(telemetryLayer({ env: input.env ?? process.env, version, hostId: config.hostId, metrics: exporter })))
+    return yield* daemon(input, observer).pipe(
+      Effect.ensuring(Effect.sync(() => void (state = { ...state, loopEnded: true })))
+    )
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(telemetryLayer({ env: input.env ?? process.env, version, hostId: config.hostId, metrics: exporter }))
+  )
 }
 
 const configAtStart = (input: ConfigInput) => {
@@ -92,5 +106,11 @@ const configAtStart = (input: ConfigInput) => {
 }
 
 /** A command (`once`) with its cycle exported as a trace when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
-export const withTracing = (input: ConfigInput, version: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  effect.pipe(Effect.provide(telemetryLayer({ env: input.env ?? process.env, version, hostId: configAtStart(input)?.hostId ?? "" })))
+export const withTracing =
+  (input: ConfigInput, version: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.provide(
+        telemetryLayer({ env: input.env ?? process.env, version, hostId: configAtStart(input)?.hostId ?? "" })
+      )
+    )

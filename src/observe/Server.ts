@@ -48,12 +48,17 @@ export const serve = (host: string, port: number, routes: Routes) =>
             : error.code === "EACCES"
               ? `${host}:${port} may not be bound by this user; choose a port above 1023`
               : `cannot listen on ${host}:${port} (${error.message})`
-        resume(Effect.fail(new ConfigError({ key: "metricsPort", source: "AUTOTUNE_METRICS_PORT / --metrics-port", detail: why })))
+        resume(
+          Effect.fail(
+            new ConfigError({ key: "metricsPort", source: "AUTOTUNE_METRICS_PORT / --metrics-port", detail: why })
+          )
+        )
       })
       server.listen(port, host, () => resume(Effect.succeed(server)))
     }),
-    (server) => Effect.async<void>((resume) => {
-      server.close(() => resume(Effect.void))
-      server.closeAllConnections()
-    })
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+      })
   )

@@ -68,7 +68,12 @@ const behaviorSnapshot = (behavior: Behavior, auc: number | null, gradeSpearman:
     const [last] = canaryVersion === null ? [] : yield* decisions(sql, behavior, { version: canaryVersion, limit: 1 })
     const figures = last?.figures as { eUp?: number; eDown?: number } | undefined
     const arms = armsOfDecision(last?.figures)
-    const byVersion = yield* scoresByVersion(sql, behavior, rubric.version, dayOf((yield* Clock.currentTimeMillis) - 6 * DAY_MS))
+    const byVersion = yield* scoresByVersion(
+      sql,
+      behavior,
+      rubric.version,
+      dayOf((yield* Clock.currentTimeMillis) - 6 * DAY_MS)
+    )
     return {
       behavior,
       active: activeVersion,
@@ -92,7 +97,10 @@ export const readSnapshot = Effect.gen(function* () {
   const agreements = yield* alignment.agreements()
   const graded = yield* alignment.labelAgreements()
   const behaviors: Array<BehaviorSnapshot> = []
-  for (const behavior of config.behaviors) behaviors.push(yield* behaviorSnapshot(behavior, agreements[behavior]?.auc ?? null, graded[behavior]?.spearman ?? null))
+  for (const behavior of config.behaviors)
+    behaviors.push(
+      yield* behaviorSnapshot(behavior, agreements[behavior]?.auc ?? null, graded[behavior]?.spearman ?? null)
+    )
   const llm = yield* spendByStage(sql)
   const now = yield* Clock.currentTimeMillis
   const times = yield* freshness(sql, now - DAY_MS)

@@ -21,7 +21,14 @@ import { recentAttempts, reactionCounts } from "../store/Reactions.js"
 import { ingestHosts, turnsSince } from "../store/Traces.js"
 import { judgedSince, maskedTurnsSince } from "../store/Scores.js"
 import { decisions } from "../store/Decisions.js"
-import { behaviorSpend, egressRedactionsSince, pendingBatchTotals, spentInAll, spentSince, structuredAnswers } from "../store/Spend.js"
+import {
+  behaviorSpend,
+  egressRedactionsSince,
+  pendingBatchTotals,
+  spentInAll,
+  spentSince,
+  structuredAnswers
+} from "../store/Spend.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
 
@@ -34,7 +41,13 @@ export interface BehaviorStatus {
   readonly mean: { readonly canary: number | null; readonly active: number | null }
   /** The pairs the canary's last decision bet on (0 before its first pair). */
   readonly pairs: number
-  readonly lastDecision: { readonly action: string; readonly reason: string; readonly at: string; readonly eUp: number; readonly eDown: number } | null
+  readonly lastDecision: {
+    readonly action: string
+    readonly reason: string
+    readonly at: string
+    readonly eUp: number
+    readonly eDown: number
+  } | null
   readonly spendUsd: number
   /** How well the judge's scores separate users' 👍 from 👎 turns. */
   readonly humanAgreement: Agreement
@@ -121,7 +134,8 @@ export const statusReport = Effect.gen(function* () {
     const activeVersion = active._tag === "Valid" ? active.pack.version : null
     const canaryVersion = canary._tag === "Valid" ? canary.pack.version : null
     const [last] = yield* decisions(sql, behavior, { limit: 1 })
-    const figures = last?.figures as { eUp?: number; eDown?: number; share?: { step?: { kind: string; reason: string } } } | undefined
+    const figures = last?.figures as
+      { eUp?: number; eDown?: number; share?: { step?: { kind: string; reason: string } } } | undefined
     const spend = yield* behaviorSpend(sql, behavior)
     const share = canary._tag === "Valid" ? packShare(canary.pack.metadata) : undefined
     const judged = yield* judgedSince(sql, behavior, rubrics[behavior].version, week)
@@ -134,14 +148,23 @@ export const statusReport = Effect.gen(function* () {
       lastDecision:
         last === undefined
           ? null
-          : { action: last.action, reason: last.reason, at: new Date(last.at).toISOString(), eUp: figures?.eUp ?? 0, eDown: figures?.eDown ?? 0 },
+          : {
+              action: last.action,
+              reason: last.reason,
+              at: new Date(last.at).toISOString(),
+              eUp: figures?.eUp ?? 0,
+              eDown: figures?.eDown ?? 0
+            },
       spendUsd: spend,
       humanAgreement: agreements[behavior]!,
       labelAgreement: labelled[behavior]!,
       judged7d: judged,
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
       shares: canaryVersion === null ? [] : inPercent(yield* canaryShares(sql, behavior, canaryVersion)),
-      nextStep: canaryVersion === null || last?.version !== canaryVersion || figures?.share?.step === undefined ? null : { kind: figures.share.step.kind, reason: figures.share.step.reason },
+      nextStep:
+        canaryVersion === null || last?.version !== canaryVersion || figures?.share?.step === undefined
+          ? null
+          : { kind: figures.share.step.kind, reason: figures.share.step.reason },
       expected: yield* monitor.expected(behavior),
       rubric: {
         version: rubrics[behavior].version,
@@ -157,7 +180,12 @@ export const statusReport = Effect.gen(function* () {
   const spentDay = yield* spentSince(sql, now - 86_400_000)
   // Structured answers that could not be used, per model, over the last 7 days.
   const parsing = yield* structuredAnswers(sql, week)
-  const unparseable = Object.fromEntries(parsing.map((p) => [p.model, { structured: p.structured, unparsed: p.unparsed, share: p.structured === 0 ? 0 : p.unparsed / p.structured }]))
+  const unparseable = Object.fromEntries(
+    parsing.map((p) => [
+      p.model,
+      { structured: p.structured, unparsed: p.unparsed, share: p.structured === 0 ? 0 : p.unparsed / p.structured }
+    ])
+  )
   const egress = yield* egressRedactionsSince(sql, week)
   const weekStart = Date.parse(`${week}T00:00:00Z`)
   const turns = yield* turnsSince(sql, weekStart)

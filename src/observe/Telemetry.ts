@@ -29,12 +29,20 @@ const autotuneOnly = (producer: MetricProducer): MetricProducer => ({
       ...result,
       resourceMetrics: {
         ...result.resourceMetrics,
-        scopeMetrics: result.resourceMetrics.scopeMetrics.map((scope) => ({ ...scope, metrics: scope.metrics.filter((m) => m.descriptor.name.startsWith("autotune_")) }))
+        scopeMetrics: result.resourceMetrics.scopeMetrics.map((scope) => ({
+          ...scope,
+          metrics: scope.metrics.filter((m) => m.descriptor.name.startsWith("autotune_"))
+        }))
       }
     }))
 })
 
-export const telemetryLayer = (options: { readonly env: Env; readonly version: string; readonly hostId: string; readonly metrics?: PrometheusExporter | undefined }) => {
+export const telemetryLayer = (options: {
+  readonly env: Env
+  readonly version: string
+  readonly hostId: string
+  readonly metrics?: PrometheusExporter | undefined
+}) => {
   const tracing = tracingWanted(options.env)
   const { metrics } = options
   if (!tracing && metrics === undefined) return Layer.empty
@@ -46,6 +54,8 @@ export const telemetryLayer = (options: { readonly env: Env; readonly version: s
     shutdownTimeout: "5 seconds"
   }))
   if (metrics === undefined) return sdk
-  const reader = Layer.scopedDiscard(Effect.flatMap(Metrics.makeProducer, (producer) => Metrics.registerProducer(autotuneOnly(producer), () => metrics)))
+  const reader = Layer.scopedDiscard(
+    Effect.flatMap(Metrics.makeProducer, (producer) => Metrics.registerProducer(autotuneOnly(producer), () => metrics))
+  )
   return reader.pipe(Layer.provideMerge(sdk))
 }

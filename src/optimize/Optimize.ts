@@ -48,17 +48,30 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       const sets = splitTurns(ready.rows, config.sampleSize)
       const prefix = `optimize:${behavior}:`
       const before = usageOf(yield* runner.usage, prefix)
-      const spent = () => Effect.map(runner.usage, (u) => {
-        const { calls, costUsd, egressRedactions } = usageBetween(before, usageOf(u, prefix))
-        return { calls, costUsd, egressRedactions }
-      })
+      const spent = () =>
+        Effect.map(runner.usage, (u) => {
+          const { calls, costUsd, egressRedactions } = usageBetween(before, usageOf(u, prefix))
+          return { calls, costUsd, egressRedactions }
+        })
       const run = evaluator(behavior)
-      const { pool, rounds, kept, stopped } = yield* search(behavior, ready, sets, run, Effect.map(spent(), (s) => s.calls))
+      const { pool, rounds, kept, stopped } = yield* search(
+        behavior,
+        ready,
+        sets,
+        run,
+        Effect.map(spent(), (s) => s.calls)
+      )
       const finish = (outcome: OptimizeOutcome) =>
         Effect.gen(function* () {
           // Scores missing because the run was stopped are no evidence: nothing is recorded, the next run retries.
           yield* runner.ensureRunning
-          yield* recordOptimizeRun(sql, { behavior, baselineVersion: ready.baselineVersion, outcome: outcome.outcome, detail: outcome, redactionVersion: storedVersion(config.redact) })
+          yield* recordOptimizeRun(sql, {
+            behavior,
+            baselineVersion: ready.baselineVersion,
+            outcome: outcome.outcome,
+            detail: outcome,
+            redactionVersion: storedVersion(config.redact)
+          })
           return outcome
         })
       const linted = rounds.flatMap((r) => r.linted)
@@ -68,10 +81,29 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       const baseline = pool[0]!
       const finalists = finalistsOf(pool)
       if (finalists.length === 0) {
-        const why = kept === 0 ? `no usable candidate (dropped: ${Object.entries(droppedByRule(linted)).map(([rule, n]) => `${rule} x${n}`).join("; ") || "none"})` : `no candidate beat the baseline on the ${sets.validation.length} validation turns (${kept} proposed in ${rounds.length} round(s))`
-        return yield* finish({ outcome: "no_gain", why, baseline: meanScores(baseline.validation), ...common, ...(yield* spent()) })
+        const why =
+          kept === 0
+            ? `no usable candidate (dropped: ${
+                Object.entries(droppedByRule(linted))
+                  .map(([rule, n]) => `${rule} x${n}`)
+                  .join("; ") || "none"
+              })`
+            : `no candidate beat the baseline on the ${sets.validation.length} validation turns (${kept} proposed in ${rounds.length} round(s))`
+        return yield* finish({
+          outcome: "no_gain",
+          why,
+          baseline: meanScores(baseline.validation),
+          ...common,
+          ...(yield* spent())
+        })
       }
-      const { ranked, heldOut, baselineScores, baseScores, winner } = yield* heldOutChoice(behavior, pool, finalists, sets, run)
+      const { ranked, heldOut, baselineScores, baseScores, winner } = yield* heldOutChoice(
+        behavior,
+        pool,
+        finalists,
+        sets,
+        run
+      )
       if (winner === undefined) {
         const best = ranked[0]!
         return yield* finish({
@@ -87,13 +119,33 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       yield* runner.ensureRunning
       const version = newVersion()
       const at = new Date(yield* Clock.currentTimeMillis).toISOString()
-      const { body, lineage } = selectionOf({ config, rubric: rubrics[behavior], runId: runner.runId, at, ready, pool, rounds: rounds.length, kept, winner, baselineScores, heldOut: sets.heldOut, baseScores })
+      const { body, lineage } = selectionOf({
+        config,
+        rubric: rubrics[behavior],
+        runId: runner.runId,
+        at,
+        ready,
+        pool,
+        rounds: rounds.length,
+        kept,
+        winner,
+        baselineScores,
+        heldOut: sets.heldOut,
+        baseScores
+      })
       yield* recordSelection(sql, { version, behavior, body, lineage })
       return yield* finish({
         outcome: "selected",
         version,
         baseline: baselineScores,
-        winner: { ...winner.scores, id: winner.c.id, round: winner.c.round, meanDiff: winner.meanDiff, lowerBound: winner.lowerBound, rerankMeanDiff: winner.rerank.meanDiff },
+        winner: {
+          ...winner.scores,
+          id: winner.c.id,
+          round: winner.c.round,
+          meanDiff: winner.meanDiff,
+          lowerBound: winner.lowerBound,
+          rerankMeanDiff: winner.rerank.meanDiff
+        },
         heldOut,
         ...common,
         ...(yield* spent())
@@ -104,9 +156,13 @@ export class Optimizer extends Effect.Service<Optimizer>()("autotune/Optimizer",
       const behaviors: Record<string, OptimizeOutcome> = {}
       const faults: Record<string, string> = {}
       for (const behavior of config.behaviors) {
-        const outcome = yield* isolated(optimizeOne(behavior).pipe(
-          Effect.catchTag("LlmError", (e) => Effect.succeed({ outcome: "skipped", why: e.message } satisfies OptimizeOutcome as OptimizeOutcome))
-        ))
+        const outcome = yield* isolated(
+          optimizeOne(behavior).pipe(
+            Effect.catchTag("LlmError", (e) =>
+              Effect.succeed({ outcome: "skipped", why: e.message } satisfies OptimizeOutcome as OptimizeOutcome)
+            )
+          )
+        )
         if (isBehaviorFault(outcome)) faults[behavior] = outcome.fault
         behaviors[behavior] = isBehaviorFault(outcome) ? { outcome: "failed", why: outcome.fault } : outcome
         yield* runner.ensureRunning

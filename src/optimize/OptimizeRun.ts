@@ -24,16 +24,28 @@ export interface OptimizeDeps {
 }
 
 /** How many turns and candidates a run's stages take, from the settings. */
-export const searchShape = (config: AppConfig): SearchShape => ({ heldOut: config.sampleSize, validation: paretoSize(config.sampleSize), minibatch: MINIBATCH, children: config.maxCandidates, rounds: config.optimizeRounds })
+export const searchShape = (config: AppConfig): SearchShape => ({
+  heldOut: config.sampleSize,
+  validation: paretoSize(config.sampleSize),
+  minibatch: MINIBATCH,
+  children: config.maxCandidates,
+  rounds: config.optimizeRounds
+})
 
 /** Built-in instructions per behavior, the baseline when no active pack exists on disk. */
 export const DEFAULT_INSTRUCTIONS: Readonly<Record<Behavior, string>> = {
-  "task-extraction": "Before answering, identify exactly what the user is asking for in their last message, including constraints such as dates, amounts, names and formats, using earlier messages only as context. If the request is ambiguous, ask one short clarifying question.",
-  "response-quality": "Answer directly and correctly. Lead with the answer, keep it as short as the question allows, and use plain language. Do not pad, repeat the question, or hedge without reason.",
-  "tool-calling": "Call a tool only when the task needs information or an action you cannot provide yourself. Choose the most specific tool, pass precise arguments, and avoid repeated or redundant calls.",
-  "tool-outcome": "Report tool results faithfully. If a tool fails, say so plainly, do not invent its output, and either retry sensibly or tell the user what you could not do.",
-  "memory-policy": "Remember only durable facts and preferences that will help in later conversations. Never store secrets, credentials or needless sensitive details, and do not store trivia or duplicates.",
-  "memory-recall": "Use recalled memories when they are relevant to the current request, apply them accurately, ignore irrelevant ones, and never invent memories."
+  "task-extraction":
+    "Before answering, identify exactly what the user is asking for in their last message, including constraints such as dates, amounts, names and formats, using earlier messages only as context. If the request is ambiguous, ask one short clarifying question.",
+  "response-quality":
+    "Answer directly and correctly. Lead with the answer, keep it as short as the question allows, and use plain language. Do not pad, repeat the question, or hedge without reason.",
+  "tool-calling":
+    "Call a tool only when the task needs information or an action you cannot provide yourself. Choose the most specific tool, pass precise arguments, and avoid repeated or redundant calls.",
+  "tool-outcome":
+    "Report tool results faithfully. If a tool fails, say so plainly, do not invent its output, and either retry sensibly or tell the user what you could not do.",
+  "memory-policy":
+    "Remember only durable facts and preferences that will help in later conversations. Never store secrets, credentials or needless sensitive details, and do not store trivia or duplicates.",
+  "memory-recall":
+    "Use recalled memories when they are relevant to the current request, apply them accurately, ignore irrelevant ones, and never invent memories."
 }
 
 /** One candidate's held-out figures against the baseline on the same turns, for the record and the report. */
@@ -79,16 +91,24 @@ export type OptimizeOutcome =
       readonly outcome: "selected"
       readonly version: string
       readonly baseline: Scores
-      readonly winner: Scores & { readonly id: string; readonly round: number; readonly meanDiff: number; readonly lowerBound: number; readonly rerankMeanDiff: number }
+      readonly winner: Scores & {
+        readonly id: string
+        readonly round: number
+        readonly meanDiff: number
+        readonly lowerBound: number
+        readonly rerankMeanDiff: number
+      }
       readonly heldOut: ReadonlyArray<HeldOut>
-    } & Search & RunFigures)
+    } & Search &
+      RunFigures)
   | ({
       readonly outcome: "no_gain"
       readonly why: string
       readonly baseline: Scores
       readonly best?: Scores & { readonly meanDiff: number; readonly lowerBound: number }
       readonly heldOut?: ReadonlyArray<HeldOut>
-    } & Search & RunFigures)
+    } & Search &
+      RunFigures)
   | { readonly outcome: "skipped"; readonly why: string }
   /** This behavior's own fault (Domain/Errors.ts `isolated`): the other behaviors' runs went on. */
   | { readonly outcome: "failed"; readonly why: string }
@@ -119,7 +139,13 @@ export const ancestry = (pool: ReadonlyArray<Candidate>, id: string): ReadonlyAr
 }
 
 /** What a stored turn says that a model of the run may be shown: message, reply, tool calls, the judge's reason. */
-export const conversationTexts = (r: Row): ReadonlyArray<string> => [r.messageText, r.outputText, r.reason, JSON.stringify(r.toolCalls), r.memorySummary ?? ""]
+export const conversationTexts = (r: Row): ReadonlyArray<string> => [
+  r.messageText,
+  r.outputText,
+  r.reason,
+  JSON.stringify(r.toolCalls),
+  r.memorySummary ?? ""
+]
 
 /** A run's three disjoint sets of turns: held-out, validation and feedback. */
 export type Sets = ReturnType<typeof splitTurns<Row>>

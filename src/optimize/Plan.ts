@@ -44,7 +44,12 @@ export interface SearchShape {
 }
 
 type Counts = Record<CallStage, number>
-const countsOf = (candidate: number, replays: number, rerank = 0): Counts => ({ candidate, predict: replays, judge: 2 * replays, rerank })
+const countsOf = (candidate: number, replays: number, rerank = 0): Counts => ({
+  candidate,
+  predict: replays,
+  judge: 2 * replays,
+  rerank
+})
 const sum = (...cs: ReadonlyArray<Counts>): Counts => ({
   candidate: cs.reduce((n, c) => n + c.candidate, 0),
   predict: cs.reduce((n, c) => n + c.predict, 0),
@@ -78,7 +83,12 @@ export const planCalls = (
   prices: PriceTable,
   history: Partial<Record<CallStage, { readonly tokensIn: number; readonly tokensOut: number }>>
 ): ReadonlyArray<PlannedCalls> => {
-  const models: Record<CallStage, string> = { candidate: config.candidateModel, predict: config.predictorModel, judge: config.judgeStage1Model, rerank: config.rerankModel }
+  const models: Record<CallStage, string> = {
+    candidate: config.candidateModel,
+    predict: config.predictorModel,
+    judge: config.judgeStage1Model,
+    rerank: config.rerankModel
+  }
   return (Object.keys(counts) as Array<CallStage>).map((stage) => {
     const seen = history[stage]
     const [perIn, perOut] = seen === undefined ? DEFAULT_TOKENS[stage] : [seen.tokensIn, seen.tokensOut]

@@ -56,7 +56,12 @@ const runsOf = (tokens: ReadonlyArray<string>): Set<string> => {
 // Named things are found token by token (a token: a run without white space or quotes), each shape checked in
 // code: no pattern here can backtrack on what users paste.
 /** Exported for the lint step's ReDoS check: these run on conversation text. */
-export const NAMED = { token: /[^\s"'()<>«»“”‘’,;!?\[\]{}]+/gu, digits: /\p{N}{3}/u, tld: /^[a-z]{2,24}$/i, word: /[\p{L}\p{N}_]/u } as const
+export const NAMED = {
+  token: /[^\s"'()<>«»“”‘’,;!?\[\]{}]+/gu,
+  digits: /\p{N}{3}/u,
+  tld: /^[a-z]{2,24}$/i,
+  word: /[\p{L}\p{N}_]/u
+} as const
 
 const trimEnd = (token: string) => {
   let end = token.length
@@ -71,13 +76,16 @@ const namedOf = (raw: string): string | undefined => {
   const at = token.indexOf("@")
   const hostAndPath = at > 0 ? token.slice(at + 1) : token.replace(/^https?:\/\//i, "")
   const labels = hostAndPath.split("/")[0]!.split(".")
-  if (labels.length >= 2 && labels.every((l) => l.length > 0) && NAMED.tld.test(labels[labels.length - 1]!)) return token
+  if (labels.length >= 2 && labels.every((l) => l.length > 0) && NAMED.tld.test(labels[labels.length - 1]!))
+    return token
   return NAMED.digits.test(token) ? token : undefined
 }
 
 /** Capitalised words inside a sentence (not its first word; a hyphen splits): names of brands, products, places, people. */
 const capitalised = (text: string): Array<string> =>
-  (text.match(/[^.!?;:\n]+/g) ?? []).flatMap((sentence) => (sentence.trim().match(/[\p{L}\p{N}'’]+/gu) ?? []).slice(1).filter((w) => /^\p{Lu}/u.test(w)))
+  (text.match(/[^.!?;:\n]+/g) ?? []).flatMap((sentence) =>
+    (sentence.trim().match(/[\p{L}\p{N}'’]+/gu) ?? []).slice(1).filter((w) => /^\p{Lu}/u.test(w))
+  )
 
 const namedThings = (text: string): Set<string> => {
   const out = new Set<string>()
@@ -105,13 +113,18 @@ export const addConversations = (index: ConversationIndex, texts: ReadonlyArray<
   return index
 }
 
-export const indexConversations = (texts: ReadonlyArray<string>): ConversationIndex => addConversations({ runs: new Set(), tokens: new Set() }, texts)
+export const indexConversations = (texts: ReadonlyArray<string>): ConversationIndex =>
+  addConversations({ runs: new Set(), tokens: new Set() }, texts)
 
 /**
  * Why the candidate cannot ship for what it carries from the conversations, with the words, or undefined.
  * `known`: the parent's and the baseline's instructions, whose words a candidate may keep.
  */
-export const copiedFromConversation = (candidate: string, known: ReadonlyArray<string>, index: ConversationIndex): string | undefined => {
+export const copiedFromConversation = (
+  candidate: string,
+  known: ReadonlyArray<string>,
+  index: ConversationIndex
+): string | undefined => {
   const knownRuns = new Set(known.flatMap((k) => [...runsOf(words(k))]))
   const shared = [...runsOf(words(candidate))].find((r) => !knownRuns.has(r) && index.runs.has(r))
   if (shared !== undefined) return `"${shared}"`

@@ -14,7 +14,10 @@ export const scoresOf = (xs: ReadonlyArray<Replayed | null>) => xs.map((x) => x?
 /** One run's replays of candidates on turns, each (candidate, turn) made once. */
 export interface Evaluator {
   /** Each turn's replay and score under the candidate's instructions (null: no reply). */
-  readonly evaluate: (c: Pick<Candidate, "id" | "instructions">, rows: ReadonlyArray<Row>) => Effect.Effect<Array<Replayed | null>>
+  readonly evaluate: (
+    c: Pick<Candidate, "id" | "instructions">,
+    rows: ReadonlyArray<Row>
+  ) => Effect.Effect<Array<Replayed | null>>
   /** The turns among `rows` this candidate was already scored on, with its own replies and the judge's reasons. */
   readonly replays: (c: Pick<Candidate, "id">, rows: ReadonlyArray<Row>) => ReadonlyArray<Row>
   /** Every reply and judge's reason of the run: conversation text, for the provenance check. */
@@ -24,15 +27,28 @@ export interface Evaluator {
 /** Replays for the optimizer: an evaluator per behavior, and the stronger model's scores for replies made. */
 export interface Replay {
   readonly evaluator: (behavior: Behavior) => Evaluator
-  readonly rerankScores: (behavior: Behavior, rows: ReadonlyArray<Row>, replies: ReadonlyArray<Replayed | null>) => Effect.Effect<Array<number | null>>
+  readonly rerankScores: (
+    behavior: Behavior,
+    rows: ReadonlyArray<Row>,
+    replies: ReadonlyArray<Replayed | null>
+  ) => Effect.Effect<Array<number | null>>
 }
 
-export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps, "runner" | "judge" | "config" | "rubrics">): Replay => {
+export const makeReplay = ({
+  runner,
+  judge,
+  config,
+  rubrics
+}: Pick<OptimizeDeps, "runner" | "judge" | "config" | "rubrics">): Replay => {
   /** A judge verdict on a reply made for a stored turn; a failed call is unscored, never a score. */
   const judgeReply = (behavior: Behavior, row: Row, reply: string, model: string, kind: "judge" | "rerank") =>
     judge
       .verdict(rubrics[behavior], judgeTraceOf({ ...row, outputText: reply }), model, `optimize:${behavior}:${kind}`)
-      .pipe(Effect.catchTag("LlmError", (e): Effect.Effect<Verdict> => Effect.succeed({ status: "unscored", reason: e.message })))
+      .pipe(
+        Effect.catchTag("LlmError", (e): Effect.Effect<Verdict> =>
+          Effect.succeed({ status: "unscored", reason: e.message })
+        )
+      )
 
   /** The predictor replays one turn under some instructions, and the judge scores the reply (null: no reply). */
   const replayed = (behavior: Behavior, instructions: string, row: Row) =>
@@ -58,7 +74,9 @@ export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps
         rows,
         (row) => {
           const key = keyOf(c, row)
-          return seen.has(key) ? Effect.succeed(seen.get(key)!) : Effect.tap(replayed(behavior, c.instructions, row), (r) => Effect.sync(() => seen.set(key, r)))
+          return seen.has(key)
+            ? Effect.succeed(seen.get(key)!)
+            : Effect.tap(replayed(behavior, c.instructions, row), (r) => Effect.sync(() => seen.set(key, r)))
         },
         { concurrency: "unbounded" }
       )
@@ -66,7 +84,9 @@ export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps
     const replays = (c: Pick<Candidate, "id">, rows: ReadonlyArray<Row>): ReadonlyArray<Row> =>
       rows.flatMap((row) => {
         const r = seen.get(keyOf(c, row))
-        return r === undefined || r === null || r.score === null ? [] : [{ ...row, outputText: r.reply, score: r.score, reason: r.reason }]
+        return r === undefined || r === null || r.score === null
+          ? []
+          : [{ ...row, outputText: r.reply, score: r.score, reason: r.reason }]
       })
     /** Every reply replayed and every reason the judge gave in this run: conversation text, for the provenance check. */
     const texts = () => [...seen.values()].flatMap((x) => (x === null ? [] : [x.reply, x.reason]))
@@ -78,7 +98,9 @@ export const makeReplay = ({ runner, judge, config, rubrics }: Pick<OptimizeDeps
     Effect.forEach(
       replies,
       (r, i) =>
-        r === null ? Effect.succeed(null) : Effect.map(judgeReply(behavior, rows[i]!, r.reply, config.rerankModel, "rerank"), scoreOf),
+        r === null
+          ? Effect.succeed(null)
+          : Effect.map(judgeReply(behavior, rows[i]!, r.reply, config.rerankModel, "rerank"), scoreOf),
       { concurrency: "unbounded" }
     )
 

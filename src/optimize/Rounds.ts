@@ -9,8 +9,25 @@ import type { Ready } from "./Readiness.js"
 import type { Reflection } from "./Reflection.js"
 import { type Evaluator, scoresOf } from "./Replay.js"
 import { addConversations, type ConversationIndex, indexConversations } from "./Provenance.js"
-import { drawOf, lintCandidates, meanScores, mergePartner, minibatchOf, pairedGain, paretoFront, pickParent, roundGain } from "./Search.js"
-import { type Candidate, conversationTexts, type OptimizeDeps, type RoundRecord, searchShape, type Sets } from "./OptimizeRun.js"
+import {
+  drawOf,
+  lintCandidates,
+  meanScores,
+  mergePartner,
+  minibatchOf,
+  pairedGain,
+  paretoFront,
+  pickParent,
+  roundGain
+} from "./Search.js"
+import {
+  type Candidate,
+  conversationTexts,
+  type OptimizeDeps,
+  type RoundRecord,
+  searchShape,
+  type Sets
+} from "./OptimizeRun.js"
 
 export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "config">, { reflect }: Reflection) => {
   const shape = searchShape(config)
@@ -47,7 +64,16 @@ export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "co
       return { pool, rounds, kept, stopped }
     })
 
-  const searchRound = (behavior: Behavior, round: number, pool: Array<Candidate>, sets: Sets, run: Evaluator, room: Effect.Effect<number>, conversations: ConversationIndex, rejected: Ready["rejected"]) =>
+  const searchRound = (
+    behavior: Behavior,
+    round: number,
+    pool: Array<Candidate>,
+    sets: Sets,
+    run: Evaluator,
+    room: Effect.Effect<number>,
+    conversations: ConversationIndex,
+    rejected: Ready["rejected"]
+  ) =>
     Effect.gen(function* () {
       const validation = pool.map((c) => c.validation)
       const front = paretoFront(validation)
@@ -62,9 +88,23 @@ export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "co
       const examples = parent.round === 0 ? sets.feedback : run.replays(parent, sets.feedback)
       const proposed = yield* reflect(behavior, parent.instructions, examples, partner)
       // What this run has read of the conversations so far: the stored turns, and every replay and reason.
-      const trust = { known: [parent.instructions, pool[0]!.instructions], conversations: addConversations(conversations, run.texts()), rejected }
-      const { kept, dropped } = lintCandidates(pool.map((c) => c.instructions), proposed, config.packMaxChars, trust)
-      const children = kept.map((instructions, k) => ({ id: `r${round}.${k + 1}`, instructions, round, parents: partner === undefined ? [parent.id] : [parent.id, partner.id] }))
+      const trust = {
+        known: [parent.instructions, pool[0]!.instructions],
+        conversations: addConversations(conversations, run.texts()),
+        rejected
+      }
+      const { kept, dropped } = lintCandidates(
+        pool.map((c) => c.instructions),
+        proposed,
+        config.packMaxChars,
+        trust
+      )
+      const children = kept.map((instructions, k) => ({
+        id: `r${round}.${k + 1}`,
+        instructions,
+        round,
+        parents: partner === undefined ? [parent.id] : [parent.id, partner.id]
+      }))
       const onBatch = yield* Effect.forEach(children, (c) => run.evaluate(c, minibatch), { concurrency: "unbounded" })
       const accepted = children
         .map((c, k) => ({ c, gain: pairedGain(scoresOf(onBatch[k]!), scoresOf(parentOnBatch)).meanDiff }))
@@ -72,8 +112,15 @@ export const makeRounds = ({ runner, config }: Pick<OptimizeDeps, "runner" | "co
         .sort((a, b) => b.gain - a.gain)
       // Validation turns for as many accepted children as the budget pays for, the best on the minibatch first.
       const fit = Math.max(0, Math.floor((yield* room) / totalCalls(acceptCounts(shape))))
-      const admitted = yield* Effect.forEach(accepted.slice(0, fit), ({ c }) => Effect.map(run.evaluate(c, sets.validation), (r): Candidate => ({ ...c, validation: scoresOf(r) })), { concurrency: "unbounded" })
-      const gain = roundGain(validation, admitted.map((c) => c.validation))
+      const admitted = yield* Effect.forEach(
+        accepted.slice(0, fit),
+        ({ c }) => Effect.map(run.evaluate(c, sets.validation), (r): Candidate => ({ ...c, validation: scoresOf(r) })),
+        { concurrency: "unbounded" }
+      )
+      const gain = roundGain(
+        validation,
+        admitted.map((c) => c.validation)
+      )
       pool.push(...admitted)
       return {
         kept: kept.length,

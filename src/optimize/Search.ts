@@ -20,7 +20,10 @@ export const meanScores = (xs: ReadonlyArray<number | null>): Scores => {
 }
 
 // One-sided 95% Student t quantiles by degrees of freedom; 1.645 beyond the table.
-const T95 = [0, 6.314, 2.92, 2.353, 2.132, 2.015, 1.943, 1.895, 1.86, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.74, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697]
+const T95 = [
+  0, 6.314, 2.92, 2.353, 2.132, 2.015, 1.943, 1.895, 1.86, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.74,
+  1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697
+]
 const t95 = (df: number) => (df < 1 ? Infinity : (T95[df] ?? (df <= 60 ? 1.68 : 1.645)))
 
 /** Mean paired difference and its one-sided 95% lower confidence bound. */
@@ -74,7 +77,12 @@ export const droppedByRule = (reasons: ReadonlyArray<string>): Record<string, nu
   return out
 }
 
-export const lintCandidates = (known: string | ReadonlyArray<string>, candidates: ReadonlyArray<string>, maxChars = DOTCLAW_MAX_CHARS, trust?: TrustChecks) => {
+export const lintCandidates = (
+  known: string | ReadonlyArray<string>,
+  candidates: ReadonlyArray<string>,
+  maxChars = DOTCLAW_MAX_CHARS,
+  trust?: TrustChecks
+) => {
   const texts = typeof known === "string" ? [known] : known
   const kept: Array<string> = []
   const dropped: Array<string> = []
@@ -85,12 +93,18 @@ export const lintCandidates = (known: string | ReadonlyArray<string>, candidates
     const key = normalized(text)
     const urls = (text.match(/https?:\/\/\S+/g) ?? []).filter((u) => !knownUrls.has(u))
     const problem =
-      text === "" ? "empty"
-        : seen.has(key) ? "duplicate"
-          : text.length > maxChars ? `longer than DotClaw renders (${text.length} > ${maxChars} characters, agent.promptPacks.maxChars)`
-            : redactText(text) !== text ? "carries a secret or personal data"
-              : INJECTION.some((p) => p.test(text)) ? "carries injected instructions"
-                : urls.length > 0 ? `adds a URL (${urls[0]}): possible exfiltration`
+      text === ""
+        ? "empty"
+        : seen.has(key)
+          ? "duplicate"
+          : text.length > maxChars
+            ? `longer than DotClaw renders (${text.length} > ${maxChars} characters, agent.promptPacks.maxChars)`
+            : redactText(text) !== text
+              ? "carries a secret or personal data"
+              : INJECTION.some((p) => p.test(text))
+                ? "carries injected instructions"
+                : urls.length > 0
+                  ? `adds a URL (${urls[0]}): possible exfiltration`
                   : trustProblem(text, trust)
     if (problem === undefined) {
       kept.push(text)
@@ -104,22 +118,35 @@ export const lintCandidates = (known: string | ReadonlyArray<string>, candidates
  * What reflection is shown: failures with users' 👎 turns first (the people the judge stands in for said so),
  * then the lowest judge scores; successes with 👍 turns first, which the new instructions must not break.
  */
-export const reflectionExamples = <R extends { readonly score: number; readonly reaction: string | null }>(rows: ReadonlyArray<R>, failures: number, successes = 5) => ({
-  failures: [...rows].sort((a, b) => Number(b.reaction === "negative") - Number(a.reaction === "negative") || a.score - b.score).slice(0, failures),
+export const reflectionExamples = <R extends { readonly score: number; readonly reaction: string | null }>(
+  rows: ReadonlyArray<R>,
+  failures: number,
+  successes = 5
+) => ({
+  failures: [...rows]
+    .sort((a, b) => Number(b.reaction === "negative") - Number(a.reaction === "negative") || a.score - b.score)
+    .slice(0, failures),
   successes: [...rows]
     .filter((r) => r.reaction !== "negative")
     .sort((a, b) => Number(b.reaction === "positive") - Number(a.reaction === "positive") || b.score - a.score)
     .slice(0, successes)
 })
 
-const sentencesOf = (text: string) => new Set((text.match(/[^.!?\n]+/g) ?? []).map((s) => normalized(s).replace(/[^\p{L}\p{N} ]/gu, "")).filter((s) => s !== ""))
+const sentencesOf = (text: string) =>
+  new Set(
+    (text.match(/[^.!?\n]+/g) ?? []).map((s) => normalized(s).replace(/[^\p{L}\p{N} ]/gu, "")).filter((s) => s !== "")
+  )
 const addedTo = (text: string, base: string) => {
   const before = sentencesOf(base)
   return [...sentencesOf(text)].filter((s) => !before.has(s))
 }
 
 /** The same text as a rejected pack, or a change from its parent that adds every sentence a rejected pack added. */
-export const nearRejected = (text: string, parent: string, rejected: ReadonlyArray<{ readonly instructions: string; readonly baselineInstructions: string }>) =>
+export const nearRejected = (
+  text: string,
+  parent: string,
+  rejected: ReadonlyArray<{ readonly instructions: string; readonly baselineInstructions: string }>
+) =>
   rejected.some((r) => {
     if (normalized(r.instructions) === normalized(text)) return true
     const theirs = addedTo(r.instructions, r.baselineInstructions)
@@ -145,13 +172,18 @@ const hashOf = (text: string) => createHash("sha256").update(text).digest("hex")
  * to reflection nor used to pick a parent), validation turns (the Pareto front), and the feedback turns that
  * minibatches and reflection draw on, users' 👎 turns first so the first minibatches test what people disliked.
  */
-export const splitTurns = <R extends { readonly traceId: string; readonly reaction: string | null }>(rows: ReadonlyArray<R>, sampleSize: number) => {
+export const splitTurns = <R extends { readonly traceId: string; readonly reaction: string | null }>(
+  rows: ReadonlyArray<R>,
+  sampleSize: number
+) => {
   const ordered = [...rows].sort((a, b) => (hashOf(`split\n${a.traceId}`) < hashOf(`split\n${b.traceId}`) ? -1 : 1))
   const validationEnd = sampleSize + paretoSize(sampleSize)
   return {
     heldOut: ordered.slice(0, sampleSize),
     validation: ordered.slice(sampleSize, validationEnd),
-    feedback: ordered.slice(validationEnd).sort((a, b) => Number(b.reaction === "negative") - Number(a.reaction === "negative"))
+    feedback: ordered
+      .slice(validationEnd)
+      .sort((a, b) => Number(b.reaction === "negative") - Number(a.reaction === "negative"))
   }
 }
 
@@ -212,9 +244,16 @@ export const pickParent = (front: ReadonlyArray<FrontMember>, draw: number): Fro
 }
 
 /** The front member that beats the parent on the most validation turns, to be merged with it; none if no member does. */
-export const mergePartner = (scores: ReadonlyArray<ReadonlyArray<number | null>>, front: ReadonlyArray<FrontMember>, parent: number) => {
+export const mergePartner = (
+  scores: ReadonlyArray<ReadonlyArray<number | null>>,
+  front: ReadonlyArray<FrontMember>,
+  parent: number
+) => {
   const beats = (c: number) => scores[c]!.filter((v, i) => v !== null && v > (scores[parent]![i] ?? -Infinity)).length
-  const ranked = front.filter((m) => m.index !== parent).map((m) => ({ index: m.index, turns: beats(m.index) })).filter((m) => m.turns > 0)
+  const ranked = front
+    .filter((m) => m.index !== parent)
+    .map((m) => ({ index: m.index, turns: beats(m.index) }))
+    .filter((m) => m.turns > 0)
   return ranked.sort((a, b) => b.turns - a.turns)[0]
 }
 
@@ -224,7 +263,12 @@ const meanOf = (xs: ReadonlyArray<number | null>) => meanScores(xs).mean ?? -Inf
  * Whether a round gained: an admitted child raises the best mean on the validation turns, or beats every
  * earlier candidate on some turn (it brings the front something new).
  */
-export const roundGain = (earlier: ReadonlyArray<ReadonlyArray<number | null>>, admitted: ReadonlyArray<ReadonlyArray<number | null>>) => {
+export const roundGain = (
+  earlier: ReadonlyArray<ReadonlyArray<number | null>>,
+  admitted: ReadonlyArray<ReadonlyArray<number | null>>
+) => {
   const bestMean = Math.max(...earlier.map(meanOf))
-  return admitted.some((c) => meanOf(c) > bestMean || c.some((v, i) => v !== null && earlier.every((e) => v > (e[i] ?? -Infinity))))
+  return admitted.some(
+    (c) => meanOf(c) > bestMean || c.some((v, i) => v !== null && earlier.every((e) => v > (e[i] ?? -Infinity)))
+  )
 }

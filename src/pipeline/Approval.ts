@@ -13,7 +13,11 @@ import { CanaryMonitor } from "../canary/Canary.js"
 const pendingOf = (behavior: Behavior) =>
   Effect.gen(function* () {
     const pending = (yield* (yield* Optimizer).selections).find((s) => s.behavior === behavior)
-    if (pending === undefined) return yield* new DeployRejected({ behavior, detail: "no selected pack waits for approval (see `autotune status`)" })
+    if (pending === undefined)
+      return yield* new DeployRejected({
+        behavior,
+        detail: "no selected pack waits for approval (see `autotune status`)"
+      })
     return pending
   })
 
@@ -31,7 +35,13 @@ export const approve = (behavior: Behavior) =>
     const s = yield* pendingOf(behavior)
     // A behavior pack keeps the share it was proposed at (AUTOTUNE_BEHAVIOR_CANARY_PERCENT); the optimizer's go at AUTOTUNE_CANARY_FRACTION.
     const metric = s.metric === undefined ? {} : { metric: s.metric }
-    const deployed = yield* (yield* Deployer).deploy(s.behavior, { instructions: s.instructions, lineage: { ...s.lineage, approvedBy: "operator" }, ...metric }, { instructions: s.baselineInstructions }, s.version, s.share)
+    const deployed = yield* (yield* Deployer).deploy(
+      s.behavior,
+      { instructions: s.instructions, lineage: { ...s.lineage, approvedBy: "operator" }, ...metric },
+      { instructions: s.baselineInstructions },
+      s.version,
+      s.share
+    )
     yield* warnIfUndecidable(yield* CanaryMonitor, deployed, behavior)
     return { behavior, approved: s.version, ...deployed }
   })

@@ -49,7 +49,9 @@ export const ingestStage = Effect.gen(function* () {
 export const evalStage = Effect.gen(function* () {
   const judge = yield* Judge
   const progress = makeProgress("eval")
-  const summary = yield* judge.evaluate((done, total) => progress.update(done, total, `${done}/${total}`)).pipe(Effect.ensuring(Effect.sync(progress.done)))
+  const summary = yield* judge
+    .evaluate((done, total) => progress.update(done, total, `${done}/${total}`))
+    .pipe(Effect.ensuring(Effect.sync(progress.done)))
   const alignment = yield* JudgeAgreement
   const humanAgreement = yield* alignment.humanAgreement()
   const labelAgreement = yield* alignment.labelAgreements()
@@ -73,13 +75,22 @@ export const deployStage = Effect.gen(function* () {
   const faults: Record<string, string> = {}
   const selections = yield* optimizer.selections
   // Under AUTOTUNE_DEPLOY_APPROVAL=manual a selection waits for `autotune approve` (pipeline/Approval.ts).
-  const pending = config.deployApproval === "manual" ? selections.map((s) => ({ behavior: s.behavior, version: s.version })) : []
+  const pending =
+    config.deployApproval === "manual" ? selections.map((s) => ({ behavior: s.behavior, version: s.version })) : []
   // Each behavior in its own failure domain: a pack file that cannot be written stops that behavior's deploy, and
   // every other behavior still ships and gets its canary decision.
   for (const s of config.deployApproval === "manual" ? [] : selections) {
-    const outcome = yield* isolated(deployer
-      .deploy(s.behavior, { instructions: s.instructions, lineage: s.lineage, ...(s.metric === undefined ? {} : { metric: s.metric }) }, { instructions: s.baselineInstructions }, s.version, s.share)
-      .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail }))))
+    const outcome = yield* isolated(
+      deployer
+        .deploy(
+          s.behavior,
+          { instructions: s.instructions, lineage: s.lineage, ...(s.metric === undefined ? {} : { metric: s.metric }) },
+          { instructions: s.baselineInstructions },
+          s.version,
+          s.share
+        )
+        .pipe(Effect.catchTag("DeployRejected", (e) => Effect.succeed({ rejected: e.detail })))
+    )
     if (isBehaviorFault(outcome)) {
       faults[s.behavior] = outcome.fault
       continue
@@ -88,7 +99,8 @@ export const deployStage = Effect.gen(function* () {
     yield* warnIfUndecidable(monitor, outcome, s.behavior)
   }
   const checked = yield* monitor.checkAll()
-  for (const [behavior, fault] of Object.entries(checked.faults)) faults[behavior] = faults[behavior] === undefined ? fault : `${faults[behavior]}; ${fault}`
+  for (const [behavior, fault] of Object.entries(checked.faults))
+    faults[behavior] = faults[behavior] === undefined ? fault : `${faults[behavior]}; ${fault}`
   return { deployed, pending, decisions: checked.decisions, faults }
 })
 
@@ -116,7 +128,10 @@ export const asLeader = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 /** The behaviors whose own part of a stage failed, from the stage's summary. */
 export const faultsOf = (stage: string, summary: unknown): ReadonlyArray<BehaviorFaultAt> => {
-  const faults = typeof summary === "object" && summary !== null && "faults" in summary ? (summary as { faults: Record<string, string> }).faults : {}
+  const faults =
+    typeof summary === "object" && summary !== null && "faults" in summary
+      ? (summary as { faults: Record<string, string> }).faults
+      : {}
   return Object.entries(faults).map(([behavior, fault]) => ({ stage, behavior, fault }))
 }
 
@@ -124,16 +139,33 @@ export const faultsOf = (stage: string, summary: unknown): ReadonlyArray<Behavio
 const annotateCounts = (summary: unknown) =>
   typeof summary !== "object" || summary === null
     ? Effect.void
-    : Effect.annotateCurrentSpan(Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v === "number").map(([k, v]) => [`autotune.${k}`, v as number])))
+    : Effect.annotateCurrentSpan(
+        Object.fromEntries(
+          Object.entries(summary)
+            .filter(([, v]) => typeof v === "number")
+            .map(([k, v]) => [`autotune.${k}`, v as number])
+        )
+      )
 
 /** Runs a stage and reports instead of failing, so the next stages still run where they can; the caller logs. */
 export const runStage = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.exit(effect.pipe(Effect.tap(annotateCounts), Effect.withSpan(`stage ${name}`, { attributes: { "autotune.stage": name } }))), (exit): StageResult<A> => {
-    if (Exit.isSuccess(exit)) return { status: "ok", summary: exit.value }
-    const failure = Cause.failureOption(exit.cause)
-    const error = failure._tag === "Some" ? ((failure.value as { message?: string }).message ?? String(failure.value)) : Cause.pretty(exit.cause).split("\n")[0] ?? "failed"
-    return { status: "failed", error: `${name}: ${error}` }
-  })
+  Effect.map(
+    Effect.exit(
+      effect.pipe(
+        Effect.tap(annotateCounts),
+        Effect.withSpan(`stage ${name}`, { attributes: { "autotune.stage": name } })
+      )
+    ),
+    (exit): StageResult<A> => {
+      if (Exit.isSuccess(exit)) return { status: "ok", summary: exit.value }
+      const failure = Cause.failureOption(exit.cause)
+      const error =
+        failure._tag === "Some"
+          ? ((failure.value as { message?: string }).message ?? String(failure.value))
+          : (Cause.pretty(exit.cause).split("\n")[0] ?? "failed")
+      return { status: "failed", error: `${name}: ${error}` }
+    }
+  )
 
 /**
  * One full cycle: ingest, behavior (when AUTOTUNE_BEHAVIOR_ENABLED=1), eval, optimize, deploy and canary
@@ -148,7 +180,9 @@ export const onceStages = Effect.gen(function* () {
   const rescan = yield* runStage("redact", rescanAfterUpgrade)
   // A fleet's store says which packs each host serves: this host's packs dir follows it first.
   const fleet = isPostgres(sql)
-  const packs = fleet ? yield* runStage("packs", syncPacks) : ({ status: "skipped", why: "one host (SQLite store)" } as const)
+  const packs = fleet
+    ? yield* runStage("packs", syncPacks)
+    : ({ status: "skipped", why: "one host (SQLite store)" } as const)
   const ingest = yield* runStage("ingest", ingestStage)
   const llmSkip = runner.provider.available ? undefined : runner.provider.why
   // Once a stage has stopped the LLM work (a wrong key, an unknown model, a failing provider), later LLM
@@ -169,7 +203,9 @@ export const onceStages = Effect.gen(function* () {
     // Canary decisions need no LLM: they read stored scores and error rates.
     const deploy = yield* runStage("deploy", deployStage)
     // After the decisions, which read this run's rubric: an adopted rubric is read by the next run, whole.
-    const align = config.align ? yield* llmStage("align", alignStage) : ({ status: "skipped", why: "AUTOTUNE_ALIGN=0" } as const)
+    const align = config.align
+      ? yield* llmStage("align", alignStage)
+      : ({ status: "skipped", why: "AUTOTUNE_ALIGN=0" } as const)
     // After the canary decisions: what they still need is known, the rest past AUTOTUNE_RETENTION_DAYS goes.
     const retention = yield* runStage("retention", prune())
     return { behavior, eval: evaluation, optimize, deploy, align, retention }
@@ -177,10 +213,24 @@ export const onceStages = Effect.gen(function* () {
   // In a fleet, judging, optimizing and deciding run on one host at a time; the others only ingest.
   const led = fleet ? yield* withAdvisoryLock(sql, LEADER_LOCK, "try", decide) : Option.some(yield* decide)
   const follower = { status: "skipped", why: FOLLOWER_WHY } as const
-  const { behavior, eval: evaluation, optimize, deploy, align, retention } = Option.getOrElse(led, () => ({
-    behavior: follower, eval: follower, optimize: follower, deploy: follower, align: follower, retention: follower
+  const {
+    behavior,
+    eval: evaluation,
+    optimize,
+    deploy,
+    align,
+    retention
+  } = Option.getOrElse(led, () => ({
+    behavior: follower,
+    eval: follower,
+    optimize: follower,
+    deploy: follower,
+    align: follower,
+    retention: follower
   }))
-  const behaviorFaults = Object.entries({ eval: evaluation, optimize, deploy }).flatMap(([stage, r]) => (r.status === "ok" ? faultsOf(stage, r.summary) : []))
+  const behaviorFaults = Object.entries({ eval: evaluation, optimize, deploy }).flatMap(([stage, r]) =>
+    r.status === "ok" ? faultsOf(stage, r.summary) : []
+  )
   // Last, so the page shows this cycle's decisions; written atomically, so a reader never sees half of it.
   const report = config.report
     ? yield* runStage("report", writeReport(config.reportPath, config.reportDays, behaviorFaults))
@@ -188,13 +238,31 @@ export const onceStages = Effect.gen(function* () {
   const stages = { packs, ingest, behavior, eval: evaluation, optimize, deploy, align, retention, report }
   const checked = { redact: rescan, ...stages }
   // A behavior's own fault fails the cycle too (exit 1), named by stage and behavior: the others went on.
-  const failed = [...Object.entries(checked).filter(([, r]) => r.status === "failed").map(([name]) => name), ...behaviorFaults.map((f) => `${f.stage}:${f.behavior}`)]
-  const errors = [...Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : [])), ...behaviorFaults.map((f) => `${f.stage} ${f.behavior}: ${f.fault}`)]
-  const result = { stages, failed, errors, behaviorFaults, skippedLlm: llmSkip, rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null, budget: yield* runner.budget }
+  const failed = [
+    ...Object.entries(checked)
+      .filter(([, r]) => r.status === "failed")
+      .map(([name]) => name),
+    ...behaviorFaults.map((f) => `${f.stage}:${f.behavior}`)
+  ]
+  const errors = [
+    ...Object.values(checked).flatMap((r) => (r.status === "failed" ? [r.error] : [])),
+    ...behaviorFaults.map((f) => `${f.stage} ${f.behavior}: ${f.fault}`)
+  ]
+  const result = {
+    stages,
+    failed,
+    errors,
+    behaviorFaults,
+    skippedLlm: llmSkip,
+    rescan: rescan.status === "ok" ? (rescan.summary ?? null) : null,
+    budget: yield* runner.budget
+  }
   // The run's record, for reports and for looking back, with what it adds to the running totals /metrics
   // reports; together or not at all. Failing to write them does not fail the run.
-  yield* recordRun(sql, { runId: runner.runId, command: "once", startedAt, failed: failed.length > 0, summary: result }, cycleTotals(result)).pipe(
-    Effect.catchAll((e) => Effect.logWarning(`could not record the run: ${e.detail}`))
-  )
+  yield* recordRun(
+    sql,
+    { runId: runner.runId, command: "once", startedAt, failed: failed.length > 0, summary: result },
+    cycleTotals(result)
+  ).pipe(Effect.catchAll((e) => Effect.logWarning(`could not record the run: ${e.detail}`)))
   return result
 })

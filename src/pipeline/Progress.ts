@@ -18,7 +18,11 @@ export const makeProgress = (label: string, enabled = stderrIsTty()) => {
       const width = 30
       const ratio = Math.min(1, done / total)
       const bar = "#".repeat(Math.round(ratio * width)).padEnd(width, ".")
-      process.stderr.write(`\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${detail}`.slice(0, (process.stderr.columns ?? 100) - 1).padEnd(20))
+      process.stderr.write(
+        `\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${detail}`
+          .slice(0, (process.stderr.columns ?? 100) - 1)
+          .padEnd(20)
+      )
     },
     done: () => {
       if (enabled && shown) process.stderr.write("\r\x1b[K")

@@ -27,7 +27,11 @@ export interface PruneSummary {
 }
 
 /** The cutoff the settings ask for, held back so that no live canary loses its turns or their pairs. */
-export const pruneCutoff = (now: number, retentionDays: number, canaryStarts: ReadonlyArray<{ readonly label: string; readonly startedAt: number }>) => {
+export const pruneCutoff = (
+  now: number,
+  retentionDays: number,
+  canaryStarts: ReadonlyArray<{ readonly label: string; readonly startedAt: number }>
+) => {
   let cutoff = now - retentionDays * DAY_MS
   let heldBy: string | null = null
   for (const c of canaryStarts) {
@@ -46,16 +50,30 @@ export const prune = Effect.fn("Retention.prune")(function* (at?: number) {
   const { config } = yield* Settings
   const deployer = yield* Deployer
   if (config.retentionDays === 0) {
-    return { retentionDays: 0, cutoff: null, heldBy: null, traces: 0, derivedRows: 0, bytesFreed: 0 } satisfies PruneSummary
+    return {
+      retentionDays: 0,
+      cutoff: null,
+      heldBy: null,
+      traces: 0,
+      derivedRows: 0,
+      bytesFreed: 0
+    } satisfies PruneSummary
   }
   const starts: Array<{ label: string; startedAt: number }> = []
   for (const behavior of config.behaviors) {
     const canary = yield* readPack(canaryPath(config.outputDir, behavior), behavior)
-    if (canary._tag === "Valid") starts.push({ label: `${behavior} canary ${canary.pack.version}`, startedAt: yield* deployer.canaryStartedAt(behavior, canary.pack.version) })
+    if (canary._tag === "Valid")
+      starts.push({
+        label: `${behavior} canary ${canary.pack.version}`,
+        startedAt: yield* deployer.canaryStartedAt(behavior, canary.pack.version)
+      })
   }
   const { cutoff, heldBy } = pruneCutoff(now, config.retentionDays, starts)
   const { traces, derivedRows, bytesFreed } = yield* pruneBefore(sql, cutoff)
-  if (traces > 0) yield* Effect.logInfo(`retention: ${traces} trace(s) older than ${config.retentionDays} day(s) pruned with ${derivedRows} derived row(s)${heldBy === null ? "" : `; held back by the ${heldBy}`}`)
+  if (traces > 0)
+    yield* Effect.logInfo(
+      `retention: ${traces} trace(s) older than ${config.retentionDays} day(s) pruned with ${derivedRows} derived row(s)${heldBy === null ? "" : `; held back by the ${heldBy}`}`
+    )
   return {
     retentionDays: config.retentionDays,
     cutoff: new Date(cutoff).toISOString(),

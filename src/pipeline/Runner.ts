@@ -10,11 +10,21 @@ import { lockPath, withRunLock } from "../store/RunLock.js"
 
 export type OnceResult = Effect.Effect.Success<typeof onceStages>
 
-export const onceLocked = <R = never>(input: ConfigInput, lockWait: Duration.DurationInput = "10 seconds", after?: AfterCycle<R>) =>
+export const onceLocked = <R = never>(
+  input: ConfigInput,
+  lockWait: Duration.DurationInput = "10 seconds",
+  after?: AfterCycle<R>
+) =>
   Effect.gen(function* () {
     const resolved = yield* loadSettings(input)
-    const cycle = Effect.zipRight(logConfigWarnings, onceStages).pipe(Effect.tap((result) => after?.(result) ?? Effect.void))
-    return yield* withRunLock(lockPath(resolved.config.dbPath), cycle.pipe(Effect.provide(makeAppLayer(input))), lockWait)
+    const cycle = Effect.zipRight(logConfigWarnings, onceStages).pipe(
+      Effect.tap((result) => after?.(result) ?? Effect.void)
+    )
+    return yield* withRunLock(
+      lockPath(resolved.config.dbPath),
+      cycle.pipe(Effect.provide(makeAppLayer(input))),
+      lockWait
+    )
   }).pipe(Effect.withSpan("autotune cycle", { root: true }))
 
 /** Work a caller adds to the end of each cycle, with the cycle's services (the daemon reads its metrics there). */
@@ -24,7 +34,12 @@ export type AfterCycle<R> = (result: OnceResult) => Effect.Effect<void, never, R
 export interface CycleObserver<R> {
   readonly started: (cycle: number) => Effect.Effect<void>
   readonly after: AfterCycle<R>
-  readonly ended: (cycle: number, outcome: Either.Either<OnceResult, { readonly _tag: string; readonly message: string }>, seconds: number, intervalMinutes: number) => Effect.Effect<void>
+  readonly ended: (
+    cycle: number,
+    outcome: Either.Either<OnceResult, { readonly _tag: string; readonly message: string }>,
+    seconds: number,
+    intervalMinutes: number
+  ) => Effect.Effect<void>
 }
 
 const cycleLog = (result: OnceResult, seconds: number) => {
@@ -35,7 +50,10 @@ const cycleLog = (result: OnceResult, seconds: number) => {
       ingested: s.ingest.status === "ok" ? s.ingest.summary.ingested : s.ingest.status,
       eval: s.eval.status === "ok" ? s.eval.summary.calls : s.eval.status,
       optimize: s.optimize.status,
-      deploy: s.deploy.status === "ok" ? Object.fromEntries(Object.entries(s.deploy.summary.decisions).map(([b, d]) => [b, d.action])) : s.deploy.status,
+      deploy:
+        s.deploy.status === "ok"
+          ? Object.fromEntries(Object.entries(s.deploy.summary.decisions).map(([b, d]) => [b, d.action]))
+          : s.deploy.status,
       failed: result.failed.join(",") || "none"
     })
   )
@@ -56,13 +74,17 @@ export const daemon = <R = never>(input: ConfigInput, observer?: CycleObserver<R
       yield* observer?.started(cycle) ?? Effect.void
       const outcome = yield* Effect.either(onceLocked(input, "1 second", observer?.after))
       // The interval comes from the configuration as it is now; a broken file falls back to the last good one.
-      interval = Either.match(resolveConfig(input), { onLeft: () => interval, onRight: (r) => r.config.intervalMinutes })
+      interval = Either.match(resolveConfig(input), {
+        onLeft: () => interval,
+        onRight: (r) => r.config.intervalMinutes
+      })
       const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
       yield* observer?.ended(cycle, outcome, seconds, interval) ?? Effect.void
       if (Either.isRight(outcome)) {
         yield* cycleLog(outcome.right, seconds)
         // One error line per cycle with each failed stage and its cause (a wrong key is not logged per call).
-        if (outcome.right.failed.length > 0) yield* Effect.logError(`cycle ${cycle}: ${outcome.right.errors.join("; ")}`)
+        if (outcome.right.failed.length > 0)
+          yield* Effect.logError(`cycle ${cycle}: ${outcome.right.errors.join("; ")}`)
       } else yield* Effect.logError(`cycle ${cycle} did not run: ${outcome.left.message}`)
       yield* Effect.logInfo(`next cycle in ${interval} minute(s)`)
       yield* Effect.sleep(Duration.minutes(interval))

@@ -14,18 +14,46 @@ export interface CycleLike {
   readonly behaviorFaults?: ReadonlyArray<{ readonly stage: string; readonly behavior: string }>
   readonly stages: {
     readonly ingest: StageLike<{ readonly ingested: number; readonly malformed: number }>
-    readonly eval: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly canaryTraces: number; readonly pairTraces: number; readonly trendTraces: number; readonly humanTraces: number; readonly unscored: number }>> }>
+    readonly eval: StageLike<{
+      readonly behaviors: Readonly<
+        Record<
+          string,
+          {
+            readonly canaryTraces: number
+            readonly pairTraces: number
+            readonly trendTraces: number
+            readonly humanTraces: number
+            readonly unscored: number
+          }
+        >
+      >
+    }>
     readonly optimize: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly outcome: string }>> }>
     readonly deploy: StageLike<{ readonly decisions: Readonly<Record<string, { readonly action: string }>> }>
-    readonly align?: StageLike<{ readonly behaviors: Readonly<Record<string, { readonly status: string; readonly adopted?: string | null; readonly pending?: boolean; readonly attempt?: number | null }>> }>
+    readonly align?: StageLike<{
+      readonly behaviors: Readonly<
+        Record<
+          string,
+          {
+            readonly status: string
+            readonly adopted?: string | null
+            readonly pending?: boolean
+            readonly attempt?: number | null
+          }
+        >
+      >
+    }>
   }
 }
 
 const ok = <A>(stage: StageLike<A>): A | undefined => (stage.status === "ok" ? stage.summary : undefined)
 
 export const cycleTotals = (cycle: CycleLike): ReadonlyArray<TotalDelta> => {
-  const deltas: Array<TotalDelta> = [{ name: "autotune_cycles_total", labels: { outcome: cycle.failed.length === 0 ? "ok" : "failed" }, value: 1 }]
-  for (const f of cycle.behaviorFaults ?? []) deltas.push({ name: "autotune_behavior_faults_total", labels: { behavior: f.behavior, stage: f.stage }, value: 1 })
+  const deltas: Array<TotalDelta> = [
+    { name: "autotune_cycles_total", labels: { outcome: cycle.failed.length === 0 ? "ok" : "failed" }, value: 1 }
+  ]
+  for (const f of cycle.behaviorFaults ?? [])
+    deltas.push({ name: "autotune_behavior_faults_total", labels: { behavior: f.behavior, stage: f.stage }, value: 1 })
   const ingest = ok(cycle.stages.ingest)
   if (ingest !== undefined) {
     deltas.push({ name: "autotune_traces_ingested_total", labels: {}, value: ingest.ingested })
@@ -43,11 +71,19 @@ export const cycleTotals = (cycle: CycleLike): ReadonlyArray<TotalDelta> => {
   }
   for (const [behavior, d] of Object.entries(ok(cycle.stages.deploy)?.decisions ?? {})) {
     // "none": there was no canary to decide on.
-    if (d.action !== "none") deltas.push({ name: "autotune_canary_decisions_total", labels: { behavior, action: d.action }, value: 1 })
+    if (d.action !== "none")
+      deltas.push({ name: "autotune_canary_decisions_total", labels: { behavior, action: d.action }, value: 1 })
   }
   for (const [behavior, a] of Object.entries(ok(cycle.stages.align ?? { status: "skipped" })?.behaviors ?? {})) {
     if (a.status !== "tried") continue
-    const outcome = a.adopted == null ? (a.attempt == null ? "no_candidate" : "not_adopted") : a.pending === true ? "pending" : "adopted"
+    const outcome =
+      a.adopted == null
+        ? a.attempt == null
+          ? "no_candidate"
+          : "not_adopted"
+        : a.pending === true
+          ? "pending"
+          : "adopted"
     deltas.push({ name: "autotune_align_attempts_total", labels: { behavior, outcome }, value: 1 })
   }
   return deltas

@@ -23,12 +23,83 @@ export const luhnValid = (digits: string): boolean => {
 
 // IBAN length per country (ISO 13616 registry).
 const IBAN_LENGTH: Record<string, number> = {
-  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BR: 29, BY: 28, CH: 21, CR: 22, CY: 28,
-  CZ: 24, DE: 22, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FO: 18, FR: 27, GB: 22, GE: 22, GI: 23, GL: 18,
-  GR: 27, GT: 28, HR: 21, HU: 28, IE: 22, IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30, KW: 30, KZ: 20, LB: 28, LC: 32,
-  LI: 21, LT: 20, LU: 20, LV: 21, MC: 27, MD: 24, ME: 22, MK: 19, MR: 27, MT: 31, MU: 30, NL: 18, NO: 15, PK: 24,
-  PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22, SA: 24, SC: 31, SE: 24, SI: 19, SK: 24, SM: 27, ST: 25, SV: 28,
-  TL: 23, TN: 24, TR: 26, UA: 29, VA: 22, VG: 24, XK: 20
+  AD: 24,
+  AE: 23,
+  AL: 28,
+  AT: 20,
+  AZ: 28,
+  BA: 20,
+  BE: 16,
+  BG: 22,
+  BH: 22,
+  BR: 29,
+  BY: 28,
+  CH: 21,
+  CR: 22,
+  CY: 28,
+  CZ: 24,
+  DE: 22,
+  DK: 18,
+  DO: 28,
+  EE: 20,
+  EG: 29,
+  ES: 24,
+  FI: 18,
+  FO: 18,
+  FR: 27,
+  GB: 22,
+  GE: 22,
+  GI: 23,
+  GL: 18,
+  GR: 27,
+  GT: 28,
+  HR: 21,
+  HU: 28,
+  IE: 22,
+  IL: 23,
+  IQ: 23,
+  IS: 26,
+  IT: 27,
+  JO: 30,
+  KW: 30,
+  KZ: 20,
+  LB: 28,
+  LC: 32,
+  LI: 21,
+  LT: 20,
+  LU: 20,
+  LV: 21,
+  MC: 27,
+  MD: 24,
+  ME: 22,
+  MK: 19,
+  MR: 27,
+  MT: 31,
+  MU: 30,
+  NL: 18,
+  NO: 15,
+  PK: 24,
+  PL: 28,
+  PS: 29,
+  PT: 25,
+  QA: 29,
+  RO: 24,
+  RS: 22,
+  SA: 24,
+  SC: 31,
+  SE: 24,
+  SI: 19,
+  SK: 24,
+  SM: 27,
+  ST: 25,
+  SV: 28,
+  TL: 23,
+  TN: 24,
+  TR: 26,
+  UA: 29,
+  VA: 22,
+  VG: 24,
+  XK: 20
 }
 
 /** mod-97 over the rearranged IBAN, computed in chunks so no big integers are needed. */
@@ -50,8 +121,13 @@ export const ibanLength = (country: string): number | undefined => IBAN_LENGTH[c
 
 /** US SSN rules: area not 000, 666 or 9xx; group not 00; serial not 0000; and not the famous samples. */
 export const ssnValid = (area: string, group: string, serial: string): boolean =>
-  area !== "000" && area !== "666" && area[0] !== "9" && group !== "00" && serial !== "0000" &&
-  `${area}${group}${serial}` !== "123456789" && `${area}${group}${serial}` !== "078051120" &&
+  area !== "000" &&
+  area !== "666" &&
+  area[0] !== "9" &&
+  group !== "00" &&
+  serial !== "0000" &&
+  `${area}${group}${serial}` !== "123456789" &&
+  `${area}${group}${serial}` !== "078051120" &&
   !/^(\d)\1{8}$/.test(`${area}${group}${serial}`)
 
 const DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -83,8 +159,32 @@ export const entropy = (text: string): number => {
  * valid in one of them and written like a phone number or next to a word that says it is one.
  */
 export const PHONE_REGIONS: ReadonlyArray<CountryCode> = [
-  "US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "PT", "IE", "SE", "NO", "DK", "FI", "PL", "CA", "AU",
-  "NZ", "IN", "BR", "MX", "AR", "JP", "ZA"
+  "US",
+  "GB",
+  "DE",
+  "FR",
+  "ES",
+  "IT",
+  "NL",
+  "BE",
+  "CH",
+  "AT",
+  "PT",
+  "IE",
+  "SE",
+  "NO",
+  "DK",
+  "FI",
+  "PL",
+  "CA",
+  "AU",
+  "NZ",
+  "IN",
+  "BR",
+  "MX",
+  "AR",
+  "JP",
+  "ZA"
 ]
 
 /** Whether libphonenumber knows the number: with its country code, or in one of `regions`. */
@@ -108,11 +208,14 @@ export const isPlaceholder = (value: string): boolean => {
   if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}?$/.test(v)) return true
   // Template slots: {{name}}, {name} (Python's format, URL templates), <name>, %NAME%, [name].
   if (/^(?:\{\{.*\}\}|\{[A-Za-z_][\w.]*\}|<[^<>]*>|%[A-Za-z_]+%|\[[^\]]*\])$/.test(v)) return true
-  if (/^(?:process\.env|os\.environ|os\.getenv|getenv|env|ENV|import\.meta\.env|System\.getenv|secrets|vars)\b/.test(v)) return true
+  if (/^(?:process\.env|os\.environ|os\.getenv|getenv|env|ENV|import\.meta\.env|System\.getenv|secrets|vars)\b/.test(v))
+    return true
   if (/^[A-Za-z_][\w.]*\(.*\)?$/.test(v) && /\(/.test(v)) return true
   if (/^[*x•·.\u2026-]+$/i.test(v)) return true
   if (/(?:\.\.\.|\u2026|XXXX|xxxx|\*\*\*)/.test(v)) return true
   // A reference to where the secret lives: a file path, file:…, Home Assistant's !secret.
   if (/^(?:file:|\/|~\/|\.\.?\/|!secret\b)[^\s]*$/.test(v)) return true
-  return /^(?:null|nil|none|true|false|undefined|empty|unset|changeme|change_?me|required|optional|string|redacted|hidden|masked|example|sample|placeholder|dummy|test|todo|tbd|n\/a|your[-_ ]?\w*|my[-_ ]?\w*|password|passwd|pass|pwd|pw|secret|token|api_?key|key|guest|user(?:name)?|foo|bar|baz)$/i.test(v)
+  return /^(?:null|nil|none|true|false|undefined|empty|unset|changeme|change_?me|required|optional|string|redacted|hidden|masked|example|sample|placeholder|dummy|test|todo|tbd|n\/a|your[-_ ]?\w*|my[-_ ]?\w*|password|passwd|pass|pwd|pw|secret|token|api_?key|key|guest|user(?:name)?|foo|bar|baz)$/i.test(
+    v
+  )
 }

@@ -7,7 +7,10 @@ import type { LlmRequest } from "../Domain/Llm.js"
 import { emptyFindings, type Findings, redactText } from "./Redactor.js"
 
 /** The request as it may leave, and what was found; `findings` may gather several requests' (a batch). */
-export const guardRequest = (request: LlmRequest, findings: Findings = emptyFindings()): { readonly request: LlmRequest; readonly findings: Findings } => {
+export const guardRequest = (
+  request: LlmRequest,
+  findings: Findings = emptyFindings()
+): { readonly request: LlmRequest; readonly findings: Findings } => {
   const before = findings.count
   const system = redactText(request.system, findings)
   const messages = request.messages.map((m) => ({ ...m, content: redactText(m.content, findings) }))

@@ -51,7 +51,17 @@ const note = (findings: Findings | undefined, rule: string) => {
  */
 export const LONG_RUN_CHARS = 4096
 
-const isSpace = (c: number) => c <= 32 || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+const isSpace = (c: number) =>
+  c <= 32 ||
+  c === 0x85 ||
+  c === 0xa0 ||
+  c === 0x1680 ||
+  (c >= 0x2000 && c <= 0x200a) ||
+  c === 0x2028 ||
+  c === 0x2029 ||
+  c === 0x202f ||
+  c === 0x205f ||
+  c === 0x3000
 
 /** The marker that stands for a cut run: how long it was, so that a reader knows something was there. */
 export const longRunMark = (chars: number) => `<cut_${chars}_characters>`

@@ -10,7 +10,15 @@
 import { ARMORED, IN_URLS_AND_HEADERS } from "./rules/Armored.js"
 import { hasDigitPair, literalGate, type Rule, type RuleGroup, single } from "./rules/Hints.js"
 import { email, NUMBERS } from "./rules/Identifiers.js"
-import { contextToken, credentialNamedOtherwise, keyValue, proseSecret, proseSecretBare, proseSecretBefore, prosePasswordNear } from "./rules/Keywords.js"
+import {
+  contextToken,
+  credentialNamedOtherwise,
+  keyValue,
+  proseSecret,
+  proseSecretBare,
+  proseSecretBefore,
+  prosePasswordNear
+} from "./rules/Keywords.js"
 import { PROVIDER_FORMATS, providerGroups } from "./rules/Providers.js"
 
 export { hasAlnumRun, mark, type Rule, type RuleGroup } from "./rules/Hints.js"

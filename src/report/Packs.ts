@@ -19,7 +19,12 @@ export interface PendingPack {
   /** Word diff against what serves now (the active pack, else the baseline it was made from). */
   readonly diff: ReadonlyArray<DiffPart>
   /** Held-out turns it gained most on: the message (stored, redacted, clipped) and both scores. */
-  readonly chosenOn: ReadonlyArray<{ readonly traceId: string; readonly message: string; readonly baseline: number; readonly winner: number }>
+  readonly chosenOn: ReadonlyArray<{
+    readonly traceId: string
+    readonly message: string
+    readonly baseline: number
+    readonly winner: number
+  }>
 }
 
 /** The behavior's selected pack, as a person deciding on it needs it. */
@@ -29,7 +34,13 @@ export const pendingPack = (behavior: Behavior, serving: string | null) =>
     const selected = yield* selectedPack(sql, behavior)
     if (selected === undefined) return null
     const v = selected.lineage.validation
-    return { version: selected.version, heldOutGain: v?.meanDiff ?? null, lowerBound: v?.lowerBound ?? null, diff: wordDiff(serving ?? selected.baselineInstructions, selected.instructions), chosenOn: selected.examples } satisfies PendingPack
+    return {
+      version: selected.version,
+      heldOutGain: v?.meanDiff ?? null,
+      lowerBound: v?.lowerBound ?? null,
+      diff: wordDiff(serving ?? selected.baselineInstructions, selected.instructions),
+      chosenOn: selected.examples
+    } satisfies PendingPack
   })
 
 /**
@@ -40,13 +51,28 @@ export const packDiff = (version: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const row = yield* packRecord(sql, version)
-    if (row === undefined) return yield* new DeployRejected({ behavior: "-", detail: `no pack ${version} in the history (see \`autotune packs\`)` })
+    if (row === undefined)
+      return yield* new DeployRejected({
+        behavior: "-",
+        detail: `no pack ${version} in the history (see \`autotune packs\`)`
+      })
     const body = row.body
     const baselineVersion = row.baselineVersion
     const earlier = baselineVersion === undefined ? undefined : yield* packRecord(sql, baselineVersion)
     const against =
-      body.baselineInstructions !== undefined ? { name: `its baseline${baselineVersion === undefined ? "" : ` ${baselineVersion}`}`, text: body.baselineInstructions }
-        : earlier !== undefined ? { name: baselineVersion!, text: earlier.body.instructions }
+      body.baselineInstructions !== undefined
+        ? {
+            name: `its baseline${baselineVersion === undefined ? "" : ` ${baselineVersion}`}`,
+            text: body.baselineInstructions
+          }
+        : earlier !== undefined
+          ? { name: baselineVersion!, text: earlier.body.instructions }
           : { name: "the built-in instructions", text: DEFAULT_INSTRUCTIONS[row.behavior] }
-    return { version, behavior: row.behavior, status: row.status, against: against.name, diff: wordDiff(against.text, body.instructions) }
+    return {
+      version,
+      behavior: row.behavior,
+      status: row.status,
+      against: against.name,
+      diff: wordDiff(against.text, body.instructions)
+    }
   })

@@ -19,7 +19,8 @@ const packageRoot = (name: string) => {
   let dir = path.dirname(require.resolve(name))
   for (;;) {
     const manifest = path.join(dir, "package.json")
-    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: string }).name === name) return dir
+    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: string }).name === name)
+      return dir
     const up = path.dirname(dir)
     if (up === dir) throw new Error(`cannot find the ${name} package`)
     dir = up
@@ -54,5 +55,9 @@ export const writeReport = (file: string, days: number, faults?: ReadonlyArray<B
     const html = renderReport(data, yield* loadAssets)
     // 0600 like the store: the page quotes stored (redacted) turns.
     yield* writeFileAtomic(file, html, MODES.private)
-    return { path: file, bytes: Buffer.byteLength(html), behaviors: data.behaviors.map((b) => b.behavior) } satisfies ReportWritten
+    return {
+      path: file,
+      bytes: Buffer.byteLength(html),
+      behaviors: data.behaviors.map((b) => b.behavior)
+    } satisfies ReportWritten
   }).pipe(Effect.withSpan("Report.write"))

@@ -27,7 +27,12 @@ import { DAY_MS, type DayScores, dayOf, scoreSeries, type SeriesPoint, trendOf, 
 export interface ReportData {
   readonly generatedAt: string
   readonly days: number
-  readonly spend: { readonly last24hUsd: number; readonly last30dUsd: number; readonly dailyBudgetUsd: number; readonly unknownCostCalls: number }
+  readonly spend: {
+    readonly last24hUsd: number
+    readonly last30dUsd: number
+    readonly dailyBudgetUsd: number
+    readonly unknownCostCalls: number
+  }
   readonly spendDaily: ReadonlyArray<SpendDay>
   readonly behaviors: ReadonlyArray<BehaviorReport>
   /** No trace and no LLM call in the store yet: the page says so. */
@@ -52,7 +57,13 @@ export interface AlignAttempt {
   readonly rubricVersion: string
   readonly candidate: string | null
   /** The held-out test, when one ran: agreement of the current rubric and the candidate, the lower bound, its alpha. */
-  readonly test: { readonly n: number; readonly current: number | null; readonly candidate: number | null; readonly lower: number | null; readonly alpha: number } | null
+  readonly test: {
+    readonly n: number
+    readonly current: number | null
+    readonly candidate: number | null
+    readonly lower: number | null
+    readonly alpha: number
+  } | null
   readonly why: string
 }
 
@@ -69,7 +80,12 @@ export interface BehaviorReport {
   /** Of the last 7 days' turns, how many the judge scored for this behavior (a sample: the rest stays unjudged). */
   readonly judged7d: { readonly scored: number; readonly turns: number }
   readonly spend30dUsd: number
-  readonly lastDecision: { readonly action: string; readonly version: string; readonly reason: string; readonly at: string } | null
+  readonly lastDecision: {
+    readonly action: string
+    readonly version: string
+    readonly reason: string
+    readonly at: string
+  } | null
   readonly scores: ReadonlyArray<SeriesPoint>
   readonly events: ReadonlyArray<{ readonly at: string; readonly version: string; readonly action: string }>
   readonly canaryRun: CanaryRun | null
@@ -87,11 +103,20 @@ export interface BehaviorReport {
   }
   /** What optimize selected and has not shipped (under AUTOTUNE_DEPLOY_APPROVAL=manual it waits for a person). */
   readonly pending: PendingPack | null
-  readonly lowest: ReadonlyArray<{ readonly traceId: string; readonly at: string; readonly score: number; readonly reason: string; readonly input: string; readonly output: string }>
+  readonly lowest: ReadonlyArray<{
+    readonly traceId: string
+    readonly at: string
+    readonly score: number
+    readonly reason: string
+    readonly input: string
+    readonly output: string
+  }>
 }
 
 /** Per judge-score band (0-0.2 is 1, ..., 0.8-1 is 5): the reactions and grades of its turns. */
-export const calibrationOf = (rows: ReadonlyArray<{ readonly score: number; readonly negative: number | null; readonly grade: number | null }>): Array<CalibrationBand> => {
+export const calibrationOf = (
+  rows: ReadonlyArray<{ readonly score: number; readonly negative: number | null; readonly grade: number | null }>
+): Array<CalibrationBand> => {
   const bands = new Map<number, { reactions: number; thumbsUp: number; grades: number; gradeSum: number }>()
   for (const r of rows) {
     const band = levelOf(Number(r.score))
@@ -106,7 +131,9 @@ export const calibrationOf = (rows: ReadonlyArray<{ readonly score: number; read
     }
     bands.set(band, b)
   }
-  return [...bands.entries()].sort((a, b) => a[0] - b[0]).map(([band, b]) => ({ band, ...b, meanGrade: b.grades === 0 ? null : b.gradeSum / b.grades }))
+  return [...bands.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([band, b]) => ({ band, ...b, meanGrade: b.grades === 0 ? null : b.gradeSum / b.grades }))
 }
 
 export interface CalibrationBand {
@@ -123,7 +150,13 @@ export interface CanaryRun {
   readonly live: boolean
   readonly thresholds: { readonly promote: number; readonly rollback: number }
   /** The evidence at each look the monitor made, by canary samples scored then. */
-  readonly looks: ReadonlyArray<{ readonly at: string; readonly n: number; readonly eUp: number; readonly eDown: number; readonly percent: number | null }>
+  readonly looks: ReadonlyArray<{
+    readonly at: string
+    readonly n: number
+    readonly eUp: number
+    readonly eDown: number
+    readonly percent: number | null
+  }>
   /** The canary's share of requests over its life: where it went out and every step since, with why. */
   readonly shares: ReadonlyArray<{ readonly at: string; readonly percent: number; readonly reason: string }>
   readonly last: { readonly action: string; readonly reason: string; readonly figures: Record<string, unknown> } | null
@@ -136,7 +169,14 @@ export interface OptimizerRun {
   readonly why: string | null
   readonly baseline: { readonly n: number; readonly mean: number | null } | null
   /** `label`: the candidate's id in its run (r<round>.<k>), or #<n> for runs recorded before rounds. */
-  readonly heldOut: ReadonlyArray<{ readonly candidate: number; readonly label: string; readonly n: number; readonly mean: number | null; readonly meanDiff: number; readonly lowerBound: number }>
+  readonly heldOut: ReadonlyArray<{
+    readonly candidate: number
+    readonly label: string
+    readonly n: number
+    readonly mean: number | null
+    readonly meanDiff: number
+    readonly lowerBound: number
+  }>
   /** Rounds and why they stopped; null for runs recorded before rounds. */
   readonly rounds: { readonly count: number; readonly stopped: string } | null
   readonly linted: ReadonlyArray<string>
@@ -170,7 +210,11 @@ export const stageKind = (stage: string): string => {
   const [head, , tail] = stage.split(":")
   if (head === "judge") return "judge"
   if (head !== "optimize") return "other"
-  return ({ candidate: "proposal", predict: "replay", judge: "replay judge", rerank: "re-rank" } as Record<string, string>)[tail ?? ""] ?? "other"
+  return (
+    ({ candidate: "proposal", predict: "replay", judge: "replay judge", rerank: "re-rank" } as Record<string, string>)[
+      tail ?? ""
+    ] ?? "other"
+  )
 }
 
 /** The behavior faults the last recorded cycle reported (none before the first, or from older cycles' records). */
@@ -196,8 +240,18 @@ export const reportData = (days: number, at?: number, cycleFaults?: ReadonlyArra
     const turns7d = yield* turnsSince(sql, weekStart)
     const behaviors: Array<BehaviorReport> = []
     for (const behavior of config.behaviors) {
-      const report = yield* behaviorReport(behavior, since, now, { users: agreements[behavior]!, grades: graded[behavior]!, fresh: alignment.fresh(behavior) }, spendRows, turns7d)
-      behaviors.push({ ...report, faults: faults.filter((f) => f.behavior === behavior).map((f) => `${f.stage}: ${f.fault}`) })
+      const report = yield* behaviorReport(
+        behavior,
+        since,
+        now,
+        { users: agreements[behavior]!, grades: graded[behavior]!, fresh: alignment.fresh(behavior) },
+        spendRows,
+        turns7d
+      )
+      behaviors.push({
+        ...report,
+        faults: faults.filter((f) => f.behavior === behavior).map((f) => `${f.stage}: ${f.fault}`)
+      })
     }
     return {
       generatedAt: iso(now),
@@ -220,7 +274,17 @@ const rollUpSpend = (rows: ReadonlyArray<SpendDay>): ReadonlyArray<SpendDay> => 
   for (const r of rows) {
     const stage = stageKind(r.stage)
     const key = `${r.day}\u0000${stage}\u0000${r.model}`
-    const acc = out.get(key) ?? { day: r.day, stage, model: r.model, calls: 0, failed: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, unknownCost: 0 }
+    const acc = out.get(key) ?? {
+      day: r.day,
+      stage,
+      model: r.model,
+      calls: 0,
+      failed: 0,
+      tokensIn: 0,
+      tokensOut: 0,
+      costUsd: 0,
+      unknownCost: 0
+    }
     acc.calls += r.calls
     acc.failed += r.failed
     acc.tokensIn += r.tokensIn
@@ -232,7 +296,14 @@ const rollUpSpend = (rows: ReadonlyArray<SpendDay>): ReadonlyArray<SpendDay> => 
   return [...out.values()]
 }
 
-const behaviorReport = (behavior: Behavior, since: number, now: number, human: { readonly users: Agreement; readonly grades: LabelAgreement; readonly fresh: (traceId: string) => boolean }, spendRows: ReadonlyArray<SpendDay>, turns7d: number) =>
+const behaviorReport = (
+  behavior: Behavior,
+  since: number,
+  now: number,
+  human: { readonly users: Agreement; readonly grades: LabelAgreement; readonly fresh: (traceId: string) => boolean },
+  spendRows: ReadonlyArray<SpendDay>,
+  turns7d: number
+) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { config } = yield* Settings
@@ -264,16 +335,36 @@ const behaviorReport = (behavior: Behavior, since: number, now: number, human: {
       canary: canary._tag === "Valid" ? canary.pack.version : null,
       canaryPercent: share === undefined ? null : toPercent(share),
       trend: trendOf(days, now),
-      judged7d: { scored: days.filter((d) => d.day >= dayOf(now - 6 * DAY_MS)).reduce((n, d) => n + d.n, 0), turns: turns7d },
+      judged7d: {
+        scored: days.filter((d) => d.day >= dayOf(now - 6 * DAY_MS)).reduce((n, d) => n + d.n, 0),
+        turns: turns7d
+      },
       spend30dUsd: spendRows.filter((r) => r.stage.split(":")[1] === behavior).reduce((n, r) => n + r.costUsd, 0),
-      lastDecision: last === undefined ? null : { action: last.action, version: last.version, reason: last.reason, at: iso(last.at) },
+      lastDecision:
+        last === undefined
+          ? null
+          : { action: last.action, version: last.version, reason: last.reason, at: iso(last.at) },
       scores: scoreSeries(days),
       events: events.map((e) => ({ at: iso(e.at), version: e.version, action: e.action })),
       canaryRun: canaryVersion === null ? null : yield* canaryRun(behavior, canaryVersion, canary._tag === "Valid"),
       optimizer: yield* optimizerRuns(behavior, since),
-      judge: { daily: judgeDays(verdicts, days), agreement: human.users, grades: human.grades, addressedMasked7d: masked, calibration, alignment: alignAttempts },
+      judge: {
+        daily: judgeDays(verdicts, days),
+        agreement: human.users,
+        grades: human.grades,
+        addressedMasked7d: masked,
+        calibration,
+        alignment: alignAttempts
+      },
       pending: yield* pendingPack(behavior, active._tag === "Valid" ? active.pack.instructions : null),
-      lowest: lowest.map((r) => ({ traceId: r.traceId, at: iso(r.at), score: r.score, reason: r.reason, input: clip(r.input), output: clip(r.output) }))
+      lowest: lowest.map((r) => ({
+        traceId: r.traceId,
+        at: iso(r.at),
+        score: r.score,
+        reason: r.reason,
+        input: clip(r.input),
+        output: clip(r.output)
+      }))
     } satisfies Omit<BehaviorReport, "faults">
   })
 
@@ -281,8 +372,12 @@ const judgeDays = (
   verdicts: ReadonlyArray<{ day: string; stage: number; scored: number; unscored: number }>,
   days: ReadonlyArray<DayScores & { both: number; gapSum: number }>
 ): ReadonlyArray<JudgeDay> => {
-  const out = new Map<string, { day: string; stage1: number; stage2: number; unscored: number; both: number; gapSum: number }>()
-  const at = (day: string) => out.get(day) ?? out.set(day, { day, stage1: 0, stage2: 0, unscored: 0, both: 0, gapSum: 0 }).get(day)!
+  const out = new Map<
+    string,
+    { day: string; stage1: number; stage2: number; unscored: number; both: number; gapSum: number }
+  >()
+  const at = (day: string) =>
+    out.get(day) ?? out.set(day, { day, stage1: 0, stage2: 0, unscored: 0, both: 0, gapSum: 0 }).get(day)!
   for (const v of verdicts) {
     const d = at(v.day)
     if (v.stage === 1) {
@@ -320,9 +415,20 @@ const canaryRun = (behavior: Behavior, version: string, live: boolean) =>
       activeVersion: lastLook?.activeVersion ?? null,
       live,
       thresholds: { promote: 1 / ALPHA.promote, rollback: 1 / ALPHA.rollbackScore },
-      looks: looks.map((l) => ({ at: iso(l.at), n: num(l.figures["nCanary"]), eUp: num(l.figures["eUp"]), eDown: num(l.figures["eDown"]), percent: (l.figures["share"] as { percent?: number } | undefined)?.percent ?? null })),
-      shares: inPercent(yield* canaryShares(sql, behavior, version)).map((r) => ({ at: iso(r.at), percent: r.percent, reason: r.reason })),
-      last: lastLook === undefined ? null : { action: lastLook.action, reason: lastLook.reason, figures: lastLook.figures }
+      looks: looks.map((l) => ({
+        at: iso(l.at),
+        n: num(l.figures["nCanary"]),
+        eUp: num(l.figures["eUp"]),
+        eDown: num(l.figures["eDown"]),
+        percent: (l.figures["share"] as { percent?: number } | undefined)?.percent ?? null
+      })),
+      shares: inPercent(yield* canaryShares(sql, behavior, version)).map((r) => ({
+        at: iso(r.at),
+        percent: r.percent,
+        reason: r.reason
+      })),
+      last:
+        lastLook === undefined ? null : { action: lastLook.action, reason: lastLook.reason, figures: lastLook.figures }
     } satisfies CanaryRun
   })
 
@@ -342,13 +448,20 @@ const optimizerRuns = (behavior: Behavior, since: number) =>
         why: d.why ?? null,
         baseline: d.baseline ?? null,
         // Runs recorded before the per-candidate figures existed still show their best candidate.
-        heldOut: (d.heldOut ?? (single === undefined ? [] : [{ ...single, candidate: 1 }])).map((h, i) => ({ ...h, candidate: h.candidate ?? i + 1, label: h.id ?? `#${h.candidate ?? i + 1}` })),
+        heldOut: (d.heldOut ?? (single === undefined ? [] : [{ ...single, candidate: 1 }])).map((h, i) => ({
+          ...h,
+          candidate: h.candidate ?? i + 1,
+          label: h.id ?? `#${h.candidate ?? i + 1}`
+        })),
         rounds: d.rounds === undefined ? null : { count: d.rounds.length, stopped: d.stopped ?? "" },
         linted: d.linted ?? [],
         calls: d.calls ?? null,
         costUsd: d.costUsd ?? null,
         version: d.version ?? null,
-        diff: body?.instructions !== undefined && body.baselineInstructions !== undefined ? wordDiff(body.baselineInstructions, body.instructions) : null
+        diff:
+          body?.instructions !== undefined && body.baselineInstructions !== undefined
+            ? wordDiff(body.baselineInstructions, body.instructions)
+            : null
       }
     })
   })

@@ -51,13 +51,24 @@ export const scoreSeries = (days: ReadonlyArray<DayScores>): ReadonlyArray<Serie
     .filter((d) => d.n > 0)
     .map((d) => {
       const { mean, se } = meanAndSe(d)
-      return { day: d.day, version: d.version === "" ? NO_PACK : d.version, n: d.n, mean, low: clamp01(mean - 1.96 * se), high: clamp01(mean + 1.96 * se) }
+      return {
+        day: d.day,
+        version: d.version === "" ? NO_PACK : d.version,
+        n: d.n,
+        mean,
+        low: clamp01(mean - 1.96 * se),
+        high: clamp01(mean + 1.96 * se)
+      }
     })
 
 const sumOver = (days: ReadonlyArray<DayScores>, from: string, to: string): Moments =>
   days
     .filter((d) => d.day >= from && d.day < to)
-    .reduce((acc, d) => ({ n: acc.n + d.n, sum: acc.sum + d.sum, sumSq: acc.sumSq + d.sumSq }), { n: 0, sum: 0, sumSq: 0 })
+    .reduce((acc, d) => ({ n: acc.n + d.n, sum: acc.sum + d.sum, sumSq: acc.sumSq + d.sumSq }), {
+      n: 0,
+      sum: 0,
+      sumSq: 0
+    })
 
 export const DAY_MS = 86_400_000
 /** The UTC day of a time, "YYYY-MM-DD": the unit of the store's daily rollups. */
@@ -71,10 +82,16 @@ export const trendOf = (days: ReadonlyArray<DayScores>, now: number): Trend => {
   const last = sumOver(days, weekAgo, tomorrow)
   const previous = sumOver(days, twoWeeksAgo, weekAgo)
   const summary = (m: Moments) => ({ n: m.n, mean: m.n === 0 ? null : m.sum / m.n })
-  if (last.n === 0 || previous.n === 0) return { last7: summary(last), previous7: summary(previous), direction: "unknown", change: null }
+  if (last.n === 0 || previous.n === 0)
+    return { last7: summary(last), previous7: summary(previous), direction: "unknown", change: null }
   const a = meanAndSe(last)
   const b = meanAndSe(previous)
   const change = a.mean - b.mean
   const margin = 1.96 * Math.sqrt(a.se * a.se + b.se * b.se)
-  return { last7: summary(last), previous7: summary(previous), direction: change > margin ? "up" : change < -margin ? "down" : "flat", change }
+  return {
+    last7: summary(last),
+    previous7: summary(previous),
+    direction: change > margin ? "up" : change < -margin ? "down" : "flat",
+    change
+  }
 }

@@ -39,7 +39,9 @@ const openRetry = Schedule.intersect(busyRetry, Schedule.recurs(40))
  */
 export const writeTransaction = <A, E, R>(sql: SqlClient.SqlClient, effect: Effect.Effect<A, E, R>) =>
   sql.withTransaction(effect).pipe(
-    Effect.catchSomeDefect((defect) => (defect instanceof SqlError.SqlError ? Option.some(Effect.fail(defect)) : Option.none())),
+    Effect.catchSomeDefect((defect) =>
+      defect instanceof SqlError.SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+    ),
     Effect.retry({
       schedule: busyRetry,
       while: (error) => error instanceof SqlError.SqlError && isBusy(error)
@@ -52,9 +54,12 @@ export const describeStoreCause = (cause: unknown): string => {
   const text = typeof message === "string" ? message : String(cause)
   const c = typeof code === "string" ? code : ""
   if (c === "SQLITE_FULL" || c === "ENOSPC") return "the disk is full"
-  if (c.startsWith("SQLITE_READONLY") || c === "EROFS") return `the database cannot be written (read-only file system or file; ${text})`
-  if (c.startsWith("SQLITE_CORRUPT") || c === "SQLITE_NOTADB") return `the database file is damaged (${text}); move it aside and run \`autotune accept-store\`: a new store is built and the traces are read again from DotClaw's files`
-  if (c.startsWith("SQLITE_CANTOPEN")) return `cannot open the database file (missing directory or no permission; ${text})`
+  if (c.startsWith("SQLITE_READONLY") || c === "EROFS")
+    return `the database cannot be written (read-only file system or file; ${text})`
+  if (c.startsWith("SQLITE_CORRUPT") || c === "SQLITE_NOTADB")
+    return `the database file is damaged (${text}); move it aside and run \`autotune accept-store\`: a new store is built and the traces are read again from DotClaw's files`
+  if (c.startsWith("SQLITE_CANTOPEN"))
+    return `cannot open the database file (missing directory or no permission; ${text})`
   if (c === "SQLITE_PERM" || c === "EACCES" || c === "EPERM") return `permission denied (${text})`
   if (c.startsWith("SQLITE_IOERR")) return `disk I/O error (${text}): is the disk full or failing?`
   return text
@@ -103,27 +108,51 @@ export const makeDbLayer = (filename: string, home?: string) => {
     const sql = yield* SqlClient.SqlClient
     const [row] = yield* sql<{ id: number | null }>`SELECT MAX(migration_id) AS id FROM effect_sql_migrations`
     if (Number(row?.id ?? 0) < LATEST_MIGRATION) {
-      return yield* new SqlError.SqlError({ cause: { code: "SQLITE_BUSY" }, message: `the store is at migration ${row?.id ?? 0} of ${LATEST_MIGRATION}: another process holds it` })
+      return yield* new SqlError.SqlError({
+        cause: { code: "SQLITE_BUSY" },
+        message: `the store is at migration ${row?.id ?? 0} of ${LATEST_MIGRATION}: another process holds it`
+      })
     }
   })
   // The store's id against the home's record (store/Identity.ts), once the store is migrated.
-  const identity = home === undefined || home === "" ? Effect.void : Effect.flatMap(SqlClient.SqlClient, (sql) => settleStoreIdentity(sql, home, filename, filename))
-  const migrated = Layer.effectDiscard(Effect.zipRight(withRunLock(`${filename}.migrate.lock`, migrate, "2 minutes"), identity)).pipe(
+  const identity =
+    home === undefined || home === ""
+      ? Effect.void
+      : Effect.flatMap(SqlClient.SqlClient, (sql) => settleStoreIdentity(sql, home, filename, filename))
+  const migrated = Layer.effectDiscard(
+    Effect.zipRight(withRunLock(`${filename}.migrate.lock`, migrate, "2 minutes"), identity)
+  ).pipe(
     Layer.provide(NodeContext.layer),
     // A gone or swapped store is no busy store: it fails at once.
-    Layer.retry(Schedule.intersect(openRetry, Schedule.recurWhile((e: unknown) => !(e instanceof StoreError))))
+    Layer.retry(
+      Schedule.intersect(
+        openRetry,
+        Schedule.recurWhile((e: unknown) => !(e instanceof StoreError))
+      )
+    )
   )
   // Before anything creates the file: a store the home's record names that is gone or swapped stops here.
-  const checked = home === undefined || home === "" ? Effect.void : Effect.flatMap(checkSqliteStore(home, filename), (note) => (note === undefined ? Effect.void : Effect.logWarning(note)))
+  const checked =
+    home === undefined || home === ""
+      ? Effect.void
+      : Effect.flatMap(checkSqliteStore(home, filename), (note) =>
+          note === undefined ? Effect.void : Effect.logWarning(note)
+        )
   const secured = Effect.try({
     try: () => secureStore(filename, home),
-    catch: (cause) => new StoreError({ operation: "open", detail: `cannot create ${path.dirname(filename)} or its database privately: ${describeStoreCause(cause)}` })
+    catch: (cause) =>
+      new StoreError({
+        operation: "open",
+        detail: `cannot create ${path.dirname(filename)} or its database privately: ${describeStoreCause(cause)}`
+      })
   }).pipe(Effect.flatMap((warnings) => Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })))
   return migrated.pipe(
     Layer.provideMerge(client),
     Layer.provideMerge(Layer.effectDiscard(checked.pipe(Effect.zipRight(secured), Effect.zipRight(walMode(filename))))),
     Layer.catchAll((error) =>
-      Layer.fail(error instanceof StoreError ? error : new StoreError({ operation: `open ${filename}`, detail: describe(error) }))
+      Layer.fail(
+        error instanceof StoreError ? error : new StoreError({ operation: `open ${filename}`, detail: describe(error) })
+      )
     )
   )
 }
@@ -157,6 +186,8 @@ const walMode = (filename: string) =>
 /** The store: PostgreSQL at AUTOTUNE_DATABASE_URL when set (a fleet), else SQLite at AUTOTUNE_DB_PATH. */
 export const DbLive: Layer.Layer<SqlClient.SqlClient, StoreError | ConfigError, Settings> = Layer.unwrapEffect(
   Effect.map(Settings, (s): Layer.Layer<SqlClient.SqlClient, StoreError | ConfigError> =>
-    isSet(s.config.databaseUrl) ? makePgLayer(s.config.databaseUrl, { hostId: s.config.hostId, home: s.config.home }) : makeDbLayer(s.config.dbPath, s.config.home)
+    isSet(s.config.databaseUrl)
+      ? makePgLayer(s.config.databaseUrl, { hostId: s.config.hostId, home: s.config.home })
+      : makeDbLayer(s.config.dbPath, s.config.home)
   )
 )

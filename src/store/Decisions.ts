@@ -28,7 +28,12 @@ export type ArmTurn = typeof ArmTurn.Type
  * The turns one pack version served for a behavior since `since`, oldest first (at most `cap`): the indexed
  * (behavior, version) table does the filtering, and the cap bounds memory.
  */
-export const armTurns = (sql: SqlClient.SqlClient, behavior: Behavior, rubricVersion: string, q: { readonly version: string; readonly since: number; readonly cap: number }) =>
+export const armTurns = (
+  sql: SqlClient.SqlClient,
+  behavior: Behavior,
+  rubricVersion: string,
+  q: { readonly version: string; readonly since: number; readonly cap: number }
+) =>
   sql`
     SELECT t.created_at AS "at", s.score AS "score", t.is_error AS "isError", t.sample_draw AS "draw",
            t.tool_call_count AS "toolCalls", t.tool_failure_count AS "toolFailures",
@@ -42,12 +47,20 @@ export const armTurns = (sql: SqlClient.SqlClient, behavior: Behavior, rubricVer
     WHERE p.behavior IN (${behavior}, '*') AND p.version = ${q.version} AND p.created_at >= ${q.since}
     ORDER BY p.created_at LIMIT ${q.cap}`.pipe(decodeRows(ArmTurn, "read canary samples"))
 
-export const recordDecision = (sql: SqlClient.SqlClient, d: {
-  readonly behavior: Behavior; readonly canaryVersion: string; readonly activeVersion: string | null; readonly action: string; readonly reason: string
-  readonly figures: Record<string, unknown>
-}) =>
+export const recordDecision = (
+  sql: SqlClient.SqlClient,
+  d: {
+    readonly behavior: Behavior
+    readonly canaryVersion: string
+    readonly activeVersion: string | null
+    readonly action: string
+    readonly reason: string
+    readonly figures: Record<string, unknown>
+  }
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    writeTransaction(sql,
+    writeTransaction(
+      sql,
       sql`INSERT INTO canary_decisions ${sql.insert({
         behavior: d.behavior,
         canary_version: d.canaryVersion,
@@ -74,7 +87,11 @@ export type DecisionRow = typeof DecisionRow.Type
  * A behavior's decisions, newest first (at most `limit`), of one canary version or of any. The figures are as
  * the monitor recorded them: each reader takes the ones it shows.
  */
-export const decisions = (sql: SqlClient.SqlClient, behavior: Behavior, q: { readonly version?: string; readonly limit: number }) =>
+export const decisions = (
+  sql: SqlClient.SqlClient,
+  behavior: Behavior,
+  q: { readonly version?: string; readonly limit: number }
+) =>
   sql`
     SELECT created_at AS "at", canary_version AS "version", active_version AS "activeVersion", action, reason, figures_json AS "figures"
     FROM canary_decisions

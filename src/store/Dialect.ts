@@ -9,7 +9,8 @@ import { Effect } from "effect"
 type Row = Record<string, unknown>
 type Rows = Row | ReadonlyArray<Row>
 
-export const isPostgres = (sql: SqlClient.SqlClient): boolean => sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+export const isPostgres = (sql: SqlClient.SqlClient): boolean =>
+  sql.onDialectOrElse({ pg: () => true, orElse: () => false })
 
 /** Inserts rows, skipping those whose key is already stored. */
 export const insertIgnore = (sql: SqlClient.SqlClient, table: string, rows: Rows, returning?: string) => {
@@ -23,7 +24,10 @@ export const insertIgnore = (sql: SqlClient.SqlClient, table: string, rows: Rows
 export const upsert = (sql: SqlClient.SqlClient, table: string, rows: Rows, key: ReadonlyArray<string>) => {
   if (!isPostgres(sql)) return sql`INSERT OR REPLACE INTO ${sql(table)} ${sql.insert(rows as ReadonlyArray<Row>)}`
   const first = Array.isArray(rows) ? (rows as ReadonlyArray<Row>)[0]! : (rows as Row)
-  const set = Object.keys(first).filter((c) => !key.includes(c)).map((c) => `${c} = EXCLUDED.${c}`).join(", ")
+  const set = Object.keys(first)
+    .filter((c) => !key.includes(c))
+    .map((c) => `${c} = EXCLUDED.${c}`)
+    .join(", ")
   return sql`INSERT INTO ${sql(table)} ${sql.insert(rows as ReadonlyArray<Row>)} ON CONFLICT (${sql.literal(key.join(", "))}) DO UPDATE SET ${sql.literal(set)}`
 }
 

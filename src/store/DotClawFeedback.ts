@@ -19,13 +19,19 @@ const PAGE = 2000
 const BUSY_TIMEOUT_MS = 2000
 
 /** Reads reactions newer than `since` (ISO) in pages; every page is one short statement. */
-export const readReactionPages = (file: string, since: string, onPage: (rows: ReadonlyArray<DotClawReaction>) => void): "ok" | "no-table" => {
+export const readReactionPages = (
+  file: string,
+  since: string,
+  onPage: (rows: ReadonlyArray<DotClawReaction>) => void
+): "ok" | "no-table" => {
   const db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS })
   try {
     const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'user_feedback'").get()
     if (table === undefined) return "no-table"
     // Who reacted (DotClaw writes it; an older table may lack the column): alignment bounds each person's weight.
-    const hasUser = (db.prepare("SELECT 1 FROM pragma_table_info('user_feedback') WHERE name = 'user_id'").get() as unknown) !== undefined
+    const hasUser =
+      (db.prepare("SELECT 1 FROM pragma_table_info('user_feedback') WHERE name = 'user_id'").get() as unknown) !==
+      undefined
     const page = db.prepare(
       `SELECT id, trace_id, feedback_type, reason, created_at, ${hasUser ? "user_id" : "NULL AS user_id"} FROM user_feedback
        WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ${PAGE}`

@@ -46,7 +46,9 @@ export const recordPath = (home: string) => path.join(home, RECORD_FILE)
 export const readRecord = (home: string): StoreRecord | undefined => {
   try {
     const raw = JSON.parse(fs.readFileSync(recordPath(home), "utf8")) as Partial<StoreRecord>
-    const spend = Array.isArray(raw.spend) ? raw.spend.filter((s): s is SpendEntry => typeof s?.at === "number" && typeof s?.usd === "number") : []
+    const spend = Array.isArray(raw.spend)
+      ? raw.spend.filter((s): s is SpendEntry => typeof s?.at === "number" && typeof s?.usd === "number")
+      : []
     return { ...raw, spend }
   } catch {
     return undefined
@@ -56,14 +58,23 @@ export const readRecord = (home: string): StoreRecord | undefined => {
 /** Writes the record atomically, 0600; the spend of more than a day ago is dropped. */
 const writeRecord = (home: string, record: StoreRecord) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    writeFileAtomic(recordPath(home), JSON.stringify({ ...record, spend: record.spend.filter((s) => s.at > now - DAY_MS) }) + "\n", MODES.private)
+    writeFileAtomic(
+      recordPath(home),
+      JSON.stringify({ ...record, spend: record.spend.filter((s) => s.at > now - DAY_MS) }) + "\n",
+      MODES.private
+    )
   ).pipe(
-    Effect.mapError((e) => new StoreError({ operation: `keep the store's identity in ${recordPath(home)}`, detail: e.detail }))
+    Effect.mapError(
+      (e) => new StoreError({ operation: `keep the store's identity in ${recordPath(home)}`, detail: e.detail })
+    )
   )
 
 /** The id a store carries (store_meta `store_id`), null for none. */
 const storeIdOf = (sql: SqlClient.SqlClient) =>
-  Effect.map(sql<{ value: string }>`SELECT value FROM store_meta WHERE key = 'store_id'`, (rows) => rows[0]?.value ?? null)
+  Effect.map(
+    sql<{ value: string }>`SELECT value FROM store_meta WHERE key = 'store_id'`,
+    (rows) => rows[0]?.value ?? null
+  )
 
 /** What the 24 hours before `now` cost in LLM calls by this installation's record: a store swapped in cannot forget it. */
 export const rememberedSpend = (home: string, now: number): number =>
@@ -107,7 +118,8 @@ const sqliteIdOf = (file: string): string | "none" | "unreadable" => {
     return "unreadable"
   }
   try {
-    const row = db.prepare("SELECT value FROM store_meta WHERE key = 'store_id'").get() as { value?: string } | undefined
+    const row = db.prepare("SELECT value FROM store_meta WHERE key = 'store_id'").get() as
+      { value?: string } | undefined
     return row?.value ?? "none"
   } catch (error) {
     return /no such table|not a database|file is not a database/i.test((error as Error).message) ? "none" : "unreadable"
@@ -160,15 +172,34 @@ export const settleStoreIdentity = (sql: SqlClient.SqlClient, home: string, loca
     if (sameLocation && record.storeId !== id) return yield* swapped(location, record.storeId, id)
     const stat = file === undefined ? undefined : fs.statSync(file)
     const changed = record?.location !== undefined && record.location !== location
-    if (record?.location !== location || record.storeId !== id || record.device !== stat?.dev || record.inode !== stat?.ino) {
-      yield* writeRecord(home, { location, storeId: id, ...(stat === undefined ? {} : { device: stat.dev, inode: stat.ino }), spend: record?.spend ?? [] })
+    if (
+      record?.location !== location ||
+      record.storeId !== id ||
+      record.device !== stat?.dev ||
+      record.inode !== stat?.ino
+    ) {
+      yield* writeRecord(home, {
+        location,
+        storeId: id,
+        ...(stat === undefined ? {} : { device: stat.dev, inode: stat.ino }),
+        spend: record?.spend ?? []
+      })
     }
-    if (changed) yield* Effect.logInfo(`the configuration names another store: now ${location} (store ${id}), was ${record.location}`)
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(new StoreError({ operation: "read the store's id", detail: e.message }))))
+    if (changed)
+      yield* Effect.logInfo(
+        `the configuration names another store: now ${location} (store ${id}), was ${record.location}`
+      )
+  }).pipe(
+    Effect.catchTag("SqlError", (e) =>
+      Effect.fail(new StoreError({ operation: "read the store's id", detail: e.message }))
+    )
+  )
 
 /** The id of the store open now. */
 export const currentStoreId = Effect.flatMap(SqlClient.SqlClient, storeIdOf).pipe(
-  Effect.catchTag("SqlError", (e) => Effect.fail(new StoreError({ operation: "read the store's id", detail: e.message })))
+  Effect.catchTag("SqlError", (e) =>
+    Effect.fail(new StoreError({ operation: "read the store's id", detail: e.message }))
+  )
 )
 
 /** `autotune accept-store`: forgets which store the record names (the spend stays), so the next open adopts the one configured now. */

@@ -21,25 +21,47 @@ export type PackStatus = "selected" | "canary" | "active" | "retired" | "rolled_
  * A pack chosen but not shipped (the optimizer's winner, or behavior tuning's pack under manual approval):
  * `deploy` or `autotune approve` ships it, `autotune reject` discards it.
  */
-export const recordSelection = (sql: SqlClient.SqlClient, selection: { readonly version: string; readonly behavior: Behavior; readonly body: Record<string, unknown>; readonly lineage: Record<string, unknown> }) =>
+export const recordSelection = (
+  sql: SqlClient.SqlClient,
+  selection: {
+    readonly version: string
+    readonly behavior: Behavior
+    readonly body: Record<string, unknown>
+    readonly lineage: Record<string, unknown>
+  }
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    writeTransaction(sql,
+    writeTransaction(
+      sql,
       sql`INSERT INTO packs ${sql.insert({ version: selection.version, behavior: selection.behavior, body_json: JSON.stringify(selection.body), lineage_json: JSON.stringify(selection.lineage), status: "selected", created_at: now })}`
     ).pipe(Effect.mapError(storeError("record the selected pack")))
   )
 
 /** One deployment action on record (`canary`, `canary_step`, `promoted`, `rolled_back`, …) with its detail. */
-export const recordDeployment = (sql: SqlClient.SqlClient, behavior: Behavior, version: string, action: string, detail: Record<string, unknown>) =>
+export const recordDeployment = (
+  sql: SqlClient.SqlClient,
+  behavior: Behavior,
+  version: string,
+  action: string,
+  detail: Record<string, unknown>
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    writeTransaction(sql, sql`INSERT INTO deployments ${sql.insert({ behavior, version, action, detail_json: JSON.stringify(detail), created_at: now })}`).pipe(
-      Effect.mapError(storeError("record deployment"))
-    )
+    writeTransaction(
+      sql,
+      sql`INSERT INTO deployments ${sql.insert({ behavior, version, action, detail_json: JSON.stringify(detail), created_at: now })}`
+    ).pipe(Effect.mapError(storeError("record deployment")))
   )
 
 /** A pack as it was written, with its status; a version already stored takes the new status and body. */
-export const savePack = (sql: SqlClient.SqlClient, pack: PromptPack, status: PackStatus, lineage: Record<string, unknown>) =>
+export const savePack = (
+  sql: SqlClient.SqlClient,
+  pack: PromptPack,
+  status: PackStatus,
+  lineage: Record<string, unknown>
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    writeTransaction(sql,
+    writeTransaction(
+      sql,
       sql`INSERT INTO packs ${sql.insert({
         version: pack.version,
         behavior: pack.behavior,
@@ -52,7 +74,9 @@ export const savePack = (sql: SqlClient.SqlClient, pack: PromptPack, status: Pac
   )
 
 export const setPackStatus = (sql: SqlClient.SqlClient, version: string, status: PackStatus) =>
-  sql`UPDATE packs SET status = ${status} WHERE version = ${version}`.pipe(Effect.mapError(storeError("update pack status")))
+  sql`UPDATE packs SET status = ${status} WHERE version = ${version}`.pipe(
+    Effect.mapError(storeError("update pack status"))
+  )
 
 const HistoryRow = Schema.Struct({
   behavior: Schema.String,
@@ -90,11 +114,20 @@ export const storedPack = (sql: SqlClient.SqlClient, behavior: Behavior, role: "
         SELECT p.body_json AS "body" FROM deployments d JOIN packs p ON p.version = d.version
         WHERE d.behavior = ${behavior} AND d.action IN ('baseline', 'deployed_active', 'promoted', 'restored') AND p.status = 'active'
         ORDER BY d.created_at DESC, d.id DESC LIMIT 1`
-  ).pipe(decodeFirst(PackBody, "read the packs in the store"), Effect.map((row) => row?.body))
+  ).pipe(
+    decodeFirst(PackBody, "read the packs in the store"),
+    Effect.map((row) => row?.body)
+  )
 
 const ShareRow = Schema.Struct({
   at: Schema.Number,
-  detail: Schema.parseJson(Schema.Struct({ canaryPercent: Schema.optional(Schema.Unknown), to: Schema.optional(Schema.Unknown), reason: Schema.optional(Schema.Unknown) }))
+  detail: Schema.parseJson(
+    Schema.Struct({
+      canaryPercent: Schema.optional(Schema.Unknown),
+      to: Schema.optional(Schema.Unknown),
+      reason: Schema.optional(Schema.Unknown)
+    })
+  )
 })
 
 /**
@@ -120,14 +153,16 @@ export const canaryShares = (sql: SqlClient.SqlClient, behavior: string, version
 const SelectionRow = Schema.Struct({
   version: Schema.String,
   behavior: Behavior,
-  body: Schema.parseJson(Schema.Struct({
-    instructions: Schema.String,
-    lineage: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-    baselineInstructions: Schema.String,
-    metric: Schema.optional(Schema.Struct({ name: Schema.String, model: Schema.String, score: Schema.Number })),
-    // A behavior pack (behavior/, under manual approval) carries the share it was proposed at, in percent.
-    canaryPercent: Schema.optional(Schema.Number)
-  }))
+  body: Schema.parseJson(
+    Schema.Struct({
+      instructions: Schema.String,
+      lineage: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+      baselineInstructions: Schema.String,
+      metric: Schema.optional(Schema.Struct({ name: Schema.String, model: Schema.String, score: Schema.Number })),
+      // A behavior pack (behavior/, under manual approval) carries the share it was proposed at, in percent.
+      canaryPercent: Schema.optional(Schema.Number)
+    })
+  )
 })
 
 /** Selected packs waiting for deployment, oldest first, with what the Deployer needs. */
@@ -135,7 +170,11 @@ export const pendingSelections = (sql: SqlClient.SqlClient) =>
   sql`SELECT version, behavior, body_json AS "body" FROM packs WHERE status = 'selected' ORDER BY created_at`.pipe(
     decodeRows(SelectionRow, "read selected packs"),
     Effect.map((rows) =>
-      rows.map(({ body: { canaryPercent, ...body }, ...r }) => ({ ...r, ...body, ...(canaryPercent === undefined ? {} : { share: fromPercent(canaryPercent) }) }))
+      rows.map(({ body: { canaryPercent, ...body }, ...r }) => ({
+        ...r,
+        ...body,
+        ...(canaryPercent === undefined ? {} : { share: fromPercent(canaryPercent) })
+      }))
     )
   )
 
@@ -146,17 +185,21 @@ export const packOf = (sql: SqlClient.SqlClient, behavior: Behavior, version: st
     Effect.map((row) => row?.body)
   )
 
-const RejectedBody = Schema.Struct({ body: Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.String })) })
+const RejectedBody = Schema.Struct({
+  body: Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.String }))
+})
 
 /** What the operator rejected for the behavior (`autotune reject`): each pack's instructions and the baseline it changed. */
 export const rejectedPacks = (sql: SqlClient.SqlClient, behavior: Behavior) =>
   sql`SELECT body_json AS "body" FROM packs WHERE behavior = ${behavior} AND status = 'rejected'`.pipe(
     Effect.mapError(storeError("read rejected packs")),
     // A rejected pack of another shape (a behavior pack) has nothing the optimizer could propose again: left out.
-    Effect.map((rows) => rows.flatMap((row) => {
-      const decoded = decodeRejected(row)
-      return decoded._tag === "Right" ? [decoded.right.body] : []
-    }))
+    Effect.map((rows) =>
+      rows.flatMap((row) => {
+        const decoded = decodeRejected(row)
+        return decoded._tag === "Right" ? [decoded.right.body] : []
+      })
+    )
   )
 const decodeRejected = Schema.decodeUnknownEither(RejectedBody)
 
@@ -171,15 +214,26 @@ export const pendingVersion = (sql: SqlClient.SqlClient, behavior: Behavior) =>
 export const lastOptimizeRun = (sql: SqlClient.SqlClient, behavior: Behavior, baselineVersion: string) =>
   sql`
     SELECT created_at AS "createdAt", outcome FROM optimize_runs WHERE behavior = ${behavior} AND baseline_version = ${baselineVersion}
-    ORDER BY created_at DESC LIMIT 1`.pipe(decodeFirst(Schema.Struct({ createdAt: Schema.Number, outcome: Schema.String }), "read optimize runs"))
+    ORDER BY created_at DESC LIMIT 1`.pipe(
+    decodeFirst(Schema.Struct({ createdAt: Schema.Number, outcome: Schema.String }), "read optimize runs")
+  )
 
 /** One optimizer attempt on a baseline, with its outcome as the optimizer reported it. */
-export const recordOptimizeRun = (sql: SqlClient.SqlClient, r: { readonly behavior: Behavior; readonly baselineVersion: string; readonly outcome: string; readonly detail: unknown; readonly redactionVersion: number }) =>
+export const recordOptimizeRun = (
+  sql: SqlClient.SqlClient,
+  r: {
+    readonly behavior: Behavior
+    readonly baselineVersion: string
+    readonly outcome: string
+    readonly detail: unknown
+    readonly redactionVersion: number
+  }
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    writeTransaction(sql, sql`INSERT INTO optimize_runs ${sql.insert({ behavior: r.behavior, baseline_version: r.baselineVersion, outcome: r.outcome, detail_json: JSON.stringify(r.detail), created_at: now, redaction_version: r.redactionVersion })}`).pipe(
-      Effect.asVoid,
-      Effect.mapError(storeError("record the optimizer run"))
-    )
+    writeTransaction(
+      sql,
+      sql`INSERT INTO optimize_runs ${sql.insert({ behavior: r.behavior, baseline_version: r.baselineVersion, outcome: r.outcome, detail_json: JSON.stringify(r.detail), created_at: now, redaction_version: r.redactionVersion })}`
+    ).pipe(Effect.asVoid, Effect.mapError(storeError("record the optimizer run")))
   )
 
 const HeldOutFigure = Schema.Struct({
@@ -214,7 +268,14 @@ const OptimizeRunRow = Schema.Struct({
   outcome: Schema.String,
   baselineVersion: Schema.String,
   detail: Schema.String,
-  body: Schema.NullOr(Schema.parseJson(Schema.Struct({ instructions: Schema.optional(Schema.String), baselineInstructions: Schema.optional(Schema.String) })))
+  body: Schema.NullOr(
+    Schema.parseJson(
+      Schema.Struct({
+        instructions: Schema.optional(Schema.String),
+        baselineInstructions: Schema.optional(Schema.String)
+      })
+    )
+  )
 })
 
 /** A behavior's optimizer runs since `since`, newest first (at most `limit`), each with the pack it selected, if any. */
@@ -224,7 +285,12 @@ export const optimizeRuns = (sql: SqlClient.SqlClient, behavior: Behavior, since
     FROM optimize_runs o LEFT JOIN packs p ON p.version = ${jsonField(sql, "o.detail_json", "version")}
     WHERE o.behavior = ${behavior} AND o.created_at >= ${since} ORDER BY o.created_at DESC LIMIT ${limit}`.pipe(
     decodeRows(OptimizeRunRow, "read optimizer runs"),
-    Effect.map((rows) => rows.map((r) => ({ ...r, detail: Option.getOrElse(decodeRunDetail(r.detail), (): typeof RunDetail.Type => ({})) })))
+    Effect.map((rows) =>
+      rows.map((r) => ({
+        ...r,
+        detail: Option.getOrElse(decodeRunDetail(r.detail), (): typeof RunDetail.Type => ({}))
+      }))
+    )
   )
 const decodeRunDetail = Schema.decodeUnknownOption(Schema.parseJson(RunDetail))
 
@@ -233,14 +299,30 @@ export const deploymentEvents = (sql: SqlClient.SqlClient, behavior: Behavior, s
   sql`
     SELECT created_at AS at, version, action FROM deployments WHERE behavior = ${behavior} AND created_at >= ${since}
     UNION ALL SELECT created_at AS at, version, 'rubric ' || status AS action FROM rubrics WHERE behavior = ${behavior} AND created_at >= ${since}
-    ORDER BY 1`.pipe(decodeRows(Schema.Struct({ at: Schema.Number, version: Schema.String, action: Schema.String }), "read deployments"))
+    ORDER BY 1`.pipe(
+    decodeRows(Schema.Struct({ at: Schema.Number, version: Schema.String, action: Schema.String }), "read deployments")
+  )
 
 const SelectedBody = Schema.parseJson(
   Schema.Struct({
     instructions: Schema.String,
     baselineInstructions: Schema.String,
-    lineage: Schema.Struct({ validation: Schema.optional(Schema.Struct({ meanDiff: Schema.optional(Schema.Number), lowerBound: Schema.optional(Schema.Number) })) }),
-    examples: Schema.optionalWith(Schema.Array(Schema.Struct({ traceId: Schema.String, message: Schema.String, baseline: Schema.Number, winner: Schema.Number })), { default: () => [] })
+    lineage: Schema.Struct({
+      validation: Schema.optional(
+        Schema.Struct({ meanDiff: Schema.optional(Schema.Number), lowerBound: Schema.optional(Schema.Number) })
+      )
+    }),
+    examples: Schema.optionalWith(
+      Schema.Array(
+        Schema.Struct({
+          traceId: Schema.String,
+          message: Schema.String,
+          baseline: Schema.Number,
+          winner: Schema.Number
+        })
+      ),
+      { default: () => [] }
+    )
   })
 )
 const decodeSelected = Schema.decodeUnknownOption(SelectedBody)
@@ -259,10 +341,14 @@ export const selectedPack = (sql: SqlClient.SqlClient, behavior: Behavior) =>
 const PackRecord = Schema.Struct({
   behavior: Behavior,
   status: Schema.String,
-  body: Schema.parseJson(Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.optional(Schema.String) })),
+  body: Schema.parseJson(
+    Schema.Struct({ instructions: Schema.String, baselineInstructions: Schema.optional(Schema.String) })
+  ),
   lineage: Schema.NullOr(Schema.String)
 })
-const decodeLineage = Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ baselineVersion: Schema.optional(Schema.String) })))
+const decodeLineage = Schema.decodeUnknownOption(
+  Schema.parseJson(Schema.Struct({ baselineVersion: Schema.optional(Schema.String) }))
+)
 
 /** Any stored pack by version: its behavior, status, instructions (and the baseline a selection records), and the baseline its lineage names. */
 export const packRecord = (sql: SqlClient.SqlClient, version: string) =>

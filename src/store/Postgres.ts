@@ -23,20 +23,26 @@ const INT8 = 20
 const NUMERIC = 1700
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
-    oid === INT8 || oid === NUMERIC ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser
+    oid === INT8 || oid === NUMERIC
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser
 }
 
 /** A fixed key for PostgreSQL's advisory locks: migrations take it per transaction, the leader per session. */
 export const MIGRATE_LOCK = 0x61757475 // "autu"
 export const LEADER_LOCK = 0x61757476
 
-
 /**
  * Runs `effect` while this process holds a session advisory lock, on a connection kept aside for it (the work
  * itself runs on the pool). "wait" queues behind another holder; "try" gives None at once when one holds it.
  * The lock goes with the session, so a killed process never leaves it held.
  */
-export const withAdvisoryLock = <A, E, R>(sql: SqlClient.SqlClient, key: number, mode: "wait" | "try", effect: Effect.Effect<A, E, R>) =>
+export const withAdvisoryLock = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  key: number,
+  mode: "wait" | "try",
+  effect: Effect.Effect<A, E, R>
+) =>
   Effect.scoped(
     Effect.gen(function* () {
       const locked = Effect.gen(function* () {
@@ -47,7 +53,15 @@ export const withAdvisoryLock = <A, E, R>(sql: SqlClient.SqlClient, key: number,
           if (rows[0]?.held !== true) return undefined
         }
         return conn
-      }).pipe(Effect.mapError((e) => new StoreError({ operation: "take an advisory lock in the PostgreSQL store", detail: describePgCause(e.cause ?? e) })))
+      }).pipe(
+        Effect.mapError(
+          (e) =>
+            new StoreError({
+              operation: "take an advisory lock in the PostgreSQL store",
+              detail: describePgCause(e.cause ?? e)
+            })
+        )
+      )
       const conn = yield* locked
       if (conn === undefined) return Option.none<A>()
       return yield* effect.pipe(
@@ -62,7 +76,8 @@ export const describePgCause = (cause: unknown): string => {
   const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown }
   const text = typeof message === "string" ? message : String(cause)
   if (code === "ECONNREFUSED") return `nothing listens there (${text}): is PostgreSQL running?`
-  if (code === "28P01" || code === "28000") return `authentication failed (${text}): check the user and password in AUTOTUNE_DATABASE_URL`
+  if (code === "28P01" || code === "28000")
+    return `authentication failed (${text}): check the user and password in AUTOTUNE_DATABASE_URL`
   if (code === "3D000") return `the database does not exist (${text}): create it first (createdb)`
   return text
 }
@@ -101,19 +116,37 @@ const claimHost = (sql: SqlClient.SqlClient, hostId: string, install: string) =>
     }
   })
 
-export const makePgLayer = (url: Redacted.Redacted<string>, host?: { readonly hostId: string; readonly home: string }) => {
-  const client = PgClient.layer({ url, types, maxConnections: 8, connectTimeout: "10 seconds", applicationName: "autotune" })
+export const makePgLayer = (
+  url: Redacted.Redacted<string>,
+  host?: { readonly hostId: string; readonly home: string }
+) => {
+  const client = PgClient.layer({
+    url,
+    types,
+    maxConnections: 8,
+    connectTimeout: "10 seconds",
+    applicationName: "autotune"
+  })
   // Several hosts may start together: the advisory lock makes one migrate while the others wait for it.
   // Then this host's id is claimed (or refused) before any command reads or writes under it.
   const migrated = Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.zipRight(
-        withAdvisoryLock(sql, MIGRATE_LOCK, "wait", Effect.zipRight(renumberLegacy("pg"), PgMigrator.run({ loader: PgMigrator.fromRecord(migrationsFor("pg")) }))),
+        withAdvisoryLock(
+          sql,
+          MIGRATE_LOCK,
+          "wait",
+          Effect.zipRight(renumberLegacy("pg"), PgMigrator.run({ loader: PgMigrator.fromRecord(migrationsFor("pg")) }))
+        ),
         host === undefined
           ? Effect.void
           : Effect.try({
               try: () => installId(host.home),
-              catch: (cause) => new StoreError({ operation: `keep this installation's id in ${host.home}`, detail: cause instanceof Error ? cause.message : String(cause) })
+              catch: (cause) =>
+                new StoreError({
+                  operation: `keep this installation's id in ${host.home}`,
+                  detail: cause instanceof Error ? cause.message : String(cause)
+                })
             }).pipe(
               Effect.flatMap((install) => claimHost(sql, host.hostId, install)),
               // The store's id against the home's record (store/Identity.ts): a database dropped and made again is a swap.

@@ -20,12 +20,14 @@ export const pruneBefore = (sql: SqlClient.SqlClient, cutoff: number) =>
     let traces = 0
     let derivedRows = 0
     for (;;) {
-      const batch = yield* sql`SELECT trace_id AS id FROM traces WHERE created_at < ${cutoff} ORDER BY created_at LIMIT ${BATCH}`.pipe(
-        decodeRows(Schema.Struct({ id: Schema.String }), "prune old traces")
-      )
+      const batch =
+        yield* sql`SELECT trace_id AS id FROM traces WHERE created_at < ${cutoff} ORDER BY created_at LIMIT ${BATCH}`.pipe(
+          decodeRows(Schema.Struct({ id: Schema.String }), "prune old traces")
+        )
       if (batch.length === 0) break
       const ids = batch.map((r) => r.id)
-      derivedRows += yield* writeTransaction(sql,
+      derivedRows += yield* writeTransaction(
+        sql,
         Effect.gen(function* () {
           let n = 0
           for (const table of ["judge_scores", "trace_scores", "labels"]) {
@@ -37,12 +39,16 @@ export const pruneBefore = (sql: SqlClient.SqlClient, cutoff: number) =>
       )
       traces += ids.length
     }
-    derivedRows += yield* writeTransaction(sql,
+    derivedRows += yield* writeTransaction(
+      sql,
       Effect.gen(function* () {
         let n = rowsChanged(yield* sql`DELETE FROM trace_packs WHERE created_at < ${cutoff}`.raw)
         n += rowsChanged(yield* sql`DELETE FROM malformed_lines WHERE seen_at < ${cutoff}`.raw)
         // The newest reaction stays: the import resumes from it.
-        n += rowsChanged(yield* sql`DELETE FROM feedback WHERE created_ms < ${cutoff} AND created_at < (SELECT MAX(created_at) FROM feedback)`.raw)
+        n += rowsChanged(
+          yield* sql`DELETE FROM feedback WHERE created_ms < ${cutoff} AND created_at < (SELECT MAX(created_at) FROM feedback)`
+            .raw
+        )
         return n
       })
     )

@@ -30,15 +30,25 @@ export interface ReactionRow {
 }
 
 /** Stores new reactions (one already stored by its DotClaw id is kept as it is); how many were new. */
-export const storeReactions = (sql: SqlClient.SqlClient, rows: ReadonlyArray<ReactionRow>) => Effect.flatMap(Clock.currentTimeMillis, (now) => {
-  const values = rows.map((r) => ({
-    id: r.id, trace_id: r.traceId, feedback_type: r.type, reason: r.reason, user_id: r.userId, created_at: r.createdAt,
-    created_ms: Date.parse(r.createdAt) || now, imported_at: now, redaction_version: r.redactionVersion
-  }))
-  return (values.length === 0 ? Effect.succeed(0) : writeTransaction(sql, Effect.map(insertIgnore(sql, "feedback", values).raw, rowsChanged))).pipe(
-    Effect.mapError(storeError("store feedback"))
-  )
-})
+export const storeReactions = (sql: SqlClient.SqlClient, rows: ReadonlyArray<ReactionRow>) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const values = rows.map((r) => ({
+      id: r.id,
+      trace_id: r.traceId,
+      feedback_type: r.type,
+      reason: r.reason,
+      user_id: r.userId,
+      created_at: r.createdAt,
+      created_ms: Date.parse(r.createdAt) || now,
+      imported_at: now,
+      redaction_version: r.redactionVersion
+    }))
+    return (
+      values.length === 0
+        ? Effect.succeed(0)
+        : writeTransaction(sql, Effect.map(insertIgnore(sql, "feedback", values).raw, rowsChanged))
+    ).pipe(Effect.mapError(storeError("store feedback")))
+  })
 
 /** The newest imported reaction's time as DotClaw wrote it, if any: where the next import starts. */
 export const newestReactionAt = (sql: SqlClient.SqlClient) =>
@@ -69,7 +79,10 @@ export const reactionScores = (sql: SqlClient.SqlClient, behavior: Behavior, rub
     -- SQLite's CROSS JOIN fixes the order: from the few reacted turns to their scores (it otherwise scanned
     -- every score of the behavior: 110 ms per behavior on 200,000 traces, now under 1 ms).
     ${orderedJoin(sql)} trace_scores s ON s.trace_id = r.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubricVersion}`.pipe(
-    decodeRows(Schema.Struct({ score: Schema.Number, negative: Schema.Number, traceId: Schema.String }), "read judge agreement with users")
+    decodeRows(
+      Schema.Struct({ score: Schema.Number, negative: Schema.Number, traceId: Schema.String }),
+      "read judge agreement with users"
+    )
   )
 
 /** A turn with a person's signal on it, as alignment reads it: the turn, who, the signal, the judge's score and reason. */
@@ -117,7 +130,10 @@ export const gradeScores = (sql: SqlClient.SqlClient, behavior: Behavior, rubric
     SELECT l.grade AS grade, s.score AS score, l.trace_id AS "traceId" FROM labels l
     JOIN trace_scores s ON s.trace_id = l.trace_id AND s.behavior = l.behavior AND s.rubric_version = l.rubric_version
     WHERE l.behavior = ${behavior} AND l.rubric_version = ${rubricVersion}`.pipe(
-    decodeRows(Schema.Struct({ grade: Schema.Number, score: Schema.Number, traceId: Schema.String }), "read the judge's agreement with labels")
+    decodeRows(
+      Schema.Struct({ grade: Schema.Number, score: Schema.Number, traceId: Schema.String }),
+      "read the judge's agreement with labels"
+    )
   )
 
 /** The scored turns people reacted to or graded, with the reaction and the grade: calibration's points. */
@@ -128,7 +144,10 @@ export const humanSignalScores = (sql: SqlClient.SqlClient, behavior: Behavior, 
     JOIN trace_scores s ON s.trace_id = h.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubricVersion}
     LEFT JOIN ${sql.literal(LATEST_REACTIONS)} r ON r.trace_id = s.trace_id
     LEFT JOIN labels l ON l.trace_id = s.trace_id AND l.behavior = s.behavior AND l.rubric_version = s.rubric_version`.pipe(
-    decodeRows(Schema.Struct({ traceId: Schema.String, score: Schema.Number, negative: NullableNumber, grade: NullableNumber }), "read the calibration")
+    decodeRows(
+      Schema.Struct({ traceId: Schema.String, score: Schema.Number, negative: NullableNumber, grade: NullableNumber }),
+      "read the calibration"
+    )
   )
 
 const ToolNames = Schema.parseJson(Schema.Array(Schema.Struct({ name: Schema.String, ok: Schema.Boolean })))
@@ -153,7 +172,13 @@ export const GradeCandidate = Schema.Struct({
  * first: a reaction the judge contradicts (👎 scored 0.6 or more, 👍 scored 0.4 or less), then the judge unsure
  * (its two stages 0.2 or more apart, or a score mid-scale), then the rest in each turn's fixed random order.
  */
-export const gradeCandidates = (sql: SqlClient.SqlClient, behavior: Behavior, rubricVersion: string, limit: number, includeGraded: boolean) =>
+export const gradeCandidates = (
+  sql: SqlClient.SqlClient,
+  behavior: Behavior,
+  rubricVersion: string,
+  limit: number,
+  includeGraded: boolean
+) =>
   sql`
     SELECT s.trace_id AS "traceId", t.message_text AS message, t.output_text AS reply, t.tool_calls_json AS "tools",
       s.score AS score, s.reason AS reason, s.stage1_score AS stage1, s.stage2_score AS stage2, r.negative AS negative, l.grade AS grade,
@@ -169,17 +194,40 @@ export const gradeCandidates = (sql: SqlClient.SqlClient, behavior: Behavior, ru
     LIMIT ${limit}`.pipe(decodeRows(GradeCandidate, "read the turns to grade"))
 
 /** Keeps a grade (1-5) for a rubric version, replacing an earlier one. */
-export const storeGrade = (sql: SqlClient.SqlClient, g: { readonly traceId: string; readonly behavior: Behavior; readonly rubricVersion: string; readonly grade: number; readonly source: string }) =>
+export const storeGrade = (
+  sql: SqlClient.SqlClient,
+  g: {
+    readonly traceId: string
+    readonly behavior: Behavior
+    readonly rubricVersion: string
+    readonly grade: number
+    readonly source: string
+  }
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    upsert(sql, "labels", [{ trace_id: g.traceId, behavior: g.behavior, rubric_version: g.rubricVersion, grade: g.grade, source: g.source, labeled_at: now }], ["trace_id", "behavior", "rubric_version"])
-  ).pipe(
-    Effect.asVoid,
-    Effect.mapError(storeError("keep a grade"))
-  )
+    upsert(
+      sql,
+      "labels",
+      [
+        {
+          trace_id: g.traceId,
+          behavior: g.behavior,
+          rubric_version: g.rubricVersion,
+          grade: g.grade,
+          source: g.source,
+          labeled_at: now
+        }
+      ],
+      ["trace_id", "behavior", "rubric_version"]
+    )
+  ).pipe(Effect.asVoid, Effect.mapError(storeError("keep a grade")))
 
 /** Keeps several grades in one transaction: all or none. */
 export const storeGrades = (sql: SqlClient.SqlClient, grades: ReadonlyArray<Parameters<typeof storeGrade>[1]>) =>
-  writeTransaction(sql, Effect.forEach(grades, (g) => storeGrade(sql, g), { discard: true }))
+  writeTransaction(
+    sql,
+    Effect.forEach(grades, (g) => storeGrade(sql, g), { discard: true })
+  )
 
 export const removeGrade = (sql: SqlClient.SqlClient, traceId: string, behavior: Behavior, rubricVersion: string) =>
   sql`DELETE FROM labels WHERE trace_id = ${traceId} AND behavior = ${behavior} AND rubric_version = ${rubricVersion}`.pipe(
@@ -196,32 +244,78 @@ export const gradedCount = (sql: SqlClient.SqlClient, behavior: Behavior, rubric
 // Alignment's attempts -------------------------------------------------------------------------------------
 
 /** An attempt's record as alignment writes it: its held-out test, if it ran one, and what it dropped. */
-const AttemptDetail = Schema.parseJson(Schema.Struct({
-  test: Schema.optional(Schema.Struct({ n: Schema.Number, current: NullableNumber, candidate: NullableNumber, lower: NullableNumber, alpha: Schema.Number, why: Schema.String })),
-  dropped: Schema.optional(Schema.Array(Schema.String))
-}))
+const AttemptDetail = Schema.parseJson(
+  Schema.Struct({
+    test: Schema.optional(
+      Schema.Struct({
+        n: Schema.Number,
+        current: NullableNumber,
+        candidate: NullableNumber,
+        lower: NullableNumber,
+        alpha: Schema.Number,
+        why: Schema.String
+      })
+    ),
+    dropped: Schema.optional(Schema.Array(Schema.String))
+  })
+)
 
-export const recordAttempt = (sql: SqlClient.SqlClient, a: {
-  readonly behavior: Behavior; readonly rubricVersion: string; readonly signalTurns: number; readonly tested: boolean; readonly alpha: number | null
-  readonly outcome: string; readonly candidate: string | null; readonly detail: unknown
-}) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => sql`INSERT INTO align_attempts ${sql.insert({
-    id: randomUUID(), behavior: a.behavior, rubric_version: a.rubricVersion, at: now, signal_turns: a.signalTurns, tested: a.tested ? 1 : 0,
-    alpha: a.alpha, outcome: a.outcome, candidate_version: a.candidate, detail_json: JSON.stringify(a.detail)
-  })}`).pipe(Effect.asVoid, Effect.mapError(storeError("record an alignment attempt")))
+export const recordAttempt = (
+  sql: SqlClient.SqlClient,
+  a: {
+    readonly behavior: Behavior
+    readonly rubricVersion: string
+    readonly signalTurns: number
+    readonly tested: boolean
+    readonly alpha: number | null
+    readonly outcome: string
+    readonly candidate: string | null
+    readonly detail: unknown
+  }
+) =>
+  Effect.flatMap(
+    Clock.currentTimeMillis,
+    (now) =>
+      sql`INSERT INTO align_attempts ${sql.insert({
+        id: randomUUID(),
+        behavior: a.behavior,
+        rubric_version: a.rubricVersion,
+        at: now,
+        signal_turns: a.signalTurns,
+        tested: a.tested ? 1 : 0,
+        alpha: a.alpha,
+        outcome: a.outcome,
+        candidate_version: a.candidate,
+        detail_json: JSON.stringify(a.detail)
+      })}`
+  ).pipe(Effect.asVoid, Effect.mapError(storeError("record an alignment attempt")))
 
 /** The latest attempt on this version of the rubric, and how many held-out tests its life has spent. */
 export const attemptsOn = (sql: SqlClient.SqlClient, behavior: Behavior, rubricVersion: string) =>
   sql`
     SELECT MAX(at) AS at, MAX(signal_turns) AS "signalTurns", SUM(tested) AS tested FROM align_attempts
     WHERE behavior = ${behavior} AND rubric_version = ${rubricVersion}`.pipe(
-    decodeFirst(Schema.Struct({ at: NullableNumber, signalTurns: NullableNumber, tested: NullableNumber }), "read alignment attempts"),
-    Effect.map((r) => (r === undefined || r.at === null ? undefined : { at: r.at, signalTurns: r.signalTurns ?? 0, tested: r.tested ?? 0 }))
+    decodeFirst(
+      Schema.Struct({ at: NullableNumber, signalTurns: NullableNumber, tested: NullableNumber }),
+      "read alignment attempts"
+    ),
+    Effect.map((r) =>
+      r === undefined || r.at === null
+        ? undefined
+        : { at: r.at, signalTurns: r.signalTurns ?? 0, tested: r.tested ?? 0 }
+    )
   )
 
-const Attempt = Schema.Struct({ at: Schema.Number, outcome: Schema.String, rubricVersion: Schema.String, candidate: Schema.NullOr(Schema.String), detail: Schema.String })
+const Attempt = Schema.Struct({
+  at: Schema.Number,
+  outcome: Schema.String,
+  rubricVersion: Schema.String,
+  candidate: Schema.NullOr(Schema.String),
+  detail: Schema.String
+})
 // A record that does not read (an older shape) shows as an attempt without a test.
-const decodeAttemptDetail = (text: string) => Option.getOrElse(Schema.decodeUnknownOption(AttemptDetail)(text), (): typeof AttemptDetail.Type => ({}))
+const decodeAttemptDetail = (text: string) =>
+  Option.getOrElse(Schema.decodeUnknownOption(AttemptDetail)(text), (): typeof AttemptDetail.Type => ({}))
 
 /** A behavior's attempts since `since`, newest first (at most `limit`), each with its test and why it ended. */
 export const recentAttempts = (sql: SqlClient.SqlClient, behavior: Behavior, since: number, limit: number) =>
@@ -234,6 +328,13 @@ export const recentAttempts = (sql: SqlClient.SqlClient, behavior: Behavior, sin
 
 /** An attempt's held-out test, if it ran one, and why it ended, in words. */
 const attemptOutcome = (d: typeof AttemptDetail.Type) => ({
-  test: d.test === undefined ? null : { n: d.test.n, current: d.test.current, candidate: d.test.candidate, lower: d.test.lower, alpha: d.test.alpha },
-  why: d.test?.why ?? (d.dropped !== undefined && d.dropped.length > 0 ? `proposals dropped: ${d.dropped.join("; ")}` : "no candidate agreed better on the alignment split")
+  test:
+    d.test === undefined
+      ? null
+      : { n: d.test.n, current: d.test.current, candidate: d.test.candidate, lower: d.test.lower, alpha: d.test.alpha },
+  why:
+    d.test?.why ??
+    (d.dropped !== undefined && d.dropped.length > 0
+      ? `proposals dropped: ${d.dropped.join("; ")}`
+      : "no candidate agreed better on the alignment split")
 })

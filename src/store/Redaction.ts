@@ -39,7 +39,9 @@ export const rowsBelow = (sql: SqlClient.SqlClient, lowest: number, version: num
     for (const spec of TEXT_COLUMNS) {
       const rows = yield* sql`
         SELECT COUNT(*) AS n, redaction_version AS v FROM ${sql(spec.table)} WHERE redaction_version >= ${lowest} AND redaction_version < ${version}
-        GROUP BY redaction_version`.pipe(decodeRows(Schema.Struct({ n: Schema.Number, v: NullableNumber }), "rescan the store"))
+        GROUP BY redaction_version`.pipe(
+        decodeRows(Schema.Struct({ n: Schema.Number, v: NullableNumber }), "rescan the store")
+      )
       for (const r of rows) {
         total += r.n
         if (r.v !== null) versions.add(r.v)
@@ -55,7 +57,12 @@ export interface Cleaner {
 }
 
 /** One row's columns through the cleaner; a JSON column that does not parse is cleaned as text. */
-const cleanRow = (spec: TextColumns, columns: ReadonlyArray<string>, row: Readonly<Record<string, unknown>>, cleaner: Cleaner) => {
+const cleanRow = (
+  spec: TextColumns,
+  columns: ReadonlyArray<string>,
+  row: Readonly<Record<string, unknown>>,
+  cleaner: Cleaner
+) => {
   let replaced = 0
   const values = columns.map((c): string | null => {
     const v = row[c]
@@ -114,16 +121,22 @@ export const recleanTable = (
       }
       const first = after
       const last = rows[rows.length - 1]!["rid"]
-      yield* writeTransaction(sql, Effect.gen(function* () {
-        for (const u of updates) {
-          // The version goes with the cleaned text: on PostgreSQL the updated row moves past this batch's range.
-          const values = Object.fromEntries([...columns.map((c, i) => [c, u.values[i]]), ["redaction_version", version]])
-          yield* sql`UPDATE ${sql(spec.table)} SET ${sql.update(values)} WHERE ${rid} = ${ridValue(u.rid)}`
-        }
-        yield* sql`
+      yield* writeTransaction(
+        sql,
+        Effect.gen(function* () {
+          for (const u of updates) {
+            // The version goes with the cleaned text: on PostgreSQL the updated row moves past this batch's range.
+            const values = Object.fromEntries([
+              ...columns.map((c, i) => [c, u.values[i]]),
+              ["redaction_version", version]
+            ])
+            yield* sql`UPDATE ${sql(spec.table)} SET ${sql.update(values)} WHERE ${rid} = ${ridValue(u.rid)}`
+          }
+          yield* sql`
           UPDATE ${sql(spec.table)} SET redaction_version = ${version}
           WHERE ${rid} > ${ridValue(first)} AND ${rid} <= ${ridValue(last)} AND redaction_version >= ${lowest} AND redaction_version < ${version}`
-      }))
+        })
+      )
       scanned += rows.length
       changed += updates.length
       after = last
@@ -147,7 +160,12 @@ export const storeRedactionVersion = (sql: SqlClient.SqlClient) =>
   )
 
 /** Rewrites every table holding free text, so no free page or WAL frame keeps a copy of what was replaced. */
-export const rewriteTextTables = (sql: SqlClient.SqlClient) => rewriteTables(sql, TEXT_COLUMNS.map((t) => t.table)).pipe(Effect.mapError(storeError("rescan the store")))
+export const rewriteTextTables = (sql: SqlClient.SqlClient) =>
+  rewriteTables(
+    sql,
+    TEXT_COLUMNS.map((t) => t.table)
+  ).pipe(Effect.mapError(storeError("rescan the store")))
 
 /** The store's size on disk. */
-export const storeSize = (sql: SqlClient.SqlClient) => storeBytes(sql).pipe(Effect.mapError(storeError("rescan the store")))
+export const storeSize = (sql: SqlClient.SqlClient) =>
+  storeBytes(sql).pipe(Effect.mapError(storeError("rescan the store")))

@@ -11,17 +11,24 @@ import { storeError } from "./Db.js"
 /** The first thing wrong with a row, as "path: what" (the whole tree would spell out the row's type). */
 const firstIssue = (e: ParseResult.ParseError): string => {
   const [issue] = ParseResult.ArrayFormatter.formatErrorSync(e)
-  return issue === undefined ? e.message : `${issue.path.length === 0 ? "" : `${issue.path.join(".")}: `}${issue.message}`
+  return issue === undefined
+    ? e.message
+    : `${issue.path.length === 0 ? "" : `${issue.path.join(".")}: `}${issue.message}`
 }
 
 /** Decodes a query's rows with `row`; SQL failures and undecodable rows both become one StoreError. */
 export const decodeRows = <A, I>(row: Schema.Schema<A, I>, operation: string) => {
   const decode = Schema.decodeUnknown(Schema.Array(row))
-  return <E extends SqlError.SqlError, R>(query: Effect.Effect<ReadonlyArray<unknown>, E, R>): Effect.Effect<ReadonlyArray<A>, StoreError, R> =>
+  return <E extends SqlError.SqlError, R>(
+    query: Effect.Effect<ReadonlyArray<unknown>, E, R>
+  ): Effect.Effect<ReadonlyArray<A>, StoreError, R> =>
     query.pipe(
       Effect.mapError(storeError(operation)),
       Effect.flatMap((rows) =>
-        Effect.mapError(decode(rows), (e) => new StoreError({ operation, detail: `a stored row does not read as expected: ${firstIssue(e)}` }))
+        Effect.mapError(
+          decode(rows),
+          (e) => new StoreError({ operation, detail: `a stored row does not read as expected: ${firstIssue(e)}` })
+        )
       )
     )
 }
@@ -29,7 +36,8 @@ export const decodeRows = <A, I>(row: Schema.Schema<A, I>, operation: string) =>
 /** The first decoded row, if any. */
 export const decodeFirst = <A, I>(row: Schema.Schema<A, I>, operation: string) => {
   const all = decodeRows(row, operation)
-  return <E extends SqlError.SqlError, R>(query: Effect.Effect<ReadonlyArray<unknown>, E, R>) => Effect.map(all(query), (rows) => rows[0])
+  return <E extends SqlError.SqlError, R>(query: Effect.Effect<ReadonlyArray<unknown>, E, R>) =>
+    Effect.map(all(query), (rows) => rows[0])
 }
 
 /** A number column that may be NULL (an aggregate over no rows). */

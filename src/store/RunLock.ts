@@ -42,12 +42,17 @@ export const startTime = (pid: number): string | undefined => {
 }
 
 // A holder known by its pid alone (no /proc) is written as the pid alone, as autotune 1.1 and 2.0 wrote it.
-export const describeHolder = (h: Holder): string => (h.start === undefined ? String(h.pid) : `${h.pid} ${h.start} ${h.boot ?? "-"}`)
+export const describeHolder = (h: Holder): string =>
+  h.start === undefined ? String(h.pid) : `${h.pid} ${h.start} ${h.boot ?? "-"}`
 
 /** The lock file's text for this process. */
 const myHolder = (): string => {
   const [start, boot] = [startTime(process.pid), bootId()]
-  return describeHolder({ pid: process.pid, ...(start === undefined ? {} : { start }), ...(boot === undefined ? {} : { boot }) })
+  return describeHolder({
+    pid: process.pid,
+    ...(start === undefined ? {} : { start }),
+    ...(boot === undefined ? {} : { boot })
+  })
 }
 
 export const parseHolder = (text: string): Holder | undefined => {
@@ -71,7 +76,13 @@ const exists = (pid: number) => {
  * Whether the process a lock names still runs. A lock of an older autotune holds the pid alone: then the process
  * must at least be a Node program (what autotune runs as), which a reused pid after a reboot rarely is.
  */
-export const holderAlive = (h: Holder, now: { readonly boot?: string | undefined; readonly startOf?: (pid: number) => string | undefined } = { boot: bootId(), startOf: startTime }): boolean => {
+export const holderAlive = (
+  h: Holder,
+  now: { readonly boot?: string | undefined; readonly startOf?: (pid: number) => string | undefined } = {
+    boot: bootId(),
+    startOf: startTime
+  }
+): boolean => {
   if (h.boot !== undefined && now.boot !== undefined && h.boot !== now.boot) return false
   if (!exists(h.pid)) return false
   const start = now.startOf?.(h.pid)
@@ -138,7 +149,11 @@ const tryAcquire = (file: string) =>
       return -1
     },
     catch: (cause) => new FileError({ path: file, operation: "take the run lock", detail: describeFsError(cause) })
-  }).pipe(Effect.flatMap((pid) => (pid === undefined ? Effect.void : Effect.fail(new LockBusy({ path: file, holderPid: pid })))))
+  }).pipe(
+    Effect.flatMap((pid) =>
+      pid === undefined ? Effect.void : Effect.fail(new LockBusy({ path: file, holderPid: pid }))
+    )
+  )
 
 const release = (file: string) =>
   Effect.sync(() => {
@@ -154,7 +169,11 @@ const takenOver: Array<string> = []
  * to `wait` for it, then fails with LockBusy; a lock whose process is gone is taken over, with one line saying
  * so. Released when the scope closes, interruption included.
  */
-export const withRunLock = <A, E, R>(file: string, effect: Effect.Effect<A, E, R>, wait: Duration.DurationInput = "10 seconds") =>
+export const withRunLock = <A, E, R>(
+  file: string,
+  effect: Effect.Effect<A, E, R>,
+  wait: Duration.DurationInput = "10 seconds"
+) =>
   // The wait is interruptible (SIGTERM ends a run waiting for the lock at once); once the lock is ours, it is
   // released however the effect ends, interruption included (acquireUseRelease would make the whole wait
   // uninterruptible).
@@ -169,10 +188,14 @@ export const withRunLock = <A, E, R>(file: string, effect: Effect.Effect<A, E, R
     ).pipe(
       // Interrupted in the instant the lock was taken: it is given back (release removes only a lock naming us).
       Effect.onInterrupt(() => release(file)),
-      Effect.zipRight(Effect.suspend(() => {
-        const stale = takenOver.splice(0)
-        return stale.length === 0 ? Effect.void : Effect.logWarning(`took over ${file}: its holder (${stale[0]}) is no longer running`)
-      })),
+      Effect.zipRight(
+        Effect.suspend(() => {
+          const stale = takenOver.splice(0)
+          return stale.length === 0
+            ? Effect.void
+            : Effect.logWarning(`took over ${file}: its holder (${stale[0]}) is no longer running`)
+        })
+      ),
       Effect.zipRight(restore(effect).pipe(Effect.ensuring(release(file))))
     )
   )

@@ -10,9 +10,20 @@ import { decodeFirst, NullableNumber } from "./Rows.js"
 import { LEADER_LOCK } from "./Postgres.js"
 import { addTotals, type TotalDelta } from "./Totals.js"
 
-export const recordRun = (sql: SqlClient.SqlClient, run: { readonly runId: string; readonly command: string; readonly startedAt: number; readonly failed: boolean; readonly summary: unknown }, totals: ReadonlyArray<TotalDelta>) =>
+export const recordRun = (
+  sql: SqlClient.SqlClient,
+  run: {
+    readonly runId: string
+    readonly command: string
+    readonly startedAt: number
+    readonly failed: boolean
+    readonly summary: unknown
+  },
+  totals: ReadonlyArray<TotalDelta>
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    writeTransaction(sql,
+    writeTransaction(
+      sql,
       sql`INSERT INTO runs ${sql.insert({
         run_id: run.runId,
         command: run.command,
@@ -29,12 +40,17 @@ export const freshness = (sql: SqlClient.SqlClient, since: number) =>
   sql`
     SELECT (SELECT MAX(created_at) FROM traces) AS newest, (SELECT MAX(finished_at) FROM runs WHERE status = 'ok') AS success,
       (SELECT SUM(cost_usd) FROM llm_calls WHERE created_at >= ${since}) AS spent`.pipe(
-    decodeFirst(Schema.Struct({ newest: NullableNumber, success: NullableNumber, spent: NullableNumber }), "read the metrics"),
+    decodeFirst(
+      Schema.Struct({ newest: NullableNumber, success: NullableNumber, spent: NullableNumber }),
+      "read the metrics"
+    ),
     Effect.map((r) => ({ newestTraceAt: r?.newest ?? null, lastSuccessAt: r?.success ?? null, spent: r?.spent ?? 0 }))
   )
 
 const FaultAt = Schema.Struct({ stage: Schema.String, behavior: Schema.String, fault: Schema.String })
-const CycleSummary = Schema.Struct({ summary: Schema.parseJson(Schema.Struct({ behaviorFaults: Schema.optional(Schema.Array(FaultAt)) })) })
+const CycleSummary = Schema.Struct({
+  summary: Schema.parseJson(Schema.Struct({ behaviorFaults: Schema.optional(Schema.Array(FaultAt)) }))
+})
 
 /** The behavior faults the last recorded cycle reported (none before the first, or in older cycles' records). */
 export const lastCycleFaults = (sql: SqlClient.SqlClient) =>

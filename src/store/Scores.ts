@@ -18,7 +18,12 @@ export const stagePairs = (sql: SqlClient.SqlClient, behavior: Behavior, rubricV
     SELECT ROUND(stage1_score * 4) / 4.0 AS level, COUNT(*) AS n, SUM(CASE WHEN ABS(stage1_score - stage2_score) >= 0.2499 THEN 1 ELSE 0 END) AS flips
     FROM trace_scores WHERE behavior = ${behavior} AND rubric_version = ${rubricVersion} AND turn_at >= ${since}
       AND stage1_score IS NOT NULL AND stage2_score IS NOT NULL
-    GROUP BY 1`.pipe(decodeRows(Schema.Struct({ level: Schema.Number, n: Schema.Number, flips: Schema.Number }), "read the judges' agreement"))
+    GROUP BY 1`.pipe(
+    decodeRows(
+      Schema.Struct({ level: Schema.Number, n: Schema.Number, flips: Schema.Number }),
+      "read the judges' agreement"
+    )
+  )
 
 /** How many answered turns hold a score under this rubric version. */
 export const scoredTurnCount = (sql: SqlClient.SqlClient, behavior: Behavior, rubricVersion: string) =>
@@ -70,18 +75,41 @@ export const batchItems = (sql: SqlClient.SqlClient, batchId: string) =>
 
 /** The turns a batch holds become free to be selected again (unless they were scored). */
 export const forgetBatchItems = (sql: SqlClient.SqlClient, batchId: string) =>
-  sql`DELETE FROM judge_batch_items WHERE batch_id = ${batchId}`.pipe(Effect.asVoid, Effect.mapError(storeError("forget a collected batch")))
+  sql`DELETE FROM judge_batch_items WHERE batch_id = ${batchId}`.pipe(
+    Effect.asVoid,
+    Effect.mapError(storeError("forget a collected batch"))
+  )
 
 /** The requests of a batch just sent, each standing for one rubric on one turn, so they are neither judged twice nor lost. */
-export const recordBatchItems = (sql: SqlClient.SqlClient, items: ReadonlyArray<{
-  readonly batchId: string; readonly customId: string; readonly traceId: string; readonly behavior: Behavior; readonly rubricVersion: string
-  readonly model: string; readonly need: Need; readonly isCanary: number; readonly packVersion: string | null
-}>) =>
+export const recordBatchItems = (
+  sql: SqlClient.SqlClient,
+  items: ReadonlyArray<{
+    readonly batchId: string
+    readonly customId: string
+    readonly traceId: string
+    readonly behavior: Behavior
+    readonly rubricVersion: string
+    readonly model: string
+    readonly need: Need
+    readonly isCanary: number
+    readonly packVersion: string | null
+  }>
+) =>
   Effect.forEach(
-    chunks(items.map((i) => ({
-      batch_id: i.batchId, custom_id: i.customId, trace_id: i.traceId, behavior: i.behavior, rubric_version: i.rubricVersion,
-      model: i.model, need: i.need, is_canary: i.isCanary, pack_version: i.packVersion
-    })), 500),
+    chunks(
+      items.map((i) => ({
+        batch_id: i.batchId,
+        custom_id: i.customId,
+        trace_id: i.traceId,
+        behavior: i.behavior,
+        rubric_version: i.rubricVersion,
+        model: i.model,
+        need: i.need,
+        is_canary: i.isCanary,
+        pack_version: i.packVersion
+      })),
+      500
+    ),
     (rows) => upsert(sql, "judge_batch_items", rows, ["batch_id", "custom_id", "behavior"]),
     { discard: true }
   ).pipe(Effect.mapError(storeError("record a submitted batch")))
@@ -108,7 +136,10 @@ export const scoresByVersion = (sql: SqlClient.SqlClient, behavior: Behavior, ru
     SELECT version, SUM(n) AS n, SUM(sum) AS sum FROM score_daily
     WHERE behavior = ${behavior} AND rubric_version = ${rubricVersion} AND day >= ${day} AND version <> ''
     GROUP BY version HAVING SUM(n) > 0 ORDER BY version`.pipe(
-    decodeRows(Schema.Struct({ version: Schema.String, n: Schema.Number, sum: Schema.Number }), "read scores by version")
+    decodeRows(
+      Schema.Struct({ version: Schema.String, n: Schema.Number, sum: Schema.Number }),
+      "read scores by version"
+    )
   )
 
 /** Per day and pack version since `day`, from the rollup (never a row per turn): the report's trend. */
@@ -116,13 +147,27 @@ export const dailyScores = (sql: SqlClient.SqlClient, behavior: Behavior, rubric
   sql`
     SELECT day, version, n, sum, sum_sq AS "sumSq", "both", gap_sum AS "gapSum"
     FROM score_daily WHERE behavior = ${behavior} AND rubric_version = ${rubricVersion} AND day >= ${day} AND n > 0 ORDER BY day`.pipe(
-    decodeRows(Schema.Struct({ day: Schema.String, version: Schema.String, n: Schema.Number, sum: Schema.Number, sumSq: Schema.Number, both: Schema.Number, gapSum: Schema.Number }), "read the daily scores")
+    decodeRows(
+      Schema.Struct({
+        day: Schema.String,
+        version: Schema.String,
+        n: Schema.Number,
+        sum: Schema.Number,
+        sumSq: Schema.Number,
+        both: Schema.Number,
+        gapSum: Schema.Number
+      }),
+      "read the daily scores"
+    )
   )
 
 /** Per day and stage since `day`: verdicts given and answers that could not be read, from the rollup. */
 export const dailyVerdicts = (sql: SqlClient.SqlClient, behavior: Behavior, day: string) =>
   sql`SELECT day, stage, scored, unscored FROM judge_daily WHERE behavior = ${behavior} AND day >= ${day} ORDER BY day`.pipe(
-    decodeRows(Schema.Struct({ day: Schema.String, stage: Schema.Number, scored: Schema.Number, unscored: Schema.Number }), "read the daily verdicts")
+    decodeRows(
+      Schema.Struct({ day: Schema.String, stage: Schema.Number, scored: Schema.Number, unscored: Schema.Number }),
+      "read the daily verdicts"
+    )
   )
 
 /** The five lowest-scored turns since `since` under a rubric version, lowest first, with their text. */
@@ -133,7 +178,17 @@ export const lowestScored = (sql: SqlClient.SqlClient, behavior: Behavior, rubri
           ORDER BY score, turn_at DESC LIMIT 5) low
     JOIN trace_scores s ON s.trace_id = low.trace_id AND s.behavior = ${behavior} AND s.rubric_version = ${rubricVersion}
     JOIN traces t ON t.trace_id = s.trace_id ORDER BY s.score, s.turn_at DESC`.pipe(
-    decodeRows(Schema.Struct({ traceId: Schema.String, at: Schema.Number, score: Schema.Number, reason: Schema.String, input: Schema.NullOr(Schema.String), output: Schema.NullOr(Schema.String) }), "read the lowest scores")
+    decodeRows(
+      Schema.Struct({
+        traceId: Schema.String,
+        at: Schema.Number,
+        score: Schema.Number,
+        reason: Schema.String,
+        input: Schema.NullOr(Schema.String),
+        output: Schema.NullOr(Schema.String)
+      }),
+      "read the lowest scores"
+    )
   )
 
 /** One stage's answer as stored: a score, or "unscored" with NULL (never a fake 0), and the judge's reason. */
@@ -149,25 +204,59 @@ export interface StageVerdict {
  * a stage scored, the score the turn counts with (`trace_scores`: stage 2's where there is one). Reasons come
  * already redacted; `masked` is how many sentences were masked as addressed to the evaluator.
  */
-export const storeVerdicts = (sql: SqlClient.SqlClient, v: {
-  readonly traceId: string; readonly behavior: Behavior; readonly rubricVersion: string; readonly turnAt: number; readonly packVersion: string | null
-  readonly stages: ReadonlyArray<StageVerdict>; readonly masked: number; readonly redactionVersion: number
-}) =>
-  writeTransaction(sql,
+export const storeVerdicts = (
+  sql: SqlClient.SqlClient,
+  v: {
+    readonly traceId: string
+    readonly behavior: Behavior
+    readonly rubricVersion: string
+    readonly turnAt: number
+    readonly packVersion: string | null
+    readonly stages: ReadonlyArray<StageVerdict>
+    readonly masked: number
+    readonly redactionVersion: number
+  }
+) =>
+  writeTransaction(
+    sql,
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const key = { trace_id: v.traceId, behavior: v.behavior, rubric_version: v.rubricVersion }
-      yield* upsert(sql, "judge_scores", v.stages.map((s) => ({
-        ...key, stage: s.stage, model: s.model, status: s.score === null ? "unscored" : "scored", score: s.score, reason: s.reason,
-        created_at: now, redaction_version: v.redactionVersion, addressed_masked: v.masked
-      })), ["trace_id", "behavior", "rubric_version", "stage", "model"])
+      yield* upsert(
+        sql,
+        "judge_scores",
+        v.stages.map((s) => ({
+          ...key,
+          stage: s.stage,
+          model: s.model,
+          status: s.score === null ? "unscored" : "scored",
+          score: s.score,
+          reason: s.reason,
+          created_at: now,
+          redaction_version: v.redactionVersion,
+          addressed_masked: v.masked
+        })),
+        ["trace_id", "behavior", "rubric_version", "stage", "model"]
+      )
       const stage1 = v.stages.find((s) => s.stage === 1)?.score ?? null
       const stage2 = v.stages.find((s) => s.stage === 2)?.score ?? null
       const final = [...v.stages].reverse().find((s) => s.score !== null)
       if (final === undefined) return
-      yield* upsert(sql, "trace_scores", {
-        ...key, turn_at: v.turnAt, pack_version: v.packVersion, score: final.score, stage1_score: stage1, stage2_score: stage2,
-        reason: final.reason, created_at: now, redaction_version: v.redactionVersion
-      }, ["trace_id", "behavior", "rubric_version"])
+      yield* upsert(
+        sql,
+        "trace_scores",
+        {
+          ...key,
+          turn_at: v.turnAt,
+          pack_version: v.packVersion,
+          score: final.score,
+          stage1_score: stage1,
+          stage2_score: stage2,
+          reason: final.reason,
+          created_at: now,
+          redaction_version: v.redactionVersion
+        },
+        ["trace_id", "behavior", "rubric_version"]
+      )
     })
   ).pipe(Effect.mapError(storeError("store judge scores")))

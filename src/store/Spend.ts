@@ -49,10 +49,31 @@ export const recordCall = (sql: SqlClient.SqlClient, c: CallRow) =>
   )
 
 /** A batch just submitted: the most it can cost is held against the daily budget until it is collected. */
-export const recordBatch = (sql: SqlClient.SqlClient, b: { readonly id: string; readonly provider: string; readonly stage: string; readonly requests: number; readonly estimatedUsd: number; readonly submittedAt: number; readonly expiresAt: number }) =>
+export const recordBatch = (
+  sql: SqlClient.SqlClient,
+  b: {
+    readonly id: string
+    readonly provider: string
+    readonly stage: string
+    readonly requests: number
+    readonly estimatedUsd: number
+    readonly submittedAt: number
+    readonly expiresAt: number
+  }
+) =>
   sql`INSERT INTO llm_batches ${sql.insert({
-    batch_id: b.id, provider: b.provider, stage: b.stage, requests: b.requests, estimated_usd: b.estimatedUsd,
-    submitted_at: b.submittedAt, expires_at: b.expiresAt, status: "pending", collected_at: null, succeeded: null, errored: null, expired: null
+    batch_id: b.id,
+    provider: b.provider,
+    stage: b.stage,
+    requests: b.requests,
+    estimated_usd: b.estimatedUsd,
+    submitted_at: b.submittedAt,
+    expires_at: b.expiresAt,
+    status: "pending",
+    collected_at: null,
+    succeeded: null,
+    errored: null,
+    expired: null
   })}`.pipe(Effect.asVoid, Effect.mapError(storeError("record a submitted batch")))
 
 /** Batches of a stage whose answers are not collected yet, oldest first. */
@@ -60,10 +81,23 @@ export const pendingBatches = (sql: SqlClient.SqlClient, stage: string) =>
   sql`
     SELECT batch_id AS id, provider, submitted_at AS "submittedAt", requests FROM llm_batches
     WHERE status = 'pending' AND stage = ${stage} ORDER BY submitted_at`.pipe(
-    decodeRows(Schema.Struct({ id: Schema.String, provider: Schema.String, submittedAt: Schema.Number, requests: Schema.Number }), "read pending batches")
+    decodeRows(
+      Schema.Struct({
+        id: Schema.String,
+        provider: Schema.String,
+        submittedAt: Schema.Number,
+        requests: Schema.Number
+      }),
+      "read pending batches"
+    )
   )
 
-export const closeBatch = (sql: SqlClient.SqlClient, id: string, status: "collected" | "lost", counts: { readonly succeeded: number; readonly errored: number; readonly expired: number }) =>
+export const closeBatch = (
+  sql: SqlClient.SqlClient,
+  id: string,
+  status: "collected" | "lost",
+  counts: { readonly succeeded: number; readonly errored: number; readonly expired: number }
+) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
     sql`UPDATE llm_batches SET status = ${status}, collected_at = ${now}, succeeded = ${counts.succeeded}, errored = ${counts.errored}, expired = ${counts.expired}
         WHERE batch_id = ${id}`.pipe(Effect.asVoid, Effect.mapError(storeError("close a batch")))
@@ -103,7 +137,10 @@ export const optimizerCallTokens = (sql: SqlClient.SqlClient) =>
   sql`
     SELECT stage, COUNT(*) AS n, SUM(tokens_in) AS "tokensIn", SUM(tokens_out) AS "tokensOut"
     FROM llm_calls WHERE stage LIKE 'optimize:%' AND outcome = 'ok' GROUP BY stage`.pipe(
-    decodeRows(Schema.Struct({ stage: Schema.String, n: Schema.Number, tokensIn: Schema.Number, tokensOut: Schema.Number }), "read earlier optimizer calls")
+    decodeRows(
+      Schema.Struct({ stage: Schema.String, n: Schema.Number, tokensIn: Schema.Number, tokensOut: Schema.Number }),
+      "read earlier optimizer calls"
+    )
   )
 
 /** Per model since `day`: answers that asked for a structure, and those that could not be used. */
@@ -111,7 +148,10 @@ export const structuredAnswers = (sql: SqlClient.SqlClient, day: string) =>
   sql`
     SELECT model, SUM(structured) AS structured, SUM(unparsed) AS unparsed FROM llm_daily
     WHERE day >= ${day} GROUP BY model HAVING SUM(structured) > 0 ORDER BY model`.pipe(
-    decodeRows(Schema.Struct({ model: Schema.String, structured: Schema.Number, unparsed: Schema.Number }), "read the structured answers")
+    decodeRows(
+      Schema.Struct({ model: Schema.String, structured: Schema.Number, unparsed: Schema.Number }),
+      "read the structured answers"
+    )
   )
 
 /** Values the egress guard replaced in requests since `day`. */
@@ -124,8 +164,21 @@ export const egressRedactionsSince = (sql: SqlClient.SqlClient, day: string) =>
 /** The batches still pending: how many, their requests, the dollars they hold, and the oldest's submission. */
 export const pendingBatchTotals = (sql: SqlClient.SqlClient) =>
   sql`SELECT COUNT(*) AS batches, SUM(requests) AS requests, SUM(estimated_usd) AS reserved, MIN(submitted_at) AS oldest FROM llm_batches WHERE status = 'pending'`.pipe(
-    decodeFirst(Schema.Struct({ batches: Schema.Number, requests: NullableNumber, reserved: NullableNumber, oldest: NullableNumber }), "read pending batches"),
-    Effect.map((r) => ({ batches: r?.batches ?? 0, requests: r?.requests ?? 0, reservedUsd: r?.reserved ?? 0, oldest: r?.oldest ?? null }))
+    decodeFirst(
+      Schema.Struct({
+        batches: Schema.Number,
+        requests: NullableNumber,
+        reserved: NullableNumber,
+        oldest: NullableNumber
+      }),
+      "read pending batches"
+    ),
+    Effect.map((r) => ({
+      batches: r?.batches ?? 0,
+      requests: r?.requests ?? 0,
+      reservedUsd: r?.reserved ?? 0,
+      oldest: r?.oldest ?? null
+    }))
   )
 
 /** The rollup's days from `day` on, per stage and model. */
@@ -133,10 +186,20 @@ export const dailySpend = (sql: SqlClient.SqlClient, day: string) =>
   sql`
     SELECT day, stage, model, calls, failed, tokens_in AS "tokensIn", tokens_out AS "tokensOut", cost_usd AS "costUsd", unknown_cost AS "unknownCost"
     FROM llm_daily WHERE day >= ${day} ORDER BY day`.pipe(
-    decodeRows(Schema.Struct({
-      day: Schema.String, stage: Schema.String, model: Schema.String, calls: Schema.Number, failed: Schema.Number,
-      tokensIn: Schema.Number, tokensOut: Schema.Number, costUsd: Schema.Number, unknownCost: Schema.Number
-    }), "read the daily spend")
+    decodeRows(
+      Schema.Struct({
+        day: Schema.String,
+        stage: Schema.String,
+        model: Schema.String,
+        calls: Schema.Number,
+        failed: Schema.Number,
+        tokensIn: Schema.Number,
+        tokensOut: Schema.Number,
+        costUsd: Schema.Number,
+        unknownCost: Schema.Number
+      }),
+      "read the daily spend"
+    )
   )
 
 /** Every stage and model's totals over the store's life, from the rollup (/metrics' counters). */
@@ -145,8 +208,17 @@ export const spendByStage = (sql: SqlClient.SqlClient) =>
     SELECT stage, model, SUM(calls) AS calls, SUM(failed) AS failed, SUM(tokens_in) AS "tokensIn", SUM(tokens_out) AS "tokensOut",
       SUM(cost_usd) AS "costUsd", SUM(egress_redactions) AS "egressRedactions"
     FROM llm_daily GROUP BY stage, model ORDER BY stage, model`.pipe(
-    decodeRows(Schema.Struct({
-      stage: Schema.String, model: Schema.String, calls: Schema.Number, failed: Schema.Number, tokensIn: Schema.Number,
-      tokensOut: Schema.Number, costUsd: Schema.Number, egressRedactions: Schema.Number
-    }), "read the spend by stage")
+    decodeRows(
+      Schema.Struct({
+        stage: Schema.String,
+        model: Schema.String,
+        calls: Schema.Number,
+        failed: Schema.Number,
+        tokensIn: Schema.Number,
+        tokensOut: Schema.Number,
+        costUsd: Schema.Number,
+        egressRedactions: Schema.Number
+      }),
+      "read the spend by stage"
+    )
   )

@@ -42,7 +42,8 @@ export interface WriterSetup {
   readonly pragmas: ReadonlyArray<string>
   readonly statements: ReadonlyArray<string>
 }
-export type Request = { readonly type: "begin" | "commit" | "rollback" } | { readonly type: "rows"; readonly rows: ReadonlyArray<Row> }
+export type Request =
+  { readonly type: "begin" | "commit" | "rollback" } | { readonly type: "rows"; readonly rows: ReadonlyArray<Row> }
 export type ToWriter = { readonly id: number } & Request
 /** What the thread is started with: the setup, the port it answers on, and its shared count of answers. */
 export interface ThreadData extends WriterSetup {
@@ -79,8 +80,8 @@ const sqlError = (message: string) => (cause: unknown) => new SqlError.SqlError(
 
 /** The built writer thread beside this module (tsc's dist/store/) or beside the bundle (dist/bin.js). */
 const writerThreadFile = (): URL | undefined =>
-  [new URL("./sqliteWriterWorker.js", import.meta.url), new URL("./store/sqliteWriterWorker.js", import.meta.url)].find((url) =>
-    fs.existsSync(fileURLToPath(url))
+  [new URL("./sqliteWriterWorker.js", import.meta.url), new URL("./store/sqliteWriterWorker.js", import.meta.url)].find(
+    (url) => fs.existsSync(fileURLToPath(url))
   )
 
 /**
@@ -88,9 +89,15 @@ const writerThreadFile = (): URL | undefined =>
  * index). In the writer thread when it is built (the CLI and the library from dist/); on this thread when it
  * is not (tests run the TypeScript sources) or when `inline` is asked for.
  */
-export const openRowWriter = (filename: string, statements: ReadonlyArray<string>, options: { readonly inline?: boolean } = {}): Effect.Effect<RowWriter, SqlError.SqlError, Scope.Scope> => {
+export const openRowWriter = (
+  filename: string,
+  statements: ReadonlyArray<string>,
+  options: { readonly inline?: boolean } = {}
+): Effect.Effect<RowWriter, SqlError.SqlError, Scope.Scope> => {
   const thread = options.inline === true ? undefined : writerThreadFile()
-  return thread === undefined ? inlineWriter(filename, statements) : threadWriter(thread, { filename, pragmas: PRAGMAS, statements })
+  return thread === undefined
+    ? inlineWriter(filename, statements)
+    : threadWriter(thread, { filename, pragmas: PRAGMAS, statements })
 }
 
 const inlineWriter = (filename: string, texts: ReadonlyArray<string>) =>
@@ -111,7 +118,9 @@ const inlineWriter = (filename: string, texts: ReadonlyArray<string>) =>
       // A failed row (a full disk) is kept and reported by the next flush or commit, as the thread reports
       // it: `add` runs inside the reading of a file, where a throw would read as a file error.
       let failure: unknown
-      const failed = Effect.suspend(() => (failure === undefined ? Effect.void : Effect.fail(sqlError("ingest write")(failure))))
+      const failed = Effect.suspend(() =>
+        failure === undefined ? Effect.void : Effect.fail(sqlError("ingest write")(failure))
+      )
       const run = <A>(what: string, f: () => A) => Effect.try({ try: f, catch: sqlError(what) })
       return {
         begin: run("begin ingest write", () => {
@@ -128,10 +137,13 @@ const inlineWriter = (filename: string, texts: ReadonlyArray<string>) =>
           }
         },
         flush: failed,
-        commit: Effect.zipRight(failed, run("commit ingest write", () => {
-          db.exec("COMMIT")
-          return Effect.succeed(changed)
-        })),
+        commit: Effect.zipRight(
+          failed,
+          run("commit ingest write", () => {
+            db.exec("COMMIT")
+            return Effect.succeed(changed)
+          })
+        ),
         rollback: Effect.sync(() => {
           try {
             if (db.inTransaction) db.exec("ROLLBACK")
@@ -192,7 +204,11 @@ const threadWriter = (file: URL, setup: WriterSetup) =>
           const owner = owners.shift()!
           answers++
           // SQLite's error as the thread saw it, its code intact for describeStoreCause.
-          if ("error" in reply) failure ??= { id: answers, cause: Object.assign(new Error(reply.error.message), { code: reply.error.code }) }
+          if ("error" in reply)
+            failure ??= {
+              id: answers,
+              cause: Object.assign(new Error(reply.error.message), { code: reply.error.code })
+            }
           else reply.changed.forEach((n, i) => (owner.changed[i]! += n))
         }
       }
@@ -202,7 +218,8 @@ const threadWriter = (file: URL, setup: WriterSetup) =>
         for (let seen = Atomics.load(done, 0); seen < id; seen = Atomics.load(done, 0)) {
           const stopped = exited()
           if (stopped !== undefined) return stopped
-          if (Date.now() - progress > STALL_MS) return `the ingest writer thread has not answered for ${STALL_MS / 60_000} minutes`
+          if (Date.now() - progress > STALL_MS)
+            return `the ingest writer thread has not answered for ${STALL_MS / 60_000} minutes`
           if (Atomics.wait(done, 0, seen, 1000) !== "timed-out") progress = Date.now()
         }
         receive()

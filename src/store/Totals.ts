@@ -37,5 +37,12 @@ export const addTotals = (sql: SqlClient.SqlClient, deltas: ReadonlyArray<TotalD
 
 export const readTotals = (sql: SqlClient.SqlClient): Effect.Effect<ReadonlyArray<TotalRow>, StoreError> =>
   sql`SELECT name, labels, value FROM metric_totals ORDER BY name, labels`.pipe(
-    decodeRows(Schema.Struct({ name: Schema.String, labels: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })), value: Schema.Number }), "read the running totals")
+    decodeRows(
+      Schema.Struct({
+        name: Schema.String,
+        labels: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })),
+        value: Schema.Number
+      }),
+      "read the running totals"
+    )
   )

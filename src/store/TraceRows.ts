@@ -11,11 +11,37 @@ import { insertIgnore } from "./Dialect.js"
 import { decodeFirst } from "./Rows.js"
 
 export const TRACE_COLUMNS = [
-  "trace_id", "sample_draw", "ts", "created_at", "chat_id", "group_folder", "user_id", "model_id", "source",
-  "input_text", "message_text", "output_text", "memory_summary", "memory_facts_json", "memory_recall_json",
-  "session_recall_json", "tool_calls_json", "tool_call_count", "tool_failure_count", "latency_ms", "tokens_prompt",
-  "tokens_completion", "cost_usd", "error_code", "is_error", "extra_json", "file", "byte_offset", "line_no",
-  "ingested_at", "redaction_version"
+  "trace_id",
+  "sample_draw",
+  "ts",
+  "created_at",
+  "chat_id",
+  "group_folder",
+  "user_id",
+  "model_id",
+  "source",
+  "input_text",
+  "message_text",
+  "output_text",
+  "memory_summary",
+  "memory_facts_json",
+  "memory_recall_json",
+  "session_recall_json",
+  "tool_calls_json",
+  "tool_call_count",
+  "tool_failure_count",
+  "latency_ms",
+  "tokens_prompt",
+  "tokens_completion",
+  "cost_usd",
+  "error_code",
+  "is_error",
+  "extra_json",
+  "file",
+  "byte_offset",
+  "line_no",
+  "ingested_at",
+  "redaction_version"
 ] as const
 
 /** Where a trace's line was read, and when and under which rule set it is stored. */
@@ -32,11 +58,37 @@ export const traceValues = (t: Trace, at: StoredAt): Array<string | number | nul
   let failures = 0
   for (const c of t.toolCalls) if (!c.ok) failures++
   return [
-    t.traceId, sampleDraw(t.traceId), t.timestamp, t.createdAt, t.chatId, t.groupFolder, t.userId, t.modelId, t.source,
-    t.inputText, t.messageText, t.outputText, t.memorySummary, JSON.stringify(t.memoryFacts), JSON.stringify(t.memoryRecall),
-    JSON.stringify(t.sessionRecall), JSON.stringify(t.toolCalls), t.toolCalls.length, failures, t.latencyMs, t.tokensPrompt,
-    t.tokensCompletion, t.costUsd, t.errorCode, t.isError ? 1 : 0, JSON.stringify(t.extra), at.file, at.byteOffset, at.lineNo,
-    at.now, at.redactionVersion
+    t.traceId,
+    sampleDraw(t.traceId),
+    t.timestamp,
+    t.createdAt,
+    t.chatId,
+    t.groupFolder,
+    t.userId,
+    t.modelId,
+    t.source,
+    t.inputText,
+    t.messageText,
+    t.outputText,
+    t.memorySummary,
+    JSON.stringify(t.memoryFacts),
+    JSON.stringify(t.memoryRecall),
+    JSON.stringify(t.sessionRecall),
+    JSON.stringify(t.toolCalls),
+    t.toolCalls.length,
+    failures,
+    t.latencyMs,
+    t.tokensPrompt,
+    t.tokensCompletion,
+    t.costUsd,
+    t.errorCode,
+    t.isError ? 1 : 0,
+    JSON.stringify(t.extra),
+    at.file,
+    at.byteOffset,
+    at.lineNo,
+    at.now,
+    at.redactionVersion
   ]
 }
 
@@ -55,11 +107,28 @@ export const packValues = (t: Trace): Array<[string, string, string, number]> =>
   Object.entries(t.packVersions).map(([behavior, version]) => [t.traceId, behavior, version, t.createdAt])
 
 /** The `malformed_lines` row of a line that could not be read: where, why, and a redacted excerpt. */
-export const MALFORMED_COLUMNS = ["line_hash", "file", "line_no", "byte_offset", "reason", "excerpt", "seen_at", "redaction_version"] as const
+export const MALFORMED_COLUMNS = [
+  "line_hash",
+  "file",
+  "line_no",
+  "byte_offset",
+  "reason",
+  "excerpt",
+  "seen_at",
+  "redaction_version"
+] as const
 export type MalformedRow = Record<(typeof MALFORMED_COLUMNS)[number], string | number>
 
 /** Where each trace file was read up to, per host (`ingest_positions`). */
-export const POSITION_COLUMNS = ["host_id", "file", "file_id", "byte_offset", "line_no", "head_hash", "updated_at"] as const
+export const POSITION_COLUMNS = [
+  "host_id",
+  "file",
+  "file_id",
+  "byte_offset",
+  "line_no",
+  "head_hash",
+  "updated_at"
+] as const
 const POSITION_CONFLICT = `ON CONFLICT (host_id, file) DO UPDATE SET file_id = excluded.file_id, byte_offset = excluded.byte_offset,
   line_no = excluded.line_no, head_hash = excluded.head_hash, updated_at = excluded.updated_at`
 const UPSERT_POSITION = `INSERT INTO ingest_positions (${POSITION_COLUMNS.join(", ")}) VALUES (${POSITION_COLUMNS.map(() => "?").join(", ")})
@@ -72,8 +141,20 @@ export interface FilePosition {
   readonly headHash: string
 }
 
-export const positionRow = (hostId: string, file: string, p: FilePosition, now: number): Record<(typeof POSITION_COLUMNS)[number], string | number> =>
-  ({ host_id: hostId, file, file_id: p.fileId, byte_offset: p.byteOffset, line_no: p.lineNo, head_hash: p.headHash, updated_at: now })
+export const positionRow = (
+  hostId: string,
+  file: string,
+  p: FilePosition,
+  now: number
+): Record<(typeof POSITION_COLUMNS)[number], string | number> => ({
+  host_id: hostId,
+  file,
+  file_id: p.fileId,
+  byte_offset: p.byteOffset,
+  line_no: p.lineNo,
+  head_hash: p.headHash,
+  updated_at: now
+})
 
 export const positionValues = (hostId: string, file: string, p: FilePosition, now: number) => {
   const row = positionRow(hostId, file, p, now)
@@ -108,19 +189,31 @@ export const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<Readonly
  */
 export const commitTraceRows = (
   sql: SqlClient.SqlClient,
-  batch: { readonly traces: ReadonlyArray<{ readonly trace: Trace; readonly at: StoredAt }>; readonly malformed: ReadonlyArray<MalformedRow>; readonly position: Record<string, string | number> }
+  batch: {
+    readonly traces: ReadonlyArray<{ readonly trace: Trace; readonly at: StoredAt }>
+    readonly malformed: ReadonlyArray<MalformedRow>
+    readonly position: Record<string, string | number>
+  }
 ) =>
-  writeTransaction(sql,
+  writeTransaction(
+    sql,
     Effect.gen(function* () {
       const fresh = new Set<string>()
       for (const rows of chunks(batch.traces, ROWS_PER_INSERT)) {
-        const ids = yield* insertIgnore(sql, "traces", rows.map((r) => traceRow(r.trace, r.at)), "trace_id")
+        const ids = yield* insertIgnore(
+          sql,
+          "traces",
+          rows.map((r) => traceRow(r.trace, r.at)),
+          "trace_id"
+        )
         for (const r of ids) fresh.add(r["trace_id"] as string)
       }
       const inserted = fresh.size
-      const packs = batch.traces.filter((r) => fresh.delete(r.trace.traceId)).flatMap((r) =>
-        packValues(r.trace).map((values) => Object.fromEntries(PACK_COLUMNS.map((c, i) => [c, values[i]])))
-      )
+      const packs = batch.traces
+        .filter((r) => fresh.delete(r.trace.traceId))
+        .flatMap((r) =>
+          packValues(r.trace).map((values) => Object.fromEntries(PACK_COLUMNS.map((c, i) => [c, values[i]])))
+        )
       for (const rows of chunks(packs, ROWS_PER_INSERT)) yield* insertIgnore(sql, "trace_packs", rows)
       for (const rows of chunks(batch.malformed, ROWS_PER_INSERT)) yield* insertIgnore(sql, "malformed_lines", rows)
       yield* sql`INSERT INTO ingest_positions ${sql.insert(batch.position)} ${sql.literal(POSITION_CONFLICT)}`
@@ -133,7 +226,15 @@ export const savedPosition = (sql: SqlClient.SqlClient, hostId: string, file: st
   sql`
     SELECT file_id AS "fileId", byte_offset AS "byteOffset", line_no AS "lineNo", head_hash AS "headHash"
     FROM ingest_positions WHERE host_id = ${hostId} AND file = ${file}`.pipe(
-    decodeFirst(Schema.Struct({ fileId: Schema.String, byteOffset: Schema.Number, lineNo: Schema.Number, headHash: Schema.String }), "read ingest positions")
+    decodeFirst(
+      Schema.Struct({
+        fileId: Schema.String,
+        byteOffset: Schema.Number,
+        lineNo: Schema.Number,
+        headHash: Schema.String
+      }),
+      "read ingest positions"
+    )
   )
 
 /** Forgets a host's positions of files no longer there (DotClaw's retention deleted them). */

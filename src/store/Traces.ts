@@ -10,13 +10,17 @@ import { jsonArrayLength } from "./Dialect.js"
 import { decodeFirst, decodeRows, NullableNumber } from "./Rows.js"
 
 const Texts = Schema.parseJson(Schema.Array(Schema.String))
-const ToolCalls = Schema.parseJson(Schema.Array(Schema.Struct({
-  name: Schema.String,
-  ok: Schema.Boolean,
-  args: Schema.optionalWith(Schema.Unknown, { exact: true }),
-  error: Schema.optionalWith(Schema.String, { exact: true }),
-  durationMs: Schema.optionalWith(Schema.Number, { exact: true })
-})))
+const ToolCalls = Schema.parseJson(
+  Schema.Array(
+    Schema.Struct({
+      name: Schema.String,
+      ok: Schema.Boolean,
+      args: Schema.optionalWith(Schema.Unknown, { exact: true }),
+      error: Schema.optionalWith(Schema.String, { exact: true }),
+      durationMs: Schema.optionalWith(Schema.Number, { exact: true })
+    })
+  )
+)
 
 /** A stored turn as the judge reads it: already redacted at ingest, its lists decoded. */
 export const StoredTurn = Schema.Struct({
@@ -75,13 +79,17 @@ export interface JudgeKey {
 }
 
 /** Answered turns this rubric applies to that its stage 1 has not judged and no pending batch holds. */
-const notJudged = (sql: SqlClient.SqlClient, k: JudgeKey) => sql`t.output_text IS NOT NULL AND ${appliesTo(sql, k.behavior)}
+const notJudged = (
+  sql: SqlClient.SqlClient,
+  k: JudgeKey
+) => sql`t.output_text IS NOT NULL AND ${appliesTo(sql, k.behavior)}
   AND NOT EXISTS (SELECT 1 FROM judge_scores j WHERE j.trace_id = t.trace_id AND j.behavior = ${k.behavior}
                   AND j.rubric_version = ${k.rubricVersion} AND j.stage = 1 AND j.model = ${k.stage1Model})
   AND NOT EXISTS (SELECT 1 FROM judge_batch_items b WHERE b.trace_id = t.trace_id AND b.behavior = ${k.behavior})`
 
 /** A pair draw: every turn, or turns whose fixed draw is under the rate in force when each was served. */
-export type PairDraw = "all" | { readonly first: number; readonly later: ReadonlyArray<{ readonly at: number; readonly rate: number }> }
+export type PairDraw =
+  "all" | { readonly first: number; readonly later: ReadonlyArray<{ readonly at: number; readonly rate: number }> }
 
 const pairDraw = (sql: SqlClient.SqlClient, draw: PairDraw) => {
   if (draw === "all") return sql`1 = 1`
@@ -92,7 +100,17 @@ const pairDraw = (sql: SqlClient.SqlClient, draw: PairDraw) => {
 }
 
 /** The turns one pack version served for the behavior since `since`, oldest first, not yet judged. */
-export const turnsServedBy = (sql: SqlClient.SqlClient, k: JudgeKey, q: { readonly version: string; readonly since: number; readonly draw: PairDraw; readonly need: "canary" | "pair"; readonly limit: number }) =>
+export const turnsServedBy = (
+  sql: SqlClient.SqlClient,
+  k: JudgeKey,
+  q: {
+    readonly version: string
+    readonly since: number
+    readonly draw: PairDraw
+    readonly need: "canary" | "pair"
+    readonly limit: number
+  }
+) =>
   sql`
     SELECT ${sql.unsafe(TURN_COLUMNS)}, t.created_at AS "turnAt", ${sql.literal(q.need === "canary" ? "1" : "0")} AS "isCanary", p.version AS "packVersion", ${q.need} AS need
     FROM trace_packs p JOIN traces t ON t.trace_id = p.trace_id
@@ -103,7 +121,18 @@ export const turnsServedBy = (sql: SqlClient.SqlClient, k: JudgeKey, q: { readon
  * The trend sample: turns since `since` whose fixed draw falls under the rate, newest first, not yet judged. With
  * `human`, the turns a person gave a signal on (a user's reaction, a grade) instead, read by key.
  */
-export const sampledTurns = (sql: SqlClient.SqlClient, k: JudgeKey, q: { readonly since: number; readonly rate: number; readonly canary: string | undefined; readonly versions: ReadonlyArray<string>; readonly human: boolean; readonly limit: number }) =>
+export const sampledTurns = (
+  sql: SqlClient.SqlClient,
+  k: JudgeKey,
+  q: {
+    readonly since: number
+    readonly rate: number
+    readonly canary: string | undefined
+    readonly versions: ReadonlyArray<string>
+    readonly human: boolean
+    readonly limit: number
+  }
+) =>
   sql`
     SELECT ${sql.unsafe(TURN_COLUMNS)}, t.created_at AS "turnAt",
            CASE WHEN EXISTS (SELECT 1 FROM trace_packs p WHERE p.behavior IN (${k.behavior}, '*') AND p.version = ${q.canary ?? "\u0001none"}
@@ -111,9 +140,11 @@ export const sampledTurns = (sql: SqlClient.SqlClient, k: JudgeKey, q: { readonl
            (SELECT p.version FROM trace_packs p WHERE p.behavior IN (${k.behavior}, '*') AND p.version IN ${sql.in(q.versions.length === 0 ? ["\u0001none"] : q.versions)}
                    AND p.created_at = t.created_at AND p.trace_id = t.trace_id LIMIT 1) AS "packVersion", ${q.human ? "human" : "trend"} AS need
     FROM traces t
-    WHERE ${q.human
-      ? sql`t.trace_id IN (SELECT f.trace_id FROM feedback f UNION SELECT l.trace_id FROM labels l WHERE l.behavior = ${k.behavior})`
-      : sql`t.sample_draw < ${q.rate}`} AND t.created_at >= ${q.since} AND ${notJudged(sql, k)}
+    WHERE ${
+      q.human
+        ? sql`t.trace_id IN (SELECT f.trace_id FROM feedback f UNION SELECT l.trace_id FROM labels l WHERE l.behavior = ${k.behavior})`
+        : sql`t.sample_draw < ${q.rate}`
+    } AND t.created_at >= ${q.since} AND ${notJudged(sql, k)}
     ORDER BY t.created_at DESC
     LIMIT ${q.limit}`.pipe(decodeRows(QueuedTurn, "select traces to judge"))
 
@@ -172,8 +203,14 @@ export const turnExists = (sql: SqlClient.SqlClient, traceId: string) =>
   )
 
 const RecentBehavior = Schema.Struct({
-  n: Schema.Number, err: NullableNumber, latency: NullableNumber, chars: NullableNumber, tools: NullableNumber,
-  toolCalls: NullableNumber, toolFails: NullableNumber, facts: NullableNumber
+  n: Schema.Number,
+  err: NullableNumber,
+  latency: NullableNumber,
+  chars: NullableNumber,
+  tools: NullableNumber,
+  toolCalls: NullableNumber,
+  toolFails: NullableNumber,
+  facts: NullableNumber
 })
 export type RecentBehavior = typeof RecentBehavior.Type
 
@@ -186,7 +223,10 @@ export const recentBehavior = (sql: SqlClient.SqlClient, since: number, cap: num
            AVG(${jsonArrayLength(sql, "memory_facts_json")}) AS facts
     FROM recent`.pipe(
     decodeFirst(RecentBehavior, "read behavior metrics"),
-    Effect.map((r): RecentBehavior => r ?? { n: 0, err: null, latency: null, chars: null, tools: null, toolCalls: null, toolFails: null, facts: null })
+    Effect.map(
+      (r): RecentBehavior =>
+        r ?? { n: 0, err: null, latency: null, chars: null, tools: null, toolCalls: null, toolFails: null, facts: null }
+    )
   )
 
 /** Turns stored since `since`. */

@@ -71,6 +71,9 @@ parentPort!.on("message", (message: ToWriter) => {
       // the transaction is gone already
     }
     const error = e as { code?: unknown; message?: unknown }
-    reply({ id: message.id, error: { code: typeof error.code === "string" ? error.code : "", message: String(error.message ?? e) } })
+    reply({
+      id: message.id,
+      error: { code: typeof error.code === "string" ? error.code : "", message: String(error.message ?? e) }
+    })
   }
 })

@@ -28,11 +28,22 @@ const homeOverrides = (home: string) => ({
 /** Settings (defaults plus overrides under `home`), the real SQLite store and TraceSource. */
 export const appLayer = (home: string, overrides: Partial<Record<ConfigKey, unknown>> = {}) => {
   const settings = settingsFrom({ ...homeOverrides(home), ...overrides }, home)
-  return TraceSource.Default.pipe(Layer.provideMerge(DbLive.pipe(Layer.provide(settings))), Layer.provideMerge(settings))
+  return TraceSource.Default.pipe(
+    Layer.provideMerge(DbLive.pipe(Layer.provide(settings))),
+    Layer.provideMerge(settings)
+  )
 }
 
 /** Every service of the application, over a mock (or no) LLM provider. */
-export const fullLayer = (home: string, llm: Layer.Layer<Llm> | undefined, overrides: Partial<Record<ConfigKey, unknown>> = {}) =>
-  makeAppLayer({}, llm ?? UnavailableLlm("no provider in this test"), settingsFrom({ ...homeOverrides(home), ...overrides }, home))
+export const fullLayer = (
+  home: string,
+  llm: Layer.Layer<Llm> | undefined,
+  overrides: Partial<Record<ConfigKey, unknown>> = {}
+) =>
+  makeAppLayer(
+    {},
+    llm ?? UnavailableLlm("no provider in this test"),
+    settingsFrom({ ...homeOverrides(home), ...overrides }, home)
+  )
 
 export { Settings }

@@ -16,9 +16,17 @@ const BIN = path.resolve("dist/bin.js")
  * Empty when the clock is not shifted.
  */
 export const clockEnv = (): Record<string, string> =>
-  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && (e[0] === "LD_PRELOAD" || e[0].startsWith("FAKETIME"))))
+  Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => e[1] !== undefined && (e[0] === "LD_PRELOAD" || e[0].startsWith("FAKETIME"))
+    )
+  )
 
-const FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"]
+const FAKETIME_LIBS = [
+  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+  "/usr/lib/faketime/libfaketime.so.1"
+]
 
 /**
  * The environment that starts a process at `at` (ms epoch; its clock runs on from there) through Debian's
@@ -31,18 +39,32 @@ export const clockAt = (at: number): Record<string, string> => {
 }
 
 /** Runs the built CLI with a clean environment: only what the test passes (plus PATH, HOME and the test's clock). */
-export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>, options: { input?: string; timeoutMs?: number } = {}) =>
-  startCli(args, env, options).done
+export const runCli = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  options: { input?: string; timeoutMs?: number } = {}
+) => startCli(args, env, options).done
 
 /**
  * Starts the built CLI as runCli does and hands back the process too (to signal it); `done` resolves when it exits.
  * The process is tracked: killed after the test if it still runs.
  */
-export const startCli = (args: ReadonlyArray<string>, env: Record<string, string>, options: { input?: string; timeoutMs?: number } = {}) => {
-  const child = tracked(spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env["PATH"] ?? "", HOME: env["HOME"] ?? process.env["HOME"] ?? "/tmp", ...clockEnv(), ...env },
-    stdio: ["pipe", "pipe", "pipe"]
-  }))
+export const startCli = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  options: { input?: string; timeoutMs?: number } = {}
+) => {
+  const child = tracked(
+    spawn(process.execPath, [BIN, ...args], {
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        HOME: env["HOME"] ?? process.env["HOME"] ?? "/tmp",
+        ...clockEnv(),
+        ...env
+      },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+  )
   const done = new Promise<CliResult>((resolve, reject) => {
     let stdout = ""
     let stderr = ""
@@ -88,6 +110,9 @@ export const killStrays = () => {
 /** The one JSON object a --json command printed. */
 export const jsonOut = (result: CliResult): Record<string, unknown> => {
   const lines = result.stdout.trim().split("\n")
-  if (lines.length !== 1) throw new Error(`expected exactly one line on stdout, got ${lines.length}:\n${result.stdout}\nstderr:\n${result.stderr}`)
+  if (lines.length !== 1)
+    throw new Error(
+      `expected exactly one line on stdout, got ${lines.length}:\n${result.stdout}\nstderr:\n${result.stderr}`
+    )
   return JSON.parse(lines[0]!) as Record<string, unknown>
 }

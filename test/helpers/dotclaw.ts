@@ -14,13 +14,26 @@ export const dotclawAccepts = (file: string): boolean => {
   }
   const behavior = path.basename(file).replace(/\.canary\.json$|\.json$/, "")
   const isString = (v: unknown) => typeof v === "string"
-  if (!isString(j["name"]) || !isString(j["version"]) || !isString(j["behavior"]) || !isString(j["instructions"])) return false
+  if (!isString(j["name"]) || !isString(j["version"]) || !isString(j["behavior"]) || !isString(j["instructions"]))
+    return false
   if (j["behavior"] !== behavior) return false
   const demos = j["demos"]
-  if (demos !== undefined && (!Array.isArray(demos) || !demos.every((d) => d !== null && typeof d === "object" && isString((d as Record<string, unknown>)["input"]) && "output" in d))) return false
+  if (
+    demos !== undefined &&
+    (!Array.isArray(demos) ||
+      !demos.every(
+        (d) => d !== null && typeof d === "object" && isString((d as Record<string, unknown>)["input"]) && "output" in d
+      ))
+  )
+    return false
   const metric = j["metric"] as Record<string, unknown> | undefined
-  if (metric !== undefined && (!isString(metric["name"]) || !isString(metric["model"]) || typeof metric["score"] !== "number")) return false
+  if (
+    metric !== undefined &&
+    (!isString(metric["name"]) || !isString(metric["model"]) || typeof metric["score"] !== "number")
+  )
+    return false
   const metadata = j["metadata"]
-  if (metadata !== undefined && (metadata === null || typeof metadata !== "object" || Array.isArray(metadata))) return false
+  if (metadata !== undefined && (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)))
+    return false
   return true
 }

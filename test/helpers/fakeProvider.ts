@@ -68,7 +68,9 @@ export interface FakeProvider {
 export const combinedBehaviors = (r: SeenRequest): ReadonlyArray<string> => {
   if (r.toolName !== "record_scores") return []
   const tools = r.body["tools"] as Array<{ input_schema?: { properties?: object } }> | undefined
-  const schema = tools?.[0]?.input_schema ?? (r.body["output_config"] as { format?: { schema?: { properties?: object } } } | undefined)?.format?.schema
+  const schema =
+    tools?.[0]?.input_schema ??
+    (r.body["output_config"] as { format?: { schema?: { properties?: object } } } | undefined)?.format?.schema
   return Object.keys(schema?.properties ?? {})
 }
 
@@ -84,33 +86,54 @@ export const markerScorer: Responder = (r) => {
  * A small world for the optimizer: candidates that say BETTER make the predictor's replies ones the judge
  * likes (0.9 against 0.5); a `SCORE=x` marker in a trace sets the judge's score for it (else 0.7).
  */
-export const improvableWorld = (candidates: ReadonlyArray<unknown>): Responder => (r) => {
-  if (r.toolName === "propose_instructions") return { tool: { candidates } }
-  if (r.toolName === "record_score") {
-    const replay = /## Assistant reply\n(good|plain) reply/.exec(r.user)
-    if (replay) return { tool: { score: replay[1] === "good" ? 0.9 : 0.5, reason: "replay" } }
-    const marker = /SCORE=([\d.]+)/.exec(r.user)
-    return { tool: { score: marker ? Number(marker[1]) : 0.7, reason: "marker" } }
+export const improvableWorld =
+  (candidates: ReadonlyArray<unknown>): Responder =>
+  (r) => {
+    if (r.toolName === "propose_instructions") return { tool: { candidates } }
+    if (r.toolName === "record_score") {
+      const replay = /## Assistant reply\n(good|plain) reply/.exec(r.user)
+      if (replay) return { tool: { score: replay[1] === "good" ? 0.9 : 0.5, reason: "replay" } }
+      const marker = /SCORE=([\d.]+)/.exec(r.user)
+      return { tool: { score: marker ? Number(marker[1]) : 0.7, reason: "marker" } }
+    }
+    return { text: `${r.system.includes("BETTER") ? "good" : "plain"} reply` }
   }
-  return { text: `${r.system.includes("BETTER") ? "good" : "plain"} reply` }
-}
 
 const textOf = (content: unknown): string =>
-  typeof content === "string" ? content : Array.isArray(content) ? content.map((c) => (c as { text?: string }).text ?? "").join("") : ""
+  typeof content === "string"
+    ? content
+    : Array.isArray(content)
+      ? content.map((c) => (c as { text?: string }).text ?? "").join("")
+      : ""
 
 /** The answer a JSON Schema output format asks for, named like the tool it stands in for. */
 const schemaName = (body: Record<string, unknown>): string | undefined => {
   const named = (body["response_format"] as { json_schema?: { name?: string } } | undefined)?.json_schema?.name
   if (named !== undefined) return named
-  const schema = (body["output_config"] as { format?: { schema?: { properties?: Record<string, unknown> } } } | undefined)?.format?.schema
+  const schema = (
+    body["output_config"] as { format?: { schema?: { properties?: Record<string, unknown> } } } | undefined
+  )?.format?.schema
   if (schema?.properties === undefined) return undefined
-  return "score" in schema.properties ? "record_score" : "candidates" in schema.properties ? "propose_instructions" : BEHAVIORS.some((b) => b in schema.properties!) ? "record_scores" : "json"
+  return "score" in schema.properties
+    ? "record_score"
+    : "candidates" in schema.properties
+      ? "propose_instructions"
+      : BEHAVIORS.some((b) => b in schema.properties!)
+        ? "record_scores"
+        : "json"
 }
 
-const seenOf = (api: "anthropic" | "chat", path: string, headers: http.IncomingHttpHeaders, body: Record<string, unknown>): SeenRequest => {
+const seenOf = (
+  api: "anthropic" | "chat",
+  path: string,
+  headers: http.IncomingHttpHeaders,
+  body: Record<string, unknown>
+): SeenRequest => {
   const messages = (body["messages"] as Array<{ role: string; content: unknown }> | undefined) ?? []
   const tools = body["tools"] as Array<{ name?: string; function?: { name: string } }> | undefined
-  const jsonFormat = (body["output_config"] as { format?: unknown } | undefined)?.format !== undefined || body["response_format"] !== undefined
+  const jsonFormat =
+    (body["output_config"] as { format?: unknown } | undefined)?.format !== undefined ||
+    body["response_format"] !== undefined
   return {
     api,
     path,
@@ -118,8 +141,17 @@ const seenOf = (api: "anthropic" | "chat", path: string, headers: http.IncomingH
     body,
     model: String(body["model"] ?? ""),
     system: api === "anthropic" ? textOf(body["system"]) : textOf(messages.find((m) => m.role === "system")?.content),
-    user: messages.filter((m) => m.role === "user").map((m) => textOf(m.content)).join("\n"),
-    toolName: tools?.[0]?.name ?? tools?.[0]?.function?.name ?? schemaName(body) ?? (jsonFormat || /JSON Schema/.test(api === "anthropic" ? textOf(body["system"]) : textOf(messages[0]?.content)) ? "json" : undefined)
+    user: messages
+      .filter((m) => m.role === "user")
+      .map((m) => textOf(m.content))
+      .join("\n"),
+    toolName:
+      tools?.[0]?.name ??
+      tools?.[0]?.function?.name ??
+      schemaName(body) ??
+      (jsonFormat || /JSON Schema/.test(api === "anthropic" ? textOf(body["system"]) : textOf(messages[0]?.content))
+        ? "json"
+        : undefined)
   }
 }
 
@@ -128,14 +160,20 @@ const tokensInOf = (seen: SeenRequest) => Math.ceil((seen.system.length + seen.u
 /** An Anthropic message answering `seen`. */
 const anthropicMessage = (seen: SeenRequest, answer: Answer) => {
   const tools = seen.body["tools"] as Array<{ name?: string }> | undefined
-  const content = "tool" in answer
-    ? tools !== undefined
-      ? [{ type: "tool_use", id: "toolu_fake", name: tools[0]?.name ?? "tool", input: answer.tool }]
-      : [{ type: "text", text: JSON.stringify(answer.tool) }]
-    : [{ type: "text", text: answer.text }]
+  const content =
+    "tool" in answer
+      ? tools !== undefined
+        ? [{ type: "tool_use", id: "toolu_fake", name: tools[0]?.name ?? "tool", input: answer.tool }]
+        : [{ type: "text", text: JSON.stringify(answer.tool) }]
+      : [{ type: "text", text: answer.text }]
   return {
-    id: "msg_fake", type: "message", role: "assistant", model: seen.model, content,
-    stop_reason: "tool" in answer ? "tool_use" : "end_turn", stop_sequence: null,
+    id: "msg_fake",
+    type: "message",
+    role: "assistant",
+    model: seen.model,
+    content,
+    stop_reason: "tool" in answer ? "tool_use" : "end_turn",
+    stop_sequence: null,
     // 25 output tokens per verdict: a combined answer carries one per behavior.
     usage: { input_tokens: tokensInOf(seen), output_tokens: 25 * Math.max(1, combinedBehaviors(seen).length) }
   }
@@ -149,19 +187,38 @@ const BATCH_PATH = /^\/v1\/messages\/batches(?:\/([A-Za-z0-9_]+))?(\/results)?$/
  */
 export const startFakeProvider = async (respond: Responder = markerScorer): Promise<FakeProvider> => {
   const state = {
-    requests: [] as Array<SeenRequest>, faults: [] as Array<Fault>, batches: [] as Array<FakeBatch>, respond, latencyMs: 0,
-    batchEndsAfterPolls: 0, batchFate: ((): BatchFate => "succeeded") as (customId: string, seen: SeenRequest) => BatchFate,
-    inFlight: 0, maxInFlight: 0,
-    batchesMissing: false, faultWhen: ((): boolean => true) as (method: string, url: string) => boolean, httpCalls: 0
+    requests: [] as Array<SeenRequest>,
+    faults: [] as Array<Fault>,
+    batches: [] as Array<FakeBatch>,
+    respond,
+    latencyMs: 0,
+    batchEndsAfterPolls: 0,
+    batchFate: ((): BatchFate => "succeeded") as (customId: string, seen: SeenRequest) => BatchFate,
+    inFlight: 0,
+    maxInFlight: 0,
+    batchesMissing: false,
+    faultWhen: ((): boolean => true) as (method: string, url: string) => boolean,
+    httpCalls: 0
   }
   let port = 0
   const batchJson = (b: FakeBatch) => {
     const count = (f: BatchFate) => b.fates.filter((x) => x === f).length
     return {
-      id: b.id, type: "message_batch", processing_status: b.ended ? "ended" : "in_progress",
-      request_counts: { processing: b.ended ? 0 : b.items.length, succeeded: count("succeeded"), errored: count("errored"), canceled: 0, expired: count("expired") },
-      created_at: new Date().toISOString(), expires_at: new Date(Date.now() + 86_400_000).toISOString(),
-      ended_at: b.ended ? new Date().toISOString() : null, cancel_initiated_at: null, archived_at: null,
+      id: b.id,
+      type: "message_batch",
+      processing_status: b.ended ? "ended" : "in_progress",
+      request_counts: {
+        processing: b.ended ? 0 : b.items.length,
+        succeeded: count("succeeded"),
+        errored: count("errored"),
+        canceled: 0,
+        expired: count("expired")
+      },
+      created_at: new Date().toISOString(),
+      expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+      ended_at: b.ended ? new Date().toISOString() : null,
+      cancel_initiated_at: null,
+      archived_at: null,
       results_url: b.ended ? `http://127.0.0.1:${port}/v1/messages/batches/${b.id}/results` : null
     }
   }
@@ -178,10 +235,14 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
       return true
     }
     if (req.method === "POST" && m[1] === undefined) {
-      const requests = (body["requests"] as Array<{ custom_id: string; params: Record<string, unknown> }> | undefined) ?? []
+      const requests =
+        (body["requests"] as Array<{ custom_id: string; params: Record<string, unknown> }> | undefined) ?? []
       const batch: FakeBatch = {
         id: `msgbatch_fake${state.batches.length + 1}`,
-        items: requests.map((r) => ({ customId: r.custom_id, seen: seenOf("anthropic", `/v1/messages/batches#${r.custom_id}`, req.headers, r.params) })),
+        items: requests.map((r) => ({
+          customId: r.custom_id,
+          seen: seenOf("anthropic", `/v1/messages/batches#${r.custom_id}`, req.headers, r.params)
+        })),
         polls: 0,
         ended: false,
         fates: []
@@ -207,11 +268,15 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
     }
     const lines = batch.items.map(({ customId, seen }, i) => {
       const fate = batch.fates[i] ?? "expired"
-      const result = fate === "succeeded"
-        ? { type: "succeeded", message: anthropicMessage(seen, state.respond(seen)) }
-        : fate === "errored"
-          ? { type: "errored", error: { type: "error", error: { type: "overloaded_error", message: "scripted batch failure" } } }
-          : { type: "expired" }
+      const result =
+        fate === "succeeded"
+          ? { type: "succeeded", message: anthropicMessage(seen, state.respond(seen)) }
+          : fate === "errored"
+            ? {
+                type: "errored",
+                error: { type: "error", error: { type: "overloaded_error", message: "scripted batch failure" } }
+              }
+            : { type: "expired" }
       return JSON.stringify({ custom_id: customId, result })
     })
     res.writeHead(200, { "content-type": "application/binary" })
@@ -238,7 +303,10 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
       const send = () => {
         if (fault !== undefined && "status" in fault) {
           res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers })
-          res.end(fault.body ?? JSON.stringify({ type: "error", error: { type: "scripted", message: `scripted ${fault.status}` } }))
+          res.end(
+            fault.body ??
+              JSON.stringify({ type: "error", error: { type: "scripted", message: `scripted ${fault.status}` } })
+          )
           return
         }
         if (fault !== undefined && "stallMidAnswer" in fault) {
@@ -259,15 +327,30 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
         } else {
           const tools = body["tools"] as Array<{ function?: { name: string } }> | undefined
           const fn = tools?.[0]?.function?.name
-          const message = "tool" in answer && fn !== undefined
-            ? { role: "assistant", content: null, tool_calls: [{ id: "call_fake", type: "function", function: { name: fn, arguments: JSON.stringify(answer.tool) } }] }
-            : { role: "assistant", content: "tool" in answer ? JSON.stringify(answer.tool) : answer.text }
+          const message =
+            "tool" in answer && fn !== undefined
+              ? {
+                  role: "assistant",
+                  content: null,
+                  tool_calls: [
+                    {
+                      id: "call_fake",
+                      type: "function",
+                      function: { name: fn, arguments: JSON.stringify(answer.tool) }
+                    }
+                  ]
+                }
+              : { role: "assistant", content: "tool" in answer ? JSON.stringify(answer.tool) : answer.text }
           res.writeHead(200, { "content-type": "application/json" })
-          res.end(JSON.stringify({
-            id: "chatcmpl-fake", object: "chat.completion", model: seen.model,
-            choices: [{ index: 0, message, finish_reason: fn !== undefined ? "tool_calls" : "stop" }],
-            usage: { prompt_tokens: tokensInOf(seen), completion_tokens: 25 }
-          }))
+          res.end(
+            JSON.stringify({
+              id: "chatcmpl-fake",
+              object: "chat.completion",
+              model: seen.model,
+              choices: [{ index: 0, message, finish_reason: fn !== undefined ? "tool_calls" : "stop" }],
+              usage: { prompt_tokens: tokensInOf(seen), completion_tokens: 25 }
+            })
+          )
         }
       }
       const delay = fault !== undefined && "hangMs" in fault ? fault.hangMs : state.latencyMs

@@ -3,7 +3,10 @@ import { execFileSync } from "node:child_process"
 
 export const runLintScript = (script: string, root?: string) => {
   try {
-    const out = execFileSync(process.execPath, [script, ...(root === undefined ? [] : ["--root", root])], { encoding: "utf8", stdio: "pipe" })
+    const out = execFileSync(process.execPath, [script, ...(root === undefined ? [] : ["--root", root])], {
+      encoding: "utf8",
+      stdio: "pipe"
+    })
     return { code: 0, out }
   } catch (e) {
     const err = e as { status: number; stderr: string }

@@ -3,10 +3,17 @@ import { type BatchItem, type BatchResult, LlmError, type LlmRequest, type LlmRe
 import { Llm, type LlmBatches } from "../../src/llm/Llm.js"
 
 /** One scripted step: an answer, a failure, or a delay before either. */
-export type Step = LlmResponse | LlmError | { readonly delay: Duration.DurationInput; readonly then: LlmResponse | LlmError }
+export type Step =
+  LlmResponse | LlmError | { readonly delay: Duration.DurationInput; readonly then: LlmResponse | LlmError }
 
-export const answer = (structured: unknown, tokens = 100): LlmResponse => ({ text: JSON.stringify(structured), structured, tokensIn: tokens, tokensOut: 20 })
-export const fail = (reason: LlmError["reason"], extra: { status?: number; retryAfterMs?: number } = {}) => new LlmError({ reason, detail: "scripted", ...extra })
+export const answer = (structured: unknown, tokens = 100): LlmResponse => ({
+  text: JSON.stringify(structured),
+  structured,
+  tokensIn: tokens,
+  tokensOut: 20
+})
+export const fail = (reason: LlmError["reason"], extra: { status?: number; retryAfterMs?: number } = {}) =>
+  new LlmError({ reason, detail: "scripted", ...extra })
 
 /**
  * A mock provider: `script` is consumed in order; when it is empty, `fallback` answers. Every request is
@@ -29,7 +36,9 @@ export const mockLlm = (
       Effect.sync(() =>
         (batched[Number(id.slice("batch-".length)) - 1] ?? []).map((item): BatchResult => {
           const out = fallback(item.request)
-          return out instanceof LlmError ? { customId: item.customId, type: "errored", error: out } : { customId: item.customId, type: "succeeded", response: out }
+          return out instanceof LlmError
+            ? { customId: item.customId, type: "errored", error: out }
+            : { customId: item.customId, type: "succeeded", response: out }
         })
       )
   }

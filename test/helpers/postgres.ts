@@ -13,7 +13,12 @@ import pg from "pg"
 /** Where Debian puts the server binaries (they are not on PATH), newest version first. */
 export const postgresBin = (): string | undefined => {
   const root = "/usr/lib/postgresql"
-  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : []
+  const versions = fs.existsSync(root)
+    ? fs
+        .readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : []
   for (const v of versions) if (fs.existsSync(path.join(root, v, "bin", "initdb"))) return path.join(root, v, "bin")
   return undefined
 }
@@ -37,19 +42,37 @@ export interface Cluster {
 
 export const startPostgres = async (): Promise<Cluster> => {
   const bin = postgresBin()
-  if (bin === undefined) throw new Error("PostgreSQL server binaries not found under /usr/lib/postgresql: install Debian's postgresql package")
+  if (bin === undefined)
+    throw new Error(
+      "PostgreSQL server binaries not found under /usr/lib/postgresql: install Debian's postgresql package"
+    )
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autotune-pg-"))
   const data = path.join(dir, "data")
   const asRoot = process.getuid?.() === 0
-  const owner = asRoot ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) } : {}
+  const owner = asRoot
+    ? {
+        uid: Number(execFileSync("id", ["-u", "postgres"]).toString()),
+        gid: Number(execFileSync("id", ["-g", "postgres"]).toString())
+      }
+    : {}
   if (asRoot) fs.chownSync(dir, owner.uid!, owner.gid!)
   const run = (tool: string, args: ReadonlyArray<string>) => {
     const result = spawnSync(path.join(bin, tool), args, { ...owner, cwd: dir, encoding: "utf8" })
-    if (result.status !== 0) throw new Error(`${tool} failed: ${result.stderr || result.stdout || result.error?.message}`)
+    if (result.status !== 0)
+      throw new Error(`${tool} failed: ${result.stderr || result.stdout || result.error?.message}`)
   }
   run("initdb", ["-D", data, "-U", "autotune", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
   const port = await freePort()
-  run("pg_ctl", ["-D", data, "-l", path.join(dir, "log"), "-w", "-o", `-h 127.0.0.1 -p ${port} -k ${dir} -F -c max_connections=200`, "start"])
+  run("pg_ctl", [
+    "-D",
+    data,
+    "-l",
+    path.join(dir, "log"),
+    "-w",
+    "-o",
+    `-h 127.0.0.1 -p ${port} -k ${dir} -F -c max_connections=200`,
+    "start"
+  ])
   const base = `postgres://autotune@127.0.0.1:${port}`
   return {
     database: async (name) => {
@@ -63,7 +86,8 @@ export const startPostgres = async (): Promise<Cluster> => {
       return `${base}/${name}`
     },
     stop: () => {
-      if (process.env["AUTOTUNE_TEST_PG_LOG"] !== undefined) fs.copyFileSync(path.join(dir, "log"), process.env["AUTOTUNE_TEST_PG_LOG"])
+      if (process.env["AUTOTUNE_TEST_PG_LOG"] !== undefined)
+        fs.copyFileSync(path.join(dir, "log"), process.env["AUTOTUNE_TEST_PG_LOG"])
       spawnSync(path.join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "stop"], { ...owner, cwd: dir })
       fs.rmSync(dir, { recursive: true, force: true })
     }

@@ -42,7 +42,7 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     "DB_PASSWORD_FILE=/run/secrets/pg_pass",
     "password: !secret wifi_password",
     '"passwordFile": "./secrets/smtp.txt"',
-    "password = ${file(\"/etc/app/db.pass\")}",
+    'password = ${file("/etc/app/db.pass")}',
     "set password: file:/var/lib/app/secret"
   ]),
   ...keep("placeholder_url_credentials", [
@@ -100,17 +100,41 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     ["my PIN changed to 8253", "8253"]
   ]),
   ...find("bot_token_in_url", [
-    ["https://api.telegram.org/bot123456789:AAHk3Lm9QwErTy7uIoPzXcVbNm2AsDfGhJk/sendMessage", "123456789:AAHk3Lm9QwErTy7uIoPzXcVbNm2AsDfGhJk"],
-    ["POST https://api.telegram.org/bot987654321:AAEz1Xc2Vb3Nm4Qw5Er6Ty7Ui8Op9As0Df1G/sendPhoto", "987654321:AAEz1Xc2Vb3Nm4Qw5Er6Ty7Ui8Op9As0Df1G"],
-    ["url = f\"https://api.telegram.org/bot5550001112:AAGq2We3Rt4Yu5Io6Pa7Sd8Fg9Hj0Kl1Zx2C/getUpdates\"", "5550001112:AAGq2We3Rt4Yu5Io6Pa7Sd8Fg9Hj0Kl1Zx2C"],
-    ["https://api.telegram.org/file/bot4443332221:AAFm9Nb8Vc7Xz6Lk5Jh4Gf3Ds2Aq1Wq0Ep9R/documents/a.pdf", "4443332221:AAFm9Nb8Vc7Xz6Lk5Jh4Gf3Ds2Aq1Wq0Ep9R"]
+    [
+      "https://api.telegram.org/bot123456789:AAHk3Lm9QwErTy7uIoPzXcVbNm2AsDfGhJk/sendMessage",
+      "123456789:AAHk3Lm9QwErTy7uIoPzXcVbNm2AsDfGhJk"
+    ],
+    [
+      "POST https://api.telegram.org/bot987654321:AAEz1Xc2Vb3Nm4Qw5Er6Ty7Ui8Op9As0Df1G/sendPhoto",
+      "987654321:AAEz1Xc2Vb3Nm4Qw5Er6Ty7Ui8Op9As0Df1G"
+    ],
+    [
+      'url = f"https://api.telegram.org/bot5550001112:AAGq2We3Rt4Yu5Io6Pa7Sd8Fg9Hj0Kl1Zx2C/getUpdates"',
+      "5550001112:AAGq2We3Rt4Yu5Io6Pa7Sd8Fg9Hj0Kl1Zx2C"
+    ],
+    [
+      "https://api.telegram.org/file/bot4443332221:AAFm9Nb8Vc7Xz6Lk5Jh4Gf3Ds2Aq1Wq0Ep9R/documents/a.pdf",
+      "4443332221:AAFm9Nb8Vc7Xz6Lk5Jh4Gf3Ds2Aq1Wq0Ep9R"
+    ]
   ]),
   ...find("provider_token_positional", [
-    ['client = OpenAI("sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7")', "sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7"],
-    ['WebClient("xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx")', "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"],
+    [
+      'client = OpenAI("sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7")',
+      "sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7"
+    ],
+    [
+      'WebClient("xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx")',
+      "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"
+    ],
     ['login("hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789")', "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"],
-    ['client.run("ODc2NTQzMjEwOTg3NjU0MzIx.Gk8Lm2.Ab3Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y")', "ODc2NTQzMjEwOTg3NjU0MzIx.Gk8Lm2.Ab3Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y"],
-    ["Client('ACa1b2c3d4e5f60718293a4b5c6d7e8f90', 'f0e1d2c3b4a5968778695a4b3c2d1e0f')", "f0e1d2c3b4a5968778695a4b3c2d1e0f"]
+    [
+      'client.run("ODc2NTQzMjEwOTg3NjU0MzIx.Gk8Lm2.Ab3Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y")',
+      "ODc2NTQzMjEwOTg3NjU0MzIx.Gk8Lm2.Ab3Cd4Ef5Gh6Ij7Kl8Mn9Op0Qr1St2Uv3Wx4Y"
+    ],
+    [
+      "Client('ACa1b2c3d4e5f60718293a4b5c6d7e8f90', 'f0e1d2c3b4a5968778695a4b3c2d1e0f')",
+      "f0e1d2c3b4a5968778695a4b3c2d1e0f"
+    ]
   ]),
   ...find("phone_in_contact_list", [
     ["- Ana: 612 345 678\n- Pedro: 655 432 109", "612 345 678"],
@@ -122,8 +146,15 @@ export const FAMILIES: ReadonlyArray<Sample> = [
   // Second round of tuning examples (2026-12-06), written fresh, not from either held-out set.
   ...keep("ssh_public_key", ["ssh-keygen -y -f ~/.ssh/id_ed25519 > id_ed25519.pub"]),
   ...keep("package_integrity", ["sha1sum: 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12  release.tar.gz"]),
-  ...keep("password_as_identifier", ["the password field must not be empty", "PASSWORD_MIN_LENGTH=12", "password reset link expires in 24 hours"]),
-  ...keep("placeholder_url_credentials", ["curl -u $USER:$TOKEN https://api.example.com", "postgres://app:${DB_PASSWORD}@db:5432/app"]),
+  ...keep("password_as_identifier", [
+    "the password field must not be empty",
+    "PASSWORD_MIN_LENGTH=12",
+    "password reset link expires in 24 hours"
+  ]),
+  ...keep("placeholder_url_credentials", [
+    "curl -u $USER:$TOKEN https://api.example.com",
+    "postgres://app:${DB_PASSWORD}@db:5432/app"
+  ]),
   ...keep("ssh_remote_in_command", ["git push git@github.com:owner/repo.git main"]),
   ...keep("ui_password_path", ["Settings > Passwords > AutoFill Passwords"]),
   ...find("cli_password_flag", [
@@ -149,7 +180,12 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     ["new wifi password: Orchid2256", "Orchid2256"],
     ["the passcode, by the way, is Lagoon3346", "Lagoon3346"]
   ]),
-  ...find("bot_token_in_url", [["https://api.telegram.org/bot8123456780:AAFq1Wv2Eb3Rn4Tm5Yk6Ul7Ij8Oh9Pg0Fd1S/getChat", "8123456780:AAFq1Wv2Eb3Rn4Tm5Yk6Ul7Ij8Oh9Pg0Fd1S"]]),
+  ...find("bot_token_in_url", [
+    [
+      "https://api.telegram.org/bot8123456780:AAFq1Wv2Eb3Rn4Tm5Yk6Ul7Ij8Oh9Pg0Fd1S/getChat",
+      "8123456780:AAFq1Wv2Eb3Rn4Tm5Yk6Ul7Ij8Oh9Pg0Fd1S"
+    ]
+  ]),
   ...find("phone_in_contact_list", [
     ["Plumber – 0161 496 0753", "0161 496 0753"],
     ["* Rosa 622 118 904", "622 118 904"],
@@ -180,7 +216,7 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     ["net use \\\\fileserver\\docs /user:OFFICE\\ana Tulip5539 /persistent:yes", "Tulip5539"]
   ]),
   ...find("json_short_password_key", [
-    ["network={\n  ssid=\"Attic\"\n  psk=\"Aurora6612\"\n}", "Aurora6612"],
+    ['network={\n  ssid="Attic"\n  psk="Aurora6612"\n}', "Aurora6612"],
     ["wpa_psk: Clover9915", "Clover9915"]
   ]),
   ...find("password_in_prose_other_verbs", [
@@ -197,8 +233,7 @@ export const FAMILIES: ReadonlyArray<Sample> = [
     ["contacts — cousin Irene: 633 410 872", "633 410 872"],
     ["gardener (Mrs. Okafor) 415 555 0163", "415 555 0163"],
     ["handyman - Tomasz 698 221 540", "698 221 540"]
-  ])
-,
+  ]),
   // Rule set 7 (session 15): the sixth held-out part's misses (spent) and fresh forms of them: a credential named
   // by another word than "password" (login, creds, wifi, router, admin, pw), a user and a password as a pair, and
   // the short flags of tools that take one. Look-alikes beside the same words: models, versions, hosts, users.

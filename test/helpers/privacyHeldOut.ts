@@ -95,18 +95,48 @@ export const HELD_OUT: ReadonlyArray<Sample> = [
     ["the password we agreed on was Tango9034%", "Tango9034%"]
   ]),
   ...find("bot_token_in_url", [
-    ["curl https://api.telegram.org/bot6123457890:AAF3kLm9QwErTy7uIoPzXcVbNm2AsDfGhJk/getUpdates", "6123457890:AAF3kLm9QwErTy7uIoPzXcVbNm2AsDfGhJk"],
-    ["webhook set to https://api.telegram.org/bot7012345678:AAHq8Wv2Ez5Rt1Yu3Io6Pa9Sd4Fg7Hj0Kl1/setWebhook?url=x", "7012345678:AAHq8Wv2Ez5Rt1Yu3Io6Pa9Sd4Fg7Hj0Kl1"],
-    ["fetch(`https://api.telegram.org/file/bot5987654321:AAE1zX2cV3bN4mQ5wE6rT7yU8iO9pA0sD1f/photos/file_3.jpg`)", "5987654321:AAE1zX2cV3bN4mQ5wE6rT7yU8iO9pA0sD1f"],
-    ["GET /bot6543210987:AAG5hJ6kL7zX8cV9bN0mQ1wE2rT3yU4iO5p/sendMessage?chat_id=42 HTTP/1.1", "6543210987:AAG5hJ6kL7zX8cV9bN0mQ1wE2rT3yU4iO5p"],
-    ["https://api.telegram.org/bot1234509876:AAC9oI8uY7tR6eW5qA4sD3fG2hJ1kL0zX9c/getMe returned ok", "1234509876:AAC9oI8uY7tR6eW5qA4sD3fG2hJ1kL0zX9c"]
+    [
+      "curl https://api.telegram.org/bot6123457890:AAF3kLm9QwErTy7uIoPzXcVbNm2AsDfGhJk/getUpdates",
+      "6123457890:AAF3kLm9QwErTy7uIoPzXcVbNm2AsDfGhJk"
+    ],
+    [
+      "webhook set to https://api.telegram.org/bot7012345678:AAHq8Wv2Ez5Rt1Yu3Io6Pa9Sd4Fg7Hj0Kl1/setWebhook?url=x",
+      "7012345678:AAHq8Wv2Ez5Rt1Yu3Io6Pa9Sd4Fg7Hj0Kl1"
+    ],
+    [
+      "fetch(`https://api.telegram.org/file/bot5987654321:AAE1zX2cV3bN4mQ5wE6rT7yU8iO9pA0sD1f/photos/file_3.jpg`)",
+      "5987654321:AAE1zX2cV3bN4mQ5wE6rT7yU8iO9pA0sD1f"
+    ],
+    [
+      "GET /bot6543210987:AAG5hJ6kL7zX8cV9bN0mQ1wE2rT3yU4iO5p/sendMessage?chat_id=42 HTTP/1.1",
+      "6543210987:AAG5hJ6kL7zX8cV9bN0mQ1wE2rT3yU4iO5p"
+    ],
+    [
+      "https://api.telegram.org/bot1234509876:AAC9oI8uY7tR6eW5qA4sD3fG2hJ1kL0zX9c/getMe returned ok",
+      "1234509876:AAC9oI8uY7tR6eW5qA4sD3fG2hJ1kL0zX9c"
+    ]
   ]),
   ...find("provider_token_positional", [
-    ['client = Groq("gsk_Wq8eR2tY6uI0oP4aS7dF1gH5jK9lZ3xC2vB6nM0qW4eR8tY2u")', "gsk_Wq8eR2tY6uI0oP4aS7dF1gH5jK9lZ3xC2vB6nM0qW4eR8tY2u"],
-    ['const octokit = new Octokit({ auth: "ghp_9ZyXwVuTsRqPoNmLkJiHgFeDcBa876543210" })', "ghp_9ZyXwVuTsRqPoNmLkJiHgFeDcBa876543210"],
-    ['bot.run("MTE5ODc2NTQzMjEwOTg3NjU0.GhT2kL.p9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNmQ")', "MTE5ODc2NTQzMjEwOTg3NjU0.GhT2kL.p9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNmQ"],
-    ['sg = SendGridAPIClient("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")', "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"],
-    ["Twilio::REST::Client.new('AC4f8e2d1c0b9a87654321fedcba098765', '9a8b7c6d5e4f30211203f4e5d6c7b8a9')", "9a8b7c6d5e4f30211203f4e5d6c7b8a9"]
+    [
+      'client = Groq("gsk_Wq8eR2tY6uI0oP4aS7dF1gH5jK9lZ3xC2vB6nM0qW4eR8tY2u")',
+      "gsk_Wq8eR2tY6uI0oP4aS7dF1gH5jK9lZ3xC2vB6nM0qW4eR8tY2u"
+    ],
+    [
+      'const octokit = new Octokit({ auth: "ghp_9ZyXwVuTsRqPoNmLkJiHgFeDcBa876543210" })',
+      "ghp_9ZyXwVuTsRqPoNmLkJiHgFeDcBa876543210"
+    ],
+    [
+      'bot.run("MTE5ODc2NTQzMjEwOTg3NjU0.GhT2kL.p9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNmQ")',
+      "MTE5ODc2NTQzMjEwOTg3NjU0.GhT2kL.p9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNmQ"
+    ],
+    [
+      'sg = SendGridAPIClient("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")',
+      "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"
+    ],
+    [
+      "Twilio::REST::Client.new('AC4f8e2d1c0b9a87654321fedcba098765', '9a8b7c6d5e4f30211203f4e5d6c7b8a9')",
+      "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
+    ]
   ]),
   ...find("phone_in_contact_list", [
     ["Contacts:\n- Inês 912 734 508\n- Rui 936 220 417", "912 734 508"],

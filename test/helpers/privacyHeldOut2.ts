@@ -15,7 +15,7 @@ export const HELD_OUT_2: ReadonlyArray<Sample> = [
   ]),
   ...keep("package_integrity", [
     'resolved "https://registry.yarnpkg.com/lodash/-/lodash-4.17.21.tgz#679591c564c3bffaae8454cf0b3df370c3d6911c"',
-    "<script src=\"app.js\" integrity=\"sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC\" crossorigin></script>"
+    '<script src="app.js" integrity="sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC" crossorigin></script>'
   ]),
   ...keep("bearer_in_prose", [
     "Our gateway only supports Bearer tokens, not API keys in the query string.",
@@ -23,12 +23,12 @@ export const HELD_OUT_2: ReadonlyArray<Sample> = [
   ]),
   ...keep("password_as_identifier", [
     "def reset(user, new_password): user.set_password(new_password)",
-    "let password = prompt(\"Password?\")",
+    'let password = prompt("Password?")',
     "password_hash = hashlib.sha256(password.encode()).hexdigest()"
   ]),
   ...keep("password_file_reference", [
     "POSTGRES_PASSWORD_FILE: /run/secrets/postgres-pass",
-    "smtp_password_path = \"/etc/mail/pass.txt\""
+    'smtp_password_path = "/etc/mail/pass.txt"'
   ]),
   ...keep("placeholder_url_credentials", [
     "DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DB",
@@ -52,7 +52,7 @@ export const HELD_OUT_2: ReadonlyArray<Sample> = [
   ...find("env_password_before_command", [
     ["SMTP_PASSWORD=Ember4471 python send.py", "Ember4471"],
     ["env ADMIN_PASS=Willow3390 ./setup.sh", "Willow3390"],
-    ["PGPASSWORD=\"Nova8824\" pg_dump app > app.sql", "Nova8824"]
+    ['PGPASSWORD="Nova8824" pg_dump app > app.sql', "Nova8824"]
   ]),
   ...find("json_short_password_key", [
     ['{"user": "ana", "pwd": "Saffron6634"}', "Saffron6634"],
@@ -66,13 +66,25 @@ export const HELD_OUT_2: ReadonlyArray<Sample> = [
     ["remember the password, it's Juniper7718", "Juniper7718"]
   ]),
   ...find("bot_token_in_url", [
-    ["curl https://api.telegram.org/bot6120034455:AAHx9Wq8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9X/getMe", "6120034455:AAHx9Wq8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9X"],
-    ["webhook set to https://api.telegram.org/bot7001122334:AAGr5Tz4Ux3Vw2Yx1Za0Bc9De8Fg7Hi6Jk5L/setWebhook?url=https://x.example", "7001122334:AAGr5Tz4Ux3Vw2Yx1Za0Bc9De8Fg7Hi6Jk5L"]
+    [
+      "curl https://api.telegram.org/bot6120034455:AAHx9Wq8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9X/getMe",
+      "6120034455:AAHx9Wq8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9X"
+    ],
+    [
+      "webhook set to https://api.telegram.org/bot7001122334:AAGr5Tz4Ux3Vw2Yx1Za0Bc9De8Fg7Hi6Jk5L/setWebhook?url=https://x.example",
+      "7001122334:AAGr5Tz4Ux3Vw2Yx1Za0Bc9De8Fg7Hi6Jk5L"
+    ]
   ]),
   ...find("provider_token_positional", [
-    ['anthropic.Anthropic("sk-ant-api03-Qw1Er2Ty3Ui4Op5As6Df7Gh8Jk9Lz0Xc1Vb2Nm3Qw4Er5Ty6Ui7Op8As9Df0Gh1Jk2Lz3Xc4Vb5Nm6Qw7Er8Ty9-AbCdEf")', "sk-ant-api03-Qw1Er2Ty3Ui4Op5As6Df7Gh8Jk9Lz0Xc1Vb2Nm3Qw4Er5Ty6Ui7Op8As9Df0Gh1Jk2Lz3Xc4Vb5Nm6Qw7Er8Ty9-AbCdEf"],
+    [
+      'anthropic.Anthropic("sk-ant-api03-Qw1Er2Ty3Ui4Op5As6Df7Gh8Jk9Lz0Xc1Vb2Nm3Qw4Er5Ty6Ui7Op8As9Df0Gh1Jk2Lz3Xc4Vb5Nm6Qw7Er8Ty9-AbCdEf")',
+      "sk-ant-api03-Qw1Er2Ty3Ui4Op5As6Df7Gh8Jk9Lz0Xc1Vb2Nm3Qw4Er5Ty6Ui7Op8As9Df0Gh1Jk2Lz3Xc4Vb5Nm6Qw7Er8Ty9-AbCdEf"
+    ],
     ['new Octokit({ auth: "ghp_Zx9Cv8Bn7Mq6We5Rt4Yu3Io2Pa1Sd0Fg9Hj8K" })', "ghp_Zx9Cv8Bn7Mq6We5Rt4Yu3Io2Pa1Sd0Fg9Hj8K"],
-    ["stripe.api_key = 'sk_live_51Hx9Wq8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5'", "sk_live_51Hx9Wq8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5"]
+    [
+      "stripe.api_key = 'sk_live_51Hx9Wq8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5'",
+      "sk_live_51Hx9Wq8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5"
+    ]
   ]),
   ...find("phone_in_contact_list", [
     ["Dentist – 020 7946 0321", "020 7946 0321"],

@@ -30,7 +30,7 @@ export const HELD_OUT_3: ReadonlyArray<Sample> = [
   ]),
   ...keep("password_file_reference", [
     "--password-file=/etc/restic/repo.pass",
-    "mysql_root_password_file: \"{{ vault_dir }}/mysql-root\"",
+    'mysql_root_password_file: "{{ vault_dir }}/mysql-root"',
     "read the password from ~/.pgpass instead of the command line"
   ]),
   ...keep("placeholder_url_credentials", [
@@ -50,7 +50,7 @@ export const HELD_OUT_3: ReadonlyArray<Sample> = [
   ]),
   // Secrets.
   ...find("cli_password_flag", [
-    ["psql \"host=db user=app password=Marble6650 dbname=app\"", "Marble6650"],
+    ['psql "host=db user=app password=Marble6650 dbname=app"', "Marble6650"],
     ["mongo --username root --password Falcon2291 admin", "Falcon2291"],
     ["sshpass -p 'Lagoon4173' ssh pi@raspberrypi.local", "Lagoon4173"],
     ["openssl pkcs12 -export -in cert.pem -inkey key.pem -out cert.p12 -passout pass:Harbor8802", "Harbor8802"]
@@ -63,7 +63,7 @@ export const HELD_OUT_3: ReadonlyArray<Sample> = [
   ...find("json_short_password_key", [
     ['{"login": "admin", "pw": "Canyon1276"}', "Canyon1276"],
     ['{"rootPass": "Ivory5530", "port": 22}', "Ivory5530"],
-    ["{\"smtp\": {\"host\": \"mail.example.com\", \"passwd\": \"Comet7741\"}}", "Comet7741"]
+    ['{"smtp": {"host": "mail.example.com", "passwd": "Comet7741"}}', "Comet7741"]
   ]),
   ...find("password_in_prose_other_verbs", [
     ["for the record, the wifi password became Lantern6293 last week", "Lantern6293"],
@@ -72,13 +72,28 @@ export const HELD_OUT_3: ReadonlyArray<Sample> = [
     ["use Walnut3362 as the password when it asks", "Walnut3362"]
   ]),
   ...find("bot_token_in_url", [
-    ["POST https://api.telegram.org/bot5823341190:AAF3kLm9Qw2Er7Ty1Ui6Op0As5Df4Gh8Jk3Z/sendMessage", "5823341190:AAF3kLm9Qw2Er7Ty1Ui6Op0As5Df4Gh8Jk3Z"],
-    ["the webhook URL https://discord.com/api/webhooks/1187264590012345678/Xq9Lm3Vb7Nc2Wd5Rf8Tg1Yh4Uj6Ik0Ol-Zp3Ax7Sc2Dv5Fb8Gn1Hm4", "Xq9Lm3Vb7Nc2Wd5Rf8Tg1Yh4Uj6Ik0Ol-Zp3Ax7Sc2Dv5Fb8Gn1Hm4"]
+    [
+      "POST https://api.telegram.org/bot5823341190:AAF3kLm9Qw2Er7Ty1Ui6Op0As5Df4Gh8Jk3Z/sendMessage",
+      "5823341190:AAF3kLm9Qw2Er7Ty1Ui6Op0As5Df4Gh8Jk3Z"
+    ],
+    [
+      "the webhook URL https://discord.com/api/webhooks/1187264590012345678/Xq9Lm3Vb7Nc2Wd5Rf8Tg1Yh4Uj6Ik0Ol-Zp3Ax7Sc2Dv5Fb8Gn1Hm4",
+      "Xq9Lm3Vb7Nc2Wd5Rf8Tg1Yh4Uj6Ik0Ol-Zp3Ax7Sc2Dv5Fb8Gn1Hm4"
+    ]
   ]),
   ...find("provider_token_positional", [
-    ['client = OpenAI("sk-proj-Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5Yz7Ab9Cd1Ef3Gh5")', "sk-proj-Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5Yz7Ab9Cd1Ef3Gh5"],
-    ['gh auth login --with-token <<< "github_pat_11ABCDEFG0Qw8Er7Ty6Ui5_Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5Er4Ty3Ui2Op1As0Df9Gh8Jk7Lz6Xc5Vb4"', "github_pat_11ABCDEFG0Qw8Er7Ty6Ui5_Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5Er4Ty3Ui2Op1As0Df9Gh8Jk7Lz6Xc5Vb4"],
-    ["Slack(token='xoxb-2048163097-4096327518-Qw8Er7Ty6Ui5Op4As3Df2Gh1')", "xoxb-2048163097-4096327518-Qw8Er7Ty6Ui5Op4As3Df2Gh1"]
+    [
+      'client = OpenAI("sk-proj-Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5Yz7Ab9Cd1Ef3Gh5")',
+      "sk-proj-Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5Yz7Ab9Cd1Ef3Gh5"
+    ],
+    [
+      'gh auth login --with-token <<< "github_pat_11ABCDEFG0Qw8Er7Ty6Ui5_Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5Er4Ty3Ui2Op1As0Df9Gh8Jk7Lz6Xc5Vb4"',
+      "github_pat_11ABCDEFG0Qw8Er7Ty6Ui5_Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5Er4Ty3Ui2Op1As0Df9Gh8Jk7Lz6Xc5Vb4"
+    ],
+    [
+      "Slack(token='xoxb-2048163097-4096327518-Qw8Er7Ty6Ui5Op4As3Df2Gh1')",
+      "xoxb-2048163097-4096327518-Qw8Er7Ty6Ui5Op4As3Df2Gh1"
+    ]
   ]),
   ...find("phone_in_contact_list", [
     ["plumber - Joaquim 912 345 678", "912 345 678"],

@@ -16,9 +16,9 @@ export const HELD_OUT_4: ReadonlyArray<Sample> = [
     "the key's fingerprint: 256 SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s (ED25519)"
   ]),
   ...keep("package_integrity", [
-    "lockfile entry — resolved \"https://registry.npmjs.org/ms/-/ms-2.1.3.tgz\", integrity sha512-6FlzubTLZG3J2a/NVCAleEhjzq5oxgHyaCU9yYXvcLsvoVaHJq/s5xXI6/XXP6tz7R9xAOtHnSO/tXtF3WRTlA==",
-    "<script src=\"/vendor/chart.min.js\" integrity=\"sha384-Y2Vx5mQb8qNp3tR7wK1zL9hD4fE6aU0cJ2sG5vB8nM3xT7kP1rW9yH4dQ6eF0aZ\" crossorigin=\"anonymous\"></script>",
-    "Cargo.lock: checksum = \"4fa78e18c64fce05e902adecd7a5eed15a5e0a3439f7b0e169f0252214865e3\""
+    'lockfile entry — resolved "https://registry.npmjs.org/ms/-/ms-2.1.3.tgz", integrity sha512-6FlzubTLZG3J2a/NVCAleEhjzq5oxgHyaCU9yYXvcLsvoVaHJq/s5xXI6/XXP6tz7R9xAOtHnSO/tXtF3WRTlA==',
+    '<script src="/vendor/chart.min.js" integrity="sha384-Y2Vx5mQb8qNp3tR7wK1zL9hD4fE6aU0cJ2sG5vB8nM3xT7kP1rW9yH4dQ6eF0aZ" crossorigin="anonymous"></script>',
+    'Cargo.lock: checksum = "4fa78e18c64fce05e902adecd7a5eed15a5e0a3439f7b0e169f0252214865e3"'
   ]),
   ...keep("bearer_in_prose", [
     "Why does the proxy strip the Bearer prefix before forwarding?",
@@ -29,7 +29,7 @@ export const HELD_OUT_4: ReadonlyArray<Sample> = [
     "const hashed = await bcrypt.hash(password, 12)",
     "def reset_password(user_id: int, new_password: str) -> None:",
     "ALTER TABLE users ADD COLUMN password_changed_at timestamptz;",
-    "password = getpass.getpass(\"Password: \")"
+    'password = getpass.getpass("Password: ")'
   ]),
   ...keep("password_file_reference", [
     "POSTGRES_PASSWORD_FILE=/run/secrets/postgres_password",
@@ -73,7 +73,7 @@ export const HELD_OUT_4: ReadonlyArray<Sample> = [
   // Secrets: the families.
   ...find("cli_password_flag", [
     ["mysqldump -u backup --password='Quartz7731' shop > shop.sql", "Quartz7731"],
-    ["pg_dump \"postgresql://app@db/app?password=Velvet4482\" -Fc > app.dump", "Velvet4482"],
+    ['pg_dump "postgresql://app@db/app?password=Velvet4482" -Fc > app.dump', "Velvet4482"],
     ["curl -u admin:Cobalt9917 http://192.0.2.10:8080/api/status", "Cobalt9917"],
     ["7z a -pPebble2203 -mhe=on archive.7z docs/", "Pebble2203"],
     ["net use Z: \\\\nas\\share /user:mira Juniper6610", "Juniper6610"]
@@ -97,14 +97,32 @@ export const HELD_OUT_4: ReadonlyArray<Sample> = [
     ["das Passwort für den Router ist jetzt Fichte3391", "Fichte3391"]
   ]),
   ...find("bot_token_in_url", [
-    ["curl 'https://api.telegram.org/bot7012345678:AAGx8Kp2Lm5Nq9Rs3Tv7Wy1Za4Bc6De0Fg2/getUpdates'", "7012345678:AAGx8Kp2Lm5Nq9Rs3Tv7Wy1Za4Bc6De0Fg2"],
-    ["set the webhook to https://hooks.slack.com/services/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", "qW8eR7tY6uI5oP4aS3dF2gH1"],
-    ["GET https://api.telegram.org/file/bot6123456789:AAEq1Wr2Et3Ry4Tu5Yi6Uo7Ip8Oa9Ps0Df1G/photos/file_3.jpg", "6123456789:AAEq1Wr2Et3Ry4Tu5Yi6Uo7Ip8Oa9Ps0Df1G"]
+    [
+      "curl 'https://api.telegram.org/bot7012345678:AAGx8Kp2Lm5Nq9Rs3Tv7Wy1Za4Bc6De0Fg2/getUpdates'",
+      "7012345678:AAGx8Kp2Lm5Nq9Rs3Tv7Wy1Za4Bc6De0Fg2"
+    ],
+    [
+      "set the webhook to https://hooks.slack.com/services/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",
+      "qW8eR7tY6uI5oP4aS3dF2gH1"
+    ],
+    [
+      "GET https://api.telegram.org/file/bot6123456789:AAEq1Wr2Et3Ry4Tu5Yi6Uo7Ip8Oa9Ps0Df1G/photos/file_3.jpg",
+      "6123456789:AAEq1Wr2Et3Ry4Tu5Yi6Uo7Ip8Oa9Ps0Df1G"
+    ]
   ]),
   ...find("provider_token_positional", [
-    ['anthropic.Anthropic("sk-ant-api03-Zx9Cv8Bn7Mq6Wf5Eg4Rh3Tj2Yk1Ul0Io9Pa8Sd7Fg6Hj5Kl4Zx3Cv2Bn1Mq0Wf9Eg8Rh7-Tj6YkAA")', "sk-ant-api03-Zx9Cv8Bn7Mq6Wf5Eg4Rh3Tj2Yk1Ul0Io9Pa8Sd7Fg6Hj5Kl4Zx3Cv2Bn1Mq0Wf9Eg8Rh7-Tj6YkAA"],
-    ["bot.run('MTE4NzI2NDU5MDAxMjM0NTY3OA.GhX2pQ.r7Yt5Uw3Zq9Lk1Mn8Vb4Cx6Jd2Fs0Ha3Ge5Ti7')", "MTE4NzI2NDU5MDAxMjM0NTY3OA.GhX2pQ.r7Yt5Uw3Zq9Lk1Mn8Vb4Cx6Jd2Fs0Ha3Ge5Ti7"],
-    ["stripe.api_key = 'sk_live_51Hx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6'", "sk_live_51Hx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6"],
+    [
+      'anthropic.Anthropic("sk-ant-api03-Zx9Cv8Bn7Mq6Wf5Eg4Rh3Tj2Yk1Ul0Io9Pa8Sd7Fg6Hj5Kl4Zx3Cv2Bn1Mq0Wf9Eg8Rh7-Tj6YkAA")',
+      "sk-ant-api03-Zx9Cv8Bn7Mq6Wf5Eg4Rh3Tj2Yk1Ul0Io9Pa8Sd7Fg6Hj5Kl4Zx3Cv2Bn1Mq0Wf9Eg8Rh7-Tj6YkAA"
+    ],
+    [
+      "bot.run('MTE4NzI2NDU5MDAxMjM0NTY3OA.GhX2pQ.r7Yt5Uw3Zq9Lk1Mn8Vb4Cx6Jd2Fs0Ha3Ge5Ti7')",
+      "MTE4NzI2NDU5MDAxMjM0NTY3OA.GhX2pQ.r7Yt5Uw3Zq9Lk1Mn8Vb4Cx6Jd2Fs0Ha3Ge5Ti7"
+    ],
+    [
+      "stripe.api_key = 'sk_live_51Hx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6'",
+      "sk_live_51Hx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6"
+    ],
     ["new Octokit({ auth: 'ghp_R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K8l9Z0x1' })", "ghp_R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K8l9Z0x1"]
   ]),
   ...find("phone_in_contact_list", [
@@ -117,7 +135,10 @@ export const HELD_OUT_4: ReadonlyArray<Sample> = [
   ...find("cloud_keys", [
     ["aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ9Lm3Tp8E", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ9Lm3Tp8E"],
     ["export AWS_ACCESS_KEY_ID=AKIAQ7V3XK2M9PLR4TZ8", "AKIAQ7V3XK2M9PLR4TZ8"],
-    ["the GCP key json has \"private_key_id\": \"8f2c4e6a1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a\"", "8f2c4e6a1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a"]
+    [
+      'the GCP key json has "private_key_id": "8f2c4e6a1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a"',
+      "8f2c4e6a1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a"
+    ]
   ]),
   ...find("connection_strings", [
     ["REDIS_URL=rediss://default:Tm7Qx2Wv9Lp4Rk8Zs3Nc@eu1-sunny-cat.upstash.io:6379", "Tm7Qx2Wv9Lp4Rk8Zs3Nc"],
@@ -125,8 +146,14 @@ export const HELD_OUT_4: ReadonlyArray<Sample> = [
     ["mongodb://reporter:Heron3390@10.0.4.12:27017/analytics", "Heron3390"]
   ]),
   ...find("tokens_in_text", [
-    ["Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtaXJhIiwiaWF0IjoxNzY0OTk5OTk5fQ.4pQ9x2Lm7Rt5Wv8Zc1Nb3Kd6Fh0Jg2Sy4Ae7Ui9Oo1", "4pQ9x2Lm7Rt5Wv8Zc1Nb3Kd6Fh0Jg2Sy4Ae7Ui9Oo1"],
-    ["here's my token for the home assistant API: eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJhYmMxMjMifQ.Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5", "Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5"],
+    [
+      "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtaXJhIiwiaWF0IjoxNzY0OTk5OTk5fQ.4pQ9x2Lm7Rt5Wv8Zc1Nb3Kd6Fh0Jg2Sy4Ae7Ui9Oo1",
+      "4pQ9x2Lm7Rt5Wv8Zc1Nb3Kd6Fh0Jg2Sy4Ae7Ui9Oo1"
+    ],
+    [
+      "here's my token for the home assistant API: eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJhYmMxMjMifQ.Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5",
+      "Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5"
+    ],
     ["X-Api-Key: 3f8a9c2e71d04b5f96a8e2c1d7b3f054", "3f8a9c2e71d04b5f96a8e2c1d7b3f054"]
   ]),
   ...find("personal_data", [

@@ -18,7 +18,7 @@ export const HELD_OUT_5: ReadonlyArray<Sample> = [
   ...keep("package_integrity", [
     "yarn.lock: integrity sha1-Lm2Qx9Wr4Tb7Yc1Nh5Jd8Kf3Gs6Ae0=",
     "requirements.txt: requests==2.32.3 --hash=sha256:70761cfe03c773ceb22aa2f671b4757976145175cdfca038c02654d061d6dcc6",
-    "flake.lock: \"narHash\": \"sha256-Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5=\""
+    'flake.lock: "narHash": "sha256-Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc8Vb7Nm6Qw5="'
   ]),
   ...keep("bearer_in_prose", [
     "It says 'Bearer realm=api' in the WWW-Authenticate header, what does realm mean?",
@@ -97,15 +97,30 @@ export const HELD_OUT_5: ReadonlyArray<Sample> = [
     ["le mot de passe du wifi c'est Sorbier2290", "Sorbier2290"]
   ]),
   ...find("bot_token_in_url", [
-    ["https://api.telegram.org/bot7755331100:AAHk3Lm8Np2Qr6St0Uv4Wx9Yz1Ab5Cd7Ef3G/setWebhook?url=https://me.example", "7755331100:AAHk3Lm8Np2Qr6St0Uv4Wx9Yz1Ab5Cd7Ef3G"],
-    ["the discord hook: https://discordapp.com/api/webhooks/1200000000000000001/Lp0Ok9Ij8Uh7Yg6Tf5Rd4Es3Wa2Qz1Xc0Vb9Nm8Ml7Kj6Hg5Fd4Sa3Dq2Wr1Et0Yu9Io8Pp7", "Lp0Ok9Ij8Uh7Yg6Tf5Rd4Es3Wa2Qz1Xc0Vb9Nm8Ml7Kj6Hg5Fd4Sa3Dq2Wr1Et0Yu9Io8Pp7"],
-    ["ntfy: curl -d 'done' 'https://ntfy.example.net/backups?auth=tk_Az8Xc2Vb6Nm0Qw4Er8Ty2Ui6Op0As'", "tk_Az8Xc2Vb6Nm0Qw4Er8Ty2Ui6Op0As"]
+    [
+      "https://api.telegram.org/bot7755331100:AAHk3Lm8Np2Qr6St0Uv4Wx9Yz1Ab5Cd7Ef3G/setWebhook?url=https://me.example",
+      "7755331100:AAHk3Lm8Np2Qr6St0Uv4Wx9Yz1Ab5Cd7Ef3G"
+    ],
+    [
+      "the discord hook: https://discordapp.com/api/webhooks/1200000000000000001/Lp0Ok9Ij8Uh7Yg6Tf5Rd4Es3Wa2Qz1Xc0Vb9Nm8Ml7Kj6Hg5Fd4Sa3Dq2Wr1Et0Yu9Io8Pp7",
+      "Lp0Ok9Ij8Uh7Yg6Tf5Rd4Es3Wa2Qz1Xc0Vb9Nm8Ml7Kj6Hg5Fd4Sa3Dq2Wr1Et0Yu9Io8Pp7"
+    ],
+    [
+      "ntfy: curl -d 'done' 'https://ntfy.example.net/backups?auth=tk_Az8Xc2Vb6Nm0Qw4Er8Ty2Ui6Op0As'",
+      "tk_Az8Xc2Vb6Nm0Qw4Er8Ty2Ui6Op0As"
+    ]
   ]),
   ...find("provider_token_positional", [
-    ["genai.configure(api_key=\"AIzaSyD4xQ9Lm2Wv7Rt5Zc8Nb1Kd3Fh6Jg0Sy4Ae\")", "AIzaSyD4xQ9Lm2Wv7Rt5Zc8Nb1Kd3Fh6Jg0Sy4Ae"],
-    ["Groq('gsk_Tz3Xw8Qv1Lr6Ms9Kp2Nb5Yc7Hd0Jf4Ge1Ua8Vi3Ow6Pe9Rt2')", "gsk_Tz3Xw8Qv1Lr6Ms9Kp2Nb5Yc7Hd0Jf4Ge1Ua8Vi3Ow6Pe9Rt2"],
-    ["new Telegraf('6234567890:AAFw2Er3Ty4Ui5Op6As7Df8Gh9Jk0Lz1Xc2V')", "6234567890:AAFw2Er3Ty4Ui5Op6As7Df8Gh9Jk0Lz1Xc2V"],
-    ["hf_hub.login(\"hf_Qp7Wo6Ei5Ru4Ty3Ui2Op1As0Df9Gh8Jk7Lz\")", "hf_Qp7Wo6Ei5Ru4Ty3Ui2Op1As0Df9Gh8Jk7Lz"]
+    ['genai.configure(api_key="AIzaSyD4xQ9Lm2Wv7Rt5Zc8Nb1Kd3Fh6Jg0Sy4Ae")', "AIzaSyD4xQ9Lm2Wv7Rt5Zc8Nb1Kd3Fh6Jg0Sy4Ae"],
+    [
+      "Groq('gsk_Tz3Xw8Qv1Lr6Ms9Kp2Nb5Yc7Hd0Jf4Ge1Ua8Vi3Ow6Pe9Rt2')",
+      "gsk_Tz3Xw8Qv1Lr6Ms9Kp2Nb5Yc7Hd0Jf4Ge1Ua8Vi3Ow6Pe9Rt2"
+    ],
+    [
+      "new Telegraf('6234567890:AAFw2Er3Ty4Ui5Op6As7Df8Gh9Jk0Lz1Xc2V')",
+      "6234567890:AAFw2Er3Ty4Ui5Op6As7Df8Gh9Jk0Lz1Xc2V"
+    ],
+    ['hf_hub.login("hf_Qp7Wo6Ei5Ru4Ty3Ui2Op1As0Df9Gh8Jk7Lz")', "hf_Qp7Wo6Ei5Ru4Ty3Ui2Op1As0Df9Gh8Jk7Lz"]
   ]),
   ...find("phone_in_contact_list", [
     ["Babysitters:\nLena 0151 2345 6789\nMaja 0160 9876 5432", "0151 2345 6789"],
@@ -115,18 +130,33 @@ export const HELD_OUT_5: ReadonlyArray<Sample> = [
   ]),
   // Secrets: the common kinds.
   ...find("cloud_keys", [
-    ["[default]\naws_access_key_id = AKIA5R2T8W4Y6U1I3O9P\naws_secret_access_key = Zx8Cv7Bn6Mq5Wf4Eg3Rh2Tj1Yk0Ul9Io8Pa7Sd6F", "Zx8Cv7Bn6Mq5Wf4Eg3Rh2Tj1Yk0Ul9Io8Pa7Sd6F"],
+    [
+      "[default]\naws_access_key_id = AKIA5R2T8W4Y6U1I3O9P\naws_secret_access_key = Zx8Cv7Bn6Mq5Wf4Eg3Rh2Tj1Yk0Ul9Io8Pa7Sd6F",
+      "Zx8Cv7Bn6Mq5Wf4Eg3Rh2Tj1Yk0Ul9Io8Pa7Sd6F"
+    ],
     ["AZURE_CLIENT_SECRET=Qm8~Tw2Xe4Rv6Ybn8Uk0Ip2Oa4Sd6Fg8Hj0Kl2", "Qm8~Tw2Xe4Rv6Ybn8Uk0Ip2Oa4Sd6Fg8Hj0Kl2"],
-    ["DO token: dop_v1_4f7a2c9e1b3d5f8a0c2e4b6d8f1a3c5e7b9d0f2a4c6e8b1d3f5a7c9e2b4d6f8a", "dop_v1_4f7a2c9e1b3d5f8a0c2e4b6d8f1a3c5e7b9d0f2a4c6e8b1d3f5a7c9e2b4d6f8a"]
+    [
+      "DO token: dop_v1_4f7a2c9e1b3d5f8a0c2e4b6d8f1a3c5e7b9d0f2a4c6e8b1d3f5a7c9e2b4d6f8a",
+      "dop_v1_4f7a2c9e1b3d5f8a0c2e4b6d8f1a3c5e7b9d0f2a4c6e8b1d3f5a7c9e2b4d6f8a"
+    ]
   ]),
   ...find("connection_strings", [
     ["postgresql://ledger:Rosehip5581@db.internal:5432/ledger?sslmode=require", "Rosehip5581"],
     ["amqps://worker:Sedge4406@mq.example.net/vhost", "Sedge4406"],
-    ["DefaultEndpointsProtocol=https;AccountName=photos;AccountKey=Tq9Wm2Xr7Lp4Zs1Nc8Vb3Kd6Fh0Jg5Sy2Ae7Ui9Oo4Pq1Rt8Wv3Zc6Nb0Kd5Fh==;EndpointSuffix=core.windows.net", "Tq9Wm2Xr7Lp4Zs1Nc8Vb3Kd6Fh0Jg5Sy2Ae7Ui9Oo4Pq1Rt8Wv3Zc6Nb0Kd5Fh=="]
+    [
+      "DefaultEndpointsProtocol=https;AccountName=photos;AccountKey=Tq9Wm2Xr7Lp4Zs1Nc8Vb3Kd6Fh0Jg5Sy2Ae7Ui9Oo4Pq1Rt8Wv3Zc6Nb0Kd5Fh==;EndpointSuffix=core.windows.net",
+      "Tq9Wm2Xr7Lp4Zs1Nc8Vb3Kd6Fh0Jg5Sy2Ae7Ui9Oo4Pq1Rt8Wv3Zc6Nb0Kd5Fh=="
+    ]
   ]),
   ...find("tokens_in_text", [
-    ["curl -H 'Authorization: token ghp_Xc4Vb8Nm2Qw6Er0Ty4Ui8Op2As6Df0Gh4Jk8L' https://api.github.com/user", "ghp_Xc4Vb8Nm2Qw6Er0Ty4Ui8Op2As6Df0Gh4Jk8L"],
-    ["the long-lived access token: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiI0ZjJhIn0.Zx1Cv2Bn3Mq4Wf5Eg6Rh7Tj8Yk9Ul0Io1Pa2Sd3Fg4", "Zx1Cv2Bn3Mq4Wf5Eg6Rh7Tj8Yk9Ul0Io1Pa2Sd3Fg4"],
+    [
+      "curl -H 'Authorization: token ghp_Xc4Vb8Nm2Qw6Er0Ty4Ui8Op2As6Df0Gh4Jk8L' https://api.github.com/user",
+      "ghp_Xc4Vb8Nm2Qw6Er0Ty4Ui8Op2As6Df0Gh4Jk8L"
+    ],
+    [
+      "the long-lived access token: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiI0ZjJhIn0.Zx1Cv2Bn3Mq4Wf5Eg6Rh7Tj8Yk9Ul0Io1Pa2Sd3Fg4",
+      "Zx1Cv2Bn3Mq4Wf5Eg6Rh7Tj8Yk9Ul0Io1Pa2Sd3Fg4"
+    ],
     ["OPENAI_API_KEY=sk-Lr5Tw8Qx2Zm6Np9Vb3Kc7Hd1Jf4Gs0Ae2Ui5Oy8", "sk-Lr5Tw8Qx2Zm6Np9Vb3Kc7Hd1Jf4Gs0Ae2Ui5Oy8"]
   ]),
   ...find("personal_data", [

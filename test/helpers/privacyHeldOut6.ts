@@ -21,7 +21,7 @@ export const HELD_OUT_6: ReadonlyArray<Sample> = [
   ]),
   ...keep("password_as_identifier", [
     "func CheckPassword(hash, password string) bool {",
-    "<input type=\"password\" name=\"password\" autocomplete=\"new-password\">",
+    '<input type="password" name="password" autocomplete="new-password">',
     "validates :password, length: { minimum: 12 }"
   ]),
   ...keep("placeholder_url_credentials", [
@@ -50,7 +50,10 @@ export const HELD_OUT_6: ReadonlyArray<Sample> = [
   ...find("cli_password_flag", [
     ["mosquitto_pub -h broker.lan -u sensor -P Wren4471 -t home/temp -m 21.5", "Wren4471"],
     ["ldapsearch -x -D cn=admin,dc=home -w Aster9902 -b dc=home", "Aster9902"],
-    ["rclone config create b2 b2 account 0025a8f key K0025Xq9Lm2Wv7Rt5Zc8Nb1Kd3Fh6Jg", "K0025Xq9Lm2Wv7Rt5Zc8Nb1Kd3Fh6Jg"],
+    [
+      "rclone config create b2 b2 account 0025a8f key K0025Xq9Lm2Wv7Rt5Zc8Nb1Kd3Fh6Jg",
+      "K0025Xq9Lm2Wv7Rt5Zc8Nb1Kd3Fh6Jg"
+    ],
     ["sqlcmd -S localhost -U sa -P 'Falcon#2291' -Q 'SELECT 1'", "Falcon#2291"],
     ["vncpasswd -f <<< 'Lotus7718' > ~/.vnc/passwd", "Lotus7718"]
   ]),
@@ -61,7 +64,7 @@ export const HELD_OUT_6: ReadonlyArray<Sample> = [
   ...find("config_keys", [
     ["[smtp]\nserver = smtp.example.net\nlogin = ana\nsecret = Umber3381", "Umber3381"],
     ["nextcloud:\n  admin_user: ana\n  admin_pass: Sparrow5527", "Sparrow5527"],
-    ["{\"mail\": {\"user\": \"jonas\", \"app_password\": \"abcd efgh ijkl mnop\"}}", "abcd efgh ijkl mnop"],
+    ['{"mail": {"user": "jonas", "app_password": "abcd efgh ijkl mnop"}}', "abcd efgh ijkl mnop"],
     ["wpa_passphrase=Mistral8816", "Mistral8816"]
   ]),
   ...find("password_in_prose", [
@@ -73,9 +76,18 @@ export const HELD_OUT_6: ReadonlyArray<Sample> = [
     ["la contraseña del wifi es Olivo4471", "Olivo4471"]
   ]),
   ...find("tokens", [
-    ["HA_TOKEN=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJlN2YifQ.Kp4Wq8Zx2Lm6Nv0Rt3Ys7Ub1Oc5Ie9Ga4Hd8Jf2", "Kp4Wq8Zx2Lm6Nv0Rt3Ys7Ub1Oc5Ie9Ga4Hd8Jf2"],
-    ["client = Anthropic(api_key=\"sk-ant-api03-Yq2Wm9Lr5Tz1Np8Kc4Vb7Hd3Jf6Gs0Ae2Ui9Oy5Pq1Rt8Wv4Zc7Nb0Kd3Fh6Jg2Sy5Ae8Ui1Oo-4PqAA\")", "sk-ant-api03-Yq2Wm9Lr5Tz1Np8Kc4Vb7Hd3Jf6Gs0Ae2Ui9Oy5Pq1Rt8Wv4Zc7Nb0Kd3Fh6Jg2Sy5Ae8Ui1Oo-4PqAA"],
-    ["Telegram bot token 7311223344:AAG5Ty8Ui2Op6As0Df4Gh8Jk2Lz6Xc0Vb4Nm", "7311223344:AAG5Ty8Ui2Op6As0Df4Gh8Jk2Lz6Xc0Vb4Nm"],
+    [
+      "HA_TOKEN=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJlN2YifQ.Kp4Wq8Zx2Lm6Nv0Rt3Ys7Ub1Oc5Ie9Ga4Hd8Jf2",
+      "Kp4Wq8Zx2Lm6Nv0Rt3Ys7Ub1Oc5Ie9Ga4Hd8Jf2"
+    ],
+    [
+      'client = Anthropic(api_key="sk-ant-api03-Yq2Wm9Lr5Tz1Np8Kc4Vb7Hd3Jf6Gs0Ae2Ui9Oy5Pq1Rt8Wv4Zc7Nb0Kd3Fh6Jg2Sy5Ae8Ui1Oo-4PqAA")',
+      "sk-ant-api03-Yq2Wm9Lr5Tz1Np8Kc4Vb7Hd3Jf6Gs0Ae2Ui9Oy5Pq1Rt8Wv4Zc7Nb0Kd3Fh6Jg2Sy5Ae8Ui1Oo-4PqAA"
+    ],
+    [
+      "Telegram bot token 7311223344:AAG5Ty8Ui2Op6As0Df4Gh8Jk2Lz6Xc0Vb4Nm",
+      "7311223344:AAG5Ty8Ui2Op6As0Df4Gh8Jk2Lz6Xc0Vb4Nm"
+    ],
     ["export CLOUDFLARE_API_TOKEN=Xw3Qz8Lp1Rm6Tn9Vk2Bs5Hd7Jf0Gc4Ya8Ue2Io", "Xw3Qz8Lp1Rm6Tn9Vk2Bs5Hd7Jf0Gc4Ya8Ue2Io"]
   ]),
   ...find("personal_data", [

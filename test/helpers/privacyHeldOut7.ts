@@ -72,10 +72,10 @@ export const HELD_OUT_7: ReadonlyArray<Sample> = [
     ["MQTT_PASS=Cobalt7730", "Cobalt7730"],
     ["REDIS_AUTH=Vp9Lq2Xz7Kt4Wm1R", "Vp9Lq2Xz7Kt4Wm1R"],
     ["  db_pwd: 'Magnolia2219'", "Magnolia2219"],
-    ["{\"username\":\"ana\",\"pass\":\"Hazel6604\"}", "Hazel6604"],
-    ["<add key=\"SmtpPassword\" value=\"Tundra3318\" />", "Tundra3318"],
+    ['{"username":"ana","pass":"Hazel6604"}', "Hazel6604"],
+    ['<add key="SmtpPassword" value="Tundra3318" />', "Tundra3318"],
     ["spring.datasource.password=Orchid4456", "Orchid4456"],
-    ["WIFI_PSK=\"Lantern9907\"", "Lantern9907"],
+    ['WIFI_PSK="Lantern9907"', "Lantern9907"],
     ["db.lan:5432:app:app:Sorrel2281", "Sorrel2281"]
   ]),
   ...find("said_in_words", [
@@ -95,8 +95,14 @@ export const HELD_OUT_7: ReadonlyArray<Sample> = [
   ...find("tokens", [
     ["export GITHUB_TOKEN=ghp_Zr8Wq2Lm5Xt1Kv9Np3Hd7Jf4Gs6Ae0Ui2Oy8", "ghp_Zr8Wq2Lm5Xt1Kv9Np3Hd7Jf4Gs6Ae0Ui2Oy8"],
     ["headers = {'X-Api-Key': 'a8Kq2Wz7Lm4Xt9Rv1Np6Hd3Jf0Gs5Ae'}", "a8Kq2Wz7Lm4Xt9Rv1Np6Hd3Jf0Gs5Ae"],
-    ["https://api.telegram.org/bot6622334455:AAF3Rt7Yu1Io5Pa9Sd3Fg7Hj1Kl5Zx9Cv3B/getUpdates", "6622334455:AAF3Rt7Yu1Io5Pa9Sd3Fg7Hj1Kl5Zx9Cv3B"],
-    ["openai.api_key = 'sk-proj-Rq4Wm8Lz2Xt6Kv0Np4Hd8Jf2Gs6Ae0Ui4Oy8Pq2Rt6Wv0Zc4Nb8'", "sk-proj-Rq4Wm8Lz2Xt6Kv0Np4Hd8Jf2Gs6Ae0Ui4Oy8Pq2Rt6Wv0Zc4Nb8"],
+    [
+      "https://api.telegram.org/bot6622334455:AAF3Rt7Yu1Io5Pa9Sd3Fg7Hj1Kl5Zx9Cv3B/getUpdates",
+      "6622334455:AAF3Rt7Yu1Io5Pa9Sd3Fg7Hj1Kl5Zx9Cv3B"
+    ],
+    [
+      "openai.api_key = 'sk-proj-Rq4Wm8Lz2Xt6Kv0Np4Hd8Jf2Gs6Ae0Ui4Oy8Pq2Rt6Wv0Zc4Nb8'",
+      "sk-proj-Rq4Wm8Lz2Xt6Kv0Np4Hd8Jf2Gs6Ae0Ui4Oy8Pq2Rt6Wv0Zc4Nb8"
+    ],
     ["aws_secret_access_key = 9xQ2pL7mZ4tW1vK8rN3hD6jF0gS5aE2uI9oY4pQ1", "9xQ2pL7mZ4tW1vK8rN3hD6jF0gS5aE2uI9oY4pQ1"]
   ]),
   ...find("personal_data", [

@@ -67,12 +67,15 @@ export const HELD_OUT_8: ReadonlyArray<Sample> = [
     ["psql postgresql://app:Tr0ub4dor&3@localhost/app", "Tr0ub4dor&3"],
     ["docker run -e POSTGRES_PASSWORD=zaq12wsx postgres:16", "zaq12wsx"],
     ["smtp_pass = matrix99", "matrix99"],
-    ["{\"user\":\"ana\",\"pwd\":\"summer-rain-7\"}", "summer-rain-7"],
+    ['{"user":"ana","pwd":"summer-rain-7"}', "summer-rain-7"],
     ["kubectl create secret generic db --from-literal=password=Nala2019", "Nala2019"],
     ["mongosh 'mongodb://root:abc123xyz@mongo:27017'", "abc123xyz"]
   ]),
   ...find("tokens_and_personal_data", [
-    ["OPENROUTER_API_KEY=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", "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"],
+    [
+      "OPENROUTER_API_KEY=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",
+      "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"
+    ],
     ["here's the gitea runner token: 7hK2mP9qL4wX8vR3nT6yB1cZ5", "7hK2mP9qL4wX8vR3nT6yB1cZ5"],
     ["call me at +49 151 23456789", "+49 151 23456789"],
     ["my social is 536-22-8120, for the tax form", "536-22-8120"]

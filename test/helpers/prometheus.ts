@@ -20,7 +20,11 @@ export interface Prometheus {
   readonly url: string
   /** An instant query's result vector: each series' labels and value. */
   readonly query: (expr: string) => Promise<Array<{ metric: Record<string, string>; value: number }>>
-  readonly queryRange: (expr: string, startS: number, endS: number) => Promise<Array<{ metric: Record<string, string>; values: Array<number> }>>
+  readonly queryRange: (
+    expr: string,
+    startS: number,
+    endS: number
+  ) => Promise<Array<{ metric: Record<string, string>; values: Array<number> }>>
   /** Prometheus' clock, in seconds: the time its samples are stamped with. */
   readonly now: () => Promise<number>
   readonly stop: () => Promise<void>
@@ -36,28 +40,49 @@ export const startPrometheus = async (target: string): Promise<Prometheus> => {
   )
   const child: ChildProcess = spawn(
     "prometheus",
-    [`--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"],
+    [
+      `--config.file=${path.join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${path.join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--log.level=warn"
+    ],
     { stdio: ["ignore", "ignore", "pipe"] }
   )
   let stderr = ""
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()))
   const url = `http://127.0.0.1:${port}`
-  await until(`Prometheus to be ready (${stderr.slice(0, 300)})`, async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined), 30_000)
+  await until(
+    `Prometheus to be ready (${stderr.slice(0, 300)})`,
+    async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined),
+    30_000
+  )
   const api = async (pathAndQuery: string) => {
-    const body = (await (await fetch(`${url}${pathAndQuery}`)).json()) as { status: string; error?: string; data: { result: Array<Record<string, unknown>> } }
+    const body = (await (await fetch(`${url}${pathAndQuery}`)).json()) as {
+      status: string
+      error?: string
+      data: { result: Array<Record<string, unknown>> }
+    }
     if (body.status !== "success") throw new Error(`Prometheus: ${body.error}`)
     return body.data.result
   }
   return {
     url,
     query: async (expr) =>
-      (await api(`/api/v1/query?query=${encodeURIComponent(expr)}`)).map((r) => ({ metric: r["metric"] as Record<string, string>, value: Number((r["value"] as [number, string])[1]) })),
-    queryRange: async (expr, startS, endS) =>
-      (await api(`/api/v1/query_range?query=${encodeURIComponent(expr)}&start=${startS}&end=${endS}&step=1`)).map((r) => ({
+      (await api(`/api/v1/query?query=${encodeURIComponent(expr)}`)).map((r) => ({
         metric: r["metric"] as Record<string, string>,
-        values: (r["values"] as Array<[number, string]>).map((v) => Number(v[1]))
+        value: Number((r["value"] as [number, string])[1])
       })),
-    now: async () => Number(((await api(`/api/v1/query?query=${encodeURIComponent("vector(time())")}`))[0]!["value"] as [number, string])[1]),
+    queryRange: async (expr, startS, endS) =>
+      (await api(`/api/v1/query_range?query=${encodeURIComponent(expr)}&start=${startS}&end=${endS}&step=1`)).map(
+        (r) => ({
+          metric: r["metric"] as Record<string, string>,
+          values: (r["values"] as Array<[number, string]>).map((v) => Number(v[1]))
+        })
+      ),
+    now: async () =>
+      Number(
+        ((await api(`/api/v1/query?query=${encodeURIComponent("vector(time())")}`))[0]!["value"] as [number, string])[1]
+      ),
     stop: () =>
       new Promise<void>((resolve) => {
         child.once("exit", () => {

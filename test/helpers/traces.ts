@@ -25,7 +25,8 @@ const RUN_DAY = daysAgo(0)
  * split and the trend sample order turns by a hash of the id, and an id with the date in it would give each
  * day's run a different split (a test could pass on one day and fail on the next).
  */
-export const testTraceId = (i: number, day = TEST_DAY) => `t-d${Math.round((Date.parse(RUN_DAY) - Date.parse(day)) / DAY_MS)}-${i}`
+export const testTraceId = (i: number, day = TEST_DAY) =>
+  `t-d${Math.round((Date.parse(RUN_DAY) - Date.parse(day)) / DAY_MS)}-${i}`
 
 /** DotClaw's daily trace file name: `trace-YYYY-MM-DD.jsonl`. */
 export const traceFileName = (day = TEST_DAY) => `trace-${day}.jsonl`
@@ -57,7 +58,13 @@ export const traceObject = (i: number, o: TraceOptions = {}) => {
     memory_recall: ["lives in Porto"],
     session_recall: [],
     tool_calls: [
-      { name: "weather", args: { city: "Lisbon" }, ok: o.toolFailure !== true, duration_ms: 120 + (i % 50), ...(o.toolFailure === true ? { error: "timeout" } : {}) },
+      {
+        name: "weather",
+        args: { city: "Lisbon" },
+        ok: o.toolFailure !== true,
+        duration_ms: 120 + (i % 50),
+        ...(o.toolFailure === true ? { error: "timeout" } : {})
+      },
       { name: "reminder.create", args: { at: "09:00" }, ok: true, duration_ms: 40 }
     ],
     latency_ms: 1800 + (i % 400),

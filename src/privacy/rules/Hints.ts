@@ -3,7 +3,6 @@
  * the small text helpers the rules use.
  */
 
-
 export interface Rule {
   readonly name: string
   readonly hint: (text: string) => boolean
@@ -32,8 +31,10 @@ export const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c
  * Where a match stands, from the arguments String.prototype.replace gives its function after the groups: the
  * offset and the whole string (no rule uses named groups, which would add one more).
  */
-export const matchedIn = (rest: ReadonlyArray<unknown>): { readonly offset: number; readonly whole: string } =>
-  ({ offset: rest[rest.length - 2] as number, whole: rest[rest.length - 1] as string })
+export const matchedIn = (rest: ReadonlyArray<unknown>): { readonly offset: number; readonly whole: string } => ({
+  offset: rest[rest.length - 2] as number,
+  whole: rest[rest.length - 1] as string
+})
 
 /** The line a match sits on, up to `max` characters before it: the command a flag belongs to. */
 export const lineBefore = (whole: string, offset: number, max: number): string => {
@@ -82,9 +83,11 @@ export const anyOf = (needles: ReadonlyArray<string>) => {
 }
 
 export const literalGate = (rules: ReadonlyArray<Rule>) =>
-  anyOf(rules.flatMap((r) => {
-    const needles = (r.hint as Partial<LiteralHint>).needles
-    if (needles === undefined) throw new Error(`rule ${r.name} has no literal hint to share a gate`)
-    return needles
-  }))
+  anyOf(
+    rules.flatMap((r) => {
+      const needles = (r.hint as Partial<LiteralHint>).needles
+      if (needles === undefined) throw new Error(`rule ${r.name} has no literal hint to share a gate`)
+      return needles
+    })
+  )
 export const single = (rule: Rule): RuleGroup => ({ gate: always, rules: [rule] })

@@ -5,15 +5,18 @@
 import { dniValid, ibanLength, ibanValid, luhnValid, phoneValid, ssnValid } from "../Checks.js"
 import { has, hasDigitPair, hasDigits, lineBefore, mark, matchedIn, type Rule } from "./Hints.js"
 
-export const phoneContext = /(?:phone|call|\btel\b|tel\.|mobile|\bcell|number|\bno\.|whats ?app|signal|sms|text me|reach me|\bring\b|fax|landline|contact|handy|telefon|t[ée]l[ée]phone|num[ée]ro|portable|m[óo]vil|cellulare)/i
+export const phoneContext =
+  /(?:phone|call|\btel\b|tel\.|mobile|\bcell|number|\bno\.|whats ?app|signal|sms|text me|reach me|\bring\b|fax|landline|contact|handy|telefon|t[ée]l[ée]phone|num[ée]ro|portable|m[óo]vil|cellulare)/i
 // A contact list's label: up to three words that start with a capital (a name: "Ana", "Oma Hildegard"), or end
 // in a separator ("plumber Klaus, ", "- Ana: "); never one that names an id ("order", "commit", "version").
-export const CONTACT_LABEL = /^[\s*•·-]*(?:\p{Lu}[\p{L}.'’()]*(?: \p{L}[\p{L}.'’()]*){0,2}\s*[:—–,-]?|\p{L}[\p{L}.'’()]*(?: \p{L}[\p{L}.'’()]*){0,2}\s*[:—–,])\s*$/u
+export const CONTACT_LABEL =
+  /^[\s*•·-]*(?:\p{Lu}[\p{L}.'’()]*(?: \p{L}[\p{L}.'’()]*){0,2}\s*[:—–,-]?|\p{L}[\p{L}.'’()]*(?: \p{L}[\p{L}.'’()]*){0,2}\s*[:—–,])\s*$/u
 // The same, looser, for a number grouped as people write phone numbers (654 321 987, 347 555 0192): one to three
 // words in any case, brackets and separators between them ("landlord (Mr. Rossi) ", "plumber - Joaquim ").
 export const LOOSE_LABEL = /^[\s*•·-]*[\p{L}(][\p{L}.'’()]*(?: ?[-—–,:]? [\p{L}(][\p{L}.'’()]*){0,2} ?[-—–,:]? ?$/u
 export const GROUPED = /^\d{2,4}(?:[ -]\d{2,4}){1,3}$/
-export const ID_WORDS = /\b(?:id|ids|version|order|commit|build|ref|invoice|ticket|pack|sha|hash|no|number|code|pin|otp|total|sum|checksum|digest|amount|compute|chat)\b/i
+export const ID_WORDS =
+  /\b(?:id|ids|version|order|commit|build|ref|invoice|ticket|pack|sha|hash|no|number|code|pin|otp|total|sum|checksum|digest|amount|compute|chat)\b/i
 export const DATE_LIKE = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$/
 
 export const phone: Rule = {
@@ -39,19 +42,26 @@ export const phone: Rule = {
     // A contact list: the line so far, or its part after a dash or a bullet, is only a short name ("- Ana: ",
     // "João — ", "Mum ", "emergency list — neighbour Carmen: ").
     const line = before.slice(before.lastIndexOf("\n") + 1)
-    const cut = Math.max(line.lastIndexOf("—"), line.lastIndexOf("–"), line.lastIndexOf("•"), line.lastIndexOf(";"), line.lastIndexOf("|"))
+    const cut = Math.max(
+      line.lastIndexOf("—"),
+      line.lastIndexOf("–"),
+      line.lastIndexOf("•"),
+      line.lastIndexOf(";"),
+      line.lastIndexOf("|")
+    )
     const label = cut >= 0 && /\p{L}/u.test(line.slice(cut + 1)) ? line.slice(cut + 1) : line
     // …and the number ends there: digits running into letters are part of a hash or an id.
     const named = CONTACT_LABEL.test(label) || (GROUPED.test(match) && LOOSE_LABEL.test(label))
-    const listed = named && !ID_WORDS.test(label) && !/^\w/.test(whole.slice(offset + match.length, offset + match.length + 1))
+    const listed =
+      named && !ID_WORDS.test(label) && !/^\w/.test(whole.slice(offset + match.length, offset + match.length + 1))
     const context = listed || phoneContext.test(before)
     if (!international && !formatted && !context) return match
     return phoneValid(match) ? mark("phone") : match
   }
 }
 
-
-export const SSH_COMMAND = /(?:^|[\s`$(;&|])(?:ssh|scp|sftp|rsync|mosh|ssh-copy-id|autossh|git\s+(?:clone|push|pull|fetch|remote\s+add\s+\S+))\s/
+export const SSH_COMMAND =
+  /(?:^|[\s`$(;&|])(?:ssh|scp|sftp|rsync|mosh|ssh-copy-id|autossh|git\s+(?:clone|push|pull|fetch|remote\s+add\s+\S+))\s/
 
 export const email: Rule = {
   // An SSH remote (git@github.com:org/repo.git) has an address shape but is not an address.
@@ -99,7 +109,8 @@ export const NUMBERS: ReadonlyArray<Rule> = [
       // order or tracking number far more often) needs a word that says it is a card.
       if (digits === match && digits.length !== 15 && digits.length !== 16) {
         const { offset, whole } = matchedIn(rest)
-        if (!/card|visa|master|amex|credit|debit|\bcc\b|pay/i.test(whole.slice(Math.max(0, offset - 32), offset))) return match
+        if (!/card|visa|master|amex|credit|debit|\bcc\b|pay/i.test(whole.slice(Math.max(0, offset - 32), offset)))
+          return match
       }
       return mark("card")
     }
@@ -115,7 +126,8 @@ export const NUMBERS: ReadonlyArray<Rule> = [
     name: "ssn_context",
     hint: (t) => /\d{9}/.test(t) && /ssn|social security/i.test(t),
     pattern: /((?:ssn|social security(?: number| no\.?)?)\D{0,12})(\d{3})(\d{2})(\d{4})\b/gi,
-    replace: (match, prefix, area, group, serial) => (ssnValid(area!, group!, serial!) ? `${prefix}${mark("national_id")}` : match)
+    replace: (match, prefix, area, group, serial) =>
+      ssnValid(area!, group!, serial!) ? `${prefix}${mark("national_id")}` : match
   },
   {
     // UK National Insurance number, with the prefixes HMRC never issues excluded.

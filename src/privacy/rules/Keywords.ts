@@ -27,8 +27,13 @@ export const secretValue = (name: string, value: string, structured = false): bo
   // A JSON key named exactly for a secret (tool arguments) is stronger evidence than a word in text; a
   // bare `key` is not (memory tools store {key, value} pairs).
   if (PASSWORD_NAME.test(name) || (structured && !/^key$/i.test(name))) return value.length >= 3
-  if (/^key$/i.test(name)) return value.length >= 16 && /\d/.test(value) && /[A-Za-z]/.test(value) && entropy(value) >= 3
-  const shaped = /\d/.test(value) || /[^\w.-]/.test(value) || (/[a-z]/.test(value) && /[A-Z]/.test(value.slice(1))) || value.length >= 20
+  if (/^key$/i.test(name))
+    return value.length >= 16 && /\d/.test(value) && /[A-Za-z]/.test(value) && entropy(value) >= 3
+  const shaped =
+    /\d/.test(value) ||
+    /[^\w.-]/.test(value) ||
+    (/[a-z]/.test(value) && /[A-Z]/.test(value.slice(1))) ||
+    value.length >= 20
   return value.length >= 8 && shaped && entropy(value) >= 2.5
 }
 
@@ -53,7 +58,8 @@ export const secretNameAt = (key: string): number => {
   return -1
 }
 
-export const TYPE_NAMES = /^(?:str|string|int|integer|bool|boolean|bytes|number|text|any|none|null|optional\[\w+\]|varchar(?:\(\d+\))?)$/i
+export const TYPE_NAMES =
+  /^(?:str|string|int|integer|bool|boolean|bytes|number|text|any|none|null|optional\[\w+\]|varchar(?:\(\d+\))?)$/i
 
 export const keyValue: Rule = {
   // "password": "x", password=x, api_key: x, DB_PASSWORD=x in env, YAML, JSON, headers and prose. The key's
@@ -61,23 +67,42 @@ export const keyValue: Rule = {
   // was quadratic) and the name is found in it by code.
   name: "key_value",
   hint: (t) => SECRET_WORD.test(t),
-  pattern: /(?<![A-Za-z0-9_.-])(["']?)([A-Za-z0-9_.-]+)(["']?\s*(?:[:=]|:=|=>)\s*)(?:"((?:[^"\\]|\\.){3,})"|'([^']{3,})'|([^\s,;"'<>}{)\]]{3,}))/g,
+  pattern:
+    /(?<![A-Za-z0-9_.-])(["']?)([A-Za-z0-9_.-]+)(["']?\s*(?:[:=]|:=|=>)\s*)(?:"((?:[^"\\]|\\.){3,})"|'([^']{3,})'|([^\s,;"'<>}{)\]]{3,}))/g,
   replace: function (this: void, match: string, ...rest: Array<string | undefined>) {
     const [quote, key, separator, dq, sq, bare] = rest
     const { offset, whole } = matchedIn(rest)
     const at = secretNameAt(key ?? "")
     const value = dq ?? sq ?? bare ?? ""
     // A Wi-Fi network's "key" beside its "ssid" is its password, however short.
-    const wifiKey = /^key$/i.test(key ?? "") && /ssid/i.test(whole.slice(Math.max(0, offset - 80), offset)) && value.length >= 3 && !isPlaceholder(value)
+    const wifiKey =
+      /^key$/i.test(key ?? "") &&
+      /ssid/i.test(whole.slice(Math.max(0, offset - 80), offset)) &&
+      value.length >= 3 &&
+      !isPlaceholder(value)
     if (!wifiKey && (at < 0 || !secretValue((key ?? "").slice(at), value))) return match
     // A type, not a value: `password: str`, `password: string` in a signature or an interface.
     if (bare !== undefined && TYPE_NAMES.test(value)) return match
     // A sentence, not a value: "Password: keep it the same", "WPA Password: leave it as it is".
-    if (bare !== undefined && /^[a-z]+$/.test(value) && /^ [a-z]/.test(whole.slice(offset + match.length, offset + match.length + 2))) return match
+    if (
+      bare !== undefined &&
+      /^[a-z]+$/.test(value) &&
+      /^ [a-z]/.test(whole.slice(offset + match.length, offset + match.length + 2))
+    )
+      return match
     // Code and prose, not a value: `self.password = password`, `pw = user.password`, "Password: there is …".
-    if (bare !== undefined && (/^(?:[A-Za-z_]\w*\.)*[A-Za-z_]*(?:pass(?:word|wd)?|pwd|secret|token)\w*$/i.test(value) || PROSE_STOP.has(value.toLowerCase()))) return match
+    if (
+      bare !== undefined &&
+      (/^(?:[A-Za-z_]\w*\.)*[A-Za-z_]*(?:pass(?:word|wd)?|pwd|secret|token)\w*$/i.test(value) ||
+        PROSE_STOP.has(value.toLowerCase()))
+    )
+      return match
     const prefix = `${quote}${key}${separator}`
-    return dq !== undefined ? `${prefix}"${mark("secret")}"` : sq !== undefined ? `${prefix}'${mark("secret")}'` : `${prefix}${mark("secret")}`
+    return dq !== undefined
+      ? `${prefix}"${mark("secret")}"`
+      : sq !== undefined
+        ? `${prefix}'${mark("secret")}'`
+        : `${prefix}${mark("secret")}`
   }
 }
 
@@ -86,12 +111,87 @@ export const PROSE_NAMES =
   "(?:password|passwort|kennwort|mot de passe|contraseña|senha|passwd|passphrase|passcode|pass\\s?code|pw|pwd|pin(?:\\s?(?:code|number))?|" +
   "(?:wi-?fi|wlan|network|router|door|alarm|gate|garage|lock|locker|safe|access|security|entry|unlock|bike\\s?lock|building)\\s?(?:code|key|password|pin|pass))"
 export const PROSE_STOP = new Set([
-  "is", "was", "the", "a", "an", "not", "no", "incorrect", "wrong", "expired", "invalid", "too", "correct", "required", "empty",
-  "reset", "changed", "below", "above", "same", "still", "in", "on", "at", "saved", "stored", "written", "missing", "weak",
-  "strong", "long", "short", "case", "different", "working", "broken", "locked", "there", "here", "it", "that", "this",
-  "something", "what", "easy", "hard", "secure", "fine", "ok", "okay", "set", "now", "also", "just", "only", "my", "your",
-  "their", "our", "his", "her", "new", "old", "printed", "on", "under", "behind", "hidden", "sent", "attached", "encrypted",
-  "hashed", "managed", "generated", "random", "unknown", "forgotten", "lost", "shared", "different", "case-sensitive"
+  "is",
+  "was",
+  "the",
+  "a",
+  "an",
+  "not",
+  "no",
+  "incorrect",
+  "wrong",
+  "expired",
+  "invalid",
+  "too",
+  "correct",
+  "required",
+  "empty",
+  "reset",
+  "changed",
+  "below",
+  "above",
+  "same",
+  "still",
+  "in",
+  "on",
+  "at",
+  "saved",
+  "stored",
+  "written",
+  "missing",
+  "weak",
+  "strong",
+  "long",
+  "short",
+  "case",
+  "different",
+  "working",
+  "broken",
+  "locked",
+  "there",
+  "here",
+  "it",
+  "that",
+  "this",
+  "something",
+  "what",
+  "easy",
+  "hard",
+  "secure",
+  "fine",
+  "ok",
+  "okay",
+  "set",
+  "now",
+  "also",
+  "just",
+  "only",
+  "my",
+  "your",
+  "their",
+  "our",
+  "his",
+  "her",
+  "new",
+  "old",
+  "printed",
+  "on",
+  "under",
+  "behind",
+  "hidden",
+  "sent",
+  "attached",
+  "encrypted",
+  "hashed",
+  "managed",
+  "generated",
+  "random",
+  "unknown",
+  "forgotten",
+  "lost",
+  "shared",
+  "different",
+  "case-sensitive"
 ])
 export const proseSecret: Rule = {
   name: "prose_password",
@@ -121,7 +221,14 @@ export const proseSecretBare: Rule = {
   replace: (match, name, space, value) => {
     const v = value ?? ""
     // An algorithm or a version is a word too: "password sha256", "passphrase v2-beta".
-    if (!/\d/.test(v) || !/[A-Za-z]/.test(v) || /^\d+[a-z]{1,3}$/i.test(v) || /^(?:sha|md|bcrypt|argon|pbkdf|scrypt|aes|rsa|utf|base|v)\d/i.test(v) || isPlaceholder(v)) return match
+    if (
+      !/\d/.test(v) ||
+      !/[A-Za-z]/.test(v) ||
+      /^\d+[a-z]{1,3}$/i.test(v) ||
+      /^(?:sha|md|bcrypt|argon|pbkdf|scrypt|aes|rsa|utf|base|v)\d/i.test(v) ||
+      isPlaceholder(v)
+    )
+      return match
     return `${name}${space}${mark("password")}`
   }
 }
@@ -132,10 +239,19 @@ export const proseSecretBare: Rule = {
  * hashes, names that hold the word itself).
  */
 export const passwordShaped = (word: string): boolean =>
-  word.length >= 6 && word.length <= 64 && /[A-Za-z]/.test(word) && /\d/.test(word) && !word.includes("<redacted_") &&
-  !/[/@\\=]|pass|pwd/i.test(word) && !/^v?\d+(?:[.-]\d+)+/i.test(word) && !/^\d+[a-z]{1,3}\+?$/i.test(word) &&
-  !/^[A-Z]+-\d+$/.test(word) && !/^[a-z]+(?:_[a-z0-9]+)+$/.test(word) && !(word.length >= 16 && /^[0-9a-f]+$/i.test(word)) &&
-  !/^(?:sha|md|bcrypt|argon|pbkdf|scrypt|aes|rsa|utf|base|ssh|wpa|tls|ssl|http|ipv)\d/i.test(word) && !isPlaceholder(word)
+  word.length >= 6 &&
+  word.length <= 64 &&
+  /[A-Za-z]/.test(word) &&
+  /\d/.test(word) &&
+  !word.includes("<redacted_") &&
+  !/[/@\\=]|pass|pwd/i.test(word) &&
+  !/^v?\d+(?:[.-]\d+)+/i.test(word) &&
+  !/^\d+[a-z]{1,3}\+?$/i.test(word) &&
+  !/^[A-Z]+-\d+$/.test(word) &&
+  !/^[a-z]+(?:_[a-z0-9]+)+$/.test(word) &&
+  !(word.length >= 16 && /^[0-9a-f]+$/i.test(word)) &&
+  !/^(?:sha|md|bcrypt|argon|pbkdf|scrypt|aes|rsa|utf|base|ssh|wpa|tls|ssl|http|ipv)\d/i.test(word) &&
+  !isPlaceholder(word)
 
 /**
  * A password a person picked, not a model or a version: password-shaped, starting with a letter, with a lowercase
@@ -186,7 +302,8 @@ export const prosePasswordNear: Rule = {
 export const credentialNamedOtherwise: Rule = {
   name: "credential_named_otherwise",
   hint: (t) => /log-?[io]n|creds|credential|wi-?fi|wlan|router|admin|\bpw|\bpass\b|sign[ -]?in/i.test(t),
-  pattern: /(?:\b(log-?in|logon|creds|credentials|wi-?fi|wlan|router|admin|pw|pwd|pass|sign[ -]?in)\b((?:[ \t]+[\w'.-]+){0,4}?[ \t]*(?::|=|-|\u2013|\u2014|['\u2019]s|\bis(?:[ \t]+now)?|\bwas|\bwith)[ \t]+)|(?<=,[ \t]*)(pass|pw|pwd)([ \t]+))(["'`\u201c]?)([^\s"'`\u201d,/]+)(?:([ \t]*(?:\/|,[ \t]*(?:pass|pw|pwd)?|[ \t]+and)?[ \t]+)(["'`\u201c]?)([^\s"'`\u201d,]+))?/gi,
+  pattern:
+    /(?:\b(log-?in|logon|creds|credentials|wi-?fi|wlan|router|admin|pw|pwd|pass|sign[ -]?in)\b((?:[ \t]+[\w'.-]+){0,4}?[ \t]*(?::|=|-|\u2013|\u2014|['\u2019]s|\bis(?:[ \t]+now)?|\bwas|\bwith)[ \t]+)|(?<=,[ \t]*)(pass|pw|pwd)([ \t]+))(["'`\u201c]?)([^\s"'`\u201d,/]+)(?:([ \t]*(?:\/|,[ \t]*(?:pass|pw|pwd)?|[ \t]+and)?[ \t]+)(["'`\u201c]?)([^\s"'`\u201d,]+))?/gi,
   replace: (match, named, spaced, listed, space, q1, first, pair, q2, second) => {
     // "root, pass Tamarind3306": after a comma, pass/pw need no separator.
     const name = named ?? listed
@@ -194,7 +311,8 @@ export const credentialNamedOtherwise: Rule = {
     if ((between ?? "").includes("<redacted_")) return match
     const clean = (w: string) => w.replace(/[)\u201d.,:;?!]+$/, "")
     const one = clean(first ?? "")
-    if (personalPassword(one)) return `${name}${between}${q1}${mark("password")}${match.slice((name ?? "").length + (between ?? "").length + (q1 ?? "").length + one.length)}`
+    if (personalPassword(one))
+      return `${name}${between}${q1}${mark("password")}${match.slice((name ?? "").length + (between ?? "").length + (q1 ?? "").length + one.length)}`
     const two = clean(second ?? "")
     if (pair !== undefined && personalPassword(two) && !one.includes("<redacted_")) {
       const head = `${name}${between}${q1}${first}${pair}${q2}`
@@ -208,23 +326,36 @@ export const credentialNamedOtherwise: Rule = {
 export const proseSecretBefore: Rule = {
   name: "prose_password_before",
   hint: (t) => /\b(?:as|for)\s/i.test(t) && /pass|pin|code/i.test(t),
-  pattern: /\b(use|using|used|with|try|tried|enter|type|settled on|went with|chose|picked)\s+(["'`\u201c]?)([^\s"'`\u201d]{3,64})["'`\u201d]?\s+(?:as|for)\s+(?:the\s+|my\s+|your\s+|our\s+|a\s+)?(?:[a-z-]+\s+)?(?:password|passcode|passphrase|pin|wi-?fi\s+password|code)\b/gi,
+  pattern:
+    /\b(use|using|used|with|try|tried|enter|type|settled on|went with|chose|picked)\s+(["'`\u201c]?)([^\s"'`\u201d]{3,64})["'`\u201d]?\s+(?:as|for)\s+(?:the\s+|my\s+|your\s+|our\s+|a\s+)?(?:[a-z-]+\s+)?(?:password|passcode|passphrase|pin|wi-?fi\s+password|code)\b/gi,
   replace: (match, _verb, quote, value) => {
     const v = value ?? ""
-    if (PROSE_STOP.has(v.toLowerCase()) || isPlaceholder(v) || v.includes("<redacted_") || (quote === "" && /^[A-Z]?[a-z]+$/.test(v))) return match
+    if (
+      PROSE_STOP.has(v.toLowerCase()) ||
+      isPlaceholder(v) ||
+      v.includes("<redacted_") ||
+      (quote === "" && /^[A-Z]?[a-z]+$/.test(v))
+    )
+      return match
     return match.replace(v, mark("password"))
   }
 }
 
 // Words that say a nearby random string is a credential, and words that say it is a hash or an id.
-export const CONTEXT_SECRET = /(?:token|secret|api[ _-]?key|\bkey\b|password|passwd|credential|auth|bearer|log ?in|sign ?in|access code|\bpat\b|license)/i
-export const CONTEXT_HASH = /(?:commit|\bsha\d*\b|sha-?\d+|hash|checksum|digest|md5|fingerprint|revision|\brev\b|etag|build|uuid|\bid\b|trace|request|session id|version|image|file|blob|object)/i
+export const CONTEXT_SECRET =
+  /(?:token|secret|api[ _-]?key|\bkey\b|password|passwd|credential|auth|bearer|log ?in|sign ?in|access code|\bpat\b|license)/i
+export const CONTEXT_HASH =
+  /(?:commit|\bsha\d*\b|sha-?\d+|hash|checksum|digest|md5|fingerprint|revision|\brev\b|etag|build|uuid|\bid\b|trace|request|session id|version|image|file|blob|object)/i
 
 export const looksRandom = (run: string, minEntropy: number) =>
-  /\d/.test(run) && /[A-Za-z]/.test(run) && entropy(run) >= minEntropy &&
-  !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(run) && !/^\d[\d.:-]*$/.test(run)
+  /\d/.test(run) &&
+  /[A-Za-z]/.test(run) &&
+  entropy(run) >= minEntropy &&
+  !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(run) &&
+  !/^\d[\d.:-]*$/.test(run)
 
-export const PUBLIC_KEY_TYPE = /^(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/
+export const PUBLIC_KEY_TYPE =
+  /^(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/
 
 export const contextToken: Rule = {
   // A random-looking run near a word that calls it a credential (gitleaks' generic rule, Presidio's
@@ -239,7 +370,13 @@ export const contextToken: Rule = {
     const before = whole.slice(Math.max(0, offset - 48), offset)
     // Public: an SSH public key's type and blob (the blob spells its type in base64), and package or
     // subresource integrity hashes (sha512-…, go.sum's h1:…).
-    if (PUBLIC_KEY_TYPE.test(run) || /^AAAA(?:[A-Z]3NzaC1|E2VjZHNh)/.test(run) || /^sha(?:1|224|256|384|512)-/.test(run) || /(?:^|[\s"'=])h1:$/.test(before)) return match
+    if (
+      PUBLIC_KEY_TYPE.test(run) ||
+      /^AAAA(?:[A-Z]3NzaC1|E2VjZHNh)/.test(run) ||
+      /^sha(?:1|224|256|384|512)-/.test(run) ||
+      /(?:^|[\s"'=])h1:$/.test(before)
+    )
+      return match
     const after = whole.slice(offset + match.length, offset + match.length + 24)
     const hashNear = CONTEXT_HASH.test(before.slice(-28))
     const secretNear = CONTEXT_SECRET.test(before) || CONTEXT_SECRET.test(after)

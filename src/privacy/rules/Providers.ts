@@ -19,7 +19,12 @@ export const token = (name: string, needles: Array<string>, pattern: RegExp, mar
 })
 
 /** A format with no distinctive prefix (Discord, Twilio, Mailchimp, Airtable): its own test, never gated. */
-export const shaped = (name: string, hint: (t: string) => boolean, pattern: RegExp, marker = "token"): ProviderRule => ({
+export const shaped = (
+  name: string,
+  hint: (t: string) => boolean,
+  pattern: RegExp,
+  marker = "token"
+): ProviderRule => ({
   name,
   needles: [],
   hint,
@@ -39,17 +44,44 @@ export const PROVIDER_FORMATS: ReadonlyArray<ProviderRule> = [
   token("huggingface_token", ["hf_", "api_org_"], /\b(?:hf_[A-Za-z0-9]{30,}|api_org_[A-Za-z0-9]{30,})\b/g),
   token("google_key", ["AIza"], /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g, "api_key"),
   token("google_oauth", ["GOCSPX-", "ya29."], /\b(?:GOCSPX-[A-Za-z0-9_-]{28}|ya29\.[0-9A-Za-z_-]{20,})/g),
-  token("aws_access_key", ["AKIA", "ASIA", "AIDA", "AROA", "AGPA", "ANPA", "ANVA", "AIPA", "ABIA", "ACCA"], /\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b/g, "aws_key"),
-  token("azure_ad_secret", ["Q~"], /(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])/g, "secret"),
+  token(
+    "aws_access_key",
+    ["AKIA", "ASIA", "AIDA", "AROA", "AGPA", "ANPA", "ANVA", "AIPA", "ABIA", "ACCA"],
+    /\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b/g,
+    "aws_key"
+  ),
+  token(
+    "azure_ad_secret",
+    ["Q~"],
+    /(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])/g,
+    "secret"
+  ),
   token("digitalocean_token", ["dop_v1_", "doo_v1_", "dor_v1_"], /\bdo[por]_v1_[a-f0-9]{64}\b/g),
-  token("github_token", ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"], /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})/g),
-  token("gitlab_token", ["glpat-", "glptt-", "gldt-", "glrt-", "glsoat-", "glcbt-", "glft-", "GR1348941"], /\b(?:(?:glpat|glptt|gldt|glrt|glsoat|glcbt|glft)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,})/g),
+  token(
+    "github_token",
+    ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+    /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})/g
+  ),
+  token(
+    "gitlab_token",
+    ["glpat-", "glptt-", "gldt-", "glrt-", "glsoat-", "glcbt-", "glft-", "GR1348941"],
+    /\b(?:(?:glpat|glptt|gldt|glrt|glsoat|glcbt|glft)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,})/g
+  ),
   token("bitbucket_token", ["ATBB", "ATATT"], /\b(?:ATBB[A-Za-z0-9]{32}|ATATT[A-Za-z0-9_=-]{60,})/g),
   token("slack_token", ["xox", "xapp-"], /\b(?:xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{20,})/g),
-  shaped("discord_token", has("."), /\b(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b/g),
+  shaped(
+    "discord_token",
+    has("."),
+    /\b(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b/g
+  ),
   // Also inside API URL paths, where "bot" runs into the id (https://api.telegram.org/bot<id>:<secret>/…).
   token("telegram_token", [":AA"], /(?<!\d)\d{8,10}:AA[A-Za-z0-9_-]{30,36}(?![A-Za-z0-9_-])/g),
-  token("stripe_key", ["_live_", "_test_", "whsec_"], /\b(?:(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,})/g, "api_key"),
+  token(
+    "stripe_key",
+    ["_live_", "_test_", "whsec_"],
+    /\b(?:(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,})/g,
+    "api_key"
+  ),
   token("square_token", ["sq0", "EAAA"], /\b(?:sq0(?:atp|csp|idp)-[0-9A-Za-z_-]{22,43}|EAAA[A-Za-z0-9_+=-]{56,})/g),
   token("braintree_token", ["access_token$"], /access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}/g),
   token("shopify_token", ["shpat_", "shpca_", "shppa_", "shpss_"], /\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b/g),

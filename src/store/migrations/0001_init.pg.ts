@@ -152,4 +152,6 @@ const SCHEMA = [
   `CREATE TRIGGER trace_scores_daily AFTER INSERT OR UPDATE OR DELETE ON trace_scores FOR EACH ROW EXECUTE FUNCTION trace_scores_daily()`
 ]
 
-export const PG_INIT: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(SCHEMA, (statement) => sql.unsafe(statement), { discard: true }))
+export const PG_INIT: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.forEach(SCHEMA, (statement) => sql.unsafe(statement), { discard: true })
+)

@@ -8,8 +8,9 @@ import { PG_INIT } from "./0001_init.pg.js"
 import type { MigrationEffect } from "./Migration.js"
 
 export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.all([
-    sql`CREATE TABLE traces (
+  Effect.all(
+    [
+      sql`CREATE TABLE traces (
       trace_id TEXT PRIMARY KEY,
       ts TEXT NOT NULL,
       created_at INTEGER NOT NULL,
@@ -31,17 +32,17 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       file TEXT NOT NULL, byte_offset INTEGER NOT NULL, line_no INTEGER NOT NULL,
       ingested_at INTEGER NOT NULL
     )`,
-    sql`CREATE INDEX traces_created_at ON traces (created_at)`,
-    // One row per (trace, behavior): which pack version served that behavior. The canary joins on it.
-    sql`CREATE TABLE trace_packs (
+      sql`CREATE INDEX traces_created_at ON traces (created_at)`,
+      // One row per (trace, behavior): which pack version served that behavior. The canary joins on it.
+      sql`CREATE TABLE trace_packs (
       trace_id TEXT NOT NULL REFERENCES traces(trace_id),
       behavior TEXT NOT NULL,
       version TEXT NOT NULL,
       created_at INTEGER NOT NULL,
       PRIMARY KEY (trace_id, behavior)
     )`,
-    sql`CREATE INDEX trace_packs_behavior_version ON trace_packs (behavior, version, created_at)`,
-    sql`CREATE TABLE ingest_positions (
+      sql`CREATE INDEX trace_packs_behavior_version ON trace_packs (behavior, version, created_at)`,
+      sql`CREATE TABLE ingest_positions (
       file TEXT PRIMARY KEY,
       file_id TEXT NOT NULL,
       byte_offset INTEGER NOT NULL,
@@ -49,14 +50,14 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       head_hash TEXT NOT NULL,
       updated_at INTEGER NOT NULL
     )`,
-    sql`CREATE TABLE malformed_lines (
+      sql`CREATE TABLE malformed_lines (
       line_hash TEXT PRIMARY KEY,
       file TEXT NOT NULL, line_no INTEGER NOT NULL, byte_offset INTEGER NOT NULL,
       reason TEXT NOT NULL,
       excerpt TEXT NOT NULL,
       seen_at INTEGER NOT NULL
     )`,
-    sql`CREATE TABLE llm_calls (
+      sql`CREATE TABLE llm_calls (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       run_id TEXT NOT NULL,
       stage TEXT NOT NULL,
@@ -71,9 +72,9 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       error TEXT,
       created_at INTEGER NOT NULL
     )`,
-    sql`CREATE INDEX llm_calls_run ON llm_calls (run_id)`,
-    // Every judge answer, per stage; status 'unscored' keeps score NULL: never a fake 0.
-    sql`CREATE TABLE judge_scores (
+      sql`CREATE INDEX llm_calls_run ON llm_calls (run_id)`,
+      // Every judge answer, per stage; status 'unscored' keeps score NULL: never a fake 0.
+      sql`CREATE TABLE judge_scores (
       trace_id TEXT NOT NULL,
       behavior TEXT NOT NULL,
       rubric_version TEXT NOT NULL,
@@ -85,8 +86,8 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       created_at INTEGER NOT NULL,
       PRIMARY KEY (trace_id, behavior, rubric_version, stage, model)
     )`,
-    // The score a trace counts with for a behavior: stage 2's where there is one.
-    sql`CREATE TABLE trace_scores (
+      // The score a trace counts with for a behavior: stage 2's where there is one.
+      sql`CREATE TABLE trace_scores (
       trace_id TEXT NOT NULL,
       behavior TEXT NOT NULL,
       rubric_version TEXT NOT NULL,
@@ -97,8 +98,8 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       created_at INTEGER NOT NULL,
       PRIMARY KEY (trace_id, behavior, rubric_version)
     )`,
-    sql`CREATE INDEX trace_scores_behavior ON trace_scores (behavior, score)`,
-    sql`CREATE TABLE packs (
+      sql`CREATE INDEX trace_scores_behavior ON trace_scores (behavior, score)`,
+      sql`CREATE TABLE packs (
       version TEXT PRIMARY KEY,
       behavior TEXT NOT NULL,
       body_json TEXT NOT NULL,
@@ -106,8 +107,8 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       status TEXT NOT NULL,
       created_at INTEGER NOT NULL
     )`,
-    sql`CREATE INDEX packs_behavior ON packs (behavior, created_at)`,
-    sql`CREATE TABLE deployments (
+      sql`CREATE INDEX packs_behavior ON packs (behavior, created_at)`,
+      sql`CREATE TABLE deployments (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       behavior TEXT NOT NULL,
       version TEXT NOT NULL,
@@ -115,8 +116,8 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       detail_json TEXT NOT NULL DEFAULT '{}',
       created_at INTEGER NOT NULL
     )`,
-    sql`CREATE INDEX deployments_behavior ON deployments (behavior, created_at)`,
-    sql`CREATE TABLE canary_decisions (
+      sql`CREATE INDEX deployments_behavior ON deployments (behavior, created_at)`,
+      sql`CREATE TABLE canary_decisions (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       behavior TEXT NOT NULL,
       canary_version TEXT NOT NULL,
@@ -126,8 +127,8 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       figures_json TEXT NOT NULL,
       created_at INTEGER NOT NULL
     )`,
-    sql`CREATE INDEX canary_decisions_behavior ON canary_decisions (behavior, created_at)`,
-    sql`CREATE TABLE runs (
+      sql`CREATE INDEX canary_decisions_behavior ON canary_decisions (behavior, created_at)`,
+      sql`CREATE TABLE runs (
       run_id TEXT PRIMARY KEY,
       command TEXT NOT NULL,
       started_at INTEGER NOT NULL,
@@ -135,6 +136,9 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       status TEXT NOT NULL,
       summary_json TEXT NOT NULL DEFAULT '{}'
     )`
-  ], { discard: true }))
+    ],
+    { discard: true }
+  )
+)
 
 export const pg: MigrationEffect = PG_INIT

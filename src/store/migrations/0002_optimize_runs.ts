@@ -6,9 +6,10 @@ import { Effect } from "effect"
 import { type MigrationEffect, NONE } from "./Migration.js"
 
 export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.all([
-    // One row per optimization attempt, so a baseline that just failed to improve is not retried every hour.
-    sql`CREATE TABLE optimize_runs (
+  Effect.all(
+    [
+      // One row per optimization attempt, so a baseline that just failed to improve is not retried every hour.
+      sql`CREATE TABLE optimize_runs (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       behavior TEXT NOT NULL,
       baseline_version TEXT NOT NULL,
@@ -16,8 +17,11 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       detail_json TEXT NOT NULL,
       created_at INTEGER NOT NULL
     )`,
-    sql`CREATE INDEX optimize_runs_behavior ON optimize_runs (behavior, baseline_version, created_at)`
-  ], { discard: true }))
+      sql`CREATE INDEX optimize_runs_behavior ON optimize_runs (behavior, baseline_version, created_at)`
+    ],
+    { discard: true }
+  )
+)
 
 // In 0001's PostgreSQL form: PostgreSQL stores began at this shape.
 export const pg: MigrationEffect = NONE

@@ -7,10 +7,14 @@ import { Effect } from "effect"
 import { type MigrationEffect, NONE } from "./Migration.js"
 
 export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.all([
-    sql`ALTER TABLE llm_calls ADD COLUMN cost_known INTEGER NOT NULL DEFAULT 1`,
-    sql`ALTER TABLE llm_calls ADD COLUMN parsed INTEGER`
-  ], { discard: true }))
+  Effect.all(
+    [
+      sql`ALTER TABLE llm_calls ADD COLUMN cost_known INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE llm_calls ADD COLUMN parsed INTEGER`
+    ],
+    { discard: true }
+  )
+)
 
 // In 0001's PostgreSQL form: PostgreSQL stores began at this shape.
 export const pg: MigrationEffect = NONE

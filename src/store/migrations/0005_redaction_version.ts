@@ -8,16 +8,20 @@ import { Effect } from "effect"
 import { type MigrationEffect, NONE } from "./Migration.js"
 
 export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.all([
-    sql`ALTER TABLE traces ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
-    sql`ALTER TABLE malformed_lines ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
-    sql`ALTER TABLE judge_scores ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
-    sql`ALTER TABLE trace_scores ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
-    sql`ALTER TABLE feedback ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
-    sql`ALTER TABLE optimize_runs ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
-    sql`ALTER TABLE llm_calls ADD COLUMN egress_redactions INTEGER NOT NULL DEFAULT 0`,
-    sql`CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`
-  ], { discard: true }))
+  Effect.all(
+    [
+      sql`ALTER TABLE traces ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE malformed_lines ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE judge_scores ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE trace_scores ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE feedback ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE optimize_runs ADD COLUMN redaction_version INTEGER NOT NULL DEFAULT 1`,
+      sql`ALTER TABLE llm_calls ADD COLUMN egress_redactions INTEGER NOT NULL DEFAULT 0`,
+      sql`CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`
+    ],
+    { discard: true }
+  )
+)
 
 // In 0001's PostgreSQL form: PostgreSQL stores began at this shape.
 export const pg: MigrationEffect = NONE

@@ -8,8 +8,9 @@ import { Effect } from "effect"
 import { type MigrationEffect, NONE } from "./Migration.js"
 
 export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.all([
-    sql`CREATE TABLE llm_batches (
+  Effect.all(
+    [
+      sql`CREATE TABLE llm_batches (
       batch_id TEXT PRIMARY KEY,
       provider TEXT NOT NULL,
       stage TEXT NOT NULL,
@@ -23,8 +24,8 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       errored INTEGER,
       expired INTEGER
     )`,
-    sql`CREATE INDEX llm_batches_status ON llm_batches (status)`,
-    sql`CREATE TABLE judge_batch_items (
+      sql`CREATE INDEX llm_batches_status ON llm_batches (status)`,
+      sql`CREATE TABLE judge_batch_items (
       batch_id TEXT NOT NULL,
       custom_id TEXT NOT NULL,
       trace_id TEXT NOT NULL,
@@ -36,8 +37,11 @@ export const sqlite: MigrationEffect = Effect.flatMap(SqlClient.SqlClient, (sql)
       pack_version TEXT,
       PRIMARY KEY (batch_id, custom_id, behavior)
     )`,
-    sql`CREATE INDEX judge_batch_items_trace ON judge_batch_items (trace_id, behavior)`
-  ], { discard: true }))
+      sql`CREATE INDEX judge_batch_items_trace ON judge_batch_items (trace_id, behavior)`
+    ],
+    { discard: true }
+  )
+)
 
 // In 0001's PostgreSQL form: PostgreSQL stores began at this shape.
 export const pg: MigrationEffect = NONE

@@ -7,5 +7,7 @@ import { type Migration, NONE, statements } from "./Migration.js"
 
 export const { sqlite, pg }: Migration = {
   sqlite: NONE,
-  pg: statements(`CREATE TABLE fleet_hosts (host_id TEXT PRIMARY KEY, install_id TEXT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL)`)
+  pg: statements(
+    `CREATE TABLE fleet_hosts (host_id TEXT PRIMARY KEY, install_id TEXT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL)`
+  )
 }

@@ -4,4 +4,6 @@
  */
 import { type Migration, same } from "./Migration.js"
 
-export const { sqlite, pg }: Migration = same(`ALTER TABLE judge_scores ADD COLUMN addressed_masked INTEGER NOT NULL DEFAULT 0`)
+export const { sqlite, pg }: Migration = same(
+  `ALTER TABLE judge_scores ADD COLUMN addressed_masked INTEGER NOT NULL DEFAULT 0`
+)

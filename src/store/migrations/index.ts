@@ -70,7 +70,9 @@ export const MIGRATIONS_TABLE = "effect_sql_migrations"
 export const placeRecorded = (
   dialect: Dialect,
   recorded: ReadonlyArray<{ readonly id: number; readonly name: string }>
-): { readonly rows: ReadonlyArray<readonly [number, string]>; readonly changed: boolean } | { readonly error: string } => {
+):
+  | { readonly rows: ReadonlyArray<readonly [number, string]>; readonly changed: boolean }
+  | { readonly error: string } => {
   const byName = new Map(MIGRATIONS.map(([id, name]) => [name, id]))
   const has = new Set<number>()
   const newer: Array<readonly [number, string]> = []
@@ -87,9 +89,11 @@ export const placeRecorded = (
     if (m[dialect] === NONE) has.add(id)
     else missing.push(`${id} "${name}"`)
   }
-  if (missing.length > 0) return { error: `the store records migration ${top} but not ${missing.join(", ")}: it cannot be upgraded in place` }
+  if (missing.length > 0)
+    return { error: `the store records migration ${top} but not ${missing.join(", ")}: it cannot be upgraded in place` }
   const rows = [...MIGRATIONS.filter(([id]) => has.has(id)).map(([id, name]) => [id, name] as const), ...newer]
-  const same = rows.length === recorded.length && rows.every(([id, name]) => recorded.some((r) => r.id === id && r.name === name))
+  const same =
+    rows.length === recorded.length && rows.every(([id, name]) => recorded.some((r) => r.id === id && r.name === name))
   return { rows, changed: !same }
 }
 
@@ -97,22 +101,42 @@ export const placeRecorded = (
  * Brings a store's record of its migrations to this list's numbers; runs under the caller's migration lock,
  * before the migrator. A store already on the list (every store after the first run of 2.1) is read, not written.
  */
-export const renumberLegacy = (dialect: Dialect): Effect.Effect<void, SqlError.SqlError | StoreError, SqlClient.SqlClient> =>
+export const renumberLegacy = (
+  dialect: Dialect
+): Effect.Effect<void, SqlError.SqlError | StoreError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const present = dialect === "sqlite"
-      ? yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ${MIGRATIONS_TABLE}`
-      : yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = ${MIGRATIONS_TABLE} AND schemaname = current_schema()`
+    const present =
+      dialect === "sqlite"
+        ? yield* sql<{
+            n: number
+          }>`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ${MIGRATIONS_TABLE}`
+        : yield* sql<{
+            n: number
+          }>`SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = ${MIGRATIONS_TABLE} AND schemaname = current_schema()`
     if (Number(present[0]?.n ?? 0) === 0) return
-    const recorded = yield* sql<{ id: number; name: string }>`SELECT migration_id AS id, name FROM ${sql(MIGRATIONS_TABLE)}`.withoutTransform
-    const placed = placeRecorded(dialect, recorded.map((r) => ({ id: Number(r.id), name: r.name })))
-    if ("error" in placed) return yield* new StoreError({ operation: "upgrade the store's schema", detail: placed.error })
+    const recorded = yield* sql<{
+      id: number
+      name: string
+    }>`SELECT migration_id AS id, name FROM ${sql(MIGRATIONS_TABLE)}`.withoutTransform
+    const placed = placeRecorded(
+      dialect,
+      recorded.map((r) => ({ id: Number(r.id), name: r.name }))
+    )
+    if ("error" in placed)
+      return yield* new StoreError({ operation: "upgrade the store's schema", detail: placed.error })
     if (!placed.changed) return
     yield* sql.withTransaction(
       Effect.zipRight(
         sql`DELETE FROM ${sql(MIGRATIONS_TABLE)}`,
-        Effect.forEach(placed.rows, ([id, name]) => sql`INSERT INTO ${sql(MIGRATIONS_TABLE)} (migration_id, name) VALUES (${id}, ${name})`, { discard: true })
+        Effect.forEach(
+          placed.rows,
+          ([id, name]) => sql`INSERT INTO ${sql(MIGRATIONS_TABLE)} (migration_id, name) VALUES (${id}, ${name})`,
+          { discard: true }
+        )
       )
     )
-    yield* Effect.logInfo(`store: migrations renumbered to the shared list (now at ${Math.max(...placed.rows.map(([id]) => id))})`)
+    yield* Effect.logInfo(
+      `store: migrations renumbered to the shared list (now at ${Math.max(...placed.rows.map(([id]) => id))})`
+    )
   })
