@@ -128,7 +128,7 @@ describe("the trend sample through Anthropic's Message Batches (built CLI, fake 
     // Each answer is on record as a call at half of claude-haiku-4-5's $1/$5 per million tokens.
     const calls = db
       .prepare(
-        "SELECT tokens_in AS i, tokens_out AS o, cost_usd AS usd FROM llm_calls WHERE stage = 'judge:response-quality:1' AND outcome = 'ok'"
+        "SELECT tokens_in AS i, tokens_out AS o, cost_usd AS usd FROM llm_calls WHERE stage LIKE 'judge:response-quality:1:%' AND outcome = 'ok'"
       )
       .all() as Array<{ i: number; o: number; usd: number }>
     expect(calls).toHaveLength(8)

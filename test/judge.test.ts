@@ -123,6 +123,13 @@ describe("Judge", () => {
     expect(summary.behaviors["response-quality"]).toMatchObject({ scored: 3, canaryTraces: 2 })
     const judged = t.seen.map((r) => /trip (\d+) /.exec(r.messages[0]!.content)?.[1])
     expect(judged).toEqual(["1", "5", "4"])
+    // The ledger says why each turn was judged: what the canary costs is told apart from the rest (a lone
+    // canary has no active turns to pair with, so turn 4 is the trend's).
+    expect(t.seen.map((r) => r.stage)).toEqual([
+      "judge:response-quality:1:canary",
+      "judge:response-quality:1:canary",
+      "judge:response-quality:1:trend"
+    ])
   })
 
   it("keeps injected instructions inside the data block and tells the judge not to obey them", async () => {
@@ -294,7 +301,7 @@ describe("Judge", () => {
       const summary = await t.run()
       expect(t.seen).toHaveLength(3)
       for (const r of t.seen) {
-        expect(r.stage).toBe("judge:combined:1")
+        expect(r.stage).toBe("judge:combined:1:trend")
         for (const b of three) expect(r.system).toContain(`<<<RUBRIC ${b}>>>`)
         // The turn goes once: its reply appears once however many rubrics read it.
         expect(r.messages[0]!.content.match(/## Assistant reply/g)).toHaveLength(1)
@@ -331,7 +338,7 @@ describe("Judge", () => {
       expect(summary.behaviors["task-extraction"]).toMatchObject({ scored: 1, mean: 0.9 })
       expect(summary.behaviors["response-quality"]).toMatchObject({ scored: 1, mean: 0.6 })
       expect(summary.behaviors["tool-calling"]).toMatchObject({ scored: 0, unscored: 1, mean: null })
-      expect(t.seen.map((r) => r.stage)).toEqual(["judge:combined:1", "judge:tool-calling:1"])
+      expect(t.seen.map((r) => r.stage)).toEqual(["judge:combined:1:trend", "judge:tool-calling:1:trend"])
       const d = t.db()
       expect(d.prepare("SELECT behavior, status, score FROM judge_scores ORDER BY behavior").all()).toEqual([
         { behavior: "response-quality", status: "scored", score: 0.6 },
@@ -351,7 +358,7 @@ describe("Judge", () => {
       })
       const summary = await t.run()
       // tool-outcome applies to turns with tool calls only: a lone rubric is asked the usual way.
-      expect(t.seen.map((r) => r.stage)).toEqual(["judge:response-quality:1"])
+      expect(t.seen.map((r) => r.stage)).toEqual(["judge:response-quality:1:trend"])
       expect(summary.behaviors["tool-outcome"]!.scored).toBe(0)
     })
   })

@@ -16,7 +16,16 @@ import {
   SCORE_TOOL
 } from "./Prompts.js"
 import type { Storage } from "./Storage.js"
-import { auditDraw, type Group, type JudgeDeps, type Outcome, readAnswer, type Task, type Verdict } from "./Tasks.js"
+import {
+  auditDraw,
+  type Group,
+  judgeStage,
+  type JudgeDeps,
+  type Outcome,
+  readAnswer,
+  type Task,
+  type Verdict
+} from "./Tasks.js"
 
 /** A behavior's outcome for one judged turn. */
 export interface Judged {
@@ -78,7 +87,7 @@ export const makeDirect = ({ runner, config }: JudgeDeps, { store }: Storage): D
     const single = rubrics.length === 1
     const prompt = single ? judgePrompt(rubrics[0]!, trace) : combinedPrompt(rubrics, trace)
     return {
-      stage: single ? `judge:${rubrics[0]!.behavior}:1` : "judge:combined:1",
+      stage: judgeStage(single ? rubrics[0]!.behavior : "combined", 1, group.need),
       model: config.judgeStage1Model,
       system: prompt.system,
       messages: [{ role: "user", content: prompt.user }],
@@ -106,7 +115,7 @@ export const makeDirect = ({ runner, config }: JudgeDeps, { store }: Storage): D
           rubric,
           judgeTraceOf(group.tasks[i]!.row),
           config.judgeStage1Model,
-          `judge:${rubric.behavior}:1`,
+          judgeStage(rubric.behavior, 1, group.tasks[i]!.row.need),
           1
         ).pipe(Effect.catchTag("LlmError", (error) => Effect.succeed(error)))
       }
@@ -125,7 +134,9 @@ export const makeDirect = ({ runner, config }: JudgeDeps, { store }: Storage): D
       // A stage-2 failure leaves the stage-1 verdict standing; it is not worth losing the paid-for score.
       const second =
         unsure || audited
-          ? yield* verdict(rubric, trace, config.judgeStage2Model, `judge:${rubric.behavior}:2`).pipe(Effect.option)
+          ? yield* verdict(rubric, trace, config.judgeStage2Model, judgeStage(rubric.behavior, 2, row.need)).pipe(
+              Effect.option
+            )
           : undefined
       const secondVerdict = second?._tag === "Some" ? second.value : undefined
       yield* store(rubric, row, first, secondVerdict, trace.masked ?? 0)

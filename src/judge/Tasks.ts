@@ -134,6 +134,13 @@ export const groupsToStart = <
 export type { Need } from "../store/Traces.js"
 export const NEED_ORDER: Record<Need, number> = { canary: 0, pair: 1, human: 2, trend: 3 }
 
+/**
+ * The ledger's name for a judge call: behavior (or "combined"), stage 1 or 2, and why the turn was judged, so
+ * that what the canary, its pairs, the trend sample and people's reactions each cost can be told apart.
+ */
+export const judgeStage = (behavior: Behavior | "combined", level: 1 | 2, need: Need) =>
+  `judge:${behavior}:${level}:${need}`
+
 /** A turn chosen for the judge (store/Traces.ts). */
 export type Row = QueuedTurn
 
