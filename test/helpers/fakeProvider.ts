@@ -48,6 +48,11 @@ export interface FakeProvider {
   readonly batches: Array<FakeBatch>
   respond: Responder
   latencyMs: number
+  /**
+   * Output tokens an answer is billed as. Default: 25 per verdict (a combined answer carries one per behavior);
+   * a benchmark that prices whole runs counts them from the answer's length instead.
+   */
+  outputTokens: (seen: SeenRequest, answer: Answer) => number
   /** A batch ends when it has been asked about this many times (0: already ended at the first look). */
   batchEndsAfterPolls: number
   /** Which requests of a batch fail or expire (default: all succeed). */
@@ -157,8 +162,15 @@ const seenOf = (
 
 const tokensInOf = (seen: SeenRequest) => Math.ceil((seen.system.length + seen.user.length) / 4)
 
+/** 25 output tokens per verdict: a combined answer carries one per behavior. */
+const verdictTokens = (seen: SeenRequest) => 25 * Math.max(1, combinedBehaviors(seen).length)
+
+/** About four characters a token, as the input side counts: for answers whose length varies (proposals, replies). */
+export const lengthTokens = (_seen: SeenRequest, answer: Answer) =>
+  Math.max(1, Math.ceil(("tool" in answer ? JSON.stringify(answer.tool) : answer.text).length / 4))
+
 /** An Anthropic message answering `seen`. */
-const anthropicMessage = (seen: SeenRequest, answer: Answer) => {
+const anthropicMessage = (seen: SeenRequest, answer: Answer, outputTokens: number) => {
   const tools = seen.body["tools"] as Array<{ name?: string }> | undefined
   const content =
     "tool" in answer
@@ -174,8 +186,7 @@ const anthropicMessage = (seen: SeenRequest, answer: Answer) => {
     content,
     stop_reason: "tool" in answer ? "tool_use" : "end_turn",
     stop_sequence: null,
-    // 25 output tokens per verdict: a combined answer carries one per behavior.
-    usage: { input_tokens: tokensInOf(seen), output_tokens: 25 * Math.max(1, combinedBehaviors(seen).length) }
+    usage: { input_tokens: tokensInOf(seen), output_tokens: outputTokens }
   }
 }
 
@@ -192,6 +203,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
     batches: [] as Array<FakeBatch>,
     respond,
     latencyMs: 0,
+    outputTokens: verdictTokens as (seen: SeenRequest, answer: Answer) => number,
     batchEndsAfterPolls: 0,
     batchFate: ((): BatchFate => "succeeded") as (customId: string, seen: SeenRequest) => BatchFate,
     inFlight: 0,
@@ -201,6 +213,8 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
     httpCalls: 0
   }
   let port = 0
+  const answered = (seen: SeenRequest, answer: Answer) =>
+    anthropicMessage(seen, answer, state.outputTokens(seen, answer))
   const batchJson = (b: FakeBatch) => {
     const count = (f: BatchFate) => b.fates.filter((x) => x === f).length
     return {
@@ -270,7 +284,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
       const fate = batch.fates[i] ?? "expired"
       const result =
         fate === "succeeded"
-          ? { type: "succeeded", message: anthropicMessage(seen, state.respond(seen)) }
+          ? { type: "succeeded", message: answered(seen, state.respond(seen)) }
           : fate === "errored"
             ? {
                 type: "errored",
@@ -323,7 +337,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
         const answer = state.respond(seen)
         if (api === "anthropic") {
           res.writeHead(200, { "content-type": "application/json" })
-          res.end(JSON.stringify(anthropicMessage(seen, answer)))
+          res.end(JSON.stringify(answered(seen, answer)))
         } else {
           const tools = body["tools"] as Array<{ function?: { name: string } }> | undefined
           const fn = tools?.[0]?.function?.name
@@ -348,7 +362,7 @@ export const startFakeProvider = async (respond: Responder = markerScorer): Prom
               object: "chat.completion",
               model: seen.model,
               choices: [{ index: 0, message, finish_reason: fn !== undefined ? "tool_calls" : "stop" }],
-              usage: { prompt_tokens: tokensInOf(seen), completion_tokens: 25 }
+              usage: { prompt_tokens: tokensInOf(seen), completion_tokens: state.outputTokens(seen, answer) }
             })
           )
         }
