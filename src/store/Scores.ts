@@ -114,7 +114,11 @@ export const recordBatchItems = (
     { discard: true }
   ).pipe(Effect.mapError(storeError("record a submitted batch")))
 
-/** Distinct turns judged at stage 1 since `since` (of one behavior, or any) whose text addressed the evaluator. */
+/**
+ * Distinct turns judged at stage 1 since `since` (of one behavior, or any) whose text addressed the evaluator.
+ * `stage = 1 AND addressed_masked > 0` stay literals: they are what lets the partial index of migration 0018
+ * (judge_scores_masked) answer the count instead of a scan of every verdict.
+ */
 export const maskedTurnsSince = (sql: SqlClient.SqlClient, since: number, behavior?: Behavior) =>
   sql`
     SELECT COUNT(DISTINCT trace_id) AS n FROM judge_scores

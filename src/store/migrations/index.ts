@@ -26,6 +26,7 @@ import * as m0014 from "./0014_metric_totals.js"
 import * as m0015 from "./0015_labels.js"
 import * as m0016 from "./0016_rubrics.js"
 import * as m0017 from "./0017_align.js"
+import * as m0018 from "./0018_masked_verdicts.js"
 import { type Migration, type MigrationEffect, NONE } from "./Migration.js"
 
 export type Dialect = keyof Migration
@@ -48,7 +49,8 @@ export const MIGRATIONS: ReadonlyArray<readonly [id: number, name: string, migra
   [14, "metric_totals", m0014],
   [15, "labels", m0015],
   [16, "rubrics", m0016],
-  [17, "align", m0017]
+  [17, "align", m0017],
+  [18, "masked_verdicts", m0018]
 ]
 
 /** The newest change's number: a store that records less has not been migrated yet. */
