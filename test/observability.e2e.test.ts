@@ -260,6 +260,21 @@ describe("the daemon in the operator's tools", () => {
         ? { usd: usd.value, calls: calls.value }
         : undefined
     })
+    // Beside the agent: its own spend over 30 days is its traces' cost, and the share is the two divided.
+    const agentUsd = (db.prepare("SELECT SUM(cost_usd) AS usd FROM traces").get() as { usd: number }).usd
+    await until("the agent's spend and autotune's share of it over 30 days", async () => {
+      const [share] = await prometheus!.query(`autotune_agent_spend_share_ratio{window="30d"}`)
+      const [agent] = await prometheus!.query(`autotune_agent_spend_dollars{window="30d"}`)
+      const [own] = await prometheus!.query(`autotune_window_spend_dollars{window="30d"}`)
+      return share !== undefined &&
+        agent !== undefined &&
+        own !== undefined &&
+        Math.abs(agent.value - agentUsd) < 1e-9 &&
+        Math.abs(own.value - storeSpend().usd) < 1e-9 &&
+        Math.abs(share.value - own.value / agentUsd) < 1e-9
+        ? true
+        : undefined
+    })
     db.close()
     expect(agreed.usd).toBeGreaterThan(0)
     expect(agreed.calls).toBeGreaterThan(0)
@@ -291,9 +306,12 @@ describe("the daemon in the operator's tools", () => {
 
     // The dashboard: every target of every panel returns data from this Prometheus.
     const dashboard = JSON.parse(fs.readFileSync("contrib/grafana/autotune.json", "utf8")) as {
-      panels: Array<{ title: string; targets: Array<{ expr: string }> }>
+      panels: Array<{ title: string; type: string; targets: Array<{ expr: string }> }>
     }
     expect(dashboard.panels.length).toBeGreaterThanOrEqual(8)
+    // Each panel names a panel plugin Grafana ships (an unknown type is "Panel plugin not found", an empty box).
+    for (const panel of dashboard.panels)
+      expect(["timeseries", "bargauge", "stat", "gauge", "table", "text"], panel.title).toContain(panel.type)
     const range = `${Math.max(60, Math.ceil(await prometheus.now()) - started)}s`
     for (const panel of dashboard.panels) {
       for (const target of panel.targets) {

@@ -76,6 +76,8 @@ describe("report page", () => {
     days: 30,
     spend: { last24hUsd: 0, last30dUsd: 0, dailyBudgetUsd: 5, unknownCostCalls: 0 },
     spendDaily: [],
+    agentDaily: [],
+    cost: [],
     behaviors: [],
     empty: true
   }

@@ -7,7 +7,7 @@ import { printJson, printLine, shown, table, usd } from "./Output.js"
 import { formatEvidence } from "../canary/Stats.js"
 import { statusReport } from "../observe/Status.js"
 import { common, withApp } from "./Common.js"
-import { agreementText, batchesLine, fmt, pendingText } from "./Text.js"
+import { agreementText, batchesLine, costLine, fmt, pendingText } from "./Text.js"
 
 /** The store, and in a fleet each host's last ingest and whether a leader's cycle runs now. */
 export const storeLine = (s: Effect.Effect.Success<typeof statusReport>["store"]) => {
@@ -82,6 +82,7 @@ export const statusCommand = Command.make("status", common, (opts) =>
         ) +
           `\nstore: ${storeLine(report.store)}` +
           `\ntotal LLM spend: $${report.spendUsd.toFixed(4)} (last 24 h: $${report.spend24hUsd.toFixed(4)})` +
+          costLine(report.cost) +
           `\nusers' reactions imported: ${report.reactions.total} (${report.reactions.negative} 👎)` +
           `\njudged, last 7 days, of ${report.judging.turns7d} turns: ${report.behaviors.map((b) => `${b.behavior} ${b.judged7d}`).join(", ")}` +
           (report.judging.dailySample === 0

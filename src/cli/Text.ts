@@ -6,6 +6,7 @@ import { usd } from "./Output.js"
 import type { Agreement, LabelAgreement } from "../judge/Agreement.js"
 import { type PendingPack } from "../report/Packs.js"
 import { type DiffPart } from "../report/Diff.js"
+import { type CostBeside, costText } from "../Domain/Cost.js"
 
 export const fmt = (x: number | null, digits = 3) => (x === null ? "-" : x.toFixed(digits))
 
@@ -68,3 +69,9 @@ export const pendingText = (behavior: string, p: PendingPack) =>
   p.chosenOn
     .map((t) => `\n  gained on: ${JSON.stringify(t.message)} ${fmt(t.baseline, 2)} -> ${fmt(t.winner, 2)}`)
     .join("")
+
+/** One line: autotune's spend beside the agent's, the week first (the window a person plans by). */
+export const costLine = (windows: ReadonlyArray<CostBeside>) => {
+  const order = [...windows].sort((a, b) => (a.days === 7 ? -1 : b.days === 7 ? 1 : a.days - b.days))
+  return `\nautotune beside the agent: ${order.map(costText).join("; ")}`
+}

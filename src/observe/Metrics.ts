@@ -35,6 +35,11 @@ const HELP: Readonly<Record<string, string>> = {
   autotune_llm_circuit_open: "1 when the last cycle's LLM work was stopped by the circuit breaker (a failing provider)",
   autotune_budget_spent_24h_dollars: "LLM spend of the last 24 hours",
   autotune_budget_daily_dollars: "AUTOTUNE_DAILY_BUDGET_USD (0 = no daily budget)",
+  autotune_window_spend_dollars: "autotune's LLM spend over the window (the last 24 hours, 7 or 30 UTC days)",
+  autotune_agent_spend_dollars:
+    "The agent's own spend over the window, from its traces' cost_total_usd (NaN when no turn carries a cost)",
+  autotune_agent_spend_share_ratio:
+    "autotune's spend as a fraction of the agent's over the window (NaN when the agent's cost is unknown or $0)",
   autotune_store_size_bytes: "The store's size (SQLite pages or the PostgreSQL database)",
   autotune_pack_info: "1 for the version each behavior serves as active and as canary; 0 for versions it served before",
   autotune_canary_share_ratio: "The canary's share of requests (0..1); 0 without a canary",
@@ -133,6 +138,13 @@ export const makePublisher = (version: string) => {
       yield* set("autotune_budget_spent_24h_dollars", {}, s.spent24hUsd)
       yield* set("autotune_budget_daily_dollars", {}, s.dailyBudgetUsd)
       yield* set("autotune_store_size_bytes", {}, s.storeBytes)
+      for (const c of s.cost) {
+        const window = `${c.days}d`
+        yield* set("autotune_window_spend_dollars", { window }, c.autotuneUsd)
+        // NaN, not 0, where the agent's cost is not known: "unknown" must not read as "free".
+        yield* set("autotune_agent_spend_dollars", { window }, c.agentUsd ?? Number.NaN)
+        yield* set("autotune_agent_spend_share_ratio", { window }, c.share ?? Number.NaN)
+      }
       yield* set("autotune_canary_evidence_threshold", { direction: "promote" }, s.thresholds.promote)
       yield* set("autotune_canary_evidence_threshold", { direction: "rollback" }, s.thresholds.rollback)
       const serving = new Set<string>()

@@ -15,6 +15,8 @@ import { Rubrics } from "../judge/RubricBook.js"
 import { LlmRunner } from "../llm/LlmRunner.js"
 import type { SpendDay } from "../report/ReportData.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
+import { costBeside } from "../report/Cost.js"
+import type { CostBeside } from "../Domain/Cost.js"
 import { storeError } from "../store/Db.js"
 import { storeBytes } from "../store/Dialect.js"
 import { readTotals, type TotalRow } from "../store/Totals.js"
@@ -52,6 +54,8 @@ export interface Snapshot {
   /** Whether the last cycle's LLM work was stopped by the circuit breaker (a failing provider). */
   readonly breakerOpen: boolean
   readonly storeBytes: number
+  /** autotune's spend beside the agent's own over the last 24 hours, 7 and 30 days (report/Cost.ts). */
+  readonly cost: ReadonlyArray<CostBeside>
   readonly behaviors: ReadonlyArray<BehaviorSnapshot>
   readonly thresholds: { readonly promote: number; readonly rollback: number }
 }
@@ -116,6 +120,7 @@ export const readSnapshot = Effect.gen(function* () {
     intervalSeconds: config.intervalMinutes * 60,
     breakerOpen: halt?.kind === "provider",
     storeBytes: yield* storeBytes(sql),
+    cost: yield* costBeside(sql, now),
     behaviors,
     thresholds: { promote: 1 / ALPHA.promote, rollback: 1 / ALPHA.rollbackScore }
   } satisfies Snapshot

@@ -31,6 +31,7 @@ import {
 } from "../store/Spend.js"
 import { Rubrics } from "../judge/RubricBook.js"
 import { DAY_MS, dayOf } from "../report/Series.js"
+import { costBeside } from "../report/Cost.js"
 
 export interface BehaviorStatus {
   readonly behavior: Behavior
@@ -192,11 +193,14 @@ export const statusReport = Effect.gen(function* () {
   const pending = yield* pendingBatchTotals(sql)
   const masked = yield* maskedTurnsSince(sql, weekStart)
   const reactions = yield* reactionCounts(sql)
+  const cost = yield* costBeside(sql, now)
   return {
     store: yield* storeStatus,
     behaviors,
     spendUsd: spentAll,
     spend24hUsd: spentDay,
+    /** autotune's spend beside the agent's own over the last 24 hours, 7 and 30 days, and the share. */
+    cost,
     dailyBudgetUsd: config.dailyBudgetUsd,
     unparseable,
     /** Turns judged in the last 7 days whose text addressed the evaluator: those sentences were masked before judging. */

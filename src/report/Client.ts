@@ -118,14 +118,18 @@ export const CLIENT_SCRIPT = String.raw`
     var perDay = {};
     rows.forEach(function (r) { perDay[r.day] = (perDay[r.day] || 0) + r.costUsd; });
     var top = Math.max.apply(null, Object.keys(perDay).map(function (k) { return perDay[k]; }));
+    // The agent's own spend per day, where its turns carry a cost: what autotune's bars are set beside.
+    var agent = data.agentDaily.filter(function (d) { return d.priced > 0; }).map(function (d) { return Object.assign({}, d, { date: day(d.day) }); });
     return Plot.plot({
       width: width, height: 260, marginLeft: 56,
-      x: days(rows.map(function (r) { return r.date; })),
+      x: days(rows.map(function (r) { return r.date; }).concat(agent.map(function (a) { return a.date; }))),
       y: { label: "spend (USD)", grid: true },
       color: { legend: true, label: "stage" },
       marks: [
         Plot.rectY(rows, Plot.stackY({ x: "date", interval: "day", y: "costUsd", fill: "stage", title: function (d) { return d.day + " " + d.stage + " " + d.model + ": $" + d.costUsd.toFixed(4) + " (" + d.calls + " calls)"; } })),
         Plot.ruleY([0]),
+        agent.length > 0 ? Plot.lineY(agent, { x: "date", y: "usd", stroke: "#1f2328", strokeWidth: 2 }) : null,
+        agent.length > 0 ? Plot.dot(agent, { x: "date", y: "usd", fill: "#1f2328", r: 3, title: function (d) { return d.day + " the agent's own spend: $" + d.usd.toFixed(2) + " (" + d.turns + " turns)"; } }) : null,
         // The daily budget, when there is one and the bars come anywhere near it.
         budget > 0 && budget <= top * 3 ? Plot.ruleY([budget], { stroke: "#cf222e", strokeDasharray: "6 4" }) : null,
         budget > 0 && budget <= top * 3 ? Plot.text([budget], { y: function (b) { return b; }, text: function () { return "daily budget $" + budget; }, frameAnchor: "right", dy: -7, fill: "#cf222e" }) : null

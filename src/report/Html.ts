@@ -5,6 +5,7 @@
  */
 import { ALPHA, formatEvidence } from "../canary/Stats.js"
 import { formatShare } from "../Domain/Share.js"
+import { costText } from "../Domain/Cost.js"
 import { CLIENT_SCRIPT } from "./Client.js"
 import { droppedByRule } from "../optimize/Search.js"
 import type { DiffPart } from "./Diff.js"
@@ -85,6 +86,7 @@ const summary = (data: ReportData) => {
   return (
     `<section id="summary"><h2>At a glance</h2>` +
     `<p class="spend">LLM spend: <strong>${usd(s.last24hUsd)}</strong> in the last 24 hours${budget}; <strong>${usd(s.last30dUsd)}</strong> in the last 30 days.${esc(unknown)}</p>` +
+    `<p class="cost">Beside the agent it improves: ${data.cost.map((c) => esc(costText(c))).join("; ")}.</p>` +
     table(
       "Per behavior",
       ["behavior", "active pack", "canary (share)", "trend, last 7 days", "last decision", "spend, 30 days"],
@@ -110,13 +112,18 @@ const spendSection = (data: ReportData) => {
     figure(
       "spend",
       null,
-      `LLM spend per day by stage, last ${data.days} days (USD)`,
+      `LLM spend per day by stage, last ${data.days} days (USD); the line is the agent's own spend`,
       rows.length > 0,
       table(
         "Spend per day, stage and model",
         ["day", "stage", "model", "calls", "failed", "tokens in", "tokens out", "cost"],
         rows
-      ),
+      ) +
+        table(
+          "The agent's own spend per day (its traces' cost_total_usd)",
+          ["day", "turns", "turns priced", "cost"],
+          data.agentDaily.map((d) => [esc(d.day), String(d.turns), String(d.priced), usd(d.usd)])
+        ),
       "No LLM calls in this window."
     ) +
     `</section>`

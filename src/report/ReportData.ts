@@ -12,7 +12,9 @@ import { canaryShares, deploymentEvents, optimizeRuns } from "../store/Packs.js"
 import { inPercent, packShare, toPercent } from "../Domain/Share.js"
 import { dailyScores, dailyVerdicts, lowestScored, maskedTurnsSince } from "../store/Scores.js"
 import { humanSignalScores, recentAttempts } from "../store/Reactions.js"
-import { anyTurn, turnsSince } from "../store/Traces.js"
+import { agentSpendByDay, anyTurn, turnsSince } from "../store/Traces.js"
+import type { CostBeside } from "../Domain/Cost.js"
+import { costBeside } from "./Cost.js"
 import { dailySpend, spentSince } from "../store/Spend.js"
 import { decisions } from "../store/Decisions.js"
 import { lastCycleFaults } from "../store/Runs.js"
@@ -34,6 +36,15 @@ export interface ReportData {
     readonly unknownCostCalls: number
   }
   readonly spendDaily: ReadonlyArray<SpendDay>
+  /** The agent's own spend per day of the window, from its traces (what autotune's spend is set beside). */
+  readonly agentDaily: ReadonlyArray<{
+    readonly day: string
+    readonly turns: number
+    readonly priced: number
+    readonly usd: number
+  }>
+  /** autotune's spend beside the agent's over the last 24 hours, 7 and 30 days, and the share. */
+  readonly cost: ReadonlyArray<CostBeside>
   readonly behaviors: ReadonlyArray<BehaviorReport>
   /** No trace and no LLM call in the store yet: the page says so. */
   readonly empty: boolean
@@ -263,6 +274,8 @@ export const reportData = (days: number, at?: number, cycleFaults?: ReadonlyArra
         unknownCostCalls: spendRows.reduce((n, r) => n + r.unknownCost, 0)
       },
       spendDaily,
+      agentDaily: yield* agentSpendByDay(sql, Date.parse(`${sinceDay}T00:00:00Z`)),
+      cost: yield* costBeside(sql, now),
       behaviors,
       empty: !hasTurns && spendRows.length === 0
     } satisfies ReportData

@@ -118,6 +118,13 @@ export const spentSince = (sql: SqlClient.SqlClient, since: number) =>
     Effect.map((r) => r?.usd ?? 0)
   )
 
+/** Dollars spent on the UTC days from `day` on, from the rollup. */
+export const spentFromDay = (sql: SqlClient.SqlClient, day: string) =>
+  sql`SELECT SUM(cost_usd) AS usd FROM llm_daily WHERE day >= ${day}`.pipe(
+    decodeFirst(Schema.Struct({ usd: NullableNumber }), "read the spend"),
+    Effect.map((r) => r?.usd ?? 0)
+  )
+
 /** Dollars spent over the store's life, from the rollup. */
 export const spentInAll = (sql: SqlClient.SqlClient) =>
   sql`SELECT SUM(cost_usd) AS usd FROM llm_daily`.pipe(

@@ -236,6 +236,32 @@ export const turnsSince = (sql: SqlClient.SqlClient, since: number) =>
     Effect.map((r) => r?.n ?? 0)
   )
 
+const AgentSpendRow = Schema.Struct({ turns: Schema.Number, priced: Schema.Number, usd: NullableNumber })
+
+/** The agent's own spend since `since`, from what DotClaw wrote on each turn (`cost_total_usd`). */
+export const agentSpendSince = (sql: SqlClient.SqlClient, since: number) =>
+  sql`SELECT COUNT(*) AS turns, COUNT(cost_usd) AS priced, SUM(cost_usd) AS usd FROM traces WHERE created_at >= ${since}`.pipe(
+    decodeFirst(AgentSpendRow, "read the agent's spend"),
+    Effect.map((r) => ({ turns: r?.turns ?? 0, priced: r?.priced ?? 0, usd: r?.usd ?? 0 }))
+  )
+
+/** The agent's own spend per UTC day since `since` (days as YYYY-MM-DD), oldest first. */
+export const agentSpendByDay = (sql: SqlClient.SqlClient, since: number) =>
+  // Whole days by integer division: the same in both dialects, where their date functions are not.
+  sql`
+    SELECT created_at / 86400000 AS d, COUNT(*) AS turns, COUNT(cost_usd) AS priced, SUM(cost_usd) AS usd
+    FROM traces WHERE created_at >= ${since} GROUP BY created_at / 86400000 ORDER BY d`.pipe(
+    decodeRows(Schema.Struct({ d: Schema.Number, ...AgentSpendRow.fields }), "read the agent's daily spend"),
+    Effect.map((rows) =>
+      rows.map((r) => ({
+        day: new Date(r.d * 86_400_000).toISOString().slice(0, 10),
+        turns: r.turns,
+        priced: r.priced,
+        usd: r.usd ?? 0
+      }))
+    )
+  )
+
 /** Per host, how many DotClaw files it reads and when it last read one (`ingest_positions`). */
 export const ingestHosts = (sql: SqlClient.SqlClient) =>
   sql`SELECT host_id AS host, COUNT(*) AS files, MAX(updated_at) AS at FROM ingest_positions GROUP BY host_id ORDER BY host_id`.pipe(
