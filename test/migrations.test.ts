@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { BEHAVIORS } from "../src/Domain/Behavior.js"
 import { makeDbLayer } from "../src/store/Db.js"
 import { LATEST_MIGRATION, MIGRATIONS, placeRecorded } from "../src/store/migrations/index.js"
 import { NONE } from "../src/store/migrations/Migration.js"
@@ -132,6 +133,20 @@ describe("SQLite stores upgrade in place", () => {
     expect(without2_1(objects)).toEqual(sqliteSchema(legacyFresh).objects)
     expect(objects.filter((o) => SINCE_2_0.has(o.name)).map((o) => o.name)).toEqual([...SINCE_2_0])
     expect(sqliteSchema(fresh).recorded).toEqual(expectedRecord)
+  })
+
+  it("answers the count of masked turns (store/Scores.ts) from its partial index, for one behavior or all", () => {
+    const db = new Database(fresh, { readonly: true })
+    const all = `behavior IN (${BEHAVIORS.map((b) => `'${b}'`).join(", ")})`
+    for (const behavior of ["behavior = 'response-quality'", all]) {
+      const plan = db
+        .prepare(
+          `EXPLAIN QUERY PLAN SELECT COUNT(DISTINCT trace_id) AS n FROM judge_scores WHERE ${behavior} AND stage = 1 AND addressed_masked > 0 AND created_at >= 0`
+        )
+        .all() as Array<{ detail: string }>
+      expect(plan.map((p) => p.detail).join("; "), behavior).toContain("USING INDEX judge_scores_masked")
+    }
+    db.close()
   })
 
   it.each(Array.from({ length: 16 }, (_, i) => i + 1))("from 2.0's migration %i, keeping its rows", async (steps) => {

@@ -5,7 +5,7 @@
  */
 import type { SqlClient } from "@effect/sql"
 import { Clock, Effect, Schema } from "effect"
-import { Behavior } from "../Domain/Behavior.js"
+import { Behavior, BEHAVIORS } from "../Domain/Behavior.js"
 import { storeError, writeTransaction } from "./Db.js"
 import { upsert } from "./Dialect.js"
 import { decodeFirst, decodeRows, NullableNumber } from "./Rows.js"
@@ -116,13 +116,14 @@ export const recordBatchItems = (
 
 /**
  * Distinct turns judged at stage 1 since `since` (of one behavior, or any) whose text addressed the evaluator.
- * `stage = 1 AND addressed_masked > 0` stay literals: they are what lets the partial index of migration 0018
- * (judge_scores_masked) answer the count instead of a scan of every verdict.
+ * `stage = 1 AND addressed_masked > 0` stay literals and the behaviors are named (all six when none is given):
+ * that is what lets the partial index of migration 0018 (judge_scores_masked) answer the count instead of a
+ * scan of every verdict.
  */
 export const maskedTurnsSince = (sql: SqlClient.SqlClient, since: number, behavior?: Behavior) =>
   sql`
     SELECT COUNT(DISTINCT trace_id) AS n FROM judge_scores
-    WHERE ${behavior === undefined ? sql`1 = 1` : sql`behavior = ${behavior}`} AND stage = 1 AND addressed_masked > 0 AND created_at >= ${since}`.pipe(
+    WHERE ${behavior === undefined ? sql`behavior IN ${sql.in(BEHAVIORS)}` : sql`behavior = ${behavior}`} AND stage = 1 AND addressed_masked > 0 AND created_at >= ${since}`.pipe(
     decodeFirst(Schema.Struct({ n: Schema.Number }), "count masked turns"),
     Effect.map((r) => r?.n ?? 0)
   )
