@@ -62,11 +62,17 @@ describe("what autotune costs beside the agent (built CLI)", () => {
     expect(spent).toBeGreaterThan(0)
     const status = jsonOut(await runCli(["status", "--json"], envOf(home))) as { cost: ReadonlyArray<Cost> }
     expect(status.cost.map((c) => c.days)).toEqual([1, 7, 30])
-    for (const c of status.cost) {
-      expect(c.autotuneUsd).toBeCloseTo(spent, 12)
+    for (const c of status.cost) expect(c.autotuneUsd).toBeCloseTo(spent, 12)
+    for (const c of status.cost.filter((c) => c.days <= 7)) {
       expect(c.agentUsd).toBeCloseTo(12 * 0.02, 12)
       expect(c.share).toBeCloseTo(spent / (12 * 0.02), 12)
     }
+    // The store keeps 14 days of turns (AUTOTUNE_RETENTION_DAYS): over 30 the agent's spend is not known.
+    expect(status.cost.find((c) => c.days === 30)).toMatchObject({
+      agentUsd: null,
+      share: null,
+      why: "the store keeps the agent's turns for 14 days (AUTOTUNE_RETENTION_DAYS)"
+    })
     const text = (await runCli(["status"], envOf(home))).stdout
     expect(text).toMatch(/autotune beside the agent: \$[\d.]+ vs the agent's \$0\.24 over 7 days: [\d.]+%; \$/)
   })

@@ -27,6 +27,12 @@ describe("autotune's spend beside the agent's", () => {
     expect(free).toMatchObject({ agentUsd: 0, share: null, why: "the agent's turns cost $0" })
   })
 
+  it("has no share over a window longer than the store keeps the agent's turns", () => {
+    expect(besideAgent(30, 0.3, { turns: 50, priced: 50, usd: 1 }, 14)).toMatchObject({ agentUsd: null, share: null })
+    expect(besideAgent(7, 0.3, { turns: 50, priced: 50, usd: 1 }, 14)).toMatchObject({ share: 0.3 })
+    expect(besideAgent(30, 0.3, { turns: 50, priced: 50, usd: 1 }, 0)).toMatchObject({ share: 0.3 })
+  })
+
   it("counts a window of days from the start of the first UTC day", () => {
     const now = Date.parse("2030-03-10T15:30:00Z")
     expect(new Date(windowStart(now, 1)).toISOString()).toBe("2030-03-10T00:00:00.000Z")

@@ -260,12 +260,12 @@ describe("the daemon in the operator's tools", () => {
         ? { usd: usd.value, calls: calls.value }
         : undefined
     })
-    // Beside the agent: its own spend over 30 days is its traces' cost, and the share is the two divided.
+    // Beside the agent: its own spend over 7 days is its traces' cost, and the share is the two divided.
     const agentUsd = (db.prepare("SELECT SUM(cost_usd) AS usd FROM traces").get() as { usd: number }).usd
-    await until("the agent's spend and autotune's share of it over 30 days", async () => {
-      const [share] = await prometheus!.query(`autotune_agent_spend_share_ratio{window="30d"}`)
-      const [agent] = await prometheus!.query(`autotune_agent_spend_dollars{window="30d"}`)
-      const [own] = await prometheus!.query(`autotune_window_spend_dollars{window="30d"}`)
+    await until("the agent's spend and autotune's share of it over 7 days", async () => {
+      const [share] = await prometheus!.query(`autotune_agent_spend_share_ratio{window="7d"}`)
+      const [agent] = await prometheus!.query(`autotune_agent_spend_dollars{window="7d"}`)
+      const [own] = await prometheus!.query(`autotune_window_spend_dollars{window="7d"}`)
       return share !== undefined &&
         agent !== undefined &&
         own !== undefined &&

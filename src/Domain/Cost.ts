@@ -30,8 +30,21 @@ export interface CostBeside {
   readonly why: string | null
 }
 
-export const besideAgent = (days: CostWindow, autotuneUsd: number, agent: AgentSpend): CostBeside => {
+/** `retentionDays`: how many days of turns the store keeps (0: all); a longer window's agent spend is unknown. */
+export const besideAgent = (
+  days: CostWindow,
+  autotuneUsd: number,
+  agent: AgentSpend,
+  retentionDays = 0
+): CostBeside => {
   const base = { days, autotuneUsd, agentTurns: agent.turns, agentPriced: agent.priced }
+  if (retentionDays > 0 && days > retentionDays)
+    return {
+      ...base,
+      agentUsd: null,
+      share: null,
+      why: `the store keeps the agent's turns for ${retentionDays} days (AUTOTUNE_RETENTION_DAYS)`
+    }
   if (agent.turns === 0) return { ...base, agentUsd: null, share: null, why: "no agent turns in the window" }
   if (agent.priced === 0)
     return {

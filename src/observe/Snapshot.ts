@@ -120,7 +120,7 @@ export const readSnapshot = Effect.gen(function* () {
     intervalSeconds: config.intervalMinutes * 60,
     breakerOpen: halt?.kind === "provider",
     storeBytes: yield* storeBytes(sql),
-    cost: yield* costBeside(sql, now),
+    cost: yield* costBeside(sql, now, config.retentionDays),
     behaviors,
     thresholds: { promote: 1 / ALPHA.promote, rollback: 1 / ALPHA.rollbackScore }
   } satisfies Snapshot

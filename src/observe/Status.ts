@@ -193,7 +193,7 @@ export const statusReport = Effect.gen(function* () {
   const pending = yield* pendingBatchTotals(sql)
   const masked = yield* maskedTurnsSince(sql, weekStart)
   const reactions = yield* reactionCounts(sql)
-  const cost = yield* costBeside(sql, now)
+  const cost = yield* costBeside(sql, now, config.retentionDays)
   return {
     store: yield* storeStatus,
     behaviors,

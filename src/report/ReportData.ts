@@ -275,7 +275,7 @@ export const reportData = (days: number, at?: number, cycleFaults?: ReadonlyArra
       },
       spendDaily,
       agentDaily: yield* agentSpendByDay(sql, Date.parse(`${sinceDay}T00:00:00Z`)),
-      cost: yield* costBeside(sql, now),
+      cost: yield* costBeside(sql, now, config.retentionDays),
       behaviors,
       empty: !hasTurns && spendRows.length === 0
     } satisfies ReportData
